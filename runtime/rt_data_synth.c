@@ -1,0 +1,129 @@
+/* rt_data_synth: a learnable, seeded, class-dependent data set made in memory.
+ *
+ * Each class gets a smooth prototype per channel: 0.5 plus a few random Gaussian blobs of either
+ * sign. A sample is its class's prototype shifted by up to 2 pixels (edges replicated), with a
+ * random contrast and brightness, plus per-pixel Gaussian noise, clamped to [0, 1] and quantized
+ * to a byte. Prototypes differ everywhere, so a small CNN separates the classes easily; the shift,
+ * contrast and noise make every single pixel ambiguous.
+ *
+ * The draws come from one RtRng in a fixed order (prototypes, train labels, train samples, test
+ * labels, test samples), so the same arguments give the same bytes. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_data.h"
+
+enum { BLOBS = 4 };
+#define NOISE_STD 0.08f
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+  if (err && errlen) {
+    int k = snprintf(err, errlen, "synthetic: ");
+    if (k >= 0 && (size_t)k < errlen) {
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+      va_end(ap);
+    }
+  }
+  return -1;
+}
+
+static float uniform_in(RtRng *r, float lo, float hi) { return lo + (hi - lo) * rt_rng_uniform(r); }
+
+/* proto: classes x C x H x W floats. */
+static void make_prototypes(float *proto, int classes, int c, int h, int w, RtRng *r) {
+  float size = (float)(h > w ? h : w);
+  for (int k = 0; k < classes; k++)
+    for (int ch = 0; ch < c; ch++) {
+      float *p = proto + ((size_t)k * c + ch) * h * w;
+      for (int i = 0; i < h * w; i++) p[i] = 0.5f;
+      for (int b = 0; b < BLOBS; b++) {
+        float amp = uniform_in(r, -0.45f, 0.45f);
+        float cy = uniform_in(r, 0.0f, (float)h), cx = uniform_in(r, 0.0f, (float)w);
+        float s = fmaxf(uniform_in(r, 0.12f, 0.3f) * size, 0.5f); /* at least half a pixel */
+        float inv = 1.0f / (2.0f * s * s);
+        for (int y = 0; y < h; y++)
+          for (int x = 0; x < w; x++) {
+            float dy = (float)y + 0.5f - cy, dx = (float)x + 0.5f - cx;
+            p[y * w + x] += amp * expf(-(dy * dy + dx * dx) * inv);
+          }
+      }
+    }
+}
+
+/* Balanced labels (i % classes), shuffled (Fisher-Yates). */
+static void make_labels(uint8_t *y, size_t n, int classes, RtRng *r) {
+  for (size_t i = 0; i < n; i++) y[i] = (uint8_t)(i % (size_t)classes);
+  for (size_t i = n; i > 1; i--) {
+    size_t j = (size_t)rt_rng_below(r, i);
+    uint8_t t = y[i - 1];
+    y[i - 1] = y[j];
+    y[j] = t;
+  }
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static void make_samples(uint8_t *x, const uint8_t *y, size_t n, const float *proto, int c, int h,
+                         int w, RtRng *r) {
+  int sy = h / 8 < 2 ? h / 8 : 2, sx = w / 8 < 2 ? w / 8 : 2; /* no shift on tiny images */
+  size_t img = (size_t)c * h * w;
+  for (size_t i = 0; i < n; i++) {
+    int dy = (int)rt_rng_below(r, (uint64_t)(2 * sy + 1)) - sy;
+    int dx = (int)rt_rng_below(r, (uint64_t)(2 * sx + 1)) - sx;
+    float contrast = uniform_in(r, 0.7f, 1.3f), bright = uniform_in(r, -0.1f, 0.1f);
+    const float *p = proto + (size_t)y[i] * img;
+    uint8_t *o = x + i * img;
+    for (int ch = 0; ch < c; ch++)
+      for (int yy = 0; yy < h; yy++)
+        for (int xx = 0; xx < w; xx++) {
+          float v = p[((size_t)ch * h + clampi(yy - dy, 0, h - 1)) * w + clampi(xx - dx, 0, w - 1)];
+          v = 0.5f + contrast * (v - 0.5f) + bright + NOISE_STD * rt_rng_normal(r);
+          v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+          o[((size_t)ch * h + yy) * w + xx] = (uint8_t)lrintf(v * 255.0f);
+        }
+  }
+}
+
+int rt_data_synthetic(int classes, int c, int h, int w, size_t n_train, size_t n_test,
+                      uint64_t seed, RtDataset *out, char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (classes < 1 || classes > 256)
+    return fail(err, errlen, "classes = %d is not in 1..256 (labels are bytes)", classes);
+  if (c < 1 || h < 1 || w < 1)
+    return fail(err, errlen, "the declared shape [%d, %d, %d] is not positive", c, h, w);
+  if (n_train == 0) return fail(err, errlen, "n = 0: no training images");
+  size_t img = (size_t)c * (size_t)h; /* ints: their product fits in size_t on 64-bit */
+  if (img > SIZE_MAX / (size_t)w ||
+      (img *= (size_t)w) > SIZE_MAX / (size_t)classes / sizeof(float) ||
+      n_train > SIZE_MAX / img || n_test > SIZE_MAX / img)
+    return fail(err, errlen, "%zu + %zu images of [%d, %d, %d] are too large for memory", n_train,
+                n_test, c, h, w);
+
+  RtDataset d = {.classes = classes, .channels = c, .height = h, .width = w,
+                 .n_train = n_train, .n_test = n_test};
+  float *proto = malloc((size_t)classes * img * sizeof(float));
+  d.train_x = malloc(n_train * img);
+  d.train_y = malloc(n_train);
+  d.test_x = malloc(n_test ? n_test * img : 1); /* malloc(0) may return NULL */
+  d.test_y = malloc(n_test ? n_test : 1);
+  if (!proto || !d.train_x || !d.train_y || !d.test_x || !d.test_y) {
+    free(proto);
+    rt_data_free(&d);
+    return fail(err, errlen, "out of memory (%zu + %zu images)", n_train, n_test);
+  }
+  RtRng r;
+  rt_rng_seed(&r, seed);
+  make_prototypes(proto, classes, c, h, w, &r);
+  make_labels(d.train_y, n_train, classes, &r);
+  make_samples(d.train_x, d.train_y, n_train, proto, c, h, w, &r);
+  make_labels(d.test_y, n_test, classes, &r);
+  make_samples(d.test_x, d.test_y, n_test, proto, c, h, w, &r);
+  free(proto);
+  *out = d;
+  return 0;
+}

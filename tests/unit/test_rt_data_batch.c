@@ -1,0 +1,190 @@
+/* Unit tests of runtime/rt_data_batch.c: normalization math, crop and flip (one case worked out
+ * by hand), determinism, and the shuffle. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rt_data.h"
+
+/* Three images of [1, 3, 3] holding 1..9, 10..18, 19..27 (train); one test image of 200s. */
+static uint8_t train_x[27], train_y[3] = {4, 5, 6}, test_x[9], test_y[1] = {2};
+static RtDataset tiny(void) {
+  for (int i = 0; i < 27; i++) train_x[i] = (uint8_t)(i + 1);
+  memset(test_x, 200, sizeof test_x);
+  return (RtDataset){.classes = 10, .channels = 1, .height = 3, .width = 3, .n_train = 3,
+                     .n_test = 1, .train_x = train_x, .train_y = train_y, .test_x = test_x,
+                     .test_y = test_y};
+}
+
+static void test_no_normalization(void **state) {
+  (void)state;
+  RtDataset ds = tiny();
+  uint32_t idx[2] = {2, 0};
+  float x[18];
+  int32_t y[2];
+  rt_data_batch(&ds, 0, idx, 2, NULL, NULL, NULL, x, y);
+  assert_int_equal(y[0], 6), assert_int_equal(y[1], 4);
+  for (int k = 0; k < 9; k++) {
+    assert_true(x[k] == (float)(19 + k) / 255.0f);
+    assert_true(x[9 + k] == (float)(1 + k) / 255.0f);
+  }
+  RtNormalize none = {.n = 0};
+  uint32_t t = 0;
+  rt_data_batch(&ds, 1, &t, 1, &none, NULL, NULL, x, y);
+  assert_int_equal(y[0], 2);
+  assert_true(x[4] == 200.0f / 255.0f);
+}
+
+static void test_normalization_math(void **state) {
+  (void)state;
+  RtDataset ds = tiny();
+  RtNormalize one = {.n = 1, .mean = {0.2860f}, .std = {0.3530f}};
+  uint32_t idx = 1;
+  float x[9];
+  int32_t y;
+  rt_data_batch(&ds, 0, &idx, 1, &one, NULL, NULL, x, &y);
+  for (int k = 0; k < 9; k++) {
+    double want = ((10.0 + k) / 255.0 - 0.2860) / 0.3530;
+    assert_true(fabs(x[k] - want) < 1e-6);
+  }
+
+  /* Per channel: a [3, 1, 2] image, channel c with its own (mean, std). */
+  uint8_t px[6] = {0, 255, 51, 102, 255, 0}, lab = 1;
+  RtDataset rgb = {.classes = 2, .channels = 3, .height = 1, .width = 2, .n_train = 1,
+                   .train_x = px, .train_y = &lab};
+  RtNormalize per = {.n = 3, .mean = {0.5f, 0.2f, 0.0f}, .std = {0.5f, 0.1f, 2.0f}};
+  float out[6];
+  rt_data_batch(&rgb, 0, &(uint32_t){0}, 1, &per, NULL, NULL, out, &y);
+  float want[6] = {-1.0f, 1.0f, 0.0f, 2.0f, 0.5f, 0.0f};
+  for (int k = 0; k < 6; k++) assert_true(fabsf(out[k] - want[k]) < 1e-6f);
+}
+
+/* Finds a seed whose first draws give crop (top, left) in padded coordinates and flip. */
+static uint64_t seed_for(int pad, int top, int left, int flip) {
+  for (uint64_t s = 1;; s++) {
+    RtRng r;
+    rt_rng_seed(&r, s);
+    int t = (int)rt_rng_below(&r, (uint64_t)(2 * pad + 1));
+    int l = (int)rt_rng_below(&r, (uint64_t)(2 * pad + 1));
+    int f = rt_rng_uniform(&r) < 0.5f;
+    if (t == top && l == left && f == flip) return s;
+  }
+}
+
+/* Image 1..9, pad 1: the padded 5x5 image is
+ *   0 0 0 0 0
+ *   0 1 2 3 0
+ *   0 4 5 6 0
+ *   0 7 8 9 0
+ *   0 0 0 0 0                                                                               */
+static void test_crop_flip_by_hand(void **state) {
+  (void)state;
+  RtDataset ds = tiny();
+  RtAugment aug = {.crop_pad = 1, .hflip = 1};
+  uint32_t idx = 0;
+  float x[9];
+  int32_t y;
+  RtRng r;
+
+  /* Window at row 0, column 2: {0 0 0 / 2 3 0 / 5 6 0}; flipped: {0 0 0 / 0 3 2 / 0 6 5}. */
+  rt_rng_seed(&r, seed_for(1, 0, 2, 1));
+  rt_data_batch(&ds, 0, &idx, 1, NULL, &aug, &r, x, &y);
+  const float a[9] = {0, 0, 0, 0, 3, 2, 0, 6, 5};
+  for (int k = 0; k < 9; k++) assert_true(x[k] == a[k] / 255.0f);
+  assert_int_equal(y, 4);
+
+  /* Window at row 2, column 0, not flipped: {0 4 5 / 0 7 8 / 0 0 0}; normalized, the padding
+   * is (0 - mean) / std like any black pixel. */
+  RtNormalize norm = {.n = 1, .mean = {0.5f}, .std = {0.25f}};
+  rt_rng_seed(&r, seed_for(1, 2, 0, 0));
+  rt_data_batch(&ds, 0, &idx, 1, &norm, &aug, &r, x, &y);
+  const float b[9] = {0, 4, 5, 0, 7, 8, 0, 0, 0};
+  for (int k = 0; k < 9; k++) assert_true(x[k] == (b[k] / 255.0f - 0.5f) / 0.25f);
+
+  /* Centre window, flipped: a plain mirror. */
+  rt_rng_seed(&r, seed_for(1, 1, 1, 1));
+  rt_data_batch(&ds, 0, &idx, 1, NULL, &aug, &r, x, &y);
+  const float c[9] = {3, 2, 1, 6, 5, 4, 9, 8, 7};
+  for (int k = 0; k < 9; k++) assert_true(x[k] == c[k] / 255.0f);
+}
+
+static void test_augment_deterministic_and_covering(void **state) {
+  (void)state;
+  RtDataset ds = tiny();
+  enum { N = 600 };
+  uint32_t idx[N];
+  for (int i = 0; i < N; i++) idx[i] = (uint32_t)(i % 3);
+  static float a[N * 9], b[N * 9], c[N * 9];
+  int32_t y[N];
+  RtAugment aug = {.crop_pad = 2, .hflip = 1};
+  RtRng r1, r2, r3;
+  rt_rng_seed(&r1, 11), rt_rng_seed(&r2, 11), rt_rng_seed(&r3, 12);
+  rt_data_batch(&ds, 0, idx, N, NULL, &aug, &r1, a, y);
+  rt_data_batch(&ds, 0, idx, N, NULL, &aug, &r2, b, y);
+  rt_data_batch(&ds, 0, idx, N, NULL, &aug, &r3, c, y);
+  assert_memory_equal(a, b, sizeof a);
+  assert_memory_not_equal(a, c, sizeof a);
+  assert_memory_equal(&r1, &r2, sizeof r1); /* same number of draws */
+
+  /* With pad 2 on a 3x3 image, offsets -2..2: corner windows keep a single image pixel, and
+   * the centre pixel of image 0 (value 5) lands on every one of the 9 output positions. */
+  int corner = 0, seen5[9] = {0}, flipped = 0;
+  for (int i = 0; i < N; i++) {
+    int nonzero = 0;
+    for (int k = 0; k < 9; k++) nonzero += a[i * 9 + k] != 0.0f;
+    corner += nonzero == 1;
+    if (idx[i] == 0)
+      for (int k = 0; k < 9; k++) seen5[k] |= a[i * 9 + k] == 5.0f / 255.0f;
+  }
+  for (int k = 0; k < 9; k++) assert_true(seen5[k]);
+  assert_true(corner > N / 25 / 2); /* 4 of 25 windows */
+
+  /* Flip alone: about half the images mirrored. */
+  RtAugment flip = {.crop_pad = 0, .hflip = 1};
+  rt_data_batch(&ds, 0, idx, N, NULL, &flip, &r1, a, y);
+  for (int i = 0; i < N; i++) flipped += a[i * 9] == (float)(3 + 9 * idx[i]) / 255.0f;
+  assert_true(flipped > N / 2 - 60 && flipped < N / 2 + 60);
+}
+
+static void test_shuffle(void **state) {
+  (void)state;
+  enum { N = 1000 };
+  static uint32_t a[N], b[N], c[N];
+  for (uint32_t i = 0; i < N; i++) a[i] = b[i] = c[i] = i;
+  RtRng r1, r2, r3;
+  rt_rng_seed(&r1, 3), rt_rng_seed(&r2, 3), rt_rng_seed(&r3, 4);
+  rt_data_shuffle(a, N, &r1);
+  rt_data_shuffle(b, N, &r2);
+  rt_data_shuffle(c, N, &r3);
+  assert_memory_equal(a, b, sizeof a);
+  assert_memory_not_equal(a, c, sizeof a);
+  static uint8_t seen[N];
+  int fixed = 0;
+  for (uint32_t i = 0; i < N; i++) {
+    assert_true(a[i] < N);
+    assert_false(seen[a[i]]);
+    seen[a[i]] = 1;
+    fixed += a[i] == i;
+  }
+  assert_true(fixed < 10); /* a random permutation has about 1 fixed point */
+  rt_data_shuffle(a, 0, &r1);
+  rt_data_shuffle(a, 1, &r1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_no_normalization),
+      cmocka_unit_test(test_normalization_math),
+      cmocka_unit_test(test_crop_flip_by_hand),
+      cmocka_unit_test(test_augment_deterministic_and_covering),
+      cmocka_unit_test(test_shuffle),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

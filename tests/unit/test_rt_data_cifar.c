@@ -1,0 +1,170 @@
+/* Unit tests of runtime/rt_data_cifar.c: tiny CIFAR-10 binary fixtures in $MWTC_TEST_TMP. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rt_data.h"
+
+enum { PIX = 3072, REC = 3073, PER_TRAIN_FILE = 2, NTE = 3 };
+
+static char root[4096], dir[4200];
+static char err[512];
+
+static void rm_flat(const char *d) {
+  DIR *dp = opendir(d);
+  if (!dp) return;
+  struct dirent *e;
+  char p[8192];
+  while ((e = readdir(dp)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+      if (unlink(p) != 0) rm_flat(p);
+    }
+  closedir(dp);
+  rmdir(d);
+}
+
+static int setup(void **state) {
+  (void)state;
+  const char *base = getenv("MWTC_TEST_TMP");
+  if (!base || !*base) base = "/tmp";
+  snprintf(root, sizeof root, "%s/rt_cifar_XXXXXX", base);
+  if (!mkdtemp(root)) return -1;
+  snprintf(dir, sizeof dir, "%s", root);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  rm_flat(root);
+  return 0;
+}
+
+static uint8_t pixel(int file, int rec, int k) { return (uint8_t)(file * 50 + rec * 17 + k * 3); }
+static uint8_t label(int file, int rec) { return (uint8_t)((file * 3 + rec) % 10); }
+
+/* Writes `records` records into dir/name; file numbers 0..4 are train, 5 is test. */
+static void write_file(const char *name, int file, int records, size_t extra_bytes) {
+  char p[8400];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  FILE *f = fopen(p, "wb");
+  assert_non_null(f);
+  static uint8_t rec[REC];
+  for (int r = 0; r < records; r++) {
+    rec[0] = label(file, r);
+    for (int k = 0; k < PIX; k++) rec[1 + k] = pixel(file, r, k);
+    assert_int_equal(fwrite(rec, 1, REC, f), REC);
+  }
+  for (size_t i = 0; i < extra_bytes; i++) fputc(0, f);
+  fclose(f);
+}
+
+static const char *names[6] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                               "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+
+static void write_set(void) {
+  for (int f = 0; f < 5; f++) write_file(names[f], f, PER_TRAIN_FILE, 0);
+  write_file(names[5], 5, NTE, 0);
+}
+
+static void check_loaded(const char *from) {
+  RtDataset ds;
+  int rc = rt_data_load_cifar10(from, 10, 3, 32, 32, &ds, err, sizeof err);
+  if (rc) print_error("%s\n", err);
+  assert_int_equal(rc, 0);
+  assert_int_equal(ds.channels, 3), assert_int_equal(ds.height, 32), assert_int_equal(ds.width, 32);
+  assert_int_equal(ds.n_train, 5 * PER_TRAIN_FILE), assert_int_equal(ds.n_test, NTE);
+  for (int f = 0; f < 5; f++)
+    for (int r = 0; r < PER_TRAIN_FILE; r++) {
+      size_t i = (size_t)f * PER_TRAIN_FILE + r;
+      assert_int_equal(ds.train_y[i], label(f, r));
+      for (int k = 0; k < PIX; k += 97) assert_int_equal(ds.train_x[i * PIX + k], pixel(f, r, k));
+      assert_int_equal(ds.train_x[i * PIX + PIX - 1], pixel(f, r, PIX - 1));
+    }
+  for (int r = 0; r < NTE; r++) {
+    assert_int_equal(ds.test_y[r], label(5, r));
+    assert_int_equal(ds.test_x[r * PIX + 1024], pixel(5, r, 1024)); /* first G pixel */
+  }
+  rt_data_free(&ds);
+}
+
+static void expect_error(int classes, int c, int h, int w, const char *want) {
+  RtDataset ds;
+  err[0] = '\0';
+  int rc = rt_data_load_cifar10(root, classes, c, h, w, &ds, err, sizeof err);
+  if (rc == 0 || !strstr(err, want)) print_error("rc %d, \"%s\", expected \"%s\"\n", rc, err, want);
+  assert_int_not_equal(rc, 0);
+  assert_non_null(strstr(err, want));
+  assert_null(ds.train_x), assert_null(ds.test_x), assert_null(ds.train_y), assert_null(ds.test_y);
+}
+
+static void test_valid(void **state) {
+  (void)state;
+  write_set();
+  check_loaded(root);
+}
+
+static void test_unpacked_subdirectory(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "%s/cifar-10-batches-bin", root);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  write_set();
+  check_loaded(root); /* the directory above the archive's */
+  check_loaded(dir);
+}
+
+static void test_wrong_shape(void **state) {
+  (void)state;
+  write_set();
+  expect_error(10, 1, 32, 32,
+               "the declared shape [1, 32, 32] does not match CIFAR-10's [3, 32, 32]");
+  expect_error(10, 3, 28, 28, "does not match CIFAR-10's");
+  expect_error(0, 3, 32, 32, "classes = 0");
+}
+
+static void test_size_not_multiple(void **state) {
+  (void)state;
+  write_set();
+  write_file(names[2], 2, 1, 5);
+  expect_error(10, 3, 32, 32, "data_batch_3.bin: size 3078 is not a multiple of 3073");
+  write_set();
+  write_file(names[5], 5, 0, 100);
+  expect_error(10, 3, 32, 32, "test_batch.bin: size 100 is not a multiple of 3073");
+  write_file(names[5], 5, 0, 0);
+  expect_error(10, 3, 32, 32, "test_batch.bin: empty file");
+}
+
+static void test_missing_file(void **state) {
+  (void)state;
+  write_set();
+  char p[8400];
+  snprintf(p, sizeof p, "%s/%s", dir, names[4]);
+  assert_int_equal(unlink(p), 0);
+  expect_error(10, 3, 32, 32, "data_batch_5.bin: No such file");
+}
+
+static void test_label_out_of_range(void **state) {
+  (void)state;
+  write_set();
+  /* Labels are (3 * file + record) % 10: data_batch_2.bin holds 3, 4; data_batch_3.bin 6, 7. */
+  expect_error(4, 3, 32, 32, "data_batch_2.bin: label 4 of record 1 is not below classes = 4");
+  expect_error(7, 3, 32, 32, "data_batch_3.bin: label 7 of record 1 is not below classes = 7");
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(test_valid),        T(test_unpacked_subdirectory), T(test_wrong_shape),
+      T(test_size_not_multiple), T(test_missing_file),     T(test_label_out_of_range),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
