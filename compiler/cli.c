@@ -1,0 +1,171 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const commands[] = { "check", "train", "eval", "modularize", "report", "emit", "repl", "dump", NULL };
+
+static bool usage(const char *fmt, const char *arg)
+{
+    fputs("mwtc: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\nTry 'mwtc --help'.\n", stderr);
+    return false;
+}
+
+static bool int_arg(const char *opt, const char *s, long long lo, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || !*s || *end || v < lo) {
+        fprintf(stderr, "mwtc: %s needs an integer of at least %lld, not '%s'\nTry 'mwtc --help'.\n", opt, lo, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse(int argc, char **argv, CliOptions *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = o->limit = o->threads = o->seed = -1;
+    o->threshold = -1;
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') {
+        for (int k = 0; commands[k]; k++)
+            if (strcmp(argv[i], commands[k]) == 0)
+                o->command = commands[k];
+        if (o->command)
+            i++;
+    }
+    if (!o->command)
+        o->command = "run";
+    if (strcmp(o->command, "dump") == 0 && i < argc && argv[i][0] != '-') {
+        o->what = argv[i++];
+        if (strcmp(o->what, "ast") && strcmp(o->what, "ir") && strcmp(o->what, "llvm"))
+            return usage("dump what? '%s' is not one of ast, ir, llvm", o->what);
+    }
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define VALUE()                                                      \
+    do {                                                             \
+        if (!next)                                                   \
+            return usage("option '%s' needs a value", a);            \
+        i++;                                                         \
+    } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            o->help = true;
+        } else if (!strcmp(a, "--json")) {
+            o->json = true;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = true;
+        } else if (!strcmp(a, "--sweep")) {
+            o->sweep = true;
+        } else if (!strcmp(a, "--model")) {
+            VALUE();
+            o->model = next;
+        } else if (!strcmp(a, "--ckpt")) {
+            VALUE();
+            o->ckpt = next;
+        } else if (!strcmp(a, "-o")) {
+            VALUE();
+            o->output = next;
+        } else if (!strcmp(a, "--module")) {
+            VALUE();
+            o->module = next;
+        } else if (!strcmp(a, "--svg")) {
+            VALUE();
+            o->svg = next;
+        } else if (!strcmp(a, "--resume")) {
+            VALUE();
+            o->resume = next;
+        } else if (!strcmp(a, "--epochs")) {
+            VALUE();
+            if (!int_arg(a, next, 1, &o->epochs))
+                return false;
+        } else if (!strcmp(a, "--limit")) {
+            VALUE();
+            if (!int_arg(a, next, 1, &o->limit))
+                return false;
+        } else if (!strcmp(a, "--threads")) {
+            VALUE();
+            if (!int_arg(a, next, 1, &o->threads))
+                return false;
+        } else if (!strcmp(a, "--seed")) {
+            VALUE();
+            if (!int_arg(a, next, 0, &o->seed))
+                return false;
+        } else if (!strcmp(a, "--threshold")) {
+            VALUE();
+            char *end;
+            o->threshold = strtod(next, &end);
+            if (!*next || *end || !(o->threshold > 0 && o->threshold <= 1))
+                return usage("--threshold needs a number in (0, 1], not '%s'", next);
+        } else if (a[0] == '-' && a[1]) {
+            return usage("unknown option '%s'", a);
+        } else if (!o->file) {
+            o->file = a;
+        } else {
+            return usage("one file at a time: what is '%s'?", a);
+        }
+#undef VALUE
+    }
+    if (o->help)
+        return true;
+    if (strcmp(o->command, "dump") == 0 && !o->what)
+        return usage("%s", "dump needs what to dump: ast, ir or llvm");
+    if (!o->file && strcmp(o->command, "repl") != 0)
+        return usage(strcmp(o->command, "run") == 0 ? "%sno input file" : "%s needs a FILE.mwt",
+                     strcmp(o->command, "run") == 0 ? "" : o->command);
+    return true;
+}
+
+void cli_help(const char *command)
+{
+    if (command && strcmp(command, "check") == 0) {
+        puts("usage: mwtc check FILE.mwt [--json] [--model NAME]\n"
+             "\n"
+             "Parses FILE.mwt and everything it imports, checks names, arguments, values and\n"
+             "shapes, and prints each model's layer table: layer, output shape, parameters\n"
+             "(trainable numbers, mask generators included, as PyTorch counts them) and\n"
+             "forward FLOPs per image (a multiply-add counts 2). Every error is reported as\n"
+             "FILE:LINE:COL: error: MESSAGE.\n"
+             "\n"
+             "  --json        one JSON object: { \"models\": [ { name, input, output, params,\n"
+             "                flops, layers: [ { op, line, shape, params, flops, ... } ] } ] }\n"
+             "  --model NAME  only that model");
+        return;
+    }
+    if (command && strcmp(command, "dump") == 0) {
+        puts("usage: mwtc dump ast|ir|llvm FILE.mwt [--model NAME]\n"
+             "\n"
+             "  ast   the syntax tree of FILE.mwt (imports are listed, not expanded)\n"
+             "  ir    the graph IR of a model (not available yet: training engine, issue 4)\n"
+             "  llvm  the LLVM IR of a model's kernels (not available yet: issue 4)");
+        return;
+    }
+    puts("usage: mwtc FILE.mwt [options]           check, then train, modularize and reuse as the file says\n"
+         "       mwtc check FILE.mwt [--json]      parse and check; print each model's layer table\n"
+         "       mwtc train FILE.mwt [-o CKPT]     train (the first train statement, or --model NAME's)\n"
+         "       mwtc eval FILE.mwt --ckpt CKPT [--module C[,C...]] [--json]\n"
+         "       mwtc modularize FILE.mwt --ckpt CKPT [--threshold T] [--sweep]\n"
+         "       mwtc report FILE.mwt --ckpt CKPT [--json] [--svg FILE]\n"
+         "       mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o\n"
+         "       mwtc repl [FILE.mwt]\n"
+         "       mwtc dump ast|ir|llvm FILE.mwt [--model NAME]\n"
+         "\n"
+         "options: --epochs N  --limit N  --threads N  --seed N  --quiet  -o PATH  --model NAME\n"
+         "         --json  --ckpt CKPT  --module C,...  --threshold T  --svg FILE  --help\n"
+         "\n"
+         "Imports are searched next to the importing file, then in each directory of\n"
+         "$MWT_PATH (':'-separated), then in the stdlib.\n"
+         "Exit status: 0 success, 1 a diagnosed error, 2 bad usage.\n"
+         "'mwtc CMD --help' describes one command. The language: LANGUAGE.md.\n"
+         "\n"
+         "This build has the front end (check, dump ast); training, modularizing, eval,\n"
+         "report, emit and the REPL come with the training engine.");
+}

@@ -1,0 +1,22 @@
+/* The command line of LANGUAGE.md section 2. */
+#ifndef MWT_CLI_H
+#define MWT_CLI_H
+#include <stdbool.h>
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+typedef struct CliOptions {
+    const char *command;       /* "run" for the main job */
+    const char *what;          /* dump: ast | ir | llvm */
+    const char *file;
+    const char *model, *ckpt, *output, *module, *svg, *resume;
+    bool json, quiet, sweep, help;
+    long long epochs, limit, threads, seed;   /* -1: not given */
+    double threshold;                         /* < 0: not given */
+} CliOptions;
+
+/* Parses argv; on a usage error prints it and returns false. */
+bool cli_parse(int argc, char **argv, CliOptions *o);
+void cli_help(const char *command);
+
+#endif

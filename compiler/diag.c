@@ -1,0 +1,76 @@
+#include "diag.h"
+
+#include <stdarg.h>
+
+void diag_init(Diag *d, FILE *out)
+{
+    d->out = out;
+    d->errors = 0;
+    d->max_errors = 30;
+    d->suppressed = 0;
+}
+
+/* The source line, bytes that would garble a terminal shown as '?', so that
+ * the caret stays under the right column. */
+static void print_excerpt(FILE *out, Loc loc)
+{
+    size_t len;
+    const char *line = src_line(loc.file, loc.line, &len);
+    fputs("    ", out);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        fputc(c == '\t' || (c >= 32 && c < 127) ? c : '?', out);
+    }
+    fputs("\n    ", out);
+    for (int i = 1; i < loc.col && (size_t)(i - 1) < len; i++)
+        fputc(line[i - 1] == '\t' ? '\t' : ' ', out);
+    fputs("^\n", out);
+}
+
+static void report(Diag *d, Loc loc, const char *kind, const char *fmt, va_list ap)
+{
+    if (loc.file)
+        fprintf(d->out, "%s:%d:%d: %s: ", loc.file->path, loc.line, loc.col, kind);
+    else
+        fprintf(d->out, "mwtc: %s: ", kind);
+    vfprintf(d->out, fmt, ap);
+    fputc('\n', d->out);
+    if (loc.file)
+        print_excerpt(d->out, loc);
+}
+
+void diag_error(Diag *d, Loc loc, const char *fmt, ...)
+{
+    d->errors++;
+    if (d->errors > d->max_errors) {
+        if (!d->suppressed)
+            fprintf(d->out, "mwtc: error: too many errors, stopping here\n");
+        d->suppressed = 1;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    report(d, loc, "error", fmt, ap);
+    va_end(ap);
+}
+
+void diag_note(Diag *d, Loc loc, const char *fmt, ...)
+{
+    if (d->suppressed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    report(d, loc, "note", fmt, ap);
+    va_end(ap);
+}
+
+void diag_plain(Diag *d, const char *fmt, ...)
+{
+    d->errors++;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mwtc: error: ", d->out);
+    vfprintf(d->out, fmt, ap);
+    fputc('\n', d->out);
+    va_end(ap);
+}

@@ -1,0 +1,26 @@
+/* The front end as one call: load the program and its imports, then check it.
+ * What main.c and the tests use. */
+#ifndef MWT_DRIVER_H
+#define MWT_DRIVER_H
+#include "ast.h"
+#include "diag.h"
+#include "import.h"
+#include "sema.h"
+
+typedef struct Compilation {
+    Arena arena;
+    jmp_buf oom;
+    Diag diag;
+    Program prog;
+    Checked checked;
+} Compilation;
+
+/* Both return the number of errors (reported to c->diag); an allocation
+ * failure is reported as one error. `check` = 0 stops after parsing. */
+int driver_front_end(Compilation *c, const char *path, const ImportPaths *paths, int check);
+
+/* The stdlib directory: $MWT_STDLIB, next to the executable (the source tree
+ * or an installed share/mwtc/stdlib), or where the build was configured. */
+const char *driver_stdlib_dir(Arena *a, const char *argv0);
+
+#endif

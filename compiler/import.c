@@ -1,0 +1,127 @@
+/* import "path": next to the importing file, then each $MWT_PATH directory,
+ * then the stdlib. A file imported twice is loaded once; a cycle is an error. */
+#include "import.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "parse.h"
+
+typedef struct Loader {
+    Arena *a;
+    Diag *d;
+    const ImportPaths *paths;
+    Program *prog;
+    Vec stack;                 /* SrcFile* being loaded: the import chain */
+} Loader;
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static const char *ends_mwt(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 4 && strcmp(s + n - 4, ".mwt") == 0 ? "" : ".mwt";
+}
+
+/* dir + "/" + name (+ ".mwt"), if that file exists; else the bare name, if it exists. */
+static const char *try_dir(Arena *a, const char *dir, size_t dirlen, const char *name)
+{
+    const char *p = arena_printf(a, "%.*s%s%s%s", (int)dirlen, dir, dirlen ? "/" : "", name, ends_mwt(name));
+    if (is_file(p))
+        return p;
+    p = arena_printf(a, "%.*s%s%s", (int)dirlen, dir, dirlen ? "/" : "", name);
+    return is_file(p) ? p : NULL;
+}
+
+static const char *resolve(Loader *L, const SrcFile *from, const char *name)
+{
+    if (name[0] == '/')
+        return try_dir(L->a, "", 0, name);
+    const char *slash = strrchr(from->path, '/');
+    const char *p = try_dir(L->a, from->path, slash ? (size_t)(slash - from->path) : 0, name);
+    if (!slash && !p)
+        p = try_dir(L->a, ".", 1, name);
+    if (p)
+        return p;
+    for (const char *s = L->paths->mwt_path; s && *s;) {
+        const char *colon = strchr(s, ':');
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        if (n && (p = try_dir(L->a, s, n, name)))
+            return p;
+        s += n + (colon ? 1 : 0);
+    }
+    if (L->paths->stdlib_dir)
+        return try_dir(L->a, L->paths->stdlib_dir, strlen(L->paths->stdlib_dir), name);
+    return NULL;
+}
+
+static int loaded(Loader *L, const char *real)
+{
+    for (int i = 0; i < L->prog->files.n; i++)
+        if (strcmp(((SrcFile *)L->prog->files.v[i])->real, real) == 0)
+            return 1;
+    return 0;
+}
+
+static void load_file(Loader *L, const SrcFile *f);
+
+static void do_import(Loader *L, const SrcFile *from, Item *imp)
+{
+    const char *path = resolve(L, from, imp->path);
+    if (!path) {
+        diag_error(L->d, imp->loc, "cannot find import \"%s\" (looked next to %s, in $MWT_PATH%s)",
+                   imp->path, from->path, L->paths->stdlib_dir ? " and in the stdlib" : "");
+        return;
+    }
+    SrcFile *f = src_read(L->a, path);
+    if (!f) {
+        diag_error(L->d, imp->loc, "cannot read \"%s\": %s", path, strerror(errno));
+        return;
+    }
+    for (int i = 0; i < L->stack.n; i++) {
+        const SrcFile *s = L->stack.v[i];
+        if (strcmp(s->real, f->real) == 0) {
+            char *chain = "";
+            for (int j = i; j < L->stack.n; j++)
+                chain = arena_printf(L->a, "%s%s -> ", chain, ((SrcFile *)L->stack.v[j])->path);
+            diag_error(L->d, imp->loc, "import cycle: %s%s", chain, f->path);
+            return;
+        }
+    }
+    if (loaded(L, f->real))
+        return;                /* imported before: a no-op */
+    load_file(L, f);
+}
+
+static void load_file(Loader *L, const SrcFile *f)
+{
+    vec_push(L->a, &L->prog->files, (void *)f);
+    vec_push(L->a, &L->stack, (void *)f);
+    Vec items = {0};
+    parse_file(L->a, L->d, f, &items);
+    for (int i = 0; i < items.n; i++) {
+        Item *it = items.v[i];
+        vec_push(L->a, &L->prog->items, it);
+        if (it->kind == IT_IMPORT)
+            do_import(L, f, it);
+    }
+    L->stack.n--;
+}
+
+int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, Program *prog)
+{
+    int before = d->errors;
+    SrcFile *f = src_read(a, path);
+    if (!f) {
+        diag_plain(d, "cannot read %s: %s", path, strerror(errno));
+        return 1;
+    }
+    Loader L = { .a = a, .d = d, .paths = paths, .prog = prog };
+    load_file(&L, f);
+    return d->errors - before;
+}

@@ -1,0 +1,17 @@
+/* Loading a program: the root file and, depth first, every file it imports. */
+#ifndef MWT_IMPORT_H
+#define MWT_IMPORT_H
+#include "ast.h"
+#include "diag.h"
+
+typedef struct ImportPaths {
+    const char *mwt_path;      /* $MWT_PATH: directories separated by ':' (may be NULL) */
+    const char *stdlib_dir;    /* the installed or in-tree stdlib (may be NULL) */
+} ImportPaths;
+
+/* Parses `path` and its imports into *prog: prog->items holds every item in
+ * definition order, an import's items placed where the import stands (the
+ * import item itself kept before them). Returns the number of errors. */
+int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, Program *prog);
+
+#endif

@@ -1,0 +1,86 @@
+/* mwtc: reads as the list of stages. Each stage reports to the diagnostics
+ * sink and returns; main turns the count of errors into the exit status. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "driver.h"
+#include "report_check.h"
+
+static int cmd_check(Compilation *c, const CliOptions *o)
+{
+    Vec nets = {0};
+    for (int i = 0; i < c->checked.models.n; i++) {
+        Net *net = c->checked.models.v[i];
+        if (!o->model || strcmp(o->model, net->name) == 0)
+            vec_push(&c->arena, &nets, net);
+    }
+    if (o->model && nets.n == 0) {
+        diag_plain(&c->diag, "%s has no model named '%s'", o->file, o->model);
+        return EXIT_ERROR;
+    }
+    if (o->json) {
+        report_check_json(stdout, (const Net *const *)nets.v, nets.n);
+        return EXIT_OK;
+    }
+    for (int i = 0; i < nets.n; i++) {
+        if (i)
+            putchar('\n');
+        report_check_text(stdout, nets.v[i]);
+    }
+    if (nets.n == 0)
+        printf("%s: no models; %d items checked\n", o->file, c->prog.items.n);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    CliOptions o;
+    if (!cli_parse(argc, argv, &o))
+        return EXIT_USAGE;
+    if (o.help) {
+        cli_help(strcmp(o.command, "run") ? o.command : NULL);
+        return EXIT_OK;
+    }
+    Compilation *c = calloc(1, sizeof *c);
+    if (!c) {
+        fputs("mwtc: error: out of memory\n", stderr);
+        return EXIT_ERROR;
+    }
+    arena_init(&c->arena, &c->oom);
+    diag_init(&c->diag, stderr);
+    int status = EXIT_ERROR;
+    if (setjmp(c->oom)) {
+        fputs("mwtc: error: out of memory\n", stderr);
+        goto done;
+    }
+    if (strcmp(o.command, "repl") == 0 || (strcmp(o.command, "dump") == 0 && strcmp(o.what, "ast") != 0) ||
+        !(strcmp(o.command, "check") == 0 || strcmp(o.command, "dump") == 0 || strcmp(o.command, "run") == 0)) {
+        fprintf(stderr, "mwtc: error: '%s%s%s' is not available in this build yet: it comes with the training engine\n",
+                o.command, o.what ? " " : "", o.what ? o.what : "");
+        goto done;
+    }
+    ImportPaths paths = { getenv("MWT_PATH"), driver_stdlib_dir(&c->arena, argv[0]) };
+    int dump = strcmp(o.command, "dump") == 0;
+    if (driver_front_end(c, o.file, &paths, !dump) > 0)
+        goto done;
+    if (dump) {
+        ast_dump(stdout, &c->prog);
+        status = EXIT_OK;
+    } else if (strcmp(o.command, "check") == 0) {
+        status = cmd_check(c, &o);
+    } else {
+        /* The main job: checking is all this build can do; say so rather than pretend. */
+        status = cmd_check(c, &o);
+        if (status == EXIT_OK && (c->checked.trains.n || c->checked.modularizes.n || c->checked.reuses.n)) {
+            fprintf(stderr, "mwtc: error: %s checks, but training, modularizing and reuse are not available in "
+                            "this build yet\n", o.file);
+            status = EXIT_ERROR;
+        }
+    }
+done:
+    fflush(stdout);
+    arena_free(&c->arena);
+    free(c);
+    return status;
+}

@@ -1,0 +1,20 @@
+/* The parser's entry point and the state the flex scanner and the bison
+ * parser share (yyextra / parse-param). */
+#ifndef MWT_PARSE_H
+#define MWT_PARSE_H
+#include "ast.h"
+#include "diag.h"
+
+typedef struct ParseCtx {
+    Arena *arena;
+    Diag *diag;
+    const SrcFile *file;
+    Vec *items;            /* where parsed items go */
+    int line, col;         /* scanner position of the next byte */
+} ParseCtx;
+
+/* Parses one file, appending its items to *items. Returns the number of
+ * errors found (0 on success); errors went to ctx->diag. */
+int parse_file(Arena *a, Diag *d, const SrcFile *f, Vec *items);
+
+#endif

@@ -1,0 +1,114 @@
+/* The item walk: every item is checked in order, so a name must be defined
+ * before it is used; all errors of the program are reported. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "sema_int.h"
+
+void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    diag_error(c->d, loc, "%s", buf);
+    /* Inside a block: say where each enclosing block was called from. */
+    for (const CallSite *s = c->site; s; s = s->parent)
+        diag_note(c->d, s->loc, "in block '%s' called from here", s->block);
+}
+
+Symbol *sema_find(Vec *syms, const char *name)
+{
+    for (int i = 0; i < syms->n; i++) {
+        Symbol *s = syms->v[i];
+        if (strcmp(s->name, name) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* A new name in `syms`; false (and an error) when it is taken. */
+static Symbol *define(SemaCtx *c, Vec *syms, const char *kind, const Item *it)
+{
+    Symbol *old = sema_find(syms, it->name);
+    if (!old && syms == &c->blocks)
+        old = sema_find(&c->models, it->name);
+    if (!old && syms == &c->models)
+        old = sema_find(&c->blocks, it->name);
+    if (old) {
+        sema_error(c, it->name_loc, "redefinition of '%s'", it->name);
+        diag_note(c->d, old->item->name_loc, "the first %s '%s' is defined here",
+                  ast_item_kind_name(old->item->kind), it->name);
+        (void)kind;
+        return NULL;
+    }
+    Symbol *s = arena_alloc(c->a, sizeof *s);
+    s->name = it->name;
+    s->item = it;
+    vec_push(c->a, syms, s);
+    return s;
+}
+
+static bool is_builtin_layer(const char *name)
+{
+    return layer_rule(name) || strcmp(name, "mask") == 0;
+}
+
+int sema_check(Arena *a, Diag *d, const Program *p, Checked *out)
+{
+    SemaCtx c = { .a = a, .d = d };
+    int before = d->errors;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < p->items.n; i++) {
+        const Item *it = p->items.v[i];
+        Symbol *s;
+        switch (it->kind) {
+        case IT_IMPORT:
+            break;
+        case IT_DATASET:
+            if ((s = define(&c, &c.datasets, "dataset", it)) && (s->data = sema_dataset(&c, it)))
+                vec_push(a, &out->datasets, s->data);
+            else if (s)
+                s->bad = true;
+            break;
+        case IT_BLOCK:
+            if (is_builtin_layer(it->name)) {
+                sema_error(&c, it->name_loc, "a block cannot be named '%s': that is a built-in layer", it->name);
+                break;
+            }
+            if ((s = define(&c, &c.blocks, "block", it)))
+                s->bad = !sema_block_names(&c, it);
+            break;
+        case IT_MODEL:
+            if (is_builtin_layer(it->name)) {
+                sema_error(&c, it->name_loc, "a model cannot be named '%s': that is a built-in layer", it->name);
+                break;
+            }
+            if ((s = define(&c, &c.models, "model", it)) && (s->net = sema_model(&c, it)))
+                vec_push(a, &out->models, s->net);
+            else if (s)
+                s->bad = true;
+            break;
+        case IT_TRAIN: {
+            TrainInfo *t = sema_train(&c, it);
+            if (t)
+                vec_push(a, &out->trains, t);
+            break;
+        }
+        case IT_MODULARIZE: {
+            ModularizeInfo *m = sema_modularize(&c, it);
+            if (m)
+                vec_push(a, &out->modularizes, m);
+            break;
+        }
+        case IT_REUSE: {
+            ReuseInfo *r = sema_reuse(&c, it);
+            if (r)
+                vec_push(a, &out->reuses, r);
+            break;
+        }
+        }
+    }
+    return d->errors - before;
+}

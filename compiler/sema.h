@@ -1,0 +1,73 @@
+/* Semantic checks: names, arguments, values, shapes. The result is what the
+ * later stages (lowering, training, modularizing) consume. */
+#ifndef MWT_SEMA_H
+#define MWT_SEMA_H
+#include "ast.h"
+#include "diag.h"
+#include "net.h"
+
+typedef enum { DS_IDX, DS_CIFAR10, DS_SYNTHETIC } DataSource;
+
+typedef struct DatasetInfo {
+    const Item *item;
+    const char *name;
+    DataSource source;
+    const char *path;          /* idx, cifar10 */
+    long long syn_n, syn_test, syn_seed;
+    int classes;
+    Shape shape;
+    int norm_n;                /* 0 none, 1 one pair for all channels, or one per channel */
+    double *mean, *std;
+    int crop_pad;              /* 0: no random crop */
+    bool hflip;
+    const char **names;        /* NULL or `classes` class names */
+} DatasetInfo;
+
+typedef enum { SCHED_COSINE, SCHED_CONSTANT, SCHED_STEP } Schedule;
+
+typedef struct TrainInfo {
+    const Item *item;
+    Net *model;
+    DatasetInfo *data;
+    int epochs, batch;
+    double lr, momentum, weight_decay;
+    bool nesterov;
+    Schedule schedule;
+    int step_every;
+    double step_gamma;
+    double w_ce, w_cohesion, w_coupling;
+    long long seed;
+    int threads;               /* 0: every core */
+} TrainInfo;
+
+typedef struct ModularizeInfo {
+    const Item *item;
+    Net *model;
+    double threshold;
+    bool keep_generators;
+} ModularizeInfo;
+
+typedef struct ReuseInfo {
+    const Item *item;
+    Net *model;
+    const char *name;
+    int *classes;
+    int nclasses;
+    int epochs;
+    double lr;
+    bool keep_generators;
+} ReuseInfo;
+
+typedef struct Checked {
+    Vec models;                /* Net* */
+    Vec datasets;              /* DatasetInfo* */
+    Vec trains;                /* TrainInfo* */
+    Vec modularizes;           /* ModularizeInfo* */
+    Vec reuses;                /* ReuseInfo* */
+} Checked;
+
+/* Checks every item of the program; reports every error it finds. Returns
+ * the number of errors. */
+int sema_check(Arena *a, Diag *d, const Program *p, Checked *out);
+
+#endif

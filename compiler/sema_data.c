@@ -1,0 +1,198 @@
+/* dataset NAME = SOURCE(args) { classes shape normalize augment names } */
+#include <string.h>
+
+#include "sema_int.h"
+
+enum { MAX_CLASSES = 256 };    /* labels are bytes in every loader */
+
+static bool source_path(SemaCtx *c, const Expr *src, const char **path)
+{
+    const Arg *g = src->args.n == 1 ? src->args.v[0] : NULL;
+    if (!g || (g->name && strcmp(g->name, "path") != 0) || g->value->kind != EX_STRING) {
+        sema_error(c, src->loc, "%s takes one argument, the directory of the files as a string: %s(\"dir\")",
+                   src->s, src->s);
+        return false;
+    }
+    if (!g->value->s[0]) {
+        sema_error(c, g->value->loc, "the directory of %s is empty", src->s);
+        return false;
+    }
+    *path = g->value->s;
+    return true;
+}
+
+static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
+{
+    if (strcmp(src->s, "idx") == 0) {
+        ds->source = DS_IDX;
+        return source_path(c, src, &ds->path);
+    }
+    if (strcmp(src->s, "cifar10") == 0) {
+        ds->source = DS_CIFAR10;
+        return source_path(c, src, &ds->path);
+    }
+    if (strcmp(src->s, "synthetic") == 0) {
+        static const ParamSpec specs[] = { { "n", P_INT, false }, { "test", P_INT, false }, { "seed", P_INT, false } };
+        Value v[3];
+        bool given[3];
+        ds->source = DS_SYNTHETIC;
+        if (!sema_bind(c, "synthetic", src->loc, specs, 3, &src->args, NULL, v, given))
+            return false;
+        ds->syn_n = given[0] ? v[0].i : 2048;
+        ds->syn_test = given[1] ? v[1].i : 512;
+        ds->syn_seed = given[2] ? v[2].i : 1;
+        bool ok = true;
+        for (int i = 0; i < 2; i++)
+            if (given[i] && (v[i].i < 1 || v[i].i > 10000000)) {
+                sema_error(c, v[i].loc, "synthetic: %s must be between 1 and 10000000, not %lld", specs[i].name, v[i].i);
+                ok = false;
+            }
+        if (given[2] && v[2].i < 0) {
+            sema_error(c, v[2].loc, "synthetic: seed must not be negative");
+            ok = false;
+        }
+        return ok;
+    }
+    sema_error(c, src->loc, "unknown data source '%s' (the sources are: idx, cifar10, synthetic)", src->s);
+    return false;
+}
+
+static bool shape(SemaCtx *c, const Expr *e, Shape *out)
+{
+    if (e->kind != EX_LIST || e->items.n != 3) {
+        sema_error(c, e->loc, "shape must be a list [C, H, W]");
+        return false;
+    }
+    out->rank = 3;
+    bool ok = true;
+    for (int i = 0; i < 3; i++)
+        ok = expr_int(c, e->items.v[i], "a shape's size", 1, 1 << 16, &out->d[i]) && ok;
+    return ok;
+}
+
+static bool norm_pair(SemaCtx *c, const Expr *e, double *mean, double *std)
+{
+    if (e->kind != EX_TUPLE || e->items.n != 2) {
+        sema_error(c, e->loc, "normalize takes (mean, std) or a list of them, one per channel");
+        return false;
+    }
+    return expr_num(c, e->items.v[0], "a mean", -1e6, 1e6, false, mean) &&
+           expr_num(c, e->items.v[1], "a standard deviation", 0, 1e6, true, std);
+}
+
+static bool normalize(SemaCtx *c, const Expr *e, DatasetInfo *ds)
+{
+    int n = e->kind == EX_LIST ? e->items.n : 1;
+    if (e->kind == EX_LIST && n != 1 && n != ds->shape.d[0]) {
+        sema_error(c, e->loc, "normalize has %d (mean, std) pairs, but the images have %lld channels", n, ds->shape.d[0]);
+        return false;
+    }
+    ds->norm_n = n;
+    ds->mean = arena_alloc(c->a, sizeof(double) * (size_t)n);
+    ds->std = arena_alloc(c->a, sizeof(double) * (size_t)n);
+    bool ok = true;
+    for (int i = 0; i < n; i++)
+        ok = norm_pair(c, e->kind == EX_LIST ? e->items.v[i] : e, &ds->mean[i], &ds->std[i]) && ok;
+    return ok;
+}
+
+static bool augment(SemaCtx *c, const Expr *e, DatasetInfo *ds)
+{
+    if (e->kind != EX_LIST) {
+        sema_error(c, e->loc, "augment must be a list, e.g. [random_crop(pad = 2), hflip]");
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < e->items.n; i++) {
+        const Expr *a = e->items.v[i];
+        const char *name = a->kind == EX_IDENT || a->kind == EX_CALL ? a->s : "";
+        if (strcmp(name, "hflip") == 0 && a->args.n == 0) {
+            ds->hflip = true;
+        } else if (strcmp(name, "random_crop") == 0) {
+            static const ParamSpec specs[] = { { "pad", P_INT, true } };
+            Value v;
+            bool given;
+            if (!sema_bind(c, "random_crop", a->loc, specs, 1, &a->args, NULL, &v, &given)) {
+                ok = false;
+            } else if (v.i < 1 || v.i > ds->shape.d[1]) {
+                sema_error(c, v.loc, "random_crop: pad must be between 1 and the image height %lld, not %lld",
+                           ds->shape.d[1], v.i);
+                ok = false;
+            } else {
+                ds->crop_pad = (int)v.i;
+            }
+        } else {
+            sema_error(c, a->loc, "unknown augmentation '%s' (the augmentations are: random_crop(pad = P), hflip)",
+                       a->kind == EX_IDENT || a->kind == EX_CALL ? a->s : expr_kind_str(a));
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static bool names(SemaCtx *c, const Expr *e, DatasetInfo *ds)
+{
+    if (e->kind != EX_LIST) {
+        sema_error(c, e->loc, "names must be a list of strings");
+        return false;
+    }
+    if (e->items.n != ds->classes) {
+        sema_error(c, e->loc, "names has %d names, but the data set has %d classes", e->items.n, ds->classes);
+        return false;
+    }
+    ds->names = arena_alloc(c->a, sizeof(char *) * (size_t)e->items.n);
+    for (int i = 0; i < e->items.n; i++) {
+        const Expr *s = e->items.v[i];
+        if (s->kind != EX_STRING) {
+            sema_error(c, s->loc, "a class name must be a string, not %s", expr_kind_str(s));
+            return false;
+        }
+        ds->names[i] = s->s;
+    }
+    return true;
+}
+
+DatasetInfo *sema_dataset(SemaCtx *c, const Item *it)
+{
+    static const char *const keys[] = { "classes", "shape", "normalize", "augment", "names", NULL };
+    DatasetInfo *ds = arena_alloc(c->a, sizeof *ds);
+    ds->item = it;
+    ds->name = it->name;
+    bool ok = kv_check_keys(c, "a dataset", &it->kvs, keys);
+    ok = source(c, it->source, ds) && ok;
+    const KeyVal *cl = kv_find(&it->kvs, "classes"), *sh = kv_find(&it->kvs, "shape");
+    if (!cl)
+        sema_error(c, it->name_loc, "dataset '%s' needs classes = N", it->name);
+    if (!sh)
+        sema_error(c, it->name_loc, "dataset '%s' needs shape = [C, H, W]", it->name);
+    if (!cl || !sh)
+        return NULL;
+    long long classes = 0;
+    if (!expr_int(c, cl->value, "classes", 2, MAX_CLASSES, &classes) || !shape(c, sh->value, &ds->shape))
+        return NULL;
+    ds->classes = (int)classes;
+    if (ds->source == DS_IDX && ds->shape.d[0] != 1) {
+        sema_error(c, sh->value->loc, "idx images have one channel: shape must be [1, H, W]");
+        ok = false;
+    }
+    if (ds->source == DS_CIFAR10 && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {
+        sema_error(c, sh->value->loc, "CIFAR-10 images are [3, 32, 32]");
+        ok = false;
+    }
+    if (ds->source == DS_CIFAR10 && ds->classes != 10) {
+        sema_error(c, cl->value->loc, "CIFAR-10 has 10 classes, not %d", ds->classes);
+        ok = false;
+    }
+    if (ds->source == DS_SYNTHETIC && ds->syn_n < ds->classes) {
+        sema_error(c, it->source->loc, "synthetic: n = %lld is fewer images than the %d classes", ds->syn_n, ds->classes);
+        ok = false;
+    }
+    const KeyVal *kv;
+    if ((kv = kv_find(&it->kvs, "normalize")))
+        ok = normalize(c, kv->value, ds) && ok;
+    if ((kv = kv_find(&it->kvs, "augment")))
+        ok = augment(c, kv->value, ds) && ok;
+    if ((kv = kv_find(&it->kvs, "names")))
+        ok = names(c, kv->value, ds) && ok;
+    return ok ? ds : NULL;
+}

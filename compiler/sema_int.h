@@ -1,0 +1,88 @@
+/* Shared between the sema_*.c files; not part of the compiler's interface. */
+#ifndef MWT_SEMA_INT_H
+#define MWT_SEMA_INT_H
+#include "sema.h"
+
+typedef enum { V_INT, V_FLOAT, V_BOOL, V_LAYERS } ValueKind;
+typedef struct Value {
+    ValueKind kind;
+    long long i;
+    double f;                  /* V_FLOAT; also set for V_INT */
+    bool b;
+    const Expr *layers;        /* V_LAYERS */
+    Loc loc;                   /* where the value was written */
+} Value;
+
+/* Parameter bindings while a block or model body is expanded. */
+typedef struct Env {
+    const char *name;
+    Value v;
+    const struct Env *next;
+} Env;
+
+typedef struct Symbol {
+    const char *name;
+    const Item *item;
+    bool bad;                  /* a block whose definition had errors */
+    Net *net;                  /* a model that checked */
+    DatasetInfo *data;
+} Symbol;
+
+typedef struct SemaCtx {
+    Arena *a;
+    Diag *d;
+    Vec blocks, models, datasets;      /* Symbol* */
+    const CallSite *site;      /* the block calls being expanded */
+    Vec active;                /* const Item*: blocks being expanded, for recursion */
+    int depth;
+} SemaCtx;
+
+/* sema.c */
+void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+Symbol *sema_find(Vec *syms, const char *name);
+
+/* sema_eval.c */
+bool sema_eval(SemaCtx *c, const Expr *e, const Env *env, Value *out);
+const char *value_str(Arena *a, const Value *v);
+
+typedef enum { P_INT, P_NUM, P_BOOL, P_LAYERS, P_ANY } ParamType;
+typedef struct ParamSpec {
+    const char *name;
+    ParamType type;
+    bool required;
+} ParamSpec;
+
+/* Binds a call's arguments to the parameters `specs`: vals[i] and given[i]
+ * per parameter. Reports every problem; false when there was one. */
+bool sema_bind(SemaCtx *c, const char *what, Loc at, const ParamSpec *specs, int n,
+               const Vec *args, const Env *env, Value *vals, bool *given);
+bool sema_convert(SemaCtx *c, const char *what, const char *param, ParamType t, Value *v);
+
+/* sema_model.c */
+Net *sema_model(SemaCtx *c, const Item *model);
+bool sema_block_names(SemaCtx *c, const Item *block);
+
+/* sema_layers.c: the built-in layers */
+typedef struct LayerRule LayerRule;
+const LayerRule *layer_rule(const char *name);
+bool layer_rule_apply(SemaCtx *c, const LayerRule *r, const Layer *y, const Env *env, Shape in,
+                      NetLayer *out);
+const char *layer_rule_names(void);
+
+/* sema_data.c, sema_train.c */
+DatasetInfo *sema_dataset(SemaCtx *c, const Item *it);
+TrainInfo *sema_train(SemaCtx *c, const Item *it);
+ModularizeInfo *sema_modularize(SemaCtx *c, const Item *it);
+ReuseInfo *sema_reuse(SemaCtx *c, const Item *it);
+
+/* Key/value helpers for dataset, train, modularize and reuse bodies. */
+const KeyVal *kv_find(const Vec *kvs, const char *key);
+bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *const *keys);
+bool kv_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out);
+bool kv_num(SemaCtx *c, const Vec *kvs, const char *key, double lo, double hi, bool lo_open, double *out);
+bool expr_int(SemaCtx *c, const Expr *e, const char *what, long long lo, long long hi, long long *out);
+bool expr_num(SemaCtx *c, const Expr *e, const char *what, double lo, double hi, bool lo_open, double *out);
+const char *expr_ident(const Expr *e);
+const char *expr_kind_str(const Expr *e);
+
+#endif

@@ -1,0 +1,88 @@
+/* `key = value` bodies of dataset, train, modularize and reuse. */
+#include <string.h>
+
+#include "sema_int.h"
+
+const KeyVal *kv_find(const Vec *kvs, const char *key)
+{
+    for (int i = 0; i < kvs->n; i++) {
+        const KeyVal *kv = kvs->v[i];
+        if (strcmp(kv->key, key) == 0)
+            return kv;
+    }
+    return NULL;
+}
+
+bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *const *keys)
+{
+    bool ok = true;
+    for (int i = 0; i < kvs->n; i++) {
+        const KeyVal *kv = kvs->v[i];
+        bool known = false;
+        for (int k = 0; keys[k]; k++)
+            known |= strcmp(keys[k], kv->key) == 0;
+        if (!known) {
+            char *list = "";
+            for (int k = 0; keys[k]; k++)
+                list = arena_printf(c->a, "%s%s%s", list, k ? ", " : "", keys[k]);
+            sema_error(c, kv->loc, "unknown key '%s' in %s (the keys are: %s)", kv->key, what, list);
+            ok = false;
+            continue;
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(((const KeyVal *)kvs->v[j])->key, kv->key) == 0) {
+                sema_error(c, kv->loc, "key '%s' given twice in %s", kv->key, what);
+                ok = false;
+                break;
+            }
+    }
+    return ok;
+}
+
+const char *expr_ident(const Expr *e) { return e->kind == EX_IDENT ? e->s : NULL; }
+
+bool expr_int(SemaCtx *c, const Expr *e, const char *what, long long lo, long long hi, long long *out)
+{
+    Value v;
+    if (!sema_eval(c, e, NULL, &v))
+        return false;
+    if (v.kind != V_INT) {
+        sema_error(c, e->loc, "%s must be an integer, not %s", what, value_str(c->a, &v));
+        return false;
+    }
+    if (v.i < lo || v.i > hi) {
+        sema_error(c, e->loc, "%s must be between %lld and %lld, not %lld", what, lo, hi, v.i);
+        return false;
+    }
+    *out = v.i;
+    return true;
+}
+
+bool expr_num(SemaCtx *c, const Expr *e, const char *what, double lo, double hi, bool lo_open, double *out)
+{
+    Value v;
+    if (!sema_eval(c, e, NULL, &v))
+        return false;
+    if (v.kind != V_INT && v.kind != V_FLOAT) {
+        sema_error(c, e->loc, "%s must be a number, not %s", what, value_str(c->a, &v));
+        return false;
+    }
+    if ((lo_open ? v.f <= lo : v.f < lo) || v.f > hi) {
+        sema_error(c, e->loc, "%s must be in %s%g, %g], not %g", what, lo_open ? "(" : "[", lo, hi, v.f);
+        return false;
+    }
+    *out = v.f;
+    return true;
+}
+
+bool kv_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out)
+{
+    const KeyVal *kv = kv_find(kvs, key);
+    return !kv || expr_int(c, kv->value, key, lo, hi, out);
+}
+
+bool kv_num(SemaCtx *c, const Vec *kvs, const char *key, double lo, double hi, bool lo_open, double *out)
+{
+    const KeyVal *kv = kv_find(kvs, key);
+    return !kv || expr_num(c, kv->value, key, lo, hi, lo_open, out);
+}

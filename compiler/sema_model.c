@@ -1,0 +1,426 @@
+/* Expanding a model: blocks inlined with their arguments bound, modular { }
+ * masks placed, residual shortcuts built, and the shape followed through
+ * every layer. The first error in a model stops its expansion: the shapes
+ * after it are unknown. */
+#include <string.h>
+
+#include "sema_int.h"
+
+enum { MAX_DIM = 1 << 16, MAX_DEPTH = 200 };
+
+static const char *shp(SemaCtx *c, Shape s)
+{
+    char buf[80];
+    return arena_strdup(c->a, shape_str(s, buf, sizeof buf));
+}
+
+static NetLayer *new_layer(SemaCtx *c, NetOp op, Loc loc, Shape in)
+{
+    NetLayer *l = arena_alloc(c->a, sizeof *l);
+    l->op = op;
+    l->loc = loc;
+    l->site = c->site;
+    l->in = in;
+    l->out = in;
+    return l;
+}
+
+/* Levenshtein distance, for "did you mean" hints. */
+static int distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    int row[41];
+    for (int j = 0; j <= lb; j++)
+        row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int prev = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int cur = row[j];
+            int sub = prev + (a[i - 1] != b[j - 1]);
+            int del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+static const char *builtin_names[] = {
+    "conv", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "linear", "dropout", "mask",
+};
+
+static void unknown_layer(SemaCtx *c, Loc loc, const char *name)
+{
+    if (sema_find(&c->models, name)) {
+        sema_error(c, loc, "'%s' is a model, not a layer: define its layers in a block to reuse them", name);
+        return;
+    }
+    const char *best = NULL;
+    int bestd = 3;
+    for (size_t i = 0; i < sizeof builtin_names / sizeof *builtin_names; i++) {
+        int d = distance(name, builtin_names[i]);
+        if (d < bestd)
+            bestd = d, best = builtin_names[i];
+    }
+    for (int i = 0; i < c->blocks.n; i++) {
+        const Symbol *s = c->blocks.v[i];
+        int d = distance(name, s->name);
+        if (d < bestd)
+            bestd = d, best = s->name;
+    }
+    if (best && (int)strlen(name) > bestd)
+        sema_error(c, loc, "unknown layer '%s'; did you mean '%s'?", name, best);
+    else
+        sema_error(c, loc, "unknown layer '%s' (not a built-in layer nor a block defined before this point)", name);
+}
+
+static bool expand_seq(SemaCtx *c, const Vec *layers, const Env *env, bool modular, NetSeq *out, Shape *cur);
+
+static long long mask_hidden(long long cout) { return cout < 128 ? cout : cout / 2; }
+
+/* The mask of `conv`, placed where the shape is `at`. */
+static NetLayer *make_mask(SemaCtx *c, Loc loc, NetLayer *conv, Shape at, bool automatic)
+{
+    NetLayer *m = new_layer(c, NET_MASK, loc, at);
+    m->conv = conv;
+    m->auto_mask = automatic;
+    m->gen_in = conv->in.d[0];
+    m->out_ch = conv->out_ch;
+    m->hidden = mask_hidden(conv->out_ch);
+    m->params = m->gen_in * m->hidden + m->hidden * m->out_ch + m->out_ch;
+    m->flops = shape_numel(conv->in) + 2 * m->gen_in * m->hidden + 2 * m->hidden * m->out_ch + shape_numel(at);
+    conv->mask = m;
+    return m;
+}
+
+static bool explicit_mask(SemaCtx *c, const Layer *y, bool modular, NetSeq *out, Shape cur)
+{
+    if (y->args.n || y->has_parens) {
+        if (y->args.n) {
+            sema_error(c, y->loc, "mask takes no arguments");
+            return false;
+        }
+    }
+    if (modular) {
+        sema_error(c, y->loc, "'mask' inside 'modular { }' is redundant: every conv there already gets one");
+        return false;
+    }
+    NetLayer *conv = NULL;
+    for (int i = out->n - 1; i >= 0 && !conv; i--)
+        if (out->v[i]->op == NET_CONV)
+            conv = out->v[i];
+    if (!conv) {
+        sema_error(c, y->loc, "mask must follow a conv: there is no conv before it in this sequence");
+        return false;
+    }
+    if (conv->mask || conv->want_mask) {
+        sema_error(c, y->loc, "the conv this mask follows already has a mask");
+        return false;
+    }
+    if (cur.rank != 3 || cur.d[0] != conv->out_ch) {
+        sema_error(c, y->loc, "mask: its conv gives %lld channels, but the input here is %s", conv->out_ch, shp(c, cur));
+        return false;
+    }
+    net_seq_push(c->a, out, make_mask(c, y->loc, conv, cur, false));
+    return true;
+}
+
+/* The automatic shortcut of a residual whose body changes the shape: a 1x1
+ * conv with the stride that gives the body's spatial size, then batchnorm. */
+static bool projection(SemaCtx *c, const Layer *y, bool modular, NetLayer *res, Shape in, Shape body)
+{
+    long long s = 0;
+    if (in.rank == 3 && body.rank == 3)
+        for (long long t = 1; t <= in.d[1] && !s; t++)
+            if ((in.d[1] - 1) / t + 1 == body.d[1] && (in.d[2] - 1) / t + 1 == body.d[2])
+                s = t;
+    if (!s) {
+        sema_error(c, y->loc, "residual: its body turns %s into %s, and no 1x1 conv with a stride can do the same; "
+                   "give a shortcut = { ... }", shp(c, in), shp(c, body));
+        return false;
+    }
+    NetLayer *conv = new_layer(c, NET_CONV, y->loc, in);
+    conv->out_ch = body.d[0];
+    conv->k = 1;
+    conv->stride = s;
+    conv->pad = 0;
+    conv->bias = false;
+    conv->want_mask = modular;
+    conv->out = body;
+    conv->params = in.d[0] * body.d[0];
+    conv->flops = 2 * in.d[0] * shape_numel(body);
+    NetLayer *bn = new_layer(c, NET_BATCHNORM, y->loc, body);
+    bn->params = 2 * body.d[0];
+    bn->flops = 2 * shape_numel(body);
+    net_seq_push(c->a, &res->shortcut, conv);
+    net_seq_push(c->a, &res->shortcut, bn);
+    res->auto_shortcut = true;
+    return true;
+}
+
+static bool expand_residual(SemaCtx *c, const Layer *y, const Env *env, bool modular, NetSeq *out, Shape *cur)
+{
+    static const ParamSpec specs[] = { { "shortcut", P_LAYERS, false } };
+    Value v[1];
+    bool given[1];
+    if (!sema_bind(c, "residual", y->loc, specs, 1, &y->args, env, v, given))
+        return false;
+    NetLayer *res = new_layer(c, NET_RESIDUAL, y->loc, *cur);
+    Shape body = *cur, sc = *cur;
+    if (!expand_seq(c, &y->body, env, modular, &res->body, &body))
+        return false;
+    if (given[0]) {
+        if (!expand_seq(c, &v[0].layers->layers, env, modular, &res->shortcut, &sc))
+            return false;
+        if (sc.rank != body.rank || memcmp(sc.d, body.d, sizeof sc.d) != 0) {
+            sema_error(c, y->loc, "residual: its body gives %s but its shortcut gives %s", shp(c, body), shp(c, sc));
+            return false;
+        }
+    } else if (body.rank != cur->rank || memcmp(body.d, cur->d, sizeof body.d) != 0) {
+        if (!projection(c, y, modular, res, *cur, body))
+            return false;
+    }
+    res->out = body;
+    res->flops = shape_numel(body);
+    net_seq_push(c->a, out, res);
+    *cur = body;
+    return true;
+}
+
+static bool expand_block(SemaCtx *c, const Layer *y, Symbol *blk, const Env *env, bool modular, NetSeq *out,
+                         Shape *cur)
+{
+    if (blk->bad)
+        return false;          /* its definition's errors were reported already */
+    const Item *it = blk->item;
+    if (c->depth >= MAX_DEPTH) {
+        sema_error(c, y->loc, "blocks nested more than %d deep", MAX_DEPTH);
+        return false;
+    }
+    int n = it->params.n;
+    ParamSpec *specs = arena_alloc(c->a, sizeof *specs * (size_t)(n + 1));
+    Value *vals = arena_alloc(c->a, sizeof *vals * (size_t)(n + 1));
+    bool *given = arena_alloc(c->a, sizeof *given * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        const Param *p = it->params.v[i];
+        specs[i] = (ParamSpec){ p->name, P_ANY, p->deflt == NULL };
+    }
+    const char *what = arena_printf(c->a, "block '%s'", it->name);
+    if (!sema_bind(c, what, y->loc, specs, n, &y->args, env, vals, given))
+        return false;
+    CallSite *site = arena_alloc(c->a, sizeof *site);
+    *site = (CallSite){ y->loc, it->name, c->site };
+    const CallSite *saved = c->site;
+    c->site = site;
+    /* Defaults are evaluated inside the block, after the parameters before them. */
+    Env *benv = NULL;
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        const Param *p = it->params.v[i];
+        Env *b = arena_alloc(c->a, sizeof *b);
+        b->name = p->name;
+        b->next = benv;
+        if (given[i])
+            b->v = vals[i];
+        else
+            ok = sema_eval(c, p->deflt, benv, &b->v);
+        benv = b;
+    }
+    c->depth++;
+    ok = ok && expand_seq(c, &it->layers, benv, modular, out, cur);
+    c->depth--;
+    c->site = saved;
+    return ok;
+}
+
+static bool expand_seq(SemaCtx *c, const Vec *layers, const Env *env, bool modular, NetSeq *out, Shape *cur)
+{
+    for (int i = 0; i < layers->n; i++) {
+        const Layer *y = layers->v[i];
+        if (y->kind == LY_MODULAR) {
+            if (modular) {
+                sema_error(c, y->loc, "'modular' inside 'modular': the outer one already masks every conv");
+                return false;
+            }
+            if (!expand_seq(c, &y->body, env, true, out, cur))
+                return false;
+            continue;
+        }
+        if (y->kind == LY_RESIDUAL) {
+            if (!expand_residual(c, y, env, modular, out, cur))
+                return false;
+            continue;
+        }
+        if (strcmp(y->name, "mask") == 0) {
+            if (!explicit_mask(c, y, modular, out, *cur))
+                return false;
+            continue;
+        }
+        const LayerRule *r = layer_rule(y->name);
+        if (r) {
+            NetLayer *l = new_layer(c, NET_CONV, y->loc, *cur);
+            if (!layer_rule_apply(c, r, y, env, *cur, l))
+                return false;
+            l->want_mask = modular && l->op == NET_CONV;
+            net_seq_push(c->a, out, l);
+            *cur = l->out;
+            continue;
+        }
+        Symbol *blk = sema_find(&c->blocks, y->name);
+        if (!blk) {
+            unknown_layer(c, y->loc, y->name);
+            return false;
+        }
+        if (!expand_block(c, y, blk, env, modular, out, cur))
+            return false;
+    }
+    return true;
+}
+
+/* modular { }: a mask after each marked conv, after its batchnorm when one
+ * follows it directly (in the expanded sequence, across block boundaries). */
+static void place_masks(SemaCtx *c, NetSeq *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        NetLayer *l = s->v[i];
+        if (l->op == NET_RESIDUAL) {
+            place_masks(c, &l->body);
+            place_masks(c, &l->shortcut);
+            continue;
+        }
+        if (l->op != NET_CONV || !l->want_mask)
+            continue;
+        int at = i + 1 < s->n && s->v[i + 1]->op == NET_BATCHNORM ? i + 1 : i;
+        NetLayer *m = make_mask(c, s->v[at]->loc, l, s->v[at]->out, true);
+        m->site = s->v[at]->site;
+        net_seq_insert(c->a, s, at + 1, m);
+    }
+}
+
+static void count_masks(const NetSeq *s, Net *net)
+{
+    for (int i = 0; i < s->n; i++) {
+        const NetLayer *l = s->v[i];
+        if (l->op == NET_MASK) {
+            net->masked_layers++;
+            net->masked_kernels += l->out_ch;
+        }
+        count_masks(&l->body, net);
+        count_masks(&l->shortcut, net);
+    }
+}
+
+static bool eval_shape(SemaCtx *c, const Expr *e, const Env *env, const char *what, Shape *out)
+{
+    if (e->items.n != 1 && e->items.n != 3) {
+        sema_error(c, e->loc, "a model's %s shape must be [C, H, W] or [N], not %d numbers", what, e->items.n);
+        return false;
+    }
+    out->rank = e->items.n;
+    bool ok = true;
+    for (int i = 0; i < e->items.n; i++) {
+        Value v;
+        if (!sema_eval(c, e->items.v[i], env, &v) || !sema_convert(c, "the model's shape", what, P_INT, &v)) {
+            ok = false;
+            continue;
+        }
+        if (v.i < 1 || v.i > MAX_DIM) {
+            sema_error(c, v.loc, "a model's %s size must be between 1 and %d, not %lld", what, MAX_DIM, v.i);
+            ok = false;
+        }
+        out->d[i] = v.i;
+    }
+    return ok;
+}
+
+Net *sema_model(SemaCtx *c, const Item *it)
+{
+    Env *env = NULL;
+    bool ok = true;
+    for (int i = 0; i < it->params.n; i++) {
+        const Param *p = it->params.v[i];
+        for (const Env *e = env; e; e = e->next)
+            if (strcmp(e->name, p->name) == 0) {
+                sema_error(c, p->loc, "parameter '%s' appears twice", p->name);
+                ok = false;
+            }
+        if (!p->deflt) {
+            sema_error(c, p->loc, "model parameter '%s' needs a default value: a model is built with its defaults",
+                       p->name);
+            ok = false;
+            continue;
+        }
+        Env *b = arena_alloc(c->a, sizeof *b);
+        b->name = p->name;
+        b->next = env;
+        ok = sema_eval(c, p->deflt, env, &b->v) && ok;
+        env = b;
+    }
+    if (!ok)
+        return NULL;
+    Net *net = arena_alloc(c->a, sizeof *net);
+    net->name = it->name;
+    net->item = it;
+    bool shapes = eval_shape(c, it->in_shape, env, "input", &net->in);
+    shapes = eval_shape(c, it->out_shape, env, "output", &net->out) && shapes;
+    if (!shapes)
+        return NULL;
+    Shape cur = net->in;
+    c->site = NULL;
+    if (!expand_seq(c, &it->layers, env, false, &net->seq, &cur))
+        return NULL;
+    if (cur.rank != net->out.rank || memcmp(cur.d, net->out.d, sizeof cur.d) != 0) {
+        sema_error(c, it->out_shape->loc, "model '%s' is declared to output %s, but its layers give %s",
+                   it->name, shp(c, net->out), shp(c, cur));
+        return NULL;
+    }
+    place_masks(c, &net->seq);
+    net->params = net_seq_params(&net->seq);
+    net->flops = net_seq_flops(&net->seq);
+    count_masks(&net->seq, net);
+    return net;
+}
+
+static bool check_names(SemaCtx *c, const Item *blk, const Vec *layers)
+{
+    bool ok = true;
+    for (int i = 0; i < layers->n; i++) {
+        const Layer *y = layers->v[i];
+        if (y->kind != LY_CALL) {
+            ok = check_names(c, blk, &y->body) && ok;
+            for (int j = 0; j < y->args.n; j++) {
+                const Arg *g = y->args.v[j];
+                if (g->value->kind == EX_LAYERS)
+                    ok = check_names(c, blk, &g->value->layers) && ok;
+            }
+            continue;
+        }
+        if (layer_rule(y->name) || strcmp(y->name, "mask") == 0)
+            continue;
+        if (strcmp(y->name, blk->name) == 0) {
+            sema_error(c, y->loc, "block '%s' calls itself", blk->name);
+            ok = false;
+        } else if (!sema_find(&c->blocks, y->name)) {
+            unknown_layer(c, y->loc, y->name);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+bool sema_block_names(SemaCtx *c, const Item *blk)
+{
+    bool ok = true;
+    for (int i = 0; i < blk->params.n; i++) {
+        const Param *p = blk->params.v[i];
+        for (int j = 0; j < i; j++)
+            if (strcmp(((const Param *)blk->params.v[j])->name, p->name) == 0) {
+                sema_error(c, p->loc, "parameter '%s' appears twice", p->name);
+                ok = false;
+            }
+    }
+    return check_names(c, blk, &blk->layers) && ok;
+}

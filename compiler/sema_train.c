@@ -1,0 +1,293 @@
+/* train, modularize and reuse statements. */
+#include <stdint.h>
+#include <string.h>
+
+#include "sema_int.h"
+
+static const char *shp(SemaCtx *c, Shape s)
+{
+    char buf[80];
+    return arena_strdup(c->a, shape_str(s, buf, sizeof buf));
+}
+
+/* The model a statement names: NULL with an error when unknown, NULL and no
+ * error when the model itself had errors (reported at its definition). */
+static Net *find_model(SemaCtx *c, const char *name, Loc loc)
+{
+    Symbol *s = sema_find(&c->models, name);
+    if (!s) {
+        if (sema_find(&c->blocks, name))
+            sema_error(c, loc, "'%s' is a block, not a model", name);
+        else
+            sema_error(c, loc, "unknown model '%s'", name);
+        return NULL;
+    }
+    return s->net;
+}
+
+static bool optimizer(SemaCtx *c, const Expr *e, TrainInfo *t)
+{
+    if ((e->kind != EX_CALL && e->kind != EX_IDENT) || strcmp(e->s, "sgd") != 0) {
+        sema_error(c, e->loc, "unknown optimizer %s%s%s (the optimizers are: sgd(lr, momentum, nesterov, weight_decay))",
+                   e->kind == EX_CALL || e->kind == EX_IDENT ? "'" : "",
+                   e->kind == EX_CALL || e->kind == EX_IDENT ? e->s : expr_kind_str(e),
+                   e->kind == EX_CALL || e->kind == EX_IDENT ? "'" : "");
+        return false;
+    }
+    static const ParamSpec specs[] = {
+        { "lr", P_NUM, false }, { "momentum", P_NUM, false }, { "nesterov", P_BOOL, false },
+        { "weight_decay", P_NUM, false },
+    };
+    Value v[4];
+    bool given[4];
+    if (!sema_bind(c, "sgd", e->loc, specs, 4, &e->args, NULL, v, given))
+        return false;
+    t->lr = given[0] ? v[0].f : 0.05;
+    t->momentum = given[1] ? v[1].f : 0;
+    t->nesterov = given[2] && v[2].b;
+    t->weight_decay = given[3] ? v[3].f : 0;
+    bool ok = true;
+    if (!(t->lr > 0 && t->lr <= 100)) {
+        sema_error(c, v[0].loc, "sgd: lr must be in (0, 100], not %g", t->lr);
+        ok = false;
+    }
+    if (!(t->momentum >= 0 && t->momentum < 1)) {
+        sema_error(c, v[1].loc, "sgd: momentum must be in [0, 1), not %g", t->momentum);
+        ok = false;
+    }
+    if (!(t->weight_decay >= 0 && t->weight_decay < 1)) {
+        sema_error(c, v[3].loc, "sgd: weight_decay must be in [0, 1), not %g", t->weight_decay);
+        ok = false;
+    }
+    if (ok && t->nesterov && t->momentum == 0) {
+        sema_error(c, v[2].loc, "sgd: nesterov needs a momentum above 0");
+        ok = false;
+    }
+    return ok;
+}
+
+static bool schedule(SemaCtx *c, const Expr *e, TrainInfo *t)
+{
+    const char *name = e->kind == EX_IDENT || e->kind == EX_CALL ? e->s : "";
+    if (e->kind == EX_IDENT && strcmp(name, "cosine") == 0) {
+        t->schedule = SCHED_COSINE;
+        return true;
+    }
+    if (e->kind == EX_IDENT && strcmp(name, "constant") == 0) {
+        t->schedule = SCHED_CONSTANT;
+        return true;
+    }
+    if (strcmp(name, "step") == 0) {
+        static const ParamSpec specs[] = { { "every", P_INT, true }, { "gamma", P_NUM, true } };
+        Value v[2];
+        bool given[2];
+        if (!sema_bind(c, "step", e->loc, specs, 2, &e->args, NULL, v, given))
+            return false;
+        if (v[0].i < 1) {
+            sema_error(c, v[0].loc, "step: every must be at least 1 epoch, not %lld", v[0].i);
+            return false;
+        }
+        if (!(v[1].f > 0 && v[1].f <= 1)) {
+            sema_error(c, v[1].loc, "step: gamma must be in (0, 1], not %g", v[1].f);
+            return false;
+        }
+        t->schedule = SCHED_STEP;
+        t->step_every = (int)v[0].i;
+        t->step_gamma = v[1].f;
+        return true;
+    }
+    sema_error(c, e->loc, "unknown schedule (the schedules are: cosine, constant, step(every = E, gamma = G))");
+    return false;
+}
+
+/* LOSS: a sum of terms, each `term` or `number * term`. */
+static bool loss_term(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen)
+{
+    const Expr *name = e, *weight = NULL;
+    if (e->kind == EX_BINARY && e->op == '*') {
+        name = e->rhs->kind == EX_IDENT ? e->rhs : e->lhs;
+        weight = name == e->rhs ? e->lhs : e->rhs;
+    }
+    static const char *terms[] = { "cross_entropy", "cohesion", "coupling" };
+    int k = -1;
+    for (int i = 0; i < 3 && name->kind == EX_IDENT; i++)
+        if (strcmp(name->s, terms[i]) == 0)
+            k = i;
+    if (k < 0) {
+        if (name->kind == EX_IDENT)
+            sema_error(c, name->loc, "unknown loss term '%s' (the terms are: cross_entropy, cohesion, coupling)", name->s);
+        else
+            sema_error(c, e->loc, "a loss is a sum of terms, each 'term' or 'number * term'");
+        return false;
+    }
+    if (seen[k]) {
+        sema_error(c, name->loc, "loss term '%s' appears twice", terms[k]);
+        return false;
+    }
+    seen[k] = true;
+    double w = 1;
+    if (weight && !expr_num(c, weight, "a loss weight", 0, 1e6, false, &w))
+        return false;
+    double *dst[] = { &t->w_ce, &t->w_cohesion, &t->w_coupling };
+    *dst[k] = w;
+    return true;
+}
+
+static bool loss(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen)
+{
+    if (e->kind == EX_BINARY && e->op == '+')
+        return loss(c, e->lhs, t, seen) & loss(c, e->rhs, t, seen);
+    if (e->kind == EX_BINARY && e->op == '-') {
+        sema_error(c, e->loc, "loss terms are added, not subtracted");
+        return false;
+    }
+    return loss_term(c, e, t, seen);
+}
+
+TrainInfo *sema_train(SemaCtx *c, const Item *it)
+{
+    static const char *const keys[] = { "epochs", "batch", "optimizer", "schedule", "loss", "seed", "threads", NULL };
+    TrainInfo *t = arena_alloc(c->a, sizeof *t);
+    t->item = it;
+    t->epochs = 10;
+    t->batch = 128;
+    t->lr = 0.05;
+    t->schedule = SCHED_COSINE;
+    t->w_ce = 1;
+    bool ok = kv_check_keys(c, "train", &it->kvs, keys);
+    t->model = find_model(c, it->model, it->model_loc);
+    Symbol *ds = sema_find(&c->datasets, it->dataset);
+    if (!ds)
+        sema_error(c, it->dataset_loc, "unknown dataset '%s'", it->dataset);
+    t->data = ds ? ds->data : NULL;
+    long long v;
+    if (kv_find(&it->kvs, "epochs") && (ok = kv_int(c, &it->kvs, "epochs", 1, 100000, &v) && ok))
+        t->epochs = (int)v;
+    if (kv_find(&it->kvs, "batch") && (ok = kv_int(c, &it->kvs, "batch", 1, 65536, &v) && ok))
+        t->batch = (int)v;
+    if (kv_find(&it->kvs, "seed") && (ok = kv_int(c, &it->kvs, "seed", 0, INT64_MAX, &v) && ok))
+        t->seed = v;
+    if (kv_find(&it->kvs, "threads") && (ok = kv_int(c, &it->kvs, "threads", 1, 1024, &v) && ok))
+        t->threads = (int)v;
+    const KeyVal *kv;
+    if ((kv = kv_find(&it->kvs, "optimizer")))
+        ok = optimizer(c, kv->value, t) && ok;
+    if ((kv = kv_find(&it->kvs, "schedule")))
+        ok = schedule(c, kv->value, t) && ok;
+    if ((kv = kv_find(&it->kvs, "loss"))) {
+        bool seen[3] = { false, false, false };
+        t->w_ce = 0;
+        if (!loss(c, kv->value, t, seen)) {
+            ok = false;
+        } else if (!seen[0]) {
+            sema_error(c, kv->value->loc, "the loss needs cross_entropy: the modularity losses alone do not train a classifier");
+            ok = false;
+        } else if (t->model && t->model->masked_layers == 0 && (seen[1] || seen[2])) {
+            sema_error(c, kv->value->loc, "%s needs a model with masks, and model '%s' has none (put its convs in modular { })",
+                       seen[1] ? "cohesion" : "coupling", t->model->name);
+            ok = false;
+        }
+    }
+    if (t->model && t->data) {
+        Net *m = t->model;
+        DatasetInfo *d = t->data;
+        if (m->in.rank != 3 || memcmp(m->in.d, d->shape.d, sizeof m->in.d) != 0) {
+            sema_error(c, it->dataset_loc, "model '%s' takes %s, but dataset '%s' gives %s", m->name,
+                       shp(c, m->in), d->name, shp(c, d->shape));
+            ok = false;
+        }
+        if (m->out.rank != 1 || m->out.d[0] != d->classes) {
+            sema_error(c, it->dataset_loc, "model '%s' outputs %s, but dataset '%s' has %d classes", m->name,
+                       shp(c, m->out), d->name, d->classes);
+            ok = false;
+        }
+    }
+    return ok && t->model && t->data ? t : NULL;
+}
+
+static bool generators(SemaCtx *c, const Vec *kvs, bool *keep)
+{
+    const KeyVal *kv = kv_find(kvs, "generators");
+    if (!kv)
+        return true;
+    const char *s = expr_ident(kv->value);
+    if (s && (strcmp(s, "keep") == 0 || strcmp(s, "drop") == 0)) {
+        *keep = s[0] == 'k';
+        return true;
+    }
+    sema_error(c, kv->value->loc, "generators must be keep or drop");
+    return false;
+}
+
+static Net *masked_model(SemaCtx *c, const Item *it, const char *what)
+{
+    Net *m = find_model(c, it->model, it->model_loc);
+    if (m && m->masked_layers == 0) {
+        sema_error(c, it->model_loc, "%s needs a model with masks, and model '%s' has none (put its convs in modular { })",
+                   what, m->name);
+        return NULL;
+    }
+    return m;
+}
+
+ModularizeInfo *sema_modularize(SemaCtx *c, const Item *it)
+{
+    static const char *const keys[] = { "threshold", "generators", NULL };
+    ModularizeInfo *m = arena_alloc(c->a, sizeof *m);
+    m->item = it;
+    m->threshold = 0.9;
+    m->keep_generators = true;
+    bool ok = kv_check_keys(c, "modularize", &it->kvs, keys);
+    m->model = masked_model(c, it, "modularize");
+    ok = kv_num(c, &it->kvs, "threshold", 0, 1, true, &m->threshold) && ok;
+    ok = generators(c, &it->kvs, &m->keep_generators) && ok;
+    return ok && m->model ? m : NULL;
+}
+
+ReuseInfo *sema_reuse(SemaCtx *c, const Item *it)
+{
+    static const char *const keys[] = { "classes", "epochs", "lr", "generators", NULL };
+    ReuseInfo *r = arena_alloc(c->a, sizeof *r);
+    r->item = it;
+    r->name = it->name;
+    r->epochs = 10;
+    r->lr = 0.05;
+    r->keep_generators = false;
+    bool ok = kv_check_keys(c, "reuse", &it->kvs, keys);
+    r->model = masked_model(c, it, "reuse");
+    if (sema_find(&c->models, it->name) || sema_find(&c->blocks, it->name)) {
+        sema_error(c, it->name_loc, "'%s' is already the name of a model or block", it->name);
+        ok = false;
+    }
+    long long v;
+    if (kv_find(&it->kvs, "epochs") && (ok = kv_int(c, &it->kvs, "epochs", 1, 100000, &v) && ok))
+        r->epochs = (int)v;
+    ok = kv_num(c, &it->kvs, "lr", 0, 100, true, &r->lr) && ok;
+    ok = generators(c, &it->kvs, &r->keep_generators) && ok;
+    const KeyVal *cl = kv_find(&it->kvs, "classes");
+    if (!cl) {
+        sema_error(c, it->name_loc, "reuse needs classes = [c1, c2, ...]");
+        return NULL;
+    }
+    if (cl->value->kind != EX_LIST || cl->value->items.n < 2) {
+        sema_error(c, cl->value->loc, "classes must be a list of at least two class numbers");
+        return NULL;
+    }
+    long long nclasses = r->model && r->model->out.rank == 1 ? r->model->out.d[0] : 1 << 16;
+    r->nclasses = cl->value->items.n;
+    r->classes = arena_alloc(c->a, sizeof(int) * (size_t)r->nclasses);
+    for (int i = 0; i < r->nclasses; i++) {
+        const Expr *e = cl->value->items.v[i];
+        if (!expr_int(c, e, "a class", 0, nclasses - 1, &v)) {
+            ok = false;
+            continue;
+        }
+        r->classes[i] = (int)v;
+        for (int j = 0; j < i; j++)
+            if (r->classes[j] == (int)v) {
+                sema_error(c, e->loc, "class %lld appears twice", v);
+                ok = false;
+            }
+    }
+    return ok && r->model ? r : NULL;
+}

@@ -1,0 +1,68 @@
+#include "source.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+
+SrcFile *src_from_string(Arena *a, const char *path, const char *text, size_t len)
+{
+    SrcFile *f = arena_alloc(a, sizeof *f);
+    f->path = arena_strdup(a, path);
+    f->real = f->path;
+    char *t = arena_alloc(a, len + 1);
+    memcpy(t, text, len);
+    f->text = t;
+    f->len = len;
+    return f;
+}
+
+SrcFile *src_read(Arena *a, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return NULL;
+    if (!S_ISREG(st.st_mode)) {
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        return NULL;
+    }
+    /* The arena buffer comes first: an allocation failure longjmps, and
+     * nothing may be open or owned outside the arena at that point. */
+    size_t cap = (size_t)st.st_size;
+    char *text = arena_alloc(a, cap + 1);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    size_t len = fread(text, 1, cap, fp);
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        errno = EIO;
+        return NULL;
+    }
+    SrcFile *f = arena_alloc(a, sizeof *f);
+    f->path = arena_strdup(a, path);
+    f->real = f->path;
+    f->text = text;
+    f->len = len;
+    char rp[PATH_MAX];
+    if (realpath(path, rp))
+        f->real = arena_strdup(a, rp);
+    return f;
+}
+
+const char *src_line(const SrcFile *f, int line, size_t *len)
+{
+    const char *p = f->text, *end = f->text + f->len;
+    for (int l = 1; l < line && p < end; p++)
+        if (*p == '\n')
+            l++;
+    const char *e = p;
+    while (e < end && *e != '\n')
+        e++;
+    *len = (size_t)(e - p);
+    return p;
+}

@@ -1,0 +1,195 @@
+/* The .mwt grammar (LANGUAGE.md section 1). Pure, reentrant, with locations;
+ * actions only call AST constructors (ast_build.c). Error recovery happens at
+ * the item level and inside braces, so one run reports every syntax error. */
+%require "3.8"
+%define api.pure full
+%define api.prefix {mwt_yy}
+%locations
+%define parse.error detailed
+%expect 0
+%param {void *scanner}
+%parse-param {ParseCtx *ctx}
+
+%code requires {
+#include "ast.h"
+#include "parse.h"
+}
+
+%code {
+#include <string.h>
+
+#include "ast_build.h"
+
+int mwt_yylex(MWT_YYSTYPE *lval, MWT_YYLTYPE *lloc, void *scanner);
+static void mwt_yyerror(MWT_YYLTYPE *l, void *scanner, ParseCtx *ctx, const char *msg);
+#define L(at) ((Loc){ ctx->file, (at).first_line, (at).first_column })
+#define A ctx->arena
+}
+
+%union {
+    long long ival;
+    double fval;
+    const char *str;
+    Expr *expr;
+    Arg *arg;
+    Layer *layer;
+    Param *param;
+    KeyVal *kv;
+    Item *item;
+    Vec vec;
+}
+
+%token IMPORT "import" DATASET "dataset" BLOCK "block" MODEL "model" TRAIN "train"
+%token ON "on" MODULARIZE "modularize" REUSE "reuse" AS "as" MODULAR "modular"
+%token RESIDUAL "residual" ARROW "->"
+%token <str> IDENT "identifier" STRING "string"
+%token <ival> INT "integer"
+%token <fval> FLOAT "number"
+
+%type <expr> expr primary list shape
+%type <arg> arg
+%type <layer> layer
+%type <param> param
+%type <kv> kv
+%type <item> item
+%type <vec> args arglist exprs exprlist layers params paramlist kvs body
+
+%left '+' '-'
+%left '*' '/'
+%precedence NEG
+
+%%
+
+/* program: item* */
+program
+    : %empty
+    | program item          { if ($2) vec_push(A, ctx->items, $2); }
+    | program error         { }
+    ;
+
+/* item: import | dataset | block | model | train | modularize | reuse */
+item
+    : "import" STRING                                       { $$ = ast_import(A, L(@1), $2); }
+    | "dataset" IDENT '=' IDENT '(' args ')' '{' kvs '}'
+        { $$ = ast_dataset(A, L(@1), $2, L(@2), ast_call(A, L(@4), $4, $6), $9); }
+    | "block" IDENT params body                             { $$ = ast_block(A, L(@1), $2, L(@2), $3, $4); }
+    | "model" IDENT params ':' shape "->" shape body        { $$ = ast_model(A, L(@1), $2, L(@2), $3, $5, $7, $8); }
+    | "train" IDENT "on" IDENT '{' kvs '}'                  { $$ = ast_train(A, L(@1), $2, L(@2), $4, L(@4), $6); }
+    | "modularize" IDENT '{' kvs '}'                        { $$ = ast_modularize(A, L(@1), $2, L(@2), $4); }
+    | "reuse" IDENT "as" IDENT '{' kvs '}'                  { $$ = ast_reuse(A, L(@1), $2, L(@2), $4, L(@4), $6); }
+    ;
+
+/* params: [ '(' param (',' param)* ')' ] */
+params
+    : %empty                { $$ = (Vec){0}; }
+    | '(' ')'               { $$ = (Vec){0}; }
+    | '(' paramlist ')'     { $$ = $2; }
+    ;
+paramlist
+    : param                 { $$ = (Vec){0}; vec_push(A, &$$, $1); }
+    | paramlist ',' param   { $$ = $1; vec_push(A, &$$, $3); }
+    ;
+/* param: IDENT [ '=' expr ] */
+param
+    : IDENT                 { $$ = ast_param(A, L(@1), $1, NULL); }
+    | IDENT '=' expr        { $$ = ast_param(A, L(@1), $1, $3); }
+    ;
+
+/* shape: '[' expr (',' expr)* ']' */
+shape
+    : list
+    ;
+
+/* body: '{' layer* '}' */
+body
+    : '{' layers '}'        { $$ = $2; }
+    ;
+layers
+    : %empty                { $$ = (Vec){0}; }
+    | layers layer          { $$ = $1; vec_push(A, &$$, $2); }
+    | layers error          { $$ = $1; }
+    ;
+
+/* layer: IDENT [ '(' args ')' ] | "modular" body | "residual" [ '(' args ')' ] body */
+layer
+    : IDENT                             { $$ = ast_layer_call(A, L(@1), $1, (Vec){0}, 0); }
+    | IDENT '(' args ')'                { $$ = ast_layer_call(A, L(@1), $1, $3, 1); }
+    | "modular" body                    { $$ = ast_layer_modular(A, L(@1), $2); }
+    | "residual" body                   { $$ = ast_layer_residual(A, L(@1), (Vec){0}, $2); }
+    | "residual" '(' args ')' body      { $$ = ast_layer_residual(A, L(@1), $3, $5); }
+    ;
+
+/* args: [ arg (',' arg)* ]   arg: expr | IDENT '=' expr | IDENT '=' '{' layer* '}' */
+args
+    : %empty                { $$ = (Vec){0}; }
+    | arglist
+    ;
+arglist
+    : arg                   { $$ = (Vec){0}; vec_push(A, &$$, $1); }
+    | arglist ',' arg       { $$ = $1; vec_push(A, &$$, $3); }
+    ;
+arg
+    : expr                  { $$ = ast_arg(A, L(@1), NULL, $1); }
+    | IDENT '=' expr        { $$ = ast_arg(A, L(@1), $1, $3); }
+    | IDENT '=' body        { $$ = ast_arg(A, L(@1), $1, ast_layers(A, L(@3), $3)); }
+    ;
+
+/* kvs: (IDENT '=' expr)* */
+kvs
+    : %empty                { $$ = (Vec){0}; }
+    | kvs kv                { $$ = $1; vec_push(A, &$$, $2); }
+    | kvs error             { $$ = $1; }
+    ;
+kv
+    : IDENT '=' expr        { $$ = ast_kv(A, L(@1), $1, $3); }
+    ;
+
+/* expr: expr ('+'|'-'|'*'|'/') expr | '-' expr | primary */
+expr
+    : expr '+' expr         { $$ = ast_binary(A, L(@2), '+', $1, $3); }
+    | expr '-' expr         { $$ = ast_binary(A, L(@2), '-', $1, $3); }
+    | expr '*' expr         { $$ = ast_binary(A, L(@2), '*', $1, $3); }
+    | expr '/' expr         { $$ = ast_binary(A, L(@2), '/', $1, $3); }
+    | '-' expr %prec NEG    { $$ = ast_neg(A, L(@1), $2); }
+    | primary
+    ;
+
+/* primary: INT | FLOAT | STRING | IDENT | IDENT '(' args ')' | '(' expr ')'
+ *        | '(' expr ',' expr (',' expr)* ')' | '[' [expr (',' expr)*] ']' */
+primary
+    : INT                   { $$ = ast_int(A, L(@1), $1); }
+    | FLOAT                 { $$ = ast_float(A, L(@1), $1); }
+    | STRING                { $$ = ast_string(A, L(@1), $1); }
+    | IDENT                 { $$ = ast_ident(A, L(@1), $1); }
+    | IDENT '(' args ')'    { $$ = ast_call(A, L(@1), $1, $3); }
+    | '(' expr ')'          { $$ = $2; }
+    | '(' expr ',' exprlist ')'
+        { Vec v = {0}; vec_push(A, &v, $2); for (int i = 0; i < $4.n; i++) vec_push(A, &v, $4.v[i]);
+          $$ = ast_tuple(A, L(@1), v); }
+    | list
+    ;
+list
+    : '[' exprs ']'         { $$ = ast_list(A, L(@1), $2); }
+    ;
+exprs
+    : %empty                { $$ = (Vec){0}; }
+    | exprlist
+    ;
+exprlist
+    : expr                  { $$ = (Vec){0}; vec_push(A, &$$, $1); }
+    | exprlist ',' expr     { $$ = $1; vec_push(A, &$$, $3); }
+    ;
+
+%%
+
+static void mwt_yyerror(MWT_YYLTYPE *l, void *scanner, ParseCtx *ctx, const char *msg)
+{
+    (void)scanner;
+    /* bison says "syntax error, unexpected X, expecting Y": keep its words,
+     * with a colon after "syntax error" as in our other messages. */
+    const char *prefix = "syntax error, ";
+    if (strncmp(msg, prefix, strlen(prefix)) == 0)
+        diag_error(ctx->diag, L(*l), "syntax error: %s", msg + strlen(prefix));
+    else
+        diag_error(ctx->diag, L(*l), "%s", msg);
+}

@@ -1,0 +1,34 @@
+# Golden tests: tests/parse/NAME.mwt with NAME.ast (`mwtc dump ast`) and/or
+# NAME.out (`mwtc check`), and tests/errors/NAME.mwt with NAME.err (the exact
+# diagnostics of `mwtc check`, which must exit 1). tests/update_golden.sh
+# rewrites the expectations from the current build: review its diff.
+file(GLOB parse_cases RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}/parse ${CMAKE_CURRENT_SOURCE_DIR}/parse/*.mwt)
+foreach(case ${parse_cases})
+  get_filename_component(name ${case} NAME_WE)
+  foreach(kind ast out json)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/parse/${name}.${kind})
+      add_test(NAME parse/${name}.${kind}
+               COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DDIR=${CMAKE_CURRENT_SOURCE_DIR}/parse
+                       -DNAME=${name} -DKIND=${kind} -P ${CMAKE_CURRENT_SOURCE_DIR}/run_golden.cmake)
+    endif()
+  endforeach()
+endforeach()
+
+file(GLOB error_cases RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}/errors ${CMAKE_CURRENT_SOURCE_DIR}/errors/*.mwt)
+foreach(case ${error_cases})
+  get_filename_component(name ${case} NAME_WE)
+  add_test(NAME errors/${name}
+           COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DDIR=${CMAKE_CURRENT_SOURCE_DIR}/errors
+                   -DNAME=${name} -DKIND=err -P ${CMAKE_CURRENT_SOURCE_DIR}/run_golden.cmake)
+endforeach()
+
+# Every stdlib model checks with the parameter count PyTorch printed for the
+# same layers (tests/models/torch_params.py -> expected_params.txt).
+add_test(NAME models/params
+         COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DSRC=${CMAKE_SOURCE_DIR}
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/models/check_params.cmake)
+
+# The command line: exit codes and usage messages.
+add_test(NAME cli/usage
+         COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DSRC=${CMAKE_SOURCE_DIR}
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_cli.cmake)

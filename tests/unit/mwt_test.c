@@ -1,0 +1,59 @@
+#include "mwt_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tc_tmp_path(const char *name)
+{
+    static char buf[4096];
+    const char *dir = getenv("MWTC_TEST_TMP");
+    snprintf(buf, sizeof buf, "%s/%s", dir && *dir ? dir : "/tmp", name);
+    return buf;
+}
+
+void tc_write(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+TestComp *tc_compile(const char *name, const char *src, int check)
+{
+    TestComp *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", tc_tmp_path(name));
+    tc_write(path, src, strlen(src));
+    FILE *mem = open_memstream(&t->diags, &t->diags_len);
+    assert_non_null(mem);
+    arena_init(&t->c.arena, &t->c.oom);
+    diag_init(&t->c.diag, mem);
+    char stdlib_dir[4096];
+    const char *src_dir = getenv("MWTC_SOURCE_DIR");
+    snprintf(stdlib_dir, sizeof stdlib_dir, "%s/stdlib", src_dir ? src_dir : ".");
+    ImportPaths paths = { NULL, stdlib_dir };
+    t->errors = driver_front_end(&t->c, path, &paths, check);
+    fclose(mem);
+    return t;
+}
+
+void tc_free(TestComp *t)
+{
+    arena_free(&t->c.arena);
+    free(t->diags);
+    free(t);
+}
+
+Net *tc_model(TestComp *t, const char *name)
+{
+    for (int i = 0; i < t->c.checked.models.n; i++) {
+        Net *n = t->c.checked.models.v[i];
+        if (strcmp(n->name, name) == 0)
+            return n;
+    }
+    fail_msg("no model '%s'; diagnostics:\n%s", name, t->diags);
+    return NULL;
+}

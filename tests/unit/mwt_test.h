@@ -1,0 +1,35 @@
+/* Helpers for the compiler's unit tests: compile a string, capture the
+ * diagnostics, look things up in the result. */
+#ifndef MWT_TEST_H
+#define MWT_TEST_H
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "driver.h"
+
+typedef struct TestComp {
+    Compilation c;
+    char *diags;               /* everything the compiler reported */
+    size_t diags_len;
+    int errors;
+} TestComp;
+
+/* Writes `src` to a temporary file named `name` and runs the front end on it
+ * (check = 0: parse only). */
+TestComp *tc_compile(const char *name, const char *src, int check);
+void tc_free(TestComp *t);
+Net *tc_model(TestComp *t, const char *name);
+/* A path under $MWTC_TEST_TMP. */
+const char *tc_tmp_path(const char *name);
+void tc_write(const char *path, const char *text, size_t len);
+
+#define assert_diag(t, needle)                                                         \
+    do {                                                                               \
+        if (!strstr((t)->diags, (needle)))                                             \
+            fail_msg("expected \"%s\" in the diagnostics:\n%s", (needle), (t)->diags); \
+    } while (0)
+
+#endif
