@@ -2,6 +2,7 @@
  * the compilation's arena. Names are interned nowhere: compare with strcmp. */
 #ifndef MWT_AST_H
 #define MWT_AST_H
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "arena.h"
@@ -27,6 +28,7 @@ typedef struct Arg {
 struct Expr {
     ExprKind kind;
     Loc loc;
+    int depth;             /* nesting depth of this tree: the parser caps it */
     long long i;           /* EX_INT */
     double f;              /* EX_FLOAT */
     const char *s;         /* EX_STRING text, EX_IDENT / EX_CALL name */
@@ -41,6 +43,7 @@ typedef enum { LY_CALL, LY_MODULAR, LY_RESIDUAL } LayerKind;
 typedef struct Layer {
     LayerKind kind;
     Loc loc;
+    int depth;             /* nesting of modular/residual bodies: the parser caps it */
     const char *name;      /* LY_CALL: layer or block name */
     int has_parens;        /* written name(...) rather than name */
     Vec args;              /* Arg* (LY_CALL, LY_RESIDUAL) */
@@ -63,6 +66,7 @@ typedef enum { IT_IMPORT, IT_DATASET, IT_BLOCK, IT_MODEL, IT_TRAIN, IT_MODULARIZ
 
 typedef struct Item {
     ItemKind kind;
+    bool bad;              /* had a syntax error: defined, but not checked further */
     Loc loc;               /* the keyword */
     const char *name;      /* dataset, block, model; reuse: the new name */
     Loc name_loc;
@@ -83,7 +87,13 @@ typedef struct Program {
     Vec files;             /* SrcFile*, every file loaded */
 } Program;
 
+/* The deepest expression or layer nesting the front end accepts: deeper
+ * programs get one error, not a stack overflow in a recursive stage. */
+enum { AST_MAX_DEPTH = 200 };
+
 const char *ast_item_kind_name(ItemKind k);
+/* The shortest text that reads back as x, always with a '.' or exponent. */
+const char *ast_format_float(double x, char *buf, int len);
 void ast_dump(FILE *out, const Program *p);
 
 #endif

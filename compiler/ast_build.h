@@ -2,6 +2,7 @@
 #ifndef MWT_AST_BUILD_H
 #define MWT_AST_BUILD_H
 #include "ast.h"
+#include "parse.h"
 
 Expr *ast_int(Arena *a, Loc l, long long v);
 Expr *ast_float(Arena *a, Loc l, double v);
@@ -13,6 +14,9 @@ Expr *ast_tuple(Arena *a, Loc l, Vec items);
 Expr *ast_binary(Arena *a, Loc l, char op, Expr *lhs, Expr *rhs);
 Expr *ast_neg(Arena *a, Loc l, Expr *e);
 Expr *ast_layers(Arena *a, Loc l, Vec layers);
+/* The depth caps: past AST_MAX_DEPTH, one error and a harmless stand-in. */
+Expr *ast_limit(ParseCtx *ctx, Expr *e);
+Layer *ast_limit_layer(ParseCtx *ctx, Layer *y);
 Arg *ast_arg(Arena *a, Loc l, const char *name, Expr *value);
 Param *ast_param(Arena *a, Loc l, const char *name, Expr *deflt);
 KeyVal *ast_kv(Arena *a, Loc l, const char *key, Expr *value);

@@ -13,6 +13,22 @@ const char *ast_item_kind_name(ItemKind k)
 
 static void dump_layers(FILE *out, const Vec *layers, int depth);
 
+const char *ast_format_float(double x, char *buf, int len)
+{
+    if (x == (double)(long long)x && x > -1e15 && x < 1e15) {
+        snprintf(buf, (size_t)len, "%.1f", x);  /* 10.0, not 1e+01 */
+        return buf;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, (size_t)len, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    if (!strpbrk(buf, ".eEni") && (int)strlen(buf) + 3 <= len)
+        strcat(buf, ".0");
+    return buf;
+}
+
 static void dump_string(FILE *out, const char *s)
 {
     fputc('"', out);
@@ -58,16 +74,8 @@ static void dump_expr(FILE *out, const Expr *e, int depth)
     switch (e->kind) {
     case EX_INT: fprintf(out, "%lld", e->i); break;
     case EX_FLOAT: {
-        /* shortest form that reads back the same double, always with a dot or exponent */
-        char buf[40];
-        for (int prec = 1; prec <= 17; prec++) {
-            snprintf(buf, sizeof buf, "%.*g", prec, e->f);
-            if (strtod(buf, NULL) == e->f)
-                break;
-        }
-        fputs(buf, out);
-        if (!strpbrk(buf, ".eEni"))
-            fputs(".0", out);
+        char buf[48];
+        fputs(ast_format_float(e->f, buf, sizeof buf), out);
         break;
     }
     case EX_STRING: dump_string(out, e->s); break;

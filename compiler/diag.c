@@ -14,16 +14,25 @@ void diag_init(Diag *d, FILE *out)
  * the caret stays under the right column. */
 static void print_excerpt(FILE *out, Loc loc)
 {
+    enum { WIDTH = 100 };      /* a long line is cut to this much around the caret */
     size_t len;
     const char *line = src_line(loc.file, loc.line, &len);
-    fputs("    ", out);
-    for (size_t i = 0; i < len; i++) {
+    size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0;
+    size_t from = 0, to = len;
+    if (len > WIDTH) {
+        from = col > WIDTH / 2 ? col - WIDTH / 2 : 0;
+        to = from + WIDTH < len ? from + WIDTH : len;
+    }
+    fputs(from ? "    ..." : "    ", out);
+    for (size_t i = from; i < to; i++) {
         unsigned char c = (unsigned char)line[i];
         fputc(c == '\t' || (c >= 32 && c < 127) ? c : '?', out);
     }
-    fputs("\n    ", out);
-    for (int i = 1; i < loc.col && (size_t)(i - 1) < len; i++)
-        fputc(line[i - 1] == '\t' ? '\t' : ' ', out);
+    fputs(to < len ? "...\n    " : "\n    ", out);
+    if (from)
+        fputs("   ", out);
+    for (size_t i = from; i < col && i < len; i++)
+        fputc(line[i] == '\t' ? '\t' : ' ', out);
     fputs("^\n", out);
 }
 

@@ -2,6 +2,8 @@
  * parser share (yyextra / parse-param). */
 #ifndef MWT_PARSE_H
 #define MWT_PARSE_H
+#include <stdbool.h>
+
 #include "ast.h"
 #include "diag.h"
 
@@ -11,6 +13,10 @@ typedef struct ParseCtx {
     const SrcFile *file;
     Vec *items;            /* where parsed items go */
     int line, col;         /* scanner position of the next byte */
+    int mark;              /* errors reported before the current item began */
+    bool too_deep;         /* "nested too deeply" was said once for this file */
+    const char *last_text; /* the text of the token scanned last, for syntax errors */
+    int last_len;
 } ParseCtx;
 
 /* Parses one file, appending its items to *items. Returns the number of

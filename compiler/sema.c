@@ -13,9 +13,19 @@ void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     diag_error(c->d, loc, "%s", buf);
-    /* Inside a block: say where each enclosing block was called from. */
+    /* Inside a block: say where each enclosing block was called from (the
+     * innermost few and the outermost, for deep chains). */
+    int depth = 0, shown = 0;
     for (const CallSite *s = c->site; s; s = s->parent)
-        diag_note(c->d, s->loc, "in block '%s' called from here", s->block);
+        depth++;
+    int skipped = depth - 6;   /* shown: the 5 innermost calls and the outermost */
+    for (const CallSite *s = c->site; s; s = s->parent, shown++) {
+        if (shown == 4 && skipped > 0)
+            diag_note(c->d, s->loc, "in block '%s' called from here (%d more calls up to the model not shown)",
+                      s->block, skipped);
+        else if (shown <= 4 || !s->parent)
+            diag_note(c->d, s->loc, "in block '%s' called from here", s->block);
+    }
 }
 
 Symbol *sema_find(Vec *syms, const char *name)
@@ -26,6 +36,29 @@ Symbol *sema_find(Vec *syms, const char *name)
             return s;
     }
     return NULL;
+}
+
+/* Levenshtein distance, for "did you mean" hints. */
+int sema_distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    int row[41];
+    for (int j = 0; j <= lb; j++)
+        row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int prev = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int cur = row[j];
+            int sub = prev + (a[i - 1] != b[j - 1]);
+            int del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            prev = cur;
+        }
+    }
+    return row[lb];
 }
 
 /* A new name in `syms`; false (and an error) when it is taken. */
@@ -63,6 +96,15 @@ int sema_check(Arena *a, Diag *d, const Program *p, Checked *out)
     for (int i = 0; i < p->items.n; i++) {
         const Item *it = p->items.v[i];
         Symbol *s;
+        if (it->bad) {
+            /* A syntax error inside: its name exists (no "unknown" cascades),
+             * but what the parser recovered is not checked. */
+            Vec *syms = it->kind == IT_DATASET ? &c.datasets : it->kind == IT_BLOCK ? &c.blocks
+                      : it->kind == IT_MODEL ? &c.models : NULL;
+            if (syms && (s = define(&c, syms, "", it)))
+                s->bad = true;
+            continue;
+        }
         switch (it->kind) {
         case IT_IMPORT:
             break;

@@ -76,15 +76,22 @@ static bool norm_pair(SemaCtx *c, const Expr *e, double *mean, double *std)
         sema_error(c, e->loc, "normalize takes (mean, std) or a list of them, one per channel");
         return false;
     }
-    return expr_num(c, e->items.v[0], "a mean", -1e6, 1e6, false, mean) &&
-           expr_num(c, e->items.v[1], "a standard deviation", 0, 1e6, true, std);
+    if (!expr_num(c, e->items.v[0], "a mean", -1e6, 1e6, false, mean) ||
+        !expr_num(c, e->items.v[1], "a standard deviation", -1e6, 1e6, false, std))
+        return false;
+    if (*std <= 0) {
+        sema_error(c, ((const Expr *)e->items.v[1])->loc, "a standard deviation must be above 0");
+        return false;
+    }
+    return true;
 }
 
 static bool normalize(SemaCtx *c, const Expr *e, DatasetInfo *ds)
 {
     int n = e->kind == EX_LIST ? e->items.n : 1;
     if (e->kind == EX_LIST && n != 1 && n != ds->shape.d[0]) {
-        sema_error(c, e->loc, "normalize has %d (mean, std) pairs, but the images have %lld channels", n, ds->shape.d[0]);
+        sema_error(c, e->loc, "normalize has %d (mean, std) pairs, but the images have %lld channel%s", n,
+                   ds->shape.d[0], ds->shape.d[0] == 1 ? "" : "s");
         return false;
     }
     ds->norm_n = n;
@@ -159,7 +166,8 @@ DatasetInfo *sema_dataset(SemaCtx *c, const Item *it)
     ds->item = it;
     ds->name = it->name;
     bool ok = kv_check_keys(c, "a dataset", &it->kvs, keys);
-    ok = source(c, it->source, ds) && ok;
+    bool src_ok = source(c, it->source, ds);   /* the source's own checks need a known source */
+    ok = src_ok && ok;
     const KeyVal *cl = kv_find(&it->kvs, "classes"), *sh = kv_find(&it->kvs, "shape");
     if (!cl)
         sema_error(c, it->name_loc, "dataset '%s' needs classes = N", it->name);
@@ -171,19 +179,19 @@ DatasetInfo *sema_dataset(SemaCtx *c, const Item *it)
     if (!expr_int(c, cl->value, "classes", 2, MAX_CLASSES, &classes) || !shape(c, sh->value, &ds->shape))
         return NULL;
     ds->classes = (int)classes;
-    if (ds->source == DS_IDX && ds->shape.d[0] != 1) {
+    if (src_ok && ds->source == DS_IDX && ds->shape.d[0] != 1) {
         sema_error(c, sh->value->loc, "idx images have one channel: shape must be [1, H, W]");
         ok = false;
     }
-    if (ds->source == DS_CIFAR10 && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {
+    if (src_ok && ds->source == DS_CIFAR10 && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {
         sema_error(c, sh->value->loc, "CIFAR-10 images are [3, 32, 32]");
         ok = false;
     }
-    if (ds->source == DS_CIFAR10 && ds->classes != 10) {
+    if (src_ok && ds->source == DS_CIFAR10 && ds->classes != 10) {
         sema_error(c, cl->value->loc, "CIFAR-10 has 10 classes, not %d", ds->classes);
         ok = false;
     }
-    if (ds->source == DS_SYNTHETIC && ds->syn_n < ds->classes) {
+    if (src_ok && ds->source == DS_SYNTHETIC && ds->syn_n < ds->classes) {
         sema_error(c, it->source->loc, "synthetic: n = %lld is fewer images than the %d classes", ds->syn_n, ds->classes);
         ok = false;
     }

@@ -27,7 +27,10 @@ const char *value_str(Arena *a, const Value *v)
 {
     switch (v->kind) {
     case V_INT: return arena_printf(a, "%lld", v->i);
-    case V_FLOAT: return arena_printf(a, "%g", v->f);
+    case V_FLOAT: {
+        char buf[48];
+        return arena_strdup(a, ast_format_float(v->f, buf, sizeof buf));
+    }
     case V_BOOL: return v->b ? "true" : "false";
     case V_LAYERS: return "{ ... }";
     }
@@ -119,7 +122,25 @@ bool sema_eval(SemaCtx *c, const Expr *e, const Env *env, Value *out)
             out->b = e->s[0] == 't';
             return true;
         }
-        sema_error(c, e->loc, "unknown name '%s'", e->s);
+        {
+            const char *best = NULL;
+            int bestd = 3;
+            for (const Env *b = env; b; b = b->next) {
+                int d = sema_distance(e->s, b->name);
+                if (d < bestd)
+                    bestd = d, best = b->name;
+            }
+            static const char *consts[] = { "true", "false" };
+            for (int i = 0; i < 2; i++) {
+                int d = sema_distance(e->s, consts[i]);
+                if (d < bestd)
+                    bestd = d, best = consts[i];
+            }
+            if (best && (int)strlen(e->s) > bestd)
+                sema_error(c, e->loc, "unknown name '%s'; did you mean '%s'?", e->s, best);
+            else
+                sema_error(c, e->loc, "unknown name '%s'", e->s);
+        }
         return false;
     case EX_BINARY: {
         Value l, r;
@@ -136,7 +157,7 @@ bool sema_eval(SemaCtx *c, const Expr *e, const Env *env, Value *out)
         }
         if (out->kind == V_INT) {
             if (out->i == INT64_MIN) {
-                sema_error(c, e->loc, "integer overflow in -%lld", out->i);
+                sema_error(c, e->loc, "integer overflow in -(%lld)", out->i);
                 return false;
             }
             out->i = -out->i;

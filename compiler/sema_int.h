@@ -32,6 +32,7 @@ typedef struct SemaCtx {
     Arena *a;
     Diag *d;
     Vec blocks, models, datasets;      /* Symbol* */
+    Vec reuses;                /* Symbol*: the names reuse statements give */
     const CallSite *site;      /* the block calls being expanded */
     Vec active;                /* const Item*: blocks being expanded, for recursion */
     int depth;
@@ -40,6 +41,8 @@ typedef struct SemaCtx {
 /* sema.c */
 void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 Symbol *sema_find(Vec *syms, const char *name);
+/* Edit distance, for "did you mean" hints (large for long names). */
+int sema_distance(const char *a, const char *b);
 
 /* sema_eval.c */
 bool sema_eval(SemaCtx *c, const Expr *e, const Env *env, Value *out);

@@ -25,29 +25,6 @@ static NetLayer *new_layer(SemaCtx *c, NetOp op, Loc loc, Shape in)
     return l;
 }
 
-/* Levenshtein distance, for "did you mean" hints. */
-static int distance(const char *a, const char *b)
-{
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 40 || lb > 40)
-        return 99;
-    int row[41];
-    for (int j = 0; j <= lb; j++)
-        row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int prev = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int cur = row[j];
-            int sub = prev + (a[i - 1] != b[j - 1]);
-            int del = row[j] + 1, ins = row[j - 1] + 1;
-            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
 static const char *builtin_names[] = {
     "conv", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "linear", "dropout", "mask",
 };
@@ -61,13 +38,13 @@ static void unknown_layer(SemaCtx *c, Loc loc, const char *name)
     const char *best = NULL;
     int bestd = 3;
     for (size_t i = 0; i < sizeof builtin_names / sizeof *builtin_names; i++) {
-        int d = distance(name, builtin_names[i]);
+        int d = sema_distance(name, builtin_names[i]);
         if (d < bestd)
             bestd = d, best = builtin_names[i];
     }
     for (int i = 0; i < c->blocks.n; i++) {
         const Symbol *s = c->blocks.v[i];
-        int d = distance(name, s->name);
+        int d = sema_distance(name, s->name);
         if (d < bestd)
             bestd = d, best = s->name;
     }
@@ -98,11 +75,9 @@ static NetLayer *make_mask(SemaCtx *c, Loc loc, NetLayer *conv, Shape at, bool a
 
 static bool explicit_mask(SemaCtx *c, const Layer *y, bool modular, NetSeq *out, Shape cur)
 {
-    if (y->args.n || y->has_parens) {
-        if (y->args.n) {
-            sema_error(c, y->loc, "mask takes no arguments");
-            return false;
-        }
+    if (y->args.n) {
+        sema_error(c, ((const Arg *)y->args.v[0])->loc, "mask takes no arguments");
+        return false;
     }
     if (modular) {
         sema_error(c, y->loc, "'mask' inside 'modular { }' is redundant: every conv there already gets one");
@@ -323,7 +298,12 @@ static bool eval_shape(SemaCtx *c, const Expr *e, const Env *env, const char *wh
     bool ok = true;
     for (int i = 0; i < e->items.n; i++) {
         Value v;
-        if (!sema_eval(c, e->items.v[i], env, &v) || !sema_convert(c, "the model's shape", what, P_INT, &v)) {
+        if (!sema_eval(c, e->items.v[i], env, &v)) {
+            ok = false;
+            continue;
+        }
+        if (v.kind != V_INT) {
+            sema_error(c, v.loc, "a model's %s size must be an integer, not %s", what, value_str(c->a, &v));
             ok = false;
             continue;
         }
@@ -384,18 +364,60 @@ Net *sema_model(SemaCtx *c, const Item *it)
     return net;
 }
 
+/* What a block's expressions can be checked for before any call: names
+ * other than its first `nparams` parameters, and division by a literal zero. */
+static bool check_expr(SemaCtx *c, const Item *blk, const Expr *e, int nparams)
+{
+    switch (e->kind) {
+    case EX_IDENT: {
+        if (!strcmp(e->s, "true") || !strcmp(e->s, "false"))
+            return true;
+        Env *env = NULL;
+        for (int i = 0; i < nparams; i++) {
+            const Param *p = blk->params.v[i];
+            if (strcmp(p->name, e->s) == 0)
+                return true;
+            Env *b = arena_alloc(c->a, sizeof *b);
+            b->name = p->name;
+            b->next = env;
+            env = b;
+        }
+        Value v;
+        return sema_eval(c, e, env, &v);       /* reports the unknown name, with a hint */
+    }
+    case EX_BINARY:
+        if (e->op == '/' && ((e->rhs->kind == EX_INT && e->rhs->i == 0) || (e->rhs->kind == EX_FLOAT && e->rhs->f == 0))) {
+            sema_error(c, e->loc, "division by zero");
+            return false;
+        }
+        return check_expr(c, blk, e->lhs, nparams) & check_expr(c, blk, e->rhs, nparams);
+    case EX_NEG:
+        return check_expr(c, blk, e->lhs, nparams);
+    case EX_INT:
+    case EX_FLOAT:
+    case EX_LAYERS:
+        return true;
+    default: {
+        Value v;
+        return sema_eval(c, e, NULL, &v);      /* a string, list, call: not a number */
+    }
+    }
+}
+
 static bool check_names(SemaCtx *c, const Item *blk, const Vec *layers)
 {
     bool ok = true;
     for (int i = 0; i < layers->n; i++) {
         const Layer *y = layers->v[i];
+        for (int j = 0; j < y->args.n; j++) {
+            const Arg *g = y->args.v[j];
+            if (g->value->kind == EX_LAYERS)
+                ok = check_names(c, blk, &g->value->layers) && ok;
+            else
+                ok = check_expr(c, blk, g->value, blk->params.n) && ok;
+        }
         if (y->kind != LY_CALL) {
             ok = check_names(c, blk, &y->body) && ok;
-            for (int j = 0; j < y->args.n; j++) {
-                const Arg *g = y->args.v[j];
-                if (g->value->kind == EX_LAYERS)
-                    ok = check_names(c, blk, &g->value->layers) && ok;
-            }
             continue;
         }
         if (layer_rule(y->name) || strcmp(y->name, "mask") == 0)
@@ -416,6 +438,8 @@ bool sema_block_names(SemaCtx *c, const Item *blk)
     bool ok = true;
     for (int i = 0; i < blk->params.n; i++) {
         const Param *p = blk->params.v[i];
+        if (p->deflt)
+            ok = check_expr(c, blk, p->deflt, i) && ok;   /* defaults see the parameters before them */
         for (int j = 0; j < i; j++)
             if (strcmp(((const Param *)blk->params.v[j])->name, p->name) == 0) {
                 sema_error(c, p->loc, "parameter '%s' appears twice", p->name);

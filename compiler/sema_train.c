@@ -28,10 +28,11 @@ static Net *find_model(SemaCtx *c, const char *name, Loc loc)
 static bool optimizer(SemaCtx *c, const Expr *e, TrainInfo *t)
 {
     if ((e->kind != EX_CALL && e->kind != EX_IDENT) || strcmp(e->s, "sgd") != 0) {
-        sema_error(c, e->loc, "unknown optimizer %s%s%s (the optimizers are: sgd(lr, momentum, nesterov, weight_decay))",
-                   e->kind == EX_CALL || e->kind == EX_IDENT ? "'" : "",
-                   e->kind == EX_CALL || e->kind == EX_IDENT ? e->s : expr_kind_str(e),
-                   e->kind == EX_CALL || e->kind == EX_IDENT ? "'" : "");
+        if (e->kind == EX_CALL || e->kind == EX_IDENT)
+            sema_error(c, e->loc, "unknown optimizer '%s' (the optimizers are: sgd(lr, momentum, nesterov, weight_decay))",
+                       e->s);
+        else
+            sema_error(c, e->loc, "optimizer must be sgd(lr, momentum, nesterov, weight_decay), not %s", expr_kind_str(e));
         return false;
     }
     static const ParamSpec specs[] = {
@@ -101,12 +102,16 @@ static bool schedule(SemaCtx *c, const Expr *e, TrainInfo *t)
 }
 
 /* LOSS: a sum of terms, each `term` or `number * term`. */
-static bool loss_term(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen)
+static bool loss_term(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen, Loc *where)
 {
     const Expr *name = e, *weight = NULL;
     if (e->kind == EX_BINARY && e->op == '*') {
         name = e->rhs->kind == EX_IDENT ? e->rhs : e->lhs;
         weight = name == e->rhs ? e->lhs : e->rhs;
+        if (weight->kind == EX_IDENT) {
+            sema_error(c, e->loc, "a loss is a sum of terms, each 'term' or 'number * term': terms are not multiplied");
+            return false;
+        }
     }
     static const char *terms[] = { "cross_entropy", "cohesion", "coupling" };
     int k = -1;
@@ -125,6 +130,7 @@ static bool loss_term(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen)
         return false;
     }
     seen[k] = true;
+    where[k] = name->loc;
     double w = 1;
     if (weight && !expr_num(c, weight, "a loss weight", 0, 1e6, false, &w))
         return false;
@@ -133,15 +139,15 @@ static bool loss_term(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen)
     return true;
 }
 
-static bool loss(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen)
+static bool loss(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen, Loc *where)
 {
     if (e->kind == EX_BINARY && e->op == '+')
-        return loss(c, e->lhs, t, seen) & loss(c, e->rhs, t, seen);
+        return loss(c, e->lhs, t, seen, where) & loss(c, e->rhs, t, seen, where);
     if (e->kind == EX_BINARY && e->op == '-') {
         sema_error(c, e->loc, "loss terms are added, not subtracted");
         return false;
     }
-    return loss_term(c, e, t, seen);
+    return loss_term(c, e, t, seen, where);
 }
 
 TrainInfo *sema_train(SemaCtx *c, const Item *it)
@@ -176,14 +182,15 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
         ok = schedule(c, kv->value, t) && ok;
     if ((kv = kv_find(&it->kvs, "loss"))) {
         bool seen[3] = { false, false, false };
+        Loc where[3];
         t->w_ce = 0;
-        if (!loss(c, kv->value, t, seen)) {
+        if (!loss(c, kv->value, t, seen, where)) {
             ok = false;
         } else if (!seen[0]) {
-            sema_error(c, kv->value->loc, "the loss needs cross_entropy: the modularity losses alone do not train a classifier");
+            sema_error(c, kv->loc, "the loss needs cross_entropy: the modularity losses alone do not train a classifier");
             ok = false;
         } else if (t->model && t->model->masked_layers == 0 && (seen[1] || seen[2])) {
-            sema_error(c, kv->value->loc, "%s needs a model with masks, and model '%s' has none (put its convs in modular { })",
+            sema_error(c, where[seen[1] ? 1 : 2], "%s needs a model with masks, and model '%s' has none (put its convs in modular { })",
                        seen[1] ? "cohesion" : "coupling", t->model->name);
             ok = false;
         }
@@ -258,6 +265,15 @@ ReuseInfo *sema_reuse(SemaCtx *c, const Item *it)
     if (sema_find(&c->models, it->name) || sema_find(&c->blocks, it->name)) {
         sema_error(c, it->name_loc, "'%s' is already the name of a model or block", it->name);
         ok = false;
+    } else if (sema_find(&c->reuses, it->name)) {
+        sema_error(c, it->name_loc, "a reuse named '%s' is defined already", it->name);
+        diag_note(c->d, sema_find(&c->reuses, it->name)->item->name_loc, "the first one is here");
+        ok = false;
+    } else {
+        Symbol *s = arena_alloc(c->a, sizeof *s);
+        s->name = it->name;
+        s->item = it;
+        vec_push(c->a, &c->reuses, s);
     }
     long long v;
     if (kv_find(&it->kvs, "epochs") && (ok = kv_int(c, &it->kvs, "epochs", 1, 100000, &v) && ok))

@@ -1,11 +1,13 @@
 /* The .mwt grammar (LANGUAGE.md section 1). Pure, reentrant, with locations;
  * actions only call AST constructors (ast_build.c). Error recovery happens at
- * the item level and inside braces, so one run reports every syntax error. */
+ * the item level and inside braces, so one run reports every syntax error.
+ * parse.error is custom rather than detailed only to quote the offending
+ * token's text, as in: unexpected identifier 'flatten'. */
 %require "3.8"
 %define api.pure full
 %define api.prefix {mwt_yy}
 %locations
-%define parse.error detailed
+%define parse.error custom
 %expect 0
 %param {void *scanner}
 %parse-param {ParseCtx *ctx}
@@ -63,8 +65,8 @@ static void mwt_yyerror(MWT_YYLTYPE *l, void *scanner, ParseCtx *ctx, const char
 /* program: item* */
 program
     : %empty
-    | program item          { if ($2) vec_push(A, ctx->items, $2); }
-    | program error         { }
+    | program item          { $2->bad = ctx->diag->errors > ctx->mark; vec_push(A, ctx->items, $2); ctx->mark = ctx->diag->errors; }
+    | program error         { ctx->mark = ctx->diag->errors; }
     ;
 
 /* item: import | dataset | block | model | train | modularize | reuse */
@@ -106,7 +108,7 @@ body
     ;
 layers
     : %empty                { $$ = (Vec){0}; }
-    | layers layer          { $$ = $1; vec_push(A, &$$, $2); }
+    | layers layer          { $$ = $1; vec_push(A, &$$, ast_limit_layer(ctx, $2)); }
     | layers error          { $$ = $1; }
     ;
 
@@ -131,7 +133,7 @@ arglist
 arg
     : expr                  { $$ = ast_arg(A, L(@1), NULL, $1); }
     | IDENT '=' expr        { $$ = ast_arg(A, L(@1), $1, $3); }
-    | IDENT '=' body        { $$ = ast_arg(A, L(@1), $1, ast_layers(A, L(@3), $3)); }
+    | IDENT '=' body        { $$ = ast_arg(A, L(@1), $1, ast_limit(ctx, ast_layers(A, L(@3), $3))); }
     ;
 
 /* kvs: (IDENT '=' expr)* */
@@ -146,11 +148,11 @@ kv
 
 /* expr: expr ('+'|'-'|'*'|'/') expr | '-' expr | primary */
 expr
-    : expr '+' expr         { $$ = ast_binary(A, L(@2), '+', $1, $3); }
-    | expr '-' expr         { $$ = ast_binary(A, L(@2), '-', $1, $3); }
-    | expr '*' expr         { $$ = ast_binary(A, L(@2), '*', $1, $3); }
-    | expr '/' expr         { $$ = ast_binary(A, L(@2), '/', $1, $3); }
-    | '-' expr %prec NEG    { $$ = ast_neg(A, L(@1), $2); }
+    : expr '+' expr         { $$ = ast_limit(ctx, ast_binary(A, L(@2), '+', $1, $3)); }
+    | expr '-' expr         { $$ = ast_limit(ctx, ast_binary(A, L(@2), '-', $1, $3)); }
+    | expr '*' expr         { $$ = ast_limit(ctx, ast_binary(A, L(@2), '*', $1, $3)); }
+    | expr '/' expr         { $$ = ast_limit(ctx, ast_binary(A, L(@2), '/', $1, $3)); }
+    | '-' expr %prec NEG    { $$ = ast_limit(ctx, ast_neg(A, L(@1), $2)); }
     | primary
     ;
 
@@ -161,15 +163,15 @@ primary
     | FLOAT                 { $$ = ast_float(A, L(@1), $1); }
     | STRING                { $$ = ast_string(A, L(@1), $1); }
     | IDENT                 { $$ = ast_ident(A, L(@1), $1); }
-    | IDENT '(' args ')'    { $$ = ast_call(A, L(@1), $1, $3); }
+    | IDENT '(' args ')'    { $$ = ast_limit(ctx, ast_call(A, L(@1), $1, $3)); }
     | '(' expr ')'          { $$ = $2; }
     | '(' expr ',' exprlist ')'
         { Vec v = {0}; vec_push(A, &v, $2); for (int i = 0; i < $4.n; i++) vec_push(A, &v, $4.v[i]);
-          $$ = ast_tuple(A, L(@1), v); }
+          $$ = ast_limit(ctx, ast_tuple(A, L(@1), v)); }
     | list
     ;
 list
-    : '[' exprs ']'         { $$ = ast_list(A, L(@1), $2); }
+    : '[' exprs ']'         { $$ = ast_limit(ctx, ast_list(A, L(@1), $2)); }
     ;
 exprs
     : %empty                { $$ = (Vec){0}; }
@@ -185,11 +187,55 @@ exprlist
 static void mwt_yyerror(MWT_YYLTYPE *l, void *scanner, ParseCtx *ctx, const char *msg)
 {
     (void)scanner;
-    /* bison says "syntax error, unexpected X, expecting Y": keep its words,
-     * with a colon after "syntax error" as in our other messages. */
-    const char *prefix = "syntax error, ";
-    if (strncmp(msg, prefix, strlen(prefix)) == 0)
-        diag_error(ctx->diag, L(*l), "syntax error: %s", msg + strlen(prefix));
+    /* Only bison's own failures come here ("memory exhausted": its stack
+     * outgrew YYMAXDEPTH); syntax errors go through the reporter below. */
+    if (strcmp(msg, "memory exhausted") == 0)
+        diag_error(ctx->diag, L(*l), "program nested too deeply for the parser");
     else
         diag_error(ctx->diag, L(*l), "%s", msg);
+}
+
+static bool is_value_token(yysymbol_kind_t k)
+{
+    return k == YYSYMBOL_IDENT || k == YYSYMBOL_INT || k == YYSYMBOL_FLOAT || k == YYSYMBOL_STRING;
+}
+
+/* How a token reads in a message: keywords and punctuation quoted, the
+ * classes of tokens (identifier, integer, ...) by name. */
+static const char *token_words(yysymbol_kind_t k, char *buf, size_t len)
+{
+    if (k < 0)
+        return "token";        /* YYSYMBOL_YYEMPTY: no lookahead */
+    const char *name = yysymbol_name(k);
+    if (k == YYSYMBOL_YYEOF || is_value_token(k) || name[0] == '\'')
+        return name;
+    snprintf(buf, len, "'%s'", name);
+    return buf;
+}
+
+static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx *ctx)
+{
+    (void)scanner;
+    char msg[512], word[64];
+    yysymbol_kind_t tok = yypcontext_token(yc);
+    int o = snprintf(msg, sizeof msg, "syntax error: unexpected %s", token_words(tok, word, sizeof word));
+    if (tok != YYSYMBOL_STRING && is_value_token(tok) && ctx->last_text) {
+        o += snprintf(msg + o, sizeof msg - (size_t)o, " '%.*s%s'", ctx->last_len > 40 ? 40 : ctx->last_len,
+                      ctx->last_text, ctx->last_len > 40 ? "..." : "");
+    }
+    yysymbol_kind_t exp[8];
+    int n = yypcontext_expected_tokens(yc, exp, 8);
+    bool item = false;
+    for (int i = 0; i < n; i++)
+        item |= exp[i] == YYSYMBOL_IMPORT;
+    if (item) {
+        snprintf(msg + o, sizeof msg - (size_t)o,
+                 "; expecting an item: import, dataset, block, model, train, modularize or reuse");
+    } else if (n > 0 && n <= 5) {
+        for (int i = 0; i < n && o < (int)sizeof msg; i++)
+            o += snprintf(msg + o, sizeof msg - (size_t)o, "%s%s", i == 0 ? ", expecting " : i == n - 1 ? " or " : ", ",
+                          token_words(exp[i], word, sizeof word));
+    }
+    diag_error(ctx->diag, L(*yypcontext_location(yc)), "%s", msg);
+    return 0;
 }

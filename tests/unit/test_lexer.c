@@ -44,6 +44,25 @@ static int scan(const char *src, Tok *toks, char **diags, Arena *a, jmp_buf *oom
     return n;
 }
 
+static void test_non_ascii_word_is_one_error(void **state)
+{
+    (void)state;
+    Tok t[64];
+    char *diags;
+    Arena a;
+    jmp_buf oom;
+    int n = scan("model r\xc3\xa9seau", t, &diags, &a, &oom);
+    assert_int_equal(n, 2);
+    assert_int_equal(t[1].kind, IDENT);
+    assert_non_null(strstr(diags, "t.mwt:1:7: error: names are ASCII letters, digits and '_': 'r\xc3\xa9seau' is not one"));
+    int errors = 0;
+    for (const char *p = diags; (p = strstr(p, "error:")); p++)
+        errors++;
+    assert_int_equal(errors, 1);
+    free(diags);
+    arena_free(&a);
+}
+
 static void test_keywords_and_punctuation(void **state)
 {
     (void)state;
@@ -101,13 +120,14 @@ static void test_bad_input_is_reported_and_skipped(void **state)
     Arena a;
     jmp_buf oom;
     int n = scan("relu @ \x01 \xff 12abc 1e 99999999999999999999 \"open", t, &diags, &a, &oom);
-    /* relu, then the three bad numbers come back as INT 0, then the string */
-    assert_int_equal(n, 5);
+    /* relu, the byte 0xff as a word, the three bad numbers as INT 0, the string */
+    assert_int_equal(n, 6);
     assert_int_equal(t[0].kind, IDENT);
-    assert_int_equal(t[4].kind, STRING);
+    assert_int_equal(t[1].kind, IDENT);
+    assert_int_equal(t[5].kind, STRING);
     assert_non_null(strstr(diags, "t.mwt:1:6: error: unexpected character '@'"));
     assert_non_null(strstr(diags, "t.mwt:1:8: error: unexpected byte 0x01"));
-    assert_non_null(strstr(diags, "t.mwt:1:10: error: unexpected byte 0xff"));
+    assert_non_null(strstr(diags, "t.mwt:1:10: error: names are ASCII letters, digits and '_': '\\xff' is not one"));
     assert_non_null(strstr(diags, "error: malformed number '12abc'"));
     assert_non_null(strstr(diags, "error: malformed number '1e'"));
     assert_non_null(strstr(diags, "error: integer literal '99999999999999999999' is too large"));
@@ -122,6 +142,7 @@ int main(void)
         cmocka_unit_test(test_keywords_and_punctuation),
         cmocka_unit_test(test_values_and_positions),
         cmocka_unit_test(test_bad_input_is_reported_and_skipped),
+        cmocka_unit_test(test_non_ascii_word_is_one_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

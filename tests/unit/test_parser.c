@@ -89,7 +89,7 @@ static void test_recovery_reports_every_syntax_error(void **state)
     assert_int_equal(t->errors, 3);
     assert_diag(t, "p_recover.mwt:1:37: error: syntax error: unexpected ')'");
     assert_diag(t, "p_recover.mwt:2:25: error: syntax error: unexpected '}'");
-    assert_diag(t, "p_recover.mwt:3:21: error: syntax error: unexpected '[', expecting ->");
+    assert_diag(t, "p_recover.mwt:3:21: error: syntax error: unexpected '[', expecting '->'");
     /* the item after the errors still parses */
     const Item *last = t->c.prog.items.v[t->c.prog.items.n - 1];
     assert_string_equal(last->name, "ok");

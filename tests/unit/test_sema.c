@@ -125,7 +125,7 @@ static void test_dataset(void **state)
     assert_int_equal(c->norm_n, 3);
     assert_diag(t, "4:80: error: unknown key 'colour' in a dataset (the keys are: classes, shape, normalize, augment, names)");
     assert_diag(t, "4:47: error: idx images have one channel: shape must be [1, H, W]");
-    assert_diag(t, "error: a standard deviation must be in (0, 1e+06], not 0");
+    assert_diag(t, "4:77: error: a standard deviation must be above 0");
     assert_diag(t, "5:9: error: dataset 'nos' needs classes = N");
     assert_diag(t, "6:67: error: names has 1 names, but the data set has 2 classes");
     assert_diag(t, "7:70: error: unknown augmentation 'rotate'");
