@@ -92,7 +92,8 @@ void report_check_text(FILE *out, const Net *net)
     fprintf(out, "  total: %lld parameters, %lld forward FLOPs per image (%.2f MFLOPs)", net->params, net->flops,
             (double)net->flops / 1e6);
     if (net->masked_layers)
-        fprintf(out, ", %d masked convs with %lld kernels", net->masked_layers, net->masked_kernels);
+        fprintf(out, ", %d masked conv%s with %lld kernels", net->masked_layers, net->masked_layers == 1 ? "" : "s",
+                net->masked_kernels);
     fputs("\n", out);
 }
 
