@@ -2,3 +2,6 @@
 foreach(t test_lexer test_parser test_sema test_shapes test_import test_fuzz test_alloc)
   mwtc_add_unit_test(${t} SOURCES unit/${t}.c unit/mwt_test.c LIBS mwtc_compiler)
 endforeach()
+
+# The JIT against the natively compiled kernels.
+mwtc_add_unit_test(test_jit SOURCES unit/test_jit.c unit/mwt_test.c LIBS mwt_jit mwt_kernels mwtc_compiler)

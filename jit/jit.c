@@ -1,0 +1,129 @@
+/* ORC LLJIT for the host CPU. Every owned LLVM handle is released on the one
+ * cleanup path of each function. */
+#include "jit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "jit_int.h"
+
+static void take_error(LLVMErrorRef e, const char *what, char *err, size_t errlen)
+{
+    char *m = LLVMGetErrorMessage(e);
+    snprintf(err, errlen, "%s: %s", what, m);
+    LLVMDisposeErrorMessage(m);
+}
+
+Jit *jit_create(char *err, size_t errlen)
+{
+    if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
+        snprintf(err, errlen, "LLVM has no code generator for this machine");
+        return NULL;
+    }
+    Jit *j = calloc(1, sizeof *j);
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    j->cpu = LLVMGetHostCPUName();
+    j->features = LLVMGetHostCPUFeatures();
+    j->triple = LLVMGetDefaultTargetTriple();
+    char *msg = NULL;
+    LLVMTargetRef target;
+    if (LLVMGetTargetFromTriple(j->triple, &target, &msg)) {
+        snprintf(err, errlen, "no LLVM target for %s: %s", j->triple, msg);
+        LLVMDisposeMessage(msg);
+        jit_destroy(j);
+        return NULL;
+    }
+    /* The machine the optimizer tunes for: the host CPU, every feature it has. */
+    j->tm = LLVMCreateTargetMachine(target, j->triple, j->cpu, j->features, LLVMCodeGenLevelAggressive,
+                                    LLVMRelocPIC, LLVMCodeModelJITDefault);
+    LLVMOrcJITTargetMachineBuilderRef jtmb;
+    LLVMErrorRef e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
+    if (e) {
+        take_error(e, "cannot describe the host for the JIT", err, errlen);
+        jit_destroy(j);
+        return NULL;
+    }
+    LLVMOrcLLJITBuilderRef b = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
+    if ((e = LLVMOrcCreateLLJIT(&j->lljit, b))) {
+        take_error(e, "cannot start the JIT", err, errlen);
+        jit_destroy(j);
+        return NULL;
+    }
+    /* Let JIT'ed code call libc (the optimizer may turn a zeroing loop into memset). */
+    LLVMOrcDefinitionGeneratorRef gen;
+    if ((e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->lljit), NULL,
+                                                                  NULL))) {
+        take_error(e, "cannot resolve process symbols", err, errlen);
+        jit_destroy(j);
+        return NULL;
+    }
+    LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->lljit), gen);
+    return j;
+}
+
+void jit_destroy(Jit *j)
+{
+    if (!j)
+        return;
+    if (j->lljit) {
+        LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
+        if (e)
+            LLVMConsumeError(e);
+    }
+    if (j->tm)
+        LLVMDisposeTargetMachine(j->tm);
+    LLVMDisposeMessage(j->cpu);
+    LLVMDisposeMessage(j->features);
+    LLVMDisposeMessage(j->triple);
+    free(j);
+}
+
+const char *jit_cpu(const Jit *j) { return j->cpu; }
+const char *jit_cpu_features(const Jit *j) { return j->features; }
+
+int jit_optimize_and_add(Jit *j, LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, char *err, size_t errlen)
+{
+    LLVMSetTarget(mod, j->triple);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(j->tm);
+    LLVMSetModuleDataLayout(mod, dl);
+    LLVMDisposeTargetData(dl);
+    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", j->tm, opts);
+    LLVMDisposePassBuilderOptions(opts);
+    if (e) {
+        take_error(e, "the optimizer failed", err, errlen);
+        LLVMDisposeModule(mod);
+        return -1;
+    }
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx);
+    if ((e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm))) {
+        take_error(e, "the JIT refused the module", err, errlen);
+        LLVMOrcDisposeThreadSafeModule(tsm);
+        return -1;
+    }
+    return 0;
+}
+
+void *jit_lookup(Jit *j, const char *name)
+{
+    LLVMOrcExecutorAddress addr = 0;
+    LLVMErrorRef e = LLVMOrcLLJITLookup(j->lljit, &addr, name);
+    if (e) {
+        LLVMConsumeError(e);
+        return NULL;
+    }
+    return (void *)(uintptr_t)addr;
+}
