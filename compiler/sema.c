@@ -28,6 +28,12 @@ void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...)
     }
 }
 
+const char *sema_shape(SemaCtx *c, Shape s)
+{
+    char buf[80];
+    return arena_strdup(c->a, shape_str(s, buf, sizeof buf));
+}
+
 Symbol *sema_find(Vec *syms, const char *name)
 {
     for (int i = 0; i < syms->n; i++) {

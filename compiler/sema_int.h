@@ -41,6 +41,8 @@ typedef struct SemaCtx {
 /* sema.c */
 void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 Symbol *sema_find(Vec *syms, const char *name);
+/* "[1, 28, 28]", in the arena, for messages. */
+const char *sema_shape(SemaCtx *c, Shape s);
 /* Edit distance, for "did you mean" hints (large for long names). */
 int sema_distance(const char *a, const char *b);
 

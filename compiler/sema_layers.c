@@ -19,17 +19,11 @@ struct LayerRule {
     ApplyFn apply;
 };
 
-static const char *shp(SemaCtx *c, Shape s)
-{
-    char buf[80];
-    return arena_strdup(c->a, shape_str(s, buf, sizeof buf));
-}
-
 static bool need_rank3(SemaCtx *c, const Layer *y, Shape in)
 {
     if (in.rank == 3)
         return true;
-    sema_error(c, y->loc, "%s needs a [C, H, W] input, but its input is %s", y->name, shp(c, in));
+    sema_error(c, y->loc, "%s needs a [C, H, W] input, but its input is %s", y->name, sema_shape(c, in));
     return false;
 }
 
@@ -79,7 +73,7 @@ static bool conv_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *g
     o->bias = given[4] ? v[4].b : true;
     if (k > in.d[1] + 2 * pad || k > in.d[2] + 2 * pad) {
         sema_error(c, y->loc, "conv: kernel %lldx%lld is larger than its input %s padded by %lld",
-                   k, k, shp(c, in), pad);
+                   k, k, sema_shape(c, in), pad);
         return false;
     }
     o->out = (Shape){ 3, { o->out_ch, (in.d[1] + 2 * pad - k) / s + 1, (in.d[2] + 2 * pad - k) / s + 1 } };
@@ -113,7 +107,7 @@ static bool pool_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *g
     o->k = v[0].i;
     o->stride = given[1] ? v[1].i : o->k;
     if (o->k > in.d[1] || o->k > in.d[2]) {
-        sema_error(c, y->loc, "%s(%lld) is larger than its input %s", y->name, o->k, shp(c, in));
+        sema_error(c, y->loc, "%s(%lld) is larger than its input %s", y->name, o->k, sema_shape(c, in));
         return false;
     }
     o->out = (Shape){ 3, { in.d[0], (in.d[1] - o->k) / o->stride + 1, (in.d[2] - o->k) / o->stride + 1 } };
@@ -142,7 +136,7 @@ static bool linear_apply(SemaCtx *c, const Layer *y, const Value *v, const bool 
     bool ok = in_range(c, &v[0], "linear", "the number of outputs", 1, MAX_DIM);
     if (in.rank != 1) {
         sema_error(c, y->loc, "linear needs a flat input [N], but its input is %s (put flatten or gap before it)",
-                   shp(c, in));
+                   sema_shape(c, in));
         return false;
     }
     if (!ok)

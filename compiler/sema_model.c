@@ -8,12 +8,6 @@
 
 enum { MAX_DIM = 1 << 16, MAX_DEPTH = 200 };
 
-static const char *shp(SemaCtx *c, Shape s)
-{
-    char buf[80];
-    return arena_strdup(c->a, shape_str(s, buf, sizeof buf));
-}
-
 static NetLayer *new_layer(SemaCtx *c, NetOp op, Loc loc, Shape in)
 {
     NetLayer *l = arena_alloc(c->a, sizeof *l);
@@ -96,7 +90,7 @@ static bool explicit_mask(SemaCtx *c, const Layer *y, bool modular, NetSeq *out,
         return false;
     }
     if (cur.rank != 3 || cur.d[0] != conv->out_ch) {
-        sema_error(c, y->loc, "mask: its conv gives %lld channels, but the input here is %s", conv->out_ch, shp(c, cur));
+        sema_error(c, y->loc, "mask: its conv gives %lld channels, but the input here is %s", conv->out_ch, sema_shape(c, cur));
         return false;
     }
     net_seq_push(c->a, out, make_mask(c, y->loc, conv, cur, false));
@@ -114,7 +108,7 @@ static bool projection(SemaCtx *c, const Layer *y, bool modular, NetLayer *res, 
                 s = t;
     if (!s) {
         sema_error(c, y->loc, "residual: its body turns %s into %s, and no 1x1 conv with a stride can do the same; "
-                   "give a shortcut = { ... }", shp(c, in), shp(c, body));
+                   "give a shortcut = { ... }", sema_shape(c, in), sema_shape(c, body));
         return false;
     }
     NetLayer *conv = new_layer(c, NET_CONV, y->loc, in);
@@ -151,7 +145,7 @@ static bool expand_residual(SemaCtx *c, const Layer *y, const Env *env, bool mod
         if (!expand_seq(c, &v[0].layers->layers, env, modular, &res->shortcut, &sc))
             return false;
         if (sc.rank != body.rank || memcmp(sc.d, body.d, sizeof sc.d) != 0) {
-            sema_error(c, y->loc, "residual: its body gives %s but its shortcut gives %s", shp(c, body), shp(c, sc));
+            sema_error(c, y->loc, "residual: its body gives %s but its shortcut gives %s", sema_shape(c, body), sema_shape(c, sc));
             return false;
         }
     } else if (body.rank != cur->rank || memcmp(body.d, cur->d, sizeof body.d) != 0) {
@@ -354,7 +348,7 @@ Net *sema_model(SemaCtx *c, const Item *it)
         return NULL;
     if (cur.rank != net->out.rank || memcmp(cur.d, net->out.d, sizeof cur.d) != 0) {
         sema_error(c, it->out_shape->loc, "model '%s' is declared to output %s, but its layers give %s",
-                   it->name, shp(c, net->out), shp(c, cur));
+                   it->name, sema_shape(c, net->out), sema_shape(c, cur));
         return NULL;
     }
     place_masks(c, &net->seq);

@@ -4,12 +4,6 @@
 
 #include "sema_int.h"
 
-static const char *shp(SemaCtx *c, Shape s)
-{
-    char buf[80];
-    return arena_strdup(c->a, shape_str(s, buf, sizeof buf));
-}
-
 /* The model a statement names: NULL with an error when unknown, NULL and no
  * error when the model itself had errors (reported at its definition). */
 static Net *find_model(SemaCtx *c, const char *name, Loc loc)
@@ -200,12 +194,12 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
         DatasetInfo *d = t->data;
         if (m->in.rank != 3 || memcmp(m->in.d, d->shape.d, sizeof m->in.d) != 0) {
             sema_error(c, it->dataset_loc, "model '%s' takes %s, but dataset '%s' gives %s", m->name,
-                       shp(c, m->in), d->name, shp(c, d->shape));
+                       sema_shape(c, m->in), d->name, sema_shape(c, d->shape));
             ok = false;
         }
         if (m->out.rank != 1 || m->out.d[0] != d->classes) {
             sema_error(c, it->dataset_loc, "model '%s' outputs %s, but dataset '%s' has %d classes", m->name,
-                       shp(c, m->out), d->name, d->classes);
+                       sema_shape(c, m->out), d->name, d->classes);
             ok = false;
         }
     }

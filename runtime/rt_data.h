@@ -49,6 +49,10 @@ int rt_data_synthetic(int classes, int c, int h, int w, size_t n_train, size_t n
 /* Frees the arrays and zeroes *ds; safe on a zeroed or already freed data set. */
 void rt_data_free(RtDataset *ds);
 
+/* For the loaders: writes "WHAT: message" into err (if any) and returns -1. */
+int rt_data_fail(char *err, size_t errlen, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* normalize: n = 0 none; n = 1 one (mean, std) for every channel; n = channels one per channel. */
 typedef struct RtNormalize {
   int n;

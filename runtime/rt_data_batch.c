@@ -6,7 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "rt_data.h"
+
+int rt_data_fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
+  if (err && errlen) {
+    int k = snprintf(err, errlen, "%s: ", path);
+    if (k >= 0 && (size_t)k < errlen) {
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+      va_end(ap);
+    }
+  }
+  return -1;
+}
 
 size_t rt_data_image_size(const RtDataset *ds) {
   return (size_t)ds->channels * (size_t)ds->height * (size_t)ds->width;

@@ -12,28 +12,16 @@
 
 enum { CIFAR_PIXELS = 3 * 32 * 32, CIFAR_RECORD = 1 + CIFAR_PIXELS, CIFAR_TRAIN_FILES = 5 };
 
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-  if (err && errlen) {
-    int k = snprintf(err, errlen, "%s: ", path);
-    if (k >= 0 && (size_t)k < errlen) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return -1;
-}
 
 /* Checks one file and returns its record count in *records. */
 static int check_file(const char *path, size_t *records, char *err, size_t errlen) {
   struct stat st;
-  if (stat(path, &st) != 0) return fail(err, errlen, path, "%s", strerror(errno));
-  if (!S_ISREG(st.st_mode)) return fail(err, errlen, path, "not a regular file");
+  if (stat(path, &st) != 0) return rt_data_fail(err, errlen, path, "%s", strerror(errno));
+  if (!S_ISREG(st.st_mode)) return rt_data_fail(err, errlen, path, "not a regular file");
   size_t size = (size_t)st.st_size;
-  if (size == 0) return fail(err, errlen, path, "empty file (no records)");
+  if (size == 0) return rt_data_fail(err, errlen, path, "empty file (no records)");
   if (size % CIFAR_RECORD != 0)
-    return fail(err, errlen, path,
+    return rt_data_fail(err, errlen, path,
                 "size %zu is not a multiple of %d (1 label byte + %d pixel bytes per record)",
                 size, CIFAR_RECORD, CIFAR_PIXELS);
   *records = size / CIFAR_RECORD;
@@ -44,16 +32,16 @@ static int check_file(const char *path, size_t *records, char *err, size_t errle
 static int read_file(const char *path, size_t records, int classes, uint8_t *x, uint8_t *y,
                      char *err, size_t errlen) {
   FILE *fp = fopen(path, "rb");
-  if (!fp) return fail(err, errlen, path, "cannot open: %s", strerror(errno));
+  if (!fp) return rt_data_fail(err, errlen, path, "cannot open: %s", strerror(errno));
   unsigned char rec[CIFAR_RECORD];
   for (size_t i = 0; i < records; i++) {
     if (fread(rec, 1, CIFAR_RECORD, fp) != CIFAR_RECORD) { /* the file shrank, or I/O failed */
       fclose(fp);
-      return fail(err, errlen, path, "truncated: record %zu of %zu cannot be read", i, records);
+      return rt_data_fail(err, errlen, path, "truncated: record %zu of %zu cannot be read", i, records);
     }
     if (rec[0] >= classes) {
       fclose(fp);
-      return fail(err, errlen, path, "label %u of record %zu is not below classes = %d",
+      return rt_data_fail(err, errlen, path, "label %u of record %zu is not below classes = %d",
                   (unsigned)rec[0], i, classes);
     }
     y[i] = rec[0];
@@ -74,9 +62,9 @@ int rt_data_load_cifar10(const char *dir, int classes, int c, int h, int w, RtDa
 
   memset(out, 0, sizeof *out);
   if (classes < 1 || classes > 256)
-    return fail(err, errlen, dir, "classes = %d is not in 1..256 (labels are bytes)", classes);
+    return rt_data_fail(err, errlen, dir, "classes = %d is not in 1..256 (labels are bytes)", classes);
   if (c != 3 || h != 32 || w != 32)
-    return fail(err, errlen, dir, "the declared shape [%d, %d, %d] does not match CIFAR-10's "
+    return rt_data_fail(err, errlen, dir, "the declared shape [%d, %d, %d] does not match CIFAR-10's "
                 "[3, 32, 32]", c, h, w);
 
   /* The archive unpacks into cifar-10-batches-bin/: accept the directory above it too. */
@@ -92,7 +80,7 @@ int rt_data_load_cifar10(const char *dir, int classes, int c, int h, int w, RtDa
   size_t n_train = 0;
   for (int f = 0; f <= CIFAR_TRAIN_FILES; f++) {
     if ((size_t)snprintf(paths[f], sizeof paths[f], "%s/%s", base, names[f]) >= sizeof paths[f])
-      return fail(err, errlen, dir, "path too long");
+      return rt_data_fail(err, errlen, dir, "path too long");
     if (check_file(paths[f], &records[f], err, errlen)) return -1;
     if (f < CIFAR_TRAIN_FILES) n_train += records[f]; /* each count < SIZE_MAX / 3073 */
   }
@@ -105,7 +93,7 @@ int rt_data_load_cifar10(const char *dir, int classes, int c, int h, int w, RtDa
   d.test_y = malloc(d.n_test);
   if (!d.train_x || !d.train_y || !d.test_x || !d.test_y) {
     rt_data_free(&d);
-    return fail(err, errlen, dir, "out of memory (%zu images)", n_train + records[5]);
+    return rt_data_fail(err, errlen, dir, "out of memory (%zu images)", n_train + records[5]);
   }
   size_t at = 0;
   for (int f = 0; f <= CIFAR_TRAIN_FILES; f++) {

@@ -25,18 +25,6 @@ typedef struct IdxFile {
   uint32_t count;   /* images or labels the header declares */
 } IdxFile;
 
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-  if (err && errlen) {
-    int k = snprintf(err, errlen, "%s: ", path);
-    if (k >= 0 && (size_t)k < errlen) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return -1;
-}
 
 static uint32_t be32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
@@ -60,9 +48,9 @@ static int short_read(IdxFile *f, char *err, size_t errlen, const char *what) {
   int code = Z_OK;
   const char *msg = gzerror(f->gz, &code);
   if (code != Z_OK && code != Z_BUF_ERROR)
-    return fail(err, errlen, f->path, "corrupt gzip stream (%s)", msg);
-  if (code == Z_BUF_ERROR) return fail(err, errlen, f->path, "truncated gzip stream: %s", what);
-  return fail(err, errlen, f->path, "truncated: %s", what);
+    return rt_data_fail(err, errlen, f->path, "corrupt gzip stream (%s)", msg);
+  if (code == Z_BUF_ERROR) return rt_data_fail(err, errlen, f->path, "truncated gzip stream: %s", what);
+  return rt_data_fail(err, errlen, f->path, "truncated: %s", what);
 }
 
 static void close_idx(IdxFile *f) {
@@ -76,21 +64,21 @@ static int open_idx(const char *dir, const char *name, uint32_t magic, size_t hd
   struct stat st;
   memset(f, 0, sizeof *f);
   if ((size_t)snprintf(f->path, sizeof f->path, "%s/%s.gz", dir, name) >= sizeof f->path)
-    return fail(err, errlen, dir, "path too long");
+    return rt_data_fail(err, errlen, dir, "path too long");
   char plain[sizeof f->path];
   snprintf(plain, sizeof plain, "%s/%s", dir, name);
   if (stat(plain, &st) == 0) { /* the plain file wins over the .gz */
     memcpy(f->path, plain, sizeof plain);
   } else if (stat(f->path, &st) != 0) {
     memcpy(f->path, plain, sizeof plain);
-    return fail(err, errlen, f->path, "no such file (nor %s.gz)", name);
+    return rt_data_fail(err, errlen, f->path, "no such file (nor %s.gz)", name);
   }
-  if (!S_ISREG(st.st_mode)) return fail(err, errlen, f->path, "not a regular file");
+  if (!S_ISREG(st.st_mode)) return rt_data_fail(err, errlen, f->path, "not a regular file");
   f->size = (size_t)st.st_size;
   errno = 0;
   f->gz = gzopen(f->path, "rb");
   if (!f->gz)
-    return fail(err, errlen, f->path, "cannot open: %s", errno ? strerror(errno) : "out of memory");
+    return rt_data_fail(err, errlen, f->path, "cannot open: %s", errno ? strerror(errno) : "out of memory");
   f->plain = gzdirect(f->gz);
 
   size_t got = read_some(f->gz, hdr, hdr_len);
@@ -102,12 +90,12 @@ static int open_idx(const char *dir, const char *name, uint32_t magic, size_t hd
   }
   uint32_t m = be32(hdr);
   if (m != magic)
-    return fail(err, errlen, f->path,
+    return rt_data_fail(err, errlen, f->path,
                 "bad magic 0x%08x (expected 0x%08x, IDX unsigned bytes of %u dimensions)", m,
                 magic, magic & 0xff);
   f->count = be32(hdr + 4);
   if (f->count == 0)
-    return fail(err, errlen, f->path, "header says 0 %s", hdr_len == 16 ? "images" : "labels");
+    return rt_data_fail(err, errlen, f->path, "header says 0 %s", hdr_len == 16 ? "images" : "labels");
   return 0;
 }
 
@@ -125,13 +113,13 @@ static int read_payload(IdxFile *f, size_t hdr, size_t total, const char *what, 
       return short_read(f, err, errlen, msg);
     }
     if (avail > total)
-      return fail(err, errlen, f->path,
+      return rt_data_fail(err, errlen, f->path,
                   "trailing data: %zu bytes after what the header declares (%s)", avail - total,
                   what);
   }
   size_t cap = total < ((size_t)1 << 20) ? total : ((size_t)1 << 20), got = 0;
   uint8_t *buf = malloc(cap);
-  if (!buf) return fail(err, errlen, f->path, "out of memory (%zu bytes)", cap);
+  if (!buf) return rt_data_fail(err, errlen, f->path, "out of memory (%zu bytes)", cap);
   for (;;) {
     size_t k = read_some(f->gz, buf + got, cap - got);
     got += k;
@@ -145,7 +133,7 @@ static int read_payload(IdxFile *f, size_t hdr, size_t total, const char *what, 
     uint8_t *nb = realloc(buf, cap);
     if (!nb) {
       free(buf);
-      return fail(err, errlen, f->path, "out of memory (%zu bytes)", cap);
+      return rt_data_fail(err, errlen, f->path, "out of memory (%zu bytes)", cap);
     }
     buf = nb;
   }
@@ -156,15 +144,15 @@ static int read_payload(IdxFile *f, size_t hdr, size_t total, const char *what, 
   const char *zmsg = gzerror(f->gz, &code);
   if (k < 0 || (code != Z_OK && code != Z_BUF_ERROR)) {
     free(buf);
-    return fail(err, errlen, f->path, "corrupt gzip stream (%s)", zmsg);
+    return rt_data_fail(err, errlen, f->path, "corrupt gzip stream (%s)", zmsg);
   }
   if (k > 0) {
     free(buf);
-    return fail(err, errlen, f->path, "trailing data after what the header declares (%s)", what);
+    return rt_data_fail(err, errlen, f->path, "trailing data after what the header declares (%s)", what);
   }
   if (code == Z_BUF_ERROR) { /* all data there, but the gzip trailer is cut off */
     free(buf);
-    return fail(err, errlen, f->path, "truncated gzip stream (%s)", zmsg);
+    return rt_data_fail(err, errlen, f->path, "truncated gzip stream (%s)", zmsg);
   }
   *out = buf;
   return 0;
@@ -182,13 +170,13 @@ static int load_split(const char *dir, const char *img_name, const char *lbl_nam
   if (open_idx(dir, img_name, IDX_IMAGES_MAGIC, 16, &f, hdr, err, errlen)) goto fail;
   uint32_t rows = be32(hdr + 8), cols = be32(hdr + 12);
   if (c != 1 || rows != (uint32_t)h || cols != (uint32_t)w) {
-    fail(err, errlen, f.path, "shape %ux%u does not match the declared shape [%d, %d, %d]%s",
+    rt_data_fail(err, errlen, f.path, "shape %ux%u does not match the declared shape [%d, %d, %d]%s",
          rows, cols, c, h, w, c != 1 ? " (IDX images have 1 channel)" : "");
     goto fail;
   }
   size_t per = (size_t)h * (size_t)w; /* h, w are positive ints: no overflow in size_t */
   if (per != 0 && f.count > SIZE_MAX / per) {
-    fail(err, errlen, f.path, "header says %u images of %ux%u: too large for memory", f.count,
+    rt_data_fail(err, errlen, f.path, "header says %u images of %ux%u: too large for memory", f.count,
          rows, cols);
     goto fail;
   }
@@ -201,7 +189,7 @@ static int load_split(const char *dir, const char *img_name, const char *lbl_nam
   snprintf(img_path, sizeof img_path, "%s", f.path);
   if (open_idx(dir, lbl_name, IDX_LABELS_MAGIC, 8, &f, hdr, err, errlen)) goto fail;
   if (f.count != count) {
-    fail(err, errlen, f.path, "header says %u labels but %s holds %u images", f.count, img_path,
+    rt_data_fail(err, errlen, f.path, "header says %u labels but %s holds %u images", f.count, img_path,
          count);
     goto fail;
   }
@@ -209,7 +197,7 @@ static int load_split(const char *dir, const char *img_name, const char *lbl_nam
   if (read_payload(&f, 8, count, what, "labels", y, err, errlen)) goto fail;
   for (size_t i = 0; i < count; i++)
     if ((*y)[i] >= classes) {
-      fail(err, errlen, f.path, "label %u of image %zu is not below classes = %d",
+      rt_data_fail(err, errlen, f.path, "label %u of image %zu is not below classes = %d",
            (unsigned)(*y)[i], i, classes);
       goto fail;
     }
@@ -230,9 +218,9 @@ int rt_data_load_idx(const char *dir, int classes, int c, int h, int w, RtDatase
   memset(out, 0, sizeof *out);
   if (strcmp(dir, "fashion-mnist") == 0) dir = RT_FASHION_MNIST_DIR;
   if (classes < 1 || classes > 256)
-    return fail(err, errlen, dir, "classes = %d is not in 1..256 (labels are bytes)", classes);
+    return rt_data_fail(err, errlen, dir, "classes = %d is not in 1..256 (labels are bytes)", classes);
   if (c < 1 || h < 1 || w < 1)
-    return fail(err, errlen, dir, "the declared shape [%d, %d, %d] is not positive", c, h, w);
+    return rt_data_fail(err, errlen, dir, "the declared shape [%d, %d, %d] is not positive", c, h, w);
   RtDataset d = {.classes = classes, .channels = c, .height = h, .width = w};
   if (load_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", classes, c, h, w,
                  &d.n_train, &d.train_x, &d.train_y, err, errlen))

@@ -19,18 +19,6 @@
 enum { BLOBS = 4 };
 #define NOISE_STD 0.08f
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  if (err && errlen) {
-    int k = snprintf(err, errlen, "synthetic: ");
-    if (k >= 0 && (size_t)k < errlen) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return -1;
-}
 
 static float uniform_in(RtRng *r, float lo, float hi) { return lo + (hi - lo) * rt_rng_uniform(r); }
 
@@ -93,15 +81,15 @@ int rt_data_synthetic(int classes, int c, int h, int w, size_t n_train, size_t n
                       uint64_t seed, RtDataset *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   if (classes < 1 || classes > 256)
-    return fail(err, errlen, "classes = %d is not in 1..256 (labels are bytes)", classes);
+    return rt_data_fail(err, errlen, "synthetic", "classes = %d is not in 1..256 (labels are bytes)", classes);
   if (c < 1 || h < 1 || w < 1)
-    return fail(err, errlen, "the declared shape [%d, %d, %d] is not positive", c, h, w);
-  if (n_train == 0) return fail(err, errlen, "n = 0: no training images");
+    return rt_data_fail(err, errlen, "synthetic", "the declared shape [%d, %d, %d] is not positive", c, h, w);
+  if (n_train == 0) return rt_data_fail(err, errlen, "synthetic", "n = 0: no training images");
   size_t img = (size_t)c * (size_t)h; /* ints: their product fits in size_t on 64-bit */
   if (img > SIZE_MAX / (size_t)w ||
       (img *= (size_t)w) > SIZE_MAX / (size_t)classes / sizeof(float) ||
       n_train > SIZE_MAX / img || n_test > SIZE_MAX / img)
-    return fail(err, errlen, "%zu + %zu images of [%d, %d, %d] are too large for memory", n_train,
+    return rt_data_fail(err, errlen, "synthetic", "%zu + %zu images of [%d, %d, %d] are too large for memory", n_train,
                 n_test, c, h, w);
 
   RtDataset d = {.classes = classes, .channels = c, .height = h, .width = w,
@@ -114,7 +102,7 @@ int rt_data_synthetic(int classes, int c, int h, int w, size_t n_train, size_t n
   if (!proto || !d.train_x || !d.train_y || !d.test_x || !d.test_y) {
     free(proto);
     rt_data_free(&d);
-    return fail(err, errlen, "out of memory (%zu + %zu images)", n_train, n_test);
+    return rt_data_fail(err, errlen, "synthetic", "out of memory (%zu + %zu images)", n_train, n_test);
   }
   RtRng r;
   rt_rng_seed(&r, seed);

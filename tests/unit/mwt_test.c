@@ -20,6 +20,31 @@ void tc_write(const char *path, const char *text, size_t len)
     fclose(f);
 }
 
+const char *tc_source_path(const char *rel)
+{
+    static char buf[4096];
+    const char *src = getenv("MWTC_SOURCE_DIR");
+    snprintf(buf, sizeof buf, "%s/%s", src && *src ? src : ".", rel);
+    return buf;
+}
+
+int tc_run_file(const char *path, FILE *diags, size_t chunk)
+{
+    Compilation *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    char stdlib_dir[4096];
+    snprintf(stdlib_dir, sizeof stdlib_dir, "%s", tc_source_path("stdlib"));
+    ImportPaths paths = { NULL, stdlib_dir };
+    arena_init(&c->arena, &c->oom);
+    if (chunk)
+        c->arena.chunk = chunk;
+    diag_init(&c->diag, diags);
+    int errors = driver_front_end(c, path, &paths, 1);
+    arena_free(&c->arena);
+    free(c);
+    return errors;
+}
+
 TestComp *tc_compile(const char *name, const char *src, int check)
 {
     TestComp *t = calloc(1, sizeof *t);
@@ -32,8 +57,7 @@ TestComp *tc_compile(const char *name, const char *src, int check)
     arena_init(&t->c.arena, &t->c.oom);
     diag_init(&t->c.diag, mem);
     char stdlib_dir[4096];
-    const char *src_dir = getenv("MWTC_SOURCE_DIR");
-    snprintf(stdlib_dir, sizeof stdlib_dir, "%s/stdlib", src_dir ? src_dir : ".");
+    snprintf(stdlib_dir, sizeof stdlib_dir, "%s", tc_source_path("stdlib"));
     ImportPaths paths = { NULL, stdlib_dir };
     t->errors = driver_front_end(&t->c, path, &paths, check);
     fclose(mem);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "driver.h"
@@ -21,6 +22,12 @@ typedef struct TestComp {
  * (check = 0: parse only). */
 TestComp *tc_compile(const char *name, const char *src, int check);
 void tc_free(TestComp *t);
+/* Runs the front end on a file with the source tree's stdlib, diagnostics to
+ * `diags`, arena chunks of `chunk` bytes (0: the default); frees everything
+ * and returns the number of errors. */
+int tc_run_file(const char *path, FILE *diags, size_t chunk);
+/* $MWTC_SOURCE_DIR/rel */
+const char *tc_source_path(const char *rel);
 Net *tc_model(TestComp *t, const char *name);
 /* A path under $MWTC_TEST_TMP. */
 const char *tc_tmp_path(const char *name);

@@ -26,55 +26,33 @@ static void *failing_alloc(void *ud, void *ptr, size_t size)
 static void test_every_allocation_can_fail(void **state)
 {
     (void)state;
-    const char *src = getenv("MWTC_SOURCE_DIR");
     char path[4096];
-    snprintf(path, sizeof path, "%s/examples/fashion.mwt", src ? src : ".");
+    snprintf(path, sizeof path, "%s", tc_source_path("examples/fashion.mwt"));
     mwt_set_alloc(failing_alloc, NULL);
-    /* how many allocations a full check takes */
+    /* How many allocations a full check takes, with small arena chunks so
+     * that there are many places to fail. */
+    FILE *null = fopen("/dev/null", "w");
     budget = -1;
     count = 0;
-    TestComp *t = NULL;
-    {
-        Compilation *c = calloc(1, sizeof *c);
-        FILE *null = fopen("/dev/null", "w");
-        char stdlib_dir[4096];
-        snprintf(stdlib_dir, sizeof stdlib_dir, "%s/stdlib", src ? src : ".");
-        ImportPaths paths = { NULL, stdlib_dir };
-        arena_init(&c->arena, &c->oom);
-        c->arena.chunk = 512;
-        diag_init(&c->diag, null);
-        assert_int_equal(driver_front_end(c, path, &paths, 1), 0);
-        arena_free(&c->arena);
-        fclose(null);
-        free(c);
-    }
+    assert_int_equal(tc_run_file(path, null, 512), 0);
+    fclose(null);
     long total = count;
     printf("a full check takes %ld allocations\n", total);
     assert_true(total > 50);
     for (long k = 0; k < total; k++) {
-        Compilation *c = calloc(1, sizeof *c);
         char *diags = NULL;
         size_t len;
         FILE *mem = open_memstream(&diags, &len);
-        char stdlib_dir[4096];
-        snprintf(stdlib_dir, sizeof stdlib_dir, "%s/stdlib", src ? src : ".");
-        ImportPaths paths = { NULL, stdlib_dir };
-        arena_init(&c->arena, &c->oom);
-        c->arena.chunk = 512;
-        diag_init(&c->diag, mem);
         budget = k;
-        int errors = driver_front_end(c, path, &paths, 1);
+        int errors = tc_run_file(path, mem, 512);
         budget = -1;
         fclose(mem);
         assert_true(errors > 0);
         if (!strstr(diags, "out of memory") && !strstr(diags, "Cannot allocate memory"))
             fail_msg("allocation %ld failed without a diagnostic: %s", k, diags);
-        arena_free(&c->arena);
         free(diags);
-        free(c);
     }
     mwt_set_alloc(NULL, NULL);
-    (void)t;
 }
 
 int main(void)
