@@ -144,7 +144,9 @@ void cli_help(const char *command)
         puts("usage: mwtc dump ast|ir|llvm FILE.mwt [--model NAME]\n"
              "\n"
              "  ast   the syntax tree of FILE.mwt (imports are listed, not expanded)\n"
-             "  ir    the graph IR of a model (not available yet: training engine, issue 4)\n"
+             "  ir    the graph IR of a model: the --model one, else the first train\n"
+             "        statement's (its batch, ending in its loss as written), else the\n"
+             "        first model's (one image, ending in its logits)\n"
              "  llvm  the LLVM IR of a model's kernels (not available yet: issue 4)");
         return;
     }
@@ -166,6 +168,6 @@ void cli_help(const char *command)
          "Exit status: 0 success, 1 a diagnosed error, 2 bad usage.\n"
          "'mwtc CMD --help' describes one command. The language: LANGUAGE.md.\n"
          "\n"
-         "This build has the front end (check, dump ast); training, modularizing, eval,\n"
+         "This build has the front end (check, dump ast, dump ir); training, modularizing, eval,\n"
          "report, emit and the REPL come with the training engine.");
 }

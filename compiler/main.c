@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "driver.h"
+#include "ir.h"
 #include "report_check.h"
 
 static int cmd_check(Compilation *c, const CliOptions *o)
@@ -33,6 +34,39 @@ static int cmd_check(Compilation *c, const CliOptions *o)
     return EXIT_OK;
 }
 
+/* dump ir: the model named by --model, else the first train statement's,
+ * else the first model; with its train statement's batch and loss, else an
+ * inference graph for one image. */
+static int cmd_dump_ir(Compilation *c, const CliOptions *o)
+{
+    const Net *net = NULL;
+    const TrainInfo *train = NULL;
+    for (int i = 0; i < c->checked.trains.n && !train; i++) {
+        TrainInfo *t = c->checked.trains.v[i];
+        if (!o->model || strcmp(t->model->name, o->model) == 0)
+            train = t;
+    }
+    if (train)
+        net = train->model;
+    for (int i = 0; i < c->checked.models.n && !net; i++) {
+        Net *n = c->checked.models.v[i];
+        if (!o->model || strcmp(n->name, o->model) == 0)
+            net = n;
+    }
+    if (!net) {
+        diag_plain(&c->diag, o->model ? "%s has no model named '%s'" : "%s has no model", o->file, o->model);
+        return EXIT_ERROR;
+    }
+    IrGraph *g = ir_lower(&c->arena, net, train, train ? train->batch : 1);
+    char err[512];
+    if (ir_verify(g, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "internal error: the IR of model '%s' does not verify: %s", net->name, err);
+        return EXIT_ERROR;
+    }
+    ir_print(stdout, g);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     CliOptions o;
@@ -54,19 +88,21 @@ int main(int argc, char **argv)
         fputs("mwtc: error: out of memory\n", stderr);
         goto done;
     }
-    if (strcmp(o.command, "repl") == 0 || (strcmp(o.command, "dump") == 0 && strcmp(o.what, "ast") != 0) ||
+    if (strcmp(o.command, "repl") == 0 || (strcmp(o.command, "dump") == 0 && strcmp(o.what, "llvm") == 0) ||
         !(strcmp(o.command, "check") == 0 || strcmp(o.command, "dump") == 0 || strcmp(o.command, "run") == 0)) {
         fprintf(stderr, "mwtc: error: '%s%s%s' is not available in this build yet: it comes with the training engine\n",
                 o.command, o.what ? " " : "", o.what ? o.what : "");
         goto done;
     }
     ImportPaths paths = { getenv("MWT_PATH"), driver_stdlib_dir(&c->arena, argv[0]) };
-    int dump = strcmp(o.command, "dump") == 0;
-    if (driver_front_end(c, o.file, &paths, !dump) > 0)
+    int dump_ast = strcmp(o.command, "dump") == 0 && strcmp(o.what, "ast") == 0;
+    if (driver_front_end(c, o.file, &paths, !dump_ast) > 0)
         goto done;
-    if (dump) {
+    if (dump_ast) {
         ast_dump(stdout, &c->prog);
         status = EXIT_OK;
+    } else if (strcmp(o.command, "dump") == 0) {
+        status = cmd_dump_ir(c, &o);
     } else if (strcmp(o.command, "check") == 0) {
         status = cmd_check(c, &o);
     } else {

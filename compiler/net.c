@@ -45,6 +45,16 @@ long long net_seq_flops(const NetSeq *s)
     return n;
 }
 
+int net_layer_line(const NetLayer *l)
+{
+    const CallSite *s = l->site;
+    if (!s)
+        return l->loc.line;
+    while (s->parent)
+        s = s->parent;
+    return s->loc.line;
+}
+
 long long shape_numel(Shape s)
 {
     long long n = 1;

@@ -66,6 +66,9 @@ void net_seq_insert(Arena *a, NetSeq *s, int at, NetLayer *l);
 long long net_seq_params(const NetSeq *s);
 long long net_seq_flops(const NetSeq *s);
 long long shape_numel(Shape s);
+/* The line a user reads for a layer: where it is written in the model's own
+ * file, that is the outermost block call when it came from a block. */
+int net_layer_line(const NetLayer *l);
 /* "[1, 28, 28]" into buf */
 const char *shape_str(Shape s, char *buf, int len);
 

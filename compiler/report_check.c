@@ -47,17 +47,6 @@ static void text_row(FILE *out, int line, int depth, const char *what, Shape s, 
     fputc('\n', out);
 }
 
-/* The line a user reads: where the layer is written in the model's own file,
- * that is the outermost block call when it came from a block. */
-static int user_line(const NetLayer *l)
-{
-    const CallSite *s = l->site;
-    if (!s)
-        return l->loc.line;
-    while (s->parent)
-        s = s->parent;
-    return s->loc.line;
-}
 
 static const char *block_name(const NetLayer *l) { return l->site ? l->site->block : NULL; }
 
@@ -70,7 +59,7 @@ static void text_seq(FILE *out, const NetSeq *seq, int depth)
         if (l->op == NET_RESIDUAL) {
             long long p = net_seq_params(&l->body) + net_seq_params(&l->shortcut);
             long long f = l->flops + net_seq_flops(&l->body) + net_seq_flops(&l->shortcut);
-            text_row(out, user_line(l), depth, describe(l, buf, sizeof buf), l->out, p, f, block);
+            text_row(out, net_layer_line(l), depth, describe(l, buf, sizeof buf), l->out, p, f, block);
             text_seq(out, &l->body, depth + 1);
             if (l->shortcut.n) {
                 text_row(out, 0, depth + 1, "shortcut:", l->in, 0, 0, NULL);
@@ -79,7 +68,7 @@ static void text_seq(FILE *out, const NetSeq *seq, int depth)
             text_row(out, 0, depth + 1, "add", l->out, 0, l->flops, NULL);
             continue;
         }
-        text_row(out, user_line(l), depth, describe(l, buf, sizeof buf), l->out, l->params, l->flops, block);
+        text_row(out, net_layer_line(l), depth, describe(l, buf, sizeof buf), l->out, l->params, l->flops, block);
     }
 }
 
@@ -128,7 +117,7 @@ static void json_seq(FILE *out, const NetSeq *seq, int indent)
         long long p = l->params + net_seq_params(&l->body) + net_seq_params(&l->shortcut);
         long long f = l->flops + net_seq_flops(&l->body) + net_seq_flops(&l->shortcut);
         fprintf(out, "%s\n%*s{ \"op\": \"%s\", \"line\": %d, \"shape\": ", i ? "," : "", indent, "",
-                net_op_name(l->op), user_line(l));
+                net_op_name(l->op), net_layer_line(l));
         json_shape(out, l->out);
         fprintf(out, ", \"params\": %lld, \"flops\": %lld", p, f);
         switch (l->op) {

@@ -14,6 +14,15 @@ foreach(case ${parse_cases})
   endforeach()
 endforeach()
 
+# tests/ir/NAME.mwt with NAME.ir: `mwtc dump ir`, the graph IR.
+file(GLOB ir_cases RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}/ir ${CMAKE_CURRENT_SOURCE_DIR}/ir/*.mwt)
+foreach(case ${ir_cases})
+  get_filename_component(name ${case} NAME_WE)
+  add_test(NAME ir/${name}
+           COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DDIR=${CMAKE_CURRENT_SOURCE_DIR}/ir
+                   -DNAME=${name} -DKIND=ir -P ${CMAKE_CURRENT_SOURCE_DIR}/run_golden.cmake)
+endforeach()
+
 file(GLOB error_cases RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}/errors ${CMAKE_CURRENT_SOURCE_DIR}/errors/*.mwt)
 foreach(case ${error_cases})
   get_filename_component(name ${case} NAME_WE)

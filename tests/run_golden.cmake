@@ -2,6 +2,8 @@ cmake_minimum_required(VERSION 3.20)
 # One golden test: runs mwtc in DIR on NAME.mwt and compares with NAME.KIND.
 if(KIND STREQUAL "ast")
   set(args dump ast ${NAME}.mwt)
+elseif(KIND STREQUAL "ir")
+  set(args dump ir ${NAME}.mwt)
 elseif(KIND STREQUAL "json")
   set(args check --json ${NAME}.mwt)
 else()

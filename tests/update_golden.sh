@@ -10,6 +10,10 @@ for f in parse/*.mwt; do
     (cd parse && "$mwtc" dump ast "$(basename "$f")" > "$(basename "$n").ast")
     (cd parse && "$mwtc" check "$(basename "$f")" > "$(basename "$n").out")
 done
+for f in ir/*.mwt; do
+    [ -e "$f" ] || continue
+    (cd ir && "$mwtc" dump ir "$(basename "$f")" > "$(basename "${f%.mwt}").ir")
+done
 for f in errors/*.mwt; do
     [ -e "$f" ] || continue
     n=${f%.mwt}

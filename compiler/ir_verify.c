@@ -1,0 +1,168 @@
+/* The verifier between passes: every operand defined before its use, the
+ * operand count of the op table, and each output shape re-derived from the
+ * operands by the op's rule (ir_ops.def). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+static int bad(char *err, size_t errlen, const IrNode *n, const char *fmt, ...)
+{
+    int k = snprintf(err, errlen, "%%%d = %s (line %d): ", n->out->id, ir_op_name(n->op), n->line);
+    va_list ap;
+    va_start(ap, fmt);
+    if (k >= 0 && (size_t)k < errlen)
+        vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int same(const IrValue *v, int rank, const long long *d)
+{
+    return v->rank == rank && memcmp(v->d, d, sizeof(long long) * (size_t)rank) == 0;
+}
+
+/* The shape the op's rule gives; -1 when the operands do not fit the rule. */
+static int derive(const IrNode *n, long long B, long long *d)
+{
+    const IrValue *x = n->nin ? n->in[0] : NULL;
+    switch (n->op) {
+    case IR_INPUT:
+    case IR_PARAM:
+        memcpy(d, n->out->d, sizeof(long long) * (size_t)n->out->rank);
+        return n->out->rank;
+    case IR_CONV2D: {
+        const IrValue *w = n->in[1];
+        if (x->rank != 4 || w->rank != 4 || w->d[1] != x->d[1] || w->d[2] != n->k || w->d[3] != n->k)
+            return -1;
+        if (n->nin == 3 && (n->in[2]->rank != 1 || n->in[2]->d[0] != w->d[0]))
+            return -1;
+        long long oh = (x->d[2] + 2 * n->pad - n->k) / n->stride + 1, ow = (x->d[3] + 2 * n->pad - n->k) / n->stride + 1;
+        long long s[4] = { x->d[0], w->d[0], oh, ow };
+        memcpy(d, s, sizeof s);
+        return 4;
+    }
+    case IR_BATCHNORM:
+        if (x->rank < 2 || !same(n->in[1], 1, &x->d[1]) || !same(n->in[2], 1, &x->d[1]))
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
+        return x->rank;
+    case IR_RELU:
+    case IR_DROPOUT:
+        memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
+        return x->rank;
+    case IR_MAXPOOL:
+    case IR_AVGPOOL: {
+        if (x->rank != 4 || n->k > x->d[2] || n->k > x->d[3])
+            return -1;
+        long long s[4] = { x->d[0], x->d[1], (x->d[2] - n->k) / n->stride + 1, (x->d[3] - n->k) / n->stride + 1 };
+        memcpy(d, s, sizeof s);
+        return 4;
+    }
+    case IR_GAP:
+        if (x->rank != 4)
+            return -1;
+        d[0] = x->d[0], d[1] = x->d[1];
+        return 2;
+    case IR_FLATTEN:
+        d[0] = x->d[0], d[1] = 1;
+        for (int i = 1; i < x->rank; i++)
+            d[1] *= x->d[i];
+        return 2;
+    case IR_LINEAR: {
+        const IrValue *w = n->in[1];
+        if (x->rank != 2 || w->rank != 2 || w->d[1] != x->d[1])
+            return -1;
+        if (n->nin == 3 && (n->in[2]->rank != 1 || n->in[2]->d[0] != w->d[0]))
+            return -1;
+        d[0] = x->d[0], d[1] = w->d[0];
+        return 2;
+    }
+    case IR_MASK_GEN: {
+        const IrValue *w1 = n->in[1], *w2 = n->in[2], *b2 = n->in[3];
+        if (x->rank != 4 || w1->rank != 2 || w1->d[1] != x->d[1] || w2->rank != 2 || w2->d[1] != w1->d[0] ||
+            !same(b2, 1, &w2->d[0]))
+            return -1;
+        d[0] = x->d[0], d[1] = w2->d[0];
+        return 2;
+    }
+    case IR_MASK_APPLY: {
+        const IrValue *m = n->in[1];
+        if (x->rank != 4 || m->rank != 2 || m->d[0] != x->d[0] || m->d[1] != x->d[1])
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * 4);
+        return 4;
+    }
+    case IR_ADD:
+        if (!same(n->in[1], x->rank, x->d))
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
+        return x->rank;
+    case IR_CROSS_ENTROPY:
+        if (x->rank != 2 || !same(n->in[1], 1, &x->d[0]))
+            return -1;
+        return 0;
+    case IR_COHESION:
+    case IR_COUPLING:
+        if (x->rank != 1 || n->nin < 2)
+            return -1;
+        for (int i = 1; i < n->nin; i++)
+            if (n->in[i]->rank != 2 || n->in[i]->d[0] != x->d[0])
+                return -1;
+        return 0;
+    case IR_WEIGHTED_SUM:
+        for (int i = 0; i < n->nin; i++)
+            if (n->in[i]->rank != 0)
+                return -1;
+        return 0;
+    case IR_NUM_OPS:
+        break;
+    }
+    (void)B;
+    return -1;
+}
+
+int ir_verify(const IrGraph *g, char *err, size_t errlen)
+{
+    int maxid = 0;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        maxid = n->out->id > maxid ? n->out->id : maxid;
+    }
+    char *seen = calloc((size_t)maxid + 1, 1);
+    if (!seen) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < g->nodes.n && rc == 0; i++) {
+        const IrNode *n = g->nodes.v[i];
+        int arity = ir_op_arity(n->op);
+        if (arity >= 0 && n->nin != arity) {
+            rc = bad(err, errlen, n, "%d operands, the op takes %d", n->nin, arity);
+            break;
+        }
+        if ((n->op == IR_CONV2D || n->op == IR_LINEAR) && n->nin != 2 && n->nin != 3) {
+            rc = bad(err, errlen, n, "%d operands, the op takes 2 or 3", n->nin);
+            break;
+        }
+        for (int j = 0; j < n->nin; j++)
+            if (!seen[n->in[j]->id]) {
+                rc = bad(err, errlen, n, "operand %%%d is used before it is defined", n->in[j]->id);
+                break;
+            }
+        if (rc)
+            break;
+        long long d[IR_MAX_RANK];
+        int r = derive(n, g->batch, d);
+        if (r < 0)
+            rc = bad(err, errlen, n, "the operands' shapes do not fit the op's rule");
+        else if (!same(n->out, r, d))
+            rc = bad(err, errlen, n, "the output shape differs from the one the rule gives");
+        seen[n->out->id] = 1;
+    }
+    free(seen);
+    return rc;
+}
