@@ -45,13 +45,10 @@ int tc_run_file(const char *path, FILE *diags, size_t chunk)
     return errors;
 }
 
-TestComp *tc_compile(const char *name, const char *src, int check)
+static TestComp *compile_path(const char *path, int check)
 {
     TestComp *t = calloc(1, sizeof *t);
     assert_non_null(t);
-    char path[4096];
-    snprintf(path, sizeof path, "%s", tc_tmp_path(name));
-    tc_write(path, src, strlen(src));
     FILE *mem = open_memstream(&t->diags, &t->diags_len);
     assert_non_null(mem);
     arena_init(&t->c.arena, &t->c.oom);
@@ -62,6 +59,21 @@ TestComp *tc_compile(const char *name, const char *src, int check)
     t->errors = driver_front_end(&t->c, path, &paths, check);
     fclose(mem);
     return t;
+}
+
+TestComp *tc_compile(const char *name, const char *src, int check)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", tc_tmp_path(name));
+    tc_write(path, src, strlen(src));
+    return compile_path(path, check);
+}
+
+TestComp *tc_compile_source(const char *rel, int check)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", tc_source_path(rel));
+    return compile_path(path, check);
 }
 
 void tc_free(TestComp *t)

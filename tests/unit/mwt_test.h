@@ -21,6 +21,8 @@ typedef struct TestComp {
 /* Writes `src` to a temporary file named `name` and runs the front end on it
  * (check = 0: parse only). */
 TestComp *tc_compile(const char *name, const char *src, int check);
+/* The same on a file of the source tree, e.g. "examples/fashion.mwt". */
+TestComp *tc_compile_source(const char *rel, int check);
 void tc_free(TestComp *t);
 /* Runs the front end on a file with the source tree's stdlib, diagnostics to
  * `diags`, arena chunks of `chunk` bytes (0: the default); frees everything

@@ -18,18 +18,7 @@ static long long numel(const IrValue *v)
 
 static void check_file(const char *rel)
 {
-    char *text;
-    size_t len;
-    FILE *f = fopen(tc_source_path(rel), "rb");
-    assert_non_null(f);
-    FILE *mem = open_memstream(&text, &len);
-    int ch;
-    while ((ch = fgetc(f)) != EOF)
-        fputc(ch, mem);
-    fclose(f);
-    fclose(mem);
-    TestComp *t = tc_compile("ir_case.mwt", text, 1);
-    free(text);
+    TestComp *t = tc_compile_source(rel, 1);
     assert_int_equal(t->errors, 0);
     for (int i = 0; i < t->c.checked.models.n; i++) {
         Net *net = t->c.checked.models.v[i];

@@ -150,16 +150,7 @@ static void test_mask_errors(void **state)
 static void test_fashion_example(void **state)
 {
     (void)state;
-    const char *src = getenv("MWTC_SOURCE_DIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/examples/fashion.mwt", src ? src : ".");
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    TestComp *t = tc_compile("h_fashion.mwt", buf, 1);
+    TestComp *t = tc_compile_source("examples/fashion.mwt", 1);
     assert_int_equal(t->errors, 0);
     Net *m = tc_model(t, "simcnn");
     assert_int_equal(m->params, 466186);      /* PyTorch's count, tests/models/expected_params.txt */
