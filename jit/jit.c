@@ -94,7 +94,7 @@ void jit_destroy(Jit *j)
 const char *jit_cpu(const Jit *j) { return j->cpu; }
 const char *jit_cpu_features(const Jit *j) { return j->features; }
 
-int jit_optimize_and_add(Jit *j, LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, char *err, size_t errlen)
+int jit_optimize(Jit *j, LLVMModuleRef mod, char *err, size_t errlen)
 {
     LLVMSetTarget(mod, j->triple);
     LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(j->tm);
@@ -105,9 +105,18 @@ int jit_optimize_and_add(Jit *j, LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRe
     LLVMDisposePassBuilderOptions(opts);
     if (e) {
         take_error(e, "the optimizer failed", err, errlen);
+        return -1;
+    }
+    return 0;
+}
+
+int jit_optimize_and_add(Jit *j, LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, char *err, size_t errlen)
+{
+    if (jit_optimize(j, mod, err, errlen) != 0) {
         LLVMDisposeModule(mod);
         return -1;
     }
+    LLVMErrorRef e;
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx);
     if ((e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm))) {
         take_error(e, "the JIT refused the module", err, errlen);

@@ -13,18 +13,28 @@ void jit_destroy(Jit *j);
 const char *jit_cpu(const Jit *j);
 const char *jit_cpu_features(const Jit *j);
 
-/* A specialized call: defines `name(float *p0, ..., float *pk)` that calls
- * `kernel` with its arguments in the order of `sig`: 'p' takes the next
- * pointer parameter, 'n' passes a null pointer, 'i' the next constant of
- * `consts`. The kernel is inlined into it and the result optimized at O3 for
- * the host. Returns 0, or -1 with a message in err. */
+/* A specialized call: defines `void name(char *base, float *ws, int lo, int hi)`
+ * that calls `kernel`, each of its arguments given by one character of `sig`:
+ *   'p' base + a byte offset (the next entry of consts): a tensor in the arena
+ *   'n' a null pointer            'w' ws, the calling thread's scratch
+ *   'i' the next const as an int  'f' the next const as a float
+ *   'l' lo                        'h' hi (the range of units this thread computes)
+ * The kernel is inlined into it, its shapes constants, and the module is
+ * optimized at O3 for the host. Tensors are addressed from the arena's base,
+ * so the code does not depend on where the arena lies. Returns 0, or -1 with
+ * a message in err. */
 typedef struct JitCall {
     const char *name, *kernel, *sig;
-    const int *consts;
+    const double *consts;
 } JitCall;
+typedef void (*JitFn)(char *base, float *ws, int lo, int hi);
 int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen);
 
 /* The address of a function jit_add_calls defined; NULL if none. */
 void *jit_lookup(Jit *j, const char *name);
+
+/* The textual LLVM IR of the module jit_add_calls would build for these
+ * calls, optimized (opt != 0) or not; a malloc'ed string, NULL on error. */
+char *jit_calls_ir(Jit *j, const JitCall *calls, int n, int opt, char *err, size_t errlen);
 
 #endif

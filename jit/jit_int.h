@@ -15,6 +15,8 @@ struct Jit {
     char *cpu, *features, *triple;
 };
 
+/* Sets the host's triple and data layout on `mod` and runs O3; 0 or -1. */
+int jit_optimize(Jit *j, LLVMModuleRef mod, char *err, size_t errlen);
 /* Optimizes `mod` for the host at O3 and hands it to the JIT (which owns it
  * from then on, also on failure). */
 int jit_optimize_and_add(Jit *j, LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, char *err, size_t errlen);

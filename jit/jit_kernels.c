@@ -42,54 +42,67 @@ static int add_call(Jit *j, LLVMContextRef ctx, LLVMModuleRef mod, const JitCall
     }
     LLVMTypeRef kty = LLVMGlobalGetValueType(kernel);
     unsigned nk = LLVMCountParamTypes(kty);
-    if (strlen(c->sig) != nk) {
+    if (strlen(c->sig) != nk || nk > 64) {
         snprintf(err, errlen, "%s takes %u arguments, the call passes %zu", c->kernel, nk, strlen(c->sig));
         return -1;
     }
+    LLVMTypeRef kparams[64];
+    LLVMGetParamTypes(kty, kparams);
     LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
-    unsigned np = 0;
-    for (const char *s = c->sig; *s; s++)
-        np += *s == 'p';
-    LLVMTypeRef params[32];
-    if (np > 32) {
-        snprintf(err, errlen, "too many pointers");
-        return -1;
-    }
-    for (unsigned i = 0; i < np; i++)
-        params[i] = ptr;
-    LLVMValueRef fn = LLVMAddFunction(mod, c->name, LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, np, 0));
+    LLVMTypeRef i8 = LLVMInt8TypeInContext(ctx), i64 = LLVMInt64TypeInContext(ctx);
+    LLVMTypeRef params[4] = { ptr, ptr, i32, i32 };
+    LLVMValueRef fn = LLVMAddFunction(mod, c->name, LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 4, 0));
     retarget(j, ctx, fn);
     LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
     LLVMValueRef args[64];
-    unsigned p = 0, k = 0;
-    for (unsigned i = 0; i < nk && i < 64; i++) {
-        char t = c->sig[i];
-        if (t == 'p')
-            args[i] = LLVMGetParam(fn, p++);
-        else if (t == 'n')
-            args[i] = LLVMConstPointerNull(ptr);
-        else
-            args[i] = LLVMConstInt(i32, (unsigned long long)(long long)c->consts[k++], 1);
+    unsigned k = 0;
+    int rc = 0;
+    for (unsigned i = 0; i < nk; i++) {
+        switch (c->sig[i]) {
+        case 'p': {
+            LLVMValueRef off = LLVMConstInt(i64, (unsigned long long)(long long)c->consts[k++], 1);
+            args[i] = LLVMBuildInBoundsGEP2(b, i8, LLVMGetParam(fn, 0), &off, 1, "");
+            break;
+        }
+        case 'n': args[i] = LLVMConstPointerNull(ptr); break;
+        case 'w': args[i] = LLVMGetParam(fn, 1); break;
+        case 'l': args[i] = LLVMGetParam(fn, 2); break;
+        case 'h': args[i] = LLVMGetParam(fn, 3); break;
+        case 'i': args[i] = LLVMConstInt(i32, (unsigned long long)(long long)c->consts[k++], 1); break;
+        case 'f': args[i] = LLVMConstReal(LLVMFloatTypeInContext(ctx), (float)c->consts[k++]); break;
+        default:
+            snprintf(err, errlen, "bad signature character '%c' for %s", c->sig[i], c->kernel);
+            rc = -1;
+        }
+        if (rc)
+            break;
+        if (LLVMTypeOf(args[i]) != kparams[i]) {
+            snprintf(err, errlen, "argument %u of %s: the signature gives the wrong type", i + 1, c->kernel);
+            rc = -1;
+            break;
+        }
     }
-    LLVMBuildCall2(b, kty, kernel, args, nk, "");
-    LLVMBuildRetVoid(b);
+    if (rc == 0) {
+        LLVMBuildCall2(b, kty, kernel, args, nk, "");
+        LLVMBuildRetVoid(b);
+    }
     LLVMDisposeBuilder(b);
-    return 0;
+    return rc;
 }
 
-int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
+/* The kernels' bitcode in `ctx` with the calls defined; NULL on error. */
+static LLVMModuleRef build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, char *err, size_t errlen)
 {
-    LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
-    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsctx);
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange((const char *)mwt_kernels_bc, mwt_kernels_bc_len,
                                                                     "kernels.bc", 0);
     LLVMModuleRef mod = NULL;
-    int rc = -1;
     if (LLVMParseBitcodeInContext2(ctx, buf, &mod)) {
         snprintf(err, errlen, "the embedded kernel bitcode does not parse");
-        goto done;
+        LLVMDisposeMemoryBuffer(buf);
+        return NULL;
     }
+    LLVMDisposeMemoryBuffer(buf);
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
         if (!LLVMIsDeclaration(f)) {
             retarget(j, ctx, f);
@@ -98,11 +111,34 @@ int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
     for (int i = 0; i < n; i++)
         if (add_call(j, ctx, mod, &calls[i], err, errlen) != 0) {
             LLVMDisposeModule(mod);
-            goto done;
+            return NULL;
         }
-    rc = jit_optimize_and_add(j, tsctx, mod, err, errlen);
-done:
-    LLVMDisposeMemoryBuffer(buf);
+    return mod;
+}
+
+int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
+{
+    LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
+    LLVMModuleRef mod = build_module(j, LLVMOrcThreadSafeContextGetContext(tsctx), calls, n, err, errlen);
+    int rc = mod ? jit_optimize_and_add(j, tsctx, mod, err, errlen) : -1;
     LLVMOrcDisposeThreadSafeContext(tsctx);
     return rc;
+}
+
+char *jit_calls_ir(Jit *j, const JitCall *calls, int n, int opt, char *err, size_t errlen)
+{
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = build_module(j, ctx, calls, n, err, errlen);
+    char *out = NULL;
+    if (mod && (!opt || jit_optimize(j, mod, err, errlen) == 0)) {
+        char *s = LLVMPrintModuleToString(mod);
+        out = strdup(s);
+        LLVMDisposeMessage(s);
+        if (!out)
+            snprintf(err, errlen, "out of memory");
+    }
+    if (mod)
+        LLVMDisposeModule(mod);
+    LLVMContextDispose(ctx);
+    return out;
 }

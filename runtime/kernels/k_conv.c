@@ -1,35 +1,426 @@
-#include "k_kernels.h"
+/* Convolution as GEMM over blocks of output rows.
+ *
+ * A block is a run of whole output rows of the flattened sequence
+ * t = image * OH + oh: either several whole images or a fixed slice of one
+ * image, so its bounds depend on the shape and the image, never on where a
+ * thread's range starts. Per block the input is unfolded (im2col) into
+ * col[C*R*S][columns] in the scratch, and the register-tiled micro-kernels
+ * of k_tile.h do the arithmetic:
+ *   forward  y   = W col            (op tiles, vectors along the pixels)
+ *   backward dx  = the forward conv of dy with W flipped and transposed
+ *                  when the stride is 1, else col2im(W^T dy)
+ *   backward dW  = dy col^T         (dot tiles, summed block by block)
+ * Every output is summed in an order fixed by the shape alone. */
+#include <stddef.h>
 
-/* Direct convolution, one output row at a time: the innermost loop runs
- * along the output row, so with the shape constant LLVM vectorizes it (for
- * stride 1) and drops the padding checks it can prove away. */
-void k_conv2d_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
-                  int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+#include "k_kernels.h"
+#include "k_tile.h"
+
+/* At most this many columns (output pixels) per block. The forward block is
+ * reread by every row tile of W; the weight-gradient block ends with one
+ * horizontal reduction per weight, so it is longer. */
+enum { K_FWD_COLS = 512, K_BWW_COLS = 1024 };
+
+/* Output rows per block, for blocks of at most maxc columns padded to a
+ * multiple of align: whole images (a multiple of OH) when two or more fit,
+ * else a slice of one image; of those, the count that pads least. */
+static int k_blk_rows(int OH, int OW, int maxc, int align)
 {
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < K; k++) {
-            float *yk = y + ((long)n * K + k) * OH * OW;
-            for (int i = 0; i < OH * OW; i++)
-                yk[i] = b ? b[k] : 0.0f;
-            for (int c = 0; c < C; c++) {
-                const float *xc = x + ((long)n * C + c) * H * W;
-                const float *wkc = w + ((long)k * C + c) * R * S;
-                for (int r = 0; r < R; r++)
-                    for (int oh = 0; oh < OH; oh++) {
-                        int ih = oh * stride + r - pad;
-                        if (ih < 0 || ih >= H)
-                            continue;
-                        float *yrow = yk + (long)oh * OW;
-                        const float *xrow = xc + (long)ih * W;
-                        for (int s = 0; s < S; s++) {
-                            float wv = wkc[r * S + s];
-                            for (int ow = 0; ow < OW; ow++) {
-                                int iw = ow * stride + s - pad;
-                                if (iw >= 0 && iw < W)
-                                    yrow[ow] += wv * xrow[iw];
-                            }
-                        }
-                    }
-            }
+    long P = (long)OH * OW;
+    int best = 1;
+    double bestw = 1e30;
+    if (2 * P <= maxc) {
+        for (int g = 1; g * P <= maxc; g++) {
+            double w = (double)k_rup(g * P, align) / (double)(g * P);
+            if (w <= bestw)
+                bestw = w, best = g * OH;
         }
+        return best;
+    }
+    for (int T = 1; T <= OH && (long)T * OW <= maxc; T++) {
+        long cols = 0;
+        for (int r = 0; r < OH; r += T)
+            cols += k_rup((long)k_min(T, OH - r) * OW, align);
+        double w = (double)cols / (double)P;
+        if (w <= bestw)
+            bestw = w, best = T;
+    }
+    return best;
+}
+
+/* Rows in the block that starts at flattened row t, for images before n1. */
+static int k_blk_next(long t, int n1, int OH, int T)
+{
+    if (T >= OH)
+        return k_min(T / OH, n1 - (int)(t / OH)) * OH;
+    return k_min(T, OH - (int)(t % OH));
+}
+
+/* A block's run of rows inside one image, from flattened row u to before
+ * end: image *n, rows [*oh, *oh + return value). */
+static int k_blk_run(long u, long end, int OH, long *n, int *oh)
+{
+    *n = u / OH;
+    *oh = (int)(u - *n * OH);
+    return (int)(end - u < OH - *oh ? end - u : OH - *oh);
+}
+
+/* The geometry of the zero-padded copy of the input rows one run of at most
+ * T output rows reads: HP rows of WP floats per channel. */
+static int k_pad_h(int T, int OH, int R, int stride) { return (k_min(T, OH) - 1) * stride + R; }
+static int k_pad_w(int W, int S, int stride, int pad, int OW) { return k_max(W + 2 * pad, (OW - 1) * stride + S); }
+
+/* xp[c][i][j] = x[n][c][oh*stride - padh + i][j - padw], 0 outside x. */
+static void k_pad_rows(const float *restrict x, float *restrict xp, long n, int oh, int HP, int WP, int C, int H,
+                       int W, int stride, int padh, int padw)
+{
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < HP; i++) {
+            float *d = xp + ((long)c * HP + i) * WP;
+            int ih = oh * stride - padh + i;
+            if (ih < 0 || ih >= H) {
+                for (int j = 0; j < WP; j++)
+                    d[j] = 0.0f;
+                continue;
+            }
+            const float *src = x + ((n * C + c) * H + ih) * (long)W;
+            for (int j = 0; j < padw; j++)
+                d[j] = 0.0f;
+            for (int j = 0; j < W; j++) /* a copy of constant length */
+                d[padw + j] = src[j];
+            for (int j = padw + W; j < WP; j++)
+                d[j] = 0.0f;
+        }
+}
+
+/* Asks for the input rows of the block at flattened row t (if it is before
+ * end) while the current block computes: short rows of many channels are a
+ * pattern the hardware prefetcher picks up too late. */
+static void k_prefetch_rows(const float *restrict x, long t, long end, int T, int C, int H, int W, int R, int stride,
+                            int padh, int OH)
+{
+    if (t >= end)
+        return;
+    long n = t / OH;
+    int oh = (int)(t - n * OH), rows = k_min(T, OH - oh);
+    int ih0 = k_max(0, oh * stride - padh), ih1 = k_min(H, (oh + rows - 1) * stride - padh + R);
+    for (int c = 0; c < C; c++) {
+        const char *p = (const char *)(x + ((n * C + c) * H + ih0) * (long)W);
+        for (long b = 0; b < (long)(ih1 - ih0) * W * 4; b += 64)
+            __builtin_prefetch(p + b);
+    }
+}
+
+/* col[(c*R + r)*S + s][j] for the nrows output rows from flattened row t0,
+ * j = (t - t0)*OW + ow: the input pixel that weight meets (0 in the
+ * padding), then zeros up to column qb. Each run goes through a padded copy
+ * in xp first, so that every row of col is an unconditional copy of
+ * constant length, which vectorizes. */
+static void k_im2col(const float *restrict x, float *restrict col, long ld, float *restrict xp, long t0, int nrows,
+                     int qb, int T, int C, int H, int W, int R, int S, int stride, int padh, int padw, int OH, int OW)
+{
+    int HP = k_pad_h(T, OH, R, stride), WP = k_pad_w(W, S, stride, padw, OW);
+    for (long u = t0, n; u < t0 + nrows;) {
+        int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
+        k_pad_rows(x, xp, n, oh, HP, WP, C, H, W, stride, padh, padw);
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < R; r++)
+                for (int s = 0; s < S; s++) {
+                    float *d = col + ((long)(c * R + r) * S + s) * ld + (u - t0) * OW;
+                    for (int t = 0; t < rows; t++) {
+                        const float *src = xp + ((long)c * HP + t * stride + r) * WP + s;
+                        for (int ow = 0; ow < OW; ow++)
+                            d[(long)t * OW + ow] = src[ow * stride];
+                    }
+                }
+        u += rows;
+    }
+    for (long kd = 0; kd < (long)C * R * S; kd++)
+        for (int j = nrows * OW; j < qb; j++)
+            col[kd * ld + j] = 0.0f;
+}
+
+/* The output columns [owa, owb) whose input column ow*stride + s - pad lies inside [0, W). */
+static void k_valid_cols(int W, int OW, int s, int stride, int pad, int *owa, int *owb)
+{
+    int a = pad > s ? (pad - s + stride - 1) / stride : 0;
+    int b = W + pad - s > 0 ? (W + pad - s + stride - 1) / stride : 0;
+    *owa = k_min(a, OW);
+    *owb = k_max(*owa, k_min(b, OW));
+}
+
+/* dx[pixel] += dcol[(c*R + r)*S + s][j], the transpose of k_im2col. */
+static void k_col2im(const float *restrict dcol, long ld, long t0, int nrows, float *restrict dx, int C, int H, int W,
+                     int R, int S, int stride, int pad, int OH, int OW)
+{
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++) {
+                const float *d = dcol + ((long)(c * R + r) * S + s) * ld;
+                int owa, owb;
+                k_valid_cols(W, OW, s, stride, pad, &owa, &owb);
+                for (int t = 0; t < nrows; t++, d += OW) {
+                    long img = (t0 + t) / OH;
+                    int ih = (int)(t0 + t - img * OH) * stride + r - pad;
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    float *xr = dx + ((img * C + c) * H + ih) * (long)W;
+                    for (int ow = owa; ow < owb; ow++)
+                        xr[ow * stride + s - pad] += d[ow];
+                }
+            }
+}
+
+/* buf[k][j] = the block's rows of the [N][K][OH*OW] tensor y, zeros up to column qb. */
+static void k_blk_in(const float *restrict y, float *restrict buf, long ld, long t0, int nrows, int qb, int K, int OH,
+                     int OW)
+{
+    for (long u = t0, n; u < t0 + nrows;) {
+        int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
+        for (int k = 0; k < K; k++) {
+            const float *yr = y + ((n * K + k) * OH + oh) * (long)OW;
+            float *br = buf + k * ld + (u - t0) * OW;
+            for (int j = 0; j < rows * OW; j++)
+                br[j] = yr[j];
+        }
+        u += rows;
+    }
+    for (int k = 0; k < K; k++)
+        for (int j = nrows * OW; j < qb; j++)
+            buf[k * ld + j] = 0.0f;
+}
+
+/* The block's rows of y = buf + bias. */
+static void k_blk_out(float *restrict y, const float *restrict buf, long ld, long t0, int nrows, int K, int OH, int OW,
+                      const float *restrict bias)
+{
+    for (long u = t0, n; u < t0 + nrows;) {
+        int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
+        for (int k = 0; k < K; k++) {
+            float *yr = y + ((n * K + k) * OH + oh) * (long)OW, bk = bias ? bias[k] : 0.0f;
+            const float *br = buf + k * ld + (u - t0) * OW;
+            for (int j = 0; j < rows * OW; j++)
+                yr[j] = br[j] + bk;
+        }
+        u += rows;
+    }
+}
+
+/* Scratch regions start on whole cache lines. */
+static long k_al(long n) { return k_rup(n, 16); }
+
+/* The scratch of k_conv_gemm, after the packed A: col, the padded input
+ * rows, the result block. */
+typedef struct {
+    int T;
+    long ld, col, xp, cb, end;
+} KGemmWs;
+
+static KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
+{
+    KGemmWs g;
+    long Kd = (long)C * R * S;
+    g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd));
+    g.ld = k_rup((long)g.T * OW, k_op_nr(simd));
+    g.col = 0;
+    g.xp = k_al(Kd * g.ld);
+    g.cb = g.xp + k_al((long)C * k_pad_h(g.T, OH, R, stride) * k_pad_w(W, S, stride, pad, OW));
+    g.end = g.cb + k_rup(K, k_op_mr(simd)) * g.ld;
+    (void)H;
+    return g;
+}
+
+/* y = A col(x) + bias for images [lo, hi), A packed by k_op_pack with
+ * M = K rows and C*R*S columns. pad applies to both sides of both axes;
+ * padw differs from padh only for the transposed convolution. */
+static void k_conv_gemm(const float *restrict x, const float *restrict apack, const float *restrict bias,
+                        float *restrict y, float *restrict ws, int C, int H, int W, int K, int R, int S, int stride,
+                        int padh, int padw, int OH, int OW, int simd, int lo, int hi)
+{
+    KGemmWs g = k_gemm_ws(C, H, W, K, R, S, stride, padw, OH, OW, simd);
+    int Kd = C * R * S, nr = k_op_nr(simd);
+    for (long t = (long)lo * OH; t < (long)hi * OH;) {
+        int nrows = k_blk_next(t, hi, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
+        k_im2col(x, ws + g.col, g.ld, ws + g.xp, t, nrows, qb, g.T, C, H, W, R, S, stride, padh, padw, OH, OW);
+        k_prefetch_rows(x, t + nrows, (long)hi * OH, g.T, C, H, W, R, stride, padh, OH);
+        k_op_gemm(simd, K, Kd, apack, ws + g.col, g.ld, qb, ws + g.cb, g.ld);
+        k_blk_out(y, ws + g.cb, g.ld, t, nrows, K, OH, OW, bias);
+        t += nrows;
+    }
+}
+
+/* With stride 1 and pad < R, S, dx is the forward conv of dy (K channels,
+ * OH x OW) with w[k][c] rotated by 180 degrees and padding R-1-pad, S-1-pad:
+ * an im2col of dy instead of a scatter-add into dx. Chosen unless C is so
+ * small that rounding it up to the tile's rows wastes more than the
+ * scatter-add costs (the first layer: C = 1 or 3). */
+static int k_bwdx_as_conv(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
+{
+    if (!(stride == 1 && pad < R && pad < S && OH == H + 2 * pad - R + 1 && OW == W + 2 * pad - S + 1))
+        return 0;
+    long mr = k_op_mr(simd), RS = (long)R * S;
+    long as_conv = k_rup(C, mr) * K * RS + 2 * K * RS, scatter = k_rup(C * RS, mr) * K + 4 * C * RS;
+    return as_conv <= scatter;
+}
+
+/* The scratch of the scatter-add backward: packed W^T, dy's block, dcol. */
+typedef struct {
+    int T;
+    long ld, apack, dyc, dcol, end;
+} KScatterWs;
+
+static KScatterWs k_scatter_ws(int C, int K, int R, int S, int OH, int OW, int simd)
+{
+    KScatterWs g;
+    long Mp = k_rup((long)C * R * S, k_op_mr(simd));
+    g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd));
+    g.ld = k_rup((long)g.T * OW, k_op_nr(simd));
+    g.apack = 0;
+    g.dyc = k_al(Mp * K);
+    g.dcol = g.dyc + k_al((long)K * g.ld);
+    g.end = g.dcol + Mp * g.ld;
+    return g;
+}
+
+/* The scratch of the weight gradient: col, dy's block, the padded input
+ * rows, the sums of the chunk (padded to whole dot tiles), the bias sums. */
+typedef struct {
+    int T, Kp, Kdp;
+    long ld, col, dyc, xp, acc, dbacc, end;
+} KBwdWWs;
+
+static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
+{
+    KBwdWWs g;
+    int v = simd >= 16 ? 16 : 8;
+    g.Kp = (int)k_rup(K, k_dot_mr(simd));
+    g.Kdp = (int)k_rup((long)C * R * S, K_DOT_NR);
+    g.T = k_blk_rows(OH, OW, K_BWW_COLS, v);
+    g.ld = k_rup((long)g.T * OW, v);
+    g.col = 0;
+    g.dyc = k_al((long)g.Kdp * g.ld);
+    g.xp = g.dyc + k_al((long)g.Kp * g.ld);
+    g.acc = g.xp + k_al((long)C * k_pad_h(g.T, OH, R, stride) * k_pad_w(W, S, stride, pad, OW));
+    g.dbacc = g.acc + k_al((long)g.Kp * g.Kdp);
+    g.end = g.dbacc + K;
+    (void)H;
+    return g;
+}
+
+long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
+{
+    (void)N;
+    long mr = k_op_mr(simd), Kd = (long)C * R * S;
+    long fwd = k_al(k_rup(K, mr) * Kd) + k_gemm_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd).end, bx;
+    if (k_bwdx_as_conv(C, H, W, K, R, S, stride, pad, OH, OW, simd))
+        bx = k_al(k_rup(C, mr) * K * R * S) + k_gemm_ws(K, OH, OW, C, R, S, 1, S - 1 - pad, H, W, simd).end;
+    else
+        bx = k_scatter_ws(C, K, R, S, OH, OW, simd).end;
+    long bw = k_bwdw_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd).end;
+    long m = fwd > bx ? fwd : bx;
+    return (m > bw ? m : bw) + 16;
+}
+
+void k_conv2d_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
+                  float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
+                  int OW, int simd, int lo, int hi)
+{
+    (void)N;
+    long Kd = (long)C * R * S;
+    if (lo >= hi)
+        return;
+    k_op_pack(simd, w, Kd, 1, K, (int)Kd, ws);
+    k_conv_gemm(x, ws, b, y, ws + k_al(k_rup(K, k_op_mr(simd)) * Kd), C, H, W, K, R, S, stride, pad, pad, OH, OW,
+                simd, lo, hi);
+}
+
+void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *restrict dx, float *restrict ws, int N,
+                    int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd, int lo,
+                    int hi)
+{
+    (void)N;
+    int RS = R * S, mr = k_op_mr(simd), nr = k_op_nr(simd);
+    long Kd = (long)C * RS;
+    if (lo >= hi)
+        return;
+    if (k_bwdx_as_conv(C, H, W, K, R, S, stride, pad, OH, OW, simd)) {
+        /* A[c][(k*R + r)*S + s] = w[k][c][R-1-r][S-1-s], packed as k_op_pack does. */
+        float *d = ws;
+        for (int c0 = 0; c0 < C; c0 += mr)
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < RS; j++)
+                    for (int i = 0; i < mr; i++)
+                        *d++ = c0 + i < C ? w[((long)k * C + c0 + i) * RS + RS - 1 - j] : 0.0f;
+        k_conv_gemm(dy, ws, NULL, dx, ws + k_al(k_rup(C, mr) * (long)K * RS), K, OH, OW, C, R, S, 1, R - 1 - pad,
+                    S - 1 - pad, H, W, simd, lo, hi);
+        return;
+    }
+    /* dcol = W^T dy block by block, scattered into dx, which starts at 0. */
+    KScatterWs g = k_scatter_ws(C, K, R, S, OH, OW, simd);
+    k_op_pack(simd, w, 1, Kd, (int)Kd, K, ws + g.apack);
+    for (long i = (long)lo * C * H * W; i < (long)hi * C * H * W; i++)
+        dx[i] = 0.0f;
+    for (long t = (long)lo * OH; t < (long)hi * OH;) {
+        int nrows = k_blk_next(t, hi, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
+        k_blk_in(dy, ws + g.dyc, g.ld, t, nrows, qb, K, OH, OW);
+        k_op_gemm(simd, (int)Kd, K, ws + g.apack, ws + g.dyc, g.ld, qb, ws + g.dcol, g.ld);
+        k_col2im(ws + g.dcol, g.ld, t, nrows, dx, C, H, W, R, S, stride, pad, OH, OW);
+        t += nrows;
+    }
+}
+
+void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart, float *restrict dbpart,
+                    float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
+                    int OW, int G, int simd, int lo, int hi)
+{
+    KBwdWWs g = k_bwdw_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd);
+    int Kd = C * R * S, v = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd);
+    long ld = g.ld;
+    float *col = ws + g.col, *dyc = ws + g.dyc, *acc = ws + g.acc, *dbacc = ws + g.dbacc;
+    if (lo >= hi)
+        return;
+    /* The padding rows of the tiles are never written below. */
+    for (long i = (long)Kd * ld; i < (long)g.Kdp * ld; i++)
+        col[i] = 0.0f;
+    for (long i = (long)K * ld; i < (long)g.Kp * ld; i++)
+        dyc[i] = 0.0f;
+    for (int ch = lo; ch < hi; ch++) {
+        int n0 = (int)((long)ch * N / G), n1 = (int)((long)(ch + 1) * N / G);
+        for (long i = 0; i < (long)g.Kp * g.Kdp; i++)
+            acc[i] = 0.0f;
+        for (int k = 0; k < K; k++)
+            dbacc[k] = 0.0f;
+        for (long t = (long)n0 * OH; t < (long)n1 * OH;) {
+            int nrows = k_blk_next(t, n1, OH, g.T), qb = (int)k_rup((long)nrows * OW, v);
+            k_im2col(x, col, ld, ws + g.xp, t, nrows, qb, g.T, C, H, W, R, S, stride, pad, pad, OH, OW);
+            k_blk_in(dy, dyc, ld, t, nrows, qb, K, OH, OW);
+            /* A strip of 4 col rows stays in L1 while all of dy passes. */
+            for (int kd0 = 0; kd0 < g.Kdp; kd0 += K_DOT_NR) {
+                const float *bp[K_DOT_NR];
+                for (int j = 0; j < K_DOT_NR; j++)
+                    bp[j] = col + (long)(kd0 + j) * ld;
+                for (int k0 = 0; k0 < g.Kp; k0 += mrd) {
+                    const float *ap[4];
+                    float out[16];
+                    for (int i = 0; i < mrd; i++)
+                        ap[i] = dyc + (long)(k0 + i) * ld;
+                    k_dot(simd, qb / v, ap, bp, out);
+                    for (int i = 0; i < mrd; i++)
+                        for (int j = 0; j < K_DOT_NR; j++)
+                            acc[(long)(k0 + i) * g.Kdp + kd0 + j] += out[i * K_DOT_NR + j];
+                }
+            }
+            if (dbpart)
+                for (int k = 0; k < K; k++)
+                    dbacc[k] += k_sum(dyc + (long)k * ld, qb);
+            t += nrows;
+        }
+        float *dw = dwpart + (long)ch * K * Kd;
+        for (int k = 0; k < K; k++)
+            for (int kd = 0; kd < Kd; kd++)
+                dw[(long)k * Kd + kd] = acc[(long)k * g.Kdp + kd];
+        if (dbpart)
+            for (int k = 0; k < K; k++)
+                dbpart[(long)ch * K + k] = dbacc[k];
+    }
 }

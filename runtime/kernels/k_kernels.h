@@ -3,18 +3,155 @@
  * LLVM bitcode that the JIT links into each model's module, where the shape
  * arguments become constants, the calls are inlined and O3 vectorizes the
  * loops for the host CPU (Glow's libjit and PostgreSQL's llvmjit do the same).
- * So: shapes are ordinary int arguments here, loops are simple and
- * restrict-qualified, and nothing here allocates or calls libc. */
+ * So: shapes are ordinary int arguments here, and nothing here allocates or
+ * calls libc other than libm.
+ *
+ * Threads. Every kernel ends in (int lo, int hi): it computes the units
+ * [lo, hi) of its parallel dimension, which each kernel names ("units:").
+ * The thread pool splits [0, units) into contiguous ranges, one per thread.
+ * A unit's result never depends on how the units were split: no kernel
+ * reduces across units, so a result is bit for bit the same whatever the
+ * thread count. Sums over the batch that feed a weight gradient are done in
+ * a fixed number of chunks (the caller's G) and then added in chunk order by
+ * k_sum_parts.
+ *
+ * Scratch. Kernels with a `ws` argument get a per-thread scratch area of the
+ * size the matching *_ws function gives (in floats); it holds nothing between
+ * calls.
+ *
+ * simd: the host's vector width in floats (16 with AVX-512F, else 8); the
+ * kernels that tile for registers choose their tile from it. A constant in
+ * every JIT'ed call, so only one tile's code survives.
+ *
+ * Layout: NCHW, row-major, float32; labels are int32. */
 #ifndef K_KERNELS_H
 #define K_KERNELS_H
 
-/* C[M,N] = A[M,K] B[K,N] (+ C when accumulate), all row-major. */
+/* --- the reference GEMM the JIT test uses: C[M,N] = A[M,K] B[K,N] (+ C) --- */
 void k_gemm(int M, int N, int K, const float *restrict A, const float *restrict B, float *restrict C,
             int accumulate);
 
-/* y[n,k,oh,ow] = b[k] + sum_{c,r,s} w[k,c,r,s] x[n,c,oh*stride+r-pad,ow*stride+s-pad],
- * NCHW, zero padding; b may be NULL. */
+/* --- convolution: x [N,C,H,W], w [K,C,R,S], b [K] or NULL, y [N,K,OH,OW] --- */
+/* Scratch per thread for any of the three conv kernels of this shape. */
+long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd);
+/* y = conv(x, w) + b. units: images. */
 void k_conv2d_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
-                  int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
+                  float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
+                  int OW, int simd, int lo, int hi);
+/* dx = the gradient of y with respect to x, given dy (written, not added). units: images. */
+void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *restrict dx, float *restrict ws, int N,
+                    int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd, int lo,
+                    int hi);
+/* Weight gradient in G chunks of the batch: chunk g covers images
+ * [g*N/G, (g+1)*N/G) and writes dwpart[g][K*C*R*S] (and, when dbpart is not
+ * NULL, dbpart[g][K], the bias gradient). units: chunks 0..G-1. */
+void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart, float *restrict dbpart,
+                    float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
+                    int OW, int G, int simd, int lo, int hi);
+/* out[i] = part[0][i] + part[1][i] + ... + part[G-1][i], in that order. units: elements i < len. */
+void k_sum_parts(const float *restrict part, float *restrict out, int G, int len, int lo, int hi);
+
+/* --- linear: x [B,F], w [O,F] (PyTorch's layout), b [O] or NULL, y [B,O] --- */
+long k_linear_ws(int B, int F, int O, int simd);
+/* y = x w^T + b. units: rows b < B. */
+void k_linear_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
+                  float *restrict ws, int B, int F, int O, int simd, int lo, int hi);
+/* dx = dy w. units: rows b < B. */
+void k_linear_bwd_x(const float *restrict dy, const float *restrict w, float *restrict dx, float *restrict ws, int B,
+                    int F, int O, int simd, int lo, int hi);
+/* dw = dy^T x, db = column sums of dy (when db is not NULL), summed over b
+ * in order. units: output rows o < O. */
+void k_linear_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
+                    float *restrict ws, int B, int F, int O, int simd, int lo, int hi);
+
+/* --- batchnorm over [N,C,HW] (HW = 1 after a linear layer) --- */
+/* Training: batch mean and biased variance per channel; stats[0][c] = mean,
+ * stats[1][c] = 1/sqrt(var+eps); the running statistics move by `momentum`
+ * toward the batch's (running_var with the unbiased variance), as PyTorch
+ * does. units: channels. */
+void k_bn_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
+                    float *restrict y, float *restrict stats, float *restrict run_mean, float *restrict run_var,
+                    int N, int C, int HW, float momentum, float eps, int lo, int hi);
+/* Inference: the running statistics. units: channels. */
+void k_bn_fwd_eval(const float *restrict x, const float *restrict gamma, const float *restrict beta,
+                   const float *restrict run_mean, const float *restrict run_var, float *restrict y, int N, int C,
+                   int HW, float eps, int lo, int hi);
+/* dgamma, dbeta and dx of the training-mode batchnorm. units: channels. */
+void k_bn_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+              const float *restrict stats, float *restrict dx, float *restrict dgamma, float *restrict dbeta, int N,
+              int C, int HW, int lo, int hi);
+
+/* --- elementwise. units: elements --- */
+void k_relu_fwd(const float *restrict x, float *restrict y, int lo, int hi);
+/* dx = dy where y > 0, else 0. */
+void k_relu_bwd(const float *restrict y, const float *restrict dy, float *restrict dx, int lo, int hi);
+void k_add(const float *restrict a, const float *restrict b, float *restrict y, int lo, int hi);
+/* Inverted dropout: element i is kept when a hash of (*seed, salt, i) says so
+ * (probability 1 - p) and scaled by 1/(1-p). The backward pass recomputes the
+ * same decision, so no mask is stored. */
+void k_dropout_fwd(const float *restrict x, float *restrict y, const unsigned long long *restrict seed, int salt,
+                   float p, int lo, int hi);
+void k_dropout_bwd(const float *restrict dy, float *restrict dx, const unsigned long long *restrict seed, int salt,
+                   float p, int lo, int hi);
+
+/* --- pooling over planes [H,W] -> [OH,OW], no padding. units: planes (N*C) --- */
+void k_maxpool_fwd(const float *restrict x, float *restrict y, int H, int W, int k, int s, int OH, int OW, int lo,
+                   int hi);
+/* The gradient goes to the first maximum of each window (row-major scan), summed where windows overlap. */
+void k_maxpool_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, int H, int W, int k, int s,
+                   int OH, int OW, int lo, int hi);
+void k_avgpool_fwd(const float *restrict x, float *restrict y, int H, int W, int k, int s, int OH, int OW, int lo,
+                   int hi);
+void k_avgpool_bwd(const float *restrict dy, float *restrict dx, int H, int W, int k, int s, int OH, int OW, int lo,
+                   int hi);
+/* Global average pool: y[p] = mean of plane p of x. */
+void k_gap_fwd(const float *restrict x, float *restrict y, int HW, int lo, int hi);
+void k_gap_bwd(const float *restrict dy, float *restrict dx, int HW, int lo, int hi);
+
+/* --- loss --- */
+/* rowloss[b] = logsumexp(logits[b]) - logits[b][labels[b]]. units: rows b < N. */
+void k_ce_fwd(const float *restrict logits, const int *restrict labels, float *restrict rowloss, int N, int classes,
+              int lo, int hi);
+/* *out = mean of rowloss[0..N), summed in order. units: 1. */
+void k_mean(const float *restrict rowloss, float *restrict out, int N, int lo, int hi);
+/* dlogits = *dloss * (softmax(logits) - onehot(labels)) / N. units: rows. */
+void k_ce_bwd(const float *restrict logits, const int *restrict labels, const float *restrict dloss,
+              float *restrict dlogits, int N, int classes, int lo, int hi);
+
+/* --- optimizer: PyTorch's SGD. g' = g + wd p; v = momentum v + g';
+ * step = nesterov ? g' + momentum v : v (v when momentum > 0, else g');
+ * p -= *lr * step. units: elements --- */
+void k_sgd(float *restrict p, const float *restrict g, float *restrict v, const float *restrict lr, float momentum,
+           float wd, int nesterov, int lo, int hi);
+
+/* --- MwT (k_mwt.c): x [B,C,HW] the masked conv's input, w1 [Hd,C], w2 [K,Hd], b2 [K], m [B,K] --- */
+/* m = relu(tanh(w2 relu(w1 gap(x)) + b2)); save[b] = gap(x) [C], the hidden layer [Hd], tanh [K]. units: rows. */
+void k_mask_gen_fwd(const float *restrict x, const float *restrict w1, const float *restrict w2,
+                    const float *restrict b2, float *restrict m, float *restrict save, int C, int HW, int Hd, int K,
+                    int lo, int hi);
+/* dx (written) from dm; rows[b] = the gradients at the two pre-activations [K + Hd], for _bwd_w. units: rows. */
+void k_mask_gen_bwd_x(const float *restrict save, const float *restrict dm, const float *restrict w1,
+                      const float *restrict w2, float *restrict dx, float *restrict rows, int C, int HW, int Hd, int K,
+                      int lo, int hi);
+/* dw2 and db2 (units 0..K-1, a row each) and dw1 (units K..K+Hd-1), summed over rows in order. */
+void k_mask_gen_bwd_w(const float *restrict save, const float *restrict rows, float *restrict dw1,
+                      float *restrict dw2, float *restrict db2, int B, int C, int Hd, int K, int lo, int hi);
+/* y = x * m per plane (b, k). units: planes B*K. */
+void k_mask_apply_fwd(const float *restrict x, const float *restrict m, float *restrict y, int HW, int lo, int hi);
+void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const float *restrict dy, float *restrict dx,
+                      float *restrict dm, int HW, int lo, int hi);
+/* rowstat[i] = { sum of cos(m_i, m_j) over j > i with the same label, their count, the same for other labels }. units: rows. */
+void k_mask_sim_rows(const int *restrict labels, const float *restrict m, float *restrict rowstat, int B, int K, int lo,
+                     int hi);
+/* out[0] += w * (mode 0: 1 - mean same-label similarity; mode 1: mean other-label similarity). units: 1. */
+void k_mask_sim_loss(const float *restrict rowstat, float *restrict out, int B, int mode, float w, int lo, int hi);
+/* dm = *dloss * scale * d(that term)/dm. units: rows. */
+void k_mask_sim_bwd(const int *restrict labels, const float *restrict m, const float *restrict dloss,
+                    float *restrict dm, int B, int K, int mode, float scale, int lo, int hi);
+
+/* --- scalar glue (k_graph.c). units: 1 --- */
+void k_fill(float *restrict y, float v, int lo, int hi);            /* y[0] = v */
+void k_scale(const float *restrict x, float *restrict y, float w, int lo, int hi);  /* y[0] = w x[0] */
+void k_axpy(const float *restrict x, float *restrict y, float w, int lo, int hi);   /* y[0] += w x[0] */
 
 #endif

@@ -51,55 +51,107 @@ static void test_host_cpu_is_named(void **state)
     printf("jit: host cpu %s\n", jit_cpu(jit));
 }
 
+/* The tile width the kernels should use on this host. */
+static int host_simd(void) { return strstr(jit_cpu_features(jit), "+avx512f") ? 16 : 8; }
+
+/* Tensors live in one arena and a call names them by byte offset. */
+typedef struct {
+    char *base;
+    size_t used, cap;
+} TArena;
+
+static double arena_put(TArena *a, size_t nfloats)
+{
+    size_t off = a->used;
+    a->used += (nfloats * sizeof(float) + 63) / 64 * 64;
+    assert_true(a->used <= a->cap);
+    return (double)off;
+}
+
+static float *at(TArena *a, double off) { return (float *)(a->base + (size_t)off); }
+
+static JitFn add_one(const char *name, const char *kernel, const char *sig, const double *consts)
+{
+    JitCall call = { name, kernel, sig, consts };
+    char err[512];
+    if (jit_add_calls(jit, &call, 1, err, sizeof err) != 0)
+        fail_msg("jit_add_calls %s: %s", name, err);
+    JitFn fn = (JitFn)jit_lookup(jit, name);
+    assert_non_null(fn);
+    return fn;
+}
+
 static void test_gemm_specialized(void **state)
 {
     (void)state;
     const int M = 7, N = 33, K = 19;
-    const int shapes[] = { M, N, K, 0 };
-    /* M N K as constants, A B C from the caller, accumulate = 0 */
-    JitCall call = { "gemm_7x33x19", "k_gemm", "iiipppi", shapes };
-    char err[512];
-    assert_int_equal(jit_add_calls(jit, &call, 1, err, sizeof err), 0);
-    void (*fn)(const float *, const float *, float *) = (void (*)(const float *, const float *, float *))jit_lookup(jit, "gemm_7x33x19");
-    assert_non_null(fn);
-    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
-    float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
-    fill(A, (size_t)M * K, 1);
-    fill(B, (size_t)K * N, 2);
-    fn(A, B, C1);
-    k_gemm(M, N, K, A, B, C2, 0);
-    assert_close(C1, C2, (size_t)M * N);
-    free(A), free(B), free(C1), free(C2);
+    TArena a = { malloc(1 << 16), 0, 1 << 16 };
+    double oA = arena_put(&a, (size_t)M * K), oB = arena_put(&a, (size_t)K * N), oC = arena_put(&a, (size_t)M * N);
+    /* M N K as constants, A B C in the arena, accumulate = 0 */
+    const double consts[] = { M, N, K, oA, oB, oC, 0 };
+    JitFn fn = add_one("gemm_7x33x19", "k_gemm", "iiipppi", consts);
+    float *C2 = malloc(sizeof(float) * M * N);
+    fill(at(&a, oA), (size_t)M * K, 1);
+    fill(at(&a, oB), (size_t)K * N, 2);
+    fn(a.base, NULL, 0, 0);
+    k_gemm(M, N, K, at(&a, oA), at(&a, oB), C2, 0);
+    assert_close(at(&a, oC), C2, (size_t)M * N);
+    free(a.base), free(C2);
 }
 
+/* The three conv kernels specialized to a shape, against the native build,
+ * and split in two in the JIT, which must not change a bit. */
 static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int pad, int bias)
 {
-    int OH = (H + 2 * pad - R) / stride + 1, OW = (W + 2 * pad - R) / stride + 1;
-    int consts[] = { N, C, H, W, K, R, R, stride, pad, OH, OW };
-    char name[64];
-    snprintf(name, sizeof name, "conv_%d_%d_%d_%d_%d_%d_%d_%d_%d", N, C, H, W, K, R, stride, pad, bias);
-    JitCall call = { name, "k_conv2d_fwd", bias ? "ppppiiiiiiiiiii" : "ppnpiiiiiiiiiii", consts };
-    char err[512];
-    assert_int_equal(jit_add_calls(jit, &call, 1, err, sizeof err), 0);
+    int OH = (H + 2 * pad - R) / stride + 1, OW = (W + 2 * pad - R) / stride + 1, simd = host_simd(), G = 2;
     size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)N * K * OH * OW;
-    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * K);
-    float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
-    fill(x, nx, 3);
-    fill(w, nw, 4);
-    fill(b, (size_t)K, 5);
-    if (bias) {
-        void (*fn)(const float *, const float *, const float *, float *) =
-            (void (*)(const float *, const float *, const float *, float *))jit_lookup(jit, name);
-        assert_non_null(fn);
-        fn(x, w, b, y1);
-    } else {
-        void (*fn)(const float *, const float *, float *) = (void (*)(const float *, const float *, float *))jit_lookup(jit, name);
-        assert_non_null(fn);
-        fn(x, w, y1);
-    }
-    k_conv2d_fwd(x, w, bias ? b : NULL, y2, N, C, H, W, K, R, R, stride, pad, OH, OW);
-    assert_close(y1, y2, ny);
-    free(x), free(w), free(b), free(y1), free(y2);
+    long nws = k_conv2d_ws(N, C, H, W, K, R, R, stride, pad, OH, OW, simd);
+    TArena a = { NULL, 0, (nx * 2 + nw * (G + 1) + ny * 2 + (size_t)K * (G + 1) + 64) * sizeof(float) + 64 * 16 };
+    a.base = malloc(a.cap);
+    double ox = arena_put(&a, nx), ow = arena_put(&a, nw), ob = arena_put(&a, (size_t)K), oy = arena_put(&a, ny),
+           ody = arena_put(&a, ny), odx = arena_put(&a, nx), odw = arena_put(&a, nw * G), odb = arena_put(&a, (size_t)K * G);
+    double shape[] = { N, C, H, W, K, R, R, stride, pad, OH, OW, simd };
+    double cf[20], cx[20], cw[20];
+    int n = 0;
+    cf[n++] = ox, cf[n++] = ow;
+    if (bias)
+        cf[n++] = ob;
+    cf[n++] = oy;
+    memcpy(cf + n, shape, sizeof shape);
+    cx[0] = ody, cx[1] = ow, cx[2] = odx;
+    memcpy(cx + 3, shape, sizeof shape);
+    cw[0] = ox, cw[1] = ody, cw[2] = odw, cw[3] = odb;
+    memcpy(cw + 4, shape, sizeof shape);
+    cw[15] = G, cw[16] = simd; /* G comes before simd */
+    char name[96];
+    snprintf(name, sizeof name, "conv_%d_%d_%d_%d_%d_%d_%d_%d_%d", N, C, H, W, K, R, stride, pad, bias);
+    JitFn fwd = add_one(name, "k_conv2d_fwd", bias ? "ppppwiiiiiiiiiiiilh" : "ppnpwiiiiiiiiiiiilh", cf);
+    strcat(name, "_bx");
+    JitFn bx = add_one(name, "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", cx);
+    strcat(name, "_bw");
+    JitFn bw = add_one(name, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", cw);
+    float *ws = malloc(sizeof(float) * (size_t)nws), *y2 = malloc(sizeof(float) * ny),
+          *dx2 = malloc(sizeof(float) * nx), *dw2 = malloc(sizeof(float) * nw * G), *db2 = malloc(sizeof(float) * K * G);
+    fill(at(&a, ox), nx, 3);
+    fill(at(&a, ow), nw, 4);
+    fill(at(&a, ob), (size_t)K, 5);
+    fill(at(&a, ody), ny, 6);
+    fwd(a.base, ws, 0, N);
+    k_conv2d_fwd(at(&a, ox), at(&a, ow), bias ? at(&a, ob) : NULL, y2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW,
+                 simd, 0, N);
+    assert_close(at(&a, oy), y2, ny);
+    bx(a.base, ws, 0, N);
+    k_conv2d_bwd_x(at(&a, ody), at(&a, ow), dx2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW, simd, 0, N);
+    assert_close(at(&a, odx), dx2, nx);
+    memcpy(dx2, at(&a, odx), sizeof(float) * nx);
+    bx(a.base, ws, 0, N / 2);
+    bx(a.base, ws, N / 2, N);
+    assert_memory_equal(at(&a, odx), dx2, sizeof(float) * nx);
+    k_conv2d_bwd_w(at(&a, ox), at(&a, ody), dw2, db2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW, G, simd, 0, G);
+    bw(a.base, ws, 0, G);
+    assert_close(at(&a, odw), dw2, nw * G);
+    assert_close(at(&a, odb), db2, (size_t)K * G);
+    free(a.base), free(ws), free(y2), free(dx2), free(dw2), free(db2);
 }
 
 static void test_conv_specialized(void **state)
@@ -109,13 +161,14 @@ static void test_conv_specialized(void **state)
     conv_case(1, 5, 13, 11, 4, 3, 2, 1, 0);
     conv_case(3, 2, 9, 9, 6, 1, 1, 0, 1);
     conv_case(1, 4, 7, 7, 3, 5, 1, 2, 1);
+    conv_case(3, 32, 14, 14, 64, 3, 1, 1, 1);
 }
 
 static void test_bad_requests(void **state)
 {
     (void)state;
     char err[512];
-    int c[] = { 1 };
+    double c[] = { 1 };
     JitCall nokernel = { "x", "k_nope", "i", c };
     assert_int_equal(jit_add_calls(jit, &nokernel, 1, err, sizeof err), -1);
     assert_non_null(strstr(err, "no kernel named k_nope"));

@@ -1,0 +1,202 @@
+/* The MwT kernels (DESIGN.md "MwT, precisely"): the mask generator
+ * m = relu(tanh(w2 relu(w1 gap(x)) + b2)), the per-channel mask
+ * application, and the cosine-similarity losses over the batch's masks
+ * (cohesion: 1 - mean similarity of same-label pairs; coupling: mean
+ * similarity of different-label pairs), each with its backward pass.
+ * Batch rows are the units; sums over rows happen in a single unit, in
+ * row order, so nothing depends on the thread count. */
+#include <math.h>
+
+#include "k_kernels.h"
+
+void k_mask_gen_fwd(const float *restrict x, const float *restrict w1, const float *restrict w2,
+                    const float *restrict b2, float *restrict m, float *restrict save, int C, int HW, int Hd, int K,
+                    int lo, int hi)
+{
+    for (int b = lo; b < hi; b++) {
+        float *g = save + (long)b * (C + Hd + K), *h = g + C, *t = h + Hd;
+        const float *xb = x + (long)b * C * HW;
+        for (int c = 0; c < C; c++) {
+            float s = 0;
+            for (int i = 0; i < HW; i++)
+                s += xb[(long)c * HW + i];
+            g[c] = s / (float)HW;
+        }
+        for (int j = 0; j < Hd; j++) {
+            float s = 0;
+            for (int c = 0; c < C; c++)
+                s += w1[(long)j * C + c] * g[c];
+            h[j] = s > 0 ? s : 0;
+        }
+        for (int k = 0; k < K; k++) {
+            float s = b2[k];
+            for (int j = 0; j < Hd; j++)
+                s += w2[(long)k * Hd + j] * h[j];
+            t[k] = tanhf(s);
+            m[(long)b * K + k] = t[k] > 0 ? t[k] : 0;
+        }
+    }
+}
+
+void k_mask_gen_bwd_x(const float *restrict save, const float *restrict dm, const float *restrict w1,
+                      const float *restrict w2, float *restrict dx, float *restrict rows, int C, int HW, int Hd, int K,
+                      int lo, int hi)
+{
+    for (int b = lo; b < hi; b++) {
+        const float *g = save + (long)b * (C + Hd + K), *h = g + C, *t = h + Hd;
+        float *dz = rows + (long)b * (K + Hd), *dp = dz + K;
+        (void)g;
+        for (int k = 0; k < K; k++)
+            dz[k] = t[k] > 0 ? dm[(long)b * K + k] * (1 - t[k] * t[k]) : 0;
+        for (int j = 0; j < Hd; j++) {
+            float s = 0;
+            for (int k = 0; k < K; k++)
+                s += w2[(long)k * Hd + j] * dz[k];
+            dp[j] = h[j] > 0 ? s : 0;
+        }
+        float *dxb = dx + (long)b * C * HW;
+        for (int c = 0; c < C; c++) {
+            float s = 0;
+            for (int j = 0; j < Hd; j++)
+                s += w1[(long)j * C + c] * dp[j];
+            s /= (float)HW;
+            for (int i = 0; i < HW; i++)
+                dxb[(long)c * HW + i] = s;
+        }
+    }
+}
+
+void k_mask_gen_bwd_w(const float *restrict save, const float *restrict rows, float *restrict dw1,
+                      float *restrict dw2, float *restrict db2, int B, int C, int Hd, int K, int lo, int hi)
+{
+    for (int u = lo; u < hi; u++) {
+        if (u < K) {   /* a row of w2 and its bias */
+            int k = u;
+            float sb = 0;
+            for (int j = 0; j < Hd; j++)
+                dw2[(long)k * Hd + j] = 0;
+            for (int b = 0; b < B; b++) {
+                const float *h = save + (long)b * (C + Hd + K) + C;
+                float dz = rows[(long)b * (K + Hd) + k];
+                sb += dz;
+                for (int j = 0; j < Hd; j++)
+                    dw2[(long)k * Hd + j] += dz * h[j];
+            }
+            db2[k] = sb;
+        } else {       /* a row of w1 */
+            int j = u - K;
+            for (int c = 0; c < C; c++)
+                dw1[(long)j * C + c] = 0;
+            for (int b = 0; b < B; b++) {
+                const float *g = save + (long)b * (C + Hd + K);
+                float dp = rows[(long)b * (K + Hd) + K + j];
+                for (int c = 0; c < C; c++)
+                    dw1[(long)j * C + c] += dp * g[c];
+            }
+        }
+    }
+}
+
+void k_mask_apply_fwd(const float *restrict x, const float *restrict m, float *restrict y, int HW, int lo, int hi)
+{
+    for (int p = lo; p < hi; p++) {
+        float s = m[p];
+        for (int i = 0; i < HW; i++)
+            y[(long)p * HW + i] = x[(long)p * HW + i] * s;
+    }
+}
+
+void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const float *restrict dy, float *restrict dx,
+                      float *restrict dm, int HW, int lo, int hi)
+{
+    for (int p = lo; p < hi; p++) {
+        float s = m[p], d = 0;
+        for (int i = 0; i < HW; i++) {
+            dx[(long)p * HW + i] = dy[(long)p * HW + i] * s;
+            d += dy[(long)p * HW + i] * x[(long)p * HW + i];
+        }
+        dm[p] = d;
+    }
+}
+
+/* F.normalize's denominator: the row's length, at least 1e-12. */
+static float row_norm(const float *r, int K)
+{
+    float s = 0;
+    for (int k = 0; k < K; k++)
+        s += r[k] * r[k];
+    s = sqrtf(s);
+    return s > 1e-12f ? s : 1e-12f;
+}
+
+void k_mask_sim_rows(const int *restrict labels, const float *restrict m, float *restrict rowstat, int B, int K, int lo,
+                     int hi)
+{
+    for (int i = lo; i < hi; i++) {
+        const float *mi = m + (long)i * K;
+        float ni = row_norm(mi, K), same = 0, diff = 0, ns = 0, nd = 0;
+        for (int j = i + 1; j < B; j++) {
+            const float *mj = m + (long)j * K;
+            float d = 0;
+            for (int k = 0; k < K; k++)
+                d += mi[k] * mj[k];
+            d /= ni * row_norm(mj, K);
+            if (labels[i] == labels[j])
+                same += d, ns += 1;
+            else
+                diff += d, nd += 1;
+        }
+        rowstat[4 * i] = same, rowstat[4 * i + 1] = ns, rowstat[4 * i + 2] = diff, rowstat[4 * i + 3] = nd;
+    }
+}
+
+void k_mask_sim_loss(const float *restrict rowstat, float *restrict out, int B, int mode, float w, int lo, int hi)
+{
+    if (lo >= hi)
+        return;
+    double s = 0, n = 0;
+    for (int i = 0; i < B; i++) {
+        s += rowstat[4 * i + 2 * mode];
+        n += rowstat[4 * i + 2 * mode + 1];
+    }
+    /* a batch without a pair of the kind contributes nothing */
+    if (n > 0)
+        out[0] += w * (float)(mode == 0 ? 1 - s / n : s / n);
+}
+
+void k_mask_sim_bwd(const int *restrict labels, const float *restrict m, const float *restrict dloss,
+                    float *restrict dm, int B, int K, int mode, float scale, int lo, int hi)
+{
+    /* the number of pairs of the kind, from the labels */
+    long pairs = 0;
+    for (int i = 0; i < B; i++)
+        for (int j = i + 1; j < B; j++)
+            pairs += (labels[i] == labels[j]) == (mode == 0);
+    for (int i = lo; i < hi; i++) {
+        float *d = dm + (long)i * K;
+        for (int k = 0; k < K; k++)
+            d[k] = 0;
+        if (pairs == 0)
+            continue;
+        /* dL/du_i = coef * sum of u_j over the pairs (i, j) of the kind */
+        float coef = dloss[0] * scale / (float)pairs * (mode == 0 ? -1.0f : 1.0f);
+        for (int j = 0; j < B; j++) {
+            if (j == i || (labels[i] == labels[j]) != (mode == 0))
+                continue;
+            const float *mj = m + (long)j * K;
+            float inv = 1 / row_norm(mj, K);
+            for (int k = 0; k < K; k++)
+                d[k] += mj[k] * inv;
+        }
+        const float *mi = m + (long)i * K;
+        float ni = row_norm(mi, K), dot = 0;
+        for (int k = 0; k < K; k++) {
+            d[k] *= coef;
+            dot += mi[k] / ni * d[k];
+        }
+        /* through u = m / max(|m|, eps): (du - u (u . du)) / |m|, or du / eps below eps */
+        int clamped = ni <= 1e-12f;
+        for (int k = 0; k < K; k++)
+            d[k] = clamped ? d[k] / ni : (d[k] - mi[k] / ni * dot) / ni;
+    }
+}

@@ -1,0 +1,196 @@
+/* Register-tiled micro-kernels shared by the conv and linear kernels.
+ *
+ * Written with GCC/clang vector extensions: under the JIT a 16-float vector
+ * is one zmm register (AVX-512) and an 8-float one a ymm register (AVX2);
+ * the generic native build splits them into SSE registers, which is slow but
+ * computes the same. Only pointers cross function boundaries, because a
+ * vector passed by value changes the calling convention with the vector
+ * width (and GCC warns about it). The loops over a tile's rows and columns
+ * are unrolled by pragma, so the accumulators live in registers even in the
+ * bitcode compiled with -fno-unroll-loops.
+ *
+ * Two shapes of tile:
+ *  - "op" (outer product): C[MR][NR] = A B over an inner dimension kin, A
+ *    packed as [kin][MR] (one broadcast per row), B rows of NR floats with a
+ *    row stride. Vectors run along C's columns, so no horizontal sums.
+ *  - "dot": MR x NR dot products of rows that are contiguous in memory;
+ *    vectors run along the inner dimension and a shuffle network reduces the
+ *    MR*NR = V accumulators into one vector of sums at the end.
+ * Each tile always sums in the same order, whatever surrounds it, which is
+ * what keeps a result independent of how the work was split. */
+#ifndef K_TILE_H
+#define K_TILE_H
+
+typedef float k_v16 __attribute__((vector_size(64)));
+typedef float k_v8 __attribute__((vector_size(32)));
+
+#define K_PRAGMA(x) _Pragma(#x)
+#define K_UNROLL K_PRAGMA(GCC unroll 64)
+
+static inline long k_rup(long a, long b) { return (a + b - 1) / b * b; }
+static inline int k_min(int a, int b) { return a < b ? a : b; }
+static inline int k_max(int a, int b) { return a > b ? a : b; }
+
+/* C[MR][NV*V] = sum over k < kin of a[k][i] * b[k][j]; c has row stride ldc. */
+#define K_OP_KERNEL(NAME, VT, V, MR, NV)                                                                           \
+    static inline void NAME(int kin, const float *restrict a, const float *restrict b, long ldb, float *restrict c, \
+                            long ldc)                                                                              \
+    {                                                                                                              \
+        VT acc[MR][NV];                                                                                            \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] = (VT){ 0 };        \
+        for (int k = 0; k < kin; k++) {                                                                            \
+            VT bv[NV];                                                                                             \
+            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * ldb + j * V, sizeof(VT)); \
+            K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
+            {                                                                                                      \
+                VT av = a[(long)k * MR + i] - (VT){ 0 }; /* a broadcast: x - 0 is x, even for -0 */               \
+                K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                     \
+            }                                                                                                      \
+        }                                                                                                          \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
+            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
+    }
+
+/* AVX-512: 8x32, 16 zmm accumulators, 2 loads and 8 broadcasts per 16 FMAs.
+ * AVX2 (16 ymm registers): 4x24, 12 accumulators + 3 B vectors + 1 broadcast. */
+K_OP_KERNEL(k_op_8x32, k_v16, 16, 8, 2)
+K_OP_KERNEL(k_op_4x24, k_v8, 8, 4, 3)
+
+static inline int k_op_mr(int simd) { return simd >= 16 ? 8 : 4; }
+static inline int k_op_nr(int simd) { return simd >= 16 ? 32 : 24; }
+
+static inline void k_op(int simd, int kin, const float *restrict a, const float *restrict b, long ldb,
+                        float *restrict c, long ldc)
+{
+    if (simd >= 16)
+        k_op_8x32(kin, a, b, ldb, c, ldc);
+    else
+        k_op_4x24(kin, a, b, ldb, c, ldc);
+}
+
+/* Packs A[m][k] = src[m*sm + k*sk] (m < M, k < kin) for k_op: tiles of MR
+ * rows, each [kin][MR], rows past M zero. */
+static inline void k_op_pack(int simd, const float *restrict src, long sm, long sk, int M, int kin,
+                             float *restrict dst)
+{
+    int mr = k_op_mr(simd);
+    for (int m0 = 0; m0 < M; m0 += mr)
+        for (int k = 0; k < kin; k++)
+            for (int i = 0; i < mr; i++)
+                *dst++ = m0 + i < M ? src[(long)(m0 + i) * sm + (long)k * sk] : 0.0f;
+}
+
+/* C[m][q] for m < k_rup(M, MR), q < qb (a multiple of NR): the packed A
+ * times B[kin][..] (row stride ldb). Column tiles outside, so a strip of B
+ * stays in cache while every row tile of A passes over it. */
+static inline void k_op_gemm(int simd, int M, int kin, const float *restrict apack, const float *restrict b, long ldb,
+                             int qb, float *restrict c, long ldc)
+{
+    int mr = k_op_mr(simd), nr = k_op_nr(simd);
+    for (int q0 = 0; q0 < qb; q0 += nr)
+        for (int m0 = 0; m0 < M; m0 += mr)
+            k_op(simd, kin, apack + (long)m0 * kin, b + q0, ldb, c + (long)m0 * ldc + q0, ldc);
+}
+
+/* Lane j of the result is the sum of the lanes of a[j], in a fixed tree. */
+static inline void k_hsum16(const k_v16 *a, float *out)
+{
+    k_v16 b[8], c[4], d[2], e;
+    K_UNROLL for (int i = 0; i < 8; i++) b[i] =
+        __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+        __builtin_shufflevector(a[2 * i], a[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
+                                31);
+    K_UNROLL for (int i = 0; i < 4; i++) c[i] =
+        __builtin_shufflevector(b[2 * i], b[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+        __builtin_shufflevector(b[2 * i], b[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    K_UNROLL for (int i = 0; i < 2; i++) d[i] =
+        __builtin_shufflevector(c[2 * i], c[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+        __builtin_shufflevector(c[2 * i], c[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    e = __builtin_shufflevector(d[0], d[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+        __builtin_shufflevector(d[0], d[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __builtin_memcpy(out, &e, sizeof e);
+}
+
+static inline void k_hsum8(const k_v8 *a, float *out)
+{
+    k_v8 b[4], c[2], e;
+    K_UNROLL for (int i = 0; i < 4; i++) b[i] =
+        __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+        __builtin_shufflevector(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+    K_UNROLL for (int i = 0; i < 2; i++) c[i] =
+        __builtin_shufflevector(b[2 * i], b[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13) +
+        __builtin_shufflevector(b[2 * i], b[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15);
+    e = __builtin_shufflevector(c[0], c[1], 0, 2, 4, 6, 8, 10, 12, 14) +
+        __builtin_shufflevector(c[0], c[1], 1, 3, 5, 7, 9, 11, 13, 15);
+    __builtin_memcpy(out, &e, sizeof e);
+}
+
+/* out[i*NR + j] = sum over the first nv vectors of rows a[i] and b[j]. */
+#define K_DOT_KERNEL(NAME, VT, V, MR, NR, HSUM)                                                                    \
+    static inline void NAME(int nv, const float *const *a, const float *const *b, float *restrict out)            \
+    {                                                                                                              \
+        VT acc[MR * NR];                                                                                           \
+        K_UNROLL for (int i = 0; i < MR * NR; i++) acc[i] = (VT){ 0 };                                             \
+        for (long q = 0; q < (long)nv * V; q += V) {                                                               \
+            VT av[MR];                                                                                             \
+            K_UNROLL for (int i = 0; i < MR; i++) __builtin_memcpy(&av[i], a[i] + q, sizeof(VT));                  \
+            K_UNROLL for (int j = 0; j < NR; j++)                                                                  \
+            {                                                                                                      \
+                VT bv;                                                                                             \
+                __builtin_memcpy(&bv, b[j] + q, sizeof(VT));                                                       \
+                K_UNROLL for (int i = 0; i < MR; i++) acc[i * NR + j] += av[i] * bv;                               \
+            }                                                                                                      \
+        }                                                                                                          \
+        HSUM(acc, out);                                                                                            \
+    }
+
+/* AVX-512: 4x4 = 16 accumulators, 8 loads per 16 FMAs. AVX2: 2x4 = 8. */
+K_DOT_KERNEL(k_dot_4x4, k_v16, 16, 4, 4, k_hsum16)
+K_DOT_KERNEL(k_dot_2x4, k_v8, 8, 2, 4, k_hsum8)
+
+static inline int k_dot_mr(int simd) { return simd >= 16 ? 4 : 2; }
+enum { K_DOT_NR = 4 };
+
+static inline void k_dot(int simd, int nv, const float *const *a, const float *const *b, float *restrict out)
+{
+    if (simd >= 16)
+        k_dot_4x4(nv, a, b, out);
+    else
+        k_dot_2x4(nv, a, b, out);
+}
+
+/* Sums in a fixed order, vectorized without reassociation: 16 lanes over the
+ * whole vectors, then the lanes in order, then the rest. */
+#define K_SUM16(NAME, ARGS, TERM)                                                                                  \
+    static inline float NAME ARGS                                                                                  \
+    {                                                                                                              \
+        k_v16 acc = { 0 };                                                                                         \
+        long i = 0;                                                                                                \
+        for (; i + 16 <= n; i += 16) {                                                                             \
+            k_v16 a, b;                                                                                            \
+            __builtin_memcpy(&a, p + i, sizeof a);                                                                 \
+            __builtin_memcpy(&b, p2 + i, sizeof b);                                                                \
+            (void)b;                                                                                               \
+            acc += TERM;                                                                                           \
+        }                                                                                                          \
+        float s = 0.0f;                                                                                            \
+        if (n >= 16) /* else the lanes are all 0 */                                                                \
+            for (int l = 0; l < 16; l++)                                                                           \
+                s += acc[l];                                                                                       \
+        for (; i < n; i++) {                                                                                       \
+            float a = p[i], b = p2[i];                                                                             \
+            (void)b;                                                                                               \
+            s += TERM;                                                                                             \
+        }                                                                                                          \
+        return s;                                                                                                  \
+    }
+/* sum of p[i] (p2 = p: only read, never used) */
+K_SUM16(k_sum_, (const float *restrict p, const float *restrict p2, long n), a)
+/* sum of (p[i] - m)^2 */
+K_SUM16(k_sumsq_dev_, (const float *restrict p, const float *restrict p2, long n, float m), (a - m) * (a - m))
+/* sum of p[i] * (p2[i] - m) */
+K_SUM16(k_sumdot_dev, (const float *restrict p, const float *restrict p2, long n, float m), a * (b - m))
+static inline float k_sum(const float *restrict p, long n) { return k_sum_(p, p, n); }
+static inline float k_sumsq_dev(const float *restrict p, long n, float m) { return k_sumsq_dev_(p, p, n, m); }
+
+#endif

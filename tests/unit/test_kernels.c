@@ -1,0 +1,614 @@
+/* The kernels of runtime/kernels, compiled natively, against naive
+ * references summed in double: every kernel, odd shapes, both tile widths
+ * (simd 8 and 16), and the promise that a result does not depend on how
+ * [0, units) was split between threads (bit for bit). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "k_kernels.h"
+
+static const int simds[] = { 8, 16 };
+
+static float *fmalloc(long n)
+{
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    assert_non_null(p);
+    return p;
+}
+
+/* Values in [-1, 1) from a fixed LCG. */
+static void fill(float *v, long n, unsigned seed)
+{
+    for (long i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        v[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+    }
+}
+
+/* NaN everywhere: an output the kernel forgets to write, or scratch it
+ * trusts to be zero, shows. */
+static float *garbage(long n)
+{
+    float *p = fmalloc(n);
+    for (long i = 0; i < n; i++)
+        p[i] = NAN;
+    return p;
+}
+
+static void assert_close_d(const float *got, const double *want, long n, double tol, const char *what)
+{
+    for (long i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol * (1.0 + fabs(want[i]))))
+            fail_msg("%s: element %ld: got %.9g, want %.9g", what, i, got[i], want[i]);
+}
+
+static void assert_same(const float *a, const float *b, long n, const char *what)
+{
+    if (memcmp(a, b, sizeof(float) * (size_t)n) != 0)
+        fail_msg("%s: results differ with the split of the units", what);
+}
+
+/* The splits each kernel is run with: all at once, in two, in three. */
+static int split_count(int s) { return s + 1; }
+static int split_at(int units, int s, int i) { return (int)((long)units * i / split_count(s)); }
+
+/* ---------------- convolution ---------------- */
+
+typedef struct {
+    int N, C, H, W, K, R, S, stride, pad;
+} ConvShape;
+
+static void conv_ref(const ConvShape *s, int OH, int OW, const float *x, const float *w, const float *b,
+                     const float *dy, int G, double *y, double *dx, double *dw, double *db)
+{
+    int N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
+    memset(y, 0, sizeof(double) * (size_t)N * K * OH * OW);
+    memset(dx, 0, sizeof(double) * (size_t)N * C * H * W);
+    memset(dw, 0, sizeof(double) * (size_t)G * K * C * R * S);
+    memset(db, 0, sizeof(double) * (size_t)G * K);
+    for (int n = 0; n < N; n++) {
+        int g = 0;
+        while (!((long)g * N / G <= n && n < (long)(g + 1) * N / G))
+            g++;
+        for (int k = 0; k < K; k++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    long yi = (((long)n * K + k) * OH + oh) * OW + ow;
+                    double acc = b[k];
+                    db[(long)g * K + k] += dy[yi];
+                    for (int c = 0; c < C; c++)
+                        for (int r = 0; r < R; r++)
+                            for (int q = 0; q < S; q++) {
+                                int ih = oh * s->stride + r - s->pad, iw = ow * s->stride + q - s->pad;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                    continue;
+                                long xi = (((long)n * C + c) * H + ih) * W + iw, wi = (((long)k * C + c) * R + r) * S + q;
+                                acc += (double)w[wi] * x[xi];
+                                dx[xi] += (double)w[wi] * dy[yi];
+                                dw[(long)g * K * C * R * S + wi] += (double)dy[yi] * x[xi];
+                            }
+                    y[yi] = acc;
+                }
+    }
+}
+
+static void conv_case(const ConvShape *s, int G)
+{
+    int N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
+    int OH = (H + 2 * s->pad - R) / s->stride + 1, OW = (W + 2 * s->pad - S) / s->stride + 1;
+    long nx = (long)N * C * H * W, nw = (long)K * C * R * S, ny = (long)N * K * OH * OW;
+    float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *dy = fmalloc(ny);
+    fill(x, nx, 1), fill(w, nw, 2), fill(b, K, 3), fill(dy, ny, 4);
+    double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx),
+           *rdw = malloc(sizeof(double) * (size_t)(G * nw)), *rdb = malloc(sizeof(double) * (size_t)G * K);
+    conv_ref(s, OH, OW, x, w, b, dy, G, ry, rdx, rdw, rdb);
+    char what[160];
+    for (int si = 0; si < 2; si++) {
+        int simd = simds[si];
+        long nws = k_conv2d_ws(N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd);
+        float *ws = garbage(nws);
+        float *y[3], *dx[3], *dw[3], *db[3];
+        for (int sp = 0; sp < 3; sp++) {
+            y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(G * nw), db[sp] = garbage((long)G * K);
+            for (int i = 0; i < split_count(sp); i++) {
+                int a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
+                k_conv2d_fwd(x, w, b, y[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, a, e);
+                k_conv2d_bwd_x(dy, w, dx[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, a, e);
+                a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
+                k_conv2d_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, G, simd, a,
+                               e);
+            }
+        }
+        snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d %dx%d stride %d pad %d G%d simd %d", N, C, H, W, K, R, S,
+                 s->stride, s->pad, G, simd);
+        assert_close_d(y[0], ry, ny, 1e-4, what);
+        assert_close_d(dx[0], rdx, nx, 1e-4, what);
+        assert_close_d(dw[0], rdw, G * nw, 1e-4, what);
+        assert_close_d(db[0], rdb, (long)G * K, 1e-4, what);
+        for (int sp = 1; sp < 3; sp++) {
+            assert_same(y[0], y[sp], ny, what);
+            assert_same(dx[0], dx[sp], nx, what);
+            assert_same(dw[0], dw[sp], G * nw, what);
+            assert_same(db[0], db[sp], (long)G * K, what);
+        }
+        /* Without bias: the same weights gradient, no bias gradient. */
+        k_conv2d_fwd(x, w, NULL, y[1], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, 0, N);
+        for (long i = 0; i < ny; i++)
+            ry[i] -= b[(i / ((long)OH * OW)) % K];
+        assert_close_d(y[1], ry, ny, 1e-4, what);
+        for (long i = 0; i < ny; i++)
+            ry[i] += b[(i / ((long)OH * OW)) % K];
+        k_conv2d_bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, G, simd, 0, G);
+        assert_same(dw[0], dw[1], G * nw, what);
+        for (int sp = 0; sp < 3; sp++)
+            free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
+        free(ws);
+    }
+    free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
+}
+
+static void test_conv(void **state)
+{
+    (void)state;
+    static const ConvShape shapes[] = {
+        { 3, 1, 28, 28, 32, 3, 3, 1, 1 },  /* SimCNN's first layer, small batch */
+        { 2, 3, 9, 9, 8, 3, 3, 1, 1 },     /* "same" 3x3 */
+        { 4, 7, 14, 14, 20, 3, 3, 1, 1 },  /* K not a multiple of any tile */
+        { 5, 4, 7, 7, 9, 3, 3, 1, 1 },     /* several images per block */
+        { 1, 16, 32, 32, 17, 3, 3, 1, 1 }, /* CIFAR size */
+        { 1, 2, 40, 40, 3, 3, 3, 1, 1 },   /* blocks that slice an image */
+        { 3, 5, 13, 11, 10, 3, 3, 2, 1 },  /* stride 2 */
+        { 2, 6, 8, 8, 12, 1, 1, 2, 0 },    /* 1x1 stride 2: a residual projection */
+        { 2, 8, 5, 5, 6, 1, 1, 1, 0 },     /* 1x1 stride 1: im2col is a copy */
+        { 2, 4, 7, 7, 3, 5, 5, 1, 2 },     /* 5x5 */
+        { 2, 3, 10, 10, 5, 3, 3, 1, 0 },   /* no padding */
+        { 2, 3, 8, 6, 4, 3, 2, 1, 1 },     /* R != S */
+        { 2, 2, 6, 6, 3, 3, 3, 1, 3 },     /* pad >= R: the scatter-add backward */
+        { 2, 3, 9, 9, 4, 3, 3, 3, 0 },     /* stride 3 */
+        { 1, 1, 1, 1, 1, 1, 1, 1, 0 },     /* tiny */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        conv_case(&shapes[i], 3);
+    /* one chunk; more chunks than images (empty chunks give zeros) */
+    conv_case(&shapes[1], 1);
+    conv_case(&shapes[3], 8);
+}
+
+static void test_sum_parts(void **state)
+{
+    (void)state;
+    const int G = 5, len = 37;
+    float *part = fmalloc(G * len), *out[3];
+    fill(part, G * len, 9);
+    for (int sp = 0; sp < 3; sp++) {
+        out[sp] = garbage(len);
+        for (int i = 0; i < split_count(sp); i++)
+            k_sum_parts(part, out[sp], G, len, split_at(len, sp, i), split_at(len, sp, i + 1));
+    }
+    for (int i = 0; i < len; i++) {
+        float want = part[i];
+        for (int g = 1; g < G; g++)
+            want += part[g * len + i]; /* the same order, so the same bits */
+        assert_true(out[0][i] == want);
+    }
+    assert_same(out[0], out[1], len, "sum_parts");
+    assert_same(out[0], out[2], len, "sum_parts");
+    for (int sp = 0; sp < 3; sp++)
+        free(out[sp]);
+    free(part);
+}
+
+/* ---------------- linear ---------------- */
+
+static void linear_case(int B, int F, int O)
+{
+    float *x = fmalloc((long)B * F), *w = fmalloc((long)O * F), *b = fmalloc(O), *dy = fmalloc((long)B * O);
+    fill(x, (long)B * F, 11), fill(w, (long)O * F, 12), fill(b, O, 13), fill(dy, (long)B * O, 14);
+    double *ry = calloc((size_t)B * O, sizeof(double)), *rdx = calloc((size_t)B * F, sizeof(double)),
+           *rdw = calloc((size_t)O * F, sizeof(double)), *rdb = calloc((size_t)O, sizeof(double));
+    for (int i = 0; i < B; i++)
+        for (int o = 0; o < O; o++) {
+            double acc = b[o];
+            for (int f = 0; f < F; f++) {
+                acc += (double)x[(long)i * F + f] * w[(long)o * F + f];
+                rdx[(long)i * F + f] += (double)dy[(long)i * O + o] * w[(long)o * F + f];
+                rdw[(long)o * F + f] += (double)dy[(long)i * O + o] * x[(long)i * F + f];
+            }
+            ry[(long)i * O + o] = acc;
+            rdb[o] += dy[(long)i * O + o];
+        }
+    char what[96];
+    for (int si = 0; si < 2; si++) {
+        int simd = simds[si];
+        float *ws = garbage(k_linear_ws(B, F, O, simd)), *y[3], *dx[3], *dw[3], *db[3];
+        for (int sp = 0; sp < 3; sp++) {
+            y[sp] = garbage((long)B * O), dx[sp] = garbage((long)B * F), dw[sp] = garbage((long)O * F),
+            db[sp] = garbage(O);
+            for (int i = 0; i < split_count(sp); i++) {
+                int a = split_at(B, sp, i), e = split_at(B, sp, i + 1);
+                k_linear_fwd(x, w, b, y[sp], ws, B, F, O, simd, a, e);
+                k_linear_bwd_x(dy, w, dx[sp], ws, B, F, O, simd, a, e);
+                a = split_at(O, sp, i), e = split_at(O, sp, i + 1);
+                k_linear_bwd_w(x, dy, dw[sp], db[sp], ws, B, F, O, simd, a, e);
+            }
+        }
+        snprintf(what, sizeof what, "linear B%d F%d O%d simd %d", B, F, O, simd);
+        assert_close_d(y[0], ry, (long)B * O, 1e-4, what);
+        assert_close_d(dx[0], rdx, (long)B * F, 1e-4, what);
+        assert_close_d(dw[0], rdw, (long)O * F, 1e-4, what);
+        assert_close_d(db[0], rdb, O, 1e-4, what);
+        for (int sp = 1; sp < 3; sp++) {
+            assert_same(y[0], y[sp], (long)B * O, what);
+            assert_same(dx[0], dx[sp], (long)B * F, what);
+            assert_same(dw[0], dw[sp], (long)O * F, what);
+            assert_same(db[0], db[sp], O, what);
+        }
+        k_linear_fwd(x, w, NULL, y[1], ws, B, F, O, simd, 0, B);
+        for (long i = 0; i < (long)B * O; i++)
+            ry[i] -= b[i % O];
+        assert_close_d(y[1], ry, (long)B * O, 1e-4, what);
+        for (long i = 0; i < (long)B * O; i++)
+            ry[i] += b[i % O];
+        for (int sp = 0; sp < 3; sp++)
+            free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
+        free(ws);
+    }
+    free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
+}
+
+static void test_linear(void **state)
+{
+    (void)state;
+    linear_case(33, 200, 40);
+    linear_case(7, 16, 10);
+    linear_case(9, 70, 5);
+    linear_case(1, 3, 1);
+    linear_case(20, 288, 35);
+}
+
+/* ---------------- batchnorm ---------------- */
+
+static void bn_case(int N, int C, int HW, float offset)
+{
+    long n = (long)N * C * HW, M = (long)N * HW;
+    float *x = fmalloc(n), *dy = fmalloc(n), *gamma = fmalloc(C), *beta = fmalloc(C);
+    fill(x, n, 21), fill(dy, n, 22), fill(gamma, C, 23), fill(beta, C, 24);
+    for (long i = 0; i < n; i++)
+        x[i] += offset;
+    const float momentum = 0.1f, eps = 1e-5f;
+    double *ry = malloc(sizeof(double) * (size_t)n), *rdx = malloc(sizeof(double) * (size_t)n),
+           *rstat = malloc(sizeof(double) * 2 * (size_t)C), *rrun = malloc(sizeof(double) * 2 * (size_t)C),
+           *rdg = malloc(sizeof(double) * (size_t)C), *rdb = malloc(sizeof(double) * (size_t)C),
+           *reval = malloc(sizeof(double) * (size_t)n);
+    for (int c = 0; c < C; c++) {
+        double s = 0, q = 0;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < HW; j++)
+                s += x[((long)i * C + c) * HW + j];
+        double mean = s / M;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < HW; j++)
+                q += (x[((long)i * C + c) * HW + j] - mean) * (x[((long)i * C + c) * HW + j] - mean);
+        double var = q / M, inv = 1 / sqrt(var + eps), sdy = 0, sdyx = 0;
+        rstat[c] = mean, rstat[C + c] = inv;
+        /* running stats start at 0 and 1 */
+        rrun[c] = momentum * mean, rrun[C + c] = (1 - momentum) + momentum * q / (M - 1);
+        double einv = 1 / sqrt(rrun[C + c] + eps);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < HW; j++) {
+                long k = ((long)i * C + c) * HW + j;
+                ry[k] = (x[k] - mean) * inv * gamma[c] + beta[c];
+                reval[k] = (x[k] - rrun[c]) * einv * gamma[c] + beta[c];
+                sdy += dy[k], sdyx += dy[k] * (x[k] - mean) * inv;
+            }
+        rdg[c] = sdyx, rdb[c] = sdy;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < HW; j++) {
+                long k = ((long)i * C + c) * HW + j;
+                rdx[k] = gamma[c] * inv * (dy[k] - sdy / M - (x[k] - mean) * inv * sdyx / M);
+            }
+    }
+    float *y[3], *dx[3], *st[3], *rm[3], *rv[3], *dg[3], *db[3], *ye = garbage(n);
+    for (int sp = 0; sp < 3; sp++) {
+        y[sp] = garbage(n), dx[sp] = garbage(n), st[sp] = garbage(2 * C), dg[sp] = garbage(C), db[sp] = garbage(C);
+        rm[sp] = fmalloc(C), rv[sp] = fmalloc(C);
+        for (int c = 0; c < C; c++)
+            rm[sp][c] = 0.0f, rv[sp][c] = 1.0f;
+        for (int i = 0; i < split_count(sp); i++) {
+            int a = split_at(C, sp, i), e = split_at(C, sp, i + 1);
+            k_bn_fwd_train(x, gamma, beta, y[sp], st[sp], rm[sp], rv[sp], N, C, HW, momentum, eps, a, e);
+            k_bn_bwd(x, dy, gamma, st[sp], dx[sp], dg[sp], db[sp], N, C, HW, a, e);
+        }
+    }
+    k_bn_fwd_eval(x, gamma, beta, rm[0], rv[0], ye, N, C, HW, eps, 0, C);
+    char what[96];
+    snprintf(what, sizeof what, "batchnorm N%d C%d HW%d offset %g", N, C, HW, offset);
+    /* The output of a normalization is O(1) whatever the offset, so its
+     * error is measured against 1 + the offset's rounding. */
+    assert_close_d(y[0], ry, n, 1e-4 * (1 + fabs(offset) / 16), what);
+    assert_close_d(st[0], rstat, 2 * C, 1e-4, what);
+    assert_close_d(rm[0], rrun, C, 1e-4, what);
+    assert_close_d(rv[0], rrun + C, C, 1e-4, what);
+    assert_close_d(ye, reval, n, 1e-4 * (1 + fabs(offset) / 16), what);
+    assert_close_d(dg[0], rdg, C, 1e-4, what);
+    assert_close_d(db[0], rdb, C, 1e-4, what);
+    assert_close_d(dx[0], rdx, n, 1e-4 * (1 + fabs(offset) / 16), what);
+    for (int sp = 1; sp < 3; sp++) {
+        assert_same(y[0], y[sp], n, what), assert_same(dx[0], dx[sp], n, what);
+        assert_same(st[0], st[sp], 2 * C, what), assert_same(rm[0], rm[sp], C, what);
+        assert_same(rv[0], rv[sp], C, what), assert_same(dg[0], dg[sp], C, what);
+        assert_same(db[0], db[sp], C, what);
+    }
+    for (int sp = 0; sp < 3; sp++)
+        free(y[sp]), free(dx[sp]), free(st[sp]), free(rm[sp]), free(rv[sp]), free(dg[sp]), free(db[sp]);
+    free(x), free(dy), free(gamma), free(beta), free(ye);
+    free(ry), free(rdx), free(rstat), free(rrun), free(rdg), free(rdb), free(reval);
+}
+
+static void test_batchnorm(void **state)
+{
+    (void)state;
+    bn_case(4, 3, 49, 0.0f);
+    bn_case(16, 5, 1, 0.0f);  /* after a linear layer */
+    bn_case(2, 4, 17, 100.0f); /* a large mean: two passes keep the variance */
+    bn_case(8, 2, 196, -3.0f);
+}
+
+/* ---------------- elementwise ---------------- */
+
+static void test_relu_add(void **state)
+{
+    (void)state;
+    enum { n = 103 };
+    float x[n], b[n], y[n], dy[n], dx[n], s[n];
+    fill(x, n, 31), fill(b, n, 32), fill(dy, n, 33);
+    x[0] = 0.0f;
+    k_relu_fwd(x, y, 0, 50), k_relu_fwd(x, y, 50, n);
+    k_relu_bwd(y, dy, dx, 0, n);
+    k_add(x, b, s, 0, 7), k_add(x, b, s, 7, n);
+    for (int i = 0; i < n; i++) {
+        assert_true(y[i] == (x[i] > 0 ? x[i] : 0.0f));
+        assert_true(dx[i] == (x[i] > 0 ? dy[i] : 0.0f));
+        assert_true(s[i] == x[i] + b[i]);
+    }
+}
+
+static void test_dropout(void **state)
+{
+    (void)state;
+    enum { n = 100000 };
+    float *x = fmalloc(n), *y = fmalloc(n), *y2 = fmalloc(n), *dx = fmalloc(n), *y3 = fmalloc(n);
+    for (int i = 0; i < n; i++)
+        x[i] = 1.0f + (float)(i % 7);
+    unsigned long long seed = 0x123456789abcdefull;
+    const float p = 0.3f;
+    k_dropout_fwd(x, y, &seed, 5, p, 0, n);
+    k_dropout_fwd(x, y2, &seed, 5, p, 0, 333), k_dropout_fwd(x, y2, &seed, 5, p, 333, n);
+    assert_same(y, y2, n, "dropout");
+    k_dropout_bwd(x, dx, &seed, 5, p, 0, n); /* dy = x: dx must equal y */
+    assert_same(y, dx, n, "dropout backward");
+    long kept = 0;
+    for (int i = 0; i < n; i++)
+        if (y[i] != 0.0f) {
+            kept++;
+            assert_true(fabsf(y[i] - x[i] / (1.0f - p)) <= 1e-6f * y[i]);
+        }
+    assert_true(fabs((double)kept / n - (1.0 - p)) < 0.01);
+    /* another salt, another seed: other decisions, about as many kept */
+    long same = 0, kept3 = 0;
+    k_dropout_fwd(x, y3, &seed, 6, p, 0, n);
+    for (int i = 0; i < n; i++)
+        same += (y[i] != 0) == (y3[i] != 0), kept3 += y3[i] != 0;
+    assert_true(fabs((double)same / n - (0.7 * 0.7 + 0.3 * 0.3)) < 0.01);
+    assert_true(fabs((double)kept3 / n - 0.7) < 0.01);
+    seed++;
+    k_dropout_fwd(x, y3, &seed, 5, p, 0, n);
+    same = 0;
+    for (int i = 0; i < n; i++)
+        same += (y[i] != 0) == (y3[i] != 0);
+    assert_true(fabs((double)same / n - 0.58) < 0.01);
+    k_dropout_fwd(x, y3, &seed, 5, 0.0f, 0, n);
+    assert_same(x, y3, n, "dropout p = 0");
+    k_dropout_fwd(x, y3, &seed, 5, 1.0f, 0, n);
+    for (int i = 0; i < n; i++)
+        assert_true(y3[i] == 0.0f);
+    free(x), free(y), free(y2), free(dx), free(y3);
+}
+
+/* PyTorch's SGD by hand: d = g + wd p; buf = momentum buf + d (buf = d at
+ * the first step); step = nesterov ? d + momentum buf : buf; p -= lr step. */
+static void test_sgd(void **state)
+{
+    (void)state;
+    float lr = 0.1f;
+    float p[3] = { 1.0f, 1.0f, 1.0f }, g[3] = { 0.5f, 0.5f, 0.5f }, v[3] = { 0.2f, 0.2f, 0.2f };
+    k_sgd(p, g, v, &lr, 0.9f, 0.01f, 1, 0, 1);
+    k_sgd(p + 1, g + 1, v + 1, &lr, 0.9f, 0.01f, 0, 0, 1);
+    k_sgd(p + 2, g + 2, NULL, &lr, 0.0f, 0.01f, 0, 0, 1);
+    /* d = 0.51, buf = 0.9*0.2 + 0.51 = 0.69 */
+    assert_float_equal(v[0], 0.69f, 1e-6f);
+    assert_float_equal(p[0], 1.0f - 0.1f * (0.51f + 0.9f * 0.69f), 1e-6f); /* 0.8869 */
+    assert_float_equal(v[1], 0.69f, 1e-6f);
+    assert_float_equal(p[1], 0.931f, 1e-6f);
+    assert_float_equal(p[2], 0.949f, 1e-6f);
+    assert_float_equal(v[2], 0.2f, 0.0f);
+    /* Several steps against a double-precision replay, from buf = 0. */
+    enum { n = 37 };
+    float pp[n], gg[n], vv[n], p2[n], v2[n];
+    double rp[n], rv[n];
+    fill(pp, n, 41);
+    for (int i = 0; i < n; i++)
+        rp[i] = p2[i] = pp[i], rv[i] = vv[i] = v2[i] = 0.0f;
+    for (int step = 0; step < 5; step++) {
+        fill(gg, n, 50 + step);
+        k_sgd(pp, gg, vv, &lr, 0.9f, 5e-4f, 1, 0, n);
+        k_sgd(p2, gg, v2, &lr, 0.9f, 5e-4f, 1, 0, 10), k_sgd(p2, gg, v2, &lr, 0.9f, 5e-4f, 1, 10, n);
+        for (int i = 0; i < n; i++) {
+            double d = gg[i] + 5e-4 * rp[i];
+            rv[i] = step == 0 ? d : 0.9 * rv[i] + d;
+            rp[i] -= 0.1 * (d + 0.9 * rv[i]);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        assert_true(fabs(pp[i] - rp[i]) < 1e-5);
+        assert_true(fabs(vv[i] - rv[i]) < 1e-5);
+    }
+    assert_same(pp, p2, n, "sgd"), assert_same(vv, v2, n, "sgd");
+}
+
+/* ---------------- pooling ---------------- */
+
+static void pool_case(int P, int H, int W, int k, int s)
+{
+    int OH = (H - k) / s + 1, OW = (W - k) / s + 1;
+    long nx = (long)P * H * W, ny = (long)P * OH * OW;
+    float *x = fmalloc(nx), *dy = fmalloc(ny);
+    fill(x, nx, 61), fill(dy, ny, 62);
+    for (long i = 0; i < nx; i += 3)
+        x[i] = 0.25f; /* ties */
+    double *rmy = calloc((size_t)ny, sizeof(double)), *rmdx = calloc((size_t)nx, sizeof(double)),
+           *ray = calloc((size_t)ny, sizeof(double)), *radx = calloc((size_t)nx, sizeof(double));
+    for (int p = 0; p < P; p++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                long yi = ((long)p * OH + oh) * OW + ow, best = -1;
+                double sum = 0;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        long xi = ((long)p * H + oh * s + i) * W + ow * s + j;
+                        if (best < 0 || x[xi] > x[best])
+                            best = xi;
+                        sum += x[xi];
+                        radx[xi] += dy[yi] / (k * k);
+                    }
+                rmy[yi] = x[best], ray[yi] = sum / (k * k);
+                rmdx[best] += dy[yi];
+            }
+    float *y[3], *dx[3], *ya[3], *dxa[3];
+    for (int sp = 0; sp < 3; sp++) {
+        y[sp] = garbage(ny), dx[sp] = garbage(nx), ya[sp] = garbage(ny), dxa[sp] = garbage(nx);
+        for (int i = 0; i < split_count(sp); i++) {
+            int a = split_at(P, sp, i), e = split_at(P, sp, i + 1);
+            k_maxpool_fwd(x, y[sp], H, W, k, s, OH, OW, a, e);
+            k_maxpool_bwd(x, dy, dx[sp], H, W, k, s, OH, OW, a, e);
+            k_avgpool_fwd(x, ya[sp], H, W, k, s, OH, OW, a, e);
+            k_avgpool_bwd(dy, dxa[sp], H, W, k, s, OH, OW, a, e);
+        }
+    }
+    assert_close_d(y[0], rmy, ny, 1e-6, "maxpool");
+    assert_close_d(dx[0], rmdx, nx, 1e-6, "maxpool backward");
+    assert_close_d(ya[0], ray, ny, 1e-5, "avgpool");
+    assert_close_d(dxa[0], radx, nx, 1e-5, "avgpool backward");
+    for (int sp = 1; sp < 3; sp++) {
+        assert_same(y[0], y[sp], ny, "maxpool"), assert_same(dx[0], dx[sp], nx, "maxpool");
+        assert_same(ya[0], ya[sp], ny, "avgpool"), assert_same(dxa[0], dxa[sp], nx, "avgpool");
+    }
+    for (int sp = 0; sp < 3; sp++)
+        free(y[sp]), free(dx[sp]), free(ya[sp]), free(dxa[sp]);
+    free(x), free(dy), free(rmy), free(rmdx), free(ray), free(radx);
+}
+
+static void test_pool(void **state)
+{
+    (void)state;
+    pool_case(5, 7, 7, 2, 2); /* 7 -> 3: the last row and column unused */
+    pool_case(3, 8, 8, 3, 2); /* overlapping windows */
+    pool_case(4, 6, 5, 2, 1);
+    /* all equal: the whole gradient goes to each window's first element */
+    float x[16], dy[4] = { 1, 2, 3, 4 }, dx[16];
+    for (int i = 0; i < 16; i++)
+        x[i] = 7.0f;
+    k_maxpool_bwd(x, dy, dx, 4, 4, 2, 2, 2, 2, 0, 1);
+    for (int i = 0; i < 16; i++)
+        assert_true(dx[i] == (i == 0 ? 1.0f : i == 2 ? 2.0f : i == 8 ? 3.0f : i == 10 ? 4.0f : 0.0f));
+}
+
+static void test_gap(void **state)
+{
+    (void)state;
+    enum { P = 6, HW = 49 };
+    float x[P * HW], y[P], dy[P], dx[P * HW];
+    fill(x, P * HW, 71), fill(dy, P, 72);
+    k_gap_fwd(x, y, HW, 0, 2), k_gap_fwd(x, y, HW, 2, P);
+    k_gap_bwd(dy, dx, HW, 0, P);
+    for (int p = 0; p < P; p++) {
+        double s = 0;
+        for (int i = 0; i < HW; i++)
+            s += x[p * HW + i];
+        assert_true(fabs(y[p] - s / HW) < 1e-6);
+        for (int i = 0; i < HW; i++)
+            assert_true(fabs(dx[p * HW + i] - dy[p] / HW) < 1e-7);
+    }
+}
+
+/* ---------------- loss ---------------- */
+
+static void test_cross_entropy(void **state)
+{
+    (void)state;
+    enum { N = 6, K = 10 };
+    float l[N * K], rowloss[N], dl[N * K], mean, dloss = 2.0f;
+    int labels[N] = { 0, 9, 3, 3, 5, 1 };
+    fill(l, N * K, 81);
+    for (int j = 0; j < K; j++)
+        l[K + j] *= 1000.0f; /* row 1: overflows a naive expf */
+    l[2 * K + 3] = 90.0f, l[2 * K + 4] = -90.0f;
+    k_ce_fwd(l, labels, rowloss, N, K, 0, 4), k_ce_fwd(l, labels, rowloss, N, K, 4, N);
+    k_mean(rowloss, &mean, N, 0, 1);
+    k_ce_bwd(l, labels, &dloss, dl, N, K, 0, N);
+    double msum = 0;
+    for (int b = 0; b < N; b++) {
+        double m = l[b * K], s = 0;
+        for (int j = 0; j < K; j++)
+            m = l[b * K + j] > m ? l[b * K + j] : m;
+        for (int j = 0; j < K; j++)
+            s += exp(l[b * K + j] - m);
+        double want = log(s) + m - l[b * K + labels[b]];
+        assert_true(isfinite(rowloss[b]));
+        assert_true(fabs(rowloss[b] - want) <= 1e-4 * (1 + fabs(want)));
+        msum += want;
+        for (int j = 0; j < K; j++) {
+            double d = (exp(l[b * K + j] - m) / s - (j == labels[b])) * dloss / N;
+            assert_true(fabs(dl[b * K + j] - d) <= 1e-6);
+        }
+    }
+    assert_true(fabs(mean - msum / N) <= 1e-4 * (1 + fabs(msum / N)));
+}
+
+/* ---------------- the reference GEMM ---------------- */
+
+static void test_gemm(void **state)
+{
+    (void)state;
+    enum { M = 5, N = 7, K = 3 };
+    float A[M * K], B[K * N], C[M * N];
+    fill(A, M * K, 91), fill(B, K * N, 92);
+    k_gemm(M, N, K, A, B, C, 0);
+    k_gemm(M, N, K, A, B, C, 1);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += (double)A[i * K + k] * B[k * N + j];
+            assert_true(fabs(C[i * N + j] - 2 * s) < 1e-5);
+        }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv),     cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_relu_add),     cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_sgd),      cmocka_unit_test(test_pool),          cmocka_unit_test(test_gap),
+        cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_gemm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
