@@ -15,36 +15,57 @@ int ir_op_arity(IrOp op) { return op_info[op].nin; }
 typedef struct Lower {
     Arena *a;
     IrGraph *g;
-    int next_id;
     int count[IR_NUM_OPS];     /* per-op counters for parameter names: conv1, conv2, ... */
     const NetLayer **convs;    /* conv layers seen, and the value each read, for its mask */
     IrValue **conv_in;
     int nconvs, capconvs;
 } Lower;
 
-static IrValue *value(Lower *L, int rank, const long long *d)
+static IrValue *value(Arena *a, IrGraph *g, int rank, const long long *d)
 {
-    IrValue *v = arena_alloc(L->a, sizeof *v);
-    v->id = L->next_id++;
+    IrValue *v = arena_alloc(a, sizeof *v);
+    v->id = g->next_id++;
     v->rank = rank;
     memcpy(v->d, d, sizeof(long long) * (size_t)rank);
     return v;
 }
 
-static IrNode *node(Lower *L, IrOp op, Loc loc, int nin, IrValue **in, int rank, const long long *d)
+IrNode *ir_add_node(Arena *a, IrGraph *g, IrOp op, Loc loc, int line, int nin, IrValue *const *in, int rank,
+                    const long long *d)
 {
-    IrNode *n = arena_alloc(L->a, sizeof *n);
+    IrNode *n = arena_alloc(a, sizeof *n);
     n->op = op;
     n->loc = loc;
-    n->line = loc.line;
+    n->line = line;
     n->nin = nin;
-    n->in = arena_alloc(L->a, sizeof(IrValue *) * (size_t)(nin ? nin : 1));
+    n->in = arena_alloc(a, sizeof(IrValue *) * (size_t)(nin ? nin : 1));
     if (nin)
         memcpy(n->in, in, sizeof(IrValue *) * (size_t)nin);
-    n->out = value(L, rank, d);
+    n->out = value(a, g, rank, d);
     n->out->def = n;
-    vec_push(L->a, &L->g->nodes, n);
+    vec_push(a, &g->nodes, n);
     return n;
+}
+
+IrValue *ir_add_result(Arena *a, IrGraph *g, IrNode *n, int rank, const long long *d)
+{
+    IrValue *v = value(a, g, rank, d);
+    v->def = n;
+    n->extra[n->nextra++] = v;
+    return v;
+}
+
+long long ir_numel(const IrValue *v)
+{
+    long long k = 1;
+    for (int i = 0; i < v->rank; i++)
+        k *= v->d[i];
+    return k;
+}
+
+static IrNode *node(Lower *L, IrOp op, Loc loc, int nin, IrValue **in, int rank, const long long *d)
+{
+    return ir_add_node(L->a, L->g, op, loc, loc.line, nin, in, rank, d);
 }
 
 /* The batch-first shape of a layer's output. */
@@ -62,7 +83,19 @@ static IrValue *param(Lower *L, Loc loc, const char *layer, int idx, const char 
     long long d[4] = { d0, d1, d2, d3 };
     IrNode *n = node(L, IR_PARAM, loc, 0, NULL, rank, d);
     n->out->name = arena_printf(L->a, "%s%d.%s", layer, idx, what);
+    n->out->kind = IR_V_PARAM;
+    n->out->index = L->g->params.n;
     vec_push(L->a, &L->g->params, n->out);
+    return n->out;
+}
+
+static IrValue *state(Lower *L, Loc loc, int idx, const char *what, long long c)
+{
+    IrNode *n = node(L, IR_STATE, loc, 0, NULL, 1, &c);
+    n->out->name = arena_printf(L->a, "bn%d.%s", idx, what);
+    n->out->kind = IR_V_STATE;
+    n->out->index = L->g->states.n;
+    vec_push(L->a, &L->g->states, n->out);
     return n->out;
 }
 
@@ -87,7 +120,7 @@ static IrValue *lower_layer1(Lower *L, const NetLayer *l, IrValue *x)
 {
     long long d[IR_MAX_RANK];
     int r = batched(L, l->out, d);
-    IrValue *in[4] = { x };
+    IrValue *in[5] = { x };
     IrNode *n;
     int k;
     switch (l->op) {
@@ -115,7 +148,14 @@ static IrValue *lower_layer1(Lower *L, const NetLayer *l, IrValue *x)
         k = ++L->count[IR_BATCHNORM];
         in[1] = param(L, l->loc, "bn", k, "gamma", 1, l->in.d[0], 0, 0, 0);
         in[2] = param(L, l->loc, "bn", k, "beta", 1, l->in.d[0], 0, 0, 0);
-        return node(L, IR_BATCHNORM, l->loc, 3, in, r, d)->out;
+        in[3] = state(L, l->loc, k, "mean", l->in.d[0]);
+        in[4] = state(L, l->loc, k, "var", l->in.d[0]);
+        n = node(L, IR_BATCHNORM, l->loc, 5, in, r, d);
+        if (L->g->training) {
+            long long sd[2] = { 2, l->in.d[0] };
+            ir_add_result(L->a, L->g, n, 2, sd);
+        }
+        return n->out;
     case NET_RELU: return node(L, IR_RELU, l->loc, 1, in, r, d)->out;
     case NET_MAXPOOL:
     case NET_AVGPOOL:
@@ -131,8 +171,11 @@ static IrValue *lower_layer1(Lower *L, const NetLayer *l, IrValue *x)
             in[2] = param(L, l->loc, "linear", k, "b", 1, l->out_ch, 0, 0, 0);
         return node(L, IR_LINEAR, l->loc, l->bias ? 3 : 2, in, r, d)->out;
     case NET_DROPOUT:
+        if (!L->g->training)   /* inference: the identity */
+            return x;
         n = node(L, IR_DROPOUT, l->loc, 1, in, r, d);
         n->p = l->p;
+        n->salt = ++L->count[IR_DROPOUT];
         return n->out;
     case NET_MASK: {
         /* The generator reads what its conv read; the mask scales the
@@ -146,7 +189,12 @@ static IrValue *lower_layer1(Lower *L, const NetLayer *l, IrValue *x)
                           param(L, l->loc, "mask", k, "w2", 2, l->out_ch, l->hidden, 0, 0),
                           param(L, l->loc, "mask", k, "b2", 1, l->out_ch, 0, 0, 0) };
         long long md[2] = { L->g->batch, l->out_ch };
-        IrValue *m = node(L, IR_MASK_GEN, l->loc, 4, g, 2, md)->out;
+        n = node(L, IR_MASK_GEN, l->loc, 4, g, 2, md);
+        if (L->g->training) {   /* what the backward pass needs: gap(x), the hidden layer, tanh */
+            long long sd[2] = { L->g->batch, l->gen_in + l->hidden + l->out_ch };
+            ir_add_result(L->a, L->g, n, 2, sd);
+        }
+        IrValue *m = n->out;
         vec_push(L->a, &L->g->masks, m);
         in[1] = m;
         return node(L, IR_MASK_APPLY, l->loc, 2, in, r, d)->out;
@@ -174,16 +222,19 @@ IrGraph *ir_lower(Arena *a, const Net *net, const TrainInfo *train, long long ba
     IrGraph *g = L.g = arena_alloc(a, sizeof *g);
     g->model = net->name;
     g->batch = batch;
+    g->training = train != NULL;
     long long d[IR_MAX_RANK];
     int r = batched(&L, net->in, d);
     IrNode *in = node(&L, IR_INPUT, net->item->loc, 0, NULL, r, d);
     in->out->name = "images";
+    in->out->kind = IR_V_INPUT;
     g->images = in->out;
     g->logits = lower_seq(&L, &net->seq, g->images);
     if (!train)
         return g;
     IrNode *lab = node(&L, IR_INPUT, train->item->loc, 0, NULL, 1, &g->batch);
     lab->out->name = "labels";
+    lab->out->kind = IR_V_INPUT;
     g->labels = lab->out;
     IrValue *terms[3];
     double *w = arena_alloc(a, sizeof(double) * 3);
@@ -219,19 +270,32 @@ static void print_shape(FILE *out, const IrValue *v)
 
 void ir_print(FILE *out, const IrGraph *g)
 {
-    fprintf(out, "graph %s (batch %lld, %d params)\n", g->model, g->batch, g->params.n);
+    fprintf(out, "graph %s (batch %lld, %s, %d params)\n", g->model, g->batch, g->training ? "training" : "inference",
+            g->params.n);
     for (int i = 0; i < g->nodes.n; i++) {
         const IrNode *n = g->nodes.v[i];
-        fprintf(out, "  %%%d = %s", n->out->id, ir_op_name(n->op));
+        fprintf(out, "  %%%d", n->out->id);
+        for (int j = 0; j < n->nextra; j++)
+            fprintf(out, ", %%%d", n->extra[j]->id);
+        fprintf(out, " = %s", ir_op_name(n->op));
         if (n->out->name)
             fprintf(out, " \"%s\"", n->out->name);
         for (int j = 0; j < n->nin; j++)
             fprintf(out, "%s%%%d", j ? ", " : " ", n->in[j]->id);
         switch (n->op) {
-        case IR_CONV2D: fprintf(out, " {k %lld, stride %lld, pad %lld}", n->k, n->stride, n->pad); break;
+        case IR_CONV2D:
+        case IR_CONV2D_GRAD_X:
+        case IR_CONV2D_GRAD_W: fprintf(out, " {k %lld, stride %lld, pad %lld}", n->k, n->stride, n->pad); break;
         case IR_MAXPOOL:
-        case IR_AVGPOOL: fprintf(out, " {k %lld, stride %lld}", n->k, n->stride); break;
-        case IR_DROPOUT: fprintf(out, " {p %g}", n->p); break;
+        case IR_AVGPOOL:
+        case IR_MAXPOOL_GRAD:
+        case IR_AVGPOOL_GRAD: fprintf(out, " {k %lld, stride %lld}", n->k, n->stride); break;
+        case IR_DROPOUT:
+        case IR_DROPOUT_GRAD: fprintf(out, " {p %g, salt %d}", n->p, n->salt); break;
+        case IR_CONST:
+        case IR_SCALE:
+        case IR_COHESION_GRAD:
+        case IR_COUPLING_GRAD: fprintf(out, " {%g}", n->p); break;
         case IR_WEIGHTED_SUM:
             fputs(" {", out);
             for (int j = 0; j < n->nin; j++)
@@ -242,9 +306,18 @@ void ir_print(FILE *out, const IrGraph *g)
         }
         fputs(" : ", out);
         print_shape(out, n->out);
+        for (int j = 0; j < n->nextra; j++) {
+            fputs(", ", out);
+            print_shape(out, n->extra[j]);
+        }
         fprintf(out, "  ; line %d\n", n->line);
     }
     if (g->loss)
         fprintf(out, "  loss %%%d\n", g->loss->id);
+    for (int i = 0; i < g->grads.n; i++) {
+        const IrValue *p = g->params.v[i], *d = g->grads.v[i];
+        if (d)
+            fprintf(out, "  grad \"%s\" %%%d\n", p->name, d->id);
+    }
     fprintf(out, "  logits %%%d\n", g->logits->id);
 }

@@ -20,11 +20,19 @@ typedef enum {
 enum { IR_MAX_RANK = 4, IR_MAX_IN = 64 };
 
 typedef struct IrNode IrNode;
+/* What a value holds, for the memory plan: parameters, their gradients and
+ * optimizer state, and the model's kept state persist across steps; inputs
+ * are written by the runtime before each step; temporaries live from their
+ * definition to their last use. */
+typedef enum { IR_V_TEMP, IR_V_PARAM, IR_V_STATE, IR_V_INPUT, IR_V_GRAD } IrValueKind;
+
 typedef struct IrValue {
     int id;                    /* %id in the dump */
     int rank;
     long long d[IR_MAX_RANK];
-    const char *name;          /* params and inputs: "conv1.w", "images" */
+    const char *name;          /* params, states and inputs: "conv1.w", "bn1.mean", "images" */
+    IrValueKind kind;
+    int index;                 /* params: position in IrGraph.params; grads: their param's */
     IrNode *def;
 } IrValue;
 
@@ -35,16 +43,23 @@ struct IrNode {
     IrValue **in;
     int nin;
     IrValue *out;
-    long long k, stride, pad;  /* conv2d, pools */
-    double p;                  /* dropout */
+    IrValue *extra[3];         /* further results: batchnorm's stats, the bias gradient, ... */
+    int nextra;
+    long long k, stride, pad;  /* conv2d, pools, and their gradients */
+    double p;                  /* dropout (and its gradient): the drop probability; const, scale: the value */
+    int salt;                  /* dropout: which one, so each draws its own elements */
     double *weights;           /* weighted_sum: one per input */
 };
 
 typedef struct IrGraph {
     const char *model;
     long long batch;
+    int training;              /* batchnorm on batch statistics, dropout active, ends in the loss */
     Vec nodes;                 /* IrNode*, topological */
     Vec params;                /* IrValue* */
+    Vec states;                /* IrValue*: running statistics */
+    int next_id;               /* the next value's %id */
+    Vec grads;                 /* IrValue*, after autodiff: the gradient of params.v[i] (NULL: none) */
     IrValue *images, *labels, *logits, *loss;
     Vec masks;                 /* IrValue*: each mask_gen's output, for the losses */
 } IrGraph;
@@ -53,9 +68,23 @@ const char *ir_op_name(IrOp op);
 /* The number of operands an op takes; -1 when variable. */
 int ir_op_arity(IrOp op);
 
-/* Lowers a checked model for one batch size; with a train statement the graph
- * ends in its loss, as written. */
+/* Lowers a checked model for one batch size. With a train statement the graph
+ * is in training mode and ends in its loss, as written; without, it is the
+ * inference graph (batchnorm on running statistics, no dropout). */
 IrGraph *ir_lower(Arena *a, const Net *net, const TrainInfo *train, long long batch);
+
+/* For passes: a new node appended to g (its result a fresh temporary of the
+ * given shape) and a further result on it. */
+IrNode *ir_add_node(Arena *a, IrGraph *g, IrOp op, Loc loc, int line, int nin, IrValue *const *in, int rank,
+                    const long long *d);
+IrValue *ir_add_result(Arena *a, IrGraph *g, IrNode *n, int rank, const long long *d);
+/* The number of elements of a value. */
+long long ir_numel(const IrValue *v);
+
+/* Autodiff (pass_autodiff.c): appends the backward pass of a training graph,
+ * from its loss to every parameter's gradient (g->grads). 0, or -1 and a
+ * message. */
+int pass_autodiff(Arena *a, IrGraph *g, char *err, size_t errlen);
 void ir_print(FILE *out, const IrGraph *g);
 /* Re-derives every shape from the ops' rules; 0 when all agree, else -1 and
  * a message naming the node in err. */

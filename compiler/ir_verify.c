@@ -24,6 +24,36 @@ static int same(const IrValue *v, int rank, const long long *d)
     return v->rank == rank && memcmp(v->d, d, sizeof(long long) * (size_t)rank) == 0;
 }
 
+/* The further results' shapes: the count and each shape the op gives. */
+static int extras_ok(const IrNode *n)
+{
+    long long c;
+    switch (n->op) {
+    case IR_BATCHNORM:
+        c = n->in[0]->d[1];
+        return n->nextra == 0 || (n->nextra == 1 && n->extra[0]->rank == 2 && n->extra[0]->d[0] == 2 &&
+                                  n->extra[0]->d[1] == c);
+    case IR_BATCHNORM_GRAD:
+        c = n->in[0]->d[1];
+        return n->nextra == 2 && same(n->extra[0], 1, &c) && same(n->extra[1], 1, &c);
+    case IR_CONV2D_GRAD_W:
+    case IR_LINEAR_GRAD_W:
+        return n->nextra == 0 || (n->nextra == 1 && same(n->extra[0], 1, &n->out->d[0]));
+    case IR_MASK_GEN: {
+        const IrValue *x = n->in[0], *w1 = n->in[1];
+        long long sd[2] = { x->d[0], x->d[1] + w1->d[0] + n->out->d[1] };
+        return n->nextra == 0 || (n->nextra == 1 && same(n->extra[0], 2, sd));
+    }
+    case IR_MASK_GEN_GRAD:
+        return n->nextra == 3 && same(n->extra[0], n->in[2]->rank, n->in[2]->d) &&
+               same(n->extra[1], n->in[3]->rank, n->in[3]->d) && same(n->extra[2], 1, &n->in[3]->d[0]);
+    case IR_MASK_APPLY_GRAD:
+        return n->nextra == 1 && same(n->extra[0], n->in[1]->rank, n->in[1]->d);
+    default:
+        return n->nextra == 0;
+    }
+}
+
 /* The shape the op's rule gives; -1 when the operands do not fit the rule. */
 static int derive(const IrNode *n, long long B, long long *d)
 {
@@ -31,6 +61,7 @@ static int derive(const IrNode *n, long long B, long long *d)
     switch (n->op) {
     case IR_INPUT:
     case IR_PARAM:
+    case IR_STATE:
         memcpy(d, n->out->d, sizeof(long long) * (size_t)n->out->rank);
         return n->out->rank;
     case IR_CONV2D: {
@@ -45,7 +76,10 @@ static int derive(const IrNode *n, long long B, long long *d)
         return 4;
     }
     case IR_BATCHNORM:
-        if (x->rank < 2 || !same(n->in[1], 1, &x->d[1]) || !same(n->in[2], 1, &x->d[1]))
+        for (int i = 1; i < 5; i++)
+            if (!same(n->in[i], 1, &x->d[1]))
+                return -1;
+        if (x->rank < 2)
             return -1;
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
         return x->rank;
@@ -117,6 +151,111 @@ static int derive(const IrNode *n, long long B, long long *d)
             if (n->in[i]->rank != 0)
                 return -1;
         return 0;
+    case IR_CONST:
+        return 0;
+    case IR_SCALE:
+        return x->rank == 0 ? 0 : -1;
+    case IR_CONV2D_GRAD_X: {
+        /* dx has the forward input's shape: the forward rule must map it to dy's */
+        const IrValue *w = n->in[1], *o = n->out;
+        if (x->rank != 4 || w->rank != 4 || o->rank != 4 || o->d[0] != x->d[0] || o->d[1] != w->d[1] ||
+            x->d[1] != w->d[0] || (o->d[2] + 2 * n->pad - n->k) / n->stride + 1 != x->d[2] ||
+            (o->d[3] + 2 * n->pad - n->k) / n->stride + 1 != x->d[3])
+            return -1;
+        memcpy(d, o->d, sizeof(long long) * 4);
+        return 4;
+    }
+    case IR_CONV2D_GRAD_W: {
+        const IrValue *dy = n->in[1];
+        if (x->rank != 4 || dy->rank != 4 || dy->d[0] != x->d[0] ||
+            (x->d[2] + 2 * n->pad - n->k) / n->stride + 1 != dy->d[2] ||
+            (x->d[3] + 2 * n->pad - n->k) / n->stride + 1 != dy->d[3])
+            return -1;
+        long long s[4] = { dy->d[1], x->d[1], n->k, n->k };
+        memcpy(d, s, sizeof s);
+        return 4;
+    }
+    case IR_BATCHNORM_GRAD:
+        if (!same(n->in[1], x->rank, x->d) || x->rank < 2 || !same(n->in[2], 1, &x->d[1]) ||
+            n->in[3]->rank != 2 || n->in[3]->d[0] != 2 || n->in[3]->d[1] != x->d[1])
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
+        return x->rank;
+    case IR_RELU_GRAD:
+        if (!same(n->in[1], x->rank, x->d))
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
+        return x->rank;
+    case IR_MAXPOOL_GRAD:
+    case IR_AVGPOOL_GRAD: {
+        /* the forward rule maps dx's shape to dy's */
+        const IrValue *dy = n->in[n->op == IR_MAXPOOL_GRAD ? 1 : 0], *o = n->out;
+        if (dy->rank != 4 || o->rank != 4 || o->d[0] != dy->d[0] || o->d[1] != dy->d[1] ||
+            (o->d[2] - n->k) / n->stride + 1 != dy->d[2] || (o->d[3] - n->k) / n->stride + 1 != dy->d[3] ||
+            (n->op == IR_MAXPOOL_GRAD && !same(x, 4, o->d)))
+            return -1;
+        memcpy(d, o->d, sizeof(long long) * 4);
+        return 4;
+    }
+    case IR_GAP_GRAD: {
+        const IrValue *o = n->out;
+        if (x->rank != 2 || o->rank != 4 || o->d[0] != x->d[0] || o->d[1] != x->d[1])
+            return -1;
+        memcpy(d, o->d, sizeof(long long) * 4);
+        return 4;
+    }
+    case IR_RESHAPE:
+        if (ir_numel(x) != ir_numel(n->out))
+            return -1;
+        memcpy(d, n->out->d, sizeof(long long) * (size_t)n->out->rank);
+        return n->out->rank;
+    case IR_LINEAR_GRAD_X: {
+        const IrValue *w = n->in[1];
+        if (x->rank != 2 || w->rank != 2 || w->d[0] != x->d[1])
+            return -1;
+        d[0] = x->d[0], d[1] = w->d[1];
+        return 2;
+    }
+    case IR_LINEAR_GRAD_W: {
+        const IrValue *dy = n->in[1];
+        if (x->rank != 2 || dy->rank != 2 || dy->d[0] != x->d[0])
+            return -1;
+        d[0] = dy->d[1], d[1] = x->d[1];
+        return 2;
+    }
+    case IR_DROPOUT_GRAD:
+        memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
+        return x->rank;
+    case IR_MASK_GEN_GRAD: {
+        /* dx has the generator input's shape; the saved rows fit C + Hd + K */
+        const IrValue *dm = n->in[1], *w1 = n->in[2], *w2 = n->in[3], *o = n->out;
+        if (x->rank != 2 || dm->rank != 2 || o->rank != 4 || o->d[0] != x->d[0] || dm->d[0] != x->d[0] ||
+            w1->rank != 2 || w2->rank != 2 || w1->d[1] != o->d[1] || w2->d[1] != w1->d[0] || w2->d[0] != dm->d[1] ||
+            x->d[1] != o->d[1] + w1->d[0] + w2->d[0])
+            return -1;
+        memcpy(d, o->d, sizeof(long long) * 4);
+        return 4;
+    }
+    case IR_MASK_APPLY_GRAD: {
+        const IrValue *m = n->in[1];
+        if (x->rank != 4 || !same(n->in[2], 4, x->d) || m->rank != 2 || m->d[0] != x->d[0] || m->d[1] != x->d[1])
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * 4);
+        return 4;
+    }
+    case IR_COHESION_GRAD:
+    case IR_COUPLING_GRAD: {
+        const IrValue *m = n->in[1];
+        if (x->rank != 1 || m->rank != 2 || m->d[0] != x->d[0] || n->in[2]->rank != 0)
+            return -1;
+        memcpy(d, m->d, sizeof(long long) * 2);
+        return 2;
+    }
+    case IR_CROSS_ENTROPY_GRAD:
+        if (x->rank != 2 || !same(n->in[1], 1, &x->d[0]) || n->in[2]->rank != 0)
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * 2);
+        return 2;
     case IR_NUM_OPS:
         break;
     }
@@ -130,6 +269,8 @@ int ir_verify(const IrGraph *g, char *err, size_t errlen)
     for (int i = 0; i < g->nodes.n; i++) {
         const IrNode *n = g->nodes.v[i];
         maxid = n->out->id > maxid ? n->out->id : maxid;
+        for (int j = 0; j < n->nextra; j++)
+            maxid = n->extra[j]->id > maxid ? n->extra[j]->id : maxid;
     }
     char *seen = calloc((size_t)maxid + 1, 1);
     if (!seen) {
@@ -161,7 +302,12 @@ int ir_verify(const IrGraph *g, char *err, size_t errlen)
             rc = bad(err, errlen, n, "the operands' shapes do not fit the op's rule");
         else if (!same(n->out, r, d))
             rc = bad(err, errlen, n, "the output shape differs from the one the rule gives");
+        else if (!extras_ok(n))
+            rc = bad(err, errlen, n, "its further results do not fit the op's rule");
         seen[n->out->id] = 1;
+        for (int j = 0; j < n->nextra; j++)
+            if (n->extra[j]->id <= maxid)
+                seen[n->extra[j]->id] = 1;
     }
     free(seen);
     return rc;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd.h"
 #include "driver.h"
 #include "ir.h"
 #include "report_check.h"
@@ -63,6 +64,11 @@ static int cmd_dump_ir(Compilation *c, const CliOptions *o)
         diag_plain(&c->diag, "internal error: the IR of model '%s' does not verify: %s", net->name, err);
         return EXIT_ERROR;
     }
+    /* A training graph is shown with its backward pass. */
+    if (train && pass_autodiff(&c->arena, g, err, sizeof err) == 0 && ir_verify(g, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "internal error: the backward pass of model '%s' does not verify: %s", net->name, err);
+        return EXIT_ERROR;
+    }
     ir_print(stdout, g);
     return EXIT_OK;
 }
@@ -88,10 +94,10 @@ int main(int argc, char **argv)
         fputs("mwtc: error: out of memory\n", stderr);
         goto done;
     }
-    if (strcmp(o.command, "repl") == 0 || (strcmp(o.command, "dump") == 0 && strcmp(o.what, "llvm") == 0) ||
-        !(strcmp(o.command, "check") == 0 || strcmp(o.command, "dump") == 0 || strcmp(o.command, "run") == 0)) {
-        fprintf(stderr, "mwtc: error: '%s%s%s' is not available in this build yet: it comes with the training engine\n",
-                o.command, o.what ? " " : "", o.what ? o.what : "");
+    if (!(strcmp(o.command, "check") == 0 || strcmp(o.command, "dump") == 0 || strcmp(o.command, "run") == 0 ||
+          strcmp(o.command, "train") == 0 || strcmp(o.command, "eval") == 0)) {
+        fprintf(stderr, "mwtc: error: '%s' is not available in this build yet: it comes with modularizing (MwT)\n",
+                o.command);
         goto done;
     }
     ImportPaths paths = { getenv("MWT_PATH"), driver_stdlib_dir(&c->arena, argv[0]) };
@@ -102,15 +108,20 @@ int main(int argc, char **argv)
         ast_dump(stdout, &c->prog);
         status = EXIT_OK;
     } else if (strcmp(o.command, "dump") == 0) {
-        status = cmd_dump_ir(c, &o);
+        status = strcmp(o.what, "llvm") == 0 ? cmd_dump_llvm(c, &o) : cmd_dump_ir(c, &o);
     } else if (strcmp(o.command, "check") == 0) {
         status = cmd_check(c, &o);
+    } else if (strcmp(o.command, "train") == 0) {
+        status = cmd_train(c, &o);
+    } else if (strcmp(o.command, "eval") == 0) {
+        status = cmd_eval(c, &o);
     } else {
-        /* The main job: checking is all this build can do; say so rather than pretend. */
-        status = cmd_check(c, &o);
-        if (status == EXIT_OK && (c->checked.trains.n || c->checked.modularizes.n || c->checked.reuses.n)) {
-            fprintf(stderr, "mwtc: error: %s checks, but training, modularizing and reuse are not available in "
-                            "this build yet\n", o.file);
+        /* The main job: check, then every train statement in order. */
+        status = o.json ? EXIT_OK : cmd_check(c, &o);
+        for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
+            status = cmd_train_one(c, &o, c->checked.trains.v[i], 1);
+        if (status == EXIT_OK && (c->checked.modularizes.n || c->checked.reuses.n)) {
+            fprintf(stderr, "mwtc: error: %s: modularize and reuse are not available in this build yet\n", o.file);
             status = EXIT_ERROR;
         }
     }

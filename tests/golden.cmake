@@ -41,3 +41,8 @@ add_test(NAME models/params
 add_test(NAME cli/usage
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DSRC=${CMAKE_SOURCE_DIR}
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_cli.cmake)
+
+# mwtc train / eval: data and checkpoint errors, a small run end to end.
+add_test(NAME cli/train
+         COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DSRC=${CMAKE_SOURCE_DIR}
+                 -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_train -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_train.cmake)

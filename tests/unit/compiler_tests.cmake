@@ -5,3 +5,9 @@ endforeach()
 
 # The JIT against the natively compiled kernels.
 mwtc_add_unit_test(test_jit SOURCES unit/test_jit.c unit/mwt_test.c LIBS mwt_jit mwt_kernels mwtc_compiler)
+
+# Autodiff against finite differences, and the memory plan's liveness.
+mwtc_add_unit_test(test_grad SOURCES unit/test_grad.c unit/mwt_test.c LIBS mwtc_compiler)
+mwtc_add_unit_test(test_plan SOURCES unit/test_plan.c unit/mwt_test.c LIBS mwtc_compiler)
+# The training loop: learning, determinism across thread counts, resume.
+mwtc_add_unit_test(test_train SOURCES unit/test_train.c unit/mwt_test.c LIBS mwtc_compiler)

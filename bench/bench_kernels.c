@@ -1,0 +1,109 @@
+/* GFLOP/s of the JIT'ed conv kernels on SimCNN's layers at batch 128, one
+ * thread, the whole range in one call: what fraction of the core's peak the
+ * kernels reach. Usage: bench_kernels [simd] [repetitions]; simd defaults to
+ * the host's (16 with AVX-512F, else 8). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jit.h"
+#include "k_kernels.h"
+
+typedef struct {
+    const char *name;
+    int C, H, K;
+} Layer;
+
+/* SimCNN on 28x28: 3x3 convs, pad 1, stride 1. */
+static const Layer layers[] = {
+    { "conv1", 1, 28, 32 }, { "conv2", 32, 28, 32 }, { "conv3", 32, 14, 64 },
+    { "conv4", 64, 14, 64 }, { "conv5", 64, 7, 128 },
+};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The best of reps timed calls, after one warm-up. */
+static double best_time(JitFn fn, char *base, float *ws, int units, int reps)
+{
+    fn(base, ws, 0, units);
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        fn(base, ws, 0, units);
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    char err[512];
+    Jit *jit = jit_create(err, sizeof err);
+    if (!jit) {
+        fprintf(stderr, "bench_kernels: %s\n", err);
+        return 1;
+    }
+    int simd = strstr(jit_cpu_features(jit), "+avx512f") ? 16 : 8;
+    if (argc > 1)
+        simd = atoi(argv[1]);
+    int reps = argc > 2 ? atoi(argv[2]) : 5;
+    const int N = 128, R = 3, pad = 1, G = 8;
+    printf("host %s, simd %d, batch %d, 1 thread, best of %d\n", jit_cpu(jit), simd, N, reps);
+    printf("%-6s %-26s %10s %10s %10s\n", "layer", "shape", "fwd", "bwd_x", "bwd_w");
+    double total_flop = 0, total_t = 0;
+    for (size_t l = 0; l < sizeof layers / sizeof *layers; l++) {
+        int C = layers[l].C, H = layers[l].H, W = H, K = layers[l].K, OH = H, OW = W;
+        size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)N * K * OH * OW;
+        /* the arena: x, w, b, y, dy, dx, dwpart[G], dbpart[G] */
+        size_t off[8], sz[8] = { nx, nw, (size_t)K, ny, ny, nx, nw * G, (size_t)K * G }, used = 0;
+        for (int i = 0; i < 8; i++)
+            off[i] = used, used += (sz[i] * sizeof(float) + 63) / 64 * 64;
+        char *base = aligned_alloc(64, used);
+        for (size_t i = 0; i < used / sizeof(float); i++)
+            ((float *)base)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+        long nws = k_conv2d_ws(N, C, H, W, K, R, R, 1, pad, OH, OW, simd);
+        float *ws = aligned_alloc(64, ((size_t)nws * sizeof(float) + 63) / 64 * 64);
+        double shape[] = { N, C, H, W, K, R, R, 1, pad, OH, OW };
+        double cf[16] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3] };
+        double cx[16] = { (double)off[4], (double)off[1], (double)off[5] };
+        double cw[17] = { (double)off[0], (double)off[4], (double)off[6], (double)off[7] };
+        memcpy(cf + 4, shape, sizeof shape), cf[15] = simd;
+        memcpy(cx + 3, shape, sizeof shape), cx[14] = simd;
+        memcpy(cw + 4, shape, sizeof shape), cw[15] = G, cw[16] = simd;
+        char nf[32], nx_[32], nw_[32];
+        snprintf(nf, sizeof nf, "%s_fwd", layers[l].name);
+        snprintf(nx_, sizeof nx_, "%s_bwd_x", layers[l].name);
+        snprintf(nw_, sizeof nw_, "%s_bwd_w", layers[l].name);
+        JitCall calls[3] = {
+            { nf, "k_conv2d_fwd", "ppppwiiiiiiiiiiiilh", cf },
+            { nx_, "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", cx },
+            { nw_, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", cw },
+        };
+        if (jit_add_calls(jit, calls, 3, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_kernels: %s\n", err);
+            return 1;
+        }
+        double flop = 2.0 * N * K * C * R * R * OH * OW, t[3];
+        t[0] = best_time((JitFn)jit_lookup(jit, nf), base, ws, N, reps);
+        t[1] = best_time((JitFn)jit_lookup(jit, nx_), base, ws, N, reps);
+        t[2] = best_time((JitFn)jit_lookup(jit, nw_), base, ws, G, reps);
+        char shp[40];
+        snprintf(shp, sizeof shp, "%d->%d %dx%d", C, K, H, W);
+        printf("%-6s %-26s", layers[l].name, shp);
+        for (int i = 0; i < 3; i++)
+            printf(" %6.1f GF/s", flop / t[i] * 1e-9);
+        printf("   (%.2f %.2f %.2f ms)\n", t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
+        total_flop += 3 * flop, total_t += t[0] + t[1] + t[2];
+        free(base), free(ws);
+    }
+    printf("all conv layers, fwd + bwd: %.1f ms per batch, %.1f GFLOP/s\n", total_t * 1e3, total_flop / total_t * 1e-9);
+    jit_destroy(jit);
+    return 0;
+}

@@ -1,0 +1,257 @@
+/* Codegen: one switch over the ops, each case the kernel call(s) of
+ * k_kernels.h with its constants. Tensors are byte offsets from the arena's
+ * base (plan.h); the parallel dimension of each kernel is its unit count. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cg.h"
+
+typedef struct Cg {
+    Arena *a;
+    const Plan *p;
+    const char *prefix;
+    CgCalls *out;
+} Cg;
+
+static void push(Cg *C, int units, const char *kernel, const char *sig, int nconst, const double *consts)
+{
+    CgCalls *o = C->out;
+    if (o->n == o->cap) {
+        int cap = o->cap ? 2 * o->cap : 64;
+        JitCall *v = arena_alloc(C->a, sizeof *v * (size_t)cap);
+        int *u = arena_alloc(C->a, sizeof *u * (size_t)cap);
+        if (o->n) {
+            memcpy(v, o->v, sizeof *v * (size_t)o->n);
+            memcpy(u, o->units, sizeof *u * (size_t)o->n);
+        }
+        o->v = v, o->units = u, o->cap = cap;
+    }
+    double *c = arena_alloc(C->a, sizeof(double) * (size_t)(nconst ? nconst : 1));
+    memcpy(c, consts, sizeof(double) * (size_t)nconst);
+    o->v[o->n] = (JitCall){ arena_printf(C->a, "%s%d", C->prefix, o->n), kernel, sig, c };
+    o->units[o->n++] = units;
+}
+
+/* A call whose constants follow the signature: one double per 'p', 'i', 'f'. */
+static void call(Cg *C, int units, const char *kernel, const char *sig, ...)
+{
+    double c[40];
+    int n = 0;
+    va_list ap;
+    va_start(ap, sig);
+    for (const char *s = sig; *s; s++)
+        if (*s == 'p' || *s == 'i' || *s == 'f')
+            c[n++] = va_arg(ap, double);
+    va_end(ap);
+    push(C, units, kernel, sig, n, c);
+}
+
+static double O(const Cg *C, const IrValue *v) { return (double)C->p->off[v->id]; }
+static int units(const IrValue *v) { return (int)ir_numel(v); }
+
+/* The 11 shape constants of a conv kernel: N C H W K R S stride pad OH OW. */
+#define CONV_SHAPE(x, y, n) \
+    (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(y)->d[1], (double)(n)->k, \
+        (double)(n)->k, (double)(n)->stride, (double)(n)->pad, (double)(y)->d[2], (double)(y)->d[3]
+
+static int node(Cg *C, const IrNode *n)
+{
+    const PlanLayout *L = C->p->L;
+    const IrValue *x = n->nin ? n->in[0] : NULL, *y = n->out;
+    double simd = L->simd, parts = (double)L->parts;
+    switch (n->op) {
+    case IR_INPUT:
+    case IR_PARAM:
+    case IR_STATE:
+    case IR_FLATTEN:
+    case IR_RESHAPE:
+        return 0;   /* written by the runtime, persistent, or a view */
+    case IR_CONST: call(C, 1, "k_fill", "pflh", O(C, y), n->p); return 0;
+    case IR_SCALE: call(C, 1, "k_scale", "ppflh", O(C, x), O(C, y), n->p); return 0;
+    case IR_WEIGHTED_SUM:
+        call(C, 1, "k_scale", "ppflh", O(C, n->in[0]), O(C, y), n->weights[0]);
+        for (int i = 1; i < n->nin; i++)
+            call(C, 1, "k_axpy", "ppflh", O(C, n->in[i]), O(C, y), n->weights[i]);
+        return 0;
+    case IR_CONV2D:
+        if (n->nin == 3)
+            call(C, (int)x->d[0], "k_conv2d_fwd", "ppppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                 O(C, y), CONV_SHAPE(x, y, n), simd);
+        else
+            call(C, (int)x->d[0], "k_conv2d_fwd", "ppnpwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                 CONV_SHAPE(x, y, n), simd);
+        return 0;
+    case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
+        call(C, (int)y->d[0], "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+             CONV_SHAPE(y, x, n), simd);
+        return 0;
+    case IR_CONV2D_GRAD_W: {
+        const IrValue *dy = n->in[1];
+        int G = plan_chunks(x->d[0]);
+        long long nw = ir_numel(y), nb = n->nextra ? ir_numel(n->extra[0]) : 0;
+        double dbpart = parts + 4.0 * (double)(G * nw);
+        if (nb)
+            call(C, G, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart,
+                 CONV_SHAPE(x, dy, n), (double)G, simd);
+        else
+            call(C, G, "k_conv2d_bwd_w", "pppnwiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, CONV_SHAPE(x, dy, n),
+                 (double)G, simd);
+        call(C, (int)nw, "k_sum_parts", "ppiilh", parts, O(C, y), (double)G, (double)nw);
+        if (nb)
+            call(C, (int)nb, "k_sum_parts", "ppiilh", dbpart, O(C, n->extra[0]), (double)G, (double)nb);
+        return 0;
+    }
+    case IR_BATCHNORM: {
+        long long N = x->d[0], Cc = x->d[1], HW = ir_numel(x) / (N * Cc);
+        if (n->nextra)
+            call(C, (int)Cc, "k_bn_fwd_train", "pppppppiiifflh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, y),
+                 O(C, n->extra[0]), O(C, n->in[3]), O(C, n->in[4]), (double)N, (double)Cc, (double)HW, 0.1, 1e-5);
+        else
+            call(C, (int)Cc, "k_bn_fwd_eval", "ppppppiiiflh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                 O(C, n->in[3]), O(C, n->in[4]), O(C, y), (double)N, (double)Cc, (double)HW, 1e-5);
+        return 0;
+    }
+    case IR_BATCHNORM_GRAD: {
+        long long N = x->d[0], Cc = x->d[1], HW = ir_numel(x) / (N * Cc);
+        call(C, (int)Cc, "k_bn_bwd", "pppppppiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, n->in[3]),
+             O(C, y), O(C, n->extra[0]), O(C, n->extra[1]), (double)N, (double)Cc, (double)HW);
+        return 0;
+    }
+    case IR_RELU: call(C, units(y), "k_relu_fwd", "pplh", O(C, x), O(C, y)); return 0;
+    case IR_RELU_GRAD: call(C, units(y), "k_relu_bwd", "ppplh", O(C, x), O(C, n->in[1]), O(C, y)); return 0;
+    case IR_ADD: call(C, units(y), "k_add", "ppplh", O(C, x), O(C, n->in[1]), O(C, y)); return 0;
+    case IR_MAXPOOL:
+    case IR_AVGPOOL:
+        call(C, (int)(x->d[0] * x->d[1]), n->op == IR_MAXPOOL ? "k_maxpool_fwd" : "k_avgpool_fwd", "ppiiiiiilh",
+             O(C, x), O(C, y), (double)x->d[2], (double)x->d[3], (double)n->k, (double)n->stride, (double)y->d[2],
+             (double)y->d[3]);
+        return 0;
+    case IR_MAXPOOL_GRAD: {
+        const IrValue *dy = n->in[1];
+        call(C, (int)(y->d[0] * y->d[1]), "k_maxpool_bwd", "pppiiiiiilh", O(C, x), O(C, dy), O(C, y),
+             (double)y->d[2], (double)y->d[3], (double)n->k, (double)n->stride, (double)dy->d[2], (double)dy->d[3]);
+        return 0;
+    }
+    case IR_AVGPOOL_GRAD:
+        call(C, (int)(y->d[0] * y->d[1]), "k_avgpool_bwd", "ppiiiiiilh", O(C, x), O(C, y), (double)y->d[2],
+             (double)y->d[3], (double)n->k, (double)n->stride, (double)x->d[2], (double)x->d[3]);
+        return 0;
+    case IR_GAP:
+        call(C, (int)(x->d[0] * x->d[1]), "k_gap_fwd", "ppilh", O(C, x), O(C, y), (double)(x->d[2] * x->d[3]));
+        return 0;
+    case IR_GAP_GRAD:
+        call(C, (int)(y->d[0] * y->d[1]), "k_gap_bwd", "ppilh", O(C, x), O(C, y), (double)(y->d[2] * y->d[3]));
+        return 0;
+    case IR_LINEAR: {
+        const IrValue *w = n->in[1];
+        if (n->nin == 3)
+            call(C, (int)x->d[0], "k_linear_fwd", "ppppwiiiilh", O(C, x), O(C, w), O(C, n->in[2]), O(C, y),
+                 (double)x->d[0], (double)w->d[1], (double)w->d[0], simd);
+        else
+            call(C, (int)x->d[0], "k_linear_fwd", "ppnpwiiiilh", O(C, x), O(C, w), O(C, y), (double)x->d[0],
+                 (double)w->d[1], (double)w->d[0], simd);
+        return 0;
+    }
+    case IR_LINEAR_GRAD_X: { /* x = dy */
+        const IrValue *w = n->in[1];
+        call(C, (int)x->d[0], "k_linear_bwd_x", "pppwiiiilh", O(C, x), O(C, w), O(C, y), (double)x->d[0],
+             (double)w->d[1], (double)w->d[0], simd);
+        return 0;
+    }
+    case IR_LINEAR_GRAD_W: {
+        const IrValue *dy = n->in[1];
+        if (n->nextra)
+            call(C, (int)y->d[0], "k_linear_bwd_w", "ppppwiiiilh", O(C, x), O(C, dy), O(C, y), O(C, n->extra[0]),
+                 (double)x->d[0], (double)x->d[1], (double)y->d[0], simd);
+        else
+            call(C, (int)y->d[0], "k_linear_bwd_w", "pppnwiiiilh", O(C, x), O(C, dy), O(C, y), (double)x->d[0],
+                 (double)x->d[1], (double)y->d[0], simd);
+        return 0;
+    }
+    case IR_DROPOUT:
+        call(C, units(y), "k_dropout_fwd", "pppiflh", O(C, x), O(C, y), (double)L->scalars + 8, (double)n->salt, n->p);
+        return 0;
+    case IR_DROPOUT_GRAD:
+        call(C, units(y), "k_dropout_bwd", "pppiflh", O(C, x), O(C, y), (double)L->scalars + 8, (double)n->salt, n->p);
+        return 0;
+    case IR_CROSS_ENTROPY: {
+        const IrValue *lg = x;
+        call(C, (int)lg->d[0], "k_ce_fwd", "pppiilh", O(C, lg), O(C, n->in[1]), parts, (double)lg->d[0],
+             (double)lg->d[1]);
+        call(C, 1, "k_mean", "ppilh", parts, O(C, y), (double)lg->d[0]);
+        return 0;
+    }
+    case IR_CROSS_ENTROPY_GRAD:
+        call(C, (int)x->d[0], "k_ce_bwd", "ppppiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, y),
+             (double)x->d[0], (double)x->d[1]);
+        return 0;
+    case IR_MASK_GEN: {
+        const IrValue *w1 = n->in[1];
+        long long B = x->d[0], Cc = x->d[1], HW = x->d[2] * x->d[3], Hd = w1->d[0], K = y->d[1];
+        call(C, (int)B, "k_mask_gen_fwd", "ppppppiiiilh", O(C, x), O(C, w1), O(C, n->in[2]), O(C, n->in[3]), O(C, y),
+             n->nextra ? O(C, n->extra[0]) : parts, (double)Cc, (double)HW, (double)Hd, (double)K);
+        return 0;
+    }
+    case IR_MASK_GEN_GRAD: { /* x = saved, y = dx */
+        const IrValue *dm = n->in[1], *w1 = n->in[2], *w2 = n->in[3];
+        long long B = y->d[0], Cc = y->d[1], HW = y->d[2] * y->d[3], Hd = w1->d[0], K = w2->d[0];
+        call(C, (int)B, "k_mask_gen_bwd_x", "ppppppiiiilh", O(C, x), O(C, dm), O(C, w1), O(C, w2), O(C, y), parts,
+             (double)Cc, (double)HW, (double)Hd, (double)K);
+        call(C, (int)(K + Hd), "k_mask_gen_bwd_w", "pppppiiiilh", O(C, x), parts, O(C, n->extra[0]),
+             O(C, n->extra[1]), O(C, n->extra[2]), (double)B, (double)Cc, (double)Hd, (double)K);
+        return 0;
+    }
+    case IR_MASK_APPLY:
+        call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_fwd", "pppilh", O(C, x), O(C, n->in[1]), O(C, y),
+             (double)(x->d[2] * x->d[3]));
+        return 0;
+    case IR_MASK_APPLY_GRAD:
+        call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_bwd", "ppppp" "ilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+             O(C, y), O(C, n->extra[0]), (double)(x->d[2] * x->d[3]));
+        return 0;
+    case IR_COHESION:
+    case IR_COUPLING: {
+        int layers = n->nin - 1, mode = n->op == IR_COUPLING;
+        call(C, 1, "k_fill", "pflh", O(C, y), 0.0);
+        for (int l = 1; l <= layers; l++) {
+            const IrValue *m = n->in[l];
+            call(C, (int)m->d[0], "k_mask_sim_rows", "pppiilh", O(C, x), O(C, m), parts, (double)m->d[0],
+                 (double)m->d[1]);
+            call(C, 1, "k_mask_sim_loss", "ppiiflh", parts, O(C, y), (double)m->d[0], (double)mode, 1.0 / layers);
+        }
+        return 0;
+    }
+    case IR_COHESION_GRAD:
+    case IR_COUPLING_GRAD: {
+        const IrValue *m = n->in[1];
+        call(C, (int)m->d[0], "k_mask_sim_bwd", "ppppiiiflh", O(C, x), O(C, m), O(C, n->in[2]), O(C, y),
+             (double)m->d[0], (double)m->d[1], (double)(n->op == IR_COUPLING_GRAD), n->p);
+        return 0;
+    }
+    case IR_NUM_OPS:
+        break;
+    }
+    return -1;
+}
+
+int cg_graph(Arena *a, const Plan *p, const char *prefix, CgCalls *out, char *err, size_t errlen)
+{
+    Cg C = { a, p, prefix, out };
+    for (int i = 0; i < p->g->nodes.n; i++) {
+        const IrNode *n = p->g->nodes.v[i];
+        if (node(&C, n) != 0) {
+            snprintf(err, errlen, "no kernel for %s (line %d) in this build", ir_op_name(n->op), n->line);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void cg_sgd(Arena *a, const PlanLayout *L, const char *name, double momentum, double weight_decay, int nesterov,
+            CgCalls *out)
+{
+    Cg C = { a, NULL, name, out };
+    call(&C, (int)(L->params_bytes / 4), "k_sgd", "ppppffilh", (double)L->params, (double)L->grads,
+         (double)L->moments, (double)L->scalars, momentum, weight_decay, (double)nesterov);
+}

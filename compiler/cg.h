@@ -1,0 +1,23 @@
+/* Codegen: a planned graph becomes a list of kernel calls with every shape,
+ * offset and attribute a constant (jit.h's JitCall), each with the number of
+ * units the thread pool splits. It does not know whether the calls feed the
+ * JIT or an object file. */
+#ifndef MWT_CG_H
+#define MWT_CG_H
+#include "jit.h"
+#include "plan.h"
+
+typedef struct CgCalls {
+    JitCall *v;
+    int *units;
+    int n, cap;
+} CgCalls;
+
+/* Appends the calls of g's nodes, in order, named PREFIXn (n their index
+ * in out). 0, or -1 and a message when an op has no kernel. */
+int cg_graph(Arena *a, const Plan *p, const char *prefix, CgCalls *out, char *err, size_t errlen);
+/* Appends the SGD update of every parameter (one call over the params region). */
+void cg_sgd(Arena *a, const PlanLayout *L, const char *name, double momentum, double weight_decay, int nesterov,
+            CgCalls *out);
+
+#endif

@@ -1,0 +1,157 @@
+/* The commands that run a model: train, eval, dump llvm, and the training
+ * part of the main job. Each prints its result to stdout (text or --json)
+ * and its progress to stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "rt_progress.h"
+#include "run_train.h"
+
+/* The train statement --model names, else the first. */
+static const TrainInfo *pick_train(Compilation *c, const CliOptions *o)
+{
+    for (int i = 0; i < c->checked.trains.n; i++) {
+        const TrainInfo *t = c->checked.trains.v[i];
+        if (!o->model || strcmp(t->model->name, o->model) == 0)
+            return t;
+    }
+    if (o->model)
+        diag_plain(&c->diag, "%s has no train statement for model '%s'", o->file, o->model);
+    else
+        diag_plain(&c->diag, "%s has no train statement", o->file);
+    return NULL;
+}
+
+static void options(const CliOptions *o, RunOptions *r)
+{
+    memset(r, 0, sizeof *r);
+    r->epochs = (int)o->epochs;
+    r->limit = o->limit;
+    r->threads = (int)o->threads;
+    r->seed = o->seed;
+    r->progress = o->quiet ? RT_PROGRESS_QUIET : RT_PROGRESS_AUTO;
+    r->resume = o->resume;
+    r->source_path = o->file;
+}
+
+static void print_train(const TrainInfo *t, const RunResult *r, const char *ckpt, int json)
+{
+    if (json) {
+        printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"epochs\": %d, \"batch\": %d, \"threads\": %d,\n"
+               "  \"images_per_s\": %.1f, \"accuracy\": %.4f, \"train_accuracy\": %.4f, \"loss\": %.4f,\n"
+               "  \"seconds\": %.2f, \"compile_seconds\": %.3f, \"checkpoint\": \"%s\" }\n",
+               t->model->name, t->data->name, r->epochs, t->batch, r->threads, r->images_per_s, r->accuracy,
+               r->train_accuracy, r->loss, r->seconds, r->compile_seconds, ckpt);
+        return;
+    }
+    printf("%s: trained %d epochs on %s: test accuracy %.2f%% (train %.2f%%, loss %.4f)\n", t->model->name,
+           r->epochs, t->data->name, 100 * r->accuracy, 100 * r->train_accuracy, r->loss);
+    printf("%.0f images/s on %d thread%s, %.1f s training, %.2f s compiling; checkpoint %s\n", r->images_per_s,
+           r->threads, r->threads == 1 ? "" : "s", r->seconds, r->compile_seconds, ckpt);
+}
+
+int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int print)
+{
+    RunOptions ro;
+    options(o, &ro);
+    ro.ckpt = o->output ? o->output : arena_printf(&c->arena, "%s.ckpt", t->model->name);
+    RunResult r;
+    char err[1024];
+    if (run_train(&c->arena, t, &ro, &r, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    if (print)
+        print_train(t, &r, ro.ckpt, o->json);
+    return EXIT_OK;
+}
+
+int cmd_train(Compilation *c, const CliOptions *o)
+{
+    const TrainInfo *t = pick_train(c, o);
+    return t ? cmd_train_one(c, o, t, 1) : EXIT_ERROR;
+}
+
+int cmd_eval(Compilation *c, const CliOptions *o)
+{
+    if (!o->ckpt) {
+        fprintf(stderr, "mwtc: eval needs --ckpt CKPT\nTry 'mwtc eval --help'.\n");
+        return EXIT_USAGE;
+    }
+    if (o->module) {
+        diag_plain(&c->diag, "eval --module needs modules, and modularizing is not in this build yet");
+        return EXIT_ERROR;
+    }
+    const TrainInfo *t = pick_train(c, o);
+    if (!t)
+        return EXIT_ERROR;
+    RunOptions ro;
+    options(o, &ro);
+    ro.ckpt = o->ckpt;
+    RunResult r;
+    char err[1024];
+    if (run_eval(&c->arena, t->model, t->data, &ro, &r, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    const DatasetInfo *d = t->data;
+    if (o->json) {
+        printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"accuracy\": %.4f, \"images\": %lld, \"classes\": [", t->model->name,
+               d->name, r.accuracy, r.images);
+        for (int k = 0; k < r.classes; k++) {
+            printf("%s\n  { \"class\": %d, ", k ? "," : "", k);
+            if (d->names)
+                printf("\"name\": \"%s\", ", d->names[k]);
+            printf("\"images\": %lld, \"accuracy\": %.4f }", r.class_total[k],
+                   r.class_total[k] ? (double)r.class_correct[k] / (double)r.class_total[k] : 0.0);
+        }
+        printf(" ] }\n");
+        return EXIT_OK;
+    }
+    printf("%s on %s (%s, %d epochs): test accuracy %.2f%% over %lld images\n", t->model->name, d->name, o->ckpt,
+           r.epochs, 100 * r.accuracy, r.images);
+    for (int k = 0; k < r.classes; k++)
+        printf("  class %-3d %-14s %6.2f%%  (%lld images)\n", k, d->names ? d->names[k] : "",
+               r.class_total[k] ? 100.0 * (double)r.class_correct[k] / (double)r.class_total[k] : 0.0,
+               r.class_total[k]);
+    return EXIT_OK;
+}
+
+int cmd_dump_llvm(Compilation *c, const CliOptions *o)
+{
+    const TrainInfo *t = NULL;
+    const Net *net = NULL;
+    for (int i = 0; i < c->checked.trains.n && !t; i++) {
+        const TrainInfo *ti = c->checked.trains.v[i];
+        if (!o->model || strcmp(ti->model->name, o->model) == 0)
+            t = ti;
+    }
+    net = t ? t->model : NULL;
+    for (int i = 0; i < c->checked.models.n && !net; i++) {
+        const Net *n = c->checked.models.v[i];
+        if (!o->model || strcmp(n->name, o->model) == 0)
+            net = n;
+    }
+    if (!net) {
+        diag_plain(&c->diag, o->model ? "%s has no model named '%s'" : "%s has no model", o->file, o->model);
+        return EXIT_ERROR;
+    }
+    RunModel m;
+    char err[1024];
+    if (run_model_build(&m, &c->arena, net, t, t ? t->batch : 1, 1, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        run_model_free(&m);
+        return EXIT_ERROR;
+    }
+    char *ir = jit_calls_ir(m.jit, m.calls.v, m.calls.n, 1, err, sizeof err);
+    run_model_free(&m);
+    if (!ir) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    fputs(ir, stdout);
+    free(ir);
+    return EXIT_OK;
+}

@@ -1,0 +1,67 @@
+/* Running a model: its graphs lowered, differentiated, planned, generated and
+ * JIT-compiled for this CPU, one arena for every tensor, a thread pool; then
+ * training, evaluation and checkpoints on top (run_train.c, run_ckpt.c).
+ * Everything here reports errors as a message in err and a -1. */
+#ifndef MWT_RUN_H
+#define MWT_RUN_H
+#include <stdint.h>
+
+#include "cg.h"
+#include "rt_data.h"
+#include "rt_pool.h"
+#include "rt_rng.h"
+
+typedef struct RunGraph {
+    IrGraph *g;
+    Plan *plan;
+    RtStep *steps;
+    int nsteps;
+    int *call;                 /* by step: its index in RunModel.calls */
+    double *seconds;           /* by step, with $MWTC_PROFILE set: time spent in it */
+} RunGraph;
+
+typedef struct RunModel {
+    const Net *net;
+    Jit *jit;
+    PlanLayout *L;
+    RunGraph train, eval;      /* train.g is NULL for an inference-only model */
+    char *base;                /* the arena: L->size bytes, 64-byte aligned */
+    RtPool *pool;
+    float **ws;                /* per-thread scratch */
+    CgCalls calls;             /* what was compiled, for dump llvm */
+    double compile_seconds;
+    int profile;               /* $MWTC_PROFILE: time each step, print a table when freed */
+} RunModel;
+
+/* Builds the model: with `train` its training step (forward, backward, SGD)
+ * at the train statement's batch, and always its inference graph at
+ * `eval_batch`. 0, or -1 and a message. */
+int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
+                    char *err, size_t errlen);
+void run_model_free(RunModel *m);
+
+/* PyTorch's default initialization, drawn from rng in parameter order:
+ * conv and linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+ * batchnorm gamma 1, beta 0, running mean 0, running variance 1. */
+void run_model_init(RunModel *m, RtRng *rng);
+
+/* Tensors by name: parameters ("conv1.w"), states ("bn1.mean"); NULL if none. */
+float *run_param(RunModel *m, int i);
+float *run_state(RunModel *m, int i);
+float *run_moment(RunModel *m, int i);
+
+/* One training step on images [B,C,H,W] already normalized and labels [B]:
+ * writes them, runs the step at learning rate lr; returns the batch's loss and
+ * how many it classified right (before the update). */
+double run_train_step(RunModel *m, const float *images, const int32_t *labels, double lr, uint64_t dropout_seed,
+                      int *correct);
+/* The input buffers of a graph, to fill in place. */
+float *run_images(RunModel *m, RunGraph *rg);
+int32_t *run_labels(RunModel *m, RunGraph *rg);
+
+/* Test accuracy over split (0 train, 1 test) of ds, the first n images
+ * (n <= 0: all); per-class correct/total when not NULL. */
+double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, const RtNormalize *norm,
+                    long long *class_correct, long long *class_total);
+
+#endif

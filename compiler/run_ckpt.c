@@ -1,0 +1,170 @@
+/* A model's checkpoint: "param/NAME", "state/NAME" and "moment/NAME"
+ * tensors, the RNG, the program's source, and "meta" (key=value lines).
+ * rt_ckpt does the file format, the checksum and the atomic rename. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_ckpt.h"
+#include "run_train.h"
+
+static const IrGraph *graph(const RunModel *m) { return m->train.g ? m->train.g : m->eval.g; }
+
+static int add(RtCkpt *c, const char *kind, const IrValue *v, const float *data)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s/%s", kind, v->name);
+    return rt_ckpt_add_f32(c, name, v->rank, v->d, data);
+}
+
+/* The program's text, or NULL when it cannot be read (the checkpoint is still useful without it). */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n == cap) {
+            char *b = realloc(buf, cap = cap ? 2 * cap : 4096);
+            if (!b)
+                break;
+            buf = b;
+        }
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0)
+            break;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRng *rng, const char *source_path,
+                  char *err, size_t errlen)
+{
+    const IrGraph *g = graph(m);
+    RtCkpt c = { 0 };
+    int bad = 0;
+    char text[512];
+    snprintf(text, sizeof text, "model=%s\nepoch=%d\nepochs=%d\nbatch=%d\nseed=%lld\nlimit=%lld\n", meta->model,
+             meta->epoch, meta->epochs, meta->batch, meta->seed, meta->limit);
+    bad |= rt_ckpt_add_bytes(&c, "meta", text, strlen(text));
+    for (int i = 0; i < g->params.n; i++) {
+        bad |= add(&c, "param", g->params.v[i], run_param(m, i));
+        bad |= add(&c, "moment", g->params.v[i], run_moment(m, i));
+    }
+    for (int i = 0; i < g->states.n; i++)
+        bad |= add(&c, "state", g->states.v[i], run_state(m, i));
+    if (rng)
+        bad |= rt_ckpt_add_bytes(&c, "rng", rng->s, sizeof rng->s);
+    size_t len = 0;
+    char *src = slurp(source_path, &len);
+    if (src)
+        bad |= rt_ckpt_add_bytes(&c, "source", src, len);
+    free(src);
+    int rc = -1;
+    if (bad)
+        snprintf(err, errlen, "%s: out of memory while assembling the checkpoint", path);
+    else
+        rc = rt_ckpt_save(&c, path, err, errlen);
+    rt_ckpt_free(&c);
+    return rc;
+}
+
+static void parse_meta(const RtCkptEntry *e, RunMeta *meta)
+{
+    memset(meta, 0, sizeof *meta);
+    char text[1024];
+    size_t n = e->bytes < sizeof text - 1 ? e->bytes : sizeof text - 1;
+    memcpy(text, e->data, n);
+    text[n] = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq++ = 0;
+        if (strcmp(line, "model") == 0)
+            snprintf(meta->model, sizeof meta->model, "%s", eq);
+        else if (strcmp(line, "epoch") == 0)
+            meta->epoch = atoi(eq);
+        else if (strcmp(line, "epochs") == 0)
+            meta->epochs = atoi(eq);
+        else if (strcmp(line, "batch") == 0)
+            meta->batch = atoi(eq);
+        else if (strcmp(line, "seed") == 0)
+            meta->seed = atoll(eq);
+        else if (strcmp(line, "limit") == 0)
+            meta->limit = atoll(eq);
+    }
+}
+
+static int dims_str(char *buf, size_t len, int rank, const long long *d)
+{
+    int k = snprintf(buf, len, "[");
+    for (int i = 0; i < rank; i++)
+        k += snprintf(buf + k, len - (size_t)k, "%s%lld", i ? ", " : "", d[i]);
+    return k + snprintf(buf + k, len - (size_t)k, "]");
+}
+
+static int load_one(const RtCkpt *c, const char *path, const char *kind, const IrValue *v, float *dst, char *err,
+                    size_t errlen)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s/%s", kind, v->name);
+    const RtCkptEntry *e = rt_ckpt_find(c, name);
+    if (!e || e->kind != RT_CKPT_F32) {
+        snprintf(err, errlen, "%s: has no tensor %s: it is not a checkpoint of this model", path, name);
+        return -1;
+    }
+    if (e->rank != v->rank || memcmp(e->dims, v->d, sizeof(long long) * (size_t)v->rank) != 0) {
+        char a[96], b[96];
+        dims_str(a, sizeof a, e->rank, e->dims);
+        dims_str(b, sizeof b, v->rank, v->d);
+        snprintf(err, errlen, "%s: %s has shape %s, the model's is %s", path, name, a, b);
+        return -1;
+    }
+    memcpy(dst, e->data, e->bytes);
+    return 0;
+}
+
+int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int moments, char *err, size_t errlen)
+{
+    const IrGraph *g = graph(m);
+    RtCkpt c = { 0 };
+    if (rt_ckpt_load(&c, path, err, errlen) != 0)
+        return -1;
+    int rc = -1;
+    const RtCkptEntry *e = rt_ckpt_find(&c, "meta");
+    if (!e || e->kind != RT_CKPT_BYTES) {
+        snprintf(err, errlen, "%s: has no run description: not a checkpoint mwtc train wrote", path);
+        goto done;
+    }
+    parse_meta(e, meta);
+    if (strcmp(meta->model, g->model) != 0) {
+        snprintf(err, errlen, "%s: is a checkpoint of model '%s', not of '%s'", path, meta->model, g->model);
+        goto done;
+    }
+    for (int i = 0; i < g->params.n; i++)
+        if (load_one(&c, path, "param", g->params.v[i], run_param(m, i), err, errlen) != 0 ||
+            (moments && load_one(&c, path, "moment", g->params.v[i], run_moment(m, i), err, errlen) != 0))
+            goto done;
+    for (int i = 0; i < g->states.n; i++)
+        if (load_one(&c, path, "state", g->states.v[i], run_state(m, i), err, errlen) != 0)
+            goto done;
+    if (rng) {
+        e = rt_ckpt_find(&c, "rng");
+        if (!e || e->kind != RT_CKPT_BYTES || e->bytes != sizeof rng->s) {
+            snprintf(err, errlen, "%s: has no random generator state to resume from", path);
+            goto done;
+        }
+        memcpy(rng->s, e->data, sizeof rng->s);
+    }
+    rc = 0;
+done:
+    rt_ckpt_free(&c);
+    return rc;
+}

@@ -1,0 +1,299 @@
+/* A model made runnable: lower -> autodiff -> verify -> plan -> codegen ->
+ * JIT, then the arena, the thread pool and the per-thread scratch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_progress.h"
+#include "run.h"
+
+static int lower(RunGraph *rg, Arena *a, const Net *net, const TrainInfo *train, long long batch, char *err,
+                 size_t errlen)
+{
+    rg->g = ir_lower(a, net, train, batch);
+    char why[512];
+    if (ir_verify(rg->g, why, sizeof why) != 0) {
+        snprintf(err, errlen, "internal error: the IR of model '%s' does not verify: %s", net->name, why);
+        return -1;
+    }
+    if (!train)
+        return 0;
+    if (pass_autodiff(a, rg->g, why, sizeof why) != 0) {
+        snprintf(err, errlen, "model '%s' cannot be trained yet: %s", net->name, why);
+        return -1;
+    }
+    if (ir_verify(rg->g, why, sizeof why) != 0) {
+        snprintf(err, errlen, "internal error: the backward pass of model '%s' does not verify: %s", net->name, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int steps(RunModel *m, Arena *a, RunGraph *rg, int first, int last)
+{
+    rg->nsteps = 0;
+    rg->steps = arena_alloc(a, sizeof(RtStep) * (size_t)(last - first + 1));
+    rg->call = arena_alloc(a, sizeof(int) * (size_t)(last - first + 1));
+    rg->seconds = arena_alloc(a, sizeof(double) * (size_t)(last - first + 1));
+    for (int i = first; i < last; i++) {
+        if (m->calls.units[i] <= 0)
+            continue;
+        RtTask fn = (RtTask)jit_lookup(m->jit, m->calls.v[i].name);
+        if (!fn)
+            return -1;
+        rg->call[rg->nsteps] = i;
+        rg->steps[rg->nsteps++] = (RtStep){ fn, m->calls.units[i] };
+    }
+    return 0;
+}
+
+int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
+                    char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->net = net;
+    m->profile = getenv("MWTC_PROFILE") != NULL;
+    double t0 = rt_clock();
+    if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)
+        return -1;
+    if (lower(&m->eval, a, net, NULL, eval_batch, err, errlen) != 0)
+        return -1;
+    m->jit = jit_create(err, errlen);
+    if (!m->jit)
+        return -1;
+    int simd = strstr(jit_cpu_features(m->jit), "+avx512f") ? 16 : 8;
+    m->L = plan_layout(a, train ? m->train.g : m->eval.g, simd);
+    if (train)
+        m->train.plan = plan_graph(a, m->L, m->train.g);
+    m->eval.plan = plan_graph(a, m->L, m->eval.g);
+    long long work = m->train.plan && m->train.plan->work_bytes > m->eval.plan->work_bytes
+                         ? m->train.plan->work_bytes
+                         : m->eval.plan->work_bytes;
+    m->L->size = m->L->work + work;
+
+    int ntrain = 0;
+    if (train) {
+        if (cg_graph(a, m->train.plan, "t", &m->calls, err, errlen) != 0)
+            return -1;
+        cg_sgd(a, m->L, "sgd", train->momentum, train->weight_decay, train->nesterov, &m->calls);
+        ntrain = m->calls.n;
+    }
+    if (cg_graph(a, m->eval.plan, "e", &m->calls, err, errlen) != 0)
+        return -1;
+    if (jit_add_calls(m->jit, m->calls.v, m->calls.n, err, errlen) != 0)
+        return -1;
+    if ((train && steps(m, a, &m->train, 0, ntrain) != 0) || steps(m, a, &m->eval, ntrain, m->calls.n) != 0) {
+        snprintf(err, errlen, "internal error: a compiled kernel call is missing");
+        return -1;
+    }
+    m->compile_seconds = rt_clock() - t0;
+
+    size_t size = (size_t)((m->L->size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN);
+    m->base = aligned_alloc(PLAN_ALIGN, size);
+    if (!m->base) {
+        snprintf(err, errlen, "out of memory: model '%s' needs %.1f MB", net->name, (double)size / 1e6);
+        return -1;
+    }
+    memset(m->base, 0, size);
+    m->pool = rt_pool_create(threads, err, errlen);
+    if (!m->pool)
+        return -1;
+    int T = rt_pool_threads(m->pool);
+    m->ws = calloc((size_t)T, sizeof(float *));
+    if (!m->ws) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t wsb = (size_t)((m->L->ws_floats * 4 + PLAN_ALIGN) / PLAN_ALIGN * PLAN_ALIGN);
+    for (int t = 0; t < T; t++)
+        if (!(m->ws[t] = aligned_alloc(PLAN_ALIGN, wsb))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    return 0;
+}
+
+/* Runs a graph's steps; profiling runs them one at a time and times each. */
+static void run_graph(RunModel *m, RunGraph *rg)
+{
+    if (!m->profile) {
+        rt_pool_run(m->pool, rg->steps, rg->nsteps, m->base, m->ws);
+        return;
+    }
+    for (int i = 0; i < rg->nsteps; i++) {
+        double t0 = rt_clock();
+        rt_pool_run(m->pool, &rg->steps[i], 1, m->base, m->ws);
+        rg->seconds[i] += rt_clock() - t0;
+    }
+}
+
+static void print_profile(const RunModel *m, const RunGraph *rg, const char *what)
+{
+    double total = 0;
+    for (int i = 0; i < rg->nsteps; i++)
+        total += rg->seconds[i];
+    if (total <= 0)
+        return;
+    fprintf(stderr, "profile of %s %s: %.3f s in %d steps\n", m->net->name, what, total, rg->nsteps);
+    for (int i = 0; i < rg->nsteps; i++) {
+        const JitCall *c = &m->calls.v[rg->call[i]];
+        fprintf(stderr, "  %6.2f%% %8.3f s  %-18s units %-8d consts", 100 * rg->seconds[i] / total, rg->seconds[i],
+                c->kernel, rg->steps[i].units);
+        int k = 0;
+        for (const char *s = c->sig; *s; s++)
+            if (*s == 'i')
+                fprintf(stderr, " %g", c->consts[k++]);
+            else if (*s == 'p' || *s == 'f')
+                k++;
+        fputc('\n', stderr);
+    }
+}
+
+void run_model_free(RunModel *m)
+{
+    if (m->profile && m->jit) {
+        if (m->train.steps)
+            print_profile(m, &m->train, "training step");
+        if (m->eval.steps)
+            print_profile(m, &m->eval, "inference");
+    }
+    if (m->ws && m->pool)
+        for (int t = 0; t < rt_pool_threads(m->pool); t++)
+            free(m->ws[t]);
+    free(m->ws);
+    if (m->pool)
+        rt_pool_destroy(m->pool);
+    free(m->base);
+    jit_destroy(m->jit);
+    memset(m, 0, sizeof *m);
+}
+
+static const IrGraph *any_graph(const RunModel *m) { return m->train.g ? m->train.g : m->eval.g; }
+
+float *run_param(RunModel *m, int i) { return (float *)(m->base + m->L->param_off[i]); }
+float *run_state(RunModel *m, int i) { return (float *)(m->base + m->L->state_off[i]); }
+float *run_moment(RunModel *m, int i)
+{
+    return (float *)(m->base + m->L->moments + (m->L->param_off[i] - m->L->params));
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+void run_model_init(RunModel *m, RtRng *rng)
+{
+    const IrGraph *g = any_graph(m);
+    long long fan_in = 1;
+    for (int i = 0; i < g->params.n; i++) {
+        const IrValue *p = g->params.v[i];
+        float *v = run_param(m, i);
+        long long n = ir_numel(p);
+        if (ends_with(p->name, ".gamma") || ends_with(p->name, ".b2")) {
+            for (long long j = 0; j < n; j++)
+                v[j] = 1.0f;   /* batchnorm scale; a mask generator starts with every kernel on */
+            continue;
+        }
+        if (ends_with(p->name, ".beta")) {
+            memset(v, 0, sizeof(float) * (size_t)n);
+            continue;
+        }
+        if (p->rank >= 2)      /* a weight: its fan-in serves the bias that follows it */
+            fan_in = n / p->d[0];
+        if (ends_with(p->name, ".w1") || ends_with(p->name, ".w2")) {
+            /* mask generators: kaiming_normal_ (fan_in, gain sqrt 2), as the reference initializes them */
+            float std = sqrtf(2.0f / (float)fan_in);
+            for (long long j = 0; j < n; j++)
+                v[j] = std * rt_rng_normal(rng);
+            continue;
+        }
+        float bound = 1.0f / sqrtf((float)fan_in);
+        for (long long j = 0; j < n; j++)
+            v[j] = (2.0f * rt_rng_uniform(rng) - 1.0f) * bound;
+    }
+    for (int i = 0; i < g->states.n; i++) {
+        const IrValue *s = g->states.v[i];
+        float *v = run_state(m, i);
+        float init = ends_with(s->name, ".var") ? 1.0f : 0.0f;
+        for (long long j = 0; j < ir_numel(s); j++)
+            v[j] = init;
+    }
+    memset(m->base + m->L->moments, 0, (size_t)m->L->params_bytes);
+}
+
+float *run_images(RunModel *m, RunGraph *rg) { return (float *)(m->base + rg->plan->off[rg->g->images->id]); }
+int32_t *run_labels(RunModel *m, RunGraph *rg) { return (int32_t *)(m->base + rg->plan->off[rg->g->labels->id]); }
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+double run_train_step(RunModel *m, const float *images, const int32_t *labels, double lr, uint64_t dropout_seed,
+                      int *correct)
+{
+    RunGraph *rg = &m->train;
+    long long B = rg->g->batch, img = ir_numel(rg->g->images) / B;
+    float *x = run_images(m, rg);
+    int32_t *y = run_labels(m, rg);
+    if (images != x)
+        memcpy(x, images, sizeof(float) * (size_t)(B * img));
+    if (labels != y)
+        memcpy(y, labels, sizeof(int32_t) * (size_t)B);
+    float flr = (float)lr;
+    memcpy(m->base + m->L->scalars, &flr, sizeof flr);
+    memcpy(m->base + m->L->scalars + 8, &dropout_seed, sizeof dropout_seed);
+    /* the logits are read before the update: run the graph, then look */
+    run_graph(m, rg);
+    const float *logits = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
+    int classes = (int)rg->g->logits->d[1], ok = 0;
+    for (long long b = 0; b < B; b++)
+        ok += argmax(logits + b * classes, classes) == y[b];
+    *correct = ok;
+    float loss;
+    memcpy(&loss, m->base + rg->plan->off[rg->g->loss->id], sizeof loss);
+    return loss;
+}
+
+double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, const RtNormalize *norm,
+                    long long *class_correct, long long *class_total)
+{
+    RunGraph *rg = &m->eval;
+    long long B = rg->g->batch, total = split ? (long long)ds->n_test : (long long)ds->n_train;
+    if (n > 0 && n < total)
+        total = n;
+    int classes = (int)rg->g->logits->d[1];
+    uint32_t *idx = malloc(sizeof(uint32_t) * (size_t)B);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)B);
+    if (!idx || !lab) {
+        free(idx), free(lab);
+        return -1;
+    }
+    float *x = run_images(m, rg);
+    const float *logits = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
+    long long right = 0;
+    for (long long at = 0; at < total; at += B) {
+        int k = (int)(total - at < B ? total - at : B);
+        for (int i = 0; i < B; i++)   /* a short last batch repeats image `at`; its extra scores are ignored */
+            idx[i] = (uint32_t)(at + (i < k ? i : 0));
+        rt_data_batch(ds, split, idx, (int)B, norm, NULL, NULL, x, lab);
+        run_graph(m, rg);
+        for (int i = 0; i < k; i++) {
+            int ok = argmax(logits + (long long)i * classes, classes) == lab[i];
+            right += ok;
+            if (class_correct && lab[i] < classes) {
+                class_correct[lab[i]] += ok;
+                class_total[lab[i]]++;
+            }
+        }
+    }
+    free(idx), free(lab);
+    return total ? (double)right / (double)total : 0.0;
+}

@@ -1,0 +1,172 @@
+/* The training loop: per epoch a fresh shuffle, batches through the
+ * compiled step, the learning rate of the schedule, a test evaluation, a
+ * checkpoint. Every random draw (initialization, shuffle, augmentation,
+ * dropout) comes from one seeded generator in a fixed order, and no kernel
+ * result depends on the thread count, so a run is reproducible bit for bit
+ * and a resumed run ends where the uninterrupted one would have. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_progress.h"
+#include "run_train.h"
+
+/* The learning rate of epoch e (from 0), stepped per epoch like PyTorch's
+ * CosineAnnealingLR(T_max = epochs) and StepLR. */
+static double schedule_lr(const TrainInfo *t, int e, int epochs)
+{
+    switch (t->schedule) {
+    case SCHED_COSINE: return t->lr * 0.5 * (1.0 + cos(M_PI * e / epochs));
+    case SCHED_STEP: return t->lr * pow(t->step_gamma, e / (t->step_every > 0 ? t->step_every : 1));
+    default: return t->lr;
+    }
+}
+
+static int pick_threads(int opt, int stmt)
+{
+    if (opt > 0)
+        return opt;
+    if (stmt > 0)
+        return stmt;
+    return rt_pool_default_threads();
+}
+
+int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    RtDataset ds;
+    RtNormalize norm;
+    RtAugment aug;
+    if (run_data_load(t->data, &ds, &norm, &aug, err, errlen) != 0)
+        return -1;
+    RunModel m;
+    uint32_t *idx = NULL;
+    int rc = -1;
+    int threads = pick_threads(o->threads, t->threads);
+    if (run_model_build(&m, a, t->model, t, t->batch, threads, err, errlen) != 0)
+        goto done;
+    long long n = (long long)ds.n_train;
+    if (o->limit > 0 && o->limit < n)
+        n = o->limit;
+    int B = t->batch;
+    if (n < B) {
+        snprintf(err, errlen, "training %s needs at least one batch of %d images, and %lld are used", t->model->name,
+                 B, n);
+        goto done;
+    }
+    int steps = (int)(n / B);   /* the last partial batch is dropped (drop_last) */
+    RtRng rng;
+    long long seed = o->seed >= 0 ? o->seed : t->seed;
+    rt_rng_seed(&rng, (uint64_t)seed);
+    run_model_init(&m, &rng);
+    RunMeta meta = { .epochs = o->epochs > 0 ? o->epochs : t->epochs, .batch = B, .seed = seed, .limit = o->limit };
+    snprintf(meta.model, sizeof meta.model, "%s", t->model->name);
+    int first = 0;
+    if (o->resume) {
+        RunMeta old;
+        if (run_ckpt_load(&m, o->resume, &old, &rng, 1, err, errlen) != 0)
+            goto done;
+        if (old.batch != B) {
+            snprintf(err, errlen, "%s: was trained with batch %d, the train statement says %d", o->resume, old.batch, B);
+            goto done;
+        }
+        first = old.epoch;
+        if (o->epochs <= 0)
+            meta.epochs = old.epochs;
+        if (first >= meta.epochs) {
+            snprintf(err, errlen, "%s: already trained %d of %d epochs; ask for more with --epochs", o->resume, first,
+                     meta.epochs);
+            goto done;
+        }
+    }
+    idx = malloc(sizeof(uint32_t) * (size_t)n);
+    if (!idx) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    r->threads = rt_pool_threads(m.pool);
+    r->compile_seconds = m.compile_seconds;
+    char what[160];
+    snprintf(what, sizeof what, "train %s", t->model->name);
+    RtProgress *p = rt_progress_begin(stderr, o->progress, what, meta.epochs, steps, first, B);
+    float *xs = run_images(&m, &m.train);
+    int32_t *ys = run_labels(&m, &m.train);
+    double train_time = 0;
+    long long trained = 0;
+    for (int e = first; e < meta.epochs; e++) {
+        double t0 = rt_clock(), lr = schedule_lr(t, e, meta.epochs), loss_sum = 0;
+        long long right = 0;
+        for (long long i = 0; i < n; i++)   /* each epoch shuffles the same identity, so a resume needs no index state */
+            idx[i] = (uint32_t)i;
+        rt_data_shuffle(idx, (size_t)n, &rng);
+        for (int s = 0; s < steps; s++) {
+            rt_data_batch(&ds, 0, idx + (size_t)s * B, B, &norm, &aug, &rng, xs, ys);
+            int ok;
+            double loss = run_train_step(&m, xs, ys, lr, rt_rng_next_u64(&rng), &ok);
+            if (!isfinite(loss)) {
+                rt_progress_end(p);
+                snprintf(err, errlen, "training diverged: the loss is %g at epoch %d, step %d (try a lower lr)", loss,
+                         e + 1, s + 1);
+                goto done;
+            }
+            loss_sum += loss;
+            right += ok;
+            rt_progress_step(p, e, s, loss_sum / (s + 1), (double)right / ((double)(s + 1) * B));
+        }
+        double dt = rt_clock() - t0;
+        train_time += dt;
+        trained += (long long)steps * B;
+        r->loss = loss_sum / steps;
+        r->train_accuracy = (double)right / ((double)steps * B);
+        r->accuracy = run_evaluate(&m, &ds, 1, 0, &norm, NULL, NULL);
+        rt_progress_epoch(p, e, r->loss, r->train_accuracy, r->accuracy, (double)steps * B / dt, dt);
+        meta.epoch = e + 1;
+        if (o->ckpt && run_ckpt_save(&m, o->ckpt, &meta, &rng, o->source_path, err, errlen) != 0) {
+            rt_progress_end(p);
+            goto done;
+        }
+        if (o->stop_after > 0 && e + 1 >= o->stop_after)
+            break;
+    }
+    rt_progress_end(p);
+    r->epochs = meta.epochs;
+    r->images_per_s = train_time > 0 ? (double)trained / train_time : 0;
+    r->seconds = train_time;
+    r->images = (long long)ds.n_test;
+    rc = 0;
+done:
+    free(idx);
+    run_model_free(&m);
+    rt_data_free(&ds);
+    return rc;
+}
+
+int run_eval(Arena *a, const Net *net, const DatasetInfo *data, const RunOptions *o, RunResult *r, char *err,
+             size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    RtDataset ds;
+    RtNormalize norm;
+    RtAugment aug;
+    if (run_data_load(data, &ds, &norm, &aug, err, errlen) != 0)
+        return -1;
+    RunModel m;
+    int rc = -1;
+    if (run_model_build(&m, a, net, NULL, 256, pick_threads(o->threads, 0), err, errlen) != 0)
+        goto done;
+    RunMeta meta;
+    if (run_ckpt_load(&m, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+        goto done;
+    r->classes = data->classes;
+    r->class_correct = arena_alloc(a, sizeof(long long) * (size_t)data->classes);
+    r->class_total = arena_alloc(a, sizeof(long long) * (size_t)data->classes);
+    r->accuracy = run_evaluate(&m, &ds, 1, 0, &norm, r->class_correct, r->class_total);
+    r->images = (long long)ds.n_test;
+    r->epochs = meta.epoch;
+    rc = 0;
+done:
+    run_model_free(&m);
+    rt_data_free(&ds);
+    return rc;
+}

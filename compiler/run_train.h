@@ -1,0 +1,53 @@
+/* Training and evaluation as commands: data, schedule, progress, checkpoints. */
+#ifndef MWT_RUN_TRAIN_H
+#define MWT_RUN_TRAIN_H
+#include "run.h"
+
+typedef struct RunOptions {
+    int epochs;                /* <= 0: the train statement's */
+    long long limit;           /* <= 0: every training image */
+    int threads;               /* <= 0: the statement's, else every core */
+    long long seed;            /* < 0: the statement's */
+    int progress;              /* RT_PROGRESS_* */
+    const char *ckpt;          /* where to write (train) or read (eval) */
+    const char *resume;        /* a checkpoint to continue from, or NULL */
+    const char *source_path;   /* the program, stored in the checkpoint */
+    int stop_after;            /* > 0: stop after this epoch as if interrupted (tests) */
+} RunOptions;
+
+typedef struct RunResult {
+    int epochs;
+    double accuracy;           /* test accuracy after the last epoch */
+    double loss, train_accuracy;   /* the last epoch's means */
+    double images_per_s;       /* training steps only, over the epochs run here */
+    double seconds, compile_seconds;
+    int threads;
+    long long images;          /* test images evaluated */
+    long long *class_correct, *class_total;   /* per class, arena-allocated */
+    int classes;
+} RunResult;
+
+/* A checkpoint's description of its run. */
+typedef struct RunMeta {
+    char model[128];
+    int epoch, epochs, batch;
+    long long seed, limit;
+} RunMeta;
+
+int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAugment *aug, char *err, size_t errlen);
+
+/* Trains t's model; writes o->ckpt after every epoch. */
+int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, char *err, size_t errlen);
+/* Evaluates the checkpoint o->ckpt of `net` on the test images of `data`. */
+int run_eval(Arena *a, const Net *net, const DatasetInfo *data, const RunOptions *o, RunResult *r, char *err,
+             size_t errlen);
+
+/* Checkpoints (run_ckpt.c): the model's tensors by name, optimizer state,
+ * RNG, the program's source and the run's description. */
+int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRng *rng, const char *source_path,
+                  char *err, size_t errlen);
+/* Restores every tensor the model has (moments only when `moments`);
+ * checks that the checkpoint is of this model. */
+int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int moments, char *err, size_t errlen);
+
+#endif
