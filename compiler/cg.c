@@ -203,9 +203,19 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_MASK_APPLY:
-        call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_fwd", "pppilh", O(C, x), O(C, n->in[1]), O(C, y),
-             (double)(x->d[2] * x->d[3]));
-        return 0;
+        if (C->p->g->training) {
+            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_fwd", "pppilh", O(C, x), O(C, n->in[1]), O(C, y),
+                 (double)(x->d[2] * x->d[3]));
+            return 0;
+        }
+        for (int i = 0; i < C->p->g->masks.n; i++)
+            if (C->p->g->masks.v[i] == n->in[1]) {
+                call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep", "pppppiilh", O(C, x), O(C, n->in[1]),
+                     (double)L->keep_off[i], (double)L->scalars + 16, O(C, y), (double)(x->d[2] * x->d[3]),
+                     (double)x->d[1]);
+                return 0;
+            }
+        return -1;
     case IR_MASK_APPLY_GRAD:
         call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_bwd", "ppppp" "ilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
              O(C, y), O(C, n->extra[0]), (double)(x->d[2] * x->d[3]));

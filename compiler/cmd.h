@@ -10,5 +10,8 @@ int cmd_train(Compilation *c, const CliOptions *o);
 int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int print);
 int cmd_eval(Compilation *c, const CliOptions *o);
 int cmd_dump_llvm(Compilation *c, const CliOptions *o);
+/* modularize (writes the frequencies into the checkpoint) and report (reads only). */
+int cmd_modularize(Compilation *c, const CliOptions *o, int readonly);
+int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly);
 
 #endif

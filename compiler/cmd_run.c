@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "rt_progress.h"
+#include "run_modularize.h"
 #include "run_train.h"
 
 /* The train statement --model names, else the first. */
@@ -154,4 +155,71 @@ int cmd_dump_llvm(Compilation *c, const CliOptions *o)
     fputs(ir, stdout);
     free(ir);
     return EXIT_OK;
+}
+
+/* The train statement of a model (for its data set). */
+static const TrainInfo *train_of(Compilation *c, const Net *net)
+{
+    for (int i = 0; i < c->checked.trains.n; i++) {
+        const TrainInfo *t = c->checked.trains.v[i];
+        if (t->model == net)
+            return t;
+    }
+    return NULL;
+}
+
+static const ModularizeInfo *modularize_of(Compilation *c, const Net *net)
+{
+    for (int i = 0; i < c->checked.modularizes.n; i++) {
+        const ModularizeInfo *m = c->checked.modularizes.v[i];
+        if (m->model == net)
+            return m;
+    }
+    return NULL;
+}
+
+int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly)
+{
+    RunOptions ro;
+    options(o, &ro);
+    ro.ckpt = ckpt;
+    ModReport r;
+    char err[1024];
+    if (run_modularize(&c->arena, t, modularize_of(c, t->model), &ro, o->threshold, o->sweep || o->svg, readonly, &r,
+                       err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    if (o->json)
+        mod_report_json(stdout, &r);
+    else
+        mod_report_text(stdout, &r);
+    if (o->svg && mod_report_svg(o->svg, &r, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    return EXIT_OK;
+}
+
+/* modularize and report: the --model's train statement, else the first
+ * modularize statement's model, else the first train statement. */
+int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
+{
+    if (!o->ckpt) {
+        fprintf(stderr, "mwtc: %s needs --ckpt CKPT\nTry 'mwtc %s --help'.\n", o->command, o->command);
+        return EXIT_USAGE;
+    }
+    const TrainInfo *t = NULL;
+    if (!o->model && c->checked.modularizes.n) {
+        const ModularizeInfo *m = c->checked.modularizes.v[0];
+        t = train_of(c, m->model);
+    }
+    if (!t)
+        t = pick_train(c, o);
+    if (!t) {
+        if (!o->model)
+            diag_plain(&c->diag, "%s: modularizing needs the model's train statement (for its data)", o->file);
+        return EXIT_ERROR;
+    }
+    return cmd_modularize_one(c, o, t, o->ckpt, readonly);
 }

@@ -95,9 +95,9 @@ int main(int argc, char **argv)
         goto done;
     }
     if (!(strcmp(o.command, "check") == 0 || strcmp(o.command, "dump") == 0 || strcmp(o.command, "run") == 0 ||
-          strcmp(o.command, "train") == 0 || strcmp(o.command, "eval") == 0)) {
-        fprintf(stderr, "mwtc: error: '%s' is not available in this build yet: it comes with modularizing (MwT)\n",
-                o.command);
+          strcmp(o.command, "train") == 0 || strcmp(o.command, "eval") == 0 ||
+          strcmp(o.command, "modularize") == 0 || strcmp(o.command, "report") == 0)) {
+        fprintf(stderr, "mwtc: error: '%s' is not available in this build yet\n", o.command);
         goto done;
     }
     ImportPaths paths = { getenv("MWT_PATH"), driver_stdlib_dir(&c->arena, argv[0]) };
@@ -115,14 +115,29 @@ int main(int argc, char **argv)
         status = cmd_train(c, &o);
     } else if (strcmp(o.command, "eval") == 0) {
         status = cmd_eval(c, &o);
+    } else if (strcmp(o.command, "modularize") == 0 || strcmp(o.command, "report") == 0) {
+        status = cmd_modularize(c, &o, strcmp(o.command, "report") == 0);
     } else {
-        /* The main job: check, then every train statement in order. */
+        /* The main job: check, then every train statement in order, then
+         * each modularize statement on its model's checkpoint. */
+        if (c->checked.reuses.n)
+            fprintf(stderr, "mwtc: note: %s: reuse statements are not run by this build\n", o.file);
         status = o.json ? EXIT_OK : cmd_check(c, &o);
         for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
-            status = cmd_train_one(c, &o, c->checked.trains.v[i], 1);
-        if (status == EXIT_OK && (c->checked.modularizes.n || c->checked.reuses.n)) {
-            fprintf(stderr, "mwtc: error: %s: modularize and reuse are not available in this build yet\n", o.file);
-            status = EXIT_ERROR;
+            status = cmd_train_one(c, &o, c->checked.trains.v[i], !o.json);
+        for (int i = 0; i < c->checked.modularizes.n && status == EXIT_OK; i++) {
+            const ModularizeInfo *m = c->checked.modularizes.v[i];
+            const TrainInfo *t = NULL;
+            for (int k = 0; k < c->checked.trains.n && !t; k++)
+                if (((const TrainInfo *)c->checked.trains.v[k])->model == m->model)
+                    t = c->checked.trains.v[k];
+            if (!t) {
+                diag_plain(&c->diag, "%s: modularize %s needs a train statement for it", o.file, m->model->name);
+                status = EXIT_ERROR;
+                break;
+            }
+            const char *ckpt = o.output ? o.output : arena_printf(&c->arena, "%s.ckpt", m->model->name);
+            status = cmd_modularize_one(c, &o, t, ckpt, 0);
         }
     }
 done:

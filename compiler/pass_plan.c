@@ -40,6 +40,14 @@ PlanLayout *plan_layout(Arena *a, const IrGraph *g, int simd)
     at += L->params_bytes;
     L->scalars = at;
     at += PLAN_ALIGN;
+    /* Inference graphs scale each masked layer's channels by a keep vector,
+     * so a module is the modular model with the other kernels switched off. */
+    L->nmasks = g->masks.n;
+    L->keep_off = arena_alloc(a, sizeof(long long) * (size_t)(L->nmasks + 1));
+    for (int i = 0; i < L->nmasks; i++) {
+        L->keep_off[i] = at;
+        at += align(((const IrValue *)g->masks.v[i])->d[1] * 4);
+    }
     L->parts = at;   /* sized by plan_graph; work follows it */
     L->work = at;
     L->size = at;
@@ -169,6 +177,9 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
     if (g->loss)
         last[root[g->loss->id]->id] = nn;
     last[root[g->logits->id]->id] = nn;   /* read by the runtime after a step */
+    if (!g->training)                     /* and the masks, to modularize */
+        for (int i = 0; i < g->masks.n; i++)
+            last[root[((IrValue *)g->masks.v[i])->id]->id] = nn;
     parts = align(parts * 4);
     if (parts > L->parts_bytes) {
         L->parts_bytes = parts;

@@ -3,7 +3,7 @@
  * generated, so the generated code addresses tensors as base + constant and
  * the training loop allocates nothing.
  *
- *   params | states | grads (mirror of params) | moments (mirror) | scalars |
+ *   params | states | grads (mirror of params) | moments (mirror) | scalars | keep |
  *   parts (weight-gradient partial sums, row losses) | work (inputs, temporaries)
  *
  * The persistent regions are shared by every graph of a model (a parameter
@@ -22,7 +22,9 @@ typedef struct PlanLayout {
     long long params, params_bytes;
     long long states, states_bytes;
     long long grads, moments;           /* params' mirrors: grads + (param_off - params) */
-    long long scalars;                  /* float lr at +0, uint64 dropout seed at +8 */
+    long long scalars;                  /* float lr at +0, uint64 dropout seed at +8, int32 generators on at +16 */
+    int nmasks;
+    long long *keep_off;                /* by mask: which of its kernels a module keeps (1) or switches off (0) */
     long long parts, parts_bytes;
     long long work;
     long long size;                     /* bytes of the whole arena: the largest graph's end */

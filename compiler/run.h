@@ -45,6 +45,10 @@ void run_model_free(RunModel *m);
  * batchnorm gamma 1, beta 0, running mean 0, running variance 1. */
 void run_model_init(RunModel *m, RtRng *rng);
 
+/* The inference graph as a module: keep[j] for every masked kernel j, in
+ * mask order (NULL: all), and the mask generators on or dropped (mask 1). */
+void run_model_set_module(RunModel *m, const unsigned char *keep, int generators);
+
 /* Tensors by name: parameters ("conv1.w"), states ("bn1.mean"); NULL if none. */
 float *run_param(RunModel *m, int i);
 float *run_state(RunModel *m, int i);

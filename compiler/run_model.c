@@ -96,6 +96,7 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
         return -1;
     }
     memset(m->base, 0, size);
+    run_model_set_module(m, NULL, 1);
     m->pool = rt_pool_create(threads, err, errlen);
     if (!m->pool)
         return -1;
@@ -167,6 +168,19 @@ void run_model_free(RunModel *m)
     free(m->base);
     jit_destroy(m->jit);
     memset(m, 0, sizeof *m);
+}
+
+void run_model_set_module(RunModel *m, const unsigned char *keep, int generators)
+{
+    const IrGraph *g = m->eval.g;
+    for (int i = 0, at = 0; i < m->L->nmasks; i++) {
+        const IrValue *mk = g->masks.v[i];
+        float *k = (float *)(m->base + m->L->keep_off[i]);
+        for (long long j = 0; j < mk->d[1]; j++, at++)
+            k[j] = keep ? (float)keep[at] : 1.0f;
+    }
+    int32_t on = generators;
+    memcpy(m->base + m->L->scalars + 16, &on, sizeof on);
 }
 
 static const IrGraph *any_graph(const RunModel *m) { return m->train.g ? m->train.g : m->eval.g; }

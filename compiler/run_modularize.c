@@ -1,0 +1,588 @@
+/* Modularize (run_modularize.h). A module is evaluated as the modular model
+ * with every kernel outside it switched off (run_model_set_module): its
+ * kernels then compute exactly what a sliced module computes. */
+#include "run_modularize.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_ckpt.h"
+
+typedef struct Mz {
+    RunModel m;
+    RtDataset ds;
+    RtNormalize norm;
+    ModStats st;
+    int words;                 /* 64-bit words of one image's binary mask */
+    int classes;
+} Mz;
+
+/* Runs images idx[0..n) of a split through the inference graph; per image
+ * its logits, its binary masks, and per class the count of each kernel on. */
+static void forward_all(Mz *z, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
+                        double *on, int32_t *labels)
+{
+    RunModel *m = &z->m;
+    RunGraph *rg = &m->eval;
+    int B = (int)rg->g->batch, C = z->classes;
+    uint32_t bidx[4096];
+    int32_t lab[4096];
+    float *x = run_images(m, rg);
+    const float *lg = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
+    for (long long at = 0; at < n; at += B) {
+        int k = (int)(n - at < B ? n - at : B);
+        for (int i = 0; i < B; i++)
+            bidx[i] = idx ? idx[at + (i < k ? i : 0)] : (uint32_t)(at + (i < k ? i : 0));
+        rt_data_batch(&z->ds, split, bidx, B, &z->norm, NULL, NULL, x, lab);
+        rt_pool_run(m->pool, rg->steps, rg->nsteps, m->base, m->ws);
+        for (int i = 0; i < k; i++) {
+            long long r = at + i;
+            if (labels)
+                labels[r] = lab[i];
+            if (logits)
+                memcpy(logits + r * C, lg + (long long)i * C, sizeof(float) * (size_t)C);
+            if (!bits && !on)
+                continue;
+            if (bits)
+                memset(bits + r * z->words, 0, sizeof(uint64_t) * (size_t)z->words);
+            for (int l = 0; l < z->st.layers; l++) {
+                const IrValue *mv = rg->g->masks.v[l];
+                const float *mk = (const float *)(m->base + rg->plan->off[mv->id]) + (long long)i * mv->d[1];
+                for (long long j = 0; j < mv->d[1]; j++) {
+                    if (!(mk[j] > 0))
+                        continue;
+                    long long g = z->st.layer_off[l] + j;
+                    if (bits)
+                        bits[r * z->words + g / 64] |= 1ull << (g % 64);
+                    if (on && lab[i] < C)
+                        on[(long long)lab[i] * z->st.kernels + g] += 1;
+                }
+            }
+        }
+    }
+}
+
+/* The mask a value's channels carry, following channel-wise ops back; -1 none. */
+static int mask_of(const IrGraph *g, const IrValue *v, int depth)
+{
+    for (; v && v->def && depth < 64; depth++) {
+        const IrNode *n = v->def;
+        if (n->op == IR_MASK_APPLY) {
+            for (int i = 0; i < g->masks.n; i++)
+                if (g->masks.v[i] == n->in[1])
+                    return i;
+            return -1;
+        }
+        if (n->op != IR_RELU && n->op != IR_BATCHNORM && n->op != IR_DROPOUT)
+            return -1;
+        v = n->in[0];
+    }
+    return -1;
+}
+
+/* Layers whose outputs meet at a residual add share a group. */
+static void residual_groups(const IrGraph *g, int *group)
+{
+    for (int i = 0; i < g->masks.n; i++)
+        group[i] = i;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        if (n->op != IR_ADD)
+            continue;
+        int a = mask_of(g, n->in[0], 0), b = mask_of(g, n->in[1], 0);
+        if (a < 0 || b < 0)
+            continue;
+        int from = group[b], to = group[a];
+        for (int k = 0; k < g->masks.n; k++)
+            if (group[k] == from)
+                group[k] = to;
+    }
+}
+
+/* The conv a mask scales: its mask_apply's operand, back through batchnorm. */
+static const IrNode *masked_conv(const IrGraph *g, int l)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        if (n->op != IR_MASK_APPLY || n->in[1] != g->masks.v[l])
+            continue;
+        const IrNode *d = n->in[0]->def;
+        while (d && d->op == IR_BATCHNORM)
+            d = d->in[0]->def;
+        return d && d->op == IR_CONV2D ? d : NULL;
+    }
+    return NULL;
+}
+
+/* FLOPs and parameters of a module: each layer at the channels it keeps
+ * (inputs from switched-off kernels are gone too). keep NULL: the model. */
+static void module_cost(const Mz *z, const unsigned char *keep, int generators, long long *flops, long long *params)
+{
+    const IrGraph *g = z->m.eval.g;
+    long long *act = calloc((size_t)g->next_id, sizeof(long long));
+    long long f = 0, p = 0, B = g->batch;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        const IrValue *x = n->nin ? n->in[0] : NULL, *y = n->out;
+        long long ax = x ? act[x->id] : 0, hw = y->rank == 4 ? y->d[2] * y->d[3] : 1;
+        long long a = y->rank >= 2 ? y->d[1] : 0;
+        switch (n->op) {
+        case IR_INPUT: break;
+        case IR_CONV2D:
+            for (int l = 0; l < z->st.layers; l++)
+                if (keep && masked_conv(g, l) == n)
+                    a = mod_kept(keep + z->st.layer_off[l], z->st.layer_off[l + 1] - z->st.layer_off[l]);
+            f += 2 * a * ax * n->k * n->k * hw + (n->nin == 3 ? a * hw : 0);
+            p += a * ax * n->k * n->k + (n->nin == 3 ? a : 0);
+            break;
+        case IR_BATCHNORM: a = ax, f += 2 * a * hw, p += 2 * a; break;
+        case IR_MASK_GEN: {
+            long long hd = n->in[1]->d[0], in = act[x->id];
+            for (int l = 0; l < z->st.layers; l++)
+                if (g->masks.v[l] == y && keep)
+                    a = mod_kept(keep + z->st.layer_off[l], z->st.layer_off[l + 1] - z->st.layer_off[l]);
+            if (generators)
+                f += 2 * (in * hd + hd * a) + in * x->d[2] * x->d[3], p += in * hd + hd * a + a;
+            break;
+        }
+        case IR_MASK_APPLY:
+            for (int l = 0; l < z->st.layers; l++)
+                if (g->masks.v[l] == n->in[1])
+                    a = keep ? mod_kept(keep + z->st.layer_off[l], z->st.layer_off[l + 1] - z->st.layer_off[l]) : a;
+            f += a * hw;
+            break;
+        case IR_ADD: a = ax > act[n->in[1]->id] ? ax : act[n->in[1]->id], f += a * hw; break;
+        case IR_FLATTEN: a = ax * (x->rank == 4 ? x->d[2] * x->d[3] : 1); break;
+        case IR_LINEAR:
+            a = y->d[1];
+            f += 2 * ax * a + (n->nin == 3 ? a : 0), p += ax * a + (n->nin == 3 ? a : 0);
+            break;
+        default: a = ax, f += a * hw; break;
+        }
+        act[y->id] = a;
+        for (int j = 0; j < n->nextra; j++)
+            act[n->extra[j]->id] = a;
+    }
+    (void)B;
+    free(act);
+    *flops = f, *params = p;
+}
+
+static int argmax(const float *v, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b])
+            b = i;
+    return b;
+}
+
+/* Loads the frequencies from the checkpoint, or counts them and stores them. */
+static int frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen)
+{
+    ModStats *s = &z->st;
+    RtCkpt c = { 0 };
+    if (rt_ckpt_load(&c, o->ckpt, err, errlen) != 0)
+        return -1;
+    const RtCkptEntry *e = rt_ckpt_find(&c, "mwt/freq"), *n = rt_ckpt_find(&c, "mwt/count");
+    int rc = 0;
+    if (e && n && e->kind == RT_CKPT_F32 && e->rank == 2 && e->dims[0] == z->classes && e->dims[1] == s->kernels &&
+        n->kind == RT_CKPT_F32 && n->dims[0] == z->classes) {
+        for (long long i = 0; i < z->classes * s->kernels; i++)
+            s->freq[i] = ((const float *)e->data)[i];
+        for (int k = 0; k < z->classes; k++)
+            s->count[k] = (long long)((const float *)n->data)[k];
+        goto done;
+    }
+    long long N = (long long)z->ds.n_train;
+    if (o->limit > 0 && o->limit < N)
+        N = o->limit;
+    double *on = calloc((size_t)(z->classes * s->kernels), sizeof(double));
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)N);
+    float *fq = malloc(sizeof(float) * (size_t)(z->classes * s->kernels));
+    float cnt[256];
+    if (!on || !lab || !fq) {
+        free(on), free(lab), free(fq);
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+        goto done;
+    }
+    run_model_set_module(&z->m, NULL, 1);
+    forward_all(z, 0, NULL, N, NULL, NULL, on, lab);
+    memset(s->count, 0, sizeof(long long) * (size_t)z->classes);
+    for (long long i = 0; i < N; i++)
+        if (lab[i] < z->classes)
+            s->count[lab[i]]++;
+    for (int k = 0; k < z->classes; k++) {
+        for (long long j = 0; j < s->kernels; j++) {
+            long long at = (long long)k * s->kernels + j;
+            s->freq[at] = s->count[k] ? on[at] / (double)s->count[k] : 0;
+            fq[at] = (float)s->freq[at];
+        }
+        cnt[k] = (float)s->count[k];
+    }
+    if (!readonly) {
+        long long d2[2] = { z->classes, s->kernels }, d1[1] = { z->classes };
+        if (rt_ckpt_add_f32(&c, "mwt/freq", 2, d2, fq) != 0 || rt_ckpt_add_f32(&c, "mwt/count", 1, d1, cnt) != 0 ||
+            rt_ckpt_save(&c, o->ckpt, err, errlen) != 0)
+            rc = -1;
+    }
+    free(on), free(lab), free(fq);
+done:
+    rt_ckpt_free(&c);
+    return rc;
+}
+
+/* Per module c: logits over the calibration images and the test images. */
+typedef struct Scores {
+    long long ncal, ntest;
+    float *cal, *test;         /* [module][image][classes] */
+    int32_t *cal_lab, *test_lab;
+} Scores;
+
+static void module_scores(Mz *z, const unsigned char *keeps, int generators, const uint32_t *cal_idx,
+                          const uint32_t *test_idx, Scores *s)
+{
+    int C = z->classes;
+    for (int c = 0; c < C; c++) {
+        run_model_set_module(&z->m, keeps + (long long)c * z->st.kernels, generators);
+        forward_all(z, 0, cal_idx, s->ncal, s->cal + (long long)c * s->ncal * C, NULL, NULL, s->cal_lab);
+        forward_all(z, 1, test_idx, s->ntest, s->test + (long long)c * s->ntest * C, NULL, NULL, s->test_lab);
+    }
+    run_model_set_module(&z->m, NULL, 1);
+}
+
+/* Recall per module, composed accuracy raw and calibrated. */
+static void compose(Mz *z, const Scores *s, double *recall, double *acc, double *raw)
+{
+    int C = z->classes;
+    ModCalib cal;
+    unsigned char *y = malloc((size_t)s->ncal + 1);
+    double *score = calloc((size_t)(s->ntest * C + 1), sizeof(double));
+    for (int c = 0; c < C; c++) {
+        const float *lc = s->cal + (long long)c * s->ncal * C, *lt = s->test + (long long)c * s->ntest * C;
+        for (long long i = 0; i < s->ncal; i++)
+            y[i] = s->cal_lab[i] == c;
+        mod_calib_fit(&cal, lc, y, s->ncal, C);
+        long long hit = 0, n = 0;
+        for (long long i = 0; i < s->ntest; i++) {
+            score[i * C + c] = mod_calib_score(&cal, lt + i * C);
+            if (s->test_lab[i] == c) {
+                n++;
+                hit += argmax(lt + i * C, C) == c;
+            }
+        }
+        recall[c] = n ? (double)hit / (double)n : 0;
+    }
+    long long ok = 0, okraw = 0;
+    for (long long i = 0; i < s->ntest; i++) {
+        int best = 0, braw = 0;
+        for (int c = 1; c < C; c++) {
+            if (score[i * C + c] > score[i * C + best])
+                best = c;
+            if (s->test[((long long)c * s->ntest + i) * C + c] > s->test[((long long)braw * s->ntest + i) * C + braw])
+                braw = c;
+        }
+        ok += best == s->test_lab[i];
+        okraw += braw == s->test_lab[i];
+    }
+    *acc = s->ntest ? (double)ok / (double)s->ntest : 0;
+    *raw = s->ntest ? (double)okraw / (double)s->ntest : 0;
+    free(y), free(score);
+}
+
+/* n indices spread evenly over [0, total): every class is represented. */
+static uint32_t *spread(long long total, long long n)
+{
+    uint32_t *v = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    for (long long i = 0; v && i < n; i++)
+        v[i] = (uint32_t)(i * total / n);
+    return v;
+}
+
+static int alloc_scores(Scores *s, long long ncal, long long ntest, int C)
+{
+    s->ncal = ncal, s->ntest = ntest;
+    s->cal = malloc(sizeof(float) * (size_t)(C * C * ncal + 1));
+    s->test = malloc(sizeof(float) * (size_t)(C * C * ntest + 1));
+    s->cal_lab = malloc(sizeof(int32_t) * (size_t)(ncal + 1));
+    s->test_lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
+    return s->cal && s->test && s->cal_lab && s->test_lab ? 0 : -1;
+}
+
+static void free_scores(Scores *s) { free(s->cal), free(s->test), free(s->cal_lab), free(s->test_lab); }
+
+int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
+                   int sweep, int readonly, ModReport *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    Mz *z = calloc(1, sizeof *z);
+    if (!z) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    RtAugment aug;
+    int rc = -1, C = t->data->classes;
+    uint64_t *bits = NULL;
+    unsigned char *keeps = NULL;
+    uint32_t *cal_idx = NULL, *test_idx = NULL;
+    Scores sc = { 0 };
+    if (run_data_load(t->data, &z->ds, &z->norm, &aug, err, errlen) != 0)
+        goto done;
+    if (run_model_build(&z->m, a, t->model, NULL, 256, o->threads > 0 ? o->threads : rt_pool_default_threads(), err,
+                        errlen) != 0)
+        goto done;
+    RunMeta meta;
+    if (run_ckpt_load(&z->m, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+        goto done;
+    const IrGraph *g = z->m.eval.g;
+    if (g->masks.n == 0) {
+        snprintf(err, errlen, "model '%s' has no masks to modularize by (put its convs in modular { })",
+                 t->model->name);
+        goto done;
+    }
+    z->classes = C;
+    ModStats *s = &z->st;
+    s->classes = C, s->layers = g->masks.n;
+    s->layer_off = arena_alloc(a, sizeof(long long) * (size_t)(s->layers + 1));
+    s->group = arena_alloc(a, sizeof(int) * (size_t)s->layers);
+    for (int l = 0; l < s->layers; l++)
+        s->layer_off[l + 1] = s->layer_off[l] + ((const IrValue *)g->masks.v[l])->d[1];
+    s->kernels = s->layer_off[s->layers];
+    residual_groups(g, s->group);
+    s->freq = arena_alloc(a, sizeof(double) * (size_t)(C * s->kernels));
+    s->count = arena_alloc(a, sizeof(long long) * (size_t)C);
+    z->words = (int)((s->kernels + 63) / 64);
+    if (frequencies(z, o, readonly, err, errlen) != 0)
+        goto done;
+
+    r->model = t->model->name, r->dataset = t->data->name, r->names = t->data->names, r->classes = C;
+    r->threshold = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
+    r->generators = mi ? mi->keep_generators : 1;
+    r->masked_kernels = s->kernels;
+    r->modules = arena_alloc(a, sizeof(ModuleReport) * (size_t)C);
+    keeps = malloc((size_t)(C * s->kernels));
+    long long ntest = (long long)z->ds.n_test;
+    bits = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
+    if (!keeps || !bits) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    for (int c = 0; c < C; c++)
+        mod_module(s, &c, 1, r->threshold, keeps + (long long)c * s->kernels);
+
+    /* the model as trained, and the test images' binary masks */
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
+    float *lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
+    if (!lab || !lg) {
+        free(lab), free(lg);
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    forward_all(z, 1, NULL, ntest, lg, bits, NULL, lab);
+    long long right = 0;
+    for (long long i = 0; i < ntest; i++)
+        right += argmax(lg + i * C, C) == lab[i];
+    r->accuracy = ntest ? (double)right / (double)ntest : 0;
+    module_cost(z, NULL, 1, &r->flops, &r->params);
+
+    /* KRR, cohesion (per class over its test images), coupling (between modules) */
+    uint64_t *mod_bits = calloc((size_t)(C * z->words), sizeof(uint64_t));
+    uint64_t *cls = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
+    double coh = 0, cpl = 0, krr = 0;
+    long long pairs = 0;
+    for (int c = 0; c < C; c++) {
+        const unsigned char *k = keeps + (long long)c * s->kernels;
+        for (long long j = 0; j < s->kernels; j++)
+            if (k[j])
+                mod_bits[(long long)c * z->words + j / 64] |= 1ull << (j % 64);
+        long long n = 0;
+        for (long long i = 0; i < ntest; i++)
+            if (lab[i] == c)
+                memcpy(cls + n++ * z->words, bits + i * z->words, sizeof(uint64_t) * (size_t)z->words);
+        coh += mod_cohesion(cls, n, mod_bits + (long long)c * z->words, z->words);
+        ModuleReport *m = &r->modules[c];
+        m->cls = c;
+        m->kernels = mod_kept(k, s->kernels);
+        m->krr = (double)m->kernels / (double)s->kernels;
+        krr += m->krr;
+        module_cost(z, k, r->generators, &m->flops, &m->params);
+    }
+    for (int c = 0; c < C; c++)
+        for (int d = c + 1; d < C; d++, pairs++)
+            cpl += mod_jaccard(mod_bits + (long long)c * z->words, mod_bits + (long long)d * z->words, z->words);
+    r->krr = krr / C, r->cohesion = coh / C, r->coupling = pairs ? cpl / (double)pairs : 0;
+    free(mod_bits), free(cls), free(lab), free(lg);
+
+    /* the modules on the test images; calibration on training images of every class */
+    long long ncal = (long long)z->ds.n_train < 2000 ? (long long)z->ds.n_train : 2000;
+    cal_idx = spread((long long)z->ds.n_train, ncal);
+    if (alloc_scores(&sc, ncal, ntest, C) != 0 || !cal_idx) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    module_scores(z, keeps, r->generators, cal_idx, NULL, &sc);
+    double recall[256];
+    compose(z, &sc, recall, &r->modular_accuracy, &r->modular_accuracy_raw);
+    for (int c = 0; c < C; c++)
+        r->modules[c].recall = recall[c];
+    free_scores(&sc);
+    memset(&sc, 0, sizeof sc);
+
+    if (sweep) {   /* on subsets: 500 calibration and 1000 test images */
+        long long nt = ntest < 1000 ? ntest : 1000, nc = ncal < 500 ? ncal : 500;
+        free(cal_idx);
+        cal_idx = spread((long long)z->ds.n_train, nc);
+        test_idx = spread(ntest, nt);
+        if (alloc_scores(&sc, nc, nt, C) != 0 || !cal_idx || !test_idx) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < 10; i++) {
+            double T = 0.5 + 0.05 * i, k = 0, rec = 0;
+            for (int c = 0; c < C; c++) {
+                mod_module(s, &c, 1, T, keeps + (long long)c * s->kernels);
+                k += (double)mod_kept(keeps + (long long)c * s->kernels, s->kernels) / (double)s->kernels;
+            }
+            module_scores(z, keeps, r->generators, cal_idx, test_idx, &sc);
+            compose(z, &sc, recall, &r->sweep_acc[i], &r->sweep_raw[i]);
+            for (int c = 0; c < C; c++)
+                rec += recall[c];
+            r->sweep_t[i] = T, r->sweep_krr[i] = k / C, r->sweep_recall[i] = rec / C;
+        }
+        r->nsweep = 10;
+    }
+    rc = 0;
+done:
+    free_scores(&sc);
+    free(bits), free(keeps), free(cal_idx), free(test_idx);
+    run_model_free(&z->m);
+    rt_data_free(&z->ds);
+    free(z);
+    return rc;
+}
+
+void mod_report_text(FILE *out, const ModReport *r)
+{
+    fprintf(out, "modules of %s on %s: threshold %.2f, generators %s\n", r->model, r->dataset, r->threshold,
+            r->generators ? "kept" : "dropped");
+    fprintf(out, "  class  name            kernels    KRR  recall        FLOPs     params\n");
+    for (int c = 0; c < r->classes; c++) {
+        const ModuleReport *m = &r->modules[c];
+        fprintf(out, "  %5d  %-14s %8lld  %5.3f  %5.1f%%  %11lld %10lld%s\n", c, r->names ? r->names[c] : "",
+                m->kernels, m->krr, 100 * m->recall, m->flops, m->params,
+                m->recall < 0.5 ? "  (loses its own class)" : "");
+    }
+    fprintf(out, "  model: test accuracy %.2f%%, %lld FLOPs, %lld params, %lld masked kernels\n", 100 * r->accuracy,
+            r->flops, r->params, r->masked_kernels);
+    fprintf(out, "  modules composed: %.2f%% calibrated, %.2f%% by raw logits\n", 100 * r->modular_accuracy,
+            100 * r->modular_accuracy_raw);
+    fprintf(out, "  KRR %.4f  cohesion %.4f  coupling %.4f\n", r->krr, r->cohesion, r->coupling);
+    if (r->nsweep) {
+        fprintf(out, "  sweep (1000 test images)  threshold    KRR  recall  composed  raw\n");
+        for (int i = 0; i < r->nsweep; i++)
+            fprintf(out, "                            %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
+                    r->sweep_krr[i], 100 * r->sweep_recall[i], 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
+    }
+}
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\')
+            fprintf(out, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(out, "\\u%04x", *s);
+        else
+            fputc(*s, out);
+    fputc('"', out);
+}
+
+void mod_report_json(FILE *out, const ModReport *r)
+{
+    fprintf(out, "{ \"model\": ");
+    json_str(out, r->model);
+    fprintf(out, ", \"dataset\": ");
+    json_str(out, r->dataset);
+    fprintf(out, ", \"classes\": %d,\n  \"accuracy\": %.4f, \"modular_accuracy\": %.4f, \"modular_accuracy_raw\": %.4f,\n"
+                 "  \"masked_kernels\": %lld, \"threshold\": %g, \"generators\": \"%s\", \"krr\": %.4f,\n"
+                 "  \"cohesion\": %.4f, \"coupling\": %.4f, \"flops\": %lld, \"params\": %lld,\n  \"modules\": [",
+            r->classes, r->accuracy, r->modular_accuracy, r->modular_accuracy_raw, r->masked_kernels, r->threshold,
+            r->generators ? "keep" : "drop", r->krr, r->cohesion, r->coupling, r->flops, r->params);
+    for (int c = 0; c < r->classes; c++) {
+        const ModuleReport *m = &r->modules[c];
+        fprintf(out, "%s\n    { \"class\": %d, \"name\": ", c ? "," : "", c);
+        json_str(out, r->names ? r->names[c] : "");
+        fprintf(out, ", \"kernels\": %lld, \"krr\": %.4f, \"flops\": %lld, \"params\": %lld, \"recall\": %.4f }",
+                m->kernels, m->krr, m->flops, m->params, m->recall);
+    }
+    fprintf(out, " ]");
+    if (r->nsweep) {
+        fprintf(out, ",\n  \"sweep\": [");
+        for (int i = 0; i < r->nsweep; i++)
+            fprintf(out, "%s\n    { \"threshold\": %.2f, \"krr\": %.4f, \"recall\": %.4f, \"modular_accuracy\": %.4f, "
+                         "\"modular_accuracy_raw\": %.4f }",
+                    i ? "," : "", r->sweep_t[i], r->sweep_krr[i], r->sweep_recall[i], r->sweep_acc[i], r->sweep_raw[i]);
+        fprintf(out, " ]");
+    }
+    fprintf(out, " }\n");
+}
+
+/* Two bar charts (KRR and own-class recall per class) and, after a sweep,
+ * KRR, recall and composed accuracy against the threshold. */
+int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    int W = 720, H = r->nsweep ? 760 : 420, bw = (W - 120) / (r->classes ? r->classes : 1);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"20\" y=\"22\" font-size=\"14\">%s on %s: modules at threshold %.2f (KRR %.3f, composed "
+               "%.1f%%)</text>\n", r->model, r->dataset, r->threshold, r->krr, 100 * r->modular_accuracy);
+    const char *what[2] = { "KRR", "own-class recall" }, *color[2] = { "#4477aa", "#ee6677" };
+    for (int chart = 0; chart < 2; chart++) {
+        int top = 50 + chart * 180, h = 130;
+        fprintf(f, "<text x=\"20\" y=\"%d\">%s</text>\n", top - 6, what[chart]);
+        fprintf(f, "<line x1=\"60\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", top + h, W - 40, top + h);
+        for (int c = 0; c < r->classes; c++) {
+            double v = chart ? r->modules[c].recall : r->modules[c].krr;
+            int bh = (int)(v * h + 0.5), x = 70 + c * bw;
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n", x, top + h - bh, bw - 8, bh,
+                    color[chart]);
+            fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
+            fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x, top + h + 13,
+                    r->names ? r->names[c] : "");
+        }
+    }
+    if (r->nsweep) {
+        int top = 430, h = 260, x0 = 70, x1 = W - 60;
+        fprintf(f, "<text x=\"20\" y=\"%d\">threshold sweep: KRR (blue), recall (red), composed accuracy (green)</text>\n",
+                top - 6);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", x0, top,
+                x1 - x0, h);
+        const double *ys[3] = { r->sweep_krr, r->sweep_recall, r->sweep_acc };
+        const char *cs[3] = { "#4477aa", "#ee6677", "#228833" };
+        for (int k = 0; k < 3; k++) {
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", cs[k]);
+            for (int i = 0; i < r->nsweep; i++)
+                fprintf(f, "%d,%d ", x0 + (int)((r->sweep_t[i] - 0.5) / 0.45 * (x1 - x0)),
+                        top + h - (int)(ys[k][i] * h));
+            fprintf(f, "\"/>\n");
+        }
+        for (int i = 0; i < r->nsweep; i++)
+            fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x0 + (int)((r->sweep_t[i] - 0.5) / 0.45 * (x1 - x0)) - 10,
+                    top + h + 14, r->sweep_t[i]);
+    }
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* Modularizing a trained checkpoint: kernel frequencies (computed once and
+ * stored in the checkpoint), one module per class, their metrics, the
+ * calibration that composes them, and the threshold sweep. */
+#ifndef MWT_RUN_MODULARIZE_H
+#define MWT_RUN_MODULARIZE_H
+#include <stdio.h>
+
+#include "mwt_modules.h"
+#include "run_train.h"
+
+typedef struct ModuleReport {
+    int cls;
+    long long kernels;
+    double krr, recall;
+    long long flops, params;
+} ModuleReport;
+
+typedef struct ModReport {
+    const char *model, *dataset;
+    const char **names;
+    int classes;
+    double threshold;
+    int generators;
+    double accuracy, modular_accuracy, modular_accuracy_raw;
+    long long masked_kernels;
+    double krr, cohesion, coupling;
+    long long flops, params;            /* the whole model's */
+    ModuleReport *modules;
+    int nsweep;
+    double sweep_t[16], sweep_krr[16], sweep_recall[16], sweep_acc[16], sweep_raw[16];
+} ModReport;
+
+/* threshold < 0: the statement's; sweep: also the thresholds 0.5 .. 0.95 on
+ * subsets of the images. Writes the frequencies and calibrations into the
+ * checkpoint o->ckpt unless `readonly`. */
+int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
+                   int sweep, int readonly, ModReport *r, char *err, size_t errlen);
+void mod_report_text(FILE *out, const ModReport *r);
+void mod_report_json(FILE *out, const ModReport *r);
+int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen);
+
+#endif
