@@ -1,6 +1,7 @@
 /* GFLOP/s of the JIT'ed conv kernels on SimCNN's layers at batch 128, one
  * thread, the whole range in one call: what fraction of the core's peak the
- * kernels reach. Usage: bench_kernels [simd] [repetitions]; simd defaults to
+ * kernels reach (time: the thread's CPU time, the best of the repetitions,
+ * so that other processes on the machine distort it less). Usage: bench_kernels [simd] [repetitions]; simd defaults to
  * the host's (16 with AVX-512F, else 8). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ static const Layer layers[] = {
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -104,6 +105,84 @@ int main(int argc, char **argv)
         free(base), free(ws);
     }
     printf("all conv layers, fwd + bwd: %.1f ms per batch, %.1f GFLOP/s\n", total_t * 1e3, total_flop / total_t * 1e-9);
+    /* SimCNN's linear layers: x [B,F], w [O,F]; bwd_w over all output rows. */
+    static const int lin[][2] = { { 1152, 256 }, { 256, 10 } };
+    for (int l = 0; l < 2; l++) {
+        int F = lin[l][0], O = lin[l][1], B = N;
+        size_t off[7], sz[7] = { (size_t)B * F, (size_t)O * F, (size_t)O, (size_t)B * O, (size_t)B * O, (size_t)B * F,
+                                 (size_t)O * F },
+                       used = 0;
+        for (int i = 0; i < 7; i++)
+            off[i] = used, used += (sz[i] * sizeof(float) + 63) / 64 * 64;
+        char *base = aligned_alloc(64, used);
+        for (size_t i = 0; i < used / sizeof(float); i++)
+            ((float *)base)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+        float *ws = aligned_alloc(64, ((size_t)k_linear_ws(B, F, O, simd) * sizeof(float) + 63) / 64 * 64);
+        double cf[] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3], B, F, O, simd };
+        double cx[] = { (double)off[4], (double)off[1], (double)off[5], B, F, O, simd };
+        double cw[] = { (double)off[0], (double)off[4], (double)off[6], (double)off[2], B, F, O, simd };
+        char nf[32], nx_[32], nw_[32];
+        snprintf(nf, sizeof nf, "lin%d_fwd", l), snprintf(nx_, sizeof nx_, "lin%d_bwd_x", l);
+        snprintf(nw_, sizeof nw_, "lin%d_bwd_w", l);
+        JitCall calls[3] = {
+            { nf, "k_linear_fwd", "ppppwiiiilh", cf },
+            { nx_, "k_linear_bwd_x", "pppwiiiilh", cx },
+            { nw_, "k_linear_bwd_w", "ppppwiiiilh", cw },
+        };
+        if (jit_add_calls(jit, calls, 3, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_kernels: %s\n", err);
+            return 1;
+        }
+        double flop = 2.0 * B * F * O, t[3];
+        t[0] = best_time((JitFn)jit_lookup(jit, nf), base, ws, B, reps);
+        t[1] = best_time((JitFn)jit_lookup(jit, nx_), base, ws, B, reps);
+        t[2] = best_time((JitFn)jit_lookup(jit, nw_), base, ws, O, reps);
+        char shp[40];
+        snprintf(shp, sizeof shp, "%d->%d", F, O);
+        printf("linear %-26s", shp);
+        for (int i = 0; i < 3; i++)
+            printf(" %6.1f GF/s", flop / t[i] * 1e-9);
+        printf("   (%.3f %.3f %.3f ms)\n", t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
+        free(base), free(ws);
+    }
+    /* The memory-bound kernels at conv2's output, [128, 32, 28, 28]: ms and
+     * GB/s of the bytes they must move at least. */
+    {
+        const int C = 32, HW = 784, n = N * C * HW, P = N * C;
+        size_t off[10], used = 0, sz[10] = { (size_t)n, (size_t)n, (size_t)n, (size_t)n, (size_t)n / 4, (size_t)C,
+                                             (size_t)C, (size_t)2 * C, (size_t)C, (size_t)C };
+        for (int i = 0; i < 10; i++)
+            off[i] = used, used += (sz[i] * sizeof(float) + 63) / 64 * 64;
+        char *base = aligned_alloc(64, used);
+        for (size_t i = 0; i < used / sizeof(float); i++)
+            ((float *)base)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+        /* x y dy dx pooled gamma beta stats run_mean run_var */
+        double cbn[] = { (double)off[0], (double)off[5], (double)off[6], (double)off[1], (double)off[7],
+                         (double)off[8], (double)off[9], N, C, HW, 0.1, 1e-5 };
+        double cbb[] = { (double)off[0], (double)off[2], (double)off[5], (double)off[7], (double)off[3],
+                         (double)off[8], (double)off[9], N, C, HW };
+        double crf[] = { (double)off[0], (double)off[1] }, crb[] = { (double)off[1], (double)off[2], (double)off[3] };
+        double cmf[] = { (double)off[0], (double)off[4], 28, 28, 2, 2, 14, 14 };
+        double cmb[] = { (double)off[0], (double)off[4], (double)off[3], 28, 28, 2, 2, 14, 14 };
+        JitCall calls[6] = {
+            { "m_bn_f", "k_bn_fwd_train", "pppppppiiifflh", cbn }, { "m_bn_b", "k_bn_bwd", "pppppppiiilh", cbb },
+            { "m_relu_f", "k_relu_fwd", "pplh", crf },             { "m_relu_b", "k_relu_bwd", "ppplh", crb },
+            { "m_mp_f", "k_maxpool_fwd", "ppiiiiiilh", cmf },      { "m_mp_b", "k_maxpool_bwd", "pppiiiiiilh", cmb },
+        };
+        if (jit_add_calls(jit, calls, 6, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_kernels: %s\n", err);
+            return 1;
+        }
+        int units[6] = { C, C, n, n, P, P };
+        double bytes[6] = { 2.0 * n * 4, 3.0 * n * 4, 2.0 * n * 4, 3.0 * n * 4, 1.25 * n * 4, 2.25 * n * 4 };
+        printf("[128,32,28,28]:");
+        for (int i = 0; i < 6; i++) {
+            double t = best_time((JitFn)jit_lookup(jit, calls[i].name), base, NULL, units[i], reps);
+            printf(" %s %.2f ms (%.0f GB/s)", calls[i].kernel + 2, t * 1e3, bytes[i] / t * 1e-9);
+        }
+        printf("\n");
+        free(base);
+    }
     jit_destroy(jit);
     return 0;
 }

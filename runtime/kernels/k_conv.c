@@ -16,34 +16,32 @@
 #include "k_kernels.h"
 #include "k_tile.h"
 
-/* At most this many columns (output pixels) per block. The forward block is
- * reread by every row tile of W; the weight-gradient block ends with one
- * horizontal reduction per weight, so it is longer. */
-enum { K_FWD_COLS = 512, K_BWW_COLS = 1024 };
+/* Blocks have at most K_MAX_COLS columns (output pixels). Of the block
+ * sizes that pad the least to whole column tiles, the forward GEMM takes the
+ * one closest to K_FWD_COLS (its im2col block then stays in L2 while the
+ * row tiles of W pass over it; measured on Zen 4), the weight gradient the
+ * largest (each block ends in one horizontal reduction per weight). */
+enum { K_MAX_COLS = 1024, K_FWD_COLS = 256, K_BWW_COLS = K_MAX_COLS };
 
-/* Output rows per block, for blocks of at most maxc columns padded to a
- * multiple of align: whole images (a multiple of OH) when two or more fit,
- * else a slice of one image; of those, the count that pads least. */
-static int k_blk_rows(int OH, int OW, int maxc, int align)
+/* Output rows per block for columns padded to a multiple of align: whole
+ * images (a multiple of OH) when two or more fit, else a slice of one image. */
+static int k_blk_rows(int OH, int OW, int prefer, int align)
 {
     long P = (long)OH * OW;
     int best = 1;
-    double bestw = 1e30;
-    if (2 * P <= maxc) {
-        for (int g = 1; g * P <= maxc; g++) {
-            double w = (double)k_rup(g * P, align) / (double)(g * P);
-            if (w <= bestw)
-                bestw = w, best = g * OH;
-        }
-        return best;
-    }
-    for (int T = 1; T <= OH && (long)T * OW <= maxc; T++) {
-        long cols = 0;
-        for (int r = 0; r < OH; r += T)
-            cols += k_rup((long)k_min(T, OH - r) * OW, align);
-        double w = (double)cols / (double)P;
-        if (w <= bestw)
-            bestw = w, best = T;
+    double bestw = 1e30, bestd = 1e30;
+    int whole = 2 * P <= K_MAX_COLS;
+    for (int n = 1; whole ? n * P <= K_MAX_COLS : n <= OH && (long)n * OW <= K_MAX_COLS; n++) {
+        long cols = 0, size = whole ? n * P : (long)n * OW;
+        if (whole)
+            cols = k_rup(size, align);
+        else
+            for (int r = 0; r < OH; r += n)
+                cols += k_rup((long)k_min(n, OH - r) * OW, align);
+        double w = (double)cols / (double)(whole ? size : P), d = size > prefer ? size - prefer : prefer - size;
+        /* padding within half a percent counts as a tie */
+        if (w < bestw - 0.005 || (w <= bestw + 0.005 && d < bestd))
+            bestw = w < bestw ? w : bestw, bestd = d, best = whole ? n * OH : n;
     }
     return best;
 }
@@ -93,22 +91,38 @@ static void k_pad_rows(const float *restrict x, float *restrict xp, long n, int 
         }
 }
 
-/* Asks for the input rows of the block at flattened row t (if it is before
- * end) while the current block computes: short rows of many channels are a
+/* The input rows the block at flattened row t reads, per channel: a
+ * contiguous range of bytes. The kernels ask for them in pieces while the
+ * block before computes: rows of a few hundred bytes in many channels are a
  * pattern the hardware prefetcher picks up too late. */
-static void k_prefetch_rows(const float *restrict x, long t, long end, int T, int C, int H, int W, int R, int stride,
-                            int padh, int OH)
+typedef struct {
+    const char *p;
+    long cstride, bytes;
+    int C;
+} KPrefetch;
+
+static KPrefetch k_prefetch_at(const float *x, long t, long end, int T, int C, int H, int W, int R, int stride,
+                               int padh, int OH)
 {
+    KPrefetch pf = { 0, 0, 0, 0 };
     if (t >= end)
-        return;
+        return pf;
     long n = t / OH;
     int oh = (int)(t - n * OH), rows = k_min(T, OH - oh);
     int ih0 = k_max(0, oh * stride - padh), ih1 = k_min(H, (oh + rows - 1) * stride - padh + R);
-    for (int c = 0; c < C; c++) {
-        const char *p = (const char *)(x + ((n * C + c) * H + ih0) * (long)W);
-        for (long b = 0; b < (long)(ih1 - ih0) * W * 4; b += 64)
-            __builtin_prefetch(p + b);
-    }
+    pf.p = (const char *)(x + ((n * C) * H + ih0) * (long)W);
+    pf.cstride = (long)H * W * 4;
+    pf.bytes = (long)k_max(0, ih1 - ih0) * W * 4;
+    pf.C = C;
+    return pf;
+}
+
+/* Piece i of n. */
+static void k_prefetch_part(const KPrefetch *pf, int i, int n)
+{
+    for (long c = (long)pf->C * i / n; c < (long)pf->C * (i + 1) / n; c++)
+        for (long b = 0; b < pf->bytes; b += 64)
+            __builtin_prefetch(pf->p + c * pf->cstride + b);
 }
 
 /* col[(c*R + r)*S + s][j] for the nrows output rows from flattened row t0,
@@ -190,19 +204,43 @@ static void k_blk_in(const float *restrict y, float *restrict buf, long ld, long
             buf[k * ld + j] = 0.0f;
 }
 
-/* The block's rows of y = buf + bias. */
-static void k_blk_out(float *restrict y, const float *restrict buf, long ld, long t0, int nrows, int K, int OH, int OW,
-                      const float *restrict bias)
+/* y = the packed A times the block's col, plus bias. A column tile whose
+ * pixels are consecutive in one image (the common case) is stored straight
+ * into y; the others, and the last rows when K is not a multiple of the
+ * tile's, go through tmp, with the same arithmetic. */
+static void k_gemm_out(int simd, int K, int Kd, const float *restrict apack, const float *restrict col, long ld,
+                       long t0, int nrows, int qb, float *restrict y, const float *restrict bias, float *restrict tmp,
+                       int OH, int OW, const KPrefetch *pf)
 {
-    for (long u = t0, n; u < t0 + nrows;) {
-        int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
-        for (int k = 0; k < K; k++) {
-            float *yr = y + ((n * K + k) * OH + oh) * (long)OW, bk = bias ? bias[k] : 0.0f;
-            const float *br = buf + k * ld + (u - t0) * OW;
-            for (int j = 0; j < rows * OW; j++)
-                yr[j] = br[j] + bk;
+    int mr = k_op_mr(simd), nr = k_op_nr(simd), q = nrows * OW;
+    long P = (long)OH * OW;
+    float bpad[16];
+    for (int q0 = 0; q0 < qb; q0 += nr) {
+        k_prefetch_part(pf, q0 / nr, qb / nr);
+        long u = t0 + q0 / OW, n = u / OH, p = (u - n * OH) * OW + q0 % OW;
+        int direct = q0 + nr <= q && p + nr <= P;
+        for (int m0 = 0; m0 < K; m0 += mr) {
+            const float *bm = bias ? bias + m0 : NULL;
+            if (m0 + mr > K && bias) {
+                for (int i = 0; i < mr; i++)
+                    bpad[i] = m0 + i < K ? bias[m0 + i] : 0.0f;
+                bm = bpad;
+            }
+            if (direct && m0 + mr <= K) {
+                k_op(simd, Kd, apack + (long)m0 * Kd, col + q0, ld, bm, y + (n * K + m0) * P + p, P);
+                continue;
+            }
+            k_op(simd, Kd, apack + (long)m0 * Kd, col + q0, ld, bm, tmp, nr);
+            /* by runs of columns inside one image */
+            for (int j = 0, len; j < nr && q0 + j < q; j += len) {
+                long uj = t0 + (q0 + j) / OW, nj = uj / OH, pj = (uj - nj * OH) * OW + (q0 + j) % OW;
+                len = (int)(P - pj < nr - j ? P - pj : nr - j);
+                len = k_min(len, q - q0 - j);
+                for (int i = 0; i < mr && m0 + i < K; i++)
+                    for (int l = 0; l < len; l++)
+                        y[(nj * K + m0 + i) * P + pj + l] = tmp[i * nr + j + l];
+            }
         }
-        u += rows;
     }
 }
 
@@ -210,7 +248,7 @@ static void k_blk_out(float *restrict y, const float *restrict buf, long ld, lon
 static long k_al(long n) { return k_rup(n, 16); }
 
 /* The scratch of k_conv_gemm, after the packed A: col, the padded input
- * rows, the result block. */
+ * rows, a tile. */
 typedef struct {
     int T;
     long ld, col, xp, cb, end;
@@ -225,8 +263,8 @@ static KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int stride, i
     g.col = 0;
     g.xp = k_al(Kd * g.ld);
     g.cb = g.xp + k_al((long)C * k_pad_h(g.T, OH, R, stride) * k_pad_w(W, S, stride, pad, OW));
-    g.end = g.cb + k_rup(K, k_op_mr(simd)) * g.ld;
-    (void)H;
+    g.end = g.cb + k_op_mr(simd) * k_op_nr(simd);
+    (void)H, (void)K;
     return g;
 }
 
@@ -242,9 +280,8 @@ static void k_conv_gemm(const float *restrict x, const float *restrict apack, co
     for (long t = (long)lo * OH; t < (long)hi * OH;) {
         int nrows = k_blk_next(t, hi, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
         k_im2col(x, ws + g.col, g.ld, ws + g.xp, t, nrows, qb, g.T, C, H, W, R, S, stride, padh, padw, OH, OW);
-        k_prefetch_rows(x, t + nrows, (long)hi * OH, g.T, C, H, W, R, stride, padh, OH);
-        k_op_gemm(simd, K, Kd, apack, ws + g.col, g.ld, qb, ws + g.cb, g.ld);
-        k_blk_out(y, ws + g.cb, g.ld, t, nrows, K, OH, OW, bias);
+        KPrefetch pf = k_prefetch_at(x, t + nrows, (long)hi * OH, g.T, C, H, W, R, stride, padh, OH);
+        k_gemm_out(simd, K, Kd, apack, ws + g.col, g.ld, t, nrows, qb, y, bias, ws + g.cb, OH, OW, &pf);
         t += nrows;
     }
 }
@@ -393,7 +430,14 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
         for (long t = (long)n0 * OH; t < (long)n1 * OH;) {
             int nrows = k_blk_next(t, n1, OH, g.T), qb = (int)k_rup((long)nrows * OW, v);
             k_im2col(x, col, ld, ws + g.xp, t, nrows, qb, g.T, C, H, W, R, S, stride, pad, pad, OH, OW);
-            k_blk_in(dy, dyc, ld, t, nrows, qb, K, OH, OW);
+            /* dy's rows in place when the block is one whole image of whole
+             * vectors (its padding rows, k >= K, stay those of dyc, zeros). */
+            long P = (long)OH * OW;
+            int inplace = nrows == OH && P % v == 0;
+            const float *dyr = inplace ? dy + t / OH * K * P : dyc;
+            long ldy = inplace ? P : ld;
+            if (!inplace)
+                k_blk_in(dy, dyc, ld, t, nrows, qb, K, OH, OW);
             /* A strip of 4 col rows stays in L1 while all of dy passes. */
             for (int kd0 = 0; kd0 < g.Kdp; kd0 += K_DOT_NR) {
                 const float *bp[K_DOT_NR];
@@ -403,7 +447,7 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
                     const float *ap[4];
                     float out[16];
                     for (int i = 0; i < mrd; i++)
-                        ap[i] = dyc + (long)(k0 + i) * ld;
+                        ap[i] = k0 + i < K ? dyr + (long)(k0 + i) * ldy : dyc + (long)(k0 + i) * ld;
                     k_dot(simd, qb / v, ap, bp, out);
                     for (int i = 0; i < mrd; i++)
                         for (int j = 0; j < K_DOT_NR; j++)
@@ -412,7 +456,7 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
             }
             if (dbpart)
                 for (int k = 0; k < K; k++)
-                    dbacc[k] += k_sum(dyc + (long)k * ld, qb);
+                    dbacc[k] += k_sum(dyr + (long)k * ldy, qb);
             t += nrows;
         }
         float *dw = dwpart + (long)ch * K * Kd;

@@ -61,7 +61,7 @@ static void k_lin_op(int simd, int M, int kin, int F, const float *restrict apac
         for (int m0 = 0; m0 < M; m0 += mr) {
             int full = m0 + mr <= M && f0 < fb;
             float *ct = full ? c + (long)m0 * F + f0 : tmp;
-            k_op(simd, kin, apack + (long)m0 * kin, bs, ldb, ct, full ? F : nr);
+            k_op(simd, kin, apack + (long)m0 * kin, bs, ldb, NULL, ct, full ? F : nr);
             if (!full)
                 for (int i = 0; i < mr && m0 + i < M; i++)
                     for (int j = 0; j < nr && f0 + j < F; j++)

@@ -106,6 +106,16 @@ void k_mask_apply_fwd(const float *restrict x, const float *restrict m, float *r
     }
 }
 
+void k_mask_apply_keep(const float *restrict x, const float *restrict m, const float *restrict keep,
+                       const int *restrict generators, float *restrict y, int HW, int K, int lo, int hi)
+{
+    for (int p = lo; p < hi; p++) {
+        float s = (*generators ? m[p] : 1.0f) * keep[p % K];
+        for (int i = 0; i < HW; i++)
+            y[(long)p * HW + i] = x[(long)p * HW + i] * s;
+    }
+}
+
 void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const float *restrict dy, float *restrict dx,
                       float *restrict dm, int HW, int lo, int hi)
 {

@@ -101,9 +101,9 @@ static void test_gemm_specialized(void **state)
 
 /* The three conv kernels specialized to a shape, against the native build,
  * and split in two in the JIT, which must not change a bit. */
-static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int pad, int bias)
+static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int pad, int bias, int simd)
 {
-    int OH = (H + 2 * pad - R) / stride + 1, OW = (W + 2 * pad - R) / stride + 1, simd = host_simd(), G = 2;
+    int OH = (H + 2 * pad - R) / stride + 1, OW = (W + 2 * pad - R) / stride + 1, G = 2;
     size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)N * K * OH * OW;
     long nws = k_conv2d_ws(N, C, H, W, K, R, R, stride, pad, OH, OW, simd);
     TArena a = { NULL, 0, (nx * 2 + nw * (G + 1) + ny * 2 + (size_t)K * (G + 1) + 64) * sizeof(float) + 64 * 16 };
@@ -124,7 +124,7 @@ static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int 
     memcpy(cw + 4, shape, sizeof shape);
     cw[15] = G, cw[16] = simd; /* G comes before simd */
     char name[96];
-    snprintf(name, sizeof name, "conv_%d_%d_%d_%d_%d_%d_%d_%d_%d", N, C, H, W, K, R, stride, pad, bias);
+    snprintf(name, sizeof name, "conv_%d_%d_%d_%d_%d_%d_%d_%d_%d_%d", N, C, H, W, K, R, stride, pad, bias, simd);
     JitFn fwd = add_one(name, "k_conv2d_fwd", bias ? "ppppwiiiiiiiiiiiilh" : "ppnpwiiiiiiiiiiiilh", cf);
     strcat(name, "_bx");
     JitFn bx = add_one(name, "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", cx);
@@ -157,11 +157,119 @@ static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int 
 static void test_conv_specialized(void **state)
 {
     (void)state;
-    conv_case(2, 3, 28, 28, 8, 3, 1, 1, 1);
-    conv_case(1, 5, 13, 11, 4, 3, 2, 1, 0);
-    conv_case(3, 2, 9, 9, 6, 1, 1, 0, 1);
-    conv_case(1, 4, 7, 7, 3, 5, 1, 2, 1);
-    conv_case(3, 32, 14, 14, 64, 3, 1, 1, 1);
+    int simd = host_simd(), other = simd == 16 ? 8 : 16;
+    conv_case(2, 3, 28, 28, 8, 3, 1, 1, 1, simd);
+    conv_case(1, 5, 13, 11, 4, 3, 2, 1, 0, simd);
+    conv_case(3, 2, 9, 9, 6, 1, 1, 0, 1, simd);
+    conv_case(1, 4, 7, 7, 3, 5, 1, 2, 1, simd);
+    conv_case(3, 32, 14, 14, 64, 3, 1, 1, 1, simd);
+    /* the other tile width runs on any host too */
+    conv_case(2, 3, 28, 28, 8, 3, 1, 1, 1, other);
+    conv_case(1, 5, 13, 11, 4, 3, 2, 1, 0, other);
+}
+
+/* Two copies of an arena: the JIT runs on one, the native build on the
+ * other; then every float of the two must agree to rounding. */
+typedef struct {
+    TArena jit, nat;
+} Twin;
+
+static Twin twin(size_t cap)
+{
+    Twin t = { { calloc(cap, 1), 0, cap }, { calloc(cap, 1), 0, cap } };
+    return t;
+}
+
+static double twin_put(Twin *t, size_t n, unsigned seed)
+{
+    double off = arena_put(&t->jit, n);
+    t->nat.used = t->jit.used;
+    fill(at(&t->jit, off), n, seed);
+    memcpy(at(&t->nat, off), at(&t->jit, off), n * sizeof(float));
+    return off;
+}
+
+static float *nat(Twin *t, double off) { return at(&t->nat, off); }
+
+static void twin_check(Twin *t)
+{
+    assert_close(at(&t->jit, 0), at(&t->nat, 0), t->jit.used / sizeof(float));
+    free(t->jit.base), free(t->nat.base);
+}
+
+static void test_other_kernels_specialized(void **state)
+{
+    (void)state;
+    int simd = host_simd();
+    {   /* linear, with sizes that leave partial tiles */
+        const int B = 9, F = 70, O = 13;
+        Twin t = twin(1 << 20);
+        double x = twin_put(&t, (size_t)B * F, 1), w = twin_put(&t, (size_t)O * F, 2), b = twin_put(&t, O, 3),
+               y = twin_put(&t, (size_t)B * O, 4), dy = twin_put(&t, (size_t)B * O, 5),
+               dx = twin_put(&t, (size_t)B * F, 6), dw = twin_put(&t, (size_t)O * F, 7), db = twin_put(&t, O, 8);
+        float *ws = malloc(sizeof(float) * (size_t)k_linear_ws(B, F, O, simd));
+        const double cf[] = { x, w, b, y, B, F, O, simd }, cx[] = { dy, w, dx, B, F, O, simd },
+                     cw[] = { x, dy, dw, db, B, F, O, simd };
+        add_one("lin_fwd", "k_linear_fwd", "ppppwiiiilh", cf)(t.jit.base, ws, 0, B);
+        add_one("lin_bx", "k_linear_bwd_x", "pppwiiiilh", cx)(t.jit.base, ws, 0, B);
+        add_one("lin_bw", "k_linear_bwd_w", "ppppwiiiilh", cw)(t.jit.base, ws, 0, O);
+        k_linear_fwd(nat(&t, x), nat(&t, w), nat(&t, b), nat(&t, y), ws, B, F, O, simd, 0, B);
+        k_linear_bwd_x(nat(&t, dy), nat(&t, w), nat(&t, dx), ws, B, F, O, simd, 0, B);
+        k_linear_bwd_w(nat(&t, x), nat(&t, dy), nat(&t, dw), nat(&t, db), ws, B, F, O, simd, 0, O);
+        twin_check(&t);
+        free(ws);
+    }
+    {   /* batchnorm, relu, dropout, pooling, loss, SGD, sum of parts */
+        const int N = 4, C = 3, HW = 36, n = N * C * HW, P = N * C;
+        Twin t = twin(1 << 20);
+        double x = twin_put(&t, n, 11), g = twin_put(&t, C, 12), be = twin_put(&t, C, 13), y = twin_put(&t, n, 14),
+               st = twin_put(&t, 2 * C, 15), rm = twin_put(&t, C, 16), rv = twin_put(&t, C, 17),
+               dy = twin_put(&t, n, 18), dx = twin_put(&t, n, 19), dg = twin_put(&t, C, 20), db = twin_put(&t, C, 21),
+               r = twin_put(&t, n, 22), seed = twin_put(&t, 2, 23), d = twin_put(&t, n, 24),
+               mp = twin_put(&t, (size_t)P * 9, 25), mdx = twin_put(&t, n, 26), lg = twin_put(&t, 40, 27),
+               lab = twin_put(&t, 4, 28), rl = twin_put(&t, 4, 29), mean = twin_put(&t, 1, 30),
+               dl = twin_put(&t, 40, 31), pr = twin_put(&t, n, 32), gr = twin_put(&t, n, 33),
+               v = twin_put(&t, n, 34), lr = twin_put(&t, 1, 35), sp = twin_put(&t, C, 36);
+        for (int i = 0; i < 4; i++)
+            ((int *)at(&t.jit, lab))[i] = ((int *)nat(&t, lab))[i] = (i * 7) % 10;
+        const double cbn[] = { x, g, be, y, st, rm, rv, N, C, HW, 0.1, 1e-5 },
+                     cbb[] = { x, dy, g, st, dx, dg, db, N, C, HW }, crelu[] = { y, r },
+                     cdrop[] = { x, d, seed, 3, 0.25 }, cmp[] = { x, mp, 6, 6, 2, 2, 3, 3 },
+                     cmb[] = { x, mp, mdx, 6, 6, 2, 2, 3, 3 }, cce[] = { lg, lab, rl, 4, 10 }, cmean[] = { rl, mean, 4 },
+                     cceb[] = { lg, lab, mean, dl, 4, 10 }, csgd[] = { pr, gr, v, lr, 0.9, 5e-4, 1 },
+                     csum[] = { g, sp, 1, C };
+        /* units: channels, elements, planes, rows, 1 */
+        struct { const char *name, *kernel, *sig; const double *c; int units; } k[] = {
+            { "bn_f", "k_bn_fwd_train", "pppppppiiiffl" "h", cbn, C },
+            { "bn_b", "k_bn_bwd", "pppppppiiilh", cbb, C },
+            { "relu", "k_relu_fwd", "pplh", crelu, n },
+            { "drop", "k_dropout_fwd", "pppiflh", cdrop, n },
+            { "mp_f", "k_maxpool_fwd", "ppiiiiiilh", cmp, P },
+            { "mp_b", "k_maxpool_bwd", "pppiiiiiilh", cmb, P },
+            { "ce_f", "k_ce_fwd", "pppiilh", cce, 4 },
+            { "mean", "k_mean", "ppilh", cmean, 1 },
+            { "ce_b", "k_ce_bwd", "ppppiilh", cceb, 4 },
+            { "sgd", "k_sgd", "ppppffilh", csgd, n },
+            { "sum", "k_sum_parts", "ppiilh", csum, C },
+        };
+        for (size_t i = 0; i < sizeof k / sizeof *k; i++)
+            add_one(k[i].name, k[i].kernel, k[i].sig, k[i].c)(t.jit.base, NULL, 0, k[i].units);
+        unsigned long long *sd = (unsigned long long *)nat(&t, seed);
+        k_bn_fwd_train(nat(&t, x), nat(&t, g), nat(&t, be), nat(&t, y), nat(&t, st), nat(&t, rm), nat(&t, rv), N, C,
+                       HW, 0.1f, 1e-5f, 0, C);
+        k_bn_bwd(nat(&t, x), nat(&t, dy), nat(&t, g), nat(&t, st), nat(&t, dx), nat(&t, dg), nat(&t, db), N, C, HW, 0,
+                 C);
+        k_relu_fwd(nat(&t, y), nat(&t, r), 0, n);
+        k_dropout_fwd(nat(&t, x), nat(&t, d), sd, 3, 0.25f, 0, n);
+        k_maxpool_fwd(nat(&t, x), nat(&t, mp), 6, 6, 2, 2, 3, 3, 0, P);
+        k_maxpool_bwd(nat(&t, x), nat(&t, mp), nat(&t, mdx), 6, 6, 2, 2, 3, 3, 0, P);
+        k_ce_fwd(nat(&t, lg), (const int *)nat(&t, lab), nat(&t, rl), 4, 10, 0, 4);
+        k_mean(nat(&t, rl), nat(&t, mean), 4, 0, 1);
+        k_ce_bwd(nat(&t, lg), (const int *)nat(&t, lab), nat(&t, mean), nat(&t, dl), 4, 10, 0, 4);
+        k_sgd(nat(&t, pr), nat(&t, gr), nat(&t, v), nat(&t, lr), 0.9f, 5e-4f, 1, 0, n);
+        k_sum_parts(nat(&t, g), nat(&t, sp), 1, C, 0, C);
+        twin_check(&t);
+    }
 }
 
 static void test_bad_requests(void **state)
@@ -184,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_host_cpu_is_named),
         cmocka_unit_test(test_gemm_specialized),
         cmocka_unit_test(test_conv_specialized),
+        cmocka_unit_test(test_other_kernels_specialized),
         cmocka_unit_test(test_bad_requests),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
