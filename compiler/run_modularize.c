@@ -453,6 +453,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
             r->sweep_t[i] = T, r->sweep_krr[i] = k / C, r->sweep_recall[i] = rec / C;
         }
         r->nsweep = 10;
+        r->sweep_images = nt;
     }
     rc = 0;
 done:
@@ -481,9 +482,9 @@ void mod_report_text(FILE *out, const ModReport *r)
             100 * r->modular_accuracy_raw);
     fprintf(out, "  KRR %.4f  cohesion %.4f  coupling %.4f\n", r->krr, r->cohesion, r->coupling);
     if (r->nsweep) {
-        fprintf(out, "  sweep (1000 test images)  threshold    KRR  recall  composed  raw\n");
+        fprintf(out, "  sweep on %5lld test images  threshold    KRR  recall  composed  raw\n", r->sweep_images);
         for (int i = 0; i < r->nsweep; i++)
-            fprintf(out, "                            %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
+            fprintf(out, "                              %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
                     r->sweep_krr[i], 100 * r->sweep_recall[i], 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
     }
 }

@@ -27,6 +27,7 @@ typedef struct ModReport {
     long long flops, params;            /* the whole model's */
     ModuleReport *modules;
     int nsweep;
+    long long sweep_images;            /* test images the sweep used */
     double sweep_t[16], sweep_krr[16], sweep_recall[16], sweep_acc[16], sweep_raw[16];
 } ModReport;
 

@@ -1,0 +1,157 @@
+/* Modules and their metrics against hand-computed cases, and modularize
+ * end to end on a small modular model trained on synthetic data. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mwt_test.h"
+#include "rt_ckpt.h"
+#include "rt_progress.h"
+#include "run_modularize.h"
+
+/* 2 classes; layer 0 has 3 kernels, layer 1 has 2. */
+static double freq[2][5] = { { 0.95, 0.5, 0.9, 0.2, 0.85 }, { 0.1, 0.92, 0.3, 0.6, 0.7 } };
+static long long off[3] = { 0, 3, 5 };
+static long long count[2] = { 10, 10 };
+
+static ModStats stats(int *group)
+{
+    ModStats s = { 2, 2, 5, off, group, &freq[0][0], count };
+    return s;
+}
+
+static void test_threshold_and_fallback(void **st)
+{
+    (void)st;
+    int group[2] = { 0, 1 };
+    ModStats s = stats(group);
+    unsigned char k[5];
+    int c0 = 0, c1 = 1, both[2] = { 0, 1 };
+    mod_module(&s, &c0, 1, 0.9, k);
+    unsigned char want0[5] = { 1, 0, 1, 0, 0 };
+    /* layer 1 keeps nothing at 0.9: 0.85, then 0.80 -> kernel 4 at 0.85 */
+    want0[4] = 1;
+    assert_memory_equal(k, want0, 5);
+    mod_module(&s, &c1, 1, 0.9, k);
+    /* layer 1 falls back to 0.70 (0.9 -> 0.85 -> 0.8 -> 0.75 -> 0.7): kernel 4 */
+    unsigned char want1[5] = { 0, 1, 0, 0, 1 };
+    assert_memory_equal(k, want1, 5);
+    mod_module(&s, both, 2, 0.9, k);
+    unsigned char want01[5] = { 1, 1, 1, 0, 1 };
+    assert_memory_equal(k, want01, 5);
+    assert_int_equal(mod_kept(k, 5), 4);
+    /* lower thresholds keep more: KRR falls as the threshold rises */
+    long long prev = 6;
+    for (double t = 0.5; t < 0.96; t += 0.05) {
+        mod_module(&s, &c0, 1, t, k);
+        assert_true(mod_kept(k, 5) <= prev);
+        prev = mod_kept(k, 5);
+    }
+}
+
+static void test_residual_union(void **st)
+{
+    (void)st;
+    static double f[1][4] = { { 1, 0, 0, 1 } };
+    long long o[3] = { 0, 2, 4 };
+    int group[2] = { 7, 7 };   /* two layers of 2 kernels meet at an add */
+    long long n[1] = { 1 };
+    ModStats s = { 1, 2, 4, o, group, &f[0][0], n };
+    unsigned char k[4];
+    int c = 0;
+    mod_module(&s, &c, 1, 0.9, k);
+    unsigned char want[4] = { 1, 1, 1, 1 };
+    assert_memory_equal(k, want, 4);
+}
+
+static void test_jaccard_and_cohesion(void **st)
+{
+    (void)st;
+    uint64_t a = 0x0f, b = 0x3c, z = 0;
+    assert_true(fabs(mod_jaccard(&a, &b, 1) - 2.0 / 6.0) < 1e-12);
+    assert_true(mod_jaccard(&z, &z, 1) == 1.0);
+    /* three images; the module keeps bits 0..3: {0,1}, {0,1,2}, {3} -> J = 2/3, 0, 0 */
+    uint64_t masks[3] = { 0x3 | 0x100, 0x7, 0x8 }, module = 0xf;
+    assert_true(fabs(mod_cohesion(masks, 3, &module, 1) - (2.0 / 3.0) / 3.0) < 1e-12);
+}
+
+static void test_calibration(void **st)
+{
+    (void)st;
+    float z[200];
+    unsigned char y[200];
+    for (int i = 0; i < 200; i++) {
+        z[i] = (float)(i - 100) / 10.0f + (i % 7 == 0 ? 3.0f : 0.0f);
+        y[i] = i >= 100;
+    }
+    ModCalib c;
+    mod_calib_fit(&c, z, y, 200, 1);
+    float lo = -5, mid = 0.05f, hi = 5;
+    assert_true(mod_calib_score(&c, &lo) < 0.05);
+    assert_true(mod_calib_score(&c, &hi) > 0.95);
+    assert_true(fabs(mod_calib_score(&c, &mid) - 0.5) < 0.25);
+}
+
+static const char *src =
+    "dataset d = synthetic(n = 512, test = 256, seed = 3) { classes = 4  shape = [2, 12, 12] }\n"
+    "model m : [2, 12, 12] -> [4] {\n"
+    "    conv(8) batchnorm relu\n"
+    "    modular { conv(8) batchnorm relu maxpool(2) residual { conv(8) batchnorm relu conv(8) batchnorm } relu }\n"
+    "    gap linear(4) }\n"
+    "train m on d { epochs = 3  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling  seed = 2 }\n"
+    "modularize m { threshold = 0.9 }\n";
+
+static void test_modularize_end_to_end(void **st)
+{
+    (void)st;
+    TestComp *t = tc_compile("mz.mwt", src, 1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    char ck[512], err[1024];
+    snprintf(ck, sizeof ck, "%s", tc_tmp_path("mz.ckpt"));
+    RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck };
+    RunResult rr;
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    if (run_train(&t->c.arena, tr, &o, &rr, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    ModReport r;
+    if (run_modularize(&t->c.arena, tr, t->c.checked.modularizes.v[0], &o, -1, 1, 0, &r, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    mod_report_text(stdout, &r);
+    assert_int_equal(r.masked_kernels, 24);
+    assert_true(r.accuracy > 0.5);
+    assert_true(r.krr > 0 && r.krr <= 1);
+    assert_true(r.cohesion >= 0 && r.cohesion <= 1 && r.coupling >= 0 && r.coupling <= 1);
+    for (int c = 0; c < 4; c++) {
+        assert_true(r.modules[c].kernels >= 3);   /* the fallback: a kernel per layer at least */
+        assert_true(r.modules[c].recall >= 0 && r.modules[c].recall <= 1);
+        assert_true(r.modules[c].flops <= r.flops);
+    }
+    for (int i = 1; i < r.nsweep; i++)
+        assert_true(r.sweep_krr[i] <= r.sweep_krr[i - 1] + 1e-12);
+    /* the frequencies went into the checkpoint */
+    RtCkpt c = { 0 };
+    assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
+    const RtCkptEntry *e = rt_ckpt_find(&c, "mwt/freq");
+    assert_non_null(e);
+    assert_int_equal(e->dims[0], 4);
+    assert_int_equal(e->dims[1], 24);
+    rt_ckpt_free(&c);
+    /* a second modularize at another threshold reads them back: same KRR at 0.9 */
+    ModReport r2;
+    if (run_modularize(&t->c.arena, tr, t->c.checked.modularizes.v[0], &o, 0.9, 0, 1, &r2, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_true(r2.krr == r.krr);
+    tc_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threshold_and_fallback), cmocka_unit_test(test_residual_union),
+        cmocka_unit_test(test_jaccard_and_cohesion),   cmocka_unit_test(test_calibration),
+        cmocka_unit_test(test_modularize_end_to_end),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
