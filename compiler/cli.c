@@ -147,7 +147,49 @@ void cli_help(const char *command)
              "  ir    the graph IR of a model: the --model one, else the first train\n"
              "        statement's (its batch, ending in its loss as written), else the\n"
              "        first model's (one image, ending in its logits)\n"
-             "  llvm  the LLVM IR of a model's kernels (not available yet: issue 4)");
+             "  llvm  the LLVM IR the JIT compiles for a model: one function per kernel call\n"
+             "        of its training step and its inference, shapes and offsets constant,\n"
+             "        optimized at O3 for this CPU");
+        return;
+    }
+    if (command && strcmp(command, "train") == 0) {
+        puts("usage: mwtc train FILE.mwt [-o CKPT] [--model NAME] [--resume CKPT] [--epochs N] [--limit N]\n"
+             "                  [--threads N] [--seed N] [--json] [--quiet]\n"
+             "\n"
+             "Trains the first train statement's model (or --model NAME's) on its data set:\n"
+             "the step (forward, backward, SGD) is JIT-compiled for this CPU; the last partial\n"
+             "batch of an epoch is dropped. After every epoch the test accuracy is measured\n"
+             "and the checkpoint written (default MODEL.ckpt; a temporary file renamed over it).\n"
+             "Progress goes to stderr: a bar on a terminal, one line per epoch otherwise.\n"
+             "\n"
+             "  --resume CKPT  continue a run from its checkpoint (parameters, optimizer state,\n"
+             "                 random generator, epoch): it ends where the whole run would have\n"
+             "  --epochs N     train N epochs (the schedule spans N)\n"
+             "  --limit N      use the first N training images\n"
+             "  --threads N    threads (default: the statement's, else every core); the result\n"
+             "                 is the same bit for bit whatever N\n"
+             "  --json         the result as one JSON object on stdout");
+        return;
+    }
+    if (command && strcmp(command, "eval") == 0) {
+        puts("usage: mwtc eval FILE.mwt --ckpt CKPT [--model NAME] [--json]\n"
+             "\n"
+             "Test accuracy of a checkpoint, overall and per class.");
+        return;
+    }
+    if (command && (strcmp(command, "modularize") == 0 || strcmp(command, "report") == 0)) {
+        puts("usage: mwtc modularize FILE.mwt --ckpt CKPT [--threshold T] [--sweep] [--json] [--svg FILE]\n"
+             "       mwtc report FILE.mwt --ckpt CKPT [--threshold T] [--json] [--svg FILE]\n"
+             "\n"
+             "Derives one module per class from a trained modular checkpoint: the frequency\n"
+             "of each masked kernel over each class's training images (computed once and\n"
+             "stored in the checkpoint by modularize; report writes nothing), the kernels at\n"
+             "or above the threshold (default: the modularize statement's, else 0.9), and the\n"
+             "metrics: KRR, cohesion, coupling, each module's own-class recall, FLOPs and\n"
+             "parameters, and the modules composed (calibrated and by raw logits).\n"
+             "\n"
+             "  --sweep       also thresholds 0.5 .. 0.95 on 1000 test images\n"
+             "  --svg FILE    charts of KRR and recall per class and of the sweep");
         return;
     }
     puts("usage: mwtc FILE.mwt [options]           check, then train, modularize and reuse as the file says\n"
@@ -168,6 +210,5 @@ void cli_help(const char *command)
          "Exit status: 0 success, 1 a diagnosed error, 2 bad usage.\n"
          "'mwtc CMD --help' describes one command. The language: LANGUAGE.md.\n"
          "\n"
-         "This build has the front end (check, dump ast, dump ir); training, modularizing, eval,\n"
-         "report, emit and the REPL come with the training engine.");
+         "Not in this build yet: reuse statements, eval --module, emit, repl.");
 }
