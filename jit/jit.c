@@ -48,13 +48,13 @@ Jit *jit_create(char *err, size_t errlen)
     /* The machine the optimizer tunes for: the host CPU, every feature it has. */
     j->tm = LLVMCreateTargetMachine(target, j->triple, j->cpu, j->features, LLVMCodeGenLevelAggressive,
                                     LLVMRelocPIC, LLVMCodeModelJITDefault);
-    LLVMOrcJITTargetMachineBuilderRef jtmb;
-    LLVMErrorRef e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
-    if (e) {
-        take_error(e, "cannot describe the host for the JIT", err, errlen);
-        jit_destroy(j);
-        return NULL;
-    }
+    /* The JIT compiles with a machine like j->tm: the host CPU, every feature,
+     * aggressive code generation (the default builder would use -O2's). */
+    LLVMTargetMachineRef jtm = LLVMCreateTargetMachine(target, j->triple, j->cpu, j->features,
+                                                       LLVMCodeGenLevelAggressive, LLVMRelocPIC,
+                                                       LLVMCodeModelJITDefault);
+    LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jtm);
+    LLVMErrorRef e;
     LLVMOrcLLJITBuilderRef b = LLVMOrcCreateLLJITBuilder();
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
     if ((e = LLVMOrcCreateLLJIT(&j->lljit, b))) {

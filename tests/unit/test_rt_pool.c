@@ -159,7 +159,7 @@ static void test_many_tiny_steps(void **state) {
     printf("  %d thread%s: %.2f us a step (%d CPUs online)\n", T, T == 1 ? "" : "s",
            s / STEPS * 1e6, rt_pool_default_threads());
     assert_int_equal(atomic_load(&t.hits), 4 * (STEPS + 100));
-    assert_true(s < 10.0); /* generous: sanitizers, and more threads than CPUs here */
+    /* no assertion on the time: tests never assert one (a loaded machine is slow) */
     rt_pool_destroy(p);
   }
 }
