@@ -5,7 +5,7 @@ reports the metrics of DESIGN.md "MwT, precisely". With --standard it trains the
 (no masks) with the same loop instead, for the time-per-epoch comparison (bench/mwt_vs_standard).
 
     /usr/bin/python3 bench/mwt_reference.py [--epochs N] [--threads N] [--limit N] [--seed N]
-        [--alpha A] [--beta B] [--threshold T] [--data DIR] [--standard] [--json]
+        [--alpha A] [--beta B] [--threshold T] [--data DIR] [--standard] [--no-modularize] [--json]
 
 Written for Debian's python3-torch (run it with /usr/bin/python3); numpy and torch only. The data
 pipeline, the recipe and what is timed come from bench/torch_train.py (imported from it): pixels /
@@ -152,7 +152,7 @@ def mask_losses(masks, y):
 
 
 @torch.no_grad()
-def forward_all(model, images, batch=1000, want_masks=False):
+def forward_all(model, images, batch=250, want_masks=False):
     """Eval-mode logits (n x classes, float32) and optionally the binary masks (n x kernels, bool)."""
     model.eval()
     logits, bins = [], []
@@ -284,6 +284,8 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.9, help="modularize threshold (default 0.9)")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--standard", action="store_true", help="train the standard SimCNN (no masks) instead")
+    ap.add_argument("--no-modularize", action="store_true",
+                    help="train and evaluate only (bench/mwt_vs_standard times the training loop)")
     ap.add_argument("--json", action="store_true", help="print one JSON object at the end")
     a = ap.parse_args()
     if a.epochs < 1 or a.threads < 1 or a.limit < 0:
@@ -364,6 +366,7 @@ def main():
     if modular:
         out.update({k: round(v, 6) for k, v in last.items() if k != "loss"})
         out.update({"alpha": a.alpha, "beta": a.beta})
+    if modular and not a.no_modularize:
         t0 = time.perf_counter()
         r = modularize(model, xtr, ytr, xte, yte, a.threshold)
         out["modularize_seconds"] = round(time.perf_counter() - t0, 3)
@@ -375,7 +378,7 @@ def main():
         return
     print("test accuracy %.4f, %.0f training images/s over %d epochs (%.1f s, %.2f s per epoch)"
           % (acc, ips, a.epochs, sum(epoch_seconds), sum(epoch_seconds) / a.epochs))
-    if modular:
+    if "modules" in out:
         print("modularized (threshold %g) in %.1f s: %d masked kernels, krr %.4f, cohesion %.4f, coupling %.4f"
               % (a.threshold, out["modularize_seconds"], out["masked_kernels"], out["krr"], out["cohesion"],
                  out["coupling"]))

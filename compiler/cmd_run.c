@@ -25,6 +25,8 @@ static const TrainInfo *pick_train(Compilation *c, const CliOptions *o)
     return NULL;
 }
 
+static const ModularizeInfo *modularize_of(Compilation *c, const Net *net);
+
 static void options(const CliOptions *o, RunOptions *r)
 {
     memset(r, 0, sizeof *r);
@@ -81,10 +83,6 @@ int cmd_eval(Compilation *c, const CliOptions *o)
         fprintf(stderr, "mwtc: eval needs --ckpt CKPT\nTry 'mwtc eval --help'.\n");
         return EXIT_USAGE;
     }
-    if (o->module) {
-        diag_plain(&c->diag, "eval --module needs modules, and modularizing is not in this build yet");
-        return EXIT_ERROR;
-    }
     const TrainInfo *t = pick_train(c, o);
     if (!t)
         return EXIT_ERROR;
@@ -93,16 +91,41 @@ int cmd_eval(Compilation *c, const CliOptions *o)
     ro.ckpt = o->ckpt;
     RunResult r;
     char err[1024];
-    if (run_eval(&c->arena, t->model, t->data, &ro, &r, err, sizeof err) != 0) {
+    int classes[256], n = 0;
+    double krr = 1;
+    if (o->module) {
+        /* C[,C...]: class numbers */
+        for (const char *p = o->module; *p && n < 256;) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || (*end && *end != ',')) {
+                fprintf(stderr, "mwtc: --module needs class numbers separated by commas, not '%s'\n", o->module);
+                return EXIT_USAGE;
+            }
+            classes[n++] = (int)v;
+            p = *end ? end + 1 : end;
+        }
+        if (run_eval_module(&c->arena, t, modularize_of(c, t->model), &ro, o->threshold, classes, n, &r, &krr, err,
+                            sizeof err) != 0) {
+            diag_plain(&c->diag, "%s", err);
+            return EXIT_ERROR;
+        }
+    } else if (run_eval(&c->arena, t->model, t->data, &ro, &r, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
     }
     const DatasetInfo *d = t->data;
     if (o->json) {
-        printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"accuracy\": %.4f, \"images\": %lld, \"classes\": [", t->model->name,
+        printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"accuracy\": %.4f, \"images\": %lld,", t->model->name,
                d->name, r.accuracy, r.images);
-        for (int k = 0; k < r.classes; k++) {
-            printf("%s\n  { \"class\": %d, ", k ? "," : "", k);
+        if (o->module)
+            printf(" \"module\": \"%s\", \"krr\": %.4f,", o->module, krr);
+        printf(" \"classes\": [");
+        for (int k = 0, first = 1; k < r.classes; k++) {
+            if (o->module && r.class_total[k] == 0)
+                continue;
+            printf("%s\n  { \"class\": %d, ", first ? "" : ",", k);
+            first = 0;
             if (d->names)
                 printf("\"name\": \"%s\", ", d->names[k]);
             printf("\"images\": %lld, \"accuracy\": %.4f }", r.class_total[k],
@@ -111,9 +134,12 @@ int cmd_eval(Compilation *c, const CliOptions *o)
         printf(" ] }\n");
         return EXIT_OK;
     }
+    if (o->module)
+        printf("module %s of %s (KRR %.4f) on its classes' test images: ", o->module, t->model->name, krr);
     printf("%s on %s (%s, %d epochs): test accuracy %.2f%% over %lld images\n", t->model->name, d->name, o->ckpt,
            r.epochs, 100 * r.accuracy, r.images);
     for (int k = 0; k < r.classes; k++)
+        if (!o->module || r.class_total[k])
         printf("  class %-3d %-14s %6.2f%%  (%lld images)\n", k, d->names ? d->names[k] : "",
                r.class_total[k] ? 100.0 * (double)r.class_correct[k] / (double)r.class_total[k] : 0.0,
                r.class_total[k]);

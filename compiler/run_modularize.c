@@ -587,3 +587,95 @@ int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errle
     }
     return 0;
 }
+
+int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
+                    const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    Mz *z = calloc(1, sizeof *z);
+    if (!z) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    RtAugment aug;
+    int rc = -1, C = t->data->classes;
+    unsigned char *keep = NULL;
+    float *lg = NULL;
+    int32_t *lab = NULL;
+    for (int i = 0; i < n; i++)
+        if (classes[i] < 0 || classes[i] >= C) {
+            snprintf(err, errlen, "--module: class %d is not one of the %d classes of %s", classes[i], C,
+                     t->data->name);
+            goto done;
+        }
+    if (run_data_load(t->data, &z->ds, &z->norm, &aug, err, errlen) != 0)
+        goto done;
+    if (run_model_build(&z->m, a, t->model, NULL, 256, o->threads > 0 ? o->threads : rt_pool_default_threads(), err,
+                        errlen) != 0)
+        goto done;
+    RunMeta meta;
+    if (run_ckpt_load(&z->m, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+        goto done;
+    const IrGraph *g = z->m.eval.g;
+    if (g->masks.n == 0) {
+        snprintf(err, errlen, "model '%s' has no masks, so no modules", t->model->name);
+        goto done;
+    }
+    z->classes = C;
+    ModStats *s = &z->st;
+    s->classes = C, s->layers = g->masks.n;
+    s->layer_off = arena_alloc(a, sizeof(long long) * (size_t)(s->layers + 1));
+    s->group = arena_alloc(a, sizeof(int) * (size_t)s->layers);
+    for (int l = 0; l < s->layers; l++)
+        s->layer_off[l + 1] = s->layer_off[l] + ((const IrValue *)g->masks.v[l])->d[1];
+    s->kernels = s->layer_off[s->layers];
+    residual_groups(g, s->group);
+    s->freq = arena_alloc(a, sizeof(double) * (size_t)(C * s->kernels));
+    s->count = arena_alloc(a, sizeof(long long) * (size_t)C);
+    z->words = (int)((s->kernels + 63) / 64);
+    if (frequencies(z, o, 1, err, errlen) != 0)
+        goto done;
+    keep = malloc((size_t)s->kernels);
+    long long ntest = (long long)z->ds.n_test;
+    lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
+    lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
+    if (!keep || !lg || !lab) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    double T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
+    mod_module(s, classes, n, T, keep);
+    *krr = (double)mod_kept(keep, s->kernels) / (double)s->kernels;
+    run_model_set_module(&z->m, keep, mi ? mi->keep_generators : 1);
+    forward_all(z, 1, NULL, ntest, lg, NULL, NULL, lab);
+    res->classes = C;
+    res->class_correct = arena_alloc(a, sizeof(long long) * (size_t)C);
+    res->class_total = arena_alloc(a, sizeof(long long) * (size_t)C);
+    long long right = 0, seen = 0;
+    for (long long i = 0; i < ntest; i++) {
+        int in = -1;
+        for (int k = 0; k < n; k++)
+            if (lab[i] == classes[k])
+                in = k;
+        if (in < 0)
+            continue;   /* only the module's classes' images */
+        int best = classes[0];
+        for (int k = 1; k < n; k++)
+            if (lg[i * C + classes[k]] > lg[i * C + best])
+                best = classes[k];
+        seen++;
+        right += best == lab[i];
+        res->class_total[lab[i]]++;
+        res->class_correct[lab[i]] += best == lab[i];
+    }
+    res->images = seen;
+    res->accuracy = seen ? (double)right / (double)seen : 0;
+    res->epochs = meta.epoch;
+    rc = 0;
+done:
+    free(keep), free(lg), free(lab);
+    run_model_free(&z->m);
+    rt_data_free(&z->ds);
+    free(z);
+    return rc;
+}

@@ -36,6 +36,11 @@ typedef struct ModReport {
  * checkpoint o->ckpt unless `readonly`. */
 int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                    int sweep, int readonly, ModReport *r, char *err, size_t errlen);
+/* eval --module: the module of `classes` (the modular model with its other
+ * kernels switched off, as a sliced module computes) on the test images of
+ * those classes, each predicted as the argmax over the module's classes. */
+int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
+                    const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen);
 void mod_report_text(FILE *out, const ModReport *r);
 void mod_report_json(FILE *out, const ModReport *r);
 int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen);
