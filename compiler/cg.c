@@ -203,23 +203,26 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_MASK_APPLY:
-        if (C->p->g->training) {
-            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_fwd", "pppilh", O(C, x), O(C, n->in[1]), O(C, y),
-                 (double)(x->d[2] * x->d[3]));
-            return 0;
-        }
+    case IR_MASK_APPLY_GRAD: {
+        /* Both modes scale by the keep vector and may drop the generators:
+         * all ones and on, except while a module is evaluated or fine-tuned. */
+        const IrValue *m = n->in[1];
+        int l = -1;
         for (int i = 0; i < C->p->g->masks.n; i++)
-            if (C->p->g->masks.v[i] == n->in[1]) {
-                call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep", "pppppiilh", O(C, x), O(C, n->in[1]),
-                     (double)L->keep_off[i], (double)L->scalars + 16, O(C, y), (double)(x->d[2] * x->d[3]),
-                     (double)x->d[1]);
-                return 0;
-            }
-        return -1;
-    case IR_MASK_APPLY_GRAD:
-        call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_bwd", "ppppp" "ilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
-             O(C, y), O(C, n->extra[0]), (double)(x->d[2] * x->d[3]));
+            if (C->p->g->masks.v[i] == m)
+                l = i;
+        if (l < 0)
+            return -1;
+        if (n->op == IR_MASK_APPLY)
+            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep", "pppppiilh", O(C, x), O(C, m),
+                 (double)L->keep_off[l], (double)L->scalars + 16, O(C, y), (double)(x->d[2] * x->d[3]),
+                 (double)x->d[1]);
+        else
+            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep_bwd", "pppppppiilh", O(C, x), O(C, m),
+                 (double)L->keep_off[l], (double)L->scalars + 16, O(C, n->in[2]), O(C, y), O(C, n->extra[0]),
+                 (double)(x->d[2] * x->d[3]), (double)x->d[1]);
         return 0;
+    }
     case IR_COHESION:
     case IR_COUPLING: {
         int layers = n->nin - 1, mode = n->op == IR_COUPLING;

@@ -14,4 +14,7 @@ int cmd_dump_llvm(Compilation *c, const CliOptions *o);
 int cmd_modularize(Compilation *c, const CliOptions *o, int readonly);
 int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly);
 
+/* reuse: the statement's module with a new head, fine-tuned from ckpt_in. */
+int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in);
+
 #endif

@@ -249,3 +249,37 @@ int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
     }
     return cmd_modularize_one(c, o, t, o->ckpt, readonly);
 }
+
+int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in)
+{
+    const TrainInfo *t = train_of(c, ru->model);
+    if (!t) {
+        diag_plain(&c->diag, "%s: reuse %s needs a train statement for %s", o->file, ru->name, ru->model->name);
+        return EXIT_ERROR;
+    }
+    RunOptions ro;
+    options(o, &ro);
+    RunResult r;
+    double krr = 1;
+    char err[1024];
+    const char *out = arena_printf(&c->arena, "%s.ckpt", ru->name);
+    if (run_reuse(&c->arena, t, modularize_of(c, ru->model), ru, &ro, ckpt_in, out, &r, &krr, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    if (o->json) {
+        printf("{ \"reuse\": \"%s\", \"model\": \"%s\", \"classes\": [", ru->name, ru->model->name);
+        for (int i = 0; i < ru->nclasses; i++)
+            printf("%s%d", i ? ", " : "", ru->classes[i]);
+        printf("], \"generators\": \"%s\", \"krr\": %.4f, \"epochs\": %d, \"accuracy\": %.4f, \"images\": %lld, "
+               "\"checkpoint\": \"%s\" }\n", ru->keep_generators ? "keep" : "drop", krr, r.epochs, r.accuracy, r.images, out);
+        return EXIT_OK;
+    }
+    printf("reuse %s: classes", ru->name);
+    for (int i = 0; i < ru->nclasses; i++)
+        printf(" %d", ru->classes[i]);
+    printf(" of %s, KRR %.4f, generators %s, new head fine-tuned %d epochs: test accuracy %.2f%% on their %lld "
+           "images (last epoch); checkpoint %s\n", ru->model->name, krr, ru->keep_generators ? "kept" : "dropped",
+           r.epochs, 100 * r.accuracy, r.images, out);
+    return EXIT_OK;
+}

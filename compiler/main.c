@@ -120,8 +120,6 @@ int main(int argc, char **argv)
     } else {
         /* The main job: check, then every train statement in order, then
          * each modularize statement on its model's checkpoint. */
-        if (c->checked.reuses.n)
-            fprintf(stderr, "mwtc: note: %s: reuse statements are not run by this build\n", o.file);
         status = o.json ? EXIT_OK : cmd_check(c, &o);
         for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
             status = cmd_train_one(c, &o, c->checked.trains.v[i], !o.json);
@@ -138,6 +136,10 @@ int main(int argc, char **argv)
             }
             const char *ckpt = o.output ? o.output : arena_printf(&c->arena, "%s.ckpt", m->model->name);
             status = cmd_modularize_one(c, &o, t, ckpt, 0);
+        }
+        for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++) {
+            const ReuseInfo *ru = c->checked.reuses.v[i];
+            status = cmd_reuse_one(c, &o, ru, o.output ? o.output : arena_printf(&c->arena, "%s.ckpt", ru->model->name));
         }
     }
 done:

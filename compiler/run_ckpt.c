@@ -168,3 +168,28 @@ done:
     rt_ckpt_free(&c);
     return rc;
 }
+
+int run_ckpt_load_matching(RunModel *m, const char *path, char *err, size_t errlen)
+{
+    const IrGraph *g = graph(m);
+    RtCkpt c = { 0 };
+    if (rt_ckpt_load(&c, path, err, errlen) != 0)
+        return -1;
+    int n = 0;
+    for (int k = 0; k < 2; k++) {
+        const Vec *v = k ? &g->states : &g->params;
+        for (int i = 0; i < v->n; i++) {
+            const IrValue *t = v->v[i];
+            char name[256];
+            snprintf(name, sizeof name, "%s/%s", k ? "state" : "param", t->name);
+            const RtCkptEntry *e = rt_ckpt_find(&c, name);
+            if (!e || e->kind != RT_CKPT_F32 || e->rank != t->rank ||
+                memcmp(e->dims, t->d, sizeof(long long) * (size_t)t->rank) != 0)
+                continue;
+            memcpy(k ? run_state(m, i) : run_param(m, i), e->data, e->bytes);
+            n++;
+        }
+    }
+    rt_ckpt_free(&c);
+    return n;
+}

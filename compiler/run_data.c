@@ -1,6 +1,7 @@
 /* A dataset statement made real: the loader its source names, the
  * normalization and augmentation it declares. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "run_train.h"
@@ -29,4 +30,66 @@ int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAug
     aug->crop_pad = d->crop_pad;
     aug->hflip = d->hflip;
     return 0;
+}
+
+static int subset_split(const uint8_t *x, const uint8_t *y, size_t n, size_t img, const int *classes, int k,
+                        uint8_t **xo, uint8_t **yo, size_t *no)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < k; c++)
+            m += y[i] == classes[c];
+    *xo = malloc(img * (m ? m : 1));
+    *yo = malloc(m ? m : 1);
+    if (!*xo || !*yo)
+        return -1;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < k; c++)
+            if (y[i] == classes[c]) {
+                memcpy(*xo + at * img, x + i * img, img);
+                (*yo)[at++] = (uint8_t)c;
+            }
+    *no = m;
+    return 0;
+}
+
+int run_data_subset(RtDataset *ds, const int *classes, int n, char *err, size_t errlen)
+{
+    size_t img = rt_data_image_size(ds);
+    RtDataset out = *ds;
+    out.classes = n;
+    out.train_x = out.train_y = out.test_x = out.test_y = NULL;
+    if (subset_split(ds->train_x, ds->train_y, ds->n_train, img, classes, n, &out.train_x, &out.train_y,
+                     &out.n_train) != 0 ||
+        subset_split(ds->test_x, ds->test_y, ds->n_test, img, classes, n, &out.test_x, &out.test_y, &out.n_test) != 0) {
+        rt_data_free(&out);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rt_data_free(ds);
+    *ds = out;
+    return 0;
+}
+
+Net *run_head_net(Arena *a, const Net *net, const char *name, int classes)
+{
+    Net *h = arena_alloc(a, sizeof *h);
+    *h = *net;
+    h->name = name;
+    memset(&h->seq, 0, sizeof h->seq);
+    for (int i = 0; i < net->seq.n; i++)
+        net_seq_push(a, &h->seq, net->seq.v[i]);
+    NetLayer *last = net->seq.v[net->seq.n - 1];
+    NetLayer *relu = arena_alloc(a, sizeof *relu), *lin = arena_alloc(a, sizeof *lin);
+    relu->op = NET_RELU, relu->loc = last->loc, relu->in = relu->out = net->out;
+    lin->op = NET_LINEAR, lin->loc = last->loc, lin->in = net->out;
+    lin->out.rank = 1, lin->out.d[0] = classes, lin->out_ch = classes, lin->bias = true;
+    lin->params = net->out.d[0] * classes + classes, lin->flops = 2 * net->out.d[0] * classes + classes;
+    net_seq_push(a, &h->seq, relu);
+    net_seq_push(a, &h->seq, lin);
+    h->out = lin->out;
+    h->params = net->params + lin->params;
+    h->flops = net->flops + lin->flops;
+    return h;
 }

@@ -679,3 +679,74 @@ done:
     free(z);
     return rc;
 }
+
+int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
+              const char *ckpt_in, const char *ckpt_out, RunResult *res, double *krr, char *err, size_t errlen)
+{
+    /* the module of the reused classes, from the trained model's frequencies */
+    Mz *z = calloc(1, sizeof *z);
+    unsigned char *keep = NULL;
+    if (!z) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    RtAugment aug;
+    int rc = -1, C = t->data->classes;
+    RunOptions fo = *o;
+    fo.ckpt = ckpt_in;
+    if (run_data_load(t->data, &z->ds, &z->norm, &aug, err, errlen) != 0)
+        goto done;
+    if (run_model_build(&z->m, a, t->model, NULL, 256, o->threads > 0 ? o->threads : rt_pool_default_threads(), err,
+                        errlen) != 0)
+        goto done;
+    RunMeta meta;
+    if (run_ckpt_load(&z->m, ckpt_in, &meta, NULL, 0, err, errlen) != 0)
+        goto done;
+    const IrGraph *g = z->m.eval.g;
+    z->classes = C;
+    ModStats *s = &z->st;
+    s->classes = C, s->layers = g->masks.n;
+    s->layer_off = arena_alloc(a, sizeof(long long) * (size_t)(s->layers + 1));
+    s->group = arena_alloc(a, sizeof(int) * (size_t)s->layers);
+    for (int l = 0; l < s->layers; l++)
+        s->layer_off[l + 1] = s->layer_off[l] + ((const IrValue *)g->masks.v[l])->d[1];
+    s->kernels = s->layer_off[s->layers];
+    residual_groups(g, s->group);
+    s->freq = arena_alloc(a, sizeof(double) * (size_t)(C * s->kernels));
+    s->count = arena_alloc(a, sizeof(long long) * (size_t)C);
+    z->words = (int)((s->kernels + 63) / 64);
+    if (frequencies(z, &fo, 0, err, errlen) != 0)
+        goto done;
+    keep = malloc((size_t)s->kernels + 1);
+    if (!keep) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    mod_module(s, ru->classes, ru->nclasses, mi ? mi->threshold : 0.9, keep);
+    *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
+    run_model_free(&z->m);
+    rt_data_free(&z->ds);
+
+    /* the module with a new head, fine-tuned on the classes' images */
+    TrainInfo tr = *t;
+    tr.model = run_head_net(a, t->model, ru->name, ru->nclasses);
+    tr.epochs = ru->epochs;
+    tr.lr = ru->lr;
+    tr.schedule = SCHED_COSINE;
+    tr.w_ce = 1, tr.w_cohesion = 0, tr.w_coupling = 0;
+    RunOptions ro = *o;
+    ro.ckpt = ckpt_out;
+    ro.resume = NULL;
+    ro.subset = ru->classes, ro.nsubset = ru->nclasses;
+    ro.init_from = ckpt_in;
+    ro.keep = keep, ro.generators = ru->keep_generators;
+    if (o->epochs <= 0)
+        ro.epochs = ru->epochs;
+    rc = run_train(a, &tr, &ro, res, err, errlen);
+done:
+    free(keep);
+    run_model_free(&z->m);
+    rt_data_free(&z->ds);
+    free(z);
+    return rc;
+}

@@ -41,6 +41,11 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
  * those classes, each predicted as the argmax over the module's classes. */
 int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                     const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen);
+/* reuse: the module of ru's classes (from ckpt_in's frequencies) with a new
+ * head relu -> linear(classes), fine-tuned on those classes' images; the
+ * result is the last epoch's, on their test images; *krr the module's. */
+int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
+              const char *ckpt_in, const char *ckpt_out, RunResult *res, double *krr, char *err, size_t errlen);
 void mod_report_text(FILE *out, const ModReport *r);
 void mod_report_json(FILE *out, const ModReport *r);
 int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen);

@@ -40,6 +40,8 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     RtAugment aug;
     if (run_data_load(t->data, &ds, &norm, &aug, err, errlen) != 0)
         return -1;
+    if (o->subset && run_data_subset(&ds, o->subset, o->nsubset, err, errlen) != 0)
+        return -1;
     RunModel m;
     uint32_t *idx = NULL;
     int rc = -1;
@@ -60,6 +62,10 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     long long seed = o->seed >= 0 ? o->seed : t->seed;
     rt_rng_seed(&rng, (uint64_t)seed);
     run_model_init(&m, &rng);
+    if (o->init_from && run_ckpt_load_matching(&m, o->init_from, err, errlen) < 0)
+        goto done;
+    if (o->keep)
+        run_model_set_module(&m, o->keep, o->generators);
     RunMeta meta = { .epochs = o->epochs > 0 ? o->epochs : t->epochs, .batch = B, .seed = seed, .limit = o->limit };
     snprintf(meta.model, sizeof meta.model, "%s", t->model->name);
     int first = 0;

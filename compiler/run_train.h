@@ -13,6 +13,14 @@ typedef struct RunOptions {
     const char *resume;        /* a checkpoint to continue from, or NULL */
     const char *source_path;   /* the program, stored in the checkpoint */
     int stop_after;            /* > 0: stop after this epoch as if interrupted (tests) */
+    /* reuse: train and test on these classes only, relabelled 0..n-1; start
+     * from the parameters of init_from that the model shares; a module's
+     * keep vector and generators */
+    const int *subset;
+    int nsubset;
+    const char *init_from;
+    const unsigned char *keep;
+    int generators;
 } RunOptions;
 
 typedef struct RunResult {
@@ -49,5 +57,12 @@ int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRn
 /* Restores every tensor the model has (moments only when `moments`);
  * checks that the checkpoint is of this model. */
 int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int moments, char *err, size_t errlen);
+/* Loads every parameter and state the checkpoint has under the model's names
+ * and shapes; the number loaded, or -1. */
+int run_ckpt_load_matching(RunModel *m, const char *path, char *err, size_t errlen);
+/* The dataset restricted to `classes`, relabelled 0..n-1 in their order. */
+int run_data_subset(RtDataset *ds, const int *classes, int n, char *err, size_t errlen);
+/* A copy of `net` with a new head: relu, linear(classes). */
+Net *run_head_net(Arena *a, const Net *net, const char *name, int classes);
 
 #endif

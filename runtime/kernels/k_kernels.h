@@ -141,6 +141,10 @@ void k_mask_apply_fwd(const float *restrict x, const float *restrict m, float *r
 /* Inference: y = x * (*generators ? m : 1) * keep[k], keep the module's kernels (1) or not (0). units: planes. */
 void k_mask_apply_keep(const float *restrict x, const float *restrict m, const float *restrict keep,
                        const int *restrict generators, float *restrict y, int HW, int K, int lo, int hi);
+/* Its gradient: dx = dy * (*generators ? m : 1) * keep[k]; dm = keep[k] * sum(dy x), 0 without generators. */
+void k_mask_apply_keep_bwd(const float *restrict x, const float *restrict m, const float *restrict keep,
+                           const int *restrict generators, const float *restrict dy, float *restrict dx,
+                           float *restrict dm, int HW, int K, int lo, int hi);
 void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const float *restrict dy, float *restrict dx,
                       float *restrict dm, int HW, int lo, int hi);
 /* rowstat[i] = { sum of cos(m_i, m_j) over j > i with the same label, their count, the same for other labels }. units: rows. */

@@ -116,6 +116,20 @@ void k_mask_apply_keep(const float *restrict x, const float *restrict m, const f
     }
 }
 
+void k_mask_apply_keep_bwd(const float *restrict x, const float *restrict m, const float *restrict keep,
+                           const int *restrict generators, const float *restrict dy, float *restrict dx,
+                           float *restrict dm, int HW, int K, int lo, int hi)
+{
+    for (int p = lo; p < hi; p++) {
+        float k = keep[p % K], s = (*generators ? m[p] : 1.0f) * k, d = 0;
+        for (int i = 0; i < HW; i++) {
+            dx[(long)p * HW + i] = dy[(long)p * HW + i] * s;
+            d += dy[(long)p * HW + i] * x[(long)p * HW + i];
+        }
+        dm[p] = *generators ? d * k : 0;   /* dropped generators learn nothing */
+    }
+}
+
 void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const float *restrict dy, float *restrict dx,
                       float *restrict dm, int HW, int lo, int hi)
 {

@@ -59,3 +59,22 @@ expect(1 "mwtc: error: missing.ckpt: cannot open" eval ok.mwt --ckpt missing.ckp
 file(WRITE ${TMP}/junk.ckpt "not a checkpoint")
 expect(1 "mwtc: error: junk.ckpt: not an mwtc checkpoint" eval ok.mwt --ckpt junk.ckpt)
 expect(0 "define void @t0(ptr" dump llvm ok.mwt)
+
+# A modular model: train, modularize (frequencies go into the checkpoint),
+# report without writing, a module on its classes, the main job end to end.
+file(WRITE ${TMP}/mod.mwt
+"dataset d = synthetic(n = 256, test = 96) { classes = 3  shape = [1, 8, 8] }
+model m : [1, 8, 8] -> [3] { conv(4) relu modular { conv(6) batchnorm relu } gap linear(3) }
+train m on d { epochs = 2  batch = 16  loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling  seed = 3 }
+modularize m { threshold = 0.8 }
+reuse m as pair { classes = [0, 2]  epochs = 1 }
+")
+expect(0 "test accuracy" train mod.mwt -o mod.ckpt --quiet)
+expect(0 "\"krr\"" modularize mod.mwt --ckpt mod.ckpt --json)
+expect(0 "threshold 0.50" report mod.mwt --ckpt mod.ckpt --threshold 0.5)
+expect(0 "sweep on" modularize mod.mwt --ckpt mod.ckpt --sweep --svg mod.svg)
+expect(0 "\"module\": \"0,2\"" eval mod.mwt --ckpt mod.ckpt --module 0,2 --json)
+expect(1 "class 7 is not one of the 3 classes" eval mod.mwt --ckpt mod.ckpt --module 7)
+expect(2 "--module needs class numbers" eval mod.mwt --ckpt mod.ckpt --module a)
+expect(1 "has no masks" modularize ok.mwt --ckpt ok.ckpt)
+expect(0 "reuse pair: classes 0 2 of m" mod.mwt --quiet)
