@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const commands[] = { "check", "train", "eval", "modularize", "report", "emit", "repl", "dump", NULL };
+static const char *const commands[] = { "check", "train", "eval", "modularize", "report", "reuse", "emit", "repl", "dump",
+                                        NULL };
 
 static bool usage(const char *fmt, const char *arg)
 {
@@ -198,6 +199,7 @@ void cli_help(const char *command)
          "       mwtc eval FILE.mwt --ckpt CKPT [--module C[,C...]] [--json]\n"
          "       mwtc modularize FILE.mwt --ckpt CKPT [--threshold T] [--sweep]\n"
          "       mwtc report FILE.mwt --ckpt CKPT [--json] [--svg FILE]\n"
+         "       mwtc reuse FILE.mwt --ckpt CKPT    run the file's reuse statements from a trained model\n"
          "       mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o\n"
          "       mwtc repl [FILE.mwt]\n"
          "       mwtc dump ast|ir|llvm FILE.mwt [--model NAME]\n"

@@ -96,7 +96,8 @@ int main(int argc, char **argv)
     }
     if (!(strcmp(o.command, "check") == 0 || strcmp(o.command, "dump") == 0 || strcmp(o.command, "run") == 0 ||
           strcmp(o.command, "train") == 0 || strcmp(o.command, "eval") == 0 ||
-          strcmp(o.command, "modularize") == 0 || strcmp(o.command, "report") == 0)) {
+          strcmp(o.command, "modularize") == 0 || strcmp(o.command, "report") == 0 ||
+          strcmp(o.command, "reuse") == 0)) {
         fprintf(stderr, "mwtc: error: '%s' is not available in this build yet\n", o.command);
         goto done;
     }
@@ -115,6 +116,17 @@ int main(int argc, char **argv)
         status = cmd_train(c, &o);
     } else if (strcmp(o.command, "eval") == 0) {
         status = cmd_eval(c, &o);
+    } else if (strcmp(o.command, "reuse") == 0) {
+        if (!o.ckpt) {
+            fprintf(stderr, "mwtc: reuse needs --ckpt CKPT (the trained modular model)\n");
+            status = EXIT_USAGE;
+        } else if (c->checked.reuses.n == 0) {
+            diag_plain(&c->diag, "%s has no reuse statement", o.file);
+        } else {
+            status = EXIT_OK;
+            for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++)
+                status = cmd_reuse_one(c, &o, c->checked.reuses.v[i], o.ckpt);
+        }
     } else if (strcmp(o.command, "modularize") == 0 || strcmp(o.command, "report") == 0) {
         status = cmd_modularize(c, &o, strcmp(o.command, "report") == 0);
     } else {

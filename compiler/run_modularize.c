@@ -617,10 +617,6 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     if (run_ckpt_load(&z->m, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
         goto done;
     const IrGraph *g = z->m.eval.g;
-    if (g->masks.n == 0) {
-        snprintf(err, errlen, "model '%s' has no masks, so no modules", t->model->name);
-        goto done;
-    }
     z->classes = C;
     ModStats *s = &z->st;
     s->classes = C, s->layers = g->masks.n;
@@ -633,9 +629,10 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     s->freq = arena_alloc(a, sizeof(double) * (size_t)(C * s->kernels));
     s->count = arena_alloc(a, sizeof(long long) * (size_t)C);
     z->words = (int)((s->kernels + 63) / 64);
-    if (frequencies(z, o, 1, err, errlen) != 0)
+    /* without masks the module of any classes is the whole model, its scores restricted to them */
+    if (s->kernels && frequencies(z, o, 1, err, errlen) != 0)
         goto done;
-    keep = malloc((size_t)s->kernels);
+    keep = malloc((size_t)s->kernels + 1);
     long long ntest = (long long)z->ds.n_test;
     lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
     lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
@@ -645,7 +642,7 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     }
     double T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
     mod_module(s, classes, n, T, keep);
-    *krr = (double)mod_kept(keep, s->kernels) / (double)s->kernels;
+    *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
     run_model_set_module(&z->m, keep, mi ? mi->keep_generators : 1);
     forward_all(z, 1, NULL, ntest, lg, NULL, NULL, lab);
     res->classes = C;
