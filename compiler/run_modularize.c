@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rt_ckpt.h"
+#include "rt_progress.h"
 
 typedef struct Mz {
     RunModel m;
@@ -210,6 +211,8 @@ static int frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size
         goto done;
     }
     run_model_set_module(&z->m, NULL, 1);
+    if (o->progress != RT_PROGRESS_QUIET)
+        fprintf(stderr, "modularize %s: kernel frequencies over %lld training images\n", z->m.net->name, N);
     forward_all(z, 0, NULL, N, NULL, NULL, on, lab);
     memset(s->count, 0, sizeof(long long) * (size_t)z->classes);
     for (long long i = 0; i < N; i++)
@@ -423,6 +426,9 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
         snprintf(err, errlen, "out of memory");
         goto done;
     }
+    if (o->progress != RT_PROGRESS_QUIET)
+        fprintf(stderr, "modularize %s: %d modules on %lld test and %lld calibration images\n", t->model->name, C,
+                ntest, ncal);
     module_scores(z, keeps, r->generators, cal_idx, NULL, &sc);
     double recall[256];
     compose(z, &sc, recall, &r->modular_accuracy, &r->modular_accuracy_raw);
@@ -442,6 +448,8 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
         }
         for (int i = 0; i < 10; i++) {
             double T = 0.5 + 0.05 * i, k = 0, rec = 0;
+            if (o->progress != RT_PROGRESS_QUIET)
+                fprintf(stderr, "modularize %s: sweep, threshold %.2f\n", t->model->name, T);
             for (int c = 0; c < C; c++) {
                 mod_module(s, &c, 1, T, keeps + (long long)c * s->kernels);
                 k += (double)mod_kept(keeps + (long long)c * s->kernels, s->kernels) / (double)s->kernels;
