@@ -317,35 +317,22 @@ static int alloc_scores(Scores *s, long long ncal, long long ntest, int C)
 
 static void free_scores(Scores *s) { free(s->cal), free(s->test), free(s->cal_lab), free(s->test_lab); }
 
-int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
-                   int sweep, int readonly, ModReport *r, char *err, size_t errlen)
+/* What modularize, eval --module and reuse share: t's data, the inference
+ * graph of its model with the checkpoint's tensors, the masked layers' layout
+ * and residual groups, room for the frequencies. */
+static int mz_open(Mz *z, Arena *a, const TrainInfo *t, const char *ckpt, int threads, RunMeta *meta, char *err,
+                   size_t errlen)
 {
-    memset(r, 0, sizeof *r);
-    Mz *z = calloc(1, sizeof *z);
-    if (!z) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     RtAugment aug;
-    int rc = -1, C = t->data->classes;
-    uint64_t *bits = NULL;
-    unsigned char *keeps = NULL;
-    uint32_t *cal_idx = NULL, *test_idx = NULL;
-    Scores sc = { 0 };
+    int C = t->data->classes;
     if (run_data_load(t->data, &z->ds, &z->norm, &aug, err, errlen) != 0)
-        goto done;
-    if (run_model_build(&z->m, a, t->model, NULL, 256, o->threads > 0 ? o->threads : rt_pool_default_threads(), err,
+        return -1;
+    if (run_model_build(&z->m, a, t->model, NULL, 256, threads > 0 ? threads : rt_pool_default_threads(), err,
                         errlen) != 0)
-        goto done;
-    RunMeta meta;
-    if (run_ckpt_load(&z->m, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
-        goto done;
+        return -1;
+    if (run_ckpt_load(&z->m, ckpt, meta, NULL, 0, err, errlen) != 0)
+        return -1;
     const IrGraph *g = z->m.eval.g;
-    if (g->masks.n == 0) {
-        snprintf(err, errlen, "model '%s' has no masks to modularize by (put its convs in modular { })",
-                 t->model->name);
-        goto done;
-    }
     z->classes = C;
     ModStats *s = &z->st;
     s->classes = C, s->layers = g->masks.n;
@@ -358,6 +345,33 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     s->freq = arena_alloc(a, sizeof(double) * (size_t)(C * s->kernels));
     s->count = arena_alloc(a, sizeof(long long) * (size_t)C);
     z->words = (int)((s->kernels + 63) / 64);
+    return 0;
+}
+
+int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
+                   int sweep, int readonly, ModReport *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    Mz *z = calloc(1, sizeof *z);
+    if (!z) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = -1, C = t->data->classes;
+    uint64_t *bits = NULL;
+    unsigned char *keeps = NULL;
+    uint32_t *cal_idx = NULL, *test_idx = NULL;
+    Scores sc = { 0 };
+    RunMeta meta;
+    if (mz_open(z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
+        goto done;
+    const IrGraph *g = z->m.eval.g;
+    ModStats *s = &z->st;
+    if (g->masks.n == 0) {
+        snprintf(err, errlen, "model '%s' has no masks to modularize by (put its convs in modular { })",
+                 t->model->name);
+        goto done;
+    }
     if (frequencies(z, o, readonly, err, errlen) != 0)
         goto done;
 
@@ -605,7 +619,6 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    RtAugment aug;
     int rc = -1, C = t->data->classes;
     unsigned char *keep = NULL;
     float *lg = NULL;
@@ -616,27 +629,10 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
                      t->data->name);
             goto done;
         }
-    if (run_data_load(t->data, &z->ds, &z->norm, &aug, err, errlen) != 0)
-        goto done;
-    if (run_model_build(&z->m, a, t->model, NULL, 256, o->threads > 0 ? o->threads : rt_pool_default_threads(), err,
-                        errlen) != 0)
-        goto done;
     RunMeta meta;
-    if (run_ckpt_load(&z->m, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+    if (mz_open(z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
         goto done;
-    const IrGraph *g = z->m.eval.g;
-    z->classes = C;
     ModStats *s = &z->st;
-    s->classes = C, s->layers = g->masks.n;
-    s->layer_off = arena_alloc(a, sizeof(long long) * (size_t)(s->layers + 1));
-    s->group = arena_alloc(a, sizeof(int) * (size_t)s->layers);
-    for (int l = 0; l < s->layers; l++)
-        s->layer_off[l + 1] = s->layer_off[l] + ((const IrValue *)g->masks.v[l])->d[1];
-    s->kernels = s->layer_off[s->layers];
-    residual_groups(g, s->group);
-    s->freq = arena_alloc(a, sizeof(double) * (size_t)(C * s->kernels));
-    s->count = arena_alloc(a, sizeof(long long) * (size_t)C);
-    z->words = (int)((s->kernels + 63) / 64);
     /* without masks the module of any classes is the whole model, its scores restricted to them */
     if (s->kernels && frequencies(z, o, 1, err, errlen) != 0)
         goto done;
@@ -695,31 +691,13 @@ int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reus
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    RtAugment aug;
-    int rc = -1, C = t->data->classes;
+    int rc = -1;
     RunOptions fo = *o;
     fo.ckpt = ckpt_in;
-    if (run_data_load(t->data, &z->ds, &z->norm, &aug, err, errlen) != 0)
-        goto done;
-    if (run_model_build(&z->m, a, t->model, NULL, 256, o->threads > 0 ? o->threads : rt_pool_default_threads(), err,
-                        errlen) != 0)
-        goto done;
     RunMeta meta;
-    if (run_ckpt_load(&z->m, ckpt_in, &meta, NULL, 0, err, errlen) != 0)
+    if (mz_open(z, a, t, ckpt_in, o->threads, &meta, err, errlen) != 0)
         goto done;
-    const IrGraph *g = z->m.eval.g;
-    z->classes = C;
     ModStats *s = &z->st;
-    s->classes = C, s->layers = g->masks.n;
-    s->layer_off = arena_alloc(a, sizeof(long long) * (size_t)(s->layers + 1));
-    s->group = arena_alloc(a, sizeof(int) * (size_t)s->layers);
-    for (int l = 0; l < s->layers; l++)
-        s->layer_off[l + 1] = s->layer_off[l] + ((const IrValue *)g->masks.v[l])->d[1];
-    s->kernels = s->layer_off[s->layers];
-    residual_groups(g, s->group);
-    s->freq = arena_alloc(a, sizeof(double) * (size_t)(C * s->kernels));
-    s->count = arena_alloc(a, sizeof(long long) * (size_t)C);
-    z->words = (int)((s->kernels + 63) / 64);
     if (frequencies(z, &fo, 0, err, errlen) != 0)
         goto done;
     keep = malloc((size_t)s->kernels + 1);
