@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "cg.h"
+#include "pass_slice.h"
 #include "rt_data.h"
 #include "rt_pool.h"
 #include "rt_rng.h"
@@ -38,7 +39,18 @@ typedef struct RunModel {
  * `eval_batch`. 0, or -1 and a message. */
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
                     char *err, size_t errlen);
+/* The same for an inference graph made elsewhere (a sliced module's). */
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, int threads, char *err,
+                          size_t errlen);
 void run_model_free(RunModel *m);
+
+/* A module as a model of its own (run_module.c): module_slice on full's
+ * inference graph for keep (per masked kernel, in mask order), compiled by
+ * the same codegen, its tensors gathered from full's; the mask generators
+ * kept or dropped (mask 1). Its scores are full's with every kernel outside
+ * keep switched off. */
+int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
+                     int threads, char *err, size_t errlen);
 
 /* PyTorch's default initialization, drawn from rng in parameter order:
  * conv and linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
@@ -59,6 +71,9 @@ float *run_moment(RunModel *m, int i);
  * how many it classified right (before the update). */
 double run_train_step(RunModel *m, const float *images, const int32_t *labels, double lr, uint64_t dropout_seed,
                       int *correct);
+/* Runs one of m's graphs on what its inputs hold (timed per step with
+ * $MWTC_PROFILE). */
+void run_graph(RunModel *m, RunGraph *rg);
 /* The input buffers of a graph, to fill in place. */
 float *run_images(RunModel *m, RunGraph *rg);
 int32_t *run_labels(RunModel *m, RunGraph *rg);

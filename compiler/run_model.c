@@ -48,17 +48,10 @@ static int steps(RunModel *m, Arena *a, RunGraph *rg, int first, int last)
     return 0;
 }
 
-int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
-                    char *err, size_t errlen)
+/* Everything after the graphs: plan, codegen, JIT, arena, pool. */
+static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, double t0, char *err, size_t errlen)
 {
-    memset(m, 0, sizeof *m);
-    m->net = net;
-    m->profile = getenv("MWTC_PROFILE") != NULL;
-    double t0 = rt_clock();
-    if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)
-        return -1;
-    if (lower(&m->eval, a, net, NULL, eval_batch, err, errlen) != 0)
-        return -1;
+    const Net *net = m->net;
     m->jit = jit_create(err, errlen);
     if (!m->jit)
         return -1;
@@ -115,8 +108,32 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
     return 0;
 }
 
+int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
+                    char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->net = net;
+    m->profile = getenv("MWTC_PROFILE") != NULL;
+    double t0 = rt_clock();
+    if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)
+        return -1;
+    if (lower(&m->eval, a, net, NULL, eval_batch, err, errlen) != 0)
+        return -1;
+    return build(m, a, train, threads, t0, err, errlen);
+}
+
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, int threads, char *err,
+                          size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->net = net;
+    m->profile = getenv("MWTC_PROFILE") != NULL;
+    m->eval.g = eval;
+    return build(m, a, NULL, threads, rt_clock(), err, errlen);
+}
+
 /* Runs a graph's steps; profiling runs them one at a time and times each. */
-static void run_graph(RunModel *m, RunGraph *rg)
+void run_graph(RunModel *m, RunGraph *rg)
 {
     if (!m->profile) {
         rt_pool_run(m->pool, rg->steps, rg->nsteps, m->base, m->ws);

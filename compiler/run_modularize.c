@@ -1,6 +1,7 @@
-/* Modularize (run_modularize.h). A module is evaluated as the modular model
- * with every kernel outside it switched off (run_model_set_module): its
- * kernels then compute exactly what a sliced module computes. */
+/* Modularize (run_modularize.h). A module is evaluated as itself: sliced
+ * from the modular model's inference graph (pass_slice.c) and compiled on its
+ * own, it computes what the modular model computes with every kernel outside
+ * it switched off (tests/unit/test_slice.c), with a fraction of the work. */
 #include "run_modularize.h"
 
 #include <errno.h>
@@ -22,10 +23,9 @@ typedef struct Mz {
 
 /* Runs images idx[0..n) of a split through the inference graph; per image
  * its logits, its binary masks, and per class the count of each kernel on. */
-static void forward_all(Mz *z, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
-                        double *on, int32_t *labels)
+static void forward_all(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits,
+                        uint64_t *bits, double *on, int32_t *labels)
 {
-    RunModel *m = &z->m;
     RunGraph *rg = &m->eval;
     int B = (int)rg->g->batch, C = z->classes;
     uint32_t bidx[4096];
@@ -37,7 +37,7 @@ static void forward_all(Mz *z, int split, const uint32_t *idx, long long n, floa
         for (int i = 0; i < B; i++)
             bidx[i] = idx ? idx[at + (i < k ? i : 0)] : (uint32_t)(at + (i < k ? i : 0));
         rt_data_batch(&z->ds, split, bidx, B, &z->norm, NULL, NULL, x, lab);
-        rt_pool_run(m->pool, rg->steps, rg->nsteps, m->base, m->ws);
+        run_graph(m, rg);
         for (int i = 0; i < k; i++) {
             long long r = at + i;
             if (labels)
@@ -76,7 +76,8 @@ static int mask_of(const IrGraph *g, const IrValue *v, int depth)
                     return i;
             return -1;
         }
-        if (n->op != IR_RELU && n->op != IR_BATCHNORM && n->op != IR_DROPOUT)
+        if (n->op != IR_RELU && n->op != IR_BATCHNORM && n->op != IR_DROPOUT && n->op != IR_MAXPOOL &&
+            n->op != IR_AVGPOOL)
             return -1;
         v = n->in[0];
     }
@@ -213,7 +214,7 @@ static int frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size
     run_model_set_module(&z->m, NULL, 1);
     if (o->progress != RT_PROGRESS_QUIET)
         fprintf(stderr, "modularize %s: kernel frequencies over %lld training images\n", z->m.net->name, N);
-    forward_all(z, 0, NULL, N, NULL, NULL, on, lab);
+    forward_all(z, &z->m, 0, NULL, N, NULL, NULL, on, lab);
     memset(s->count, 0, sizeof(long long) * (size_t)z->classes);
     for (long long i = 0; i < N; i++)
         if (lab[i] < z->classes)
@@ -245,16 +246,24 @@ typedef struct Scores {
     int32_t *cal_lab, *test_lab;
 } Scores;
 
-static void module_scores(Mz *z, const unsigned char *keeps, int generators, const uint32_t *cal_idx,
-                          const uint32_t *test_idx, Scores *s)
+static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int generators, const uint32_t *cal_idx,
+                         const uint32_t *test_idx, Scores *s, char *err, size_t errlen)
 {
     int C = z->classes;
     for (int c = 0; c < C; c++) {
-        run_model_set_module(&z->m, keeps + (long long)c * z->st.kernels, generators);
-        forward_all(z, 0, cal_idx, s->ncal, s->cal + (long long)c * s->ncal * C, NULL, NULL, s->cal_lab);
-        forward_all(z, 1, test_idx, s->ntest, s->test + (long long)c * s->ntest * C, NULL, NULL, s->test_lab);
+        /* the module sliced and compiled on its own: its kernels only */
+        RunModel mod;
+        Slice sl;
+        if (run_module_build(&mod, &sl, a, &z->m, keeps + (long long)c * z->st.kernels, generators,
+                             rt_pool_threads(z->m.pool), err, errlen) != 0) {
+            run_model_free(&mod);
+            return -1;
+        }
+        forward_all(z, &mod, 0, cal_idx, s->ncal, s->cal + (long long)c * s->ncal * C, NULL, NULL, s->cal_lab);
+        forward_all(z, &mod, 1, test_idx, s->ntest, s->test + (long long)c * s->ntest * C, NULL, NULL, s->test_lab);
+        run_model_free(&mod);
     }
-    run_model_set_module(&z->m, NULL, 1);
+    return 0;
 }
 
 /* Recall per module, composed accuracy raw and calibrated. */
@@ -317,6 +326,75 @@ static int alloc_scores(Scores *s, long long ncal, long long ntest, int C)
 
 static void free_scores(Scores *s) { free(s->cal), free(s->test), free(s->cal_lab), free(s->test_lab); }
 
+/* The threshold sweep: 0.5 .. 0.95 on subsets (1000 test images, 500
+ * calibration images). One slice per class, made for the union of its
+ * modules over every threshold, evaluates all of them with its other kernels
+ * switched off: ten compilations, not a hundred. */
+static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long ncal, const RunOptions *o, char *err,
+                     size_t errlen)
+{
+    enum { NT = 10 };
+    int C = z->classes, rc = -1;
+    ModStats *s = &z->st;
+    long long nt = ntest < 1000 ? ntest : 1000, nc = ncal < 500 ? ncal : 500;
+    double t0 = rt_clock();
+    uint32_t *cal_idx = spread((long long)z->ds.n_train, nc), *test_idx = spread(ntest, nt);
+    unsigned char *keeps = malloc((size_t)(NT * s->kernels + 1)), *uni = malloc((size_t)s->kernels + 1);
+    unsigned char *in = malloc((size_t)s->kernels + 1);
+    Scores sc[NT];
+    memset(sc, 0, sizeof sc);
+    int ok = cal_idx && test_idx && keeps && uni && in;
+    for (int i = 0; i < NT && ok; i++)
+        ok = alloc_scores(&sc[i], nc, nt, C) == 0;
+    if (!ok) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (o->progress != RT_PROGRESS_QUIET)
+        fprintf(stderr, "modularize %s: sweep of %d thresholds on %lld test and %lld calibration images\n",
+                z->m.net->name, NT, nt, nc);
+    double krr[NT] = { 0 };
+    for (int c = 0; c < C; c++) {
+        memset(uni, 0, (size_t)s->kernels);
+        for (int i = 0; i < NT; i++) {
+            unsigned char *k = keeps + (long long)i * s->kernels;
+            mod_module(s, &c, 1, 0.5 + 0.05 * i, k);
+            krr[i] += (double)mod_kept(k, s->kernels) / (double)s->kernels / C;
+            for (long long j = 0; j < s->kernels; j++)
+                uni[j] |= k[j];
+        }
+        RunModel mod;
+        Slice sl;
+        if (run_module_build(&mod, &sl, a, &z->m, uni, r->generators, rt_pool_threads(z->m.pool), err, errlen) != 0) {
+            run_model_free(&mod);
+            goto done;
+        }
+        for (int i = 0; i < NT; i++) {
+            slice_keep(&sl, keeps + (long long)i * s->kernels, in);
+            run_model_set_module(&mod, in, r->generators);
+            forward_all(z, &mod, 0, cal_idx, nc, sc[i].cal + (long long)c * nc * C, NULL, NULL, sc[i].cal_lab);
+            forward_all(z, &mod, 1, test_idx, nt, sc[i].test + (long long)c * nt * C, NULL, NULL, sc[i].test_lab);
+        }
+        run_model_free(&mod);
+    }
+    for (int i = 0; i < NT; i++) {
+        double recall[256], rec = 0;
+        compose(z, &sc[i], recall, &r->sweep_acc[i], &r->sweep_raw[i]);
+        for (int c = 0; c < C; c++)
+            rec += recall[c];
+        r->sweep_t[i] = 0.5 + 0.05 * i, r->sweep_krr[i] = krr[i], r->sweep_recall[i] = rec / C;
+    }
+    r->nsweep = NT;
+    r->sweep_images = nt;
+    r->sweep_seconds = rt_clock() - t0;
+    rc = 0;
+done:
+    for (int i = 0; i < NT; i++)
+        free_scores(&sc[i]);
+    free(cal_idx), free(test_idx), free(keeps), free(uni), free(in);
+    return rc;
+}
+
 /* What modularize, eval --module and reuse share: t's data, the inference
  * graph of its model with the checkpoint's tensors, the masked layers' layout
  * and residual groups, room for the frequencies. */
@@ -360,7 +438,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     int rc = -1, C = t->data->classes;
     uint64_t *bits = NULL;
     unsigned char *keeps = NULL;
-    uint32_t *cal_idx = NULL, *test_idx = NULL;
+    uint32_t *cal_idx = NULL;
     Scores sc = { 0 };
     RunMeta meta;
     if (mz_open(z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
@@ -398,7 +476,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    forward_all(z, 1, NULL, ntest, lg, bits, NULL, lab);
+    forward_all(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab);
     long long right = 0;
     for (long long i = 0; i < ntest; i++)
         right += argmax(lg + i * C, C) == lab[i];
@@ -443,7 +521,8 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     if (o->progress != RT_PROGRESS_QUIET)
         fprintf(stderr, "modularize %s: %d modules on %lld test and %lld calibration images\n", t->model->name, C,
                 ntest, ncal);
-    module_scores(z, keeps, r->generators, cal_idx, NULL, &sc);
+    if (module_scores(z, a, keeps, r->generators, cal_idx, NULL, &sc, err, errlen) != 0)
+        goto done;
     double recall[256];
     compose(z, &sc, recall, &r->modular_accuracy, &r->modular_accuracy_raw);
     for (int c = 0; c < C; c++)
@@ -451,36 +530,12 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     free_scores(&sc);
     memset(&sc, 0, sizeof sc);
 
-    if (sweep) {   /* on subsets: 500 calibration and 1000 test images */
-        long long nt = ntest < 1000 ? ntest : 1000, nc = ncal < 500 ? ncal : 500;
-        free(cal_idx);
-        cal_idx = spread((long long)z->ds.n_train, nc);
-        test_idx = spread(ntest, nt);
-        if (alloc_scores(&sc, nc, nt, C) != 0 || !cal_idx || !test_idx) {
-            snprintf(err, errlen, "out of memory");
-            goto done;
-        }
-        for (int i = 0; i < 10; i++) {
-            double T = 0.5 + 0.05 * i, k = 0, rec = 0;
-            if (o->progress != RT_PROGRESS_QUIET)
-                fprintf(stderr, "modularize %s: sweep, threshold %.2f\n", t->model->name, T);
-            for (int c = 0; c < C; c++) {
-                mod_module(s, &c, 1, T, keeps + (long long)c * s->kernels);
-                k += (double)mod_kept(keeps + (long long)c * s->kernels, s->kernels) / (double)s->kernels;
-            }
-            module_scores(z, keeps, r->generators, cal_idx, test_idx, &sc);
-            compose(z, &sc, recall, &r->sweep_acc[i], &r->sweep_raw[i]);
-            for (int c = 0; c < C; c++)
-                rec += recall[c];
-            r->sweep_t[i] = T, r->sweep_krr[i] = k / C, r->sweep_recall[i] = rec / C;
-        }
-        r->nsweep = 10;
-        r->sweep_images = nt;
-    }
+    if (sweep && run_sweep(z, a, r, ntest, ncal, o, err, errlen) != 0)
+        goto done;
     rc = 0;
 done:
     free_scores(&sc);
-    free(bits), free(keeps), free(cal_idx), free(test_idx);
+    free(bits), free(keeps), free(cal_idx);
     run_model_free(&z->m);
     rt_data_free(&z->ds);
     free(z);
@@ -504,9 +559,10 @@ void mod_report_text(FILE *out, const ModReport *r)
             100 * r->modular_accuracy_raw);
     fprintf(out, "  KRR %.4f  cohesion %.4f  coupling %.4f\n", r->krr, r->cohesion, r->coupling);
     if (r->nsweep) {
-        fprintf(out, "  sweep on %5lld test images  threshold    KRR  recall  composed  raw\n", r->sweep_images);
+        fprintf(out, "  sweep on %5lld test images (%.1f s)  threshold    KRR  recall  composed  raw\n",
+                r->sweep_images, r->sweep_seconds);
         for (int i = 0; i < r->nsweep; i++)
-            fprintf(out, "                              %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
+            fprintf(out, "                                       %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
                     r->sweep_krr[i], 100 * r->sweep_recall[i], 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
     }
 }
@@ -544,7 +600,8 @@ void mod_report_json(FILE *out, const ModReport *r)
     }
     fprintf(out, " ]");
     if (r->nsweep) {
-        fprintf(out, ",\n  \"sweep\": [");
+        fprintf(out, ",\n  \"sweep_seconds\": %.2f, \"sweep_images\": %lld, \"sweep\": [", r->sweep_seconds,
+                r->sweep_images);
         for (int i = 0; i < r->nsweep; i++)
             fprintf(out, "%s\n    { \"threshold\": %.2f, \"krr\": %.4f, \"recall\": %.4f, \"modular_accuracy\": %.4f, "
                          "\"modular_accuracy_raw\": %.4f }",
@@ -647,8 +704,19 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     double T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
     mod_module(s, classes, n, T, keep);
     *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
-    run_model_set_module(&z->m, keep, mi ? mi->keep_generators : 1);
-    forward_all(z, 1, NULL, ntest, lg, NULL, NULL, lab);
+    if (s->kernels) {   /* the module sliced and compiled on its own */
+        RunModel mod;
+        Slice sl;
+        int ok = run_module_build(&mod, &sl, a, &z->m, keep, mi ? mi->keep_generators : 1,
+                                  rt_pool_threads(z->m.pool), err, errlen) == 0;
+        if (ok)
+            forward_all(z, &mod, 1, NULL, ntest, lg, NULL, NULL, lab);
+        run_model_free(&mod);
+        if (!ok)
+            goto done;
+    } else {
+        forward_all(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);
+    }
     res->classes = C;
     res->class_correct = arena_alloc(a, sizeof(long long) * (size_t)C);
     res->class_total = arena_alloc(a, sizeof(long long) * (size_t)C);

@@ -28,6 +28,7 @@ typedef struct ModReport {
     ModuleReport *modules;
     int nsweep;
     long long sweep_images;            /* test images the sweep used */
+    double sweep_seconds;              /* the time it took */
     double sweep_t[16], sweep_krr[16], sweep_recall[16], sweep_acc[16], sweep_raw[16];
 } ModReport;
 
@@ -36,9 +37,9 @@ typedef struct ModReport {
  * checkpoint o->ckpt unless `readonly`. */
 int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                    int sweep, int readonly, ModReport *r, char *err, size_t errlen);
-/* eval --module: the module of `classes` (the modular model with its other
- * kernels switched off, as a sliced module computes) on the test images of
- * those classes, each predicted as the argmax over the module's classes. */
+/* eval --module: the module of `classes`, sliced and compiled on its own, on
+ * the test images of those classes, each predicted as the argmax over the
+ * module's classes. */
 int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                     const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen);
 /* reuse: the module of ru's classes (from ckpt_in's frequencies) with a new

@@ -46,8 +46,8 @@ Jit *jit_create(char *err, size_t errlen)
         return NULL;
     }
     /* The machine the optimizer tunes for: the host CPU, every feature it has. */
-    j->tm = LLVMCreateTargetMachine(target, j->triple, j->cpu, j->features, LLVMCodeGenLevelAggressive,
-                                    LLVMRelocPIC, LLVMCodeModelJITDefault);
+    j->target = target;
+    j->tm = jit_target_machine(j);
     /* The JIT compiles with a machine like j->tm: the host CPU, every feature,
      * aggressive code generation (the default builder would use -O2's). */
     LLVMTargetMachineRef jtm = LLVMCreateTargetMachine(target, j->triple, j->cpu, j->features,
@@ -94,14 +94,20 @@ void jit_destroy(Jit *j)
 const char *jit_cpu(const Jit *j) { return j->cpu; }
 const char *jit_cpu_features(const Jit *j) { return j->features; }
 
-int jit_optimize(Jit *j, LLVMModuleRef mod, char *err, size_t errlen)
+LLVMTargetMachineRef jit_target_machine(const Jit *j)
+{
+    return LLVMCreateTargetMachine(j->target, j->triple, j->cpu, j->features, LLVMCodeGenLevelAggressive,
+                                   LLVMRelocPIC, LLVMCodeModelJITDefault);
+}
+
+int jit_optimize_with(Jit *j, LLVMTargetMachineRef tm, LLVMModuleRef mod, char *err, size_t errlen)
 {
     LLVMSetTarget(mod, j->triple);
-    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(j->tm);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(mod, dl);
     LLVMDisposeTargetData(dl);
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", j->tm, opts);
+    LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", tm, opts);
     LLVMDisposePassBuilderOptions(opts);
     if (e) {
         take_error(e, "the optimizer failed", err, errlen);
@@ -110,21 +116,12 @@ int jit_optimize(Jit *j, LLVMModuleRef mod, char *err, size_t errlen)
     return 0;
 }
 
-int jit_optimize_and_add(Jit *j, LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, char *err, size_t errlen)
+int jit_optimize(Jit *j, LLVMModuleRef mod, char *err, size_t errlen)
 {
-    if (jit_optimize(j, mod, err, errlen) != 0) {
-        LLVMDisposeModule(mod);
-        return -1;
-    }
-    LLVMErrorRef e;
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx);
-    if ((e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm))) {
-        take_error(e, "the JIT refused the module", err, errlen);
-        LLVMOrcDisposeThreadSafeModule(tsm);
-        return -1;
-    }
-    return 0;
+    return jit_optimize_with(j, j->tm, mod, err, errlen);
 }
+
+int jit_from_cache(const Jit *j) { return j->from_cache; }
 
 void *jit_lookup(Jit *j, const char *name)
 {

@@ -28,7 +28,11 @@ typedef struct JitCall {
     const double *consts;
 } JitCall;
 typedef void (*JitFn)(char *base, float *ws, int lo, int hi);
+/* Compiles the calls on every core and links them (jit_object.c); a second
+ * time with the same calls on the same machine, from the disk cache. */
 int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen);
+/* Whether the last jit_add_calls came from the disk cache. */
+int jit_from_cache(const Jit *j);
 
 /* The address of a function jit_add_calls defined; NULL if none. */
 void *jit_lookup(Jit *j, const char *name);

@@ -91,8 +91,7 @@ static int add_call(Jit *j, LLVMContextRef ctx, LLVMModuleRef mod, const JitCall
     return rc;
 }
 
-/* The kernels' bitcode in `ctx` with the calls defined; NULL on error. */
-static LLVMModuleRef build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, char *err, size_t errlen)
+LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, char *err, size_t errlen)
 {
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange((const char *)mwt_kernels_bc, mwt_kernels_bc_len,
                                                                     "kernels.bc", 0);
@@ -116,19 +115,10 @@ static LLVMModuleRef build_module(Jit *j, LLVMContextRef ctx, const JitCall *cal
     return mod;
 }
 
-int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
-{
-    LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
-    LLVMModuleRef mod = build_module(j, LLVMOrcThreadSafeContextGetContext(tsctx), calls, n, err, errlen);
-    int rc = mod ? jit_optimize_and_add(j, tsctx, mod, err, errlen) : -1;
-    LLVMOrcDisposeThreadSafeContext(tsctx);
-    return rc;
-}
-
 char *jit_calls_ir(Jit *j, const JitCall *calls, int n, int opt, char *err, size_t errlen)
 {
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = build_module(j, ctx, calls, n, err, errlen);
+    LLVMModuleRef mod = jit_build_module(j, ctx, calls, n, err, errlen);
     char *out = NULL;
     if (mod && (!opt || jit_optimize(j, mod, err, errlen) == 0)) {
         char *s = LLVMPrintModuleToString(mod);

@@ -13,3 +13,4 @@ mwtc_add_unit_test(test_plan SOURCES unit/test_plan.c unit/mwt_test.c LIBS mwtc_
 mwtc_add_unit_test(test_train SOURCES unit/test_train.c unit/mwt_test.c LIBS mwtc_compiler)
 # Modules, their metrics, and modularize end to end.
 mwtc_add_unit_test(test_modules SOURCES unit/test_modules.c unit/mwt_test.c LIBS mwtc_compiler)
+mwtc_add_unit_test(test_slice SOURCES unit/test_slice.c unit/mwt_test.c LIBS mwtc_compiler)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mwt_test.h"
 #include "jit.h"
@@ -286,6 +287,85 @@ static void test_bad_requests(void **state)
     assert_null(jit_lookup(jit, "never_defined"));
 }
 
+/* Compiled in parallel parts, then again from the disk cache: the same code,
+ * the same results; a damaged cache file is ignored and compiled anew. */
+static void test_object_cache(void **state)
+{
+    (void)state;
+    enum { NC = 9 };
+    char dir[512], path[1024], err[512];
+    snprintf(dir, sizeof dir, "%s.%ld", tc_tmp_path("jitcache"), (long)getpid());   /* this run's alone */
+    setenv("MWTC_CACHE_DIR", dir, 1);
+    unsetenv("MWTC_CACHE");
+    TArena a = { malloc(1 << 18), 0, 1 << 18 };
+    double consts[NC][7];
+    char names[NC][32];
+    JitCall calls[NC];
+    for (int i = 0; i < NC; i++) {
+        int M = 3 + i, N = 17 + 2 * i, K = 5 + i;
+        double oA = arena_put(&a, (size_t)M * K), oB = arena_put(&a, (size_t)K * N), oC = arena_put(&a, (size_t)M * N);
+        fill(at(&a, oA), (size_t)M * K, (unsigned)i + 1);
+        fill(at(&a, oB), (size_t)K * N, (unsigned)i + 7);
+        double c[7] = { M, N, K, oA, oB, oC, 0 };
+        memcpy(consts[i], c, sizeof c);
+        /* a name per test run, so an older cache from another build cannot answer */
+        snprintf(names[i], sizeof names[i], "cached_gemm_%d_%ld", i, (long)getpid());
+        calls[i] = (JitCall){ names[i], "k_gemm", "iiipppi", consts[i] };
+    }
+    float *want = NULL;
+    size_t bytes = a.used;
+    for (int round = 0; round < 3; round++) {
+        Jit *j = jit_create(err, sizeof err);
+        assert_non_null(j);
+        if (jit_add_calls(j, calls, NC, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        /* round 0 compiles, round 1 reads the cache, round 2 finds it damaged and compiles */
+        assert_int_equal(jit_from_cache(j), round == 1);
+        for (int i = 0; i < NC; i++) {
+            JitFn fn = (JitFn)jit_lookup(j, names[i]);
+            assert_non_null(fn);
+            fn(a.base, NULL, 0, 0);
+        }
+        if (!want) {
+            want = malloc(bytes);
+            memcpy(want, a.base, bytes);
+            for (int i = 0; i < NC; i++) {   /* and right: against the kernel itself */
+                const double *c = consts[i];
+                int M = (int)c[0], N = (int)c[1], K = (int)c[2];
+                float *ref = malloc(sizeof(float) * (size_t)(M * N));
+                k_gemm(M, N, K, at(&a, c[3]), at(&a, c[4]), ref, 0);
+                assert_close(at(&a, c[5]), ref, (size_t)(M * N));
+                free(ref);
+            }
+        } else {
+            assert_memory_equal(a.base, want, bytes);
+        }
+        jit_destroy(j);
+        if (round == 1) {   /* damage the one cache file: a byte in the middle of an object */
+            char cmd[1200];
+            snprintf(cmd, sizeof cmd, "ls %s/*.o", dir);
+            FILE *ls = popen(cmd, "r");
+            assert_non_null(ls);
+            assert_non_null(fgets(path, sizeof path, ls));
+            pclose(ls);
+            path[strcspn(path, "\n")] = 0;
+            FILE *f = fopen(path, "r+b");
+            assert_non_null(f);
+            fseek(f, 0, SEEK_END);
+            long size = ftell(f);
+            fseek(f, size / 2, SEEK_SET);
+            int ch = fgetc(f);
+            fseek(f, size / 2, SEEK_SET);
+            fputc(ch ^ 0x5a, f);
+            fclose(f);
+        }
+    }
+    free(want), free(a.base);
+    char rm[1100];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_conv_specialized),
         cmocka_unit_test(test_other_kernels_specialized),
         cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_object_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,43 @@
+/* module_slice: the inference graph of one module, with physically smaller
+ * tensors. A masked conv keeps only its module's output channels; every layer
+ * after it reads only the channels that are left (the next conv's input
+ * channels, batchnorm's statistics, the first linear layer's columns); a mask
+ * generator keeps the rows of its module's kernels and reads only the
+ * channels left (a removed channel would enter it as a zero). The result is
+ * an ordinary IrGraph: the same planner and codegen compile it. */
+#ifndef MWT_PASS_SLICE_H
+#define MWT_PASS_SLICE_H
+#include "ir.h"
+
+/* One of the module's parameters or states, and where it comes from: its
+ * element at position (i0, i1, ...) is the source's at (idx[0][i0], idx[1][i1],
+ * ...); idx[k] NULL keeps dimension k whole. */
+typedef struct SliceTensor {
+    const IrValue *src, *dst;
+    const int *idx[IR_MAX_RANK];
+} SliceTensor;
+
+typedef struct Slice {
+    IrGraph *g;                /* the module's inference graph */
+    SliceTensor *params;       /* by the module's parameter index */
+    SliceTensor *states;       /* by the module's state index */
+    unsigned char *keep;       /* per kernel of the module's masks, in mask order: 1, or 0 for a channel
+                                  left in only so that the two operands of a residual add agree */
+    long long kernels;         /* the module's masks' kernels, all layers */
+    long long *src_kernel;     /* by module kernel: its index among the source's masked kernels */
+    int widened;               /* layers that carry such switched-off channels */
+} Slice;
+
+/* Slices inference graph g to the module keep (per masked kernel of g, in
+ * mask order, 1 = kept). 0, or -1 and a message. */
+int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, Slice *s, char *err, size_t errlen);
+
+/* The keep vector, in the module's kernels, of a smaller module `keep` (per
+ * masked kernel of the source) inside this one: a slice made for the union of
+ * several modules evaluates each of them, its other kernels switched off. */
+void slice_keep(const Slice *s, const unsigned char *keep, unsigned char *out);
+
+/* Copies the module's tensor t out of its source's data. */
+void slice_gather(const SliceTensor *t, const float *src, float *dst);
+
+#endif

@@ -1,0 +1,283 @@
+/* Compiling kernel calls to machine code, in parallel and once.
+ *
+ * The calls are dealt round-robin to one part per core; each part is built,
+ * optimized and emitted as an object file on its own thread, with its own
+ * LLVM context and target machine (LLVM shares neither across threads), and
+ * the JIT links the objects. The objects are also kept in a disk cache, keyed
+ * by everything that decides them: the calls (names, kernels, constants), the
+ * kernels' bitcode, the CPU and its features, LLVM's version and this file's
+ * format. A second run of the same model on the same machine compiles nothing.
+ *
+ * Cache: $MWTC_CACHE_DIR, else $XDG_CACHE_HOME/mwtc, else $HOME/.cache/mwtc;
+ * MWTC_CACHE=off turns it off. A file is written to a temporary name and
+ * renamed, so concurrent runs never read half of one; a file that does not
+ * check out (magic, sizes, checksum) is ignored and rewritten. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+
+#include "jit_int.h"
+
+enum { MAX_PARTS = 4 };
+static const char MAGIC[8] = { 'M', 'W', 'T', 'C', 'O', 'B', 'J', '1' };
+
+typedef struct Part {
+    Jit *j;
+    JitCall *calls;
+    int n;
+    LLVMMemoryBufferRef obj;
+    int rc;
+    char err[512];
+} Part;
+
+/* FNV-1a, 64 bits. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s) { return fnv(h, s, strlen(s) + 1); }
+
+/* 128 bits of key: two FNV streams from different seeds over the same bytes. */
+static void cache_key(const Jit *j, const JitCall *calls, int n, uint64_t key[2])
+{
+    static const uint64_t seed[2] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull };
+    unsigned maj, min, pat;
+    LLVMGetVersion(&maj, &min, &pat);
+    unsigned ver[3] = { maj, min, pat };
+    for (int k = 0; k < 2; k++) {
+        uint64_t h = fnv(seed[k], MAGIC, sizeof MAGIC);
+        h = fnv(h, ver, sizeof ver);
+        h = fnv_str(fnv_str(fnv_str(h, j->triple), j->cpu), j->features);
+        h = fnv(h, mwt_kernels_bc, mwt_kernels_bc_len);
+        for (int i = 0; i < n; i++) {
+            const JitCall *c = &calls[i];
+            h = fnv_str(fnv_str(fnv_str(h, c->name), c->kernel), c->sig);
+            int nc = 0;
+            for (const char *s = c->sig; *s; s++)
+                nc += *s == 'p' || *s == 'i' || *s == 'f';
+            h = fnv(h, c->consts, sizeof(double) * (size_t)nc);
+        }
+        key[k] = h;
+    }
+}
+
+/* The cache file for key, its directory created; 0, or -1 when the cache is off. */
+static int cache_path(const uint64_t key[2], char *path, size_t len)
+{
+    const char *off = getenv("MWTC_CACHE");
+    if (off && (!strcmp(off, "off") || !strcmp(off, "0")))
+        return -1;
+    char dir[4096];
+    const char *d = getenv("MWTC_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (d && *d)
+        snprintf(dir, sizeof dir, "%s", d);
+    else if (x && *x)
+        snprintf(dir, sizeof dir, "%s/mwtc", x);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache/mwtc", home);
+    else
+        return -1;
+    /* mkdir -p */
+    for (char *s = dir + 1;; s++) {
+        if (*s && *s != '/')
+            continue;
+        char was = *s;
+        *s = 0;
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return -1;
+        if (!(*s = was))
+            break;
+    }
+    int w = snprintf(path, len, "%s/%016llx%016llx.o", dir, (unsigned long long)key[0], (unsigned long long)key[1]);
+    return w > 0 && (size_t)w < len ? 0 : -1;
+}
+
+/* The objects of a cache file: magic, count, then per object its size, its
+ * FNV and its bytes. 0 with nparts buffers, or -1 (no file, or a bad one). */
+static int cache_read(const char *path, LLVMMemoryBufferRef *obj, int *nparts)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char magic[8];
+    uint32_t n = 0;
+    int rc = -1, got = 0;
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, MAGIC, 8) != 0 || fread(&n, 4, 1, f) != 1 || n == 0 ||
+        n > MAX_PARTS)
+        goto done;
+    for (; got < (int)n; got++) {
+        uint64_t size, sum;
+        if (fread(&size, 8, 1, f) != 1 || fread(&sum, 8, 1, f) != 1 || size == 0 || size > (1ull << 31))
+            goto done;
+        char *buf = malloc((size_t)size);
+        if (!buf || fread(buf, 1, (size_t)size, f) != size || fnv(0xcbf29ce484222325ull, buf, (size_t)size) != sum) {
+            free(buf);
+            goto done;
+        }
+        obj[got] = LLVMCreateMemoryBufferWithMemoryRangeCopy(buf, (size_t)size, "mwtc-cached.o");
+        free(buf);
+    }
+    rc = fgetc(f) == EOF ? 0 : -1;
+done:
+    fclose(f);
+    if (rc != 0)
+        for (int i = 0; i < got; i++)
+            LLVMDisposeMemoryBuffer(obj[i]);
+    else
+        *nparts = (int)n;
+    return rc;
+}
+
+/* Best effort: a cache that cannot be written only costs the next run a compile. */
+static void cache_write(const char *path, LLVMMemoryBufferRef *obj, int n)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return;
+    uint32_t count = (uint32_t)n;
+    int ok = fwrite(MAGIC, 1, 8, f) == 8 && fwrite(&count, 4, 1, f) == 1;
+    for (int i = 0; ok && i < n; i++) {
+        uint64_t size = LLVMGetBufferSize(obj[i]);
+        uint64_t sum = fnv(0xcbf29ce484222325ull, LLVMGetBufferStart(obj[i]), (size_t)size);
+        ok = fwrite(&size, 8, 1, f) == 1 && fwrite(&sum, 8, 1, f) == 1 &&
+             fwrite(LLVMGetBufferStart(obj[i]), 1, (size_t)size, f) == size;
+    }
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0)
+        remove(tmp);
+}
+
+static void *compile_part(void *arg)
+{
+    Part *p = arg;
+    p->rc = -1;
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMTargetMachineRef tm = jit_target_machine(p->j);
+    LLVMModuleRef mod = jit_build_module(p->j, ctx, p->calls, p->n, p->err, sizeof p->err);
+    if (mod && tm && jit_optimize_with(p->j, tm, mod, p->err, sizeof p->err) == 0) {
+        char *msg = NULL;
+        if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &p->obj)) {
+            snprintf(p->err, sizeof p->err, "cannot emit machine code: %s", msg ? msg : "?");
+            p->obj = NULL;
+        } else {
+            p->rc = 0;
+        }
+        LLVMDisposeMessage(msg);
+    } else if (!tm) {
+        snprintf(p->err, sizeof p->err, "cannot create a target machine");
+    }
+    if (mod)
+        LLVMDisposeModule(mod);
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    LLVMContextDispose(ctx);
+    return NULL;
+}
+
+static int link_objects(Jit *j, LLVMMemoryBufferRef *obj, int n, char *err, size_t errlen)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (rc != 0) {
+            LLVMDisposeMemoryBuffer(obj[i]);
+            continue;
+        }
+        LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), obj[i]);
+        if (e) {
+            char *m = LLVMGetErrorMessage(e);
+            snprintf(err, errlen, "the JIT refused the compiled kernels: %s", m);
+            LLVMDisposeErrorMessage(m);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+static int parts_wanted(int n)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int p = cores > MAX_PARTS ? MAX_PARTS : cores < 1 ? 1 : (int)cores;
+    const char *env = getenv("MWTC_COMPILE_THREADS");
+    if (env && atoi(env) >= 1)
+        p = atoi(env) > MAX_PARTS ? MAX_PARTS : atoi(env);
+    if (p > n / 4)   /* a few calls are not worth a thread each */
+        p = n / 4 > 1 ? n / 4 : 1;
+    return p;
+}
+
+int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
+{
+    uint64_t key[2];
+    char path[4096];
+    LLVMMemoryBufferRef obj[MAX_PARTS];
+    int nobj = 0;
+    cache_key(j, calls, n, key);
+    int cached = cache_path(key, path, sizeof path) == 0;
+    j->from_cache = 0;
+    if (cached && cache_read(path, obj, &nobj) == 0) {
+        j->from_cache = 1;
+        return link_objects(j, obj, nobj, err, errlen);
+    }
+
+    int P = parts_wanted(n);
+    Part part[MAX_PARTS];
+    pthread_t th[MAX_PARTS];
+    int started[MAX_PARTS] = { 0 };
+    memset(part, 0, sizeof part);
+    for (int p = 0; p < P; p++) {
+        part[p].j = j;
+        part[p].calls = malloc(sizeof(JitCall) * (size_t)(n / P + 1));
+        part[p].rc = -1;
+        if (!part[p].calls) {
+            snprintf(err, errlen, "out of memory");
+            for (int q = 0; q < p; q++)
+                free(part[q].calls);
+            return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) {   /* round-robin: every part gets its share of the big convolutions */
+        Part *p = &part[i % P];
+        p->calls[p->n++] = calls[i];
+    }
+    for (int p = 1; p < P; p++)
+        started[p] = pthread_create(&th[p], NULL, compile_part, &part[p]) == 0;
+    compile_part(&part[0]);
+    for (int p = 1; p < P; p++) {
+        if (started[p])
+            pthread_join(th[p], NULL);
+        else
+            compile_part(&part[p]);
+    }
+    int rc = 0;
+    for (int p = 0; p < P; p++) {
+        if (part[p].rc != 0 && rc == 0) {
+            snprintf(err, errlen, "%s", part[p].err);
+            rc = -1;
+        }
+        free(part[p].calls);
+    }
+    if (rc != 0) {
+        for (int p = 0; p < P; p++)
+            if (part[p].obj)
+                LLVMDisposeMemoryBuffer(part[p].obj);
+        return -1;
+    }
+    for (int p = 0; p < P; p++)
+        obj[p] = part[p].obj;
+    if (cached)
+        cache_write(path, obj, P);
+    return link_objects(j, obj, P, err, errlen);
+}

@@ -1,0 +1,240 @@
+/* module_slice: the module equivalence test. A sliced module, compiled on
+ * its own, scores every image as the modular model does with every kernel
+ * outside the module switched off: to 1e-4, for the module of every class
+ * of a small trained model (and for arbitrary kernel sets), with the mask
+ * generators kept and dropped. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mwt_test.h"
+#include "rt_ckpt.h"
+#include "rt_progress.h"
+#include "run_modularize.h"
+
+/* A residual block whose shortcut is the identity of a masked layer (so its
+ * add joins two masked layers) and one with an unmasked 1x1 projection (so
+ * the masked side must widen to every channel). */
+static const char *src =
+    "dataset d = synthetic(n = 512, test = 128, seed = 5) { classes = 4  shape = [2, 12, 12] }\n"
+    "model m : [2, 12, 12] -> [4] {\n"
+    "    conv(8) batchnorm relu\n"
+    "    modular { conv(8) batchnorm relu maxpool(2) residual { conv(8) batchnorm relu conv(8) batchnorm } relu }\n"
+    "    residual(shortcut = { conv(12, k = 1) batchnorm }) { conv(12) batchnorm mask } relu\n"
+    "    flatten linear(16) relu linear(4) }\n"
+    "train m on d { epochs = 2  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling  seed = 4 }\n"
+    "modularize m { threshold = 0.9 }\n";
+
+enum { BATCH = 64 };
+
+/* The logits of images [0, BATCH) of the test split. */
+static void scores(RunModel *m, const RtDataset *ds, const RtNormalize *norm, float *out)
+{
+    RunGraph *rg = &m->eval;
+    uint32_t idx[BATCH];
+    int32_t lab[BATCH];
+    for (int i = 0; i < BATCH; i++)
+        idx[i] = (uint32_t)i;
+    rt_data_batch(ds, 1, idx, BATCH, norm, NULL, NULL, run_images(m, rg), lab);
+    rt_pool_run(m->pool, rg->steps, rg->nsteps, m->base, m->ws);
+    memcpy(out, m->base + rg->plan->off[rg->g->logits->id], sizeof(float) * BATCH * 4);
+}
+
+/* Module keep against the modular model, generators kept and dropped; the
+ * module evaluated in a slice made for `slice_for` (a superset of keep). */
+static void check_in(Arena *a, RunModel *full, const RtDataset *ds, const RtNormalize *norm,
+                     const unsigned char *slice_for, const unsigned char *keep, long long kernels, const char *what)
+{
+    for (int gen = 1; gen >= 0; gen--) {
+        float want[BATCH * 4], got[BATCH * 4], whole[BATCH * 4];
+        run_model_set_module(full, NULL, 1);
+        scores(full, ds, norm, whole);
+        run_model_set_module(full, keep, gen);
+        scores(full, ds, norm, want);
+        RunModel mod;
+        Slice s;
+        char err[1024];
+        if (run_module_build(&mod, &s, a, full, slice_for, gen, 2, err, sizeof err) != 0)
+            fail_msg("%s: %s", what, err);
+        unsigned char inside[64];
+        slice_keep(&s, keep, inside);
+        run_model_set_module(&mod, inside, gen);
+        scores(&mod, ds, norm, got);
+        double worst = 0, moved = 0;   /* moved: how far switching kernels off moved the scores */
+        for (int i = 0; i < BATCH * 4; i++) {
+            worst = fmax(worst, fabs((double)want[i] - got[i]));
+            moved = fmax(moved, fabs((double)want[i] - whole[i]));
+        }
+        /* physically smaller: the module's masked kernels are the kept ones plus any a residual add needs */
+        long long kept = 0, in_module = 0;
+        for (long long j = 0; j < kernels; j++)
+            kept += keep[j];
+        for (long long j = 0; j < s.kernels; j++)
+            in_module += inside[j];
+        print_message("%s, generators %s: %lld of %lld kernels (%lld in the sliced graph), max |diff| %.2g "
+                      "(%.2g from the whole model's)\n",
+                      what, gen ? "kept" : "dropped", kept, kernels, s.kernels, worst, moved);
+        assert_int_equal(in_module, kept);
+        assert_true(s.kernels >= kept && s.kernels <= kernels);
+        assert_true(worst <= 1e-4);
+        run_model_free(&mod);
+    }
+    run_model_set_module(full, NULL, 1);
+}
+
+static void check(Arena *a, RunModel *full, const RtDataset *ds, const RtNormalize *norm, const unsigned char *keep,
+                  long long kernels, const char *what)
+{
+    check_in(a, full, ds, norm, keep, keep, kernels, what);
+}
+
+static void test_module_equivalence(void **st)
+{
+    (void)st;
+    TestComp *t = tc_compile("slice.mwt", src, 1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    char ck[512], err[1024];
+    snprintf(ck, sizeof ck, "%s", tc_tmp_path("slice.ckpt"));
+    RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck };
+    RunResult rr;
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    if (run_train(&t->c.arena, tr, &o, &rr, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    ModReport r;
+    if (run_modularize(&t->c.arena, tr, t->c.checked.modularizes.v[0], &o, -1, 0, 0, &r, err, sizeof err) != 0)
+        fail_msg("%s", err);
+
+    RunModel full;
+    RtDataset ds;
+    RtNormalize norm;
+    RtAugment aug;
+    RunMeta meta;
+    Arena *a = &t->c.arena;
+    if (run_data_load(tr->data, &ds, &norm, &aug, err, sizeof err) != 0 ||
+        run_model_build(&full, a, tr->model, NULL, BATCH, 2, err, sizeof err) != 0 ||
+        run_ckpt_load(&full, ck, &meta, NULL, 0, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    const IrGraph *g = full.eval.g;
+    assert_int_equal(g->masks.n, 4);
+    long long off[5] = { 0 };
+    for (int l = 0; l < 4; l++)
+        off[l + 1] = off[l] + ((const IrValue *)g->masks.v[l])->d[1];
+    long long K = off[4];
+
+    /* every class's module at 0.9, from the frequencies modularize stored */
+    RtCkpt c = { 0 };
+    assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
+    const RtCkptEntry *fe = rt_ckpt_find(&c, "mwt/freq");
+    assert_non_null(fe);
+    double *freq = malloc(sizeof(double) * (size_t)(4 * K));
+    for (long long i = 0; i < 4 * K; i++)
+        freq[i] = ((const float *)fe->data)[i];
+    rt_ckpt_free(&c);
+    long long count[4] = { 1, 1, 1, 1 };
+    int group[4] = { 0, 1, 2, 3 };   /* no residual unions: the slice must widen on its own */
+    ModStats ms = { .classes = 4, .layers = 4, .kernels = K, .layer_off = off, .group = group, .freq = freq,
+                    .count = count };
+    unsigned char keep[64];
+    assert_true(K <= 64);
+    for (int cls = 0; cls < 4; cls++) {
+        char what[64];
+        mod_module(&ms, &cls, 1, 0.9, keep);
+        snprintf(what, sizeof what, "module of class %d", cls);
+        check(a, &full, &ds, &norm, keep, K, what);
+    }
+    /* a module inside the slice of a larger set (as the sweep evaluates
+     * every threshold's module in one slice per class) */
+    unsigned char outer[64];
+    int c0 = 0;
+    mod_module(&ms, &c0, 1, 0.9, keep);
+    for (long long j = 0; j < K; j++)
+        outer[j] = keep[j] | (unsigned char)(j % 3 == 0);
+    check_in(a, &full, &ds, &norm, outer, keep, K, "module of class 0 inside a larger slice");
+    /* arbitrary kernel sets: every other kernel, and one kernel per layer */
+    for (long long j = 0; j < K; j++)
+        keep[j] = (unsigned char)(j % 2);
+    check(a, &full, &ds, &norm, keep, K, "odd kernels");
+    memset(keep, 0, sizeof keep);
+    for (int l = 0; l < 4; l++)
+        keep[off[l + 1] - 1] = 1;
+    check(a, &full, &ds, &norm, keep, K, "one kernel a layer");
+    /* everything: the module is the modular model */
+    memset(keep, 1, sizeof keep);
+    check(a, &full, &ds, &norm, keep, K, "all kernels");
+
+    free(freq);
+    run_model_free(&full);
+    rt_data_free(&ds);
+    tc_free(t);
+}
+
+/* The sliced graph's shapes: a conv keeps its module's output channels, the
+ * next conv its input channels, the first linear layer its columns. */
+static void test_sliced_shapes(void **st)
+{
+    (void)st;
+    TestComp *t = tc_compile("shapes.mwt",
+                             "model m : [1, 8, 8] -> [3] {\n"
+                             "    modular { conv(4) batchnorm relu conv(6) batchnorm relu }\n"
+                             "    flatten linear(3) }\n",
+                             1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    Arena *a = &t->c.arena;
+    IrGraph *g = ir_lower(a, tc_model(t, "m"), NULL, 2);
+    unsigned char keep[10] = { 1, 0, 1, 0, /* layer 2 */ 0, 0, 1, 0, 0, 0 };
+    Slice s;
+    char err[512];
+    if (pass_slice(a, g, keep, &s, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    const IrGraph *m = s.g;
+    assert_int_equal(m->params.n, g->params.n);
+    const IrValue *w1 = m->params.v[0], *w2 = NULL, *lin = NULL;
+    for (int i = 0; i < m->params.n; i++) {
+        const IrValue *p = m->params.v[i];
+        if (strcmp(p->name, "conv2.w") == 0)
+            w2 = p;
+        if (strcmp(p->name, "linear1.w") == 0)
+            lin = p;
+    }
+    assert_string_equal(w1->name, "conv1.w");
+    assert_int_equal(w1->d[0], 2);   /* kernels 0 and 2 */
+    assert_int_equal(w1->d[1], 1);
+    assert_non_null(w2);
+    assert_int_equal(w2->d[0], 1);   /* kernel 2 */
+    assert_int_equal(w2->d[1], 2);
+    assert_non_null(lin);
+    assert_int_equal(lin->d[0], 3);
+    assert_int_equal(lin->d[1], 64); /* one channel of 8x8 */
+    assert_int_equal(s.kernels, 3);
+    assert_int_equal(s.widened, 0);
+    /* conv2.w row 0 is the source's row 2, its columns the source's 0 and 2 */
+    float srcw[6 * 4 * 9], dst[2 * 9];
+    for (int i = 0; i < 6 * 4 * 9; i++)
+        srcw[i] = (float)i;
+    const SliceTensor *tw = NULL;
+    for (int i = 0; i < m->params.n; i++)
+        if (s.params[i].dst == w2)
+            tw = &s.params[i];
+    assert_non_null(tw);
+    slice_gather(tw, srcw, dst);
+    assert_true(dst[0] == (float)((2 * 4 + 0) * 9));
+    assert_true(dst[9] == (float)((2 * 4 + 2) * 9));
+    assert_true(dst[17] == (float)((2 * 4 + 2) * 9 + 8));
+    /* a layer that keeps nothing is refused with a message */
+    memset(keep, 0, 4);
+    assert_int_equal(pass_slice(a, g, keep, &s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "keeps no kernel"));
+    tc_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sliced_shapes),
+        cmocka_unit_test(test_module_equivalence),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
