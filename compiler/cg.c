@@ -12,6 +12,7 @@ typedef struct Cg {
     const Plan *p;
     const char *prefix;
     CgCalls *out;
+    int node;                  /* the node being generated */
 } Cg;
 
 static void push(Cg *C, int units, const char *kernel, const char *sig, int nconst, const double *consts)
@@ -20,16 +21,18 @@ static void push(Cg *C, int units, const char *kernel, const char *sig, int ncon
     if (o->n == o->cap) {
         int cap = o->cap ? 2 * o->cap : 64;
         JitCall *v = arena_alloc(C->a, sizeof *v * (size_t)cap);
-        int *u = arena_alloc(C->a, sizeof *u * (size_t)cap);
+        int *u = arena_alloc(C->a, sizeof *u * (size_t)cap), *nd = arena_alloc(C->a, sizeof *nd * (size_t)cap);
         if (o->n) {
             memcpy(v, o->v, sizeof *v * (size_t)o->n);
             memcpy(u, o->units, sizeof *u * (size_t)o->n);
+            memcpy(nd, o->node, sizeof *nd * (size_t)o->n);
         }
-        o->v = v, o->units = u, o->cap = cap;
+        o->v = v, o->units = u, o->node = nd, o->cap = cap;
     }
     double *c = arena_alloc(C->a, sizeof(double) * (size_t)(nconst ? nconst : 1));
     memcpy(c, consts, sizeof(double) * (size_t)nconst);
     o->v[o->n] = (JitCall){ arena_printf(C->a, "%s%d", C->prefix, o->n), kernel, sig, c };
+    o->node[o->n] = C->node;
     o->units[o->n++] = units;
 }
 
@@ -250,9 +253,10 @@ static int node(Cg *C, const IrNode *n)
 
 int cg_graph(Arena *a, const Plan *p, const char *prefix, CgCalls *out, char *err, size_t errlen)
 {
-    Cg C = { a, p, prefix, out };
+    Cg C = { a, p, prefix, out, 0 };
     for (int i = 0; i < p->g->nodes.n; i++) {
         const IrNode *n = p->g->nodes.v[i];
+        C.node = i;
         if (node(&C, n) != 0) {
             snprintf(err, errlen, "no kernel for %s (line %d) in this build", ir_op_name(n->op), n->line);
             return -1;
@@ -264,7 +268,7 @@ int cg_graph(Arena *a, const Plan *p, const char *prefix, CgCalls *out, char *er
 void cg_sgd(Arena *a, const PlanLayout *L, const char *name, double momentum, double weight_decay, int nesterov,
             CgCalls *out)
 {
-    Cg C = { a, NULL, name, out };
+    Cg C = { a, NULL, name, out, -1 };
     call(&C, (int)(L->params_bytes / 4), "k_sgd", "ppppffilh", (double)L->params, (double)L->grads,
          (double)L->moments, (double)L->scalars, momentum, weight_decay, (double)nesterov);
 }

@@ -10,6 +10,7 @@
 typedef struct CgCalls {
     JitCall *v;
     int *units;
+    int *node;                 /* by call: the index of the graph node it computes (-1: none) */
     int n, cap;
 } CgCalls;
 

@@ -23,6 +23,8 @@ typedef struct Ctx {
     IrGraph *out;
     IrValue **map;             /* by source value id: the module's value */
     Vec params, states;        /* SliceTensor* */
+    Vec inputs;                /* SliceInput* */
+    int from;                  /* the first source node the module computes */
     char *err;
     size_t errlen;
 } Ctx;
@@ -182,6 +184,25 @@ static IrValue *tensor(Ctx *c, const IrNode *at, const IrValue *src, const Chan 
     return v;
 }
 
+/* A value the shared nodes computed, as the module's input: its channels. */
+static IrValue *shared_input(Ctx *c, const IrNode *at, const IrValue *v)
+{
+    long long d[IR_MAX_RANK];
+    memcpy(d, v->d, sizeof d);
+    const Chan *ch = &c->ch[v->id];
+    if (v->rank >= 2)
+        d[1] = ch->n;
+    IrNode *n = ir_add_node(c->a, c->out, IR_INPUT, at->loc, at->line, 0, NULL, v->rank, d);
+    n->out->name = v == c->g->images ? "images" : "shared";
+    n->out->kind = IR_V_INPUT;
+    if (v == c->g->images)
+        c->out->images = n->out;
+    SliceInput *in = arena_alloc(c->a, sizeof *in);
+    in->src = v, in->dst = n->out, in->idx = v->rank >= 2 ? ch->idx : NULL;
+    vec_push(c->a, &c->inputs, in);
+    return n->out;
+}
+
 static int build(Ctx *c)
 {
     const IrGraph *g = c->g;
@@ -189,8 +210,8 @@ static int build(Ctx *c)
     for (int i = 0; i < g->nodes.n; i++) {
         const IrNode *n = g->nodes.v[i];
         const IrValue *y = n->out;
-        if (n->op == IR_PARAM || n->op == IR_STATE)
-            continue;   /* made where they are used, sliced as their use needs */
+        if (n->op == IR_PARAM || n->op == IR_STATE || i < c->from)
+            continue;   /* made where they are used, sliced as their use needs; or shared */
         long long d[IR_MAX_RANK];
         memcpy(d, y->d, sizeof d);
         if (y->rank >= 2)
@@ -200,6 +221,8 @@ static int build(Ctx *c)
         for (int k = 0; k < n->nin; k++) {
             const IrValue *v = n->in[k];
             if (v->kind != IR_V_PARAM && v->kind != IR_V_STATE) {
+                if (!c->map[v->id])   /* computed by the shared nodes: an input */
+                    c->map[v->id] = shared_input(c, n, v);
                 in[k] = c->map[v->id];
                 continue;
             }
@@ -215,17 +238,25 @@ static int build(Ctx *c)
         m->k = n->k, m->stride = n->stride, m->pad = n->pad, m->p = n->p, m->salt = n->salt, m->weights = n->weights;
         m->out->name = y->name;
         m->out->kind = y->kind;
-        if (n->op == IR_MASK_GEN)
-            vec_push(c->a, &o->masks, m->out);
         if (y == g->images)
             o->images = m->out;
         c->map[y->id] = m->out;
     }
     o->logits = c->map[g->logits->id];
+    for (int l = 0; l < g->masks.n; l++)   /* in the source's order, shared ones included */
+        vec_push(c->a, &o->masks, c->map[((const IrValue *)g->masks.v[l])->id]);
     return 0;
 }
 
-int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, Slice *s, char *err, size_t errlen)
+int slice_shared_end(const IrGraph *g)
+{
+    for (int i = 0; i < g->nodes.n; i++)
+        if (((const IrNode *)g->nodes.v[i])->op == IR_MASK_APPLY)
+            return i;
+    return 0;   /* no masks: a module is the whole model */
+}
+
+int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, Slice *s, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     if (g->training) {
@@ -233,7 +264,11 @@ int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, Slice *s, 
         return -1;
     }
     int L = g->masks.n;
-    Ctx c = { .a = a, .g = g, .err = err, .errlen = errlen };
+    Ctx c = { .a = a, .g = g, .err = err, .errlen = errlen, .from = from };
+    if (from < 0 || from > slice_shared_end(g)) {
+        snprintf(err, errlen, "module_slice: node %d is past the nodes every module shares", from);
+        return -1;
+    }
     c.ch = arena_alloc(a, sizeof(Chan) * (size_t)g->next_id);
     c.map = arena_alloc(a, sizeof(IrValue *) * (size_t)g->next_id);
     c.mask_of_gen = arena_alloc(a, sizeof(int) * (size_t)g->next_id);
@@ -305,6 +340,10 @@ int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, Slice *s, 
     s->params = arena_alloc(a, sizeof(SliceTensor) * (size_t)(c.params.n + 1));
     for (int i = 0; i < c.params.n; i++)
         s->params[i] = *(SliceTensor *)c.params.v[i];
+    s->ninputs = c.inputs.n;
+    s->inputs = arena_alloc(a, sizeof(SliceInput) * (size_t)(c.inputs.n + 1));
+    for (int i = 0; i < c.inputs.n; i++)
+        s->inputs[i] = *(SliceInput *)c.inputs.v[i];
     s->states = arena_alloc(a, sizeof(SliceTensor) * (size_t)(c.states.n + 1));
     for (int i = 0; i < c.states.n; i++)
         s->states[i] = *(SliceTensor *)c.states.v[i];

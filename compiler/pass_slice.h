@@ -17,8 +17,18 @@ typedef struct SliceTensor {
     const int *idx[IR_MAX_RANK];
 } SliceTensor;
 
+/* A module that starts after the nodes every module shares reads what they
+ * computed as inputs: dst[b][j] = src[b][idx[j]] along the channels
+ * (idx NULL: all of them, as they are). */
+typedef struct SliceInput {
+    const IrValue *src, *dst;
+    const int *idx;
+} SliceInput;
+
 typedef struct Slice {
     IrGraph *g;                /* the module's inference graph */
+    SliceInput *inputs;        /* with `from` > 0: what it reads from the source's nodes before `from` */
+    int ninputs;
     SliceTensor *params;       /* by the module's parameter index */
     SliceTensor *states;       /* by the module's state index */
     unsigned char *keep;       /* per kernel of the module's masks, in mask order: 1, or 0 for a channel
@@ -29,8 +39,15 @@ typedef struct Slice {
 } Slice;
 
 /* Slices inference graph g to the module keep (per masked kernel of g, in
- * mask order, 1 = kept). 0, or -1 and a message. */
-int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, Slice *s, char *err, size_t errlen);
+ * mask order, 1 = kept), from node `from` on (0: all of it; see
+ * slice_shared_end). 0, or -1 and a message. */
+int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, Slice *s, char *err, size_t errlen);
+
+/* The nodes of g before this index compute the same in every module, up to
+ * which channels a module takes (nothing before the first mask_apply depends
+ * on the kernels switched off): run once for many modules, they feed each
+ * module's slice from this node on. */
+int slice_shared_end(const IrGraph *g);
 
 /* The keep vector, in the module's kernels, of a smaller module `keep` (per
  * masked kernel of the source) inside this one: a slice made for the union of

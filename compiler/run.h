@@ -18,6 +18,7 @@ typedef struct RunGraph {
     RtStep *steps;
     int nsteps;
     int *call;                 /* by step: its index in RunModel.calls */
+    int *node;                 /* by step: the index of the graph node it computes */
     double *seconds;           /* by step, with $MWTC_PROFILE set: time spent in it */
 } RunGraph;
 
@@ -48,9 +49,12 @@ void run_model_free(RunModel *m);
  * inference graph for keep (per masked kernel, in mask order), compiled by
  * the same codegen, its tensors gathered from full's; the mask generators
  * kept or dropped (mask 1). Its scores are full's with every kernel outside
- * keep switched off. */
+ * keep switched off. With from > 0 (slice_shared_end) it starts at that
+ * node and reads what full's nodes before it computed: run those
+ * (run_graph_prefix), then run_module_gather, then the module. */
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int threads, char *err, size_t errlen);
+                     int from, int threads, char *err, size_t errlen);
+void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);
 
 /* PyTorch's default initialization, drawn from rng in parameter order:
  * conv and linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
@@ -74,6 +78,8 @@ double run_train_step(RunModel *m, const float *images, const int32_t *labels, d
 /* Runs one of m's graphs on what its inputs hold (timed per step with
  * $MWTC_PROFILE). */
 void run_graph(RunModel *m, RunGraph *rg);
+/* Runs only the steps of the graph's nodes before node `end`. */
+void run_graph_prefix(RunModel *m, RunGraph *rg, int end);
 /* The input buffers of a graph, to fill in place. */
 float *run_images(RunModel *m, RunGraph *rg);
 int32_t *run_labels(RunModel *m, RunGraph *rg);

@@ -35,6 +35,7 @@ static int steps(RunModel *m, Arena *a, RunGraph *rg, int first, int last)
     rg->nsteps = 0;
     rg->steps = arena_alloc(a, sizeof(RtStep) * (size_t)(last - first + 1));
     rg->call = arena_alloc(a, sizeof(int) * (size_t)(last - first + 1));
+    rg->node = arena_alloc(a, sizeof(int) * (size_t)(last - first + 1));
     rg->seconds = arena_alloc(a, sizeof(double) * (size_t)(last - first + 1));
     for (int i = first; i < last; i++) {
         if (m->calls.units[i] <= 0)
@@ -43,6 +44,7 @@ static int steps(RunModel *m, Arena *a, RunGraph *rg, int first, int last)
         if (!fn)
             return -1;
         rg->call[rg->nsteps] = i;
+        rg->node[rg->nsteps] = m->calls.node[i];
         rg->steps[rg->nsteps++] = (RtStep){ fn, m->calls.units[i] };
     }
     return 0;
@@ -144,6 +146,14 @@ void run_graph(RunModel *m, RunGraph *rg)
         rt_pool_run(m->pool, &rg->steps[i], 1, m->base, m->ws);
         rg->seconds[i] += rt_clock() - t0;
     }
+}
+
+void run_graph_prefix(RunModel *m, RunGraph *rg, int end)
+{
+    int n = 0;
+    while (n < rg->nsteps && rg->node[n] < end)
+        n++;
+    rt_pool_run(m->pool, rg->steps, n, m->base, m->ws);
 }
 
 static void print_profile(const RunModel *m, const RunGraph *rg, const char *what)

@@ -246,23 +246,100 @@ typedef struct Scores {
     int32_t *cal_lab, *test_lab;
 } Scores;
 
-static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int generators, const uint32_t *cal_idx,
-                         const uint32_t *test_idx, Scores *s, char *err, size_t errlen)
+/* Modules compiled on their own, evaluated together. */
+typedef struct Mods {
+    int n;
+    RunModel *m;
+    Slice *s;
+    int from;                  /* the nodes before it are shared (slice_shared_end) */
+} Mods;
+
+static void mods_free(Mods *ms)
 {
-    int C = z->classes;
-    for (int c = 0; c < C; c++) {
-        /* the module sliced and compiled on its own: its kernels only */
-        RunModel mod;
-        Slice sl;
-        if (run_module_build(&mod, &sl, a, &z->m, keeps + (long long)c * z->st.kernels, generators,
-                             rt_pool_threads(z->m.pool), err, errlen) != 0) {
-            run_model_free(&mod);
+    for (int k = 0; ms->m && k < ms->n; k++)
+        run_model_free(&ms->m[k]);
+    free(ms->m), free(ms->s);
+    memset(ms, 0, sizeof *ms);
+}
+
+/* One module per keep vector (n of them, z->st.kernels each), sliced from
+ * the shared nodes on. */
+static int mods_build(Mz *z, Arena *a, const unsigned char *keeps, int n, int generators, Mods *ms, char *err,
+                      size_t errlen)
+{
+    memset(ms, 0, sizeof *ms);
+    ms->from = slice_shared_end(z->m.eval.g);
+    ms->m = calloc((size_t)n, sizeof *ms->m);
+    ms->s = calloc((size_t)n, sizeof *ms->s);
+    if (!ms->m || !ms->s) {
+        snprintf(err, errlen, "out of memory");
+        mods_free(ms);
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        ms->n = k + 1;
+        if (run_module_build(&ms->m[k], &ms->s[k], a, &z->m, keeps + (long long)k * z->st.kernels, generators,
+                             ms->from, rt_pool_threads(z->m.pool), err, errlen) != 0) {
+            mods_free(ms);
             return -1;
         }
-        forward_all(z, &mod, 0, cal_idx, s->ncal, s->cal + (long long)c * s->ncal * C, NULL, NULL, s->cal_lab);
-        forward_all(z, &mod, 1, test_idx, s->ntest, s->test + (long long)c * s->ntest * C, NULL, NULL, s->test_lab);
-        run_model_free(&mod);
     }
+    return 0;
+}
+
+/* Images idx[0..n) of a split (idx NULL: the first n) through every module:
+ * per batch the shared nodes run once in the modular model, then each
+ * module. With `inner` (ninner keep vectors per module, z->st.kernels
+ * each), module k runs once per inner[k][t], its other kernels switched
+ * off; logits[(k * ninner + t) * n * C ...] are its scores. */
+static void mods_forward(Mz *z, Mods *ms, const unsigned char *inner, int ninner, int generators, int split,
+                         const uint32_t *idx, long long n, float *logits, int32_t *labels)
+{
+    RunModel *full = &z->m;
+    int B = (int)full->eval.g->batch, C = z->classes;
+    uint32_t bidx[4096];
+    int32_t lab[4096];
+    unsigned char *in = malloc((size_t)z->st.kernels + 1);
+    for (long long at = 0; at < n; at += B) {
+        int cnt = (int)(n - at < B ? n - at : B);
+        for (int i = 0; i < B; i++)
+            bidx[i] = idx ? idx[at + (i < cnt ? i : 0)] : (uint32_t)(at + (i < cnt ? i : 0));
+        rt_data_batch(&z->ds, split, bidx, B, &z->norm, NULL, NULL, run_images(full, &full->eval), lab);
+        run_graph_prefix(full, &full->eval, ms->from);
+        for (int k = 0; k < ms->n; k++) {
+            RunModel *m = &ms->m[k];
+            run_module_gather(m, &ms->s[k], full);
+            const float *lg = (const float *)(m->base + m->eval.plan->off[m->eval.g->logits->id]);
+            for (int t = 0; t < ninner; t++) {
+                float *out = logits + ((long long)k * ninner + t) * n * C;
+                const unsigned char *kt = inner ? inner + ((long long)k * ninner + t) * z->st.kernels : NULL;
+                if (t > 0 && kt && memcmp(kt, kt - z->st.kernels, (size_t)z->st.kernels) == 0) {
+                    memcpy(out + at * C, out - n * C + at * C, sizeof(float) * (size_t)(cnt * C));
+                    continue;   /* the same module as the previous one: the same scores */
+                }
+                if (kt && in) {
+                    slice_keep(&ms->s[k], kt, in);
+                    run_model_set_module(m, in, generators);
+                }
+                run_graph(m, &m->eval);
+                memcpy(out + at * C, lg, sizeof(float) * (size_t)(cnt * C));
+            }
+        }
+        for (int i = 0; labels && i < cnt; i++)
+            labels[at + i] = lab[i];
+    }
+    free(in);
+}
+
+static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int generators, const uint32_t *cal_idx,
+                         Scores *s, char *err, size_t errlen)
+{
+    Mods ms;
+    if (mods_build(z, a, keeps, z->classes, generators, &ms, err, errlen) != 0)
+        return -1;
+    mods_forward(z, &ms, NULL, 1, generators, 0, cal_idx, s->ncal, s->cal, s->cal_lab);
+    mods_forward(z, &ms, NULL, 1, generators, 1, NULL, s->ntest, s->test, s->test_lab);
+    mods_free(&ms);
     return 0;
 }
 
@@ -329,7 +406,8 @@ static void free_scores(Scores *s) { free(s->cal), free(s->test), free(s->cal_la
 /* The threshold sweep: 0.5 .. 0.95 on subsets (1000 test images, 500
  * calibration images). One slice per class, made for the union of its
  * modules over every threshold, evaluates all of them with its other kernels
- * switched off: ten compilations, not a hundred. */
+ * switched off: ten compilations, not a hundred; and the nodes every module
+ * shares run once per batch, not a hundred times. */
 static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long ncal, const RunOptions *o, char *err,
                      size_t errlen)
 {
@@ -339,11 +417,13 @@ static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long n
     long long nt = ntest < 1000 ? ntest : 1000, nc = ncal < 500 ? ncal : 500;
     double t0 = rt_clock();
     uint32_t *cal_idx = spread((long long)z->ds.n_train, nc), *test_idx = spread(ntest, nt);
-    unsigned char *keeps = malloc((size_t)(NT * s->kernels + 1)), *uni = malloc((size_t)s->kernels + 1);
-    unsigned char *in = malloc((size_t)s->kernels + 1);
+    unsigned char *keeps = malloc((size_t)(C * NT * s->kernels + 1)), *uni = malloc((size_t)(C * s->kernels + 1));
+    float *lcal = malloc(sizeof(float) * (size_t)(C * NT * nc * C + 1));
+    float *ltest = malloc(sizeof(float) * (size_t)(C * NT * nt * C + 1));
+    int32_t *labcal = malloc(sizeof(int32_t) * (size_t)(nc + 1)), *labtest = malloc(sizeof(int32_t) * (size_t)(nt + 1));
     Scores sc[NT];
     memset(sc, 0, sizeof sc);
-    int ok = cal_idx && test_idx && keeps && uni && in;
+    int ok = cal_idx && test_idx && keeps && uni && lcal && ltest && labcal && labtest;
     for (int i = 0; i < NT && ok; i++)
         ok = alloc_scores(&sc[i], nc, nt, C) == 0;
     if (!ok) {
@@ -355,28 +435,31 @@ static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long n
                 z->m.net->name, NT, nt, nc);
     double krr[NT] = { 0 };
     for (int c = 0; c < C; c++) {
-        memset(uni, 0, (size_t)s->kernels);
+        unsigned char *u = uni + (long long)c * s->kernels;
+        memset(u, 0, (size_t)s->kernels);
         for (int i = 0; i < NT; i++) {
-            unsigned char *k = keeps + (long long)i * s->kernels;
+            unsigned char *k = keeps + ((long long)c * NT + i) * s->kernels;
             mod_module(s, &c, 1, 0.5 + 0.05 * i, k);
             krr[i] += (double)mod_kept(k, s->kernels) / (double)s->kernels / C;
             for (long long j = 0; j < s->kernels; j++)
-                uni[j] |= k[j];
+                u[j] |= k[j];
         }
-        RunModel mod;
-        Slice sl;
-        if (run_module_build(&mod, &sl, a, &z->m, uni, r->generators, rt_pool_threads(z->m.pool), err, errlen) != 0) {
-            run_model_free(&mod);
-            goto done;
-        }
-        for (int i = 0; i < NT; i++) {
-            slice_keep(&sl, keeps + (long long)i * s->kernels, in);
-            run_model_set_module(&mod, in, r->generators);
-            forward_all(z, &mod, 0, cal_idx, nc, sc[i].cal + (long long)c * nc * C, NULL, NULL, sc[i].cal_lab);
-            forward_all(z, &mod, 1, test_idx, nt, sc[i].test + (long long)c * nt * C, NULL, NULL, sc[i].test_lab);
-        }
-        run_model_free(&mod);
     }
+    Mods ms;
+    if (mods_build(z, a, uni, C, r->generators, &ms, err, errlen) != 0)
+        goto done;
+    mods_forward(z, &ms, keeps, NT, r->generators, 0, cal_idx, nc, lcal, labcal);
+    mods_forward(z, &ms, keeps, NT, r->generators, 1, test_idx, nt, ltest, labtest);
+    mods_free(&ms);
+    for (int i = 0; i < NT; i++)   /* [class][threshold][image] -> per threshold [class][image] */
+        for (int c = 0; c < C; c++) {
+            memcpy(sc[i].cal + (long long)c * nc * C, lcal + ((long long)c * NT + i) * nc * C,
+                   sizeof(float) * (size_t)(nc * C));
+            memcpy(sc[i].test + (long long)c * nt * C, ltest + ((long long)c * NT + i) * nt * C,
+                   sizeof(float) * (size_t)(nt * C));
+            memcpy(sc[i].cal_lab, labcal, sizeof(int32_t) * (size_t)nc);
+            memcpy(sc[i].test_lab, labtest, sizeof(int32_t) * (size_t)nt);
+        }
     for (int i = 0; i < NT; i++) {
         double recall[256], rec = 0;
         compose(z, &sc[i], recall, &r->sweep_acc[i], &r->sweep_raw[i]);
@@ -391,7 +474,7 @@ static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long n
 done:
     for (int i = 0; i < NT; i++)
         free_scores(&sc[i]);
-    free(cal_idx), free(test_idx), free(keeps), free(uni), free(in);
+    free(cal_idx), free(test_idx), free(keeps), free(uni), free(lcal), free(ltest), free(labcal), free(labtest);
     return rc;
 }
 
@@ -521,7 +604,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     if (o->progress != RT_PROGRESS_QUIET)
         fprintf(stderr, "modularize %s: %d modules on %lld test and %lld calibration images\n", t->model->name, C,
                 ntest, ncal);
-    if (module_scores(z, a, keeps, r->generators, cal_idx, NULL, &sc, err, errlen) != 0)
+    if (module_scores(z, a, keeps, r->generators, cal_idx, &sc, err, errlen) != 0)
         goto done;
     double recall[256];
     compose(z, &sc, recall, &r->modular_accuracy, &r->modular_accuracy_raw);
@@ -705,15 +788,11 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     mod_module(s, classes, n, T, keep);
     *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
     if (s->kernels) {   /* the module sliced and compiled on its own */
-        RunModel mod;
-        Slice sl;
-        int ok = run_module_build(&mod, &sl, a, &z->m, keep, mi ? mi->keep_generators : 1,
-                                  rt_pool_threads(z->m.pool), err, errlen) == 0;
-        if (ok)
-            forward_all(z, &mod, 1, NULL, ntest, lg, NULL, NULL, lab);
-        run_model_free(&mod);
-        if (!ok)
+        Mods ms;
+        if (mods_build(z, a, keep, 1, mi ? mi->keep_generators : 1, &ms, err, errlen) != 0)
             goto done;
+        mods_forward(z, &ms, NULL, 1, mi ? mi->keep_generators : 1, 1, NULL, ntest, lg, lab);
+        mods_free(&ms);
     } else {
         forward_all(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);
     }

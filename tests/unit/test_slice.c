@@ -41,6 +41,22 @@ static void scores(RunModel *m, const RtDataset *ds, const RtNormalize *norm, fl
     memcpy(out, m->base + rg->plan->off[rg->g->logits->id], sizeof(float) * BATCH * 4);
 }
 
+/* The same through the shared nodes: they run in the modular model, the
+ * module reads what they computed. */
+static void scores_shared(RunModel *full, RunModel *mod, const Slice *s, const RtDataset *ds, const RtNormalize *norm,
+                          float *out)
+{
+    uint32_t idx[BATCH];
+    int32_t lab[BATCH];
+    for (int i = 0; i < BATCH; i++)
+        idx[i] = (uint32_t)i;
+    rt_data_batch(ds, 1, idx, BATCH, norm, NULL, NULL, run_images(full, &full->eval), lab);
+    run_graph_prefix(full, &full->eval, slice_shared_end(full->eval.g));
+    run_module_gather(mod, s, full);
+    run_graph(mod, &mod->eval);
+    memcpy(out, mod->base + mod->eval.plan->off[mod->eval.g->logits->id], sizeof(float) * BATCH * 4);
+}
+
 /* Module keep against the modular model, generators kept and dropped; the
  * module evaluated in a slice made for `slice_for` (a superset of keep). */
 static void check_in(Arena *a, RunModel *full, const RtDataset *ds, const RtNormalize *norm,
@@ -52,15 +68,25 @@ static void check_in(Arena *a, RunModel *full, const RtDataset *ds, const RtNorm
         scores(full, ds, norm, whole);
         run_model_set_module(full, keep, gen);
         scores(full, ds, norm, want);
+        for (int shared = 0; shared < 2; shared++) {
+        /* the whole module from the images; or from what the nodes every
+         * module shares computed in the modular model */
+        int from = shared ? slice_shared_end(full->eval.g) : 0;
         RunModel mod;
         Slice s;
         char err[1024];
-        if (run_module_build(&mod, &s, a, full, slice_for, gen, 2, err, sizeof err) != 0)
+        if (run_module_build(&mod, &s, a, full, slice_for, gen, from, 2, err, sizeof err) != 0)
             fail_msg("%s: %s", what, err);
         unsigned char inside[64];
         slice_keep(&s, keep, inside);
         run_model_set_module(&mod, inside, gen);
-        scores(&mod, ds, norm, got);
+        if (shared) {
+            assert_true(from > 0);
+            assert_true(s.ninputs >= 2);   /* the first masked layer's batchnorm output and its mask */
+            scores_shared(full, &mod, &s, ds, norm, got);
+        } else {
+            scores(&mod, ds, norm, got);
+        }
         double worst = 0, moved = 0;   /* moved: how far switching kernels off moved the scores */
         for (int i = 0; i < BATCH * 4; i++) {
             worst = fmax(worst, fabs((double)want[i] - got[i]));
@@ -72,13 +98,15 @@ static void check_in(Arena *a, RunModel *full, const RtDataset *ds, const RtNorm
             kept += keep[j];
         for (long long j = 0; j < s.kernels; j++)
             in_module += inside[j];
-        print_message("%s, generators %s: %lld of %lld kernels (%lld in the sliced graph), max |diff| %.2g "
+        print_message("%s, generators %s%s: %lld of %lld kernels (%lld in the sliced graph), max |diff| %.2g "
                       "(%.2g from the whole model's)\n",
-                      what, gen ? "kept" : "dropped", kept, kernels, s.kernels, worst, moved);
+                      what, gen ? "kept" : "dropped", shared ? ", shared nodes" : "", kept, kernels, s.kernels, worst,
+                      moved);
         assert_int_equal(in_module, kept);
         assert_true(s.kernels >= kept && s.kernels <= kernels);
         assert_true(worst <= 1e-4);
         run_model_free(&mod);
+        }
     }
     run_model_set_module(full, NULL, 1);
 }
@@ -187,7 +215,7 @@ static void test_sliced_shapes(void **st)
     unsigned char keep[10] = { 1, 0, 1, 0, /* layer 2 */ 0, 0, 1, 0, 0, 0 };
     Slice s;
     char err[512];
-    if (pass_slice(a, g, keep, &s, err, sizeof err) != 0)
+    if (pass_slice(a, g, keep, 0, &s, err, sizeof err) != 0)
         fail_msg("%s", err);
     const IrGraph *m = s.g;
     assert_int_equal(m->params.n, g->params.n);
@@ -225,7 +253,7 @@ static void test_sliced_shapes(void **st)
     assert_true(dst[17] == (float)((2 * 4 + 2) * 9 + 8));
     /* a layer that keeps nothing is refused with a message */
     memset(keep, 0, 4);
-    assert_int_equal(pass_slice(a, g, keep, &s, err, sizeof err), -1);
+    assert_int_equal(pass_slice(a, g, keep, 0, &s, err, sizeof err), -1);
     assert_non_null(strstr(err, "keeps no kernel"));
     tc_free(t);
 }
