@@ -25,6 +25,7 @@ typedef struct Ctx {
     Vec params, states;        /* SliceTensor* */
     Vec inputs;                /* SliceInput* */
     int from;                  /* the first source node the module computes */
+    unsigned char *drop;       /* by mask: its generator and its mask_apply are left out (mask 1) */
     char *err;
     size_t errlen;
 } Ctx;
@@ -212,6 +213,14 @@ static int build(Ctx *c)
         const IrValue *y = n->out;
         if (n->op == IR_PARAM || n->op == IR_STATE || i < c->from)
             continue;   /* made where they are used, sliced as their use needs; or shared */
+        if (n->op == IR_MASK_GEN && c->drop[c->mask_of_gen[y->id]])
+            continue;   /* a generator dropped */
+        if (n->op == IR_MASK_APPLY && c->drop[c->mask_of_gen[n->in[1]->id]]) {
+            if (!c->map[n->in[0]->id])
+                c->map[n->in[0]->id] = shared_input(c, n, n->in[0]);
+            c->map[y->id] = c->map[n->in[0]->id];   /* times a mask of ones */
+            continue;
+        }
         long long d[IR_MAX_RANK];
         memcpy(d, y->d, sizeof d);
         if (y->rank >= 2)
@@ -244,7 +253,8 @@ static int build(Ctx *c)
     }
     o->logits = c->map[g->logits->id];
     for (int l = 0; l < g->masks.n; l++)   /* in the source's order, shared ones included */
-        vec_push(c->a, &o->masks, c->map[((const IrValue *)g->masks.v[l])->id]);
+        if (!c->drop[l])
+            vec_push(c->a, &o->masks, c->map[((const IrValue *)g->masks.v[l])->id]);
     return 0;
 }
 
@@ -256,7 +266,8 @@ int slice_shared_end(const IrGraph *g)
     return 0;   /* no masks: a module is the whole model */
 }
 
-int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, Slice *s, char *err, size_t errlen)
+int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, int drop_generators, Slice *s,
+               char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     if (g->training) {
@@ -325,6 +336,16 @@ int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, 
     if (rc < 0)
         return -1;
 
+    /* Generators dropped: a layer whose slice holds only kept kernels needs
+     * no mask at all; one that also carries switched-off channels keeps its
+     * mask_apply, for the keep vector (the runtime flag makes the mask 1). */
+    c.drop = arena_alloc(a, (size_t)L + 1);
+    for (int l = 0; l < L && drop_generators; l++) {
+        Chan m = c.ch[((const IrValue *)g->masks.v[l])->id];
+        c.drop[l] = 1;
+        for (long long j = 0; j < m.n; j++)
+            c.drop[l] &= keep[off[l] + chan_at(m, j)];
+    }
     c.out = arena_alloc(a, sizeof *c.out);
     memset(c.out, 0, sizeof *c.out);
     c.out->model = g->model;
@@ -347,11 +368,19 @@ int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, 
     s->states = arena_alloc(a, sizeof(SliceTensor) * (size_t)(c.states.n + 1));
     for (int i = 0; i < c.states.n; i++)
         s->states[i] = *(SliceTensor *)c.states.v[i];
-    for (int l = 0; l < L; l++)
-        s->kernels += ((const IrValue *)c.out->masks.v[l])->d[1];
+    for (int l = 0; l < L; l++) {
+        Chan m = c.ch[((const IrValue *)g->masks.v[l])->id];
+        for (long long j = 0; j < m.n; j++)
+            s->kept += keep[off[l] + chan_at(m, j)];
+        if (!c.drop[l])
+            s->kernels += m.n;
+        s->dropped += c.drop[l];
+    }
     s->keep = arena_alloc(a, (size_t)s->kernels + 1);
     s->src_kernel = arena_alloc(a, sizeof(long long) * (size_t)(s->kernels + 1));
     for (int l = 0, at = 0; l < L; l++) {
+        if (c.drop[l])
+            continue;
         Chan m = c.ch[((const IrValue *)g->masks.v[l])->id];
         int widened = 0;
         for (long long j = 0; j < m.n; j++, at++) {

@@ -33,15 +33,22 @@ typedef struct Slice {
     SliceTensor *states;       /* by the module's state index */
     unsigned char *keep;       /* per kernel of the module's masks, in mask order: 1, or 0 for a channel
                                   left in only so that the two operands of a residual add agree */
-    long long kernels;         /* the module's masks' kernels, all layers */
-    long long *src_kernel;     /* by module kernel: its index among the source's masked kernels */
-    int widened;               /* layers that carry such switched-off channels */
+    long long kernels;         /* the kernels of the module graph's masks */
+    long long *src_kernel;     /* by such kernel: its index among the source's masked kernels */
+    long long kept;            /* the source's kernels the module keeps, all layers */
+    int widened;               /* layers that carry switched-off channels */
+    int dropped;               /* layers whose generator (and mask) were left out */
 } Slice;
 
 /* Slices inference graph g to the module keep (per masked kernel of g, in
  * mask order, 1 = kept), from node `from` on (0: all of it; see
- * slice_shared_end). 0, or -1 and a message. */
-int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, Slice *s, char *err, size_t errlen);
+ * slice_shared_end). drop_generators: leave the mask generators out (the
+ * cheaper module that `generators = drop` asks for; its masks are 1); else
+ * they stay, and the runtime's flag may still turn them off (a slice that
+ * evaluates several modules inside it, by keep vectors, needs them). 0, or
+ * -1 and a message. */
+int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, int drop_generators, Slice *s,
+               char *err, size_t errlen);
 
 /* The nodes of g before this index compute the same in every module, up to
  * which channels a module takes (nothing before the first mask_apply depends

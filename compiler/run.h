@@ -48,8 +48,9 @@ void run_model_free(RunModel *m);
 /* A module as a model of its own (run_module.c): module_slice on full's
  * inference graph for keep (per masked kernel, in mask order), compiled by
  * the same codegen, its tensors gathered from full's; the mask generators
- * kept or dropped (mask 1). Its scores are full's with every kernel outside
- * keep switched off. With from > 0 (slice_shared_end) it starts at that
+ * kept (1) or dropped (0: left out of the graph; -1: left in but switched
+ * off, for a slice that evaluates smaller modules by keep vectors). Its
+ * scores are full's with every kernel outside keep switched off. With from > 0 (slice_shared_end) it starts at that
  * node and reads what full's nodes before it computed: run those
  * (run_graph_prefix), then run_module_gather, then the module. */
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,

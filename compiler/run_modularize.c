@@ -446,7 +446,7 @@ static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long n
         }
     }
     Mods ms;
-    if (mods_build(z, a, uni, C, r->generators, &ms, err, errlen) != 0)
+    if (mods_build(z, a, uni, C, r->generators ? 1 : -1, &ms, err, errlen) != 0)
         goto done;
     mods_forward(z, &ms, keeps, NT, r->generators, 0, cal_idx, nc, lcal, labcal);
     mods_forward(z, &ms, keeps, NT, r->generators, 1, test_idx, nt, ltest, labtest);

@@ -7,7 +7,8 @@ int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const un
                      int from, int threads, char *err, size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
-    if (pass_slice(a, full->eval.g, keep, from, s, err, errlen) != 0)
+    /* generators < 0: dropped, but the masks stay for keep vectors inside the slice */
+    if (pass_slice(a, full->eval.g, keep, from, generators == 0, s, err, errlen) != 0)
         return -1;
     if (run_model_build_graph(mod, a, full->net, s->g, threads, err, errlen) != 0)
         return -1;
@@ -15,7 +16,7 @@ int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const un
         slice_gather(&s->params[i], run_param(full, s->params[i].src->index), run_param(mod, i));
     for (int i = 0; i < s->g->states.n; i++)
         slice_gather(&s->states[i], run_state(full, s->states[i].src->index), run_state(mod, i));
-    run_model_set_module(mod, s->keep, generators);
+    run_model_set_module(mod, s->keep, generators > 0);
     return 0;
 }
 
