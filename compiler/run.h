@@ -57,6 +57,29 @@ int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const un
                      int from, int threads, char *err, size_t errlen);
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);
 
+/* Modules evaluated together: n of them, one per keep vector (`kernels`
+ * each, in full's mask order), each sliced from the nodes every module
+ * shares on (slice_shared_end). */
+typedef struct RunModules {
+    int n;
+    RunModel *m;
+    Slice *s;
+    int from;                  /* full's nodes before it run once per batch for all of them */
+    long long kernels;         /* full's masked kernels */
+} RunModules;
+int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned char *keeps, long long kernels, int n,
+                      int generators, char *err, size_t errlen);
+/* Images idx[0..n) of a split of ds (idx NULL: the first n) through every
+ * module: per batch full's shared nodes once, then each module. With
+ * `inner` (ninner keep vectors per module, `kernels` each, each inside the
+ * module's own), module k runs once per inner[k][t] with its other kernels
+ * switched off (a run whose vector equals the one before is not repeated);
+ * its scores are logits[((k * ninner + t) * n + image) * classes + c]. */
+void run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
+                         const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
+                         float *logits, int32_t *labels);
+void run_modules_free(RunModules *ms);
+
 /* PyTorch's default initialization, drawn from rng in parameter order:
  * conv and linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
  * batchnorm gamma 1, beta 0, running mean 0, running variance 1. */

@@ -4,7 +4,6 @@
  * it switched off (tests/unit/test_slice.c), with a fraction of the work. */
 #include "run_modularize.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,100 +245,16 @@ typedef struct Scores {
     int32_t *cal_lab, *test_lab;
 } Scores;
 
-/* Modules compiled on their own, evaluated together. */
-typedef struct Mods {
-    int n;
-    RunModel *m;
-    Slice *s;
-    int from;                  /* the nodes before it are shared (slice_shared_end) */
-} Mods;
-
-static void mods_free(Mods *ms)
-{
-    for (int k = 0; ms->m && k < ms->n; k++)
-        run_model_free(&ms->m[k]);
-    free(ms->m), free(ms->s);
-    memset(ms, 0, sizeof *ms);
-}
-
-/* One module per keep vector (n of them, z->st.kernels each), sliced from
- * the shared nodes on. */
-static int mods_build(Mz *z, Arena *a, const unsigned char *keeps, int n, int generators, Mods *ms, char *err,
-                      size_t errlen)
-{
-    memset(ms, 0, sizeof *ms);
-    ms->from = slice_shared_end(z->m.eval.g);
-    ms->m = calloc((size_t)n, sizeof *ms->m);
-    ms->s = calloc((size_t)n, sizeof *ms->s);
-    if (!ms->m || !ms->s) {
-        snprintf(err, errlen, "out of memory");
-        mods_free(ms);
-        return -1;
-    }
-    for (int k = 0; k < n; k++) {
-        ms->n = k + 1;
-        if (run_module_build(&ms->m[k], &ms->s[k], a, &z->m, keeps + (long long)k * z->st.kernels, generators,
-                             ms->from, rt_pool_threads(z->m.pool), err, errlen) != 0) {
-            mods_free(ms);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Images idx[0..n) of a split (idx NULL: the first n) through every module:
- * per batch the shared nodes run once in the modular model, then each
- * module. With `inner` (ninner keep vectors per module, z->st.kernels
- * each), module k runs once per inner[k][t], its other kernels switched
- * off; logits[(k * ninner + t) * n * C ...] are its scores. */
-static void mods_forward(Mz *z, Mods *ms, const unsigned char *inner, int ninner, int generators, int split,
-                         const uint32_t *idx, long long n, float *logits, int32_t *labels)
-{
-    RunModel *full = &z->m;
-    int B = (int)full->eval.g->batch, C = z->classes;
-    uint32_t bidx[4096];
-    int32_t lab[4096];
-    unsigned char *in = malloc((size_t)z->st.kernels + 1);
-    for (long long at = 0; at < n; at += B) {
-        int cnt = (int)(n - at < B ? n - at : B);
-        for (int i = 0; i < B; i++)
-            bidx[i] = idx ? idx[at + (i < cnt ? i : 0)] : (uint32_t)(at + (i < cnt ? i : 0));
-        rt_data_batch(&z->ds, split, bidx, B, &z->norm, NULL, NULL, run_images(full, &full->eval), lab);
-        run_graph_prefix(full, &full->eval, ms->from);
-        for (int k = 0; k < ms->n; k++) {
-            RunModel *m = &ms->m[k];
-            run_module_gather(m, &ms->s[k], full);
-            const float *lg = (const float *)(m->base + m->eval.plan->off[m->eval.g->logits->id]);
-            for (int t = 0; t < ninner; t++) {
-                float *out = logits + ((long long)k * ninner + t) * n * C;
-                const unsigned char *kt = inner ? inner + ((long long)k * ninner + t) * z->st.kernels : NULL;
-                if (t > 0 && kt && memcmp(kt, kt - z->st.kernels, (size_t)z->st.kernels) == 0) {
-                    memcpy(out + at * C, out - n * C + at * C, sizeof(float) * (size_t)(cnt * C));
-                    continue;   /* the same module as the previous one: the same scores */
-                }
-                if (kt && in) {
-                    slice_keep(&ms->s[k], kt, in);
-                    run_model_set_module(m, in, generators);
-                }
-                run_graph(m, &m->eval);
-                memcpy(out + at * C, lg, sizeof(float) * (size_t)(cnt * C));
-            }
-        }
-        for (int i = 0; labels && i < cnt; i++)
-            labels[at + i] = lab[i];
-    }
-    free(in);
-}
-
+/* Per class its module (generators kept or left out), compiled on its own. */
 static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int generators, const uint32_t *cal_idx,
                          Scores *s, char *err, size_t errlen)
 {
-    Mods ms;
-    if (mods_build(z, a, keeps, z->classes, generators, &ms, err, errlen) != 0)
+    RunModules ms;
+    if (run_modules_build(&ms, a, &z->m, keeps, z->st.kernels, z->classes, generators, err, errlen) != 0)
         return -1;
-    mods_forward(z, &ms, NULL, 1, generators, 0, cal_idx, s->ncal, s->cal, s->cal_lab);
-    mods_forward(z, &ms, NULL, 1, generators, 1, NULL, s->ntest, s->test, s->test_lab);
-    mods_free(&ms);
+    run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 0, cal_idx, s->ncal, NULL, 1, generators, s->cal, s->cal_lab);
+    run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, NULL, s->ntest, NULL, 1, generators, s->test, s->test_lab);
+    run_modules_free(&ms);
     return 0;
 }
 
@@ -445,12 +360,12 @@ static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long n
                 u[j] |= k[j];
         }
     }
-    Mods ms;
-    if (mods_build(z, a, uni, C, r->generators ? 1 : -1, &ms, err, errlen) != 0)
+    RunModules ms;
+    if (run_modules_build(&ms, a, &z->m, uni, s->kernels, C, r->generators ? 1 : -1, err, errlen) != 0)
         goto done;
-    mods_forward(z, &ms, keeps, NT, r->generators, 0, cal_idx, nc, lcal, labcal);
-    mods_forward(z, &ms, keeps, NT, r->generators, 1, test_idx, nt, ltest, labtest);
-    mods_free(&ms);
+    run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 0, cal_idx, nc, keeps, NT, r->generators, lcal, labcal);
+    run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, test_idx, nt, keeps, NT, r->generators, ltest, labtest);
+    run_modules_free(&ms);
     for (int i = 0; i < NT; i++)   /* [class][threshold][image] -> per threshold [class][image] */
         for (int c = 0; c < C; c++) {
             memcpy(sc[i].cal + (long long)c * nc * C, lcal + ((long long)c * NT + i) * nc * C,
@@ -625,131 +540,6 @@ done:
     return rc;
 }
 
-void mod_report_text(FILE *out, const ModReport *r)
-{
-    fprintf(out, "modules of %s on %s: threshold %.2f, generators %s\n", r->model, r->dataset, r->threshold,
-            r->generators ? "kept" : "dropped");
-    fprintf(out, "  class  name            kernels    KRR  recall        FLOPs     params\n");
-    for (int c = 0; c < r->classes; c++) {
-        const ModuleReport *m = &r->modules[c];
-        fprintf(out, "  %5d  %-14s %8lld  %5.3f  %5.1f%%  %11lld %10lld%s\n", c, r->names ? r->names[c] : "",
-                m->kernels, m->krr, 100 * m->recall, m->flops, m->params,
-                m->recall < 0.5 ? "  (loses its own class)" : "");
-    }
-    fprintf(out, "  model: test accuracy %.2f%%, %lld FLOPs, %lld params, %lld masked kernels\n", 100 * r->accuracy,
-            r->flops, r->params, r->masked_kernels);
-    fprintf(out, "  modules composed: %.2f%% calibrated, %.2f%% by raw logits\n", 100 * r->modular_accuracy,
-            100 * r->modular_accuracy_raw);
-    fprintf(out, "  KRR %.4f  cohesion %.4f  coupling %.4f\n", r->krr, r->cohesion, r->coupling);
-    if (r->nsweep) {
-        fprintf(out, "  sweep on %5lld test images (%.1f s)  threshold    KRR  recall  composed  raw\n",
-                r->sweep_images, r->sweep_seconds);
-        for (int i = 0; i < r->nsweep; i++)
-            fprintf(out, "                                       %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
-                    r->sweep_krr[i], 100 * r->sweep_recall[i], 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
-    }
-}
-
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++)
-        if (*s == '"' || *s == '\\')
-            fprintf(out, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(out, "\\u%04x", *s);
-        else
-            fputc(*s, out);
-    fputc('"', out);
-}
-
-void mod_report_json(FILE *out, const ModReport *r)
-{
-    fprintf(out, "{ \"model\": ");
-    json_str(out, r->model);
-    fprintf(out, ", \"dataset\": ");
-    json_str(out, r->dataset);
-    fprintf(out, ", \"classes\": %d,\n  \"accuracy\": %.4f, \"modular_accuracy\": %.4f, \"modular_accuracy_raw\": %.4f,\n"
-                 "  \"masked_kernels\": %lld, \"threshold\": %g, \"generators\": \"%s\", \"krr\": %.4f,\n"
-                 "  \"cohesion\": %.4f, \"coupling\": %.4f, \"flops\": %lld, \"params\": %lld,\n  \"modules\": [",
-            r->classes, r->accuracy, r->modular_accuracy, r->modular_accuracy_raw, r->masked_kernels, r->threshold,
-            r->generators ? "keep" : "drop", r->krr, r->cohesion, r->coupling, r->flops, r->params);
-    for (int c = 0; c < r->classes; c++) {
-        const ModuleReport *m = &r->modules[c];
-        fprintf(out, "%s\n    { \"class\": %d, \"name\": ", c ? "," : "", c);
-        json_str(out, r->names ? r->names[c] : "");
-        fprintf(out, ", \"kernels\": %lld, \"krr\": %.4f, \"flops\": %lld, \"params\": %lld, \"recall\": %.4f }",
-                m->kernels, m->krr, m->flops, m->params, m->recall);
-    }
-    fprintf(out, " ]");
-    if (r->nsweep) {
-        fprintf(out, ",\n  \"sweep_seconds\": %.2f, \"sweep_images\": %lld, \"sweep\": [", r->sweep_seconds,
-                r->sweep_images);
-        for (int i = 0; i < r->nsweep; i++)
-            fprintf(out, "%s\n    { \"threshold\": %.2f, \"krr\": %.4f, \"recall\": %.4f, \"modular_accuracy\": %.4f, "
-                         "\"modular_accuracy_raw\": %.4f }",
-                    i ? "," : "", r->sweep_t[i], r->sweep_krr[i], r->sweep_recall[i], r->sweep_acc[i], r->sweep_raw[i]);
-        fprintf(out, " ]");
-    }
-    fprintf(out, " }\n");
-}
-
-/* Two bar charts (KRR and own-class recall per class) and, after a sweep,
- * KRR, recall and composed accuracy against the threshold. */
-int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-        return -1;
-    }
-    int W = 720, H = r->nsweep ? 760 : 420, bw = (W - 120) / (r->classes ? r->classes : 1);
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
-               "font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"20\" y=\"22\" font-size=\"14\">%s on %s: modules at threshold %.2f (KRR %.3f, composed "
-               "%.1f%%)</text>\n", r->model, r->dataset, r->threshold, r->krr, 100 * r->modular_accuracy);
-    const char *what[2] = { "KRR", "own-class recall" }, *color[2] = { "#4477aa", "#ee6677" };
-    for (int chart = 0; chart < 2; chart++) {
-        int top = 50 + chart * 180, h = 130;
-        fprintf(f, "<text x=\"20\" y=\"%d\">%s</text>\n", top - 6, what[chart]);
-        fprintf(f, "<line x1=\"60\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", top + h, W - 40, top + h);
-        for (int c = 0; c < r->classes; c++) {
-            double v = chart ? r->modules[c].recall : r->modules[c].krr;
-            int bh = (int)(v * h + 0.5), x = 70 + c * bw;
-            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n", x, top + h - bh, bw - 8, bh,
-                    color[chart]);
-            fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
-            fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x, top + h + 13,
-                    r->names ? r->names[c] : "");
-        }
-    }
-    if (r->nsweep) {
-        int top = 430, h = 260, x0 = 70, x1 = W - 60;
-        fprintf(f, "<text x=\"20\" y=\"%d\">threshold sweep: KRR (blue), recall (red), composed accuracy (green)</text>\n",
-                top - 6);
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", x0, top,
-                x1 - x0, h);
-        const double *ys[3] = { r->sweep_krr, r->sweep_recall, r->sweep_acc };
-        const char *cs[3] = { "#4477aa", "#ee6677", "#228833" };
-        for (int k = 0; k < 3; k++) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", cs[k]);
-            for (int i = 0; i < r->nsweep; i++)
-                fprintf(f, "%d,%d ", x0 + (int)((r->sweep_t[i] - 0.5) / 0.45 * (x1 - x0)),
-                        top + h - (int)(ys[k][i] * h));
-            fprintf(f, "\"/>\n");
-        }
-        for (int i = 0; i < r->nsweep; i++)
-            fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x0 + (int)((r->sweep_t[i] - 0.5) / 0.45 * (x1 - x0)) - 10,
-                    top + h + 14, r->sweep_t[i]);
-    }
-    fprintf(f, "</svg>\n");
-    if (fclose(f) != 0) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                     const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen)
 {
@@ -788,11 +578,12 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     mod_module(s, classes, n, T, keep);
     *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
     if (s->kernels) {   /* the module sliced and compiled on its own */
-        Mods ms;
-        if (mods_build(z, a, keep, 1, mi ? mi->keep_generators : 1, &ms, err, errlen) != 0)
+        RunModules ms;
+        int gen = mi ? mi->keep_generators : 1;
+        if (run_modules_build(&ms, a, &z->m, keep, s->kernels, 1, gen, err, errlen) != 0)
             goto done;
-        mods_forward(z, &ms, NULL, 1, mi ? mi->keep_generators : 1, 1, NULL, ntest, lg, lab);
-        mods_free(&ms);
+        run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, NULL, ntest, NULL, 1, gen, lg, lab);
+        run_modules_free(&ms);
     } else {
         forward_all(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);
     }

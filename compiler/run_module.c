@@ -1,6 +1,10 @@
-/* A module compiled as a model of its own (run.h): slice, build, gather. */
+/* Modules compiled as models of their own (run.h): slice, build, gather;
+ * and many modules evaluated together, sharing the nodes before their first
+ * mask. */
 #include "run.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
@@ -35,4 +39,80 @@ void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full)
             for (long long j = 0; j < K; j++)
                 memcpy(dst + (b * K + j) * inner, src + (b * C + in->idx[j]) * inner, sizeof(float) * (size_t)inner);
     }
+}
+
+void run_modules_free(RunModules *ms)
+{
+    for (int k = 0; ms->m && k < ms->n; k++)
+        run_model_free(&ms->m[k]);
+    free(ms->m), free(ms->s);
+    memset(ms, 0, sizeof *ms);
+}
+
+int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned char *keeps, long long kernels, int n,
+                      int generators, char *err, size_t errlen)
+{
+    memset(ms, 0, sizeof *ms);
+    ms->from = slice_shared_end(full->eval.g);
+    ms->kernels = kernels;
+    ms->m = calloc((size_t)n, sizeof *ms->m);
+    ms->s = calloc((size_t)n, sizeof *ms->s);
+    if (!ms->m || !ms->s) {
+        snprintf(err, errlen, "out of memory");
+        run_modules_free(ms);
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        ms->n = k + 1;
+        if (run_module_build(&ms->m[k], &ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from,
+                             rt_pool_threads(full->pool), err, errlen) != 0) {
+            run_modules_free(ms);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
+                         const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
+                         float *logits, int32_t *labels)
+{
+    int B = (int)full->eval.g->batch, C = (int)full->eval.g->logits->d[1];
+    long long K = ms->kernels;
+    uint32_t *bidx = malloc(sizeof(uint32_t) * (size_t)B);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)B);
+    unsigned char *in = malloc((size_t)K + 1);
+    if (!bidx || !lab || !in) {
+        free(bidx), free(lab), free(in);
+        return;
+    }
+    for (long long at = 0; at < n; at += B) {
+        int cnt = (int)(n - at < B ? n - at : B);
+        for (int i = 0; i < B; i++)   /* a short last batch repeats its first image; those scores are dropped */
+            bidx[i] = idx ? idx[at + (i < cnt ? i : 0)] : (uint32_t)(at + (i < cnt ? i : 0));
+        rt_data_batch(ds, split, bidx, B, norm, NULL, NULL, run_images(full, &full->eval), lab);
+        run_graph_prefix(full, &full->eval, ms->from);
+        for (int k = 0; k < ms->n; k++) {
+            RunModel *m = &ms->m[k];
+            run_module_gather(m, &ms->s[k], full);
+            const float *lg = (const float *)(m->base + m->eval.plan->off[m->eval.g->logits->id]);
+            for (int t = 0; t < ninner; t++) {
+                float *out = logits + ((long long)k * ninner + t) * n * C;
+                const unsigned char *kt = inner ? inner + ((long long)k * ninner + t) * K : NULL;
+                if (t > 0 && kt && memcmp(kt, kt - K, (size_t)K) == 0) {
+                    memcpy(out + at * C, out - n * C + at * C, sizeof(float) * (size_t)(cnt * C));
+                    continue;   /* the same module as the previous one: the same scores */
+                }
+                if (kt) {
+                    slice_keep(&ms->s[k], kt, in);
+                    run_model_set_module(m, in, generators);
+                }
+                run_graph(m, &m->eval);
+                memcpy(out + at * C, lg, sizeof(float) * (size_t)(cnt * C));
+            }
+        }
+        for (int i = 0; labels && i < cnt; i++)
+            labels[at + i] = lab[i];
+    }
+    free(bidx), free(lab), free(in);
 }

@@ -277,7 +277,7 @@ static void test_bad_requests(void **state)
 {
     (void)state;
     char err[512];
-    double c[] = { 1 };
+    double c[] = { 1, 2 };   /* a constant for each i of the signatures below */
     JitCall nokernel = { "x", "k_nope", "i", c };
     assert_int_equal(jit_add_calls(jit, &nokernel, 1, err, sizeof err), -1);
     assert_non_null(strstr(err, "no kernel named k_nope"));

@@ -1,0 +1,132 @@
+/* The modularize report (run_modularize.h): a table, the JSON object of
+ * LANGUAGE.md section 3, and SVG charts. Output only: every figure was
+ * computed by run_modularize. */
+#include <errno.h>
+#include <string.h>
+
+#include "run_modularize.h"
+
+void mod_report_text(FILE *out, const ModReport *r)
+{
+    fprintf(out, "modules of %s on %s: threshold %.2f, generators %s\n", r->model, r->dataset, r->threshold,
+            r->generators ? "kept" : "dropped");
+    fprintf(out, "  class  name            kernels    KRR  recall        FLOPs     params\n");
+    for (int c = 0; c < r->classes; c++) {
+        const ModuleReport *m = &r->modules[c];
+        fprintf(out, "  %5d  %-14s %8lld  %5.3f  %5.1f%%  %11lld %10lld%s\n", c, r->names ? r->names[c] : "",
+                m->kernels, m->krr, 100 * m->recall, m->flops, m->params,
+                m->recall < 0.5 ? "  (loses its own class)" : "");
+    }
+    fprintf(out, "  model: test accuracy %.2f%%, %lld FLOPs, %lld params, %lld masked kernels\n", 100 * r->accuracy,
+            r->flops, r->params, r->masked_kernels);
+    fprintf(out, "  modules composed: %.2f%% calibrated, %.2f%% by raw logits\n", 100 * r->modular_accuracy,
+            100 * r->modular_accuracy_raw);
+    fprintf(out, "  KRR %.4f  cohesion %.4f  coupling %.4f\n", r->krr, r->cohesion, r->coupling);
+    if (r->nsweep) {
+        fprintf(out, "  sweep on %5lld test images (%.1f s)  threshold    KRR  recall  composed  raw\n",
+                r->sweep_images, r->sweep_seconds);
+        for (int i = 0; i < r->nsweep; i++)
+            fprintf(out, "                                       %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
+                    r->sweep_krr[i], 100 * r->sweep_recall[i], 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
+    }
+}
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\')
+            fprintf(out, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(out, "\\u%04x", *s);
+        else
+            fputc(*s, out);
+    fputc('"', out);
+}
+
+void mod_report_json(FILE *out, const ModReport *r)
+{
+    fprintf(out, "{ \"model\": ");
+    json_str(out, r->model);
+    fprintf(out, ", \"dataset\": ");
+    json_str(out, r->dataset);
+    fprintf(out, ", \"classes\": %d,\n  \"accuracy\": %.4f, \"modular_accuracy\": %.4f, \"modular_accuracy_raw\": %.4f,\n"
+                 "  \"masked_kernels\": %lld, \"threshold\": %g, \"generators\": \"%s\", \"krr\": %.4f,\n"
+                 "  \"cohesion\": %.4f, \"coupling\": %.4f, \"flops\": %lld, \"params\": %lld,\n  \"modules\": [",
+            r->classes, r->accuracy, r->modular_accuracy, r->modular_accuracy_raw, r->masked_kernels, r->threshold,
+            r->generators ? "keep" : "drop", r->krr, r->cohesion, r->coupling, r->flops, r->params);
+    for (int c = 0; c < r->classes; c++) {
+        const ModuleReport *m = &r->modules[c];
+        fprintf(out, "%s\n    { \"class\": %d, \"name\": ", c ? "," : "", c);
+        json_str(out, r->names ? r->names[c] : "");
+        fprintf(out, ", \"kernels\": %lld, \"krr\": %.4f, \"flops\": %lld, \"params\": %lld, \"recall\": %.4f }",
+                m->kernels, m->krr, m->flops, m->params, m->recall);
+    }
+    fprintf(out, " ]");
+    if (r->nsweep) {
+        fprintf(out, ",\n  \"sweep_seconds\": %.2f, \"sweep_images\": %lld, \"sweep\": [", r->sweep_seconds,
+                r->sweep_images);
+        for (int i = 0; i < r->nsweep; i++)
+            fprintf(out, "%s\n    { \"threshold\": %.2f, \"krr\": %.4f, \"recall\": %.4f, \"modular_accuracy\": %.4f, "
+                         "\"modular_accuracy_raw\": %.4f }",
+                    i ? "," : "", r->sweep_t[i], r->sweep_krr[i], r->sweep_recall[i], r->sweep_acc[i], r->sweep_raw[i]);
+        fprintf(out, " ]");
+    }
+    fprintf(out, " }\n");
+}
+
+/* Two bar charts (KRR and own-class recall per class) and, after a sweep,
+ * KRR, recall and composed accuracy against the threshold. */
+int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    int W = 720, H = r->nsweep ? 760 : 420, bw = (W - 120) / (r->classes ? r->classes : 1);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"20\" y=\"22\" font-size=\"14\">%s on %s: modules at threshold %.2f (KRR %.3f, composed "
+               "%.1f%%)</text>\n", r->model, r->dataset, r->threshold, r->krr, 100 * r->modular_accuracy);
+    const char *what[2] = { "KRR", "own-class recall" }, *color[2] = { "#4477aa", "#ee6677" };
+    for (int chart = 0; chart < 2; chart++) {
+        int top = 50 + chart * 180, h = 130;
+        fprintf(f, "<text x=\"20\" y=\"%d\">%s</text>\n", top - 6, what[chart]);
+        fprintf(f, "<line x1=\"60\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", top + h, W - 40, top + h);
+        for (int c = 0; c < r->classes; c++) {
+            double v = chart ? r->modules[c].recall : r->modules[c].krr;
+            int bh = (int)(v * h + 0.5), x = 70 + c * bw;
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n", x, top + h - bh, bw - 8, bh,
+                    color[chart]);
+            fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
+            fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x, top + h + 13,
+                    r->names ? r->names[c] : "");
+        }
+    }
+    if (r->nsweep) {
+        int top = 430, h = 260, x0 = 70, x1 = W - 60;
+        fprintf(f, "<text x=\"20\" y=\"%d\">threshold sweep: KRR (blue), recall (red), composed accuracy (green)</text>\n",
+                top - 6);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", x0, top,
+                x1 - x0, h);
+        const double *ys[3] = { r->sweep_krr, r->sweep_recall, r->sweep_acc };
+        const char *cs[3] = { "#4477aa", "#ee6677", "#228833" };
+        for (int k = 0; k < 3; k++) {
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", cs[k]);
+            for (int i = 0; i < r->nsweep; i++)
+                fprintf(f, "%d,%d ", x0 + (int)((r->sweep_t[i] - 0.5) / 0.45 * (x1 - x0)),
+                        top + h - (int)(ys[k][i] * h));
+            fprintf(f, "\"/>\n");
+        }
+        for (int i = 0; i < r->nsweep; i++)
+            fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x0 + (int)((r->sweep_t[i] - 0.5) / 0.45 * (x1 - x0)) - 10,
+                    top + h + 14, r->sweep_t[i]);
+    }
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
