@@ -1,17 +1,8 @@
 cmake_minimum_required(VERSION 3.20)
 # The command line's exit codes (LANGUAGE.md section 2): 0 success, 1 a
 # diagnosed error, 2 bad usage; and where each message goes.
-function(expect rc_want needle)
-  execute_process(COMMAND ${MWTC} ${ARGN} WORKING_DIRECTORY ${SRC}
-                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-  if(NOT rc STREQUAL "${rc_want}")
-    message(FATAL_ERROR "mwtc ${ARGN}: exit ${rc}, expected ${rc_want}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  string(FIND "${out}${err}" "${needle}" at)
-  if(at LESS 0)
-    message(FATAL_ERROR "mwtc ${ARGN}: no '${needle}' in\nstdout: ${out}\nstderr: ${err}")
-  endif()
-endfunction()
+set(EXPECT_DIR ${SRC})
+include(${CMAKE_CURRENT_LIST_DIR}/expect.cmake)
 
 expect(0 "usage: mwtc FILE.mwt" --help)
 expect(0 "usage: mwtc check FILE.mwt" check --help)

@@ -2,17 +2,8 @@ cmake_minimum_required(VERSION 3.20)
 # mwtc train and eval from the command line: bad data files and bad
 # checkpoints are `mwtc: error:` lines naming the file (exit 1), a small
 # synthetic run trains, evaluates, resumes and dumps its LLVM IR.
-function(expect rc_want needle)
-  execute_process(COMMAND ${MWTC} ${ARGN} WORKING_DIRECTORY ${TMP}
-                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-  if(NOT rc STREQUAL "${rc_want}")
-    message(FATAL_ERROR "mwtc ${ARGN}: exit ${rc}, expected ${rc_want}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  string(FIND "${out}${err}" "${needle}" at)
-  if(at LESS 0)
-    message(FATAL_ERROR "mwtc ${ARGN}: no '${needle}' in\nstdout: ${out}\nstderr: ${err}")
-  endif()
-endfunction()
+set(EXPECT_DIR ${TMP})
+include(${CMAKE_CURRENT_LIST_DIR}/expect.cmake)
 
 # A program over a data set, written into TMP.
 function(program name source classes shape)
