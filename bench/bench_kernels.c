@@ -139,7 +139,7 @@ int main(int argc, char **argv)
             return 1;
         }
         double flop = 2.0 * N * K * C * R * R * OH * OW, t[3];
-        t[0] = best_time((JitFn)jit_lookup(jit, nf), base, ws, N, reps);
+        t[0] = best_time((JitFn)jit_lookup(jit, nf), base, ws, N * OH, reps);   /* forward units: output rows */
         t[1] = best_time((JitFn)jit_lookup(jit, nx_), base, ws, N, reps);
         t[2] = best_time((JitFn)jit_lookup(jit, nw_), base, ws, G, reps);
         char shp[40];

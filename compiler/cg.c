@@ -78,13 +78,25 @@ static int node(Cg *C, const IrNode *n)
             call(C, 1, "k_axpy", "ppflh", O(C, n->in[i]), O(C, y), n->weights[i]);
         return 0;
     case IR_CONV2D:
-        if (n->nin == 3)
-            call(C, (int)x->d[0], "k_conv2d_fwd", "ppppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+        if (n->nin == 3)   /* units: output rows */
+            call(C, (int)(x->d[0] * y->d[2]), "k_conv2d_fwd", "ppppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
                  O(C, y), CONV_SHAPE(x, y, n), simd);
         else
-            call(C, (int)x->d[0], "k_conv2d_fwd", "ppnpwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+            call(C, (int)(x->d[0] * y->d[2]), "k_conv2d_fwd", "ppnpwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
                  CONV_SHAPE(x, y, n), simd);
         return 0;
+    case IR_CONV2D_BN: { /* x, w (, b), gamma, beta, mean, var */
+        int units = (int)(x->d[0] * y->d[2]), g0 = n->nin == 7 ? 3 : 2;
+        if (n->nin == 7)
+            call(C, units, "k_conv2d_bn_fwd", "ppppppppwiiiiiiiiiiifiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                 O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y),
+                 CONV_SHAPE(x, y, n), 1e-5, n->p, simd);
+        else
+            call(C, units, "k_conv2d_bn_fwd", "ppnpppppwiiiiiiiiiiifiilh", O(C, x), O(C, n->in[1]), O(C, n->in[g0]),
+                 O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y), CONV_SHAPE(x, y, n), 1e-5,
+                 n->p, simd);
+        return 0;
+    }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
         call(C, (int)y->d[0], "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
              CONV_SHAPE(y, x, n), simd);

@@ -62,6 +62,7 @@ typedef struct IrGraph {
     Vec grads;                 /* IrValue*, after autodiff: the gradient of params.v[i] (NULL: none) */
     IrValue *images, *labels, *logits, *loss;
     Vec masks;                 /* IrValue*: each mask_gen's output, for the losses */
+    int *origin;               /* after pass_fuse: by node, the index of the source graph's node it stands for */
 } IrGraph;
 
 const char *ir_op_name(IrOp op);
@@ -86,6 +87,10 @@ long long ir_numel(const IrValue *v);
  * message. */
 int pass_autodiff(Arena *a, IrGraph *g, char *err, size_t errlen);
 void ir_print(FILE *out, const IrGraph *g);
+/* Fusion (pass_fuse.c): the graph to compile for g. In an inference graph
+ * conv -> batchnorm (-> relu) becomes one conv2d_bn node; the result shares
+ * g's values, and g is left as it was. A training graph comes back as is. */
+IrGraph *pass_fuse(Arena *a, const IrGraph *g);
 /* Re-derives every shape from the ops' rules; 0 when all agree, else -1 and
  * a message naming the node in err. */
 int ir_verify(const IrGraph *g, char *err, size_t errlen);

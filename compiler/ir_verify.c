@@ -64,12 +64,16 @@ static int derive(const IrNode *n, long long B, long long *d)
     case IR_STATE:
         memcpy(d, n->out->d, sizeof(long long) * (size_t)n->out->rank);
         return n->out->rank;
-    case IR_CONV2D: {
+    case IR_CONV2D:
+    case IR_CONV2D_BN: {
         const IrValue *w = n->in[1];
-        if (x->rank != 4 || w->rank != 4 || w->d[1] != x->d[1] || w->d[2] != n->k || w->d[3] != n->k)
+        int nbias = n->op == IR_CONV2D ? n->nin - 2 : n->nin - 6;
+        if (x->rank != 4 || w->rank != 4 || w->d[1] != x->d[1] || w->d[2] != n->k || w->d[3] != n->k ||
+            nbias < 0 || nbias > 1)
             return -1;
-        if (n->nin == 3 && (n->in[2]->rank != 1 || n->in[2]->d[0] != w->d[0]))
-            return -1;
+        for (int i = 2; i < n->nin; i++)   /* the bias and batchnorm's four: one per kernel */
+            if (n->in[i]->rank != 1 || n->in[i]->d[0] != w->d[0])
+                return -1;
         long long oh = (x->d[2] + 2 * n->pad - n->k) / n->stride + 1, ow = (x->d[3] + 2 * n->pad - n->k) / n->stride + 1;
         long long s[4] = { x->d[0], w->d[0], oh, ow };
         memcpy(d, s, sizeof s);

@@ -116,10 +116,13 @@ static void node_needs(PlanLayout *L, const IrNode *n, long long *parts, long lo
     long long w = 0, part = 0;
     switch (n->op) {
     case IR_CONV2D:
+    case IR_CONV2D_BN:
     case IR_CONV2D_GRAD_X:
     case IR_CONV2D_GRAD_W: {
         const IrValue *in = n->op == IR_CONV2D_GRAD_X ? n->out : x;
-        const IrValue *out = n->op == IR_CONV2D ? n->out : n->op == IR_CONV2D_GRAD_X ? x : n->in[1];
+        const IrValue *out = n->op == IR_CONV2D || n->op == IR_CONV2D_BN ? n->out
+                             : n->op == IR_CONV2D_GRAD_X              ? x
+                                                                      : n->in[1];
         w = k_conv2d_ws((int)in->d[0], (int)in->d[1], (int)in->d[2], (int)in->d[3], (int)out->d[1], (int)n->k,
                         (int)n->k, (int)n->stride, (int)n->pad, (int)out->d[2], (int)out->d[3], L->simd);
         if (n->op == IR_CONV2D_GRAD_W)

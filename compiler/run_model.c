@@ -44,7 +44,9 @@ static int steps(RunModel *m, Arena *a, RunGraph *rg, int first, int last)
         if (!fn)
             return -1;
         rg->call[rg->nsteps] = i;
-        rg->node[rg->nsteps] = m->calls.node[i];
+        /* the node of the graph as written (a fused node stands for its chain's last) */
+        const int *origin = rg->plan->g->origin;
+        rg->node[rg->nsteps] = origin && m->calls.node[i] >= 0 ? origin[m->calls.node[i]] : m->calls.node[i];
         rg->steps[rg->nsteps++] = (RtStep){ fn, m->calls.units[i] };
     }
     return 0;
@@ -61,7 +63,14 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, dou
     m->L = plan_layout(a, train ? m->train.g : m->eval.g, simd);
     if (train)
         m->train.plan = plan_graph(a, m->L, m->train.g);
-    m->eval.plan = plan_graph(a, m->L, m->eval.g);
+    /* inference compiles the fused graph; m->eval.g stays the model as written */
+    IrGraph *fused = getenv("MWTC_FUSE") && !strcmp(getenv("MWTC_FUSE"), "off") ? m->eval.g : pass_fuse(a, m->eval.g);
+    char why[512];
+    if (ir_verify(fused, why, sizeof why) != 0) {
+        snprintf(err, errlen, "internal error: the fused inference graph of '%s' does not verify: %s", net->name, why);
+        return -1;
+    }
+    m->eval.plan = plan_graph(a, m->L, fused);
     long long work = m->train.plan && m->train.plan->work_bytes > m->eval.plan->work_bytes
                          ? m->train.plan->work_bytes
                          : m->eval.plan->work_bytes;

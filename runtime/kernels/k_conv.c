@@ -11,6 +11,7 @@
  *                  when the stride is 1, else col2im(W^T dy)
  *   backward dW  = dy col^T         (dot tiles, summed block by block)
  * Every output is summed in an order fixed by the shape alone. */
+#include <math.h>
 #include <stddef.h>
 
 #include "k_kernels.h"
@@ -268,20 +269,48 @@ static KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int stride, i
     return g;
 }
 
-/* y = A col(x) + bias for images [lo, hi), A packed by k_op_pack with
- * M = K rows and C*R*S columns. pad applies to both sides of both axes;
- * padw differs from padh only for the transposed convolution. */
+/* The next block from flattened output row t, before row end: whole
+ * images while a block holds several, else up to T rows of one image. */
+static int k_blk_next_rows(long t, long end, int OH, int T)
+{
+    if (T >= OH && t % OH == 0 && end - t >= OH)
+        return (int)(k_min(T / OH, (int)((end - t) / OH)) * OH);
+    return (int)(k_min(k_min(T, OH - (int)(t % OH)), (int)(end - t)));
+}
+
+/* y = A col(x) + bias for the flattened output rows [r0, r1) (row t is
+ * image t / OH, row t % OH), A packed by k_op_pack with M = K rows and C*R*S
+ * columns. Every output is the same tile's sum over C*R*S in the same
+ * order wherever its block starts, so how the rows are split never changes
+ * a bit. pad applies to both sides of both axes; padw differs from padh only
+ * for the transposed convolution. */
+/* relu over a block's outputs, while they are still in cache. */
+static void k_blk_relu(float *restrict y, long t0, int nrows, int K, int OH, int OW)
+{
+    for (long u = t0, n; u < t0 + nrows;) {
+        int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
+        for (int k = 0; k < K; k++) {
+            float *yr = y + ((n * K + k) * OH + oh) * (long)OW;
+            for (int j = 0; j < rows * OW; j++)
+                yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
+        }
+        u += rows;
+    }
+}
+
 static void k_conv_gemm(const float *restrict x, const float *restrict apack, const float *restrict bias,
                         float *restrict y, float *restrict ws, int C, int H, int W, int K, int R, int S, int stride,
-                        int padh, int padw, int OH, int OW, int simd, int lo, int hi)
+                        int padh, int padw, int OH, int OW, int simd, long r0, long r1, int relu)
 {
     KGemmWs g = k_gemm_ws(C, H, W, K, R, S, stride, padw, OH, OW, simd);
     int Kd = C * R * S, nr = k_op_nr(simd);
-    for (long t = (long)lo * OH; t < (long)hi * OH;) {
-        int nrows = k_blk_next(t, hi, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
+    for (long t = r0; t < r1;) {
+        int nrows = k_blk_next_rows(t, r1, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
         k_im2col(x, ws + g.col, g.ld, ws + g.xp, t, nrows, qb, g.T, C, H, W, R, S, stride, padh, padw, OH, OW);
-        KPrefetch pf = k_prefetch_at(x, t + nrows, (long)hi * OH, g.T, C, H, W, R, stride, padh, OH);
+        KPrefetch pf = k_prefetch_at(x, t + nrows, r1, g.T, C, H, W, R, stride, padh, OH);
         k_gemm_out(simd, K, Kd, apack, ws + g.col, g.ld, t, nrows, qb, y, bias, ws + g.cb, OH, OW, &pf);
+        if (relu)
+            k_blk_relu(y, t, nrows, K, OH, OW);
         t += nrows;
     }
 }
@@ -348,7 +377,7 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
 {
     (void)N;
     long mr = k_op_mr(simd), Kd = (long)C * R * S;
-    long fwd = k_al(k_rup(K, mr) * Kd) + k_gemm_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd).end, bx;
+    long fwd = k_al(k_rup(K, mr) * Kd) + 2 * k_al(K) + k_gemm_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd).end, bx;
     if (k_bwdx_as_conv(C, H, W, K, R, S, stride, pad, OH, OW, simd))
         bx = k_al(k_rup(C, mr) * K * R * S) + k_gemm_ws(K, OH, OW, C, R, S, 1, S - 1 - pad, H, W, simd).end;
     else
@@ -368,7 +397,33 @@ void k_conv2d_fwd(const float *restrict x, const float *restrict w, const float 
         return;
     k_op_pack(simd, w, Kd, 1, K, (int)Kd, ws);
     k_conv_gemm(x, ws, b, y, ws + k_al(k_rup(K, k_op_mr(simd)) * Kd), C, H, W, K, R, S, stride, pad, pad, OH, OW,
-                simd, lo, hi);
+                simd, lo, hi, 0);   /* units: output rows, so that even one image splits over threads */
+}
+
+void k_conv2d_bn_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
+                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                     const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
+                     int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
+                     int hi)
+{
+    (void)N;
+    if (lo >= hi)
+        return;
+    /* scale s = gamma / sqrt(var + eps) folded into the packed rows, the
+     * shift into the bias: y = (w x + b - mean) s + beta = (w s) x + ((b - mean) s + beta) */
+    int mr = k_op_mr(simd);
+    long Kd = (long)C * R * S, Kp = k_rup(K, mr);
+    float *apack = ws, *bias = ws + k_al(Kp * Kd), *scale = bias + k_al(K), *dst = apack;
+    for (int k = 0; k < K; k++) {
+        scale[k] = gamma[k] / sqrtf(var[k] + eps);
+        bias[k] = ((b ? b[k] : 0.0f) - mean[k]) * scale[k] + beta[k];
+    }
+    /* packed as k_op_pack packs, each row times its scale on the way */
+    for (int m0 = 0; m0 < K; m0 += mr)
+        for (long j = 0; j < Kd; j++)
+            for (int i = 0; i < mr; i++)
+                *dst++ = m0 + i < K ? w[(long)(m0 + i) * Kd + j] * scale[m0 + i] : 0.0f;
+    k_conv_gemm(x, apack, bias, y, scale + k_al(K), C, H, W, K, R, S, stride, pad, pad, OH, OW, simd, lo, hi, relu);
 }
 
 void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *restrict dx, float *restrict ws, int N,
@@ -389,7 +444,7 @@ void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *re
                     for (int i = 0; i < mr; i++)
                         *d++ = c0 + i < C ? w[((long)k * C + c0 + i) * RS + RS - 1 - j] : 0.0f;
         k_conv_gemm(dy, ws, NULL, dx, ws + k_al(k_rup(C, mr) * (long)K * RS), K, OH, OW, C, R, S, 1, R - 1 - pad,
-                    S - 1 - pad, H, W, simd, lo, hi);
+                    S - 1 - pad, H, W, simd, (long)lo * H, (long)hi * H, 0);
         return;
     }
     /* dcol = W^T dy block by block, scattered into dx, which starts at 0. */

@@ -1,4 +1,5 @@
 #include "mwt_test.h"
+#include "rt_progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,4 +93,22 @@ Net *tc_model(TestComp *t, const char *name)
     }
     fail_msg("no model '%s'; diagnostics:\n%s", name, t->diags);
     return NULL;
+}
+
+TestComp *tc_train_modular(const char *name, const char *src, const char *ckpt_name, int sweep, char *ckpt,
+                           size_t ckpt_len, ModReport *r)
+{
+    TestComp *t = tc_compile(name, src, 1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    char err[1024];
+    snprintf(ckpt, ckpt_len, "%s", tc_tmp_path(ckpt_name));
+    RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ckpt };
+    RunResult rr;
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    if (run_train(&t->c.arena, tr, &o, &rr, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    if (run_modularize(&t->c.arena, tr, t->c.checked.modularizes.v[0], &o, -1, sweep, 0, r, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return t;
 }

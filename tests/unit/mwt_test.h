@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "driver.h"
+#include "run_modularize.h"
 
 typedef struct TestComp {
     Compilation c;
@@ -34,6 +35,12 @@ Net *tc_model(TestComp *t, const char *name);
 /* A path under $MWTC_TEST_TMP. */
 const char *tc_tmp_path(const char *name);
 void tc_write(const char *path, const char *text, size_t len);
+/* Compiles src (a train and a modularize statement) as `name`, trains it
+ * into ckpt (the path of `ckpt_name` under $MWTC_TEST_TMP, written into
+ * ckpt[ckpt_len]) and modularizes it, storing the kernel frequencies (and
+ * sweeping when asked); the report in r. Fails the test on any error. */
+TestComp *tc_train_modular(const char *name, const char *src, const char *ckpt_name, int sweep, char *ckpt,
+                           size_t ckpt_len, ModReport *r);
 
 #define assert_diag(t, needle)                                                         \
     do {                                                                               \

@@ -137,9 +137,9 @@ static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int 
     fill(at(&a, ow), nw, 4);
     fill(at(&a, ob), (size_t)K, 5);
     fill(at(&a, ody), ny, 6);
-    fwd(a.base, ws, 0, N);
+    fwd(a.base, ws, 0, N * OH);   /* units: output rows */
     k_conv2d_fwd(at(&a, ox), at(&a, ow), bias ? at(&a, ob) : NULL, y2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW,
-                 simd, 0, N);
+                 simd, 0, N * OH);
     assert_close(at(&a, oy), y2, ny);
     bx(a.base, ws, 0, N);
     k_conv2d_bwd_x(at(&a, ody), at(&a, ow), dx2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW, simd, 0, N);

@@ -119,8 +119,9 @@ static void conv_case(const ConvShape *s, int G)
         for (int sp = 0; sp < 3; sp++) {
             y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(G * nw), db[sp] = garbage((long)G * K);
             for (int i = 0; i < split_count(sp); i++) {
-                int a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
+                int a = split_at(N * OH, sp, i), e = split_at(N * OH, sp, i + 1);   /* forward: output rows */
                 k_conv2d_fwd(x, w, b, y[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, a, e);
+                a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
                 k_conv2d_bwd_x(dy, w, dx[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, a, e);
                 a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
                 k_conv2d_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, G, simd, a,
@@ -140,7 +141,7 @@ static void conv_case(const ConvShape *s, int G)
             assert_same(db[0], db[sp], (long)G * K, what);
         }
         /* Without bias: the same weights gradient, no bias gradient. */
-        k_conv2d_fwd(x, w, NULL, y[1], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, 0, N);
+        k_conv2d_fwd(x, w, NULL, y[1], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, 0, N * OH);
         for (long i = 0; i < ny; i++)
             ry[i] -= b[(i / ((long)OH * OW)) % K];
         assert_close_d(y[1], ry, ny, 1e-4, what);

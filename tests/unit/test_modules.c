@@ -105,19 +105,11 @@ static const char *src =
 static void test_modularize_end_to_end(void **st)
 {
     (void)st;
-    TestComp *t = tc_compile("mz.mwt", src, 1);
-    if (t->errors)
-        fail_msg("%s", t->diags);
     char ck[512], err[1024];
-    snprintf(ck, sizeof ck, "%s", tc_tmp_path("mz.ckpt"));
-    RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck };
-    RunResult rr;
-    const TrainInfo *tr = t->c.checked.trains.v[0];
-    if (run_train(&t->c.arena, tr, &o, &rr, err, sizeof err) != 0)
-        fail_msg("%s", err);
     ModReport r;
-    if (run_modularize(&t->c.arena, tr, t->c.checked.modularizes.v[0], &o, -1, 1, 0, &r, err, sizeof err) != 0)
-        fail_msg("%s", err);
+    TestComp *t = tc_train_modular("mz.mwt", src, "mz.ckpt", 1, ck, sizeof ck, &r);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck };
     mod_report_text(stdout, &r);
     assert_int_equal(r.masked_kernels, 24);
     assert_true(r.accuracy > 0.5);

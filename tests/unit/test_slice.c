@@ -128,19 +128,10 @@ static void check(Arena *a, RunModel *full, const RtDataset *ds, const RtNormali
 static void test_module_equivalence(void **st)
 {
     (void)st;
-    TestComp *t = tc_compile("slice.mwt", src, 1);
-    if (t->errors)
-        fail_msg("%s", t->diags);
     char ck[512], err[1024];
-    snprintf(ck, sizeof ck, "%s", tc_tmp_path("slice.ckpt"));
-    RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck };
-    RunResult rr;
-    const TrainInfo *tr = t->c.checked.trains.v[0];
-    if (run_train(&t->c.arena, tr, &o, &rr, err, sizeof err) != 0)
-        fail_msg("%s", err);
     ModReport r;
-    if (run_modularize(&t->c.arena, tr, t->c.checked.modularizes.v[0], &o, -1, 0, 0, &r, err, sizeof err) != 0)
-        fail_msg("%s", err);
+    TestComp *t = tc_train_modular("slice.mwt", src, "slice.ckpt", 0, ck, sizeof ck, &r);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
 
     RunModel full;
     RtDataset ds;
