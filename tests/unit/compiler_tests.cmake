@@ -14,3 +14,4 @@ mwtc_add_unit_test(test_train SOURCES unit/test_train.c unit/mwt_test.c LIBS mwt
 # Modules, their metrics, and modularize end to end.
 mwtc_add_unit_test(test_modules SOURCES unit/test_modules.c unit/mwt_test.c LIBS mwtc_compiler)
 mwtc_add_unit_test(test_slice SOURCES unit/test_slice.c unit/mwt_test.c LIBS mwtc_compiler)
+mwtc_add_unit_test(test_fuse SOURCES unit/test_fuse.c unit/mwt_test.c LIBS mwtc_compiler)

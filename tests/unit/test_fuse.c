@@ -1,0 +1,133 @@
+/* pass_fuse: which chains fuse, and that the fused inference graph scores
+ * like the graph as written (batchnorm folded into the weights rounds a
+ * little differently: to 1e-4 relative). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mwt_test.h"
+#include "rt_progress.h"
+#include "run_train.h"
+
+static const char *src =
+    "dataset d = synthetic(n = 64, test = 64, seed = 3) { classes = 4  shape = [2, 12, 12] }\n"
+    "model m : [2, 12, 12] -> [4] {\n"
+    "    conv(8) batchnorm relu\n"                    /* conv + bn + relu */
+    "    conv(8, bias = false) batchnorm\n"           /* no bias, no relu after */
+    "    residual { conv(8) batchnorm relu conv(8) batchnorm } relu maxpool(2)\n"
+    "    modular { conv(8) batchnorm relu }\n"       /* bn feeds a mask: conv + bn only */
+    "    gap linear(4) }\n"
+    "train m on d { epochs = 1  batch = 16  optimizer = sgd(lr = 0.05) }\n";
+
+static int count(const IrGraph *g, IrOp op)
+{
+    int k = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        k += ((const IrNode *)g->nodes.v[i])->op == op;
+    return k;
+}
+
+static void test_what_fuses(void **st)
+{
+    (void)st;
+    TestComp *t = tc_compile("fuse.mwt", src, 1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    Arena *a = &t->c.arena;
+    IrGraph *g = ir_lower(a, tc_model(t, "m"), NULL, 4);
+    IrGraph *f = pass_fuse(a, g);
+    char why[256];
+    assert_int_equal(ir_verify(f, why, sizeof why), 0);
+    assert_int_equal(count(g, IR_CONV2D), 5);
+    assert_int_equal(count(f, IR_CONV2D), 0);
+    assert_int_equal(count(f, IR_CONV2D_BN), 5);
+    assert_int_equal(count(f, IR_BATCHNORM), 0);
+    /* relus: after conv 1 and inside the block fuse; the one after the add
+     * and the masked layer's (it reads the mask's output) stay */
+    assert_int_equal(count(g, IR_RELU), 4);
+    assert_int_equal(count(f, IR_RELU), 2);
+    assert_int_equal(count(f, IR_MASK_APPLY), 1);
+    int relu_fused = 0;
+    for (int i = 0; i < f->nodes.n; i++) {
+        const IrNode *n = f->nodes.v[i];
+        if (n->op == IR_CONV2D_BN)
+            relu_fused += n->p == 1;
+        assert_true(f->origin[i] >= 0 && f->origin[i] < g->nodes.n);
+        assert_true(i == 0 || f->origin[i] > f->origin[i - 1]);
+    }
+    assert_int_equal(relu_fused, 2);
+    /* the source graph is untouched; the masks and logits are the same values */
+    assert_int_equal(count(g, IR_BATCHNORM), 5);
+    assert_ptr_equal(f->logits, g->logits);
+    assert_ptr_equal(f->masks.v[0], g->masks.v[0]);
+    /* a training graph comes back as it is */
+    IrGraph *tg = ir_lower(a, tc_model(t, "m"), t->c.checked.trains.v[0], 4);
+    assert_int_equal(count(pass_fuse(a, tg), IR_CONV2D_BN), 0);
+    tc_free(t);
+}
+
+/* The model's logits, fused (MWTC_FUSE unset) or as written. */
+static void logits(TestComp *t, int fuse, float *out, int n)
+{
+    if (fuse)
+        unsetenv("MWTC_FUSE");
+    else
+        setenv("MWTC_FUSE", "off", 1);
+    RunModel m;
+    char err[512];
+    if (run_model_build(&m, &t->c.arena, tc_model(t, "m"), NULL, n, 2, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    unsetenv("MWTC_FUSE");
+    RtRng rng;
+    rt_rng_seed(&rng, 7);
+    run_model_init(&m, &rng);
+    /* batchnorm statistics that are not 0 and 1, so that the folding shows */
+    for (int i = 0; i < m.eval.g->states.n; i++) {
+        const IrValue *s = m.eval.g->states.v[i];
+        float *v = run_state(&m, i);
+        for (long long j = 0; j < ir_numel(s); j++)
+            v[j] = strstr(s->name, ".var") ? 0.5f + rt_rng_uniform(&rng) : rt_rng_uniform(&rng) - 0.5f;
+    }
+    for (int i = 0; i < m.eval.g->params.n; i++) {
+        const IrValue *p = m.eval.g->params.v[i];
+        if (strstr(p->name, ".gamma") || strstr(p->name, ".beta"))
+            for (long long j = 0; j < ir_numel(p); j++)
+                run_param(&m, i)[j] = 0.5f + rt_rng_uniform(&rng);
+    }
+    float *x = run_images(&m, &m.eval);
+    for (long long j = 0; j < ir_numel(m.eval.g->images); j++)
+        x[j] = 2.0f * rt_rng_uniform(&rng) - 1.0f;
+    run_graph(&m, &m.eval);
+    memcpy(out, m.base + m.eval.plan->off[m.eval.g->logits->id], sizeof(float) * (size_t)(n * 4));
+    run_model_free(&m);
+}
+
+static void test_fused_scores(void **st)
+{
+    (void)st;
+    TestComp *t = tc_compile("fuse.mwt", src, 1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    enum { N = 8 };
+    float plain[N * 4], fused[N * 4];
+    logits(t, 0, plain, N);
+    logits(t, 1, fused, N);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < N * 4; i++) {
+        worst = fmax(worst, fabs((double)plain[i] - fused[i]));
+        scale = fmax(scale, fabs((double)plain[i]));
+    }
+    print_message("fused vs as written: max |diff| %.3g over logits up to %.3g\n", worst, scale);
+    assert_true(scale > 0.01);
+    assert_true(worst <= 1e-4 * fmax(1.0, scale));
+    tc_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_what_fuses),
+        cmocka_unit_test(test_fused_scores),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
