@@ -119,10 +119,10 @@ int main(int argc, char **argv)
         long nws = k_conv2d_ws(N, C, H, W, K, R, R, 1, pad, OH, OW, simd);
         float *ws = aligned_alloc(64, ((size_t)nws * sizeof(float) + 63) / 64 * 64);
         double shape[] = { N, C, H, W, K, R, R, 1, pad, OH, OW };
-        double cf[16] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3] };
+        double cf[17] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3] };
         double cx[16] = { (double)off[4], (double)off[1], (double)off[5] };
         double cw[17] = { (double)off[0], (double)off[4], (double)off[6], (double)off[7] };
-        memcpy(cf + 4, shape, sizeof shape), cf[15] = simd;
+        memcpy(cf + 4, shape, sizeof shape), cf[15] = 1, cf[16] = simd;   /* kt 1: split by rows only */
         memcpy(cx + 3, shape, sizeof shape), cx[14] = simd;
         memcpy(cw + 4, shape, sizeof shape), cw[15] = G, cw[16] = simd;
         char nf[32], nx_[32], nw_[32];
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
         snprintf(nx_, sizeof nx_, "%s_bwd_x", layers[l].name);
         snprintf(nw_, sizeof nw_, "%s_bwd_w", layers[l].name);
         JitCall calls[3] = {
-            { nf, "k_conv2d_fwd", "ppppwiiiiiiiiiiiilh", cf },
+            { nf, "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", cf },
             { nx_, "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", cx },
             { nw_, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", cw },
         };

@@ -58,6 +58,15 @@ static int units(const IrValue *v) { return (int)ir_numel(v); }
     (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(y)->d[1], (double)(n)->k, \
         (double)(n)->k, (double)(n)->stride, (double)(n)->pad, (double)(y)->d[2], (double)(y)->d[3]
 
+/* How many groups of output channels a forward conv splits into besides
+ * its rows: with few rows (one small image) the rows alone would leave
+ * threads idle, so whole register tiles of channels split as well. */
+static double conv_groups(const Cg *C, const IrValue *x, const IrValue *y)
+{
+    long long rows = x->d[0] * y->d[2], mr = C->p->L->simd >= 16 ? 16 : 4, tiles = (y->d[1] + mr - 1) / mr;
+    return rows <= 16 && tiles > 1 ? (double)tiles : 1.0;
+}
+
 static int node(Cg *C, const IrNode *n)
 {
     const PlanLayout *L = C->p->L;
@@ -77,24 +86,28 @@ static int node(Cg *C, const IrNode *n)
         for (int i = 1; i < n->nin; i++)
             call(C, 1, "k_axpy", "ppflh", O(C, n->in[i]), O(C, y), n->weights[i]);
         return 0;
-    case IR_CONV2D:
-        if (n->nin == 3)   /* units: output rows */
-            call(C, (int)(x->d[0] * y->d[2]), "k_conv2d_fwd", "ppppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
-                 O(C, y), CONV_SHAPE(x, y, n), simd);
+    case IR_CONV2D: {
+        double kt = conv_groups(C, x, y);
+        int units = (int)(kt * (double)(x->d[0] * y->d[2]));
+        if (n->nin == 3)
+            call(C, units, "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, y),
+                 CONV_SHAPE(x, y, n), kt, simd);
         else
-            call(C, (int)(x->d[0] * y->d[2]), "k_conv2d_fwd", "ppnpwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
-                 CONV_SHAPE(x, y, n), simd);
+            call(C, units, "k_conv2d_fwd", "ppnpwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                 CONV_SHAPE(x, y, n), kt, simd);
         return 0;
+    }
     case IR_CONV2D_BN: { /* x, w (, b), gamma, beta, mean, var */
-        int units = (int)(x->d[0] * y->d[2]), g0 = n->nin == 7 ? 3 : 2;
+        double kt = conv_groups(C, x, y);
+        int units = (int)(kt * (double)(x->d[0] * y->d[2])), g0 = n->nin == 7 ? 3 : 2;
         if (n->nin == 7)
-            call(C, units, "k_conv2d_bn_fwd", "ppppppppwiiiiiiiiiiifiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+            call(C, units, "k_conv2d_bn_fwd", "ppppppppwiiiiiiiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
                  O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y),
-                 CONV_SHAPE(x, y, n), 1e-5, n->p, simd);
+                 CONV_SHAPE(x, y, n), 1e-5, n->p, kt, simd);
         else
-            call(C, units, "k_conv2d_bn_fwd", "ppnpppppwiiiiiiiiiiifiilh", O(C, x), O(C, n->in[1]), O(C, n->in[g0]),
+            call(C, units, "k_conv2d_bn_fwd", "ppnpppppwiiiiiiiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[g0]),
                  O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y), CONV_SHAPE(x, y, n), 1e-5,
-                 n->p, simd);
+                 n->p, kt, simd);
         return 0;
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */

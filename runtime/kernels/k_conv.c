@@ -209,9 +209,9 @@ static void k_blk_in(const float *restrict y, float *restrict buf, long ld, long
  * pixels are consecutive in one image (the common case) is stored straight
  * into y; the others, and the last rows when K is not a multiple of the
  * tile's, go through tmp, with the same arithmetic. */
-static void k_gemm_out(int simd, int K, int Kd, const float *restrict apack, const float *restrict col, long ld,
-                       long t0, int nrows, int qb, float *restrict y, const float *restrict bias, float *restrict tmp,
-                       int OH, int OW, const KPrefetch *pf)
+static void k_gemm_out(int simd, int K, int Ky, int Kd, const float *restrict apack, const float *restrict col,
+                       long ld, long t0, int nrows, int qb, float *restrict y, const float *restrict bias,
+                       float *restrict tmp, int OH, int OW, const KPrefetch *pf)
 {
     int mr = k_op_mr(simd), nr = k_op_nr(simd), q = nrows * OW;
     long P = (long)OH * OW;
@@ -228,7 +228,7 @@ static void k_gemm_out(int simd, int K, int Kd, const float *restrict apack, con
                 bm = bpad;
             }
             if (direct && m0 + mr <= K) {
-                k_op(simd, Kd, apack + (long)m0 * Kd, col + q0, ld, bm, y + (n * K + m0) * P + p, P);
+                k_op(simd, Kd, apack + (long)m0 * Kd, col + q0, ld, bm, y + (n * Ky + m0) * P + p, P);
                 continue;
             }
             k_op(simd, Kd, apack + (long)m0 * Kd, col + q0, ld, bm, tmp, nr);
@@ -239,7 +239,7 @@ static void k_gemm_out(int simd, int K, int Kd, const float *restrict apack, con
                 len = k_min(len, q - q0 - j);
                 for (int i = 0; i < mr && m0 + i < K; i++)
                     for (int l = 0; l < len; l++)
-                        y[(nj * K + m0 + i) * P + pj + l] = tmp[i * nr + j + l];
+                        y[(nj * Ky + m0 + i) * P + pj + l] = tmp[i * nr + j + l];
             }
         }
     }
@@ -280,17 +280,17 @@ static int k_blk_next_rows(long t, long end, int OH, int T)
 
 /* y = A col(x) + bias for the flattened output rows [r0, r1) (row t is
  * image t / OH, row t % OH), A packed by k_op_pack with M = K rows and C*R*S
- * columns. Every output is the same tile's sum over C*R*S in the same
+ * columns; y has Ky channels (K of them computed, from where y points). Every output is the same tile's sum over C*R*S in the same
  * order wherever its block starts, so how the rows are split never changes
  * a bit. pad applies to both sides of both axes; padw differs from padh only
  * for the transposed convolution. */
 /* relu over a block's outputs, while they are still in cache. */
-static void k_blk_relu(float *restrict y, long t0, int nrows, int K, int OH, int OW)
+static void k_blk_relu(float *restrict y, long t0, int nrows, int K, int Ky, int OH, int OW)
 {
     for (long u = t0, n; u < t0 + nrows;) {
         int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
         for (int k = 0; k < K; k++) {
-            float *yr = y + ((n * K + k) * OH + oh) * (long)OW;
+            float *yr = y + ((n * Ky + k) * OH + oh) * (long)OW;
             for (int j = 0; j < rows * OW; j++)
                 yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
         }
@@ -299,8 +299,8 @@ static void k_blk_relu(float *restrict y, long t0, int nrows, int K, int OH, int
 }
 
 static void k_conv_gemm(const float *restrict x, const float *restrict apack, const float *restrict bias,
-                        float *restrict y, float *restrict ws, int C, int H, int W, int K, int R, int S, int stride,
-                        int padh, int padw, int OH, int OW, int simd, long r0, long r1, int relu)
+                        float *restrict y, float *restrict ws, int C, int H, int W, int K, int Ky, int R, int S,
+                        int stride, int padh, int padw, int OH, int OW, int simd, long r0, long r1, int relu)
 {
     KGemmWs g = k_gemm_ws(C, H, W, K, R, S, stride, padw, OH, OW, simd);
     int Kd = C * R * S, nr = k_op_nr(simd);
@@ -308,9 +308,9 @@ static void k_conv_gemm(const float *restrict x, const float *restrict apack, co
         int nrows = k_blk_next_rows(t, r1, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
         k_im2col(x, ws + g.col, g.ld, ws + g.xp, t, nrows, qb, g.T, C, H, W, R, S, stride, padh, padw, OH, OW);
         KPrefetch pf = k_prefetch_at(x, t + nrows, r1, g.T, C, H, W, R, stride, padh, OH);
-        k_gemm_out(simd, K, Kd, apack, ws + g.col, g.ld, t, nrows, qb, y, bias, ws + g.cb, OH, OW, &pf);
+        k_gemm_out(simd, K, Ky, Kd, apack, ws + g.col, g.ld, t, nrows, qb, y, bias, ws + g.cb, OH, OW, &pf);
         if (relu)
-            k_blk_relu(y, t, nrows, K, OH, OW);
+            k_blk_relu(y, t, nrows, K, Ky, OH, OW);
         t += nrows;
     }
 }
@@ -387,43 +387,59 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
     return (m > bw ? m : bw) + 16;
 }
 
+/* Units: output rows; with kt > 1, kt groups of output channels times the
+ * rows (unit u: group u / (N*OH), row u % (N*OH)), so that a few rows (one
+ * small image) still split over threads, each packing only its channels. */
+static void k_conv_fwd_units(const float *restrict x, const float *restrict w, const float *restrict b,
+                             const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                             const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H,
+                             int W, int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int kt,
+                             int simd, int lo, int hi)
+{
+    int mr = k_op_mr(simd);
+    long Kd = (long)C * R * S, rows = (long)N * OH, P = (long)OH * OW;
+    int gsz = kt > 1 ? (int)k_rup((K + kt - 1) / kt, mr) : K;
+    float *apack = ws, *bias = ws + k_al(k_rup(K, mr) * Kd), *scale = bias + k_al(K), *gws = scale + k_al(K);
+    for (long u = lo; u < hi;) {
+        int g = kt > 1 ? (int)(u / rows) : 0;
+        long r0 = kt > 1 ? u % rows : u, r1 = k_min((int)rows, (int)(r0 + (hi - u)));
+        int k0 = g * gsz, kc = k_min(gsz, K - k0);
+        if (kc > 0) {
+            /* batchnorm folded: s = gamma / sqrt(var + eps) into the rows as they are packed,
+             * the shift into the bias: (w x + b - mean) s + beta = (w s) x + ((b - mean) s + beta) */
+            for (int k = 0; k < kc; k++) {
+                scale[k] = gamma ? gamma[k0 + k] / sqrtf(var[k0 + k] + eps) : 1.0f;
+                bias[k] = gamma ? ((b ? b[k0 + k] : 0.0f) - mean[k0 + k]) * scale[k] + beta[k0 + k]
+                                : (b ? b[k0 + k] : 0.0f);
+            }
+            float *dst = apack;   /* packed as k_op_pack packs */
+            for (int m0 = 0; m0 < kc; m0 += mr)
+                for (long j = 0; j < Kd; j++)
+                    for (int i = 0; i < mr; i++)
+                        *dst++ = m0 + i < kc ? w[(long)(k0 + m0 + i) * Kd + j] * scale[m0 + i] : 0.0f;
+            k_conv_gemm(x, apack, gamma || b ? bias : NULL, y + k0 * P, gws, C, H, W, kc, K, R, S, stride, pad, pad,
+                        OH, OW, simd, r0, r1, relu);
+        }
+        u += r1 - r0;
+    }
+}
+
 void k_conv2d_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
                   float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
-                  int OW, int simd, int lo, int hi)
+                  int OW, int kt, int simd, int lo, int hi)
 {
-    (void)N;
-    long Kd = (long)C * R * S;
-    if (lo >= hi)
-        return;
-    k_op_pack(simd, w, Kd, 1, K, (int)Kd, ws);
-    k_conv_gemm(x, ws, b, y, ws + k_al(k_rup(K, k_op_mr(simd)) * Kd), C, H, W, K, R, S, stride, pad, pad, OH, OW,
-                simd, lo, hi, 0);   /* units: output rows, so that even one image splits over threads */
+    k_conv_fwd_units(x, w, b, NULL, NULL, NULL, NULL, y, ws, N, C, H, W, K, R, S, stride, pad, OH, OW, 0.0f, 0, kt,
+                     simd, lo, hi);
 }
 
 void k_conv2d_bn_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
                      const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                      const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
-                     int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
-                     int hi)
+                     int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int kt, int simd,
+                     int lo, int hi)
 {
-    (void)N;
-    if (lo >= hi)
-        return;
-    /* scale s = gamma / sqrt(var + eps) folded into the packed rows, the
-     * shift into the bias: y = (w x + b - mean) s + beta = (w s) x + ((b - mean) s + beta) */
-    int mr = k_op_mr(simd);
-    long Kd = (long)C * R * S, Kp = k_rup(K, mr);
-    float *apack = ws, *bias = ws + k_al(Kp * Kd), *scale = bias + k_al(K), *dst = apack;
-    for (int k = 0; k < K; k++) {
-        scale[k] = gamma[k] / sqrtf(var[k] + eps);
-        bias[k] = ((b ? b[k] : 0.0f) - mean[k]) * scale[k] + beta[k];
-    }
-    /* packed as k_op_pack packs, each row times its scale on the way */
-    for (int m0 = 0; m0 < K; m0 += mr)
-        for (long j = 0; j < Kd; j++)
-            for (int i = 0; i < mr; i++)
-                *dst++ = m0 + i < K ? w[(long)(m0 + i) * Kd + j] * scale[m0 + i] : 0.0f;
-    k_conv_gemm(x, apack, bias, y, scale + k_al(K), C, H, W, K, R, S, stride, pad, pad, OH, OW, simd, lo, hi, relu);
+    k_conv_fwd_units(x, w, b, gamma, beta, mean, var, y, ws, N, C, H, W, K, R, S, stride, pad, OH, OW, eps, relu, kt,
+                     simd, lo, hi);
 }
 
 void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *restrict dx, float *restrict ws, int N,
@@ -443,7 +459,7 @@ void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *re
                 for (int j = 0; j < RS; j++)
                     for (int i = 0; i < mr; i++)
                         *d++ = c0 + i < C ? w[((long)k * C + c0 + i) * RS + RS - 1 - j] : 0.0f;
-        k_conv_gemm(dy, ws, NULL, dx, ws + k_al(k_rup(C, mr) * (long)K * RS), K, OH, OW, C, R, S, 1, R - 1 - pad,
+        k_conv_gemm(dy, ws, NULL, dx, ws + k_al(k_rup(C, mr) * (long)K * RS), K, OH, OW, C, C, R, S, 1, R - 1 - pad,
                     S - 1 - pad, H, W, simd, (long)lo * H, (long)hi * H, 0);
         return;
     }

@@ -35,17 +35,19 @@ void k_gemm(int M, int N, int K, const float *restrict A, const float *restrict 
 /* Scratch per thread for any of the three conv kernels of this shape. */
 long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd);
 /* y = conv(x, w) + b. units: output rows, N*OH of them (row u: image u / OH,
- * row u % OH), so a single image splits over threads too. */
+ * row u % OH), so a single image splits over threads too; with kt > 1, kt
+ * groups of output channels times the rows (kt * N*OH units), for the few
+ * rows of a small image. */
 void k_conv2d_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
                   float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
-                  int OW, int simd, int lo, int hi);
+                  int OW, int kt, int simd, int lo, int hi);
 /* Inference: conv, then batchnorm on running statistics (folded into the
- * packed weights and the bias), then relu when `relu`. units: output rows. */
+ * packed weights and the bias), then relu when `relu`. units: as k_conv2d_fwd. */
 void k_conv2d_bn_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
                      const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                      const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
-                     int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
-                     int hi);
+                     int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int kt, int simd,
+                     int lo, int hi);
 /* dx = the gradient of y with respect to x, given dy (written, not added). units: images. */
 void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *restrict dx, float *restrict ws, int N,
                     int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd, int lo,

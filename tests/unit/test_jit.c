@@ -119,6 +119,7 @@ static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int 
         cf[n++] = ob;
     cf[n++] = oy;
     memcpy(cf + n, shape, sizeof shape);
+    cf[n + 11] = 1, cf[n + 12] = simd;   /* the forward takes kt (1: rows only) before simd */
     cx[0] = ody, cx[1] = ow, cx[2] = odx;
     memcpy(cx + 3, shape, sizeof shape);
     cw[0] = ox, cw[1] = ody, cw[2] = odw, cw[3] = odb;
@@ -126,7 +127,7 @@ static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int 
     cw[15] = G, cw[16] = simd; /* G comes before simd */
     char name[96];
     snprintf(name, sizeof name, "conv_%d_%d_%d_%d_%d_%d_%d_%d_%d_%d", N, C, H, W, K, R, stride, pad, bias, simd);
-    JitFn fwd = add_one(name, "k_conv2d_fwd", bias ? "ppppwiiiiiiiiiiiilh" : "ppnpwiiiiiiiiiiiilh", cf);
+    JitFn fwd = add_one(name, "k_conv2d_fwd", bias ? "ppppwiiiiiiiiiiiiilh" : "ppnpwiiiiiiiiiiiiilh", cf);
     strcat(name, "_bx");
     JitFn bx = add_one(name, "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", cx);
     strcat(name, "_bw");
@@ -139,7 +140,7 @@ static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int 
     fill(at(&a, ody), ny, 6);
     fwd(a.base, ws, 0, N * OH);   /* units: output rows */
     k_conv2d_fwd(at(&a, ox), at(&a, ow), bias ? at(&a, ob) : NULL, y2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW,
-                 simd, 0, N * OH);
+                 1, simd, 0, N * OH);
     assert_close(at(&a, oy), y2, ny);
     bx(a.base, ws, 0, N);
     k_conv2d_bwd_x(at(&a, ody), at(&a, ow), dx2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW, simd, 0, N);

@@ -58,6 +58,8 @@ static void assert_same(const float *a, const float *b, long n, const char *what
 
 /* The splits each kernel is run with: all at once, in two, in three. */
 static int split_count(int s) { return s + 1; }
+/* The conv micro-kernel's rows per register tile (k_tile.h's k_op_mr). */
+static int k_op_mr_of(int simd) { return simd >= 16 ? 16 : 4; }
 static int split_at(int units, int s, int i) { return (int)((long)units * i / split_count(s)); }
 
 /* ---------------- convolution ---------------- */
@@ -119,8 +121,10 @@ static void conv_case(const ConvShape *s, int G)
         for (int sp = 0; sp < 3; sp++) {
             y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(G * nw), db[sp] = garbage((long)G * K);
             for (int i = 0; i < split_count(sp); i++) {
-                int a = split_at(N * OH, sp, i), e = split_at(N * OH, sp, i + 1);   /* forward: output rows */
-                k_conv2d_fwd(x, w, b, y[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, a, e);
+                /* forward: output rows; in split 2, channel groups times rows */
+                int kt = sp == 2 ? (K + k_op_mr_of(simd) - 1) / k_op_mr_of(simd) : 1;
+                int a = split_at(kt * N * OH, sp, i), e = split_at(kt * N * OH, sp, i + 1);
+                k_conv2d_fwd(x, w, b, y[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, kt, simd, a, e);
                 a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
                 k_conv2d_bwd_x(dy, w, dx[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, a, e);
                 a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
@@ -141,7 +145,7 @@ static void conv_case(const ConvShape *s, int G)
             assert_same(db[0], db[sp], (long)G * K, what);
         }
         /* Without bias: the same weights gradient, no bias gradient. */
-        k_conv2d_fwd(x, w, NULL, y[1], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, 0, N * OH);
+        k_conv2d_fwd(x, w, NULL, y[1], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, 1, simd, 0, N * OH);
         for (long i = 0; i < ny; i++)
             ry[i] -= b[(i / ((long)OH * OW)) % K];
         assert_close_d(y[1], ry, ny, 1e-4, what);
