@@ -168,14 +168,14 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < used / sizeof(float); i++)
             ((float *)base)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
         float *ws = aligned_alloc(64, ((size_t)k_linear_ws(B, F, O, simd) * sizeof(float) + 63) / 64 * 64);
-        double cf[] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3], B, F, O, simd };
+        double cf[] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3], B, F, O, 1, simd };
         double cx[] = { (double)off[4], (double)off[1], (double)off[5], B, F, O, simd };
         double cw[] = { (double)off[0], (double)off[4], (double)off[6], (double)off[2], B, F, O, simd };
         char nf[32], nx_[32], nw_[32];
         snprintf(nf, sizeof nf, "lin%d_fwd", l), snprintf(nx_, sizeof nx_, "lin%d_bwd_x", l);
         snprintf(nw_, sizeof nw_, "lin%d_bwd_w", l);
         JitCall calls[3] = {
-            { nf, "k_linear_fwd", "ppppwiiiilh", cf },
+            { nf, "k_linear_fwd", "ppppwiiiiilh", cf },
             { nx_, "k_linear_bwd_x", "pppwiiiilh", cx },
             { nw_, "k_linear_bwd_w", "ppppwiiiilh", cw },
         };

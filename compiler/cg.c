@@ -173,12 +173,15 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     case IR_LINEAR: {
         const IrValue *w = n->in[1];
+        /* a small batch also splits its outputs, in groups of 16, over the threads */
+        double og = x->d[0] <= 16 && w->d[0] > 16 ? (double)((w->d[0] + 15) / 16) : 1.0;
+        int units = (int)(og * (double)x->d[0]);
         if (n->nin == 3)
-            call(C, (int)x->d[0], "k_linear_fwd", "ppppwiiiilh", O(C, x), O(C, w), O(C, n->in[2]), O(C, y),
-                 (double)x->d[0], (double)w->d[1], (double)w->d[0], simd);
+            call(C, units, "k_linear_fwd", "ppppwiiiiilh", O(C, x), O(C, w), O(C, n->in[2]), O(C, y),
+                 (double)x->d[0], (double)w->d[1], (double)w->d[0], og, simd);
         else
-            call(C, (int)x->d[0], "k_linear_fwd", "ppnpwiiiilh", O(C, x), O(C, w), O(C, y), (double)x->d[0],
-                 (double)w->d[1], (double)w->d[0], simd);
+            call(C, units, "k_linear_fwd", "ppnpwiiiiilh", O(C, x), O(C, w), O(C, y), (double)x->d[0],
+                 (double)w->d[1], (double)w->d[0], og, simd);
         return 0;
     }
     case IR_LINEAR_GRAD_X: { /* x = dy */

@@ -63,9 +63,10 @@ void k_sum_parts(const float *restrict part, float *restrict out, int G, int len
 
 /* --- linear: x [B,F], w [O,F] (PyTorch's layout), b [O] or NULL, y [B,O] --- */
 long k_linear_ws(int B, int F, int O, int simd);
-/* y = x w^T + b. units: rows b < B. */
+/* y = x w^T + b. units: rows b < B; with og > 1, og groups of outputs times
+ * the rows (og * B units), so that a batch of one splits over threads. */
 void k_linear_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
-                  float *restrict ws, int B, int F, int O, int simd, int lo, int hi);
+                  float *restrict ws, int B, int F, int O, int og, int simd, int lo, int hi);
 /* dx = dy w. units: rows b < B. */
 void k_linear_bwd_x(const float *restrict dy, const float *restrict w, float *restrict dx, float *restrict ws, int B,
                     int F, int O, int simd, int lo, int hi);

@@ -16,30 +16,37 @@ long k_linear_ws(int B, int F, int O, int simd)
 }
 
 void k_linear_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
-                  float *restrict ws, int B, int F, int O, int simd, int lo, int hi)
+                  float *restrict ws, int B, int F, int O, int og, int simd, int lo, int hi)
 {
-    (void)ws, (void)B;
+    (void)ws;
     int mr = k_dot_mr(simd), v = simd >= 16 ? 16 : 8, nv = F / v;
-    /* w's rows outside, so 4 of them stay in L1 while the rows of x pass.
-     * Rows past the end repeat the last one: computed, never stored. */
-    for (int o0 = 0; o0 < O; o0 += K_DOT_NR) {
-        const float *bp[K_DOT_NR];
-        for (int j = 0; j < K_DOT_NR; j++)
-            bp[j] = w + (long)k_min(o0 + j, O - 1) * F;
-        for (int b0 = lo; b0 < hi; b0 += mr) {
-            const float *ap[4];
-            float out[16];
-            for (int i = 0; i < mr; i++)
-                ap[i] = x + (long)k_min(b0 + i, hi - 1) * F;
-            k_dot(simd, nv, ap, bp, out);
-            for (int i = 0; i < mr && b0 + i < hi; i++)
-                for (int j = 0; j < K_DOT_NR && o0 + j < O; j++) {
-                    float s = out[i * K_DOT_NR + j];
-                    for (int f = nv * v; f < F; f++)
-                        s += ap[i][f] * bp[j][f];
-                    y[(long)(b0 + i) * O + o0 + j] = s + (b ? b[o0 + j] : 0.0f);
-                }
+    int gsz = og > 1 ? (int)k_rup((O + og - 1) / og, K_DOT_NR) : O;
+    for (long u = lo; u < hi;) {
+        /* unit u: rows, or with og > 1 group u / B of outputs times row u % B */
+        int g = og > 1 ? (int)(u / B) : 0, r0 = og > 1 ? (int)(u % B) : (int)u;
+        int r1 = k_min(B, r0 + (int)(hi - u)), o1 = k_min(O, (g + 1) * gsz);
+        /* w's rows outside, so 4 of them stay in L1 while the rows of x pass.
+         * Rows past the end repeat the last one: computed, never stored. */
+        for (int o0 = g * gsz; o0 < o1; o0 += K_DOT_NR) {
+            const float *bp[K_DOT_NR];
+            for (int j = 0; j < K_DOT_NR; j++)
+                bp[j] = w + (long)k_min(o0 + j, O - 1) * F;
+            for (int b0 = r0; b0 < r1; b0 += mr) {
+                const float *ap[4];
+                float out[16];
+                for (int i = 0; i < mr; i++)
+                    ap[i] = x + (long)k_min(b0 + i, r1 - 1) * F;
+                k_dot(simd, nv, ap, bp, out);
+                for (int i = 0; i < mr && b0 + i < r1; i++)
+                    for (int j = 0; j < K_DOT_NR && o0 + j < o1; j++) {
+                        float s = out[i * K_DOT_NR + j];
+                        for (int f = nv * v; f < F; f++)
+                            s += ap[i][f] * bp[j][f];
+                        y[(long)(b0 + i) * O + o0 + j] = s + (b ? b[o0 + j] : 0.0f);
+                    }
+            }
         }
+        u += r1 - r0;
     }
 }
 

@@ -210,12 +210,12 @@ static void test_other_kernels_specialized(void **state)
                y = twin_put(&t, (size_t)B * O, 4), dy = twin_put(&t, (size_t)B * O, 5),
                dx = twin_put(&t, (size_t)B * F, 6), dw = twin_put(&t, (size_t)O * F, 7), db = twin_put(&t, O, 8);
         float *ws = malloc(sizeof(float) * (size_t)k_linear_ws(B, F, O, simd));
-        const double cf[] = { x, w, b, y, B, F, O, simd }, cx[] = { dy, w, dx, B, F, O, simd },
+        const double cf[] = { x, w, b, y, B, F, O, 1, simd }, cx[] = { dy, w, dx, B, F, O, simd },
                      cw[] = { x, dy, dw, db, B, F, O, simd };
-        add_one("lin_fwd", "k_linear_fwd", "ppppwiiiilh", cf)(t.jit.base, ws, 0, B);
+        add_one("lin_fwd", "k_linear_fwd", "ppppwiiiiilh", cf)(t.jit.base, ws, 0, B);
         add_one("lin_bx", "k_linear_bwd_x", "pppwiiiilh", cx)(t.jit.base, ws, 0, B);
         add_one("lin_bw", "k_linear_bwd_w", "ppppwiiiilh", cw)(t.jit.base, ws, 0, O);
-        k_linear_fwd(nat(&t, x), nat(&t, w), nat(&t, b), nat(&t, y), ws, B, F, O, simd, 0, B);
+        k_linear_fwd(nat(&t, x), nat(&t, w), nat(&t, b), nat(&t, y), ws, B, F, O, 1, simd, 0, B);
         k_linear_bwd_x(nat(&t, dy), nat(&t, w), nat(&t, dx), ws, B, F, O, simd, 0, B);
         k_linear_bwd_w(nat(&t, x), nat(&t, dy), nat(&t, dw), nat(&t, db), ws, B, F, O, simd, 0, O);
         twin_check(&t);

@@ -238,8 +238,10 @@ static void linear_case(int B, int F, int O)
             y[sp] = garbage((long)B * O), dx[sp] = garbage((long)B * F), dw[sp] = garbage((long)O * F),
             db[sp] = garbage(O);
             for (int i = 0; i < split_count(sp); i++) {
-                int a = split_at(B, sp, i), e = split_at(B, sp, i + 1);
-                k_linear_fwd(x, w, b, y[sp], ws, B, F, O, simd, a, e);
+                /* forward: rows; in split 2, groups of outputs times rows */
+                int og = sp == 2 ? 3 : 1, a = split_at(og * B, sp, i), e = split_at(og * B, sp, i + 1);
+                k_linear_fwd(x, w, b, y[sp], ws, B, F, O, og, simd, a, e);
+                a = split_at(B, sp, i), e = split_at(B, sp, i + 1);
                 k_linear_bwd_x(dy, w, dx[sp], ws, B, F, O, simd, a, e);
                 a = split_at(O, sp, i), e = split_at(O, sp, i + 1);
                 k_linear_bwd_w(x, dy, dw[sp], db[sp], ws, B, F, O, simd, a, e);
@@ -256,7 +258,7 @@ static void linear_case(int B, int F, int O)
             assert_same(dw[0], dw[sp], (long)O * F, what);
             assert_same(db[0], db[sp], O, what);
         }
-        k_linear_fwd(x, w, NULL, y[1], ws, B, F, O, simd, 0, B);
+        k_linear_fwd(x, w, NULL, y[1], ws, B, F, O, 1, simd, 0, B);
         for (long i = 0; i < (long)B * O; i++)
             ry[i] -= b[i % O];
         assert_close_d(y[1], ry, (long)B * O, 1e-4, what);
