@@ -5,7 +5,8 @@
  *     graph of the file's train statement, compiled with an empty disk cache,
  *     then again (a second run of the same model);
  *   - b256_images_per_s: inference on the test images at batch 256 (normalized
- *     once beforehand, as the PyTorch peer does), forward passes only;
+ *     once beforehand, as the PyTorch peer does), forward passes only, the
+ *     best of three passes;
  *   - b1_latency_ms: one image at a time, the median over --latency images;
  *   - with --module C,... and a trained modular checkpoint (--ckpt, with the
  *     kernel frequencies `mwtc modularize` stored): the module of those classes,
@@ -49,13 +50,18 @@ static double throughput(RunModel *m, const float *x, long long n, long long img
     float *in = run_images(m, rg);
     memcpy(in, x, sizeof(float) * (size_t)(B * img));
     run_graph(m, rg);   /* warm */
-    double t0 = rt_clock();
-    for (long long at = 0; at < n; at += B) {
-        long long k = n - at < B ? n - at : B;
-        memcpy(in, x + at * img, sizeof(float) * (size_t)(k * img));
-        run_graph(m, rg);
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {   /* the best of three passes, as the PyTorch peer does */
+        double t0 = rt_clock();
+        for (long long at = 0; at < n; at += B) {
+            long long k = n - at < B ? n - at : B;
+            memcpy(in, x + at * img, sizeof(float) * (size_t)(k * img));
+            run_graph(m, rg);
+        }
+        double r = (double)n / (rt_clock() - t0);
+        best = r > best ? r : best;
     }
-    return (double)n / (rt_clock() - t0);
+    return best;
 }
 
 /* Median milliseconds of one image through a batch-1 graph. */
