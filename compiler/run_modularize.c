@@ -3,6 +3,7 @@
  * own, it computes what the modular model computes with every kernel outside
  * it switched off (tests/unit/test_slice.c), with a fraction of the work. */
 #include "run_modularize.h"
+#include "run_mz.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,19 +12,11 @@
 #include "rt_ckpt.h"
 #include "rt_progress.h"
 
-typedef struct Mz {
-    RunModel m;
-    RtDataset ds;
-    RtNormalize norm;
-    ModStats st;
-    int words;                 /* 64-bit words of one image's binary mask */
-    int classes;
-} Mz;
 
 /* Runs images idx[0..n) of a split through the inference graph; per image
  * its logits, its binary masks, and per class the count of each kernel on. */
-static void forward_all(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits,
-                        uint64_t *bits, double *on, int32_t *labels)
+void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
+                double *on, int32_t *labels)
 {
     RunGraph *rg = &m->eval;
     int B = (int)rg->g->batch, C = z->classes;
@@ -181,7 +174,7 @@ static int argmax(const float *v, int n)
 }
 
 /* Loads the frequencies from the checkpoint, or counts them and stores them. */
-static int frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen)
+int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen)
 {
     ModStats *s = &z->st;
     RtCkpt c = { 0 };
@@ -213,7 +206,7 @@ static int frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size
     run_model_set_module(&z->m, NULL, 1);
     if (o->progress != RT_PROGRESS_QUIET)
         fprintf(stderr, "modularize %s: kernel frequencies over %lld training images\n", z->m.net->name, N);
-    forward_all(z, &z->m, 0, NULL, N, NULL, NULL, on, lab);
+    mz_forward(z, &z->m, 0, NULL, N, NULL, NULL, on, lab);
     memset(s->count, 0, sizeof(long long) * (size_t)z->classes);
     for (long long i = 0; i < N; i++)
         if (lab[i] < z->classes)
@@ -396,8 +389,8 @@ done:
 /* What modularize, eval --module and reuse share: t's data, the inference
  * graph of its model with the checkpoint's tensors, the masked layers' layout
  * and residual groups, room for the frequencies. */
-static int mz_open(Mz *z, Arena *a, const TrainInfo *t, const char *ckpt, int threads, RunMeta *meta, char *err,
-                   size_t errlen)
+int mz_open(Mz *z, Arena *a, const TrainInfo *t, const char *ckpt, int threads, RunMeta *meta, char *err,
+            size_t errlen)
 {
     RtAugment aug;
     int C = t->data->classes;
@@ -448,7 +441,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
                  t->model->name);
         goto done;
     }
-    if (frequencies(z, o, readonly, err, errlen) != 0)
+    if (mz_frequencies(z, o, readonly, err, errlen) != 0)
         goto done;
 
     r->model = t->model->name, r->dataset = t->data->name, r->names = t->data->names, r->classes = C;
@@ -474,7 +467,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    forward_all(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab);
+    mz_forward(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab);
     long long right = 0;
     for (long long i = 0; i < ntest; i++)
         right += argmax(lg + i * C, C) == lab[i];
@@ -534,138 +527,6 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
 done:
     free_scores(&sc);
     free(bits), free(keeps), free(cal_idx);
-    run_model_free(&z->m);
-    rt_data_free(&z->ds);
-    free(z);
-    return rc;
-}
-
-int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
-                    const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen)
-{
-    memset(res, 0, sizeof *res);
-    Mz *z = calloc(1, sizeof *z);
-    if (!z) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = -1, C = t->data->classes;
-    unsigned char *keep = NULL;
-    float *lg = NULL;
-    int32_t *lab = NULL;
-    for (int i = 0; i < n; i++)
-        if (classes[i] < 0 || classes[i] >= C) {
-            snprintf(err, errlen, "--module: class %d is not one of the %d classes of %s", classes[i], C,
-                     t->data->name);
-            goto done;
-        }
-    RunMeta meta;
-    if (mz_open(z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
-        goto done;
-    ModStats *s = &z->st;
-    /* without masks the module of any classes is the whole model, its scores restricted to them */
-    if (s->kernels && frequencies(z, o, 1, err, errlen) != 0)
-        goto done;
-    keep = malloc((size_t)s->kernels + 1);
-    long long ntest = (long long)z->ds.n_test;
-    lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
-    lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
-    if (!keep || !lg || !lab) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-    double T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
-    mod_module(s, classes, n, T, keep);
-    *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
-    if (s->kernels) {   /* the module sliced and compiled on its own */
-        RunModules ms;
-        int gen = mi ? mi->keep_generators : 1;
-        if (run_modules_build(&ms, a, &z->m, keep, s->kernels, 1, gen, err, errlen) != 0)
-            goto done;
-        run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, NULL, ntest, NULL, 1, gen, lg, lab);
-        run_modules_free(&ms);
-    } else {
-        forward_all(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);
-    }
-    res->classes = C;
-    res->class_correct = arena_alloc(a, sizeof(long long) * (size_t)C);
-    res->class_total = arena_alloc(a, sizeof(long long) * (size_t)C);
-    long long right = 0, seen = 0;
-    for (long long i = 0; i < ntest; i++) {
-        int in = -1;
-        for (int k = 0; k < n; k++)
-            if (lab[i] == classes[k])
-                in = k;
-        if (in < 0)
-            continue;   /* only the module's classes' images */
-        int best = classes[0];
-        for (int k = 1; k < n; k++)
-            if (lg[i * C + classes[k]] > lg[i * C + best])
-                best = classes[k];
-        seen++;
-        right += best == lab[i];
-        res->class_total[lab[i]]++;
-        res->class_correct[lab[i]] += best == lab[i];
-    }
-    res->images = seen;
-    res->accuracy = seen ? (double)right / (double)seen : 0;
-    res->epochs = meta.epoch;
-    rc = 0;
-done:
-    free(keep), free(lg), free(lab);
-    run_model_free(&z->m);
-    rt_data_free(&z->ds);
-    free(z);
-    return rc;
-}
-
-int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
-              const char *ckpt_in, const char *ckpt_out, RunResult *res, double *krr, char *err, size_t errlen)
-{
-    /* the module of the reused classes, from the trained model's frequencies */
-    Mz *z = calloc(1, sizeof *z);
-    unsigned char *keep = NULL;
-    if (!z) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = -1;
-    RunOptions fo = *o;
-    fo.ckpt = ckpt_in;
-    RunMeta meta;
-    if (mz_open(z, a, t, ckpt_in, o->threads, &meta, err, errlen) != 0)
-        goto done;
-    ModStats *s = &z->st;
-    if (frequencies(z, &fo, 0, err, errlen) != 0)
-        goto done;
-    keep = malloc((size_t)s->kernels + 1);
-    if (!keep) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-    mod_module(s, ru->classes, ru->nclasses, mi ? mi->threshold : 0.9, keep);
-    *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
-    run_model_free(&z->m);
-    rt_data_free(&z->ds);
-
-    /* the module with a new head, fine-tuned on the classes' images */
-    TrainInfo tr = *t;
-    tr.model = run_head_net(a, t->model, ru->name, ru->nclasses);
-    tr.epochs = ru->epochs;
-    tr.lr = ru->lr;
-    tr.schedule = SCHED_COSINE;
-    tr.w_ce = 1, tr.w_cohesion = 0, tr.w_coupling = 0;
-    RunOptions ro = *o;
-    ro.ckpt = ckpt_out;
-    ro.resume = NULL;
-    ro.subset = ru->classes, ro.nsubset = ru->nclasses;
-    ro.init_from = ckpt_in;
-    ro.keep = keep, ro.generators = ru->keep_generators;
-    if (o->epochs <= 0)
-        ro.epochs = ru->epochs;
-    rc = run_train(a, &tr, &ro, res, err, errlen);
-done:
-    free(keep);
     run_model_free(&z->m);
     rt_data_free(&z->ds);
     free(z);

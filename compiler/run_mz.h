@@ -1,0 +1,30 @@
+/* What modularize, eval --module and reuse share (run_modularize.c): the
+ * data, the modular model's inference graph with a checkpoint's tensors, the
+ * masked layers' layout, and the kernel frequencies. Internal to compiler/. */
+#ifndef MWT_RUN_MZ_H
+#define MWT_RUN_MZ_H
+#include "run_modularize.h"
+
+typedef struct Mz {
+    RunModel m;
+    RtDataset ds;
+    RtNormalize norm;
+    ModStats st;
+    int words;                 /* 64-bit words of one image's binary mask */
+    int classes;
+} Mz;
+
+/* t's data, the inference graph of its model with ckpt's tensors, the
+ * masked layers' layout and residual groups, room for the frequencies. */
+int mz_open(Mz *z, Arena *a, const TrainInfo *t, const char *ckpt, int threads, RunMeta *meta, char *err,
+            size_t errlen);
+/* The frequencies from the checkpoint o->ckpt, or counted over the training
+ * images (and stored there unless readonly). */
+int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen);
+/* Images idx[0..n) of a split (idx NULL: the first n) through m's inference
+ * graph: per image its logits, its binary masks, and per class the count of
+ * each kernel on (each output optional). */
+void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
+                double *on, int32_t *labels);
+
+#endif

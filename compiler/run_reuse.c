@@ -1,0 +1,140 @@
+/* A module used on its own: eval --module (its classes' test images through
+ * the sliced module) and reuse (the module with a new head, fine-tuned on its
+ * classes' images). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "run_modularize.h"
+#include "run_mz.h"
+
+int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
+                    const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    Mz *z = calloc(1, sizeof *z);
+    if (!z) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = -1, C = t->data->classes;
+    unsigned char *keep = NULL;
+    float *lg = NULL;
+    int32_t *lab = NULL;
+    for (int i = 0; i < n; i++)
+        if (classes[i] < 0 || classes[i] >= C) {
+            snprintf(err, errlen, "--module: class %d is not one of the %d classes of %s", classes[i], C,
+                     t->data->name);
+            goto done;
+        }
+    RunMeta meta;
+    if (mz_open(z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
+        goto done;
+    ModStats *s = &z->st;
+    /* without masks the module of any classes is the whole model, its scores restricted to them */
+    if (s->kernels && mz_frequencies(z, o, 1, err, errlen) != 0)
+        goto done;
+    keep = malloc((size_t)s->kernels + 1);
+    long long ntest = (long long)z->ds.n_test;
+    lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
+    lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
+    if (!keep || !lg || !lab) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    double T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
+    mod_module(s, classes, n, T, keep);
+    *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
+    if (s->kernels) {   /* the module sliced and compiled on its own */
+        RunModules ms;
+        int gen = mi ? mi->keep_generators : 1;
+        if (run_modules_build(&ms, a, &z->m, keep, s->kernels, 1, gen, err, errlen) != 0)
+            goto done;
+        run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, NULL, ntest, NULL, 1, gen, lg, lab);
+        run_modules_free(&ms);
+    } else {
+        mz_forward(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);
+    }
+    res->classes = C;
+    res->class_correct = arena_alloc(a, sizeof(long long) * (size_t)C);
+    res->class_total = arena_alloc(a, sizeof(long long) * (size_t)C);
+    long long right = 0, seen = 0;
+    for (long long i = 0; i < ntest; i++) {
+        int in = -1;
+        for (int k = 0; k < n; k++)
+            if (lab[i] == classes[k])
+                in = k;
+        if (in < 0)
+            continue;   /* only the module's classes' images */
+        int best = classes[0];
+        for (int k = 1; k < n; k++)
+            if (lg[i * C + classes[k]] > lg[i * C + best])
+                best = classes[k];
+        seen++;
+        right += best == lab[i];
+        res->class_total[lab[i]]++;
+        res->class_correct[lab[i]] += best == lab[i];
+    }
+    res->images = seen;
+    res->accuracy = seen ? (double)right / (double)seen : 0;
+    res->epochs = meta.epoch;
+    rc = 0;
+done:
+    free(keep), free(lg), free(lab);
+    run_model_free(&z->m);
+    rt_data_free(&z->ds);
+    free(z);
+    return rc;
+}
+
+int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
+              const char *ckpt_in, const char *ckpt_out, RunResult *res, double *krr, char *err, size_t errlen)
+{
+    /* the module of the reused classes, from the trained model's frequencies */
+    Mz *z = calloc(1, sizeof *z);
+    unsigned char *keep = NULL;
+    if (!z) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    RunOptions fo = *o;
+    fo.ckpt = ckpt_in;
+    RunMeta meta;
+    if (mz_open(z, a, t, ckpt_in, o->threads, &meta, err, errlen) != 0)
+        goto done;
+    ModStats *s = &z->st;
+    if (mz_frequencies(z, &fo, 0, err, errlen) != 0)
+        goto done;
+    keep = malloc((size_t)s->kernels + 1);
+    if (!keep) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    mod_module(s, ru->classes, ru->nclasses, mi ? mi->threshold : 0.9, keep);
+    *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
+    run_model_free(&z->m);
+    rt_data_free(&z->ds);
+
+    /* the module with a new head, fine-tuned on the classes' images */
+    TrainInfo tr = *t;
+    tr.model = run_head_net(a, t->model, ru->name, ru->nclasses);
+    tr.epochs = ru->epochs;
+    tr.lr = ru->lr;
+    tr.schedule = SCHED_COSINE;
+    tr.w_ce = 1, tr.w_cohesion = 0, tr.w_coupling = 0;
+    RunOptions ro = *o;
+    ro.ckpt = ckpt_out;
+    ro.resume = NULL;
+    ro.subset = ru->classes, ro.nsubset = ru->nclasses;
+    ro.init_from = ckpt_in;
+    ro.keep = keep, ro.generators = ru->keep_generators;
+    if (o->epochs <= 0)
+        ro.epochs = ru->epochs;
+    rc = run_train(a, &tr, &ro, res, err, errlen);
+done:
+    free(keep);
+    run_model_free(&z->m);
+    rt_data_free(&z->ds);
+    free(z);
+    return rc;
+}
