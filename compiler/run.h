@@ -104,6 +104,8 @@ double run_train_step(RunModel *m, const float *images, const int32_t *labels, d
 void run_graph(RunModel *m, RunGraph *rg);
 /* Runs only the steps of the graph's nodes before node `end`. */
 void run_graph_prefix(RunModel *m, RunGraph *rg, int end);
+/* The index of the largest of v[0..n) (the first, on ties): a prediction. */
+int run_argmax(const float *v, int n);
 /* The input buffers of a graph, to fill in place. */
 float *run_images(RunModel *m, RunGraph *rg);
 int32_t *run_labels(RunModel *m, RunGraph *rg);

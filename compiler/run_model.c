@@ -277,7 +277,7 @@ void run_model_init(RunModel *m, RtRng *rng)
 float *run_images(RunModel *m, RunGraph *rg) { return (float *)(m->base + rg->plan->off[rg->g->images->id]); }
 int32_t *run_labels(RunModel *m, RunGraph *rg) { return (int32_t *)(m->base + rg->plan->off[rg->g->labels->id]); }
 
-static int argmax(const float *v, int n)
+int run_argmax(const float *v, int n)
 {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -305,7 +305,7 @@ double run_train_step(RunModel *m, const float *images, const int32_t *labels, d
     const float *logits = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
     int classes = (int)rg->g->logits->d[1], ok = 0;
     for (long long b = 0; b < B; b++)
-        ok += argmax(logits + b * classes, classes) == y[b];
+        ok += run_argmax(logits + b * classes, classes) == y[b];
     *correct = ok;
     float loss;
     memcpy(&loss, m->base + rg->plan->off[rg->g->loss->id], sizeof loss);
@@ -336,7 +336,7 @@ double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, co
         rt_data_batch(ds, split, idx, (int)B, norm, NULL, NULL, x, lab);
         run_graph(m, rg);
         for (int i = 0; i < k; i++) {
-            int ok = argmax(logits + (long long)i * classes, classes) == lab[i];
+            int ok = run_argmax(logits + (long long)i * classes, classes) == lab[i];
             right += ok;
             if (class_correct && lab[i] < classes) {
                 class_correct[lab[i]] += ok;

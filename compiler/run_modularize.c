@@ -164,15 +164,6 @@ static void module_cost(const Mz *z, const unsigned char *keep, int generators, 
     *flops = f, *params = p;
 }
 
-static int argmax(const float *v, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b])
-            b = i;
-    return b;
-}
-
 /* Loads the frequencies from the checkpoint, or counts them and stores them. */
 int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen)
 {
@@ -268,7 +259,7 @@ static void compose(Mz *z, const Scores *s, double *recall, double *acc, double 
             score[i * C + c] = mod_calib_score(&cal, lt + i * C);
             if (s->test_lab[i] == c) {
                 n++;
-                hit += argmax(lt + i * C, C) == c;
+                hit += run_argmax(lt + i * C, C) == c;
             }
         }
         recall[c] = n ? (double)hit / (double)n : 0;
@@ -359,15 +350,16 @@ static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long n
     run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 0, cal_idx, nc, keeps, NT, r->generators, lcal, labcal);
     run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, test_idx, nt, keeps, NT, r->generators, ltest, labtest);
     run_modules_free(&ms);
-    for (int i = 0; i < NT; i++)   /* [class][threshold][image] -> per threshold [class][image] */
+    for (int i = 0; i < NT; i++) {   /* [class][threshold][image] -> per threshold [class][image] */
         for (int c = 0; c < C; c++) {
             memcpy(sc[i].cal + (long long)c * nc * C, lcal + ((long long)c * NT + i) * nc * C,
                    sizeof(float) * (size_t)(nc * C));
             memcpy(sc[i].test + (long long)c * nt * C, ltest + ((long long)c * NT + i) * nt * C,
                    sizeof(float) * (size_t)(nt * C));
-            memcpy(sc[i].cal_lab, labcal, sizeof(int32_t) * (size_t)nc);
-            memcpy(sc[i].test_lab, labtest, sizeof(int32_t) * (size_t)nt);
         }
+        memcpy(sc[i].cal_lab, labcal, sizeof(int32_t) * (size_t)nc);
+        memcpy(sc[i].test_lab, labtest, sizeof(int32_t) * (size_t)nt);
+    }
     for (int i = 0; i < NT; i++) {
         double recall[256], rec = 0;
         compose(z, &sc[i], recall, &r->sweep_acc[i], &r->sweep_raw[i]);
@@ -386,12 +378,14 @@ done:
     return rc;
 }
 
-/* What modularize, eval --module and reuse share: t's data, the inference
- * graph of its model with the checkpoint's tensors, the masked layers' layout
- * and residual groups, room for the frequencies. */
-int mz_open(Mz *z, Arena *a, const TrainInfo *t, const char *ckpt, int threads, RunMeta *meta, char *err,
+int mz_open(Mz **out, Arena *a, const TrainInfo *t, const char *ckpt, int threads, RunMeta *meta, char *err,
             size_t errlen)
 {
+    Mz *z = *out = calloc(1, sizeof *z);
+    if (!z) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     RtAugment aug;
     int C = t->data->classes;
     if (run_data_load(t->data, &z->ds, &z->norm, &aug, err, errlen) != 0)
@@ -417,22 +411,27 @@ int mz_open(Mz *z, Arena *a, const TrainInfo *t, const char *ckpt, int threads, 
     return 0;
 }
 
+void mz_close(Mz *z)
+{
+    if (!z)
+        return;
+    run_model_free(&z->m);
+    rt_data_free(&z->ds);
+    free(z);
+}
+
 int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                    int sweep, int readonly, ModReport *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
-    Mz *z = calloc(1, sizeof *z);
-    if (!z) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    Mz *z = NULL;
     int rc = -1, C = t->data->classes;
     uint64_t *bits = NULL;
     unsigned char *keeps = NULL;
     uint32_t *cal_idx = NULL;
     Scores sc = { 0 };
     RunMeta meta;
-    if (mz_open(z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
+    if (mz_open(&z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
         goto done;
     const IrGraph *g = z->m.eval.g;
     ModStats *s = &z->st;
@@ -470,7 +469,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     mz_forward(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab);
     long long right = 0;
     for (long long i = 0; i < ntest; i++)
-        right += argmax(lg + i * C, C) == lab[i];
+        right += run_argmax(lg + i * C, C) == lab[i];
     r->accuracy = ntest ? (double)right / (double)ntest : 0;
     module_cost(z, NULL, 1, &r->flops, &r->params);
 
@@ -527,8 +526,6 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
 done:
     free_scores(&sc);
     free(bits), free(keeps), free(cal_idx);
-    run_model_free(&z->m);
-    rt_data_free(&z->ds);
-    free(z);
+    mz_close(z);
     return rc;
 }

@@ -14,10 +14,13 @@ typedef struct Mz {
     int classes;
 } Mz;
 
-/* t's data, the inference graph of its model with ckpt's tensors, the
- * masked layers' layout and residual groups, room for the frequencies. */
-int mz_open(Mz *z, Arena *a, const TrainInfo *t, const char *ckpt, int threads, RunMeta *meta, char *err,
+/* A new Mz in *out: t's data, the inference graph of its model with ckpt's
+ * tensors, the masked layers' layout and residual groups, room for the
+ * frequencies. On failure *out may hold a part of it: mz_close it anyway. */
+int mz_open(Mz **out, Arena *a, const TrainInfo *t, const char *ckpt, int threads, RunMeta *meta, char *err,
             size_t errlen);
+/* Frees all of it (NULL: nothing). */
+void mz_close(Mz *z);
 /* The frequencies from the checkpoint o->ckpt, or counted over the training
  * images (and stored there unless readonly). */
 int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen);

@@ -11,11 +11,7 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
                     const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
-    Mz *z = calloc(1, sizeof *z);
-    if (!z) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    Mz *z = NULL;
     int rc = -1, C = t->data->classes;
     unsigned char *keep = NULL;
     float *lg = NULL;
@@ -27,7 +23,7 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
             goto done;
         }
     RunMeta meta;
-    if (mz_open(z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
+    if (mz_open(&z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
         goto done;
     ModStats *s = &z->st;
     /* without masks the module of any classes is the whole model, its scores restricted to them */
@@ -80,9 +76,7 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     rc = 0;
 done:
     free(keep), free(lg), free(lab);
-    run_model_free(&z->m);
-    rt_data_free(&z->ds);
-    free(z);
+    mz_close(z);
     return rc;
 }
 
@@ -90,17 +84,13 @@ int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reus
               const char *ckpt_in, const char *ckpt_out, RunResult *res, double *krr, char *err, size_t errlen)
 {
     /* the module of the reused classes, from the trained model's frequencies */
-    Mz *z = calloc(1, sizeof *z);
+    Mz *z = NULL;
     unsigned char *keep = NULL;
-    if (!z) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     int rc = -1;
     RunOptions fo = *o;
     fo.ckpt = ckpt_in;
     RunMeta meta;
-    if (mz_open(z, a, t, ckpt_in, o->threads, &meta, err, errlen) != 0)
+    if (mz_open(&z, a, t, ckpt_in, o->threads, &meta, err, errlen) != 0)
         goto done;
     ModStats *s = &z->st;
     if (mz_frequencies(z, &fo, 0, err, errlen) != 0)
@@ -112,8 +102,8 @@ int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reus
     }
     mod_module(s, ru->classes, ru->nclasses, mi ? mi->threshold : 0.9, keep);
     *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
-    run_model_free(&z->m);
-    rt_data_free(&z->ds);
+    mz_close(z);   /* before fine-tuning builds its own model */
+    z = NULL;
 
     /* the module with a new head, fine-tuned on the classes' images */
     TrainInfo tr = *t;
@@ -133,8 +123,6 @@ int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reus
     rc = run_train(a, &tr, &ro, res, err, errlen);
 done:
     free(keep);
-    run_model_free(&z->m);
-    rt_data_free(&z->ds);
-    free(z);
+    mz_close(z);
     return rc;
 }
