@@ -260,6 +260,25 @@ IrGraph *ir_lower(Arena *a, const Net *net, const TrainInfo *train, long long ba
     return g;
 }
 
+const IrNode *ir_mask_apply(const IrGraph *g, int l)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        if (n->op == IR_MASK_APPLY && n->in[1] == g->masks.v[l])
+            return n;
+    }
+    return NULL;
+}
+
+const IrNode *ir_masked_conv(const IrGraph *g, int l)
+{
+    const IrNode *a = ir_mask_apply(g, l);
+    const IrNode *d = a ? a->in[0]->def : NULL;
+    while (d && d->op == IR_BATCHNORM)
+        d = d->in[0]->def;
+    return d && d->op == IR_CONV2D ? d : NULL;
+}
+
 static void print_shape(FILE *out, const IrValue *v)
 {
     fputc('[', out);

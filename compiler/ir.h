@@ -79,6 +79,10 @@ IrGraph *ir_lower(Arena *a, const Net *net, const TrainInfo *train, long long ba
 IrNode *ir_add_node(Arena *a, IrGraph *g, IrOp op, Loc loc, int line, int nin, IrValue *const *in, int rank,
                     const long long *d);
 IrValue *ir_add_result(Arena *a, IrGraph *g, IrNode *n, int rank, const long long *d);
+/* The mask_apply that scales mask l's channels, and the conv those channels
+ * are (back through its batchnorm); NULL when there is none. */
+const IrNode *ir_mask_apply(const IrGraph *g, int l);
+const IrNode *ir_masked_conv(const IrGraph *g, int l);
 /* The number of elements of a value. */
 long long ir_numel(const IrValue *v);
 

@@ -293,19 +293,11 @@ int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, 
         const IrValue *mk = g->masks.v[l];
         off[l + 1] = off[l] + mk->d[1];
         c.mask_of_gen[mk->id] = l;
-        for (int i = 0; i < g->nodes.n; i++) {
-            const IrNode *n = g->nodes.v[i];
-            if (n->op == IR_MASK_APPLY && n->in[1] == mk)
-                c.apply[l] = n;
-        }
-        if (!c.apply[l]) {
+        if (!(c.apply[l] = ir_mask_apply(g, l))) {
             snprintf(err, errlen, "module_slice: mask %d scales nothing", l + 1);
             return -1;
         }
-        const IrNode *d = c.apply[l]->in[0]->def;
-        while (d && d->op == IR_BATCHNORM)
-            d = d->in[0]->def;
-        c.conv[l] = d && d->op == IR_CONV2D ? d : NULL;
+        c.conv[l] = ir_masked_conv(g, l);
         /* the kernels the module keeps; a layer without its own conv keeps what reaches it */
         Chan k = { 0, arena_alloc(a, sizeof(int) * (size_t)(mk->d[1] + 1)) };
         for (long long j = 0; j < mk->d[1]; j++)

@@ -95,21 +95,6 @@ static void residual_groups(const IrGraph *g, int *group)
     }
 }
 
-/* The conv a mask scales: its mask_apply's operand, back through batchnorm. */
-static const IrNode *masked_conv(const IrGraph *g, int l)
-{
-    for (int i = 0; i < g->nodes.n; i++) {
-        const IrNode *n = g->nodes.v[i];
-        if (n->op != IR_MASK_APPLY || n->in[1] != g->masks.v[l])
-            continue;
-        const IrNode *d = n->in[0]->def;
-        while (d && d->op == IR_BATCHNORM)
-            d = d->in[0]->def;
-        return d && d->op == IR_CONV2D ? d : NULL;
-    }
-    return NULL;
-}
-
 /* FLOPs and parameters of a module: each layer at the channels it keeps
  * (inputs from switched-off kernels are gone too). keep NULL: the model. */
 static void module_cost(const Mz *z, const unsigned char *keep, int generators, long long *flops, long long *params)
@@ -126,7 +111,7 @@ static void module_cost(const Mz *z, const unsigned char *keep, int generators, 
         case IR_INPUT: break;
         case IR_CONV2D:
             for (int l = 0; l < z->st.layers; l++)
-                if (keep && masked_conv(g, l) == n)
+                if (keep && ir_masked_conv(g, l) == n)
                     a = mod_kept(keep + z->st.layer_off[l], z->st.layer_off[l + 1] - z->st.layer_off[l]);
             f += 2 * a * ax * n->k * n->k * hw + (n->nin == 3 ? a * hw : 0);
             p += a * ax * n->k * n->k + (n->nin == 3 ? a : 0);
