@@ -412,11 +412,7 @@ static void k_conv_fwd_units(const float *restrict x, const float *restrict w, c
                 bias[k] = gamma ? ((b ? b[k0 + k] : 0.0f) - mean[k0 + k]) * scale[k] + beta[k0 + k]
                                 : (b ? b[k0 + k] : 0.0f);
             }
-            float *dst = apack;   /* packed as k_op_pack packs */
-            for (int m0 = 0; m0 < kc; m0 += mr)
-                for (long j = 0; j < Kd; j++)
-                    for (int i = 0; i < mr; i++)
-                        *dst++ = m0 + i < kc ? w[(long)(k0 + m0 + i) * Kd + j] * scale[m0 + i] : 0.0f;
+            k_op_pack_scaled(simd, w + (long)k0 * Kd, Kd, 1, kc, (int)Kd, gamma ? scale : NULL, apack);
             k_conv_gemm(x, apack, gamma || b ? bias : NULL, y + k0 * P, gws, C, H, W, kc, K, R, S, stride, pad, pad,
                         OH, OW, simd, r0, r1, relu);
         }

@@ -74,15 +74,24 @@ static inline void k_op(int simd, int kin, const float *restrict a, const float 
 }
 
 /* Packs A[m][k] = src[m*sm + k*sk] (m < M, k < kin) for k_op: tiles of MR
- * rows, each [kin][MR], rows past M zero. */
-static inline void k_op_pack(int simd, const float *restrict src, long sm, long sk, int M, int kin,
-                             float *restrict dst)
+ * rows, each [kin][MR], rows past M zero; each row times scale[m] when
+ * scale is not NULL (a batchnorm folded into the weights). */
+static inline void k_op_pack_scaled(int simd, const float *restrict src, long sm, long sk, int M, int kin,
+                                    const float *restrict scale, float *restrict dst)
 {
     int mr = k_op_mr(simd);
     for (int m0 = 0; m0 < M; m0 += mr)
         for (int k = 0; k < kin; k++)
             for (int i = 0; i < mr; i++)
-                *dst++ = m0 + i < M ? src[(long)(m0 + i) * sm + (long)k * sk] : 0.0f;
+                *dst++ = m0 + i >= M ? 0.0f
+                         : scale     ? src[(long)(m0 + i) * sm + (long)k * sk] * scale[m0 + i]
+                                     : src[(long)(m0 + i) * sm + (long)k * sk];
+}
+
+static inline void k_op_pack(int simd, const float *restrict src, long sm, long sk, int M, int kin,
+                             float *restrict dst)
+{
+    k_op_pack_scaled(simd, src, sm, sk, M, kin, NULL, dst);
 }
 
 /* C[m][q] for m < k_rup(M, MR), q < qb (a multiple of NR): the packed A
