@@ -61,7 +61,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_train import (BATCH, LR, MOMENTUM, EXPECTED_PARAMS, Augmenter, conv_bn, evaluate,  # noqa: E402
-                         load, normalize, simcnn_standard)
+                         epoch_batches, normalize, prepare, simcnn_standard)
 
 EXPECTED_MODULAR_PARAMS = 466186
 CALIB_IMAGES = 2000
@@ -293,17 +293,7 @@ def main():
     if not 0.0 < a.threshold <= 1.0:
         ap.error("--threshold must be in (0, 1]")
 
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    rng = np.random.default_rng(a.seed)
-
-    xtr, ytr, xte, yte = load(a.data)
-    if a.limit:
-        xtr, ytr = xtr[:a.limit], ytr[:a.limit]
-    n = len(xtr)
-    steps = n // BATCH  # drop_last
-    if steps == 0:
-        sys.exit("mwt_reference.py: error: %d training images make no full batch of %d" % (n, BATCH))
+    rng, xtr, ytr, xte, yte, n, steps = prepare(a, "mwt_reference.py")
 
     modular = not a.standard
     model = ModularSimCNN(10) if modular else simcnn_standard(10)
@@ -328,11 +318,7 @@ def main():
         model.train()
         tot = torch.zeros(4, dtype=torch.float64)      # loss, ce, cohesion, coupling
         t0 = time.perf_counter()                       # timed: shuffle + batch prep + train steps
-        perm = rng.permutation(n)
-        for s in range(steps):
-            idx = perm[s * BATCH:(s + 1) * BATCH]
-            x = torch.from_numpy(aug.batch(idx)).unsqueeze(1)
-            y = ytr_t[torch.from_numpy(idx)]
+        for x, y in epoch_batches(rng, aug, ytr_t, n, steps):
             opt.zero_grad(set_to_none=True)
             ce = F.cross_entropy(model(x), y)
             if modular:

@@ -35,7 +35,6 @@ train_images_per_s = images trained over all epochs / the sum of epoch_seconds.
 import argparse
 import gzip
 import json
-import math
 import os
 import sys
 import time
@@ -140,6 +139,30 @@ def evaluate(model, xte, yte, batch=1000):
     return correct / len(xte)
 
 
+def prepare(a, prog):
+    """Threads, seeds and data as the recipe has them (a: the parsed --threads, --seed, --data,
+    --limit): returns rng, xtr, ytr, xte, yte, n training images, steps (full batches, drop_last)."""
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    xtr, ytr, xte, yte = load(a.data)
+    if a.limit:
+        xtr, ytr = xtr[:a.limit], ytr[:a.limit]
+    n = len(xtr)
+    steps = n // BATCH  # drop_last
+    if steps == 0:
+        sys.exit("%s: error: %d training images make no full batch of %d" % (prog, n, BATCH))
+    return rng, xtr, ytr, xte, yte, n, steps
+
+
+def epoch_batches(rng, aug, ytr_t, n, steps):
+    """One epoch's batches, reshuffled: (x [BATCH, 1, 28, 28] augmented and normalized, y [BATCH])."""
+    perm = rng.permutation(n)
+    for s in range(steps):
+        idx = perm[s * BATCH:(s + 1) * BATCH]
+        yield torch.from_numpy(aug.batch(idx)).unsqueeze(1), ytr_t[torch.from_numpy(idx)]
+
+
 def main():
     ap = argparse.ArgumentParser(description="PyTorch peer of mwtc train examples/fashion_standard.mwt")
     ap.add_argument("--epochs", type=int, default=10)
@@ -152,17 +175,7 @@ def main():
     if a.epochs < 1 or a.threads < 1 or a.limit < 0:
         ap.error("--epochs and --threads must be >= 1, --limit >= 0")
 
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    rng = np.random.default_rng(a.seed)
-
-    xtr, ytr, xte, yte = load(a.data)
-    if a.limit:
-        xtr, ytr = xtr[:a.limit], ytr[:a.limit]
-    n = len(xtr)
-    steps = n // BATCH  # drop_last
-    if steps == 0:
-        sys.exit("torch_train.py: error: %d training images make no full batch of %d" % (n, BATCH))
+    rng, xtr, ytr, xte, yte, n, steps = prepare(a, "torch_train.py")
 
     model = simcnn_standard(10)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -185,11 +198,7 @@ def main():
         model.train()
         total = torch.zeros((), dtype=torch.float64)
         t0 = time.perf_counter()                       # timed: shuffle + batch prep + train steps
-        perm = rng.permutation(n)
-        for s in range(steps):
-            idx = perm[s * BATCH:(s + 1) * BATCH]
-            x = torch.from_numpy(aug.batch(idx)).unsqueeze(1)
-            y = ytr_t[torch.from_numpy(idx)]
+        for x, y in epoch_batches(rng, aug, ytr_t, n, steps):
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
             loss.backward()
