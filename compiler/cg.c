@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "k_kernels.h"
 
 typedef struct Cg {
     Arena *a;
@@ -58,13 +59,10 @@ static int units(const IrValue *v) { return (int)ir_numel(v); }
     (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(y)->d[1], (double)(n)->k, \
         (double)(n)->k, (double)(n)->stride, (double)(n)->pad, (double)(y)->d[2], (double)(y)->d[3]
 
-/* How many groups of output channels a forward conv splits into besides
- * its rows: with few rows (one small image) the rows alone would leave
- * threads idle, so whole register tiles of channels split as well. */
+/* How many groups of output channels a forward conv splits into besides its rows. */
 static double conv_groups(const Cg *C, const IrValue *x, const IrValue *y)
 {
-    long long rows = x->d[0] * y->d[2], mr = C->p->L->simd >= 16 ? 16 : 4, tiles = (y->d[1] + mr - 1) / mr;
-    return rows <= 16 && tiles > 1 ? (double)tiles : 1.0;
+    return (double)k_conv2d_groups((long)(x->d[0] * y->d[2]), (int)y->d[1], C->p->L->simd);
 }
 
 static int node(Cg *C, const IrNode *n)

@@ -420,6 +420,14 @@ static void k_conv_fwd_units(const float *restrict x, const float *restrict w, c
     }
 }
 
+int k_conv2d_groups(long rows, int K, int simd)
+{
+    /* with few rows (one small image) the rows alone leave threads idle:
+     * whole register tiles of output channels split as well */
+    int tiles = (K + k_op_mr(simd) - 1) / k_op_mr(simd);
+    return rows <= 16 && tiles > 1 ? tiles : 1;
+}
+
 void k_conv2d_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
                   float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
                   int OW, int kt, int simd, int lo, int hi)

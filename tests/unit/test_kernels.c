@@ -58,8 +58,6 @@ static void assert_same(const float *a, const float *b, long n, const char *what
 
 /* The splits each kernel is run with: all at once, in two, in three. */
 static int split_count(int s) { return s + 1; }
-/* The conv micro-kernel's rows per register tile (k_tile.h's k_op_mr). */
-static int k_op_mr_of(int simd) { return simd >= 16 ? 16 : 4; }
 static int split_at(int units, int s, int i) { return (int)((long)units * i / split_count(s)); }
 
 /* ---------------- convolution ---------------- */
@@ -122,7 +120,7 @@ static void conv_case(const ConvShape *s, int G)
             y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(G * nw), db[sp] = garbage((long)G * K);
             for (int i = 0; i < split_count(sp); i++) {
                 /* forward: output rows; in split 2, channel groups times rows */
-                int kt = sp == 2 ? (K + k_op_mr_of(simd) - 1) / k_op_mr_of(simd) : 1;
+                int kt = sp == 2 ? k_conv2d_groups(1, K, simd) : 1;   /* one group per tile of channels */
                 int a = split_at(kt * N * OH, sp, i), e = split_at(kt * N * OH, sp, i + 1);
                 k_conv2d_fwd(x, w, b, y[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, kt, simd, a, e);
                 a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
