@@ -110,6 +110,12 @@ int run_argmax(const float *v, int n);
 float *run_images(RunModel *m, RunGraph *rg);
 int32_t *run_labels(RunModel *m, RunGraph *rg);
 
+/* Writes the batch of B images from position `at` of idx (idx NULL: the
+ * images at, at + 1, ...) of a split of ds into x, normalized, and their
+ * labels into lab; past n the batch repeats its first image. Returns how
+ * many of the B are real. scratch: B indices. */
+int run_fill_batch(const RtDataset *ds, int split, const RtNormalize *norm, const uint32_t *idx, long long at,
+                   long long n, int B, uint32_t *scratch, float *x, int32_t *lab);
 /* Test accuracy over split (0 train, 1 test) of ds, the first n images
  * (n <= 0: all); per-class correct/total when not NULL. */
 double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, const RtNormalize *norm,

@@ -312,6 +312,16 @@ double run_train_step(RunModel *m, const float *images, const int32_t *labels, d
     return loss;
 }
 
+int run_fill_batch(const RtDataset *ds, int split, const RtNormalize *norm, const uint32_t *idx, long long at,
+                   long long n, int B, uint32_t *scratch, float *x, int32_t *lab)
+{
+    int k = (int)(n - at < B ? n - at : B);
+    for (int i = 0; i < B; i++)   /* a short last batch repeats its first image; those scores are ignored */
+        scratch[i] = idx ? idx[at + (i < k ? i : 0)] : (uint32_t)(at + (i < k ? i : 0));
+    rt_data_batch(ds, split, scratch, B, norm, NULL, NULL, x, lab);
+    return k;
+}
+
 double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, const RtNormalize *norm,
                     long long *class_correct, long long *class_total)
 {
@@ -330,10 +340,7 @@ double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, co
     const float *logits = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
     long long right = 0;
     for (long long at = 0; at < total; at += B) {
-        int k = (int)(total - at < B ? total - at : B);
-        for (int i = 0; i < B; i++)   /* a short last batch repeats image `at`; its extra scores are ignored */
-            idx[i] = (uint32_t)(at + (i < k ? i : 0));
-        rt_data_batch(ds, split, idx, (int)B, norm, NULL, NULL, x, lab);
+        int k = run_fill_batch(ds, split, norm, NULL, at, total, (int)B, idx, x, lab);
         run_graph(m, rg);
         for (int i = 0; i < k; i++) {
             int ok = run_argmax(logits + (long long)i * classes, classes) == lab[i];

@@ -25,10 +25,7 @@ void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n,
     float *x = run_images(m, rg);
     const float *lg = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
     for (long long at = 0; at < n; at += B) {
-        int k = (int)(n - at < B ? n - at : B);
-        for (int i = 0; i < B; i++)
-            bidx[i] = idx ? idx[at + (i < k ? i : 0)] : (uint32_t)(at + (i < k ? i : 0));
-        rt_data_batch(&z->ds, split, bidx, B, &z->norm, NULL, NULL, x, lab);
+        int k = run_fill_batch(&z->ds, split, &z->norm, idx, at, n, B, bidx, x, lab);
         run_graph(m, rg);
         for (int i = 0; i < k; i++) {
             long long r = at + i;

@@ -87,10 +87,7 @@ void run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
         return;
     }
     for (long long at = 0; at < n; at += B) {
-        int cnt = (int)(n - at < B ? n - at : B);
-        for (int i = 0; i < B; i++)   /* a short last batch repeats its first image; those scores are dropped */
-            bidx[i] = idx ? idx[at + (i < cnt ? i : 0)] : (uint32_t)(at + (i < cnt ? i : 0));
-        rt_data_batch(ds, split, bidx, B, norm, NULL, NULL, run_images(full, &full->eval), lab);
+        int cnt = run_fill_batch(ds, split, norm, idx, at, n, B, bidx, run_images(full, &full->eval), lab);
         run_graph_prefix(full, &full->eval, ms->from);
         for (int k = 0; k < ms->n; k++) {
             RunModel *m = &ms->m[k];
