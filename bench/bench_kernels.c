@@ -208,14 +208,14 @@ int main(int argc, char **argv)
             ((float *)base)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
         /* x y dy dx pooled gamma beta stats run_mean run_var */
         double cbn[] = { (double)off[0], (double)off[5], (double)off[6], (double)off[1], (double)off[7],
-                         (double)off[8], (double)off[9], N, C, HW, 0.1, 1e-5 };
+                         (double)off[8], (double)off[9], N, C, HW, 0.1, 1e-5, 0 };
         double cbb[] = { (double)off[0], (double)off[2], (double)off[5], (double)off[7], (double)off[3],
-                         (double)off[8], (double)off[9], N, C, HW };
+                         (double)off[8], (double)off[9], N, C, HW, 0 };
         double crf[] = { (double)off[0], (double)off[1] }, crb[] = { (double)off[1], (double)off[2], (double)off[3] };
         double cmf[] = { (double)off[0], (double)off[4], 28, 28, 2, 2, 14, 14 };
         double cmb[] = { (double)off[0], (double)off[4], (double)off[3], 28, 28, 2, 2, 14, 14 };
         JitCall calls[6] = {
-            { "m_bn_f", "k_bn_fwd_train", "pppppppiiifflh", cbn }, { "m_bn_b", "k_bn_bwd", "pppppppiiilh", cbb },
+            { "m_bn_f", "k_bn_fwd_train", "pppppppiiiffilh", cbn }, { "m_bn_b", "k_bn_bwd", "ppppnpppiiiilh", cbb },
             { "m_relu_f", "k_relu_fwd", "pplh", crf },             { "m_relu_b", "k_relu_bwd", "ppplh", crb },
             { "m_mp_f", "k_maxpool_fwd", "ppiiiiiilh", cmf },      { "m_mp_b", "k_maxpool_bwd", "pppiiiiiilh", cmb },
         };

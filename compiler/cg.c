@@ -131,8 +131,9 @@ static int node(Cg *C, const IrNode *n)
     case IR_BATCHNORM: {
         long long N = x->d[0], Cc = x->d[1], HW = ir_numel(x) / (N * Cc);
         if (n->nextra)
-            call(C, (int)Cc, "k_bn_fwd_train", "pppppppiiifflh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, y),
-                 O(C, n->extra[0]), O(C, n->in[3]), O(C, n->in[4]), (double)N, (double)Cc, (double)HW, 0.1, 1e-5);
+            call(C, (int)Cc, "k_bn_fwd_train", "pppppppiiiffilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, y),
+                 O(C, n->extra[0]), O(C, n->in[3]), O(C, n->in[4]), (double)N, (double)Cc, (double)HW, 0.1, 1e-5,
+                 n->p);
         else
             call(C, (int)Cc, "k_bn_fwd_eval", "ppppppiiiflh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
                  O(C, n->in[3]), O(C, n->in[4]), O(C, y), (double)N, (double)Cc, (double)HW, 1e-5);
@@ -140,8 +141,13 @@ static int node(Cg *C, const IrNode *n)
     }
     case IR_BATCHNORM_GRAD: {
         long long N = x->d[0], Cc = x->d[1], HW = ir_numel(x) / (N * Cc);
-        call(C, (int)Cc, "k_bn_bwd", "pppppppiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, n->in[3]),
-             O(C, y), O(C, n->extra[0]), O(C, n->extra[1]), (double)N, (double)Cc, (double)HW);
+        if (n->nin == 5)   /* relu fused (pass_fuse): beta too, to recompute where it let dy through */
+            call(C, (int)Cc, "k_bn_bwd", "ppppppppiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, n->in[3]),
+                 O(C, n->in[4]), O(C, y), O(C, n->extra[0]), O(C, n->extra[1]), (double)N, (double)Cc, (double)HW,
+                 n->p);
+        else
+            call(C, (int)Cc, "k_bn_bwd", "ppppnpppiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]), O(C, n->in[3]),
+                 O(C, y), O(C, n->extra[0]), O(C, n->extra[1]), (double)N, (double)Cc, (double)HW, 0.0);
         return 0;
     }
     case IR_RELU: call(C, units(y), "k_relu_fwd", "pplh", O(C, x), O(C, y)); return 0;
@@ -243,13 +249,13 @@ static int node(Cg *C, const IrNode *n)
         if (l < 0)
             return -1;
         if (n->op == IR_MASK_APPLY)
-            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep", "pppppiilh", O(C, x), O(C, m),
+            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep", "pppppiiilh", O(C, x), O(C, m),
                  (double)L->keep_off[l], (double)L->scalars + 16, O(C, y), (double)(x->d[2] * x->d[3]),
-                 (double)x->d[1]);
+                 (double)x->d[1], n->p);
         else
-            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep_bwd", "pppppppiilh", O(C, x), O(C, m),
+            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep_bwd", "pppppppiiilh", O(C, x), O(C, m),
                  (double)L->keep_off[l], (double)L->scalars + 16, O(C, n->in[2]), O(C, y), O(C, n->extra[0]),
-                 (double)(x->d[2] * x->d[3]), (double)x->d[1]);
+                 (double)(x->d[2] * x->d[3]), (double)x->d[1], n->p);
         return 0;
     }
     case IR_COHESION:

@@ -180,8 +180,9 @@ static int derive(const IrNode *n, long long B, long long *d)
         return 4;
     }
     case IR_BATCHNORM_GRAD:
-        if (!same(n->in[1], x->rank, x->d) || x->rank < 2 || !same(n->in[2], 1, &x->d[1]) ||
-            n->in[3]->rank != 2 || n->in[3]->d[0] != 2 || n->in[3]->d[1] != x->d[1])
+        if ((n->nin != 4 && n->nin != 5) || !same(n->in[1], x->rank, x->d) || x->rank < 2 ||
+            !same(n->in[2], 1, &x->d[1]) || n->in[3]->rank != 2 || n->in[3]->d[0] != 2 ||
+            n->in[3]->d[1] != x->d[1] || (n->nin == 5 && !same(n->in[4], 1, &x->d[1])))
             return -1;
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
         return x->rank;

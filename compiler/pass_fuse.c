@@ -1,9 +1,11 @@
-/* Fusion for inference graphs (ir.h, pass_fuse): conv -> batchnorm, and a
+/* Fusion (ir.h, pass_fuse). Inference graphs: conv -> batchnorm, and a
  * relu right after it, become one conv2d_bn node. Batchnorm on running
  * statistics is a per-channel scale and shift, so it folds into the conv's
  * weights and bias as the kernel packs them; the relu is applied to each
  * block of outputs while it is still in cache. Two passes over the
- * activations (and their memory traffic) disappear.
+ * activations (and their memory traffic) disappear. Training graphs: a relu
+ * folds into the batchnorm or mask_apply before it and into their gradients
+ * (fuse_train_relus).
  *
  * The fused graph is what gets planned and compiled; it shares its values
  * with the source graph, which stays as it was for everything that reads the
@@ -26,6 +28,8 @@ static int *use_counts(Arena *a, const IrGraph *g)
             uses[n->in[k]->id]++;
     }
     uses[g->logits->id]++;
+    if (g->loss)
+        uses[g->loss->id]++;
     for (int i = 0; i < g->masks.n; i++)
         uses[((const IrValue *)g->masks.v[i])->id]++;
     return uses;
@@ -45,24 +49,66 @@ static const IrNode *only_reader(const IrGraph *g, int from, const IrValue *v, i
     return NULL;
 }
 
-IrGraph *pass_fuse(Arena *a, const IrGraph *g)
+/* A copy of n to stand in the fused graph. */
+static IrNode *clone(Arena *a, const IrNode *n, int nin)
 {
-    IrGraph *o = arena_alloc(a, sizeof *o);
-    *o = *g;
-    memset(&o->nodes, 0, sizeof o->nodes);
-    o->origin = arena_alloc(a, sizeof(int) * (size_t)(g->nodes.n + 1));
-    if (g->training) {   /* the backward pass needs every intermediate value */
-        for (int i = 0; i < g->nodes.n; i++) {
-            o->origin[o->nodes.n] = i;
-            vec_push(a, &o->nodes, g->nodes.v[i]);
+    IrNode *f = arena_alloc(a, sizeof *f);
+    *f = *n;
+    f->nin = nin;
+    f->in = arena_alloc(a, sizeof(IrValue *) * (size_t)nin);
+    memcpy(f->in, n->in, sizeof(IrValue *) * (size_t)(nin < n->nin ? nin : n->nin));
+    return f;
+}
+
+/* Training graphs: a relu right after a training batchnorm or a
+ * mask_apply folds into it (p = 1), and in the backward pass its relu_grad
+ * folds into their gradient, which recomputes where the relu let the
+ * gradient through from values it reads anyway. Gone: a pass over the
+ * activations each way, the pre-relu tensor and the relu's gradient.
+ * Everything else in a training graph stays: the backward needs it. */
+static void fuse_train_relus(Arena *a, const IrGraph *g, const int *uses, IrNode **at, unsigned char *gone)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        int bn = n->op == IR_BATCHNORM && n->nextra == 1;
+        if (!(bn || n->op == IR_MASK_APPLY) || uses[n->out->id] != 1)
+            continue;
+        int ri = -1, gi = -1, bi = -1;
+        const IrNode *r = only_reader(g, i + 1, n->out, &ri);
+        if (!r || r->op != IR_RELU)
+            continue;
+        /* the relu's gradient (it reads the relu's output) and the one node that reads it */
+        const IrNode *rg = NULL;
+        for (int j = ri + 1; j < g->nodes.n && !rg; j++) {
+            const IrNode *c = g->nodes.v[j];
+            if (c->op == IR_RELU_GRAD && c->in[0] == r->out)
+                rg = c, gi = j;
         }
-        return o;
+        if (!rg || uses[rg->out->id] != 1)
+            continue;
+        const IrNode *b = only_reader(g, gi + 1, rg->out, &bi);
+        int ok = bn ? b && b->op == IR_BATCHNORM_GRAD && b->nin == 4 && b->in[1] == rg->out && b->in[0] == n->in[0] &&
+                          b->in[3] == n->extra[0]
+                    : b && b->op == IR_MASK_APPLY_GRAD && b->in[2] == rg->out && b->in[0] == n->in[0] &&
+                          b->in[1] == n->in[1];
+        if (!ok)
+            continue;
+        IrNode *f = clone(a, n, n->nin);
+        f->out = r->out;   /* the relu's value, as in the inference fusion */
+        f->p = 1;
+        IrNode *fb = clone(a, b, bn ? 5 : b->nin);
+        fb->in[bn ? 1 : 2] = rg->in[1];   /* the relu output's gradient */
+        if (bn)
+            fb->in[4] = n->in[2];           /* beta: the backward recomputes the forward's sign */
+        fb->p = 1;
+        at[i] = f, at[bi] = fb;
+        gone[ri] = gone[gi] = 1;
     }
-    int *uses = use_counts(a, g);
-    IrNode **at = arena_alloc(a, sizeof(IrNode *) * (size_t)(g->nodes.n + 1));   /* fused nodes by position */
-    unsigned char *gone = arena_alloc(a, (size_t)g->nodes.n + 1);
-    memset(at, 0, sizeof(IrNode *) * (size_t)(g->nodes.n + 1));
-    memset(gone, 0, (size_t)g->nodes.n + 1);
+}
+
+/* Inference graphs: conv -> batchnorm (-> relu) becomes one conv2d_bn. */
+static void fuse_conv_bn(Arena *a, const IrGraph *g, const int *uses, IrNode **at, unsigned char *gone)
+{
     for (int i = 0; i < g->nodes.n; i++) {
         const IrNode *n = g->nodes.v[i];
         int bi = -1, ri = -1;
@@ -79,11 +125,8 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g)
             in[k++] = bn->in[j];
         /* built by hand: its result is the chain's last value, not a new one;
          * it stands where the batchnorm stood, after every operand */
-        IrNode *f = arena_alloc(a, sizeof *f);
-        *f = *n;
+        IrNode *f = clone(a, n, k);
         f->op = IR_CONV2D_BN;
-        f->nin = k;
-        f->in = arena_alloc(a, sizeof(IrValue *) * (size_t)k);
         memcpy(f->in, in, sizeof(IrValue *) * (size_t)k);
         f->out = relu ? r->out : bn->out;
         f->p = relu;
@@ -93,6 +136,23 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g)
         if (relu)
             gone[ri] = 1;
     }
+}
+
+IrGraph *pass_fuse(Arena *a, const IrGraph *g)
+{
+    IrGraph *o = arena_alloc(a, sizeof *o);
+    *o = *g;
+    memset(&o->nodes, 0, sizeof o->nodes);
+    o->origin = arena_alloc(a, sizeof(int) * (size_t)(g->nodes.n + 1));
+    int *uses = use_counts(a, g);
+    IrNode **at = arena_alloc(a, sizeof(IrNode *) * (size_t)(g->nodes.n + 1));   /* fused nodes by position */
+    unsigned char *gone = arena_alloc(a, (size_t)g->nodes.n + 1);
+    memset(at, 0, sizeof(IrNode *) * (size_t)(g->nodes.n + 1));
+    memset(gone, 0, (size_t)g->nodes.n + 1);
+    if (g->training)
+        fuse_train_relus(a, g, uses, at, gone);
+    else
+        fuse_conv_bn(a, g, uses, at, gone);
     for (int i = 0; i < g->nodes.n; i++) {
         if (gone[i])
             continue;

@@ -61,15 +61,17 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, dou
         return -1;
     int simd = strstr(jit_cpu_features(m->jit), "+avx512f") ? 16 : 8;
     m->L = plan_layout(a, train ? m->train.g : m->eval.g, simd);
-    if (train)
-        m->train.plan = plan_graph(a, m->L, m->train.g);
-    /* inference compiles the fused graph; m->eval.g stays the model as written */
-    IrGraph *fused = getenv("MWTC_FUSE") && !strcmp(getenv("MWTC_FUSE"), "off") ? m->eval.g : pass_fuse(a, m->eval.g);
+    /* both compile their fused graphs; m->train.g and m->eval.g stay the model as written */
+    int fuse = !(getenv("MWTC_FUSE") && !strcmp(getenv("MWTC_FUSE"), "off"));
+    IrGraph *tfused = train && fuse ? pass_fuse(a, m->train.g) : m->train.g;
+    IrGraph *fused = fuse ? pass_fuse(a, m->eval.g) : m->eval.g;
     char why[512];
-    if (ir_verify(fused, why, sizeof why) != 0) {
-        snprintf(err, errlen, "internal error: the fused inference graph of '%s' does not verify: %s", net->name, why);
+    if ((train && ir_verify(tfused, why, sizeof why) != 0) || ir_verify(fused, why, sizeof why) != 0) {
+        snprintf(err, errlen, "internal error: the fused graphs of '%s' do not verify: %s", net->name, why);
         return -1;
     }
+    if (train)
+        m->train.plan = plan_graph(a, m->L, tfused);
     m->eval.plan = plan_graph(a, m->L, fused);
     long long work = m->train.plan && m->train.plan->work_bytes > m->eval.plan->work_bytes
                          ? m->train.plan->work_bytes

@@ -85,15 +85,17 @@ void k_linear_bwd_w(const float *restrict x, const float *restrict dy, float *re
  * does. units: channels. */
 void k_bn_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
                     float *restrict y, float *restrict stats, float *restrict run_mean, float *restrict run_var,
-                    int N, int C, int HW, float momentum, float eps, int lo, int hi);
+                    int N, int C, int HW, float momentum, float eps, int relu, int lo, int hi);
 /* Inference: the running statistics. units: channels. */
 void k_bn_fwd_eval(const float *restrict x, const float *restrict gamma, const float *restrict beta,
                    const float *restrict run_mean, const float *restrict run_var, float *restrict y, int N, int C,
                    int HW, float eps, int lo, int hi);
-/* dgamma, dbeta and dx of the training-mode batchnorm. units: channels. */
+/* dgamma, dbeta and dx of the training-mode batchnorm; relu = 1: of
+ * relu(batchnorm) (the forward's relu fused), dy the relu output's gradient.
+ * units: channels. */
 void k_bn_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
-              const float *restrict stats, float *restrict dx, float *restrict dgamma, float *restrict dbeta, int N,
-              int C, int HW, int lo, int hi);
+              const float *restrict stats, const float *restrict beta, float *restrict dx, float *restrict dgamma,
+              float *restrict dbeta, int N, int C, int HW, int relu, int lo, int hi);
 
 /* --- elementwise. units: elements --- */
 void k_relu_fwd(const float *restrict x, float *restrict y, int lo, int hi);
@@ -152,13 +154,14 @@ void k_mask_gen_bwd_w(const float *restrict save, const float *restrict rows, fl
                       float *restrict dw2, float *restrict db2, int B, int C, int Hd, int K, int lo, int hi);
 /* y = x * m per plane (b, k). units: planes B*K. */
 void k_mask_apply_fwd(const float *restrict x, const float *restrict m, float *restrict y, int HW, int lo, int hi);
-/* Inference: y = x * (*generators ? m : 1) * keep[k], keep the module's kernels (1) or not (0). units: planes. */
+/* y = x * (*generators ? m : 1) * keep[k], keep the module's kernels (1) or not (0); relu = 1: then relu. units: planes. */
 void k_mask_apply_keep(const float *restrict x, const float *restrict m, const float *restrict keep,
-                       const int *restrict generators, float *restrict y, int HW, int K, int lo, int hi);
-/* Its gradient: dx = dy * (*generators ? m : 1) * keep[k]; dm = keep[k] * sum(dy x), 0 without generators. */
+                       const int *restrict generators, float *restrict y, int HW, int K, int relu, int lo, int hi);
+/* Its gradient: dx = dy * (*generators ? m : 1) * keep[k]; dm = keep[k] * sum(dy x), 0 without generators;
+ * relu = 1: dy counts only where the forward's product was > 0. */
 void k_mask_apply_keep_bwd(const float *restrict x, const float *restrict m, const float *restrict keep,
                            const int *restrict generators, const float *restrict dy, float *restrict dx,
-                           float *restrict dm, int HW, int K, int lo, int hi);
+                           float *restrict dm, int HW, int K, int relu, int lo, int hi);
 void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const float *restrict dy, float *restrict dx,
                       float *restrict dm, int HW, int lo, int hi);
 /* rowstat[i] = { sum of cos(m_i, m_j) over j > i with the same label, their count, the same for other labels }. units: rows. */

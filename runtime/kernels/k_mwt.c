@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "k_kernels.h"
+#include "k_tile.h"
 
 void k_mask_gen_fwd(const float *restrict x, const float *restrict w1, const float *restrict w2,
                     const float *restrict b2, float *restrict m, float *restrict save, int C, int HW, int Hd, int K,
@@ -107,25 +108,60 @@ void k_mask_apply_fwd(const float *restrict x, const float *restrict m, float *r
 }
 
 void k_mask_apply_keep(const float *restrict x, const float *restrict m, const float *restrict keep,
-                       const int *restrict generators, float *restrict y, int HW, int K, int lo, int hi)
+                       const int *restrict generators, float *restrict y, int HW, int K, int relu, int lo, int hi)
 {
     for (int p = lo; p < hi; p++) {
         float s = (*generators ? m[p] : 1.0f) * keep[p % K];
-        for (int i = 0; i < HW; i++)
-            y[(long)p * HW + i] = x[(long)p * HW + i] * s;
+        const float *xp = x + (long)p * HW;
+        float *yp = y + (long)p * HW;
+        if (relu)
+            for (int i = 0; i < HW; i++)
+                yp[i] = xp[i] * s > 0.0f ? xp[i] * s : 0.0f;
+        else
+            for (int i = 0; i < HW; i++)
+                yp[i] = xp[i] * s;
     }
+}
+
+/* One plane of the gradient: dx = g s, and the sum of g x, where g = dy
+ * (relu = 1: only where x s > 0, the product the forward computed, so the
+ * relu's output need not be read). The sum runs in 16 lanes, then the lanes
+ * in order and the tail, as k_sum: vectorized, and its order fixed. */
+static float mask_plane_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, long n, float s,
+                            int relu)
+{
+    typedef int k_i16 __attribute__((vector_size(64)));
+    k_v16 acc = { 0 };
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        k_v16 a, g;
+        __builtin_memcpy(&a, x + i, sizeof a);
+        __builtin_memcpy(&g, dy + i, sizeof g);
+        if (relu)
+            g = (k_v16)((k_i16)g & (k_i16)(a * s > 0.0f));
+        k_v16 o = g * s;
+        __builtin_memcpy(dx + i, &o, sizeof o);
+        acc += g * a;
+    }
+    float d = 0.0f;
+    if (n >= 16)
+        for (int l = 0; l < 16; l++)
+            d += acc[l];
+    for (; i < n; i++) {
+        float g = relu && !(x[i] * s > 0.0f) ? 0.0f : dy[i];
+        dx[i] = g * s;
+        d += g * x[i];
+    }
+    return d;
 }
 
 void k_mask_apply_keep_bwd(const float *restrict x, const float *restrict m, const float *restrict keep,
                            const int *restrict generators, const float *restrict dy, float *restrict dx,
-                           float *restrict dm, int HW, int K, int lo, int hi)
+                           float *restrict dm, int HW, int K, int relu, int lo, int hi)
 {
     for (int p = lo; p < hi; p++) {
-        float k = keep[p % K], s = (*generators ? m[p] : 1.0f) * k, d = 0;
-        for (int i = 0; i < HW; i++) {
-            dx[(long)p * HW + i] = dy[(long)p * HW + i] * s;
-            d += dy[(long)p * HW + i] * x[(long)p * HW + i];
-        }
+        float k = keep[p % K], s = (*generators ? m[p] : 1.0f) * k;
+        float d = mask_plane_bwd(x + (long)p * HW, dy + (long)p * HW, dx + (long)p * HW, HW, s, relu);
         dm[p] = *generators ? d * k : 0;   /* dropped generators learn nothing */
     }
 }
@@ -133,14 +169,8 @@ void k_mask_apply_keep_bwd(const float *restrict x, const float *restrict m, con
 void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const float *restrict dy, float *restrict dx,
                       float *restrict dm, int HW, int lo, int hi)
 {
-    for (int p = lo; p < hi; p++) {
-        float s = m[p], d = 0;
-        for (int i = 0; i < HW; i++) {
-            dx[(long)p * HW + i] = dy[(long)p * HW + i] * s;
-            d += dy[(long)p * HW + i] * x[(long)p * HW + i];
-        }
-        dm[p] = d;
-    }
+    for (int p = lo; p < hi; p++)
+        dm[p] = mask_plane_bwd(x + (long)p * HW, dy + (long)p * HW, dx + (long)p * HW, HW, m[p], 0);
 }
 
 /* F.normalize's denominator: the row's length, at least 1e-12. */

@@ -60,9 +60,33 @@ static void test_what_fuses(void **st)
     assert_int_equal(count(g, IR_BATCHNORM), 5);
     assert_ptr_equal(f->logits, g->logits);
     assert_ptr_equal(f->masks.v[0], g->masks.v[0]);
-    /* a training graph comes back as it is */
+    /* a training graph keeps its convs and batchnorms (the backward reads
+     * them); a relu folds into the batchnorm or mask_apply before it, both
+     * ways: all but the one after the add */
     IrGraph *tg = ir_lower(a, tc_model(t, "m"), t->c.checked.trains.v[0], 4);
-    assert_int_equal(count(pass_fuse(a, tg), IR_CONV2D_BN), 0);
+    assert_int_equal(pass_autodiff(a, tg, why, sizeof why), 0);
+    IrGraph *tf = pass_fuse(a, tg);
+    assert_int_equal(ir_verify(tf, why, sizeof why), 0);
+    assert_int_equal(count(tf, IR_CONV2D_BN), 0);
+    assert_int_equal(count(tf, IR_BATCHNORM), 5);
+    assert_int_equal(count(tg, IR_RELU), 4);
+    assert_int_equal(count(tg, IR_RELU_GRAD), 4);
+    assert_int_equal(count(tf, IR_RELU), 1);
+    assert_int_equal(count(tf, IR_RELU_GRAD), 1);
+    int bn_relu = 0, bn_grad_relu = 0, mask_relu = 0, mask_grad_relu = 0;
+    for (int i = 0; i < tf->nodes.n; i++) {
+        const IrNode *n = tf->nodes.v[i];
+        bn_relu += n->op == IR_BATCHNORM && n->p == 1;
+        bn_grad_relu += n->op == IR_BATCHNORM_GRAD && n->p == 1 && n->nin == 5;
+        mask_relu += n->op == IR_MASK_APPLY && n->p == 1;
+        mask_grad_relu += n->op == IR_MASK_APPLY_GRAD && n->p == 1;
+    }
+    assert_int_equal(bn_relu, 2);
+    assert_int_equal(bn_grad_relu, 2);
+    assert_int_equal(mask_relu, 1);
+    assert_int_equal(mask_grad_relu, 1);
+    assert_int_equal(tf->nodes.n, tg->nodes.n - 6);
+    assert_ptr_equal(tf->loss, tg->loss);
     tc_free(t);
 }
 

@@ -234,16 +234,16 @@ static void test_other_kernels_specialized(void **state)
                v = twin_put(&t, n, 34), lr = twin_put(&t, 1, 35), sp = twin_put(&t, C, 36);
         for (int i = 0; i < 4; i++)
             ((int *)at(&t.jit, lab))[i] = ((int *)nat(&t, lab))[i] = (i * 7) % 10;
-        const double cbn[] = { x, g, be, y, st, rm, rv, N, C, HW, 0.1, 1e-5 },
-                     cbb[] = { x, dy, g, st, dx, dg, db, N, C, HW }, crelu[] = { y, r },
+        const double cbn[] = { x, g, be, y, st, rm, rv, N, C, HW, 0.1, 1e-5, 1 },
+                     cbb[] = { x, dy, g, st, be, dx, dg, db, N, C, HW, 1 }, crelu[] = { y, r },
                      cdrop[] = { x, d, seed, 3, 0.25 }, cmp[] = { x, mp, 6, 6, 2, 2, 3, 3 },
                      cmb[] = { x, mp, mdx, 6, 6, 2, 2, 3, 3 }, cce[] = { lg, lab, rl, 4, 10 }, cmean[] = { rl, mean, 4 },
                      cceb[] = { lg, lab, mean, dl, 4, 10 }, csgd[] = { pr, gr, v, lr, 0.9, 5e-4, 1 },
                      csum[] = { g, sp, 1, C };
         /* units: channels, elements, planes, rows, 1 */
         struct { const char *name, *kernel, *sig; const double *c; int units; } k[] = {
-            { "bn_f", "k_bn_fwd_train", "pppppppiiiffl" "h", cbn, C },
-            { "bn_b", "k_bn_bwd", "pppppppiiilh", cbb, C },
+            { "bn_f", "k_bn_fwd_train", "pppppppiiiffil" "h", cbn, C },   /* with the relu fused */
+            { "bn_b", "k_bn_bwd", "ppppppppiiiilh", cbb, C },
             { "relu", "k_relu_fwd", "pplh", crelu, n },
             { "drop", "k_dropout_fwd", "pppiflh", cdrop, n },
             { "mp_f", "k_maxpool_fwd", "ppiiiiiilh", cmp, P },
@@ -258,9 +258,9 @@ static void test_other_kernels_specialized(void **state)
             add_one(k[i].name, k[i].kernel, k[i].sig, k[i].c)(t.jit.base, NULL, 0, k[i].units);
         unsigned long long *sd = (unsigned long long *)nat(&t, seed);
         k_bn_fwd_train(nat(&t, x), nat(&t, g), nat(&t, be), nat(&t, y), nat(&t, st), nat(&t, rm), nat(&t, rv), N, C,
-                       HW, 0.1f, 1e-5f, 0, C);
-        k_bn_bwd(nat(&t, x), nat(&t, dy), nat(&t, g), nat(&t, st), nat(&t, dx), nat(&t, dg), nat(&t, db), N, C, HW, 0,
-                 C);
+                       HW, 0.1f, 1e-5f, 1, 0, C);
+        k_bn_bwd(nat(&t, x), nat(&t, dy), nat(&t, g), nat(&t, st), nat(&t, be), nat(&t, dx), nat(&t, dg), nat(&t, db), N,
+                 C, HW, 1, 0, C);
         k_relu_fwd(nat(&t, y), nat(&t, r), 0, n);
         k_dropout_fwd(nat(&t, x), nat(&t, d), sd, 3, 0.25f, 0, n);
         k_maxpool_fwd(nat(&t, x), nat(&t, mp), 6, 6, 2, 2, 3, 3, 0, P);

@@ -281,7 +281,8 @@ static void test_linear(void **state)
 
 /* ---------------- batchnorm ---------------- */
 
-static void bn_case(int N, int C, int HW, float offset)
+/* relu = 1: relu(batchnorm) and its gradient, the relu fused into both. */
+static void bn_case(int N, int C, int HW, float offset, int relu)
 {
     long n = (long)N * C * HW, M = (long)N * HW;
     float *x = fmalloc(n), *dy = fmalloc(n), *gamma = fmalloc(C), *beta = fmalloc(C);
@@ -312,13 +313,17 @@ static void bn_case(int N, int C, int HW, float offset)
                 long k = ((long)i * C + c) * HW + j;
                 ry[k] = (x[k] - mean) * inv * gamma[c] + beta[c];
                 reval[k] = (x[k] - rrun[c]) * einv * gamma[c] + beta[c];
-                sdy += dy[k], sdyx += dy[k] * (x[k] - mean) * inv;
+                double g = relu && ry[k] <= 0 ? 0 : dy[k];
+                if (relu)
+                    ry[k] = ry[k] > 0 ? ry[k] : 0;
+                sdy += g, sdyx += g * (x[k] - mean) * inv;
             }
         rdg[c] = sdyx, rdb[c] = sdy;
         for (int i = 0; i < N; i++)
             for (int j = 0; j < HW; j++) {
                 long k = ((long)i * C + c) * HW + j;
-                rdx[k] = gamma[c] * inv * (dy[k] - sdy / M - (x[k] - mean) * inv * sdyx / M);
+                double g = relu && ry[k] <= 0 ? 0 : dy[k];
+                rdx[k] = gamma[c] * inv * (g - sdy / M - (x[k] - mean) * inv * sdyx / M);
             }
     }
     float *y[3], *dx[3], *st[3], *rm[3], *rv[3], *dg[3], *db[3], *ye = garbage(n);
@@ -329,13 +334,13 @@ static void bn_case(int N, int C, int HW, float offset)
             rm[sp][c] = 0.0f, rv[sp][c] = 1.0f;
         for (int i = 0; i < split_count(sp); i++) {
             int a = split_at(C, sp, i), e = split_at(C, sp, i + 1);
-            k_bn_fwd_train(x, gamma, beta, y[sp], st[sp], rm[sp], rv[sp], N, C, HW, momentum, eps, a, e);
-            k_bn_bwd(x, dy, gamma, st[sp], dx[sp], dg[sp], db[sp], N, C, HW, a, e);
+            k_bn_fwd_train(x, gamma, beta, y[sp], st[sp], rm[sp], rv[sp], N, C, HW, momentum, eps, relu, a, e);
+            k_bn_bwd(x, dy, gamma, st[sp], relu ? beta : NULL, dx[sp], dg[sp], db[sp], N, C, HW, relu, a, e);
         }
     }
     k_bn_fwd_eval(x, gamma, beta, rm[0], rv[0], ye, N, C, HW, eps, 0, C);
     char what[96];
-    snprintf(what, sizeof what, "batchnorm N%d C%d HW%d offset %g", N, C, HW, offset);
+    snprintf(what, sizeof what, "batchnorm N%d C%d HW%d offset %g relu %d", N, C, HW, offset, relu);
     /* The output of a normalization is O(1) whatever the offset, so its
      * error is measured against 1 + the offset's rounding. */
     assert_close_d(y[0], ry, n, 1e-4 * (1 + fabs(offset) / 16), what);
@@ -361,10 +366,12 @@ static void bn_case(int N, int C, int HW, float offset)
 static void test_batchnorm(void **state)
 {
     (void)state;
-    bn_case(4, 3, 49, 0.0f);
-    bn_case(16, 5, 1, 0.0f);  /* after a linear layer */
-    bn_case(2, 4, 17, 100.0f); /* a large mean: two passes keep the variance */
-    bn_case(8, 2, 196, -3.0f);
+    for (int relu = 0; relu < 2; relu++) {
+        bn_case(4, 3, 49, 0.0f, relu);
+        bn_case(16, 5, 1, 0.0f, relu);  /* after a linear layer */
+        bn_case(2, 4, 17, 100.0f, relu); /* a large mean: two passes keep the variance */
+        bn_case(8, 2, 196, -3.0f, relu);
+    }
 }
 
 /* ---------------- elementwise ---------------- */

@@ -43,9 +43,9 @@ static void assert_same_file(const char *a, const char *b)
     free(x), free(y);
 }
 
-static RunResult train(const char *ckpt, int threads, int stop_after, const char *resume)
+static RunResult train_src(const char *text, const char *ckpt, int threads, int stop_after, const char *resume)
 {
-    TestComp *t = tc_compile("train.mwt", src, 1);
+    TestComp *t = tc_compile("train.mwt", text, 1);
     if (t->errors)
         fail_msg("%s", t->diags);
     RunOptions o = { .threads = threads, .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ckpt,
@@ -56,6 +56,11 @@ static RunResult train(const char *ckpt, int threads, int stop_after, const char
         fail_msg("%s", err);
     tc_free(t);
     return r;
+}
+
+static RunResult train(const char *ckpt, int threads, int stop_after, const char *resume)
+{
+    return train_src(src, ckpt, threads, stop_after, resume);
 }
 
 static void test_learns_and_is_deterministic(void **s)
@@ -87,6 +92,38 @@ static void test_resume_ends_where_the_run_would_have(void **s)
     assert_same_file(full, part);
 }
 
+/* A modular model: each masked layer's relu folds into its mask_apply. */
+static const char *modular_src =
+    "dataset d = synthetic(n = 256, test = 64, seed = 4) {\n"
+    "    classes = 4  shape = [2, 12, 12]  normalize = (0.5, 0.25) }\n"
+    "model m : [2, 12, 12] -> [4] {\n"
+    "    conv(8) batchnorm relu\n"
+    "    modular { conv(8) batchnorm relu maxpool(2) conv(12) batchnorm relu }\n"
+    "    gap linear(4) }\n"
+    "train m on d { epochs = 2  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling  seed = 6 }\n";
+
+/* Training compiles the fused graph (pass_fuse: each relu folded into the
+ * batchnorm or mask_apply before it, forward and backward); it must train
+ * bit for bit like the graph as written (MWTC_FUSE=off). */
+static void test_fused_training_is_the_graph_as_written(void **s)
+{
+    (void)s;
+    const char *srcs[2] = { src, modular_src };
+    for (int i = 0; i < 2; i++) {
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s", tc_tmp_path(i ? "fm.ckpt" : "fs.ckpt"));
+        snprintf(b, sizeof b, "%s", tc_tmp_path(i ? "um.ckpt" : "us.ckpt"));
+        RunResult rf = train_src(srcs[i], a, 2, 0, NULL);
+        setenv("MWTC_FUSE", "off", 1);
+        RunResult ru = train_src(srcs[i], b, 2, 0, NULL);
+        unsetenv("MWTC_FUSE");
+        printf("test accuracy %.4f fused, %.4f as written\n", rf.accuracy, ru.accuracy);
+        assert_true(rf.accuracy == ru.accuracy);
+        assert_same_file(a, b);
+    }
+}
+
 static void test_wrong_checkpoint_is_refused(void **s)
 {
     (void)s;
@@ -114,6 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_and_is_deterministic),
         cmocka_unit_test(test_resume_ends_where_the_run_would_have),
+        cmocka_unit_test(test_fused_training_is_the_graph_as_written),
         cmocka_unit_test(test_wrong_checkpoint_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
