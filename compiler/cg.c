@@ -3,6 +3,7 @@
  * base (plan.h); the parallel dimension of each kernel is its unit count. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cg.h"
@@ -65,6 +66,22 @@ static double conv_groups(const Cg *C, const IrValue *x, const IrValue *y)
     return (double)k_conv2d_groups((long)(x->d[0] * y->d[2]), (int)y->d[1], C->p->L->simd);
 }
 
+/* Winograd (k_wino.c) for a 3x3, stride 1, pad 1 conv of x [N,C,H,W] into K
+ * channels, unless the batch is small (its units are images: one image
+ * would run on one thread; the direct kernel splits its rows) or
+ * MWTC_WINOGRAD=off. */
+static int use_wino(const IrValue *x, long long K, const IrNode *n)
+{
+    const char *e = getenv("MWTC_WINOGRAD");
+    if ((e && !strcmp(e, "off")) || x->rank != 4 || x->d[0] < 8)
+        return 0;
+    return k_wino_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride,
+                     (int)n->pad, (int)x->d[2], (int)x->d[3]);
+}
+
+/* The 5 shape constants of k_conv2d_wino: N C H W K. */
+#define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
+
 static int node(Cg *C, const IrNode *n)
 {
     const PlanLayout *L = C->p->L;
@@ -85,6 +102,15 @@ static int node(Cg *C, const IrNode *n)
             call(C, 1, "k_axpy", "ppflh", O(C, n->in[i]), O(C, y), n->weights[i]);
         return 0;
     case IR_CONV2D: {
+        if (use_wino(x, y->d[1], n)) {
+            if (n->nin == 3)
+                call(C, (int)x->d[0], "k_conv2d_wino", "pppnnnnpwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                     O(C, y), WINO_SHAPE(x, y->d[1]), 0.0, 0.0, 0.0, simd);
+            else
+                call(C, (int)x->d[0], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                     WINO_SHAPE(x, y->d[1]), 0.0, 0.0, 0.0, simd);
+            return 0;
+        }
         double kt = conv_groups(C, x, y);
         int units = (int)(kt * (double)(x->d[0] * y->d[2]));
         if (n->nin == 3)
@@ -98,6 +124,17 @@ static int node(Cg *C, const IrNode *n)
     case IR_CONV2D_BN: { /* x, w (, b), gamma, beta, mean, var */
         double kt = conv_groups(C, x, y);
         int units = (int)(kt * (double)(x->d[0] * y->d[2])), g0 = n->nin == 7 ? 3 : 2;
+        if (use_wino(x, y->d[1], n)) {
+            if (n->nin == 7)
+                call(C, (int)x->d[0], "k_conv2d_wino", "ppppppppwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                     O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y),
+                     WINO_SHAPE(x, y->d[1]), 1e-5, n->p, 0.0, simd);
+            else
+                call(C, (int)x->d[0], "k_conv2d_wino", "ppnpppppwiiiiifiiilh", O(C, x), O(C, n->in[1]),
+                     O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y),
+                     WINO_SHAPE(x, y->d[1]), 1e-5, n->p, 0.0, simd);
+            return 0;
+        }
         if (n->nin == 7)
             call(C, units, "k_conv2d_bn_fwd", "ppppppppwiiiiiiiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
                  O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y),
@@ -109,6 +146,11 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
+        if (use_wino(y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */
+            call(C, (int)y->d[0], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                 WINO_SHAPE(x, y->d[1]), 0.0, 0.0, 1.0, simd);
+            return 0;
+        }
         call(C, (int)y->d[0], "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
              CONV_SHAPE(y, x, n), simd);
         return 0;

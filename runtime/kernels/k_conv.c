@@ -383,6 +383,11 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
     else
         bx = k_scatter_ws(C, K, R, S, OH, OW, simd).end;
     long bw = k_bwdw_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd).end;
+    if (k_wino_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* forward and data gradient */
+        long wf = k_wino_ws(C, H, W, K, simd), wb = k_wino_ws(K, OH, OW, C, simd);
+        fwd = fwd > wf ? fwd : wf;
+        bx = bx > wb ? bx : wb;
+    }
     long m = fwd > bx ? fwd : bx;
     return (m > bw ? m : bw) + 16;
 }

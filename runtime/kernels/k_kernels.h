@@ -61,6 +61,18 @@ void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *re
 void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart, float *restrict dbpart,
                     float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
                     int OW, int G, int simd, int lo, int hi);
+/* Winograd F(2x2, 3x3) (k_wino.c) for 3x3 convs with stride 1 and padding 1:
+ * k_wino_ok says whether the shape qualifies (x [N,C,H,W] -> y [N,K,OH,OW]).
+ * k_conv2d_wino computes y = conv(x, w) + b, the batchnorm on running
+ * statistics folded in when gamma is not NULL, then relu when `relu`; with
+ * flip = 1, x is dy [N,K',H,W] of a conv with weights w [K'][K][3][3] and y
+ * its dx (C = K' input channels here, K outputs). units: images. */
+int k_wino_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
+long k_wino_ws(int C, int H, int W, int K, int simd);
+void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
+                   const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                   const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
+                   float eps, int relu, int flip, int simd, int lo, int hi);
 /* out[i] = part[0][i] + part[1][i] + ... + part[G-1][i], in that order. units: elements i < len. */
 void k_sum_parts(const float *restrict part, float *restrict out, int G, int len, int lo, int hi);
 

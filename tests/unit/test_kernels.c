@@ -185,6 +185,73 @@ static void test_conv(void **state)
     conv_case(&shapes[3], 8);
 }
 
+/* Winograd F(2x2, 3x3): the forward conv, with a batchnorm folded in and a
+ * relu, and the data gradient (flip), against the direct sums; the same bits
+ * however the images split. Transforms round differently: 1e-4 relative to
+ * the sizes of the terms. */
+static void wino_case(int N, int C, int H, int W, int K)
+{
+    ConvShape s = { N, C, H, W, K, 3, 3, 1, 1 };
+    long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W;
+    float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *dy = fmalloc(ny), *ga = fmalloc(K), *be = fmalloc(K),
+          *mu = fmalloc(K), *va = fmalloc(K);
+    fill(x, nx, 41), fill(w, nw, 42), fill(b, K, 43), fill(dy, ny, 44), fill(ga, K, 45), fill(be, K, 46), fill(mu, K, 47),
+        fill(va, K, 48);
+    for (int k = 0; k < K; k++)
+        va[k] = 0.5f + va[k] * va[k];
+    double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx),
+           *rdw = malloc(sizeof(double) * (size_t)nw), *rdb = malloc(sizeof(double) * (size_t)K),
+           *rbn = malloc(sizeof(double) * (size_t)ny);
+    conv_ref(&s, H, W, x, w, b, dy, 1, ry, rdx, rdw, rdb);
+    for (long i = 0; i < ny; i++) {
+        int k = (int)(i / ((long)H * W) % K);
+        double v = (ry[i] - mu[k]) / sqrt((double)va[k] + 1e-5) * ga[k] + be[k];
+        rbn[i] = v > 0 ? v : 0;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "winograd N%d C%d %dx%d K%d", N, C, H, W, K);
+    assert_true(k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W));
+    for (int si = 0; si < 2; si++) {
+        int simd = simds[si];
+        long nws = k_wino_ws(C, H, W, K, simd), nwb = k_wino_ws(K, H, W, C, simd);
+        float *ws = garbage(nws > nwb ? nws : nwb), *y[3], *yb[3], *dx[3];
+        for (int sp = 0; sp < 3; sp++) {
+            y[sp] = garbage(ny), yb[sp] = garbage(ny), dx[sp] = garbage(nx);
+            for (int i = 0; i < split_count(sp); i++) {
+                int a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
+                k_conv2d_wino(x, w, b, NULL, NULL, NULL, NULL, y[sp], ws, N, C, H, W, K, 0.0f, 0, 0, simd, a, e);
+                k_conv2d_wino(x, w, b, ga, be, mu, va, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, a, e);
+                k_conv2d_wino(dy, w, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, a, e);
+            }
+        }
+        assert_close_d(y[0], ry, ny, 1e-4 * sqrt(C), what);
+        assert_close_d(yb[0], rbn, ny, 1e-4 * sqrt(C), what);
+        assert_close_d(dx[0], rdx, nx, 1e-4 * sqrt(K), what);
+        for (int sp = 1; sp < 3; sp++) {
+            assert_same(y[0], y[sp], ny, what);
+            assert_same(yb[0], yb[sp], ny, what);
+            assert_same(dx[0], dx[sp], nx, what);
+        }
+        for (int sp = 0; sp < 3; sp++)
+            free(y[sp]), free(yb[sp]), free(dx[sp]);
+        free(ws);
+    }
+    free(x), free(w), free(b), free(dy), free(ga), free(be), free(mu), free(va);
+    free(ry), free(rdx), free(rdw), free(rdb), free(rbn);
+}
+
+static void test_winograd(void **state)
+{
+    (void)state;
+    wino_case(3, 32, 28, 28, 32); /* SimCNN's second layer: blocks slice images */
+    wino_case(4, 16, 7, 7, 24);   /* odd sizes: the last tiles hang over; several images a block */
+    wino_case(2, 20, 9, 6, 17);   /* H != W, K not a multiple of a tile */
+    wino_case(5, 64, 14, 14, 16); /* C > K */
+    assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
+    assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
+    assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
+}
+
 static void test_sum_parts(void **state)
 {
     (void)state;
@@ -617,7 +684,7 @@ static void test_gemm(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv),     cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_conv),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
         cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_relu_add),     cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_sgd),      cmocka_unit_test(test_pool),          cmocka_unit_test(test_gap),
         cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_gemm),

@@ -1,0 +1,277 @@
+/* 3x3 convolutions with stride 1 and padding 1 by Winograd's F(2x2, 3x3)
+ * (Lavin and Gray 2015): each 2x2 block of outputs (a tile) is
+ *   Y = A^T [ (G g G^T) . (B^T d B) ] A
+ * with d the tile's 4x4 input patch and g the 3x3 kernel. Summed over the
+ * input channels, the middle product is 16 GEMMs (one per position xi of
+ * the 4x4 transformed tile), K x C times C x tiles: 16 multiplies per tile and
+ * channel pair instead of 36, 2.25x fewer FLOPs. The transforms are adds.
+ *
+ * Work goes in blocks of tile rows of the flattened sequence u = image * TH
+ * + tile row, sized so that the transformed inputs V and the GEMM outputs M
+ * of a block stay in L2. Per block: transform the input (V[xi][c][tile]),
+ * 16 GEMMs with the register-tiled micro-kernel of k_tile.h (M[xi][k][tile]
+ * = U[xi] V[xi]), transform back, add the bias, relu. Every output is its
+ * own tile's sums in an order fixed by the shape, so neither the block a
+ * tile lands in nor the thread split changes a bit.
+ *
+ * The same kernel computes the data gradient of such a conv (flip = 1): dx is
+ * the conv of dy with w[k][c] rotated by 180 degrees and its channels
+ * swapped, padding 1 again. */
+#include <math.h>
+
+#include "k_kernels.h"
+#include "k_tile.h"
+
+/* Tiles per row and column of the output (the last one may hang over). */
+static int k_wino_tiles(int n) { return (n + 1) / 2; }
+
+/* Columns (tiles) per block: V and M, 16 * (C + K) floats per column, in ~512 KB. */
+static int k_wino_ld(int C, int K, int TW, int simd)
+{
+    int nr = k_op_nr(simd), mr = k_op_mr(simd);
+    long cols = 8192L / (C + k_rup(K, mr));
+    int rows = (int)(cols / TW) > 1 ? (int)(cols / TW) : 1;
+    return (int)k_rup((long)rows * TW, nr);
+}
+
+int k_wino_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    /* below ~16 channels a side the GEMMs are too thin to gain on the transforms */
+    return R == 3 && S == 3 && stride == 1 && pad == 1 && OH == H && OW == W && C >= 16 && K >= 16 && H >= 4 &&
+           W >= 4;
+}
+
+/* Scratch: packed U; V (rows of ldv floats: the transforms store whole
+ * vectors, up to 16 columns past a block's last); M; the zero-padded input
+ * rows of one channel and their vertical transforms (rows of PWp floats, so
+ * that a chunk of 16 tiles loads 48 floats from any chunk start); two output
+ * rows; the bias and scale. The 16 planes of V and of M are a cache line
+ * more than their size apart: 16 streams a whole number of pages apart would
+ * share one L1 set. */
+typedef struct {
+    int TH, TW, ld, ldv, Kp, PWp;
+    long vxs, mxs; /* from one xi to the next in V and in M */
+    long u, v, m, plane, trow, rows, bias, scale, end;
+} KWinoWs;
+
+static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd)
+{
+    KWinoWs g;
+    g.TH = k_wino_tiles(H), g.TW = k_wino_tiles(W);
+    g.ld = k_wino_ld(C, K, g.TW, simd);
+    g.ldv = g.ld + 16;
+    g.Kp = (int)k_rup(K, k_op_mr(simd));
+    g.PWp = (int)k_rup(2L * g.TW + 2, 32) + 16;
+    g.vxs = (long)C * g.ldv + 16;
+    g.mxs = (long)g.Kp * g.ld + 16;
+    g.u = 0;
+    g.v = g.u + k_rup(16L * g.Kp * C, 16);
+    g.m = g.v + 16 * g.vxs;
+    g.plane = g.m + 16 * g.mxs;
+    g.trow = g.plane + (2L * g.TH + 2) * g.PWp;
+    g.rows = g.trow + 4L * g.PWp;
+    g.bias = g.rows + 4 * k_rup(g.TW, 16);
+    g.scale = g.bias + k_rup(K, 16);
+    g.end = g.scale + k_rup(K, 16);
+    return g;
+}
+
+long k_wino_ws(int C, int H, int W, int K, int simd) { return k_wino_layout(C, H, W, K, simd).end + 16; }
+
+/* U[xi] = G g G^T for every (k, c), scaled by scale[k] (a folded batchnorm),
+ * packed per xi as k_op_pack packs a K x C matrix. */
+static void k_wino_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
+                           int flip, int simd)
+{
+    int mr = k_op_mr(simd), Kp = (int)k_rup(K, mr);
+    for (int k = 0; k < Kp; k++)
+        for (int c = 0; c < C; c++) {
+            float g[9], t[4][3], U[16];
+            for (int j = 0; j < 9; j++) /* flip: the data gradient's kernel, w[c][k] rotated */
+                g[j] = k >= K ? 0.0f : flip ? w[((long)c * K + k) * 9 + 8 - j] : w[((long)k * C + c) * 9 + j];
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = g[j];
+                t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                t[3][j] = g[6 + j];
+            }
+            float s = scale && k < K ? scale[k] : 1.0f;
+            for (int i = 0; i < 4; i++) {
+                U[4 * i + 0] = t[i][0] * s;
+                U[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]) * s;
+                U[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]) * s;
+                U[4 * i + 3] = t[i][2] * s;
+            }
+            int m0 = k / mr * mr;
+            for (int xi = 0; xi < 16; xi++)
+                u[(long)xi * Kp * C + (long)m0 * C + (long)c * mr + (k - m0)] = U[xi];
+        }
+}
+
+/* Elements 2j + o of the 48 floats at p, for the 16 lanes j. */
+static inline void k_wino_deal(const float *restrict p, k_v16 *e, k_v16 *od, k_v16 *e2, k_v16 *o2)
+{
+    k_v16 a, b, c;
+    __builtin_memcpy(&a, p, sizeof a);
+    __builtin_memcpy(&b, p + 16, sizeof b);
+    __builtin_memcpy(&c, p + 32, sizeof c);
+    *e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    *od = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    /* p[16], p[18], .. p[32] and p[17], p[19], .. p[33] (then don't-cares) */
+    k_v16 bc = __builtin_shufflevector(b, c, 0, 2, 4, 6, 8, 10, 12, 14, 16, 0, 0, 0, 0, 0, 0, 0);
+    *e2 = __builtin_shufflevector(a, bc, 2, 4, 6, 8, 10, 12, 14, 16, 17, 18, 19, 20, 21, 22, 23, 24);
+    k_v16 bo = __builtin_shufflevector(b, c, 1, 3, 5, 7, 9, 11, 13, 15, 17, 1, 1, 1, 1, 1, 1, 1);
+    *o2 = __builtin_shufflevector(a, bo, 3, 5, 7, 9, 11, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24);
+}
+
+/* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
+ * [tr0, tr1) of image x (C channels of H x W). 16 tiles of a row at a time;
+ * a chunk's lanes past the row's last tile land on the next row's first
+ * columns (rewritten when that row comes) or past the block's last. */
+static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs *g, float *restrict ws, long col0,
+                      int tr0, int tr1, int C, int H, int W)
+{
+    int TW = g->TW, PWp = g->PWp, pr = 2 * (tr1 - tr0) + 2;
+    float *plane = ws + g->plane, *t = ws + g->trow;
+    for (int c = 0; c < C; c++) {
+        /* the rows the tiles read, zero-padded: plane row i is input row 2 tr0 - 1 + i, column j input column j - 1 */
+        for (int i = 0; i < pr; i++) {
+            float *d = plane + (long)i * PWp;
+            int ih = 2 * tr0 - 1 + i;
+            if (ih < 0 || ih >= H) {
+                for (int j = 0; j < PWp; j++)
+                    d[j] = 0.0f;
+                continue;
+            }
+            const float *src = x + ((long)c * H + ih) * W;
+            d[0] = 0.0f;
+            for (int j = 0; j < W; j++)
+                d[1 + j] = src[j];
+            for (int j = W + 1; j < PWp; j++)
+                d[j] = 0.0f;
+        }
+        for (int tr = tr0; tr < tr1; tr++) {
+            const float *r0 = plane + 2L * (tr - tr0) * PWp, *r1 = r0 + PWp, *r2 = r1 + PWp, *r3 = r2 + PWp;
+            for (int q = 0; q < PWp; q++) { /* B^T down the columns */
+                t[q] = r0[q] - r2[q];
+                t[PWp + q] = r1[q] + r2[q];
+                t[2 * PWp + q] = r2[q] - r1[q];
+                t[3 * PWp + q] = r1[q] - r3[q];
+            }
+            float *vc = v + (long)c * g->ldv + col0 + (long)(tr - tr0) * TW;
+            for (int tc = 0; tc < TW; tc += 16) /* then B along the rows, 16 tiles at once */
+                for (int i = 0; i < 4; i++) {
+                    k_v16 e, o, e2, o2, z[4];
+                    k_wino_deal(t + (long)i * PWp + 2 * tc, &e, &o, &e2, &o2);
+                    z[0] = e - e2, z[1] = o + e2, z[2] = e2 - o, z[3] = o - o2;
+                    for (int j = 0; j < 4; j++)
+                        __builtin_memcpy(vc + (4 * i + j) * g->vxs + tc, &z[j], sizeof z[j]);
+                }
+        }
+    }
+}
+
+/* In place (only pointers cross function boundaries: k_tile.h). */
+static inline void k_wino_relu(k_v16 *v)
+{
+    typedef int k_i16 __attribute__((vector_size(64)));
+    *v = (k_v16)((k_i16)*v & (k_i16)(*v > 0.0f));
+}
+
+/* y[k][2 tr + a][2 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
+ * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time. */
+static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restrict rows, const float *restrict bias,
+                       float *restrict y, long col0, int tr0, int tr1, int K, int H, int W, int relu)
+{
+    int TW = g->TW;
+    long xs = g->mxs, rl = 2 * k_rup(TW, 16);
+    for (int k = 0; k < K; k++) {
+        float b = bias ? bias[k] : 0.0f;
+        for (int tr = tr0; tr < tr1; tr++) {
+            const float *mk = m + (long)k * g->ld + col0 + (long)(tr - tr0) * TW;
+            for (int tc = 0; tc < TW; tc += 16) {
+                k_v16 s0[4], s1[4], a[4], y00, y01, y10, y11;
+                for (int j = 0; j < 4; j++) {
+                    for (int i = 0; i < 4; i++)
+                        __builtin_memcpy(&a[i], mk + (4 * i + j) * xs + tc, sizeof a[i]);
+                    s0[j] = a[0] + a[1] + a[2];
+                    s1[j] = a[1] - a[2] - a[3];
+                }
+                y00 = s0[0] + s0[1] + s0[2] + b, y01 = s0[1] - s0[2] - s0[3] + b;
+                y10 = s1[0] + s1[1] + s1[2] + b, y11 = s1[1] - s1[2] - s1[3] + b;
+                if (relu) {
+                    k_wino_relu(&y00), k_wino_relu(&y01);
+                    k_wino_relu(&y10), k_wino_relu(&y11);
+                }
+                k_v16 r[4];
+                r[0] = __builtin_shufflevector(y00, y01, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                r[1] = __builtin_shufflevector(y00, y01, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+                r[2] = __builtin_shufflevector(y10, y11, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                r[3] = __builtin_shufflevector(y10, y11, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+                /* output row 2 tr at rows[0..], 2 tr + 1 at rows[rl..]: whole chunks */
+                __builtin_memcpy(rows + 2 * tc, &r[0], sizeof r[0]);
+                __builtin_memcpy(rows + 2 * tc + 16, &r[1], sizeof r[1]);
+                __builtin_memcpy(rows + rl + 2 * tc, &r[2], sizeof r[2]);
+                __builtin_memcpy(rows + rl + 2 * tc + 16, &r[3], sizeof r[3]);
+            }
+            for (int a = 0; a < 2 && 2 * tr + a < H; a++) {
+                float *dst = y + ((long)k * H + 2 * tr + a) * W;
+                const float *src = rows + a * rl;
+                for (int j = 0; j < W; j++)
+                    dst[j] = src[j];
+            }
+        }
+    }
+}
+
+void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
+                   const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                   const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
+                   float eps, int relu, int flip, int simd, int lo, int hi)
+{
+    (void)N;
+    if (lo >= hi)
+        return;
+    KWinoWs g = k_wino_layout(C, H, W, K, simd);
+    float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias, *scale = NULL;
+    /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
+    if (gamma) {
+        scale = ws + g.scale;
+        for (int k = 0; k < K; k++)
+            scale[k] = gamma[k] / sqrtf(var[k] + eps);
+        for (int k = 0; k < K; k++)
+            bias[k] = ((b ? b[k] : 0.0f) - mean[k]) * scale[k] + beta[k];
+    } else if (b) {
+        for (int k = 0; k < K; k++)
+            bias[k] = b[k];
+    }
+    k_wino_weights(w, scale, u, C, K, flip, simd);
+    int nr = k_op_nr(simd), TRb = g.ld / g.TW;
+    long end = (long)hi * g.TH;
+    for (long t = (long)lo * g.TH; t < end;) {
+        /* a block: up to TRb tile rows, of several whole images or a slice of one */
+        long t1 = t + TRb < end ? t + TRb : end;
+        long cols = (t1 - t) * g.TW;
+        int qb = (int)k_rup(cols, nr);
+        for (long u0 = t; u0 < t1;) {
+            long n = u0 / g.TH;
+            int tr0 = (int)(u0 - n * g.TH), tr1 = (int)(t1 - n * g.TH < g.TH ? t1 - n * g.TH : g.TH);
+            k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr1, C, H, W);
+            u0 += tr1 - tr0;
+        }
+        for (int xi = 0; xi < 16; xi++) /* the columns past the block's tiles: zeros into the GEMM */
+            for (int c = 0; c < C; c++)
+                for (long j = cols; j < qb; j++)
+                    v[xi * g.vxs + (long)c * g.ldv + j] = 0.0f;
+        for (int xi = 0; xi < 16; xi++)
+            k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.ldv, qb, m + xi * g.mxs, g.ld);
+        for (long u0 = t; u0 < t1;) {
+            long n = u0 / g.TH;
+            int tr0 = (int)(u0 - n * g.TH), tr1 = (int)(t1 - n * g.TH < g.TH ? t1 - n * g.TH : g.TH);
+            k_wino_out(m, &g, ws + g.rows, gamma || b ? bias : NULL, y + n * K * H * W, (u0 - t) * g.TW, tr0, tr1, K,
+                       H, W, relu);
+            u0 += tr1 - tr0;
+        }
+        t = t1;
+    }
+}
