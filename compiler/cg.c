@@ -159,7 +159,15 @@ static int node(Cg *C, const IrNode *n)
         int G = plan_chunks(x->d[0]);
         long long nw = ir_numel(y), nb = n->nextra ? ir_numel(n->extra[0]) : 0;
         double dbpart = parts + 4.0 * (double)(G * nw);
-        if (nb)
+        int wino = use_wino(x, dy->d[1], n) &&
+                   k_wino_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]);
+        if (wino && nb)
+            call(C, G, "k_conv2d_wino_bwd_w", "ppppwiiiiiiilh", O(C, x), O(C, dy), parts, dbpart,
+                 WINO_SHAPE(x, dy->d[1]), (double)G, simd);
+        else if (wino)
+            call(C, G, "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", O(C, x), O(C, dy), parts, WINO_SHAPE(x, dy->d[1]),
+                 (double)G, simd);
+        else if (nb)
             call(C, G, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart,
                  CONV_SHAPE(x, dy, n), (double)G, simd);
         else

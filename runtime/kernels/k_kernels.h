@@ -73,6 +73,13 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
                    float eps, int relu, int flip, int simd, int lo, int hi);
+/* The weight gradient of such a conv (x [N,C,H,W], dy [N,K,H,W]) by the
+ * same transforms, for the shapes k_wino_bwd_w_ok accepts, in G chunks of the batch as k_conv2d_bwd_w (dwpart,
+ * dbpart alike). units: chunks 0..G-1. */
+int k_wino_bwd_w_ok(int C, int H, int W, int K);
+void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+                         float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int simd,
+                         int lo, int hi);
 /* out[i] = part[0][i] + part[1][i] + ... + part[G-1][i], in that order. units: elements i < len. */
 void k_sum_parts(const float *restrict part, float *restrict out, int G, int len, int lo, int hi);
 

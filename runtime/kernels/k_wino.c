@@ -22,14 +22,22 @@
 #include "k_kernels.h"
 #include "k_tile.h"
 
+enum { K_WINO_WIDE = 4 };
+
 /* Tiles per row and column of the output (the last one may hang over). */
 static int k_wino_tiles(int n) { return (n + 1) / 2; }
 
-/* Columns (tiles) per block: V and M, 16 * (C + K) floats per column, in ~512 KB. */
-static int k_wino_ld(int C, int K, int TW, int simd)
+/* Columns (tiles) per block: V and M, 16 * (C + K) floats per column, in
+ * ~512 KB for the forward. The weight gradient's GEMMs sum along the
+ * columns and end each dot tile in a horizontal sum: it takes blocks `wide`
+ * times as long, at least 512 columns (its xi planes, one at a time, still
+ * fit in L2). */
+static int k_wino_ld(int C, int K, int TW, int simd, int wide)
 {
     int nr = k_op_nr(simd), mr = k_op_mr(simd);
-    long cols = 8192L / (C + k_rup(K, mr));
+    long cols = 8192L * wide / (C + k_rup(K, mr));
+    if (wide > 1 && cols < 512)
+        cols = 512;
     int rows = (int)(cols / TW) > 1 ? (int)(cols / TW) : 1;
     return (int)k_rup((long)rows * TW, nr);
 }
@@ -41,8 +49,17 @@ int k_wino_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int
            W >= 4;
 }
 
-/* Scratch: packed U; V (rows of ldv floats: the transforms store whole
- * vectors, up to 16 columns past a block's last); M; the zero-padded input
+int k_wino_bwd_w_ok(int C, int H, int W, int K)
+{
+    /* tiles hanging over the edge cost the weight gradient more than the
+     * forward (its sums run over them): 7x7 (64 outputs computed for 49)
+     * measured slower than the direct kernel, 14x14 and 28x28 faster */
+    long computed = 4L * k_wino_tiles(H) * k_wino_tiles(W);
+    return k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W) && computed * 100 <= 115L * H * W;
+}
+
+/* Scratch: packed U; V and M (rows of ldv floats: the transforms store
+ * whole vectors, up to 16 columns past a block's last); the zero-padded input
  * rows of one channel and their vertical transforms (rows of PWp floats, so
  * that a chunk of 16 tiles loads 48 floats from any chunk start); two output
  * rows; the bias and scale. The 16 planes of V and of M are a cache line
@@ -52,18 +69,19 @@ typedef struct {
     int TH, TW, ld, ldv, Kp, PWp;
     long vxs, mxs; /* from one xi to the next in V and in M */
     long u, v, m, plane, trow, rows, bias, scale, end;
+    long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KWinoWs;
 
-static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd)
+static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wide)
 {
     KWinoWs g;
     g.TH = k_wino_tiles(H), g.TW = k_wino_tiles(W);
-    g.ld = k_wino_ld(C, K, g.TW, simd);
+    g.ld = k_wino_ld(C, K, g.TW, simd, wide);
     g.ldv = g.ld + 16;
     g.Kp = (int)k_rup(K, k_op_mr(simd));
     g.PWp = (int)k_rup(2L * g.TW + 2, 32) + 16;
     g.vxs = (long)C * g.ldv + 16;
-    g.mxs = (long)g.Kp * g.ld + 16;
+    g.mxs = (long)g.Kp * g.ldv + 16;
     g.u = 0;
     g.v = g.u + k_rup(16L * g.Kp * C, 16);
     g.m = g.v + 16 * g.vxs;
@@ -73,10 +91,18 @@ static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd)
     g.bias = g.rows + 4 * k_rup(g.TW, 16);
     g.scale = g.bias + k_rup(K, 16);
     g.end = g.scale + k_rup(K, 16);
+    g.acc = g.end;
+    g.zero = g.acc + 16L * g.Kp * k_rup(C, K_DOT_NR);
+    g.dbacc = g.zero + g.ldv;
+    g.wend = g.dbacc + k_rup(K, 16);
     return g;
 }
 
-long k_wino_ws(int C, int H, int W, int K, int simd) { return k_wino_layout(C, H, W, K, simd).end + 16; }
+long k_wino_ws(int C, int H, int W, int K, int simd)
+{
+    long a = k_wino_layout(C, H, W, K, simd, 1).end, b = k_wino_layout(C, H, W, K, simd, K_WINO_WIDE).wend;
+    return (a > b ? a : b) + 16;
+}
 
 /* U[xi] = G g G^T for every (k, c), scaled by scale[k] (a folded batchnorm),
  * packed per xi as k_op_pack packs a K x C matrix. */
@@ -188,7 +214,7 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
     for (int k = 0; k < K; k++) {
         float b = bias ? bias[k] : 0.0f;
         for (int tr = tr0; tr < tr1; tr++) {
-            const float *mk = m + (long)k * g->ld + col0 + (long)(tr - tr0) * TW;
+            const float *mk = m + (long)k * g->ldv + col0 + (long)(tr - tr0) * TW;
             for (int tc = 0; tc < TW; tc += 16) {
                 k_v16 s0[4], s1[4], a[4], y00, y01, y10, y11;
                 for (int j = 0; j < 4; j++) {
@@ -232,7 +258,7 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
     (void)N;
     if (lo >= hi)
         return;
-    KWinoWs g = k_wino_layout(C, H, W, K, simd);
+    KWinoWs g = k_wino_layout(C, H, W, K, simd, 1);
     float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias, *scale = NULL;
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     if (gamma) {
@@ -264,7 +290,7 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                 for (long j = cols; j < qb; j++)
                     v[xi * g.vxs + (long)c * g.ldv + j] = 0.0f;
         for (int xi = 0; xi < 16; xi++)
-            k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.ldv, qb, m + xi * g.mxs, g.ld);
+            k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.ldv, qb, m + xi * g.mxs, g.ldv);
         for (long u0 = t; u0 < t1;) {
             long n = u0 / g.TH;
             int tr0 = (int)(u0 - n * g.TH), tr1 = (int)(t1 - n * g.TH < g.TH ? t1 - n * g.TH : g.TH);
@@ -273,5 +299,135 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
             u0 += tr1 - tr0;
         }
         t = t1;
+    }
+}
+
+/* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows
+ * [tr0, tr1) of dy (K channels of H x W): the 2x2 output tiles' gradients,
+ * zero past the edges, moved to the 4x4 transformed space. */
+static void k_wino_dy(const float *restrict dy, float *restrict z, const KWinoWs *g, float *restrict ws, long col0,
+                      int tr0, int tr1, int K, int H, int W)
+{
+    int TW = g->TW, PWp = g->PWp;
+    float *t = ws + g->trow, *r0 = ws + g->plane, *r1 = r0 + PWp;
+    for (int k = 0; k < K; k++)
+        for (int tr = tr0; tr < tr1; tr++) {
+            for (int a = 0; a < 2; a++) { /* the tile row's two rows of dy, zero-padded */
+                float *d = a ? r1 : r0;
+                int oh = 2 * tr + a;
+                const float *src = dy + ((long)k * H + oh) * W;
+                for (int j = 0; j < PWp; j++)
+                    d[j] = oh < H && j < W ? src[j] : 0.0f;
+            }
+            for (int q = 0; q < PWp; q++) { /* A down the columns */
+                t[q] = r0[q];
+                t[PWp + q] = r0[q] + r1[q];
+                t[2 * PWp + q] = r0[q] - r1[q];
+                t[3 * PWp + q] = -r1[q];
+            }
+            float *zk = z + (long)k * g->ldv + col0 + (long)(tr - tr0) * TW;
+            for (int tc = 0; tc < TW; tc += 16)
+                for (int i = 0; i < 4; i++) {
+                    k_v16 e, o, e2, o2, q[4];
+                    k_wino_deal(t + (long)i * PWp + 2 * tc, &e, &o, &e2, &o2);
+                    q[0] = e, q[1] = e + o, q[2] = e - o, q[3] = -o;
+                    for (int j = 0; j < 4; j++)
+                        __builtin_memcpy(zk + (4 * i + j) * g->mxs + tc, &q[j], sizeof q[j]);
+                }
+        }
+}
+
+/* dW = G^T dU G for one (k, c): dU 4x4 -> the 3x3 kernel's gradient. */
+static void k_wino_dw(const float *du, float *dw)
+{
+    float t[3][4];
+    for (int j = 0; j < 4; j++) {
+        t[0][j] = du[j] + 0.5f * (du[4 + j] + du[8 + j]);
+        t[1][j] = 0.5f * (du[4 + j] - du[8 + j]);
+        t[2][j] = 0.5f * (du[4 + j] + du[8 + j]) + du[12 + j];
+    }
+    for (int i = 0; i < 3; i++) {
+        dw[3 * i + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+        dw[3 * i + 1] = 0.5f * (t[i][1] - t[i][2]);
+        dw[3 * i + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+    }
+}
+
+/* The weight gradient by the transpose of the forward algorithm: with U = G
+ * g G^T and V = B^T d B per tile, the forward's M = U . V gives dL/dU =
+ * sum over tiles of (A dY A^T) . V, and dg = G^T (dL/dU) G: per xi a K x C
+ * GEMM whose inner dimension is the tiles (the dot tiles of k_tile.h, as the
+ * direct kernel), then a 4x4 -> 3x3 transform per (k, c). Chunks of the
+ * batch as k_conv2d_bwd_w, the blocks inside a chunk fixed by its images:
+ * the same sums in the same order however the chunks split over threads. */
+void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+                         float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int simd,
+                         int lo, int hi)
+{
+    if (lo >= hi)
+        return;
+    KWinoWs g = k_wino_layout(C, H, W, K, simd, K_WINO_WIDE);
+    float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
+    int vl = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd), Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
+    for (int j = 0; j < g.ldv; j++)
+        zero[j] = 0.0f;
+    for (int ch = lo; ch < hi; ch++) {
+        int n0 = (int)((long)ch * N / G), n1 = (int)((long)(ch + 1) * N / G);
+        for (long i = 0; i < 16L * g.Kp * Cp; i++)
+            acc[i] = 0.0f;
+        for (long t = (long)n0 * g.TH, end = (long)n1 * g.TH; t < end;) {
+            long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
+            int qb = (int)k_rup(cols, k_op_nr(simd));
+            for (long u0 = t; u0 < t1;) {
+                long n = u0 / g.TH;
+                int tr0 = (int)(u0 - n * g.TH), tr1 = (int)(t1 - n * g.TH < g.TH ? t1 - n * g.TH : g.TH);
+                k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr1, C, H, W);
+                k_wino_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr1, K, H, W);
+                u0 += tr1 - tr0;
+            }
+            for (int xi = 0; xi < 16; xi++) { /* past the block's tiles: zeros into the sums */
+                for (int c = 0; c < C; c++)
+                    for (long j = cols; j < qb; j++)
+                        v[xi * g.vxs + (long)c * g.ldv + j] = 0.0f;
+                for (int k = 0; k < K; k++)
+                    for (long j = cols; j < qb; j++)
+                        z[xi * g.mxs + (long)k * g.ldv + j] = 0.0f;
+            }
+            for (int xi = 0; xi < 16; xi++)
+                for (int c0 = 0; c0 < Cp; c0 += K_DOT_NR) {
+                    const float *bp[K_DOT_NR];
+                    for (int j = 0; j < K_DOT_NR; j++)
+                        bp[j] = c0 + j < C ? v + xi * g.vxs + (long)(c0 + j) * g.ldv : zero;
+                    for (int k0 = 0; k0 < K; k0 += mrd) {
+                        const float *ap[4];
+                        float out[16];
+                        for (int i = 0; i < mrd; i++)
+                            ap[i] = k0 + i < K ? z + xi * g.mxs + (long)(k0 + i) * g.ldv : zero;
+                        k_dot(simd, qb / vl, ap, bp, out);
+                        float *a = acc + ((long)xi * g.Kp + k0) * Cp + c0;
+                        for (int i = 0; i < mrd; i++)
+                            for (int j = 0; j < K_DOT_NR; j++)
+                                a[(long)i * Cp + j] += out[i * K_DOT_NR + j];
+                    }
+                }
+            t = t1;
+        }
+        float *dw = dwpart + (long)ch * K * C * 9;
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < C; c++) {
+                float du[16];
+                for (int xi = 0; xi < 16; xi++)
+                    du[xi] = acc[((long)xi * g.Kp + k) * Cp + c];
+                k_wino_dw(du, dw + ((long)k * C + c) * 9);
+            }
+        if (dbpart) {
+            for (int k = 0; k < K; k++)
+                dbacc[k] = 0.0f;
+            for (int n = n0; n < n1; n++)
+                for (int k = 0; k < K; k++)
+                    dbacc[k] += k_sum(dy + ((long)n * K + k) * H * W, (long)H * W);
+            for (int k = 0; k < K; k++)
+                dbpart[(long)ch * K + k] = dbacc[k];
+        }
     }
 }

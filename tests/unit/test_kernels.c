@@ -186,7 +186,7 @@ static void test_conv(void **state)
 }
 
 /* Winograd F(2x2, 3x3): the forward conv, with a batchnorm folded in and a
- * relu, and the data gradient (flip), against the direct sums; the same bits
+ * relu, the data gradient (flip) and the weight gradient, against the direct sums; the same bits
  * however the images split. Transforms round differently: 1e-4 relative to
  * the sizes of the terms. */
 static void wino_case(int N, int C, int H, int W, int K)
@@ -199,10 +199,11 @@ static void wino_case(int N, int C, int H, int W, int K)
         fill(va, K, 48);
     for (int k = 0; k < K; k++)
         va[k] = 0.5f + va[k] * va[k];
+    enum { G = 2 }; /* chunks of the weight gradient */
     double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx),
-           *rdw = malloc(sizeof(double) * (size_t)nw), *rdb = malloc(sizeof(double) * (size_t)K),
+           *rdw = malloc(sizeof(double) * (size_t)(G * nw)), *rdb = malloc(sizeof(double) * (size_t)(G * K)),
            *rbn = malloc(sizeof(double) * (size_t)ny);
-    conv_ref(&s, H, W, x, w, b, dy, 1, ry, rdx, rdw, rdb);
+    conv_ref(&s, H, W, x, w, b, dy, G, ry, rdx, rdw, rdb);
     for (long i = 0; i < ny; i++) {
         int k = (int)(i / ((long)H * W) % K);
         double v = (ry[i] - mu[k]) / sqrt((double)va[k] + 1e-5) * ga[k] + be[k];
@@ -214,16 +215,22 @@ static void wino_case(int N, int C, int H, int W, int K)
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
         long nws = k_wino_ws(C, H, W, K, simd), nwb = k_wino_ws(K, H, W, C, simd);
-        float *ws = garbage(nws > nwb ? nws : nwb), *y[3], *yb[3], *dx[3];
+        float *ws = garbage(nws > nwb ? nws : nwb), *y[3], *yb[3], *dx[3], *dw[3], *db[3];
         for (int sp = 0; sp < 3; sp++) {
-            y[sp] = garbage(ny), yb[sp] = garbage(ny), dx[sp] = garbage(nx);
+            y[sp] = garbage(ny), yb[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(G * nw),
+            db[sp] = garbage(G * K);
             for (int i = 0; i < split_count(sp); i++) {
                 int a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
                 k_conv2d_wino(x, w, b, NULL, NULL, NULL, NULL, y[sp], ws, N, C, H, W, K, 0.0f, 0, 0, simd, a, e);
                 k_conv2d_wino(x, w, b, ga, be, mu, va, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, a, e);
                 k_conv2d_wino(dy, w, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, a, e);
+                a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
+                k_conv2d_wino_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, simd, a, e);
             }
         }
+        /* the weight gradient sums over every tile of a chunk: 1e-4 of its size */
+        assert_close_d(dw[0], rdw, G * nw, 1e-4 * sqrt((double)N * H * W), what);
+        assert_close_d(db[0], rdb, G * K, 1e-4 * sqrt((double)N * H * W), what);
         assert_close_d(y[0], ry, ny, 1e-4 * sqrt(C), what);
         assert_close_d(yb[0], rbn, ny, 1e-4 * sqrt(C), what);
         assert_close_d(dx[0], rdx, nx, 1e-4 * sqrt(K), what);
@@ -231,9 +238,13 @@ static void wino_case(int N, int C, int H, int W, int K)
             assert_same(y[0], y[sp], ny, what);
             assert_same(yb[0], yb[sp], ny, what);
             assert_same(dx[0], dx[sp], nx, what);
+            assert_same(dw[0], dw[sp], G * nw, what);
+            assert_same(db[0], db[sp], G * K, what);
         }
+        k_conv2d_wino_bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, simd, 0, G); /* without the bias */
+        assert_same(dw[0], dw[1], G * nw, what);
         for (int sp = 0; sp < 3; sp++)
-            free(y[sp]), free(yb[sp]), free(dx[sp]);
+            free(y[sp]), free(yb[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
         free(ws);
     }
     free(x), free(w), free(b), free(dy), free(ga), free(be), free(mu), free(va);
@@ -250,6 +261,8 @@ static void test_winograd(void **state)
     assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
     assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
+    assert_true(k_wino_bwd_w_ok(32, 28, 28, 32) && k_wino_bwd_w_ok(64, 14, 14, 64));
+    assert_false(k_wino_bwd_w_ok(64, 7, 7, 128)); /* a third of the tiles' outputs past the edge */
 }
 
 static void test_sum_parts(void **state)
