@@ -314,7 +314,7 @@ static int node(Cg *C, const IrNode *n)
         call(C, 1, "k_fill", "pflh", O(C, y), 0.0);
         for (int l = 1; l <= layers; l++) {
             const IrValue *m = n->in[l];
-            call(C, (int)m->d[0], "k_mask_sim_rows", "pppiilh", O(C, x), O(C, m), parts, (double)m->d[0],
+            call(C, (int)(m->d[0] + 1) / 2, "k_mask_sim_rows", "pppwiilh", O(C, x), O(C, m), parts, (double)m->d[0],
                  (double)m->d[1]);
             call(C, 1, "k_mask_sim_loss", "ppiiflh", parts, O(C, y), (double)m->d[0], (double)mode, 1.0 / layers);
         }
@@ -323,7 +323,7 @@ static int node(Cg *C, const IrNode *n)
     case IR_COHESION_GRAD:
     case IR_COUPLING_GRAD: {
         const IrValue *m = n->in[1];
-        call(C, (int)m->d[0], "k_mask_sim_bwd", "ppppiiiflh", O(C, x), O(C, m), O(C, n->in[2]), O(C, y),
+        call(C, (int)m->d[0], "k_mask_sim_bwd", "ppppwiiiflh", O(C, x), O(C, m), O(C, n->in[2]), O(C, y),
              (double)m->d[0], (double)m->d[1], (double)(n->op == IR_COUPLING_GRAD), n->p);
         return 0;
     }

@@ -140,7 +140,9 @@ static void node_needs(PlanLayout *L, const IrNode *n, long long *parts, long lo
     case IR_MASK_GEN: part = n->nextra ? 0 : x->d[0] * (x->d[1] + n->in[1]->d[0] + n->out->d[1]); break;
     case IR_MASK_GEN_GRAD: part = x->d[0] * (n->in[2]->d[0] + n->in[3]->d[0]); break;
     case IR_COHESION:
-    case IR_COUPLING: part = 4 * x->d[0]; break;
+    case IR_COUPLING: part = 4 * x->d[0], w = x->d[0] + 16; break;   /* the rows' norms */
+    case IR_COHESION_GRAD:
+    case IR_COUPLING_GRAD: w = x->d[0] + 16; break;
     default: break;
     }
     if (part > *parts)

@@ -183,14 +183,15 @@ void k_mask_apply_keep_bwd(const float *restrict x, const float *restrict m, con
                            float *restrict dm, int HW, int K, int relu, int lo, int hi);
 void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const float *restrict dy, float *restrict dx,
                       float *restrict dm, int HW, int lo, int hi);
-/* rowstat[i] = { sum of cos(m_i, m_j) over j > i with the same label, their count, the same for other labels }. units: rows. */
-void k_mask_sim_rows(const int *restrict labels, const float *restrict m, float *restrict rowstat, int B, int K, int lo,
-                     int hi);
+/* rowstat[i] = { sum of cos(m_i, m_j) over j > i with the same label, their count, the same for other labels }.
+ * units: (B+1)/2, unit u the rows u and B-1-u. ws: B floats. */
+void k_mask_sim_rows(const int *restrict labels, const float *restrict m, float *restrict rowstat,
+                     float *restrict ws, int B, int K, int lo, int hi);
 /* out[0] += w * (mode 0: 1 - mean same-label similarity; mode 1: mean other-label similarity). units: 1. */
 void k_mask_sim_loss(const float *restrict rowstat, float *restrict out, int B, int mode, float w, int lo, int hi);
-/* dm = *dloss * scale * d(that term)/dm. units: rows. */
+/* dm = *dloss * scale * d(that term)/dm. units: rows. ws: B floats. */
 void k_mask_sim_bwd(const int *restrict labels, const float *restrict m, const float *restrict dloss,
-                    float *restrict dm, int B, int K, int mode, float scale, int lo, int hi);
+                    float *restrict dm, float *restrict ws, int B, int K, int mode, float scale, int lo, int hi);
 
 /* --- scalar glue (k_graph.c). units: 1 --- */
 void k_fill(float *restrict y, float v, int lo, int hi);            /* y[0] = v */

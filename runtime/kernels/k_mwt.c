@@ -173,34 +173,43 @@ void k_mask_apply_bwd(const float *restrict x, const float *restrict m, const fl
         dm[p] = mask_plane_bwd(x + (long)p * HW, dy + (long)p * HW, dx + (long)p * HW, HW, m[p], 0);
 }
 
-/* F.normalize's denominator: the row's length, at least 1e-12. */
-static float row_norm(const float *r, int K)
+/* F.normalize's denominator for every row of m: its length, at least 1e-12.
+ * Each thread computes all B (B*K flops) into its scratch. */
+static void row_norms(const float *restrict m, float *restrict nrm, int B, int K)
 {
-    float s = 0;
-    for (int k = 0; k < K; k++)
-        s += r[k] * r[k];
-    s = sqrtf(s);
-    return s > 1e-12f ? s : 1e-12f;
+    for (int i = 0; i < B; i++) {
+        float s = sqrtf(k_sumdot_dev(m + (long)i * K, m + (long)i * K, K, 0.0f));
+        nrm[i] = s > 1e-12f ? s : 1e-12f;
+    }
 }
 
-void k_mask_sim_rows(const int *restrict labels, const float *restrict m, float *restrict rowstat, int B, int K, int lo,
-                     int hi)
+/* rowstat of row i: the cosines with the rows after it, by label kind. */
+static void sim_row(const int *restrict labels, const float *restrict m, const float *restrict nrm,
+                    float *restrict rowstat, int B, int K, int i)
 {
-    for (int i = lo; i < hi; i++) {
-        const float *mi = m + (long)i * K;
-        float ni = row_norm(mi, K), same = 0, diff = 0, ns = 0, nd = 0;
-        for (int j = i + 1; j < B; j++) {
-            const float *mj = m + (long)j * K;
-            float d = 0;
-            for (int k = 0; k < K; k++)
-                d += mi[k] * mj[k];
-            d /= ni * row_norm(mj, K);
-            if (labels[i] == labels[j])
-                same += d, ns += 1;
-            else
-                diff += d, nd += 1;
-        }
-        rowstat[4 * i] = same, rowstat[4 * i + 1] = ns, rowstat[4 * i + 2] = diff, rowstat[4 * i + 3] = nd;
+    const float *mi = m + (long)i * K;
+    float same = 0, diff = 0, ns = 0, nd = 0;
+    for (int j = i + 1; j < B; j++) {
+        float d = k_sumdot_dev(mi, m + (long)j * K, K, 0.0f) / (nrm[i] * nrm[j]);
+        if (labels[i] == labels[j])
+            same += d, ns += 1;
+        else
+            diff += d, nd += 1;
+    }
+    rowstat[4 * i] = same, rowstat[4 * i + 1] = ns, rowstat[4 * i + 2] = diff, rowstat[4 * i + 3] = nd;
+}
+
+void k_mask_sim_rows(const int *restrict labels, const float *restrict m, float *restrict rowstat,
+                     float *restrict ws, int B, int K, int lo, int hi)
+{
+    if (lo >= hi)
+        return;
+    row_norms(m, ws, B, K);
+    /* unit u: rows u and B-1-u, B-1 pairs together, so the units weigh the same */
+    for (int u = lo; u < hi; u++) {
+        sim_row(labels, m, ws, rowstat, B, K, u);
+        if (B - 1 - u != u)
+            sim_row(labels, m, ws, rowstat, B, K, B - 1 - u);
     }
 }
 
@@ -219,8 +228,12 @@ void k_mask_sim_loss(const float *restrict rowstat, float *restrict out, int B, 
 }
 
 void k_mask_sim_bwd(const int *restrict labels, const float *restrict m, const float *restrict dloss,
-                    float *restrict dm, int B, int K, int mode, float scale, int lo, int hi)
+                    float *restrict dm, float *restrict ws, int B, int K, int mode, float scale, int lo, int hi)
 {
+    if (lo >= hi)
+        return;
+    float *nrm = ws;
+    row_norms(m, nrm, B, K);
     /* the number of pairs of the kind, from the labels */
     long pairs = 0;
     for (int i = 0; i < B; i++)
@@ -238,16 +251,15 @@ void k_mask_sim_bwd(const int *restrict labels, const float *restrict m, const f
             if (j == i || (labels[i] == labels[j]) != (mode == 0))
                 continue;
             const float *mj = m + (long)j * K;
-            float inv = 1 / row_norm(mj, K);
+            float inv = 1 / nrm[j];
             for (int k = 0; k < K; k++)
                 d[k] += mj[k] * inv;
         }
         const float *mi = m + (long)i * K;
-        float ni = row_norm(mi, K), dot = 0;
-        for (int k = 0; k < K; k++) {
+        float ni = nrm[i];
+        for (int k = 0; k < K; k++)
             d[k] *= coef;
-            dot += mi[k] / ni * d[k];
-        }
+        float dot = k_sumdot_dev(mi, d, K, 0.0f) / ni;
         /* through u = m / max(|m|, eps): (du - u (u . du)) / |m|, or du / eps below eps */
         int clamped = ni <= 1e-12f;
         for (int k = 0; k < K; k++)
