@@ -17,22 +17,15 @@ void k_mask_gen_fwd(const float *restrict x, const float *restrict w1, const flo
     for (int b = lo; b < hi; b++) {
         float *g = save + (long)b * (C + Hd + K), *h = g + C, *t = h + Hd;
         const float *xb = x + (long)b * C * HW;
-        for (int c = 0; c < C; c++) {
-            float s = 0;
-            for (int i = 0; i < HW; i++)
-                s += xb[(long)c * HW + i];
-            g[c] = s / (float)HW;
-        }
+        /* sums in 16 lanes (k_sum): vectorized, in a fixed order */
+        for (int c = 0; c < C; c++)
+            g[c] = k_sum(xb + (long)c * HW, HW) / (float)HW;
         for (int j = 0; j < Hd; j++) {
-            float s = 0;
-            for (int c = 0; c < C; c++)
-                s += w1[(long)j * C + c] * g[c];
+            float s = k_sumdot_dev(w1 + (long)j * C, g, C, 0.0f);
             h[j] = s > 0 ? s : 0;
         }
         for (int k = 0; k < K; k++) {
-            float s = b2[k];
-            for (int j = 0; j < Hd; j++)
-                s += w2[(long)k * Hd + j] * h[j];
+            float s = b2[k] + k_sumdot_dev(w2 + (long)k * Hd, h, Hd, 0.0f);
             t[k] = tanhf(s);
             m[(long)b * K + k] = t[k] > 0 ? t[k] : 0;
         }
