@@ -281,8 +281,12 @@ static int node(Cg *C, const IrNode *n)
     case IR_MASK_GEN_GRAD: { /* x = saved, y = dx */
         const IrValue *dm = n->in[1], *w1 = n->in[2], *w2 = n->in[3];
         long long B = y->d[0], Cc = y->d[1], HW = y->d[2] * y->d[3], Hd = w1->d[0], K = w2->d[0];
-        call(C, (int)B, "k_mask_gen_bwd_x", "ppppppiiiilh", O(C, x), O(C, dm), O(C, w1), O(C, w2), O(C, y), parts,
-             (double)Cc, (double)HW, (double)Hd, (double)K);
+        if (n->nin == 5)   /* an add fused (pass_fuse): dx = in[4] + the generator's share */
+            call(C, (int)B, "k_mask_gen_bwd_x", "pppppppiiiilh", O(C, x), O(C, dm), O(C, w1), O(C, w2),
+                 O(C, n->in[4]), O(C, y), parts, (double)Cc, (double)HW, (double)Hd, (double)K);
+        else
+            call(C, (int)B, "k_mask_gen_bwd_x", "ppppnppiiiilh", O(C, x), O(C, dm), O(C, w1), O(C, w2), O(C, y), parts,
+                 (double)Cc, (double)HW, (double)Hd, (double)K);
         call(C, (int)(K + Hd), "k_mask_gen_bwd_w", "pppppiiiilh", O(C, x), parts, O(C, n->extra[0]),
              O(C, n->extra[1]), O(C, n->extra[2]), (double)B, (double)Cc, (double)Hd, (double)K);
         return 0;

@@ -236,7 +236,8 @@ static int derive(const IrNode *n, long long B, long long *d)
         const IrValue *dm = n->in[1], *w1 = n->in[2], *w2 = n->in[3], *o = n->out;
         if (x->rank != 2 || dm->rank != 2 || o->rank != 4 || o->d[0] != x->d[0] || dm->d[0] != x->d[0] ||
             w1->rank != 2 || w2->rank != 2 || w1->d[1] != o->d[1] || w2->d[1] != w1->d[0] || w2->d[0] != dm->d[1] ||
-            x->d[1] != o->d[1] + w1->d[0] + w2->d[0])
+            x->d[1] != o->d[1] + w1->d[0] + w2->d[0] || (n->nin != 4 && n->nin != 5) ||
+            (n->nin == 5 && !same(n->in[4], 4, o->d)))
             return -1;
         memcpy(d, o->d, sizeof(long long) * 4);
         return 4;

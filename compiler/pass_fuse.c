@@ -5,7 +5,8 @@
  * block of outputs while it is still in cache. Two passes over the
  * activations (and their memory traffic) disappear. Training graphs: a relu
  * folds into the batchnorm or mask_apply before it and into their gradients
- * (fuse_train_relus).
+ * (fuse_train_relus), an add into the mask generator's gradient
+ * (fuse_train_adds).
  *
  * The fused graph is what gets planned and compiled; it shares its values
  * with the source graph, which stays as it was for everything that reads the
@@ -106,6 +107,42 @@ static void fuse_train_relus(Arena *a, const IrGraph *g, const int *uses, IrNode
     }
 }
 
+/* Does a node in (from, to) read one of n's further results? */
+static int extras_read(const IrGraph *g, const IrNode *n, int from, int to)
+{
+    for (int i = from + 1; i < to; i++) {
+        const IrNode *c = g->nodes.v[i];
+        for (int k = 0; k < c->nin; k++)
+            for (int e = 0; e < n->nextra; e++)
+                if (c->in[k] == n->extra[e])
+                    return 1;
+    }
+    return 0;
+}
+
+/* Training graphs: x's gradient is the conv's share plus the mask
+ * generator's (a constant per plane), added by an add node; the generator's
+ * gradient takes the other share as an operand and writes the sum (one pass
+ * over x's size instead of three). The fused node stands where the add
+ * stood, after both shares. */
+static void fuse_train_adds(Arena *a, const IrGraph *g, const int *uses, IrNode **at, unsigned char *gone)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        if (n->op != IR_MASK_GEN_GRAD || n->nin != 4 || at[i] || uses[n->out->id] != 1)
+            continue;
+        int ai = -1;
+        const IrNode *add = only_reader(g, i + 1, n->out, &ai);
+        if (!add || add->op != IR_ADD || at[ai] || add->in[0] == add->in[1] || extras_read(g, n, i, ai))
+            continue;
+        IrNode *f = clone(a, n, 5);
+        f->in[4] = add->in[add->in[0] == n->out ? 1 : 0];
+        f->out = add->out;
+        at[ai] = f;
+        gone[i] = 1;
+    }
+}
+
 /* Inference graphs: conv -> batchnorm (-> relu) becomes one conv2d_bn. */
 static void fuse_conv_bn(Arena *a, const IrGraph *g, const int *uses, IrNode **at, unsigned char *gone)
 {
@@ -149,9 +186,10 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g)
     unsigned char *gone = arena_alloc(a, (size_t)g->nodes.n + 1);
     memset(at, 0, sizeof(IrNode *) * (size_t)(g->nodes.n + 1));
     memset(gone, 0, (size_t)g->nodes.n + 1);
-    if (g->training)
+    if (g->training) {
         fuse_train_relus(a, g, uses, at, gone);
-    else
+        fuse_train_adds(a, g, uses, at, gone);
+    } else
         fuse_conv_bn(a, g, uses, at, gone);
     for (int i = 0; i < g->nodes.n; i++) {
         if (gone[i])

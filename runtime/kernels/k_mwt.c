@@ -33,8 +33,8 @@ void k_mask_gen_fwd(const float *restrict x, const float *restrict w1, const flo
 }
 
 void k_mask_gen_bwd_x(const float *restrict save, const float *restrict dm, const float *restrict w1,
-                      const float *restrict w2, float *restrict dx, float *restrict rows, int C, int HW, int Hd, int K,
-                      int lo, int hi)
+                      const float *restrict w2, const float *restrict acc, float *restrict dx, float *restrict rows,
+                      int C, int HW, int Hd, int K, int lo, int hi)
 {
     for (int b = lo; b < hi; b++) {
         const float *g = save + (long)b * (C + Hd + K), *h = g + C, *t = h + Hd;
@@ -54,8 +54,12 @@ void k_mask_gen_bwd_x(const float *restrict save, const float *restrict dm, cons
             for (int j = 0; j < Hd; j++)
                 s += w1[(long)j * C + c] * dp[j];
             s /= (float)HW;
-            for (int i = 0; i < HW; i++)
-                dxb[(long)c * HW + i] = s;
+            if (acc) /* an add fused: the other contribution to x's gradient, plus this one */
+                for (int i = 0; i < HW; i++)
+                    dxb[(long)c * HW + i] = acc[(long)b * C * HW + (long)c * HW + i] + s;
+            else
+                for (int i = 0; i < HW; i++)
+                    dxb[(long)c * HW + i] = s;
         }
     }
 }
