@@ -1,6 +1,7 @@
 /* GFLOP/s of the JIT'ed conv kernels on SimCNN's layers at batch 128, one
- * thread, the whole range in one call: what fraction of the core's peak the
- * kernels reach (time: the thread's CPU time, the best of the repetitions,
+ * thread, the whole range in one call, the direct kernels and then the
+ * kernels mwtc runs (Winograd where it applies): what fraction of the core's
+ * peak the kernels reach (time: the thread's CPU time, the best of the repetitions,
  * so that other processes on the machine distort it less). Usage: bench_kernels [simd] [repetitions]; simd defaults to
  * the host's (16 with AVX-512F, else 8). */
 #include <stdio.h>
@@ -104,8 +105,10 @@ int main(int argc, char **argv)
     int reps = argc > 2 ? atoi(argv[2]) : 5;
     const int N = 128, R = 3, pad = 1, G = 8;
     printf("host %s, simd %d, batch %d, 1 thread, best of %d\n", jit_cpu(jit), simd, N, reps);
+    printf("direct kernels (GFLOP/s of the direct FLOPs):\n");
     printf("%-6s %-26s %10s %10s %10s\n", "layer", "shape", "fwd", "bwd_x", "bwd_w");
-    double total_flop = 0, total_t = 0;
+    double total_flop = 0, total_t = 0, wino_flop = 0, wino_gemm = 0, wino_t = 0;
+    char wino_lines[5][160] = { "" };
     for (size_t l = 0; l < sizeof layers / sizeof *layers; l++) {
         int C = layers[l].C, H = layers[l].H, W = H, K = layers[l].K, OH = H, OW = W;
         size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)N * K * OH * OW;
@@ -149,12 +152,58 @@ int main(int argc, char **argv)
             printf(" %6.1f GF/s", flop / t[i] * 1e-9);
         printf("   (%.2f %.2f %.2f ms)\n", t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
         total_flop += 3 * flop, total_t += t[0] + t[1] + t[2];
+        /* as mwtc runs them: Winograd where codegen picks it (cg.c use_wino), else the direct kernel */
+        int wf = k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW), ww = wf && k_wino_bwd_w_ok(C, H, W, K);
+        double tw[3] = { t[0], t[1], t[2] };
+        if (wf) {
+            double sh[5] = { N, C, H, W, K }, shx[5] = { N, K, H, W, C };
+            double wcf[15] = { (double)off[0], (double)off[1], (double)off[3] };
+            double wcx[15] = { (double)off[4], (double)off[1], (double)off[5] };
+            double wcw[11] = { (double)off[0], (double)off[4], (double)off[6] };
+            memcpy(wcf + 3, sh, sizeof sh), wcf[8] = 0, wcf[9] = 0, wcf[10] = 0, wcf[11] = simd;
+            memcpy(wcx + 3, shx, sizeof shx), wcx[8] = 0, wcx[9] = 0, wcx[10] = 1, wcx[11] = simd;
+            memcpy(wcw + 3, sh, sizeof sh), wcw[8] = G, wcw[9] = simd;
+            char wn[3][32];
+            snprintf(wn[0], sizeof wn[0], "%s_wfwd", layers[l].name);
+            snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", layers[l].name);
+            snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", layers[l].name);
+            JitCall wc[3] = {
+                { wn[0], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcf },
+                { wn[1], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcx },
+                { wn[2], "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", wcw },
+            };
+            if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
+                fprintf(stderr, "bench_kernels: %s\n", err);
+                return 1;
+            }
+            tw[0] = best_time((JitFn)jit_lookup(jit, wn[0]), base, ws, N, reps);
+            tw[1] = best_time((JitFn)jit_lookup(jit, wn[1]), base, ws, N, reps);
+            if (ww)
+                tw[2] = best_time((JitFn)jit_lookup(jit, wn[2]), base, ws, G, reps);
+            /* the arithmetic the Winograd GEMMs do: 16 products per tile and channel pair */
+            double gemm = 2.0 * 16 * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);
+            wino_gemm += gemm * (ww ? 3 : 2) + (ww ? 0 : flop);
+        } else {
+            wino_gemm += 3 * flop;
+        }
+        snprintf(wino_lines[l], sizeof wino_lines[l], "%-6s %-26s %6.1f GF/s %6.1f GF/s %6.1f GF/s   (%s %s %s)",
+                 layers[l].name, shp, flop / tw[0] * 1e-9, flop / tw[1] * 1e-9, flop / tw[2] * 1e-9,
+                 wf ? "wino" : "direct", wf ? "wino" : "direct", ww ? "wino" : "direct");
+        wino_flop += 3 * flop, wino_t += tw[0] + tw[1] + tw[2];
         free(base), free(ws);
     }
     double peak = peak_gflops(simd), conv = total_flop / total_t * 1e-9;
     printf("all conv layers, fwd + bwd: %.1f ms per batch, %.1f GFLOP/s\n", total_t * 1e3, conv);
     printf("FP32 peak of this core (register-resident FMA loop, %d-float vectors): %.1f GFLOP/s; the convs reach "
            "%.0f%% of it\n", simd >= 16 ? 16 : 8, peak, 100 * conv / peak);
+    printf("as mwtc runs them, Winograd F(2x2,3x3) where it applies (GFLOP/s of the direct FLOPs, so above the\n"
+           "peak is possible: Winograd multiplies 2.25x less):\n");
+    for (size_t l = 0; l < sizeof layers / sizeof *layers; l++)
+        printf("%s\n", wino_lines[l]);
+    printf("all conv layers, fwd + bwd: %.1f ms per batch (direct %.1f ms, x%.2f), %.1f GFLOP/s of direct FLOPs;\n"
+           "the arithmetic actually done (Winograd GEMMs, direct kernels) at %.1f GFLOP/s, %.0f%% of the peak\n",
+           wino_t * 1e3, total_t * 1e3, total_t / wino_t, wino_flop / wino_t * 1e-9, wino_gemm / wino_t * 1e-9,
+           100 * wino_gemm / wino_t * 1e-9 / peak);
     /* SimCNN's linear layers: x [B,F], w [O,F]; bwd_w over all output rows. */
     static const int lin[][2] = { { 1152, 256 }, { 256, 10 } };
     for (int l = 0; l < 2; l++) {
