@@ -212,5 +212,5 @@ void cli_help(const char *command)
          "Exit status: 0 success, 1 a diagnosed error, 2 bad usage.\n"
          "'mwtc CMD --help' describes one command. The language: LANGUAGE.md.\n"
          "\n"
-         "Not in this build yet: reuse statements, eval --module, emit, repl.");
+         "Not in this build yet: emit, repl.");
 }
