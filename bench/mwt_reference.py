@@ -6,6 +6,7 @@ reports the metrics of DESIGN.md "MwT, precisely". With --standard it trains the
 
     /usr/bin/python3 bench/mwt_reference.py [--epochs N] [--threads N] [--limit N] [--seed N]
         [--alpha A] [--beta B] [--threshold T] [--data DIR] [--standard] [--no-modularize] [--json]
+        [--conv-init default|kaiming_out]
 
 Written for Debian's python3-torch (run it with /usr/bin/python3); numpy and torch only. The data
 pipeline, the recipe and what is timed come from bench/torch_train.py (imported from it): pixels /
@@ -287,6 +288,10 @@ def main():
     ap.add_argument("--no-modularize", action="store_true",
                     help="train and evaluate only (bench/mwt_vs_standard times the training loop)")
     ap.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    ap.add_argument("--conv-init", choices=["default", "kaiming_out"], default="default",
+                    help="kaiming_out: every conv's weights kaiming_normal_(mode fan_out, relu) and bias 0, as the "
+                         "reference's SimCNN (src/models_cnnsplitter/simcnn_masked.py) initializes them; default: "
+                         "PyTorch's, as mwtc and bench/torch_train.py")
     a = ap.parse_args()
     if a.epochs < 1 or a.threads < 1 or a.limit < 0:
         ap.error("--epochs and --threads must be >= 1, --limit >= 0")
@@ -297,6 +302,12 @@ def main():
 
     modular = not a.standard
     model = ModularSimCNN(10) if modular else simcnn_standard(10)
+    if a.conv_init == "kaiming_out":
+        for mod in model.modules():
+            if isinstance(mod, nn.Conv2d):
+                nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+                if mod.bias is not None:
+                    nn.init.constant_(mod.bias, 0)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     expected = EXPECTED_MODULAR_PARAMS if modular else EXPECTED_PARAMS
     if params != expected:
