@@ -157,10 +157,17 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
     int rc = 0;
     if (e && n && e->kind == RT_CKPT_F32 && e->rank == 2 && e->dims[0] == z->classes && e->dims[1] == s->kernels &&
         n->kind == RT_CKPT_F32 && n->dims[0] == z->classes) {
-        for (long long i = 0; i < z->classes * s->kernels; i++)
-            s->freq[i] = ((const float *)e->data)[i];
         for (int k = 0; k < z->classes; k++)
             s->count[k] = (long long)((const float *)n->data)[k];
+        /* Stored as float, a frequency is not the ratio counted: 5400 of 6000
+         * images, 0.9 exactly, comes back as 0.89999998 and would fall below a
+         * threshold of 0.9 that the run which counted it passed. Each is a
+         * count of images over the class's count, so rounding recovers the
+         * count, and the ratio is the one modularize computed. */
+        for (long long i = 0; i < z->classes * s->kernels; i++) {
+            double f = ((const float *)e->data)[i], c = (double)s->count[i / s->kernels];
+            s->freq[i] = c > 0 ? round(f * c) / c : f;
+        }
         goto done;
     }
     long long N = (long long)z->ds.n_train;

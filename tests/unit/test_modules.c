@@ -135,6 +135,25 @@ static void test_modularize_end_to_end(void **st)
     if (run_modularize(&t->c.arena, tr, t->c.checked.modularizes.v[0], &o, 0.9, 0, 1, &r2, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_true(r2.krr == r.krr);
+    /* A frequency exactly at the threshold survives the checkpoint: class 0's
+     * kernels alternate between 1 and 5400 of 6000 images, 0.9, which float
+     * cannot hold (stored, it rounds below), at a threshold of exactly 0.9. */
+    assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
+    double count = 6000, on = 5400;
+    assert_true((double)(float)(on / count) < on / count);
+    float fq[4 * 24], cnt[4] = { 6000, 6000, 6000, 6000 };
+    for (int i = 0; i < 4 * 24; i++)
+        fq[i] = i < 24 ? (i % 2 ? 1.0f : (float)(on / count)) : 0.0f;
+    long long d2[2] = { 4, 24 }, d1[1] = { 4 };
+    assert_int_equal(rt_ckpt_add_f32(&c, "mwt/freq", 2, d2, fq), 0);
+    assert_int_equal(rt_ckpt_add_f32(&c, "mwt/count", 1, d1, cnt), 0);
+    assert_int_equal(rt_ckpt_save(&c, ck, err, sizeof err), 0);
+    rt_ckpt_free(&c);
+    ModReport r3;
+    if (run_modularize(&t->c.arena, tr, t->c.checked.modularizes.v[0], &o, (double)on / count, 0, 1, &r3, err,
+                       sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(r3.modules[0].kernels, 24);
     tc_free(t);
 }
 
