@@ -612,6 +612,8 @@ static void test_pool(void **state)
 {
     (void)state;
     pool_case(5, 7, 7, 2, 2); /* 7 -> 3: the last row and column unused */
+    pool_case(3, 28, 28, 2, 2); /* SimCNN's: 14 windows a row, part of a vector */
+    pool_case(2, 40, 37, 2, 2); /* 18 windows a row: a whole vector and a part; W odd */
     pool_case(3, 8, 8, 3, 2); /* overlapping windows */
     pool_case(4, 6, 5, 2, 1);
     /* all equal: the whole gradient goes to each window's first element */
