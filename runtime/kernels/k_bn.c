@@ -20,7 +20,6 @@ static inline float bn_relu(float v) { return v > 0.0f ? v : 0.0f; }
 static void bn_relu_sums(const float *restrict x, const float *restrict dy, long n, float mean, float scale,
                          float shift, double *sdy, double *sdyx)
 {
-    typedef int k_i16 __attribute__((vector_size(64)));
     k_v16 ag = { 0 }, agx = { 0 };
     long i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -28,7 +27,7 @@ static void bn_relu_sums(const float *restrict x, const float *restrict dy, long
         __builtin_memcpy(&a, x + i, sizeof a);
         __builtin_memcpy(&d, dy + i, sizeof d);
         k_v16 v = (a - mean) * scale + shift;
-        k_v16 g = (k_v16)((k_i16)d & (k_i16)(v > 0.0f));
+        k_v16 g = K_WHERE16(v > 0.0f, d);
         ag += g;
         agx += g * (a - mean);
     }

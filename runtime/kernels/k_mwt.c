@@ -127,7 +127,6 @@ void k_mask_apply_keep(const float *restrict x, const float *restrict m, const f
 static float mask_plane_bwd(const float *restrict x, const float *restrict dy, float *restrict dx, long n, float s,
                             int relu)
 {
-    typedef int k_i16 __attribute__((vector_size(64)));
     k_v16 acc = { 0 };
     long i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -135,7 +134,7 @@ static float mask_plane_bwd(const float *restrict x, const float *restrict dy, f
         __builtin_memcpy(&a, x + i, sizeof a);
         __builtin_memcpy(&g, dy + i, sizeof g);
         if (relu)
-            g = (k_v16)((k_i16)g & (k_i16)(a * s > 0.0f));
+            g = K_WHERE16(a * s > 0.0f, g);
         k_v16 o = g * s;
         __builtin_memcpy(dx + i, &o, sizeof o);
         acc += g * a;

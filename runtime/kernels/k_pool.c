@@ -2,8 +2,6 @@
 #include "k_kernels.h"
 #include "k_tile.h"
 
-typedef int k_i16 __attribute__((vector_size(64)));
-
 /* Of the 2*len floats at r0 and at r1 (len <= 16): the even and the odd
  * elements of each row, a, b (row 0) and c, d (row 1), through a local copy,
  * so nothing past the rows is read. */
@@ -18,10 +16,8 @@ static inline void k_pool2_load(const float *restrict r0, const float *restrict 
     __builtin_memcpy(&u1, t0 + 16, sizeof u1);
     __builtin_memcpy(&v0, t1, sizeof v0);
     __builtin_memcpy(&v1, t1 + 16, sizeof v1);
-    *a = __builtin_shufflevector(u0, u1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    *b = __builtin_shufflevector(u0, u1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    *c = __builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    *d = __builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *a = K_EVEN16(u0, u1), *b = K_ODD16(u0, u1);
+    *c = K_EVEN16(v0, v1), *d = K_ODD16(v0, v1);
 }
 
 /* where (mask) a, else b, bitwise */
@@ -130,7 +126,7 @@ static void k_maxpool2_bwd(const float *restrict x, const float *restrict dy, fl
             float *d0 = dxp + 2L * oh * W, *d1 = d0 + W;
             for (int ow = 0; ow < OW; ow += 16) {
                 int len = OW - ow < 16 ? OW - ow : 16;
-                k_v16 a, b, c, d, m, gv, zero = { 0 }, out[4];
+                k_v16 a, b, c, d, m, gv;
                 float gt[16] = { 0 };
                 for (int j = 0; j < len; j++)
                     gt[j] = g[ow + j];
@@ -143,18 +139,9 @@ static void k_maxpool2_bwd(const float *restrict x, const float *restrict dy, fl
                 k_i16 sd = d > m;
                 /* the winner: d if it beat the rest, else c if it did, else b, else a */
                 k_i16 wd = sd, wc = ~sd & sc, wb = ~sd & ~sc & sb, wa = ~sd & ~sc & ~sb;
-                k_pool2_sel(&wa, &gv, &zero, &out[0]);
-                k_pool2_sel(&wb, &gv, &zero, &out[1]);
-                k_pool2_sel(&wc, &gv, &zero, &out[2]);
-                k_pool2_sel(&wd, &gv, &zero, &out[3]);
+                k_v16 oa = K_WHERE16(wa, gv), ob = K_WHERE16(wb, gv), oc = K_WHERE16(wc, gv), od = K_WHERE16(wd, gv);
                 /* back to the rows' order: a b a b ... and c d c d ... */
-                k_v16 w[4];
-                w[0] = __builtin_shufflevector(out[0], out[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-                w[1] = __builtin_shufflevector(out[0], out[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15,
-                                               31);
-                w[2] = __builtin_shufflevector(out[2], out[3], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-                w[3] = __builtin_shufflevector(out[2], out[3], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15,
-                                               31);
+                k_v16 w[4] = { K_ZIP_LO16(oa, ob), K_ZIP_HI16(oa, ob), K_ZIP_LO16(oc, od), K_ZIP_HI16(oc, od) };
                 float o[2][32];
                 __builtin_memcpy(o, w, sizeof o);
                 for (int j = 0; j < 2 * len; j++)

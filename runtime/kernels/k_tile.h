@@ -24,6 +24,18 @@
 
 typedef float k_v16 __attribute__((vector_size(64)));
 typedef float k_v8 __attribute__((vector_size(32)));
+typedef int k_i16 __attribute__((vector_size(64))); /* a k_v16 comparison: all ones where true */
+
+/* The k_v16 v where mask (a comparison) holds, else 0: a relu's gradient, a
+ * window's winner. */
+#define K_WHERE16(mask, v) ((k_v16)((k_i16)(mask) & (k_i16)(v)))
+/* The even and the odd lanes of the 32 floats of a then b (2x2 windows and
+ * Winograd tiles deal a row this way), and back: a and b interleaved, the
+ * first and the second 16 of the 32. */
+#define K_EVEN16(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define K_ODD16(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#define K_ZIP_LO16(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define K_ZIP_HI16(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 
 #define K_PRAGMA(x) _Pragma(#x)
 #define K_UNROLL K_PRAGMA(GCC unroll 64)

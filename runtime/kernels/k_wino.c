@@ -153,8 +153,8 @@ static inline void k_wino_deal(const float *restrict p, k_v16 *e, k_v16 *od, k_v
     __builtin_memcpy(&a, p, sizeof a);
     __builtin_memcpy(&b, p + 16, sizeof b);
     __builtin_memcpy(&c, p + 32, sizeof c);
-    *e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    *od = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *e = K_EVEN16(a, b);
+    *od = K_ODD16(a, b);
     /* p[16], p[18], .. p[32] and p[17], p[19], .. p[33] (then don't-cares) */
     k_v16 bc = __builtin_shufflevector(b, c, 0, 2, 4, 6, 8, 10, 12, 14, 16, 0, 0, 0, 0, 0, 0, 0);
     *e2 = __builtin_shufflevector(a, bc, 2, 4, 6, 8, 10, 12, 14, 16, 17, 18, 19, 20, 21, 22, 23, 24);
@@ -212,8 +212,7 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
 /* In place (only pointers cross function boundaries: k_tile.h). */
 static inline void k_wino_relu(k_v16 *v)
 {
-    typedef int k_i16 __attribute__((vector_size(64)));
-    *v = (k_v16)((k_i16)*v & (k_i16)(*v > 0.0f));
+    *v = K_WHERE16(*v > 0.0f, *v);
 }
 
 /* y[k][2 tr + a][2 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
@@ -242,10 +241,8 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
                     k_wino_relu(&y10), k_wino_relu(&y11);
                 }
                 k_v16 r[4];
-                r[0] = __builtin_shufflevector(y00, y01, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-                r[1] = __builtin_shufflevector(y00, y01, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-                r[2] = __builtin_shufflevector(y10, y11, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-                r[3] = __builtin_shufflevector(y10, y11, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+                r[0] = K_ZIP_LO16(y00, y01), r[1] = K_ZIP_HI16(y00, y01);
+                r[2] = K_ZIP_LO16(y10, y11), r[3] = K_ZIP_HI16(y10, y11);
                 /* output row 2 tr at rows[0..], 2 tr + 1 at rows[rl..]: whole chunks */
                 __builtin_memcpy(rows + 2 * tc, &r[0], sizeof r[0]);
                 __builtin_memcpy(rows + 2 * tc + 16, &r[1], sizeof r[1]);
