@@ -26,6 +26,20 @@ static inline void k_pool2_sel(const k_i16 *mask, const k_v16 *a, const k_v16 *b
     *out = (k_v16)((*mask & (k_i16)*a) | (~*mask & (k_i16)*b));
 }
 
+/* The windows' first maximum m in row-major order (a, b, c, d: only a
+ * strictly greater value moves it, as in the general loops), and where each
+ * of b, c, d moved it. */
+static inline void k_pool2_max(const k_v16 *a, const k_v16 *b, const k_v16 *c, const k_v16 *d, k_v16 *m, k_i16 *sb,
+                               k_i16 *sc, k_i16 *sd)
+{
+    *sb = *b > *a;
+    k_pool2_sel(sb, b, a, m);
+    *sc = *c > *m;
+    k_pool2_sel(sc, c, m, m);
+    *sd = *d > *m;
+    k_pool2_sel(sd, d, m, m);
+}
+
 /* 2x2 windows, stride 2 (SimCNN's every pool): 16 windows of a row at a
  * time in vectors; the scalar loops left LLVM nothing it would vectorize
  * (10 GB/s, a fifth of a relu's). The same maximum, first maximum, as the
@@ -38,16 +52,12 @@ static void k_maxpool2_fwd(const float *restrict x, float *restrict y, int H, in
             float *yr = y + (p * OH + oh) * (long)OW;
             for (int ow = 0; ow < OW; ow += 16) {
                 int len = OW - ow < 16 ? OW - ow : 16;
-                k_v16 a, b, c, d, m, o[1];
+                k_v16 a, b, c, d, m;
+                k_i16 sb, sc, sd;
                 k_pool2_load(r0 + 2 * ow, r1 + 2 * ow, len, &a, &b, &c, &d);
-                k_i16 gb = b > a;
-                k_pool2_sel(&gb, &b, &a, &m);
-                k_i16 gc = c > m;
-                k_pool2_sel(&gc, &c, &m, &m);
-                k_i16 gd = d > m;
-                k_pool2_sel(&gd, &d, &m, o);
+                k_pool2_max(&a, &b, &c, &d, &m, &sb, &sc, &sd);
                 float out[16];
-                __builtin_memcpy(out, o, sizeof out);
+                __builtin_memcpy(out, &m, sizeof out);
                 for (int j = 0; j < len; j++)
                     yr[ow + j] = out[j];
             }
@@ -131,12 +141,9 @@ static void k_maxpool2_bwd(const float *restrict x, const float *restrict dy, fl
                 for (int j = 0; j < len; j++)
                     gt[j] = g[ow + j];
                 __builtin_memcpy(&gv, gt, sizeof gv);
+                k_i16 sb, sc, sd;
                 k_pool2_load(r0 + 2 * ow, r1 + 2 * ow, len, &a, &b, &c, &d);
-                k_i16 sb = b > a;
-                k_pool2_sel(&sb, &b, &a, &m);
-                k_i16 sc = c > m;
-                k_pool2_sel(&sc, &c, &m, &m);
-                k_i16 sd = d > m;
+                k_pool2_max(&a, &b, &c, &d, &m, &sb, &sc, &sd);
                 /* the winner: d if it beat the rest, else c if it did, else b, else a */
                 k_i16 wd = sd, wc = ~sd & sc, wb = ~sd & ~sc & sb, wa = ~sd & ~sc & ~sb;
                 k_v16 oa = K_WHERE16(wa, gv), ob = K_WHERE16(wb, gv), oc = K_WHERE16(wc, gv), od = K_WHERE16(wd, gv);
