@@ -55,15 +55,6 @@ static int k_blk_next(long t, int n1, int OH, int T)
     return k_min(T, OH - (int)(t % OH));
 }
 
-/* A block's run of rows inside one image, from flattened row u to before
- * end: image *n, rows [*oh, *oh + return value). */
-static int k_blk_run(long u, long end, int OH, long *n, int *oh)
-{
-    *n = u / OH;
-    *oh = (int)(u - *n * OH);
-    return (int)(end - u < OH - *oh ? end - u : OH - *oh);
-}
-
 /* The geometry of the zero-padded copy of the input rows one run of at most
  * T output rows reads: HP rows of WP floats per channel. */
 static int k_pad_h(int T, int OH, int R, int stride) { return (k_min(T, OH) - 1) * stride + R; }

@@ -44,6 +44,16 @@ static inline long k_rup(long a, long b) { return (a + b - 1) / b * b; }
 static inline int k_min(int a, int b) { return a < b ? a : b; }
 static inline int k_max(int a, int b) { return a > b ? a : b; }
 
+/* A block's run of rows inside one image, from flattened row u (image *
+ * rows + row) to before end: image *n, rows [*oh, *oh + return value). The
+ * conv kernels' output rows, Winograd's tile rows. */
+static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
+{
+    *n = u / OH;
+    *oh = (int)(u - *n * OH);
+    return (int)(end - u < OH - *oh ? end - u : OH - *oh);
+}
+
 /* C[MR][NV*V] = bias[i] + sum over k < kin of a[k][i] * b[k][j] (no bias
  * when bias is NULL); c has row stride ldc. */
 #define K_OP_KERNEL(NAME, VT, V, MR, NV)                                                                           \

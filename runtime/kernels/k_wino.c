@@ -288,11 +288,10 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
         long t1 = t + TRb < end ? t + TRb : end;
         long cols = (t1 - t) * g.TW;
         int qb = (int)k_rup(cols, nr);
-        for (long u0 = t; u0 < t1;) {
-            long n = u0 / g.TH;
-            int tr0 = (int)(u0 - n * g.TH), tr1 = (int)(t1 - n * g.TH < g.TH ? t1 - n * g.TH : g.TH);
-            k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr1, C, H, W);
-            u0 += tr1 - tr0;
+        for (long u0 = t, n; u0 < t1;) {
+            int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
+            k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
+            u0 += rows;
         }
         K_ROLLED
         for (int xi = 0; xi < 16; xi++) /* the columns past the block's tiles: zeros into the GEMM */
@@ -301,12 +300,11 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                     v[xi * g.vxs + (long)c * g.ldv + j] = 0.0f;
         for (int xi = 0; xi < 16; xi++) /* left to the unroller: ~10% faster than rolled */
             k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.ldv, qb, m + xi * g.mxs, g.ldv);
-        for (long u0 = t; u0 < t1;) {
-            long n = u0 / g.TH;
-            int tr0 = (int)(u0 - n * g.TH), tr1 = (int)(t1 - n * g.TH < g.TH ? t1 - n * g.TH : g.TH);
-            k_wino_out(m, &g, ws + g.rows, gamma || b ? bias : NULL, y + n * K * H * W, (u0 - t) * g.TW, tr0, tr1, K,
-                       H, W, relu);
-            u0 += tr1 - tr0;
+        for (long u0 = t, n; u0 < t1;) {
+            int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
+            k_wino_out(m, &g, ws + g.rows, gamma || b ? bias : NULL, y + n * K * H * W, (u0 - t) * g.TW, tr0,
+                       tr0 + rows, K, H, W, relu);
+            u0 += rows;
         }
         t = t1;
     }
@@ -388,12 +386,11 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
         for (long t = (long)n0 * g.TH, end = (long)n1 * g.TH; t < end;) {
             long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
             int qb = (int)k_rup(cols, k_op_nr(simd));
-            for (long u0 = t; u0 < t1;) {
-                long n = u0 / g.TH;
-                int tr0 = (int)(u0 - n * g.TH), tr1 = (int)(t1 - n * g.TH < g.TH ? t1 - n * g.TH : g.TH);
-                k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr1, C, H, W);
-                k_wino_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr1, K, H, W);
-                u0 += tr1 - tr0;
+            for (long u0 = t, n; u0 < t1;) {
+                int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
+                k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
+                k_wino_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
+                u0 += rows;
             }
             K_ROLLED
             for (int xi = 0; xi < 16; xi++) { /* past the block's tiles: zeros into the sums */
