@@ -122,8 +122,7 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_CONV2D_BN: { /* x, w (, b), gamma, beta, mean, var */
-        double kt = conv_groups(C, x, y);
-        int units = (int)(kt * (double)(x->d[0] * y->d[2])), g0 = n->nin == 7 ? 3 : 2;
+        int g0 = n->nin == 7 ? 3 : 2;
         if (use_wino(x, y->d[1], n)) {
             if (n->nin == 7)
                 call(C, (int)x->d[0], "k_conv2d_wino", "ppppppppwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
@@ -135,6 +134,8 @@ static int node(Cg *C, const IrNode *n)
                      WINO_SHAPE(x, y->d[1]), 1e-5, n->p, 0.0, simd);
             return 0;
         }
+        double kt = conv_groups(C, x, y);
+        int units = (int)(kt * (double)(x->d[0] * y->d[2]));
         if (n->nin == 7)
             call(C, units, "k_conv2d_bn_fwd", "ppppppppwiiiiiiiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
                  O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y),
