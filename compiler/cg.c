@@ -38,7 +38,7 @@ static void push(Cg *C, int units, const char *kernel, const char *sig, int ncon
     o->units[o->n++] = units;
 }
 
-/* A call whose constants follow the signature: one double per 'p', 'i', 'f'. */
+/* A call whose constants follow the signature: one double per 'p', 'q', 'i', 'f', 'r'. */
 static void call(Cg *C, int units, const char *kernel, const char *sig, ...)
 {
     double c[40];
@@ -46,13 +46,14 @@ static void call(Cg *C, int units, const char *kernel, const char *sig, ...)
     va_list ap;
     va_start(ap, sig);
     for (const char *s = sig; *s; s++)
-        if (*s == 'p' || *s == 'i' || *s == 'f')
+        if (*s == 'p' || *s == 'q' || *s == 'i' || *s == 'f' || *s == 'r')
             c[n++] = va_arg(ap, double);
     va_end(ap);
     push(C, units, kernel, sig, n, c);
 }
 
 static double O(const Cg *C, const IrValue *v) { return (double)C->p->off[v->id]; }
+static double Q(const Cg *C, const IrValue *v) { return v ? O(C, v) : -1.0; }
 static int units(const IrValue *v) { return (int)ir_numel(v); }
 
 /* The 11 shape constants of a conv kernel: N C H W K R S stride pad OH OW. */
@@ -79,8 +80,21 @@ static int use_wino(const IrValue *x, long long K, const IrNode *n)
                      (int)n->pad, (int)x->d[2], (int)x->d[3]);
 }
 
-/* The 5 shape constants of k_conv2d_wino: N C H W K. */
+/* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
 #define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
+
+/* A Winograd conv of x (N C H W) into y with K channels, its bias and
+ * inference batchnorm optional ('q'), its batch and flip given at run time
+ * ('r'): the forward, the data gradient and the inference conv of a layer
+ * of one shape then share one compiled body (jit.h). */
+static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
+                 long long K, int relu, int flip)
+{
+    call(C, (int)x->d[0], "k_conv2d_wino", "ppqqqqqpwriiiifirilh", O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL),
+         Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y), (double)x->d[0],
+         (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu, (double)flip,
+         (double)C->p->L->simd);
+}
 
 static int node(Cg *C, const IrNode *n)
 {
@@ -103,12 +117,7 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     case IR_CONV2D: {
         if (use_wino(x, y->d[1], n)) {
-            if (n->nin == 3)
-                call(C, (int)x->d[0], "k_conv2d_wino", "pppnnnnpwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
-                     O(C, y), WINO_SHAPE(x, y->d[1]), 0.0, 0.0, 0.0, simd);
-            else
-                call(C, (int)x->d[0], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, y),
-                     WINO_SHAPE(x, y->d[1]), 0.0, 0.0, 0.0, simd);
+            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0);
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -124,14 +133,7 @@ static int node(Cg *C, const IrNode *n)
     case IR_CONV2D_BN: { /* x, w (, b), gamma, beta, mean, var */
         int g0 = n->nin == 7 ? 3 : 2;
         if (use_wino(x, y->d[1], n)) {
-            if (n->nin == 7)
-                call(C, (int)x->d[0], "k_conv2d_wino", "ppppppppwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
-                     O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y),
-                     WINO_SHAPE(x, y->d[1]), 1e-5, n->p, 0.0, simd);
-            else
-                call(C, (int)x->d[0], "k_conv2d_wino", "ppnpppppwiiiiifiiilh", O(C, x), O(C, n->in[1]),
-                     O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y),
-                     WINO_SHAPE(x, y->d[1]), 1e-5, n->p, 0.0, simd);
+            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0);
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -148,8 +150,7 @@ static int node(Cg *C, const IrNode *n)
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
         if (use_wino(y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */
-            call(C, (int)y->d[0], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", O(C, x), O(C, n->in[1]), O(C, y),
-                 WINO_SHAPE(x, y->d[1]), 0.0, 0.0, 1.0, simd);
+            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1);
             return 0;
         }
         call(C, (int)y->d[0], "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
@@ -174,9 +175,9 @@ static int node(Cg *C, const IrNode *n)
         else
             call(C, G, "k_conv2d_bwd_w", "pppnwiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, CONV_SHAPE(x, dy, n),
                  (double)G, simd);
-        call(C, (int)nw, "k_sum_parts", "ppiilh", parts, O(C, y), (double)G, (double)nw);
+        call(C, (int)nw, "k_sum_parts", "ppirlh", parts, O(C, y), (double)G, (double)nw);
         if (nb)
-            call(C, (int)nb, "k_sum_parts", "ppiilh", dbpart, O(C, n->extra[0]), (double)G, (double)nb);
+            call(C, (int)nb, "k_sum_parts", "ppirlh", dbpart, O(C, n->extra[0]), (double)G, (double)nb);
         return 0;
     }
     case IR_BATCHNORM: {
@@ -321,14 +322,14 @@ static int node(Cg *C, const IrNode *n)
             const IrValue *m = n->in[l];
             call(C, (int)(m->d[0] + 1) / 2, "k_mask_sim_rows", "pppwiilh", O(C, x), O(C, m), parts, (double)m->d[0],
                  (double)m->d[1]);
-            call(C, 1, "k_mask_sim_loss", "ppiiflh", parts, O(C, y), (double)m->d[0], (double)mode, 1.0 / layers);
+            call(C, 1, "k_mask_sim_loss", "ppirflh", parts, O(C, y), (double)m->d[0], (double)mode, 1.0 / layers);
         }
         return 0;
     }
     case IR_COHESION_GRAD:
     case IR_COUPLING_GRAD: {
         const IrValue *m = n->in[1];
-        call(C, (int)m->d[0], "k_mask_sim_bwd", "ppppwiiiflh", O(C, x), O(C, m), O(C, n->in[2]), O(C, y),
+        call(C, (int)m->d[0], "k_mask_sim_bwd", "ppppwiirflh", O(C, x), O(C, m), O(C, n->in[2]), O(C, y),
              (double)m->d[0], (double)m->d[1], (double)(n->op == IR_COUPLING_GRAD), n->p);
         return 0;
     }

@@ -181,9 +181,9 @@ static void print_profile(const RunModel *m, const RunGraph *rg, const char *wha
                 c->kernel, rg->steps[i].units);
         int k = 0;
         for (const char *s = c->sig; *s; s++)
-            if (*s == 'i')
+            if (*s == 'i' || *s == 'r')
                 fprintf(stderr, " %g", c->consts[k++]);
-            else if (*s == 'p' || *s == 'f')
+            else if (*s == 'p' || *s == 'q' || *s == 'f')
                 k++;
         fputc('\n', stderr);
     }

@@ -16,11 +16,16 @@ const char *jit_cpu_features(const Jit *j);
 /* A specialized call: defines `void name(char *base, float *ws, int lo, int hi)`
  * that calls `kernel`, each of its arguments given by one character of `sig`:
  *   'p' base + a byte offset (the next entry of consts): a tensor in the arena
+ *   'q' the same, or a null pointer where the offset is negative
  *   'n' a null pointer            'w' ws, the calling thread's scratch
  *   'i' the next const as an int  'f' the next const as a float
+ *   'r' the next const as an int the kernel needs no code specialized for
+ *       (a flag of its setup, not of its loops)
  *   'l' lo                        'h' hi (the range of units this thread computes)
  * The kernel is inlined into it, its shapes constants, and the module is
- * optimized at O3 for the host. Tensors are addressed from the arena's base,
+ * optimized at O3 for the host. Calls of one kernel that differ only in
+ * their 'p', 'q' and 'r' arguments share one compiled body of it (their
+ * shape), to which each passes those at run time. Tensors are addressed from the arena's base,
  * so the code does not depend on where the arena lies. Returns 0, or -1 with
  * a message in err. */
 typedef struct JitCall {

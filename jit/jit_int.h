@@ -23,11 +23,22 @@ LLVMTargetMachineRef jit_target_machine(const Jit *j);
 /* Sets the host's triple and data layout on `mod` and runs O3 (tuned by tm);
  * 0 or -1. */
 int jit_optimize(Jit *j, LLVMModuleRef mod, char *err, size_t errlen);
-int jit_optimize_with(Jit *j, LLVMTargetMachineRef tm, LLVMModuleRef mod, char *err, size_t errlen);
+int jit_optimize_with(Jit *j, LLVMTargetMachineRef tm, LLVMModuleRef mod, int unroll, char *err, size_t errlen);
+/* Whether O3's loop unroller pays for itself on this kernel's calls. */
+int jit_kernel_unrolled(const char *kernel);
+/* group[i] = the first call of the same shape as call i (its kernel,
+ * signature and constants other than tensor offsets): such calls share one
+ * compiled body, so they must be compiled in one module. */
+void jit_call_groups(const JitCall *calls, int n, int *group);
+/* How big a kernel is (instructions, its callees' included): what
+ * compiling one body of it costs, roughly. */
+long jit_kernel_size(const char *kernel);
 /* The kernels' bitcode in `ctx` with the calls defined; NULL on error. */
 LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, char *err, size_t errlen);
 
 extern const unsigned char mwt_kernels_bc[];
+/* A hash of the JIT's own sources (jit/source_id.cmake). */
+extern const char mwt_jit_source_id[];
 extern const size_t mwt_kernels_bc_len;
 
 #endif

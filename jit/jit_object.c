@@ -1,12 +1,15 @@
 /* Compiling kernel calls to machine code, in parallel and once.
  *
- * The calls are dealt round-robin to one part per core; each part is built,
- * optimized and emitted as an object file on its own thread, with its own
- * LLVM context and target machine (LLVM shares neither across threads), and
- * the JIT links the objects. The objects are also kept in a disk cache, keyed
- * by everything that decides them: the calls (names, kernels, constants), the
- * kernels' bitcode, the CPU and its features, LLVM's version and this file's
- * format. A second run of the same model on the same machine compiles nothing.
+ * The calls are dealt to one part per core, by shape (calls that differ only
+ * in where their tensors lie share one compiled body: jit_kernels.c), the
+ * parts about equal in size; each part is built, optimized and emitted as an
+ * object file on its own thread, with its own LLVM context and target
+ * machine (LLVM shares neither across threads), and the JIT links the
+ * objects. The objects are also kept in a disk cache, keyed by everything
+ * that decides them: the calls (names, kernels, constants), the kernels'
+ * bitcode, the JIT's own sources (how it builds and optimizes the calls),
+ * the CPU and its features, LLVM's version and this file's format. A second
+ * run of the same model on the same machine compiles nothing.
  *
  * Cache: $MWTC_CACHE_DIR, else $XDG_CACHE_HOME/mwtc, else $HOME/.cache/mwtc;
  * MWTC_CACHE=off turns it off. A file is written to a temporary name and
@@ -25,14 +28,17 @@
 
 #include "jit_int.h"
 
-enum { MAX_PARTS = 4 };
+/* A part's calls make up to two modules: those of kernels that want the
+ * loop unroller (jit_kernel_unrolled) and the rest; an object each. */
+enum { MAX_PARTS = 4, MAX_OBJS = 2 * MAX_PARTS };
 static const char MAGIC[8] = { 'M', 'W', 'T', 'C', 'O', 'B', 'J', '1' };
 
 typedef struct Part {
     Jit *j;
     JitCall *calls;
     int n;
-    LLVMMemoryBufferRef obj;
+    LLVMMemoryBufferRef obj[2];
+    int nobj;
     int rc;
     char err[512];
 } Part;
@@ -60,12 +66,13 @@ static void cache_key(const Jit *j, const JitCall *calls, int n, uint64_t key[2]
         h = fnv(h, ver, sizeof ver);
         h = fnv_str(fnv_str(fnv_str(h, j->triple), j->cpu), j->features);
         h = fnv(h, mwt_kernels_bc, mwt_kernels_bc_len);
+        h = fnv_str(h, mwt_jit_source_id);
         for (int i = 0; i < n; i++) {
             const JitCall *c = &calls[i];
             h = fnv_str(fnv_str(fnv_str(h, c->name), c->kernel), c->sig);
             int nc = 0;
             for (const char *s = c->sig; *s; s++)
-                nc += *s == 'p' || *s == 'i' || *s == 'f';
+                nc += *s == 'p' || *s == 'q' || *s == 'i' || *s == 'f' || *s == 'r';
             h = fnv(h, c->consts, sizeof(double) * (size_t)nc);
         }
         key[k] = h;
@@ -114,7 +121,7 @@ static int cache_read(const char *path, LLVMMemoryBufferRef *obj, int *nparts)
     uint32_t n = 0;
     int rc = -1, got = 0;
     if (fread(magic, 1, 8, f) != 8 || memcmp(magic, MAGIC, 8) != 0 || fread(&n, 4, 1, f) != 1 || n == 0 ||
-        n > MAX_PARTS)
+        n > MAX_OBJS)
         goto done;
     for (; got < (int)n; got++) {
         uint64_t size, sum;
@@ -160,30 +167,52 @@ static void cache_write(const char *path, LLVMMemoryBufferRef *obj, int n)
         remove(tmp);
 }
 
+/* One module of calls, optimized and emitted into *obj; 0 or -1 with p->err. */
+static int compile_module(Part *p, LLVMTargetMachineRef tm, const JitCall *calls, int n, int unroll,
+                          LLVMMemoryBufferRef *obj)
+{
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = jit_build_module(p->j, ctx, calls, n, p->err, sizeof p->err);
+    int rc = -1;
+    if (mod && jit_optimize_with(p->j, tm, mod, unroll, p->err, sizeof p->err) == 0) {
+        char *msg = NULL;
+        if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, obj)) {
+            snprintf(p->err, sizeof p->err, "cannot emit machine code: %s", msg ? msg : "?");
+            *obj = NULL;
+        } else {
+            rc = 0;
+        }
+        LLVMDisposeMessage(msg);
+    }
+    if (mod)
+        LLVMDisposeModule(mod);
+    LLVMContextDispose(ctx);
+    return rc;
+}
+
 static void *compile_part(void *arg)
 {
     Part *p = arg;
     p->rc = -1;
-    LLVMContextRef ctx = LLVMContextCreate();
     LLVMTargetMachineRef tm = jit_target_machine(p->j);
-    LLVMModuleRef mod = jit_build_module(p->j, ctx, p->calls, p->n, p->err, sizeof p->err);
-    if (mod && tm && jit_optimize_with(p->j, tm, mod, p->err, sizeof p->err) == 0) {
-        char *msg = NULL;
-        if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &p->obj)) {
-            snprintf(p->err, sizeof p->err, "cannot emit machine code: %s", msg ? msg : "?");
-            p->obj = NULL;
-        } else {
-            p->rc = 0;
-        }
-        LLVMDisposeMessage(msg);
-    } else if (!tm) {
+    if (!tm) {
         snprintf(p->err, sizeof p->err, "cannot create a target machine");
+        return NULL;
     }
-    if (mod)
-        LLVMDisposeModule(mod);
-    if (tm)
-        LLVMDisposeTargetMachine(tm);
-    LLVMContextDispose(ctx);
+    /* the calls sorted in place: the rolled ones first, then the unrolled */
+    int nr = 0;
+    for (int i = 0; i < p->n; i++)
+        if (!jit_kernel_unrolled(p->calls[i].kernel)) {
+            JitCall t = p->calls[nr];
+            p->calls[nr++] = p->calls[i];
+            p->calls[i] = t;
+        }
+    p->rc = 0;
+    if (nr > 0 && (p->rc = compile_module(p, tm, p->calls, nr, 0, &p->obj[p->nobj])) == 0)
+        p->nobj++;
+    if (p->rc == 0 && nr < p->n && (p->rc = compile_module(p, tm, p->calls + nr, p->n - nr, 1, &p->obj[p->nobj])) == 0)
+        p->nobj++;
+    LLVMDisposeTargetMachine(tm);
     return NULL;
 }
 
@@ -218,11 +247,59 @@ static int parts_wanted(int n)
     return p;
 }
 
+/* The calls to the P parts by shape, the biggest shape first, each to the
+ * part with the least so far: the calls of one shape land in one part, which
+ * compiles their shared body once, and the parts take about as long. Costs
+ * are the kernels' sizes, so the split does not depend on timing. 0, or -1
+ * out of memory. */
+static int deal(const JitCall *calls, int n, Part *part, int P)
+{
+    size_t m = (size_t)(n > 0 ? n : 1);
+    int *group = malloc(sizeof(int) * m), *owner = malloc(sizeof(int) * m), *order = malloc(sizeof(int) * m);
+    long *cost = calloc(m, sizeof(long));
+    int rc = group && owner && order && cost ? 0 : -1;
+    if (rc == 0) {
+        jit_call_groups(calls, n, group);
+        int ng = 0;
+        for (int i = 0; i < n; i++) {
+            if (group[i] == i) {
+                cost[i] = jit_kernel_size(calls[i].kernel);
+                order[ng++] = i;
+            }
+            cost[group[i]] += 20;   /* each call's own small function */
+        }
+        for (int a = 1; a < ng; a++)   /* insertion sort: biggest first, then first come */
+            for (int b = a; b > 0 && cost[order[b]] > cost[order[b - 1]]; b--) {
+                int t = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = t;
+            }
+        long load[MAX_PARTS] = { 0 };
+        for (int a = 0; a < ng; a++) {
+            int best = 0;
+            for (int q = 1; q < P; q++)
+                if (load[q] < load[best])
+                    best = q;
+            owner[order[a]] = best;
+            load[best] += cost[order[a]];
+        }
+        for (int i = 0; i < n; i++) {
+            Part *p = &part[owner[group[i]]];
+            p->calls[p->n++] = calls[i];
+        }
+    }
+    free(group);
+    free(owner);
+    free(order);
+    free(cost);
+    return rc;
+}
+
 int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
 {
     uint64_t key[2];
     char path[4096];
-    LLVMMemoryBufferRef obj[MAX_PARTS];
+    LLVMMemoryBufferRef obj[MAX_OBJS];
     int nobj = 0;
     cache_key(j, calls, n, key);
     int cached = cache_path(key, path, sizeof path) == 0;
@@ -239,7 +316,7 @@ int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
     memset(part, 0, sizeof part);
     for (int p = 0; p < P; p++) {
         part[p].j = j;
-        part[p].calls = malloc(sizeof(JitCall) * (size_t)(n / P + 1));
+        part[p].calls = malloc(sizeof(JitCall) * (size_t)(n > 0 ? n : 1));   /* a part may get more than n / P */
         part[p].rc = -1;
         if (!part[p].calls) {
             snprintf(err, errlen, "out of memory");
@@ -248,9 +325,11 @@ int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
             return -1;
         }
     }
-    for (int i = 0; i < n; i++) {   /* round-robin: every part gets its share of the big convolutions */
-        Part *p = &part[i % P];
-        p->calls[p->n++] = calls[i];
+    if (deal(calls, n, part, P) != 0) {
+        snprintf(err, errlen, "out of memory");
+        for (int q = 0; q < P; q++)
+            free(part[q].calls);
+        return -1;
     }
     for (int p = 1; p < P; p++)
         started[p] = pthread_create(&th[p], NULL, compile_part, &part[p]) == 0;
@@ -269,15 +348,15 @@ int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
         }
         free(part[p].calls);
     }
+    for (int p = 0; p < P; p++)
+        for (int k = 0; k < part[p].nobj; k++)
+            obj[nobj++] = part[p].obj[k];
     if (rc != 0) {
-        for (int p = 0; p < P; p++)
-            if (part[p].obj)
-                LLVMDisposeMemoryBuffer(part[p].obj);
+        for (int k = 0; k < nobj; k++)
+            LLVMDisposeMemoryBuffer(obj[k]);
         return -1;
     }
-    for (int p = 0; p < P; p++)
-        obj[p] = part[p].obj;
     if (cached)
-        cache_write(path, obj, P);
-    return link_objects(j, obj, P, err, errlen);
+        cache_write(path, obj, nobj);
+    return link_objects(j, obj, nobj, err, errlen);
 }

@@ -512,16 +512,16 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
             /* A strip of 4 col rows stays in L1 while all of dy passes. */
             for (int kd0 = 0; kd0 < g.Kdp; kd0 += K_DOT_NR) {
                 const float *bp[K_DOT_NR];
-                for (int j = 0; j < K_DOT_NR; j++)
+                K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
                     bp[j] = col + (long)(kd0 + j) * ld;
                 for (int k0 = 0; k0 < g.Kp; k0 += mrd) {
-                    const float *ap[4];
+                    const float *ap[4] = { NULL };
                     float out[16];
-                    for (int i = 0; i < mrd; i++)
+                    K_UNROLL for (int i = 0; i < mrd; i++)
                         ap[i] = k0 + i < K ? dyr + (long)(k0 + i) * ldy : dyc + (long)(k0 + i) * ld;
                     k_dot(simd, qb / v, ap, bp, out);
-                    for (int i = 0; i < mrd; i++)
-                        for (int j = 0; j < K_DOT_NR; j++)
+                    K_UNROLL for (int i = 0; i < mrd; i++)
+                        K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
                             acc[(long)(k0 + i) * g.Kdp + kd0 + j] += out[i * K_DOT_NR + j];
                 }
             }

@@ -405,17 +405,17 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
             for (int xi = 0; xi < 16; xi++)
                 for (int c0 = 0; c0 < Cp; c0 += K_DOT_NR) {
                     const float *bp[K_DOT_NR];
-                    for (int j = 0; j < K_DOT_NR; j++)
+                    K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
                         bp[j] = c0 + j < C ? v + xi * g.vxs + (long)(c0 + j) * g.ldv : zero;
                     for (int k0 = 0; k0 < K; k0 += mrd) {
-                        const float *ap[4];
+                        const float *ap[4] = { NULL };
                         float out[16];
-                        for (int i = 0; i < mrd; i++)
+                        K_UNROLL for (int i = 0; i < mrd; i++)
                             ap[i] = k0 + i < K ? z + xi * g.mxs + (long)(k0 + i) * g.ldv : zero;
                         k_dot(simd, qb / vl, ap, bp, out);
                         float *a = acc + ((long)xi * g.Kp + k0) * Cp + c0;
-                        for (int i = 0; i < mrd; i++)
-                            for (int j = 0; j < K_DOT_NR; j++)
+                        K_UNROLL for (int i = 0; i < mrd; i++)
+                            K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
                                 a[(long)i * Cp + j] += out[i * K_DOT_NR + j];
                     }
                 }

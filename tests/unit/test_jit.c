@@ -41,7 +41,7 @@ static void fill(float *v, size_t n, unsigned seed)
 static void assert_close(const float *a, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (fabsf(a[i] - b[i]) > 1e-5f * (1.0f + fabsf(b[i])))
+        if (!(fabsf(a[i] - b[i]) <= 1e-5f * (1.0f + fabsf(b[i]))))   /* a NaN fails too */
             fail_msg("element %zu: jit %.9g, reference %.9g", i, a[i], b[i]);
 }
 
@@ -274,6 +274,63 @@ static void test_other_kernels_specialized(void **state)
     }
 }
 
+/* Calls of one shape share a compiled body: three linear layers of one
+ * shape (tensors of their own, the bias there or not ('q'), a runtime 'r'
+ * constant that differs) compute what the kernel computes for each, next to
+ * one of another shape; the module has one shared body, for the three. */
+static void test_shared_shapes(void **state)
+{
+    (void)state;
+    int simd = host_simd();
+    const int F = 40, O = 13, Bs[4] = { 5, 5, 5, 6 }, og[4] = { 1, 2, 1, 1 };
+    TArena a = { malloc(1 << 18), 0, 1 << 18 };
+    double x[2], w[2], b[2], y[4];
+    for (int i = 0; i < 2; i++) {
+        x[i] = arena_put(&a, (size_t)6 * F), w[i] = arena_put(&a, (size_t)O * F), b[i] = arena_put(&a, O);
+        fill(at(&a, x[i]), (size_t)6 * F, 40u + (unsigned)i);
+        fill(at(&a, w[i]), (size_t)O * F, 50u + (unsigned)i);
+        fill(at(&a, b[i]), O, 60u + (unsigned)i);
+    }
+    for (int i = 0; i < 4; i++)
+        y[i] = arena_put(&a, (size_t)6 * O);
+    const double xs[4] = { x[0], x[1], x[0], x[1] }, ws_[4] = { w[0], w[1], w[1], w[0] }, bs[4] = { b[0], -1, b[1], b[0] };
+    double consts[4][9];
+    char names[4][16];
+    JitCall calls[4];
+    for (int i = 0; i < 4; i++) {
+        double c[9] = { xs[i], ws_[i], bs[i], y[i], Bs[i], F, O, og[i], simd };
+        memcpy(consts[i], c, sizeof c);
+        snprintf(names[i], sizeof names[i], "shared_lin%d", i);
+        calls[i] = (JitCall){ names[i], "k_linear_fwd", "ppqpwiiirilh", consts[i] };
+    }
+    char err[512];
+    char *ir = jit_calls_ir(jit, calls, 4, 0, err, sizeof err);
+    if (!ir)
+        fail_msg("%s", err);
+    /* one body, defined once and called by the three (the first names it) */
+    const char *body = strstr(ir, "define internal void @shared_lin0.shape(");
+    assert_non_null(body);
+    assert_null(strstr(body + 1, "define internal void @shared_lin0.shape("));
+    for (int i = 1; i < 4; i++) {
+        char other[64];
+        snprintf(other, sizeof other, "@%s.shape(", names[i]);
+        assert_null(strstr(ir, other));
+    }
+    free(ir);
+    if (jit_add_calls(jit, calls, 4, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    float *ws = malloc(sizeof(float) * (size_t)k_linear_ws(6, F, O, simd)), *want = malloc(sizeof(float) * 6 * O);
+    for (int i = 0; i < 4; i++) {
+        JitFn fn = (JitFn)jit_lookup(jit, names[i]);
+        assert_non_null(fn);
+        fn(a.base, ws, 0, Bs[i] * og[i]);
+        k_linear_fwd(at(&a, xs[i]), at(&a, ws_[i]), bs[i] < 0 ? NULL : at(&a, bs[i]), want, ws, Bs[i], F, O, og[i], simd,
+                     0, Bs[i] * og[i]);
+        assert_close(at(&a, y[i]), want, (size_t)Bs[i] * O);
+    }
+    free(ws), free(want), free(a.base);
+}
+
 static void test_bad_requests(void **state)
 {
     (void)state;
@@ -374,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_gemm_specialized),
         cmocka_unit_test(test_conv_specialized),
         cmocka_unit_test(test_other_kernels_specialized),
+        cmocka_unit_test(test_shared_shapes),
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_object_cache),
     };
