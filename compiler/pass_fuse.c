@@ -1,5 +1,6 @@
 /* Fusion (ir.h, pass_fuse). Inference graphs: conv -> batchnorm, and a
- * relu right after it, become one conv2d_bn node. Batchnorm on running
+ * relu right after it, become one conv2d_bn node; a relu after a mask_apply
+ * folds into it. Batchnorm on running
  * statistics is a per-channel scale and shift, so it folds into the conv's
  * weights and bias as the kernel packs them; the relu is applied to each
  * block of outputs while it is still in cache. Two passes over the
@@ -175,6 +176,24 @@ static void fuse_conv_bn(Arena *a, const IrGraph *g, const int *uses, IrNode **a
     }
 }
 
+/* Inference graphs: a relu right after a mask_apply folds into it (p = 1),
+ * as in training; a pass over the activations less. */
+static void fuse_mask_relus(Arena *a, const IrGraph *g, const int *uses, IrNode **at, unsigned char *gone)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        int ri = -1;
+        const IrNode *r = n->op == IR_MASK_APPLY && uses[n->out->id] == 1 ? only_reader(g, i + 1, n->out, &ri) : NULL;
+        if (!r || r->op != IR_RELU)
+            continue;
+        IrNode *f = clone(a, n, n->nin);
+        f->out = r->out;
+        f->p = 1;
+        at[i] = f;
+        gone[ri] = 1;
+    }
+}
+
 IrGraph *pass_fuse(Arena *a, const IrGraph *g)
 {
     IrGraph *o = arena_alloc(a, sizeof *o);
@@ -189,8 +208,10 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g)
     if (g->training) {
         fuse_train_relus(a, g, uses, at, gone);
         fuse_train_adds(a, g, uses, at, gone);
-    } else
+    } else {
         fuse_conv_bn(a, g, uses, at, gone);
+        fuse_mask_relus(a, g, uses, at, gone);
+    }
     for (int i = 0; i < g->nodes.n; i++) {
         if (gone[i])
             continue;

@@ -53,11 +53,12 @@ static void test_what_fuses(void **st)
     assert_int_equal(count(f, IR_CONV2D), 0);
     assert_int_equal(count(f, IR_CONV2D_BN), 5);
     assert_int_equal(count(f, IR_BATCHNORM), 0);
-    /* relus: after conv 1 and inside the block fuse; the one after the add
-     * and the masked layer's (it reads the mask's output) stay */
+    /* relus: after conv 1 and inside the block into the conv; the masked
+     * layer's into its mask_apply; the one after the add stays */
     assert_int_equal(count(g, IR_RELU), 4);
-    assert_int_equal(count(f, IR_RELU), 2);
+    assert_int_equal(count(f, IR_RELU), 1);
     assert_int_equal(count(f, IR_MASK_APPLY), 1);
+    assert_int_equal(count_fused(f, IR_MASK_APPLY, 1, -1), 1);
     for (int i = 0; i < f->nodes.n; i++) {
         assert_true(f->origin[i] >= 0 && f->origin[i] < g->nodes.n);
         assert_true(i == 0 || f->origin[i] > f->origin[i - 1]);
