@@ -154,6 +154,8 @@ int main(int argc, char **argv)
         total_flop += 3 * flop, total_t += t[0] + t[1] + t[2];
         /* as mwtc runs them: Winograd where codegen picks it (cg.c use_wino), else the direct kernel */
         int wf = k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW), ww = wf && k_wino_bwd_w_ok(C, H, W, K);
+        const char *we = getenv("MWTC_WINOGRAD");
+        int f4 = !(we && !strcmp(we, "2x2")) && k_wino4_pays(W); /* as cg.c picks for the forward and data gradient */
         double tw[3] = { t[0], t[1], t[2] };
         if (wf) {
             double sh[5] = { N, C, H, W, K }, shx[5] = { N, K, H, W, C };
@@ -168,8 +170,8 @@ int main(int argc, char **argv)
             snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", layers[l].name);
             snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", layers[l].name);
             JitCall wc[3] = {
-                { wn[0], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcf },
-                { wn[1], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcx },
+                { wn[0], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcf },
+                { wn[1], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcx },
                 { wn[2], "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
@@ -180,15 +182,18 @@ int main(int argc, char **argv)
             tw[1] = best_time((JitFn)jit_lookup(jit, wn[1]), base, ws, N, reps);
             if (ww)
                 tw[2] = best_time((JitFn)jit_lookup(jit, wn[2]), base, ws, G, reps);
-            /* the arithmetic the Winograd GEMMs do: 16 products per tile and channel pair */
-            double gemm = 2.0 * 16 * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);
-            wino_gemm += gemm * (ww ? 3 : 2) + (ww ? 0 : flop);
+            /* the arithmetic the Winograd GEMMs do, per tile and channel pair: F(4x4)
+             * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2) */
+            double g2 = 2.0 * 16 * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);
+            double g4 = 2.0 * 36 * K * C * N * (double)((H + 3) / 4) * ((W + 3) / 4);
+            wino_gemm += (f4 ? g4 : g2) * 2 + (ww ? g2 : flop);
         } else {
             wino_gemm += 3 * flop;
         }
         snprintf(wino_lines[l], sizeof wino_lines[l], "%-6s %-26s %6.1f GF/s %6.1f GF/s %6.1f GF/s   (%s %s %s)",
                  layers[l].name, shp, flop / tw[0] * 1e-9, flop / tw[1] * 1e-9, flop / tw[2] * 1e-9,
-                 wf ? "wino" : "direct", wf ? "wino" : "direct", ww ? "wino" : "direct");
+                 wf ? (f4 ? "wino4" : "wino") : "direct", wf ? (f4 ? "wino4" : "wino") : "direct",
+                 ww ? "wino" : "direct");
         wino_flop += 3 * flop, wino_t += tw[0] + tw[1] + tw[2];
         free(base), free(ws);
     }
@@ -196,8 +201,8 @@ int main(int argc, char **argv)
     printf("all conv layers, fwd + bwd: %.1f ms per batch, %.1f GFLOP/s\n", total_t * 1e3, conv);
     printf("FP32 peak of this core (register-resident FMA loop, %d-float vectors): %.1f GFLOP/s; the convs reach "
            "%.0f%% of it\n", simd >= 16 ? 16 : 8, peak, 100 * conv / peak);
-    printf("as mwtc runs them, Winograd F(2x2,3x3) where it applies (GFLOP/s of the direct FLOPs, so above the\n"
-           "peak is possible: Winograd multiplies 2.25x less):\n");
+    printf("as mwtc runs them, Winograd where it applies: wino4 F(4x4,3x3), wino F(2x2,3x3) (GFLOP/s of the direct\n"
+           "FLOPs, so above the peak is possible: Winograd multiplies 4x, 2.25x less):\n");
     for (size_t l = 0; l < sizeof layers / sizeof *layers; l++)
         printf("%s\n", wino_lines[l]);
     printf("all conv layers, fwd + bwd: %.1f ms per batch (direct %.1f ms, x%.2f), %.1f GFLOP/s of direct FLOPs;\n"

@@ -67,10 +67,10 @@ static double conv_groups(const Cg *C, const IrValue *x, const IrValue *y)
     return (double)k_conv2d_groups((long)(x->d[0] * y->d[2]), (int)y->d[1], C->p->L->simd);
 }
 
-/* Winograd (k_wino.c) for a 3x3, stride 1, pad 1 conv of x [N,C,H,W] into K
- * channels, unless the batch is small (its units are images: one image
- * would run on one thread; the direct kernel splits its rows) or
- * MWTC_WINOGRAD=off. */
+/* Winograd (k_wino4.c and k_wino.c) for a 3x3, stride 1, pad 1 conv of x
+ * [N,C,H,W] into K channels, unless the batch is small (its units are
+ * images: one image would run on one thread; the direct kernel splits its
+ * rows) or MWTC_WINOGRAD=off. */
 static int use_wino(const IrValue *x, long long K, const IrNode *n)
 {
     const char *e = getenv("MWTC_WINOGRAD");
@@ -86,11 +86,15 @@ static int use_wino(const IrValue *x, long long K, const IrNode *n)
 /* A Winograd conv of x (N C H W) into y with K channels, its bias and
  * inference batchnorm optional ('q'), its batch and flip given at run time
  * ('r'): the forward, the data gradient and the inference conv of a layer
- * of one shape then share one compiled body (jit.h). */
+ * of one shape then share one compiled body (jit.h). F(4x4, 3x3) where it
+ * pays, else F(2x2, 3x3); MWTC_WINOGRAD=2x2 always F(2x2) (to compare). */
 static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
                  long long K, int relu, int flip)
 {
-    call(C, (int)x->d[0], "k_conv2d_wino", "ppqqqqqpwriiiifirilh", O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL),
+    const char *e = getenv("MWTC_WINOGRAD");
+    int four = !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)x->d[3]);
+    const char *kernel = four ? "k_conv2d_wino4" : "k_conv2d_wino";
+    call(C, (int)x->d[0], kernel, "ppqqqqqpwriiiifirilh", O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL),
          Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y), (double)x->d[0],
          (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu, (double)flip,
          (double)C->p->L->simd);

@@ -1,0 +1,314 @@
+/* 3x3 convolutions with stride 1 and padding 1 by Winograd's F(4x4, 3x3)
+ * (Lavin and Gray 2015), the forward and the data gradient: as k_wino.c's
+ * F(2x2, 3x3), with 4x4 output tiles from 6x6 input patches,
+ *   Y = A^T [ (G g G^T) . (B^T d B) ] A,
+ * 36 GEMMs (one per position xi of the 6x6 transformed tile), K x C times C
+ * x tiles: 36 multiplies per tile of 16 outputs and channel pair, 4x fewer
+ * than the direct conv's 144 (F(2x2) 2.25x). On SimCNN's layers the GEMMs
+ * were ~65% of F(2x2)'s time, at ~90% of the core's peak: fewer multiplies
+ * was what was left to gain. The transforms have larger constants (up to 8
+ * in A, 1/24 in G), so the results round more than F(2x2)'s (measured
+ * 1.3e-5 relative to the terms' size, F(2x2) 8e-7); the weight gradient stays
+ * F(2x2) (k_conv2d_wino_bwd_w), whose sums over the whole batch would
+ * carry that further.
+ *
+ * Same structure as k_wino.c: blocks of tile rows of the flattened sequence
+ * image * TH + tile row, sized so that V and M of a block stay in L2; per
+ * block the input transform, the 36 GEMMs with the micro-kernel of
+ * k_tile.h, the output transform with the bias (or a batchnorm on running
+ * statistics folded in) and relu. Every output is its own tile's sums in an
+ * order fixed by the shape: the thread split changes no bit. */
+#include <math.h>
+
+#include "k_kernels.h"
+#include "k_tile.h"
+
+#define K_ROLLED K_PRAGMA(GCC unroll 1)
+
+enum { K_W4_NX = 36 }; /* positions of a transformed tile */
+
+/* Tiles per row and column of the output (the last one may hang over). */
+static int k_w4_tiles(int n) { return (n + 3) / 4; }
+
+/* Columns (tiles) per block: V and M, 36 * (C + K) floats per column, in
+ * ~512 KB, as k_wino.c's forward. */
+static int k_w4_ld(int C, int K, int TW, int simd)
+{
+    int nr = k_op_nr(simd), mr = k_op_mr(simd);
+    long cols = 8192L * 16 / K_W4_NX / (C + k_rup(K, mr));
+    int rows = (int)(cols / TW) > 1 ? (int)(cols / TW) : 1;
+    return (int)k_rup((long)rows * TW, nr);
+}
+
+/* Scratch, as k_wino.c's: packed U; V and M (rows of ldv floats, 16 more
+ * than a block's columns: the transforms store whole vectors), their 36
+ * planes a cache line more than their size apart; the zero-padded input
+ * rows of one channel (PWp floats each, so that a chunk of 16 tiles reads
+ * 80 floats from any chunk start) and their vertical transforms; four
+ * output rows; the bias and scale. */
+typedef struct {
+    int TH, TW, ld, ldv, Kp, PWp;
+    long vxs, mxs; /* from one xi to the next in V and in M */
+    long vcs, mks; /* from one channel to the next in V, in M */
+    long u, v, m, plane, trow, rows, bias, scale, end;
+} KW4Ws;
+
+static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd)
+{
+    KW4Ws g;
+    g.TH = k_w4_tiles(H), g.TW = k_w4_tiles(W);
+    g.ld = k_w4_ld(C, K, g.TW, simd);
+    g.ldv = g.ld + 16;
+    g.Kp = (int)k_rup(K, k_op_mr(simd));
+    g.PWp = (int)k_rup(4L * g.TW + 2, 64) + 16;
+    g.vxs = g.mxs = g.ldv;
+    g.vcs = g.mks = K_W4_NX * g.ldv + 16;
+    g.u = 0;
+    g.v = g.u + k_rup((long)K_W4_NX * g.Kp * C, 16);
+    g.m = g.v + C * g.vcs;
+    g.plane = g.m + g.Kp * g.mks;
+    g.trow = g.plane + (4L * g.TH + 2) * g.PWp;
+    g.rows = g.trow + 6L * g.PWp;
+    g.bias = g.rows + 16 * k_rup(g.TW, 16);
+    g.scale = g.bias + k_rup(K, 16);
+    g.end = g.scale + k_rup(K, 16);
+    return g;
+}
+
+long k_wino4_ws(int C, int H, int W, int K, int simd) { return k_w4_layout(C, H, W, K, simd).end + 16; }
+
+int k_wino4_pays(int W)
+{
+    /* The row transform works on 16 tiles of a row at once: with 2 tiles a
+     * row (7x7) it does 8x the work it needs, and SimCNN's 7x7 layers ran
+     * 11-17% slower than with F(2x2) (4 tiles a row); its 14x14 and 28x28
+     * layers 3-8% faster (Zen 4, training, MWTC_PROFILE=1, 4 runs each). */
+    return k_w4_tiles(W) >= 4;
+}
+
+/* G's rows applied to three values: out[i] = (G (a0, a1, a2))[i]. */
+static inline void k_w4_g(float a0, float a1, float a2, float *out)
+{
+    out[0] = a0 * 0.25f;
+    out[1] = -(a0 + a1 + a2) * (1.0f / 6);
+    out[2] = -(a0 - a1 + a2) * (1.0f / 6);
+    out[3] = a0 * (1.0f / 24) + a1 * (1.0f / 12) + a2 * (1.0f / 6);
+    out[4] = a0 * (1.0f / 24) - a1 * (1.0f / 12) + a2 * (1.0f / 6);
+    out[5] = a2;
+}
+
+/* U[xi] = G g G^T for every (k, c), scaled by scale[k], packed per xi as
+ * k_op_pack packs a K x C matrix. */
+static void k_w4_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
+                         int flip, int simd)
+{
+    int mr = k_op_mr(simd), Kp = (int)k_rup(K, mr);
+    for (int k = 0; k < Kp; k++)
+        for (int c = 0; c < C; c++) {
+            float g[9], t[3][6], U[36];
+            for (int j = 0; j < 9; j++) /* flip: the data gradient's kernel, w[c][k] rotated */
+                g[j] = k >= K ? 0.0f : flip ? w[((long)c * K + k) * 9 + 8 - j] : w[((long)k * C + c) * 9 + j];
+            for (int j = 0; j < 3; j++) /* G down each column j of g */
+                k_w4_g(g[j], g[3 + j], g[6 + j], t[j]);
+            float s = scale && k < K ? scale[k] : 1.0f;
+            for (int i = 0; i < 6; i++) { /* then along each row i */
+                float r[6];
+                k_w4_g(t[0][i], t[1][i], t[2][i], r);
+                for (int j = 0; j < 6; j++)
+                    U[6 * i + j] = r[j] * s;
+            }
+            int m0 = k / mr * mr;
+            for (int xi = 0; xi < K_W4_NX; xi++)
+                u[(long)xi * Kp * C + (long)m0 * C + (long)c * mr + (k - m0)] = U[xi];
+        }
+}
+
+/* q[j] = elements 4 l + j of the 80 floats at p, for the 16 lanes l. */
+static inline void k_w4_deal(const float *restrict p, k_v16 *q)
+{
+    k_v16 a0, a1, a2, a3, a4;
+    __builtin_memcpy(&a0, p, sizeof a0);
+    __builtin_memcpy(&a1, p + 16, sizeof a1);
+    __builtin_memcpy(&a2, p + 32, sizeof a2);
+    __builtin_memcpy(&a3, p + 48, sizeof a3);
+    __builtin_memcpy(&a4, p + 64, sizeof a4);
+    k_v16 e01 = K_EVEN16(a0, a1), o01 = K_ODD16(a0, a1), e23 = K_EVEN16(a2, a3), o23 = K_ODD16(a2, a3);
+    q[0] = K_EVEN16(e01, e23);
+    q[1] = K_EVEN16(o01, o23);
+    q[2] = K_ODD16(e01, e23);
+    q[3] = K_ODD16(o01, o23);
+    q[4] = __builtin_shufflevector(q[0], a4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    q[5] = __builtin_shufflevector(q[1], a4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+}
+
+/* B^T's rows on six vectors (in place, only pointers cross functions). */
+static inline void k_w4_bt(const k_v16 *a, k_v16 *z)
+{
+    z[0] = 4.0f * a[0] - 5.0f * a[2] + a[4];
+    z[1] = a[3] + a[4] - 4.0f * (a[1] + a[2]);
+    z[2] = a[4] - a[3] + 4.0f * (a[1] - a[2]);
+    z[3] = a[4] - a[2] + 2.0f * (a[3] - a[1]);
+    z[4] = a[4] - a[2] - 2.0f * (a[3] - a[1]);
+    z[5] = 4.0f * a[1] - 5.0f * a[3] + a[5];
+}
+
+/* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
+ * [tr0, tr1) of image x (C channels of H x W), 16 tiles of a row at a time;
+ * a chunk's lanes past the row's last tile land on the next row's first
+ * columns (rewritten when that row comes) or past the block's last. */
+static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, float *restrict ws, long col0,
+                    int tr0, int tr1, int C, int H, int W)
+{
+    /* Only the columns the row's tiles read (QW) are filled and transformed:
+     * the chunk's lanes past the row's last tile read stale columns, and
+     * their results are rewritten or never read (above). */
+    int TW = g->TW, PWp = g->PWp, pr = 4 * (tr1 - tr0) + 2, QW = (int)k_rup(4L * TW + 2, 16);
+    float *plane = ws + g->plane, *t = ws + g->trow;
+    for (int c = 0; c < C; c++) {
+        /* plane row i is input row 4 tr0 - 1 + i, column j input column j - 1 */
+        for (int i = 0; i < pr; i++) {
+            float *d = plane + (long)i * PWp;
+            int ih = 4 * tr0 - 1 + i;
+            if (ih < 0 || ih >= H) {
+                for (int j = 0; j < QW; j++)
+                    d[j] = 0.0f;
+                continue;
+            }
+            const float *src = x + ((long)c * H + ih) * W;
+            d[0] = 0.0f;
+            for (int j = 0; j < W; j++)
+                d[1 + j] = src[j];
+            for (int j = W + 1; j < QW; j++)
+                d[j] = 0.0f;
+        }
+        for (int tr = tr0; tr < tr1; tr++) {
+            const float *r = plane + 4L * (tr - tr0) * PWp;
+            for (int q = 0; q < QW; q += 16) { /* B^T down the columns */
+                k_v16 a[6], z[6];
+                for (int i = 0; i < 6; i++)
+                    __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
+                k_w4_bt(a, z);
+                for (int i = 0; i < 6; i++)
+                    __builtin_memcpy(t + (long)i * PWp + q, &z[i], sizeof z[i]);
+            }
+            float *vc = v + (long)c * g->vcs + col0 + (long)(tr - tr0) * TW;
+            for (int tc = 0; tc < TW; tc += 16) /* then B along the rows, 16 tiles at once */
+                for (int i = 0; i < 6; i++) {
+                    k_v16 q[6], z[6];
+                    k_w4_deal(t + (long)i * PWp + 4 * tc, q);
+                    k_w4_bt(q, z);
+                    for (int j = 0; j < 6; j++)
+                        __builtin_memcpy(vc + (6 * i + j) * g->vxs + tc, &z[j], sizeof z[j]);
+                }
+        }
+    }
+}
+
+/* A^T's rows on six vectors. */
+static inline void k_w4_at(const k_v16 *a, k_v16 *s)
+{
+    k_v16 p = a[1] + a[2], m = a[1] - a[2], p34 = a[3] + a[4], m34 = a[3] - a[4];
+    s[0] = a[0] + p + p34;
+    s[1] = m + 2.0f * m34;
+    s[2] = p + 4.0f * p34;
+    s[3] = m + 8.0f * m34 + a[5];
+}
+
+/* y[k][4 tr + a][4 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
+ * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time. */
+static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict rows, const float *restrict bias,
+                     float *restrict y, long col0, int tr0, int tr1, int K, int H, int W, int relu)
+{
+    int TW = g->TW;
+    long xs = g->mxs, rl = 4 * k_rup(TW, 16);
+    for (int k = 0; k < K; k++) {
+        float b = bias ? bias[k] : 0.0f;
+        for (int tr = tr0; tr < tr1; tr++) {
+            const float *mk = m + (long)k * g->mks + col0 + (long)(tr - tr0) * TW;
+            for (int tc = 0; tc < TW; tc += 16) {
+                k_v16 s[6][4], a[6];
+                for (int j = 0; j < 6; j++) { /* A^T down each column j */
+                    for (int i = 0; i < 6; i++)
+                        __builtin_memcpy(&a[i], mk + (6 * i + j) * xs + tc, sizeof a[i]);
+                    k_w4_at(a, s[j]);
+                }
+                for (int r = 0; r < 4; r++) { /* then along output row r */
+                    k_v16 c[6], o[4];
+                    for (int j = 0; j < 6; j++)
+                        c[j] = s[j][r];
+                    k_w4_at(c, o);
+                    for (int q = 0; q < 4; q++) {
+                        o[q] += b;
+                        if (relu)
+                            o[q] = K_WHERE16(o[q] > 0.0f, o[q]);
+                    }
+                    /* tile l's four outputs side by side: interleave by 4 */
+                    k_v16 l02 = K_ZIP_LO16(o[0], o[2]), h02 = K_ZIP_HI16(o[0], o[2]);
+                    k_v16 l13 = K_ZIP_LO16(o[1], o[3]), h13 = K_ZIP_HI16(o[1], o[3]), z[4];
+                    z[0] = K_ZIP_LO16(l02, l13), z[1] = K_ZIP_HI16(l02, l13);
+                    z[2] = K_ZIP_LO16(h02, h13), z[3] = K_ZIP_HI16(h02, h13);
+                    for (int q = 0; q < 4; q++)
+                        __builtin_memcpy(rows + r * rl + 4 * tc + 16 * q, &z[q], sizeof z[q]);
+                }
+            }
+            for (int a4 = 0; a4 < 4 && 4 * tr + a4 < H; a4++) {
+                float *dst = y + ((long)k * H + 4 * tr + a4) * W;
+                const float *src = rows + a4 * rl;
+                for (int j = 0; j < W; j++)
+                    dst[j] = src[j];
+            }
+        }
+    }
+}
+
+void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
+                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
+                    float eps, int relu, int flip, int simd, int lo, int hi)
+{
+    (void)N;
+    if (lo >= hi)
+        return;
+    KW4Ws g = k_w4_layout(C, H, W, K, simd);
+    float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias, *scale = NULL;
+    /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
+    if (gamma) {
+        scale = ws + g.scale;
+        for (int k = 0; k < K; k++)
+            scale[k] = gamma[k] / sqrtf(var[k] + eps);
+        for (int k = 0; k < K; k++)
+            bias[k] = ((b ? b[k] : 0.0f) - mean[k]) * scale[k] + beta[k];
+    } else if (b) {
+        for (int k = 0; k < K; k++)
+            bias[k] = b[k];
+    }
+    k_w4_weights(w, scale, u, C, K, flip, simd);
+    int nr = k_op_nr(simd), TRb = g.ld / g.TW;
+    long end = (long)hi * g.TH;
+    for (long t = (long)lo * g.TH; t < end;) {
+        /* a block: up to TRb tile rows, of several whole images or a slice of one */
+        long t1 = t + TRb < end ? t + TRb : end;
+        long cols = (t1 - t) * g.TW;
+        int qb = (int)k_rup(cols, nr);
+        for (long u0 = t, n; u0 < t1;) {
+            int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
+            k_w4_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
+            u0 += rows;
+        }
+        K_ROLLED
+        for (int xi = 0; xi < K_W4_NX; xi++) /* the columns past the block's tiles: zeros into the GEMM */
+            for (int c = 0; c < C; c++)
+                for (long j = cols; j < qb; j++)
+                    v[xi * g.vxs + (long)c * g.vcs + j] = 0.0f;
+        K_ROLLED
+        for (int xi = 0; xi < K_W4_NX; xi++)
+            k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.vcs, qb, m + xi * g.mxs, g.mks);
+        for (long u0 = t, n; u0 < t1;) {
+            int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
+            k_w4_out(m, &g, ws + g.rows, gamma || b ? bias : NULL, y + n * K * H * W, (u0 - t) * g.TW, tr0,
+                     tr0 + rows, K, H, W, relu);
+            u0 += rows;
+        }
+        t = t1;
+    }
+}
