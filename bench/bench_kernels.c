@@ -172,7 +172,7 @@ int main(int argc, char **argv)
             JitCall wc[3] = {
                 { wn[0], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcf },
                 { wn[1], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcx },
-                { wn[2], "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", wcw },
+                { wn[2], f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
                 fprintf(stderr, "bench_kernels: %s\n", err);
@@ -186,14 +186,14 @@ int main(int argc, char **argv)
              * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2) */
             double g2 = 2.0 * 16 * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);
             double g4 = 2.0 * 36 * K * C * N * (double)((H + 3) / 4) * ((W + 3) / 4);
-            wino_gemm += (f4 ? g4 : g2) * 2 + (ww ? g2 : flop);
+            wino_gemm += (f4 ? g4 : g2) * (ww ? 3 : 2) + (ww ? 0 : flop);
         } else {
             wino_gemm += 3 * flop;
         }
         snprintf(wino_lines[l], sizeof wino_lines[l], "%-6s %-26s %6.1f GF/s %6.1f GF/s %6.1f GF/s   (%s %s %s)",
                  layers[l].name, shp, flop / tw[0] * 1e-9, flop / tw[1] * 1e-9, flop / tw[2] * 1e-9,
                  wf ? (f4 ? "wino4" : "wino") : "direct", wf ? (f4 ? "wino4" : "wino") : "direct",
-                 ww ? "wino" : "direct");
+                 ww ? (f4 ? "wino4" : "wino") : "direct");
         wino_flop += 3 * flop, wino_t += tw[0] + tw[1] + tw[2];
         free(base), free(ws);
     }

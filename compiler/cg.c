@@ -80,20 +80,25 @@ static int use_wino(const IrValue *x, long long K, const IrNode *n)
                      (int)n->pad, (int)x->d[2], (int)x->d[3]);
 }
 
+/* F(4x4, 3x3) (k_wino4.c) for a Winograd conv of x where it pays, else
+ * F(2x2, 3x3); MWTC_WINOGRAD=2x2 always F(2x2) (to compare). */
+static int wino4(const IrValue *x)
+{
+    const char *e = getenv("MWTC_WINOGRAD");
+    return !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)x->d[3]);
+}
+
 /* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
 #define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
 
 /* A Winograd conv of x (N C H W) into y with K channels, its bias and
  * inference batchnorm optional ('q'), its batch and flip given at run time
  * ('r'): the forward, the data gradient and the inference conv of a layer
- * of one shape then share one compiled body (jit.h). F(4x4, 3x3) where it
- * pays, else F(2x2, 3x3); MWTC_WINOGRAD=2x2 always F(2x2) (to compare). */
+ * of one shape then share one compiled body (jit.h). */
 static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
                  long long K, int relu, int flip)
 {
-    const char *e = getenv("MWTC_WINOGRAD");
-    int four = !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)x->d[3]);
-    const char *kernel = four ? "k_conv2d_wino4" : "k_conv2d_wino";
+    const char *kernel = wino4(x) ? "k_conv2d_wino4" : "k_conv2d_wino";
     call(C, (int)x->d[0], kernel, "ppqqqqqpwriiiifirilh", O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL),
          Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y), (double)x->d[0],
          (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu, (double)flip,
@@ -167,12 +172,12 @@ static int node(Cg *C, const IrNode *n)
         double dbpart = parts + 4.0 * (double)(G * nw);
         int wino = use_wino(x, dy->d[1], n) &&
                    k_wino_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]);
+        const char *wk = wino4(x) ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w";
         if (wino && nb)
-            call(C, G, "k_conv2d_wino_bwd_w", "ppppwiiiiiiilh", O(C, x), O(C, dy), parts, dbpart,
-                 WINO_SHAPE(x, dy->d[1]), (double)G, simd);
+            call(C, G, wk, "ppppwiiiiiiilh", O(C, x), O(C, dy), parts, dbpart, WINO_SHAPE(x, dy->d[1]), (double)G,
+                 simd);
         else if (wino)
-            call(C, G, "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", O(C, x), O(C, dy), parts, WINO_SHAPE(x, dy->d[1]),
-                 (double)G, simd);
+            call(C, G, wk, "pppnwiiiiiiilh", O(C, x), O(C, dy), parts, WINO_SHAPE(x, dy->d[1]), (double)G, simd);
         else if (nb)
             call(C, G, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart,
                  CONV_SHAPE(x, dy, n), (double)G, simd);

@@ -337,7 +337,8 @@ long jit_kernel_size(const char *kernel)
 
 int jit_kernel_unrolled(const char *kernel)
 {
-    /* The Winograd weight gradient: 8-19% slower in training without it
-     * (Zen 4, MWTC_PROFILE=1, three runs each), for ~35 ms more to compile. */
-    return !strcmp(kernel, "k_conv2d_wino_bwd_w");
+    /* The Winograd weight gradients: F(2x2)'s 8-19%, F(4x4)'s 4-9% slower in
+     * training without it (Zen 4, MWTC_PROFILE=1, three runs each), for
+     * ~35 ms more to compile each. */
+    return !strcmp(kernel, "k_conv2d_wino_bwd_w") || !strcmp(kernel, "k_conv2d_wino4_bwd_w");
 }

@@ -73,15 +73,19 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
                    float eps, int relu, int flip, int simd, int lo, int hi);
-/* The same by F(4x4, 3x3) (k_wino4.c), for the same shapes: 4x fewer
- * multiplies than the direct conv instead of 2.25x, rounding a little more;
- * k_wino4_pays says whether it is faster than F(2x2) at width W. */
+/* The same by F(4x4, 3x3) (k_wino4.c), for the same shapes, the weight
+ * gradient too (as k_conv2d_wino_bwd_w): 4x fewer multiplies than the
+ * direct conv instead of 2.25x, rounding a little more; k_wino4_pays says
+ * whether it is faster than F(2x2) at width W. */
 int k_wino4_pays(int W);
 long k_wino4_ws(int C, int H, int W, int K, int simd);
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                     const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
                     float eps, int relu, int flip, int simd, int lo, int hi);
+void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
+                          int simd, int lo, int hi);
 /* The weight gradient of such a conv (x [N,C,H,W], dy [N,K,H,W]) by the
  * same transforms, for the shapes k_wino_bwd_w_ok accepts, in G chunks of the batch as k_conv2d_bwd_w (dwpart,
  * dbpart alike). units: chunks 0..G-1. */

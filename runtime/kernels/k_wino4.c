@@ -1,6 +1,7 @@
 /* 3x3 convolutions with stride 1 and padding 1 by Winograd's F(4x4, 3x3)
- * (Lavin and Gray 2015), the forward and the data gradient: as k_wino.c's
- * F(2x2, 3x3), with 4x4 output tiles from 6x6 input patches,
+ * (Lavin and Gray 2015), the forward, the data gradient and the weight
+ * gradient: as k_wino.c's F(2x2, 3x3), with 4x4 output tiles from 6x6
+ * input patches,
  *   Y = A^T [ (G g G^T) . (B^T d B) ] A,
  * 36 GEMMs (one per position xi of the 6x6 transformed tile), K x C times C
  * x tiles: 36 multiplies per tile of 16 outputs and channel pair, 4x fewer
@@ -8,9 +9,8 @@
  * were ~65% of F(2x2)'s time, at ~90% of the core's peak: fewer multiplies
  * was what was left to gain. The transforms have larger constants (up to 8
  * in A, 1/24 in G), so the results round more than F(2x2)'s (measured
- * 1.3e-5 relative to the terms' size, F(2x2) 8e-7); the weight gradient stays
- * F(2x2) (k_conv2d_wino_bwd_w), whose sums over the whole batch would
- * carry that further.
+ * 1.3e-5 relative to the terms' size, F(2x2) 8e-7; the weight gradient
+ * 1.8e-6 against 1.4e-7, relative to its sum's).
  *
  * Same structure as k_wino.c: blocks of tile rows of the flattened sequence
  * image * TH + tile row, sized so that V and M of a block stay in L2; per
@@ -30,12 +30,18 @@ enum { K_W4_NX = 36 }; /* positions of a transformed tile */
 /* Tiles per row and column of the output (the last one may hang over). */
 static int k_w4_tiles(int n) { return (n + 3) / 4; }
 
+/* how much wider the weight gradient's blocks are than the forward's */
+enum { K_W4_WIDE = 4 };
+
 /* Columns (tiles) per block: V and M, 36 * (C + K) floats per column, in
- * ~512 KB, as k_wino.c's forward. */
-static int k_w4_ld(int C, int K, int TW, int simd)
+ * ~512 KB, as k_wino.c's forward; the weight gradient's `wide` times as
+ * many, at least 128 (as k_wino.c's 512 tiles of a quarter the outputs). */
+static int k_w4_ld(int C, int K, int TW, int simd, int wide)
 {
     int nr = k_op_nr(simd), mr = k_op_mr(simd);
-    long cols = 8192L * 16 / K_W4_NX / (C + k_rup(K, mr));
+    long cols = 8192L * 16 * wide / K_W4_NX / (C + k_rup(K, mr));
+    if (wide > 1 && cols < 128)
+        cols = 128;
     int rows = (int)(cols / TW) > 1 ? (int)(cols / TW) : 1;
     return (int)k_rup((long)rows * TW, nr);
 }
@@ -51,13 +57,14 @@ typedef struct {
     long vxs, mxs; /* from one xi to the next in V and in M */
     long vcs, mks; /* from one channel to the next in V, in M */
     long u, v, m, plane, trow, rows, bias, scale, end;
+    long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KW4Ws;
 
-static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd)
+static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide)
 {
     KW4Ws g;
     g.TH = k_w4_tiles(H), g.TW = k_w4_tiles(W);
-    g.ld = k_w4_ld(C, K, g.TW, simd);
+    g.ld = k_w4_ld(C, K, g.TW, simd, wide);
     g.ldv = g.ld + 16;
     g.Kp = (int)k_rup(K, k_op_mr(simd));
     g.PWp = (int)k_rup(4L * g.TW + 2, 64) + 16;
@@ -72,10 +79,18 @@ static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd)
     g.bias = g.rows + 16 * k_rup(g.TW, 16);
     g.scale = g.bias + k_rup(K, 16);
     g.end = g.scale + k_rup(K, 16);
+    g.acc = g.end;
+    g.zero = g.acc + (long)K_W4_NX * g.Kp * k_rup(C, K_DOT_NR);
+    g.dbacc = g.zero + g.ldv;
+    g.wend = g.dbacc + k_rup(K, 16);
     return g;
 }
 
-long k_wino4_ws(int C, int H, int W, int K, int simd) { return k_w4_layout(C, H, W, K, simd).end + 16; }
+long k_wino4_ws(int C, int H, int W, int K, int simd)
+{
+    long a = k_w4_layout(C, H, W, K, simd, 1).end, b = k_w4_layout(C, H, W, K, simd, K_W4_WIDE).wend;
+    return (a > b ? a : b) + 16;
+}
 
 int k_wino4_pays(int W)
 {
@@ -214,6 +229,19 @@ static inline void k_w4_at(const k_v16 *a, k_v16 *s)
     s[3] = m + 8.0f * m34 + a[5];
 }
 
+/* A's rows (A = (A^T)^T, 6 x 4) on four vectors: the transform of an output
+ * tile's gradient. */
+static inline void k_w4_a(const k_v16 *d, k_v16 *o)
+{
+    k_v16 p = d[0] + d[2], m = d[1] + d[3], p4 = d[0] + 4.0f * d[2], m8 = 2.0f * d[1] + 8.0f * d[3];
+    o[0] = d[0];
+    o[1] = p + m;
+    o[2] = p - m;
+    o[3] = p4 + m8;
+    o[4] = p4 - m8;
+    o[5] = d[3];
+}
+
 /* y[k][4 tr + a][4 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
  * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time. */
 static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict rows, const float *restrict bias,
@@ -269,7 +297,7 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
     (void)N;
     if (lo >= hi)
         return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd);
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1);
     float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias, *scale = NULL;
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     if (gamma) {
@@ -310,5 +338,139 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
             u0 += rows;
         }
         t = t1;
+    }
+}
+
+/* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows
+ * [tr0, tr1) of dy (K channels of H x W): the 4x4 output tiles' gradients,
+ * zero past the edges, moved to the 6x6 transformed space. */
+static void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g, float *restrict ws, long col0,
+                    int tr0, int tr1, int K, int H, int W)
+{
+    int TW = g->TW, PWp = g->PWp, QW = (int)k_rup(4L * TW, 16);
+    float *t = ws + g->trow, *r = ws + g->plane;
+    for (int k = 0; k < K; k++)
+        for (int tr = tr0; tr < tr1; tr++) {
+            for (int a = 0; a < 4; a++) { /* the tile row's four rows of dy, zero-padded */
+                float *d = r + (long)a * PWp;
+                int oh = 4 * tr + a;
+                const float *src = dy + ((long)k * H + oh) * W;
+                for (int j = 0; j < QW; j++)
+                    d[j] = oh < H && j < W ? src[j] : 0.0f;
+            }
+            for (int q = 0; q < QW; q += 16) { /* A down the columns */
+                k_v16 d[4], o[6];
+                for (int a = 0; a < 4; a++)
+                    __builtin_memcpy(&d[a], r + (long)a * PWp + q, sizeof d[a]);
+                k_w4_a(d, o);
+                for (int i = 0; i < 6; i++)
+                    __builtin_memcpy(t + (long)i * PWp + q, &o[i], sizeof o[i]);
+            }
+            float *zk = z + (long)k * g->mks + col0 + (long)(tr - tr0) * TW;
+            for (int tc = 0; tc < TW; tc += 16) /* then A along the rows, 16 tiles at once */
+                for (int i = 0; i < 6; i++) {
+                    k_v16 q[6], o[6];
+                    k_w4_deal(t + (long)i * PWp + 4 * tc, q);
+                    k_w4_a(q, o);
+                    for (int j = 0; j < 6; j++)
+                        __builtin_memcpy(zk + (6 * i + j) * g->mxs + tc, &o[j], sizeof o[j]);
+                }
+        }
+}
+
+/* G^T's rows on six values: out[r] = (G^T (u0..u5))[r]. */
+static inline void k_w4_gt(const float *u, long stride, float *out)
+{
+    float u0 = u[0], u1 = u[stride], u2 = u[2 * stride], u3 = u[3 * stride], u4 = u[4 * stride],
+          u5 = u[5 * stride];
+    out[0] = u0 * 0.25f - (u1 + u2) * (1.0f / 6) + (u3 + u4) * (1.0f / 24);
+    out[1] = (u2 - u1) * (1.0f / 6) + (u3 - u4) * (1.0f / 12);
+    out[2] = (u3 + u4 - u1 - u2) * (1.0f / 6) + u5;
+}
+
+/* The weight gradient by the transpose of the forward algorithm, as
+ * k_conv2d_wino_bwd_w does for F(2x2): per xi a K x C GEMM over the tiles
+ * with the dot micro-kernel (dU = sum over tiles of Z . V), then dg =
+ * G^T dU G per (k, c). Chunks of the batch as k_conv2d_bwd_w: the same sums
+ * in the same order however the chunks split over threads. */
+void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
+                          int simd, int lo, int hi)
+{
+    if (lo >= hi)
+        return;
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, K_W4_WIDE);
+    float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
+    int vl = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd), Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
+    for (int j = 0; j < g.ldv; j++)
+        zero[j] = 0.0f;
+    for (int ch = lo; ch < hi; ch++) {
+        int n0 = (int)((long)ch * N / G), n1 = (int)((long)(ch + 1) * N / G);
+        for (long i = 0; i < (long)K_W4_NX * g.Kp * Cp; i++)
+            acc[i] = 0.0f;
+        for (long t = (long)n0 * g.TH, end = (long)n1 * g.TH; t < end;) {
+            long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
+            int qb = (int)k_rup(cols, k_op_nr(simd));
+            for (long u0 = t, n; u0 < t1;) {
+                int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
+                k_w4_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
+                k_w4_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
+                u0 += rows;
+            }
+            K_ROLLED
+            for (int xi = 0; xi < K_W4_NX; xi++) { /* past the block's tiles: zeros into the sums */
+                for (int c = 0; c < C; c++)
+                    for (long j = cols; j < qb; j++)
+                        v[xi * g.vxs + (long)c * g.vcs + j] = 0.0f;
+                for (int k = 0; k < K; k++)
+                    for (long j = cols; j < qb; j++)
+                        z[xi * g.mxs + (long)k * g.mks + j] = 0.0f;
+            }
+            K_ROLLED
+            for (int xi = 0; xi < K_W4_NX; xi++)
+                for (int c0 = 0; c0 < Cp; c0 += K_DOT_NR) {
+                    const float *bp[K_DOT_NR];
+                    K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
+                        bp[j] = c0 + j < C ? v + xi * g.vxs + (long)(c0 + j) * g.vcs : zero;
+                    for (int k0 = 0; k0 < K; k0 += mrd) {
+                        const float *ap[4] = { NULL };
+                        float out[16];
+                        K_UNROLL for (int i = 0; i < mrd; i++)
+                            ap[i] = k0 + i < K ? z + xi * g.mxs + (long)(k0 + i) * g.mks : zero;
+                        k_dot(simd, qb / vl, ap, bp, out);
+                        float *a = acc + ((long)xi * g.Kp + k0) * Cp + c0;
+                        K_UNROLL for (int i = 0; i < mrd; i++)
+                            K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
+                                a[(long)i * Cp + j] += out[i * K_DOT_NR + j];
+                    }
+                }
+            t = t1;
+        }
+        float *dw = dwpart + (long)ch * K * C * 9;
+        long xs = (long)g.Kp * Cp; /* from one xi to the next in acc */
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < C; c++) {
+                const float *du = acc + (long)k * Cp + c; /* du[(6 i + j) xs] */
+                float tt[6][3];
+                for (int j = 0; j < 6; j++) /* G^T down each column j of dU */
+                    k_w4_gt(du + j * xs, 6 * xs, tt[j]);
+                for (int r = 0; r < 3; r++) { /* then along each row r */
+                    float col[6], o[3];
+                    for (int j = 0; j < 6; j++)
+                        col[j] = tt[j][r];
+                    k_w4_gt(col, 1, o);
+                    for (int s2 = 0; s2 < 3; s2++)
+                        dw[((long)k * C + c) * 9 + 3 * r + s2] = o[s2];
+                }
+            }
+        if (dbpart) {
+            for (int k = 0; k < K; k++)
+                dbacc[k] = 0.0f;
+            for (int n = n0; n < n1; n++)
+                for (int k = 0; k < K; k++)
+                    dbacc[k] += k_sum(dy + ((long)n * K + k) * H * W, (long)H * W);
+            for (int k = 0; k < K; k++)
+                dbpart[(long)ch * K + k] = dbacc[k];
+        }
     }
 }

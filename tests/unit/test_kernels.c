@@ -198,7 +198,7 @@ static double worst_d(const float *got, const double *want, long n)
 
 /* Winograd F(2x2, 3x3) (four = 0) or F(4x4, 3x3) (four = 1): the forward
  * conv, with a batchnorm folded in and a relu, the data gradient (flip) and
- * F(2x2)'s weight gradient, against the direct sums; the same bits however
+ * the weight gradient, against the direct sums; the same bits however
  * the images split. Transforms round differently: 1e-4 relative to the
  * sizes of the terms (measured at most: F(2x2) 8e-7, F(4x4) 1.3e-5 times
  * sqrt(C); MWTC_TEST_VERBOSE=1 prints them). */
@@ -208,6 +208,9 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
                       const float *restrict, const float *restrict, const float *restrict, float *restrict,
                       float *restrict, int, int, int, int, int, float, int, int, int, int, int);
     Conv *conv = four ? k_conv2d_wino4 : k_conv2d_wino;
+    typedef void BwdW(const float *restrict, const float *restrict, float *restrict, float *restrict,
+                      float *restrict, int, int, int, int, int, int, int, int, int);
+    BwdW *bwd_w = four ? k_conv2d_wino4_bwd_w : k_conv2d_wino_bwd_w;
     double tol = 1e-4;
     ConvShape s = { N, C, H, W, K, 3, 3, 1, 1 };
     long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W;
@@ -247,15 +250,16 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
                 conv(x, w, b, ga, be, mu, va, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, a, e);
                 conv(dy, w, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, a, e);
                 a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
-                k_conv2d_wino_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, simd, a, e);
+                bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, simd, a, e);
             }
         }
         /* the weight gradient sums over every tile of a chunk: 1e-4 of its size */
         assert_close_d(dw[0], rdw, G * nw, 1e-4 * sqrt((double)N * H * W), what);
         assert_close_d(db[0], rdb, G * K, 1e-4 * sqrt((double)N * H * W), what);
         if (getenv("MWTC_TEST_VERBOSE"))
-            print_message("%s simd %d: worst y %.3g dx %.3g (relative, per sqrt of the terms)\n", what, simd,
-                          worst_d(y[0], ry, ny) / sqrt(C), worst_d(dx[0], rdx, nx) / sqrt(K));
+            print_message("%s simd %d: worst y %.3g dx %.3g dw %.3g (relative, per sqrt of the terms)\n", what, simd,
+                          worst_d(y[0], ry, ny) / sqrt(C), worst_d(dx[0], rdx, nx) / sqrt(K),
+                          worst_d(dw[0], rdw, G * nw) / sqrt((double)N * H * W));
         assert_close_d(y[0], ry, ny, tol * sqrt(C), what);
         assert_close_d(yb[0], rbn, ny, tol * sqrt(C), what);
         assert_close_d(dx[0], rdx, nx, tol * sqrt(K), what);
@@ -266,7 +270,7 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
             assert_same(dw[0], dw[sp], G * nw, what);
             assert_same(db[0], db[sp], G * K, what);
         }
-        k_conv2d_wino_bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, simd, 0, G); /* without the bias */
+        bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, simd, 0, G); /* without the bias */
         assert_same(dw[0], dw[1], G * nw, what);
         for (int sp = 0; sp < 3; sp++)
             free(y[sp]), free(yb[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
