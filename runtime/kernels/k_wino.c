@@ -27,6 +27,7 @@
 
 #include "k_kernels.h"
 #include "k_tile.h"
+#include "k_wino.h"
 
 /* The passes over xi other than the GEMMs stay loops: unrolled (the file's
  * bitcode is compiled with unrolling on) they multiplied the code the JIT
@@ -268,18 +269,9 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
     if (lo >= hi)
         return;
     KWinoWs g = k_wino_layout(C, H, W, K, simd, 1);
-    float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias, *scale = NULL;
+    float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias;
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
-    if (gamma) {
-        scale = ws + g.scale;
-        for (int k = 0; k < K; k++)
-            scale[k] = gamma[k] / sqrtf(var[k] + eps);
-        for (int k = 0; k < K; k++)
-            bias[k] = ((b ? b[k] : 0.0f) - mean[k]) * scale[k] + beta[k];
-    } else if (b) {
-        for (int k = 0; k < K; k++)
-            bias[k] = b[k];
-    }
+    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     k_wino_weights(w, scale, u, C, K, flip, simd);
     int nr = k_op_nr(simd), TRb = g.ld / g.TW;
     long end = (long)hi * g.TH;
@@ -293,11 +285,7 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
             k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
             u0 += rows;
         }
-        K_ROLLED
-        for (int xi = 0; xi < 16; xi++) /* the columns past the block's tiles: zeros into the GEMM */
-            for (int c = 0; c < C; c++)
-                for (long j = cols; j < qb; j++)
-                    v[xi * g.vxs + (long)c * g.ldv + j] = 0.0f;
+        k_wino_zero_cols(v, 16, g.vxs, C, g.ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
         for (int xi = 0; xi < 16; xi++) /* left to the unroller: ~10% faster than rolled */
             k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.ldv, qb, m + xi * g.mxs, g.ldv);
         for (long u0 = t, n; u0 < t1;) {
@@ -376,7 +364,7 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
         return;
     KWinoWs g = k_wino_layout(C, H, W, K, simd, K_WINO_WIDE);
     float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
-    int vl = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd), Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
+    int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
     for (int j = 0; j < g.ldv; j++)
         zero[j] = 0.0f;
     for (int ch = lo; ch < hi; ch++) {
@@ -392,33 +380,9 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
                 k_wino_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
                 u0 += rows;
             }
-            K_ROLLED
-            for (int xi = 0; xi < 16; xi++) { /* past the block's tiles: zeros into the sums */
-                for (int c = 0; c < C; c++)
-                    for (long j = cols; j < qb; j++)
-                        v[xi * g.vxs + (long)c * g.ldv + j] = 0.0f;
-                for (int k = 0; k < K; k++)
-                    for (long j = cols; j < qb; j++)
-                        z[xi * g.mxs + (long)k * g.ldv + j] = 0.0f;
-            }
-            K_ROLLED
-            for (int xi = 0; xi < 16; xi++)
-                for (int c0 = 0; c0 < Cp; c0 += K_DOT_NR) {
-                    const float *bp[K_DOT_NR];
-                    K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                        bp[j] = c0 + j < C ? v + xi * g.vxs + (long)(c0 + j) * g.ldv : zero;
-                    for (int k0 = 0; k0 < K; k0 += mrd) {
-                        const float *ap[4] = { NULL };
-                        float out[16];
-                        K_UNROLL for (int i = 0; i < mrd; i++)
-                            ap[i] = k0 + i < K ? z + xi * g.mxs + (long)(k0 + i) * g.ldv : zero;
-                        k_dot(simd, qb / vl, ap, bp, out);
-                        float *a = acc + ((long)xi * g.Kp + k0) * Cp + c0;
-                        K_UNROLL for (int i = 0; i < mrd; i++)
-                            K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                                a[(long)i * Cp + j] += out[i * K_DOT_NR + j];
-                    }
-                }
+            k_wino_zero_cols(v, 16, g.vxs, C, g.ldv, cols, qb); /* past the block's tiles: zeros into the sums */
+            k_wino_zero_cols(z, 16, g.mxs, K, g.ldv, cols, qb);
+            k_wino_dots(simd, 16, C, K, g.Kp, v, g.vxs, g.ldv, z, g.mxs, g.ldv, zero, qb, acc);
             t = t1;
         }
         float *dw = dwpart + (long)ch * K * C * 9;
@@ -430,14 +394,7 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
                     du[xi] = acc[((long)xi * g.Kp + k) * Cp + c];
                 k_wino_dw(du, dw + ((long)k * C + c) * 9);
             }
-        if (dbpart) {
-            for (int k = 0; k < K; k++)
-                dbacc[k] = 0.0f;
-            for (int n = n0; n < n1; n++)
-                for (int k = 0; k < K; k++)
-                    dbacc[k] += k_sum(dy + ((long)n * K + k) * H * W, (long)H * W);
-            for (int k = 0; k < K; k++)
-                dbpart[(long)ch * K + k] = dbacc[k];
-        }
+        if (dbpart)
+            k_wino_db(dy, dbacc, dbpart, ch, n0, n1, K, (long)H * W);
     }
 }

@@ -22,6 +22,7 @@
 
 #include "k_kernels.h"
 #include "k_tile.h"
+#include "k_wino.h"
 
 #define K_ROLLED K_PRAGMA(GCC unroll 1)
 
@@ -298,18 +299,9 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
     if (lo >= hi)
         return;
     KW4Ws g = k_w4_layout(C, H, W, K, simd, 1);
-    float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias, *scale = NULL;
+    float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias;
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
-    if (gamma) {
-        scale = ws + g.scale;
-        for (int k = 0; k < K; k++)
-            scale[k] = gamma[k] / sqrtf(var[k] + eps);
-        for (int k = 0; k < K; k++)
-            bias[k] = ((b ? b[k] : 0.0f) - mean[k]) * scale[k] + beta[k];
-    } else if (b) {
-        for (int k = 0; k < K; k++)
-            bias[k] = b[k];
-    }
+    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     k_w4_weights(w, scale, u, C, K, flip, simd);
     int nr = k_op_nr(simd), TRb = g.ld / g.TW;
     long end = (long)hi * g.TH;
@@ -323,11 +315,7 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
             k_w4_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
             u0 += rows;
         }
-        K_ROLLED
-        for (int xi = 0; xi < K_W4_NX; xi++) /* the columns past the block's tiles: zeros into the GEMM */
-            for (int c = 0; c < C; c++)
-                for (long j = cols; j < qb; j++)
-                    v[xi * g.vxs + (long)c * g.vcs + j] = 0.0f;
+        k_wino_zero_cols(v, K_W4_NX, g.vxs, C, g.vcs, cols, qb); /* zeros into the GEMM past the block's tiles */
         K_ROLLED
         for (int xi = 0; xi < K_W4_NX; xi++)
             k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.vcs, qb, m + xi * g.mxs, g.mks);
@@ -401,7 +389,7 @@ void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, flo
         return;
     KW4Ws g = k_w4_layout(C, H, W, K, simd, K_W4_WIDE);
     float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
-    int vl = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd), Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
+    int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
     for (int j = 0; j < g.ldv; j++)
         zero[j] = 0.0f;
     for (int ch = lo; ch < hi; ch++) {
@@ -417,33 +405,9 @@ void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, flo
                 k_w4_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
                 u0 += rows;
             }
-            K_ROLLED
-            for (int xi = 0; xi < K_W4_NX; xi++) { /* past the block's tiles: zeros into the sums */
-                for (int c = 0; c < C; c++)
-                    for (long j = cols; j < qb; j++)
-                        v[xi * g.vxs + (long)c * g.vcs + j] = 0.0f;
-                for (int k = 0; k < K; k++)
-                    for (long j = cols; j < qb; j++)
-                        z[xi * g.mxs + (long)k * g.mks + j] = 0.0f;
-            }
-            K_ROLLED
-            for (int xi = 0; xi < K_W4_NX; xi++)
-                for (int c0 = 0; c0 < Cp; c0 += K_DOT_NR) {
-                    const float *bp[K_DOT_NR];
-                    K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                        bp[j] = c0 + j < C ? v + xi * g.vxs + (long)(c0 + j) * g.vcs : zero;
-                    for (int k0 = 0; k0 < K; k0 += mrd) {
-                        const float *ap[4] = { NULL };
-                        float out[16];
-                        K_UNROLL for (int i = 0; i < mrd; i++)
-                            ap[i] = k0 + i < K ? z + xi * g.mxs + (long)(k0 + i) * g.mks : zero;
-                        k_dot(simd, qb / vl, ap, bp, out);
-                        float *a = acc + ((long)xi * g.Kp + k0) * Cp + c0;
-                        K_UNROLL for (int i = 0; i < mrd; i++)
-                            K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                                a[(long)i * Cp + j] += out[i * K_DOT_NR + j];
-                    }
-                }
+            k_wino_zero_cols(v, K_W4_NX, g.vxs, C, g.vcs, cols, qb); /* past the block's tiles: zeros into the sums */
+            k_wino_zero_cols(z, K_W4_NX, g.mxs, K, g.mks, cols, qb);
+            k_wino_dots(simd, K_W4_NX, C, K, g.Kp, v, g.vxs, g.vcs, z, g.mxs, g.mks, zero, qb, acc);
             t = t1;
         }
         float *dw = dwpart + (long)ch * K * C * 9;
@@ -463,14 +427,7 @@ void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, flo
                         dw[((long)k * C + c) * 9 + 3 * r + s2] = o[s2];
                 }
             }
-        if (dbpart) {
-            for (int k = 0; k < K; k++)
-                dbacc[k] = 0.0f;
-            for (int n = n0; n < n1; n++)
-                for (int k = 0; k < K; k++)
-                    dbacc[k] += k_sum(dy + ((long)n * K + k) * H * W, (long)H * W);
-            for (int k = 0; k < K; k++)
-                dbpart[(long)ch * K + k] = dbacc[k];
-        }
+        if (dbpart)
+            k_wino_db(dy, dbacc, dbpart, ch, n0, n1, K, (long)H * W);
     }
 }
