@@ -337,8 +337,9 @@ long jit_kernel_size(const char *kernel)
 
 int jit_kernel_unrolled(const char *kernel)
 {
-    /* The Winograd weight gradients: F(2x2)'s 8-19%, F(4x4)'s 4-9% slower in
-     * training without it (Zen 4, MWTC_PROFILE=1, three runs each), for
-     * ~35 ms more to compile each. */
-    return !strcmp(kernel, "k_conv2d_wino_bwd_w") || !strcmp(kernel, "k_conv2d_wino4_bwd_w");
+    /* F(2x2)'s Winograd weight gradient: 8-19% slower in training without
+     * it (Zen 4, MWTC_PROFILE=1, three runs each). F(4x4)'s gained 4-9%, ~1%
+     * of the training step, for 12% more cold compile (0.2 s of the 1.7 s a
+     * single thread takes on SimCNN): not taken. */
+    return !strcmp(kernel, "k_conv2d_wino_bwd_w");
 }
