@@ -79,8 +79,10 @@ class MaskGenerator(nn.Module):
         nn.init.kaiming_normal_(self.fc2.weight)
         nn.init.constant_(self.fc2.bias, 1.0)
 
+    detach = False                                 # --gen-input detached: no gradient into x this way
+
     def forward(self, x):
-        g = x.mean(dim=(2, 3))                     # global average pooling of the conv's input
+        g = (x.detach() if self.detach else x).mean(dim=(2, 3))   # global average pooling of the conv's input
         return torch.relu(torch.tanh(self.fc2(torch.relu(self.fc1(g)))))
 
 
@@ -292,7 +294,11 @@ def main():
                     help="kaiming_out: every conv's weights kaiming_normal_(mode fan_out, relu) and bias 0, as the "
                          "reference's SimCNN (src/models_cnnsplitter/simcnn_masked.py) initializes them; default: "
                          "PyTorch's, as mwtc and bench/torch_train.py")
+    ap.add_argument("--gen-input", choices=["attached", "detached"], default="attached",
+                    help="detached: the mask generators read their input without passing gradients back into it "
+                         "(an experiment; DESIGN.md and the reference pass them: attached)")
     a = ap.parse_args()
+    MaskGenerator.detach = a.gen_input == "detached"
     if a.epochs < 1 or a.threads < 1 or a.limit < 0:
         ap.error("--epochs and --threads must be >= 1, --limit >= 0")
     if not 0.0 < a.threshold <= 1.0:
