@@ -46,7 +46,7 @@ static void call(Cg *C, int units, const char *kernel, const char *sig, ...)
     va_list ap;
     va_start(ap, sig);
     for (const char *s = sig; *s; s++)
-        if (*s == 'p' || *s == 'q' || *s == 'i' || *s == 'f' || *s == 'r')
+        if (jit_sig_const(*s))
             c[n++] = va_arg(ap, double);
     va_end(ap);
     push(C, units, kernel, sig, n, c);

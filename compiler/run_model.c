@@ -183,8 +183,8 @@ static void print_profile(const RunModel *m, const RunGraph *rg, const char *wha
         for (const char *s = c->sig; *s; s++)
             if (*s == 'i' || *s == 'r')
                 fprintf(stderr, " %g", c->consts[k++]);
-            else if (*s == 'p' || *s == 'q' || *s == 'f')
-                k++;
+            else
+                k += jit_sig_const(*s);
         fputc('\n', stderr);
     }
 }

@@ -33,6 +33,9 @@ typedef struct JitCall {
     const double *consts;
 } JitCall;
 typedef void (*JitFn)(char *base, float *ws, int lo, int hi);
+/* Whether sig character c takes the next entry of consts ('p' 'q' 'i' 'f'
+ * 'r'): the one list every reader of a signature walks consts by. */
+static inline int jit_sig_const(char c) { return c == 'p' || c == 'q' || c == 'i' || c == 'f' || c == 'r'; }
 /* Compiles the calls on every core and links them (jit_object.c); a second
  * time with the same calls on the same machine, from the disk cache. */
 int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen);

@@ -40,9 +40,8 @@ static void make_inline(LLVMContextRef ctx, LLVMValueRef fn)
 
 /* Whether the argument of sig character c is given at run time to a
  * shape's shared body ('p' and 'q' tensors, 'r', the thread's 'w', 'l', 'h'),
- * rather than built into it; and whether it takes a constant. */
+ * rather than built into it. */
 static int runtime_arg(char c) { return strchr("pqrwlh", c) != NULL; }
-static int takes_const(char c) { return strchr("pqifr", c) != NULL; }
 
 /* Whether two calls compute the same function of their pointers: the same
  * kernel, signature and shape constants; only where their tensors lie differs. */
@@ -52,7 +51,7 @@ static int same_shape(const JitCall *a, const JitCall *b)
         return 0;
     int k = 0;
     for (const char *s = a->sig; *s; s++)
-        if (takes_const(*s)) {
+        if (jit_sig_const(*s)) {
             if (!runtime_arg(*s) && a->consts[k] != b->consts[k])
                 return 0;
             k++;
@@ -112,8 +111,8 @@ static LLVMValueRef shape_fn(Jit *j, LLVMContextRef ctx, LLVMModuleRef mod, cons
     unsigned q = 0;
     for (unsigned i = 0; i < nk; i++) {
         char ch = c->sig[i];
-        args[i] = runtime_arg(ch) ? LLVMGetParam(fn, q++) : const_arg(ctx, ch, takes_const(ch) ? c->consts[k] : 0);
-        k += takes_const(ch);
+        args[i] = runtime_arg(ch) ? LLVMGetParam(fn, q++) : const_arg(ctx, ch, jit_sig_const(ch) ? c->consts[k] : 0);
+        k += jit_sig_const(ch);
         if (LLVMTypeOf(args[i]) != kparams[i]) {
             snprintf(err, errlen, "argument %u of %s: the signature gives the wrong type", i + 1, c->kernel);
             LLVMDisposeBuilder(b);
@@ -162,7 +161,7 @@ static int add_call(Jit *j, LLVMContextRef ctx, LLVMModuleRef mod, const JitCall
     int k = 0, rc = 0;
     for (unsigned i = 0; i < nk && rc == 0; i++) {
         char ch = c->sig[i];
-        double cv = takes_const(ch) ? c->consts[k++] : 0;
+        double cv = jit_sig_const(ch) ? c->consts[k++] : 0;
         LLVMValueRef v;
         if (ch == 'p' || (ch == 'q' && cv >= 0)) {   /* a tensor: base + its offset */
             LLVMValueRef off = LLVMConstInt(i64, (unsigned long long)(long long)cv, 1);

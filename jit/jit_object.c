@@ -72,7 +72,7 @@ static void cache_key(const Jit *j, const JitCall *calls, int n, uint64_t key[2]
             h = fnv_str(fnv_str(fnv_str(h, c->name), c->kernel), c->sig);
             int nc = 0;
             for (const char *s = c->sig; *s; s++)
-                nc += *s == 'p' || *s == 'q' || *s == 'i' || *s == 'f' || *s == 'r';
+                nc += jit_sig_const(*s);
             h = fnv(h, c->consts, sizeof(double) * (size_t)nc);
         }
         key[k] = h;
