@@ -175,19 +175,8 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
     for (int c = 0; c < C; c++) {
         /* the rows the tiles read, zero-padded: plane row i is input row 2 tr0 - 1 + i, column j input column j - 1 */
         for (int i = 0; i < pr; i++) {
-            float *d = plane + (long)i * PWp;
             int ih = 2 * tr0 - 1 + i;
-            if (ih < 0 || ih >= H) {
-                for (int j = 0; j < PWp; j++)
-                    d[j] = 0.0f;
-                continue;
-            }
-            const float *src = x + ((long)c * H + ih) * W;
-            d[0] = 0.0f;
-            for (int j = 0; j < W; j++)
-                d[1 + j] = src[j];
-            for (int j = W + 1; j < PWp; j++)
-                d[j] = 0.0f;
+            k_wino_pad_row(plane + (long)i * PWp, ih < 0 || ih >= H ? NULL : x + ((long)c * H + ih) * W, 1, W, PWp);
         }
         for (int tr = tr0; tr < tr1; tr++) {
             const float *r0 = plane + 2L * (tr - tr0) * PWp, *r1 = r0 + PWp, *r2 = r1 + PWp, *r3 = r2 + PWp;
@@ -309,11 +298,8 @@ static void k_wino_dy(const float *restrict dy, float *restrict z, const KWinoWs
     for (int k = 0; k < K; k++)
         for (int tr = tr0; tr < tr1; tr++) {
             for (int a = 0; a < 2; a++) { /* the tile row's two rows of dy, zero-padded */
-                float *d = a ? r1 : r0;
                 int oh = 2 * tr + a;
-                const float *src = dy + ((long)k * H + oh) * W;
-                for (int j = 0; j < PWp; j++)
-                    d[j] = oh < H && j < W ? src[j] : 0.0f;
+                k_wino_pad_row(a ? r1 : r0, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, PWp);
             }
             for (int q = 0; q < PWp; q++) { /* A down the columns */
                 t[q] = r0[q];

@@ -29,6 +29,22 @@ static inline float *k_wino_fold(const float *restrict b, const float *restrict 
     return NULL;
 }
 
+/* d[0..n) = the W floats of src from column `shift` on, zeros around them
+ * (everywhere when src is NULL: a row past the image's edge): the
+ * zero-padded rows the transforms read. */
+static inline void k_wino_pad_row(float *restrict d, const float *restrict src, int shift, int W, int n)
+{
+    int j = 0, e = shift + W < n ? shift + W : n;
+    if (src) {
+        for (; j < shift; j++)
+            d[j] = 0.0f;
+        for (; j < e; j++)
+            d[j] = src[j - shift];
+    }
+    for (; j < n; j++)
+        d[j] = 0.0f;
+}
+
 /* Zeros into columns [cols, qb) of the rows rows x nx of v (the GEMMs run
  * over whole tiles of columns). */
 static inline void k_wino_zero_cols(float *restrict v, int nx, long xs, int rows, long rs, long cols, long qb)

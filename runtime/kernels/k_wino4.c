@@ -183,19 +183,8 @@ static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, 
     for (int c = 0; c < C; c++) {
         /* plane row i is input row 4 tr0 - 1 + i, column j input column j - 1 */
         for (int i = 0; i < pr; i++) {
-            float *d = plane + (long)i * PWp;
             int ih = 4 * tr0 - 1 + i;
-            if (ih < 0 || ih >= H) {
-                for (int j = 0; j < QW; j++)
-                    d[j] = 0.0f;
-                continue;
-            }
-            const float *src = x + ((long)c * H + ih) * W;
-            d[0] = 0.0f;
-            for (int j = 0; j < W; j++)
-                d[1 + j] = src[j];
-            for (int j = W + 1; j < QW; j++)
-                d[j] = 0.0f;
+            k_wino_pad_row(plane + (long)i * PWp, ih < 0 || ih >= H ? NULL : x + ((long)c * H + ih) * W, 1, W, QW);
         }
         for (int tr = tr0; tr < tr1; tr++) {
             const float *r = plane + 4L * (tr - tr0) * PWp;
@@ -340,11 +329,8 @@ static void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g,
     for (int k = 0; k < K; k++)
         for (int tr = tr0; tr < tr1; tr++) {
             for (int a = 0; a < 4; a++) { /* the tile row's four rows of dy, zero-padded */
-                float *d = r + (long)a * PWp;
                 int oh = 4 * tr + a;
-                const float *src = dy + ((long)k * H + oh) * W;
-                for (int j = 0; j < QW; j++)
-                    d[j] = oh < H && j < W ? src[j] : 0.0f;
+                k_wino_pad_row(r + (long)a * PWp, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, QW);
             }
             for (int q = 0; q < QW; q += 16) { /* A down the columns */
                 k_v16 d[4], o[6];
