@@ -216,8 +216,8 @@ int main(int argc, char **argv)
         die("build", err);
     RtRng rng;
     rt_rng_seed(&rng, 1);
-    run_model_init(&m256, &rng);
-    run_model_init(&m1, &rng);
+    run_model_init(&m256, &rng, t->mask_init);
+    run_model_init(&m1, &rng, t->mask_init);
     if (ckpt && (run_ckpt_load(&m256, ckpt, &meta, NULL, 0, err, sizeof err) != 0 ||
                  run_ckpt_load(&m1, ckpt, &meta, NULL, 0, err, sizeof err) != 0))
         die(ckpt, err);

@@ -6,7 +6,7 @@ reports the metrics of DESIGN.md "MwT, precisely". With --standard it trains the
 
     /usr/bin/python3 bench/mwt_reference.py [--epochs N] [--threads N] [--limit N] [--seed N]
         [--alpha A] [--beta B] [--threshold T] [--data DIR] [--standard] [--no-modularize] [--json]
-        [--conv-init default|kaiming_out]
+        [--conv-init default|kaiming_out] [--mask-init linear|kaiming_normal]
 
 Written for Debian's python3-torch (run it with /usr/bin/python3); numpy and torch only. The data
 pipeline, the recipe and what is timed come from bench/torch_train.py (imported from it): pixels /
@@ -20,8 +20,10 @@ The model (examples/fashion.mwt; 466186 parameters, 437226 of them the standard 
     conv_bn(64) relu maxpool(2), conv_bn(128) relu maxpool(2) | flatten linear(256) relu linear(10)
 A masked conv (the reference's MaskConvBN, src/models_cnnsplitter/utils_v2.py):
     out = relu(bn(conv(x)) * m(x)),  m(x) = relu(tanh(W2 relu(W1 gap(x)) + b2))
-    W1: C_in -> H without bias, W2: H -> C_out, H = C_out if C_out < 128 else C_out // 2,
-    kaiming_normal_ weights (fan_in, gain sqrt 2), b2 = 1.0. The masks are soft (no straight-through).
+    W1: C_in -> H without bias, W2: H -> C_out, H = C_out if C_out < 128 else C_out // 2, b2 = 1.0;
+    W1 and W2 as nn.Linear initializes them (uniform in +-1/sqrt(fan_in)), or with --mask-init
+    kaiming_normal as the reference code does (kaiming_normal_: fan_in, gain sqrt 2, a std 2.45x
+    larger): mwtc's `mask_init` train key, same default. The masks are soft (no straight-through).
 Conv, batchnorm and linear layers keep PyTorch's default initialization (as bench/torch_train.py).
 
 The loss (the reference's loss_func_cos, src/modular_trainer.py): per masked layer, the rows of the
@@ -70,13 +72,16 @@ CALIB_L2 = 1e-3
 
 
 class MaskGenerator(nn.Module):
+    kaiming_normal = False                         # --mask-init kaiming_normal
+
     def __init__(self, cin, cout):
         super().__init__()
         hidden = cout if cout < 128 else cout // 2
         self.fc1 = nn.Linear(cin, hidden, bias=False)
         self.fc2 = nn.Linear(hidden, cout)
-        nn.init.kaiming_normal_(self.fc1.weight)
-        nn.init.kaiming_normal_(self.fc2.weight)
+        if self.kaiming_normal:
+            nn.init.kaiming_normal_(self.fc1.weight)
+            nn.init.kaiming_normal_(self.fc2.weight)
         nn.init.constant_(self.fc2.bias, 1.0)
 
     detach = False                                 # --gen-input detached: no gradient into x this way
@@ -297,8 +302,12 @@ def main():
     ap.add_argument("--gen-input", choices=["attached", "detached"], default="attached",
                     help="detached: the mask generators read their input without passing gradients back into it "
                          "(an experiment; DESIGN.md and the reference pass them: attached)")
+    ap.add_argument("--mask-init", choices=["linear", "kaiming_normal"], default="linear",
+                    help="how the mask generators' weights start (mwtc's train key mask_init): linear, as nn.Linear "
+                         "(the default); kaiming_normal, as the reference code (src/models_cnnsplitter/utils_v2.py)")
     a = ap.parse_args()
     MaskGenerator.detach = a.gen_input == "detached"
+    MaskGenerator.kaiming_normal = a.mask_init == "kaiming_normal"
     if a.epochs < 1 or a.threads < 1 or a.limit < 0:
         ap.error("--epochs and --threads must be >= 1, --limit >= 0")
     if not 0.0 < a.threshold <= 1.0:
@@ -321,7 +330,7 @@ def main():
     if not a.json:
         print("pytorch %s, %d threads, %s SimCNN, %d parameters, %d training images (%d batches of %d), %d epochs%s"
               % (torch.__version__, a.threads, "modular" if modular else "standard", params, n, steps, BATCH,
-                 a.epochs, ", alpha %g beta %g" % (a.alpha, a.beta) if modular else ""))
+                 a.epochs, ", alpha %g beta %g, mask_init %s" % (a.alpha, a.beta, a.mask_init) if modular else ""))
 
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
@@ -368,7 +377,7 @@ def main():
     }
     if modular:
         out.update({k: round(v, 6) for k, v in last.items() if k != "loss"})
-        out.update({"alpha": a.alpha, "beta": a.beta})
+        out.update({"alpha": a.alpha, "beta": a.beta, "mask_init": a.mask_init})
     if modular and not a.no_modularize:
         t0 = time.perf_counter()
         r = modularize(model, xtr, ytr, xte, yte, a.threshold)

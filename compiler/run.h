@@ -83,7 +83,7 @@ void run_modules_free(RunModules *ms);
 /* PyTorch's default initialization, drawn from rng in parameter order:
  * conv and linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
  * batchnorm gamma 1, beta 0, running mean 0, running variance 1. */
-void run_model_init(RunModel *m, RtRng *rng);
+void run_model_init(RunModel *m, RtRng *rng, MaskInit mask_init);
 
 /* The inference graph as a module: keep[j] for every masked kernel j, in
  * mask order (NULL: all), and the mask generators on or dropped (mask 1). */

@@ -236,7 +236,7 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-void run_model_init(RunModel *m, RtRng *rng)
+void run_model_init(RunModel *m, RtRng *rng, MaskInit mask_init)
 {
     const IrGraph *g = any_graph(m);
     long long fan_in = 1;
@@ -255,8 +255,9 @@ void run_model_init(RunModel *m, RtRng *rng)
         }
         if (p->rank >= 2)      /* a weight: its fan-in serves the bias that follows it */
             fan_in = n / p->d[0];
-        if (ends_with(p->name, ".w1") || ends_with(p->name, ".w2")) {
-            /* mask generators: kaiming_normal_ (fan_in, gain sqrt 2), as the reference initializes them */
+        if (mask_init == MASK_INIT_KAIMING_NORMAL && (ends_with(p->name, ".w1") || ends_with(p->name, ".w2"))) {
+            /* kaiming_normal_ (fan_in, gain sqrt 2), as the reference code draws them; with
+             * mask_init = linear they take the uniform draw below, as every other weight */
             float std = sqrtf(2.0f / (float)fan_in);
             for (long long j = 0; j < n; j++)
                 v[j] = std * rt_rng_normal(rng);

@@ -61,7 +61,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     RtRng rng;
     long long seed = o->seed >= 0 ? o->seed : t->seed;
     rt_rng_seed(&rng, (uint64_t)seed);
-    run_model_init(&m, &rng);
+    run_model_init(&m, &rng, t->mask_init);
     if (o->init_from && run_ckpt_load_matching(&m, o->init_from, err, errlen) < 0)
         goto done;
     if (o->keep)

@@ -25,6 +25,13 @@ typedef struct DatasetInfo {
 
 typedef enum { SCHED_COSINE, SCHED_CONSTANT, SCHED_STEP } Schedule;
 
+/* How the mask generators' two weight matrices start (their b2 always starts at 1):
+ * MASK_INIT_LINEAR as every other linear layer, uniform in +-1/sqrt(fan_in) (PyTorch's
+ * nn.Linear default); MASK_INIT_KAIMING_NORMAL normal with std sqrt(2/fan_in), as the
+ * reference code (qibinhang/MwT, kaiming_normal_) draws them: masks that start more
+ * input-dependent, so the modules come out smaller and the model less accurate. */
+typedef enum { MASK_INIT_LINEAR, MASK_INIT_KAIMING_NORMAL } MaskInit;
+
 typedef struct TrainInfo {
     const Item *item;
     Net *model;
@@ -38,6 +45,7 @@ typedef struct TrainInfo {
     double w_ce, w_cohesion, w_coupling;
     long long seed;
     int threads;               /* 0: every core */
+    MaskInit mask_init;
 } TrainInfo;
 
 typedef struct ModularizeInfo {

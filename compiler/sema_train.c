@@ -95,6 +95,21 @@ static bool schedule(SemaCtx *c, const Expr *e, TrainInfo *t)
     return false;
 }
 
+/* mask_init = linear | kaiming_normal */
+static bool mask_init(SemaCtx *c, const Expr *e, TrainInfo *t)
+{
+    if (e->kind == EX_IDENT && strcmp(e->s, "linear") == 0) {
+        t->mask_init = MASK_INIT_LINEAR;
+        return true;
+    }
+    if (e->kind == EX_IDENT && strcmp(e->s, "kaiming_normal") == 0) {
+        t->mask_init = MASK_INIT_KAIMING_NORMAL;
+        return true;
+    }
+    sema_error(c, e->loc, "unknown mask_init (the choices are: linear, kaiming_normal)");
+    return false;
+}
+
 /* LOSS: a sum of terms, each `term` or `number * term`. */
 static bool loss_term(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen, Loc *where)
 {
@@ -146,7 +161,8 @@ static bool loss(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen, Loc *where
 
 TrainInfo *sema_train(SemaCtx *c, const Item *it)
 {
-    static const char *const keys[] = { "epochs", "batch", "optimizer", "schedule", "loss", "seed", "threads", NULL };
+    static const char *const keys[] = { "epochs", "batch", "optimizer", "schedule", "loss", "seed", "threads",
+                                         "mask_init", NULL };
     TrainInfo *t = arena_alloc(c->a, sizeof *t);
     t->item = it;
     t->epochs = 10;
@@ -174,6 +190,14 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
         ok = optimizer(c, kv->value, t) && ok;
     if ((kv = kv_find(&it->kvs, "schedule")))
         ok = schedule(c, kv->value, t) && ok;
+    if ((kv = kv_find(&it->kvs, "mask_init"))) {
+        ok = mask_init(c, kv->value, t) && ok;
+        if (t->model && t->model->masked_layers == 0) {
+            sema_error(c, kv->loc, "mask_init sets how mask generators start, and model '%s' has none (put its convs in modular { })",
+                       t->model->name);
+            ok = false;
+        }
+    }
     if ((kv = kv_find(&it->kvs, "loss"))) {
         bool seen[3] = { false, false, false };
         Loc where[3];

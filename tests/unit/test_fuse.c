@@ -108,7 +108,7 @@ static void logits(TestComp *t, int fuse, float *out, int n)
     unsetenv("MWTC_FUSE");
     RtRng rng;
     rt_rng_seed(&rng, 7);
-    run_model_init(&m, &rng);
+    run_model_init(&m, &rng, MASK_INIT_KAIMING_NORMAL);
     /* batchnorm statistics that are not 0 and 1, so that the folding shows */
     for (int i = 0; i < m.eval.g->states.n; i++) {
         const IrValue *s = m.eval.g->states.v[i];

@@ -140,8 +140,11 @@ static void test_train(void **state)
         "model plain : [1, 8, 8] -> [2] { conv(4) gap linear(2) }\n"
         "model wide : [1, 8, 8] -> [3] { conv(4) gap linear(3) }\n"
         "train m on d { epochs = 3 batch = 16 optimizer = sgd(lr = 0.1, momentum = 0.9, nesterov = true)\n"
-        "               schedule = step(every = 2, gamma = 0.5) loss = cross_entropy + 0.5 * cohesion + coupling * 1.5 seed = 7 }\n"
+        "               schedule = step(every = 2, gamma = 0.5) loss = cross_entropy + 0.5 * cohesion + coupling * 1.5 seed = 7\n"
+        "               mask_init = kaiming_normal }\n"
         "train plain on d { loss = cross_entropy + 0.5 * cohesion }\n"
+        "train m on d { mask_init = he }\n"
+        "train plain on d { mask_init = linear }\n"
         "train wide on d { optimizer = adam(lr = 0.1) schedule = linear }\n"
         "train m on d { loss = cross_entropy - coupling  optimizer = sgd(nesterov = true) }\n", 1);
     assert_int_equal(t->c.checked.trains.n, 1);
@@ -153,7 +156,10 @@ static void test_train(void **state)
     assert_int_equal(tr->step_every, 2);
     assert_true(tr->w_ce == 1 && tr->w_cohesion == 0.5 && tr->w_coupling == 1.5);
     assert_int_equal(tr->seed, 7);
+    assert_int_equal(tr->mask_init, MASK_INIT_KAIMING_NORMAL);
     assert_diag(t, "error: cohesion needs a model with masks, and model 'plain' has none");
+    assert_diag(t, "error: unknown mask_init (the choices are: linear, kaiming_normal)");
+    assert_diag(t, "error: mask_init sets how mask generators start, and model 'plain' has none");
     assert_diag(t, "error: unknown optimizer 'adam'");
     assert_diag(t, "error: unknown schedule");
     assert_diag(t, "error: model 'wide' outputs [3], but dataset 'd' has 2 classes");

@@ -1,13 +1,16 @@
 /* The training loop end to end on synthetic data: it learns; the same seed
  * gives the same checkpoint bit for bit with 1, 2 and 3 threads; a run
  * stopped after an epoch and resumed ends in the checkpoint the
- * uninterrupted run wrote; a checkpoint of another model is refused. */
+ * uninterrupted run wrote; a checkpoint of another model is refused; the
+ * mask generators start as mask_init says. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mwt_test.h"
 #include "rt_progress.h"
+#include "run.h"
 #include "run_train.h"
 
 static const char *src =
@@ -146,6 +149,70 @@ static void test_wrong_checkpoint_is_refused(void **s)
     tc_free(t);
 }
 
+/* The mask generators' weights start as `mask_init` says: linear, uniform in
+ * +-1/sqrt(fan_in) like every other linear layer (std 1/sqrt(3 fan_in));
+ * kaiming_normal, std sqrt(2/fan_in). b2 starts at 1 either way. The two
+ * differ by a factor 2.45 in std, far outside the sampling error of the
+ * 64x64 + 128x64 weights looked at. */
+static void check_mask_init(const char *choice, MaskInit want)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "dataset d = synthetic(n = 64, test = 16) { classes = 4  shape = [2, 8, 8] }\n"
+             "model m : [2, 8, 8] -> [4] { conv(64) relu modular { conv(128) batchnorm relu } gap linear(4) }\n"
+             "train m on d { epochs = 1  batch = 8  loss = cross_entropy + coupling %s%s }\n",
+             choice ? "mask_init = " : "", choice ? choice : "");
+    TestComp *t = tc_compile("init.mwt", text, 1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    assert_int_equal(tr->mask_init, want);
+    RunModel m;
+    char err[512];
+    if (run_model_build(&m, &t->c.arena, tr->model, tr, 4, 1, err, sizeof err) != 0)
+        fail_msg("build: %s", err);
+    RtRng rng;
+    rt_rng_seed(&rng, 11);
+    run_model_init(&m, &rng, tr->mask_init);
+    int seen = 0;
+    for (int i = 0; i < m.train.g->params.n; i++) {
+        const IrValue *p = m.train.g->params.v[i];
+        const char *dot = strrchr(p->name, '.');
+        const float *v = run_param(&m, i);
+        long long n = ir_numel(p);
+        if (dot && strcmp(dot, ".b2") == 0) {
+            for (long long j = 0; j < n; j++)
+                assert_true(v[j] == 1.0f);
+            seen++;
+        }
+        if (!dot || (strcmp(dot, ".w1") != 0 && strcmp(dot, ".w2") != 0))
+            continue;
+        double fan_in = (double)(n / p->d[0]), ss = 0, max = 0;
+        for (long long j = 0; j < n; j++) {
+            ss += (double)v[j] * v[j];
+            max = fabs(v[j]) > max ? fabs(v[j]) : max;
+        }
+        double std = sqrt(ss / (double)n);
+        double expect = want == MASK_INIT_LINEAR ? 1 / sqrt(3 * fan_in) : sqrt(2 / fan_in);
+        if (fabs(std / expect - 1) > 0.05)
+            fail_msg("%s: std %g, want %g (%s)", p->name, std, expect, choice ? choice : "default");
+        if (want == MASK_INIT_LINEAR && max > 1 / sqrt(fan_in))
+            fail_msg("%s: %g outside +-1/sqrt(%g)", p->name, max, fan_in);
+        seen++;
+    }
+    assert_int_equal(seen, 3);
+    run_model_free(&m);
+    tc_free(t);
+}
+
+static void test_mask_init(void **s)
+{
+    (void)s;
+    check_mask_init(NULL, MASK_INIT_LINEAR);
+    check_mask_init("linear", MASK_INIT_LINEAR);
+    check_mask_init("kaiming_normal", MASK_INIT_KAIMING_NORMAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_resume_ends_where_the_run_would_have),
         cmocka_unit_test(test_fused_training_is_the_graph_as_written),
         cmocka_unit_test(test_wrong_checkpoint_is_refused),
+        cmocka_unit_test(test_mask_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
