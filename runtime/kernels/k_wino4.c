@@ -168,6 +168,33 @@ static inline void k_w4_bt(const k_v16 *a, k_v16 *z)
     z[5] = 4.0f * a[1] - 5.0f * a[3] + a[5];
 }
 
+/* One tile row through a separable 6-output transform `tf`: down the
+ * columns of the `rows` padded rows at r (row stride PWp, the QW columns the
+ * tiles read) into t, then along t's rows, 16 tiles at once, into the 36
+ * planes of dst (plane stride xs). The input transform (B^T, 6 rows, tiles
+ * overlapping by 2) and the output gradient's (A, 4 rows; k_w4_deal's last
+ * two lanes unread) share it; tf is a constant at both calls, so it inlines. */
+static inline void k_w4_tile_row(const float *restrict r, int rows, void (*tf)(const k_v16 *, k_v16 *),
+                                 float *restrict t, int PWp, int QW, int TW, float *restrict dst, long xs)
+{
+    for (int q = 0; q < QW; q += 16) { /* down the columns */
+        k_v16 a[6], z[6];
+        for (int i = 0; i < rows; i++)
+            __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
+        tf(a, z);
+        for (int i = 0; i < 6; i++)
+            __builtin_memcpy(t + (long)i * PWp + q, &z[i], sizeof z[i]);
+    }
+    for (int tc = 0; tc < TW; tc += 16) /* then along the rows */
+        for (int i = 0; i < 6; i++) {
+            k_v16 q[6], z[6];
+            k_w4_deal(t + (long)i * PWp + 4 * tc, q);
+            tf(q, z);
+            for (int j = 0; j < 6; j++)
+                __builtin_memcpy(dst + (6 * i + j) * xs + tc, &z[j], sizeof z[j]);
+        }
+}
+
 /* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
  * [tr0, tr1) of image x (C channels of H x W), 16 tiles of a row at a time;
  * a chunk's lanes past the row's last tile land on the next row's first
@@ -187,24 +214,8 @@ static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, 
             k_wino_pad_row(plane + (long)i * PWp, ih < 0 || ih >= H ? NULL : x + ((long)c * H + ih) * W, 1, W, QW);
         }
         for (int tr = tr0; tr < tr1; tr++) {
-            const float *r = plane + 4L * (tr - tr0) * PWp;
-            for (int q = 0; q < QW; q += 16) { /* B^T down the columns */
-                k_v16 a[6], z[6];
-                for (int i = 0; i < 6; i++)
-                    __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
-                k_w4_bt(a, z);
-                for (int i = 0; i < 6; i++)
-                    __builtin_memcpy(t + (long)i * PWp + q, &z[i], sizeof z[i]);
-            }
-            float *vc = v + (long)c * g->vcs + col0 + (long)(tr - tr0) * TW;
-            for (int tc = 0; tc < TW; tc += 16) /* then B along the rows, 16 tiles at once */
-                for (int i = 0; i < 6; i++) {
-                    k_v16 q[6], z[6];
-                    k_w4_deal(t + (long)i * PWp + 4 * tc, q);
-                    k_w4_bt(q, z);
-                    for (int j = 0; j < 6; j++)
-                        __builtin_memcpy(vc + (6 * i + j) * g->vxs + tc, &z[j], sizeof z[j]);
-                }
+            k_w4_tile_row(plane + 4L * (tr - tr0) * PWp, 6, k_w4_bt, t, PWp, QW, TW,
+                          v + (long)c * g->vcs + col0 + (long)(tr - tr0) * TW, g->vxs);
         }
     }
 }
@@ -332,23 +343,8 @@ static void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g,
                 int oh = 4 * tr + a;
                 k_wino_pad_row(r + (long)a * PWp, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, QW);
             }
-            for (int q = 0; q < QW; q += 16) { /* A down the columns */
-                k_v16 d[4], o[6];
-                for (int a = 0; a < 4; a++)
-                    __builtin_memcpy(&d[a], r + (long)a * PWp + q, sizeof d[a]);
-                k_w4_a(d, o);
-                for (int i = 0; i < 6; i++)
-                    __builtin_memcpy(t + (long)i * PWp + q, &o[i], sizeof o[i]);
-            }
-            float *zk = z + (long)k * g->mks + col0 + (long)(tr - tr0) * TW;
-            for (int tc = 0; tc < TW; tc += 16) /* then A along the rows, 16 tiles at once */
-                for (int i = 0; i < 6; i++) {
-                    k_v16 q[6], o[6];
-                    k_w4_deal(t + (long)i * PWp + 4 * tc, q);
-                    k_w4_a(q, o);
-                    for (int j = 0; j < 6; j++)
-                        __builtin_memcpy(zk + (6 * i + j) * g->mxs + tc, &o[j], sizeof o[j]);
-                }
+            k_w4_tile_row(r, 4, k_w4_a, t, PWp, QW, TW, z + (long)k * g->mks + col0 + (long)(tr - tr0) * TW,
+                          g->mxs);
         }
 }
 
