@@ -7,6 +7,7 @@ reports the metrics of DESIGN.md "MwT, precisely". With --standard it trains the
     /usr/bin/python3 bench/mwt_reference.py [--epochs N] [--threads N] [--limit N] [--seed N]
         [--alpha A] [--beta B] [--threshold T] [--data DIR] [--standard] [--no-modularize] [--json]
         [--conv-init default|kaiming_out] [--mask-init linear|kaiming_normal]
+        [--stream torch|mwtc] [--save-params FILE.npz] [--compare CKPT|FILE.npz]
 
 Written for Debian's python3-torch (run it with /usr/bin/python3); numpy and torch only. The data
 pipeline, the recipe and what is timed come from bench/torch_train.py (imported from it): pixels /
@@ -25,6 +26,14 @@ A masked conv (the reference's MaskConvBN, src/models_cnnsplitter/utils_v2.py):
     kaiming_normal as the reference code does (kaiming_normal_: fan_in, gain sqrt 2, a std 2.45x
     larger): mwtc's `mask_init` train key, same default. The masks are soft (no straight-through).
 Conv, batchnorm and linear layers keep PyTorch's default initialization (as bench/torch_train.py).
+
+--stream mwtc replaces PyTorch's and numpy's random draws with mwtc's (bench/mwtc_stream.py): the
+run starts from the weights `mwtc train --seed N` starts from, sees the same batches in the same
+order with the same crops and flips, and sets each epoch's lr as mwtc computes it. Only the
+arithmetic then differs; --compare prints, per parameter, the relative difference |a - b| / |b|
+from an mwtc checkpoint (or a --save-params file of another run) after training. bench/mwt_lockstep
+uses both to show how far apart the two programs are after 1, 2, 4, ... steps, next to how far
+apart PyTorch is from itself on another thread count.
 
 The loss (the reference's loss_func_cos, src/modular_trainer.py): per masked layer, the rows of the
 mask matrix M (batch x C_out) normalized (F.normalize, eps 1e-12), S = M M^T, over the pairs i < j:
@@ -53,6 +62,7 @@ Modularize (timed as modularize_seconds: everything after training and the test 
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -65,6 +75,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_train import (BATCH, LR, MOMENTUM, EXPECTED_PARAMS, Augmenter, conv_bn, evaluate,  # noqa: E402
                          epoch_batches, normalize, prepare, simcnn_standard)
+import mwtc_stream  # noqa: E402
 
 EXPECTED_MODULAR_PARAMS = 466186
 CALIB_IMAGES = 2000
@@ -281,6 +292,26 @@ def modularize(model, xtr, ytr, xte, yte, threshold, classes=10):
     }
 
 
+def compare(model, path):
+    """Per parameter |a - b| / |b| between this model and an mwtc checkpoint or a .npz of names."""
+    if path.endswith(".npz"):
+        other = dict(np.load(path).items())
+    else:
+        other = {k[len("param/"):]: v for k, v in mwtc_stream.read_ckpt(path).items() if k.startswith("param/")}
+    worst = ("", 0.0)
+    for name, p in mwtc_stream.named_params(model):
+        if name not in other:
+            sys.exit("mwt_reference.py: %s has no parameter %s" % (path, name))
+        b = other[name].astype(np.float64)
+        d = float(np.linalg.norm(p.detach().numpy().astype(np.float64) - b) / max(np.linalg.norm(b), 1e-30))
+        # a conv bias ahead of a batchnorm gets a zero gradient but for rounding: it says nothing
+        print("  %-12s relative difference %.3e" % (name, d), file=sys.stderr)
+        if d > worst[1] and not (name.startswith("conv") and name.endswith(".b")):
+            worst = (name, d)
+    print("compare %s: largest relative difference %.3e (%s; conv biases ahead of a batchnorm left out)"
+          % (path, worst[1], worst[0]), file=sys.stderr, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description="MwT in PyTorch: the peer of mwtc examples/fashion.mwt")
     ap.add_argument("--epochs", type=int, default=10)
@@ -305,7 +336,16 @@ def main():
     ap.add_argument("--mask-init", choices=["linear", "kaiming_normal"], default="linear",
                     help="how the mask generators' weights start (mwtc's train key mask_init): linear, as nn.Linear "
                          "(the default); kaiming_normal, as the reference code (src/models_cnnsplitter/utils_v2.py)")
+    ap.add_argument("--stream", choices=["torch", "mwtc"], default="torch",
+                    help="mwtc: initial weights, shuffle, crops and flips drawn as `mwtc train --seed N` draws them, "
+                         "and mwtc's lr per epoch (bench/mwtc_stream.py); torch: PyTorch's and numpy's own draws")
+    ap.add_argument("--save-params", metavar="FILE.npz", help="write the trained parameters (mwtc's names)")
+    ap.add_argument("--compare", metavar="CKPT|FILE.npz",
+                    help="after training, print each parameter's relative difference from this mwtc checkpoint "
+                         "or --save-params file")
     a = ap.parse_args()
+    if a.stream == "mwtc" and a.conv_init != "default":
+        ap.error("--stream mwtc draws the weights as mwtc does: --conv-init must stay default")
     MaskGenerator.detach = a.gen_input == "detached"
     MaskGenerator.kaiming_normal = a.mask_init == "kaiming_normal"
     if a.epochs < 1 or a.threads < 1 or a.limit < 0:
@@ -323,6 +363,11 @@ def main():
                 nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
                 if mod.bias is not None:
                     nn.init.constant_(mod.bias, 0)
+    stream = None
+    if a.stream == "mwtc":
+        stream = mwtc_stream.MwtcRng(a.seed)
+        mwtc_stream.init_params(model, stream, a.mask_init if modular else "linear")
+        batches = mwtc_stream.Batches(xtr, ytr, stream)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     expected = EXPECTED_MODULAR_PARAMS if modular else EXPECTED_PARAMS
     if params != expected:
@@ -340,11 +385,14 @@ def main():
     epoch_seconds = []
     last = {}
     for epoch in range(a.epochs):
+        if stream:                                     # compiler/run_train.c schedule_lr, in doubles
+            for g in opt.param_groups:
+                g["lr"] = LR * 0.5 * (1.0 + math.cos(math.pi * epoch / a.epochs))
         lr = opt.param_groups[0]["lr"]
         model.train()
         tot = torch.zeros(4, dtype=torch.float64)      # loss, ce, cohesion, coupling
         t0 = time.perf_counter()                       # timed: shuffle + batch prep + train steps
-        for x, y in epoch_batches(rng, aug, ytr_t, n, steps):
+        for x, y in (batches.epoch(n, steps, BATCH) if stream else epoch_batches(rng, aug, ytr_t, n, steps)):
             opt.zero_grad(set_to_none=True)
             ce = F.cross_entropy(model(x), y)
             if modular:
@@ -368,6 +416,10 @@ def main():
                   % (epoch + 1, a.epochs, lr, last["loss"], extra, acc, secs, steps * BATCH / secs), flush=True)
 
     acc = evaluate(model, xte, yte)
+    if a.save_params:
+        np.savez(a.save_params, **{k: p.detach().numpy() for k, p in mwtc_stream.named_params(model)})
+    if a.compare:
+        compare(model, a.compare)
     ips = a.epochs * steps * BATCH / sum(epoch_seconds)
     out = {
         "framework": "pytorch", "version": torch.__version__, "model": "simcnn" if modular else "simcnn_standard",
