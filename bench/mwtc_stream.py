@@ -71,12 +71,12 @@ class MwtcRng:
 
 def named_params(model):
     """[(mwtc name, parameter)] in mwtc's order, for a SimCNN-like model (convs with batchnorm,
-    mask generators with fc1 (w1, no bias) and fc2 (w2, b2), linear layers)."""
+    mask generators (a module class named MaskGenerator, with fc1 = w1 and fc2 = w2, b2), linear
+    layers), its modules registered in forward order."""
     out, conv, bn, lin, mask = [], 0, 0, 0, 0
     gen_linears = set()
     for mod in model.modules():
-        if hasattr(mod, "fc1") and hasattr(mod, "fc2") and not isinstance(mod, nn.Linear) and \
-                mod.fc1.bias is None:            # a mask generator
+        if type(mod).__name__ == "MaskGenerator":   # mwt_reference.py's: fc1 (w1), fc2 (w2, b2)
             mask += 1
             out += [("mask%d.w1" % mask, mod.fc1.weight), ("mask%d.w2" % mask, mod.fc2.weight),
                     ("mask%d.b2" % mask, mod.fc2.bias)]
