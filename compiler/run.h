@@ -82,7 +82,8 @@ void run_modules_free(RunModules *ms);
 
 /* PyTorch's default initialization, drawn from rng in parameter order:
  * conv and linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
- * batchnorm gamma 1, beta 0, running mean 0, running variance 1. */
+ * batchnorm gamma 1, beta 0, running mean 0, running variance 1; the mask
+ * generators' w1 and w2 as mask_init says (sema.h MaskInit), b2 1. */
 void run_model_init(RunModel *m, RtRng *rng, MaskInit mask_init);
 
 /* The inference graph as a module: keep[j] for every masked kernel j, in

@@ -95,6 +95,15 @@ Net *tc_model(TestComp *t, const char *name)
     return NULL;
 }
 
+void tc_model_init(RunModel *m, TestComp *t, Net *model, const TrainInfo *tr, int batch, int threads, RtRng *rng,
+                   MaskInit mask_init)
+{
+    char err[512];
+    if (run_model_build(m, &t->c.arena, model, tr, batch, threads, err, sizeof err) != 0)
+        fail_msg("build: %s", err);
+    run_model_init(m, rng, mask_init);
+}
+
 TestComp *tc_train_modular(const char *name, const char *src, const char *ckpt_name, int sweep, char *ckpt,
                            size_t ckpt_len, ModReport *r)
 {

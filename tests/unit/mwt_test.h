@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "driver.h"
+#include "run.h"
 #include "run_modularize.h"
 
 typedef struct TestComp {
@@ -32,6 +33,11 @@ int tc_run_file(const char *path, FILE *diags, size_t chunk);
 /* $MWTC_SOURCE_DIR/rel */
 const char *tc_source_path(const char *rel);
 Net *tc_model(TestComp *t, const char *name);
+/* Builds m for `model` (tr: its train statement, NULL for inference only) at
+ * `batch` on `threads` threads and draws its initial weights from rng (which
+ * the caller may go on drawing from); fails the test when the build fails. */
+void tc_model_init(RunModel *m, TestComp *t, Net *model, const TrainInfo *tr, int batch, int threads, RtRng *rng,
+                   MaskInit mask_init);
 /* A path under $MWTC_TEST_TMP. */
 const char *tc_tmp_path(const char *name);
 void tc_write(const char *path, const char *text, size_t len);

@@ -102,13 +102,10 @@ static void logits(TestComp *t, int fuse, float *out, int n)
     else
         setenv("MWTC_FUSE", "off", 1);
     RunModel m;
-    char err[512];
-    if (run_model_build(&m, &t->c.arena, tc_model(t, "m"), NULL, n, 2, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    unsetenv("MWTC_FUSE");
     RtRng rng;
     rt_rng_seed(&rng, 7);
-    run_model_init(&m, &rng, MASK_INIT_KAIMING_NORMAL);
+    tc_model_init(&m, t, tc_model(t, "m"), NULL, n, 2, &rng, MASK_INIT_KAIMING_NORMAL);
+    unsetenv("MWTC_FUSE");
     /* batchnorm statistics that are not 0 and 1, so that the folding shows */
     for (int i = 0; i < m.eval.g->states.n; i++) {
         const IrValue *s = m.eval.g->states.v[i];

@@ -40,12 +40,9 @@ static void check_grads(const char *layers, const char *shape, double h, int sam
         fail_msg("%s", t->diags);
     const TrainInfo *tr = t->c.checked.trains.v[0];
     RunModel m;
-    char err[512];
-    if (run_model_build(&m, &t->c.arena, tr->model, tr, 4, 1, err, sizeof err) != 0)
-        fail_msg("build: %s", err);
     RtRng rng;
     rt_rng_seed(&rng, 42);
-    run_model_init(&m, &rng, MASK_INIT_KAIMING_NORMAL);   /* masks that differ between inputs, some 0 */
+    tc_model_init(&m, t, tr->model, tr, 4, 1, &rng, MASK_INIT_KAIMING_NORMAL);   /* masks that differ between inputs, some 0 */
     const IrGraph *g = m.train.g;
     long long B = g->batch, img = ir_numel(g->images) / B;
     float *x = malloc(sizeof(float) * (size_t)(B * img));

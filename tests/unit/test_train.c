@@ -168,12 +168,9 @@ static void check_mask_init(const char *choice, MaskInit want)
     const TrainInfo *tr = t->c.checked.trains.v[0];
     assert_int_equal(tr->mask_init, want);
     RunModel m;
-    char err[512];
-    if (run_model_build(&m, &t->c.arena, tr->model, tr, 4, 1, err, sizeof err) != 0)
-        fail_msg("build: %s", err);
     RtRng rng;
     rt_rng_seed(&rng, 11);
-    run_model_init(&m, &rng, tr->mask_init);
+    tc_model_init(&m, t, tr->model, tr, 4, 1, &rng, tr->mask_init);
     int seen = 0;
     for (int i = 0; i < m.train.g->params.n; i++) {
         const IrValue *p = m.train.g->params.v[i];
