@@ -379,7 +379,7 @@ def main():
 
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
-    aug = Augmenter(xtr, rng)
+    aug = None if stream else Augmenter(xtr, rng)   # --stream mwtc: mwtc_stream.Batches cuts the windows
     ytr_t = torch.from_numpy(ytr)
 
     epoch_seconds = []

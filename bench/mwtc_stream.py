@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from torch_train import MEAN, PAD, STD, Augmenter
+
 M64 = (1 << 64) - 1
 
 
@@ -126,14 +128,15 @@ def init_params(model, rng, mask_init="linear"):
 
 
 class Batches:
-    """rt_data_shuffle + rt_data_batch: per epoch a shuffle, per batch the images' crop and flip
-    draws, then the dropout seed; pixels (v / 255 - mean) / std in float32, padding a raw 0."""
+    """rt_data_shuffle + rt_data_batch for examples/fashion.mwt's data (random_crop(pad = 2), hflip):
+    per epoch a shuffle, per batch the images' crop and flip draws, then the dropout seed. The
+    windows are cut by torch_train.Augmenter; the pixels normalized as mwtc computes them,
+    (v / 255 - mean) / std in float32 (torch_train.normalize multiplies by 1/255 instead)."""
 
-    def __init__(self, images, labels, rng, pad=2, hflip=True, mean=0.2860, std=0.3530):
-        self.x, self.y, self.rng, self.pad, self.hflip = images, torch.from_numpy(labels), rng, pad, hflip
-        self.padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad)), mode="constant", constant_values=0)
-        self.mean, self.std = np.float32(mean), np.float32(std)
-        self.h, self.w = images.shape[1], images.shape[2]
+    def __init__(self, images, labels, rng):
+        self.y, self.rng = torch.from_numpy(labels), rng
+        self.aug = Augmenter(images, None)
+        self.mean, self.std = np.float32(MEAN), np.float32(STD)
 
     def epoch(self, n, steps, batch):
         idx = list(range(n))
@@ -141,22 +144,17 @@ class Batches:
             j = self.rng.below(i)
             idx[i - 1], idx[j] = idx[j], idx[i - 1]
         idx = np.array(idx, dtype=np.int64)
-        ar_h, ar_w = np.arange(self.h), np.arange(self.w)
         for s in range(steps):
             bi = idx[s * batch:(s + 1) * batch]
             top = np.zeros(batch, dtype=np.int64)
             left = np.zeros(batch, dtype=np.int64)
             flip = np.zeros(batch, dtype=bool)
             for i in range(batch):
-                if self.pad:
-                    top[i] = self.rng.below(2 * self.pad + 1)
-                    left[i] = self.rng.below(2 * self.pad + 1)
-                if self.hflip:
-                    flip[i] = self.rng.uniform() < 0.5
+                top[i] = self.rng.below(2 * PAD + 1)
+                left[i] = self.rng.below(2 * PAD + 1)
+                flip[i] = self.rng.uniform() < 0.5
             self.rng.next_u64()                      # the step's dropout seed
-            rows = top[:, None] + ar_h[None, :]
-            cols = left[:, None] + np.where(flip[:, None], ar_w[::-1], ar_w)
-            u8 = self.padded[bi[:, None, None], rows[:, :, None], cols[:, None, :]]
+            u8 = self.aug.crops(bi, top, left, flip)
             x = (u8.astype(np.float32) / np.float32(255.0) - self.mean) / self.std
             yield torch.from_numpy(x).unsqueeze(1), self.y[torch.from_numpy(bi)]
 

@@ -122,10 +122,13 @@ class Augmenter:
         top = self.rng.integers(0, 2 * PAD + 1, size=n)
         left = self.rng.integers(0, 2 * PAD + 1, size=n)
         flip = self.rng.random(n) < 0.5
+        return normalize(self.crops(idx, top, left, flip))
+
+    def crops(self, idx, top, left, flip):
+        """The raw bytes of the windows at (top, left) of the padded images, flipped where asked."""
         rows = top[:, None] + self.ar_h[None, :]                                   # n x H
         cols = left[:, None] + np.where(flip[:, None], self.ar_w[::-1], self.ar_w)  # n x W
-        crops = self.padded[idx[:, None, None], rows[:, :, None], cols[:, None, :]]  # n x H x W
-        return normalize(crops)
+        return self.padded[idx[:, None, None], rows[:, :, None], cols[:, None, :]]  # n x H x W
 
 
 def evaluate(model, xte, yte, batch=1000):
