@@ -93,7 +93,8 @@ static void residual_groups(const IrGraph *g, int *group)
 }
 
 /* FLOPs and parameters of a module: each layer at the channels it keeps
- * (inputs from switched-off kernels are gone too). keep NULL: the model. */
+ * (inputs from switched-off kernels are gone too), counted as `check` counts
+ * them, so that keep NULL (the model) gives check's total. */
 static void module_cost(const Mz *z, const unsigned char *keep, int generators, long long *flops, long long *params)
 {
     const IrGraph *g = z->m.eval.g;
@@ -131,6 +132,12 @@ static void module_cost(const Mz *z, const unsigned char *keep, int generators, 
             break;
         case IR_ADD: a = ax > act[n->in[1]->id] ? ax : act[n->in[1]->id], f += a * hw; break;
         case IR_FLATTEN: a = ax * (x->rank == 4 ? x->d[2] * x->d[3] : 1); break;
+        /* pools and gap as `check` counts them (sema_layers.c): one operation per window
+         * element, per input element */
+        case IR_MAXPOOL:
+        case IR_AVGPOOL: a = ax, f += a * hw * n->k * n->k; break;
+        case IR_GAP: a = ax, f += a * x->d[2] * x->d[3]; break;
+        case IR_DROPOUT: a = ax; break;
         case IR_LINEAR:
             a = y->d[1];
             f += 2 * ax * a + (n->nin == 3 ? a : 0), p += ax * a + (n->nin == 3 ? a : 0);

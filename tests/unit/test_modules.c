@@ -115,6 +115,9 @@ static void test_modularize_end_to_end(void **st)
     assert_true(r.accuracy > 0.5);
     assert_true(r.krr > 0 && r.krr <= 1);
     assert_true(r.cohesion >= 0 && r.cohesion <= 1 && r.coupling >= 0 && r.coupling <= 1);
+    /* the model's cost as `check` reports it (maxpool and gap included) */
+    assert_int_equal(r.flops, tr->model->flops);
+    assert_int_equal(r.params, tr->model->params);
     for (int c = 0; c < 4; c++) {
         assert_true(r.modules[c].kernels >= 3);   /* the fallback: a kernel per layer at least */
         assert_true(r.modules[c].recall >= 0 && r.modules[c].recall <= 1);
