@@ -1,6 +1,8 @@
 /* The commands that run a model: train, eval, dump llvm, and the training
  * part of the main job. Each prints its result to stdout (text or --json)
  * and its progress to stderr. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,19 +93,31 @@ int cmd_eval(Compilation *c, const CliOptions *o)
     ro.ckpt = o->ckpt;
     RunResult r;
     char err[1024];
-    int classes[256], n = 0;
+    int classes[256], n = 0, lo = 0;
+    char list[256 * 12] = "";   /* the classes as given, written back plainly */
     double krr = 1;
     if (o->module) {
-        /* C[,C...]: class numbers */
-        for (const char *p = o->module; *p && n < 256;) {
+        /* C[,C...]: distinct class numbers; out of range is the run's error, which knows the classes */
+        const char *p = o->module;
+        for (;;) {
             char *end;
+            errno = 0;
             long v = strtol(p, &end, 10);
-            if (end == p || (*end && *end != ',')) {
+            if (end == p || (*end && *end != ',') || (*end == ',' && !end[1]) || n == 256 || errno == ERANGE ||
+                v < INT_MIN || v > INT_MAX) {
                 fprintf(stderr, "mwtc: --module needs class numbers separated by commas, not '%s'\n", o->module);
                 return EXIT_USAGE;
             }
+            for (int i = 0; i < n; i++)
+                if (classes[i] == v) {
+                    fprintf(stderr, "mwtc: --module: class %ld is given twice\n", v);
+                    return EXIT_USAGE;
+                }
             classes[n++] = (int)v;
-            p = *end ? end + 1 : end;
+            lo += snprintf(list + lo, sizeof list - (size_t)lo, "%s%ld", n > 1 ? "," : "", v);
+            if (!*end)
+                break;
+            p = end + 1;
         }
         if (run_eval_module(&c->arena, t, modularize_of(c, t->model), &ro, o->threshold, classes, n, &r, &krr, err,
                             sizeof err) != 0) {
@@ -119,7 +133,7 @@ int cmd_eval(Compilation *c, const CliOptions *o)
         printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"accuracy\": %.4f, \"images\": %lld,", t->model->name,
                d->name, r.accuracy, r.images);
         if (o->module)
-            printf(" \"module\": \"%s\", \"krr\": %.4f,", o->module, krr);
+            printf(" \"module\": \"%s\", \"krr\": %.4f,", list, krr);
         printf(" \"classes\": [");
         for (int k = 0, first = 1; k < r.classes; k++) {
             if (o->module && r.class_total[k] == 0)
@@ -135,7 +149,7 @@ int cmd_eval(Compilation *c, const CliOptions *o)
         return EXIT_OK;
     }
     if (o->module)
-        printf("module %s of %s (KRR %.4f) on its classes' test images: ", o->module, t->model->name, krr);
+        printf("module %s of %s (KRR %.4f) on its classes' test images: ", list, t->model->name, krr);
     printf("%s on %s (%s, %d epochs): test accuracy %.2f%% over %lld images\n", t->model->name, d->name, o->ckpt,
            r.epochs, 100 * r.accuracy, r.images);
     for (int k = 0; k < r.classes; k++)
