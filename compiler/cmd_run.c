@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "rt_ckpt.h"
 #include "rt_progress.h"
 #include "run_modularize.h"
 #include "run_train.h"
@@ -64,7 +65,7 @@ int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int p
     ro.ckpt = o->output ? o->output : arena_printf(&c->arena, "%s.ckpt", t->model->name);
     RunResult r;
     char err[1024];
-    if (run_train(&c->arena, t, &ro, &r, err, sizeof err) != 0) {
+    if (rt_ckpt_writable(ro.ckpt, err, sizeof err) != 0 || run_train(&c->arena, t, &ro, &r, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
     }
@@ -277,7 +278,8 @@ int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, cons
     double krr = 1;
     char err[1024];
     const char *out = arena_printf(&c->arena, "%s.ckpt", ru->name);
-    if (run_reuse(&c->arena, t, modularize_of(c, ru->model), ru, &ro, ckpt_in, out, &r, &krr, err, sizeof err) != 0) {
+    if (rt_ckpt_writable(out, err, sizeof err) != 0 ||
+        run_reuse(&c->arena, t, modularize_of(c, ru->model), ru, &ro, ckpt_in, out, &r, &krr, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
     }

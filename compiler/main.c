@@ -133,6 +133,12 @@ int main(int argc, char **argv)
         /* The main job: check, then every train statement in order, then
          * each modularize statement on its model's checkpoint. */
         status = o.json ? EXIT_OK : cmd_check(c, &o);
+        if (o.output && c->checked.trains.n > 1) {
+            /* each would replace the one before it, and modularize would read the last */
+            fprintf(stderr, "mwtc: -o names one checkpoint, but %s trains %d models (each writes MODEL.ckpt without -o)\n",
+                    o.file, c->checked.trains.n);
+            status = EXIT_USAGE;
+        }
         for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
             status = cmd_train_one(c, &o, c->checked.trains.v[i], !o.json);
         for (int i = 0; i < c->checked.modularizes.n && status == EXIT_OK; i++) {

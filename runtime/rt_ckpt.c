@@ -201,6 +201,26 @@ static void sync_dir_of(const char *path) {
   }
 }
 
+int rt_ckpt_writable(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return rt_data_fail(err, errlen, path, "is a directory, not a checkpoint file");
+  size_t len = strlen(path) + 32;
+  char *tmp = malloc(len);
+  if (!tmp) return rt_data_fail(err, errlen, path, "out of memory");
+  snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) {
+    rt_data_fail(err, errlen, path, "cannot create %s: %s", tmp, strerror(errno));
+    free(tmp);
+    return -1;
+  }
+  close(fd);
+  unlink(tmp);
+  free(tmp);
+  return 0;
+}
+
 int rt_ckpt_save(const RtCkpt *c, const char *path, char *err, size_t errlen) {
   if (check_entries(c, path, err, errlen)) return -1;
   size_t len = strlen(path) + 32;

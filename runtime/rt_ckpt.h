@@ -45,6 +45,10 @@ const RtCkptEntry *rt_ckpt_find(const RtCkpt *c, const char *name);
  * temporary file is then removed). */
 int rt_ckpt_save(const RtCkpt *c, const char *path, char *err, size_t errlen);
 
+/* Whether rt_ckpt_save could write PATH: creates and removes the temporary file it would write.
+ * For a long run to fail at its start, not at its first checkpoint. 0, or -1 with "PATH: problem". */
+int rt_ckpt_writable(const char *path, char *err, size_t errlen);
+
 /* Frees what c held, then reads PATH and validates all of it (magic, version, every size against
  * the file's length before anything is allocated, names NUL-free and unique, rank <= 4, dims >= 0,
  * byte counts matching the shapes, the checksum) before returning 0. On error returns -1 with c

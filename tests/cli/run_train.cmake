@@ -50,6 +50,17 @@ expect(1 "mwtc: error: missing.ckpt: cannot open" eval ok.mwt --ckpt missing.ckp
 file(WRITE ${TMP}/junk.ckpt "not a checkpoint")
 expect(1 "mwtc: error: junk.ckpt: not an mwtc checkpoint" eval ok.mwt --ckpt junk.ckpt)
 expect(0 "define void @t0(ptr" dump llvm ok.mwt)
+# A checkpoint that cannot be written stops the run before its first epoch.
+expect(1 "mwtc: error: ${TMP}/none/ok.ckpt: cannot create" train ok.mwt -o ${TMP}/none/ok.ckpt)
+expect(1 "mwtc: error: empty: is a directory" train ok.mwt -o empty)
+execute_process(COMMAND ${MWTC} train ok.mwt -o ${TMP}/none/ok.ckpt WORKING_DIRECTORY ${TMP} ERROR_VARIABLE err)
+if(err MATCHES "epoch")
+  message(FATAL_ERROR "training started before the checkpoint was known to be writable:\n${err}")
+endif()
+# -o names one checkpoint: a main job that trains two models refuses it.
+file(READ ${TMP}/ok.mwt two)
+file(WRITE ${TMP}/two.mwt "${two}model m2 : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }\ntrain m2 on d { epochs = 1 }\n")
+expect(2 "-o names one checkpoint, but two.mwt trains 2 models" two.mwt -o two.ckpt)
 
 # A modular model: train, modularize (frequencies go into the checkpoint),
 # report without writing, a module on its classes, the main job end to end.

@@ -395,6 +395,14 @@ static void test_missing_and_unwritable(void **state) {
   assert_int_equal(rt_ckpt_save(&c, dir, err, sizeof err), -1);
   assert_non_null(strstr(err, "cannot replace"));
   rt_ckpt_free(&c);
+  /* rt_ckpt_writable says the same before anything is trained, and leaves nothing behind */
+  assert_int_equal(rt_ckpt_writable(p, err, sizeof err), -1);
+  assert_non_null(strstr(err, "cannot create"));
+  assert_int_equal(rt_ckpt_writable(dir, err, sizeof err), -1);
+  assert_non_null(strstr(err, "is a directory"));
+  const char *ok = path_of("writable.ckpt");
+  assert_int_equal(rt_ckpt_writable(ok, err, sizeof err), 0);
+  assert_int_equal(access(ok, F_OK), -1);
 }
 
 static int tmp_files_left(void) {
