@@ -204,7 +204,7 @@ static void sync_dir_of(const char *path) {
 int rt_ckpt_writable(const char *path, char *err, size_t errlen) {
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-    return rt_data_fail(err, errlen, path, "is a directory, not a checkpoint file");
+    return rt_data_fail(err, errlen, path, "is a directory, not a file");
   size_t len = strlen(path) + 32;
   char *tmp = malloc(len);
   if (!tmp) return rt_data_fail(err, errlen, path, "out of memory");

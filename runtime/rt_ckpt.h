@@ -45,7 +45,8 @@ const RtCkptEntry *rt_ckpt_find(const RtCkpt *c, const char *name);
  * temporary file is then removed). */
 int rt_ckpt_save(const RtCkpt *c, const char *path, char *err, size_t errlen);
 
-/* Whether rt_ckpt_save could write PATH: creates and removes the temporary file it would write.
+/* Whether rt_ckpt_save could write PATH (or any file be written there): creates and removes the
+ * temporary file rt_ckpt_save would write.
  * For a long run to fail at its start, not at its first checkpoint. 0, or -1 with "PATH: problem". */
 int rt_ckpt_writable(const char *path, char *err, size_t errlen);
 

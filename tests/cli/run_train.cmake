@@ -76,6 +76,7 @@ expect(0 "\"krr\"" modularize mod.mwt --ckpt mod.ckpt --json)
 expect(0 "threshold 0.50" report mod.mwt --ckpt mod.ckpt --threshold 0.5)
 expect(0 "sweep on" modularize mod.mwt --ckpt mod.ckpt --sweep --svg mod.svg)
 expect(0 "\"sweep_seconds\"" report mod.mwt --ckpt mod.ckpt --sweep --json)
+expect(1 "mwtc: error: ${TMP}/none/mod.svg: cannot create" report mod.mwt --ckpt mod.ckpt --svg ${TMP}/none/mod.svg)
 # modules with their generators dropped (left out of the sliced graphs), from the same checkpoint
 file(READ ${TMP}/mod.mwt mod_src)
 string(REPLACE "threshold = 0.8 }" "threshold = 0.8  generators = drop }" mod_src "${mod_src}")
