@@ -29,6 +29,7 @@ typedef struct RunModel {
     RunGraph train, eval;      /* train.g is NULL for an inference-only model */
     char *base;                /* the arena: L->size bytes, 64-byte aligned */
     RtPool *pool;
+    int pool_borrowed;         /* a module's: its model's pool, not freed with it */
     float **ws;                /* per-thread scratch */
     CgCalls calls;             /* what was compiled, for dump llvm */
     double compile_seconds;
@@ -40,8 +41,11 @@ typedef struct RunModel {
  * `eval_batch`. 0, or -1 and a message. */
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
                     char *err, size_t errlen);
-/* The same for an inference graph made elsewhere (a sliced module's). */
-int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, int threads, char *err,
+/* The same for an inference graph made elsewhere (a sliced module's), run
+ * on `pool`, which it borrows: the modules of a model share their model's
+ * threads, as they run one after the other. A pool per module would leave
+ * each module's threads spinning for work while the next module runs. */
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, char *err,
                           size_t errlen);
 void run_model_free(RunModel *m);
 
@@ -54,7 +58,7 @@ void run_model_free(RunModel *m);
  * node and reads what full's nodes before it computed: run those
  * (run_graph_prefix), then run_module_gather, then the module. */
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, int threads, char *err, size_t errlen);
+                     int from, char *err, size_t errlen);
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);
 
 /* Modules evaluated together: n of them, one per keep vector (`kernels`

@@ -53,7 +53,8 @@ static int steps(RunModel *m, Arena *a, RunGraph *rg, int first, int last)
 }
 
 /* Everything after the graphs: plan, codegen, JIT, arena, pool. */
-static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, double t0, char *err, size_t errlen)
+static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtPool *share, double t0, char *err,
+                 size_t errlen)
 {
     const Net *net = m->net;
     m->jit = jit_create(err, errlen);
@@ -103,7 +104,8 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, dou
     }
     memset(m->base, 0, size);
     run_model_set_module(m, NULL, 1);
-    m->pool = rt_pool_create(threads, err, errlen);
+    m->pool = share ? share : rt_pool_create(threads, err, errlen);
+    m->pool_borrowed = share != NULL;
     if (!m->pool)
         return -1;
     int T = rt_pool_threads(m->pool);
@@ -132,17 +134,17 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
         return -1;
     if (lower(&m->eval, a, net, NULL, eval_batch, err, errlen) != 0)
         return -1;
-    return build(m, a, train, threads, t0, err, errlen);
+    return build(m, a, train, threads, NULL, t0, err, errlen);
 }
 
-int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, int threads, char *err,
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, char *err,
                           size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->net = net;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     m->eval.g = eval;
-    return build(m, a, NULL, threads, rt_clock(), err, errlen);
+    return build(m, a, NULL, 0, pool, rt_clock(), err, errlen);
 }
 
 /* Runs a graph's steps; profiling runs them one at a time and times each. */
@@ -201,7 +203,7 @@ void run_model_free(RunModel *m)
         for (int t = 0; t < rt_pool_threads(m->pool); t++)
             free(m->ws[t]);
     free(m->ws);
-    if (m->pool)
+    if (m->pool && !m->pool_borrowed)
         rt_pool_destroy(m->pool);
     free(m->base);
     jit_destroy(m->jit);

@@ -8,13 +8,13 @@
 #include <string.h>
 
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, int threads, char *err, size_t errlen)
+                     int from, char *err, size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
     /* generators < 0: dropped, but the masks stay for keep vectors inside the slice */
     if (pass_slice(a, full->eval.g, keep, from, generators == 0, s, err, errlen) != 0)
         return -1;
-    if (run_model_build_graph(mod, a, full->net, s->g, threads, err, errlen) != 0)
+    if (run_model_build_graph(mod, a, full->net, s->g, full->pool, err, errlen) != 0)
         return -1;
     for (int i = 0; i < s->g->params.n; i++)
         slice_gather(&s->params[i], run_param(full, s->params[i].src->index), run_param(mod, i));
@@ -64,8 +64,8 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
     }
     for (int k = 0; k < n; k++) {
         ms->n = k + 1;
-        if (run_module_build(&ms->m[k], &ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from,
-                             rt_pool_threads(full->pool), err, errlen) != 0) {
+        if (run_module_build(&ms->m[k], &ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from, err,
+                             errlen) != 0) {
             run_modules_free(ms);
             return -1;
         }
