@@ -43,20 +43,21 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     if (o->subset && run_data_subset(&ds, o->subset, o->nsubset, err, errlen) != 0)
         return -1;
     RunModel m;
+    memset(&m, 0, sizeof m);
     uint32_t *idx = NULL;
     int rc = -1;
     int threads = pick_threads(o->threads, t->threads);
-    if (run_model_build(&m, a, t->model, t, t->batch, threads, err, errlen) != 0)
-        goto done;
     long long n = (long long)ds.n_train;
     if (o->limit > 0 && o->limit < n)
         n = o->limit;
     int B = t->batch;
-    if (n < B) {
-        snprintf(err, errlen, "training %s needs at least one batch of %d images, and %lld are used", t->model->name,
-                 B, n);
+    if (n < B) {   /* before compiling anything */
+        snprintf(err, errlen, "training %s needs at least one batch of %d images, and %s %lld", t->model->name, B,
+                 o->limit > 0 && o->limit < (long long)ds.n_train ? "--limit leaves" : "the training set has", n);
         goto done;
     }
+    if (run_model_build(&m, a, t->model, t, t->batch, threads, err, errlen) != 0)
+        goto done;
     int steps = (int)(n / B);   /* the last partial batch is dropped (drop_last) */
     RtRng rng;
     long long seed = o->seed >= 0 ? o->seed : t->seed;

@@ -226,6 +226,13 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
                        sema_shape(c, m->out), d->name, d->classes);
             ok = false;
         }
+        /* a synthetic set's size is known now; a file's only once it is read (run_train.c says it then) */
+        if (d->source == DS_SYNTHETIC && d->syn_n < t->batch) {
+            const KeyVal *b = kv_find(&it->kvs, "batch");
+            sema_error(c, b ? b->value->loc : it->loc, "batch %d is more than the %lld training images of dataset '%s'",
+                       t->batch, d->syn_n, d->name);
+            ok = false;
+        }
     }
     return ok && t->model && t->data ? t : NULL;
 }

@@ -50,6 +50,7 @@ expect(1 "mwtc: error: missing.ckpt: cannot open" eval ok.mwt --ckpt missing.ckp
 file(WRITE ${TMP}/junk.ckpt "not a checkpoint")
 expect(1 "mwtc: error: junk.ckpt: not an mwtc checkpoint" eval ok.mwt --ckpt junk.ckpt)
 expect(0 "define void @t0(ptr" dump llvm ok.mwt)
+expect(1 "needs at least one batch of 16 images, and --limit leaves 10" train ok.mwt --limit 10 -o ok4.ckpt)
 # A checkpoint that cannot be written stops the run before its first epoch.
 expect(1 "mwtc: error: ${TMP}/none/ok.ckpt: cannot create" train ok.mwt -o ${TMP}/none/ok.ckpt)
 expect(1 "mwtc: error: empty: is a directory" train ok.mwt -o empty)
