@@ -201,21 +201,33 @@ static void sync_dir_of(const char *path) {
   }
 }
 
+/* Creates PATH.tmp.<pid>, the file rt_ckpt_save writes before renaming it over PATH; *tmp gets its
+ * name (the caller frees it). NULL with "PATH: problem" in err. */
+static FILE *create_tmp(const char *path, char **tmp, char *err, size_t errlen) {
+  size_t len = strlen(path) + 32;
+  *tmp = malloc(len);
+  if (!*tmp) {
+    rt_data_fail(err, errlen, path, "out of memory");
+    return NULL;
+  }
+  snprintf(*tmp, len, "%s.tmp.%ld", path, (long)getpid());
+  FILE *f = fopen(*tmp, "wb");
+  if (!f) {
+    rt_data_fail(err, errlen, path, "cannot create %s: %s", *tmp, strerror(errno));
+    free(*tmp);
+    *tmp = NULL;
+  }
+  return f;
+}
+
 int rt_ckpt_writable(const char *path, char *err, size_t errlen) {
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return rt_data_fail(err, errlen, path, "is a directory, not a file");
-  size_t len = strlen(path) + 32;
-  char *tmp = malloc(len);
-  if (!tmp) return rt_data_fail(err, errlen, path, "out of memory");
-  snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (fd < 0) {
-    rt_data_fail(err, errlen, path, "cannot create %s: %s", tmp, strerror(errno));
-    free(tmp);
-    return -1;
-  }
-  close(fd);
+  char *tmp;
+  FILE *f = create_tmp(path, &tmp, err, errlen);
+  if (!f) return -1;
+  fclose(f);
   unlink(tmp);
   free(tmp);
   return 0;
@@ -223,16 +235,9 @@ int rt_ckpt_writable(const char *path, char *err, size_t errlen) {
 
 int rt_ckpt_save(const RtCkpt *c, const char *path, char *err, size_t errlen) {
   if (check_entries(c, path, err, errlen)) return -1;
-  size_t len = strlen(path) + 32;
-  char *tmp = malloc(len);
-  if (!tmp) return rt_data_fail(err, errlen, path, "out of memory");
-  snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    rt_data_fail(err, errlen, path, "cannot create %s: %s", tmp, strerror(errno));
-    free(tmp);
-    return -1;
-  }
+  char *tmp;
+  FILE *f = create_tmp(path, &tmp, err, errlen);
+  if (!f) return -1;
   Writer w = {f, crc32(0, NULL, 0), 0};
   w_bytes(&w, MAGIC, sizeof MAGIC);
   w_int(&w, RT_CKPT_VERSION, 4);
