@@ -22,6 +22,8 @@ void mod_report_text(FILE *out, const ModReport *r)
     fprintf(out, "  modules composed: %.2f%% calibrated, %.2f%% by raw logits\n", 100 * r->modular_accuracy,
             100 * r->modular_accuracy_raw);
     fprintf(out, "  KRR %.4f  cohesion %.4f  coupling %.4f\n", r->krr, r->cohesion, r->coupling);
+    if (r->stored)
+        fprintf(out, "  (accuracies, recall and cohesion as the last modularize measured and stored them)\n");
     if (r->nsweep) {
         fprintf(out, "  sweep on %5lld test images (%.1f s)  threshold    KRR  recall  composed  raw\n",
                 r->sweep_images, r->sweep_seconds);
@@ -52,9 +54,11 @@ void mod_report_json(FILE *out, const ModReport *r)
     json_str(out, r->dataset);
     fprintf(out, ", \"classes\": %d,\n  \"accuracy\": %.4f, \"modular_accuracy\": %.4f, \"modular_accuracy_raw\": %.4f,\n"
                  "  \"masked_kernels\": %lld, \"threshold\": %g, \"generators\": \"%s\", \"krr\": %.4f,\n"
-                 "  \"cohesion\": %.4f, \"coupling\": %.4f, \"flops\": %lld, \"params\": %lld,\n  \"modules\": [",
+                 "  \"cohesion\": %.4f, \"coupling\": %.4f, \"flops\": %lld, \"params\": %lld, \"stored\": %s,\n"
+                 "  \"modules\": [",
             r->classes, r->accuracy, r->modular_accuracy, r->modular_accuracy_raw, r->masked_kernels, r->threshold,
-            r->generators ? "keep" : "drop", r->krr, r->cohesion, r->coupling, r->flops, r->params);
+            r->generators ? "keep" : "drop", r->krr, r->cohesion, r->coupling, r->flops, r->params,
+            r->stored ? "true" : "false");
     for (int c = 0; c < r->classes; c++) {
         const ModuleReport *m = &r->modules[c];
         fprintf(out, "%s\n    { \"class\": %d, \"name\": ", c ? "," : "", c);

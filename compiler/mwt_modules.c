@@ -2,6 +2,7 @@
 #include "mwt_modules.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 long long mod_kept(const unsigned char *keep, long long n)
@@ -84,11 +85,31 @@ double mod_cohesion(const uint64_t *masks, long long n, const uint64_t *module, 
 
 static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
 
+/* The calibration's features of one row of logits (ModCalib). */
+static void features(const ModCalib *c, const float *z, double *x)
+{
+    if (c->logits <= 32) {
+        for (int i = 0; i < c->logits; i++)
+            x[i] = z[i];
+        return;
+    }
+    double other = -INFINITY, top = z[0], sum = 0;
+    for (int i = 0; i < c->logits; i++) {
+        top = z[i] > top ? z[i] : top;
+        if (i != c->own && z[i] > other)
+            other = z[i];
+    }
+    for (int i = 0; i < c->logits; i++)
+        sum += exp(z[i] - top);
+    x[0] = z[c->own], x[1] = other, x[2] = z[c->own] - top - log(sum);
+}
+
 double mod_calib_score(const ModCalib *c, const float *z)
 {
-    double s = c->w[c->dim];
+    double x[32], s = c->w[c->dim];
+    features(c, z, x);
     for (int i = 0; i < c->dim; i++)
-        s += c->w[i] * ((z[i] - c->mean[i]) / c->std[i]);
+        s += c->w[i] * ((x[i] - c->mean[i]) / c->std[i]);
     return sigmoid(s);
 }
 
@@ -123,15 +144,21 @@ static void solve(double *A, double *b, int n)
     }
 }
 
-void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long long n, int dim)
+void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long long n, int logits, int own)
 {
     memset(c, 0, sizeof *c);
-    c->dim = dim = dim > 32 ? 32 : dim;
+    c->logits = logits, c->own = own;
+    int dim = c->dim = logits <= 32 ? logits : 3;
+    double *f = malloc(sizeof(double) * (size_t)(n * dim + 1));
+    if (!f)
+        return;   /* w = 0: every score 0.5 */
+    for (long long r = 0; r < n; r++)
+        features(c, z + r * logits, f + r * dim);
     for (int i = 0; i < dim; i++) {
         double s = 0, ss = 0;
         for (long long r = 0; r < n; r++) {
-            s += z[r * dim + i];
-            ss += (double)z[r * dim + i] * z[r * dim + i];
+            s += f[r * dim + i];
+            ss += f[r * dim + i] * f[r * dim + i];
         }
         c->mean[i] = n ? s / (double)n : 0;
         double var = n ? ss / (double)n - c->mean[i] * c->mean[i] : 0;
@@ -145,7 +172,7 @@ void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long lon
         memset(g, 0, sizeof g);
         for (long long r = 0; r < n; r++) {
             for (int i = 0; i < dim; i++)
-                x[i] = (z[r * dim + i] - c->mean[i]) / c->std[i];
+                x[i] = (f[r * dim + i] - c->mean[i]) / c->std[i];
             x[dim] = 1;
             double s = 0;
             for (int i = 0; i < D; i++)
@@ -170,4 +197,5 @@ void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long lon
         if (norm < 1e-14)
             break;
     }
+    free(f);
 }

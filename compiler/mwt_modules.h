@@ -31,15 +31,19 @@ double mod_jaccard(const uint64_t *a, const uint64_t *b, int words);
  * binary masks (masks: n rows of `words` words), each ANDed with the module. */
 double mod_cohesion(const uint64_t *masks, long long n, const uint64_t *module, int words);
 
-/* A logistic calibration: p = sigmoid(w . standardize(z) + b) from a
- * module's logits z [dim] to "is its class". */
+/* A logistic calibration: p = sigmoid(w . standardize(x) + b), x the
+ * features of a module's logits z [logits] for its class `own`, to "is its
+ * class". Up to 32 classes the features are the logits themselves; past that
+ * they are the own logit, the largest other logit and the own log-softmax
+ * (a Newton step on all of them would solve a system of classes + 1 unknowns
+ * per image and module). */
 typedef struct ModCalib {
-    int dim;
+    int logits, own, dim;              /* dim: features */
     double mean[32], std[32], w[33];   /* w[dim] is the bias */
 } ModCalib;
-/* Fits by Newton's method with a small L2 penalty, on n rows z [n][dim] and
- * targets y [n] (0/1). dim <= 32. */
-void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long long n, int dim);
+/* Fits by Newton's method with a small L2 penalty, on n rows of logits
+ * z [n][logits] and targets y [n] (0/1). */
+void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long long n, int logits, int own);
 double mod_calib_score(const ModCalib *c, const float *z);
 
 #endif

@@ -238,8 +238,9 @@ static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int genera
     return 0;
 }
 
-/* Recall per module, composed accuracy raw and calibrated. */
-static void compose(Mz *z, const Scores *s, double *recall, double *acc, double *raw)
+/* Recall per module, composed accuracy raw and calibrated; each module's
+ * calibration into cals [class] unless NULL. */
+static void compose(Mz *z, const Scores *s, double *recall, double *acc, double *raw, ModCalib *cals)
 {
     int C = z->classes;
     ModCalib cal;
@@ -249,7 +250,9 @@ static void compose(Mz *z, const Scores *s, double *recall, double *acc, double 
         const float *lc = s->cal + (long long)c * s->ncal * C, *lt = s->test + (long long)c * s->ntest * C;
         for (long long i = 0; i < s->ncal; i++)
             y[i] = s->cal_lab[i] == c;
-        mod_calib_fit(&cal, lc, y, s->ncal, C);
+        mod_calib_fit(&cal, lc, y, s->ncal, C, c);
+        if (cals)
+            cals[c] = cal;
         long long hit = 0, n = 0;
         for (long long i = 0; i < s->ntest; i++) {
             score[i * C + c] = mod_calib_score(&cal, lt + i * C);
@@ -303,13 +306,12 @@ static void free_scores(Scores *s) { free(s->cal), free(s->test), free(s->cal_la
  * modules over every threshold, evaluates all of them with its other kernels
  * switched off: ten compilations, not a hundred; and the nodes every module
  * shares run once per batch, not a hundred times. */
-static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long ncal, const RunOptions *o, char *err,
-                     size_t errlen)
+static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, const RunOptions *o, char *err, size_t errlen)
 {
     enum { NT = 10 };
     int C = z->classes, rc = -1;
     ModStats *s = &z->st;
-    long long nt = ntest < 1000 ? ntest : 1000, nc = ncal < 500 ? ncal : 500;
+    long long ntrain = (long long)z->ds.n_train, nt = ntest < 1000 ? ntest : 1000, nc = ntrain < 500 ? ntrain : 500;
     double t0 = rt_clock();
     uint32_t *cal_idx = spread((long long)z->ds.n_train, nc), *test_idx = spread(ntest, nt);
     unsigned char *keeps = malloc((size_t)(C * NT * s->kernels + 1)), *uni = malloc((size_t)(C * s->kernels + 1));
@@ -358,7 +360,7 @@ static int run_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, long long n
     }
     for (int i = 0; i < NT; i++) {
         double recall[256], rec = 0;
-        compose(z, &sc[i], recall, &r->sweep_acc[i], &r->sweep_raw[i]);
+        compose(z, &sc[i], recall, &r->sweep_acc[i], &r->sweep_raw[i], NULL);
         for (int c = 0; c < C; c++)
             rec += recall[c];
         r->sweep_t[i] = 0.5 + 0.05 * i, r->sweep_krr[i] = krr[i], r->sweep_recall[i] = rec / C;
@@ -419,16 +421,71 @@ void mz_close(Mz *z)
     free(z);
 }
 
+/* The figures that take images: the model's test accuracy, cohesion (per
+ * class over its test images, each image's masks ANDed with its module), each
+ * module's own-class recall and the modules composed, calibrated on training
+ * images of every class (cals [class]). */
+static int measure(Mz *z, Arena *a, const unsigned char *keeps, ModReport *r, ModCalib *cals, const RunOptions *o,
+                   char *err, size_t errlen)
+{
+    int C = z->classes, rc = -1;
+    long long ntest = (long long)z->ds.n_test, K = z->st.kernels;
+    long long ncal = (long long)z->ds.n_train < 2000 ? (long long)z->ds.n_train : 2000;
+    uint64_t *bits = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
+    uint64_t *mod_bits = calloc((size_t)(C * z->words), sizeof(uint64_t));
+    uint64_t *cls = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
+    float *lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
+    uint32_t *cal_idx = spread((long long)z->ds.n_train, ncal);
+    Scores sc = { 0 };
+    if (!bits || !mod_bits || !cls || !lab || !lg || !cal_idx || alloc_scores(&sc, ncal, ntest, C) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    /* the model as trained, and the test images' binary masks */
+    mz_forward(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab);
+    long long right = 0;
+    for (long long i = 0; i < ntest; i++)
+        right += run_argmax(lg + i * C, C) == lab[i];
+    r->accuracy = ntest ? (double)right / (double)ntest : 0;
+    double coh = 0;
+    for (int c = 0; c < C; c++) {
+        const unsigned char *k = keeps + (long long)c * K;
+        for (long long j = 0; j < K; j++)
+            if (k[j])
+                mod_bits[(long long)c * z->words + j / 64] |= 1ull << (j % 64);
+        long long n = 0;
+        for (long long i = 0; i < ntest; i++)
+            if (lab[i] == c)
+                memcpy(cls + n++ * z->words, bits + i * z->words, sizeof(uint64_t) * (size_t)z->words);
+        coh += mod_cohesion(cls, n, mod_bits + (long long)c * z->words, z->words);
+    }
+    r->cohesion = coh / C;
+
+    if (o->progress != RT_PROGRESS_QUIET)
+        fprintf(stderr, "modularize %s: %d modules on %lld test and %lld calibration images\n", z->m.net->name, C,
+                ntest, ncal);
+    if (module_scores(z, a, keeps, r->generators, cal_idx, &sc, err, errlen) != 0)
+        goto done;
+    double recall[256];
+    compose(z, &sc, recall, &r->modular_accuracy, &r->modular_accuracy_raw, cals);
+    for (int c = 0; c < C; c++)
+        r->modules[c].recall = recall[c];
+    rc = 0;
+done:
+    free_scores(&sc);
+    free(bits), free(mod_bits), free(cls), free(lab), free(lg), free(cal_idx);
+    return rc;
+}
+
 int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                    int sweep, int readonly, ModReport *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     Mz *z = NULL;
     int rc = -1, C = t->data->classes;
-    uint64_t *bits = NULL;
     unsigned char *keeps = NULL;
-    uint32_t *cal_idx = NULL;
-    Scores sc = { 0 };
+    ModCalib *cals = NULL;
     RunMeta meta;
     if (mz_open(&z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
         goto done;
@@ -448,45 +505,28 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     r->masked_kernels = s->kernels;
     r->modules = arena_alloc(a, sizeof(ModuleReport) * (size_t)C);
     keeps = malloc((size_t)(C * s->kernels));
-    long long ntest = (long long)z->ds.n_test;
-    bits = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
-    if (!keeps || !bits) {
+    cals = malloc(sizeof(ModCalib) * (size_t)C);
+    if (!keeps || !cals) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
     for (int c = 0; c < C; c++)
         mod_module(s, &c, 1, r->threshold, keeps + (long long)c * s->kernels);
 
-    /* the model as trained, and the test images' binary masks */
-    int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
-    float *lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
-    if (!lab || !lg) {
-        free(lab), free(lg);
+    /* what needs no images: each module's size and cost, KRR, coupling between modules */
+    module_cost(z, NULL, 1, &r->flops, &r->params);
+    uint64_t *mod_bits = calloc((size_t)(C * z->words), sizeof(uint64_t));
+    if (!mod_bits) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    mz_forward(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab);
-    long long right = 0;
-    for (long long i = 0; i < ntest; i++)
-        right += run_argmax(lg + i * C, C) == lab[i];
-    r->accuracy = ntest ? (double)right / (double)ntest : 0;
-    module_cost(z, NULL, 1, &r->flops, &r->params);
-
-    /* KRR, cohesion (per class over its test images), coupling (between modules) */
-    uint64_t *mod_bits = calloc((size_t)(C * z->words), sizeof(uint64_t));
-    uint64_t *cls = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
-    double coh = 0, cpl = 0, krr = 0;
+    double cpl = 0, krr = 0;
     long long pairs = 0;
     for (int c = 0; c < C; c++) {
         const unsigned char *k = keeps + (long long)c * s->kernels;
         for (long long j = 0; j < s->kernels; j++)
             if (k[j])
                 mod_bits[(long long)c * z->words + j / 64] |= 1ull << (j % 64);
-        long long n = 0;
-        for (long long i = 0; i < ntest; i++)
-            if (lab[i] == c)
-                memcpy(cls + n++ * z->words, bits + i * z->words, sizeof(uint64_t) * (size_t)z->words);
-        coh += mod_cohesion(cls, n, mod_bits + (long long)c * z->words, z->words);
         ModuleReport *m = &r->modules[c];
         m->cls = c;
         m->kernels = mod_kept(k, s->kernels);
@@ -497,34 +537,24 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     for (int c = 0; c < C; c++)
         for (int d = c + 1; d < C; d++, pairs++)
             cpl += mod_jaccard(mod_bits + (long long)c * z->words, mod_bits + (long long)d * z->words, z->words);
-    r->krr = krr / C, r->cohesion = coh / C, r->coupling = pairs ? cpl / (double)pairs : 0;
-    free(mod_bits), free(cls), free(lab), free(lg);
+    r->krr = krr / C, r->coupling = pairs ? cpl / (double)pairs : 0;
+    free(mod_bits);
 
-    /* the modules on the test images; calibration on training images of every class */
-    long long ncal = (long long)z->ds.n_train < 2000 ? (long long)z->ds.n_train : 2000;
-    cal_idx = spread((long long)z->ds.n_train, ncal);
-    if (alloc_scores(&sc, ncal, ntest, C) != 0 || !cal_idx) {
-        snprintf(err, errlen, "out of memory");
+    /* what needs images: measured once per modules and stored in the checkpoint */
+    r->stored = mz_measured_load(z, o->ckpt, keeps, r->generators, r);
+    if (r->stored) {
+        if (o->progress != RT_PROGRESS_QUIET)
+            fprintf(stderr, "modularize %s: the modules at threshold %.2f as measured and stored in %s\n",
+                    t->model->name, r->threshold, o->ckpt);
+    } else if (measure(z, a, keeps, r, cals, o, err, errlen) != 0 ||
+               (!readonly && mz_measured_save(z, o->ckpt, keeps, r->generators, cals, r, err, errlen) != 0)) {
         goto done;
     }
-    if (o->progress != RT_PROGRESS_QUIET)
-        fprintf(stderr, "modularize %s: %d modules on %lld test and %lld calibration images\n", t->model->name, C,
-                ntest, ncal);
-    if (module_scores(z, a, keeps, r->generators, cal_idx, &sc, err, errlen) != 0)
-        goto done;
-    double recall[256];
-    compose(z, &sc, recall, &r->modular_accuracy, &r->modular_accuracy_raw);
-    for (int c = 0; c < C; c++)
-        r->modules[c].recall = recall[c];
-    free_scores(&sc);
-    memset(&sc, 0, sizeof sc);
-
-    if (sweep && run_sweep(z, a, r, ntest, ncal, o, err, errlen) != 0)
+    if (sweep && run_sweep(z, a, r, (long long)z->ds.n_test, o, err, errlen) != 0)
         goto done;
     rc = 0;
 done:
-    free_scores(&sc);
-    free(bits), free(keeps), free(cal_idx);
+    free(keeps), free(cals);
     mz_close(z);
     return rc;
 }

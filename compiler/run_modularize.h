@@ -26,6 +26,7 @@ typedef struct ModReport {
     double krr, cohesion, coupling;
     long long flops, params;            /* the whole model's */
     ModuleReport *modules;
+    int stored;                        /* accuracy, cohesion, recall, composed: as a modularize stored them */
     int nsweep;
     long long sweep_images;            /* test images the sweep used */
     double sweep_seconds;              /* the time it took */
@@ -33,8 +34,10 @@ typedef struct ModReport {
 } ModReport;
 
 /* threshold < 0: the statement's; sweep: also the thresholds 0.5 .. 0.95 on
- * subsets of the images. Writes the frequencies and calibrations into the
- * checkpoint o->ckpt unless `readonly`. */
+ * subsets of the images. Writes the frequencies, the modules, their
+ * calibrations and what was measured on images into the checkpoint o->ckpt
+ * unless `readonly`; reads the last two back when they were measured on the
+ * same modules, tensors and data (run_mzstore.c). */
 int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                    int sweep, int readonly, ModReport *r, char *err, size_t errlen);
 /* eval --module: the module of `classes`, sliced and compiled on its own, on

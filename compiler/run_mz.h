@@ -29,5 +29,14 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
  * each kernel on (each output optional). */
 void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
                 double *on, int32_t *labels);
+/* The figures measured on images (the model's accuracy, cohesion, each
+ * module's recall, the composed accuracies) as the last modularize stored
+ * them in ckpt, into r: 1 when they were there and measured with these
+ * tensors, graph, data, keeps [class][kernel] and generators, else 0 and r
+ * untouched (run_mzstore.c). */
+int mz_measured_load(Mz *z, const char *ckpt, const unsigned char *keeps, int generators, ModReport *r);
+/* Stores them in ckpt, with the modules and their calibrations cal [class]. */
+int mz_measured_save(Mz *z, const char *ckpt, const unsigned char *keeps, int generators, const ModCalib *cal,
+                     const ModReport *r, char *err, size_t errlen);
 
 #endif

@@ -38,6 +38,8 @@ static unsigned long crc_update(unsigned long crc, const void *buf, size_t n) {
   return crc;
 }
 
+unsigned long rt_crc32(unsigned long crc, const void *buf, size_t n) { return crc_update(crc, buf, n); }
+
 static void put_le(unsigned char *b, uint64_t v, int n) {
   for (int i = 0; i < n; i++) b[i] = (unsigned char)(v >> (8 * i));
 }

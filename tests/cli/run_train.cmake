@@ -73,7 +73,19 @@ modularize m { threshold = 0.8 }
 reuse m as pair { classes = [0, 2]  epochs = 1 }
 ")
 expect(0 "test accuracy" train mod.mwt -o mod.ckpt --quiet)
-expect(0 "\"krr\"" modularize mod.mwt --ckpt mod.ckpt --json)
+# what modularize measured on images is stored with the modules: report reads it back, same figures
+execute_process(COMMAND ${MWTC} modularize mod.mwt --ckpt mod.ckpt --json --quiet WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE measured)
+if(NOT measured MATCHES "\"krr\"" OR NOT measured MATCHES "\"stored\": false")
+  message(FATAL_ERROR "modularize of a fresh checkpoint did not measure:\n${measured}")
+endif()
+execute_process(COMMAND ${MWTC} report mod.mwt --ckpt mod.ckpt --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE stored ERROR_VARIABLE stored_err)
+string(REPLACE "\"stored\": true" "\"stored\": false" stored_as_measured "${stored}")
+if(NOT stored MATCHES "\"stored\": true" OR NOT stored_err MATCHES "as measured and stored in mod.ckpt"
+   OR NOT stored_as_measured STREQUAL measured)
+  message(FATAL_ERROR "report did not read back what modularize stored:\n${measured}\n${stored}\n${stored_err}")
+endif()
 expect(0 "threshold 0.50" report mod.mwt --ckpt mod.ckpt --threshold 0.5)
 expect(0 "sweep on" modularize mod.mwt --ckpt mod.ckpt --sweep --svg mod.svg)
 expect(0 "\"sweep_seconds\"" report mod.mwt --ckpt mod.ckpt --sweep --json)
@@ -83,6 +95,7 @@ file(READ ${TMP}/mod.mwt mod_src)
 string(REPLACE "threshold = 0.8 }" "threshold = 0.8  generators = drop }" mod_src "${mod_src}")
 file(WRITE ${TMP}/moddrop.mwt "${mod_src}")
 expect(0 "generators dropped" report moddrop.mwt --ckpt mod.ckpt --sweep)
+expect(0 "\"stored\": false" report moddrop.mwt --ckpt mod.ckpt --json)
 expect(0 "\"accuracy\"" eval moddrop.mwt --ckpt mod.ckpt --module 1 --json)
 expect(0 "\"module\": \"0,2\"" eval mod.mwt --ckpt mod.ckpt --module 0,2 --json)
 expect(1 "class 7 is not one of the 3 classes" eval mod.mwt --ckpt mod.ckpt --module 7)

@@ -85,11 +85,35 @@ static void test_calibration(void **st)
         y[i] = i >= 100;
     }
     ModCalib c;
-    mod_calib_fit(&c, z, y, 200, 1);
+    mod_calib_fit(&c, z, y, 200, 1, 0);
     float lo = -5, mid = 0.05f, hi = 5;
     assert_true(mod_calib_score(&c, &lo) < 0.05);
     assert_true(mod_calib_score(&c, &hi) > 0.95);
     assert_true(fabs(mod_calib_score(&c, &mid) - 0.5) < 0.25);
+}
+
+/* Past 32 classes the calibration reads the own logit, the largest other
+ * and the own log-softmax of each row of 40 logits (each row its own 40,
+ * not the first 32 of a 32-wide stride). */
+static void test_calibration_many_classes(void **st)
+{
+    (void)st;
+    enum { N = 400, L = 40, OWN = 35 };
+    static float z[N * L];
+    unsigned char y[N];
+    for (int i = 0; i < N; i++) {
+        y[i] = i % 4 == 0;
+        for (int j = 0; j < L; j++)
+            z[i * L + j] = (float)((i * 7 + j * 13) % 17) / 17.0f;
+        z[i * L + OWN] = y[i] ? 2.0f + (float)(i % 5) / 10 : (float)(i % 5) / 10;
+    }
+    ModCalib c;
+    mod_calib_fit(&c, z, y, N, L, OWN);
+    assert_int_equal(c.dim, 3);
+    int right = 0;
+    for (int i = 0; i < N; i++)
+        right += (mod_calib_score(&c, z + i * L) > 0.5) == y[i];
+    assert_int_equal(right, N);
 }
 
 static const char *src =
@@ -160,12 +184,72 @@ static void test_modularize_end_to_end(void **st)
     tc_free(t);
 }
 
+/* What modularize measured on images goes into the checkpoint with the
+ * modules and their calibrations; a later modularize of the same modules
+ * reads it back, to the last bit, and one whose tensors differ measures again. */
+static void test_measured_stored(void **st)
+{
+    (void)st;
+    char ck[512], err[1024];
+    ModReport r, r2, r3;
+    TestComp *t = tc_train_modular("ms.mwt", src, "ms.ckpt", 0, ck, sizeof ck, &r);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    const ModularizeInfo *mi = t->c.checked.modularizes.v[0];
+    RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck };
+    assert_false(r.stored);
+    RtCkpt c = { 0 };
+    assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
+    const RtCkptEntry *m = rt_ckpt_find(&c, "mwt/modules"), *cal = rt_ckpt_find(&c, "mwt/calib");
+    assert_non_null(m);
+    assert_int_equal(m->bytes, 4 * 24);
+    assert_non_null(cal);
+    assert_int_equal(cal->dims[0], 4);
+    assert_int_equal(cal->dims[1], 3 * 4 + 1);
+    assert_non_null(rt_ckpt_find(&c, "mwt/report"));
+    rt_ckpt_free(&c);
+
+    if (run_modularize(&t->c.arena, tr, mi, &o, -1, 0, 1, &r2, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_true(r2.stored);
+    assert_true(r2.accuracy == r.accuracy && r2.cohesion == r.cohesion && r2.coupling == r.coupling);
+    assert_true(r2.modular_accuracy == r.modular_accuracy && r2.modular_accuracy_raw == r.modular_accuracy_raw);
+    for (int k = 0; k < 4; k++)
+        assert_true(r2.modules[k].recall == r.modules[k].recall);
+
+    /* another weight: measured again, and a report (readonly) leaves the stored figures alone */
+    assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
+    for (int i = 0; i < c.n; i++)
+        if (c.e[i].kind == RT_CKPT_F32 && strncmp(c.e[i].name, "mwt/", 4) && c.e[i].bytes >= sizeof(float)) {
+            ((float *)c.e[i].data)[0] += 0.25f;
+            break;
+        }
+    assert_int_equal(rt_ckpt_save(&c, ck, err, sizeof err), 0);
+    rt_ckpt_free(&c);
+    if (run_modularize(&t->c.arena, tr, mi, &o, -1, 0, 1, &r3, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_false(r3.stored);
+
+    /* a stored report that does not parse is measured again, not trusted */
+    static const char *bad[] = { "", "fingerprint\n", "fingerprint 1 2\n", "threshold 0.9\n", "fingerprint 12\nrecall 7\n" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
+        assert_int_equal(rt_ckpt_add_bytes(&c, "mwt/report", bad[i], strlen(bad[i])), 0);
+        assert_int_equal(rt_ckpt_save(&c, ck, err, sizeof err), 0);
+        rt_ckpt_free(&c);
+        if (run_modularize(&t->c.arena, tr, mi, &o, -1, 0, 1, &r3, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        assert_false(r3.stored);
+    }
+    tc_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threshold_and_fallback), cmocka_unit_test(test_residual_union),
         cmocka_unit_test(test_jaccard_and_cohesion),   cmocka_unit_test(test_calibration),
-        cmocka_unit_test(test_modularize_end_to_end),
+        cmocka_unit_test(test_calibration_many_classes),
+        cmocka_unit_test(test_modularize_end_to_end), cmocka_unit_test(test_measured_stored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
