@@ -226,6 +226,10 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
     ro.ckpt = ckpt;
     ModReport r;
     char err[1024];
+    if (!readonly && rt_ckpt_writable(ckpt, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s (modularize stores the modules in the checkpoint; 'mwtc report' only reads it)", err);
+        return EXIT_ERROR;
+    }
     if ((o->svg && rt_ckpt_writable(o->svg, err, sizeof err) != 0) ||
         run_modularize(&c->arena, t, modularize_of(c, t->model), &ro, o->threshold, o->sweep || o->svg, readonly, &r,
                        err, sizeof err) != 0) {

@@ -421,6 +421,16 @@ void mz_close(Mz *z)
     free(z);
 }
 
+/* Module c's kernels as one bit each: mod_bits [class][words]. */
+static void module_bits(const Mz *z, const unsigned char *keeps, uint64_t *mod_bits)
+{
+    memset(mod_bits, 0, sizeof(uint64_t) * (size_t)(z->classes * z->words));
+    for (int c = 0; c < z->classes; c++)
+        for (long long j = 0; j < z->st.kernels; j++)
+            if (keeps[(long long)c * z->st.kernels + j])
+                mod_bits[(long long)c * z->words + j / 64] |= 1ull << (j % 64);
+}
+
 /* The figures that take images: the model's test accuracy, cohesion (per
  * class over its test images, each image's masks ANDed with its module), each
  * module's own-class recall and the modules composed, calibrated on training
@@ -429,10 +439,10 @@ static int measure(Mz *z, Arena *a, const unsigned char *keeps, ModReport *r, Mo
                    char *err, size_t errlen)
 {
     int C = z->classes, rc = -1;
-    long long ntest = (long long)z->ds.n_test, K = z->st.kernels;
+    long long ntest = (long long)z->ds.n_test;
     long long ncal = (long long)z->ds.n_train < 2000 ? (long long)z->ds.n_train : 2000;
     uint64_t *bits = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
-    uint64_t *mod_bits = calloc((size_t)(C * z->words), sizeof(uint64_t));
+    uint64_t *mod_bits = malloc(sizeof(uint64_t) * (size_t)(C * z->words));
     uint64_t *cls = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
     float *lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
@@ -449,11 +459,8 @@ static int measure(Mz *z, Arena *a, const unsigned char *keeps, ModReport *r, Mo
         right += run_argmax(lg + i * C, C) == lab[i];
     r->accuracy = ntest ? (double)right / (double)ntest : 0;
     double coh = 0;
+    module_bits(z, keeps, mod_bits);
     for (int c = 0; c < C; c++) {
-        const unsigned char *k = keeps + (long long)c * K;
-        for (long long j = 0; j < K; j++)
-            if (k[j])
-                mod_bits[(long long)c * z->words + j / 64] |= 1ull << (j % 64);
         long long n = 0;
         for (long long i = 0; i < ntest; i++)
             if (lab[i] == c)
@@ -515,18 +522,16 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
 
     /* what needs no images: each module's size and cost, KRR, coupling between modules */
     module_cost(z, NULL, 1, &r->flops, &r->params);
-    uint64_t *mod_bits = calloc((size_t)(C * z->words), sizeof(uint64_t));
+    uint64_t *mod_bits = malloc(sizeof(uint64_t) * (size_t)(C * z->words));
     if (!mod_bits) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
     double cpl = 0, krr = 0;
     long long pairs = 0;
+    module_bits(z, keeps, mod_bits);
     for (int c = 0; c < C; c++) {
         const unsigned char *k = keeps + (long long)c * s->kernels;
-        for (long long j = 0; j < s->kernels; j++)
-            if (k[j])
-                mod_bits[(long long)c * z->words + j / 64] |= 1ull << (j % 64);
         ModuleReport *m = &r->modules[c];
         m->cls = c;
         m->kernels = mod_kept(k, s->kernels);
