@@ -188,6 +188,8 @@ void cli_help(const char *command)
              "or above the threshold (default: the modularize statement's, else 0.9), and the\n"
              "metrics: KRR, cohesion, coupling, each module's own-class recall, FLOPs and\n"
              "parameters, and the modules composed (calibrated and by raw logits).\n"
+             "modularize also stores the modules, their calibrations and the figures measured\n"
+             "on images in the checkpoint; a later report of the same modules reads them back.\n"
              "\n"
              "  --sweep       also thresholds 0.5 .. 0.95 on 1000 test images\n"
              "  --svg FILE    charts of KRR and recall per class and of the sweep");
