@@ -29,6 +29,7 @@ static const TrainInfo *pick_train(Compilation *c, const CliOptions *o)
 }
 
 static const ModularizeInfo *modularize_of(Compilation *c, const Net *net);
+static const TrainInfo *train_of(Compilation *c, const Net *net);
 
 static void options(const CliOptions *o, RunOptions *r)
 {
@@ -80,12 +81,97 @@ int cmd_train(Compilation *c, const CliOptions *o)
     return t ? cmd_train_one(c, o, t, 1) : EXIT_ERROR;
 }
 
+/* eval's output: per class its accuracy; map[k] is the data set's class of
+ * the model's class k (NULL: k itself), list the --module classes (or NULL). */
+static void print_eval(const CliOptions *o, const char *model, const DatasetInfo *d, const RunResult *r,
+                       const int *map, const char *list, double krr)
+{
+    if (o->json) {
+        printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"accuracy\": %.4f, \"images\": %lld,", model, d->name,
+               r->accuracy, r->images);
+        if (list)
+            printf(" \"module\": \"%s\", \"krr\": %.4f,", list, krr);
+        printf(" \"classes\": [");
+        for (int k = 0, first = 1; k < r->classes; k++) {
+            int cls = map ? map[k] : k;
+            if (list && r->class_total[k] == 0)
+                continue;
+            printf("%s\n  { \"class\": %d, ", first ? "" : ",", cls);
+            first = 0;
+            if (d->names)
+                printf("\"name\": \"%s\", ", d->names[cls]);
+            printf("\"images\": %lld, \"accuracy\": %.4f }", r->class_total[k],
+                   r->class_total[k] ? (double)r->class_correct[k] / (double)r->class_total[k] : 0.0);
+        }
+        printf(" ] }\n");
+        return;
+    }
+    if (list)
+        printf("module %s of %s (KRR %.4f) on its classes' test images: ", list, model, krr);
+    printf("%s on %s (%s, %d epochs): test accuracy %.2f%% over %lld images\n", model, d->name, o->ckpt, r->epochs,
+           100 * r->accuracy, r->images);
+    for (int k = 0; k < r->classes; k++) {
+        int cls = map ? map[k] : k;
+        if (!list || r->class_total[k])
+            printf("  class %-3d %-14s %6.2f%%  (%lld images)\n", cls, d->names ? d->names[cls] : "",
+                   r->class_total[k] ? 100.0 * (double)r->class_correct[k] / (double)r->class_total[k] : 0.0,
+                   r->class_total[k]);
+    }
+}
+
+/* eval of a reuse's checkpoint: the module with its fine-tuned head (the
+ * module as the checkpoint keeps it), on its classes' test images. */
+static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru)
+{
+    if (o->module) {
+        fprintf(stderr, "mwtc: --module: %s is the checkpoint of reuse '%s', a module already\n", o->ckpt, ru->name);
+        return EXIT_USAGE;
+    }
+    const TrainInfo *t = train_of(c, ru->model);
+    if (!t) {
+        diag_plain(&c->diag, "%s: reuse %s needs a train statement for %s", o->file, ru->name, ru->model->name);
+        return EXIT_ERROR;
+    }
+    RunOptions ro;
+    options(o, &ro);
+    ro.ckpt = o->ckpt;
+    ro.subset = ru->classes, ro.nsubset = ru->nclasses;
+    RunResult r;
+    char err[1024];
+    RtCkpt ck = { 0 };
+    if (rt_ckpt_load(&ck, o->ckpt, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    int has_module = rt_ckpt_find(&ck, "module/keep") != NULL;
+    rt_ckpt_free(&ck);
+    if (!has_module) {   /* written before checkpoints kept their module: its kernels are not known */
+        diag_plain(&c->diag, "%s: does not say which kernels reuse '%s' kept (an older mwtc wrote it); run 'mwtc reuse' again",
+                   o->ckpt, ru->name);
+        return EXIT_ERROR;
+    }
+    if (run_eval(&c->arena, run_head_net(&c->arena, t->model, ru->name, ru->nclasses), t->data, &ro, &r, err,
+                 sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    print_eval(o, ru->name, t->data, &r, ru->classes, NULL, 1);
+    return EXIT_OK;
+}
+
 int cmd_eval(Compilation *c, const CliOptions *o)
 {
     if (!o->ckpt) {
         fprintf(stderr, "mwtc: eval needs --ckpt CKPT\nTry 'mwtc eval --help'.\n");
         return EXIT_USAGE;
     }
+    char owner[128], err[1024];
+    if (run_ckpt_model(o->ckpt, owner, sizeof owner, err, sizeof err) == 0)
+        for (int i = 0; i < c->checked.reuses.n; i++) {
+            const ReuseInfo *ru = c->checked.reuses.v[i];
+            if (strcmp(ru->name, owner) == 0)
+                return eval_reuse(c, o, ru);
+        }
     const TrainInfo *t = pick_train(c, o);
     if (!t)
         return EXIT_ERROR;
@@ -93,7 +179,6 @@ int cmd_eval(Compilation *c, const CliOptions *o)
     options(o, &ro);
     ro.ckpt = o->ckpt;
     RunResult r;
-    char err[1024];
     int classes[256], n = 0, lo = 0;
     char list[256 * 12] = "";   /* the classes as given, written back plainly */
     double krr = 1;
@@ -129,35 +214,7 @@ int cmd_eval(Compilation *c, const CliOptions *o)
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
     }
-    const DatasetInfo *d = t->data;
-    if (o->json) {
-        printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"accuracy\": %.4f, \"images\": %lld,", t->model->name,
-               d->name, r.accuracy, r.images);
-        if (o->module)
-            printf(" \"module\": \"%s\", \"krr\": %.4f,", list, krr);
-        printf(" \"classes\": [");
-        for (int k = 0, first = 1; k < r.classes; k++) {
-            if (o->module && r.class_total[k] == 0)
-                continue;
-            printf("%s\n  { \"class\": %d, ", first ? "" : ",", k);
-            first = 0;
-            if (d->names)
-                printf("\"name\": \"%s\", ", d->names[k]);
-            printf("\"images\": %lld, \"accuracy\": %.4f }", r.class_total[k],
-                   r.class_total[k] ? (double)r.class_correct[k] / (double)r.class_total[k] : 0.0);
-        }
-        printf(" ] }\n");
-        return EXIT_OK;
-    }
-    if (o->module)
-        printf("module %s of %s (KRR %.4f) on its classes' test images: ", list, t->model->name, krr);
-    printf("%s on %s (%s, %d epochs): test accuracy %.2f%% over %lld images\n", t->model->name, d->name, o->ckpt,
-           r.epochs, 100 * r.accuracy, r.images);
-    for (int k = 0; k < r.classes; k++)
-        if (!o->module || r.class_total[k])
-        printf("  class %-3d %-14s %6.2f%%  (%lld images)\n", k, d->names ? d->names[k] : "",
-               r.class_total[k] ? 100.0 * (double)r.class_correct[k] / (double)r.class_total[k] : 0.0,
-               r.class_total[k]);
+    print_eval(o, t->model->name, t->data, &r, NULL, o->module ? list : NULL, krr);
     return EXIT_OK;
 }
 

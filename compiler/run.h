@@ -34,6 +34,7 @@ typedef struct RunModel {
     CgCalls calls;             /* what was compiled, for dump llvm */
     double compile_seconds;
     int profile;               /* $MWTC_PROFILE: time each step, print a table when freed */
+    int module;                /* run as a module (run_model_set_module with a keep): its checkpoints say which */
 } RunModel;
 
 /* Builds the model: with `train` its training step (forward, backward, SGD)

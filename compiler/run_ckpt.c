@@ -1,7 +1,9 @@
 /* A model's checkpoint: "param/NAME", "state/NAME" and "moment/NAME"
- * tensors, the RNG, the program's source, and "meta" (key=value lines).
+ * tensors, the RNG, the program's source, "meta" (key=value lines), and for
+ * a model trained as a module (a reuse) "module/keep" and "module/generators".
  * rt_ckpt does the file format, the checksum and the atomic rename. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,64 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* A model run as a module (a reuse: run_model_set_module) keeps that in its
+ * checkpoint, so that loading it evaluates what was trained: "module/keep"
+ * (one float 0/1 per masked kernel, in mask order) and "module/generators"
+ * (a scalar 0/1). Nothing for a whole model (no keep set, all on). */
+static int add_module(RtCkpt *c, const RunModel *m)
+{
+    const IrGraph *g = m->eval.g;
+    long long n = 0, off = 0;
+    for (int i = 0; i < m->L->nmasks; i++)
+        n += ((const IrValue *)g->masks.v[i])->d[1];
+    int32_t on;
+    memcpy(&on, m->base + m->L->scalars + 16, sizeof on);
+    float *keep = malloc(sizeof(float) * (size_t)(n + 1));
+    if (!keep)
+        return -1;
+    int whole = on != 0;
+    for (int i = 0; i < m->L->nmasks; i++) {
+        long long k = ((const IrValue *)g->masks.v[i])->d[1];
+        memcpy(keep + off, m->base + m->L->keep_off[i], sizeof(float) * (size_t)k);
+        for (long long j = 0; j < k; j++)
+            whole &= keep[off + j] == 1.0f;
+        off += k;
+    }
+    float gen = on ? 1.0f : 0.0f;
+    int bad = !m->module && whole ? 0 : rt_ckpt_add_f32(c, "module/keep", 1, &n, keep) | rt_ckpt_add_f32(c, "module/generators", 0, NULL, &gen);
+    free(keep);
+    return bad;
+}
+
+/* Restores what add_module wrote, if anything. */
+static int load_module(const RtCkpt *c, RunModel *m, const char *path, char *err, size_t errlen)
+{
+    const RtCkptEntry *e = rt_ckpt_find(c, "module/keep"), *gen = rt_ckpt_find(c, "module/generators");
+    if (!e && !gen)
+        return 0;
+    const IrGraph *g = m->eval.g;
+    long long n = 0;
+    for (int i = 0; i < m->L->nmasks; i++)
+        n += ((const IrValue *)g->masks.v[i])->d[1];
+    int ok = e && gen && e->kind == RT_CKPT_F32 && e->rank == 1 && e->dims[0] == n && gen->kind == RT_CKPT_F32 &&
+             gen->rank == 0;
+    unsigned char *keep = ok ? malloc((size_t)n + 1) : NULL;
+    for (long long j = 0; ok && keep && j < n; j++) {
+        float v = ((const float *)e->data)[j];
+        ok = v == 0.0f || v == 1.0f;
+        keep[j] = v == 1.0f;
+    }
+    float on = ok ? *(const float *)gen->data : 0;
+    ok = ok && keep && (on == 0.0f || on == 1.0f);
+    if (ok)
+        run_model_set_module(m, keep, on == 1.0f);
+    else
+        snprintf(err, errlen, "%s: its module (module/keep, module/generators) does not fit the model's %lld masked kernels",
+                 path, n);
+    free(keep);
+    return ok ? 0 : -1;
+}
+
 int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRng *rng, const char *source_path,
                   char *err, size_t errlen)
 {
@@ -61,6 +121,7 @@ int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRn
         bad |= add(&c, "state", g->states.v[i], run_state(m, i));
     if (rng)
         bad |= rt_ckpt_add_bytes(&c, "rng", rng->s, sizeof rng->s);
+    bad |= add_module(&c, m);
     size_t len = 0;
     char *src = slurp(source_path, &len);
     if (src)
@@ -155,6 +216,8 @@ int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int 
     for (int i = 0; i < g->states.n; i++)
         if (load_one(&c, path, "state", g->states.v[i], run_state(m, i), err, errlen) != 0)
             goto done;
+    if (load_module(&c, m, path, err, errlen) != 0)
+        goto done;
     if (rng) {
         e = rt_ckpt_find(&c, "rng");
         if (!e || e->kind != RT_CKPT_BYTES || e->bytes != sizeof rng->s) {
@@ -165,6 +228,25 @@ int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int 
     }
     rc = 0;
 done:
+    rt_ckpt_free(&c);
+    return rc;
+}
+
+int run_ckpt_model(const char *path, char *model, size_t len, char *err, size_t errlen)
+{
+    RtCkpt c = { 0 };
+    if (rt_ckpt_load(&c, path, err, errlen) != 0)
+        return -1;
+    const RtCkptEntry *e = rt_ckpt_find(&c, "meta");
+    int rc = -1;
+    if (e && e->kind == RT_CKPT_BYTES) {
+        RunMeta meta;
+        parse_meta(e, &meta);
+        snprintf(model, len, "%s", meta.model);
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "%s: has no run description: not a checkpoint mwtc train wrote", path);
+    }
     rt_ckpt_free(&c);
     return rc;
 }

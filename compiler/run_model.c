@@ -213,6 +213,7 @@ void run_model_free(RunModel *m)
 void run_model_set_module(RunModel *m, const unsigned char *keep, int generators)
 {
     const IrGraph *g = m->eval.g;
+    m->module = keep != NULL;
     for (int i = 0, at = 0; i < m->L->nmasks; i++) {
         const IrValue *mk = g->masks.v[i];
         float *k = (float *)(m->base + m->L->keep_off[i]);

@@ -159,15 +159,18 @@ int run_eval(Arena *a, const Net *net, const DatasetInfo *data, const RunOptions
     if (run_data_load(data, &ds, &norm, &aug, err, errlen) != 0)
         return -1;
     RunModel m;
+    memset(&m, 0, sizeof m);
     int rc = -1;
+    if (o->subset && run_data_subset(&ds, o->subset, o->nsubset, err, errlen) != 0)
+        goto done;
     if (run_model_build(&m, a, net, NULL, 256, pick_threads(o->threads, 0), err, errlen) != 0)
         goto done;
     RunMeta meta;
     if (run_ckpt_load(&m, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
         goto done;
-    r->classes = data->classes;
-    r->class_correct = arena_alloc(a, sizeof(long long) * (size_t)data->classes);
-    r->class_total = arena_alloc(a, sizeof(long long) * (size_t)data->classes);
+    r->classes = ds.classes;
+    r->class_correct = arena_alloc(a, sizeof(long long) * (size_t)ds.classes);
+    r->class_total = arena_alloc(a, sizeof(long long) * (size_t)ds.classes);
     r->accuracy = run_evaluate(&m, &ds, 1, 0, &norm, r->class_correct, r->class_total);
     r->images = (long long)ds.n_test;
     r->epochs = meta.epoch;

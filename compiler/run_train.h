@@ -46,7 +46,8 @@ int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAug
 
 /* Trains t's model; writes o->ckpt after every epoch. */
 int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, char *err, size_t errlen);
-/* Evaluates the checkpoint o->ckpt of `net` on the test images of `data`. */
+/* Evaluates the checkpoint o->ckpt of `net` on the test images of `data`
+ * (with o->subset, of those classes, relabelled 0..n-1 in their order). */
 int run_eval(Arena *a, const Net *net, const DatasetInfo *data, const RunOptions *o, RunResult *r, char *err,
              size_t errlen);
 
@@ -54,9 +55,12 @@ int run_eval(Arena *a, const Net *net, const DatasetInfo *data, const RunOptions
  * RNG, the program's source and the run's description. */
 int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRng *rng, const char *source_path,
                   char *err, size_t errlen);
-/* Restores every tensor the model has (moments only when `moments`);
- * checks that the checkpoint is of this model. */
+/* Restores every tensor the model has (moments only when `moments`) and
+ * the module it was trained as, if any; checks that the checkpoint is of
+ * this model. */
 int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int moments, char *err, size_t errlen);
+/* The name of the model a checkpoint is of (its "meta"), into model. */
+int run_ckpt_model(const char *path, char *model, size_t len, char *err, size_t errlen);
 /* Loads every parameter and state the checkpoint has under the model's names
  * and shapes; the number loaded, or -1. */
 int run_ckpt_load_matching(RunModel *m, const char *path, char *err, size_t errlen);

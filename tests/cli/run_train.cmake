@@ -107,5 +107,17 @@ expect(0 "module 0,2 of" eval mod.mwt --ckpt mod.ckpt --module " 0, 2")
 expect(1 "has no masks" modularize ok.mwt --ckpt ok.ckpt)
 expect(0 "\"krr\": 1.0000" eval ok.mwt --ckpt ok.ckpt --module 0,1 --json)
 expect(0 "reuse pair: classes 0 2 of m" reuse mod.mwt --ckpt mod.ckpt --quiet)
+# a reuse's checkpoint keeps its module: eval gives the accuracy the reuse reported, on the same images
+execute_process(COMMAND ${MWTC} reuse mod.mwt --ckpt mod.ckpt --quiet --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE reused)
+execute_process(COMMAND ${MWTC} eval mod.mwt --ckpt pair.ckpt --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE evaled RESULT_VARIABLE rc)
+string(REGEX MATCH "\"accuracy\": [0-9.]+, \"images\": [0-9]+" a_reused "${reused}")
+string(REGEX MATCH "\"accuracy\": [0-9.]+, \"images\": [0-9]+" a_evaled "${evaled}")
+if(NOT rc EQUAL 0 OR NOT a_reused OR NOT a_reused STREQUAL a_evaled OR NOT evaled MATCHES "\"model\": \"pair\"")
+  message(FATAL_ERROR "eval of the reuse's checkpoint disagrees with the reuse:\n${reused}\n${evaled}")
+endif()
+expect(0 "class 2" eval mod.mwt --ckpt pair.ckpt)
+expect(2 "is the checkpoint of reuse 'pair', a module already" eval mod.mwt --ckpt pair.ckpt --module 0)
 expect(2 "reuse needs --ckpt" reuse mod.mwt)
 expect(0 "reuse pair: classes 0 2 of m" mod.mwt --quiet)
