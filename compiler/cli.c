@@ -173,9 +173,12 @@ void cli_help(const char *command)
         return;
     }
     if (command && strcmp(command, "eval") == 0) {
-        puts("usage: mwtc eval FILE.mwt --ckpt CKPT [--model NAME] [--json]\n"
+        puts("usage: mwtc eval FILE.mwt --ckpt CKPT [--model NAME] [--module C[,C...]] [--json]\n"
              "\n"
-             "Test accuracy of a checkpoint, overall and per class.");
+             "Test accuracy of a checkpoint, overall and per class. With --module, the module\n"
+             "of those classes (sliced from a modular checkpoint) on their test images. A\n"
+             "reuse's checkpoint (NAME.ckpt) is its module with its fine-tuned head, on its\n"
+             "classes' test images.");
         return;
     }
     if (command && (strcmp(command, "modularize") == 0 || strcmp(command, "report") == 0)) {
