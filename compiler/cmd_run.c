@@ -119,6 +119,15 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
     }
 }
 
+/* The train statement of a reuse's model (its data and recipe), or NULL diagnosed. */
+static const TrainInfo *reuse_train(Compilation *c, const CliOptions *o, const ReuseInfo *ru)
+{
+    const TrainInfo *t = train_of(c, ru->model);
+    if (!t)
+        diag_plain(&c->diag, "%s: reuse %s needs a train statement for %s", o->file, ru->name, ru->model->name);
+    return t;
+}
+
 /* eval of a reuse's checkpoint: the module with its fine-tuned head (the
  * module as the checkpoint keeps it), on its classes' test images. */
 static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru)
@@ -127,11 +136,9 @@ static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru)
         fprintf(stderr, "mwtc: --module: %s is the checkpoint of reuse '%s', a module already\n", o->ckpt, ru->name);
         return EXIT_USAGE;
     }
-    const TrainInfo *t = train_of(c, ru->model);
-    if (!t) {
-        diag_plain(&c->diag, "%s: reuse %s needs a train statement for %s", o->file, ru->name, ru->model->name);
+    const TrainInfo *t = reuse_train(c, o, ru);
+    if (!t)
         return EXIT_ERROR;
-    }
     RunOptions ro;
     options(o, &ro);
     ro.ckpt = o->ckpt;
@@ -329,11 +336,9 @@ int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
 
 int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in)
 {
-    const TrainInfo *t = train_of(c, ru->model);
-    if (!t) {
-        diag_plain(&c->diag, "%s: reuse %s needs a train statement for %s", o->file, ru->name, ru->model->name);
+    const TrainInfo *t = reuse_train(c, o, ru);
+    if (!t)
         return EXIT_ERROR;
-    }
     RunOptions ro;
     options(o, &ro);
     RunResult r;
