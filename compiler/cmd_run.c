@@ -130,7 +130,7 @@ static const TrainInfo *reuse_train(Compilation *c, const CliOptions *o, const R
 
 /* eval of a reuse's checkpoint: the module with its fine-tuned head (the
  * module as the checkpoint keeps it), on its classes' test images. */
-static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru)
+static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, int has_module)
 {
     if (o->module) {
         fprintf(stderr, "mwtc: --module: %s is the checkpoint of reuse '%s', a module already\n", o->ckpt, ru->name);
@@ -145,13 +145,6 @@ static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru)
     ro.subset = ru->classes, ro.nsubset = ru->nclasses;
     RunResult r;
     char err[1024];
-    RtCkpt ck = { 0 };
-    if (rt_ckpt_load(&ck, o->ckpt, err, sizeof err) != 0) {
-        diag_plain(&c->diag, "%s", err);
-        return EXIT_ERROR;
-    }
-    int has_module = rt_ckpt_find(&ck, "module/keep") != NULL;
-    rt_ckpt_free(&ck);
     if (!has_module) {   /* written before checkpoints kept their module: its kernels are not known */
         diag_plain(&c->diag, "%s: does not say which kernels reuse '%s' kept (an older mwtc wrote it); run 'mwtc reuse' again",
                    o->ckpt, ru->name);
@@ -173,11 +166,12 @@ int cmd_eval(Compilation *c, const CliOptions *o)
         return EXIT_USAGE;
     }
     char owner[128], err[1024];
-    if (run_ckpt_model(o->ckpt, owner, sizeof owner, err, sizeof err) == 0)
+    int has_module = 0;
+    if (run_ckpt_model(o->ckpt, owner, sizeof owner, &has_module, err, sizeof err) == 0)
         for (int i = 0; i < c->checked.reuses.n; i++) {
             const ReuseInfo *ru = c->checked.reuses.v[i];
             if (strcmp(ru->name, owner) == 0)
-                return eval_reuse(c, o, ru);
+                return eval_reuse(c, o, ru, has_module);
         }
     const TrainInfo *t = pick_train(c, o);
     if (!t)

@@ -150,8 +150,10 @@ void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long lon
     c->logits = logits, c->own = own;
     int dim = c->dim = logits <= 32 ? logits : 3;
     double *f = malloc(sizeof(double) * (size_t)(n * dim + 1));
-    if (!f)
-        return;   /* w = 0: every score 0.5 */
+    if (!f) {
+        c->dim = 0;   /* no features, bias 0: every score 0.5 */
+        return;
+    }
     for (long long r = 0; r < n; r++)
         features(c, z + r * logits, f + r * dim);
     for (int i = 0; i < dim; i++) {

@@ -49,12 +49,18 @@ static char *slurp(const char *path, size_t *len)
  * checkpoint, so that loading it evaluates what was trained: "module/keep"
  * (one float 0/1 per masked kernel, in mask order) and "module/generators"
  * (a scalar 0/1). Nothing for a whole model (no keep set, all on). */
+static long long masked_kernels(const RunModel *m)
+{
+    long long n = 0;
+    for (int i = 0; i < m->L->nmasks; i++)
+        n += ((const IrValue *)m->eval.g->masks.v[i])->d[1];
+    return n;
+}
+
 static int add_module(RtCkpt *c, const RunModel *m)
 {
     const IrGraph *g = m->eval.g;
-    long long n = 0, off = 0;
-    for (int i = 0; i < m->L->nmasks; i++)
-        n += ((const IrValue *)g->masks.v[i])->d[1];
+    long long n = masked_kernels(m), off = 0;
     int32_t on;
     memcpy(&on, m->base + m->L->scalars + 16, sizeof on);
     float *keep = malloc(sizeof(float) * (size_t)(n + 1));
@@ -69,7 +75,9 @@ static int add_module(RtCkpt *c, const RunModel *m)
         off += k;
     }
     float gen = on ? 1.0f : 0.0f;
-    int bad = !m->module && whole ? 0 : rt_ckpt_add_f32(c, "module/keep", 1, &n, keep) | rt_ckpt_add_f32(c, "module/generators", 0, NULL, &gen);
+    int bad = 0;
+    if (m->module || !whole)
+        bad = rt_ckpt_add_f32(c, "module/keep", 1, &n, keep) | rt_ckpt_add_f32(c, "module/generators", 0, NULL, &gen);
     free(keep);
     return bad;
 }
@@ -80,10 +88,7 @@ static int load_module(const RtCkpt *c, RunModel *m, const char *path, char *err
     const RtCkptEntry *e = rt_ckpt_find(c, "module/keep"), *gen = rt_ckpt_find(c, "module/generators");
     if (!e && !gen)
         return 0;
-    const IrGraph *g = m->eval.g;
-    long long n = 0;
-    for (int i = 0; i < m->L->nmasks; i++)
-        n += ((const IrValue *)g->masks.v[i])->d[1];
+    long long n = masked_kernels(m);
     int ok = e && gen && e->kind == RT_CKPT_F32 && e->rank == 1 && e->dims[0] == n && gen->kind == RT_CKPT_F32 &&
              gen->rank == 0;
     unsigned char *keep = ok ? malloc((size_t)n + 1) : NULL;
@@ -232,7 +237,7 @@ done:
     return rc;
 }
 
-int run_ckpt_model(const char *path, char *model, size_t len, char *err, size_t errlen)
+int run_ckpt_model(const char *path, char *model, size_t len, int *module, char *err, size_t errlen)
 {
     RtCkpt c = { 0 };
     if (rt_ckpt_load(&c, path, err, errlen) != 0)
@@ -243,6 +248,7 @@ int run_ckpt_model(const char *path, char *model, size_t len, char *err, size_t 
         RunMeta meta;
         parse_meta(e, &meta);
         snprintf(model, len, "%s", meta.model);
+        *module = rt_ckpt_find(&c, "module/keep") != NULL;
         rc = 0;
     } else {
         snprintf(err, errlen, "%s: has no run description: not a checkpoint mwtc train wrote", path);

@@ -266,7 +266,8 @@ void mz_close(Mz *z)
     free(z);
 }
 
-void mz_module_bits(const Mz *z, const unsigned char *keeps, uint64_t *mod_bits)
+/* Module c's kernels as one bit each: keeps [class][kernel] -> mod_bits [class][words]. */
+static void module_bits(const Mz *z, const unsigned char *keeps, uint64_t *mod_bits)
 {
     memset(mod_bits, 0, sizeof(uint64_t) * (size_t)(z->classes * z->words));
     for (int c = 0; c < z->classes; c++)
@@ -282,6 +283,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     Mz *z = NULL;
     int rc = -1, C = t->data->classes;
     unsigned char *keeps = NULL;
+    uint64_t *mod_bits = NULL;
     ModCalib *cals = NULL;
     RunMeta meta;
     if (mz_open(&z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
@@ -302,8 +304,9 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     r->masked_kernels = s->kernels;
     r->modules = arena_alloc(a, sizeof(ModuleReport) * (size_t)C);
     keeps = malloc((size_t)(C * s->kernels));
+    mod_bits = malloc(sizeof(uint64_t) * (size_t)(C * z->words));
     cals = malloc(sizeof(ModCalib) * (size_t)C);
-    if (!keeps || !cals) {
+    if (!keeps || !mod_bits || !cals) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
@@ -312,14 +315,9 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
 
     /* what needs no images: each module's size and cost, KRR, coupling between modules */
     module_cost(z, NULL, 1, &r->flops, &r->params);
-    uint64_t *mod_bits = malloc(sizeof(uint64_t) * (size_t)(C * z->words));
-    if (!mod_bits) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
     double cpl = 0, krr = 0;
     long long pairs = 0;
-    mz_module_bits(z, keeps, mod_bits);
+    module_bits(z, keeps, mod_bits);
     for (int c = 0; c < C; c++) {
         const unsigned char *k = keeps + (long long)c * s->kernels;
         ModuleReport *m = &r->modules[c];
@@ -333,7 +331,6 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
         for (int d = c + 1; d < C; d++, pairs++)
             cpl += mod_jaccard(mod_bits + (long long)c * z->words, mod_bits + (long long)d * z->words, z->words);
     r->krr = krr / C, r->coupling = pairs ? cpl / (double)pairs : 0;
-    free(mod_bits);
 
     /* what needs images: measured once per modules and stored in the checkpoint */
     r->stored = mz_measured_load(z, o->ckpt, keeps, r->generators, r);
@@ -341,15 +338,15 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
         if (o->progress != RT_PROGRESS_QUIET)
             fprintf(stderr, "modularize %s: the modules at threshold %.2f as measured and stored in %s\n",
                     t->model->name, r->threshold, o->ckpt);
-    } else if (mz_measure(z, a, keeps, r, cals, o, err, errlen) != 0 ||
+    } else if (mz_measure(z, a, keeps, mod_bits, r, cals, o, err, errlen) != 0 ||
                (!readonly && mz_measured_save(z, o->ckpt, keeps, r->generators, cals, r, err, errlen) != 0)) {
         goto done;
     }
-    if (sweep && mz_sweep(z, a, r, (long long)z->ds.n_test, o, err, errlen) != 0)
+    if (sweep && mz_sweep(z, a, r, o, err, errlen) != 0)
         goto done;
     rc = 0;
 done:
-    free(keeps), free(cals);
+    free(keeps), free(mod_bits), free(cals);
     mz_close(z);
     return rc;
 }

@@ -30,16 +30,15 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
  * each kernel on (each output optional). */
 void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
                 double *on, int32_t *labels);
-/* Module c's kernels as one bit each: keeps [class][kernel] -> mod_bits [class][words]. */
-void mz_module_bits(const Mz *z, const unsigned char *keeps, uint64_t *mod_bits);
 /* The figures that take images (run_mzmeasure.c), into r: the model's test
  * accuracy, cohesion (per class over its test images, each image's masks
- * ANDed with its module), each module's own-class recall and the modules
- * composed, calibrated on training images of every class (into cals [class]). */
-int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, ModReport *r, ModCalib *cals, const RunOptions *o,
-               char *err, size_t errlen);
+ * ANDed with its module: mod_bits [class][words]), each module's own-class
+ * recall and the modules composed, calibrated on training images of every
+ * class (into cals [class]). */
+int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_bits, ModReport *r, ModCalib *cals,
+               const RunOptions *o, char *err, size_t errlen);
 /* The sweep of thresholds 0.5 .. 0.95 on subsets of the images, into r's sweep_*. */
-int mz_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, const RunOptions *o, char *err, size_t errlen);
+int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size_t errlen);
 
 /* The figures measured on images (the model's accuracy, cohesion, each
  * module's recall, the composed accuracies) as the last modularize stored

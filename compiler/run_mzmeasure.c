@@ -99,14 +99,15 @@ static void free_scores(Scores *s) { free(s->cal), free(s->test), free(s->cal_la
  * modules over every threshold, evaluates all of them with its other kernels
  * switched off: ten compilations, not a hundred; and the nodes every module
  * shares run once per batch, not a hundred times. */
-int mz_sweep(Mz *z, Arena *a, ModReport *r, long long ntest, const RunOptions *o, char *err, size_t errlen)
+int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size_t errlen)
 {
     enum { NT = 10 };
     int C = z->classes, rc = -1;
     ModStats *s = &z->st;
-    long long ntrain = (long long)z->ds.n_train, nt = ntest < 1000 ? ntest : 1000, nc = ntrain < 500 ? ntrain : 500;
+    long long ntrain = (long long)z->ds.n_train, ntest = (long long)z->ds.n_test;
+    long long nt = ntest < 1000 ? ntest : 1000, nc = ntrain < 500 ? ntrain : 500;
     double t0 = rt_clock();
-    uint32_t *cal_idx = spread((long long)z->ds.n_train, nc), *test_idx = spread(ntest, nt);
+    uint32_t *cal_idx = spread(ntrain, nc), *test_idx = spread(ntest, nt);
     unsigned char *keeps = malloc((size_t)(C * NT * s->kernels + 1)), *uni = malloc((size_t)(C * s->kernels + 1));
     float *lcal = malloc(sizeof(float) * (size_t)(C * NT * nc * C + 1));
     float *ltest = malloc(sizeof(float) * (size_t)(C * NT * nt * C + 1));
@@ -169,20 +170,19 @@ done:
     return rc;
 }
 
-int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, ModReport *r, ModCalib *cals, const RunOptions *o,
-                   char *err, size_t errlen)
+int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_bits, ModReport *r, ModCalib *cals,
+               const RunOptions *o, char *err, size_t errlen)
 {
     int C = z->classes, rc = -1;
     long long ntest = (long long)z->ds.n_test;
     long long ncal = (long long)z->ds.n_train < 2000 ? (long long)z->ds.n_train : 2000;
     uint64_t *bits = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
-    uint64_t *mod_bits = malloc(sizeof(uint64_t) * (size_t)(C * z->words));
     uint64_t *cls = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
     float *lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
     uint32_t *cal_idx = spread((long long)z->ds.n_train, ncal);
     Scores sc = { 0 };
-    if (!bits || !mod_bits || !cls || !lab || !lg || !cal_idx || alloc_scores(&sc, ncal, ntest, C) != 0) {
+    if (!bits || !cls || !lab || !lg || !cal_idx || alloc_scores(&sc, ncal, ntest, C) != 0) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
@@ -193,7 +193,6 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, ModReport *r, ModCal
         right += run_argmax(lg + i * C, C) == lab[i];
     r->accuracy = ntest ? (double)right / (double)ntest : 0;
     double coh = 0;
-    mz_module_bits(z, keeps, mod_bits);
     for (int c = 0; c < C; c++) {
         long long n = 0;
         for (long long i = 0; i < ntest; i++)
@@ -215,7 +214,7 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, ModReport *r, ModCal
     rc = 0;
 done:
     free_scores(&sc);
-    free(bits), free(mod_bits), free(cls), free(lab), free(lg), free(cal_idx);
+    free(bits), free(cls), free(lab), free(lg), free(cal_idx);
     return rc;
 }
 

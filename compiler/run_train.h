@@ -59,8 +59,9 @@ int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRn
  * the module it was trained as, if any; checks that the checkpoint is of
  * this model. */
 int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int moments, char *err, size_t errlen);
-/* The name of the model a checkpoint is of (its "meta"), into model. */
-int run_ckpt_model(const char *path, char *model, size_t len, char *err, size_t errlen);
+/* The name of the model a checkpoint is of (its "meta"), into model, and
+ * whether it was trained as a module (it holds module/keep). */
+int run_ckpt_model(const char *path, char *model, size_t len, int *module, char *err, size_t errlen);
 /* Loads every parameter and state the checkpoint has under the model's names
  * and shapes; the number loaded, or -1. */
 int run_ckpt_load_matching(RunModel *m, const char *path, char *err, size_t errlen);
