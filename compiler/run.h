@@ -72,17 +72,37 @@ typedef struct RunModules {
     int from;                  /* full's nodes before it run once per batch for all of them */
     long long kernels;         /* full's masked kernels */
 } RunModules;
+/* Builds modules 0, 1, ... of keeps[n] while those built hold less than
+ * `budget` bytes (always at least one): ms->n says how many. */
 int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned char *keeps, long long kernels, int n,
-                      int generators, char *err, size_t errlen);
+                      int generators, size_t budget, char *err, size_t errlen);
 /* Images idx[0..n) of a split of ds (idx NULL: the first n) through every
  * module: per batch full's shared nodes once, then each module. With
  * `inner` (ninner keep vectors per module, `kernels` each, each inside the
  * module's own), module k runs once per inner[k][t] with its other kernels
  * switched off (a run whose vector equals the one before is not repeated);
  * its scores are logits[((k * ninner + t) * n + image) * classes + c]. */
-void run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
-                         const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
-                         float *logits, int32_t *labels);
+int run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
+                        const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
+                        float *logits, int32_t *labels, char *err, size_t errlen);
+/* One set of images for run_modules_eval, and where their scores go
+ * (laid out as run_modules_forward's, over all n modules). */
+typedef struct RunPass {
+    int split;                 /* 0 the training images, 1 the test images */
+    const uint32_t *idx;       /* NULL: the first n */
+    long long n;
+    float *logits;
+    int32_t *labels;           /* or NULL */
+} RunPass;
+/* The n modules through every pass, a group at a time: each group is as
+ * many modules as hold less than `budget` bytes (run_modules_build), run
+ * over all passes and freed before the next is built. All modules at once
+ * would need n models' memory: ten VGG16 modules take 3 GB, a hundred
+ * would not fit. A module's scores do not depend on its group. */
+#define RUN_MODULES_BUDGET ((size_t)768 << 20)
+int run_modules_eval(Arena *a, RunModel *full, const RtDataset *ds, const RtNormalize *norm, const unsigned char *keeps,
+                     long long kernels, int n, int generators, const unsigned char *inner, int ninner,
+                     const RunPass *passes, int npasses, size_t budget, char *err, size_t errlen);
 void run_modules_free(RunModules *ms);
 
 /* PyTorch's default initialization, drawn from rng in parameter order:

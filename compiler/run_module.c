@@ -49,8 +49,14 @@ void run_modules_free(RunModules *ms)
     memset(ms, 0, sizeof *ms);
 }
 
+/* What a built model holds in memory: its arena and its threads' scratch. */
+static size_t model_bytes(const RunModel *m)
+{
+    return (size_t)m->L->size + (size_t)rt_pool_threads(m->pool) * (size_t)m->L->ws_floats * sizeof(float);
+}
+
 int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned char *keeps, long long kernels, int n,
-                      int generators, char *err, size_t errlen)
+                      int generators, size_t budget, char *err, size_t errlen)
 {
     memset(ms, 0, sizeof *ms);
     ms->from = slice_shared_end(full->eval.g);
@@ -62,20 +68,22 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
         run_modules_free(ms);
         return -1;
     }
-    for (int k = 0; k < n; k++) {
+    size_t bytes = 0;
+    for (int k = 0; k < n && (k == 0 || bytes < budget); k++) {
         ms->n = k + 1;
         if (run_module_build(&ms->m[k], &ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from, err,
                              errlen) != 0) {
             run_modules_free(ms);
             return -1;
         }
+        bytes += model_bytes(&ms->m[k]);
     }
     return 0;
 }
 
-void run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
-                         const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
-                         float *logits, int32_t *labels)
+int run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
+                        const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
+                        float *logits, int32_t *labels, char *err, size_t errlen)
 {
     int B = (int)full->eval.g->batch, C = (int)full->eval.g->logits->d[1];
     long long K = ms->kernels;
@@ -84,7 +92,8 @@ void run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
     unsigned char *in = malloc((size_t)K + 1);
     if (!bidx || !lab || !in) {
         free(bidx), free(lab), free(in);
-        return;
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     for (long long at = 0; at < n; at += B) {
         int cnt = run_fill_batch(ds, split, norm, idx, at, n, B, bidx, run_images(full, &full->eval), lab);
@@ -112,4 +121,29 @@ void run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
             labels[at + i] = lab[i];
     }
     free(bidx), free(lab), free(in);
+    return 0;
+}
+
+int run_modules_eval(Arena *a, RunModel *full, const RtDataset *ds, const RtNormalize *norm, const unsigned char *keeps,
+                     long long kernels, int n, int generators, const unsigned char *inner, int ninner,
+                     const RunPass *passes, int npasses, size_t budget, char *err, size_t errlen)
+{
+    long long C = full->eval.g->logits->d[1];
+    for (int k0 = 0; k0 < n;) {
+        RunModules ms;
+        if (run_modules_build(&ms, a, full, keeps + k0 * kernels, kernels, n - k0, generators, budget, err, errlen) != 0)
+            return -1;
+        for (int p = 0; p < npasses; p++) {
+            const RunPass *q = &passes[p];
+            if (run_modules_forward(&ms, full, ds, norm, q->split, q->idx, q->n,
+                                    inner ? inner + (long long)k0 * ninner * kernels : NULL, ninner, generators,
+                                    q->logits + (long long)k0 * ninner * q->n * C, q->labels, err, errlen) != 0) {
+                run_modules_free(&ms);
+                return -1;
+            }
+        }
+        k0 += ms.n;
+        run_modules_free(&ms);
+    }
+    return 0;
 }

@@ -22,13 +22,9 @@ typedef struct Scores {
 static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int generators, const uint32_t *cal_idx,
                          Scores *s, char *err, size_t errlen)
 {
-    RunModules ms;
-    if (run_modules_build(&ms, a, &z->m, keeps, z->st.kernels, z->classes, generators, err, errlen) != 0)
-        return -1;
-    run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 0, cal_idx, s->ncal, NULL, 1, generators, s->cal, s->cal_lab);
-    run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, NULL, s->ntest, NULL, 1, generators, s->test, s->test_lab);
-    run_modules_free(&ms);
-    return 0;
+    RunPass passes[2] = { { 0, cal_idx, s->ncal, s->cal, s->cal_lab }, { 1, NULL, s->ntest, s->test, s->test_lab } };
+    return run_modules_eval(a, &z->m, &z->ds, &z->norm, keeps, z->st.kernels, z->classes, generators, NULL, 1, passes, 2,
+                            RUN_MODULES_BUDGET, err, errlen);
 }
 
 /* Recall per module, composed accuracy raw and calibrated; each module's
@@ -136,12 +132,10 @@ int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size
                 u[j] |= k[j];
         }
     }
-    RunModules ms;
-    if (run_modules_build(&ms, a, &z->m, uni, s->kernels, C, r->generators ? 1 : -1, err, errlen) != 0)
+    RunPass passes[2] = { { 0, cal_idx, nc, lcal, labcal }, { 1, test_idx, nt, ltest, labtest } };
+    if (run_modules_eval(a, &z->m, &z->ds, &z->norm, uni, s->kernels, C, r->generators ? 1 : -1, keeps, NT, passes, 2,
+                         RUN_MODULES_BUDGET, err, errlen) != 0)
         goto done;
-    run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 0, cal_idx, nc, keeps, NT, r->generators, lcal, labcal);
-    run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, test_idx, nt, keeps, NT, r->generators, ltest, labtest);
-    run_modules_free(&ms);
     for (int i = 0; i < NT; i++) {   /* [class][threshold][image] -> per threshold [class][image] */
         for (int c = 0; c < C; c++) {
             memcpy(sc[i].cal + (long long)c * nc * C, lcal + ((long long)c * NT + i) * nc * C,

@@ -41,12 +41,11 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     mod_module(s, classes, n, T, keep);
     *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
     if (s->kernels) {   /* the module sliced and compiled on its own */
-        RunModules ms;
         int gen = mi ? mi->keep_generators : 1;
-        if (run_modules_build(&ms, a, &z->m, keep, s->kernels, 1, gen, err, errlen) != 0)
+        RunPass pass = { 1, NULL, ntest, lg, lab };
+        if (run_modules_eval(a, &z->m, &z->ds, &z->norm, keep, s->kernels, 1, gen, NULL, 1, &pass, 1, RUN_MODULES_BUDGET,
+                             err, errlen) != 0)
             goto done;
-        run_modules_forward(&ms, &z->m, &z->ds, &z->norm, 1, NULL, ntest, NULL, 1, gen, lg, lab);
-        run_modules_free(&ms);
     } else {
         mz_forward(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);
     }

@@ -191,6 +191,44 @@ static void test_module_equivalence(void **st)
     memset(keep, 1, sizeof keep);
     check(a, &full, &ds, &norm, keep, K, "all kernels");
 
+    /* Modules evaluated in groups (run_modules_eval's memory budget): one
+     * group of four, or four groups of one, give the same scores to the
+     * bit, through both passes and with inner keep vectors. */
+    enum { NI = 2, NCAL = 70, NTEST = 100 };
+    unsigned char keeps[4 * 64], inner[4 * NI * 64];
+    for (int cls = 0; cls < 4; cls++) {
+        mod_module(&ms, &cls, 1, 0.9, keeps + cls * K);
+        for (int t = 0; t < NI; t++)
+            for (long long j = 0; j < K; j++)
+                inner[(cls * NI + t) * K + j] = keeps[cls * K + j] & (unsigned char)(t == 0 || j % 2);
+    }
+    uint32_t cal_idx[NCAL];
+    for (int i = 0; i < NCAL; i++)
+        cal_idx[i] = (uint32_t)(i * 7);
+    float *lg[2][2];
+    int32_t lab[2][2][NTEST];
+    for (int v = 0; v < 2; v++) {
+        lg[v][0] = calloc(4 * NI * NCAL * 4, sizeof(float));
+        lg[v][1] = calloc(4 * NI * NTEST * 4, sizeof(float));
+        RunPass passes[2] = { { 0, cal_idx, NCAL, lg[v][0], lab[v][0] }, { 1, NULL, NTEST, lg[v][1], lab[v][1] } };
+        if (run_modules_eval(a, &full, &ds, &norm, keeps, K, 4, 1, inner, NI, passes, 2, v ? 1 : RUN_MODULES_BUDGET, err,
+                             sizeof err) != 0)
+            fail_msg("%s", err);
+    }
+    assert_memory_equal(lg[0][0], lg[1][0], sizeof(float) * 4 * NI * NCAL * 4);
+    assert_memory_equal(lg[0][1], lg[1][1], sizeof(float) * 4 * NI * NTEST * 4);
+    assert_memory_equal(lab[0][0], lab[1][0], sizeof(int32_t) * NCAL);
+    assert_memory_equal(lab[0][1], lab[1][1], sizeof(int32_t) * NTEST);
+    /* and they are the modules' scores: the last module's, on test images 0 .. BATCH */
+    float want[BATCH * 4];
+    run_model_set_module(&full, inner + (3 * NI + 1) * K, 1);
+    scores(&full, &ds, &norm, want);
+    run_model_set_module(&full, NULL, 1);
+    for (int i = 0; i < BATCH * 4; i++)
+        assert_true(fabs((double)want[i] - lg[1][1][(3 * NI + 1) * NTEST * 4 + i]) <= 1e-4);
+    for (int v = 0; v < 2; v++)
+        free(lg[v][0]), free(lg[v][1]);
+
     free(freq);
     run_model_free(&full);
     rt_data_free(&ds);
