@@ -114,6 +114,9 @@ void run_model_init(RunModel *m, RtRng *rng, MaskInit mask_init);
 /* The inference graph as a module: keep[j] for every masked kernel j, in
  * mask order (NULL: all), and the mask generators on or dropped (mask 1). */
 void run_model_set_module(RunModel *m, const unsigned char *keep, int generators);
+/* What run_model_set_module set: keep[j] per masked kernel (0/1, in mask
+ * order; keep NULL: not wanted), and whether the generators are on. */
+int run_model_get_module(const RunModel *m, unsigned char *keep);
 
 /* Tensors by name: parameters ("conv1.w"), states ("bn1.mean"); NULL if none. */
 float *run_param(RunModel *m, int i);

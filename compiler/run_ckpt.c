@@ -3,7 +3,6 @@
  * a model trained as a module (a reuse) "module/keep" and "module/generators".
  * rt_ckpt does the file format, the checksum and the atomic rename. */
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,26 +58,23 @@ static long long masked_kernels(const RunModel *m)
 
 static int add_module(RtCkpt *c, const RunModel *m)
 {
-    const IrGraph *g = m->eval.g;
-    long long n = masked_kernels(m), off = 0;
-    int32_t on;
-    memcpy(&on, m->base + m->L->scalars + 16, sizeof on);
-    float *keep = malloc(sizeof(float) * (size_t)(n + 1));
-    if (!keep)
+    long long n = masked_kernels(m);
+    unsigned char *keep = malloc((size_t)n + 1);
+    float *kf = malloc(sizeof(float) * (size_t)(n + 1));
+    if (!keep || !kf) {
+        free(keep), free(kf);
         return -1;
-    int whole = on != 0;
-    for (int i = 0; i < m->L->nmasks; i++) {
-        long long k = ((const IrValue *)g->masks.v[i])->d[1];
-        memcpy(keep + off, m->base + m->L->keep_off[i], sizeof(float) * (size_t)k);
-        for (long long j = 0; j < k; j++)
-            whole &= keep[off + j] == 1.0f;
-        off += k;
+    }
+    int on = run_model_get_module(m, keep), whole = on;
+    for (long long j = 0; j < n; j++) {
+        kf[j] = keep[j];
+        whole &= keep[j];
     }
     float gen = on ? 1.0f : 0.0f;
     int bad = 0;
     if (m->module || !whole)
-        bad = rt_ckpt_add_f32(c, "module/keep", 1, &n, keep) | rt_ckpt_add_f32(c, "module/generators", 0, NULL, &gen);
-    free(keep);
+        bad = rt_ckpt_add_f32(c, "module/keep", 1, &n, kf) | rt_ckpt_add_f32(c, "module/generators", 0, NULL, &gen);
+    free(keep), free(kf);
     return bad;
 }
 

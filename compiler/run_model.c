@@ -224,6 +224,20 @@ void run_model_set_module(RunModel *m, const unsigned char *keep, int generators
     memcpy(m->base + m->L->scalars + 16, &on, sizeof on);
 }
 
+int run_model_get_module(const RunModel *m, unsigned char *keep)
+{
+    const IrGraph *g = m->eval.g;
+    for (int i = 0, at = 0; keep && i < m->L->nmasks; i++) {
+        const IrValue *mk = g->masks.v[i];
+        const float *k = (const float *)(m->base + m->L->keep_off[i]);
+        for (long long j = 0; j < mk->d[1]; j++, at++)
+            keep[at] = k[j] == 1.0f;
+    }
+    int32_t on;
+    memcpy(&on, m->base + m->L->scalars + 16, sizeof on);
+    return on != 0;
+}
+
 static const IrGraph *any_graph(const RunModel *m) { return m->train.g ? m->train.g : m->eval.g; }
 
 float *run_param(RunModel *m, int i) { return (float *)(m->base + m->L->param_off[i]); }
