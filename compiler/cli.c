@@ -198,6 +198,23 @@ void cli_help(const char *command)
              "  --svg FILE    charts of KRR and recall per class and of the sweep");
         return;
     }
+    if (command && strcmp(command, "emit") == 0) {
+        puts("usage: mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o [--threshold T] [--json]\n"
+             "\n"
+             "Writes the module of those classes as NAME.o, an object file with its weights\n"
+             "inside that needs only libc and libm, and NAME.h, which declares\n"
+             "    int NAME_run(const float *images, float *scores, int n);\n"
+             "and NAME_INPUT_SIZE, NAME_OUTPUT_SIZE, NAME_CLASSES. Images go in as the loader\n"
+             "reads them (C x H x W floats, 8-bit pixels / 255; the module normalizes them),\n"
+             "one score per class comes out, in the order given. The module is the one\n"
+             "'eval --module' evaluates: the kernels of its classes at the threshold (default:\n"
+             "the modularize statement's, else 0.9), generators as the statement says, sliced\n"
+             "and compiled at O3 for this CPU. A reuse's checkpoint gives its module with its\n"
+             "fine-tuned head (--module may then be left out).\n"
+             "\n"
+             "  cc -O2 main.c NAME.o -lm");
+        return;
+    }
     puts("usage: mwtc FILE.mwt [options]           check, then train, modularize and reuse as the file says\n"
          "       mwtc check FILE.mwt [--json]      parse and check; print each model's layer table\n"
          "       mwtc train FILE.mwt [-o CKPT]     train (the first train statement, or --model NAME's)\n"
@@ -217,5 +234,5 @@ void cli_help(const char *command)
          "Exit status: 0 success, 1 a diagnosed error, 2 bad usage.\n"
          "'mwtc CMD --help' describes one command. The language: LANGUAGE.md.\n"
          "\n"
-         "Not in this build yet: emit, repl.");
+         "Not in this build yet: repl.");
 }

@@ -4,6 +4,7 @@
 #define MWT_CMD_H
 #include "cli.h"
 #include "driver.h"
+#include "run_train.h"
 
 int cmd_train(Compilation *c, const CliOptions *o);
 /* Trains one statement; prints its result when `print`. */
@@ -13,6 +14,21 @@ int cmd_dump_llvm(Compilation *c, const CliOptions *o);
 /* modularize (writes the frequencies into the checkpoint) and report (reads only). */
 int cmd_modularize(Compilation *c, const CliOptions *o, int readonly);
 int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly);
+
+/* emit (cmd_emit.c): a module as NAME.o and NAME.h. */
+int cmd_emit(Compilation *c, const CliOptions *o);
+
+/* Shared by the commands (cmd_run.c). The train statement --model names,
+ * else the first (NULL diagnosed); a model's train and modularize
+ * statements (NULL if none); the options a run takes from the command line. */
+const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o);
+const TrainInfo *cmd_train_of(Compilation *c, const Net *net);
+const ModularizeInfo *cmd_modularize_of(Compilation *c, const Net *net);
+void cmd_options(const CliOptions *o, RunOptions *r);
+/* --module C[,C...]: at most 256 distinct class numbers into classes[*n],
+ * written back plainly into list; EXIT_OK, or EXIT_USAGE printed. Whether
+ * they are classes of the data is the run's to say. */
+int cmd_parse_classes(const char *arg, int *classes, int *n, char *list, size_t listlen);
 
 /* reuse: the statement's module with a new head, fine-tuned from ckpt_in. */
 int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in);

@@ -14,7 +14,7 @@
 #include "run_train.h"
 
 /* The train statement --model names, else the first. */
-static const TrainInfo *pick_train(Compilation *c, const CliOptions *o)
+const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o)
 {
     for (int i = 0; i < c->checked.trains.n; i++) {
         const TrainInfo *t = c->checked.trains.v[i];
@@ -28,10 +28,7 @@ static const TrainInfo *pick_train(Compilation *c, const CliOptions *o)
     return NULL;
 }
 
-static const ModularizeInfo *modularize_of(Compilation *c, const Net *net);
-static const TrainInfo *train_of(Compilation *c, const Net *net);
-
-static void options(const CliOptions *o, RunOptions *r)
+void cmd_options(const CliOptions *o, RunOptions *r)
 {
     memset(r, 0, sizeof *r);
     r->epochs = (int)o->epochs;
@@ -62,7 +59,7 @@ static void print_train(const TrainInfo *t, const RunResult *r, const char *ckpt
 int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int print)
 {
     RunOptions ro;
-    options(o, &ro);
+    cmd_options(o, &ro);
     ro.ckpt = o->output ? o->output : arena_printf(&c->arena, "%s.ckpt", t->model->name);
     RunResult r;
     char err[1024];
@@ -77,7 +74,7 @@ int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int p
 
 int cmd_train(Compilation *c, const CliOptions *o)
 {
-    const TrainInfo *t = pick_train(c, o);
+    const TrainInfo *t = cmd_pick_train(c, o);
     return t ? cmd_train_one(c, o, t, 1) : EXIT_ERROR;
 }
 
@@ -122,7 +119,7 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
 /* The train statement of a reuse's model (its data and recipe), or NULL diagnosed. */
 static const TrainInfo *reuse_train(Compilation *c, const CliOptions *o, const ReuseInfo *ru)
 {
-    const TrainInfo *t = train_of(c, ru->model);
+    const TrainInfo *t = cmd_train_of(c, ru->model);
     if (!t)
         diag_plain(&c->diag, "%s: reuse %s needs a train statement for %s", o->file, ru->name, ru->model->name);
     return t;
@@ -140,7 +137,7 @@ static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, 
     if (!t)
         return EXIT_ERROR;
     RunOptions ro;
-    options(o, &ro);
+    cmd_options(o, &ro);
     ro.ckpt = o->ckpt;
     ro.subset = ru->classes, ro.nsubset = ru->nclasses;
     RunResult r;
@@ -173,40 +170,21 @@ int cmd_eval(Compilation *c, const CliOptions *o)
             if (strcmp(ru->name, owner) == 0)
                 return eval_reuse(c, o, ru, has_module);
         }
-    const TrainInfo *t = pick_train(c, o);
+    const TrainInfo *t = cmd_pick_train(c, o);
     if (!t)
         return EXIT_ERROR;
     RunOptions ro;
-    options(o, &ro);
+    cmd_options(o, &ro);
     ro.ckpt = o->ckpt;
     RunResult r;
-    int classes[256], n = 0, lo = 0;
+    int classes[256], n = 0;
     char list[256 * 12] = "";   /* the classes as given, written back plainly */
     double krr = 1;
     if (o->module) {
-        /* C[,C...]: distinct class numbers; out of range is the run's error, which knows the classes */
-        const char *p = o->module;
-        for (;;) {
-            char *end;
-            errno = 0;
-            long v = strtol(p, &end, 10);
-            if (end == p || (*end && *end != ',') || (*end == ',' && !end[1]) || n == 256 || errno == ERANGE ||
-                v < INT_MIN || v > INT_MAX) {
-                fprintf(stderr, "mwtc: --module needs class numbers separated by commas, not '%s'\n", o->module);
-                return EXIT_USAGE;
-            }
-            for (int i = 0; i < n; i++)
-                if (classes[i] == v) {
-                    fprintf(stderr, "mwtc: --module: class %ld is given twice\n", v);
-                    return EXIT_USAGE;
-                }
-            classes[n++] = (int)v;
-            lo += snprintf(list + lo, sizeof list - (size_t)lo, "%s%ld", n > 1 ? "," : "", v);
-            if (!*end)
-                break;
-            p = end + 1;
-        }
-        if (run_eval_module(&c->arena, t, modularize_of(c, t->model), &ro, o->threshold, classes, n, &r, &krr, err,
+        int st = cmd_parse_classes(o->module, classes, &n, list, sizeof list);
+        if (st != EXIT_OK)
+            return st;
+        if (run_eval_module(&c->arena, t, cmd_modularize_of(c, t->model), &ro, o->threshold, classes, n, &r, &krr, err,
                             sizeof err) != 0) {
             diag_plain(&c->diag, "%s", err);
             return EXIT_ERROR;
@@ -257,7 +235,7 @@ int cmd_dump_llvm(Compilation *c, const CliOptions *o)
 }
 
 /* The train statement of a model (for its data set). */
-static const TrainInfo *train_of(Compilation *c, const Net *net)
+const TrainInfo *cmd_train_of(Compilation *c, const Net *net)
 {
     for (int i = 0; i < c->checked.trains.n; i++) {
         const TrainInfo *t = c->checked.trains.v[i];
@@ -267,7 +245,7 @@ static const TrainInfo *train_of(Compilation *c, const Net *net)
     return NULL;
 }
 
-static const ModularizeInfo *modularize_of(Compilation *c, const Net *net)
+const ModularizeInfo *cmd_modularize_of(Compilation *c, const Net *net)
 {
     for (int i = 0; i < c->checked.modularizes.n; i++) {
         const ModularizeInfo *m = c->checked.modularizes.v[i];
@@ -280,7 +258,7 @@ static const ModularizeInfo *modularize_of(Compilation *c, const Net *net)
 int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly)
 {
     RunOptions ro;
-    options(o, &ro);
+    cmd_options(o, &ro);
     ro.ckpt = ckpt;
     ModReport r;
     char err[1024];
@@ -289,7 +267,7 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
         return EXIT_ERROR;
     }
     if ((o->svg && rt_ckpt_writable(o->svg, err, sizeof err) != 0) ||
-        run_modularize(&c->arena, t, modularize_of(c, t->model), &ro, o->threshold, o->sweep || o->svg, readonly, &r,
+        run_modularize(&c->arena, t, cmd_modularize_of(c, t->model), &ro, o->threshold, o->sweep || o->svg, readonly, &r,
                        err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
@@ -316,10 +294,10 @@ int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
     const TrainInfo *t = NULL;
     if (!o->model && c->checked.modularizes.n) {
         const ModularizeInfo *m = c->checked.modularizes.v[0];
-        t = train_of(c, m->model);
+        t = cmd_train_of(c, m->model);
     }
     if (!t)
-        t = pick_train(c, o);
+        t = cmd_pick_train(c, o);
     if (!t) {
         if (!o->model)
             diag_plain(&c->diag, "%s: modularizing needs the model's train statement (for its data)", o->file);
@@ -334,13 +312,13 @@ int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, cons
     if (!t)
         return EXIT_ERROR;
     RunOptions ro;
-    options(o, &ro);
+    cmd_options(o, &ro);
     RunResult r;
     double krr = 1;
     char err[1024];
     const char *out = arena_printf(&c->arena, "%s.ckpt", ru->name);
     if (rt_ckpt_writable(out, err, sizeof err) != 0 ||
-        run_reuse(&c->arena, t, modularize_of(c, ru->model), ru, &ro, ckpt_in, out, &r, &krr, err, sizeof err) != 0) {
+        run_reuse(&c->arena, t, cmd_modularize_of(c, ru->model), ru, &ro, ckpt_in, out, &r, &krr, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
     }

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
     if (!(strcmp(o.command, "check") == 0 || strcmp(o.command, "dump") == 0 || strcmp(o.command, "run") == 0 ||
           strcmp(o.command, "train") == 0 || strcmp(o.command, "eval") == 0 ||
           strcmp(o.command, "modularize") == 0 || strcmp(o.command, "report") == 0 ||
-          strcmp(o.command, "reuse") == 0)) {
+          strcmp(o.command, "reuse") == 0 || strcmp(o.command, "emit") == 0)) {
         fprintf(stderr, "mwtc: error: '%s' is not available in this build yet\n", o.command);
         goto done;
     }
@@ -116,6 +116,8 @@ int main(int argc, char **argv)
         status = cmd_train(c, &o);
     } else if (strcmp(o.command, "eval") == 0) {
         status = cmd_eval(c, &o);
+    } else if (strcmp(o.command, "emit") == 0) {
+        status = cmd_emit(c, &o);
     } else if (strcmp(o.command, "reuse") == 0) {
         if (!o.ckpt) {
             fprintf(stderr, "mwtc: reuse needs --ckpt CKPT (the trained modular model)\n");

@@ -50,6 +50,21 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
  * result is the last epoch's, on their test images; *krr the module's. */
 int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
               const char *ckpt_in, const char *ckpt_out, RunResult *res, double *krr, char *err, size_t errlen);
+/* What emit wrote: the module's kernels (of `masked`), its KRR, the
+ * threshold and generators it was cut with, the checkpoint's epoch, floats
+ * per image, the CPU it was compiled for. */
+typedef struct RunEmitResult {
+    long long kernels, masked, input;
+    double krr, threshold;
+    int generators, epoch;
+    const char *cpu;
+} RunEmitResult;
+/* emit (run_emit.c): the module of `classes` (from t's checkpoint o->ckpt;
+ * or, with ru, the reuse's checkpoint, its module and head) as the object
+ * file obj defining NAME_run, and its header hdr. */
+int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
+             double threshold, const int *classes, int n, const char *name, const char *obj, const char *hdr,
+             RunEmitResult *res, char *err, size_t errlen);
 void mod_report_text(FILE *out, const ModReport *r);
 void mod_report_json(FILE *out, const ModReport *r);
 int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen);

@@ -33,8 +33,10 @@ void jit_call_groups(const JitCall *calls, int n, int *group);
 /* How big a kernel is (instructions, its callees' included): what
  * compiling one body of it costs, roughly. */
 long jit_kernel_size(const char *kernel);
-/* The kernels' bitcode in `ctx` with the calls defined; NULL on error. */
-LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, char *err, size_t errlen);
+/* The kernels' bitcode in `ctx` with the calls defined, the kernels no call
+ * uses removed except `keep` (NULL: none; aot/ calls it itself); NULL on error. */
+LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, const char *keep, char *err,
+                               size_t errlen);
 
 extern const unsigned char mwt_kernels_bc[];
 /* A hash of the JIT's own sources (jit/source_id.cmake). */

@@ -190,7 +190,8 @@ static int add_call(Jit *j, LLVMContextRef ctx, LLVMModuleRef mod, const JitCall
     return rc;
 }
 
-LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, char *err, size_t errlen)
+LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, const char *keep, char *err,
+                               size_t errlen)
 {
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange((const char *)mwt_kernels_bc, mwt_kernels_bc_len,
                                                                     "kernels.bc", 0);
@@ -244,11 +245,17 @@ LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls,
     }
     /* The kernels no call uses go before the optimizer sees them: it would
      * simplify every one of them before its inliner dropped them. */
+    LLVMValueRef kept = keep ? LLVMGetNamedFunction(mod, keep) : NULL;
+    if (keep && (!kept || LLVMIsDeclaration(kept))) {
+        snprintf(err, errlen, "no kernel named %s", keep);
+        LLVMDisposeModule(mod);
+        return NULL;
+    }
     for (int gone = 1; gone;) {
         gone = 0;
         for (LLVMValueRef f = LLVMGetFirstFunction(mod), next; f; f = next) {
             next = LLVMGetNextFunction(f);
-            if (!LLVMIsDeclaration(f) && LLVMGetLinkage(f) == LLVMInternalLinkage && !LLVMGetFirstUse(f)) {
+            if (f != kept && !LLVMIsDeclaration(f) && LLVMGetLinkage(f) == LLVMInternalLinkage && !LLVMGetFirstUse(f)) {
                 LLVMDeleteFunction(f);
                 gone = 1;
             }
@@ -260,7 +267,7 @@ LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls,
 char *jit_calls_ir(Jit *j, const JitCall *calls, int n, int opt, char *err, size_t errlen)
 {
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = jit_build_module(j, ctx, calls, n, err, errlen);
+    LLVMModuleRef mod = jit_build_module(j, ctx, calls, n, NULL, err, errlen);
     char *out = NULL;
     if (mod && (!opt || jit_optimize(j, mod, err, errlen) == 0)) {
         char *s = LLVMPrintModuleToString(mod);
@@ -293,8 +300,8 @@ static long fn_size(LLVMValueRef f, int depth)
     for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
         for (LLVMValueRef in = LLVMGetFirstInstruction(bb); in; in = LLVMGetNextInstruction(in)) {
             s++;
-            if (LLVMGetInstructionOpcode(in) == LLVMCall)
-                s += fn_size(LLVMGetCalledValue(in), depth + 1);
+            if (LLVMGetInstructionOpcode(in) == LLVMCall && LLVMIsAFunction(LLVMGetCalledValue(in)))
+                s += fn_size(LLVMGetCalledValue(in), depth + 1);   /* not through a pointer (k_aot_run's steps) */
         }
     return s;
 }

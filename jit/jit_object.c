@@ -172,7 +172,7 @@ static int compile_module(Part *p, LLVMTargetMachineRef tm, const JitCall *calls
                           LLVMMemoryBufferRef *obj)
 {
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = jit_build_module(p->j, ctx, calls, n, p->err, sizeof p->err);
+    LLVMModuleRef mod = jit_build_module(p->j, ctx, calls, n, NULL, p->err, sizeof p->err);
     int rc = -1;
     if (mod && jit_optimize_with(p->j, tm, mod, unroll, p->err, sizeof p->err) == 0) {
         char *msg = NULL;

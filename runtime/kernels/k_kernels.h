@@ -212,4 +212,15 @@ void k_fill(float *restrict y, float v, int lo, int hi);            /* y[0] = v 
 void k_scale(const float *restrict x, float *restrict y, float w, int lo, int hi);  /* y[0] = w x[0] */
 void k_axpy(const float *restrict x, float *restrict y, float w, int lo, int hi);   /* y[0] += w x[0] */
 
+/* --- an emitted module's run (k_aot.c; aot/aot.c builds its arguments) --- */
+typedef void (*KAotStep)(char *base, float *ws, int lo, int hi);
+/* n images (C x HW floats each, before normalization) through the module,
+ * B at a time: each batch normalized into the arena at io[0] (norm: C means,
+ * then C stds), steps[k](base, ws, 0, units[k]) for every step in order (one
+ * thread: all units), then per image the S scores out[sel[j]] of the K
+ * logits at io[1]. io: in_off, out_off, B, C, HW, K, S. Returns 0, or -1
+ * for n < 0 or a NULL buffer. Holds *lock while it runs. */
+int k_aot_run(char *base, float *ws, const KAotStep *steps, const int *units, int nsteps, const long long *io,
+              const float *norm, const int *sel, int *lock, const float *images, float *scores, int n);
+
 #endif

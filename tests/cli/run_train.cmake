@@ -121,3 +121,26 @@ expect(0 "class 2" eval mod.mwt --ckpt pair.ckpt)
 expect(2 "is the checkpoint of reuse 'pair', a module already" eval mod.mwt --ckpt pair.ckpt --module 0)
 expect(2 "reuse needs --ckpt" reuse mod.mwt)
 expect(0 "reuse pair: classes 0 2 of m" mod.mwt --quiet)
+
+# emit: a module as NAME.o + NAME.h (test_aot links one into a C program);
+# here the command line: what it writes, and its usage errors.
+expect(0 "emitted shoes.o and shoes.h: shoes_run" emit mod.mwt --ckpt mod.ckpt --module 2,0 -o shoes.o)
+file(READ ${TMP}/shoes.h hdr)
+if(NOT hdr MATCHES "#define SHOES_OUTPUT_SIZE  2" OR NOT hdr MATCHES "#define SHOES_CLASSES      { 2, 0 }"
+   OR NOT hdr MATCHES "int shoes_run\\(const float \\*images, float \\*scores, int n\\);"
+   OR NOT hdr MATCHES "#define SHOES_INPUT_SIZE   64 ")
+  message(FATAL_ERROR "shoes.h is not the header LANGUAGE.md describes:\n${hdr}")
+endif()
+expect(0 "\"classes\": [0, 2]" emit mod.mwt --ckpt pair.ckpt -o pair_mod.o --json)
+expect(0 "\"output_size\": 1" emit mod.mwt --ckpt pair.ckpt --module 2 -o pair2.o --json)
+expect(0 "64 floats in, 2 scores out; compiled for" emit ok.mwt --ckpt ok.ckpt --module 1,0 -o whole.o)
+expect(2 "emit needs --module" emit mod.mwt --ckpt mod.ckpt -o x.o)
+expect(2 "emit needs --ckpt CKPT and -o NAME.o" emit mod.mwt --module 1 -o x.o)
+expect(2 "emit needs --ckpt CKPT and -o NAME.o" emit mod.mwt --ckpt mod.ckpt --module 1)
+expect(2 "-o needs NAME.o" emit mod.mwt --ckpt mod.ckpt --module 1 -o shoes.c)
+expect(2 "'my-shoes' (from -o my-shoes.o) is not a C identifier" emit mod.mwt --ckpt mod.ckpt --module 1 -o my-shoes.o)
+expect(2 "class 1 is given twice" emit mod.mwt --ckpt mod.ckpt --module 1,1 -o x.o)
+expect(1 "class 5 is not one of the 3 classes" emit mod.mwt --ckpt mod.ckpt --module 5 -o x.o)
+expect(1 "class 1 is not a class of reuse 'pair'" emit mod.mwt --ckpt pair.ckpt --module 1 -o x.o)
+expect(1 "mwtc: error: missing.ckpt: cannot open" emit mod.mwt --ckpt missing.ckpt --module 1 -o x.o)
+expect(1 "mwtc: error: cannot write ${TMP}/none/x.o" emit mod.mwt --ckpt mod.ckpt --module 1 -o ${TMP}/none/x.o)

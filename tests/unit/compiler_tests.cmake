@@ -15,3 +15,7 @@ mwtc_add_unit_test(test_train SOURCES unit/test_train.c unit/mwt_test.c LIBS mwt
 mwtc_add_unit_test(test_modules SOURCES unit/test_modules.c unit/mwt_test.c LIBS mwtc_compiler)
 mwtc_add_unit_test(test_slice SOURCES unit/test_slice.c unit/mwt_test.c LIBS mwtc_compiler)
 mwtc_add_unit_test(test_fuse SOURCES unit/test_fuse.c unit/mwt_test.c LIBS mwtc_compiler)
+# emit: an emitted module linked into a C program (tests/aot/aot_main.c) by the
+# C compiler that builds mwtc, against the JIT's scores.
+mwtc_add_unit_test(test_aot SOURCES unit/test_aot.c unit/mwt_test.c LIBS mwtc_compiler)
+target_compile_definitions(test_aot PRIVATE MWTC_TEST_CC="${CMAKE_C_COMPILER}")

@@ -1,0 +1,213 @@
+/* aot_emit: a module's kernel calls, built as the JIT builds them
+ * (jit_build_module: the kernels' bitcode, each call a small function with
+ * its shapes constant), then in the same LLVM module the globals the calls
+ * run on and NAME_run, optimized at O3 for this CPU and written as a
+ * position-independent object file. Everything but NAME_run is internal, so
+ * two emitted modules link into one program without a clash. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+
+#include "aot.h"
+#include "jit_int.h"
+
+static LLVMValueRef global(LLVMModuleRef mod, const char *name, LLVMValueRef init, int constant, unsigned align)
+{
+    LLVMValueRef g = LLVMAddGlobal(mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, constant);
+    LLVMSetLinkage(g, LLVMInternalLinkage);
+    if (align)
+        LLVMSetAlignment(g, align);
+    return g;
+}
+
+/* The arena's bytes: the part up to its last nonzero byte as data, the rest
+ * zeros (activations and flags that start at 0). */
+static LLVMValueRef arena_init(LLVMContextRef ctx, const char *bytes, long long n)
+{
+    long long last = n;
+    while (last > 0 && bytes[last - 1] == 0)
+        last--;
+    LLVMTypeRef i8 = LLVMInt8TypeInContext(ctx);
+    LLVMValueRef parts[2] = { LLVMConstStringInContext2(ctx, bytes, (size_t)last, 1),
+                              LLVMConstNull(LLVMArrayType2(i8, (uint64_t)(n - last))) };
+    return LLVMConstStructInContext(ctx, parts, 2, 1);
+}
+
+static LLVMValueRef i32_array(LLVMContextRef ctx, const int *v, int n)
+{
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(ctx);
+    LLVMValueRef *c = malloc(sizeof *c * (size_t)(n > 0 ? n : 1));
+    if (!c)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        c[i] = LLVMConstInt(i32, (unsigned long long)(long long)v[i], 1);
+    LLVMValueRef a = LLVMConstArray2(i32, c, (uint64_t)n);
+    free(c);
+    return a;
+}
+
+/* NAME_run and what it passes to k_aot_run; 0 or -1 with a message. */
+static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, char *err, size_t errlen)
+{
+    LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx), f32 = LLVMFloatTypeInContext(ctx);
+    LLVMValueRef kernel = LLVMGetNamedFunction(mod, "k_aot_run");
+    LLVMValueRef *fns = malloc(sizeof *fns * (size_t)(m->nsteps > 0 ? m->nsteps : 1));
+    LLVMValueRef *nv = malloc(sizeof *nv * (size_t)(2 * m->channels));
+    if (!fns || !nv) {
+        free(fns), free(nv);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < m->nsteps; k++)
+        if (!(fns[k] = LLVMGetNamedFunction(mod, m->calls[m->step_call[k]].name))) {
+            snprintf(err, errlen, "internal error: step %d's function %s is missing", k,
+                     m->calls[m->step_call[k]].name);
+            free(fns), free(nv);
+            return -1;
+        }
+    for (int c = 0; c < m->channels; c++) {
+        nv[c] = LLVMConstReal(f32, m->mean[c]);
+        nv[m->channels + c] = LLVMConstReal(f32, m->std[c]);
+    }
+    long long io[7] = { m->in_off, m->out_off, m->batch, m->channels, m->pixels, m->logits, m->nsel };
+    LLVMValueRef iov[7];
+    for (int i = 0; i < 7; i++)
+        iov[i] = LLVMConstInt(i64, (unsigned long long)io[i], 1);
+    long long wsb = (m->ws_floats * 4 + 63) / 64 * 64 + 64;
+    LLVMValueRef arena = global(mod, "aot.arena", arena_init(ctx, m->arena, m->arena_bytes), 0, 64);
+    LLVMValueRef ws = global(mod, "aot.ws", LLVMConstNull(LLVMArrayType2(LLVMInt8TypeInContext(ctx), (uint64_t)wsb)), 0, 64);
+    LLVMValueRef steps = global(mod, "aot.steps", LLVMConstArray2(ptr, fns, (uint64_t)m->nsteps), 1, 0);
+    LLVMValueRef units = global(mod, "aot.units", i32_array(ctx, m->step_units, m->nsteps), 1, 0);
+    LLVMValueRef iog = global(mod, "aot.io", LLVMConstArray2(i64, iov, 7), 1, 0);
+    LLVMValueRef norm = global(mod, "aot.norm", LLVMConstArray2(f32, nv, (uint64_t)(2 * m->channels)), 1, 0);
+    LLVMValueRef sel = global(mod, "aot.sel", i32_array(ctx, m->sel, m->nsel), 1, 0);
+    LLVMValueRef lock = global(mod, "aot.lock", LLVMConstInt(i32, 0, 0), 0, 4);
+    free(fns), free(nv);
+
+    char name[300];
+    snprintf(name, sizeof name, "%s_run", m->name);
+    LLVMTypeRef params[3] = { ptr, ptr, i32 };
+    LLVMValueRef fn = LLVMAddFunction(mod, name, LLVMFunctionType(i32, params, 3, 0));
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
+    LLVMValueRef args[12] = { arena, ws, steps, units, LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
+                              lock, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2) };
+    LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 12, "");
+    LLVMBuildRet(b, r);
+    LLVMDisposeBuilder(b);
+    return 0;
+}
+
+int aot_emit(Jit *j, const AotModule *m, const char *path, char *err, size_t errlen)
+{
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = jit_build_module(j, ctx, m->calls, m->ncalls, "k_aot_run", err, errlen);
+    LLVMTargetMachineRef tm = NULL;
+    int rc = -1;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    if (!mod)
+        goto done;
+    /* the calls' functions are the object's own, not its interface */
+    for (int i = 0; i < m->ncalls; i++) {
+        LLVMValueRef f = LLVMGetNamedFunction(mod, m->calls[i].name);
+        if (f)
+            LLVMSetLinkage(f, LLVMInternalLinkage);
+    }
+    if (add_run(ctx, mod, m, err, errlen) != 0)
+        goto done;
+    char *why = NULL;
+    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &why)) {
+        snprintf(err, errlen, "internal error: the emitted module does not verify: %.300s", why ? why : "?");
+        LLVMDisposeMessage(why);
+        goto done;
+    }
+    LLVMDisposeMessage(why);
+    /* as the JIT's machine, but for a program's link: the default code model */
+    tm = LLVMCreateTargetMachine(j->target, j->triple, j->cpu, j->features, LLVMCodeGenLevelAggressive, LLVMRelocPIC,
+                                 LLVMCodeModelDefault);
+    if (!tm) {
+        snprintf(err, errlen, "cannot create a target machine for %s", j->triple);
+        goto done;
+    }
+    if (jit_optimize_with(j, tm, mod, 0, err, errlen) != 0)
+        goto done;
+    char *msg = NULL;
+    /* a temporary file renamed over the path: never half an object under its name */
+    if (LLVMTargetMachineEmitToFile(tm, mod, tmp, LLVMObjectFile, &msg)) {
+        snprintf(err, errlen, "cannot write %s: %.300s", path, msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        remove(tmp);
+        goto done;
+    }
+    LLVMDisposeMessage(msg);
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s", path);
+        remove(tmp);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    if (mod)
+        LLVMDisposeModule(mod);
+    LLVMContextDispose(ctx);
+    return rc;
+}
+
+int aot_header(const AotModule *m, const int *classes, const char *about, const char *path, char *err, size_t errlen)
+{
+    char up[256];
+    size_t n = strlen(m->name);
+    if (n >= sizeof up) {
+        snprintf(err, errlen, "the name '%s' is too long", m->name);
+        return -1;
+    }
+    for (size_t i = 0; i <= n; i++)
+        up[i] = (char)toupper((unsigned char)m->name[i]);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s", path);
+        return -1;
+    }
+    fprintf(f, "/* %s.h: the module %s, emitted by mwtc.\n", m->name, m->name);
+    for (const char *s = about; s && *s;) {
+        const char *e = strchr(s, '\n');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        fprintf(f, " * %.*s\n", (int)len, s);
+        s += len + (e != NULL);
+    }
+    fprintf(f, " *\n * Link %s.o with -lm; it needs nothing else (no LLVM, no mwtc). */\n", m->name);
+    fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", up, up);
+    fprintf(f, "#define %s_INPUT_SIZE   %lld          /* floats per image, C*H*W */\n", up,
+            (long long)m->channels * m->pixels);
+    fprintf(f, "#define %s_OUTPUT_SIZE  %d            /* one score per class of the module */\n", up, m->nsel);
+    fprintf(f, "#define %s_CLASSES      {", up);
+    for (int i = 0; i < m->nsel; i++)
+        fprintf(f, "%s %d", i ? "," : "", classes[i]);
+    fprintf(f, " }\n\n");
+    fprintf(f, "/* n images in, n * %s_OUTPUT_SIZE scores out, in the order of %s_CLASSES.\n"
+               " * An image is C x H x W floats as the loader reads it: 8-bit pixels / 255, before\n"
+               " * normalization (the module applies it). Returns 0, or -1 when n < 0 or a\n"
+               " * buffer is NULL. Thread-safe (calls run one at a time); allocates nothing. */\n",
+            up, up);
+    fprintf(f, "int %s_run(const float *images, float *scores, int n);\n\n", m->name);
+    fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        snprintf(err, errlen, "cannot write %s", path);
+        return -1;
+    }
+    return 0;
+}

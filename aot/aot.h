@@ -1,0 +1,40 @@
+/* Emitting a module as an object file and a C header (LANGUAGE.md section
+ * 4): the same kernel calls the JIT compiles, optimized the same way for the
+ * host CPU, written to NAME.o with the module's arena (its weights) inside,
+ * and NAME_run(images, scores, n), the only symbol it exports. The object
+ * needs libc and libm, nothing of LLVM or of this project. */
+#ifndef MWT_AOT_H
+#define MWT_AOT_H
+#include <stddef.h>
+
+#include "jit.h"
+
+typedef struct AotModule {
+    const char *name;          /* a C identifier: the object defines NAME_run */
+    const JitCall *calls;      /* what the module's inference graph compiles to */
+    int ncalls;
+    const int *step_call;      /* the steps in order: the call each runs ... */
+    const int *step_units;     /* ... over units [0, units) */
+    int nsteps;
+    const char *arena;         /* its contents as they are before a run: weights, statistics, flags */
+    long long arena_bytes;
+    long long ws_floats;       /* one thread's scratch */
+    long long in_off, out_off; /* byte offsets of the images [B, C, H, W] and the logits [B, K] */
+    int batch, channels;
+    long long pixels;          /* H * W */
+    int logits;                /* K */
+    const float *mean, *std;   /* per channel (channels of each) */
+    const int *sel;            /* score j of an image is logit sel[j] */
+    int nsel;
+} AotModule;
+
+/* Writes the object file; 0, or -1 with a message in err. */
+int aot_emit(Jit *j, const AotModule *m, const char *path, char *err, size_t errlen);
+
+/* Writes the header for m: NAME_INPUT_SIZE, NAME_OUTPUT_SIZE, NAME_CLASSES
+ * (classes[nsel]), NAME_run's prototype, and `about` (lines of comment
+ * saying what the module is and the CPU it was compiled for). 0, or -1
+ * with a message. */
+int aot_header(const AotModule *m, const int *classes, const char *about, const char *path, char *err, size_t errlen);
+
+#endif

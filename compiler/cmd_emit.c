@@ -1,0 +1,145 @@
+/* mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o: the module of
+ * those classes as an object file and a C header (run_emit.c, aot/). And
+ * the --module list every command that takes one reads. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "run_modularize.h"
+
+int cmd_parse_classes(const char *arg, int *classes, int *n, char *list, size_t listlen)
+{
+    const char *p = arg;
+    size_t lo = 0;
+    *n = 0;
+    if (listlen)
+        list[0] = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',') || (*end == ',' && !end[1]) || *n == 256 || errno == ERANGE ||
+            v < INT_MIN || v > INT_MAX) {
+            fprintf(stderr, "mwtc: --module needs class numbers separated by commas, not '%s'\n", arg);
+            return EXIT_USAGE;
+        }
+        for (int i = 0; i < *n; i++)
+            if (classes[i] == v) {
+                fprintf(stderr, "mwtc: --module: class %ld is given twice\n", v);
+                return EXIT_USAGE;
+            }
+        classes[(*n)++] = (int)v;
+        if (lo < listlen)
+            lo += (size_t)snprintf(list + lo, listlen - lo, "%s%ld", *n > 1 ? "," : "", v);
+        if (!*end)
+            return EXIT_OK;
+        p = end + 1;
+    }
+}
+
+/* NAME from -o DIR/NAME.o, and DIR/NAME.h; EXIT_OK or EXIT_USAGE printed. */
+static int names(const char *out, char *name, size_t namelen, char *hdr, size_t hdrlen)
+{
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    size_t len = strlen(base);
+    if (len < 3 || strcmp(base + len - 2, ".o") != 0) {
+        fprintf(stderr, "mwtc: emit: -o needs NAME.o (it writes NAME.o and NAME.h), not '%s'\n", out);
+        return EXIT_USAGE;
+    }
+    len -= 2;
+    int ok = len < namelen && len < 200 && (isalpha((unsigned char)base[0]) || base[0] == '_');
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)base[i]) || base[i] == '_';
+    if (!ok) {
+        fprintf(stderr,
+                "mwtc: emit: '%.*s' (from -o %s) is not a C identifier: NAME.o defines NAME_run, so NAME must be one\n",
+                (int)len, base, out);
+        return EXIT_USAGE;
+    }
+    memcpy(name, base, len);
+    name[len] = 0;
+    if (strlen(out) >= hdrlen) {
+        fprintf(stderr, "mwtc: emit: -o %s: the path is too long\n", out);
+        return EXIT_USAGE;
+    }
+    strcpy(hdr, out);
+    hdr[strlen(hdr) - 1] = 'h';
+    return EXIT_OK;
+}
+
+int cmd_emit(Compilation *c, const CliOptions *o)
+{
+    if (!o->ckpt || !o->output) {
+        fprintf(stderr, "mwtc: emit needs --ckpt CKPT and -o NAME.o\nTry 'mwtc emit --help'.\n");
+        return EXIT_USAGE;
+    }
+    char name[256], hdr[4096], list[256 * 12] = "", owner[128], err[1024];
+    int st = names(o->output, name, sizeof name, hdr, sizeof hdr);
+    if (st != EXIT_OK)
+        return st;
+    int has_module = 0;
+    const ReuseInfo *ru = NULL;
+    if (run_ckpt_model(o->ckpt, owner, sizeof owner, &has_module, err, sizeof err) == 0)
+        for (int i = 0; i < c->checked.reuses.n && !ru; i++)
+            if (strcmp(((const ReuseInfo *)c->checked.reuses.v[i])->name, owner) == 0)
+                ru = c->checked.reuses.v[i];
+    int classes[256], n = 0;
+    if (o->module) {
+        if ((st = cmd_parse_classes(o->module, classes, &n, list, sizeof list)) != EXIT_OK)
+            return st;
+    } else if (ru) {   /* a reuse's checkpoint is the module of its classes */
+        n = ru->nclasses;
+        for (int i = 0; i < n; i++)
+            classes[i] = ru->classes[i];
+    } else {
+        fprintf(stderr, "mwtc: emit needs --module C[,C...]: the classes whose module to emit\n");
+        return EXIT_USAGE;
+    }
+    const TrainInfo *t = ru ? cmd_train_of(c, ru->model) : cmd_pick_train(c, o);
+    if (!t) {
+        if (ru)
+            diag_plain(&c->diag, "%s: reuse %s needs a train statement for %s", o->file, ru->name, ru->model->name);
+        return EXIT_ERROR;
+    }
+    if (ru && !has_module) {
+        diag_plain(&c->diag, "%s: does not say which kernels reuse '%s' kept (an older mwtc wrote it); run 'mwtc reuse' again",
+                   o->ckpt, ru->name);
+        return EXIT_ERROR;
+    }
+    RunOptions ro;
+    cmd_options(o, &ro);
+    ro.ckpt = o->ckpt;
+    RunEmitResult r;
+    if (run_emit(&c->arena, t, ru ? NULL : cmd_modularize_of(c, t->model), ru, &ro, o->threshold, classes, n, name,
+                 o->output, hdr, &r, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);
+        return EXIT_ERROR;
+    }
+    if (o->json) {
+        printf("{ \"object\": \"%s\", \"header\": \"%s\", \"function\": \"%s_run\", \"classes\": [", o->output, hdr, name);
+        for (int i = 0; i < n; i++)
+            printf("%s%d", i ? ", " : "", classes[i]);
+        printf("], \"input_size\": %lld, \"output_size\": %d, \"kernels\": %lld, \"masked_kernels\": %lld, "
+               "\"krr\": %.4f, \"generators\": \"%s\", \"cpu\": \"%s\" }\n",
+               r.input, n, r.kernels, r.masked, r.krr, r.generators ? "keep" : "drop", r.cpu);
+        return EXIT_OK;
+    }
+    printf("emitted %s and %s: %s_run, ", o->output, hdr, name);
+    if (ru)
+        printf("reuse %s of %s (classes", ru->name, ru->model->name);
+    else
+        printf("the module of %s (classes", t->model->name);
+    for (int i = 0; i < n; i++)
+        printf("%s%d", i ? ", " : " ", classes[i]);
+    printf("), %lld floats in, %d scores out", r.input, n);
+    if (r.masked)
+        printf("; %lld of %lld masked kernels (KRR %.4f), generators %s", r.kernels, r.masked, r.krr,
+               r.generators ? "kept" : "dropped");
+    printf("; compiled for %s\n", r.cpu);
+    return EXIT_OK;
+}

@@ -1,0 +1,160 @@
+/* emit: a module as NAME.o and NAME.h (LANGUAGE.md section 4). The module
+ * is the one eval --module evaluates: the kernels of its classes at the
+ * threshold (from the checkpoint's frequencies), sliced and compiled on its
+ * own, its generators kept or dropped as the modularize statement says; or
+ * a reuse's checkpoint, its module with the fine-tuned head. It is built at
+ * batch 1 (a call's images go through one at a time: no batch to fill, and
+ * the module's kernels at batch 1 ran as fast per image as at 256 on SimCNN)
+ * on one thread, and aot_emit writes its calls, its arena and NAME_run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aot.h"
+#include "run_modularize.h"
+#include "run_mz.h"
+
+/* The kernels of `classes` in t's modular checkpoint (NULL: a model without
+ * masks), as eval --module takes them. */
+static int module_keep(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
+                       const int *classes, int n, unsigned char **keep, long long *kernels, double *T, char *err,
+                       size_t errlen)
+{
+    Mz *z = NULL;
+    RunMeta meta;
+    int rc = -1;
+    *keep = NULL;
+    if (mz_open(&z, a, t, o->ckpt, 1, &meta, err, errlen) != 0)
+        goto done;
+    *kernels = z->st.kernels;
+    *T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
+    if (z->st.kernels) {
+        if (mz_frequencies(z, o, 1, err, errlen) != 0)
+            goto done;
+        if (!(*keep = malloc((size_t)z->st.kernels))) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        mod_module(&z->st, classes, n, *T, *keep);
+    }
+    rc = 0;
+done:
+    mz_close(z);
+    return rc;
+}
+
+int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
+             double threshold, const int *classes, int n, const char *name, const char *obj, const char *hdr,
+             RunEmitResult *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    const DatasetInfo *d = t->data;
+    int C = ru ? ru->nclasses : d->classes, sel[256];
+    for (int i = 0; i < n; i++) {
+        sel[i] = -1;
+        for (int k = 0; k < C; k++)
+            if (ru ? ru->classes[k] == classes[i] : k == classes[i])
+                sel[i] = k;
+        if (sel[i] < 0) {
+            if (ru)
+                snprintf(err, errlen, "--module: class %d is not a class of reuse '%s'", classes[i], ru->name);
+            else
+                snprintf(err, errlen, "--module: class %d is not one of the %d classes of %s", classes[i], C, d->name);
+            return -1;
+        }
+    }
+    unsigned char *keep = NULL;
+    long long kernels = 0;
+    int gen = mi ? mi->keep_generators : 1, rc = -1, built = 0, sliced = 0;
+    double T = 0;
+    RunModel full, mod;
+    Slice slice;
+    RunMeta meta;
+    memset(&full, 0, sizeof full);
+    memset(&mod, 0, sizeof mod);
+    const Net *net = ru ? run_head_net(a, t->model, ru->name, ru->nclasses) : t->model;
+    if (!ru && module_keep(a, t, mi, o, threshold, classes, n, &keep, &kernels, &T, err, errlen) != 0)
+        goto done;
+    built = 1;
+    if (run_model_build(&full, a, net, NULL, 1, 1, err, errlen) != 0 ||
+        run_ckpt_load(&full, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+        goto done;
+    if (ru) {   /* the kernels the reuse kept, as its checkpoint says */
+        kernels = 0;
+        for (int l = 0; l < full.eval.g->masks.n; l++)
+            kernels += ((const IrValue *)full.eval.g->masks.v[l])->d[1];
+        if (kernels && !(keep = malloc((size_t)kernels))) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        gen = kernels ? run_model_get_module(&full, keep) : 0;
+    }
+    RunModel *m = &full;
+    if (kernels) {
+        if (run_module_build(&mod, &slice, a, &full, keep, gen, 0, err, errlen) != 0)
+            goto done;
+        sliced = 1;
+        m = &mod;
+    }
+    float mean[16], std[16];
+    int channels = (int)m->eval.g->images->d[1];
+    if (channels > 16) {
+        snprintf(err, errlen, "emit: %d input channels; at most 16", channels);
+        goto done;
+    }
+    for (int c = 0; c < channels; c++) {
+        int k = d->norm_n == 1 ? 0 : c;
+        mean[c] = d->norm_n ? (float)d->mean[k] : 0.0f;
+        std[c] = d->norm_n ? (float)d->std[k] : 1.0f;
+    }
+    int *step_call = arena_alloc(a, sizeof(int) * (size_t)(m->eval.nsteps + 1));
+    int *step_units = arena_alloc(a, sizeof(int) * (size_t)(m->eval.nsteps + 1));
+    for (int k = 0; k < m->eval.nsteps; k++) {
+        step_call[k] = m->eval.call[k];
+        step_units[k] = m->eval.steps[k].units;
+    }
+    const IrGraph *g = m->eval.g;
+    AotModule am = {
+        .name = name, .calls = m->calls.v, .ncalls = m->calls.n, .step_call = step_call, .step_units = step_units,
+        .nsteps = m->eval.nsteps, .arena = m->base, .arena_bytes = m->L->size, .ws_floats = m->L->ws_floats,
+        .in_off = m->eval.plan->off[g->images->id], .out_off = m->eval.plan->off[g->logits->id],
+        .batch = (int)g->batch, .channels = channels, .pixels = g->images->d[2] * g->images->d[3],
+        .logits = (int)g->logits->d[1], .mean = mean, .std = std, .sel = sel, .nsel = n,
+    };
+    long long kept = kernels ? mod_kept(keep, kernels) : 0;
+    res->kernels = kept, res->masked = kernels;
+    res->krr = kernels ? (double)kept / (double)kernels : 1;
+    res->threshold = T;
+    res->generators = gen;
+    res->epoch = meta.epoch;
+    res->input = (long long)channels * am.pixels;
+    char about[2048];
+    int w = snprintf(about, sizeof about, "Classes of %s: ", ru ? ru->name : net->name);
+    for (int i = 0; i < n && w < 1000; i++)
+        w += snprintf(about + w, sizeof about - (size_t)w, "%s%d%s%s%s", i ? ", " : "", classes[i],
+                      d->names ? " (" : "", d->names ? d->names[classes[i]] : "", d->names ? ")" : "");
+    if (ru)
+        w += snprintf(about + w, sizeof about - (size_t)w, ".\nreuse '%s' of model %s with its fine-tuned head,", ru->name,
+                      t->model->name);
+    else if (kernels)
+        w += snprintf(about + w, sizeof about - (size_t)w, ".\nThe module of model %s at threshold %g,", net->name, T);
+    else
+        w += snprintf(about + w, sizeof about - (size_t)w, ".\nModel %s, which has no masks: the whole model, its scores for them,",
+                      net->name);
+    w += snprintf(about + w, sizeof about - (size_t)w, " from %s (epoch %d).\n", o->ckpt, meta.epoch);
+    if (kernels)
+        w += snprintf(about + w, sizeof about - (size_t)w, "%lld of %lld masked kernels (KRR %.4f), generators %s.\n",
+                      kept, kernels, res->krr, gen ? "kept" : "dropped");
+    snprintf(about + w, sizeof about - (size_t)w, "Compiled for this CPU: %s.", jit_cpu(m->jit));
+    if (aot_emit(m->jit, &am, obj, err, errlen) != 0 || aot_header(&am, classes, about, hdr, err, errlen) != 0)
+        goto done;
+    res->cpu = arena_printf(a, "%s", jit_cpu(m->jit));
+    rc = 0;
+done:
+    if (sliced)
+        run_model_free(&mod);
+    if (built)
+        run_model_free(&full);
+    free(keep);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* A program that uses an emitted module the way a user would: its header,
+ * its object file, libc and libm, nothing else (tests/unit/test_aot.c
+ * compiles and runs it). Built with -DMOD_H="NAME.h" -DRUN=NAME_run
+ * -DIN=NAME_INPUT_SIZE -DOUT=NAME_OUTPUT_SIZE.
+ *
+ *     aot_main IMAGES SCORES N      N images (raw floats) in, N * OUT scores out
+ *
+ * Before that it checks the contract's edge cases (n = 0, n < 0, NULL
+ * buffers), and it runs the images a second time from two threads at
+ * once, which must give the same scores (NAME_run is thread-safe). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include MOD_H
+
+typedef struct Job {
+    const float *x;
+    float *s;
+    int n, rc;
+} Job;
+
+static void *job(void *arg)
+{
+    Job *j = arg;
+    for (int i = 0; i < j->n && j->rc == 0; i++)   /* one image a call: the calls interleave */
+        j->rc = RUN(j->x + (size_t)i * IN, j->s + (size_t)i * OUT, 1);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4)
+        return 2;
+    int n = atoi(argv[3]);
+    float *x = malloc(sizeof(float) * IN * (size_t)n), *s = malloc(sizeof(float) * OUT * (size_t)n);
+    float *s2 = malloc(sizeof(float) * OUT * (size_t)n);
+    FILE *f = fopen(argv[1], "rb");
+    if (!x || !s || !s2 || !f || fread(x, sizeof(float) * IN, (size_t)n, f) != (size_t)n)
+        return 3;
+    fclose(f);
+    if (RUN(x, s, 0) != 0 || RUN(x, s, -1) != -1 || RUN(NULL, s, 1) != -1 || RUN(x, NULL, 1) != -1) {
+        fprintf(stderr, "aot_main: the edge cases returned the wrong status\n");
+        return 4;
+    }
+    if (RUN(x, s, n) != 0)
+        return 5;
+    Job a = { x, s2, n / 2, 0 }, b = { x + (size_t)(n / 2) * IN, s2 + (size_t)(n / 2) * OUT, n - n / 2, 0 };
+    pthread_t th;
+    if (pthread_create(&th, NULL, job, &a) != 0)
+        return 6;
+    job(&b);
+    pthread_join(th, NULL);
+    if (a.rc || b.rc || memcmp(s, s2, sizeof(float) * OUT * (size_t)n) != 0) {
+        fprintf(stderr, "aot_main: two threads gave other scores than one call\n");
+        return 7;
+    }
+    f = fopen(argv[2], "wb");
+    if (!f || fwrite(s, sizeof(float) * OUT, (size_t)n, f) != (size_t)n || fclose(f) != 0)
+        return 8;
+    return 0;
+}

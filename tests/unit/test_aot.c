@@ -1,0 +1,190 @@
+/* emit: a module written as an object file and a header, compiled into a C
+ * program with the system's C compiler and nothing but libc and libm
+ * (tests/aot/aot_main.c), gives the scores the JIT gives: the modular model
+ * with every kernel outside the module switched off, to 1e-4, for a module
+ * of two classes with its generators kept and dropped, and for a reuse's
+ * module with its fine-tuned head. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mwt_test.h"
+#include "rt_progress.h"
+#include "run_mz.h"
+
+static const char *src =
+    "dataset d = synthetic(n = 512, test = 128, seed = 5) { classes = 4  shape = [2, 12, 12]\n"
+    "    normalize = [(0.4, 0.2), (0.5, 0.3)] }\n"
+    "model m : [2, 12, 12] -> [4] {\n"
+    "    conv(8) batchnorm relu\n"
+    "    modular { conv(8) batchnorm relu maxpool(2) residual { conv(8) batchnorm relu conv(8) batchnorm } relu }\n"
+    "    residual(shortcut = { conv(12, k = 1) batchnorm }) { conv(12) batchnorm mask } relu\n"
+    "    flatten linear(16) relu linear(4) }\n"
+    "train m on d { epochs = 2  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
+    "modularize m { threshold = 0.9 }\n"
+    "reuse m as pair { classes = [3, 1]  epochs = 1 }\n";
+
+enum { N = 64 };
+
+/* The logits of test images [0, N) through m (built at batch N). */
+static void jit_scores(RunModel *m, const RtDataset *ds, const RtNormalize *norm, float *out, int K)
+{
+    uint32_t idx[N];
+    int32_t lab[N];
+    for (int i = 0; i < N; i++)
+        idx[i] = (uint32_t)i;
+    rt_data_batch(ds, 1, idx, N, norm, NULL, NULL, run_images(m, &m->eval), lab);
+    run_graph(m, &m->eval);
+    memcpy(out, m->base + m->eval.plan->off[m->eval.g->logits->id], sizeof(float) * N * (size_t)K);
+}
+
+/* Emits (run_emit) classes[n] of the checkpoint as NAME.o, builds
+ * aot_main against it, runs it on test images [0, N) as the loader reads
+ * them (not normalized) and returns its scores in got[N * n]. */
+static void emit_and_run(TestComp *t, const ModularizeInfo *mi, const ReuseInfo *ru, const char *ck, const int *classes,
+                         int n, const char *name, const RtDataset *ds, float *got)
+{
+    char obj[512], hdr[512], err[1024];
+    snprintf(obj, sizeof obj, "%s", tc_tmp_path(name));
+    strcat(obj, ".o");
+    snprintf(hdr, sizeof hdr, "%s", obj);
+    hdr[strlen(hdr) - 1] = 'h';
+    remove(obj), remove(hdr);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    RunOptions ro = { .ckpt = ck, .progress = RT_PROGRESS_QUIET, .seed = -1 };
+    RunEmitResult r;
+    if (run_emit(&t->c.arena, tr, mi, ru, &ro, -1, classes, n, name, obj, hdr, &r, err, sizeof err) != 0)
+        fail_msg("emit %s: %s", name, err);
+    assert_int_equal(r.input, 2 * 12 * 12);
+
+    /* the images as a user hands them over: pixels / 255 */
+    size_t img = 2 * 12 * 12;
+    float *x = malloc(sizeof(float) * img * N);
+    for (size_t i = 0; i < img * N; i++)
+        x[i] = (float)ds->test_x[i] / 255.0f;
+    char in[512], out[1024], exe[1024], cmd[8192], up[64], dir[512];
+    snprintf(dir, sizeof dir, "%s", obj);
+    *strrchr(dir, '/') = 0;   /* where NAME.h is */
+    snprintf(in, sizeof in, "%s", tc_tmp_path("aot_images.bin"));
+    snprintf(out, sizeof out, "%s.scores", obj);
+    snprintf(exe, sizeof exe, "%s.exe", obj);
+    FILE *f = fopen(in, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(x, sizeof(float) * img, N, f), N);
+    fclose(f);
+    free(x);
+    for (size_t i = 0; i <= strlen(name); i++)
+        up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+    /* libc (with its threads) and libm only: a symbol of LLVM or of mwtc would not link */
+    snprintf(cmd, sizeof cmd,
+             "'%s' -std=c17 -O1 -pthread -I'%s' -DMOD_H='\"%s.h\"' -DRUN=%s_run -DIN=%s_INPUT_SIZE -DOUT=%s_OUTPUT_SIZE "
+             "'%s' '%s' -lm -o '%s' && '%s' '%s' '%s' %d",
+             MWTC_TEST_CC, dir, name, name, up, up, tc_source_path("tests/aot/aot_main.c"), obj,
+             exe, exe, in, out, N);
+    int rc = system(cmd);
+    if (rc != 0)
+        fail_msg("%s: exit status %d", cmd, rc);
+    f = fopen(out, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(got, sizeof(float) * (size_t)n, N, f), N);
+    fclose(f);
+}
+
+static double worst_diff(const float *want, int K, const int *sel, const float *got, int n)
+{
+    double worst = 0, biggest = 0;
+    for (int i = 0; i < N * K; i++)
+        biggest = fmax(biggest, fabs((double)want[i]));
+    assert_true(biggest > 1e-2);   /* scores worth comparing */
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < n; j++)
+            worst = fmax(worst, fabs((double)want[i * K + sel[j]] - got[i * n + j]));
+    return worst;
+}
+
+static void test_emitted_module(void **st)
+{
+    (void)st;
+    char ck[512], err[1024];
+    ModReport rep;
+    TestComp *t = tc_train_modular("aot.mwt", src, "aot.ckpt", 0, ck, sizeof ck, &rep);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    Arena *a = &t->c.arena;
+    ModularizeInfo mi = *(const ModularizeInfo *)t->c.checked.modularizes.v[0];
+
+    /* the module of classes 2 and 0, as eval --module takes it; the JIT's
+     * scores: the modular model with the other kernels switched off */
+    Mz *z = NULL;
+    RunMeta meta;
+    RunOptions ro = { .ckpt = ck, .progress = RT_PROGRESS_QUIET, .seed = -1 };
+    if (mz_open(&z, a, tr, ck, 2, &meta, err, sizeof err) != 0 || mz_frequencies(z, &ro, 1, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    int classes[2] = { 2, 0 };
+    unsigned char keep[64];
+    assert_true(z->st.kernels <= 64);
+    mod_module(&z->st, classes, 2, 0.9, keep);
+    long long kept = mod_kept(keep, z->st.kernels);
+    print_message("module of classes 2, 0: %lld of %lld kernels\n", kept, z->st.kernels);
+    assert_true(kept > 0 && kept < z->st.kernels);   /* a real slice, not the whole model */
+    RunModel full;
+    if (run_model_build(&full, a, tr->model, NULL, N, 2, err, sizeof err) != 0 ||
+        run_ckpt_load(&full, ck, &meta, NULL, 0, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    for (int gen = 1; gen >= 0; gen--) {
+        float want[N * 4], got[N * 2];
+        run_model_set_module(&full, keep, gen);
+        jit_scores(&full, &z->ds, &z->norm, want, 4);
+        mi.keep_generators = gen;
+        emit_and_run(t, &mi, NULL, ck, classes, 2, gen ? "mod_kept" : "mod_dropped", &z->ds, got);
+        double worst = worst_diff(want, 4, classes, got, 2);
+        print_message("generators %s: max |emitted - JIT| %.3g\n", gen ? "kept" : "dropped", worst);
+        assert_true(worst <= 1e-4);
+    }
+    run_model_free(&full);
+
+    /* a reuse's checkpoint: its module and fine-tuned head, scores in the
+     * order asked (1, 3: the head's second output first) */
+    const ReuseInfo *ru = t->c.checked.reuses.v[0];
+    char ck_out[512];
+    snprintf(ck_out, sizeof ck_out, "%s", tc_tmp_path("aot_pair.ckpt"));
+    RunResult res;
+    double krr;
+    RunOptions rro = { .progress = RT_PROGRESS_QUIET, .seed = -1 };
+    if (run_reuse(a, tr, &mi, ru, &rro, ck, ck_out, &res, &krr, err, sizeof err) != 0)
+        fail_msg("reuse: %s", err);
+    RunModel head;
+    if (run_model_build(&head, a, run_head_net(a, tr->model, ru->name, 2), NULL, N, 2, err, sizeof err) != 0 ||
+        run_ckpt_load(&head, ck_out, &meta, NULL, 0, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    float want[N * 2], got[N * 2];
+    jit_scores(&head, &z->ds, &z->norm, want, 2);
+    int asked[2] = { 1, 3 }, sel[2] = { 1, 0 };
+    emit_and_run(t, NULL, ru, ck_out, asked, 2, "pair", &z->ds, got);
+    double worst = worst_diff(want, 2, sel, got, 2);
+    print_message("reuse (KRR %.3f): max |emitted - JIT| %.3g\n", krr, worst);
+    assert_true(worst <= 1e-4);
+    run_model_free(&head);
+
+    /* classes the checkpoint does not have are the run's error */
+    int bad[1] = { 7 };
+    RunEmitResult r;
+    assert_int_equal(run_emit(a, tr, &mi, NULL, &ro, -1, bad, 1, "bad", tc_tmp_path("bad.o"), tc_tmp_path("bad.h"), &r,
+                              err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "class 7 is not one of the 4 classes"));
+    assert_int_equal(run_emit(a, tr, NULL, ru, &ro, -1, bad, 1, "bad", tc_tmp_path("bad.o"), tc_tmp_path("bad.h"), &r,
+                              err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "class 7 is not a class of reuse 'pair'"));
+    mz_close(z);
+    tc_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_emitted_module),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
