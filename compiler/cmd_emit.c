@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "run_modularize.h"
 
 int cmd_parse_classes(const char *arg, int *classes, int *n, char *list, size_t listlen)
@@ -121,7 +122,11 @@ int cmd_emit(Compilation *c, const CliOptions *o)
         return EXIT_ERROR;
     }
     if (o->json) {
-        printf("{ \"object\": \"%s\", \"header\": \"%s\", \"function\": \"%s_run\", \"classes\": [", o->output, hdr, name);
+        printf("{ \"object\": ");
+        json_str(stdout, o->output);
+        printf(", \"header\": ");
+        json_str(stdout, hdr);
+        printf(", \"function\": \"%s_run\", \"classes\": [", name);
         for (int i = 0; i < n; i++)
             printf("%s%d", i ? ", " : "", classes[i]);
         printf("], \"input_size\": %lld, \"output_size\": %d, \"kernels\": %lld, \"masked_kernels\": %lld, "

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "rt_ckpt.h"
 #include "rt_progress.h"
 #include "run_modularize.h"
@@ -45,9 +46,11 @@ static void print_train(const TrainInfo *t, const RunResult *r, const char *ckpt
     if (json) {
         printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"epochs\": %d, \"batch\": %d, \"threads\": %d,\n"
                "  \"images_per_s\": %.1f, \"accuracy\": %.4f, \"train_accuracy\": %.4f, \"loss\": %.4f,\n"
-               "  \"seconds\": %.2f, \"compile_seconds\": %.3f, \"checkpoint\": \"%s\" }\n",
+               "  \"seconds\": %.2f, \"compile_seconds\": %.3f, \"checkpoint\": ",
                t->model->name, t->data->name, r->epochs, t->batch, r->threads, r->images_per_s, r->accuracy,
-               r->train_accuracy, r->loss, r->seconds, r->compile_seconds, ckpt);
+               r->train_accuracy, r->loss, r->seconds, r->compile_seconds);
+        json_str(stdout, ckpt);
+        printf(" }\n");
         return;
     }
     printf("%s: trained %d epochs on %s: test accuracy %.2f%% (train %.2f%%, loss %.4f)\n", t->model->name,
@@ -95,8 +98,11 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
                 continue;
             printf("%s\n  { \"class\": %d, ", first ? "" : ",", cls);
             first = 0;
-            if (d->names)
-                printf("\"name\": \"%s\", ", d->names[cls]);
+            if (d->names) {
+                printf("\"name\": ");
+                json_str(stdout, d->names[cls]);
+                printf(", ");
+            }
             printf("\"images\": %lld, \"accuracy\": %.4f }", r->class_total[k],
                    r->class_total[k] ? (double)r->class_correct[k] / (double)r->class_total[k] : 0.0);
         }
@@ -327,7 +333,9 @@ int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, cons
         for (int i = 0; i < ru->nclasses; i++)
             printf("%s%d", i ? ", " : "", ru->classes[i]);
         printf("], \"generators\": \"%s\", \"krr\": %.4f, \"epochs\": %d, \"accuracy\": %.4f, \"images\": %lld, "
-               "\"checkpoint\": \"%s\" }\n", ru->keep_generators ? "keep" : "drop", krr, r.epochs, r.accuracy, r.images, out);
+               "\"checkpoint\": ", ru->keep_generators ? "keep" : "drop", krr, r.epochs, r.accuracy, r.images);
+        json_str(stdout, out);
+        printf(" }\n");
         return EXIT_OK;
     }
     printf("reuse %s: classes", ru->name);

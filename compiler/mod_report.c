@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "json.h"
 #include "run_modularize.h"
 
 void mod_report_text(FILE *out, const ModReport *r)
@@ -31,19 +32,6 @@ void mod_report_text(FILE *out, const ModReport *r)
             fprintf(out, "                                       %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
                     r->sweep_krr[i], 100 * r->sweep_recall[i], 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
     }
-}
-
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++)
-        if (*s == '"' || *s == '\\')
-            fprintf(out, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(out, "\\u%04x", *s);
-        else
-            fputc(*s, out);
-    fputc('"', out);
 }
 
 void mod_report_json(FILE *out, const ModReport *r)

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "json.h"
+
 static const char *describe(const NetLayer *l, char *buf, size_t len)
 {
     switch (l->op) {
@@ -94,21 +96,6 @@ static void json_shape(FILE *out, Shape s)
     fputc(']', out);
 }
 
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 32)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 static void json_seq(FILE *out, const NetSeq *seq, int indent)
 {
     fputc('[', out);
@@ -149,7 +136,7 @@ static void json_seq(FILE *out, const NetSeq *seq, int indent)
         }
         if (l->site) {
             fputs(", \"block\": ", out);
-            json_string(out, l->site->block);
+            json_str(out, l->site->block);
         }
         fputs(" }", out);
     }
@@ -162,7 +149,7 @@ void report_check_json(FILE *out, const Net *const *nets, int n)
     for (int i = 0; i < n; i++) {
         const Net *net = nets[i];
         fprintf(out, "%s\n  { \"name\": ", i ? "," : "");
-        json_string(out, net->name);
+        json_str(out, net->name);
         fputs(", \"input\": ", out);
         json_shape(out, net->in);
         fputs(", \"output\": ", out);

@@ -50,6 +50,10 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     memset(res, 0, sizeof *res);
     const DatasetInfo *d = t->data;
     int C = ru ? ru->nclasses : d->classes, sel[256];
+    if (n < 1 || n > 256) {
+        snprintf(err, errlen, "--module: 1 to 256 classes, not %d", n);
+        return -1;
+    }
     for (int i = 0; i < n; i++) {
         sel[i] = -1;
         for (int k = 0; k < C; k++)

@@ -144,3 +144,20 @@ expect(1 "class 5 is not one of the 3 classes" emit mod.mwt --ckpt mod.ckpt --mo
 expect(1 "class 1 is not a class of reuse 'pair'" emit mod.mwt --ckpt pair.ckpt --module 1 -o x.o)
 expect(1 "mwtc: error: missing.ckpt: cannot open" emit mod.mwt --ckpt missing.ckpt --module 1 -o x.o)
 expect(1 "mwtc: error: cannot write ${TMP}/none/x.o" emit mod.mwt --ckpt mod.ckpt --module 1 -o ${TMP}/none/x.o)
+
+# --json stays JSON whatever a class name or a path holds (a .mwt string may hold a backslash or a tab)
+file(WRITE ${TMP}/names.mwt "dataset d = synthetic(n = 64, test = 32) { classes = 2  shape = [1, 4, 4]  names = [\"C:\\dir\", \"tab\there\"] }
+model m : [1, 4, 4] -> [2] { flatten linear(2) }
+train m on d { epochs = 1  batch = 16 }
+")
+foreach(cmd "train;names.mwt;-o;we\"ird.ckpt;--quiet;--json" "eval;names.mwt;--ckpt;we\"ird.ckpt;--json")
+  execute_process(COMMAND ${MWTC} ${cmd} WORKING_DIRECTORY ${TMP} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+  string(JSON kind ERROR_VARIABLE bad TYPE "${out}")
+  if(NOT rc EQUAL 0 OR bad OR NOT kind STREQUAL "OBJECT")
+    message(FATAL_ERROR "mwtc ${cmd}: exit ${rc}, not one JSON object (${bad}):\n${out}")
+  endif()
+endforeach()
+string(JSON name GET "${out}" classes 0 name)
+if(NOT name STREQUAL "C:\\dir")
+  message(FATAL_ERROR "class 0's name came back as '${name}'")
+endif()
