@@ -3,6 +3,7 @@
  * output never shares memory with an input of its own node (the kernels take
  * restrict pointers), flatten and reshape are views of their operand, and
  * inputs are live from the start (the runtime writes them before a step). */
+#include <assert.h>
 #include <string.h>
 
 #include "k_kernels.h"
@@ -13,10 +14,11 @@ static long long bytes(const IrValue *v) { return align(ir_numel(v) * 4); }
 
 int plan_chunks(long long batch) { return batch < 8 ? (int)batch : 8; }
 
-PlanLayout *plan_layout(Arena *a, const IrGraph *g, int simd)
+PlanLayout *plan_layout(Arena *a, const IrGraph *g, int simd, int train)
 {
     PlanLayout *L = arena_alloc(a, sizeof *L);
     L->simd = simd;
+    L->train = train;
     L->nparams = g->params.n;
     L->nstates = g->states.n;
     L->param_off = arena_alloc(a, sizeof(long long) * (size_t)(L->nparams + 1));
@@ -35,9 +37,9 @@ PlanLayout *plan_layout(Arena *a, const IrGraph *g, int simd)
     }
     L->states_bytes = at - L->states;
     L->grads = at;
-    at += L->params_bytes;
+    at += train ? L->params_bytes : 0;
     L->moments = at;
-    at += L->params_bytes;
+    at += train ? L->params_bytes : 0;
     L->scalars = at;
     at += PLAN_ALIGN;
     /* Inference graphs scale each masked layer's channels by a keep vector,
@@ -215,8 +217,10 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
                 p->off[v->id] = L->param_off[v->index];
             else if (v->kind == IR_V_STATE)
                 p->off[v->id] = L->state_off[v->index];
-            else if (v->kind == IR_V_GRAD)
+            else if (v->kind == IR_V_GRAD) {
+                assert(L->train);   /* a layout made for inference has no room for gradients */
                 p->off[v->id] = L->grads + (L->param_off[v->index] - L->params);
+            }
             else if (j == 0 && is_view(n))
                 p->off[v->id] = -2;   /* resolved below, from the root */
             else

@@ -21,7 +21,8 @@ typedef struct PlanLayout {
     long long *param_off, *state_off;   /* by index */
     long long params, params_bytes;
     long long states, states_bytes;
-    long long grads, moments;           /* params' mirrors: grads + (param_off - params) */
+    int train;                          /* the model trains: grads and moments are there */
+    long long grads, moments;           /* params' mirrors: grads + (param_off - params); empty without train */
     long long scalars;                  /* float lr at +0, uint64 dropout seed at +8, int32 generators on at +16 */
     int nmasks;
     long long *keep_off;                /* by mask: which of its kernels a module keeps (1) or switches off (0) */
@@ -43,8 +44,11 @@ typedef struct Plan {
  * fixed by the batch, never by the thread count. */
 int plan_chunks(long long batch);
 /* The persistent layout of `g`'s parameters and states (the training graph,
- * or any graph of the model: they have the same parameters in the same order). */
-PlanLayout *plan_layout(Arena *a, const IrGraph *g, int simd);
+ * or any graph of the model: they have the same parameters in the same order).
+ * Without `train` (a model that only infers: modules, modularize's model,
+ * eval) the gradients and moments take no room: they would double an
+ * arena's size twice over for nothing. */
+PlanLayout *plan_layout(Arena *a, const IrGraph *g, int simd, int train);
 /* Places g's values; grows the layout's parts, scratch and size to fit. */
 Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g);
 

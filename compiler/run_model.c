@@ -61,7 +61,7 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtP
     if (!m->jit)
         return -1;
     int simd = strstr(jit_cpu_features(m->jit), "+avx512f") ? 16 : 8;
-    m->L = plan_layout(a, train ? m->train.g : m->eval.g, simd);
+    m->L = plan_layout(a, train ? m->train.g : m->eval.g, simd, train != NULL);
     /* both compile their fused graphs; m->train.g and m->eval.g stay the model as written */
     int fuse = !(getenv("MWTC_FUSE") && !strcmp(getenv("MWTC_FUSE"), "off"));
     IrGraph *tfused = train && fuse ? pass_fuse(a, m->train.g) : m->train.g;
@@ -291,7 +291,8 @@ void run_model_init(RunModel *m, RtRng *rng, MaskInit mask_init)
         for (long long j = 0; j < ir_numel(s); j++)
             v[j] = init;
     }
-    memset(m->base + m->L->moments, 0, (size_t)m->L->params_bytes);
+    if (m->L->train)
+        memset(m->base + m->L->moments, 0, (size_t)m->L->params_bytes);
 }
 
 float *run_images(RunModel *m, RunGraph *rg) { return (float *)(m->base + rg->plan->off[rg->g->images->id]); }

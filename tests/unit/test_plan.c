@@ -81,7 +81,7 @@ static void plan_file(const char *rel)
         if (pass_autodiff(&t->c.arena, g, err, sizeof err) != 0)
             continue;   /* models whose ops have no gradient rule yet */
         assert_int_equal(ir_verify(g, err, sizeof err), 0);
-        PlanLayout *L = plan_layout(&t->c.arena, g, 16);
+        PlanLayout *L = plan_layout(&t->c.arena, g, 16, 1);
         Plan *tp = plan_graph(&t->c.arena, L, g);
         Plan *ep = plan_graph(&t->c.arena, L, ir_lower(&t->c.arena, tr->model, NULL, 5));
         L->size = L->work + (tp->work_bytes > ep->work_bytes ? tp->work_bytes : ep->work_bytes);
@@ -90,7 +90,7 @@ static void plan_file(const char *rel)
     }
     for (int i = 0; i < t->c.checked.models.n; i++) {
         IrGraph *g = ir_lower(&t->c.arena, t->c.checked.models.v[i], NULL, 3);
-        PlanLayout *L = plan_layout(&t->c.arena, g, 8);
+        PlanLayout *L = plan_layout(&t->c.arena, g, 8, 0);
         Plan *p = plan_graph(&t->c.arena, L, g);
         L->size = L->work + p->work_bytes;
         check_plan(p);
