@@ -198,6 +198,20 @@ void cli_help(const char *command)
              "  --svg FILE    charts of KRR and recall per class and of the sweep");
         return;
     }
+    if (command && strcmp(command, "repl") == 0) {
+        puts("usage: mwtc repl [FILE.mwt]\n"
+             "\n"
+             "An interactive session: a program that starts as FILE.mwt (imported) and grows\n"
+             "by the items typed into it, each checked with everything before it (a model\n"
+             "shows its layer table; an item with an error is not added), and any command run\n"
+             "on it as on a file: run, check, train, eval, modularize, report, reuse, emit,\n"
+             "dump, with their options (`train --epochs 1 -o m.ckpt`, `report --ckpt m.ckpt\n"
+             "--threshold 0.8`). :help lists them, :show prints the session, :reset drops\n"
+             "what was typed, :quit or the end of input leaves. Diagnostics name the session\n"
+             "<repl>. Line editing and history on a terminal (libedit); from a pipe, lines are\n"
+             "read without prompts and the exit status is 1 when any line failed.");
+        return;
+    }
     if (command && strcmp(command, "emit") == 0) {
         puts("usage: mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o [--threshold T] [--json]\n"
              "\n"
@@ -232,7 +246,5 @@ void cli_help(const char *command)
          "Imports are searched next to the importing file, then in each directory of\n"
          "$MWT_PATH (':'-separated), then in the stdlib.\n"
          "Exit status: 0 success, 1 a diagnosed error, 2 bad usage.\n"
-         "'mwtc CMD --help' describes one command. The language: LANGUAGE.md.\n"
-         "\n"
-         "Not in this build yet: repl.");
+         "'mwtc CMD --help' describes one command. The language: LANGUAGE.md.");
 }

@@ -6,6 +6,12 @@
 #include "driver.h"
 #include "run_train.h"
 
+/* Runs o's command on c, which the front end has read and checked (parsed
+ * only for dump ast): main.c runs it once, the REPL once per command line
+ * (cmd_main.c). Returns the exit status. */
+int cmd_main(Compilation *c, const CliOptions *o);
+/* check: each model's layer table (--model NAME's only). */
+int cmd_check(Compilation *c, const CliOptions *o);
 int cmd_train(Compilation *c, const CliOptions *o);
 /* Trains one statement; prints its result when `print`. */
 int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int print);

@@ -6,72 +6,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "driver.h"
-#include "ir.h"
-#include "report_check.h"
-
-static int cmd_check(Compilation *c, const CliOptions *o)
-{
-    Vec nets = {0};
-    for (int i = 0; i < c->checked.models.n; i++) {
-        Net *net = c->checked.models.v[i];
-        if (!o->model || strcmp(o->model, net->name) == 0)
-            vec_push(&c->arena, &nets, net);
-    }
-    if (o->model && nets.n == 0) {
-        diag_plain(&c->diag, "%s has no model named '%s'", o->file, o->model);
-        return EXIT_ERROR;
-    }
-    if (o->json) {
-        report_check_json(stdout, (const Net *const *)nets.v, nets.n);
-        return EXIT_OK;
-    }
-    for (int i = 0; i < nets.n; i++) {
-        if (i)
-            putchar('\n');
-        report_check_text(stdout, nets.v[i]);
-    }
-    if (nets.n == 0)
-        printf("%s: no models; %d items checked\n", o->file, c->prog.items.n);
-    return EXIT_OK;
-}
-
-/* dump ir: the model named by --model, else the first train statement's,
- * else the first model; with its train statement's batch and loss, else an
- * inference graph for one image. */
-static int cmd_dump_ir(Compilation *c, const CliOptions *o)
-{
-    const Net *net = NULL;
-    const TrainInfo *train = NULL;
-    for (int i = 0; i < c->checked.trains.n && !train; i++) {
-        TrainInfo *t = c->checked.trains.v[i];
-        if (!o->model || strcmp(t->model->name, o->model) == 0)
-            train = t;
-    }
-    if (train)
-        net = train->model;
-    for (int i = 0; i < c->checked.models.n && !net; i++) {
-        Net *n = c->checked.models.v[i];
-        if (!o->model || strcmp(n->name, o->model) == 0)
-            net = n;
-    }
-    if (!net) {
-        diag_plain(&c->diag, o->model ? "%s has no model named '%s'" : "%s has no model", o->file, o->model);
-        return EXIT_ERROR;
-    }
-    IrGraph *g = ir_lower(&c->arena, net, train, train ? train->batch : 1);
-    char err[512];
-    if (ir_verify(g, err, sizeof err) != 0) {
-        diag_plain(&c->diag, "internal error: the IR of model '%s' does not verify: %s", net->name, err);
-        return EXIT_ERROR;
-    }
-    /* A training graph is shown with its backward pass. */
-    if (train && pass_autodiff(&c->arena, g, err, sizeof err) == 0 && ir_verify(g, err, sizeof err) != 0) {
-        diag_plain(&c->diag, "internal error: the backward pass of model '%s' does not verify: %s", net->name, err);
-        return EXIT_ERROR;
-    }
-    ir_print(stdout, g);
-    return EXIT_OK;
-}
+#include "repl.h"
 
 int main(int argc, char **argv)
 {
@@ -82,6 +17,8 @@ int main(int argc, char **argv)
         cli_help(strcmp(o.command, "run") ? o.command : NULL);
         return EXIT_OK;
     }
+    if (strcmp(o.command, "repl") == 0)
+        return repl_run(&o, argv[0]);
     Compilation *c = calloc(1, sizeof *c);
     if (!c) {
         fputs("mwtc: error: out of memory\n", stderr);
@@ -89,79 +26,20 @@ int main(int argc, char **argv)
     }
     arena_init(&c->arena, &c->oom);
     diag_init(&c->diag, stderr);
-    int status = EXIT_ERROR;
+    volatile int status = EXIT_ERROR;
     if (setjmp(c->oom)) {
         fputs("mwtc: error: out of memory\n", stderr);
-        goto done;
-    }
-    if (!(strcmp(o.command, "check") == 0 || strcmp(o.command, "dump") == 0 || strcmp(o.command, "run") == 0 ||
-          strcmp(o.command, "train") == 0 || strcmp(o.command, "eval") == 0 ||
-          strcmp(o.command, "modularize") == 0 || strcmp(o.command, "report") == 0 ||
-          strcmp(o.command, "reuse") == 0 || strcmp(o.command, "emit") == 0)) {
-        fprintf(stderr, "mwtc: error: '%s' is not available in this build yet\n", o.command);
         goto done;
     }
     ImportPaths paths = { getenv("MWT_PATH"), driver_stdlib_dir(&c->arena, argv[0]) };
     int dump_ast = strcmp(o.command, "dump") == 0 && strcmp(o.what, "ast") == 0;
     if (driver_front_end(c, o.file, &paths, !dump_ast) > 0)
         goto done;
-    if (dump_ast) {
-        ast_dump(stdout, &c->prog);
-        status = EXIT_OK;
-    } else if (strcmp(o.command, "dump") == 0) {
-        status = strcmp(o.what, "llvm") == 0 ? cmd_dump_llvm(c, &o) : cmd_dump_ir(c, &o);
-    } else if (strcmp(o.command, "check") == 0) {
-        status = cmd_check(c, &o);
-    } else if (strcmp(o.command, "train") == 0) {
-        status = cmd_train(c, &o);
-    } else if (strcmp(o.command, "eval") == 0) {
-        status = cmd_eval(c, &o);
-    } else if (strcmp(o.command, "emit") == 0) {
-        status = cmd_emit(c, &o);
-    } else if (strcmp(o.command, "reuse") == 0) {
-        if (!o.ckpt) {
-            fprintf(stderr, "mwtc: reuse needs --ckpt CKPT (the trained modular model)\n");
-            status = EXIT_USAGE;
-        } else if (c->checked.reuses.n == 0) {
-            diag_plain(&c->diag, "%s has no reuse statement", o.file);
-        } else {
-            status = EXIT_OK;
-            for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++)
-                status = cmd_reuse_one(c, &o, c->checked.reuses.v[i], o.ckpt);
-        }
-    } else if (strcmp(o.command, "modularize") == 0 || strcmp(o.command, "report") == 0) {
-        status = cmd_modularize(c, &o, strcmp(o.command, "report") == 0);
-    } else {
-        /* The main job: check, then every train statement in order, then
-         * each modularize statement on its model's checkpoint. */
-        status = o.json ? EXIT_OK : cmd_check(c, &o);
-        if (o.output && c->checked.trains.n > 1) {
-            /* each would replace the one before it, and modularize would read the last */
-            fprintf(stderr, "mwtc: -o names one checkpoint, but %s trains %d models (each writes MODEL.ckpt without -o)\n",
-                    o.file, c->checked.trains.n);
-            status = EXIT_USAGE;
-        }
-        for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
-            status = cmd_train_one(c, &o, c->checked.trains.v[i], !o.json);
-        for (int i = 0; i < c->checked.modularizes.n && status == EXIT_OK; i++) {
-            const ModularizeInfo *m = c->checked.modularizes.v[i];
-            const TrainInfo *t = NULL;
-            for (int k = 0; k < c->checked.trains.n && !t; k++)
-                if (((const TrainInfo *)c->checked.trains.v[k])->model == m->model)
-                    t = c->checked.trains.v[k];
-            if (!t) {
-                diag_plain(&c->diag, "%s: modularize %s needs a train statement for it", o.file, m->model->name);
-                status = EXIT_ERROR;
-                break;
-            }
-            const char *ckpt = o.output ? o.output : arena_printf(&c->arena, "%s.ckpt", m->model->name);
-            status = cmd_modularize_one(c, &o, t, ckpt, 0);
-        }
-        for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++) {
-            const ReuseInfo *ru = c->checked.reuses.v[i];
-            status = cmd_reuse_one(c, &o, ru, o.output ? o.output : arena_printf(&c->arena, "%s.ckpt", ru->model->name));
-        }
+    if (setjmp(c->oom)) {   /* again: the front end armed it for its own frame, which has returned */
+        fputs("mwtc: error: out of memory\n", stderr);
+        goto done;
     }
+    status = cmd_main(c, &o);
 done:
     fflush(stdout);
     arena_free(&c->arena);

@@ -46,3 +46,8 @@ add_test(NAME cli/usage
 add_test(NAME cli/train
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DSRC=${CMAKE_SOURCE_DIR}
                  -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_train -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_train.cmake)
+
+# mwtc repl fed from a pipe.
+add_test(NAME cli/repl
+         COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_repl.cmake)

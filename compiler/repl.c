@@ -1,0 +1,377 @@
+/* mwtc repl [FILE.mwt]: a session program that grows by the items typed
+ * into it, and every mwtc command run on it, JIT-compiled as from the
+ * command line.
+ *
+ * The session is `import "FILE"` (when given) and the items typed since,
+ * named <repl> in diagnostics. An item (a model, a dataset, a train
+ * statement, ... over as many lines as its braces take) is kept only when
+ * the whole session still checks: a model shows its layer table, an error
+ * shows where it is and leaves the session as it was. A line that starts
+ * with a command word runs that command on the session (`train --epochs 1`,
+ * `report --ckpt m.ckpt --threshold 0.8`, `emit --ckpt m.ckpt --module 5,7
+ * -o shoes.o`, `run` for the main job), each on a fresh compilation of it,
+ * so it sees exactly what the session says. Line editing and history come
+ * from libedit on a terminal; piped input is read as it comes, without
+ * prompts, and the exit status says whether every line succeeded. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "driver.h"
+#include "repl.h"
+#include "report_check.h"
+
+#define SESSION "<repl>"
+
+typedef struct Repl {
+    char *text;                /* the session program */
+    size_t len;
+    size_t base;               /* the import line's bytes: what :reset keeps */
+    int models;                /* models in the session, to show the new ones */
+    const char *argv0;
+    int tty;
+    int failed;                /* a line failed (the exit status of piped input) */
+} Repl;
+
+static char *read_line(Repl *r, const char *prompt)
+{
+    if (r->tty) {
+        char *l = readline(prompt);
+        if (l && *l)
+            add_history(l);
+        return l;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    if (n > 0 && line[n - 1] == '\n')
+        line[n - 1] = 0;
+    return line;
+}
+
+/* The front end on text in a new compilation; *errors its errors (printed). */
+static Compilation *compile(Repl *r, const char *text, size_t len, int check, int *errors)
+{
+    Compilation *c = calloc(1, sizeof *c);
+    if (!c) {
+        fputs("mwtc: error: out of memory\n", stderr);
+        *errors = 1;
+        return NULL;
+    }
+    arena_init(&c->arena, &c->oom);
+    diag_init(&c->diag, stderr);
+    if (setjmp(c->oom)) {
+        fputs("mwtc: error: out of memory\n", stderr);
+        *errors = 1;
+        return c;
+    }
+    ImportPaths paths = { getenv("MWT_PATH"), driver_stdlib_dir(&c->arena, r->argv0) };
+    *errors = driver_front_end_text(c, SESSION, text, len, &paths, check);
+    return c;
+}
+
+static void release(Compilation *c)
+{
+    if (c) {
+        arena_free(&c->arena);
+        free(c);
+    }
+}
+
+/* Braces still open in s (outside strings and comments). */
+static int depth(const char *s)
+{
+    int d = 0, str = 0;
+    for (; *s; s++) {
+        if (str) {
+            str = *s != '"';
+        } else if (*s == '"') {
+            str = 1;
+        } else if (*s == '#') {
+            break;
+        } else {
+            d += (*s == '{') - (*s == '}');
+        }
+    }
+    return d;
+}
+
+/* Adds an item to the session if the session still checks with it. */
+static void add_item(Repl *r, const char *item)
+{
+    size_t n = strlen(item);
+    char *t = malloc(r->len + n + 2);
+    if (!t) {
+        fputs("mwtc: error: out of memory\n", stderr);
+        r->failed = 1;
+        return;
+    }
+    memcpy(t, r->text, r->len);
+    memcpy(t + r->len, item, n);
+    t[r->len + n] = '\n';
+    t[r->len + n + 1] = 0;
+    int errors;
+    Compilation *c = compile(r, t, r->len + n + 1, 1, &errors);
+    if (errors || !c) {
+        free(t);
+        r->failed = 1;
+        release(c);
+        return;
+    }
+    free(r->text);
+    r->text = t;
+    r->len += n + 1;
+    for (int i = r->models; i < c->checked.models.n; i++)
+        report_check_text(stdout, c->checked.models.v[i]);
+    if (c->checked.models.n == r->models)
+        printf("ok\n");
+    r->models = c->checked.models.n;
+    release(c);
+}
+
+/* line's words, split at blanks; "double quotes" keep blanks in one word.
+ * Returns how many (at most max), or -1 for an unclosed quote. */
+static int words(char *line, char **w, int max)
+{
+    int n = 0;
+    for (char *s = line; *s;) {
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s)
+            break;
+        if (n == max)
+            return n;
+        char *out = s;
+        w[n++] = out;
+        while (*s && *s != ' ' && *s != '\t') {
+            if (*s == '"') {
+                for (s++; *s && *s != '"'; s++)
+                    *out++ = *s;
+                if (!*s)
+                    return -1;
+                s++;
+            } else {
+                *out++ = *s++;
+            }
+        }
+        if (*s)
+            s++;
+        *out = 0;
+    }
+    return n;
+}
+
+/* Whether a line is a command: its first word is one, and for the words
+ * that also start an item (train, modularize, reuse) no name follows:
+ * `train -o m.ckpt` runs training, `train m on d { ... }` is an item. */
+static int is_command(const char *line)
+{
+    static const char *const cmds[] = { "run", "check", "train", "eval", "modularize", "report", "reuse", "emit", "dump",
+                                        NULL };
+    static const char *const items[] = { "train", "modularize", "reuse", NULL };
+    size_t n = strcspn(line, " \t");
+    const char *next = line + n + strspn(line + n, " \t");
+    for (int i = 0; cmds[i]; i++)
+        if (strlen(cmds[i]) == n && strncmp(line, cmds[i], n) == 0) {
+            for (int k = 0; items[k]; k++)
+                if (!strcmp(cmds[i], items[k]) && *next && *next != '-' && *next != '#')
+                    return 0;
+            return 1;
+        }
+    return 0;
+}
+
+/* A command line on the session: argv as the command line would give it,
+ * the session in the file's place. */
+static int run_command(Repl *r, char *line)
+{
+    char *w[128], *argv[132];
+    int n = words(line, w, 128);
+    if (n <= 0) {
+        fprintf(stderr, n < 0 ? "mwtc: a quote is not closed\n" : "mwtc: no command\n");
+        return EXIT_USAGE;
+    }
+    int k = 0;
+    argv[k++] = "mwtc";
+    int i = 0;
+    if (strcmp(w[0], "run") != 0)
+        argv[k++] = w[i];
+    i++;
+    if (strcmp(w[0], "dump") == 0 && i < n && w[i][0] != '-')
+        argv[k++] = w[i++];
+    argv[k++] = SESSION;
+    while (i < n)
+        argv[k++] = w[i++];
+    CliOptions o;
+    if (!cli_parse(k, argv, &o))
+        return EXIT_USAGE;
+    if (o.help) {
+        cli_help(strcmp(o.command, "run") ? o.command : NULL);
+        return EXIT_OK;
+    }
+    int dump_ast = strcmp(o.command, "dump") == 0 && strcmp(o.what, "ast") == 0, errors;
+    Compilation *c = compile(r, r->text, r->len, !dump_ast, &errors);
+    volatile int status = EXIT_ERROR;
+    if (c && !errors) {
+        if (setjmp(c->oom))   /* the front end armed it for itself */
+            fputs("mwtc: error: out of memory\n", stderr);
+        else
+            status = cmd_main(c, &o);
+    }
+    fflush(stdout);
+    release(c);
+    return status;
+}
+
+static void help(void)
+{
+    puts("Type an item of the language (dataset, block, model, train, modularize, reuse,\n"
+         "import) to add it to the session: it is checked with everything before it, a\n"
+         "model shows its layer table, and an item with an error is not added. An item\n"
+         "goes on over lines until its braces close.\n"
+         "\n"
+         "Commands run on the session as they would on a file (mwtc CMD --help):\n"
+         "  run [--epochs N ...]             the main job: train, modularize, reuse\n"
+         "  check [--model NAME]             layer tables\n"
+         "  train [-o CKPT] [--epochs N]     train the first train statement (or --model's)\n"
+         "  eval --ckpt CKPT [--module C,...]\n"
+         "  modularize --ckpt CKPT [--threshold T] [--sweep]\n"
+         "  report --ckpt CKPT [--threshold T]\n"
+         "  reuse --ckpt CKPT\n"
+         "  emit --ckpt CKPT --module C,... -o NAME.o\n"
+         "  dump ast|ir|llvm [--model NAME]\n"
+         "\n"
+         "  :show    the session program     :reset   drop the items typed (keep the file)\n"
+         "  :help    this text               :quit    leave (so does end of input)");
+}
+
+/* One line (and the lines an item continues over); 0 to go on, 1 to stop. */
+static int step(Repl *r, char *line)
+{
+    char *s = line;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s || *s == '#')
+        return 0;
+    if (*s == ':') {
+        if (!strcmp(s, ":quit") || !strcmp(s, ":q") || !strcmp(s, ":exit"))
+            return 1;
+        if (!strcmp(s, ":help"))
+            help();
+        else if (!strcmp(s, ":show"))
+            fwrite(r->text, 1, r->len, stdout);
+        else if (!strcmp(s, ":reset")) {
+            r->len = r->base;
+            r->text[r->len] = 0;
+            int errors;
+            Compilation *c = compile(r, r->text, r->len, 1, &errors);
+            r->models = c && !errors ? c->checked.models.n : 0;
+            release(c);
+            printf("ok\n");
+        } else {
+            fprintf(stderr, "mwtc: unknown REPL command '%s' (:help lists them)\n", s);
+            r->failed = 1;
+        }
+        return 0;
+    }
+    if (is_command(s)) {
+        if (run_command(r, s) != EXIT_OK)
+            r->failed = 1;
+        return 0;
+    }
+    /* an item: the lines until its braces close */
+    char *item = strdup(s);
+    while (item && depth(item) > 0) {
+        char *more = read_line(r, "...> ");
+        if (!more)
+            break;   /* end of input: what there is goes to the checker, which says what is missing */
+        char *joined = malloc(strlen(item) + strlen(more) + 2);
+        if (joined)
+            sprintf(joined, "%s\n%s", item, more);
+        free(item);
+        free(more);
+        item = joined;
+    }
+    if (!item) {
+        fputs("mwtc: error: out of memory\n", stderr);
+        r->failed = 1;
+        return 0;
+    }
+    add_item(r, item);
+    free(item);
+    return 0;
+}
+
+int repl_run(const CliOptions *o, const char *argv0)
+{
+    Repl r = { .argv0 = argv0, .tty = isatty(0) && isatty(1) };
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* results and diagnostics in the order they happen, piped too */
+    r.text = calloc(1, 1);
+    if (!r.text) {
+        fputs("mwtc: error: out of memory\n", stderr);
+        return EXIT_ERROR;
+    }
+    if (o->file) {
+        char real[PATH_MAX];
+        if (!realpath(o->file, real)) {
+            fprintf(stderr, "mwtc: error: cannot read %s\n", o->file);
+            free(r.text);
+            return EXIT_ERROR;
+        }
+        if (strchr(real, '"')) {
+            fprintf(stderr, "mwtc: error: %s: a path with a '\"' cannot be imported\n", o->file);
+            free(r.text);
+            return EXIT_ERROR;
+        }
+        free(r.text);
+        size_t n = strlen(real) + 16;
+        r.text = malloc(n);
+        if (!r.text) {
+            fputs("mwtc: error: out of memory\n", stderr);
+            return EXIT_ERROR;
+        }
+        snprintf(r.text, n, "import \"%s\"\n", real);
+        r.len = r.base = strlen(r.text);
+        int errors;
+        Compilation *c = compile(&r, r.text, r.len, 1, &errors);
+        if (errors || !c) {
+            fprintf(stderr, "mwtc: %s has errors: the session starts without it\n", o->file);
+            r.len = r.base = 0;
+            r.text[0] = 0;
+            r.failed = 1;
+        } else {
+            r.models = c->checked.models.n;
+            if (r.tty) {
+                printf("%s: models", o->file);
+                for (int i = 0; i < c->checked.models.n; i++)
+                    printf("%s%s", i ? ", " : " ", ((const Net *)c->checked.models.v[i])->name);
+                printf("%s; data sets", c->checked.models.n ? "" : " none");
+                for (int i = 0; i < c->checked.datasets.n; i++)
+                    printf("%s%s", i ? ", " : " ", ((const DatasetInfo *)c->checked.datasets.v[i])->name);
+                printf("%s\n", c->checked.datasets.n ? "" : " none");
+            }
+        }
+        release(c);
+    }
+    if (r.tty)
+        printf("mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
+    for (char *line; (line = read_line(&r, "mwt> "));) {
+        int stop = step(&r, line);
+        free(line);
+        fflush(stdout);
+        if (stop)
+            break;
+    }
+    free(r.text);
+    return r.tty || !r.failed ? EXIT_OK : EXIT_ERROR;
+}

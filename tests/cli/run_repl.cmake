@@ -1,0 +1,72 @@
+cmake_minimum_required(VERSION 3.20)
+# mwtc repl, fed from a pipe: items are checked as they come (an error leaves
+# the session as it was and is reported against <repl>), a model shows its
+# layer table, commands run on the session, and the exit status says whether
+# every line succeeded.
+file(REMOVE_RECURSE ${TMP})
+file(MAKE_DIRECTORY ${TMP})
+file(WRITE ${TMP}/base.mwt
+"dataset d = synthetic(n = 128, test = 64) { classes = 3  shape = [1, 8, 8] }
+")
+
+# repl(RC IN STDOUT_NEEDLES STDERR_NEEDLES ARGS...): the needles are ';' lists
+function(repl rc_want input out_needles err_needles)
+  file(WRITE ${TMP}/in.txt "${input}")
+  execute_process(COMMAND ${MWTC} repl ${ARGN} WORKING_DIRECTORY ${TMP} INPUT_FILE ${TMP}/in.txt
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc STREQUAL "${rc_want}")
+    message(FATAL_ERROR "mwtc repl ${ARGN}: exit ${rc}, expected ${rc_want}\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  foreach(n ${out_needles})
+    string(FIND "${out}" "${n}" at)
+    if(at LESS 0)
+      message(FATAL_ERROR "mwtc repl ${ARGN}: no '${n}' in stdout:\n${out}\nstderr: ${err}")
+    endif()
+  endforeach()
+  foreach(n ${err_needles})
+    string(FIND "${err}" "${n}" at)
+    if(at LESS 0)
+      message(FATAL_ERROR "mwtc repl ${ARGN}: no '${n}' in stderr:\n${err}\nstdout: ${out}")
+    endif()
+  endforeach()
+endfunction()
+
+# a session that works: a model over three lines, its training, a module emitted
+repl(0 "model m : [1, 8, 8] -> [3] {
+    modular { conv(4) batchnorm relu }
+    flatten linear(3) }
+train m on d { epochs = 1  batch = 16  loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling }
+modularize m { threshold = 0.9 }
+train --quiet -o m.ckpt
+eval --ckpt m.ckpt --json
+emit --ckpt m.ckpt --module 2,0 -o two.o
+:show
+:quit
+check
+"
+  "model m : [1, 8, 8] -> [3];mask 1->4->4;ok;m: trained 1 epochs on d;\"accuracy\";emitted two.o and two.h;import \"${TMP}/base.mwt\""
+  "" base.mwt)
+if(NOT EXISTS ${TMP}/two.o OR NOT EXISTS ${TMP}/two.h)
+  message(FATAL_ERROR "emit in the REPL wrote no two.o and two.h")
+endif()
+
+# errors: a model with a shape error is not added (the next item may use its
+# name), an unknown word, an unknown REPL command, a command's usage error
+repl(1 "model m : [1, 8, 8] -> [3] { conv(4) linear(3) }
+model m : [1, 8, 8] -> [3] { conv(4) gap linear(3) }
+nonsense
+:frobnicate
+train --epochs
+check --model m
+:reset
+check
+"
+  "model m : [1, 8, 8] -> [3];gap;<repl>: no models"
+  "<repl>:2:38: error: linear needs a flat input;<repl>:3:1: error: syntax error;unknown REPL command ':frobnicate';option '--epochs' needs a value"
+  base.mwt)
+
+# no file: the session starts empty; a file that does not check is left out
+repl(0 "dataset q = synthetic(n = 64, test = 32) { classes = 2  shape = [1, 4, 4] }\n" "ok" "")
+file(WRITE ${TMP}/bad.mwt "model x : [1, 8, 8] -> [3] { linear(3) }\n")
+repl(1 ":show\n" "" "bad.mwt:1:30: error;bad.mwt has errors: the session starts without it" bad.mwt)
+repl(1 "" "" "mwtc: error: cannot read missing.mwt" missing.mwt)
