@@ -89,6 +89,11 @@ int cmd_emit(Compilation *c, const CliOptions *o)
         for (int i = 0; i < c->checked.reuses.n && !ru; i++)
             if (strcmp(((const ReuseInfo *)c->checked.reuses.v[i])->name, owner) == 0)
                 ru = c->checked.reuses.v[i];
+    if (ru && o->threshold >= 0) {
+        fprintf(stderr, "mwtc: emit: %s is the checkpoint of reuse '%s', whose kernels are fixed: --threshold does not apply\n",
+                o->ckpt, ru->name);
+        return EXIT_USAGE;
+    }
     int classes[256], n = 0;
     if (o->module) {
         if ((st = cmd_parse_classes(o->module, classes, &n, list, sizeof list)) != EXIT_OK)
