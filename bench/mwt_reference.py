@@ -7,7 +7,7 @@ reports the metrics of DESIGN.md "MwT, precisely". With --standard it trains the
     /usr/bin/python3 bench/mwt_reference.py [--epochs N] [--threads N] [--limit N] [--seed N]
         [--alpha A] [--beta B] [--threshold T] [--data DIR] [--standard] [--no-modularize] [--json]
         [--conv-init default|kaiming_out] [--mask-init linear|kaiming_normal]
-        [--stream torch|mwtc] [--save-params FILE.npz] [--compare CKPT|FILE.npz]
+        [--stream torch|mwtc|init|batches] [--save-params FILE.npz] [--compare CKPT|FILE.npz]
 
 Written for Debian's python3-torch (run it with /usr/bin/python3); numpy and torch only. The data
 pipeline, the recipe and what is timed come from bench/torch_train.py (imported from it): pixels /
@@ -34,6 +34,8 @@ arithmetic then differs; --compare prints, per parameter, the relative differenc
 from an mwtc checkpoint (or a --save-params file of another run) after training. bench/mwt_lockstep
 uses both to show how far apart the two programs are after 1, 2, 4, ... steps, next to how far
 apart PyTorch is from itself on another thread count.
+--stream init and --stream batches take one half of it each (mwtc's initial weights with PyTorch's
+batches, or the other way round), to tell which half decides where a run lands.
 
 The loss (the reference's loss_func_cos, src/modular_trainer.py): per masked layer, the rows of the
 mask matrix M (batch x C_out) normalized (F.normalize, eps 1e-12), S = M M^T, over the pairs i < j:
@@ -61,6 +63,7 @@ Modularize (timed as modularize_seconds: everything after training and the test 
   - accuracy: the test accuracy of the modular model as trained (all kernels, soft masks).
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -336,15 +339,17 @@ def main():
     ap.add_argument("--mask-init", choices=["linear", "kaiming_normal"], default="linear",
                     help="how the mask generators' weights start (mwtc's train key mask_init): linear, as nn.Linear "
                          "(the default); kaiming_normal, as the reference code (src/models_cnnsplitter/utils_v2.py)")
-    ap.add_argument("--stream", choices=["torch", "mwtc"], default="torch",
+    ap.add_argument("--stream", choices=["torch", "mwtc", "init", "batches"], default="torch",
                     help="mwtc: initial weights, shuffle, crops and flips drawn as `mwtc train --seed N` draws them, "
-                         "and mwtc's lr per epoch (bench/mwtc_stream.py); torch: PyTorch's and numpy's own draws")
+                         "and mwtc's lr per epoch (bench/mwtc_stream.py); torch: PyTorch's and numpy's own draws; "
+                         "init: mwtc's initial weights, the rest PyTorch's; batches: PyTorch's initial weights, the "
+                         "rest (batches, lr) mwtc's")
     ap.add_argument("--save-params", metavar="FILE.npz", help="write the trained parameters (mwtc's names)")
     ap.add_argument("--compare", metavar="CKPT|FILE.npz",
                     help="after training, print each parameter's relative difference from this mwtc checkpoint "
                          "or --save-params file")
     a = ap.parse_args()
-    if a.stream == "mwtc" and a.conv_init != "default":
+    if a.stream != "torch" and a.conv_init != "default":
         ap.error("--stream mwtc draws the weights as mwtc does: --conv-init must stay default")
     MaskGenerator.detach = a.gen_input == "detached"
     MaskGenerator.kaiming_normal = a.mask_init == "kaiming_normal"
@@ -363,11 +368,15 @@ def main():
                 nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
                 if mod.bias is not None:
                     nn.init.constant_(mod.bias, 0)
-    stream = None
-    if a.stream == "mwtc":
-        stream = mwtc_stream.MwtcRng(a.seed)
-        mwtc_stream.init_params(model, stream, a.mask_init if modular else "linear")
-        batches = mwtc_stream.Batches(xtr, ytr, stream)
+    stream = None                                      # mwtc's batches and lr, when not None
+    if a.stream != "torch":
+        rng_m = mwtc_stream.MwtcRng(a.seed)
+        # "batches": the draws of the weights on a copy, so the batches are mwtc's and the weights PyTorch's
+        mwtc_stream.init_params(copy.deepcopy(model) if a.stream == "batches" else model, rng_m,
+                                a.mask_init if modular else "linear")
+        if a.stream != "init":
+            stream = rng_m
+            batches = mwtc_stream.Batches(xtr, ytr, stream)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     expected = EXPECTED_MODULAR_PARAMS if modular else EXPECTED_PARAMS
     if params != expected:
