@@ -85,10 +85,16 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, ch
     LLVMValueRef arena = global(mod, "aot.arena", arena_init(ctx, m->arena, m->arena_bytes), 0, 64);
     LLVMValueRef ws = global(mod, "aot.ws", LLVMConstNull(LLVMArrayType2(LLVMInt8TypeInContext(ctx), (uint64_t)wsb)), 0, 64);
     LLVMValueRef steps = global(mod, "aot.steps", LLVMConstArray2(ptr, fns, (uint64_t)m->nsteps), 1, 0);
-    LLVMValueRef units = global(mod, "aot.units", i32_array(ctx, m->step_units, m->nsteps), 1, 0);
+    LLVMValueRef ua = i32_array(ctx, m->step_units, m->nsteps), sa = i32_array(ctx, m->sel, m->nsel);
+    if (!ua || !sa) {
+        snprintf(err, errlen, "out of memory");
+        free(fns), free(nv);
+        return -1;
+    }
+    LLVMValueRef units = global(mod, "aot.units", ua, 1, 0);
     LLVMValueRef iog = global(mod, "aot.io", LLVMConstArray2(i64, iov, 7), 1, 0);
     LLVMValueRef norm = global(mod, "aot.norm", LLVMConstArray2(f32, nv, (uint64_t)(2 * m->channels)), 1, 0);
-    LLVMValueRef sel = global(mod, "aot.sel", i32_array(ctx, m->sel, m->nsel), 1, 0);
+    LLVMValueRef sel = global(mod, "aot.sel", sa, 1, 0);
     LLVMValueRef lock = global(mod, "aot.lock", LLVMConstInt(i32, 0, 0), 0, 4);
     free(fns), free(nv);
 
@@ -182,11 +188,12 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
         return -1;
     }
     fprintf(f, "/* %s.h: the module %s, emitted by mwtc.\n", m->name, m->name);
-    for (const char *s = about; s && *s;) {
-        const char *e = strchr(s, '\n');
-        size_t len = e ? (size_t)(e - s) : strlen(s);
-        fprintf(f, " * %.*s\n", (int)len, s);
-        s += len + (e != NULL);
+    for (const char *s = about; s && *s;) {   /* a path or a class name may hold a comment's end */
+        fputs(" * ", f);
+        for (; *s && *s != '\n'; s++)
+            fputs(s[0] == '*' && s[1] == '/' ? "*\\" : (char[2]){ *s, 0 }, f);
+        fputc('\n', f);
+        s += *s == '\n';
     }
     fprintf(f, " *\n * Link %s.o with -lm; it needs nothing else (no LLVM, no mwtc). */\n", m->name);
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", up, up);

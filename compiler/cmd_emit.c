@@ -146,7 +146,7 @@ int cmd_emit(Compilation *c, const CliOptions *o)
         printf("the module of %s (classes", t->model->name);
     for (int i = 0; i < n; i++)
         printf("%s%d", i ? ", " : " ", classes[i]);
-    printf("), %lld floats in, %d scores out", r.input, n);
+    printf("), %lld floats in, %d score%s out", r.input, n, n == 1 ? "" : "s");
     if (r.masked)
         printf("; %lld of %lld masked kernels (KRR %.4f), generators %s", r.kernels, r.masked, r.krr,
                r.generators ? "kept" : "dropped");

@@ -6,6 +6,7 @@
  * batch 1 (a call's images go through one at a time: no batch to fill, and
  * the module's kernels at batch 1 ran as fast per image as at 256 on SimCNN)
  * on one thread, and aot_emit writes its calls, its arena and NAME_run. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,20 @@
 #include "aot.h"
 #include "run_modularize.h"
 #include "run_mz.h"
+
+/* Appends to buf[*w], cut at its end (class names and paths are any length). */
+static void ap(char *buf, size_t cap, size_t *w, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void ap(char *buf, size_t cap, size_t *w, const char *fmt, ...)
+{
+    if (*w + 1 >= cap)
+        return;
+    va_list v;
+    va_start(v, fmt);
+    int k = vsnprintf(buf + *w, cap - *w, fmt, v);
+    va_end(v);
+    if (k > 0)
+        *w = *w + (size_t)k < cap ? *w + (size_t)k : cap - 1;
+}
 
 /* The kernels of `classes` in t's modular checkpoint (NULL: a model without
  * masks), as eval --module takes them. */
@@ -133,23 +148,22 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     res->epoch = meta.epoch;
     res->input = (long long)channels * am.pixels;
     char about[2048];
-    int w = snprintf(about, sizeof about, "Classes of %s: ", ru ? ru->name : net->name);
-    for (int i = 0; i < n && w < 1000; i++)
-        w += snprintf(about + w, sizeof about - (size_t)w, "%s%d%s%s%s", i ? ", " : "", classes[i],
-                      d->names ? " (" : "", d->names ? d->names[classes[i]] : "", d->names ? ")" : "");
+    size_t w = 0;
+    ap(about, sizeof about, &w, "Classes of %s: ", ru ? ru->name : net->name);
+    for (int i = 0; i < n; i++)
+        ap(about, sizeof about, &w, "%s%d%s%s%s", i ? ", " : "", classes[i], d->names ? " (" : "",
+           d->names ? d->names[classes[i]] : "", d->names ? ")" : "");
     if (ru)
-        w += snprintf(about + w, sizeof about - (size_t)w, ".\nreuse '%s' of model %s with its fine-tuned head,", ru->name,
-                      t->model->name);
+        ap(about, sizeof about, &w, ".\nreuse '%s' of model %s with its fine-tuned head,", ru->name, t->model->name);
     else if (kernels)
-        w += snprintf(about + w, sizeof about - (size_t)w, ".\nThe module of model %s at threshold %g,", net->name, T);
+        ap(about, sizeof about, &w, ".\nThe module of model %s at threshold %g,", net->name, T);
     else
-        w += snprintf(about + w, sizeof about - (size_t)w, ".\nModel %s, which has no masks: the whole model, its scores for them,",
-                      net->name);
-    w += snprintf(about + w, sizeof about - (size_t)w, " from %s (epoch %d).\n", o->ckpt, meta.epoch);
+        ap(about, sizeof about, &w, ".\nModel %s, which has no masks: the whole model, its scores for them,", net->name);
+    ap(about, sizeof about, &w, " from %s (epoch %d).\n", o->ckpt, meta.epoch);
     if (kernels)
-        w += snprintf(about + w, sizeof about - (size_t)w, "%lld of %lld masked kernels (KRR %.4f), generators %s.\n",
-                      kept, kernels, res->krr, gen ? "kept" : "dropped");
-    snprintf(about + w, sizeof about - (size_t)w, "Compiled for this CPU: %s.", jit_cpu(m->jit));
+        ap(about, sizeof about, &w, "%lld of %lld masked kernels (KRR %.4f), generators %s.\n", kept, kernels, res->krr,
+           gen ? "kept" : "dropped");
+    ap(about, sizeof about, &w, "Compiled for this CPU: %s.", jit_cpu(m->jit));
     if (aot_emit(m->jit, &am, obj, err, errlen) != 0 || aot_header(&am, classes, about, hdr, err, errlen) != 0)
         goto done;
     res->cpu = arena_printf(a, "%s", jit_cpu(m->jit));
