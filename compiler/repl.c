@@ -365,7 +365,13 @@ int repl_run(const CliOptions *o, const char *argv0)
     }
     if (r.tty)
         printf("mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
-    for (char *line; (line = read_line(&r, "mwt> "));) {
+    for (;;) {
+        char *line = read_line(&r, "mwt> ");
+        if (!line) {
+            if (r.tty)
+                putchar('\n');   /* end of input (^D) ends the prompt's line */
+            break;
+        }
         int stop = step(&r, line);
         free(line);
         fflush(stdout);
