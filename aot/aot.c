@@ -112,8 +112,17 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, ch
     return 0;
 }
 
-int aot_emit(Jit *j, const AotModule *m, const char *path, char *err, size_t errlen)
+const char *const aot_cpus[] = { "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", NULL };
+
+int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t errlen)
 {
+    /* another CPU: its name, and the features LLVM knows it by (none added) */
+    Jit other = *host, *j = host;
+    if (m->cpu) {
+        other.cpu = (char *)m->cpu;
+        other.features = (char *)"";
+        j = &other;
+    }
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMModuleRef mod = jit_build_module(j, ctx, m->calls, m->ncalls, "k_aot_run", err, errlen);
     LLVMTargetMachineRef tm = NULL;

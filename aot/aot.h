@@ -26,8 +26,12 @@ typedef struct AotModule {
     const float *mean, *std;   /* per channel (channels of each) */
     const int *sel;            /* score j of an image is logit sel[j] */
     int nsel;
+    const char *cpu;           /* LLVM's name of the CPU to compile for; NULL: this one, with all its features */
 } AotModule;
 
+/* The CPUs aot_emit compiles for besides this one ("native"): the x86-64
+ * levels, for an object that runs on other machines. NULL-terminated. */
+extern const char *const aot_cpus[];
 /* Writes the object file; 0, or -1 with a message in err. */
 int aot_emit(Jit *j, const AotModule *m, const char *path, char *err, size_t errlen);
 

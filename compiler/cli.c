@@ -78,6 +78,9 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
         } else if (!strcmp(a, "--module")) {
             VALUE();
             o->module = next;
+        } else if (!strcmp(a, "--cpu")) {
+            VALUE();
+            o->cpu = next;
         } else if (!strcmp(a, "--svg")) {
             VALUE();
             o->svg = next;
@@ -213,7 +216,8 @@ void cli_help(const char *command)
         return;
     }
     if (command && strcmp(command, "emit") == 0) {
-        puts("usage: mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o [--threshold T] [--json]\n"
+        puts("usage: mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o [--threshold T] [--cpu CPU]\n"
+             "                 [--json]\n"
              "\n"
              "Writes the module of those classes as NAME.o, an object file with its weights\n"
              "inside that needs only libc and libm, and NAME.h, which declares\n"
@@ -225,6 +229,10 @@ void cli_help(const char *command)
              "the modularize statement's, else 0.9), generators as the statement says, sliced\n"
              "and compiled at O3 for this CPU. A reuse's checkpoint gives its module with its\n"
              "fine-tuned head (--module may then be left out).\n"
+             "\n"
+             "  --cpu CPU   compile for CPU instead of this machine's (native, the default,\n"
+             "              uses all of its features): x86-64, x86-64-v2, x86-64-v3 (AVX2)\n"
+             "              or x86-64-v4 (AVX-512), for an object that runs on other machines\n"
              "\n"
              "  cc -O2 main.c NAME.o -lm");
         return;

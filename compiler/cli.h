@@ -9,7 +9,7 @@ typedef struct CliOptions {
     const char *command;       /* "run" for the main job */
     const char *what;          /* dump: ast | ir | llvm */
     const char *file;
-    const char *model, *ckpt, *output, *module, *svg, *resume;
+    const char *model, *ckpt, *output, *module, *svg, *resume, *cpu;
     bool json, quiet, sweep, help;
     long long epochs, limit, threads, seed;   /* -1: not given */
     double threshold;                         /* < 0: not given */

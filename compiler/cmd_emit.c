@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aot.h"
 #include "cmd.h"
 #include "json.h"
 #include "run_modularize.h"
@@ -83,6 +84,16 @@ int cmd_emit(Compilation *c, const CliOptions *o)
     int st = names(o->output, name, sizeof name, hdr, sizeof hdr);
     if (st != EXIT_OK)
         return st;
+    const char *cpu = NULL;   /* this machine's */
+    if (o->cpu && strcmp(o->cpu, "native") != 0) {
+        for (int i = 0; aot_cpus[i] && !cpu; i++)
+            if (!strcmp(o->cpu, aot_cpus[i]))
+                cpu = aot_cpus[i];
+        if (!cpu) {
+            fprintf(stderr, "mwtc: emit: --cpu %s: not one of native, x86-64, x86-64-v2, x86-64-v3, x86-64-v4\n", o->cpu);
+            return EXIT_USAGE;
+        }
+    }
     int has_module = 0;
     const ReuseInfo *ru = NULL;
     if (run_ckpt_model(o->ckpt, owner, sizeof owner, &has_module, err, sizeof err) == 0)
@@ -121,7 +132,7 @@ int cmd_emit(Compilation *c, const CliOptions *o)
     cmd_options(o, &ro);
     ro.ckpt = o->ckpt;
     RunEmitResult r;
-    if (run_emit(&c->arena, t, ru ? NULL : cmd_modularize_of(c, t->model), ru, &ro, o->threshold, classes, n, name,
+    if (run_emit(&c->arena, t, ru ? NULL : cmd_modularize_of(c, t->model), ru, &ro, o->threshold, classes, n, name, cpu,
                  o->output, hdr, &r, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;

@@ -59,8 +59,8 @@ done:
 }
 
 int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
-             double threshold, const int *classes, int n, const char *name, const char *obj, const char *hdr,
-             RunEmitResult *res, char *err, size_t errlen)
+             double threshold, const int *classes, int n, const char *name, const char *cpu, const char *obj,
+             const char *hdr, RunEmitResult *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
     const DatasetInfo *d = t->data;
@@ -138,8 +138,9 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         .nsteps = m->eval.nsteps, .arena = m->base, .arena_bytes = m->L->size, .ws_floats = m->L->ws_floats,
         .in_off = m->eval.plan->off[g->images->id], .out_off = m->eval.plan->off[g->logits->id],
         .batch = (int)g->batch, .channels = channels, .pixels = g->images->d[2] * g->images->d[3],
-        .logits = (int)g->logits->d[1], .mean = mean, .std = std, .sel = sel, .nsel = n,
+        .logits = (int)g->logits->d[1], .mean = mean, .std = std, .sel = sel, .nsel = n, .cpu = cpu,
     };
+    const char *target = cpu ? cpu : jit_cpu(m->jit);
     long long kept = kernels ? mod_kept(keep, kernels) : 0;
     res->kernels = kept, res->masked = kernels;
     res->krr = kernels ? (double)kept / (double)kernels : 1;
@@ -163,10 +164,14 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     if (kernels)
         ap(about, sizeof about, &w, "%lld of %lld masked kernels (KRR %.4f), generators %s.\n", kept, kernels, res->krr,
            gen ? "kept" : "dropped");
-    ap(about, sizeof about, &w, "Compiled for this CPU: %s.", jit_cpu(m->jit));
+    if (cpu)
+        ap(about, sizeof about, &w, "Compiled for CPU %s: it runs on any x86-64 CPU that has that level's features.", cpu);
+    else
+        ap(about, sizeof about, &w, "Compiled for this CPU, %s, with all its features: run it on one like it\n"
+                                    "(or emit again with --cpu x86-64-v3, say).", target);
     if (aot_emit(m->jit, &am, obj, err, errlen) != 0 || aot_header(&am, classes, about, hdr, err, errlen) != 0)
         goto done;
-    res->cpu = arena_printf(a, "%s", jit_cpu(m->jit));
+    res->cpu = arena_printf(a, "%s", target);
     rc = 0;
 done:
     if (sliced)

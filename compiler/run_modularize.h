@@ -61,10 +61,11 @@ typedef struct RunEmitResult {
 } RunEmitResult;
 /* emit (run_emit.c): the module of `classes` (from t's checkpoint o->ckpt;
  * or, with ru, the reuse's checkpoint, its module and head) as the object
- * file obj defining NAME_run, and its header hdr. */
+ * file obj defining NAME_run, compiled for `cpu` (NULL: this machine's), and
+ * its header hdr. */
 int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
-             double threshold, const int *classes, int n, const char *name, const char *obj, const char *hdr,
-             RunEmitResult *res, char *err, size_t errlen);
+             double threshold, const int *classes, int n, const char *name, const char *cpu, const char *obj,
+             const char *hdr, RunEmitResult *res, char *err, size_t errlen);
 void mod_report_text(FILE *out, const ModReport *r);
 void mod_report_json(FILE *out, const ModReport *r);
 int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen);

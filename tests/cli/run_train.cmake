@@ -172,3 +172,6 @@ string(FIND "${odd}" "c*\\/mod.ckpt" escaped)
 if(escaped LESS 0 OR first LESS escaped)
   message(FATAL_ERROR "odd.h: the path ends the comment early:\n${odd}")
 endif()
+# --cpu: an object for other machines than this one
+expect(0 "\"cpu\": \"x86-64-v2\"" emit mod.mwt --ckpt mod.ckpt --module 0,1 -o v2.o --cpu x86-64-v2 --json)
+expect(2 "--cpu pentium: not one of native, x86-64" emit mod.mwt --ckpt mod.ckpt --module 0 -o x.o --cpu pentium)
