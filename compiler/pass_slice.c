@@ -83,6 +83,32 @@ static int layer_of(const Ctx *c, const IrValue *v)
     return -1;
 }
 
+/* Whether x holds all n channels, in order. */
+static int chan_all(Chan x, long long n)
+{
+    if (x.n != n)
+        return 0;
+    for (long long i = 0; i < n; i++)
+        if (chan_at(x, i) != i)
+            return 0;
+    return 1;
+}
+
+/* The mask whose conv decides the logits' channels (through layers that
+ * keep channels, global pooling and flatten), or -1. */
+static int logits_layer(const Ctx *c, const IrValue *v)
+{
+    for (int depth = 0; v && v->def && depth < 256; depth++) {
+        const IrNode *n = v->def;
+        if (n->op == IR_GAP || n->op == IR_FLATTEN) {
+            v = n->in[0];
+            continue;
+        }
+        return layer_of(c, v);
+    }
+    return -1;
+}
+
 /* Every value's channels from the layers' choice. 0; or 1 with *bad the
  * residual add whose operands disagree; or -1 on an op it cannot slice. */
 static int propagate(Ctx *c, const IrNode **bad)
@@ -311,22 +337,39 @@ int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, 
     }
 
     /* residual adds: widen the layers on both sides until they agree; a side
-     * no layer decides takes every channel, and so does its partner */
+     * no layer decides takes every channel, and so does its partner. Then
+     * the logits: a module scores every class, so a masked conv whose
+     * channels are the logits (through gap or flatten, no linear layer
+     * after it) keeps all of them, the module's others switched off by its
+     * keep vector, and scores those classes as the modular model does with
+     * them off. */
     const IrNode *bad = NULL;
     int rc, rounds = 0, whole = 0;
-    while ((rc = propagate(&c, &bad)) == 1) {
-        if (whole) {
-            snprintf(err, errlen, "module_slice: the operands of a residual add disagree on their channels");
+    for (;;) {
+        while ((rc = propagate(&c, &bad)) == 1) {
+            if (whole) {
+                snprintf(err, errlen, "module_slice: the operands of a residual add disagree on their channels");
+                return -1;
+            }
+            if (++rounds > 2 * L + 4 || widen(&c, bad) != 0) {
+                for (int l = 0; l < L; l++)
+                    c.layer[l] = (Chan){ ((const IrValue *)g->masks.v[l])->d[1], NULL };
+                whole = 1;
+            }
+        }
+        if (rc < 0)
             return -1;
+        if (whole || chan_all(c.ch[g->logits->id], g->logits->d[1]))
+            break;
+        int l = logits_layer(&c, g->logits);
+        if (l >= 0 && !chan_all(c.layer[l], ((const IrValue *)g->masks.v[l])->d[1])) {
+            c.layer[l] = (Chan){ ((const IrValue *)g->masks.v[l])->d[1], NULL };
+            continue;
         }
-        if (++rounds > 2 * L + 4 || widen(&c, bad) != 0) {
-            for (int l = 0; l < L; l++)
-                c.layer[l] = (Chan){ ((const IrValue *)g->masks.v[l])->d[1], NULL };
-            whole = 1;
-        }
+        for (int k = 0; k < L; k++)   /* nothing to widen that decides them: the whole model */
+            c.layer[k] = (Chan){ ((const IrValue *)g->masks.v[k])->d[1], NULL };
+        whole = 1;
     }
-    if (rc < 0)
-        return -1;
 
     /* Generators dropped: a layer whose slice holds only kept kernels needs
      * no mask at all; one that also carries switched-off channels keeps its

@@ -125,44 +125,74 @@ static void check(Arena *a, RunModel *full, const RtDataset *ds, const RtNormali
     check_in(a, full, ds, norm, keep, keep, kernels, what);
 }
 
-static void test_module_equivalence(void **st)
-{
-    (void)st;
-    char ck[512], err[1024];
-    ModReport r;
-    TestComp *t = tc_train_modular("slice.mwt", src, "slice.ckpt", 0, ck, sizeof ck, &r);
-    const TrainInfo *tr = t->c.checked.trains.v[0];
-
+/* A small modular model trained and modularized, built for inference with
+ * its checkpoint, and its modules' statistics from the stored frequencies. */
+typedef struct Trained {
+    TestComp *t;
     RunModel full;
     RtDataset ds;
     RtNormalize norm;
+    long long off[5], K, count[4];
+    int group[4];
+    double *freq;
+    ModStats ms;
+} Trained;
+
+static void trained(Trained *T, const char *name, const char *text, const char *ckpt)
+{
+    char ck[512], err[1024];
+    ModReport r;
+    T->t = tc_train_modular(name, text, ckpt, 0, ck, sizeof ck, &r);
+    const TrainInfo *tr = T->t->c.checked.trains.v[0];
     RtAugment aug;
     RunMeta meta;
-    Arena *a = &t->c.arena;
-    if (run_data_load(tr->data, &ds, &norm, &aug, err, sizeof err) != 0 ||
-        run_model_build(&full, a, tr->model, NULL, BATCH, 2, err, sizeof err) != 0 ||
-        run_ckpt_load(&full, ck, &meta, NULL, 0, err, sizeof err) != 0)
+    if (run_data_load(tr->data, &T->ds, &T->norm, &aug, err, sizeof err) != 0 ||
+        run_model_build(&T->full, &T->t->c.arena, tr->model, NULL, BATCH, 2, err, sizeof err) != 0 ||
+        run_ckpt_load(&T->full, ck, &meta, NULL, 0, err, sizeof err) != 0)
         fail_msg("%s", err);
-    const IrGraph *g = full.eval.g;
+    const IrGraph *g = T->full.eval.g;
     assert_int_equal(g->masks.n, 4);
-    long long off[5] = { 0 };
+    T->off[0] = 0;
     for (int l = 0; l < 4; l++)
-        off[l + 1] = off[l] + ((const IrValue *)g->masks.v[l])->d[1];
-    long long K = off[4];
+        T->off[l + 1] = T->off[l] + ((const IrValue *)g->masks.v[l])->d[1];
+    T->K = T->off[4];
+    assert_true(T->K <= 64);
 
     /* every class's module at 0.9, from the frequencies modularize stored */
     RtCkpt c = { 0 };
     assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
     const RtCkptEntry *fe = rt_ckpt_find(&c, "mwt/freq");
     assert_non_null(fe);
-    double *freq = malloc(sizeof(double) * (size_t)(4 * K));
-    for (long long i = 0; i < 4 * K; i++)
-        freq[i] = ((const float *)fe->data)[i];
+    T->freq = malloc(sizeof(double) * (size_t)(4 * T->K));
+    for (long long i = 0; i < 4 * T->K; i++)
+        T->freq[i] = ((const float *)fe->data)[i];
     rt_ckpt_free(&c);
-    long long count[4] = { 1, 1, 1, 1 };
-    int group[4] = { 0, 1, 2, 3 };   /* no residual unions: the slice must widen on its own */
-    ModStats ms = { .classes = 4, .layers = 4, .kernels = K, .layer_off = off, .group = group, .freq = freq,
-                    .count = count };
+    for (int k = 0; k < 4; k++)
+        T->count[k] = 1, T->group[k] = k;   /* no residual unions: the slice must widen on its own */
+    T->ms = (ModStats){ .classes = 4, .layers = 4, .kernels = T->K, .layer_off = T->off, .group = T->group,
+                        .freq = T->freq, .count = T->count };
+}
+
+static void trained_free(Trained *T)
+{
+    free(T->freq);
+    run_model_free(&T->full);
+    rt_data_free(&T->ds);
+    tc_free(T->t);
+}
+
+static void test_module_equivalence(void **st)
+{
+    (void)st;
+    char err[1024];
+    Trained T;
+    trained(&T, "slice.mwt", src, "slice.ckpt");
+    Arena *a = &T.t->c.arena;
+    RunModel full = T.full;
+    RtDataset ds = T.ds;
+    RtNormalize norm = T.norm;
+    long long *off = T.off, K = T.K;
+    ModStats ms = T.ms;
     unsigned char keep[64];
     assert_true(K <= 64);
     for (int cls = 0; cls < 4; cls++) {
@@ -229,10 +259,44 @@ static void test_module_equivalence(void **st)
     for (int v = 0; v < 2; v++)
         free(lg[v][0]), free(lg[v][1]);
 
-    free(freq);
-    run_model_free(&full);
-    rt_data_free(&ds);
-    tc_free(t);
+    T.full = full;
+    trained_free(&T);
+}
+
+/* A masked conv whose channels are the logits (gap after it, no linear
+ * layer): a module keeps all its channels, the others switched off, so that
+ * it still scores every class, as the modular model does with them off. */
+static const char *src_logits =
+    "dataset d = synthetic(n = 512, test = 128, seed = 5) { classes = 4  shape = [2, 12, 12] }\n"
+    "model m : [2, 12, 12] -> [4] {\n"
+    "    conv(8) batchnorm relu\n"
+    "    modular { conv(8) batchnorm relu maxpool(2) conv(8) batchnorm relu conv(8) relu conv(4, k = 1) }\n"
+    "    gap }\n"
+    "train m on d { epochs = 3  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
+    "modularize m { threshold = 0.9 }\n";
+
+static void test_masked_logits(void **st)
+{
+    (void)st;
+    Trained T;
+    trained(&T, "logits.mwt", src_logits, "logits.ckpt");
+    unsigned char keep[64];
+    int cut = 0;   /* modules that switch off a kernel of the last layer: the case this is about */
+    for (int cls = 0; cls < 4; cls++) {
+        char what[64];
+        mod_module(&T.ms, &cls, 1, 0.9, keep);
+        for (long long j = T.off[3]; j < T.K; j++)
+            cut |= !keep[j];
+        snprintf(what, sizeof what, "logits model, module of class %d", cls);
+        check(&T.t->c.arena, &T.full, &T.ds, &T.norm, keep, T.K, what);
+    }
+    /* and a module without the last layer's kernel of its own class, by hand */
+    memset(keep, 1, sizeof keep);
+    keep[T.off[3] + 1] = 0;
+    check(&T.t->c.arena, &T.full, &T.ds, &T.norm, keep, T.K, "logits model, class 1's logit off");
+    print_message("%d of 4 modules switch off a logit\n", cut);
+    trained_free(&T);
 }
 
 /* The sliced graph's shapes: a conv keeps its module's output channels, the
@@ -300,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sliced_shapes),
         cmocka_unit_test(test_module_equivalence),
+        cmocka_unit_test(test_masked_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
