@@ -27,10 +27,15 @@
 #include "ir.h"
 #include "rt_ckpt.h"
 
+/* How mwtc measures modules; a change to what it measures (not to the
+ * inputs below) bumps it, so that figures stored before are measured again.
+ * 2: a masked conv whose channels are the logits keeps them all in a module. */
+#define MEASURE_VERSION "mwtc modules 2"
+
 /* Everything the measured figures depend on, as one CRC-32. */
 static unsigned long fingerprint(const Mz *z, const RtCkpt *c, const unsigned char *keeps, int generators)
 {
-    unsigned long h = rt_crc32(0, "mwtc modules 1", 14);
+    unsigned long h = rt_crc32(0, MEASURE_VERSION, sizeof MEASURE_VERSION - 1);
     for (int i = 0; i < c->n; i++) {   /* the tensors and the run's metadata, not what modularize added */
         if (!strncmp(c->e[i].name, "mwt/", 4))
             continue;
