@@ -8,6 +8,7 @@ reports the metrics of DESIGN.md "MwT, precisely". With --standard it trains the
         [--alpha A] [--beta B] [--threshold T] [--data DIR] [--standard] [--no-modularize] [--json]
         [--conv-init default|kaiming_out] [--mask-init linear|kaiming_normal]
         [--stream torch|mwtc|init|batches] [--save-params FILE.npz] [--compare CKPT|FILE.npz]
+        [--device cpu|cuda]
 
 Written for Debian's python3-torch (run it with /usr/bin/python3); numpy and torch only. The data
 pipeline, the recipe and what is timed come from bench/torch_train.py (imported from it): pixels /
@@ -79,6 +80,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_train import (BATCH, LR, MOMENTUM, EXPECTED_PARAMS, Augmenter, conv_bn, evaluate,  # noqa: E402
                          epoch_batches, normalize, prepare, simcnn_standard)
 import mwtc_stream  # noqa: E402
+import torch_train  # noqa: E402  (its DEVICE, set by --device)
 
 EXPECTED_MODULAR_PARAMS = 466186
 CALIB_IMAGES = 2000
@@ -154,7 +156,8 @@ class ModularSimCNN(nn.Module):
         off = 0
         for m in self.masked:
             n = m.conv.out_channels
-            m.keep = None if keep is None else torch.from_numpy(keep[off:off + n].astype(np.float32))
+            m.keep = None if keep is None else torch.from_numpy(keep[off:off + n].astype(np.float32)).to(
+                torch_train.DEVICE)
             off += n
 
 
@@ -179,10 +182,10 @@ def forward_all(model, images, batch=250, want_masks=False):
     model.eval()
     logits, bins = [], []
     for i in range(0, len(images), batch):
-        x = torch.from_numpy(normalize(images[i:i + batch])).unsqueeze(1)
-        logits.append(model(x).numpy())
+        x = torch.from_numpy(normalize(images[i:i + batch])).unsqueeze(1).to(torch_train.DEVICE)
+        logits.append(model(x).cpu().numpy())
         if want_masks:
-            bins.append(torch.cat(model.masks(), dim=1).gt(0).numpy())
+            bins.append(torch.cat(model.masks(), dim=1).gt(0).cpu().numpy())
     return np.concatenate(logits), (np.concatenate(bins) if want_masks else None)
 
 
@@ -306,7 +309,7 @@ def compare(model, path):
         if name not in other:
             sys.exit("mwt_reference.py: %s has no parameter %s" % (path, name))
         b = other[name].astype(np.float64)
-        d = float(np.linalg.norm(p.detach().numpy().astype(np.float64) - b) / max(np.linalg.norm(b), 1e-30))
+        d = float(np.linalg.norm(p.detach().cpu().numpy().astype(np.float64) - b) / max(np.linalg.norm(b), 1e-30))
         # a conv bias ahead of a batchnorm gets a zero gradient but for rounding: it says nothing
         print("  %-12s relative difference %.3e" % (name, d), file=sys.stderr)
         if d > worst[1] and not (name.startswith("conv") and name.endswith(".b")):
@@ -344,6 +347,9 @@ def main():
                          "and mwtc's lr per epoch (bench/mwtc_stream.py); torch: PyTorch's and numpy's own draws; "
                          "init: mwtc's initial weights, the rest PyTorch's; batches: PyTorch's initial weights, the "
                          "rest (batches, lr) mwtc's")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: train and modularize on the GPU, TF32 off (float32 as on the CPU); its "
+                         "figures of merit compare, its times do not (no CPU peer to take a ratio with)")
     ap.add_argument("--save-params", metavar="FILE.npz", help="write the trained parameters (mwtc's names)")
     ap.add_argument("--compare", metavar="CKPT|FILE.npz",
                     help="after training, print each parameter's relative difference from this mwtc checkpoint "
@@ -351,6 +357,12 @@ def main():
     a = ap.parse_args()
     if a.stream != "torch" and a.conv_init != "default":
         ap.error("--stream mwtc draws the weights as mwtc does: --conv-init must stay default")
+    if a.device == "cuda":
+        if not torch.cuda.is_available():
+            ap.error("--device cuda: this PyTorch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch_train.DEVICE = torch.device("cuda")
     MaskGenerator.detach = a.gen_input == "detached"
     MaskGenerator.kaiming_normal = a.mask_init == "kaiming_normal"
     if a.epochs < 1 or a.threads < 1 or a.limit < 0:
@@ -377,6 +389,7 @@ def main():
         if a.stream != "init":
             stream = rng_m
             batches = mwtc_stream.Batches(xtr, ytr, stream)
+    model.to(torch_train.DEVICE)                       # after the draws: they fill CPU tensors
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     expected = EXPECTED_MODULAR_PARAMS if modular else EXPECTED_PARAMS
     if params != expected:
@@ -399,9 +412,10 @@ def main():
                 g["lr"] = LR * 0.5 * (1.0 + math.cos(math.pi * epoch / a.epochs))
         lr = opt.param_groups[0]["lr"]
         model.train()
-        tot = torch.zeros(4, dtype=torch.float64)      # loss, ce, cohesion, coupling
+        tot = torch.zeros(4, dtype=torch.float64, device=torch_train.DEVICE)  # loss, ce, cohesion, coupling
         t0 = time.perf_counter()                       # timed: shuffle + batch prep + train steps
         for x, y in (batches.epoch(n, steps, BATCH) if stream else epoch_batches(rng, aug, ytr_t, n, steps)):
+            x, y = x.to(torch_train.DEVICE), y.to(torch_train.DEVICE)
             opt.zero_grad(set_to_none=True)
             ce = F.cross_entropy(model(x), y)
             if modular:
@@ -426,7 +440,7 @@ def main():
 
     acc = evaluate(model, xte, yte)
     if a.save_params:
-        np.savez(a.save_params, **{k: p.detach().numpy() for k, p in mwtc_stream.named_params(model)})
+        np.savez(a.save_params, **{k: p.detach().cpu().numpy() for k, p in mwtc_stream.named_params(model)})
     if a.compare:
         compare(model, a.compare)
     ips = a.epochs * steps * BATCH / sum(epoch_seconds)

@@ -48,6 +48,7 @@ PAD = 2
 BATCH = 128
 LR, MOMENTUM = 0.05, 0.9
 EXPECTED_PARAMS = 437226
+DEVICE = torch.device("cpu")  # mwt_reference.py --device cuda moves the model and every batch there
 
 
 def read_idx(directory, name):
@@ -136,8 +137,8 @@ def evaluate(model, xte, yte, batch=1000):
     correct = 0
     with torch.no_grad():
         for i in range(0, len(xte), batch):
-            x = torch.from_numpy(normalize(xte[i:i + batch])).unsqueeze(1)
-            pred = model(x).argmax(dim=1)
+            x = torch.from_numpy(normalize(xte[i:i + batch])).unsqueeze(1).to(DEVICE)
+            pred = model(x).argmax(dim=1).cpu()
             correct += int((pred == torch.from_numpy(yte[i:i + batch])).sum())
     return correct / len(xte)
 
