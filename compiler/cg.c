@@ -67,25 +67,35 @@ static double conv_groups(const Cg *C, const IrValue *x, const IrValue *y)
     return (double)k_conv2d_groups((long)(x->d[0] * y->d[2]), (int)y->d[1], C->p->L->simd);
 }
 
+/* Whether node n computes an inference forward (no gradient is taken of
+ * it): the kernels may then be picked for the forward alone. */
+static int inference(const Cg *C, const IrNode *n)
+{
+    return n->op == IR_CONV2D_BN || (n->op == IR_CONV2D && !C->p->g->training);
+}
+
 /* Winograd (k_wino4.c and k_wino.c) for a 3x3, stride 1, pad 1 conv of x
  * [N,C,H,W] into K channels, unless the batch is small (its units are
  * images: one image would run on one thread; the direct kernel splits its
  * rows) or MWTC_WINOGRAD=off. */
-static int use_wino(const IrValue *x, long long K, const IrNode *n)
+static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
     const char *e = getenv("MWTC_WINOGRAD");
     if ((e && !strcmp(e, "off")) || x->rank != 4 || x->d[0] < 8)
         return 0;
-    return k_wino_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride,
-                     (int)n->pad, (int)x->d[2], (int)x->d[3]);
+    int (*ok)(int, int, int, int, int, int, int, int, int, int) = inference(C, n) ? k_wino_infer_ok : k_wino_ok;
+    return ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad,
+              (int)x->d[2], (int)x->d[3]);
 }
 
 /* F(4x4, 3x3) (k_wino4.c) for a Winograd conv of x where it pays, else
  * F(2x2, 3x3); MWTC_WINOGRAD=2x2 always F(2x2) (to compare). */
-static int wino4(const IrValue *x)
+static int wino4(const Cg *C, const IrValue *x, int infer)
 {
     const char *e = getenv("MWTC_WINOGRAD");
-    return !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)x->d[3]);
+    if (e && !strcmp(e, "2x2"))
+        return 0;
+    return infer ? k_wino4_infer_pays((int)x->d[1], (int)x->d[3], C->p->L->simd) : k_wino4_pays((int)x->d[3]);
 }
 
 /* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
@@ -96,9 +106,9 @@ static int wino4(const IrValue *x)
  * ('r'): the forward, the data gradient and the inference conv of a layer
  * of one shape then share one compiled body (jit.h). */
 static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
-                 long long K, int relu, int flip)
+                 long long K, int relu, int flip, int infer)
 {
-    const char *kernel = wino4(x) ? "k_conv2d_wino4" : "k_conv2d_wino";
+    const char *kernel = wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
     call(C, (int)x->d[0], kernel, "ppqqqqqpwriiiifirilh", O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL),
          Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y), (double)x->d[0],
          (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu, (double)flip,
@@ -125,8 +135,8 @@ static int node(Cg *C, const IrNode *n)
             call(C, 1, "k_axpy", "ppflh", O(C, n->in[i]), O(C, y), n->weights[i]);
         return 0;
     case IR_CONV2D: {
-        if (use_wino(x, y->d[1], n)) {
-            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0);
+        if (use_wino(C, x, y->d[1], n)) {
+            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n));
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -141,8 +151,8 @@ static int node(Cg *C, const IrNode *n)
     }
     case IR_CONV2D_BN: { /* x, w (, b), gamma, beta, mean, var */
         int g0 = n->nin == 7 ? 3 : 2;
-        if (use_wino(x, y->d[1], n)) {
-            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0);
+        if (use_wino(C, x, y->d[1], n)) {
+            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1);
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -158,8 +168,8 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
-        if (use_wino(y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */
-            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1);
+        if (use_wino(C, y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */
+            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0);
             return 0;
         }
         call(C, (int)y->d[0], "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
@@ -170,9 +180,9 @@ static int node(Cg *C, const IrNode *n)
         int G = plan_chunks(x->d[0]);
         long long nw = ir_numel(y), nb = n->nextra ? ir_numel(n->extra[0]) : 0;
         double dbpart = parts + 4.0 * (double)(G * nw);
-        int wino = use_wino(x, dy->d[1], n) &&
+        int wino = use_wino(C, x, dy->d[1], n) &&
                    k_wino_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]);
-        const char *wk = wino4(x) ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w";
+        const char *wk = wino4(C, x, 0) ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w";
         if (wino && nb)
             call(C, G, wk, "ppppwiiiiiiilh", O(C, x), O(C, dy), parts, dbpart, WINO_SHAPE(x, dy->d[1]), (double)G,
                  simd);

@@ -374,7 +374,8 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
     else
         bx = k_scatter_ws(C, K, R, S, OH, OW, simd).end;
     long bw = k_bwdw_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd).end;
-    if (k_wino_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* forward and data gradient */
+    if (k_wino_ok(C, H, W, K, R, S, stride, pad, OH, OW) ||
+        k_wino_infer_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* forward and data gradient */
         long wf = k_wino_ws(C, H, W, K, simd), wb = k_wino_ws(K, OH, OW, C, simd);
         long wf4 = k_wino4_ws(C, H, W, K, simd), wb4 = k_wino4_ws(K, OH, OW, C, simd);
         wf = wf > wf4 ? wf : wf4;

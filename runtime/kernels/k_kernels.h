@@ -68,6 +68,9 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
  * flip = 1, x is dy [N,K',H,W] of a conv with weights w [K'][K][3][3] and y
  * its dx (C = K' input channels here, K outputs). units: images. */
 int k_wino_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
+/* The same for an inference forward (no gradient of it is taken): fewer
+ * channels qualify, as measured for that kernel alone. */
+int k_wino_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 long k_wino_ws(int C, int H, int W, int K, int simd);
 void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
@@ -78,6 +81,9 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
  * direct conv instead of 2.25x, rounding a little more; k_wino4_pays says
  * whether it is faster than F(2x2) at width W. */
 int k_wino4_pays(int W);
+/* The same for an inference forward with C input channels and simd-float
+ * vectors (the forward alone measured per vector width). */
+int k_wino4_infer_pays(int C, int W, int simd);
 long k_wino4_ws(int C, int H, int W, int K, int simd);
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,

@@ -55,11 +55,29 @@ static int k_wino_ld(int C, int K, int TW, int simd, int wide)
     return (int)k_rup((long)rows * TW, nr);
 }
 
+/* The shapes the transforms are written for. */
+static int k_wino_shape(int H, int W, int R, int S, int stride, int pad, int OH, int OW)
+{
+    return R == 3 && S == 3 && stride == 1 && pad == 1 && OH == H && OW == W && H >= 4 && W >= 4;
+}
+
 int k_wino_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {
     /* below ~16 channels a side the GEMMs are too thin to gain on the transforms */
-    return R == 3 && S == 3 && stride == 1 && pad == 1 && OH == H && OW == W && C >= 16 && K >= 16 && H >= 4 &&
-           W >= 4;
+    return k_wino_shape(H, W, R, S, stride, pad, OH, OW) && C >= 16 && K >= 16;
+}
+
+int k_wino_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    /* The forward alone, at the eval batch, against the direct kernel
+     * (bench/bench_wino_small, Zen 1): from 8 input channels on F(2x2) was
+     * faster at every output count, 2.6-3.3x at 14x14 with 8-16 inputs (a
+     * sliced module's layers); 7x7 with 8-11 inputs and more than 16 outputs
+     * was 12-20% slower. The backward kernels were not measured there, so
+     * training keeps k_wino_ok. */
+    if (!k_wino_shape(H, W, R, S, stride, pad, OH, OW) || C < 8)
+        return 0;
+    return !(H * W < 100 && C < 12 && K > 16);
 }
 
 int k_wino_bwd_w_ok(int C, int H, int W, int K)

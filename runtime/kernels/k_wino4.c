@@ -102,6 +102,18 @@ int k_wino4_pays(int W)
     return k_w4_tiles(W) >= 4;
 }
 
+int k_wino4_infer_pays(int C, int W, int simd)
+{
+    /* The inference forward at the eval batch with 8-float vectors
+     * (bench/bench_wino_small, Zen 1): at 14x14 F(2x2) was 17-30% faster
+     * than F(4x4) at every channel count (its 16-tile row transforms run
+     * 4 tiles a row); at 28x28 F(4x4) was faster from 16 input channels on,
+     * slower below. With 16-float vectors the rule measured on Zen 4. */
+    if (simd >= 16)
+        return k_wino4_pays(W);
+    return k_w4_tiles(W) >= 7 && C >= 16;
+}
+
 /* G's rows applied to three values: out[i] = (G (a0, a1, a2))[i]. */
 static inline void k_w4_g(float a0, float a1, float a2, float *out)
 {

@@ -1,0 +1,107 @@
+/* Where Winograd starts to pay for few channels: the forward 3x3 conv (stride
+ * 1, pad 1) at batch 64, the eval batch modules run at, by the direct kernel,
+ * F(2x2, 3x3) and F(4x4, 3x3), for input and output channel counts a sliced
+ * module has (a module keeps a few of a layer's kernels), one thread, the
+ * best of the repetitions in thread CPU time. It prints the times and which
+ * kernel codegen picks (k_wino_ok, k_wino4_pays), marking a pick that is
+ * slower than the best by more than 10%. Usage: bench_wino_small [simd]
+ * [repetitions]. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jit.h"
+#include "k_kernels.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double best_time(JitFn fn, char *base, float *ws, int units, int reps)
+{
+    fn(base, ws, 0, units);
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        fn(base, ws, 0, units);
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+static long maxl(long a, long b) { return a > b ? a : b; }
+
+int main(int argc, char **argv)
+{
+    char err[512];
+    Jit *jit = jit_create(err, sizeof err);
+    if (!jit) {
+        fprintf(stderr, "bench_wino_small: %s\n", err);
+        return 1;
+    }
+    int simd = strstr(jit_cpu_features(jit), "+avx512f") ? 16 : 8;
+    if (argc > 1)
+        simd = atoi(argv[1]);
+    int reps = argc > 2 ? atoi(argv[2]) : 7;
+    static const int Cs[] = { 2, 4, 8, 12, 16, 32 }, Ks[] = { 2, 4, 8, 16, 32, 64 }, Hs[] = { 7, 14, 28 };
+    const int N = 64;
+    printf("host %s, simd %d, batch %d, 1 thread, best of %d; ms per call of the forward conv\n", jit_cpu(jit), simd,
+           N, reps);
+    printf("%-16s %9s %9s %9s  %-7s %s\n", "C->K HxW", "direct", "F(2x2)", "F(4x4)", "picked", "best");
+    int id = 0, worse = 0, rows = 0;
+    for (size_t h = 0; h < sizeof Hs / sizeof *Hs; h++)
+        for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                int C = Cs[ci], K = Ks[ki], H = Hs[h], W = H;
+                size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * 9, ny = (size_t)N * K * H * W;
+                size_t off[4], sz[4] = { nx, nw, (size_t)K, ny }, used = 0;
+                for (int i = 0; i < 4; i++)
+                    off[i] = used, used += (sz[i] * sizeof(float) + 63) / 64 * 64;
+                char *base = aligned_alloc(64, used);
+                for (size_t i = 0; i < used / sizeof(float); i++)
+                    ((float *)base)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+                long nws = maxl(k_conv2d_ws(N, C, H, W, K, 3, 3, 1, 1, H, W, simd),
+                                maxl(k_wino_ws(C, H, W, K, simd), k_wino4_ws(C, H, W, K, simd)));
+                float *ws = aligned_alloc(64, ((size_t)nws * sizeof(float) + 63) / 64 * 64);
+                int kt = k_conv2d_groups((long)N * H, K, simd);
+                double cd[17] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3], N, C, H, W, K, 3, 3,
+                                  1, 1, H, W, kt, simd };
+                double cw[12] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 0, 0, 0, simd };
+                char n[3][32];
+                for (int i = 0; i < 3; i++)
+                    snprintf(n[i], sizeof n[i], "s%d_%d", id, i);
+                id++;
+                JitCall calls[3] = {
+                    { n[0], "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", cd },
+                    { n[1], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", cw },
+                    { n[2], "k_conv2d_wino4", "ppnnnnnpwiiiiifiiilh", cw },
+                };
+                if (jit_add_calls(jit, calls, 3, err, sizeof err) != 0) {
+                    fprintf(stderr, "bench_wino_small: %s\n", err);
+                    return 1;
+                }
+                double t[3];
+                t[0] = best_time((JitFn)jit_lookup(jit, n[0]), base, ws, kt * N * H, reps);
+                t[1] = best_time((JitFn)jit_lookup(jit, n[1]), base, ws, N, reps);
+                t[2] = best_time((JitFn)jit_lookup(jit, n[2]), base, ws, N, reps);
+                int pick = !k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0 : k_wino4_pays(W) ? 2 : 1, best = 0;
+                for (int i = 1; i < 3; i++)
+                    best = t[i] < t[best] ? i : best;
+                static const char *name[] = { "direct", "F(2x2)", "F(4x4)" };
+                int slow = t[pick] > 1.1 * t[best];
+                worse += slow, rows++;
+                char shp[32];
+                snprintf(shp, sizeof shp, "%d->%d %dx%d", C, K, H, W);
+                printf("%-16s %9.3f %9.3f %9.3f  %-7s %s%s\n", shp, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, name[pick],
+                       name[best], slow ? "  (picked is >10% slower)" : "");
+                free(base), free(ws);
+            }
+    printf("%d of %d shapes pick a kernel more than 10%% slower than the best\n", worse, rows);
+    jit_destroy(jit);
+    return 0;
+}
