@@ -62,6 +62,7 @@ typedef struct IrGraph {
     Vec grads;                 /* IrValue*, after autodiff: the gradient of params.v[i] (NULL: none) */
     IrValue *images, *labels, *logits, *loss;
     Vec masks;                 /* IrValue*: each mask_gen's output, for the losses */
+    Vec probes;                /* IrValue*: read by the runtime after a step besides the logits and masks (run_variants.c) */
     int *origin;               /* after pass_fuse: by node, the index of the source graph's node it stands for */
 } IrGraph;
 

@@ -18,8 +18,8 @@
 
 #include "ir.h"
 
-/* Counts the uses of each value; the logits and the masks count as used by
- * the runtime, so a chain that ends in one of them keeps it. */
+/* Counts the uses of each value; the logits, the masks and the probes count
+ * as used by the runtime, so a chain that ends in one of them keeps it. */
 static int *use_counts(Arena *a, const IrGraph *g)
 {
     int *uses = arena_alloc(a, sizeof(int) * (size_t)g->next_id);
@@ -34,6 +34,8 @@ static int *use_counts(Arena *a, const IrGraph *g)
         uses[g->loss->id]++;
     for (int i = 0; i < g->masks.n; i++)
         uses[((const IrValue *)g->masks.v[i])->id]++;
+    for (int i = 0; i < g->probes.n; i++)
+        uses[((const IrValue *)g->probes.v[i])->id]++;
     return uses;
 }
 

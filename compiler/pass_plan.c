@@ -187,6 +187,8 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
     if (!g->training)                     /* and the masks, to modularize */
         for (int i = 0; i < g->masks.n; i++)
             last[root[((IrValue *)g->masks.v[i])->id]->id] = nn;
+    for (int i = 0; i < g->probes.n; i++)
+        last[root[((IrValue *)g->probes.v[i])->id]->id] = nn;
     parts = align(parts * 4);
     if (parts > L->parts_bytes) {
         L->parts_bytes = parts;

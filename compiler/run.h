@@ -71,11 +71,14 @@ typedef struct RunModules {
     Slice *s;
     int from;                  /* full's nodes before it run once per batch for all of them */
     long long kernels;         /* full's masked kernels */
+    long long chunk;           /* run_variants_forward's images per chunk (0: as its memory allows) */
+    long long runs, reused;    /* its image runs, and those it copied from the variant before */
 } RunModules;
 /* Builds modules 0, 1, ... of keeps[n] while those built hold less than
- * `budget` bytes (always at least one): ms->n says how many. */
+ * `budget` bytes (always at least one): ms->n says how many. With probes,
+ * each keeps what run_variants_forward reads. */
 int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned char *keeps, long long kernels, int n,
-                      int generators, size_t budget, char *err, size_t errlen);
+                      int generators, int probes, size_t budget, char *err, size_t errlen);
 /* Images idx[0..n) of a split of ds (idx NULL: the first n) through every
  * module: per batch full's shared nodes once, then each module. With
  * `inner` (ninner keep vectors per module, `kernels` each, each inside the
@@ -85,6 +88,17 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
 int run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
                         const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
                         float *logits, int32_t *labels, char *err, size_t errlen);
+/* The same with `inner`, as run_modules_forward does it unless
+ * MWTC_VARIANT_REUSE=off (run_variants.c): the same scores to the bit, but
+ * an image runs again only where the variant's kernels could change them;
+ * its modules built with probes. */
+int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
+                         const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
+                         float *logits, int32_t *labels, char *err, size_t errlen);
+/* Adds to a module's graph, per mask, the value run_variants_forward reads
+ * (the first that other ops read of the masked channels); none if a mask
+ * has none. */
+void run_variants_probe(Arena *a, IrGraph *g);
 /* One set of images for run_modules_eval, and where their scores go
  * (laid out as run_modules_forward's, over all n modules). */
 typedef struct RunPass {

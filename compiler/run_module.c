@@ -7,13 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, char *err, size_t errlen)
+/* run_module_build; with probes, the values run_variants.c reads kept too. */
+static int module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
+                        int from, int probes, char *err, size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
     /* generators < 0: dropped, but the masks stay for keep vectors inside the slice */
     if (pass_slice(a, full->eval.g, keep, from, generators == 0, s, err, errlen) != 0)
         return -1;
+    if (probes)
+        run_variants_probe(a, s->g);
     if (run_model_build_graph(mod, a, full->net, s->g, full->pool, err, errlen) != 0)
         return -1;
     for (int i = 0; i < s->g->params.n; i++)
@@ -22,6 +25,12 @@ int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const un
         slice_gather(&s->states[i], run_state(full, s->states[i].src->index), run_state(mod, i));
     run_model_set_module(mod, s->keep, generators > 0);
     return 0;
+}
+
+int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
+                     int from, char *err, size_t errlen)
+{
+    return module_build(mod, s, a, full, keep, generators, from, 0, err, errlen);
 }
 
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full)
@@ -56,7 +65,7 @@ static size_t model_bytes(const RunModel *m)
 }
 
 int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned char *keeps, long long kernels, int n,
-                      int generators, size_t budget, char *err, size_t errlen)
+                      int generators, int probes, size_t budget, char *err, size_t errlen)
 {
     memset(ms, 0, sizeof *ms);
     ms->from = slice_shared_end(full->eval.g);
@@ -71,8 +80,8 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
     size_t bytes = 0;
     for (int k = 0; k < n && (k == 0 || bytes < budget); k++) {
         ms->n = k + 1;
-        if (run_module_build(&ms->m[k], &ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from, err,
-                             errlen) != 0) {
+        if (module_build(&ms->m[k], &ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from, probes,
+                         err, errlen) != 0) {
             run_modules_free(ms);
             return -1;
         }
@@ -81,10 +90,20 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
     return 0;
 }
 
+/* MWTC_VARIANT_REUSE=off runs every variant on every image (to compare). */
+static int variant_reuse(void)
+{
+    const char *e = getenv("MWTC_VARIANT_REUSE");
+    return !(e && !strcmp(e, "off"));
+}
+
 int run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
                         const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
                         float *logits, int32_t *labels, char *err, size_t errlen)
 {
+    if (inner && variant_reuse())
+        return run_variants_forward(ms, full, ds, norm, split, idx, n, inner, ninner, generators, logits, labels, err,
+                                    errlen);
     int B = (int)full->eval.g->batch, C = (int)full->eval.g->logits->d[1];
     long long K = ms->kernels;
     uint32_t *bidx = malloc(sizeof(uint32_t) * (size_t)B);
@@ -131,7 +150,8 @@ int run_modules_eval(Arena *a, RunModel *full, const RtDataset *ds, const RtNorm
     long long C = full->eval.g->logits->d[1];
     for (int k0 = 0; k0 < n;) {
         RunModules ms;
-        if (run_modules_build(&ms, a, full, keeps + k0 * kernels, kernels, n - k0, generators, budget, err, errlen) != 0)
+        if (run_modules_build(&ms, a, full, keeps + k0 * kernels, kernels, n - k0, generators,
+                              inner && variant_reuse(), budget, err, errlen) != 0)
             return -1;
         for (int p = 0; p < npasses; p++) {
             const RunPass *q = &passes[p];

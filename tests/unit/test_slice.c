@@ -181,6 +181,54 @@ static void trained_free(Trained *T)
     tc_free(T->t);
 }
 
+/* Variants reused where an image cannot tell them apart (run_variants.c)
+ * against every variant run on every image (MWTC_VARIANT_REUSE=off): the
+ * same scores to the bit, for each class's modules at thresholds that
+ * switch kernels off, one repeated, then the first again (kernels switched
+ * on), in chunks smaller than the images and batches left part empty.
+ * Returns how many image runs the reuse copied. */
+static long long check_reuse(Trained *T, const char *what)
+{
+    enum { NV = 6, NT = 100, MAXK = 64 };
+    static const double thr[NV] = { 0.3, 0.6, 0.9, 0.9, 0.99, 0.3 };
+    char err[1024];
+    long long K = T->K;
+    assert_true(K <= MAXK);
+    unsigned char keeps[4 * MAXK], vin[4 * NV * MAXK];
+    for (int cls = 0; cls < 4; cls++) {
+        for (int t = 0; t < NV; t++)
+            mod_module(&T->ms, &cls, 1, thr[t], vin + (cls * NV + t) * K);
+        for (long long j = 0; j < K; j++) {   /* the slice holds every variant */
+            keeps[cls * K + j] = 0;
+            for (int t = 0; t < NV; t++)
+                keeps[cls * K + j] |= vin[(cls * NV + t) * K + j];
+        }
+    }
+    float *rv[2];
+    long long reused[2];
+    for (int v = 0; v < 2; v++) {
+        setenv("MWTC_VARIANT_REUSE", v ? "off" : "on", 1);
+        rv[v] = calloc(4 * NV * NT * 4, sizeof(float));
+        RunModules ms;
+        if (run_modules_build(&ms, &T->t->c.arena, &T->full, keeps, K, 4, 1, !v, RUN_MODULES_BUDGET, err, sizeof err) !=
+            0)
+            fail_msg("%s", err);
+        ms.chunk = BATCH;
+        if (run_modules_forward(&ms, &T->full, &T->ds, &T->norm, 1, NULL, NT, vin, NV, 1, rv[v], NULL, err,
+                                sizeof err) != 0)
+            fail_msg("%s", err);
+        reused[v] = ms.reused;
+        run_modules_free(&ms);
+    }
+    unsetenv("MWTC_VARIANT_REUSE");
+    print_message("%s: variants reused for %lld of %d image runs\n", what, reused[0], 4 * NV * NT);
+    assert_memory_equal(rv[0], rv[1], sizeof(float) * 4 * NV * NT * 4);
+    assert_int_equal(reused[1], 0);
+    for (int v = 0; v < 2; v++)
+        free(rv[v]);
+    return reused[0];
+}
+
 static void test_module_equivalence(void **st)
 {
     (void)st;
@@ -260,6 +308,7 @@ static void test_module_equivalence(void **st)
         free(lg[v][0]), free(lg[v][1]);
 
     T.full = full;
+    check_reuse(&T, "residual model");
     trained_free(&T);
 }
 
@@ -296,6 +345,9 @@ static void test_masked_logits(void **st)
     keep[T.off[3] + 1] = 0;
     check(&T.t->c.arena, &T.full, &T.ds, &T.norm, keep, T.K, "logits model, class 1's logit off");
     print_message("%d of 4 modules switch off a logit\n", cut);
+    /* its masks are sparse enough that some images give a variant's
+     * switched-off kernels nothing: the reuse must find them */
+    assert_true(check_reuse(&T, "logits model") > 0);
     trained_free(&T);
 }
 
