@@ -98,6 +98,40 @@ static int wino4(const Cg *C, const IrValue *x, int infer)
     return infer ? k_wino4_infer_pays((int)x->d[1], (int)x->d[3], C->p->L->simd) : k_wino4_pays((int)x->d[3]);
 }
 
+/* The rows and columns of v (rank 4) that the graph reads: all of them,
+ * unless every reader is an op on each element or channel that passes on
+ * its own extent (a mask, relu, inference batchnorm, dropout) or a pool
+ * whose windows stop short of the edge (2x2 max pooling of 7x7 reads 6x6). */
+static void extent(const IrGraph *g, const IrValue *v, long long *eh, long long *ew, int depth)
+{
+    long long H = v->d[2], W = v->d[3];
+    *eh = 0, *ew = 0;
+    int out = v == g->logits;
+    for (int i = 0; i < g->masks.n; i++)
+        out |= g->masks.v[i] == v;
+    for (int i = 0; i < g->probes.n; i++)
+        out |= g->probes.v[i] == v;
+    for (int i = 0; i < g->nodes.n && !out && depth < 64; i++) {
+        const IrNode *n = g->nodes.v[i];
+        long long h = H, w = W;
+        for (int k = 0; k < n->nin; k++) {
+            if (n->in[k] != v)
+                continue;
+            if ((n->op == IR_MASK_APPLY || n->op == IR_RELU || n->op == IR_DROPOUT ||
+                 (n->op == IR_BATCHNORM && !g->training)) &&
+                k == 0 && n->out->rank == 4)
+                extent(g, n->out, &h, &w, depth + 1);
+            else if ((n->op == IR_MAXPOOL || n->op == IR_AVGPOOL) && k == 0) {
+                long long rh = (n->out->d[2] - 1) * n->stride - n->pad + n->k, rw = (n->out->d[3] - 1) * n->stride - n->pad + n->k;
+                h = rh < H ? rh : H, w = rw < W ? rw : W;
+            }
+            *eh = h > *eh ? h : *eh, *ew = w > *ew ? w : *ew;
+        }
+    }
+    if (out || depth >= 64 || *eh == 0)
+        *eh = H, *ew = W;
+}
+
 /* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
 #define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
 
@@ -109,6 +143,16 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
                  long long K, int relu, int flip, int infer)
 {
     const char *kernel = wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
+    long long eh = y->d[2], ew = y->d[3];
+    if (infer && !flip && !strcmp(kernel, "k_conv2d_wino"))
+        extent(C->p->g, y, &eh, &ew, 0);
+    if (eh < y->d[2] || ew < y->d[3]) {   /* the tiles of what the pool after it reads */
+        call(C, (int)x->d[0], "k_conv2d_wino_part", "ppqqqqqpwriiiifiiiilh", O(C, x), O(C, w), Q(C, b),
+             Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL),
+             O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5,
+             (double)relu, (double)eh, (double)ew, (double)C->p->L->simd);
+        return;
+    }
     call(C, (int)x->d[0], kernel, "ppqqqqqpwriiiifirilh", O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL),
          Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y), (double)x->d[0],
          (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu, (double)flip,

@@ -224,11 +224,13 @@ static inline void k_wino_relu(k_v16 *v)
 }
 
 /* y[k][2 tr + a][2 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
- * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time. */
+ * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time.
+ * Rows and columns past the TH x TW tiles (a part of y: k_conv2d_wino_part)
+ * get zeros. */
 static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restrict rows, const float *restrict bias,
                        float *restrict y, long col0, int tr0, int tr1, int K, int H, int W, int relu)
 {
-    int TW = g->TW;
+    int TW = g->TW, cw = 2 * TW < W ? 2 * TW : W;
     long xs = g->mxs, rl = 2 * k_rup(TW, 16);
     for (int k = 0; k < K; k++) {
         float b = bias ? bias[k] : 0.0f;
@@ -260,22 +262,30 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
             for (int a = 0; a < 2 && 2 * tr + a < H; a++) {
                 float *dst = y + ((long)k * H + 2 * tr + a) * W;
                 const float *src = rows + a * rl;
-                for (int j = 0; j < W; j++)
+                for (int j = 0; j < cw; j++)
                     dst[j] = src[j];
+                for (int j = cw; j < W; j++)
+                    dst[j] = 0.0f;
             }
+            if (tr == g->TH - 1)
+                for (long r = 2L * g->TH; r < H; r++)
+                    for (int j = 0; j < W; j++)
+                        y[((long)k * H + r) * W + j] = 0.0f;
         }
     }
 }
 
-void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
-                   const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                   const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                   float eps, int relu, int flip, int simd, int lo, int hi)
+/* k_conv2d_wino's tiles up to output row OH and column OW: the layout of
+ * the whole image (so the scratch k_wino_ws sized is enough), fewer tiles. */
+static void k_wino_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
+                       const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                       const float *restrict var, float *restrict y, float *restrict ws, int C, int H, int W, int K,
+                       float eps, int relu, int flip, int OH, int OW, int simd, int lo, int hi)
 {
-    (void)N;
     if (lo >= hi)
         return;
     KWinoWs g = k_wino_layout(C, H, W, K, simd, 1);
+    g.TH = OH < H ? k_wino_tiles(OH) : g.TH, g.TW = OW < W ? k_wino_tiles(OW) : g.TW;
     float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias;
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
@@ -303,6 +313,24 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
         }
         t = t1;
     }
+}
+
+void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
+                   const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                   const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
+                   float eps, int relu, int flip, int simd, int lo, int hi)
+{
+    (void)N;
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, y, ws, C, H, W, K, eps, relu, flip, H, W, simd, lo, hi);
+}
+
+void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
+                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                        const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
+                        int K, float eps, int relu, int OH, int OW, int simd, int lo, int hi)
+{
+    (void)N;
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, y, ws, C, H, W, K, eps, relu, 0, OH, OW, simd, lo, hi);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows

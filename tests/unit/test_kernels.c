@@ -280,6 +280,45 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
     free(ry), free(rdx), free(rdw), free(rdb), free(rbn);
 }
 
+/* k_conv2d_wino_part: output rows < OH and columns < OW are k_conv2d_wino's
+ * to the bit (with a folded batchnorm and a relu), every other element
+ * k_conv2d_wino's or 0, however the images split. */
+static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
+{
+    long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W;
+    float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ga = fmalloc(K), *be = fmalloc(K), *mu = fmalloc(K),
+          *va = fmalloc(K);
+    fill(x, nx, 51), fill(w, nw, 52), fill(b, K, 53), fill(ga, K, 55), fill(be, K, 56), fill(mu, K, 57), fill(va, K, 58);
+    for (int k = 0; k < K; k++)
+        va[k] = 0.5f + va[k] * va[k];
+    char what[96];
+    snprintf(what, sizeof what, "winograd part N%d C%d %dx%d K%d, %dx%d of it", N, C, H, W, K, OH, OW);
+    for (int si = 0; si < 2; si++) {
+        int simd = simds[si];
+        float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *full = garbage(ny), *part[3];
+        k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 0, N);
+        for (int sp = 0; sp < 3; sp++) {
+            part[sp] = garbage(ny);
+            for (int i = 0; i < split_count(sp); i++)
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH, OW, simd,
+                                   split_at(N, sp, i), split_at(N, sp, i + 1));
+        }
+        for (long i = 0; i < ny; i++) {
+            long r = i / W % H, c = i % W;
+            if (r < OH && c < OW && memcmp(&part[0][i], &full[i], sizeof(float)) != 0)
+                fail_msg("%s simd %d: element %ld differs in the part read", what, simd, i);
+            if (part[0][i] != 0.0f && memcmp(&part[0][i], &full[i], sizeof(float)) != 0)
+                fail_msg("%s simd %d: element %ld neither the conv's nor 0", what, simd, i);
+        }
+        for (int sp = 1; sp < 3; sp++)
+            assert_same(part[0], part[sp], ny, what);
+        for (int sp = 0; sp < 3; sp++)
+            free(part[sp]);
+        free(ws), free(full);
+    }
+    free(x), free(w), free(b), free(ga), free(be), free(mu), free(va);
+}
+
 static void test_winograd(void **state)
 {
     (void)state;
@@ -290,6 +329,9 @@ static void test_winograd(void **state)
         wino_case(5, 64, 14, 14, 16, four); /* C > K */
         wino_case(2, 16, 5, 18, 40, four);  /* a tile row wider than 16 tiles at 4 a side: two chunks */
     }
+    wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
+    wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
+    wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
     assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
     assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
