@@ -6,7 +6,7 @@
  * `report`. Those figures are a function of the checkpoint's tensors, the
  * model's inference graph, the data, the modules' kernels and whether they
  * keep their generators, and of nothing else (same seed, same result, any
- * thread count). So modularize stores them in the checkpoint under a
+ * thread count, on one CPU). So modularize stores them in the checkpoint under a
  * fingerprint of all of that, with the modules and their calibrations, and a
  * later report or modularize whose fingerprint matches reads them instead of
  * measuring again. Anything else (the modules' KRR, FLOPs, coupling) is
@@ -25,17 +25,24 @@
 #include <string.h>
 
 #include "ir.h"
+#include "jit.h"
 #include "rt_ckpt.h"
 
 /* How mwtc measures modules; a change to what it measures (not to the
  * inputs below) bumps it, so that figures stored before are measured again.
- * 2: a masked conv whose channels are the logits keeps them all in a module. */
-#define MEASURE_VERSION "mwtc modules 2"
+ * 2: a masked conv whose channels are the logits keeps them all in a module.
+ * 3: inference convs picked for the forward alone (their sums round
+ * differently), and the CPU in the fingerprint. */
+#define MEASURE_VERSION "mwtc modules 3"
 
 /* Everything the measured figures depend on, as one CRC-32. */
 static unsigned long fingerprint(const Mz *z, const RtCkpt *c, const unsigned char *keeps, int generators)
 {
     unsigned long h = rt_crc32(0, MEASURE_VERSION, sizeof MEASURE_VERSION - 1);
+    /* the kernels' vector width and instructions: the same seed gives the
+     * same figures on the same CPU, another CPU rounds its own way */
+    const char *cpu = jit_cpu(z->m.jit), *features = jit_cpu_features(z->m.jit);
+    h = rt_crc32(h, cpu, strlen(cpu) + 1), h = rt_crc32(h, features, strlen(features) + 1);
     for (int i = 0; i < c->n; i++) {   /* the tensors and the run's metadata, not what modularize added */
         if (!strncmp(c->e[i].name, "mwt/", 4))
             continue;
