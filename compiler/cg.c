@@ -132,6 +132,50 @@ static void extent(const IrGraph *g, const IrValue *v, long long *eh, long long 
         *eh = H, *ew = W;
 }
 
+/* Graphs that run variants of a module by keep vectors (their probes:
+ * run_variants.c) let a conv leave out the channels a mask switches off:
+ * the arena offset of the keep vector of the mask whose channels x carries
+ * (back through ops that keep a zero channel zero), and of the mask that
+ * multiplies y's channels (its only reader); -1 where there is none. */
+static double keep_in(const Cg *C, const IrValue *x)
+{
+    const IrGraph *g = C->p->g;
+    for (int depth = 0; g->probes.n && x && x->def && depth < 64; depth++) {
+        const IrNode *n = x->def;
+        if (n->op == IR_MASK_APPLY) {
+            for (int l = 0; l < g->masks.n; l++)
+                if (g->masks.v[l] == n->in[1] && n->in[1]->d[1] == x->d[1])
+                    return (double)C->p->L->keep_off[l];
+            return -1;
+        }
+        if (n->op != IR_RELU && n->op != IR_MAXPOOL && n->op != IR_AVGPOOL && n->op != IR_DROPOUT)
+            return -1;
+        x = n->in[0];
+    }
+    return -1;
+}
+
+static double keep_out(const Cg *C, const IrValue *y)
+{
+    const IrGraph *g = C->p->g;
+    const IrNode *reader = NULL;
+    int uses = y == g->logits;
+    for (int i = 0; i < g->probes.n; i++)
+        uses += g->probes.v[i] == y;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] == y)
+                uses++, reader = n;
+    }
+    if (!g->probes.n || uses != 1 || reader->op != IR_MASK_APPLY || reader->in[0] != y)
+        return -1;
+    for (int l = 0; l < g->masks.n; l++)
+        if (g->masks.v[l] == reader->in[1])
+            return (double)C->p->L->keep_off[l];
+    return -1;
+}
+
 /* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
 #define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
 
@@ -144,13 +188,24 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
 {
     const char *kernel = wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
     long long eh = y->d[2], ew = y->d[3];
+    double ik = -1, ok = -1;
     if (infer && !flip && !strcmp(kernel, "k_conv2d_wino"))
-        extent(C->p->g, y, &eh, &ew, 0);
-    if (eh < y->d[2] || ew < y->d[3]) {   /* the tiles of what the pool after it reads */
-        call(C, (int)x->d[0], "k_conv2d_wino_part", "ppqqqqqpwriiiifiiiilh", O(C, x), O(C, w), Q(C, b),
-             Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL),
-             O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5,
-             (double)relu, (double)eh, (double)ew, (double)C->p->L->simd);
+        extent(C->p->g, y, &eh, &ew, 0), ik = keep_in(C, x), ok = keep_out(C, y);
+    if (eh < y->d[2] || ew < y->d[3] || ik >= 0 || ok >= 0) {   /* only what is read */
+        double c[24] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
+                         Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL) };
+        int nc = 7;
+        char sig[32] = "ppqqqqq";
+        strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, "pwriiiifiiiilh");
+        if (ik >= 0)
+            c[nc++] = ik;
+        if (ok >= 0)
+            c[nc++] = ok;
+        double rest[] = { O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5,
+                          (double)relu, (double)eh, (double)ew, (double)C->p->L->simd };
+        memcpy(c + nc, rest, sizeof rest);
+        push(C, (int)x->d[0], "k_conv2d_wino_part", arena_strdup(C->a, sig), nc + (int)(sizeof rest / sizeof *rest),
+             c);
         return;
     }
     call(C, (int)x->d[0], kernel, "ppqqqqqpwriiiifirilh", O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL),

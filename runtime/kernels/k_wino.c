@@ -99,7 +99,7 @@ int k_wino_bwd_w_ok(int C, int H, int W, int K)
 typedef struct {
     int TH, TW, ld, ldv, Kp, PWp;
     long vxs, mxs; /* from one xi to the next in V and in M */
-    long u, v, m, plane, trow, rows, bias, scale, end;
+    long u, v, m, plane, trow, rows, bias, scale, maps, end;
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KWinoWs;
 
@@ -121,7 +121,8 @@ static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wide)
     g.rows = g.trow + 4L * g.PWp;
     g.bias = g.rows + 4 * k_rup(g.TW, 16);
     g.scale = g.bias + k_rup(K, 16);
-    g.end = g.scale + k_rup(K, 16);
+    g.maps = g.scale + k_rup(K, 16); /* k_conv2d_wino_part's channels, as ints */
+    g.end = g.maps + k_rup(C + 2L * K, 16);
     g.acc = g.end;
     g.zero = g.acc + 16L * g.Kp * k_rup(C, K_DOT_NR);
     g.dbacc = g.zero + g.ldv;
@@ -136,23 +137,25 @@ long k_wino_ws(int C, int H, int W, int K, int simd)
 }
 
 /* U[xi] = G g G^T for every (k, c), scaled by scale[k] (a folded batchnorm),
- * packed per xi as k_op_pack packs a K x C matrix. */
+ * packed per xi as k_op_pack packs a K x C matrix; with maps, only output
+ * channels kmap[0..Ka) and input channels cmap[0..Ca), packed Ka x Ca. */
 static void k_wino_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
-                           int flip, int simd)
+                           int flip, int simd, const int *restrict cmap, int Ca, const int *restrict kmap, int Ka)
 {
-    int mr = k_op_mr(simd), Kp = (int)k_rup(K, mr);
+    int mr = k_op_mr(simd), Kp = (int)k_rup(Ka, mr);
     for (int k = 0; k < Kp; k++)
-        for (int c = 0; c < C; c++) {
+        for (int ci = 0; ci < Ca; ci++) {
             float g[9], t[4][3], U[16];
+            int kr = k >= Ka ? -1 : kmap ? kmap[k] : k, c = cmap ? cmap[ci] : ci;
             for (int j = 0; j < 9; j++) /* flip: the data gradient's kernel, w[c][k] rotated */
-                g[j] = k >= K ? 0.0f : flip ? w[((long)c * K + k) * 9 + 8 - j] : w[((long)k * C + c) * 9 + j];
+                g[j] = kr < 0 ? 0.0f : flip ? w[((long)c * K + kr) * 9 + 8 - j] : w[((long)kr * C + c) * 9 + j];
             for (int j = 0; j < 3; j++) {
                 t[0][j] = g[j];
                 t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
                 t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
                 t[3][j] = g[6 + j];
             }
-            float s = scale && k < K ? scale[k] : 1.0f;
+            float s = scale && kr >= 0 ? scale[kr] : 1.0f;
             for (int i = 0; i < 4; i++) {
                 U[4 * i + 0] = t[i][0] * s;
                 U[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]) * s;
@@ -161,7 +164,7 @@ static void k_wino_weights(const float *restrict w, const float *restrict scale,
             }
             int m0 = k / mr * mr;
             for (int xi = 0; xi < 16; xi++)
-                u[(long)xi * Kp * C + (long)m0 * C + (long)c * mr + (k - m0)] = U[xi];
+                u[(long)xi * Kp * Ca + (long)m0 * Ca + (long)ci * mr + (k - m0)] = U[xi];
         }
 }
 
@@ -186,11 +189,12 @@ static inline void k_wino_deal(const float *restrict p, k_v16 *e, k_v16 *od, k_v
  * a chunk's lanes past the row's last tile land on the next row's first
  * columns (rewritten when that row comes) or past the block's last. */
 static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs *g, float *restrict ws, long col0,
-                      int tr0, int tr1, int C, int H, int W)
+                      int tr0, int tr1, int H, int W, const int *restrict cmap, int Ca)
 {
     int TW = g->TW, PWp = g->PWp, pr = 2 * (tr1 - tr0) + 2;
     float *plane = ws + g->plane, *t = ws + g->trow;
-    for (int c = 0; c < C; c++) {
+    for (int ci = 0; ci < Ca; ci++) { /* V row ci: input channel cmap[ci] */
+        int c = cmap ? cmap[ci] : ci;
         /* the rows the tiles read, zero-padded: plane row i is input row 2 tr0 - 1 + i, column j input column j - 1 */
         for (int i = 0; i < pr; i++) {
             int ih = 2 * tr0 - 1 + i;
@@ -204,7 +208,7 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
                 t[2 * PWp + q] = r2[q] - r1[q];
                 t[3 * PWp + q] = r1[q] - r3[q];
             }
-            float *vc = v + (long)c * g->ldv + col0 + (long)(tr - tr0) * TW;
+            float *vc = v + (long)ci * g->ldv + col0 + (long)(tr - tr0) * TW;
             for (int tc = 0; tc < TW; tc += 16) /* then B along the rows, 16 tiles at once */
                 for (int i = 0; i < 4; i++) {
                     k_v16 e, o, e2, o2, z[4];
@@ -228,14 +232,22 @@ static inline void k_wino_relu(k_v16 *v)
  * Rows and columns past the TH x TW tiles (a part of y: k_conv2d_wino_part)
  * get zeros. */
 static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restrict rows, const float *restrict bias,
-                       float *restrict y, long col0, int tr0, int tr1, int K, int H, int W, int relu)
+                       float *restrict y, long col0, int tr0, int tr1, int H, int W, int relu, const int *restrict kmap,
+                       int Ka, const int *restrict zmap, int Kz)
 {
     int TW = g->TW, cw = 2 * TW < W ? 2 * TW : W;
     long xs = g->mxs, rl = 2 * k_rup(TW, 16);
-    for (int k = 0; k < K; k++) {
+    for (int z = 0; z < Kz; z++) { /* channels switched off: zeros (a mask times 0 after them) */
+        long r1 = tr1 == g->TH ? H : 2L * tr1 < H ? 2L * tr1 : H;
+        for (long r = 2L * tr0; r < r1; r++)
+            for (int j = 0; j < W; j++)
+                y[((long)zmap[z] * H + r) * W + j] = 0.0f;
+    }
+    for (int ki = 0; ki < Ka; ki++) { /* M row ki: output channel kmap[ki] */
+        int k = kmap ? kmap[ki] : ki;
         float b = bias ? bias[k] : 0.0f;
         for (int tr = tr0; tr < tr1; tr++) {
-            const float *mk = m + (long)k * g->ldv + col0 + (long)(tr - tr0) * TW;
+            const float *mk = m + (long)ki * g->ldv + col0 + (long)(tr - tr0) * TW;
             for (int tc = 0; tc < TW; tc += 16) {
                 k_v16 s0[4], s1[4], a[4], y00, y01, y10, y11;
                 for (int j = 0; j < 4; j++) {
@@ -279,18 +291,36 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
  * the whole image (so the scratch k_wino_ws sized is enough), fewer tiles. */
 static void k_wino_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                       const float *restrict var, float *restrict y, float *restrict ws, int C, int H, int W, int K,
-                       float eps, int relu, int flip, int OH, int OW, int simd, int lo, int hi)
+                       const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
+                       float *restrict y, float *restrict ws, int C, int H, int W, int K, float eps, int relu, int flip,
+                       int OH, int OW, int simd, int lo, int hi)
 {
     if (lo >= hi)
         return;
     KWinoWs g = k_wino_layout(C, H, W, K, simd, 1);
     g.TH = OH < H ? k_wino_tiles(OH) : g.TH, g.TW = OW < W ? k_wino_tiles(OW) : g.TW;
     float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias;
+    /* the channels that take part: input channels a mask switched off are
+     * zeros, output channels one switches off are multiplied by 0 */
+    int *cmap = NULL, *kmap = NULL, *zmap = (int *)(ws + g.maps) + C + K, Ca = C, Ka = K, Kz = 0;
+    if (inkeep) {
+        cmap = (int *)(ws + g.maps), Ca = 0;
+        for (int c = 0; c < C; c++)
+            if (inkeep[c] != 0.0f)
+                cmap[Ca++] = c;
+    }
+    if (outkeep) {
+        kmap = (int *)(ws + g.maps) + C, Ka = 0;
+        for (int k = 0; k < K; k++)
+            if (outkeep[k] != 0.0f)
+                kmap[Ka++] = k;
+            else
+                zmap[Kz++] = k;
+    }
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
-    k_wino_weights(w, scale, u, C, K, flip, simd);
-    int nr = k_op_nr(simd), TRb = g.ld / g.TW;
+    k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka);
+    int nr = k_op_nr(simd), TRb = g.ld / g.TW, Kpa = (int)k_rup(Ka, k_op_mr(simd));
     long end = (long)hi * g.TH;
     for (long t = (long)lo * g.TH; t < end;) {
         /* a block: up to TRb tile rows, of several whole images or a slice of one */
@@ -299,16 +329,16 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
         int qb = (int)k_rup(cols, nr);
         for (long u0 = t, n; u0 < t1;) {
             int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-            k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
+            k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, H, W, cmap, Ca);
             u0 += rows;
         }
-        k_wino_zero_cols(v, 16, g.vxs, C, g.ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
-        for (int xi = 0; xi < 16; xi++) /* left to the unroller: ~10% faster than rolled */
-            k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.ldv, qb, m + xi * g.mxs, g.ldv);
+        k_wino_zero_cols(v, 16, g.vxs, Ca, g.ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
+        for (int xi = 0; xi < 16 && Ka > 0; xi++) /* left to the unroller: ~10% faster than rolled */
+            k_op_gemm(simd, Ka, Ca, u + (long)xi * Kpa * Ca, v + xi * g.vxs, g.ldv, qb, m + xi * g.mxs, g.ldv);
         for (long u0 = t, n; u0 < t1;) {
             int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
             k_wino_out(m, &g, ws + g.rows, gamma || b ? bias : NULL, y + n * K * H * W, (u0 - t) * g.TW, tr0,
-                       tr0 + rows, K, H, W, relu);
+                       tr0 + rows, H, W, relu, kmap, Ka, zmap, Kz);
             u0 += rows;
         }
         t = t1;
@@ -321,16 +351,18 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                    float eps, int relu, int flip, int simd, int lo, int hi)
 {
     (void)N;
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, y, ws, C, H, W, K, eps, relu, flip, H, W, simd, lo, hi);
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, y, ws, C, H, W, K, eps, relu, flip, H, W, simd, lo, hi);
 }
 
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                        const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
-                        int K, float eps, int relu, int OH, int OW, int simd, int lo, int hi)
+                        const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
+                        float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
+                        int OH, int OW, int simd, int lo, int hi)
 {
     (void)N;
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, y, ws, C, H, W, K, eps, relu, 0, OH, OW, simd, lo, hi);
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, inkeep, outkeep, y, ws, C, H, W, K, eps, relu, 0, OH, OW, simd, lo,
+               hi);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows
@@ -408,7 +440,7 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
             int qb = (int)k_rup(cols, k_op_nr(simd));
             for (long u0 = t, n; u0 < t1;) {
                 int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-                k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
+                k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, H, W, NULL, C);
                 k_wino_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
                 u0 += rows;
             }

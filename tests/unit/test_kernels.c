@@ -300,8 +300,8 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
         for (int sp = 0; sp < 3; sp++) {
             part[sp] = garbage(ny);
             for (int i = 0; i < split_count(sp); i++)
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH, OW, simd,
-                                   split_at(N, sp, i), split_at(N, sp, i + 1));
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH,
+                                   OW, simd, split_at(N, sp, i), split_at(N, sp, i + 1));
         }
         for (long i = 0; i < ny; i++) {
             long r = i / W % H, c = i % W;
@@ -319,6 +319,42 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
     free(x), free(w), free(b), free(ga), free(be), free(mu), free(va);
 }
 
+/* k_conv2d_wino_part with keep vectors: input channels switched off (and
+ * zero, as a mask leaves them) left out of the sums, output channels
+ * switched off written as zeros; the others equal k_conv2d_wino's on the
+ * same input (a left-out zero term changes no sum but a zero's sign). */
+static void wino_keep_case(int N, int C, int H, int W, int K)
+{
+    long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W;
+    float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ga = fmalloc(K), *be = fmalloc(K), *mu = fmalloc(K),
+          *va = fmalloc(K), *ik = fmalloc(C), *ok = fmalloc(K);
+    fill(x, nx, 61), fill(w, nw, 62), fill(b, K, 63), fill(ga, K, 65), fill(be, K, 66), fill(mu, K, 67), fill(va, K, 68);
+    for (int k = 0; k < K; k++)
+        va[k] = 0.5f + va[k] * va[k], ok[k] = (float)(k % 3 != 1);
+    for (int c = 0; c < C; c++)
+        ik[c] = (float)(c % 4 != 2);
+    for (long i = 0; i < nx; i++)   /* the switched-off inputs are zeros */
+        if (ik[i / ((long)H * W) % C] == 0.0f)
+            x[i] = 0.0f;
+    char what[96];
+    snprintf(what, sizeof what, "winograd keep N%d C%d %dx%d K%d", N, C, H, W, K);
+    for (int si = 0; si < 2; si++) {
+        int simd = simds[si];
+        float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *full = garbage(ny), *part = garbage(ny);
+        k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 0, N);
+        for (int i = 0; i < split_count(2); i++)
+            k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, part, ws, N, C, H, W, K, 1e-5f, 1, H, W, simd,
+                               split_at(N, 2, i), split_at(N, 2, i + 1));
+        for (long i = 0; i < ny; i++) {
+            float want = ok[i / ((long)H * W) % K] != 0.0f ? full[i] : 0.0f;
+            if (part[i] != want)
+                fail_msg("%s simd %d: element %ld is %g, not %g", what, simd, i, (double)part[i], (double)want);
+        }
+        free(ws), free(full), free(part);
+    }
+    free(x), free(w), free(b), free(ga), free(be), free(mu), free(va), free(ik), free(ok);
+}
+
 static void test_winograd(void **state)
 {
     (void)state;
@@ -332,6 +368,8 @@ static void test_winograd(void **state)
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
+    wino_keep_case(4, 36, 14, 14, 64);       /* a sweep's union module: some channels switched off */
+    wino_keep_case(3, 12, 7, 7, 9);          /* output channels not a multiple of a register tile */
     assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
     assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
