@@ -65,10 +65,11 @@ void run_variants_probe(Arena *a, IrGraph *g)
 }
 
 /* A module's probes as the runtime reads them: per mask, where its probe
- * lies in the arena and how many floats a channel of one image has. */
+ * and the mask lie in the arena and how many floats a channel of one image
+ * has. */
 typedef struct Probes {
     int n;                     /* masks with a probe; 0: none, the module always runs */
-    long long off[64], chans[64], inner[64];
+    long long off[64], moff[64], chans[64], inner[64];
 } Probes;
 
 static void probes_of(const RunModel *m, Probes *p)
@@ -80,20 +81,29 @@ static void probes_of(const RunModel *m, Probes *p)
     for (int l = 0; l < g->probes.n; l++) {
         const IrValue *v = g->probes.v[l];
         p->off[l] = m->eval.plan->off[v->id];
+        p->moff[l] = m->eval.plan->off[((const IrValue *)g->masks.v[l])->id];
         p->chans[l] = v->d[1];
         p->inner[l] = ir_numel(v) / (v->d[0] * v->d[1]);
-        if (p->off[l] < 0)
+        if (p->off[l] < 0 || p->moff[l] < 0)
             return;
     }
     p->n = g->probes.n;
 }
 
-/* Row b's probes into z (per kernel of the module: 1 when its channel is all zeros). */
-static void probe_zeros(const RunModel *m, const Probes *p, int b, unsigned char *z)
+/* Row b's probes into z (per kernel of the module: 1 when its channel is
+ * all zeros). A channel its mask (with the generators on) or the keep
+ * vector zeroed is, without a look. */
+static void probe_zeros(const RunModel *m, const Probes *p, int b, const unsigned char *keep, int generators,
+                        unsigned char *z)
 {
     for (int l = 0, at = 0; l < p->n; l++) {
         const float *v = (const float *)(m->base + p->off[l]) + (long long)b * p->chans[l] * p->inner[l];
+        const float *mk = (const float *)(m->base + p->moff[l]) + (long long)b * p->chans[l];
         for (long long j = 0; j < p->chans[l]; j++, at++) {
+            if (!keep[at] || (generators > 0 && mk[j] == 0.0f)) {
+                z[at] = 1;
+                continue;
+            }
             long long e = 0;   /* a channel that is not all zeros mostly shows it at once */
             while (e < p->inner[l] && v[j * p->inner[l] + e] == 0.0f)
                 e++;
@@ -238,7 +248,7 @@ int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
                         long long i = pend[p0 + b];
                         memcpy(out + (c0 + i) * C, lg + b * C, sizeof(float) * (size_t)C);
                         if (pr.n)
-                            probe_zeros(m, &pr, (int)b, zs + i * kmax);
+                            probe_zeros(m, &pr, (int)b, cin, generators, zs + i * kmax);
                     }
                 }
                 memcpy(pin, cin, (size_t)MK);
