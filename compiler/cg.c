@@ -155,6 +155,24 @@ static double keep_in(const Cg *C, const IrValue *x)
     return -1;
 }
 
+/* The mask the mask_apply after y (keep_out's) multiplies by, when its
+ * generator runs before node n: its arena offset; else -1. */
+static double mask_before(const Cg *C, const IrValue *y, const IrNode *n)
+{
+    const IrGraph *g = C->p->g;
+    int at = -1, gen = -1;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *r = g->nodes.v[i];
+        if (r == n)
+            at = i;
+        if (r->op == IR_MASK_APPLY && r->in[0] == y)
+            for (int j = 0; j < g->nodes.n; j++)
+                if (((const IrNode *)g->nodes.v[j])->out == r->in[1])
+                    gen = j;
+    }
+    return gen >= 0 && at >= 0 && gen < at ? O(C, ((const IrNode *)g->nodes.v[gen])->out) : -1;
+}
+
 static double keep_out(const Cg *C, const IrValue *y)
 {
     const IrGraph *g = C->p->g;
@@ -188,19 +206,24 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
 {
     const char *kernel = wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
     long long eh = y->d[2], ew = y->d[3];
-    double ik = -1, ok = -1;
+    double ik = -1, ok = -1, mk = -1;
     if (infer && !flip && !strcmp(kernel, "k_conv2d_wino"))
         extent(C->p->g, y, &eh, &ew, 0), ik = keep_in(C, x), ok = keep_out(C, y);
+    if (ok >= 0)
+        mk = mask_before(C, y, C->p->g->nodes.v[C->node]);
     if (eh < y->d[2] || ew < y->d[3] || ik >= 0 || ok >= 0) {   /* only what is read */
         double c[24] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
                          Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL) };
         int nc = 7;
         char sig[32] = "ppqqqqq";
-        strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, "pwriiiifiiiilh");
+        strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, mk >= 0 ? "pp" : "nn");
+        strcat(sig, "pwriiiifiiiilh");
         if (ik >= 0)
             c[nc++] = ik;
         if (ok >= 0)
             c[nc++] = ok;
+        if (mk >= 0)
+            c[nc++] = mk, c[nc++] = (double)C->p->L->scalars + 16;   /* the generators' switch */
         double rest[] = { O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5,
                           (double)relu, (double)eh, (double)ew, (double)C->p->L->simd };
         memcpy(c + nc, rest, sizeof rest);

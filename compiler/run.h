@@ -96,8 +96,9 @@ int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
                          const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
                          float *logits, int32_t *labels, char *err, size_t errlen);
 /* Adds to a module's graph, per mask, the value run_variants_forward reads
- * (the first that other ops read of the masked channels); none if a mask
- * has none. */
+ * (the first that other ops read of the masked channels; none if a mask
+ * has none), and moves each masked conv after its mask's generator, so that
+ * the conv can pass over the images and channels the masks turn off. */
 void run_variants_probe(Arena *a, IrGraph *g);
 /* One set of images for run_modules_eval, and where their scores go
  * (laid out as run_modules_forward's, over all n modules). */

@@ -79,15 +79,18 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
 /* The same forward (no flip) where only a part of y is read: output rows
  * < OH and columns < OW (a pool after it drops the rest), and with outkeep,
  * only the output channels k with outkeep[k] != 0 (a mask multiplies the
- * others by 0); with inkeep, input channels c with inkeep[c] == 0 are taken
- * to be zeros (a mask switched them off) and left out of the sums. The part
- * read is k_conv2d_wino's to the bit when the left-out inputs are zeros;
- * every other element is k_conv2d_wino's or 0. Scratch: k_wino_ws. */
+ * others by 0); with mask [N][K] and *gen != 0, only the images whose mask
+ * is not 0 on every such channel. With inkeep, input channels c with
+ * inkeep[c] == 0 are taken to be zeros (a mask switched them off) and left
+ * out of the sums. The part read is k_conv2d_wino's, the same sums without
+ * the zero terms (to the sign of a zero); every other element is
+ * k_conv2d_wino's or 0. Scratch: k_wino_ws. */
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                         const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
-                        float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
-                        int OH, int OW, int simd, int lo, int hi);
+                        const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
+                        int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int simd, int lo,
+                        int hi);
 /* The same by F(4x4, 3x3) (k_wino4.c), for the same shapes, the weight
  * gradient too (as k_conv2d_wino_bwd_w): 4x fewer multiplies than the
  * direct conv instead of 2.25x, rounding a little more; k_wino4_pays says

@@ -289,11 +289,21 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
 
 /* k_conv2d_wino's tiles up to output row OH and column OW: the layout of
  * the whole image (so the scratch k_wino_ws sized is enough), fewer tiles. */
+/* Whether mask row mk (K channels) turns off every channel that takes part. */
+static int k_wino_dead(const float *restrict mk, const int *restrict kmap, int Ka)
+{
+    for (int ki = 0; ki < Ka; ki++)
+        if (mk[kmap ? kmap[ki] : ki] != 0.0f)
+            return 0;
+    return 1;
+}
+
 static void k_wino_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                        const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
-                       float *restrict y, float *restrict ws, int C, int H, int W, int K, float eps, int relu, int flip,
-                       int OH, int OW, int simd, int lo, int hi)
+                       const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
+                       int C, int H, int W, int K, float eps, int relu, int flip, int OH, int OW, int simd, int lo,
+                       int hi)
 {
     if (lo >= hi)
         return;
@@ -321,8 +331,21 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka);
     int nr = k_op_nr(simd), TRb = g.ld / g.TW, Kpa = (int)k_rup(Ka, k_op_mr(simd));
-    long end = (long)hi * g.TH;
-    for (long t = (long)lo * g.TH; t < end;) {
+    if (!(mask && *gen))
+        mask = NULL;
+    for (int a = lo, e; a < hi; a = e) {
+        /* an image its mask turns off altogether: zeros (the mask multiplies
+         * all of it by 0); the others in runs of consecutive images */
+        if (mask && k_wino_dead(mask + (long)a * K, kmap, Ka)) {
+            for (long i = 0; i < (long)K * H * W; i++)
+                y[(long)a * K * H * W + i] = 0.0f;
+            e = a + 1;
+            continue;
+        }
+        for (e = a + 1; e < hi && !(mask && k_wino_dead(mask + (long)e * K, kmap, Ka));)
+            e++;
+    long end = (long)e * g.TH;
+    for (long t = (long)a * g.TH; t < end;) {
         /* a block: up to TRb tile rows, of several whole images or a slice of one */
         long t1 = t + TRb < end ? t + TRb : end;
         long cols = (t1 - t) * g.TW;
@@ -343,6 +366,7 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
         }
         t = t1;
     }
+    }
 }
 
 void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
@@ -351,18 +375,20 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                    float eps, int relu, int flip, int simd, int lo, int hi)
 {
     (void)N;
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, y, ws, C, H, W, K, eps, relu, flip, H, W, simd, lo, hi);
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, NULL, NULL, y, ws, C, H, W, K, eps, relu, flip, H, W, simd,
+               lo, hi);
 }
 
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                         const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
-                        float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
-                        int OH, int OW, int simd, int lo, int hi)
+                        const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
+                        int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int simd, int lo,
+                        int hi)
 {
     (void)N;
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, inkeep, outkeep, y, ws, C, H, W, K, eps, relu, 0, OH, OW, simd, lo,
-               hi);
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, inkeep, outkeep, mask, gen, y, ws, C, H, W, K, eps, relu, 0, OH, OW,
+               simd, lo, hi);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows

@@ -300,7 +300,7 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
         for (int sp = 0; sp < 3; sp++) {
             part[sp] = garbage(ny);
             for (int i = 0; i < split_count(sp); i++)
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH,
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, NULL, NULL, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH,
                                    OW, simd, split_at(N, sp, i), split_at(N, sp, i + 1));
         }
         for (long i = 0; i < ny; i++) {
@@ -333,6 +333,9 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
         va[k] = 0.5f + va[k] * va[k], ok[k] = (float)(k % 3 != 1);
     for (int c = 0; c < C; c++)
         ik[c] = (float)(c % 4 != 2);
+    float *mask = fmalloc((long)N * K);
+    for (long i = 0; i < (long)N * K; i++)   /* image 1: on only where the channel is switched off */
+        mask[i] = i / K == 1 ? (float)(ok[i % K] == 0.0f) : 0.5f;
     for (long i = 0; i < nx; i++)   /* the switched-off inputs are zeros */
         if (ik[i / ((long)H * W) % C] == 0.0f)
             x[i] = 0.0f;
@@ -342,17 +345,24 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
         int simd = simds[si];
         float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *full = garbage(ny), *part = garbage(ny);
         k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 0, N);
-        for (int i = 0; i < split_count(2); i++)
-            k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, part, ws, N, C, H, W, K, 1e-5f, 1, H, W, simd,
-                               split_at(N, 2, i), split_at(N, 2, i + 1));
-        for (long i = 0; i < ny; i++) {
-            float want = ok[i / ((long)H * W) % K] != 0.0f ? full[i] : 0.0f;
-            if (part[i] != want)
-                fail_msg("%s simd %d: element %ld is %g, not %g", what, simd, i, (double)part[i], (double)want);
+        /* and a mask that turns image 1 off on every kept channel (not on the
+         * others): with the generators on, that image is zeros */
+        for (int on = 0; on < 2; on++) {
+            int gen = on;
+            for (int i = 0; i < split_count(2); i++)
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1, H,
+                                   W, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
+            for (long i = 0; i < ny; i++) {
+                long n = i / ((long)K * H * W);
+                float want = ok[i / ((long)H * W) % K] != 0.0f && !(on && n == 1) ? full[i] : 0.0f;
+                if (part[i] != want)
+                    fail_msg("%s simd %d generators %d: element %ld is %g, not %g", what, simd, on, i,
+                             (double)part[i], (double)want);
+            }
         }
         free(ws), free(full), free(part);
     }
-    free(x), free(w), free(b), free(ga), free(be), free(mu), free(va), free(ik), free(ok);
+    free(x), free(w), free(b), free(ga), free(be), free(mu), free(va), free(ik), free(ok), free(mask);
 }
 
 static void test_winograd(void **state)
