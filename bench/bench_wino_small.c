@@ -3,9 +3,9 @@
  * F(2x2, 3x3) and F(4x4, 3x3), for input and output channel counts a sliced
  * module has (a module keeps a few of a layer's kernels), one thread, the
  * best of the repetitions in thread CPU time. It prints the times and which
- * kernel codegen picks (k_wino_ok, k_wino4_pays), marking a pick that is
- * slower than the best by more than 10%. Usage: bench_wino_small [simd]
- * [repetitions]. */
+ * kernel codegen picks for an inference conv (k_wino_infer_ok,
+ * k_wino4_infer_pays), marking a pick that is slower than the best by more
+ * than 10%. Usage: bench_wino_small [simd] [repetitions]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +89,8 @@ int main(int argc, char **argv)
                 t[0] = best_time((JitFn)jit_lookup(jit, n[0]), base, ws, kt * N * H, reps);
                 t[1] = best_time((JitFn)jit_lookup(jit, n[1]), base, ws, N, reps);
                 t[2] = best_time((JitFn)jit_lookup(jit, n[2]), base, ws, N, reps);
-                int pick = !k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0 : k_wino4_pays(W) ? 2 : 1, best = 0;
+                int pick = !k_wino_infer_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0 : k_wino4_infer_pays(C, W, simd) ? 2 : 1,
+                    best = 0;
                 for (int i = 1; i < 3; i++)
                     best = t[i] < t[best] ? i : best;
                 static const char *name[] = { "direct", "F(2x2)", "F(4x4)" };
