@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <immintrin.h>
 
+#include "bench_time.h"
 #include "jit.h"
 #include "k_kernels.h"
 
@@ -48,12 +48,10 @@ __attribute__((target("avx2,fma"))) static double peak_avx2(long iters)
     return (double)sink;
 }
 
-static double now(void);
-
 static double peak_gflops(int simd)
 {
     long iters = 20000000;
-    double t0 = now(), sink = simd >= 16 ? peak_avx512(iters) : peak_avx2(iters), t = now() - t0;
+    double t0 = bench_now(), sink = simd >= 16 ? peak_avx512(iters) : peak_avx2(iters), t = bench_now() - t0;
     if (sink == 12345.0)   /* keeps the loop */
         printf(" ");
     return 2.0 * 12 * (simd >= 16 ? 16 : 8) * (double)iters / t * 1e-9;
@@ -69,27 +67,6 @@ static const Layer layers[] = {
     { "conv1", 1, 28, 32 }, { "conv2", 32, 28, 32 }, { "conv3", 32, 14, 64 },
     { "conv4", 64, 14, 64 }, { "conv5", 64, 7, 128 },
 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* The best of reps timed calls, after one warm-up. */
-static double best_time(JitFn fn, char *base, float *ws, int units, int reps)
-{
-    fn(base, ws, 0, units);
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        fn(base, ws, 0, units);
-        double t = now() - t0;
-        best = t < best ? t : best;
-    }
-    return best;
-}
 
 int main(int argc, char **argv)
 {
@@ -142,9 +119,9 @@ int main(int argc, char **argv)
             return 1;
         }
         double flop = 2.0 * N * K * C * R * R * OH * OW, t[3];
-        t[0] = best_time((JitFn)jit_lookup(jit, nf), base, ws, N * OH, reps);   /* forward units: output rows */
-        t[1] = best_time((JitFn)jit_lookup(jit, nx_), base, ws, N, reps);
-        t[2] = best_time((JitFn)jit_lookup(jit, nw_), base, ws, G, reps);
+        t[0] = bench_best((JitFn)jit_lookup(jit, nf), base, ws, N * OH, reps);   /* forward units: output rows */
+        t[1] = bench_best((JitFn)jit_lookup(jit, nx_), base, ws, N, reps);
+        t[2] = bench_best((JitFn)jit_lookup(jit, nw_), base, ws, G, reps);
         char shp[40];
         snprintf(shp, sizeof shp, "%d->%d %dx%d", C, K, H, W);
         printf("%-6s %-26s", layers[l].name, shp);
@@ -178,10 +155,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_kernels: %s\n", err);
                 return 1;
             }
-            tw[0] = best_time((JitFn)jit_lookup(jit, wn[0]), base, ws, N, reps);
-            tw[1] = best_time((JitFn)jit_lookup(jit, wn[1]), base, ws, N, reps);
+            tw[0] = bench_best((JitFn)jit_lookup(jit, wn[0]), base, ws, N, reps);
+            tw[1] = bench_best((JitFn)jit_lookup(jit, wn[1]), base, ws, N, reps);
             if (ww)
-                tw[2] = best_time((JitFn)jit_lookup(jit, wn[2]), base, ws, G, reps);
+                tw[2] = bench_best((JitFn)jit_lookup(jit, wn[2]), base, ws, G, reps);
             /* the arithmetic the Winograd GEMMs do, per tile and channel pair: F(4x4)
              * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2) */
             double g2 = 2.0 * 16 * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);
@@ -238,9 +215,9 @@ int main(int argc, char **argv)
             return 1;
         }
         double flop = 2.0 * B * F * O, t[3];
-        t[0] = best_time((JitFn)jit_lookup(jit, nf), base, ws, B, reps);
-        t[1] = best_time((JitFn)jit_lookup(jit, nx_), base, ws, B, reps);
-        t[2] = best_time((JitFn)jit_lookup(jit, nw_), base, ws, O, reps);
+        t[0] = bench_best((JitFn)jit_lookup(jit, nf), base, ws, B, reps);
+        t[1] = bench_best((JitFn)jit_lookup(jit, nx_), base, ws, B, reps);
+        t[2] = bench_best((JitFn)jit_lookup(jit, nw_), base, ws, O, reps);
         char shp[40];
         snprintf(shp, sizeof shp, "%d->%d", F, O);
         printf("linear %-26s", shp);
@@ -281,7 +258,7 @@ int main(int argc, char **argv)
         double bytes[6] = { 2.0 * n * 4, 3.0 * n * 4, 2.0 * n * 4, 3.0 * n * 4, 1.25 * n * 4, 2.25 * n * 4 };
         printf("[128,32,28,28]:");
         for (int i = 0; i < 6; i++) {
-            double t = best_time((JitFn)jit_lookup(jit, calls[i].name), base, NULL, units[i], reps);
+            double t = bench_best((JitFn)jit_lookup(jit, calls[i].name), base, NULL, units[i], reps);
             printf(" %s %.2f ms (%.0f GB/s)", calls[i].kernel + 2, t * 1e3, bytes[i] / t * 1e-9);
         }
         printf("\n");

@@ -9,30 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_time.h"
 #include "jit.h"
 #include "k_kernels.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double best_time(JitFn fn, char *base, float *ws, int units, int reps)
-{
-    fn(base, ws, 0, units);
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        fn(base, ws, 0, units);
-        double t = now() - t0;
-        best = t < best ? t : best;
-    }
-    return best;
-}
 
 static long maxl(long a, long b) { return a > b ? a : b; }
 
@@ -86,9 +66,9 @@ int main(int argc, char **argv)
                     return 1;
                 }
                 double t[3];
-                t[0] = best_time((JitFn)jit_lookup(jit, n[0]), base, ws, kt * N * H, reps);
-                t[1] = best_time((JitFn)jit_lookup(jit, n[1]), base, ws, N, reps);
-                t[2] = best_time((JitFn)jit_lookup(jit, n[2]), base, ws, N, reps);
+                t[0] = bench_best((JitFn)jit_lookup(jit, n[0]), base, ws, kt * N * H, reps);
+                t[1] = bench_best((JitFn)jit_lookup(jit, n[1]), base, ws, N, reps);
+                t[2] = bench_best((JitFn)jit_lookup(jit, n[2]), base, ws, N, reps);
                 int pick = !k_wino_infer_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0 : k_wino4_infer_pays(C, W, simd) ? 2 : 1,
                     best = 0;
                 for (int i = 1; i < 3; i++)
