@@ -136,7 +136,8 @@ static void extent(const IrGraph *g, const IrValue *v, long long *eh, long long 
  * run_variants.c) let a conv leave out the channels a mask switches off:
  * the arena offset of the keep vector of the mask whose channels x carries
  * (back through ops that keep a zero channel zero), and of the mask that
- * multiplies y's channels (its only reader); -1 where there is none. */
+ * multiplies y's channels (its only reader, the mask_apply keep_out puts
+ * in *apply); -1 where there is none. */
 static double keep_in(const Cg *C, const IrValue *x)
 {
     const IrGraph *g = C->p->g;
@@ -155,28 +156,25 @@ static double keep_in(const Cg *C, const IrValue *x)
     return -1;
 }
 
-/* The mask the mask_apply after y (keep_out's) multiplies by, when its
+/* The mask that `apply` (keep_out's reader) multiplies by, when its
  * generator runs before node n: its arena offset; else -1. */
-static double mask_before(const Cg *C, const IrValue *y, const IrNode *n)
+static double mask_before(const Cg *C, const IrNode *apply, const IrNode *n)
 {
     const IrGraph *g = C->p->g;
     int at = -1, gen = -1;
     for (int i = 0; i < g->nodes.n; i++) {
         const IrNode *r = g->nodes.v[i];
-        if (r == n)
-            at = i;
-        if (r->op == IR_MASK_APPLY && r->in[0] == y)
-            for (int j = 0; j < g->nodes.n; j++)
-                if (((const IrNode *)g->nodes.v[j])->out == r->in[1])
-                    gen = j;
+        at = r == n ? i : at;
+        gen = r->out == apply->in[1] ? i : gen;
     }
-    return gen >= 0 && at >= 0 && gen < at ? O(C, ((const IrNode *)g->nodes.v[gen])->out) : -1;
+    return gen >= 0 && at >= 0 && gen < at ? O(C, apply->in[1]) : -1;
 }
 
-static double keep_out(const Cg *C, const IrValue *y)
+static double keep_out(const Cg *C, const IrValue *y, const IrNode **apply)
 {
     const IrGraph *g = C->p->g;
     const IrNode *reader = NULL;
+    *apply = NULL;
     int uses = y == g->logits;
     for (int i = 0; i < g->probes.n; i++)
         uses += g->probes.v[i] == y;
@@ -189,8 +187,10 @@ static double keep_out(const Cg *C, const IrValue *y)
     if (!g->probes.n || uses != 1 || reader->op != IR_MASK_APPLY || reader->in[0] != y)
         return -1;
     for (int l = 0; l < g->masks.n; l++)
-        if (g->masks.v[l] == reader->in[1])
+        if (g->masks.v[l] == reader->in[1]) {
+            *apply = reader;
             return (double)C->p->L->keep_off[l];
+        }
     return -1;
 }
 
@@ -207,10 +207,11 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
     const char *kernel = wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
     long long eh = y->d[2], ew = y->d[3];
     double ik = -1, ok = -1, mk = -1;
+    const IrNode *apply = NULL;
     if (infer && !flip && !strcmp(kernel, "k_conv2d_wino"))
-        extent(C->p->g, y, &eh, &ew, 0), ik = keep_in(C, x), ok = keep_out(C, y);
-    if (ok >= 0)
-        mk = mask_before(C, y, C->p->g->nodes.v[C->node]);
+        extent(C->p->g, y, &eh, &ew, 0), ik = keep_in(C, x), ok = keep_out(C, y, &apply);
+    if (apply)
+        mk = mask_before(C, apply, C->p->g->nodes.v[C->node]);
     if (eh < y->d[2] || ew < y->d[3] || ik >= 0 || ok >= 0) {   /* only what is read */
         double c[24] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
                          Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL) };

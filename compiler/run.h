@@ -61,6 +61,9 @@ void run_model_free(RunModel *m);
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
                      int from, char *err, size_t errlen);
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);
+/* Rows [0, rows) of one of those inputs: src the shared value's images
+ * (all their channels), dst the module's. */
+void run_module_input_rows(const SliceInput *in, const float *src, float *dst, long long rows);
 
 /* Modules evaluated together: n of them, one per keep vector (`kernels`
  * each, in full's mask order), each sliced from the nodes every module

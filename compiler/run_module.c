@@ -33,20 +33,25 @@ int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const un
     return module_build(mod, s, a, full, keep, generators, from, 0, err, errlen);
 }
 
+void run_module_input_rows(const SliceInput *in, const float *src, float *dst, long long rows)
+{
+    long long sper = ir_numel(in->src) / in->src->d[0], dper = ir_numel(in->dst) / in->dst->d[0];
+    if (!in->idx) {
+        memcpy(dst, src, sizeof(float) * (size_t)(rows * dper));
+        return;
+    }
+    long long K = in->dst->d[1], inner = dper / K;
+    for (long long b = 0; b < rows; b++)
+        for (long long j = 0; j < K; j++)
+            memcpy(dst + b * dper + j * inner, src + b * sper + in->idx[j] * inner, sizeof(float) * (size_t)inner);
+}
+
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full)
 {
     for (int i = 0; i < s->ninputs; i++) {
         const SliceInput *in = &s->inputs[i];
-        const float *src = (const float *)(full->base + full->eval.plan->off[in->src->id]);
-        float *dst = (float *)(mod->base + mod->eval.plan->off[in->dst->id]);
-        if (!in->idx) {
-            memcpy(dst, src, sizeof(float) * (size_t)ir_numel(in->dst));
-            continue;
-        }
-        long long B = in->src->d[0], C = in->src->d[1], K = in->dst->d[1], inner = ir_numel(in->src) / (B * C);
-        for (long long b = 0; b < B; b++)
-            for (long long j = 0; j < K; j++)
-                memcpy(dst + (b * K + j) * inner, src + (b * C + in->idx[j]) * inner, sizeof(float) * (size_t)inner);
+        run_module_input_rows(in, (const float *)(full->base + full->eval.plan->off[in->src->id]),
+                              (float *)(mod->base + mod->eval.plan->off[in->dst->id]), in->src->d[0]);
     }
 }
 

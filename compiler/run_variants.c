@@ -194,16 +194,9 @@ static void gather_row(RunModel *m, const Slice *s, const Store *st, long long r
     for (int i = 0; i < s->ninputs; i++) {
         const SliceInput *in = &s->inputs[i];
         int k = store_slot(st, in->src);
-        const float *src = st->data[k] + r * st->per[k];
         long long per = ir_numel(in->dst) / in->dst->d[0];
-        float *dst = (float *)(m->base + m->eval.plan->off[in->dst->id]) + b * per;
-        if (!in->idx) {
-            memcpy(dst, src, sizeof(float) * (size_t)per);
-            continue;
-        }
-        long long K = in->dst->d[1], inner = per / K;
-        for (long long j = 0; j < K; j++)
-            memcpy(dst + j * inner, src + in->idx[j] * inner, sizeof(float) * (size_t)inner);
+        run_module_input_rows(in, st->data[k] + r * st->per[k],
+                              (float *)(m->base + m->eval.plan->off[in->dst->id]) + b * per, 1);
     }
 }
 
