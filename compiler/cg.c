@@ -52,6 +52,17 @@ static void call(Cg *C, int units, const char *kernel, const char *sig, ...)
     push(C, units, kernel, sig, n, c);
 }
 
+/* sig with each '?', a channel count, given at run time where the calls
+ * share their bodies with other modules' (CgCalls.share), else a constant. */
+static const char *chans(const Cg *C, const char *sig)
+{
+    char *s = arena_strdup(C->a, sig);
+    for (char *c = s; *c; c++)
+        if (*c == '?')
+            *c = C->out->share ? 'r' : 'i';
+    return s;
+}
+
 static double O(const Cg *C, const IrValue *v) { return (double)C->p->off[v->id]; }
 static double Q(const Cg *C, const IrValue *v) { return v ? O(C, v) : -1.0; }
 static int units(const IrValue *v) { return (int)ir_numel(v); }
@@ -218,7 +229,9 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         int nc = 7;
         char sig[32] = "ppqqqqq";
         strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, mk >= 0 ? "pp" : "nn");
-        strcat(sig, "pwriiiifiiiilh");
+        /* the GEMMs' sizes are counted from the keep vectors at run time anyway */
+        strcat(sig, "pwr"), strcat(sig, ik >= 0 && C->out->share ? "r" : "i"), strcat(sig, "ii");
+        strcat(sig, ok >= 0 && C->out->share ? "r" : "i"), strcat(sig, "fiiiilh");
         if (ik >= 0)
             c[nc++] = ik;
         if (ok >= 0)
@@ -375,10 +388,10 @@ static int node(Cg *C, const IrNode *n)
         double og = x->d[0] <= 16 && w->d[0] > 16 ? (double)((w->d[0] + 15) / 16) : 1.0;
         int units = (int)(og * (double)x->d[0]);
         if (n->nin == 3)
-            call(C, units, "k_linear_fwd", "ppppwiiiiilh", O(C, x), O(C, w), O(C, n->in[2]), O(C, y),
+            call(C, units, "k_linear_fwd", chans(C, "ppppwi?iiilh"), O(C, x), O(C, w), O(C, n->in[2]), O(C, y),
                  (double)x->d[0], (double)w->d[1], (double)w->d[0], og, simd);
         else
-            call(C, units, "k_linear_fwd", "ppnpwiiiiilh", O(C, x), O(C, w), O(C, y), (double)x->d[0],
+            call(C, units, "k_linear_fwd", chans(C, "ppnpwi?iiilh"), O(C, x), O(C, w), O(C, y), (double)x->d[0],
                  (double)w->d[1], (double)w->d[0], og, simd);
         return 0;
     }
@@ -418,7 +431,7 @@ static int node(Cg *C, const IrNode *n)
     case IR_MASK_GEN: {
         const IrValue *w1 = n->in[1];
         long long B = x->d[0], Cc = x->d[1], HW = x->d[2] * x->d[3], Hd = w1->d[0], K = y->d[1];
-        call(C, (int)B, "k_mask_gen_fwd", "ppppppiiiilh", O(C, x), O(C, w1), O(C, n->in[2]), O(C, n->in[3]), O(C, y),
+        call(C, (int)B, "k_mask_gen_fwd", chans(C, "pppppp?ii?lh"), O(C, x), O(C, w1), O(C, n->in[2]), O(C, n->in[3]), O(C, y),
              n->nextra ? O(C, n->extra[0]) : parts, (double)Cc, (double)HW, (double)Hd, (double)K);
         return 0;
     }
@@ -447,7 +460,7 @@ static int node(Cg *C, const IrNode *n)
         if (l < 0)
             return -1;
         if (n->op == IR_MASK_APPLY)
-            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep", "pppppiiilh", O(C, x), O(C, m),
+            call(C, (int)(x->d[0] * x->d[1]), "k_mask_apply_keep", chans(C, "pppppi?ilh"), O(C, x), O(C, m),
                  (double)L->keep_off[l], (double)L->scalars + 16, O(C, y), (double)(x->d[2] * x->d[3]),
                  (double)x->d[1], n->p);
         else

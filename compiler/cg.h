@@ -12,6 +12,12 @@ typedef struct CgCalls {
     int *units;
     int *node;                 /* by call: the index of the graph node it computes (-1: none) */
     int n, cap;
+    /* Set before cg_graph when these calls go to one JIT with other
+     * modules' (run_models_compile): a channel count that differs from one
+     * module to the next is then a run-time argument ('r') where the
+     * kernel's loops gain nothing from it as a constant, so that the
+     * modules' calls of one layer share one compiled body. */
+    int share;
 } CgCalls;
 
 /* Appends the calls of g's nodes, in order, named PREFIXn (n their index

@@ -35,6 +35,8 @@ typedef struct RunModel {
     double compile_seconds;
     int profile;               /* $MWTC_PROFILE: time each step, print a table when freed */
     int module;                /* run as a module (run_model_set_module with a keep): its checkpoints say which */
+    int ntrain;                /* calls [0, ntrain) are the training step's */
+    int jit_borrowed;          /* jit belongs to others (run_model_prepare_graph) */
 } RunModel;
 
 /* Builds the model: with `train` its training step (forward, backward, SGD)
@@ -48,6 +50,17 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
  * each module's threads spinning for work while the next module runs. */
 int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, char *err,
                           size_t errlen);
+/* The same in three steps, for many graphs and one JIT: each graph planned
+ * and generated (its calls named PREFIXn, its channel counts shared where
+ * they can be: CgCalls.share) with `jit` borrowed; then all their calls in
+ * one jit_add_calls, where calls of one shape share one compiled body
+ * whichever graph they come from; then each linked: its steps, arena and
+ * scratch, on `pool`. Ten modules of a model compile about as fast as one.
+ * The caller frees the models, then the JIT. */
+int run_model_prepare_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, Jit *jit, const char *prefix,
+                            char *err, size_t errlen);
+int run_models_compile(Jit *jit, RunModel *m, int n, char *err, size_t errlen);
+int run_model_link(RunModel *m, Arena *a, RtPool *pool, char *err, size_t errlen);
 void run_model_free(RunModel *m);
 
 /* A module as a model of its own (run_module.c): module_slice on full's
@@ -76,6 +89,7 @@ typedef struct RunModules {
     long long kernels;         /* full's masked kernels */
     long long chunk;           /* run_variants_forward's images per chunk (0: as its memory allows) */
     long long runs, reused;    /* its image runs, and those it copied from the variant before */
+    Jit *jit;                  /* the modules' code, compiled together (run_models_compile) */
 } RunModules;
 /* Builds modules 0, 1, ... of keeps[n] while those built hold less than
  * `budget` bytes (always at least one): ms->n says how many. With probes,

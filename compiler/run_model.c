@@ -52,14 +52,11 @@ static int steps(RunModel *m, Arena *a, RunGraph *rg, int first, int last)
     return 0;
 }
 
-/* Everything after the graphs: plan, codegen, JIT, arena, pool. */
-static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtPool *share, double t0, char *err,
-                 size_t errlen)
+/* Plan and codegen: the layout for the JIT's CPU, the fused graphs planned,
+ * their kernel calls (the inference graph's named EPREFIXn). */
+static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *eprefix, char *err, size_t errlen)
 {
     const Net *net = m->net;
-    m->jit = jit_create(err, errlen);
-    if (!m->jit)
-        return -1;
     int simd = strstr(jit_cpu_features(m->jit), "+avx512f") ? 16 : 8;
     m->L = plan_layout(a, train ? m->train.g : m->eval.g, simd, train != NULL);
     /* both compile their fused graphs; m->train.g and m->eval.g stay the model as written */
@@ -79,27 +76,27 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtP
                          : m->eval.plan->work_bytes;
     m->L->size = m->L->work + work;
 
-    int ntrain = 0;
+    m->ntrain = 0;
     if (train) {
         if (cg_graph(a, m->train.plan, "t", &m->calls, err, errlen) != 0)
             return -1;
         cg_sgd(a, m->L, "sgd", train->momentum, train->weight_decay, train->nesterov, &m->calls);
-        ntrain = m->calls.n;
+        m->ntrain = m->calls.n;
     }
-    if (cg_graph(a, m->eval.plan, "e", &m->calls, err, errlen) != 0)
-        return -1;
-    if (jit_add_calls(m->jit, m->calls.v, m->calls.n, err, errlen) != 0)
-        return -1;
-    if ((train && steps(m, a, &m->train, 0, ntrain) != 0) || steps(m, a, &m->eval, ntrain, m->calls.n) != 0) {
+    return cg_graph(a, m->eval.plan, eprefix, &m->calls, err, errlen);
+}
+
+/* After the JIT has the calls: the steps, the arena, the pool, the scratch. */
+static int finish(RunModel *m, Arena *a, int threads, RtPool *share, char *err, size_t errlen)
+{
+    if ((m->train.g && steps(m, a, &m->train, 0, m->ntrain) != 0) || steps(m, a, &m->eval, m->ntrain, m->calls.n) != 0) {
         snprintf(err, errlen, "internal error: a compiled kernel call is missing");
         return -1;
     }
-    m->compile_seconds = rt_clock() - t0;
-
     size_t size = (size_t)((m->L->size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN);
     m->base = aligned_alloc(PLAN_ALIGN, size);
     if (!m->base) {
-        snprintf(err, errlen, "out of memory: model '%s' needs %.1f MB", net->name, (double)size / 1e6);
+        snprintf(err, errlen, "out of memory: model '%s' needs %.1f MB", m->net->name, (double)size / 1e6);
         return -1;
     }
     memset(m->base, 0, size);
@@ -121,6 +118,18 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtP
             return -1;
         }
     return 0;
+}
+
+/* Everything after the graphs, with a JIT of the model's own. */
+static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtPool *share, double t0, char *err,
+                 size_t errlen)
+{
+    m->jit = jit_create(err, errlen);
+    if (!m->jit || prepare(m, a, train, "e", err, errlen) != 0 ||
+        jit_add_calls(m->jit, m->calls.v, m->calls.n, err, errlen) != 0)
+        return -1;
+    m->compile_seconds = rt_clock() - t0;
+    return finish(m, a, threads, share, err, errlen);
 }
 
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
@@ -145,6 +154,46 @@ int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, 
     m->profile = getenv("MWTC_PROFILE") != NULL;
     m->eval.g = eval;
     return build(m, a, NULL, 0, pool, rt_clock(), err, errlen);
+}
+
+int run_model_prepare_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, Jit *jit, const char *prefix,
+                            char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->net = net;
+    m->profile = getenv("MWTC_PROFILE") != NULL;
+    m->eval.g = eval;
+    m->jit = jit;
+    m->jit_borrowed = 1;
+    m->calls.share = 1;
+    return prepare(m, a, NULL, prefix, err, errlen);
+}
+
+int run_models_compile(Jit *jit, RunModel *m, int n, char *err, size_t errlen)
+{
+    double t0 = rt_clock();
+    int total = 0;
+    for (int k = 0; k < n; k++)
+        total += m[k].calls.n;
+    JitCall *all = malloc(sizeof(JitCall) * (size_t)(total ? total : 1));
+    if (!all) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int k = 0, at = 0; k < n; k++) {
+        memcpy(all + at, m[k].calls.v, sizeof(JitCall) * (size_t)m[k].calls.n);
+        at += m[k].calls.n;
+    }
+    int rc = jit_add_calls(jit, all, total, err, errlen);
+    free(all);
+    for (int k = 0; k < n; k++)   /* each its share of the time */
+        m[k].compile_seconds = (rt_clock() - t0) * m[k].calls.n / (total ? total : 1);
+    return rc;
+}
+
+int run_model_link(RunModel *m, Arena *a, RtPool *pool, char *err, size_t errlen)
+{
+    return finish(m, a, 0, pool, err, errlen);
 }
 
 /* Runs a graph's steps; profiling runs them one at a time and times each. */
@@ -206,7 +255,8 @@ void run_model_free(RunModel *m)
     if (m->pool && !m->pool_borrowed)
         rt_pool_destroy(m->pool);
     free(m->base);
-    jit_destroy(m->jit);
+    if (!m->jit_borrowed)
+        jit_destroy(m->jit);
     memset(m, 0, sizeof *m);
 }
 

@@ -1,36 +1,51 @@
 /* Modules compiled as models of their own (run.h): slice, build, gather;
  * and many modules evaluated together, sharing the nodes before their first
- * mask. */
+ * mask and one JIT, where a layer's calls in every module share one
+ * compiled body. */
 #include "run.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* run_module_build; with probes, the values run_variants.c reads kept too. */
-static int module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                        int from, int probes, char *err, size_t errlen)
+/* The module's graph: full's sliced to keep, with probes what
+ * run_variants.c reads kept too. */
+static int module_slice(Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators, int from,
+                        int probes, char *err, size_t errlen)
 {
-    memset(mod, 0, sizeof *mod);
     /* generators < 0: dropped, but the masks stay for keep vectors inside the slice */
     if (pass_slice(a, full->eval.g, keep, from, generators == 0, s, err, errlen) != 0)
         return -1;
     if (probes)
         run_variants_probe(a, s->g);
-    if (run_model_build_graph(mod, a, full->net, s->g, full->pool, err, errlen) != 0)
-        return -1;
+    return 0;
+}
+
+/* A built module's tensors, gathered from full's; its kernels switched. */
+static void module_fill(RunModel *mod, const Slice *s, RunModel *full, int generators)
+{
     for (int i = 0; i < s->g->params.n; i++)
         slice_gather(&s->params[i], run_param(full, s->params[i].src->index), run_param(mod, i));
     for (int i = 0; i < s->g->states.n; i++)
         slice_gather(&s->states[i], run_state(full, s->states[i].src->index), run_state(mod, i));
     run_model_set_module(mod, s->keep, generators > 0);
+}
+
+static int module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
+                        int from, char *err, size_t errlen)
+{
+    memset(mod, 0, sizeof *mod);
+    if (module_slice(s, a, full, keep, generators, from, 0, err, errlen) != 0 ||
+        run_model_build_graph(mod, a, full->net, s->g, full->pool, err, errlen) != 0)
+        return -1;
+    module_fill(mod, s, full, generators);
     return 0;
 }
 
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
                      int from, char *err, size_t errlen)
 {
-    return module_build(mod, s, a, full, keep, generators, from, 0, err, errlen);
+    return module_build(mod, s, a, full, keep, generators, from, err, errlen);
 }
 
 void run_module_input_rows(const SliceInput *in, const float *src, float *dst, long long rows)
@@ -59,14 +74,15 @@ void run_modules_free(RunModules *ms)
 {
     for (int k = 0; ms->m && k < ms->n; k++)
         run_model_free(&ms->m[k]);
+    jit_destroy(ms->jit);   /* after the modules: it holds their code */
     free(ms->m), free(ms->s);
     memset(ms, 0, sizeof *ms);
 }
 
-/* What a built model holds in memory: its arena and its threads' scratch. */
-static size_t model_bytes(const RunModel *m)
+/* What a built model will hold in memory: its arena and its threads' scratch. */
+static size_t model_bytes(const RunModel *m, RtPool *pool)
 {
-    return (size_t)m->L->size + (size_t)rt_pool_threads(m->pool) * (size_t)m->L->ws_floats * sizeof(float);
+    return (size_t)m->L->size + (size_t)rt_pool_threads(pool) * (size_t)m->L->ws_floats * sizeof(float);
 }
 
 int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned char *keeps, long long kernels, int n,
@@ -77,22 +93,32 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
     ms->kernels = kernels;
     ms->m = calloc((size_t)n, sizeof *ms->m);
     ms->s = calloc((size_t)n, sizeof *ms->s);
-    if (!ms->m || !ms->s) {
+    if (!ms->m || !ms->s)
         snprintf(err, errlen, "out of memory");
+    if (!ms->m || !ms->s || !(ms->jit = jit_create(err, errlen))) {
         run_modules_free(ms);
         return -1;
     }
+    /* all of them planned and generated, then compiled at once, then linked */
     size_t bytes = 0;
     for (int k = 0; k < n && (k == 0 || bytes < budget); k++) {
         ms->n = k + 1;
-        if (module_build(&ms->m[k], &ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from, probes,
-                         err, errlen) != 0) {
+        if (module_slice(&ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from, probes, err,
+                         errlen) != 0 ||
+            run_model_prepare_graph(&ms->m[k], a, full->net, ms->s[k].g, ms->jit, arena_printf(a, "m%de", k), err,
+                                    errlen) != 0) {
             run_modules_free(ms);
             return -1;
         }
-        bytes += model_bytes(&ms->m[k]);
+        bytes += model_bytes(&ms->m[k], full->pool);
     }
-    return 0;
+    int rc = run_models_compile(ms->jit, ms->m, ms->n, err, errlen);
+    for (int k = 0; k < ms->n && rc == 0; k++)
+        if ((rc = run_model_link(&ms->m[k], a, full->pool, err, errlen)) == 0)
+            module_fill(&ms->m[k], &ms->s[k], full, generators);
+    if (rc != 0)
+        run_modules_free(ms);
+    return rc;
 }
 
 /* MWTC_VARIANT_REUSE=off runs every variant on every image (to compare). */

@@ -2,8 +2,9 @@
  * images (accuracy, binary masks, cohesion), every module on the test images
  * and on calibration images spread over the training set (own-class recall),
  * the modules composed by calibrated scores and by raw logits, and the
- * threshold sweep. Each module is sliced and compiled on its own
- * (run_module.c); the nodes all modules share run once per batch. */
+ * threshold sweep. Each module is sliced to a model of its own, and the
+ * modules compile together (run_module.c); the nodes all modules share run
+ * once per batch. */
 #include "run_mz.h"
 
 #include <stdlib.h>
@@ -18,7 +19,7 @@ typedef struct Scores {
     int32_t *cal_lab, *test_lab;
 } Scores;
 
-/* Per class its module (generators kept or left out), compiled on its own. */
+/* Per class its module (generators kept or left out), sliced on its own. */
 static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int generators, const uint32_t *cal_idx,
                          Scores *s, char *err, size_t errlen)
 {
@@ -93,8 +94,8 @@ static void free_scores(Scores *s) { free(s->cal), free(s->test), free(s->cal_la
 /* The threshold sweep: 0.5 .. 0.95 on subsets (1000 test images, 500
  * calibration images). One slice per class, made for the union of its
  * modules over every threshold, evaluates all of them with its other kernels
- * switched off: ten compilations, not a hundred; and the nodes every module
- * shares run once per batch, not a hundred times. */
+ * switched off: ten slices, not a hundred, compiled together; and the nodes
+ * every module shares run once per batch, not a hundred times. */
 int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size_t errlen)
 {
     enum { NT = 10 };

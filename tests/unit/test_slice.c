@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jit_int.h"
 #include "mwt_test.h"
 #include "rt_ckpt.h"
 #include "rt_progress.h"
@@ -181,13 +182,59 @@ static void trained_free(Trained *T)
     tc_free(T->t);
 }
 
+/* Modules built together compile together (run_models_compile), and a
+ * layer's calls in two modules share one compiled body though the modules
+ * keep different numbers of its kernels: where two modules call the same
+ * kernels in the same order, each call of module k > 0 falls in the group of
+ * module 0's at its place (jit_call_groups), for every kernel whose channel
+ * counts cg.c passes at run time. Returns how many such calls share a body
+ * with other constants (channel counts). */
+static int check_shared_bodies(const RunModules *ms)
+{
+    static const char *shared[] = { "k_conv2d_wino_part", "k_mask_gen_fwd", "k_mask_apply_keep", "k_linear_fwd",
+                                    "k_maxpool_fwd", "k_relu_fwd" };
+    int total = 0;
+    for (int k = 0; k < ms->n; k++)
+        total += ms->m[k].calls.n;
+    JitCall *all = malloc(sizeof(JitCall) * (size_t)total);
+    int *group = malloc(sizeof(int) * (size_t)total);
+    for (int k = 0, at = 0; k < ms->n; at += ms->m[k++].calls.n)
+        memcpy(all + at, ms->m[k].calls.v, sizeof(JitCall) * (size_t)ms->m[k].calls.n);
+    jit_call_groups(all, total, group);
+    int compared = 0, differ = 0;
+    const CgCalls *a = &ms->m[0].calls;
+    for (int k = 1, at = a->n; k < ms->n; at += ms->m[k++].calls.n) {
+        const CgCalls *b = &ms->m[k].calls;
+        int same = a->n == b->n;
+        for (int i = 0; same && i < a->n; i++)
+            same = !strcmp(a->v[i].kernel, b->v[i].kernel) && !strcmp(a->v[i].sig, b->v[i].sig);
+        compared += same;
+        for (int i = 0; same && i < a->n; i++)
+            for (size_t q = 0; q < sizeof shared / sizeof *shared; q++)
+                if (!strcmp(a->v[i].kernel, shared[q])) {
+                    assert_int_equal(group[at + i], group[i]);
+                    int nc = 0;
+                    for (const char *c = a->v[i].sig; *c; c++)
+                        nc += jit_sig_const(*c);
+                    differ += memcmp(a->v[i].consts, b->v[i].consts, sizeof(double) * (size_t)nc) != 0;
+                }
+    }
+    print_message("modules compiled together: %d of %d call the same kernels as module 0, %d calls of theirs share "
+                  "a body of module 0's with other constants\n",
+                  compared, ms->n - 1, differ);
+    assert_true(compared > 0);
+    free(all), free(group);
+    return differ;
+}
+
 /* Variants reused where an image cannot tell them apart (run_variants.c)
  * against every variant run on every image (MWTC_VARIANT_REUSE=off): the
  * same scores to the bit, for each class's modules at thresholds that
  * switch kernels off, one repeated, then the first again (kernels switched
  * on), in chunks smaller than the images and batches left part empty.
- * Returns how many image runs the reuse copied. */
-static long long check_reuse(Trained *T, const char *what)
+ * Returns how many image runs the reuse copied; check_shared_bodies's
+ * count into *shared. */
+static long long check_reuse(Trained *T, const char *what, int *shared)
 {
     enum { NV = 6, NT = 100, MAXK = 64 };
     static const double thr[NV] = { 0.3, 0.6, 0.9, 0.9, 0.99, 0.3 };
@@ -214,6 +261,8 @@ static long long check_reuse(Trained *T, const char *what)
             0)
             fail_msg("%s", err);
         ms.chunk = BATCH;
+        if (!v)
+            *shared = check_shared_bodies(&ms);
         if (run_modules_forward(&ms, &T->full, &T->ds, &T->norm, 1, NULL, NT, vin, NV, 1, rv[v], NULL, err,
                                 sizeof err) != 0)
             fail_msg("%s", err);
@@ -308,7 +357,8 @@ static void test_module_equivalence(void **st)
         free(lg[v][0]), free(lg[v][1]);
 
     T.full = full;
-    check_reuse(&T, "residual model");
+    int shared;
+    check_reuse(&T, "residual model", &shared);
     trained_free(&T);
 }
 
@@ -347,7 +397,10 @@ static void test_masked_logits(void **st)
     print_message("%d of 4 modules switch off a logit\n", cut);
     /* its masks are sparse enough that some images give a variant's
      * switched-off kernels nothing: the reuse must find them */
-    assert_true(check_reuse(&T, "logits model") > 0);
+    int shared;
+    assert_true(check_reuse(&T, "logits model", &shared) > 0);
+    /* its modules keep different numbers of a layer's kernels */
+    assert_true(shared > 0);
     trained_free(&T);
 }
 
