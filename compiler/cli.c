@@ -251,6 +251,8 @@ void cli_help(const char *command)
          "options: --epochs N  --limit N  --threads N  --seed N  --quiet  -o PATH  --model NAME\n"
          "         --json  --ckpt CKPT  --module C,...  --threshold T  --svg FILE  --help\n"
          "\n"
+         "With --json the main job prints one object: the report, its \"train\" and\n"
+         "\"reuse\" results inside.\n"
          "Imports are searched next to the importing file, then in each directory of\n"
          "$MWT_PATH (':'-separated), then in the stdlib.\n"
          "Exit status: 0 success, 1 a diagnosed error, 2 bad usage.\n"

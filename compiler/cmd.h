@@ -2,6 +2,8 @@
  * returns an exit status (cli.h). */
 #ifndef MWT_CMD_H
 #define MWT_CMD_H
+#include <stdio.h>
+
 #include "cli.h"
 #include "driver.h"
 #include "run_train.h"
@@ -13,13 +15,15 @@ int cmd_main(Compilation *c, const CliOptions *o);
 /* check: each model's layer table (--model NAME's only). */
 int cmd_check(Compilation *c, const CliOptions *o);
 int cmd_train(Compilation *c, const CliOptions *o);
-/* Trains one statement; prints its result when `print`. */
-int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int print);
+/* Trains one statement; prints its result to `out` (NULL: nowhere). */
+int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, FILE *out);
 int cmd_eval(Compilation *c, const CliOptions *o);
 int cmd_dump_llvm(Compilation *c, const CliOptions *o);
 /* modularize (writes the frequencies into the checkpoint) and report (reads only). */
 int cmd_modularize(Compilation *c, const CliOptions *o, int readonly);
-int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly);
+/* One model's: its report to `out`. */
+int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly,
+                       FILE *out);
 
 /* emit (cmd_emit.c): a module as NAME.o and NAME.h. */
 int cmd_emit(Compilation *c, const CliOptions *o);
@@ -36,7 +40,8 @@ void cmd_options(const CliOptions *o, RunOptions *r);
  * they are classes of the data is the run's to say. */
 int cmd_parse_classes(const char *arg, int *classes, int *n, char *list, size_t listlen);
 
-/* reuse: the statement's module with a new head, fine-tuned from ckpt_in. */
-int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in);
+/* reuse: the statement's module with a new head, fine-tuned from ckpt_in;
+ * its result to `out`. */
+int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in, FILE *out);
 
 #endif

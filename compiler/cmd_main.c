@@ -1,5 +1,6 @@
 /* The commands of LANGUAGE.md section 2, each on a program the front end has
  * read and checked: what main.c runs once and the REPL runs per line. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,143 @@ static int cmd_dump_ir(Compilation *c, const CliOptions *o)
     return EXIT_OK;
 }
 
+/* The main job's --json is one object (LANGUAGE.md section 3): each step
+ * prints its object into one buffer, where it starts noted; then the
+ * report goes out with the others in arrays, "train" and "reuse" (and with
+ * several modularize statements, the reports under "reports"). Without
+ * --json each step prints to stdout as it ends. */
+enum { STEP_TRAIN, STEP_REPORT, STEP_REUSE };
+typedef struct Steps {
+    FILE *f;                   /* the buffer; NULL: stdout */
+    char *buf;
+    size_t len;
+    long *at;                  /* by step: where its object starts */
+    int *kind;
+    int n;
+} Steps;
+
+static FILE *step(Steps *s, int kind)
+{
+    if (!s->f)
+        return stdout;
+    fflush(s->f);
+    s->at[s->n] = ftell(s->f);
+    s->kind[s->n++] = kind;
+    return s->f;
+}
+
+/* Step i's object, its trailing white space left out: [*from, end). */
+static long step_text(const Steps *s, int i, long *from)
+{
+    long end = i + 1 < s->n ? s->at[i + 1] : (long)s->len;
+    *from = s->at[i];
+    while (end > *from && (s->buf[end - 1] == '\n' || s->buf[end - 1] == ' '))
+        end--;
+    return end;
+}
+
+static int steps_of(const Steps *s, int kind)
+{
+    int n = 0;
+    for (int i = 0; i < s->n; i++) {
+        long from, end = step_text(s, i, &from);
+        n += s->kind[i] == kind && end > from;
+    }
+    return n;
+}
+
+/* ", "key": [ ... ]" of the steps of a kind, if any; *sep before it. */
+static void print_steps(const Steps *s, int kind, const char *key, const char **sep)
+{
+    if (!steps_of(s, kind))
+        return;
+    printf("%s\"%s\": [ ", *sep, key);
+    const char *comma = "";
+    for (int i = 0; i < s->n; i++) {
+        long from, end = step_text(s, i, &from);
+        if (s->kind[i] == kind && end > from) {
+            printf("%s%.*s", comma, (int)(end - from), s->buf + from);
+            comma = ",\n    ";
+        }
+    }
+    printf(" ]");
+    *sep = ",\n  ";
+}
+
+static void print_main_json(const Steps *s)
+{
+    const char *sep = "";
+    if (steps_of(s, STEP_REPORT) == 1) {
+        for (int i = 0; i < s->n; i++) {
+            long from, end = step_text(s, i, &from);
+            if (s->kind[i] == STEP_REPORT && end > from && s->buf[end - 1] == '}') {
+                end--;   /* the report without its closing brace: the others go inside */
+                while (end > from && s->buf[end - 1] == ' ')
+                    end--;
+                printf("%.*s", (int)(end - from), s->buf + from);
+                sep = ",\n  ";
+            }
+        }
+    } else {
+        printf("{ ");
+        print_steps(s, STEP_REPORT, "reports", &sep);
+    }
+    print_steps(s, STEP_TRAIN, "train", &sep);
+    print_steps(s, STEP_REUSE, "reuse", &sep);
+    printf(" }\n");
+}
+
+/* The main job: check, then every train statement in order, then each
+ * modularize statement on its model's checkpoint, then each reuse. */
+static int main_job(Compilation *c, const CliOptions *o)
+{
+    Steps s = { 0 };
+    int nsteps = c->checked.trains.n + c->checked.modularizes.n + c->checked.reuses.n;
+    if (o->json) {
+        s.at = arena_alloc(&c->arena, sizeof(long) * (size_t)(nsteps + 1));
+        s.kind = arena_alloc(&c->arena, sizeof(int) * (size_t)(nsteps + 1));
+        if (!(s.f = open_memstream(&s.buf, &s.len))) {
+            diag_plain(&c->diag, "out of memory");
+            return EXIT_ERROR;
+        }
+    }
+    int status = o->json ? EXIT_OK : cmd_check(c, o);
+    if (o->output && c->checked.trains.n > 1) {
+        /* each would replace the one before it, and modularize would read the last */
+        fprintf(stderr, "mwtc: -o names one checkpoint, but %s trains %d models (each writes MODEL.ckpt without -o)\n",
+                o->file, c->checked.trains.n);
+        status = EXIT_USAGE;
+    }
+    for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
+        status = cmd_train_one(c, o, c->checked.trains.v[i], step(&s, STEP_TRAIN));
+    for (int i = 0; i < c->checked.modularizes.n && status == EXIT_OK; i++) {
+        const ModularizeInfo *m = c->checked.modularizes.v[i];
+        const TrainInfo *t = NULL;
+        for (int k = 0; k < c->checked.trains.n && !t; k++)
+            if (((const TrainInfo *)c->checked.trains.v[k])->model == m->model)
+                t = c->checked.trains.v[k];
+        if (!t) {
+            diag_plain(&c->diag, "%s: modularize %s needs a train statement for it", o->file, m->model->name);
+            status = EXIT_ERROR;
+            break;
+        }
+        const char *ckpt = o->output ? o->output : arena_printf(&c->arena, "%s.ckpt", m->model->name);
+        status = cmd_modularize_one(c, o, t, ckpt, 0, step(&s, STEP_REPORT));
+    }
+    for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++) {
+        const ReuseInfo *ru = c->checked.reuses.v[i];
+        status = cmd_reuse_one(c, o, ru, o->output ? o->output : arena_printf(&c->arena, "%s.ckpt", ru->model->name),
+                               step(&s, STEP_REUSE));
+    }
+    if (s.f) {   /* what the steps that ran gave, also when a later one failed */
+        fclose(s.f);
+        if (steps_of(&s, STEP_TRAIN) + steps_of(&s, STEP_REPORT) + steps_of(&s, STEP_REUSE))
+            print_main_json(&s);
+        free(s.buf);
+    }
+    return status;
+}
+
 int cmd_main(Compilation *c, const CliOptions *o)
 {
     int status = EXIT_ERROR;
@@ -96,40 +234,12 @@ int cmd_main(Compilation *c, const CliOptions *o)
         } else {
             status = EXIT_OK;
             for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++)
-                status = cmd_reuse_one(c, o, c->checked.reuses.v[i], o->ckpt);
+                status = cmd_reuse_one(c, o, c->checked.reuses.v[i], o->ckpt, stdout);
         }
     } else if (strcmp(o->command, "modularize") == 0 || strcmp(o->command, "report") == 0) {
         status = cmd_modularize(c, o, strcmp(o->command, "report") == 0);
     } else {
-        /* The main job: check, then every train statement in order, then
-         * each modularize statement on its model's checkpoint. */
-        status = o->json ? EXIT_OK : cmd_check(c, o);
-        if (o->output && c->checked.trains.n > 1) {
-            /* each would replace the one before it, and modularize would read the last */
-            fprintf(stderr, "mwtc: -o names one checkpoint, but %s trains %d models (each writes MODEL.ckpt without -o)\n",
-                    o->file, c->checked.trains.n);
-            status = EXIT_USAGE;
-        }
-        for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
-            status = cmd_train_one(c, o, c->checked.trains.v[i], !o->json);
-        for (int i = 0; i < c->checked.modularizes.n && status == EXIT_OK; i++) {
-            const ModularizeInfo *m = c->checked.modularizes.v[i];
-            const TrainInfo *t = NULL;
-            for (int k = 0; k < c->checked.trains.n && !t; k++)
-                if (((const TrainInfo *)c->checked.trains.v[k])->model == m->model)
-                    t = c->checked.trains.v[k];
-            if (!t) {
-                diag_plain(&c->diag, "%s: modularize %s needs a train statement for it", o->file, m->model->name);
-                status = EXIT_ERROR;
-                break;
-            }
-            const char *ckpt = o->output ? o->output : arena_printf(&c->arena, "%s.ckpt", m->model->name);
-            status = cmd_modularize_one(c, o, t, ckpt, 0);
-        }
-        for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++) {
-            const ReuseInfo *ru = c->checked.reuses.v[i];
-            status = cmd_reuse_one(c, o, ru, o->output ? o->output : arena_printf(&c->arena, "%s.ckpt", ru->model->name));
-        }
+        status = main_job(c, o);
     }
     return status;
 }

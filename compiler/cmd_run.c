@@ -41,25 +41,25 @@ void cmd_options(const CliOptions *o, RunOptions *r)
     r->source_path = o->file;
 }
 
-static void print_train(const TrainInfo *t, const RunResult *r, const char *ckpt, int json)
+static void print_train(FILE *f, const TrainInfo *t, const RunResult *r, const char *ckpt, int json)
 {
     if (json) {
-        printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"epochs\": %d, \"batch\": %d, \"threads\": %d,\n"
+        fprintf(f, "{ \"model\": \"%s\", \"dataset\": \"%s\", \"epochs\": %d, \"batch\": %d, \"threads\": %d,\n"
                "  \"images_per_s\": %.1f, \"accuracy\": %.4f, \"train_accuracy\": %.4f, \"loss\": %.4f,\n"
                "  \"seconds\": %.2f, \"compile_seconds\": %.3f, \"checkpoint\": ",
                t->model->name, t->data->name, r->epochs, t->batch, r->threads, r->images_per_s, r->accuracy,
                r->train_accuracy, r->loss, r->seconds, r->compile_seconds);
-        json_str(stdout, ckpt);
-        printf(" }\n");
+        json_str(f, ckpt);
+        fprintf(f, " }\n");
         return;
     }
-    printf("%s: trained %d epochs on %s: test accuracy %.2f%% (train %.2f%%, loss %.4f)\n", t->model->name,
+    fprintf(f, "%s: trained %d epochs on %s: test accuracy %.2f%% (train %.2f%%, loss %.4f)\n", t->model->name,
            r->epochs, t->data->name, 100 * r->accuracy, 100 * r->train_accuracy, r->loss);
-    printf("%.0f images/s on %d thread%s, %.1f s training, %.2f s compiling; checkpoint %s\n", r->images_per_s,
+    fprintf(f, "%.0f images/s on %d thread%s, %.1f s training, %.2f s compiling; checkpoint %s\n", r->images_per_s,
            r->threads, r->threads == 1 ? "" : "s", r->seconds, r->compile_seconds, ckpt);
 }
 
-int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int print)
+int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, FILE *out)
 {
     RunOptions ro;
     cmd_options(o, &ro);
@@ -70,15 +70,15 @@ int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, int p
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
     }
-    if (print)
-        print_train(t, &r, ro.ckpt, o->json);
+    if (out)
+        print_train(out, t, &r, ro.ckpt, o->json);
     return EXIT_OK;
 }
 
 int cmd_train(Compilation *c, const CliOptions *o)
 {
     const TrainInfo *t = cmd_pick_train(c, o);
-    return t ? cmd_train_one(c, o, t, 1) : EXIT_ERROR;
+    return t ? cmd_train_one(c, o, t, stdout) : EXIT_ERROR;
 }
 
 /* eval's output: per class its accuracy; map[k] is the data set's class of
@@ -261,7 +261,8 @@ const ModularizeInfo *cmd_modularize_of(Compilation *c, const Net *net)
     return NULL;
 }
 
-int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly)
+int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly,
+                       FILE *out)
 {
     RunOptions ro;
     cmd_options(o, &ro);
@@ -279,9 +280,9 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
         return EXIT_ERROR;
     }
     if (o->json)
-        mod_report_json(stdout, &r);
+        mod_report_json(out, &r);
     else
-        mod_report_text(stdout, &r);
+        mod_report_text(out, &r);
     if (o->svg && mod_report_svg(o->svg, &r, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
@@ -309,10 +310,10 @@ int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
             diag_plain(&c->diag, "%s: modularizing needs the model's train statement (for its data)", o->file);
         return EXIT_ERROR;
     }
-    return cmd_modularize_one(c, o, t, o->ckpt, readonly);
+    return cmd_modularize_one(c, o, t, o->ckpt, readonly, stdout);
 }
 
-int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in)
+int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in, FILE *f)
 {
     const TrainInfo *t = reuse_train(c, o, ru);
     if (!t)
@@ -329,19 +330,19 @@ int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, cons
         return EXIT_ERROR;
     }
     if (o->json) {
-        printf("{ \"reuse\": \"%s\", \"model\": \"%s\", \"classes\": [", ru->name, ru->model->name);
+        fprintf(f, "{ \"reuse\": \"%s\", \"model\": \"%s\", \"classes\": [", ru->name, ru->model->name);
         for (int i = 0; i < ru->nclasses; i++)
-            printf("%s%d", i ? ", " : "", ru->classes[i]);
-        printf("], \"generators\": \"%s\", \"krr\": %.4f, \"epochs\": %d, \"accuracy\": %.4f, \"images\": %lld, "
+            fprintf(f, "%s%d", i ? ", " : "", ru->classes[i]);
+        fprintf(f, "], \"generators\": \"%s\", \"krr\": %.4f, \"epochs\": %d, \"accuracy\": %.4f, \"images\": %lld, "
                "\"checkpoint\": ", ru->keep_generators ? "keep" : "drop", krr, r.epochs, r.accuracy, r.images);
-        json_str(stdout, out);
-        printf(" }\n");
+        json_str(f, out);
+        fprintf(f, " }\n");
         return EXIT_OK;
     }
-    printf("reuse %s: classes", ru->name);
+    fprintf(f, "reuse %s: classes", ru->name);
     for (int i = 0; i < ru->nclasses; i++)
-        printf(" %d", ru->classes[i]);
-    printf(" of %s, KRR %.4f, generators %s, new head fine-tuned %d epochs: test accuracy %.2f%% on their %lld "
+        fprintf(f, " %d", ru->classes[i]);
+    fprintf(f, " of %s, KRR %.4f, generators %s, new head fine-tuned %d epochs: test accuracy %.2f%% on their %lld "
            "images (last epoch); checkpoint %s\n", ru->model->name, krr, ru->keep_generators ? "kept" : "dropped",
            r.epochs, 100 * r.accuracy, r.images, out);
     return EXIT_OK;

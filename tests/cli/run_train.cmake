@@ -121,6 +121,25 @@ expect(0 "class 2" eval mod.mwt --ckpt pair.ckpt)
 expect(2 "is the checkpoint of reuse 'pair', a module already" eval mod.mwt --ckpt pair.ckpt --module 0)
 expect(2 "reuse needs --ckpt" reuse mod.mwt)
 expect(0 "reuse pair: classes 0 2 of m" mod.mwt --quiet)
+# the main job's --json is one object: the report, with the training and the
+# reuse inside (LANGUAGE.md section 3); a file that only trains gives "train"
+execute_process(COMMAND ${MWTC} mod.mwt --quiet --json -o main.ckpt WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE main_json RESULT_VARIABLE rc)
+string(JSON main_krr ERROR_VARIABLE e1 GET "${main_json}" krr)
+string(JSON main_reuse ERROR_VARIABLE e2 GET "${main_json}" reuse 0 reuse)
+string(JSON main_train ERROR_VARIABLE e3 GET "${main_json}" train 0 checkpoint)
+string(REGEX MATCHALL "\n{" objects "\n${main_json}")
+list(LENGTH objects nobjects)
+if(NOT rc EQUAL 0 OR e1 OR e2 OR e3 OR NOT main_reuse STREQUAL "pair" OR NOT main_train STREQUAL "main.ckpt"
+   OR NOT nobjects EQUAL 1)
+  message(FATAL_ERROR "the main job's --json is not one report with its steps inside:\n${main_json}\n${e1}${e2}${e3}")
+endif()
+execute_process(COMMAND ${MWTC} ok.mwt --quiet --json -o main_ok.ckpt WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE ok_json RESULT_VARIABLE rc)
+string(JSON ok_model ERROR_VARIABLE e1 GET "${ok_json}" train 0 model)
+if(NOT rc EQUAL 0 OR e1 OR NOT ok_model STREQUAL "m")
+  message(FATAL_ERROR "the main job of a file that only trains gave no training in its --json:\n${ok_json}\n${e1}")
+endif()
 
 # emit: a module as NAME.o + NAME.h (test_aot links one into a C program);
 # here the command line: what it writes, and its usage errors.
