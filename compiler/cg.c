@@ -431,8 +431,8 @@ static int node(Cg *C, const IrNode *n)
     case IR_MASK_GEN: {
         const IrValue *w1 = n->in[1];
         long long B = x->d[0], Cc = x->d[1], HW = x->d[2] * x->d[3], Hd = w1->d[0], K = y->d[1];
-        call(C, (int)B, "k_mask_gen_fwd", chans(C, "pppppp?ii?lh"), O(C, x), O(C, w1), O(C, n->in[2]), O(C, n->in[3]), O(C, y),
-             n->nextra ? O(C, n->extra[0]) : parts, (double)Cc, (double)HW, (double)Hd, (double)K);
+        call(C, (int)B, "k_mask_gen_fwd", chans(C, "pppppp?ii?lh"), O(C, x), O(C, w1), O(C, n->in[2]), O(C, n->in[3]),
+             O(C, y), n->nextra ? O(C, n->extra[0]) : parts, (double)Cc, (double)HW, (double)Hd, (double)K);
         return 0;
     }
     case IR_MASK_GEN_GRAD: { /* x = saved, y = dx */

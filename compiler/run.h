@@ -32,7 +32,7 @@ typedef struct RunModel {
     int pool_borrowed;         /* a module's: its model's pool, not freed with it */
     float **ws;                /* per-thread scratch */
     CgCalls calls;             /* what was compiled, for dump llvm */
-    double compile_seconds;
+    double compile_seconds;    /* its own JIT's (run_model_build): 0 for graphs compiled together */
     int profile;               /* $MWTC_PROFILE: time each step, print a table when freed */
     int module;                /* run as a module (run_model_set_module with a keep): its checkpoints say which */
     int ntrain;                /* calls [0, ntrain) are the training step's */

@@ -171,7 +171,6 @@ int run_model_prepare_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval
 
 int run_models_compile(Jit *jit, RunModel *m, int n, char *err, size_t errlen)
 {
-    double t0 = rt_clock();
     int total = 0;
     for (int k = 0; k < n; k++)
         total += m[k].calls.n;
@@ -186,8 +185,6 @@ int run_models_compile(Jit *jit, RunModel *m, int n, char *err, size_t errlen)
     }
     int rc = jit_add_calls(jit, all, total, err, errlen);
     free(all);
-    for (int k = 0; k < n; k++)   /* each its share of the time */
-        m[k].compile_seconds = (rt_clock() - t0) * m[k].calls.n / (total ? total : 1);
     return rc;
 }
 

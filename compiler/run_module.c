@@ -31,8 +31,8 @@ static void module_fill(RunModel *mod, const Slice *s, RunModel *full, int gener
     run_model_set_module(mod, s->keep, generators > 0);
 }
 
-static int module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                        int from, char *err, size_t errlen)
+int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
+                     int from, char *err, size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
     if (module_slice(s, a, full, keep, generators, from, 0, err, errlen) != 0 ||
@@ -40,12 +40,6 @@ static int module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const
         return -1;
     module_fill(mod, s, full, generators);
     return 0;
-}
-
-int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, char *err, size_t errlen)
-{
-    return module_build(mod, s, a, full, keep, generators, from, err, errlen);
 }
 
 void run_module_input_rows(const SliceInput *in, const float *src, float *dst, long long rows)
@@ -93,9 +87,12 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
     ms->kernels = kernels;
     ms->m = calloc((size_t)n, sizeof *ms->m);
     ms->s = calloc((size_t)n, sizeof *ms->s);
-    if (!ms->m || !ms->s)
+    if (!ms->m || !ms->s) {
         snprintf(err, errlen, "out of memory");
-    if (!ms->m || !ms->s || !(ms->jit = jit_create(err, errlen))) {
+        run_modules_free(ms);
+        return -1;
+    }
+    if (!(ms->jit = jit_create(err, errlen))) {
         run_modules_free(ms);
         return -1;
     }
