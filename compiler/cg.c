@@ -15,6 +15,7 @@ typedef struct Cg {
     const char *prefix;
     CgCalls *out;
     int node;                  /* the node being generated */
+    unsigned char *fused;      /* by node: a mask application the conv before it computes */
 } Cg;
 
 static void push(Cg *C, int units, const char *kernel, const char *sig, int nconst, const double *consts)
@@ -205,6 +206,13 @@ static double keep_out(const Cg *C, const IrValue *y, const IrNode **apply)
     return -1;
 }
 
+/* Whether a and b share a byte of the arena. */
+static int overlap(const Cg *C, const IrValue *a, const IrValue *b)
+{
+    long long ao = C->p->off[a->id], bo = C->p->off[b->id];
+    return ao < bo + ir_numel(b) * 4 && bo < ao + ir_numel(a) * 4;
+}
+
 /* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
 #define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
 
@@ -223,6 +231,14 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         extent(C->p->g, y, &eh, &ew, 0), ik = keep_in(C, x), ok = keep_out(C, y, &apply);
     if (apply)
         mk = mask_before(C, apply, C->p->g->nodes.v[C->node]);
+    /* With its mask ready (mask_before) and a relu after it, the conv writes
+     * what the mask's application would (k_conv2d_wino_part's apply), and
+     * that pass over the output is left out; unless the application's output
+     * lies over x, which the conv reads as it writes. */
+    int fuse = mk >= 0 && apply->p == 1.0 && !relu && !overlap(C, x, apply->out);
+    if (fuse)
+        for (int i = 0; i < C->p->g->nodes.n; i++)
+            C->fused[i] |= C->p->g->nodes.v[i] == apply;
     if (eh < y->d[2] || ew < y->d[3] || ik >= 0 || ok >= 0) {   /* only what is read */
         double c[24] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
                          Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL) };
@@ -231,15 +247,16 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, mk >= 0 ? "pp" : "nn");
         /* the GEMMs' sizes are counted from the keep vectors at run time anyway */
         strcat(sig, "pwr"), strcat(sig, ik >= 0 && C->out->share ? "r" : "i"), strcat(sig, "ii");
-        strcat(sig, ok >= 0 && C->out->share ? "r" : "i"), strcat(sig, "fiiiilh");
+        strcat(sig, ok >= 0 && C->out->share ? "r" : "i"), strcat(sig, "fiiiiilh");
         if (ik >= 0)
             c[nc++] = ik;
         if (ok >= 0)
             c[nc++] = ok;
         if (mk >= 0)
             c[nc++] = mk, c[nc++] = (double)C->p->L->scalars + 16;   /* the generators' switch */
-        double rest[] = { O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5,
-                          (double)relu, (double)eh, (double)ew, (double)C->p->L->simd };
+        double rest[] = { O(C, fuse ? apply->out : y), (double)x->d[0], (double)x->d[1], (double)x->d[2],
+                          (double)x->d[3], (double)K, 1e-5, (double)(relu || fuse), (double)eh, (double)ew,
+                          (double)fuse, (double)C->p->L->simd };
         memcpy(c + nc, rest, sizeof rest);
         push(C, (int)x->d[0], "k_conv2d_wino_part", arena_strdup(C->a, sig), nc + (int)(sizeof rest / sizeof *rest),
              c);
@@ -496,10 +513,12 @@ static int node(Cg *C, const IrNode *n)
 
 int cg_graph(Arena *a, const Plan *p, const char *prefix, CgCalls *out, char *err, size_t errlen)
 {
-    Cg C = { a, p, prefix, out, 0 };
+    Cg C = { a, p, prefix, out, 0, arena_alloc(a, (size_t)p->g->nodes.n + 1) };
     for (int i = 0; i < p->g->nodes.n; i++) {
         const IrNode *n = p->g->nodes.v[i];
         C.node = i;
+        if (C.fused[i])
+            continue;
         if (node(&C, n) != 0) {
             snprintf(err, errlen, "no kernel for %s (line %d) in this build", ir_op_name(n->op), n->line);
             return -1;
@@ -511,7 +530,7 @@ int cg_graph(Arena *a, const Plan *p, const char *prefix, CgCalls *out, char *er
 void cg_sgd(Arena *a, const PlanLayout *L, const char *name, double momentum, double weight_decay, int nesterov,
             CgCalls *out)
 {
-    Cg C = { a, NULL, name, out, -1 };
+    Cg C = { a, NULL, name, out, -1, NULL };
     call(&C, (int)(L->params_bytes / 4), "k_sgd", "ppppffilh", (double)L->params, (double)L->grads,
          (double)L->moments, (double)L->scalars, momentum, weight_decay, (double)nesterov);
 }

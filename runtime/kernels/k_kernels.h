@@ -84,13 +84,16 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
  * inkeep[c] == 0 are taken to be zeros (a mask switched them off) and left
  * out of the sums. The part read is k_conv2d_wino's, the same sums without
  * the zero terms (to the sign of a zero); every other element is
- * k_conv2d_wino's or 0. Scratch: k_wino_ws. */
+ * k_conv2d_wino's or 0. With apply (and relu), y is what k_mask_apply_keep
+ * with its relu makes of that output, to the bit: each channel k of image n
+ * times (*gen ? mask[n][k] : 1) outkeep[k], then the relu. Scratch:
+ * k_wino_ws. */
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                         const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
                         const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
-                        int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int simd, int lo,
-                        int hi);
+                        int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int apply, int simd,
+                        int lo, int hi);
 /* The same by F(4x4, 3x3) (k_wino4.c), for the same shapes, the weight
  * gradient too (as k_conv2d_wino_bwd_w): 4x fewer multiplies than the
  * direct conv instead of 2.25x, rounding a little more; k_wino4_pays says

@@ -230,10 +230,13 @@ static inline void k_wino_relu(k_v16 *v)
 /* y[k][2 tr + a][2 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
  * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time.
  * Rows and columns past the TH x TW tiles (a part of y: k_conv2d_wino_part)
- * get zeros. */
+ * get zeros. With apply, each channel k is scaled by (mrow ? mrow[k] : 1)
+ * keep[k] before the relu: what k_mask_apply_keep computes of the output,
+ * in the same operations. */
 static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restrict rows, const float *restrict bias,
                        float *restrict y, long col0, int tr0, int tr1, int H, int W, int relu, const int *restrict kmap,
-                       int Ka, const int *restrict zmap, int Kz)
+                       int Ka, const int *restrict zmap, int Kz, int apply, const float *restrict mrow,
+                       const float *restrict keep)
 {
     int TW = g->TW, cw = 2 * TW < W ? 2 * TW : W;
     long xs = g->mxs, rl = 2 * k_rup(TW, 16);
@@ -246,6 +249,7 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
     for (int ki = 0; ki < Ka; ki++) { /* M row ki: output channel kmap[ki] */
         int k = kmap ? kmap[ki] : ki;
         float b = bias ? bias[k] : 0.0f;
+        float sc = (mrow ? mrow[k] : 1.0f) * (keep ? keep[k] : 1.0f);
         for (int tr = tr0; tr < tr1; tr++) {
             const float *mk = m + (long)ki * g->ldv + col0 + (long)(tr - tr0) * TW;
             for (int tc = 0; tc < TW; tc += 16) {
@@ -258,6 +262,8 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
                 }
                 y00 = s0[0] + s0[1] + s0[2] + b, y01 = s0[1] - s0[2] - s0[3] + b;
                 y10 = s1[0] + s1[1] + s1[2] + b, y11 = s1[1] - s1[2] - s1[3] + b;
+                if (apply)
+                    y00 *= sc, y01 *= sc, y10 *= sc, y11 *= sc;
                 if (relu) {
                     k_wino_relu(&y00), k_wino_relu(&y01);
                     k_wino_relu(&y10), k_wino_relu(&y11);
@@ -302,8 +308,8 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                        const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
                        const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
-                       int C, int H, int W, int K, float eps, int relu, int flip, int OH, int OW, int simd, int lo,
-                       int hi)
+                       int C, int H, int W, int K, float eps, int relu, int flip, int OH, int OW, int apply, int simd,
+                       int lo, int hi)
 {
     if (lo >= hi)
         return;
@@ -361,7 +367,7 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
         for (long u0 = t, n; u0 < t1;) {
             int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
             k_wino_out(m, &g, ws + g.rows, gamma || b ? bias : NULL, y + n * K * H * W, (u0 - t) * g.TW, tr0,
-                       tr0 + rows, H, W, relu, kmap, Ka, zmap, Kz);
+                       tr0 + rows, H, W, relu, kmap, Ka, zmap, Kz, apply, mask ? mask + n * K : NULL, outkeep);
             u0 += rows;
         }
         t = t1;
@@ -375,20 +381,20 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                    float eps, int relu, int flip, int simd, int lo, int hi)
 {
     (void)N;
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, NULL, NULL, y, ws, C, H, W, K, eps, relu, flip, H, W, simd,
-               lo, hi);
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, NULL, NULL, y, ws, C, H, W, K, eps, relu, flip, H, W, 0,
+               simd, lo, hi);
 }
 
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                         const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
                         const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
-                        int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int simd, int lo,
-                        int hi)
+                        int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int apply, int simd,
+                        int lo, int hi)
 {
     (void)N;
     k_wino_fwd(x, w, b, gamma, beta, mean, var, inkeep, outkeep, mask, gen, y, ws, C, H, W, K, eps, relu, 0, OH, OW,
-               simd, lo, hi);
+               apply, simd, lo, hi);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows

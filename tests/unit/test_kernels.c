@@ -301,7 +301,7 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
             part[sp] = garbage(ny);
             for (int i = 0; i < split_count(sp); i++)
                 k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, NULL, NULL, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH,
-                                   OW, simd, split_at(N, sp, i), split_at(N, sp, i + 1));
+                                   OW, 0, simd, split_at(N, sp, i), split_at(N, sp, i + 1));
         }
         for (long i = 0; i < ny; i++) {
             long r = i / W % H, c = i % W;
@@ -351,7 +351,7 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
             int gen = on;
             for (int i = 0; i < split_count(2); i++)
                 k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1, H,
-                                   W, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
+                                   W, 0, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
             for (long i = 0; i < ny; i++) {
                 long n = i / ((long)K * H * W);
                 float want = ok[i / ((long)H * W) % K] != 0.0f && !(on && n == 1) ? full[i] : 0.0f;
@@ -359,6 +359,19 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
                     fail_msg("%s simd %d generators %d: element %ld is %g, not %g", what, simd, on, i,
                              (double)part[i], (double)want);
             }
+            /* the mask's application fused (apply): to the bit what
+             * k_mask_apply_keep with its relu makes of the conv without one */
+            float *plain = garbage(ny), *ref = garbage(ny), *fused = garbage(ny);
+            for (int i = 0; i < split_count(2); i++) {
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f, 0, H,
+                                   W, 0, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f, 1, H,
+                                   W, 1, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
+            }
+            k_mask_apply_keep(plain, mask, ok, &gen, ref, H * W, K, 1, 0, N * K);
+            if (memcmp(ref, fused, sizeof(float) * (size_t)ny) != 0)
+                fail_msg("%s simd %d generators %d: the fused mask application differs", what, simd, on);
+            free(plain), free(ref), free(fused);
         }
         free(ws), free(full), free(part);
     }
