@@ -304,18 +304,57 @@ static int k_wino_dead(const float *restrict mk, const int *restrict kmap, int K
     return 1;
 }
 
+/* Images [a, e) of a k_wino_fwd call: its blocks, each up to TRb tile rows
+ * of several whole images or a slice of one. */
+typedef struct {
+    const float *x, *bias, *mask, *outkeep;
+    float *y, *ws, *u;
+    const int *cmap, *kmap, *zmap;
+    int C, H, W, K, Ca, Ka, Kz, relu, apply, simd;
+} KWinoRun;
+
+static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
+{
+    int H = r->H, W = r->W, C = r->C, K = r->K, simd = r->simd;
+    float *v = r->ws + g->v, *m = r->ws + g->m;
+    int nr = k_op_nr(simd), TRb = g->ld / g->TW, Kpa = (int)k_rup(r->Ka, k_op_mr(simd));
+    long end = e * g->TH;
+    for (long t = a * g->TH; t < end;) {
+        long t1 = t + TRb < end ? t + TRb : end;
+        long cols = (t1 - t) * g->TW;
+        int qb = (int)k_rup(cols, nr);
+        for (long u0 = t, n; u0 < t1;) {
+            int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
+            k_wino_in(r->x + n * C * H * W, v, g, r->ws, (u0 - t) * g->TW, tr0, tr0 + rows, H, W, r->cmap, r->Ca);
+            u0 += rows;
+        }
+        k_wino_zero_cols(v, 16, g->vxs, r->Ca, g->ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
+        for (int xi = 0; xi < 16 && r->Ka > 0; xi++) /* left to the unroller: ~10% faster than rolled */
+            k_op_gemm(simd, r->Ka, r->Ca, r->u + (long)xi * Kpa * r->Ca, v + xi * g->vxs, g->ldv, qb, m + xi * g->mxs,
+                      g->ldv);
+        for (long u0 = t, n; u0 < t1;) {
+            int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
+            k_wino_out(m, g, r->ws + g->rows, r->bias, r->y + n * K * H * W, (u0 - t) * g->TW, tr0, tr0 + rows, H, W,
+                       r->relu, r->kmap, r->Ka, r->zmap, r->Kz, r->apply, r->mask ? r->mask + n * K : NULL,
+                       r->outkeep);
+            u0 += rows;
+        }
+        t = t1;
+    }
+}
+
 static void k_wino_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                        const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
                        const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
-                       int C, int H, int W, int K, float eps, int relu, int flip, int OH, int OW, int apply, int simd,
-                       int lo, int hi)
+                       int N, int C, int H, int W, int K, float eps, int relu, int flip, int OH, int OW, int apply,
+                       int simd, int lo, int hi)
 {
     if (lo >= hi)
         return;
     KWinoWs g = k_wino_layout(C, H, W, K, simd, 1);
     g.TH = OH < H ? k_wino_tiles(OH) : g.TH, g.TW = OW < W ? k_wino_tiles(OW) : g.TW;
-    float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias;
+    float *u = ws + g.u, *bias = ws + g.bias;
     /* the channels that take part: input channels a mask switched off are
      * zeros, output channels one switches off are multiplied by 0 */
     int *cmap = NULL, *kmap = NULL, *zmap = (int *)(ws + g.maps) + C + K, Ca = C, Ka = K, Kz = 0;
@@ -336,42 +375,37 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka);
-    int nr = k_op_nr(simd), TRb = g.ld / g.TW, Kpa = (int)k_rup(Ka, k_op_mr(simd));
     if (!(mask && *gen))
         mask = NULL;
-    for (int a = lo, e; a < hi; a = e) {
-        /* an image its mask turns off altogether: zeros (the mask multiplies
-         * all of it by 0); the others in runs of consecutive images */
-        if (mask && k_wino_dead(mask + (long)a * K, kmap, Ka)) {
-            for (long i = 0; i < (long)K * H * W; i++)
-                y[(long)a * K * H * W + i] = 0.0f;
-            e = a + 1;
-            continue;
-        }
-        for (e = a + 1; e < hi && !(mask && k_wino_dead(mask + (long)e * K, kmap, Ka));)
-            e++;
-    long end = (long)e * g.TH;
-    for (long t = (long)a * g.TH; t < end;) {
-        /* a block: up to TRb tile rows, of several whole images or a slice of one */
-        long t1 = t + TRb < end ? t + TRb : end;
-        long cols = (t1 - t) * g.TW;
-        int qb = (int)k_rup(cols, nr);
-        for (long u0 = t, n; u0 < t1;) {
-            int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-            k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, H, W, cmap, Ca);
-            u0 += rows;
-        }
-        k_wino_zero_cols(v, 16, g.vxs, Ca, g.ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
-        for (int xi = 0; xi < 16 && Ka > 0; xi++) /* left to the unroller: ~10% faster than rolled */
-            k_op_gemm(simd, Ka, Ca, u + (long)xi * Kpa * Ca, v + xi * g.vxs, g.ldv, qb, m + xi * g.mxs, g.ldv);
-        for (long u0 = t, n; u0 < t1;) {
-            int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-            k_wino_out(m, &g, ws + g.rows, gamma || b ? bias : NULL, y + n * K * H * W, (u0 - t) * g.TW, tr0,
-                       tr0 + rows, H, W, relu, kmap, Ka, zmap, Kz, apply, mask ? mask + n * K : NULL, outkeep);
-            u0 += rows;
-        }
-        t = t1;
+    KWinoRun r = { x, gamma || b ? bias : NULL, mask, outkeep, y, ws, u, cmap, kmap, zmap,
+                   C, H, W, K, Ca, Ka, Kz, relu, apply, simd };
+    if (!mask) {
+        k_wino_images(&r, &g, lo, hi);
+        return;
     }
+    /* An image its mask turns off altogether is zeros (the mask multiplies
+     * all of it by 0), written by the thread whose units hold it. The others
+     * are dealt by their rank among the batch's: ranks [L lo / N, L hi / N)
+     * of its L to this thread, so that each thread gets as many, in runs of
+     * consecutive images (a tile's sums do not depend on the split). */
+    long live = 0, rank = 0;
+    for (int n = 0; n < N; n++)
+        live += !k_wino_dead(mask + (long)n * K, kmap, Ka);
+    long r0 = live * lo / N, r1 = live * hi / N;
+    for (int n = lo; n < hi; n++)
+        if (k_wino_dead(mask + (long)n * K, kmap, Ka))
+            for (long i = 0; i < (long)K * H * W; i++)
+                y[(long)n * K * H * W + i] = 0.0f;
+    for (int a = 0, e; a < N && rank < r1; a = e) {
+        e = a + 1;
+        if (k_wino_dead(mask + (long)a * K, kmap, Ka))
+            continue;
+        while (e < N && !k_wino_dead(mask + (long)e * K, kmap, Ka))
+            e++;
+        long s0 = rank > r0 ? rank : r0, s1 = rank + (e - a) < r1 ? rank + (e - a) : r1;
+        if (s0 < s1)
+            k_wino_images(&r, &g, a + (s0 - rank), a + (s1 - rank));
+        rank += e - a;
     }
 }
 
@@ -380,8 +414,7 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
                    float eps, int relu, int flip, int simd, int lo, int hi)
 {
-    (void)N;
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, NULL, NULL, y, ws, C, H, W, K, eps, relu, flip, H, W, 0,
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, NULL, NULL, y, ws, N, C, H, W, K, eps, relu, flip, H, W, 0,
                simd, lo, hi);
 }
 
@@ -392,8 +425,7 @@ void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const 
                         int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int apply, int simd,
                         int lo, int hi)
 {
-    (void)N;
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, inkeep, outkeep, mask, gen, y, ws, C, H, W, K, eps, relu, 0, OH, OW,
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, 0, OH, OW,
                apply, simd, lo, hi);
 }
 
