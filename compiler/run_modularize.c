@@ -156,6 +156,24 @@ static void module_cost(const Mz *z, const unsigned char *keep, int generators, 
     *flops = f, *params = p;
 }
 
+/* 1 when the stored counts per class are those of the first N training
+ * images: then the frequencies were counted over the images this run uses.
+ * (A run with another --limit counted others, and would hand its modules to
+ * this one unseen.) */
+static int counted_here(const Mz *z, const RtCkptEntry *n, long long N)
+{
+    long long want[256] = { 0 };
+    if (z->classes > 256)
+        return 0;
+    for (long long i = 0; i < N; i++)
+        if (z->ds.train_y[i] < z->classes)
+            want[z->ds.train_y[i]]++;
+    for (int k = 0; k < z->classes; k++)
+        if ((long long)((const float *)n->data)[k] != want[k])
+            return 0;
+    return 1;
+}
+
 /* Loads the frequencies from the checkpoint, or counts them and stores them. */
 int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen)
 {
@@ -165,8 +183,12 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
         return -1;
     const RtCkptEntry *e = rt_ckpt_find(&c, "mwt/freq"), *n = rt_ckpt_find(&c, "mwt/count");
     int rc = 0;
+    long long N = (long long)z->ds.n_train;
+    if (o->limit > 0 && o->limit < N)
+        N = o->limit;
+    z->ntrain = N;
     if (e && n && e->kind == RT_CKPT_F32 && e->rank == 2 && e->dims[0] == z->classes && e->dims[1] == s->kernels &&
-        n->kind == RT_CKPT_F32 && n->dims[0] == z->classes) {
+        n->kind == RT_CKPT_F32 && n->dims[0] == z->classes && counted_here(z, n, N)) {
         for (int k = 0; k < z->classes; k++)
             s->count[k] = (long long)((const float *)n->data)[k];
         /* Stored as float, a frequency is not the ratio counted: 5400 of 6000
@@ -180,9 +202,6 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
         }
         goto done;
     }
-    long long N = (long long)z->ds.n_train;
-    if (o->limit > 0 && o->limit < N)
-        N = o->limit;
     double *on = calloc((size_t)(z->classes * s->kernels), sizeof(double));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)N);
     float *fq = malloc(sizeof(float) * (size_t)(z->classes * s->kernels));
@@ -243,6 +262,7 @@ int mz_open(Mz **out, Arena *a, const TrainInfo *t, const char *ckpt, int thread
         return -1;
     const IrGraph *g = z->m.eval.g;
     z->classes = C;
+    z->ntrain = (long long)z->ds.n_train;
     ModStats *s = &z->st;
     s->classes = C, s->layers = g->masks.n;
     s->layer_off = arena_alloc(a, sizeof(long long) * (size_t)(s->layers + 1));

@@ -13,6 +13,7 @@ typedef struct Mz {
     ModStats st;
     int words;                 /* 64-bit words of one image's binary mask */
     int classes;
+    long long ntrain;          /* training images this run uses: the first ntrain (--limit) */
 } Mz;
 
 /* A new Mz in *out: t's data, the inference graph of its model with ckpt's
@@ -22,8 +23,9 @@ int mz_open(Mz **out, Arena *a, const TrainInfo *t, const char *ckpt, int thread
             size_t errlen);
 /* Frees all of it (NULL: nothing). */
 void mz_close(Mz *z);
-/* The frequencies from the checkpoint o->ckpt, or counted over the training
- * images (and stored there unless readonly). */
+/* The frequencies from the checkpoint o->ckpt where they were counted over
+ * the training images this run uses (o->limit: the first N, into z->ntrain),
+ * else counted over those (and stored there unless readonly). */
 int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen);
 /* Images idx[0..n) of a split (idx NULL: the first n) through m's inference
  * graph: per image its logits, its binary masks, and per class the count of

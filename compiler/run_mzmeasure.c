@@ -101,7 +101,7 @@ int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size
     enum { NT = 10 };
     int C = z->classes, rc = -1;
     ModStats *s = &z->st;
-    long long ntrain = (long long)z->ds.n_train, ntest = (long long)z->ds.n_test;
+    long long ntrain = z->ntrain, ntest = (long long)z->ds.n_test;
     long long nt = ntest < 1000 ? ntest : 1000, nc = ntrain < 500 ? ntrain : 500;
     double t0 = rt_clock();
     uint32_t *cal_idx = spread(ntrain, nc), *test_idx = spread(ntest, nt);
@@ -170,12 +170,12 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_
 {
     int C = z->classes, rc = -1;
     long long ntest = (long long)z->ds.n_test;
-    long long ncal = (long long)z->ds.n_train < 2000 ? (long long)z->ds.n_train : 2000;
+    long long ncal = z->ntrain < 2000 ? z->ntrain : 2000;   /* spread over the images this run uses */
     uint64_t *bits = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
     uint64_t *cls = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
     float *lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
-    uint32_t *cal_idx = spread((long long)z->ds.n_train, ncal);
+    uint32_t *cal_idx = spread(z->ntrain, ncal);
     Scores sc = { 0 };
     if (!bits || !cls || !lab || !lg || !cal_idx || alloc_scores(&sc, ncal, ntest, C) != 0) {
         snprintf(err, errlen, "out of memory");

@@ -68,6 +68,7 @@ static unsigned long fingerprint(const Mz *z, const RtCkpt *c, const unsigned ch
     h = rt_crc32(h, z->norm.mean, sizeof(float) * (size_t)z->norm.n);
     h = rt_crc32(h, z->norm.std, sizeof(float) * (size_t)z->norm.n);
     h = rt_crc32(h, &generators, sizeof generators);
+    h = rt_crc32(h, &z->ntrain, sizeof z->ntrain);   /* the calibration images come from the first ntrain */
     return rt_crc32(h, keeps, (size_t)(z->classes * z->st.kernels));
 }
 

@@ -86,6 +86,12 @@ if(NOT stored MATCHES "\"stored\": true" OR NOT stored_err MATCHES "as measured 
    OR NOT stored_as_measured STREQUAL measured)
   message(FATAL_ERROR "report did not read back what modularize stored:\n${measured}\n${stored}\n${stored_err}")
 endif()
+# --limit N: the frequencies and the calibration images come from the first N training images;
+# frequencies a run over other images stored are counted again, never handed to this one
+expect(0 "kernel frequencies over 100 training images" modularize mod.mwt --ckpt mod.ckpt --limit 100)
+expect(0 "kernel frequencies over 256 training images" modularize mod.mwt --ckpt mod.ckpt)
+expect(0 "as measured and stored in mod.ckpt" report mod.mwt --ckpt mod.ckpt)
+expect(0 "3 modules on 96 test and 100 calibration images" report mod.mwt --ckpt mod.ckpt --limit 100)
 expect(0 "threshold 0.50" report mod.mwt --ckpt mod.ckpt --threshold 0.5)
 expect(0 "sweep on" modularize mod.mwt --ckpt mod.ckpt --sweep --svg mod.svg)
 expect(0 "\"sweep_seconds\"" report mod.mwt --ckpt mod.ckpt --sweep --json)
