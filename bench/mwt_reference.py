@@ -8,7 +8,7 @@ reports the metrics of DESIGN.md "MwT, precisely". With --standard it trains the
         [--alpha A] [--beta B] [--threshold T] [--data DIR] [--standard] [--no-modularize] [--json]
         [--conv-init default|kaiming_out] [--mask-init linear|kaiming_normal]
         [--stream torch|mwtc|init|batches] [--save-params FILE.npz] [--compare CKPT|FILE.npz]
-        [--device cpu|cuda]
+        [--load CKPT] [--device cpu|cuda]
 
 Written for Debian's python3-torch (run it with /usr/bin/python3); numpy and torch only. The data
 pipeline, the recipe and what is timed come from bench/torch_train.py (imported from it): pixels /
@@ -35,6 +35,9 @@ arithmetic then differs; --compare prints, per parameter, the relative differenc
 from an mwtc checkpoint (or a --save-params file of another run) after training. bench/mwt_lockstep
 uses both to show how far apart the two programs are after 1, 2, 4, ... steps, next to how far
 apart PyTorch is from itself on another thread count.
+--load CKPT --epochs 0 trains nothing: it takes an mwtc checkpoint's trained parameters and
+batchnorm statistics and modularizes them, so that mwtc's metrics (`mwtc report --ckpt CKPT`) and
+this script's compare on the very same weights, whatever the two trajectories did.
 --stream init and --stream batches take one half of it each (mwtc's initial weights with PyTorch's
 batches, or the other way round), to tell which half decides where a run lands.
 
@@ -253,7 +256,7 @@ def calib_score(cal, z):
     return sigmoid(x @ w[:-1] + w[-1])
 
 
-def modularize(model, xtr, ytr, xte, yte, threshold, classes=10):
+def modularize(model, xtr, ytr, xte, yte, threshold, classes=10, freq_out=None):
     sizes = model.layer_sizes()
     kernels = sum(sizes)
     model.set_module(None)
@@ -264,6 +267,8 @@ def modularize(model, xtr, ytr, xte, yte, threshold, classes=10):
         rows = btr[ytr == c]
         if len(rows):
             freq[c] = rows.mean(axis=0)
+    if freq_out is not None:
+        freq_out.append(freq)
     keep = module_masks(freq, sizes, threshold)
     # 2. metrics on binary masks; cohesion on the test images' masks
     _, bte = forward_all(model, xte, want_masks=True)
@@ -318,6 +323,25 @@ def compare(model, path):
           % (path, worst[1], worst[0]), file=sys.stderr, flush=True)
 
 
+def load_ckpt(model, path):
+    """An mwtc checkpoint's trained parameters (param/NAME) and batchnorm running statistics
+    (state/bnN.mean, state/bnN.var) into the model, by mwtc's names (mwtc_stream.named_params)."""
+    t = mwtc_stream.read_ckpt(path)
+    with torch.no_grad():
+        for name, p in mwtc_stream.named_params(model):
+            v = t.get("param/" + name)
+            if v is None or v.size != p.numel():
+                sys.exit("mwt_reference.py: %s has no parameter %s of %d values" % (path, name, p.numel()))
+            p.copy_(torch.from_numpy(v.reshape(p.shape)))
+        bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        for i, bn in enumerate(bns, 1):
+            for key, buf in (("mean", bn.running_mean), ("var", bn.running_var)):
+                v = t.get("state/bn%d.%s" % (i, key))
+                if v is None or v.size != buf.numel():
+                    sys.exit("mwt_reference.py: %s has no state/bn%d.%s" % (path, i, key))
+                buf.copy_(torch.from_numpy(v.reshape(buf.shape)))
+
+
 def main():
     ap = argparse.ArgumentParser(description="MwT in PyTorch: the peer of mwtc examples/fashion.mwt")
     ap.add_argument("--epochs", type=int, default=10)
@@ -354,6 +378,9 @@ def main():
     ap.add_argument("--compare", metavar="CKPT|FILE.npz",
                     help="after training, print each parameter's relative difference from this mwtc checkpoint "
                          "or --save-params file")
+    ap.add_argument("--load", metavar="CKPT",
+                    help="start from an mwtc checkpoint's parameters and batchnorm statistics; with --epochs 0 "
+                         "only evaluate and modularize them")
     a = ap.parse_args()
     if a.stream != "torch" and a.conv_init != "default":
         ap.error("--stream mwtc draws the weights as mwtc does: --conv-init must stay default")
@@ -365,8 +392,8 @@ def main():
         torch_train.DEVICE = torch.device("cuda")
     MaskGenerator.detach = a.gen_input == "detached"
     MaskGenerator.kaiming_normal = a.mask_init == "kaiming_normal"
-    if a.epochs < 1 or a.threads < 1 or a.limit < 0:
-        ap.error("--epochs and --threads must be >= 1, --limit >= 0")
+    if a.epochs < (0 if a.load else 1) or a.threads < 1 or a.limit < 0:
+        ap.error("--epochs (0 with --load) and --threads must be >= 1, --limit >= 0")
     if not 0.0 < a.threshold <= 1.0:
         ap.error("--threshold must be in (0, 1]")
 
@@ -389,6 +416,8 @@ def main():
         if a.stream != "init":
             stream = rng_m
             batches = mwtc_stream.Batches(xtr, ytr, stream)
+    if a.load:
+        load_ckpt(model, a.load)
     model.to(torch_train.DEVICE)                       # after the draws: they fill CPU tensors
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     expected = EXPECTED_MODULAR_PARAMS if modular else EXPECTED_PARAMS
@@ -443,19 +472,26 @@ def main():
         np.savez(a.save_params, **{k: p.detach().cpu().numpy() for k, p in mwtc_stream.named_params(model)})
     if a.compare:
         compare(model, a.compare)
-    ips = a.epochs * steps * BATCH / sum(epoch_seconds)
+    ips = a.epochs * steps * BATCH / sum(epoch_seconds) if epoch_seconds else 0.0
     out = {
         "framework": "pytorch", "version": torch.__version__, "model": "simcnn" if modular else "simcnn_standard",
         "threads": a.threads, "epochs": a.epochs, "params": params, "train_images": n, "batch": BATCH,
         "train_images_per_s": round(ips, 2), "epoch_seconds": [round(s, 3) for s in epoch_seconds],
-        "accuracy": acc, "loss": round(last["loss"], 6),
+        "accuracy": acc, "loss": round(last["loss"], 6) if last else None,
     }
     if modular:
         out.update({k: round(v, 6) for k, v in last.items() if k != "loss"})
         out.update({"alpha": a.alpha, "beta": a.beta, "mask_init": a.mask_init})
     if modular and not a.no_modularize:
         t0 = time.perf_counter()
-        r = modularize(model, xtr, ytr, xte, yte, a.threshold)
+        freq = []
+        r = modularize(model, xtr, ytr, xte, yte, a.threshold, freq_out=freq)
+        if a.load:   # the kernel frequencies mwtc stored with the same weights, against these
+            theirs = mwtc_stream.read_ckpt(a.load).get("mwt/freq")
+            if theirs is not None and theirs.shape == freq[0].shape:
+                d = np.abs(freq[0] - theirs)
+                print("kernel frequencies against %s's mwt/freq: largest difference %.6f, %d of %d differ by more "
+                      "than 1e-4" % (a.load, d.max(), int((d > 1e-4).sum()), d.size), file=sys.stderr)
         out["modularize_seconds"] = round(time.perf_counter() - t0, 3)
         for k in ("modular_accuracy", "modular_accuracy_raw", "krr", "cohesion", "coupling"):
             r[k] = round(r[k], 4)
@@ -464,7 +500,7 @@ def main():
         print(json.dumps(out))
         return
     print("test accuracy %.4f, %.0f training images/s over %d epochs (%.1f s, %.2f s per epoch)"
-          % (acc, ips, a.epochs, sum(epoch_seconds), sum(epoch_seconds) / a.epochs))
+          % (acc, ips, a.epochs, sum(epoch_seconds), sum(epoch_seconds) / max(a.epochs, 1)))
     if "modules" in out:
         print("modularized (threshold %g) in %.1f s: %d masked kernels, krr %.4f, cohesion %.4f, coupling %.4f"
               % (a.threshold, out["modularize_seconds"], out["masked_kernels"], out["krr"], out["cohesion"],
