@@ -232,9 +232,19 @@ int cmd_main(Compilation *c, const CliOptions *o)
         } else if (c->checked.reuses.n == 0) {
             diag_plain(&c->diag, "%s has no reuse statement", o->file);
         } else {
+            /* --json prints one object: a single reuse's, or those of several
+             * under "reuse" (what ran before a failure included) */
+            int several = o->json && c->checked.reuses.n > 1;
+            if (several)
+                printf("{ \"reuse\": [\n");
             status = EXIT_OK;
-            for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++)
+            for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++) {
+                if (several && i)
+                    printf(", ");
                 status = cmd_reuse_one(c, o, c->checked.reuses.v[i], o->ckpt, stdout);
+            }
+            if (several)
+                printf("] }\n");
         }
     } else if (strcmp(o->command, "modularize") == 0 || strcmp(o->command, "report") == 0) {
         status = cmd_modularize(c, o, strcmp(o->command, "report") == 0);

@@ -126,6 +126,16 @@ endif()
 expect(0 "class 2" eval mod.mwt --ckpt pair.ckpt)
 expect(2 "is the checkpoint of reuse 'pair', a module already" eval mod.mwt --ckpt pair.ckpt --module 0)
 expect(2 "reuse needs --ckpt" reuse mod.mwt)
+# two reuse statements: `reuse --json` prints one object with both under "reuse"
+file(WRITE ${TMP}/mod2.mwt "${mod_src}reuse m as one { classes = [1, 2]  epochs = 1 }\n")
+execute_process(COMMAND ${MWTC} reuse mod2.mwt --ckpt mod.ckpt --quiet --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE reuse2 RESULT_VARIABLE rc)
+string(JSON r0 ERROR_VARIABLE e1 GET "${reuse2}" reuse 0 reuse)
+string(JSON r1 ERROR_VARIABLE e2 GET "${reuse2}" reuse 1 reuse)
+string(JSON r1_classes ERROR_VARIABLE e3 GET "${reuse2}" reuse 1 classes 0)
+if(NOT rc EQUAL 0 OR e1 OR e2 OR e3 OR NOT r0 STREQUAL "pair" OR NOT r1 STREQUAL "one" OR NOT r1_classes EQUAL 1)
+  message(FATAL_ERROR "reuse --json of two reuse statements is not one object holding both:\n${reuse2}\n${e1}${e2}${e3}")
+endif()
 expect(0 "reuse pair: classes 0 2 of m" mod.mwt --quiet)
 # the main job's --json is one object: the report, with the training and the
 # reuse inside (LANGUAGE.md section 3); a file that only trains gives "train"
