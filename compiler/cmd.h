@@ -21,9 +21,10 @@ int cmd_eval(Compilation *c, const CliOptions *o);
 int cmd_dump_llvm(Compilation *c, const CliOptions *o);
 /* modularize (writes the frequencies into the checkpoint) and report (reads only). */
 int cmd_modularize(Compilation *c, const CliOptions *o, int readonly);
-/* One model's: its report to `out`. */
-int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly,
-                       FILE *out);
+/* One model's, as modularize statement mi says (NULL: the defaults): its
+ * report to `out`. */
+int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const ModularizeInfo *mi,
+                       const char *ckpt, int readonly, FILE *out);
 
 /* emit (cmd_emit.c): a module as NAME.o and NAME.h. */
 int cmd_emit(Compilation *c, const CliOptions *o);

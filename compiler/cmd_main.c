@@ -74,8 +74,9 @@ static int cmd_dump_ir(Compilation *c, const CliOptions *o)
 
 /* The main job's --json is one object (LANGUAGE.md section 3): each step
  * prints its object into one buffer, where it starts noted; then the
- * report goes out with the others in arrays, "train" and "reuse" (and with
- * several modularize statements, the reports under "reports"). Without
+ * report goes out with the others in arrays, "train" and "reuse". With
+ * several modularize statements the first report's keys stay at the top, as
+ * section 3 has them, and all the reports go under "reports". Without
  * --json each step prints to stdout as it ends. */
 enum { STEP_TRAIN, STEP_REPORT, STEP_REUSE };
 typedef struct Steps {
@@ -138,8 +139,9 @@ static void print_steps(const Steps *s, int kind, const char *key, const char **
 static void print_main_json(const Steps *s)
 {
     const char *sep = "";
-    if (steps_of(s, STEP_REPORT) == 1) {
-        for (int i = 0; i < s->n; i++) {
+    int reports = steps_of(s, STEP_REPORT);
+    if (reports >= 1) {
+        for (int i = 0; i < s->n && !*sep; i++) {
             long from, end = step_text(s, i, &from);
             if (s->kind[i] == STEP_REPORT && end > from && s->buf[end - 1] == '}') {
                 end--;   /* the report without its closing brace: the others go inside */
@@ -149,10 +151,11 @@ static void print_main_json(const Steps *s)
                 sep = ",\n  ";
             }
         }
-    } else {
-        printf("{ ");
-        print_steps(s, STEP_REPORT, "reports", &sep);
     }
+    if (!*sep)
+        printf("{ ");
+    if (reports > 1)
+        print_steps(s, STEP_REPORT, "reports", &sep);
     print_steps(s, STEP_TRAIN, "train", &sep);
     print_steps(s, STEP_REUSE, "reuse", &sep);
     printf(" }\n");
@@ -193,7 +196,7 @@ static int main_job(Compilation *c, const CliOptions *o)
             break;
         }
         const char *ckpt = o->output ? o->output : arena_printf(&c->arena, "%s.ckpt", m->model->name);
-        status = cmd_modularize_one(c, o, t, ckpt, 0, step(&s, STEP_REPORT));
+        status = cmd_modularize_one(c, o, t, m, ckpt, 0, step(&s, STEP_REPORT));
     }
     for (int i = 0; i < c->checked.reuses.n && status == EXIT_OK; i++) {
         const ReuseInfo *ru = c->checked.reuses.v[i];

@@ -261,8 +261,8 @@ const ModularizeInfo *cmd_modularize_of(Compilation *c, const Net *net)
     return NULL;
 }
 
-int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const char *ckpt, int readonly,
-                       FILE *out)
+int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, const ModularizeInfo *mi,
+                       const char *ckpt, int readonly, FILE *out)
 {
     RunOptions ro;
     cmd_options(o, &ro);
@@ -274,7 +274,7 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
         return EXIT_ERROR;
     }
     if ((o->svg && rt_ckpt_writable(o->svg, err, sizeof err) != 0) ||
-        run_modularize(&c->arena, t, cmd_modularize_of(c, t->model), &ro, o->threshold, o->sweep || o->svg, readonly, &r,
+        run_modularize(&c->arena, t, mi, &ro, o->threshold, o->sweep || o->svg, readonly, &r,
                        err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
@@ -310,7 +310,7 @@ int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
             diag_plain(&c->diag, "%s: modularizing needs the model's train statement (for its data)", o->file);
         return EXIT_ERROR;
     }
-    return cmd_modularize_one(c, o, t, o->ckpt, readonly, stdout);
+    return cmd_modularize_one(c, o, t, cmd_modularize_of(c, t->model), o->ckpt, readonly, stdout);
 }
 
 int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, const char *ckpt_in, FILE *f)

@@ -150,6 +150,20 @@ if(NOT rc EQUAL 0 OR e1 OR e2 OR e3 OR NOT main_reuse STREQUAL "pair" OR NOT mai
    OR NOT nobjects EQUAL 1)
   message(FATAL_ERROR "the main job's --json is not one report with its steps inside:\n${main_json}\n${e1}${e2}${e3}")
 endif()
+# two modularize statements of one model: each its own threshold and generators; the first
+# report's keys at the top (section 3), both under "reports"
+file(READ ${TMP}/mod.mwt two_src)
+file(WRITE ${TMP}/two_mz.mwt "${two_src}modularize m { threshold = 0.5  generators = drop }\n")
+execute_process(COMMAND ${MWTC} two_mz.mwt --quiet --json -o two_mz.ckpt WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE two_json RESULT_VARIABLE rc)
+string(JSON top_t ERROR_VARIABLE e1 GET "${two_json}" threshold)
+string(JSON r0_t ERROR_VARIABLE e2 GET "${two_json}" reports 0 threshold)
+string(JSON r1_t ERROR_VARIABLE e3 GET "${two_json}" reports 1 threshold)
+string(JSON r1_g ERROR_VARIABLE e4 GET "${two_json}" reports 1 generators)
+if(NOT rc EQUAL 0 OR e1 OR e2 OR e3 OR e4 OR NOT top_t EQUAL 0.8 OR NOT r0_t EQUAL 0.8 OR NOT r1_t EQUAL 0.5
+   OR NOT r1_g STREQUAL "drop")
+  message(FATAL_ERROR "two modularize statements did not give their own reports:\n${two_json}\n${e1}${e2}${e3}${e4}")
+endif()
 execute_process(COMMAND ${MWTC} ok.mwt --quiet --json -o main_ok.ckpt WORKING_DIRECTORY ${TMP}
                 OUTPUT_VARIABLE ok_json RESULT_VARIABLE rc)
 string(JSON ok_model ERROR_VARIABLE e1 GET "${ok_json}" train 0 model)
