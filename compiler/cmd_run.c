@@ -103,8 +103,11 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
                 json_str(stdout, d->names[cls]);
                 printf(", ");
             }
-            printf("\"images\": %lld, \"accuracy\": %.4f }", r->class_total[k],
-                   r->class_total[k] ? (double)r->class_correct[k] / (double)r->class_total[k] : 0.0);
+            if (r->class_total[k])   /* a class without test images has no accuracy: null */
+                printf("\"images\": %lld, \"accuracy\": %.4f }", r->class_total[k],
+                       (double)r->class_correct[k] / (double)r->class_total[k]);
+            else
+                printf("\"images\": 0, \"accuracy\": null }");
         }
         printf(" ] }\n");
         return;
@@ -115,10 +118,11 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
            100 * r->accuracy, r->images);
     for (int k = 0; k < r->classes; k++) {
         int cls = map ? map[k] : k;
-        if (!list || r->class_total[k])
+        if (r->class_total[k])
             printf("  class %-3d %-14s %6.2f%%  (%lld images)\n", cls, d->names ? d->names[cls] : "",
-                   r->class_total[k] ? 100.0 * (double)r->class_correct[k] / (double)r->class_total[k] : 0.0,
-                   r->class_total[k]);
+                   100.0 * (double)r->class_correct[k] / (double)r->class_total[k], r->class_total[k]);
+        else if (!list)
+            printf("  class %-3d %-14s    n/a   (no test images)\n", cls, d->names ? d->names[cls] : "");
     }
 }
 

@@ -2,10 +2,20 @@
  * LANGUAGE.md section 3, and SVG charts. Output only: every figure was
  * computed by run_modularize. */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "json.h"
 #include "run_modularize.h"
+
+/* A recall: NaN where the class has no test images to measure it on. */
+static void put_rate(FILE *out, double v)
+{
+    if (isnan(v))
+        fprintf(out, "null");
+    else
+        fprintf(out, "%.4f", v);
+}
 
 void mod_report_text(FILE *out, const ModReport *r)
 {
@@ -14,9 +24,11 @@ void mod_report_text(FILE *out, const ModReport *r)
     fprintf(out, "  class  name            kernels    KRR  recall        FLOPs     params\n");
     for (int c = 0; c < r->classes; c++) {
         const ModuleReport *m = &r->modules[c];
-        fprintf(out, "  %5d  %-14s %8lld  %5.3f  %5.1f%%  %11lld %10lld%s\n", c, r->names ? r->names[c] : "",
-                m->kernels, m->krr, 100 * m->recall, m->flops, m->params,
-                m->recall < 0.5 ? "  (loses its own class)" : "");
+        char rec[16];
+        snprintf(rec, sizeof rec, isnan(m->recall) ? "   n/a" : "%5.1f%%", 100 * m->recall);
+        fprintf(out, "  %5d  %-14s %8lld  %5.3f  %s  %11lld %10lld%s\n", c, r->names ? r->names[c] : "", m->kernels,
+                m->krr, rec, m->flops, m->params,
+                isnan(m->recall) ? "  (no test images of its class)" : m->recall < 0.5 ? "  (loses its own class)" : "");
     }
     fprintf(out, "  model: test accuracy %.2f%%, %lld FLOPs, %lld params, %lld masked kernels\n", 100 * r->accuracy,
             r->flops, r->params, r->masked_kernels);
@@ -28,9 +40,12 @@ void mod_report_text(FILE *out, const ModReport *r)
     if (r->nsweep) {
         fprintf(out, "  sweep on %5lld test images (%.1f s)  threshold    KRR  recall  composed  raw\n",
                 r->sweep_images, r->sweep_seconds);
-        for (int i = 0; i < r->nsweep; i++)
-            fprintf(out, "                                       %9.2f  %5.3f  %5.1f%%  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
-                    r->sweep_krr[i], 100 * r->sweep_recall[i], 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
+        for (int i = 0; i < r->nsweep; i++) {
+            char rec[16];
+            snprintf(rec, sizeof rec, isnan(r->sweep_recall[i]) ? "   n/a" : "%5.1f%%", 100 * r->sweep_recall[i]);
+            fprintf(out, "                                       %9.2f  %5.3f  %s  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
+                    r->sweep_krr[i], rec, 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
+        }
     }
 }
 
@@ -51,17 +66,22 @@ void mod_report_json(FILE *out, const ModReport *r)
         const ModuleReport *m = &r->modules[c];
         fprintf(out, "%s\n    { \"class\": %d, \"name\": ", c ? "," : "", c);
         json_str(out, r->names ? r->names[c] : "");
-        fprintf(out, ", \"kernels\": %lld, \"krr\": %.4f, \"flops\": %lld, \"params\": %lld, \"recall\": %.4f }",
-                m->kernels, m->krr, m->flops, m->params, m->recall);
+        fprintf(out, ", \"kernels\": %lld, \"krr\": %.4f, \"flops\": %lld, \"params\": %lld, \"recall\": ",
+                m->kernels, m->krr, m->flops, m->params);
+        put_rate(out, m->recall);
+        fprintf(out, " }");
     }
     fprintf(out, " ]");
     if (r->nsweep) {
         fprintf(out, ",\n  \"sweep_seconds\": %.2f, \"sweep_images\": %lld, \"sweep\": [", r->sweep_seconds,
                 r->sweep_images);
-        for (int i = 0; i < r->nsweep; i++)
-            fprintf(out, "%s\n    { \"threshold\": %.2f, \"krr\": %.4f, \"recall\": %.4f, \"modular_accuracy\": %.4f, "
-                         "\"modular_accuracy_raw\": %.4f }",
-                    i ? "," : "", r->sweep_t[i], r->sweep_krr[i], r->sweep_recall[i], r->sweep_acc[i], r->sweep_raw[i]);
+        for (int i = 0; i < r->nsweep; i++) {
+            fprintf(out, "%s\n    { \"threshold\": %.2f, \"krr\": %.4f, \"recall\": ", i ? "," : "", r->sweep_t[i],
+                    r->sweep_krr[i]);
+            put_rate(out, r->sweep_recall[i]);
+            fprintf(out, ", \"modular_accuracy\": %.4f, \"modular_accuracy_raw\": %.4f }", r->sweep_acc[i],
+                    r->sweep_raw[i]);
+        }
         fprintf(out, " ]");
     }
     fprintf(out, " }\n");
@@ -88,10 +108,13 @@ int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errle
         fprintf(f, "<line x1=\"60\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", top + h, W - 40, top + h);
         for (int c = 0; c < r->classes; c++) {
             double v = chart ? r->modules[c].recall : r->modules[c].krr;
-            int bh = (int)(v * h + 0.5), x = 70 + c * bw;
+            int bh = isnan(v) ? 0 : (int)(v * h + 0.5), x = 70 + c * bw;
             fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n", x, top + h - bh, bw - 8, bh,
                     color[chart]);
-            fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
+            if (isnan(v))   /* no test images of the class */
+                fprintf(f, "<text x=\"%d\" y=\"%d\">n/a</text>\n", x, top + h - 3);
+            else
+                fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
             fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x, top + h + 13,
                     r->names ? r->names[c] : "");
         }
@@ -107,8 +130,9 @@ int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errle
         for (int k = 0; k < 3; k++) {
             fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", cs[k]);
             for (int i = 0; i < r->nsweep; i++)
-                fprintf(f, "%d,%d ", x0 + (int)((r->sweep_t[i] - 0.5) / 0.45 * (x1 - x0)),
-                        top + h - (int)(ys[k][i] * h));
+                if (!isnan(ys[k][i]))   /* recall: NaN when no class had test images */
+                    fprintf(f, "%d,%d ", x0 + (int)((r->sweep_t[i] - 0.5) / 0.45 * (x1 - x0)),
+                            top + h - (int)(ys[k][i] * h));
             fprintf(f, "\"/>\n");
         }
         for (int i = 0; i < r->nsweep; i++)

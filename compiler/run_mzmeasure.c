@@ -7,6 +7,7 @@
  * once per batch. */
 #include "run_mz.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,7 @@ static void compose(Mz *z, const Scores *s, double *recall, double *acc, double 
                 hit += run_argmax(lt + i * C, C) == c;
             }
         }
-        recall[c] = n ? (double)hit / (double)n : 0;
+        recall[c] = n ? (double)hit / (double)n : NAN;   /* no test images of c: no recall to report */
     }
     long long ok = 0, okraw = 0;
     for (long long i = 0; i < s->ntest; i++) {
@@ -149,10 +150,12 @@ int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size
     }
     for (int i = 0; i < NT; i++) {
         double recall[256], rec = 0;
+        int with = 0;   /* classes with test images in the subset: the mean is over those */
         compose(z, &sc[i], recall, &r->sweep_acc[i], &r->sweep_raw[i], NULL);
         for (int c = 0; c < C; c++)
-            rec += recall[c];
-        r->sweep_t[i] = 0.5 + 0.05 * i, r->sweep_krr[i] = krr[i], r->sweep_recall[i] = rec / C;
+            if (!isnan(recall[c]))
+                rec += recall[c], with++;
+        r->sweep_t[i] = 0.5 + 0.05 * i, r->sweep_krr[i] = krr[i], r->sweep_recall[i] = with ? rec / with : NAN;
     }
     r->nsweep = NT;
     r->sweep_images = nt;

@@ -92,6 +92,26 @@ expect(0 "kernel frequencies over 100 training images" modularize mod.mwt --ckpt
 expect(0 "kernel frequencies over 256 training images" modularize mod.mwt --ckpt mod.ckpt)
 expect(0 "as measured and stored in mod.ckpt" report mod.mwt --ckpt mod.ckpt)
 expect(0 "3 modules on 96 test and 100 calibration images" report mod.mwt --ckpt mod.ckpt --limit 100)
+# a class without test images has no own-class recall to report: null, "n/a", left out of the
+# sweep's mean; eval gives it no accuracy
+file(WRITE ${TMP}/few.mwt
+"dataset d = synthetic(n = 256, test = 3) { classes = 5  shape = [1, 8, 8] }
+model m : [1, 8, 8] -> [5] { modular { conv(6) relu } gap linear(5) }
+train m on d { epochs = 1  batch = 16  loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling }
+")
+expect(0 "test accuracy" train few.mwt -o few.ckpt --quiet)
+execute_process(COMMAND ${MWTC} modularize few.mwt --ckpt few.ckpt --sweep --json --quiet WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE few_json RESULT_VARIABLE rc)
+string(JSON few_r4 ERROR_VARIABLE e1 TYPE "${few_json}" modules 4 recall)
+string(JSON few_r0 ERROR_VARIABLE e2 TYPE "${few_json}" modules 0 recall)
+string(JSON few_s0 ERROR_VARIABLE e3 TYPE "${few_json}" sweep 0 recall)
+if(NOT rc EQUAL 0 OR e1 OR e2 OR e3 OR NOT few_r4 STREQUAL "NULL" OR NOT few_r0 STREQUAL "NUMBER"
+   OR NOT few_s0 STREQUAL "NUMBER")
+  message(FATAL_ERROR "a class without test images got a recall:\n${few_json}\n${e1}${e2}${e3}")
+endif()
+expect(0 "n/a     " report few.mwt --ckpt few.ckpt)
+expect(0 "(no test images of its class)" report few.mwt --ckpt few.ckpt)
+expect(0 "\"images\": 0, \"accuracy\": null" eval few.mwt --ckpt few.ckpt --json)
 expect(0 "threshold 0.50" report mod.mwt --ckpt mod.ckpt --threshold 0.5)
 expect(0 "sweep on" modularize mod.mwt --ckpt mod.ckpt --sweep --svg mod.svg)
 expect(0 "\"sweep_seconds\"" report mod.mwt --ckpt mod.ckpt --sweep --json)
