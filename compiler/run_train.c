@@ -51,6 +51,12 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     if (o->limit > 0 && o->limit < n)
         n = o->limit;
     int B = t->batch;
+    if (n < B && o->nsubset) {   /* a reuse: its classes' images only */
+        snprintf(err, errlen, "reuse %s fine-tunes on batches of %d images, and %s %lld training images of its classes",
+                 t->model->name, B, o->limit > 0 && o->limit < (long long)ds.n_train ? "--limit leaves" : "there are",
+                 n);
+        goto done;
+    }
     if (n < B) {   /* before compiling anything */
         snprintf(err, errlen, "training %s needs at least one batch of %d images, and %s %lld", t->model->name, B,
                  o->limit > 0 && o->limit < (long long)ds.n_train ? "--limit leaves" : "the training set has", n);

@@ -158,5 +158,6 @@ int sema_check(Arena *a, Diag *d, const Program *p, Checked *out)
         }
         }
     }
+    sema_reuse_batches(&c, out);
     return d->errors - before;
 }

@@ -79,6 +79,10 @@ DatasetInfo *sema_dataset(SemaCtx *c, const Item *it);
 TrainInfo *sema_train(SemaCtx *c, const Item *it);
 ModularizeInfo *sema_modularize(SemaCtx *c, const Item *it);
 ReuseInfo *sema_reuse(SemaCtx *c, const Item *it);
+/* Once every statement is checked: a reuse whose classes have fewer
+ * training images than one batch of its model's train statement, where the
+ * data set's size is known now (synthetic). */
+void sema_reuse_batches(SemaCtx *c, const Checked *out);
 
 /* Key/value helpers for dataset, train, modularize and reuse bodies. */
 const KeyVal *kv_find(const Vec *kvs, const char *key);

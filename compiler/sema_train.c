@@ -276,6 +276,31 @@ ModularizeInfo *sema_modularize(SemaCtx *c, const Item *it)
     return ok && m->model ? m : NULL;
 }
 
+void sema_reuse_batches(SemaCtx *c, const Checked *out)
+{
+    for (int i = 0; i < out->reuses.n; i++) {
+        const ReuseInfo *r = out->reuses.v[i];
+        const TrainInfo *t = NULL;
+        for (int k = 0; k < out->trains.n && !t; k++)
+            if (((const TrainInfo *)out->trains.v[k])->model == r->model)
+                t = out->trains.v[k];
+        if (!t || t->data->source != DS_SYNTHETIC || t->data->classes < 1)
+            continue;
+        /* rt_data_synthetic's labels: i % classes for image i, shuffled */
+        long long n = t->data->syn_n, C = t->data->classes, have = 0;
+        for (int k = 0; k < r->nclasses; k++)
+            have += n / C + (r->classes[k] < n % C);
+        if (have < t->batch) {
+            const KeyVal *cl = kv_find(&r->item->kvs, "classes"), *b = kv_find(&t->item->kvs, "batch");
+            sema_error(c, cl ? cl->value->loc : r->item->name_loc,
+                       "reuse '%s' fine-tunes on batches of %d, and its classes have %lld of the %lld training images "
+                       "of dataset '%s'", r->name, t->batch, have, n, t->data->name);
+            diag_note(c->d, b ? b->value->loc : t->item->loc,
+                      "the batch of %d comes from this train statement of model '%s'", t->batch, r->model->name);
+        }
+    }
+}
+
 ReuseInfo *sema_reuse(SemaCtx *c, const Item *it)
 {
     static const char *const keys[] = { "classes", "epochs", "lr", "generators", NULL };

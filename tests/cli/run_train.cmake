@@ -146,6 +146,8 @@ endif()
 expect(0 "class 2" eval mod.mwt --ckpt pair.ckpt)
 expect(2 "is the checkpoint of reuse 'pair', a module already" eval mod.mwt --ckpt pair.ckpt --module 0)
 expect(2 "reuse needs --ckpt" reuse mod.mwt)
+expect(1 "reuse pair fine-tunes on batches of 16 images, and --limit leaves 10 training images of its classes"
+       reuse mod.mwt --ckpt mod.ckpt --limit 10)
 # two reuse statements: `reuse --json` prints one object with both under "reuse"
 file(WRITE ${TMP}/mod2.mwt "${mod_src}reuse m as one { classes = [1, 2]  epochs = 1 }\n")
 execute_process(COMMAND ${MWTC} reuse mod2.mwt --ckpt mod.ckpt --quiet --json WORKING_DIRECTORY ${TMP}
