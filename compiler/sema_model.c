@@ -205,6 +205,18 @@ static bool expand_block(SemaCtx *c, const Layer *y, Symbol *blk, const Env *env
     return ok;
 }
 
+/* Whether layers [from, n) of s (residual branches included) hold a conv
+ * that modular { } marked for a mask. */
+static bool marks_a_conv(const NetSeq *s, int from)
+{
+    for (int i = from; i < s->n; i++) {
+        const NetLayer *l = s->v[i];
+        if ((l->op == NET_CONV && l->want_mask) || marks_a_conv(&l->body, 0) || marks_a_conv(&l->shortcut, 0))
+            return true;
+    }
+    return false;
+}
+
 static bool expand_seq(SemaCtx *c, const Vec *layers, const Env *env, bool modular, NetSeq *out, Shape *cur)
 {
     for (int i = 0; i < layers->n; i++) {
@@ -214,8 +226,15 @@ static bool expand_seq(SemaCtx *c, const Vec *layers, const Env *env, bool modul
                 sema_error(c, y->loc, "'modular' inside 'modular': the outer one already masks every conv");
                 return false;
             }
+            int from = out->n;
             if (!expand_seq(c, &y->body, env, true, out, cur))
                 return false;
+            /* else the model has no masks, and the error would come only at the
+             * loss or the modularize statement that needs them */
+            if (!marks_a_conv(out, from)) {
+                sema_error(c, y->loc, "'modular { }' holds no conv: nothing in it gets a mask (put convs inside it)");
+                return false;
+            }
             continue;
         }
         if (y->kind == LY_RESIDUAL) {
