@@ -12,6 +12,18 @@ void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    unsigned long h = 1469598103934665603UL;   /* FNV-1a of the place and the message */
+    const void *fp = loc.file;
+    for (size_t i = 0; i < sizeof fp; i++)
+        h = (h ^ ((const unsigned char *)&fp)[i]) * 1099511628211UL;
+    h = (h ^ (unsigned long)loc.line) * 1099511628211UL, h = (h ^ (unsigned long)loc.col) * 1099511628211UL;
+    for (const char *p = buf; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211UL;
+    for (int i = 0; i < c->nsaid; i++)
+        if (c->said[i] == h)
+            return;
+    if (c->nsaid < (int)(sizeof c->said / sizeof c->said[0]))
+        c->said[c->nsaid++] = h;
     diag_error(c->d, loc, "%s", buf);
     /* Inside a block: say where each enclosing block was called from (the
      * innermost few and the outermost, for deep chains). */

@@ -36,6 +36,11 @@ typedef struct SemaCtx {
     const CallSite *site;      /* the block calls being expanded */
     Vec active;                /* const Item*: blocks being expanded, for recursion */
     int depth;
+    /* errors said so far, as hashes of place and message: a model's
+     * expansion goes on past an error, and a block called many times would
+     * say the same one at every call */
+    unsigned long said[256];
+    int nsaid;
 } SemaCtx;
 
 /* sema.c */

@@ -64,6 +64,8 @@ static bool conv_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *g
     ok &= !given[1] || in_range(c, &v[1], "conv", "the kernel size", 1, MAX_DIM);
     ok &= !given[2] || in_range(c, &v[2], "conv", "the stride", 1, MAX_DIM);
     ok &= !given[3] || in_range(c, &v[3], "conv", "the padding", 0, MAX_DIM);
+    if (in.rank == 0)          /* after an error: the input shape is unknown, the arguments are checked */
+        return o->out = in, ok;
     if (!need_rank3(c, y, in) || !ok)
         return false;
     o->out_ch = v[0].i;
@@ -86,7 +88,7 @@ static bool conv_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *g
 static bool bn_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *given, Shape in, NetLayer *o)
 {
     (void)v, (void)given;
-    o->out = in;
+    o->out = in;   /* rank 0 (unknown after an error) stays unknown */
     return set_counts(c, y, o, 2.0 * (double)in.d[0], 2.0 * (double)shape_numel(in));
 }
 
@@ -102,6 +104,8 @@ static bool pool_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *g
 {
     bool ok = in_range(c, &v[0], y->name, "the pool size", 1, MAX_DIM);
     ok &= !given[1] || in_range(c, &v[1], y->name, "the stride", 1, MAX_DIM);
+    if (in.rank == 0)
+        return o->out = in, ok;
     if (!need_rank3(c, y, in) || !ok)
         return false;
     o->k = v[0].i;
@@ -117,6 +121,8 @@ static bool pool_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *g
 static bool gap_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *given, Shape in, NetLayer *o)
 {
     (void)v, (void)given;
+    if (in.rank == 0)
+        return o->out = in, true;
     if (!need_rank3(c, y, in))
         return false;
     o->out = (Shape){ 1, { in.d[0] } };
@@ -126,7 +132,7 @@ static bool gap_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *gi
 static bool flatten_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *given, Shape in, NetLayer *o)
 {
     (void)v, (void)given;
-    o->out = (Shape){ 1, { shape_numel(in) } };
+    o->out = in.rank ? (Shape){ 1, { shape_numel(in) } } : in;
     return set_counts(c, y, o, 0, 0);
 }
 
@@ -134,6 +140,8 @@ static const ParamSpec linear_specs[] = { { "out", P_INT, true }, { "bias", P_BO
 static bool linear_apply(SemaCtx *c, const Layer *y, const Value *v, const bool *given, Shape in, NetLayer *o)
 {
     bool ok = in_range(c, &v[0], "linear", "the number of outputs", 1, MAX_DIM);
+    if (in.rank == 0)
+        return o->out = in, ok;
     if (in.rank != 1) {
         sema_error(c, y->loc, "linear needs a flat input [N], but its input is %s (put flatten or gap before it)",
                    sema_shape(c, in));

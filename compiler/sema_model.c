@@ -89,6 +89,8 @@ static bool explicit_mask(SemaCtx *c, const Layer *y, bool modular, NetSeq *out,
         sema_error(c, y->loc, "the conv this mask follows already has a mask");
         return false;
     }
+    if (cur.rank == 0 || conv->in.rank == 0)   /* shapes unknown after an error */
+        return true;
     if (cur.rank != 3 || cur.d[0] != conv->out_ch) {
         sema_error(c, y->loc, "mask: its conv gives %lld channels, but the input here is %s", conv->out_ch, sema_shape(c, cur));
         return false;
@@ -139,11 +141,12 @@ static bool expand_residual(SemaCtx *c, const Layer *y, const Env *env, bool mod
         return false;
     NetLayer *res = new_layer(c, NET_RESIDUAL, y->loc, *cur);
     Shape body = *cur, sc = *cur;
-    if (!expand_seq(c, &y->body, env, modular, &res->body, &body))
-        return false;
+    bool ok = expand_seq(c, &y->body, env, modular, &res->body, &body);
+    if (given[0])   /* its shortcut is checked too when the body has an error */
+        ok = expand_seq(c, &v[0].layers->layers, env, modular, &res->shortcut, &sc) && ok;
+    if (!ok || cur->rank == 0)
+        return ok;
     if (given[0]) {
-        if (!expand_seq(c, &v[0].layers->layers, env, modular, &res->shortcut, &sc))
-            return false;
         if (sc.rank != body.rank || memcmp(sc.d, body.d, sizeof sc.d) != 0) {
             sema_error(c, y->loc, "residual: its body gives %s but its shortcut gives %s", sema_shape(c, body), sema_shape(c, sc));
             return false;
@@ -217,55 +220,60 @@ static bool marks_a_conv(const NetSeq *s, int from)
     return false;
 }
 
+/* One layer (a built-in, mask, block call, residual or modular { }) of a
+ * sequence into out, *cur its input shape and then its output's. */
+static bool expand_one(SemaCtx *c, const Layer *y, const Env *env, bool modular, NetSeq *out, Shape *cur)
+{
+    if (y->kind == LY_MODULAR) {
+        if (modular) {
+            sema_error(c, y->loc, "'modular' inside 'modular': the outer one already masks every conv");
+            return false;
+        }
+        int from = out->n;
+        if (!expand_seq(c, &y->body, env, true, out, cur))
+            return false;
+        /* else the model has no masks, and the error would come only at the
+         * loss or the modularize statement that needs them */
+        if (!marks_a_conv(out, from)) {
+            sema_error(c, y->loc, "'modular { }' holds no conv: nothing in it gets a mask (put convs inside it)");
+            return false;
+        }
+        return true;
+    }
+    if (y->kind == LY_RESIDUAL)
+        return expand_residual(c, y, env, modular, out, cur);
+    if (strcmp(y->name, "mask") == 0)
+        return explicit_mask(c, y, modular, out, *cur);
+    const LayerRule *r = layer_rule(y->name);
+    if (r) {
+        NetLayer *l = new_layer(c, NET_CONV, y->loc, *cur);
+        if (!layer_rule_apply(c, r, y, env, *cur, l))
+            return false;
+        l->want_mask = modular && l->op == NET_CONV;
+        net_seq_push(c->a, out, l);
+        *cur = l->out;
+        return true;
+    }
+    Symbol *blk = sema_find(&c->blocks, y->name);
+    if (!blk) {
+        unknown_layer(c, y->loc, y->name);
+        return false;
+    }
+    return expand_block(c, y, blk, env, modular, out, cur);
+}
+
+/* A sequence goes on past a layer with an error, with its shape unknown
+ * (rank 0) from there: the layers after it still check what needs no shape
+ * (their arguments, nesting, names), so that one run reports them all. */
 static bool expand_seq(SemaCtx *c, const Vec *layers, const Env *env, bool modular, NetSeq *out, Shape *cur)
 {
-    for (int i = 0; i < layers->n; i++) {
-        const Layer *y = layers->v[i];
-        if (y->kind == LY_MODULAR) {
-            if (modular) {
-                sema_error(c, y->loc, "'modular' inside 'modular': the outer one already masks every conv");
-                return false;
-            }
-            int from = out->n;
-            if (!expand_seq(c, &y->body, env, true, out, cur))
-                return false;
-            /* else the model has no masks, and the error would come only at the
-             * loss or the modularize statement that needs them */
-            if (!marks_a_conv(out, from)) {
-                sema_error(c, y->loc, "'modular { }' holds no conv: nothing in it gets a mask (put convs inside it)");
-                return false;
-            }
-            continue;
+    bool ok = true;
+    for (int i = 0; i < layers->n; i++)
+        if (!expand_one(c, layers->v[i], env, modular, out, cur)) {
+            ok = false;
+            *cur = (Shape){ 0 };
         }
-        if (y->kind == LY_RESIDUAL) {
-            if (!expand_residual(c, y, env, modular, out, cur))
-                return false;
-            continue;
-        }
-        if (strcmp(y->name, "mask") == 0) {
-            if (!explicit_mask(c, y, modular, out, *cur))
-                return false;
-            continue;
-        }
-        const LayerRule *r = layer_rule(y->name);
-        if (r) {
-            NetLayer *l = new_layer(c, NET_CONV, y->loc, *cur);
-            if (!layer_rule_apply(c, r, y, env, *cur, l))
-                return false;
-            l->want_mask = modular && l->op == NET_CONV;
-            net_seq_push(c->a, out, l);
-            *cur = l->out;
-            continue;
-        }
-        Symbol *blk = sema_find(&c->blocks, y->name);
-        if (!blk) {
-            unknown_layer(c, y->loc, y->name);
-            return false;
-        }
-        if (!expand_block(c, y, blk, env, modular, out, cur))
-            return false;
-    }
-    return true;
+    return ok && cur->rank != 0;
 }
 
 /* modular { }: a mask after each marked conv, after its batchnorm when one
