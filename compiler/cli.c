@@ -1,9 +1,11 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const commands[] = { "check", "train", "eval", "modularize", "report", "reuse", "emit", "repl", "dump",
                                         NULL };
@@ -16,17 +18,39 @@ static bool usage(const char *fmt, const char *arg)
     return false;
 }
 
-static bool int_arg(const char *opt, const char *s, long long lo, long long *out)
+/* An integer option in [lo, hi]: the bounds the train statement's keys
+ * have (sema_train.c), so that no value wraps on its way to an int. */
+static bool int_arg(const char *opt, const char *s, long long lo, long long hi, long long *out)
 {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || !*s || *end || v < lo) {
-        fprintf(stderr, "mwtc: %s needs an integer of at least %lld, not '%s'\nTry 'mwtc --help'.\n", opt, lo, s);
+    if (!*s || *end || (errno && errno != ERANGE)) {
+        fprintf(stderr, "mwtc: %s needs an integer, not '%s'\nTry 'mwtc --help'.\n", opt, s);
+        return false;
+    }
+    if (errno == ERANGE || v < lo || v > hi) {
+        fprintf(stderr, "mwtc: %s needs an integer from %lld to %lld, not '%s'\nTry 'mwtc --help'.\n", opt, lo, hi, s);
         return false;
     }
     *out = v;
     return true;
+}
+
+/* A word where the command or the file goes that is neither: no '.' or
+ * '/' and no such file (`mwtc trian x.mwt`). */
+static bool not_a_file(const char *s)
+{
+    return !strchr(s, '.') && !strchr(s, '/') && access(s, F_OK) != 0;
+}
+
+static bool unknown_command(const char *s)
+{
+    fprintf(stderr, "mwtc: unknown command '%s' (commands:", s);
+    for (int k = 0; commands[k]; k++)
+        fprintf(stderr, " %s", commands[k]);
+    fputs("; or a FILE.mwt for the main job)\nTry 'mwtc --help'.\n", stderr);
+    return false;
 }
 
 bool cli_parse(int argc, char **argv, CliOptions *o)
@@ -89,19 +113,19 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
             o->resume = next;
         } else if (!strcmp(a, "--epochs")) {
             VALUE();
-            if (!int_arg(a, next, 1, &o->epochs))
+            if (!int_arg(a, next, 1, 100000, &o->epochs))
                 return false;
         } else if (!strcmp(a, "--limit")) {
             VALUE();
-            if (!int_arg(a, next, 1, &o->limit))
+            if (!int_arg(a, next, 1, LLONG_MAX, &o->limit))
                 return false;
         } else if (!strcmp(a, "--threads")) {
             VALUE();
-            if (!int_arg(a, next, 1, &o->threads))
+            if (!int_arg(a, next, 1, 1024, &o->threads))
                 return false;
         } else if (!strcmp(a, "--seed")) {
             VALUE();
-            if (!int_arg(a, next, 0, &o->seed))
+            if (!int_arg(a, next, 0, LLONG_MAX, &o->seed))
                 return false;
         } else if (!strcmp(a, "--threshold")) {
             VALUE();
@@ -114,10 +138,14 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
         } else if (!o->file) {
             o->file = a;
         } else {
+            if (!strcmp(o->command, "run") && not_a_file(o->file))
+                return unknown_command(o->file);
             return usage("one file at a time: what is '%s'?", a);
         }
 #undef VALUE
     }
+    if (o->file && !strcmp(o->command, "run") && not_a_file(o->file))
+        return unknown_command(o->file);
     if (o->help)
         return true;
     if (strcmp(o->command, "dump") == 0 && !o->what)
@@ -199,6 +227,18 @@ void cli_help(const char *command)
              "\n"
              "  --sweep       also thresholds 0.5 .. 0.95 on 1000 test images\n"
              "  --svg FILE    charts of KRR and recall per class and of the sweep");
+        return;
+    }
+    if (command && strcmp(command, "reuse") == 0) {
+        puts("usage: mwtc reuse FILE.mwt --ckpt CKPT [--epochs N] [--limit N] [--json]\n"
+             "\n"
+             "Runs the file's reuse statements on a trained modular checkpoint: for each, the\n"
+             "module of its classes (the kernels at the modularize statement's threshold, else\n"
+             "0.9), generators dropped unless it says keep, with a new head fine-tuned on those\n"
+             "classes' training images for its epochs (--epochs overrides); prints the\n"
+             "accuracy on their test images after the last epoch and the module's KRR, and\n"
+             "writes NAME.ckpt, which eval and emit take. --json prints the reuse's object, or\n"
+             "{ \"reuse\": [...] } for a file with several.");
         return;
     }
     if (command && strcmp(command, "repl") == 0) {
