@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 #include "ir.h"
@@ -212,9 +213,35 @@ static int main_job(Compilation *c, const CliOptions *o)
     return status;
 }
 
+/* The program's source file that path names (the same file, by device and
+ * inode, however it is spelled), or NULL. */
+static const char *source_named(const Compilation *c, const char *path)
+{
+    struct stat a, b;
+    if (!path || stat(path, &a) != 0)
+        return NULL;
+    for (int i = 0; i < c->prog.files.n; i++) {
+        const SrcFile *f = c->prog.files.v[i];
+        const char *p = f->real ? f->real : f->path;
+        if (p && stat(p, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            return f->path;
+    }
+    return NULL;
+}
+
 int cmd_main(Compilation *c, const CliOptions *o)
 {
     int status = EXIT_ERROR;
+    /* A checkpoint or chart written over the program would destroy it. */
+    const char *outs[2][2] = { { "-o", o->output }, { "--svg", o->svg } };
+    for (int i = 0; i < 2; i++) {
+        const char *src = source_named(c, outs[i][1]);
+        if (src) {
+            fprintf(stderr, "mwtc: %s %s would overwrite the program's source %s; name another file\n", outs[i][0],
+                    outs[i][1], src);
+            return EXIT_USAGE;
+        }
+    }
     if (strcmp(o->command, "dump") == 0 && strcmp(o->what, "ast") == 0) {
         ast_dump(stdout, &c->prog);
         status = EXIT_OK;

@@ -51,6 +51,17 @@ file(WRITE ${TMP}/junk.ckpt "not a checkpoint")
 expect(1 "mwtc: error: junk.ckpt: not an mwtc checkpoint" eval ok.mwt --ckpt junk.ckpt)
 expect(0 "define void @t0(ptr" dump llvm ok.mwt)
 expect(1 "needs at least one batch of 16 images, and --limit leaves 10" train ok.mwt --limit 10 -o ok4.ckpt)
+# -o or --svg naming the program's own source (or a file it imports) is refused, the source kept
+file(COPY_FILE ${TMP}/ok.mwt ${TMP}/keep.mwt)
+expect(2 "-o keep.mwt would overwrite the program's source keep.mwt" train keep.mwt -o keep.mwt)
+expect(2 "-o ./keep.mwt would overwrite the program's source keep.mwt" keep.mwt -o ./keep.mwt)
+expect(2 "--svg ${TMP}/keep.mwt would overwrite the program's source keep.mwt"
+       report keep.mwt --ckpt ok.ckpt --svg ${TMP}/keep.mwt)
+file(READ ${TMP}/keep.mwt kept)
+file(READ ${TMP}/ok.mwt orig)
+if(NOT kept STREQUAL orig)
+  message(FATAL_ERROR "the program's source was overwritten:\n${kept}")
+endif()
 # A checkpoint that cannot be written stops the run before its first epoch.
 expect(1 "mwtc: error: ${TMP}/none/ok.ckpt: cannot create" train ok.mwt -o ${TMP}/none/ok.ckpt)
 expect(1 "mwtc: error: empty: is a directory" train ok.mwt -o empty)
