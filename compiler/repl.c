@@ -88,17 +88,19 @@ static void release(Compilation *c)
     }
 }
 
-/* Braces still open in s (outside strings and comments). */
+/* Braces still open in s (outside strings and comments), s the lines of an
+ * item so far: a comment ends at the end of its line. */
 static int depth(const char *s)
 {
     int d = 0, str = 0;
     for (; *s; s++) {
         if (str) {
-            str = *s != '"';
+            str = *s != '"' && *s != '\n';   /* the lexer ends a string at a newline too */
         } else if (*s == '"') {
             str = 1;
         } else if (*s == '#') {
-            break;
+            while (s[1] && s[1] != '\n')
+                s++;
         } else {
             d += (*s == '{') - (*s == '}');
         }

@@ -50,6 +50,15 @@ if(NOT EXISTS ${TMP}/two.o OR NOT EXISTS ${TMP}/two.h)
   message(FATAL_ERROR "emit in the REPL wrote no two.o and two.h")
 endif()
 
+# a comment inside an item ends at its line: the braces after it still count
+# (a '{' in a comment does not), and the next line is a command again
+repl(0 "model c : [1, 8, 8] -> [3] {   # a model { with a comment
+    flatten    # flat
+    linear(3) }
+:show
+"
+  "model c : [1, 8, 8] -> [3];linear(3) }" "" base.mwt)
+
 # errors: a model with a shape error is not added (the next item may use its
 # name), an unknown word, an unknown REPL command, a command's usage error
 repl(1 "model m : [1, 8, 8] -> [3] { conv(4) linear(3) }
