@@ -205,7 +205,10 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
         s += *s == '\n';
     }
     fprintf(f, " *\n * Link %s.o with -lm; it needs nothing else (no LLVM, no mwtc). */\n", m->name);
-    fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", up, up);
+    /* the guard keeps the name's case: net.h and Net.h declare net_run and
+     * Net_run, and a program that includes both needs both declarations */
+    fprintf(f, "#ifndef MWTC_MODULE_%s_H\n#define MWTC_MODULE_%s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
+            m->name, m->name);
     fprintf(f, "#define %s_INPUT_SIZE   %lld          /* floats per image, C*H*W */\n", up,
             (long long)m->channels * m->pixels);
     fprintf(f, "#define %s_OUTPUT_SIZE  %d            /* one score per class of the module */\n", up, m->nsel);
@@ -215,8 +218,9 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
     fprintf(f, " }\n\n");
     fprintf(f, "/* n images in, n * %s_OUTPUT_SIZE scores out, in the order of %s_CLASSES.\n"
                " * An image is C x H x W floats as the loader reads it: 8-bit pixels / 255, before\n"
-               " * normalization (the module applies it). Returns 0, or -1 when n < 0 or a\n"
-               " * buffer is NULL. Thread-safe (calls run one at a time); allocates nothing. */\n",
+               " * normalization (the module applies it). Returns 0, or -1 when n < 0 or, for\n"
+               " * n > 0, a buffer is NULL. Thread-safe (calls run one at a time); allocates\n"
+               " * nothing. */\n",
             up, up);
     fprintf(f, "int %s_run(const float *images, float *scores, int n);\n\n", m->name);
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");

@@ -210,7 +210,8 @@ expect(0 "emitted shoes.o and shoes.h: shoes_run" emit mod.mwt --ckpt mod.ckpt -
 file(READ ${TMP}/shoes.h hdr)
 if(NOT hdr MATCHES "#define SHOES_OUTPUT_SIZE  2" OR NOT hdr MATCHES "#define SHOES_CLASSES      { 2, 0 }"
    OR NOT hdr MATCHES "int shoes_run\\(const float \\*images, float \\*scores, int n\\);"
-   OR NOT hdr MATCHES "#define SHOES_INPUT_SIZE   64 ")
+   OR NOT hdr MATCHES "#define SHOES_INPUT_SIZE   64 "
+   OR NOT hdr MATCHES "#ifndef MWTC_MODULE_shoes_H")   # the name's case: Shoes.h would not hide shoes_run
   message(FATAL_ERROR "shoes.h is not the header LANGUAGE.md describes:\n${hdr}")
 endif()
 expect(0 "\"classes\": [0, 2]" emit mod.mwt --ckpt pair.ckpt -o pair_mod.o --json)
