@@ -251,8 +251,11 @@ void cli_help(const char *command)
              "dump, with their options (`train --epochs 1 -o m.ckpt`, `report --ckpt m.ckpt\n"
              "--threshold 0.8`). :help lists them, :show prints the session, :reset drops\n"
              "what was typed, :quit or the end of input leaves. Diagnostics name the session\n"
-             "<repl>. Line editing and history on a terminal (libedit); from a pipe, lines are\n"
-             "read without prompts and the exit status is 1 when any line failed.");
+             "<repl>. Line editing and history on a terminal (libedit); there Ctrl-C drops the\n"
+             "line or item being typed, and stops training between two steps (the checkpoint\n"
+             "keeps the epochs that finished); a second Ctrl-C during other work ends mwtc.\n"
+             "From a pipe, lines are read without prompts and the exit status is 1 when any\n"
+             "line failed.");
         return;
     }
     if (command && strcmp(command, "emit") == 0) {

@@ -14,6 +14,7 @@
  * from libedit on a terminal; piped input is read as it comes, without
  * prompts, and the exit status says whether every line succeeded. */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "driver.h"
 #include "repl.h"
 #include "report_check.h"
+#include "rt_progress.h"
 
 #define SESSION "<repl>"
 
@@ -37,12 +39,36 @@ typedef struct Repl {
     const char *argv0;
     int tty;
     int failed;                /* a line failed (the exit status of piped input) */
+    int cancelled;             /* Ctrl-C at a prompt: the line or item is dropped */
 } Repl;
+
+/* Ctrl-C on a terminal: at a prompt it drops the line (or the item being
+ * typed), during a command it stops the command's training between two
+ * steps; the session goes on. Work that does not poll for it (modularize,
+ * a compile) runs on, and a second Ctrl-C before the first was taken ends
+ * mwtc as it would have without this handler. */
+static void on_interrupt(int sig)
+{
+    if (rt_interrupted()) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    rt_interrupt_request();
+}
 
 static char *read_line(Repl *r, const char *prompt)
 {
     if (r->tty) {
+        rt_interrupt_clear();
         char *l = readline(prompt);
+        if (rt_interrupted()) {   /* readline gave up the line, or returned it as the key came */
+            rt_interrupt_clear();
+            free(l);
+            r->cancelled = 1;
+            putchar('\n');
+            return strdup("");
+        }
         if (l && *l)
             add_history(l);
         return l;
@@ -287,6 +313,7 @@ static int step(Repl *r, char *line)
         return 0;
     }
     if (is_command(s)) {
+        rt_interrupt_clear();
         if (run_command(r, s) != EXIT_OK)
             r->failed = 1;
         return 0;
@@ -297,6 +324,11 @@ static int step(Repl *r, char *line)
         char *more = read_line(r, "...> ");
         if (!more)
             break;   /* end of input: what there is goes to the checker, which says what is missing */
+        if (r->cancelled) {   /* Ctrl-C: the item is dropped */
+            free(more);
+            free(item);
+            return 0;
+        }
         char *joined = malloc(strlen(item) + strlen(more) + 2);
         if (joined)
             sprintf(joined, "%s\n%s", item, more);
@@ -367,7 +399,15 @@ int repl_run(const CliOptions *o, const char *argv0)
     }
     if (r.tty)
         printf("mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
+    if (r.tty) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt;   /* no SA_RESTART: the read under readline returns */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+    }
     for (;;) {
+        r.cancelled = 0;
         char *line = read_line(&r, "mwt> ");
         if (!line) {
             if (r.tty)

@@ -116,6 +116,14 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         for (int s = 0; s < steps; s++) {
             rt_data_batch(&ds, 0, idx + (size_t)s * B, B, &norm, &aug, &rng, xs, ys);
             int ok;
+            if (rt_interrupted()) {   /* the REPL's Ctrl-C: the checkpoint keeps the last whole epoch */
+                rt_progress_end(p);
+                snprintf(err, errlen, "interrupted at epoch %d, step %d; %s", e + 1, s + 1,
+                         !o->ckpt        ? "nothing was saved"
+                         : e > 0         ? "the checkpoint holds the epochs before it"
+                                         : "no epoch finished, so no checkpoint was written");
+                goto done;
+            }
             double loss = run_train_step(&m, xs, ys, lr, rt_rng_next_u64(&rng), &ok);
             if (!isfinite(loss)) {
                 rt_progress_end(p);

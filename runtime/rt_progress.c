@@ -4,6 +4,7 @@
 #include "rt_progress.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,6 +24,12 @@ struct RtProgress {
   int epochs_done; /* in this run */
   int shown;       /* characters of the bar on the current line; 0: none */
 };
+
+static volatile sig_atomic_t interrupted;
+
+void rt_interrupt_request(void) { interrupted = 1; }
+int rt_interrupted(void) { return interrupted != 0; }
+void rt_interrupt_clear(void) { interrupted = 0; }
 
 double rt_clock(void) {
   struct timespec ts;

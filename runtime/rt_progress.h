@@ -44,4 +44,11 @@ void rt_progress_end(RtProgress *p);
 /* Monotonic seconds (an arbitrary origin). */
 double rt_clock(void);
 
+/* A request to stop long work early (the REPL's Ctrl-C): set from a signal
+ * handler (async-signal-safe), polled by the training loop between steps,
+ * cleared before the next command. */
+void rt_interrupt_request(void);
+int rt_interrupted(void);
+void rt_interrupt_clear(void);
+
 #endif

@@ -3,7 +3,8 @@
  * standard model and a modular one (MwT's losses); a run stopped after an
  * epoch and resumed ends in the checkpoint the uninterrupted run wrote; a
  * checkpoint of another model is refused; the mask generators start as
- * mask_init says. */
+ * mask_init says; an interrupt (the REPL's Ctrl-C) stops training between
+ * steps and keeps the checkpoint of the last whole epoch. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,32 @@ static void test_wrong_checkpoint_is_refused(void **s)
     tc_free(t);
 }
 
+/* An interrupt requested before a step stops the run there with an error
+ * that says so; the checkpoint of a run that finished an epoch before is
+ * left as that epoch wrote it. */
+static void test_interrupt_stops_between_steps(void **s)
+{
+    (void)s;
+    char ck[512], ref[512];
+    snprintf(ck, sizeof ck, "%s", tc_tmp_path("intr.ckpt"));
+    snprintf(ref, sizeof ref, "%s", tc_tmp_path("intr_ref.ckpt"));
+    train(ref, 1, 1, NULL);
+    train(ck, 1, 1, NULL);
+    TestComp *t = tc_compile("train.mwt", src, 1);
+    RunOptions o = { .threads = 1, .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck, .resume = ck,
+                     .source_path = tc_tmp_path("train.mwt") };
+    RunResult r;
+    char err[1024];
+    rt_interrupt_request();
+    int rc = run_train(&t->c.arena, t->c.checked.trains.v[0], &o, &r, err, sizeof err);
+    rt_interrupt_clear();
+    assert_int_equal(rc, -1);
+    if (!strstr(err, "interrupted at epoch 2, step 1; the checkpoint holds the epochs before it"))
+        fail_msg("unexpected message: %s", err);
+    assert_same_file(ck, ref);
+    tc_free(t);
+}
+
 /* The mask generators' weights start as `mask_init` says: linear, uniform in
  * +-1/sqrt(fan_in) like every other linear layer (std 1/sqrt(3 fan_in));
  * kaiming_normal, std sqrt(2/fan_in). b2 starts at 1 either way. The two
@@ -236,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_modular_training_is_deterministic),
         cmocka_unit_test(test_wrong_checkpoint_is_refused),
         cmocka_unit_test(test_mask_init),
+        cmocka_unit_test(test_interrupt_stops_between_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
