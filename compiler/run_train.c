@@ -118,10 +118,11 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
             int ok;
             if (rt_interrupted()) {   /* the REPL's Ctrl-C: the checkpoint keeps the last whole epoch */
                 rt_progress_end(p);
+                int kept = o->ckpt && (e > first || (o->resume && !strcmp(o->resume, o->ckpt) && e > 0));
                 snprintf(err, errlen, "interrupted at epoch %d, step %d; %s", e + 1, s + 1,
-                         !o->ckpt        ? "nothing was saved"
-                         : e > 0         ? "the checkpoint holds the epochs before it"
-                                         : "no epoch finished, so no checkpoint was written");
+                         kept      ? "the checkpoint holds the epochs before it"
+                         : o->ckpt ? "no epoch finished, so no checkpoint was written"
+                                   : "nothing was saved");
                 goto done;
             }
             double loss = run_train_step(&m, xs, ys, lr, rt_rng_next_u64(&rng), &ok);
