@@ -37,11 +37,14 @@ static bool int_arg(const char *opt, const char *s, long long lo, long long hi, 
     return true;
 }
 
-/* A word where the command or the file goes that is neither: no '.' or
- * '/' and no such file (`mwtc trian x.mwt`). */
+/* A word where the command or the file goes that is neither: a word of
+ * letters, digits, '-' and '_' (no '.' or '/': not a path; not the REPL's
+ * "<repl>") and no such file (`mwtc trian x.mwt`). */
 static bool not_a_file(const char *s)
 {
-    return !strchr(s, '.') && !strchr(s, '/') && access(s, F_OK) != 0;
+    if (!*s || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != strlen(s))
+        return false;
+    return access(s, F_OK) != 0;
 }
 
 static bool unknown_command(const char *s)

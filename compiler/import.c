@@ -118,7 +118,9 @@ int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, P
     int before = d->errors;
     SrcFile *f = src_read(a, path);
     if (!f) {
-        diag_plain(d, "cannot read %s: %s", path, strerror(errno));
+        /* src_read takes regular files only: a pipe or a device gives EINVAL */
+        diag_plain(d, "cannot read %s: %s", path,
+                   errno == EINVAL ? "not a regular file (a program is read from a file)" : strerror(errno));
         return 1;
     }
     Loader L = { .a = a, .d = d, .paths = paths, .prog = prog };

@@ -167,7 +167,8 @@ static void add_item(Repl *r, const char *item)
     release(c);
 }
 
-/* line's words, split at blanks; "double quotes" keep blanks in one word.
+/* line's words, split at blanks; "double" or 'single' quotes keep blanks in
+ * one word; a word that starts with '#' starts a comment, as in items.
  * Returns how many (at most max), or -1 for an unclosed quote. */
 static int words(char *line, char **w, int max)
 {
@@ -175,15 +176,16 @@ static int words(char *line, char **w, int max)
     for (char *s = line; *s;) {
         while (*s == ' ' || *s == '\t')
             s++;
-        if (!*s)
+        if (!*s || *s == '#')
             break;
         if (n == max)
             return n;
         char *out = s;
         w[n++] = out;
         while (*s && *s != ' ' && *s != '\t') {
-            if (*s == '"') {
-                for (s++; *s && *s != '"'; s++)
+            if (*s == '"' || *s == '\'') {
+                char q = *s;
+                for (s++; *s && *s != q; s++)
                     *out++ = *s;
                 if (!*s)
                     return -1;
@@ -235,6 +237,10 @@ static int run_command(Repl *r, char *line)
     if (strcmp(w[0], "run") != 0)
         argv[k++] = w[i];
     i++;
+    if (strcmp(w[0], "dump") == 0 && (i >= n || w[i][0] == '-') && !(i < n && !strcmp(w[i], "--help"))) {
+        fprintf(stderr, "mwtc: dump needs what to dump: ast, ir or llvm\n");
+        return EXIT_USAGE;
+    }
     if (strcmp(w[0], "dump") == 0 && i < n && w[i][0] != '-')
         argv[k++] = w[i++];
     argv[k++] = SESSION;

@@ -59,6 +59,15 @@ repl(0 "model c : [1, 8, 8] -> [3] {   # a model { with a comment
 "
   "model c : [1, 8, 8] -> [3];linear(3) }" "" base.mwt)
 
+# a command: 'single quotes' keep a word, a '#' word starts a comment, the main job runs as
+# `run` (the session in the file's place), and dump without what to dump is a usage error
+repl(1 "model m : [1, 8, 8] -> [3] { conv(4) gap linear(3) }
+check --model 'm'   # the layer table
+run --help
+dump
+"
+  "model m : [1, 8, 8] -> [3];usage: mwtc FILE.mwt" "dump needs what to dump: ast, ir or llvm" base.mwt)
+
 # errors: a model with a shape error is not added (the next item may use its
 # name), an unknown word, an unknown REPL command, a command's usage error
 repl(1 "model m : [1, 8, 8] -> [3] { conv(4) linear(3) }
