@@ -83,6 +83,8 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
     do {                                                             \
         if (!next)                                                   \
             return usage("option '%s' needs a value", a);            \
+        if (!*next) /* `-o ""`: no file to write */                  \
+            return usage("option '%s' needs a non-empty value", a);  \
         i++;                                                         \
     } while (0)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

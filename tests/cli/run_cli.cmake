@@ -20,6 +20,7 @@ expect(2 "--seed needs an integer from 0 to 9223372036854775807, not '9223372036
 expect(2 "unknown command 'trian' (commands: check train" trian examples/fashion.mwt)
 expect(2 "unknown command 'trian'" trian)
 expect(2 "option '--model' needs a value" check examples/fashion.mwt --model)
+expect(2 "option '-o' needs a non-empty value" train examples/fashion.mwt -o "")
 expect(2 "dump what? 'bytes'" dump bytes examples/fashion.mwt)
 expect(2 "--threshold needs a number in (0, 1]" modularize examples/fashion.mwt --threshold 2)
 expect(1 "mwtc: error: cannot read nope.mwt: No such file or directory" check nope.mwt)
