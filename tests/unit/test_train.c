@@ -174,9 +174,9 @@ static void test_interrupt_stops_between_steps(void **s)
 {
     (void)s;
     char ck[512], ref[512];
-    snprintf(ck, sizeof ck, "%s", tc_tmp_path("intr.ckpt"));
     snprintf(ref, sizeof ref, "%s", tc_tmp_path("intr_ref.ckpt"));
-    train(ref, 1, 1, NULL);
+    train(ref, 1, 1, NULL);   /* one epoch, as the interrupted run's checkpoint holds */
+    snprintf(ck, sizeof ck, "%s", tc_tmp_path("intr.ckpt"));
     train(ck, 1, 1, NULL);
     TestComp *t = tc_compile("train.mwt", src, 1);
     RunOptions o = { .threads = 1, .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck, .resume = ck,
