@@ -144,8 +144,8 @@ static bool expand_residual(SemaCtx *c, const Layer *y, const Env *env, bool mod
     bool ok = expand_seq(c, &y->body, env, modular, &res->body, &body);
     if (given[0])   /* its shortcut is checked too when the body has an error */
         ok = expand_seq(c, &v[0].layers->layers, env, modular, &res->shortcut, &sc) && ok;
-    if (!ok || cur->rank == 0)
-        return ok;
+    if (!ok)   /* also when the input's shape is unknown: expand_seq fails then */
+        return false;
     if (given[0]) {
         if (sc.rank != body.rank || memcmp(sc.d, body.d, sizeof sc.d) != 0) {
             sema_error(c, y->loc, "residual: its body gives %s but its shortcut gives %s", sema_shape(c, body), sema_shape(c, sc));
