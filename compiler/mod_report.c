@@ -17,6 +17,13 @@ static void put_rate(FILE *out, double v)
         fprintf(out, "%.4f", v);
 }
 
+/* The same as a percentage in 6 columns for the table: "   n/a" for NaN. */
+static const char *pct(char buf[16], double v)
+{
+    snprintf(buf, 16, isnan(v) ? "   n/a" : "%5.1f%%", 100 * v);
+    return buf;
+}
+
 void mod_report_text(FILE *out, const ModReport *r)
 {
     fprintf(out, "modules of %s on %s: threshold %.2f, generators %s\n", r->model, r->dataset, r->threshold,
@@ -25,9 +32,8 @@ void mod_report_text(FILE *out, const ModReport *r)
     for (int c = 0; c < r->classes; c++) {
         const ModuleReport *m = &r->modules[c];
         char rec[16];
-        snprintf(rec, sizeof rec, isnan(m->recall) ? "   n/a" : "%5.1f%%", 100 * m->recall);
         fprintf(out, "  %5d  %-14s %8lld  %5.3f  %s  %11lld %10lld%s\n", c, r->names ? r->names[c] : "", m->kernels,
-                m->krr, rec, m->flops, m->params,
+                m->krr, pct(rec, m->recall), m->flops, m->params,
                 isnan(m->recall) ? "  (no test images of its class)" : m->recall < 0.5 ? "  (loses its own class)" : "");
     }
     fprintf(out, "  model: test accuracy %.2f%%, %lld FLOPs, %lld params, %lld masked kernels\n", 100 * r->accuracy,
@@ -42,9 +48,8 @@ void mod_report_text(FILE *out, const ModReport *r)
                 r->sweep_images, r->sweep_seconds);
         for (int i = 0; i < r->nsweep; i++) {
             char rec[16];
-            snprintf(rec, sizeof rec, isnan(r->sweep_recall[i]) ? "   n/a" : "%5.1f%%", 100 * r->sweep_recall[i]);
             fprintf(out, "                                       %9.2f  %5.3f  %s  %7.1f%%  %5.1f%%\n", r->sweep_t[i],
-                    r->sweep_krr[i], rec, 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
+                    r->sweep_krr[i], pct(rec, r->sweep_recall[i]), 100 * r->sweep_acc[i], 100 * r->sweep_raw[i]);
         }
     }
 }
