@@ -237,12 +237,14 @@ static int run_command(Repl *r, char *line)
     if (strcmp(w[0], "run") != 0)
         argv[k++] = w[i];
     i++;
-    if (strcmp(w[0], "dump") == 0 && (i >= n || w[i][0] == '-') && !(i < n && !strcmp(w[i], "--help"))) {
-        fprintf(stderr, "mwtc: dump needs what to dump: ast, ir or llvm\n");
-        return EXIT_USAGE;
+    if (strcmp(w[0], "dump") == 0) {   /* what to dump comes before the session's name */
+        if (i < n && w[i][0] != '-') {
+            argv[k++] = w[i++];
+        } else if (i >= n || strcmp(w[i], "--help") != 0) {
+            fprintf(stderr, "mwtc: dump needs what to dump: ast, ir or llvm\n");
+            return EXIT_USAGE;
+        }
     }
-    if (strcmp(w[0], "dump") == 0 && i < n && w[i][0] != '-')
-        argv[k++] = w[i++];
     argv[k++] = SESSION;
     while (i < n)
         argv[k++] = w[i++];
@@ -403,9 +405,8 @@ int repl_run(const CliOptions *o, const char *argv0)
         }
         release(c);
     }
-    if (r.tty)
-        printf("mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
     if (r.tty) {
+        printf("mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_interrupt;   /* no SA_RESTART: the read under readline returns */

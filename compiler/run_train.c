@@ -51,15 +51,14 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     if (o->limit > 0 && o->limit < n)
         n = o->limit;
     int B = t->batch;
-    if (n < B && o->nsubset) {   /* a reuse: its classes' images only */
-        snprintf(err, errlen, "reuse %s fine-tunes on batches of %d images, and %s %lld training images of its classes",
-                 t->model->name, B, o->limit > 0 && o->limit < (long long)ds.n_train ? "--limit leaves" : "there are",
-                 n);
-        goto done;
-    }
     if (n < B) {   /* before compiling anything */
-        snprintf(err, errlen, "training %s needs at least one batch of %d images, and %s %lld", t->model->name, B,
-                 o->limit > 0 && o->limit < (long long)ds.n_train ? "--limit leaves" : "the training set has", n);
+        int limited = o->limit > 0 && o->limit < (long long)ds.n_train;
+        if (o->nsubset)   /* a reuse: its classes' images only */
+            snprintf(err, errlen, "reuse %s fine-tunes on batches of %d images, and %s %lld training images of its "
+                     "classes", t->model->name, B, limited ? "--limit leaves" : "there are", n);
+        else
+            snprintf(err, errlen, "training %s needs at least one batch of %d images, and %s %lld", t->model->name, B,
+                     limited ? "--limit leaves" : "the training set has", n);
         goto done;
     }
     if (run_model_build(&m, a, t->model, t, t->batch, threads, err, errlen) != 0)
@@ -114,8 +113,6 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
             idx[i] = (uint32_t)i;
         rt_data_shuffle(idx, (size_t)n, &rng);
         for (int s = 0; s < steps; s++) {
-            rt_data_batch(&ds, 0, idx + (size_t)s * B, B, &norm, &aug, &rng, xs, ys);
-            int ok;
             if (rt_interrupted()) {   /* the REPL's Ctrl-C: the checkpoint keeps the last whole epoch */
                 rt_progress_end(p);
                 int kept = o->ckpt && (e > first || (o->resume && !strcmp(o->resume, o->ckpt) && e > 0));
@@ -125,6 +122,8 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
                                    : "nothing was saved");
                 goto done;
             }
+            rt_data_batch(&ds, 0, idx + (size_t)s * B, B, &norm, &aug, &rng, xs, ys);
+            int ok;
             double loss = run_train_step(&m, xs, ys, lr, rt_rng_next_u64(&rng), &ok);
             if (!isfinite(loss)) {
                 rt_progress_end(p);
