@@ -111,8 +111,8 @@ int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRn
     RtCkpt c = { 0 };
     int bad = 0;
     char text[512];
-    snprintf(text, sizeof text, "model=%s\nepoch=%d\nepochs=%d\nbatch=%d\nseed=%lld\nlimit=%lld\n", meta->model,
-             meta->epoch, meta->epochs, meta->batch, meta->seed, meta->limit);
+    snprintf(text, sizeof text, "model=%s\nepoch=%d\nepochs=%d\nbatch=%d\nseed=%lld\nlimit=%lld\ndata=%lu\n",
+             meta->model, meta->epoch, meta->epochs, meta->batch, meta->seed, meta->limit, meta->data);
     bad |= rt_ckpt_add_bytes(&c, "meta", text, strlen(text));
     for (int i = 0; i < g->params.n; i++) {
         bad |= add(&c, "param", g->params.v[i], run_param(m, i));
@@ -161,6 +161,8 @@ static void parse_meta(const RtCkptEntry *e, RunMeta *meta)
             meta->seed = atoll(eq);
         else if (strcmp(line, "limit") == 0)
             meta->limit = atoll(eq);
+        else if (strcmp(line, "data") == 0)
+            meta->data = strtoul(eq, NULL, 10);
     }
 }
 

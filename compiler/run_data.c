@@ -1,19 +1,52 @@
 /* A dataset statement made real: the loader its source names, the
  * normalization and augmentation it declares. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "run_train.h"
+
+/* The directory an idx() or cifar10() source reads. A relative one is
+ * looked up in the current directory first, as it always was, then next to
+ * the file that declares the dataset, where that file's imports are looked
+ * up too: `mwtc dir/x.mwt` finds dir/data from anywhere. NULL, with err set,
+ * when it is in neither place. */
+static const char *data_dir(const DatasetInfo *d, char *buf, size_t n, char *err, size_t errlen)
+{
+    const char *p = d->path;
+    struct stat st;
+    if (p[0] == '/' || !strcmp(p, "fashion-mnist") || stat(p, &st) == 0)
+        return p;   /* absolute, Debian's package (its loader says if it is missing), or here */
+    const char *why = errno == ENOENT ? "no such directory" : strerror(errno);
+    const SrcFile *f = d->item ? d->item->loc.file : NULL;
+    const char *slash = f ? strrchr(f->path, '/') : NULL;
+    if (slash && (size_t)snprintf(buf, n, "%.*s/%s", (int)(slash - f->path), f->path, p) < n) {
+        if (stat(buf, &st) == 0)
+            return buf;
+        snprintf(err, errlen, "%s: %s, here or next to %s (dataset %s at %s:%d)", p, why, f->path, d->name, f->path,
+                 d->item->loc.line);
+    } else if (f) {
+        snprintf(err, errlen, "%s: %s (dataset %s at %s:%d)", p, why, d->name, f->path, d->item->loc.line);
+    } else {
+        snprintf(err, errlen, "%s: %s (dataset %s)", p, why, d->name);
+    }
+    return NULL;
+}
 
 int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAugment *aug, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     int c = (int)d->shape.d[0], h = (int)d->shape.d[1], w = (int)d->shape.d[2];
     int rc;
+    char buf[4096];
+    const char *dir = d->source == DS_SYNTHETIC ? NULL : data_dir(d, buf, sizeof buf, err, errlen);
+    if (d->source != DS_SYNTHETIC && !dir)
+        return -1;
     switch (d->source) {
-    case DS_IDX: rc = rt_data_load_idx(d->path, d->classes, c, h, w, out, err, errlen); break;
-    case DS_CIFAR10: rc = rt_data_load_cifar10(d->path, d->classes, c, h, w, out, err, errlen); break;
+    case DS_IDX: rc = rt_data_load_idx(dir, d->classes, c, h, w, out, err, errlen); break;
+    case DS_CIFAR10: rc = rt_data_load_cifar10(dir, d->classes, c, h, w, out, err, errlen); break;
     default:
         rc = rt_data_synthetic(d->classes, c, h, w, (size_t)d->syn_n, (size_t)d->syn_test, (uint64_t)d->syn_seed, out,
                                err, errlen);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_ckpt.h"
 #include "rt_progress.h"
 #include "run_train.h"
 
@@ -21,6 +22,14 @@ static double schedule_lr(const TrainInfo *t, int e, int epochs)
     case SCHED_STEP: return t->lr * pow(t->step_gamma, e / (t->step_every > 0 ? t->step_every : 1));
     default: return t->lr;
     }
+}
+
+/* What a checkpoint records of its training data (RunMeta.data): never 0. */
+static unsigned long data_crc(const RtDataset *ds)
+{
+    unsigned long h = rt_crc32(0, ds->train_x, ds->n_train * rt_data_image_size(ds));
+    h = rt_crc32(h, ds->train_y, ds->n_train);
+    return h ? h : 1;
 }
 
 static int pick_threads(int opt, int stmt)
@@ -72,7 +81,8 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         goto done;
     if (o->keep)
         run_model_set_module(&m, o->keep, o->generators);
-    RunMeta meta = { .epochs = o->epochs > 0 ? o->epochs : t->epochs, .batch = B, .seed = seed, .limit = o->limit };
+    RunMeta meta = { .epochs = o->epochs > 0 ? o->epochs : t->epochs, .batch = B, .seed = seed, .limit = o->limit,
+                     .data = data_crc(&ds) };
     snprintf(meta.model, sizeof meta.model, "%s", t->model->name);
     int first = 0;
     if (o->resume) {
@@ -81,6 +91,20 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
             goto done;
         if (old.batch != B) {
             snprintf(err, errlen, "%s: was trained with batch %d, the train statement says %d", o->resume, old.batch, B);
+            goto done;
+        }
+        /* a resumed run ends where the uninterrupted one would have: on the same images */
+        if (old.data && old.data != meta.data) {
+            snprintf(err, errlen, "%s: was trained on other images or labels than dataset %s's; resume it on the "
+                     "data it was trained on, or train from the start", o->resume, t->data->name);
+            goto done;
+        }
+        long long was = old.limit > 0 && old.limit < (long long)ds.n_train ? old.limit : (long long)ds.n_train;
+        if (was != n) {
+            int all = was == (long long)ds.n_train;
+            snprintf(err, errlen, "%s: was trained on %s %lld training images, this run would use %lld; resume %s",
+                     o->resume, all ? "all" : "the first", was, n,
+                     all ? "without --limit" : arena_printf(a, "with --limit %lld", was));
             goto done;
         }
         first = old.epoch;

@@ -40,6 +40,7 @@ typedef struct RunMeta {
     char model[128];
     int epoch, epochs, batch;
     long long seed, limit;
+    unsigned long data;        /* CRC-32 of the training images and labels; 0: not recorded (older checkpoints) */
 } RunMeta;
 
 int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAugment *aug, char *err, size_t errlen);

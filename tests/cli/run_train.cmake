@@ -15,7 +15,7 @@ train m on d { epochs = 2  batch = 16  seed = 3 }
 endfunction()
 
 file(REMOVE_RECURSE ${TMP})
-file(MAKE_DIRECTORY ${TMP}/empty ${TMP}/short ${TMP}/text)
+file(MAKE_DIRECTORY ${TMP}/empty ${TMP}/short ${TMP}/text ${TMP}/proj)
 set(fm /usr/share/datasets/fashion-mnist)
 
 program(missing "idx(\"${TMP}/none\")" 10 "[1, 28, 28]")
@@ -35,7 +35,24 @@ if(EXISTS ${fm})
   expect(1 "mwtc: error: ${fm}/train-images-idx3-ubyte" train shape.mwt)
   program(labels "idx(\"fashion-mnist\")" 5 "[1, 28, 28]")
   expect(1 "mwtc: error: ${fm}/train-labels-idx1-ubyte" train labels.mwt)
+  # A relative directory the current one lacks is looked up next to the program (as its imports
+  # are): the wrong shape's error names the files found there.
+  file(CREATE_LINK ${fm} ${TMP}/proj/data SYMBOLIC)
+  file(WRITE ${TMP}/proj/near.mwt "dataset d = idx(\"data\") { classes = 10  shape = [1, 32, 32] }
+model m : [1, 32, 32] -> [10] { conv(4) relu gap linear(10) }
+train m on d { epochs = 1  batch = 16 }
+")
+  expect(1 "mwtc: error: proj/data/train-images-idx3-ubyte" train proj/near.mwt)
 endif()
+file(WRITE ${TMP}/proj/far.mwt "dataset d = idx(\"nowhere\") { classes = 10  shape = [1, 28, 28] }
+model m : [1, 28, 28] -> [10] { conv(4) relu gap linear(10) }
+train m on d { epochs = 1  batch = 16 }
+")
+expect(1 "mwtc: error: nowhere: no such directory, here or next to proj/far.mwt (dataset d at proj/far.mwt:1)"
+       train proj/far.mwt)
+set(EXPECT_DIR ${TMP}/proj)
+expect(1 "mwtc: error: nowhere: no such directory (dataset d at far.mwt:1)" train far.mwt)
+set(EXPECT_DIR ${TMP})
 
 # A small run: train, evaluate, resume past the end, dump.
 program(ok "synthetic(n = 256, test = 64)" 3 "[1, 8, 8]")
@@ -45,6 +62,16 @@ expect(0 "test accuracy" eval ok.mwt --ckpt ok.ckpt)
 expect(0 "\"accuracy\"" eval ok.mwt --ckpt ok.ckpt --json)
 expect(1 "already trained 2 of 2 epochs" train ok.mwt --resume ok.ckpt -o ok3.ckpt --quiet)
 expect(0 "test accuracy" train ok.mwt --resume ok.ckpt --epochs 3 -o ok3.ckpt --quiet)
+# a resume on other images, or on another --limit, would not end where the run would have
+program(other "synthetic(n = 256, test = 64, seed = 9)" 3 "[1, 8, 8]")
+expect(1 "ok.ckpt: was trained on other images or labels than dataset d's" train other.mwt --resume ok.ckpt
+       --epochs 3 -o ok5.ckpt --quiet)
+expect(1 "ok.ckpt: was trained on all 256 training images, this run would use 100; resume without --limit"
+       train ok.mwt --resume ok.ckpt --epochs 3 --limit 100 -o ok5.ckpt --quiet)
+expect(0 "test accuracy" train ok.mwt --limit 100 -o ok6.ckpt --quiet)
+expect(1 "ok6.ckpt: was trained on the first 100 training images, this run would use 256; resume with --limit 100"
+       train ok.mwt --resume ok6.ckpt --epochs 3 -o ok5.ckpt --quiet)
+expect(0 "test accuracy" train ok.mwt --resume ok6.ckpt --epochs 3 --limit 100 -o ok5.ckpt --quiet)
 expect(2 "eval needs --ckpt" eval ok.mwt)
 expect(1 "mwtc: error: missing.ckpt: cannot open" eval ok.mwt --ckpt missing.ckpt)
 file(WRITE ${TMP}/junk.ckpt "not a checkpoint")
