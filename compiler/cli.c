@@ -56,6 +56,62 @@ static bool unknown_command(const char *s)
     return false;
 }
 
+/* The options each command reads (--quiet and --threads: all of them, or
+ * harmlessly none). */
+enum {
+    O_MODEL = 1 << 0, O_CKPT = 1 << 1, O_OUT = 1 << 2, O_MODULE = 1 << 3, O_SVG = 1 << 4, O_RESUME = 1 << 5,
+    O_CPU = 1 << 6, O_JSON = 1 << 7, O_SWEEP = 1 << 8, O_EPOCHS = 1 << 9, O_LIMIT = 1 << 10, O_SEED = 1 << 11,
+    O_THRESHOLD = 1 << 12
+};
+
+static const struct {
+    const char *command;
+    int reads;
+} reads[] = {
+    { "check", O_MODEL | O_JSON },
+    { "dump", O_MODEL },
+    { "train", O_OUT | O_MODEL | O_RESUME | O_EPOCHS | O_LIMIT | O_SEED | O_JSON },
+    { "eval", O_CKPT | O_MODEL | O_MODULE | O_THRESHOLD | O_JSON },
+    { "modularize", O_CKPT | O_MODEL | O_THRESHOLD | O_SWEEP | O_SVG | O_LIMIT | O_JSON },
+    { "report", O_CKPT | O_MODEL | O_THRESHOLD | O_SWEEP | O_SVG | O_LIMIT | O_JSON },
+    { "reuse", O_CKPT | O_EPOCHS | O_LIMIT | O_SEED | O_JSON },
+    { "emit", O_CKPT | O_OUT | O_MODULE | O_THRESHOLD | O_CPU | O_MODEL | O_LIMIT | O_JSON },
+    { "repl", 0 },
+    { "run", O_OUT | O_MODEL | O_RESUME | O_EPOCHS | O_LIMIT | O_SEED | O_THRESHOLD | O_SWEEP | O_SVG | O_JSON },
+};
+
+/* An option the command does not read is a warning, not an error: scripts
+ * pass one set of options to several commands. But it must not pass in
+ * silence: `train --ckpt x.ckpt` writes MODEL.ckpt, `modularize -o y.ckpt`
+ * stores the modules in --ckpt's file. */
+static void warn_unread(const CliOptions *o)
+{
+    int r = -1;
+    for (size_t k = 0; k < sizeof reads / sizeof *reads; k++)
+        if (!strcmp(reads[k].command, o->command))
+            r = reads[k].reads;
+    if (r < 0)
+        return;
+    const struct {
+        int bit, given;
+        const char *name;
+    } given[] = {
+        { O_MODEL, o->model != NULL, "--model" },     { O_CKPT, o->ckpt != NULL, "--ckpt" },
+        { O_OUT, o->output != NULL, "-o" },           { O_MODULE, o->module != NULL, "--module" },
+        { O_SVG, o->svg != NULL, "--svg" },           { O_RESUME, o->resume != NULL, "--resume" },
+        { O_CPU, o->cpu != NULL, "--cpu" },           { O_JSON, o->json, "--json" },
+        { O_SWEEP, o->sweep, "--sweep" },             { O_EPOCHS, o->epochs >= 0, "--epochs" },
+        { O_LIMIT, o->limit >= 0, "--limit" },        { O_SEED, o->seed >= 0, "--seed" },
+        { O_THRESHOLD, o->threshold >= 0, "--threshold" },
+    };
+    const char *cmd = strcmp(o->command, "run") ? o->command : "the main job";
+    for (size_t k = 0; k < sizeof given / sizeof *given; k++)
+        if (given[k].given && !(r & given[k].bit))
+            fprintf(stderr, "mwtc: warning: %s does not apply to %s; ignored\n", given[k].name, cmd);
+    if ((r & O_THRESHOLD) && o->threshold >= 0 && !strcmp(o->command, "eval") && !o->module)
+        fputs("mwtc: warning: --threshold applies to eval only with --module; ignored\n", stderr);
+}
+
 bool cli_parse(int argc, char **argv, CliOptions *o)
 {
     memset(o, 0, sizeof *o);
@@ -158,6 +214,7 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
     if (!o->file && strcmp(o->command, "repl") != 0)
         return usage(strcmp(o->command, "run") == 0 ? "%sno input file" : "%s needs a FILE.mwt",
                      strcmp(o->command, "run") == 0 ? "" : o->command);
+    warn_unread(o);
     return true;
 }
 

@@ -26,6 +26,15 @@ execute_process(COMMAND sh -c "'${MWTC}' train examples/fashion.mwt -o ''" WORKI
 if(NOT rc EQUAL 2 OR NOT err MATCHES "option '-o' needs a non-empty value")
   message(FATAL_ERROR "-o '' was not a usage error: exit ${rc}\n${err}")
 endif()
+# an option the command does not read is a warning (the command still runs), never silence
+expect(0 "mwtc: warning: --ckpt does not apply to check; ignored" check examples/fashion.mwt --ckpt x.ckpt)
+expect(0 "mwtc: warning: --epochs does not apply to check; ignored" check examples/fashion.mwt --epochs 3 --threads 1)
+expect(2 "eval needs --ckpt" eval examples/fashion.mwt -o x.ckpt)
+execute_process(COMMAND ${MWTC} check examples/fashion.mwt --model simcnn --json --quiet --threads 2
+                WORKING_DIRECTORY ${SRC} OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT err STREQUAL "")
+  message(FATAL_ERROR "check with only options it reads (and --quiet, --threads) was not silent: exit ${rc}\n${err}")
+endif()
 expect(2 "dump what? 'bytes'" dump bytes examples/fashion.mwt)
 expect(2 "--threshold needs a number in (0, 1]" modularize examples/fashion.mwt --threshold 2)
 expect(1 "mwtc: error: cannot read nope.mwt: No such file or directory" check nope.mwt)
