@@ -95,6 +95,32 @@ static inline void k_op(int simd, int kin, const float *restrict a, const float 
         k_op_4x24(kin, a, b, ldb, bias, c, ldc);
 }
 
+/* k_op over the inner indices list[0..n) only, in their order: where the
+ * rows of B left out are all zeros, C is k_op's to the bit (a term a * 0
+ * adds 0, and a sum that starts at +0 never turns -0). No bias. */
+#define K_OP_LIST_KERNEL(NAME, VT, V, MR, NV)                                                                      \
+    static inline void NAME(int n, const int *restrict list, const float *restrict a, const float *restrict b,     \
+                            long ldb, float *restrict c, long ldc)                                                 \
+    {                                                                                                              \
+        VT acc[MR][NV];                                                                                            \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] = 0.0f - (VT){ 0 }; \
+        for (int t = 0; t < n; t++) {                                                                              \
+            long k = list[t];                                                                                      \
+            VT bv[NV];                                                                                             \
+            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + k * ldb + j * V, sizeof(VT));        \
+            K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
+            {                                                                                                      \
+                VT av = a[k * MR + i] - (VT){ 0 };                                                                 \
+                K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                     \
+            }                                                                                                      \
+        }                                                                                                          \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
+            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
+    }
+
+K_OP_LIST_KERNEL(k_op_list_16x16, k_v16, 16, 16, 1)
+K_OP_LIST_KERNEL(k_op_list_4x24, k_v8, 8, 4, 3)
+
 /* Packs A[m][k] = src[m*sm + k*sk] (m < M, k < kin) for k_op: tiles of MR
  * rows, each [kin][MR], rows past M zero; each row times scale[m] when
  * scale is not NULL (a batchnorm folded into the weights). */
@@ -126,6 +152,24 @@ static inline void k_op_gemm(int simd, int M, int kin, const float *restrict apa
     for (int q0 = 0; q0 < qb; q0 += nr)
         for (int m0 = 0; m0 < M; m0 += mr)
             k_op(simd, kin, apack + (long)m0 * kin, b + q0, ldb, NULL, c + (long)m0 * ldc + q0, ldc);
+}
+
+/* k_op_gemm where column tile q (of NR columns) sums over the inner indices
+ * lists + q * ldl, lens[q] of them, only: the rows of B it leaves out are
+ * zeros in that tile's columns. */
+static inline void k_op_gemm_lists(int simd, int M, int kin, const float *restrict apack, const float *restrict b,
+                                   long ldb, int qb, float *restrict c, long ldc, const int *restrict lists, long ldl,
+                                   const int *restrict lens)
+{
+    int mr = k_op_mr(simd), nr = k_op_nr(simd);
+    for (int q0 = 0, q = 0; q0 < qb; q0 += nr, q++)
+        for (int m0 = 0; m0 < M; m0 += mr)
+            if (simd >= 16)
+                k_op_list_16x16(lens[q], lists + q * ldl, apack + (long)m0 * kin, b + q0, ldb, c + (long)m0 * ldc + q0,
+                                ldc);
+            else
+                k_op_list_4x24(lens[q], lists + q * ldl, apack + (long)m0 * kin, b + q0, ldb, c + (long)m0 * ldc + q0,
+                               ldc);
 }
 
 /* Lane j of the result is the sum of the lanes of a[j], in a fixed tree. */

@@ -99,7 +99,7 @@ int k_wino_bwd_w_ok(int C, int H, int W, int K)
 typedef struct {
     int TH, TW, ld, ldv, Kp, PWp;
     long vxs, mxs; /* from one xi to the next in V and in M */
-    long u, v, m, plane, trow, rows, bias, scale, maps, end;
+    long u, v, m, plane, trow, rows, bias, scale, maps, zch, runs, lists, end;
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KWinoWs;
 
@@ -122,7 +122,14 @@ static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wide)
     g.bias = g.rows + 4 * k_rup(g.TW, 16);
     g.scale = g.bias + k_rup(K, 16);
     g.maps = g.scale + k_rup(K, 16); /* k_conv2d_wino_part's channels, as ints */
-    g.end = g.maps + k_rup(C + 2L * K, 16);
+    /* the forward's input channels that are zeros, a byte per (run of a
+     * block, channel): a run has a tile row at least, so ld + 1 runs at most
+     * (whatever fewer tiles a row k_conv2d_wino_part leaves); then per column
+     * tile of the GEMMs the channels it sums over, and how many */
+    g.zch = g.maps + k_rup(C + 2L * K, 16);
+    g.runs = g.zch + k_rup(((long)g.ld + 2) * C, 64) / 4;
+    g.lists = g.runs + k_rup((long)g.ld + 2, 16);
+    g.end = g.lists + k_rup(((long)g.ld / k_op_nr(simd) + 1) * (C + 1), 16);
     g.acc = g.end;
     g.zero = g.acc + 16L * g.Kp * k_rup(C, K_DOT_NR);
     g.dbacc = g.zero + g.ldv;
@@ -189,12 +196,20 @@ static inline void k_wino_deal(const float *restrict p, k_v16 *e, k_v16 *od, k_v
  * a chunk's lanes past the row's last tile land on the next row's first
  * columns (rewritten when that row comes) or past the block's last. */
 static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs *g, float *restrict ws, long col0,
-                      int tr0, int tr1, int H, int W, const int *restrict cmap, int Ca)
+                      int tr0, int tr1, int H, int W, const int *restrict cmap, int Ca,
+                      const unsigned char *restrict zero)
 {
     int TW = g->TW, PWp = g->PWp, pr = 2 * (tr1 - tr0) + 2;
     float *plane = ws + g->plane, *t = ws + g->trow;
     for (int ci = 0; ci < Ca; ci++) { /* V row ci: input channel cmap[ci] */
         int c = cmap ? cmap[ci] : ci;
+        if (zero && zero[ci]) { /* a channel of zeros (zero[ci]) transforms to zeros: no need to */
+            K_ROLLED
+            for (int xi = 0; xi < 16; xi++)
+                for (long j = 0; j < (long)(tr1 - tr0) * TW; j++)
+                    v[xi * g->vxs + (long)ci * g->ldv + col0 + j] = 0.0f;
+            continue;
+        }
         /* the rows the tiles read, zero-padded: plane row i is input row 2 tr0 - 1 + i, column j input column j - 1 */
         for (int i = 0; i < pr; i++) {
             int ih = 2 * tr0 - 1 + i;
@@ -313,25 +328,79 @@ typedef struct {
     int C, H, W, K, Ca, Ka, Kz, relu, apply, simd;
 } KWinoRun;
 
+/* Per input channel ci < Ca (channel cmap[ci]) of image x: 1 where it is
+ * all zeros (a mask or relu before the conv switched it off). */
+static void k_wino_zeros(const float *restrict x, const int *restrict cmap, int Ca, long HW, unsigned char *restrict z)
+{
+    for (int ci = 0; ci < Ca; ci++) {
+        const float *p = x + (cmap ? cmap[ci] : ci) * HW;
+        long i = 0; /* a channel that is not all zeros mostly shows it at once */
+        while (i < HW && p[i] == 0.0f)
+            i++;
+        z[ci] = i == HW;
+    }
+}
+
+/* Per column tile q of a block (NR columns of its first `cols`, whose runs
+ * of one image start at columns c0[0..nr)) the input channels that are not
+ * zeros in all of its images: lists + q * Ca, lens[q] of them. Whether
+ * any tile leaves a channel out. */
+static int k_wino_lists(const unsigned char *restrict zero, const int *restrict c0, int nruns, long cols, int Ca,
+                        int nr, int qb, int *restrict lists, int *restrict lens)
+{
+    int fewer = 0;
+    for (int q = 0, r0 = 0; q * nr < qb; q++) {
+        long q0 = (long)q * nr, q1 = q0 + nr < cols ? q0 + nr : cols;
+        while (r0 + 1 < nruns && c0[r0 + 1] <= q0)
+            r0++;
+        int n = 0;
+        for (int ci = 0; ci < Ca; ci++) {
+            int live = 0;
+            for (int r = r0; r < nruns && c0[r] < q1 && !live; r++)
+                live = !zero[(long)r * Ca + ci];
+            if (live)
+                lists[(long)q * Ca + n++] = ci;
+        }
+        lens[q] = n;
+        fewer |= n < Ca;
+    }
+    return fewer;
+}
+
 static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
 {
     int H = r->H, W = r->W, C = r->C, K = r->K, simd = r->simd;
     float *v = r->ws + g->v, *m = r->ws + g->m;
+    unsigned char *zero = (unsigned char *)(r->ws + g->zch);
+    int *c0 = (int *)(r->ws + g->runs), *lists = (int *)(r->ws + g->lists);
+    int *lens = lists + (long)(g->ld / k_op_nr(simd) + 1) * C;
     int nr = k_op_nr(simd), TRb = g->ld / g->TW, Kpa = (int)k_rup(r->Ka, k_op_mr(simd));
     long end = e * g->TH;
     for (long t = a * g->TH; t < end;) {
         long t1 = t + TRb < end ? t + TRb : end;
         long cols = (t1 - t) * g->TW;
-        int qb = (int)k_rup(cols, nr);
-        for (long u0 = t, n; u0 < t1;) {
+        int qb = (int)k_rup(cols, nr), nruns = 0;
+        for (long u0 = t, n; u0 < t1; nruns++) {
             int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
-            k_wino_in(r->x + n * C * H * W, v, g, r->ws, (u0 - t) * g->TW, tr0, tr0 + rows, H, W, r->cmap, r->Ca);
+            unsigned char *z = zero + (long)nruns * r->Ca;
+            c0[nruns] = (int)((u0 - t) * g->TW);
+            k_wino_zeros(r->x + n * C * H * W, r->cmap, r->Ca, (long)H * W, z);
+            k_wino_in(r->x + n * C * H * W, v, g, r->ws, c0[nruns], tr0, tr0 + rows, H, W, r->cmap, r->Ca, z);
             u0 += rows;
         }
         k_wino_zero_cols(v, 16, g->vxs, r->Ca, g->ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
-        for (int xi = 0; xi < 16 && r->Ka > 0; xi++) /* left to the unroller: ~10% faster than rolled */
-            k_op_gemm(simd, r->Ka, r->Ca, r->u + (long)xi * Kpa * r->Ca, v + xi * g->vxs, g->ldv, qb, m + xi * g->mxs,
-                      g->ldv);
+        /* A column tile sums only over the channels not zero in its images:
+         * the same sums to the bit (k_op_list_16x16), fewer terms. */
+        if (r->Ka > 0 && k_wino_lists(zero, c0, nruns, cols, r->Ca, nr, qb, lists, lens)) {
+            K_ROLLED
+            for (int xi = 0; xi < 16; xi++)
+                k_op_gemm_lists(simd, r->Ka, r->Ca, r->u + (long)xi * Kpa * r->Ca, v + xi * g->vxs, g->ldv, qb,
+                                m + xi * g->mxs, g->ldv, lists, r->Ca, lens);
+        } else {
+            for (int xi = 0; xi < 16 && r->Ka > 0; xi++) /* left to the unroller: ~10% faster than rolled */
+                k_op_gemm(simd, r->Ka, r->Ca, r->u + (long)xi * Kpa * r->Ca, v + xi * g->vxs, g->ldv, qb,
+                          m + xi * g->mxs, g->ldv);
+        }
         for (long u0 = t, n; u0 < t1;) {
             int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
             k_wino_out(m, g, r->ws + g->rows, r->bias, r->y + n * K * H * W, (u0 - t) * g->TW, tr0, tr0 + rows, H, W,
@@ -504,7 +573,7 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
             int qb = (int)k_rup(cols, k_op_nr(simd));
             for (long u0 = t, n; u0 < t1;) {
                 int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-                k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, H, W, NULL, C);
+                k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, H, W, NULL, C, NULL);
                 k_wino_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
                 u0 += rows;
             }

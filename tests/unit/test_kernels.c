@@ -378,6 +378,54 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
     free(x), free(w), free(b), free(ga), free(be), free(mu), free(va), free(ik), free(ok), free(mask);
 }
 
+/* F(2x2)'s forward leaves input channels that are all zeros in an image
+ * (a mask or relu before the conv switched them off) out of the sums of
+ * its tiles' columns: the same bits as summing them. The images of a batch
+ * share column tiles (some a channel is zero in only one of), a lone image
+ * does not, so every image must come out as it does alone; and within the
+ * Winograd tolerance of the direct sums. With and without keep vectors. */
+static void wino_zeros_case(int N, int C, int H, int W, int K)
+{
+    long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W, per = (long)K * H * W;
+    ConvShape sh = { N, C, H, W, K, 3, 3, 1, 1 };
+    float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ik = fmalloc(C);
+    fill(x, nx, 71), fill(w, nw, 72), fill(b, K, 73);
+    for (int c = 0; c < C; c++)
+        ik[c] = (float)(c % 5 != 3);
+    for (long i = 0; i < nx; i++) {   /* about half of each image's channels are zeros; image 1 all of them */
+        long n = i / ((long)C * H * W), c = i / ((long)H * W) % C;
+        if (n == 1 || (n * 7 + c * 3) % 5 < 2 || ik[c] == 0.0f)
+            x[i] = 0.0f;
+    }
+    double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx),
+           *rdw = malloc(sizeof(double) * (size_t)nw), *rdb = malloc(sizeof(double) * (size_t)K);
+    float *dy = fmalloc(ny);
+    fill(dy, ny, 74);
+    conv_ref(&sh, H, W, x, w, b, dy, 1, ry, rdx, rdw, rdb);
+    char what[96];
+    snprintf(what, sizeof what, "winograd zero channels N%d C%d %dx%d K%d", N, C, H, W, K);
+    for (int si = 0; si < 2; si++) {
+        int simd = simds[si];
+        float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *all[2], *one = garbage(per);
+        for (int keep = 0; keep < 2; keep++) {
+            all[keep] = garbage(ny);
+            for (int i = 0; i < split_count(2); i++)
+                k_conv2d_wino_part(x, w, b, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL, NULL, all[keep], ws, N,
+                                   C, H, W, K, 0.0f, 0, H, W, 0, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
+            for (int n = 0; n < N; n++) {
+                k_conv2d_wino_part(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL,
+                                   NULL, one, ws, 1, C, H, W, K, 0.0f, 0, H, W, 0, simd, 0, 1);
+                if (memcmp(one, all[keep] + n * per, sizeof(float) * (size_t)per) != 0)
+                    fail_msg("%s simd %d keep %d: image %d alone differs from it in the batch", what, simd, keep, n);
+            }
+            assert_close_d(all[keep], ry, ny, 1e-4 * sqrt(C), what);
+        }
+        assert_same(all[0], all[1], ny, what);
+        free(ws), free(all[0]), free(all[1]), free(one);
+    }
+    free(x), free(w), free(b), free(ik), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
+}
+
 static void test_winograd(void **state)
 {
     (void)state;
@@ -393,6 +441,9 @@ static void test_winograd(void **state)
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
     wino_keep_case(4, 36, 14, 14, 64);       /* a sweep's union module: some channels switched off */
     wino_keep_case(3, 12, 7, 7, 9);          /* output channels not a multiple of a register tile */
+    wino_zeros_case(5, 36, 14, 14, 64);      /* a module's conv after a masked one: 49 tiles an image */
+    wino_zeros_case(6, 16, 7, 7, 24);        /* several images a column tile */
+    wino_zeros_case(2, 20, 28, 28, 12);      /* blocks slice images */
     assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
     assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
