@@ -1,6 +1,7 @@
 /* The item walk: every item is checked in order, so a name must be defined
  * before it is used; all errors of the program are reported. */
 #include <stdarg.h>
+#include <ctype.h>
 #include <string.h>
 
 #include "sema_int.h"
@@ -56,7 +57,8 @@ Symbol *sema_find(Vec *syms, const char *name)
     return NULL;
 }
 
-/* Levenshtein distance, for "did you mean" hints. */
+/* Levenshtein distance, for "did you mean" hints; letters match whatever
+ * their case (ReLU is relu, GAP is gap). */
 int sema_distance(const char *a, const char *b)
 {
     int la = (int)strlen(a), lb = (int)strlen(b);
@@ -70,13 +72,55 @@ int sema_distance(const char *a, const char *b)
         row[0] = i;
         for (int j = 1; j <= lb; j++) {
             int cur = row[j];
-            int sub = prev + (a[i - 1] != b[j - 1]);
+            int sub = prev + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
             int del = row[j] + 1, ins = row[j - 1] + 1;
             row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
             prev = cur;
         }
     }
     return row[lb];
+}
+
+/* The closest of `syms` to name, close enough to be a typo of it, or NULL. */
+const char *sema_closest(const Vec *syms, const char *name)
+{
+    const char *best = NULL;
+    int bestd = 3;
+    for (int i = 0; i < syms->n; i++) {
+        const Symbol *s = syms->v[i];
+        int d = sema_distance(name, s->name);
+        if (d < bestd)
+            bestd = d, best = s->name;
+    }
+    return best && (int)strlen(name) > bestd ? best : NULL;
+}
+
+void sema_unknown(SemaCtx *c, Loc loc, ItemKind kind, const char *name)
+{
+    const char *what = ast_item_kind_name(kind);
+    for (int i = 0; c->prog && i < c->prog->items.n; i++) {
+        const Item *it = c->prog->items.v[i];
+        if (it->kind == kind && it->name && !strcmp(it->name, name)) {
+            if (it->name_loc.file == loc.file)
+                sema_error(c, loc, "%s '%s' is defined after this use, at line %d; a name must be defined before it "
+                           "is used", what, name, it->name_loc.line);
+            else
+                sema_error(c, loc, "%s '%s' is defined after this use, at %s:%d; a name must be defined before it "
+                           "is used", what, name, it->name_loc.file->path, it->name_loc.line);
+            return;
+        }
+    }
+    Vec *other = kind == IT_MODEL ? &c->datasets : &c->models;
+    if (sema_find(other, name)) {
+        sema_error(c, loc, "'%s' is a %s, not a %s (train MODEL on DATASET)", name,
+                   kind == IT_MODEL ? "dataset" : "model", what);
+        return;
+    }
+    const char *best = sema_closest(kind == IT_MODEL ? &c->models : &c->datasets, name);
+    if (best)
+        sema_error(c, loc, "unknown %s '%s'; did you mean '%s'?", what, name, best);
+    else
+        sema_error(c, loc, "unknown %s '%s'", what, name);
 }
 
 /* A new name in `syms`; false (and an error) when it is taken. */
@@ -108,7 +152,7 @@ static bool is_builtin_layer(const char *name)
 
 int sema_check(Arena *a, Diag *d, const Program *p, Checked *out)
 {
-    SemaCtx c = { .a = a, .d = d };
+    SemaCtx c = { .a = a, .d = d, .prog = p };
     int before = d->errors;
     memset(out, 0, sizeof *out);
     for (int i = 0; i < p->items.n; i++) {
@@ -170,6 +214,7 @@ int sema_check(Arena *a, Diag *d, const Program *p, Checked *out)
         }
         }
     }
+    sema_train_statements(&c, p, out);
     sema_reuse_batches(&c, out);
     return d->errors - before;
 }

@@ -33,6 +33,7 @@ typedef struct SemaCtx {
     Diag *d;
     Vec blocks, models, datasets;      /* Symbol* */
     Vec reuses;                /* Symbol*: the names reuse statements give */
+    const Program *prog;       /* every item: a name used before its definition is said so */
     const CallSite *site;      /* the block calls being expanded */
     Vec active;                /* const Item*: blocks being expanded, for recursion */
     int depth;
@@ -87,12 +88,22 @@ ReuseInfo *sema_reuse(SemaCtx *c, const Item *it);
 /* Once every statement is checked: a reuse whose classes have fewer
  * training images than one batch of its model's train statement, where the
  * data set's size is known now (synthetic). */
+/* One train statement per model, and one for each model that is modularized or reused. */
+/* The closest name of syms to `name` if it looks like a typo of it, else NULL. */
+const char *sema_closest(const Vec *syms, const char *name);
+/* An unknown model or dataset name (kind IT_MODEL or IT_DATASET): defined
+ * later, the other kind of item, a typo of a known one, or unknown. */
+void sema_unknown(SemaCtx *c, Loc loc, ItemKind kind, const char *name);
+void sema_train_statements(SemaCtx *c, const Program *p, const Checked *out);
 void sema_reuse_batches(SemaCtx *c, const Checked *out);
 
 /* Key/value helpers for dataset, train, modularize and reuse bodies. */
 const KeyVal *kv_find(const Vec *kvs, const char *key);
 bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *const *keys);
 bool kv_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out);
+/* Whether `key` is given and a valid integer (then in *out); a bad one is
+ * reported and clears *ok, leaving everything else to go on as if unset. */
+bool key_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out, bool *ok);
 bool kv_num(SemaCtx *c, const Vec *kvs, const char *key, double lo, double hi, bool lo_open, double *out);
 bool expr_int(SemaCtx *c, const Expr *e, const char *what, long long lo, long long hi, long long *out);
 bool expr_num(SemaCtx *c, const Expr *e, const char *what, double lo, double hi, bool lo_open, double *out);

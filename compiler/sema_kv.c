@@ -25,7 +25,18 @@ bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *con
             char *list = "";
             for (int k = 0; keys[k]; k++)
                 list = arena_printf(c->a, "%s%s%s", list, k ? ", " : "", keys[k]);
-            sema_error(c, kv->loc, "unknown key '%s' in %s (the keys are: %s)", kv->key, what, list);
+            const char *best = NULL;
+            int bestd = 3;
+            for (int k = 0; keys[k]; k++) {
+                int d = sema_distance(kv->key, keys[k]);
+                if (d < bestd)
+                    bestd = d, best = keys[k];
+            }
+            if (best && (int)strlen(kv->key) > bestd)
+                sema_error(c, kv->loc, "unknown key '%s' in %s; did you mean '%s'? (the keys are: %s)", kv->key, what,
+                           best, list);
+            else
+                sema_error(c, kv->loc, "unknown key '%s' in %s (the keys are: %s)", kv->key, what, list);
             ok = false;
             continue;
         }
@@ -73,6 +84,16 @@ bool expr_num(SemaCtx *c, const Expr *e, const char *what, double lo, double hi,
     }
     *out = v.f;
     return true;
+}
+
+bool key_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out, bool *ok)
+{
+    if (!kv_find(kvs, key))
+        return false;
+    if (kv_int(c, kvs, key, lo, hi, out))
+        return true;
+    *ok = false;
+    return false;
 }
 
 bool kv_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out)

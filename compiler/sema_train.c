@@ -13,7 +13,7 @@ static Net *find_model(SemaCtx *c, const char *name, Loc loc)
         if (sema_find(&c->blocks, name))
             sema_error(c, loc, "'%s' is a block, not a model", name);
         else
-            sema_error(c, loc, "unknown model '%s'", name);
+            sema_unknown(c, loc, IT_MODEL, name);
         return NULL;
     }
     return s->net;
@@ -174,16 +174,17 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
     t->model = find_model(c, it->model, it->model_loc);
     Symbol *ds = sema_find(&c->datasets, it->dataset);
     if (!ds)
-        sema_error(c, it->dataset_loc, "unknown dataset '%s'", it->dataset);
+        sema_unknown(c, it->dataset_loc, IT_DATASET, it->dataset);
     t->data = ds ? ds->data : NULL;
-    long long v;
-    if (kv_find(&it->kvs, "epochs") && (ok = kv_int(c, &it->kvs, "epochs", 1, 100000, &v) && ok))
+    long long v = 0;
+    if (key_int(c, &it->kvs, "epochs", 1, 100000, &v, &ok))
         t->epochs = (int)v;
-    if (kv_find(&it->kvs, "batch") && (ok = kv_int(c, &it->kvs, "batch", 1, 65536, &v) && ok))
+    bool batch_ok = key_int(c, &it->kvs, "batch", 1, 65536, &v, &ok) || !kv_find(&it->kvs, "batch");
+    if (kv_find(&it->kvs, "batch") && batch_ok)
         t->batch = (int)v;
-    if (kv_find(&it->kvs, "seed") && (ok = kv_int(c, &it->kvs, "seed", 0, INT64_MAX, &v) && ok))
+    if (key_int(c, &it->kvs, "seed", 0, INT64_MAX, &v, &ok))
         t->seed = v;
-    if (kv_find(&it->kvs, "threads") && (ok = kv_int(c, &it->kvs, "threads", 1, 1024, &v) && ok))
+    if (key_int(c, &it->kvs, "threads", 1, 1024, &v, &ok))
         t->threads = (int)v;
     const KeyVal *kv;
     if ((kv = kv_find(&it->kvs, "optimizer")))
@@ -227,10 +228,14 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
             ok = false;
         }
         /* a synthetic set's size is known now; a file's only once it is read (run_train.c says it then) */
-        if (d->source == DS_SYNTHETIC && d->syn_n < t->batch) {
-            const KeyVal *b = kv_find(&it->kvs, "batch");
-            sema_error(c, b ? b->value->loc : it->loc, "batch %d is more than the %lld training images of dataset '%s'",
-                       t->batch, d->syn_n, d->name);
+        const KeyVal *b = kv_find(&it->kvs, "batch");
+        if (d->source == DS_SYNTHETIC && d->syn_n < t->batch && batch_ok) {
+            if (b)
+                sema_error(c, b->value->loc, "batch %d is more than the %lld training images of dataset '%s'",
+                           t->batch, d->syn_n, d->name);
+            else
+                sema_error(c, it->loc, "the default batch of %d is more than the %lld training images of dataset "
+                           "'%s'; set batch = N (at most %lld)", t->batch, d->syn_n, d->name, d->syn_n);
             ok = false;
         }
     }
@@ -274,6 +279,40 @@ ModularizeInfo *sema_modularize(SemaCtx *c, const Item *it)
     ok = kv_num(c, &it->kvs, "threshold", 0, 1, true, &m->threshold) && ok;
     ok = generators(c, &it->kvs, &m->keep_generators) && ok;
     return ok && m->model ? m : NULL;
+}
+
+/* The train statements' items of model `name` in p, in order. */
+static const Item *train_item(const Program *p, const char *name, int after)
+{
+    for (int i = after + 1; i < p->items.n; i++) {
+        const Item *it = p->items.v[i];
+        if (it->kind == IT_TRAIN && !it->bad && it->model && !strcmp(it->model, name))
+            return it;
+    }
+    return NULL;
+}
+
+void sema_train_statements(SemaCtx *c, const Program *p, const Checked *out)
+{
+    /* one per model: each writes MODEL.ckpt from scratch, and modularize would read the last */
+    for (int i = 0; i < p->items.n; i++) {
+        const Item *it = p->items.v[i], *first;
+        if (it->kind != IT_TRAIN || it->bad || !it->model || !(first = train_item(p, it->model, -1)) || first == it)
+            continue;
+        sema_error(c, it->model_loc, "model '%s' has a train statement already: each would train it from the start "
+                   "into %s.ckpt (train another model, or set one statement's keys)", it->model, it->model);
+        diag_note(c->d, first->model_loc, "the first train statement of model '%s'", it->model);
+    }
+    /* modularize and reuse take the model's data and recipe from its train statement (a failed one said why) */
+    for (int k = 0; k < 2; k++) {
+        const Vec *v = k ? &out->reuses : &out->modularizes;
+        for (int i = 0; i < v->n; i++) {
+            const Item *it = k ? ((const ReuseInfo *)v->v[i])->item : ((const ModularizeInfo *)v->v[i])->item;
+            if (!train_item(p, it->model, -1))
+                sema_error(c, it->model_loc, "%s %s needs a train statement for model '%s' (its data and recipe): add "
+                           "train %s on DATASET { ... }", k ? "reuse" : "modularize", it->model, it->model, it->model);
+        }
+    }
 }
 
 void sema_reuse_batches(SemaCtx *c, const Checked *out)
@@ -325,8 +364,8 @@ ReuseInfo *sema_reuse(SemaCtx *c, const Item *it)
         s->item = it;
         vec_push(c->a, &c->reuses, s);
     }
-    long long v;
-    if (kv_find(&it->kvs, "epochs") && (ok = kv_int(c, &it->kvs, "epochs", 1, 100000, &v) && ok))
+    long long v = 0;
+    if (key_int(c, &it->kvs, "epochs", 1, 100000, &v, &ok))
         r->epochs = (int)v;
     ok = kv_num(c, &it->kvs, "lr", 0, 100, true, &r->lr) && ok;
     ok = generators(c, &it->kvs, &r->keep_generators) && ok;
