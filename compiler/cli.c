@@ -12,7 +12,7 @@ static const char *const commands[] = { "check", "train", "eval", "modularize", 
 
 static bool usage(const char *fmt, const char *arg)
 {
-    fputs("mwtc: ", stderr);
+    fputs("mwtc: error: ", stderr);
     fprintf(stderr, fmt, arg);
     fputs("\nTry 'mwtc --help'.\n", stderr);
     return false;
@@ -26,11 +26,11 @@ static bool int_arg(const char *opt, const char *s, long long lo, long long hi, 
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (!*s || *end || (errno && errno != ERANGE)) {
-        fprintf(stderr, "mwtc: %s needs an integer, not '%s'\nTry 'mwtc --help'.\n", opt, s);
+        fprintf(stderr, "mwtc: error: %s needs an integer, not '%s'\nTry 'mwtc --help'.\n", opt, s);
         return false;
     }
     if (errno == ERANGE || v < lo || v > hi) {
-        fprintf(stderr, "mwtc: %s needs an integer from %lld to %lld, not '%s'\nTry 'mwtc --help'.\n", opt, lo, hi, s);
+        fprintf(stderr, "mwtc: error: %s needs an integer from %lld to %lld, not '%s'\nTry 'mwtc --help'.\n", opt, lo, hi, s);
         return false;
     }
     *out = v;
@@ -49,7 +49,7 @@ static bool not_a_file(const char *s)
 
 static bool unknown_command(const char *s)
 {
-    fprintf(stderr, "mwtc: unknown command '%s' (commands:", s);
+    fprintf(stderr, "mwtc: error: unknown command '%s' (commands:", s);
     for (int k = 0; commands[k]; k++)
         fprintf(stderr, " %s", commands[k]);
     fputs("; or a FILE.mwt for the main job)\nTry 'mwtc --help'.\n", stderr);
@@ -135,14 +135,27 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
     for (; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        /* --epochs=3 is --epochs 3 */
+        char name[32];
+        const char *eq = a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
+        bool joined = eq && (size_t)(eq - a) < sizeof name;
+        if (joined) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = 0;
+            a = name, next = eq + 1;
+        }
 #define VALUE()                                                      \
     do {                                                             \
         if (!next)                                                   \
             return usage("option '%s' needs a value", a);            \
         if (!*next) /* `-o ""`: no file to write */                  \
             return usage("option '%s' needs a non-empty value", a);  \
-        i++;                                                         \
+        i += !joined;                                                \
     } while (0)
+        bool flag = !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "--json") || !strcmp(a, "--quiet") ||
+                    !strcmp(a, "--sweep");
+        if (joined && flag)
+            return usage("option '%s' takes no value", a);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             o->help = true;
         } else if (!strcmp(a, "--json")) {

@@ -24,14 +24,14 @@ int cmd_parse_classes(const char *arg, int *classes, int *n, char *list, size_t 
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || (*end && *end != ',') || (*end == ',' && !end[1]) || *n == 256 || errno == ERANGE ||
-            v < INT_MIN || v > INT_MAX) {
-            fprintf(stderr, "mwtc: --module needs class numbers separated by commas, not '%s'\n", arg);
+        if (end == p || (*end && *end != ',') || (*end == ',' && !end[1]) || *n == 256 || errno == ERANGE || v < 0 ||
+            v > INT_MAX) {
+            fprintf(stderr, "mwtc: error: --module needs class numbers (0 or more) separated by commas, not '%s'\n", arg);
             return EXIT_USAGE;
         }
         for (int i = 0; i < *n; i++)
             if (classes[i] == v) {
-                fprintf(stderr, "mwtc: --module: class %ld is given twice\n", v);
+                fprintf(stderr, "mwtc: error: --module: class %ld is given twice\n", v);
                 return EXIT_USAGE;
             }
         classes[(*n)++] = (int)v;
@@ -50,7 +50,7 @@ static int names(const char *out, char *name, size_t namelen, char *hdr, size_t 
     base = base ? base + 1 : out;
     size_t len = strlen(base);
     if (len < 3 || strcmp(base + len - 2, ".o") != 0) {
-        fprintf(stderr, "mwtc: emit: -o needs NAME.o (it writes NAME.o and NAME.h), not '%s'\n", out);
+        fprintf(stderr, "mwtc: error: emit: -o needs NAME.o (it writes NAME.o and NAME.h), not '%s'\n", out);
         return EXIT_USAGE;
     }
     len -= 2;
@@ -59,14 +59,14 @@ static int names(const char *out, char *name, size_t namelen, char *hdr, size_t 
         ok = isalnum((unsigned char)base[i]) || base[i] == '_';
     if (!ok) {
         fprintf(stderr,
-                "mwtc: emit: '%.*s' (from -o %s) is not a C identifier: NAME.o defines NAME_run, so NAME must be one\n",
+                "mwtc: error: emit: '%.*s' (from -o %s) is not a C identifier: NAME.o defines NAME_run, so NAME must be one\n",
                 (int)len, base, out);
         return EXIT_USAGE;
     }
     memcpy(name, base, len);
     name[len] = 0;
     if (strlen(out) >= hdrlen) {
-        fprintf(stderr, "mwtc: emit: -o %s: the path is too long\n", out);
+        fprintf(stderr, "mwtc: error: emit: -o %s: the path is too long\n", out);
         return EXIT_USAGE;
     }
     strcpy(hdr, out);
@@ -77,7 +77,7 @@ static int names(const char *out, char *name, size_t namelen, char *hdr, size_t 
 int cmd_emit(Compilation *c, const CliOptions *o)
 {
     if (!o->ckpt || !o->output) {
-        fprintf(stderr, "mwtc: emit needs --ckpt CKPT and -o NAME.o\nTry 'mwtc emit --help'.\n");
+        fprintf(stderr, "mwtc: error: emit needs --ckpt CKPT and -o NAME.o\nTry 'mwtc emit --help'.\n");
         return EXIT_USAGE;
     }
     char name[256], hdr[4096], list[256 * 12] = "", owner[128], err[1024];
@@ -90,7 +90,7 @@ int cmd_emit(Compilation *c, const CliOptions *o)
             if (!strcmp(o->cpu, aot_cpus[i]))
                 cpu = aot_cpus[i];
         if (!cpu) {
-            fprintf(stderr, "mwtc: emit: --cpu %s: not one of native, x86-64, x86-64-v2, x86-64-v3, x86-64-v4\n", o->cpu);
+            fprintf(stderr, "mwtc: error: emit: --cpu %s: not one of native, x86-64, x86-64-v2, x86-64-v3, x86-64-v4\n", o->cpu);
             return EXIT_USAGE;
         }
     }
@@ -101,7 +101,7 @@ int cmd_emit(Compilation *c, const CliOptions *o)
             if (strcmp(((const ReuseInfo *)c->checked.reuses.v[i])->name, owner) == 0)
                 ru = c->checked.reuses.v[i];
     if (ru && o->threshold >= 0) {
-        fprintf(stderr, "mwtc: emit: %s is the checkpoint of reuse '%s', whose kernels are fixed: --threshold does not apply\n",
+        fprintf(stderr, "mwtc: error: emit: %s is the checkpoint of reuse '%s', whose kernels are fixed: --threshold does not apply\n",
                 o->ckpt, ru->name);
         return EXIT_USAGE;
     }
@@ -114,7 +114,7 @@ int cmd_emit(Compilation *c, const CliOptions *o)
         for (int i = 0; i < n; i++)
             classes[i] = ru->classes[i];
     } else {
-        fprintf(stderr, "mwtc: emit needs --module C[,C...]: the classes whose module to emit\n");
+        fprintf(stderr, "mwtc: error: emit needs --module C[,C...]: the classes whose module to emit\n");
         return EXIT_USAGE;
     }
     const TrainInfo *t = ru ? cmd_train_of(c, ru->model) : cmd_pick_train(c, o);

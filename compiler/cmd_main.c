@@ -179,7 +179,7 @@ static int main_job(Compilation *c, const CliOptions *o)
     int status = o->json ? EXIT_OK : cmd_check(c, o);
     if (o->output && c->checked.trains.n > 1) {
         /* each would replace the one before it, and modularize would read the last */
-        fprintf(stderr, "mwtc: -o names one checkpoint, but %s trains %d models (each writes MODEL.ckpt without -o)\n",
+        fprintf(stderr, "mwtc: error: -o names one checkpoint, but %s trains %d models (each writes MODEL.ckpt without -o)\n",
                 o->file, c->checked.trains.n);
         status = EXIT_USAGE;
     }
@@ -237,7 +237,7 @@ int cmd_main(Compilation *c, const CliOptions *o)
     for (int i = 0; i < 2; i++) {
         const char *src = source_named(c, outs[i][1]);
         if (src) {
-            fprintf(stderr, "mwtc: %s %s would overwrite the program's source %s; name another file\n", outs[i][0],
+            fprintf(stderr, "mwtc: error: %s %s would overwrite the program's source %s; name another file\n", outs[i][0],
                     outs[i][1], src);
             return EXIT_USAGE;
         }
@@ -257,7 +257,7 @@ int cmd_main(Compilation *c, const CliOptions *o)
         status = cmd_emit(c, o);
     } else if (strcmp(o->command, "reuse") == 0) {
         if (!o->ckpt) {
-            fprintf(stderr, "mwtc: reuse needs --ckpt CKPT (the trained modular model)\n");
+            fprintf(stderr, "mwtc: error: reuse needs --ckpt CKPT (the trained modular model)\n");
             status = EXIT_USAGE;
         } else if (c->checked.reuses.n == 0) {
             diag_plain(&c->diag, "%s has no reuse statement", o->file);

@@ -22,7 +22,12 @@ const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o)
         if (!o->model || strcmp(t->model->name, o->model) == 0)
             return t;
     }
-    if (o->model)
+    int known = 0;
+    for (int i = 0; o->model && i < c->checked.models.n; i++)
+        known |= !strcmp(((const Net *)c->checked.models.v[i])->name, o->model);
+    if (o->model && !known)
+        diag_plain(&c->diag, "%s has no model named '%s'", o->file, o->model);
+    else if (o->model)
         diag_plain(&c->diag, "%s has no train statement for model '%s'", o->file, o->model);
     else
         diag_plain(&c->diag, "%s has no train statement", o->file);
@@ -140,7 +145,7 @@ static const TrainInfo *reuse_train(Compilation *c, const CliOptions *o, const R
 static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, int has_module)
 {
     if (o->module) {
-        fprintf(stderr, "mwtc: --module: %s is the checkpoint of reuse '%s', a module already\n", o->ckpt, ru->name);
+        fprintf(stderr, "mwtc: error: --module: %s is the checkpoint of reuse '%s', a module already\n", o->ckpt, ru->name);
         return EXIT_USAGE;
     }
     const TrainInfo *t = reuse_train(c, o, ru);
@@ -169,7 +174,7 @@ static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, 
 int cmd_eval(Compilation *c, const CliOptions *o)
 {
     if (!o->ckpt) {
-        fprintf(stderr, "mwtc: eval needs --ckpt CKPT\nTry 'mwtc eval --help'.\n");
+        fprintf(stderr, "mwtc: error: eval needs --ckpt CKPT\nTry 'mwtc eval --help'.\n");
         return EXIT_USAGE;
     }
     char owner[128], err[1024];
@@ -299,7 +304,7 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
 int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
 {
     if (!o->ckpt) {
-        fprintf(stderr, "mwtc: %s needs --ckpt CKPT\nTry 'mwtc %s --help'.\n", o->command, o->command);
+        fprintf(stderr, "mwtc: error: %s needs --ckpt CKPT\nTry 'mwtc %s --help'.\n", o->command, o->command);
         return EXIT_USAGE;
     }
     const TrainInfo *t = NULL;

@@ -228,7 +228,7 @@ static int run_command(Repl *r, char *line)
     char *w[128], *argv[132];
     int n = words(line, w, 128);
     if (n <= 0) {
-        fprintf(stderr, n < 0 ? "mwtc: a quote is not closed\n" : "mwtc: no command\n");
+        fprintf(stderr, n < 0 ? "mwtc: error: a quote is not closed\n" : "mwtc: no command\n");
         return EXIT_USAGE;
     }
     int k = 0;
@@ -241,7 +241,7 @@ static int run_command(Repl *r, char *line)
         if (i < n && w[i][0] != '-') {
             argv[k++] = w[i++];
         } else if (i >= n || strcmp(w[i], "--help") != 0) {
-            fprintf(stderr, "mwtc: dump needs what to dump: ast, ir or llvm\n");
+            fprintf(stderr, "mwtc: error: dump needs what to dump: ast, ir or llvm\n");
             return EXIT_USAGE;
         }
     }
@@ -315,7 +315,7 @@ static int step(Repl *r, char *line)
             release(c);
             printf("ok\n");
         } else {
-            fprintf(stderr, "mwtc: unknown REPL command '%s' (:help lists them)\n", s);
+            fprintf(stderr, "mwtc: error: unknown REPL command '%s' (:help lists them)\n", s);
             r->failed = 1;
         }
         return 0;
@@ -387,7 +387,7 @@ int repl_run(const CliOptions *o, const char *argv0)
         int errors;
         Compilation *c = compile(&r, r.text, r.len, 1, &errors);
         if (errors || !c) {
-            fprintf(stderr, "mwtc: %s has errors: the session starts without it\n", o->file);
+            fprintf(stderr, "mwtc: error: %s has errors: the session starts without it\n", o->file);
             r.len = r.base = 0;
             r.text[0] = 0;
             r.failed = 1;
