@@ -132,6 +132,7 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
         if (strcmp(o->what, "ast") && strcmp(o->what, "ir") && strcmp(o->what, "llvm"))
             return usage("dump what? '%s' is not one of ast, ir, llvm", o->what);
     }
+    int first_opt = i;
     for (; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -152,6 +153,14 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
             return usage("option '%s' needs a non-empty value", a);  \
         i += !joined;                                                \
     } while (0)
+        /* an option given twice: the last one counts, said so */
+        for (int j = first_opt; j < i; j++)
+            if (!strcmp(a, argv[j]) || (!strncmp(argv[j], a, strlen(a)) && argv[j][strlen(a)] == '=' && a[1] == '-'))
+                if (strcmp(a, "--help") && strcmp(a, "-h") && strcmp(a, "--json") && strcmp(a, "--quiet") &&
+                    strcmp(a, "--sweep")) {
+                    fprintf(stderr, "mwtc: warning: %s is given more than once; the last one counts\n", a);
+                    break;
+                }
         bool flag = !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "--json") || !strcmp(a, "--quiet") ||
                     !strcmp(a, "--sweep");
         if (joined && flag)

@@ -58,8 +58,8 @@ static void print_train(FILE *f, const TrainInfo *t, const RunResult *r, const c
         fprintf(f, " }\n");
         return;
     }
-    fprintf(f, "%s: trained %d epochs on %s: test accuracy %.2f%% (train %.2f%%, loss %.4f)\n", t->model->name,
-           r->epochs, t->data->name, 100 * r->accuracy, 100 * r->train_accuracy, r->loss);
+    fprintf(f, "%s: trained %d epoch%s on %s: test accuracy %.2f%% (train %.2f%%, loss %.4f)\n", t->model->name,
+           r->epochs, r->epochs == 1 ? "" : "s", t->data->name, 100 * r->accuracy, 100 * r->train_accuracy, r->loss);
     fprintf(f, "%.0f images/s on %d thread%s, %.1f s training, %.2f s compiling; checkpoint %s\n", r->images_per_s,
            r->threads, r->threads == 1 ? "" : "s", r->seconds, r->compile_seconds, ckpt);
 }
@@ -119,8 +119,8 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
     }
     if (list)
         printf("module %s of %s (KRR %.4f) on its classes' test images: ", list, model, krr);
-    printf("%s on %s (%s, %d epochs): test accuracy %.2f%% over %lld images\n", model, d->name, o->ckpt, r->epochs,
-           100 * r->accuracy, r->images);
+    printf("%s on %s (%s, %d epoch%s): test accuracy %.2f%% over %lld images\n", model, d->name, o->ckpt, r->epochs,
+           r->epochs == 1 ? "" : "s", 100 * r->accuracy, r->images);
     for (int k = 0; k < r->classes; k++) {
         int cls = map ? map[k] : k;
         if (r->class_total[k])
@@ -351,8 +351,8 @@ int cmd_reuse_one(Compilation *c, const CliOptions *o, const ReuseInfo *ru, cons
     fprintf(f, "reuse %s: classes", ru->name);
     for (int i = 0; i < ru->nclasses; i++)
         fprintf(f, " %d", ru->classes[i]);
-    fprintf(f, " of %s, KRR %.4f, generators %s, new head fine-tuned %d epochs: test accuracy %.2f%% on their %lld "
+    fprintf(f, " of %s, KRR %.4f, generators %s, new head fine-tuned %d epoch%s: test accuracy %.2f%% on their %lld "
            "images (last epoch); checkpoint %s\n", ru->model->name, krr, ru->keep_generators ? "kept" : "dropped",
-           r.epochs, 100 * r.accuracy, r.images, out);
+           r.epochs, r.epochs == 1 ? "" : "s", 100 * r.accuracy, r.images, out);
     return EXIT_OK;
 }

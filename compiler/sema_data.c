@@ -59,7 +59,12 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
 
 static bool shape(SemaCtx *c, const Expr *e, Shape *out)
 {
-    if (e->kind != EX_LIST || e->items.n != 3) {
+    if (e->kind == EX_LIST && e->items.n != 3) {
+        sema_error(c, e->loc, "shape needs 3 sizes [C, H, W], not %d%s", e->items.n,
+                   e->items.n == 2 ? " (a one-channel image is [1, H, W])" : "");
+        return false;
+    }
+    if (e->kind != EX_LIST) {
         sema_error(c, e->loc, "shape must be a list [C, H, W]");
         return false;
     }

@@ -35,6 +35,13 @@ execute_process(COMMAND ${MWTC} check examples/fashion.mwt --model simcnn --json
 if(NOT rc EQUAL 0 OR NOT err STREQUAL "")
   message(FATAL_ERROR "check with only options it reads (and --quiet, --threads) was not silent: exit ${rc}\n${err}")
 endif()
+# --name=value is --name value; an option given twice is a warning (the last counts)
+expect(0 "model simcnn" check examples/fashion.mwt --model=simcnn)
+expect(2 "option '--json' takes no value" check examples/fashion.mwt --json=yes)
+expect(0 "mwtc: warning: --model is given more than once; the last one counts"
+       check examples/fashion.mwt --model nosuch --model=simcnn)
+expect(2 "mwtc: error: --module needs class numbers (0 or more)" eval examples/fashion.mwt --ckpt x.ckpt --module -1)
+expect(1 "mwtc: error: examples/fashion.mwt has no model named 'nosuch'" train examples/fashion.mwt --model nosuch)
 expect(2 "dump what? 'bytes'" dump bytes examples/fashion.mwt)
 expect(2 "--threshold needs a number in (0, 1]" modularize examples/fashion.mwt --threshold 2)
 expect(1 "mwtc: error: cannot read nope.mwt: No such file or directory" check nope.mwt)

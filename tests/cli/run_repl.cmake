@@ -44,7 +44,7 @@ emit --ckpt m.ckpt --module 2,0 -o two.o
 :quit
 check
 "
-  "model m : [1, 8, 8] -> [3];mask 1->4->4;ok;m: trained 1 epochs on d;\"accuracy\";emitted two.o and two.h;import \"${TMP}/base.mwt\""
+  "model m : [1, 8, 8] -> [3];mask 1->4->4;ok;m: trained 1 epoch on d;\"accuracy\";emitted two.o and two.h;import \"${TMP}/base.mwt\""
   "" base.mwt)
 if(NOT EXISTS ${TMP}/two.o OR NOT EXISTS ${TMP}/two.h)
   message(FATAL_ERROR "emit in the REPL wrote no two.o and two.h")
