@@ -85,6 +85,10 @@ typedef struct Item {
 typedef struct Program {
     Vec items;             /* Item*, imports already replaced by what they import */
     Vec files;             /* SrcFile*, every file loaded */
+    /* const char*: each name written after `dataset`, `block` or `model`,
+     * whether or not its item parsed: a use of one whose item was lost to
+     * a syntax error is not "unknown" as well */
+    Vec declared;
 } Program;
 
 /* The deepest expression or layer nesting the front end accepts: deeper

@@ -103,7 +103,7 @@ static void load_file(Loader *L, const SrcFile *f)
     vec_push(L->a, &L->prog->files, (void *)f);
     vec_push(L->a, &L->stack, (void *)f);
     Vec items = {0};
-    parse_file(L->a, L->d, f, &items);
+    parse_file(L->a, L->d, f, &items, &L->prog->declared);
     for (int i = 0; i < items.n; i++) {
         Item *it = items.v[i];
         vec_push(L->a, &L->prog->items, it);

@@ -10,9 +10,9 @@
 #define YYLTYPE MWT_YYLTYPE
 #include "lexer.h"
 
-int parse_file(Arena *a, Diag *d, const SrcFile *f, Vec *items)
+int parse_file(Arena *a, Diag *d, const SrcFile *f, Vec *items, Vec *declared)
 {
-    ParseCtx ctx = { .arena = a, .diag = d, .file = f, .items = items, .line = 1, .col = 1 };
+    ParseCtx ctx = { .arena = a, .diag = d, .file = f, .items = items, .declared = declared, .line = 1, .col = 1 };
     yyscan_t scanner;
     if (mwt_yylex_init_extra(&ctx, &scanner) != 0) {
         diag_plain(d, "%s: cannot start the scanner", f->path);

@@ -12,15 +12,22 @@ typedef struct ParseCtx {
     Diag *diag;
     const SrcFile *file;
     Vec *items;            /* where parsed items go */
+    Vec *declared;         /* the names after dataset, block and model (Program.declared) */
+    int prev;              /* the token scanned last */
     int line, col;         /* scanner position of the next byte */
     int mark;              /* errors reported before the current item began */
     bool too_deep;         /* "nested too deeply" was said once for this file */
     const char *last_text; /* the text of the token scanned last, for syntax errors */
     int last_len;
+    /* the braces opened and not closed yet, innermost last (past 64: counted
+     * only), so that a syntax error at the end of the file or at the next
+     * item can say which one is left open */
+    Loc open[64];
+    int nopen;
 } ParseCtx;
 
 /* Parses one file, appending its items to *items. Returns the number of
  * errors found (0 on success); errors went to ctx->diag. */
-int parse_file(Arena *a, Diag *d, const SrcFile *f, Vec *items);
+int parse_file(Arena *a, Diag *d, const SrcFile *f, Vec *items, Vec *declared);
 
 #endif

@@ -95,6 +95,17 @@ const char *sema_closest(const Vec *syms, const char *name)
     return best && (int)strlen(name) > bestd ? best : NULL;
 }
 
+bool sema_lost(SemaCtx *c, const char *name)
+{
+    if (c->d->errors == 0 || sema_find(&c->datasets, name) || sema_find(&c->models, name) ||
+        sema_find(&c->blocks, name))
+        return false;   /* a lost item left a syntax error behind */
+    for (int i = 0; c->prog && i < c->prog->declared.n; i++)
+        if (!strcmp(c->prog->declared.v[i], name))
+            return true;
+    return false;
+}
+
 void sema_unknown(SemaCtx *c, Loc loc, ItemKind kind, const char *name)
 {
     const char *what = ast_item_kind_name(kind);
@@ -110,6 +121,8 @@ void sema_unknown(SemaCtx *c, Loc loc, ItemKind kind, const char *name)
             return;
         }
     }
+    if (sema_lost(c, name))
+        return;
     Vec *other = kind == IT_MODEL ? &c->datasets : &c->models;
     if (sema_find(other, name)) {
         sema_error(c, loc, "'%s' is a %s, not a %s (train MODEL on DATASET)", name,

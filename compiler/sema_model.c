@@ -29,6 +29,8 @@ static void unknown_layer(SemaCtx *c, Loc loc, const char *name)
         sema_error(c, loc, "'%s' is a model, not a layer: define its layers in a block to reuse them", name);
         return;
     }
+    if (sema_lost(c, name))
+        return;
     const char *best = NULL;
     int bestd = 3;
     for (size_t i = 0; i < sizeof builtin_names / sizeof *builtin_names; i++) {

@@ -237,5 +237,11 @@ static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx
                           token_words(exp[i], word, sizeof word));
     }
     diag_error(ctx->diag, L(*yypcontext_location(yc)), "%s", msg);
+    /* at the end of the file or at an item's keyword, an unclosed brace is the likely cause */
+    bool item_word = tok == YYSYMBOL_YYEOF || tok == YYSYMBOL_IMPORT || tok == YYSYMBOL_DATASET ||
+                     tok == YYSYMBOL_BLOCK || tok == YYSYMBOL_MODEL || tok == YYSYMBOL_TRAIN ||
+                     tok == YYSYMBOL_MODULARIZE || tok == YYSYMBOL_REUSE;
+    if (item_word && ctx->nopen > 0 && ctx->nopen <= 64)
+        diag_note(ctx->diag, ctx->open[ctx->nopen - 1], "this '{' is not closed");
     return 0;
 }
