@@ -61,8 +61,9 @@ const char *driver_stdlib_dir(Arena *a, const char *argv0)
             const char *cands[] = { "/../stdlib", "/../share/mwtc/stdlib", "/stdlib" };
             for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
                 const char *p = arena_printf(a, "%s%s", exe, cands[i]);
+                char real[PATH_MAX];   /* messages name stdlib files without the ".." */
                 if (is_dir(p))
-                    return p;
+                    return realpath(p, real) ? arena_strdup(a, real) : p;
             }
         }
     }
