@@ -72,6 +72,10 @@ static void load_file(Loader *L, const SrcFile *f);
 
 static void do_import(Loader *L, const SrcFile *from, Item *imp)
 {
+    if (!imp->path[0]) {
+        diag_error(L->d, imp->loc, "import needs the path of a file: import \"nn/blocks\"");
+        return;
+    }
     const char *path = resolve(L, from, imp->path);
     if (!path) {
         diag_error(L->d, imp->loc, "cannot find import \"%s\" (looked next to %s, in $MWT_PATH%s)",

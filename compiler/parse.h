@@ -24,6 +24,7 @@ typedef struct ParseCtx {
      * item can say which one is left open */
     Loc open[64];
     int nopen;
+    int close_line;        /* the line of the last '}' scanned */
 } ParseCtx;
 
 /* Parses one file, appending its items to *items. Returns the number of

@@ -228,9 +228,23 @@ static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx
     bool item = false;
     for (int i = 0; i < n; i++)
         item |= exp[i] == YYSYMBOL_IMPORT;
+    bool keyword = tok == YYSYMBOL_IMPORT || tok == YYSYMBOL_DATASET || tok == YYSYMBOL_BLOCK ||
+                   tok == YYSYMBOL_MODEL || tok == YYSYMBOL_TRAIN || tok == YYSYMBOL_ON || tok == YYSYMBOL_MODULARIZE ||
+                   tok == YYSYMBOL_REUSE || tok == YYSYMBOL_AS || tok == YYSYMBOL_MODULAR || tok == YYSYMBOL_RESIDUAL;
+    bool name = false;
+    for (int i = 0; i < n; i++)
+        name |= exp[i] == YYSYMBOL_IDENT;
     if (item) {
         snprintf(msg + o, sizeof msg - (size_t)o,
                  "; expecting an item: import, dataset, block, model, train, modularize or reuse");
+        /* Words left over on the line an item closed (`{ conv(4) } gap
+         * linear(3) }`): that item lost them, so its checks would only
+         * repeat this error in other words. */
+        MWT_YYLTYPE at = *yypcontext_location(yc);
+        if (ctx->items->n > 0 && at.first_line == ctx->close_line && tok != YYSYMBOL_YYEOF)
+            ((Item *)ctx->items->v[ctx->items->n - 1])->bad = true;
+    } else if (keyword && name && n == 1) {
+        snprintf(msg + o, sizeof msg - (size_t)o, ", expecting a name ('%s' is a keyword)", yysymbol_name(tok));
     } else if (n > 0 && n <= 5) {
         for (int i = 0; i < n && o < (int)sizeof msg; i++)
             o += snprintf(msg + o, sizeof msg - (size_t)o, "%s%s", i == 0 ? ", expecting " : i == n - 1 ? " or " : ", ",
