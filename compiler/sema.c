@@ -8,10 +8,16 @@
 
 void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...)
 {
-    char buf[1024];
-    va_list ap;
+    char small[1024], *buf = small;   /* a message longer (a very long name) is not cut */
+    va_list ap, again;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small) {
+        buf = arena_alloc(c->a, (size_t)n + 1);
+        vsnprintf(buf, (size_t)n + 1, fmt, again);
+    }
+    va_end(again);
     va_end(ap);
     unsigned long h = 1469598103934665603UL;   /* FNV-1a of the place and the message */
     const void *fp = loc.file;
