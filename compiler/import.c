@@ -123,8 +123,13 @@ int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, P
     SrcFile *f = src_read(a, path);
     if (!f) {
         /* src_read takes regular files only: a pipe or a device gives EINVAL */
-        diag_plain(d, "cannot read %s: %s", path,
-                   errno == EINVAL ? "not a regular file (a program is read from a file)" : strerror(errno));
+        int e = errno;
+        const char *with = arena_printf(a, "%s.mwt", path);
+        if (e == ENOENT && *ends_mwt(path) && is_file(with))
+            diag_plain(d, "cannot read %s: no such file; did you mean %s?", path, with);
+        else
+            diag_plain(d, "cannot read %s: %s", path,
+                       e == EINVAL ? "not a regular file (a program is read from a file)" : strerror(e));
         return 1;
     }
     Loader L = { .a = a, .d = d, .paths = paths, .prog = prog };
