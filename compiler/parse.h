@@ -13,7 +13,11 @@ typedef struct ParseCtx {
     const SrcFile *file;
     Vec *items;            /* where parsed items go */
     Vec *declared;         /* the names after dataset, block and model (Program.declared) */
-    int prev;              /* the token scanned last */
+    /* the last three tokens scanned, the last first (at a syntax error the
+     * first is the lookahead): kind, place, and text when a name */
+    int prev, tok[3];
+    Loc tok_loc[3];
+    const char *tok_name[3];
     int line, col;         /* scanner position of the next byte */
     int mark;              /* errors reported before the current item began */
     bool too_deep;         /* "nested too deeply" was said once for this file */

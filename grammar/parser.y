@@ -243,6 +243,12 @@ static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx
         MWT_YYLTYPE at = *yypcontext_location(yc);
         if (ctx->items->n > 0 && at.first_line == ctx->close_line && tok != YYSYMBOL_YYEOF)
             ((Item *)ctx->items->v[ctx->items->n - 1])->bad = true;
+    } else if (n == 1 && !strcmp(yysymbol_name(exp[0]), "'='") && ctx->tok_name[1] &&
+               (ctx->tok[2] == INT || ctx->tok[2] == FLOAT)) {
+        /* `loss = cross_entropy + 0.5 coupling`: the name read as the next key */
+        diag_error(ctx->diag, ctx->tok_loc[1], "a number then '%s': a weighted term is written NUMBER * %s",
+                   ctx->tok_name[1], ctx->tok_name[1]);
+        return 0;
     } else if (keyword && name && n == 1) {
         snprintf(msg + o, sizeof msg - (size_t)o, ", expecting a name ('%s' is a keyword)", yysymbol_name(tok));
     } else if (n > 0 && n <= 5) {
