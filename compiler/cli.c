@@ -10,11 +10,13 @@
 static const char *const commands[] = { "check", "train", "eval", "modularize", "report", "reuse", "emit", "repl", "dump",
                                         NULL };
 
+const char *cli_try = "Try 'mwtc --help'.";
+
 static bool usage(const char *fmt, const char *arg)
 {
     fputs("mwtc: error: ", stderr);
     fprintf(stderr, fmt, arg);
-    fputs("\nTry 'mwtc --help'.\n", stderr);
+    fprintf(stderr, "\n%s\n", cli_try);
     return false;
 }
 
@@ -26,11 +28,12 @@ static bool int_arg(const char *opt, const char *s, long long lo, long long hi, 
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (!*s || *end || (errno && errno != ERANGE)) {
-        fprintf(stderr, "mwtc: error: %s needs an integer, not '%s'\nTry 'mwtc --help'.\n", opt, s);
+        fprintf(stderr, "mwtc: error: %s needs an integer, not '%s'\n%s\n", opt, s, cli_try);
         return false;
     }
     if (errno == ERANGE || v < lo || v > hi) {
-        fprintf(stderr, "mwtc: error: %s needs an integer from %lld to %lld, not '%s'\nTry 'mwtc --help'.\n", opt, lo, hi, s);
+        fprintf(stderr, "mwtc: error: %s needs an integer from %lld to %lld, not '%s'\n%s\n", opt, lo, hi, s,
+                cli_try);
         return false;
     }
     *out = v;
@@ -52,7 +55,7 @@ static bool unknown_command(const char *s)
     fprintf(stderr, "mwtc: error: unknown command '%s' (commands:", s);
     for (int k = 0; commands[k]; k++)
         fprintf(stderr, " %s", commands[k]);
-    fputs("; or a FILE.mwt for the main job)\nTry 'mwtc --help'.\n", stderr);
+    fprintf(stderr, "; or a FILE.mwt for the main job)\n%s\n", cli_try);
     return false;
 }
 

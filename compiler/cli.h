@@ -15,6 +15,10 @@ typedef struct CliOptions {
     double threshold;                         /* < 0: not given */
 } CliOptions;
 
+/* The line after a usage error that says where help is ("Try 'mwtc
+ * --help'."; the REPL points to its own). */
+extern const char *cli_try;
+
 /* Parses argv; on a usage error prints it and returns false. */
 bool cli_parse(int argc, char **argv, CliOptions *o);
 void cli_help(const char *command);

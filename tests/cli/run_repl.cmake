@@ -88,3 +88,7 @@ repl(0 "dataset q = synthetic(n = 64, test = 32) { classes = 2  shape = [1, 4, 4
 file(WRITE ${TMP}/bad.mwt "model x : [1, 8, 8] -> [3] { linear(3) }\n")
 repl(1 ":show\n" "" "bad.mwt:1:30: error;bad.mwt has errors: the session starts without it" bad.mwt)
 repl(1 "" "" "mwtc: error: cannot read missing.mwt" missing.mwt)
+
+# a usage error in the session points to the session's help, not to mwtc --help
+repl(1 "check --epochs ten
+" "" "--epochs needs an integer, not 'ten';Try ':help'" base.mwt)
