@@ -380,6 +380,7 @@ void cli_help(const char *command)
          "\n"
          "options: --epochs N  --limit N  --threads N  --seed N  --quiet  -o PATH  --model NAME\n"
          "         --json  --ckpt CKPT  --module C,...  --threshold T  --svg FILE  --help\n"
+         "         (also --name=value; an option the command does not read is a warning)\n"
          "\n"
          "With --json the main job prints one object: the report, its \"train\" and\n"
          "\"reuse\" results inside.\n"
