@@ -74,7 +74,7 @@ static const struct {
     { "check", O_MODEL | O_JSON },
     { "dump", O_MODEL },
     { "train", O_OUT | O_MODEL | O_RESUME | O_EPOCHS | O_LIMIT | O_SEED | O_JSON },
-    { "eval", O_CKPT | O_MODEL | O_MODULE | O_THRESHOLD | O_JSON },
+    { "eval", O_CKPT | O_MODEL | O_MODULE | O_THRESHOLD | O_LIMIT | O_JSON },
     { "modularize", O_CKPT | O_MODEL | O_THRESHOLD | O_SWEEP | O_SVG | O_LIMIT | O_JSON },
     { "report", O_CKPT | O_MODEL | O_THRESHOLD | O_SWEEP | O_SVG | O_LIMIT | O_JSON },
     { "reuse", O_CKPT | O_EPOCHS | O_LIMIT | O_SEED | O_JSON },
@@ -111,8 +111,17 @@ static void warn_unread(const CliOptions *o)
     for (size_t k = 0; k < sizeof given / sizeof *given; k++)
         if (given[k].given && !(r & given[k].bit))
             fprintf(stderr, "mwtc: warning: %s does not apply to %s; ignored\n", given[k].name, cmd);
-    if ((r & O_THRESHOLD) && o->threshold >= 0 && !strcmp(o->command, "eval") && !o->module)
-        fputs("mwtc: warning: --threshold applies to eval only with --module; ignored\n", stderr);
+    if (!strcmp(o->command, "eval") && !o->module)   /* they pick the module's kernels */
+        for (int k = 0; k < 2; k++)
+            if (k ? o->limit >= 0 : o->threshold >= 0)
+                fprintf(stderr, "mwtc: warning: %s applies to eval only with --module; ignored\n",
+                        k ? "--limit" : "--threshold");
+}
+
+/* A word that is an option, not a value (`-o --quiet` lacks its file). */
+static bool is_option(const char *s)
+{
+    return (s[0] == '-' && s[1] == '-') || !strcmp(s, "-o") || !strcmp(s, "-h");
 }
 
 bool cli_parse(int argc, char **argv, CliOptions *o)
@@ -150,7 +159,7 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
         }
 #define VALUE()                                                      \
     do {                                                             \
-        if (!next)                                                   \
+        if (!next || (!joined && is_option(next)))                   \
             return usage("option '%s' needs a value", a);            \
         if (!*next) /* `-o ""`: no file to write */                  \
             return usage("option '%s' needs a non-empty value", a);  \

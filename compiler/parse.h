@@ -29,6 +29,7 @@ typedef struct ParseCtx {
     Loc open[64];
     int nopen;
     int close_line;        /* the line of the last '}' scanned */
+    Loc subst;             /* a look-alike character the scanner read as a token, reported */
 } ParseCtx;
 
 /* Parses one file, appending its items to *items. Returns the number of

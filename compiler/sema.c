@@ -63,30 +63,6 @@ Symbol *sema_find(Vec *syms, const char *name)
     return NULL;
 }
 
-/* Levenshtein distance, for "did you mean" hints; letters match whatever
- * their case (ReLU is relu, GAP is gap). */
-int sema_distance(const char *a, const char *b)
-{
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 40 || lb > 40)
-        return 99;
-    int row[41];
-    for (int j = 0; j <= lb; j++)
-        row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int prev = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int cur = row[j];
-            int sub = prev + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-            int del = row[j] + 1, ins = row[j - 1] + 1;
-            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
 /* The closest of `syms` to name, close enough to be a typo of it, or NULL. */
 const char *sema_closest(const Vec *syms, const char *name)
 {
@@ -94,7 +70,7 @@ const char *sema_closest(const Vec *syms, const char *name)
     int bestd = 3;
     for (int i = 0; i < syms->n; i++) {
         const Symbol *s = syms->v[i];
-        int d = sema_distance(name, s->name);
+        int d = name_distance(name, s->name);
         if (d < bestd)
             bestd = d, best = s->name;
     }

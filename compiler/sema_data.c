@@ -174,9 +174,9 @@ DatasetInfo *sema_dataset(SemaCtx *c, const Item *it)
     bool src_ok = source(c, it->source, ds);   /* the source's own checks need a known source */
     ok = src_ok && ok;
     const KeyVal *cl = kv_find(&it->kvs, "classes"), *sh = kv_find(&it->kvs, "shape");
-    if (!cl)
+    if (!cl && !kv_misspelled(&it->kvs, "classes"))   /* a misspelling of it said so already */
         sema_error(c, it->name_loc, "dataset '%s' needs classes = N", it->name);
-    if (!sh)
+    if (!sh && !kv_misspelled(&it->kvs, "shape"))
         sema_error(c, it->name_loc, "dataset '%s' needs shape = [C, H, W]", it->name);
     if (!cl || !sh)
         return NULL;

@@ -126,13 +126,13 @@ bool sema_eval(SemaCtx *c, const Expr *e, const Env *env, Value *out)
             const char *best = NULL;
             int bestd = 3;
             for (const Env *b = env; b; b = b->next) {
-                int d = sema_distance(e->s, b->name);
+                int d = name_distance(e->s, b->name);
                 if (d < bestd)
                     bestd = d, best = b->name;
             }
             static const char *consts[] = { "true", "false" };
             for (int i = 0; i < 2; i++) {
-                int d = sema_distance(e->s, consts[i]);
+                int d = name_distance(e->s, consts[i]);
                 if (d < bestd)
                     bestd = d, best = consts[i];
             }

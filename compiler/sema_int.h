@@ -1,6 +1,7 @@
 /* Shared between the sema_*.c files; not part of the compiler's interface. */
 #ifndef MWT_SEMA_INT_H
 #define MWT_SEMA_INT_H
+#include "names.h"
 #include "sema.h"
 
 typedef enum { V_INT, V_FLOAT, V_BOOL, V_LAYERS } ValueKind;
@@ -50,7 +51,6 @@ Symbol *sema_find(Vec *syms, const char *name);
 /* "[1, 28, 28]", in the arena, for messages. */
 const char *sema_shape(SemaCtx *c, Shape s);
 /* Edit distance, for "did you mean" hints (large for long names). */
-int sema_distance(const char *a, const char *b);
 
 /* sema_eval.c */
 bool sema_eval(SemaCtx *c, const Expr *e, const Env *env, Value *out);
@@ -106,6 +106,9 @@ bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *con
 bool kv_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out);
 /* Whether `key` is given and a valid integer (then in *out); a bad one is
  * reported and clears *ok, leaving everything else to go on as if unset. */
+/* Whether some key of kvs is a misspelling of `key` (reported as unknown,
+ * with `key` as its suggestion): then `key` is not "missing" as well. */
+bool kv_misspelled(const Vec *kvs, const char *key);
 bool key_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out, bool *ok);
 bool kv_num(SemaCtx *c, const Vec *kvs, const char *key, double lo, double hi, bool lo_open, double *out);
 bool expr_int(SemaCtx *c, const Expr *e, const char *what, long long lo, long long hi, long long *out);

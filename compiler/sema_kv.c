@@ -28,7 +28,7 @@ bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *con
             const char *best = NULL;
             int bestd = 3;
             for (int k = 0; keys[k]; k++) {
-                int d = sema_distance(kv->key, keys[k]);
+                int d = name_distance(kv->key, keys[k]);
                 if (d < bestd)
                     bestd = d, best = keys[k];
             }
@@ -84,6 +84,16 @@ bool expr_num(SemaCtx *c, const Expr *e, const char *what, double lo, double hi,
     }
     *out = v.f;
     return true;
+}
+
+bool kv_misspelled(const Vec *kvs, const char *key)
+{
+    for (int i = 0; i < kvs->n; i++) {
+        const KeyVal *kv = kvs->v[i];
+        if (strcmp(kv->key, key) != 0 && name_closest(kv->key, &key, 1))
+            return true;
+    }
+    return false;
 }
 
 bool key_int(SemaCtx *c, const Vec *kvs, const char *key, long long lo, long long hi, long long *out, bool *ok)

@@ -34,13 +34,13 @@ static void unknown_layer(SemaCtx *c, Loc loc, const char *name)
     const char *best = NULL;
     int bestd = 3;
     for (size_t i = 0; i < sizeof builtin_names / sizeof *builtin_names; i++) {
-        int d = sema_distance(name, builtin_names[i]);
+        int d = name_distance(name, builtin_names[i]);
         if (d < bestd)
             bestd = d, best = builtin_names[i];
     }
     for (int i = 0; i < c->blocks.n; i++) {
         const Symbol *s = c->blocks.v[i];
-        int d = sema_distance(name, s->name);
+        int d = name_distance(name, s->name);
         if (d < bestd)
             bestd = d, best = s->name;
     }

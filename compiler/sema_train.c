@@ -229,7 +229,7 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
         }
         /* a synthetic set's size is known now; a file's only once it is read (run_train.c says it then) */
         const KeyVal *b = kv_find(&it->kvs, "batch");
-        if (d->source == DS_SYNTHETIC && d->syn_n < t->batch && batch_ok) {
+        if (d->source == DS_SYNTHETIC && d->syn_n < t->batch && batch_ok && !kv_misspelled(&it->kvs, "batch")) {
             if (b)
                 sema_error(c, b->value->loc, "batch %d is more than the %lld training images of dataset '%s'",
                            t->batch, d->syn_n, d->name);
@@ -371,7 +371,8 @@ ReuseInfo *sema_reuse(SemaCtx *c, const Item *it)
     ok = generators(c, &it->kvs, &r->keep_generators) && ok;
     const KeyVal *cl = kv_find(&it->kvs, "classes");
     if (!cl) {
-        sema_error(c, it->name_loc, "reuse needs classes = [c1, c2, ...]");
+        if (!kv_misspelled(&it->kvs, "classes"))   /* a misspelling of it said so already */
+            sema_error(c, it->name_loc, "reuse needs classes = [c1, c2, ...]");
         return NULL;
     }
     if (cl->value->kind != EX_LIST || cl->value->items.n < 2) {

@@ -14,6 +14,7 @@
 
 %code requires {
 #include "ast.h"
+#include "names.h"
 #include "parse.h"
 }
 
@@ -218,6 +219,9 @@ static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx
     (void)scanner;
     char msg[512], word[64];
     yysymbol_kind_t tok = yypcontext_token(yc);
+    const MWT_YYLTYPE *where = yypcontext_location(yc);
+    if (ctx->subst.file && where->first_line == ctx->subst.line && where->first_column == ctx->subst.col)
+        return 0;   /* `→` where no '->' goes: the scanner's error was about it */
     int o = snprintf(msg, sizeof msg, "syntax error: unexpected %s", token_words(tok, word, sizeof word));
     if (tok != YYSYMBOL_STRING && is_value_token(tok) && ctx->last_text) {
         o += snprintf(msg + o, sizeof msg - (size_t)o, " '%.*s%s'", ctx->last_len > 40 ? 40 : ctx->last_len,
@@ -234,17 +238,24 @@ static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx
     bool name = false;
     for (int i = 0; i < n; i++)
         name |= exp[i] == YYSYMBOL_IDENT;
-    if (item) {
+    static const char *const items[] = { "import", "dataset", "block", "model", "train", "modularize", "reuse" };
+    const char *kw = tok == YYSYMBOL_IDENT && ctx->tok_name[0] ? name_closest(ctx->tok_name[0], items, 7) : NULL;
+    if (item && kw) {
+        snprintf(msg + o, sizeof msg - (size_t)o, "; did you mean '%s'?", kw);
+    } else if (item) {
         snprintf(msg + o, sizeof msg - (size_t)o,
                  "; expecting an item: import, dataset, block, model, train, modularize or reuse");
         /* Words left over on the line an item closed (`{ conv(4) } gap
          * linear(3) }`): that item lost them, so its checks would only
          * repeat this error in other words. */
         MWT_YYLTYPE at = *yypcontext_location(yc);
-        if (ctx->items->n > 0 && at.first_line == ctx->close_line && tok != YYSYMBOL_YYEOF)
+        if (ctx->items->n > 0 && at.first_line == ctx->close_line && tok != YYSYMBOL_YYEOF &&
+            strcmp(yysymbol_name(tok), "'}'") != 0)   /* a brace too many takes nothing from the item */
             ((Item *)ctx->items->v[ctx->items->n - 1])->bad = true;
     } else if (n == 1 && !strcmp(yysymbol_name(exp[0]), "'='") && ctx->tok_name[1] &&
-               (ctx->tok[2] == INT || ctx->tok[2] == FLOAT)) {
+               (ctx->tok[2] == INT || ctx->tok[2] == FLOAT) &&
+               (!strcmp(ctx->tok_name[1], "cross_entropy") || !strcmp(ctx->tok_name[1], "cohesion") ||
+                !strcmp(ctx->tok_name[1], "coupling"))) {
         /* `loss = cross_entropy + 0.5 coupling`: the name read as the next key */
         diag_error(ctx->diag, ctx->tok_loc[1], "a number then '%s': a weighted term is written NUMBER * %s",
                    ctx->tok_name[1], ctx->tok_name[1]);
