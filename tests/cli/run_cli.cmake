@@ -43,6 +43,8 @@ expect(0 "mwtc: warning: --model is given more than once; the last one counts"
 expect(2 "mwtc: error: --module needs class numbers (0 or more)" eval examples/fashion.mwt --ckpt x.ckpt --module -1)
 expect(1 "mwtc: error: examples/fashion.mwt has no model named 'nosuch'" train examples/fashion.mwt --model nosuch)
 expect(1 "cannot read examples/fashion: no such file; did you mean examples/fashion.mwt?" check examples/fashion)
+expect(2 "option '-o' needs a value" train examples/fashion.mwt -o --quiet)
+expect(2 "option '--ckpt' needs a value" eval examples/fashion.mwt --ckpt --json)
 expect(2 "dump what? 'bytes'" dump bytes examples/fashion.mwt)
 expect(2 "--threshold needs a number in (0, 1]" modularize examples/fashion.mwt --threshold 2)
 expect(1 "mwtc: error: cannot read nope.mwt: No such file or directory" check nope.mwt)
