@@ -12,6 +12,14 @@ static const char *const commands[] = { "check", "train", "eval", "modularize", 
 
 const char *cli_try = "Try 'mwtc --help'.";
 
+const char *cli_try_cmd(const char *cmd)
+{
+    static char buf[64];
+    bool repl = strcmp(cli_try, "Try 'mwtc --help'.") != 0;
+    snprintf(buf, sizeof buf, "Try '%s%s --help'.", repl ? "" : "mwtc ", cmd);
+    return buf;
+}
+
 static bool usage(const char *fmt, const char *arg)
 {
     fputs("mwtc: error: ", stderr);

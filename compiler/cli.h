@@ -18,6 +18,8 @@ typedef struct CliOptions {
 /* The line after a usage error that says where help is ("Try 'mwtc
  * --help'."; the REPL points to its own). */
 extern const char *cli_try;
+/* The same for one command: "Try 'mwtc CMD --help'." (in the REPL "Try 'CMD --help'."). */
+const char *cli_try_cmd(const char *cmd);
 
 /* Parses argv; on a usage error prints it and returns false. */
 bool cli_parse(int argc, char **argv, CliOptions *o);

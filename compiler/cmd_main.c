@@ -31,7 +31,7 @@ int cmd_check(Compilation *c, const CliOptions *o)
         report_check_text(stdout, nets.v[i]);
     }
     if (nets.n == 0)
-        printf("%s: no models; %d items checked\n", o->file, c->prog.items.n);
+        printf("%s: no models; %d item%s checked\n", o->file, c->prog.items.n, c->prog.items.n == 1 ? "" : "s");
     return EXIT_OK;
 }
 

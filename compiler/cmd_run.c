@@ -174,7 +174,7 @@ static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, 
 int cmd_eval(Compilation *c, const CliOptions *o)
 {
     if (!o->ckpt) {
-        fprintf(stderr, "mwtc: error: eval needs --ckpt CKPT\nTry 'mwtc eval --help'.\n");
+        fprintf(stderr, "mwtc: error: eval needs --ckpt CKPT\n%s\n", cli_try_cmd("eval"));
         return EXIT_USAGE;
     }
     char owner[128], err[1024];
@@ -304,7 +304,7 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
 int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
 {
     if (!o->ckpt) {
-        fprintf(stderr, "mwtc: error: %s needs --ckpt CKPT\nTry 'mwtc %s --help'.\n", o->command, o->command);
+        fprintf(stderr, "mwtc: error: %s needs --ckpt CKPT\n%s\n", o->command, cli_try_cmd(o->command));
         return EXIT_USAGE;
     }
     const TrainInfo *t = NULL;

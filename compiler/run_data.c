@@ -52,8 +52,13 @@ int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAug
                                err, errlen);
         break;
     }
-    if (rc != 0)
+    if (rc != 0) {   /* say which statement read the files */
+        const SrcFile *f = d->item ? d->item->loc.file : NULL;
+        size_t k = strlen(err);
+        if (f && dir && k + 1 < errlen && !strstr(err, "(dataset "))
+            snprintf(err + k, errlen - k, " (dataset %s at %s:%d)", d->name, f->path, d->item->loc.line);
         return -1;
+    }
     memset(norm, 0, sizeof *norm);
     norm->n = d->norm_n > 16 ? 16 : d->norm_n;
     for (int i = 0; i < norm->n; i++) {

@@ -66,7 +66,8 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
             snprintf(err, errlen, "reuse %s fine-tunes on batches of %d images, and %s %lld training images of its "
                      "classes", t->model->name, B, limited ? "--limit leaves" : "there are", n);
         else
-            snprintf(err, errlen, "training %s needs at least one batch of %d images, and %s %lld", t->model->name, B,
+            snprintf(err, errlen, "training %s needs at least one batch of %d images%s, and %s %lld", t->model->name,
+                     B, t->batch_default ? " (the default batch; set batch = N)" : "",
                      limited ? "--limit leaves" : "the training set has", n);
         goto done;
     }

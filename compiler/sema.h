@@ -37,6 +37,7 @@ typedef struct TrainInfo {
     Net *model;
     DatasetInfo *data;
     int epochs, batch;
+    bool batch_default;        /* no batch key: 128 */
     double lr, momentum, weight_decay;
     bool nesterov;
     Schedule schedule;

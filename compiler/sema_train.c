@@ -182,6 +182,7 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
     bool batch_ok = key_int(c, &it->kvs, "batch", 1, 65536, &v, &ok) || !kv_find(&it->kvs, "batch");
     if (kv_find(&it->kvs, "batch") && batch_ok)
         t->batch = (int)v;
+    t->batch_default = !kv_find(&it->kvs, "batch");
     if (key_int(c, &it->kvs, "seed", 0, INT64_MAX, &v, &ok))
         t->seed = v;
     if (key_int(c, &it->kvs, "threads", 1, 1024, &v, &ok))

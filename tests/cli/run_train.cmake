@@ -22,6 +22,13 @@ program(missing "idx(\"${TMP}/none\")" 10 "[1, 28, 28]")
 expect(1 "mwtc: error: ${TMP}/none" train missing.mwt)
 program(empty "idx(\"${TMP}/empty\")" 10 "[1, 28, 28]")
 expect(1 "mwtc: error: ${TMP}/empty/train-images-idx3-ubyte" train empty.mwt)
+expect(1 "(dataset d at empty.mwt:1)" train empty.mwt)
+file(WRITE ${TMP}/default_batch.mwt "dataset d = synthetic(n = 200, test = 32) { classes = 3  shape = [1, 8, 8] }
+model m : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }
+train m on d { epochs = 1 }
+")
+expect(1 "needs at least one batch of 128 images (the default batch; set batch = N), and --limit leaves 100"
+       train default_batch.mwt --limit 100)
 # A file cut short after its header, and one that is not IDX at all.
 file(WRITE ${TMP}/short/train-images-idx3-ubyte "")
 program(short "idx(\"${TMP}/short\")" 10 "[1, 28, 28]")
@@ -245,8 +252,8 @@ expect(0 "\"classes\": [0, 2]" emit mod.mwt --ckpt pair.ckpt -o pair_mod.o --jso
 expect(0 "\"output_size\": 1" emit mod.mwt --ckpt pair.ckpt --module 2 -o pair2.o --json)
 expect(0 "64 floats in, 2 scores out; compiled for" emit ok.mwt --ckpt ok.ckpt --module 1,0 -o whole.o)
 expect(2 "emit needs --module" emit mod.mwt --ckpt mod.ckpt -o x.o)
-expect(2 "emit needs --ckpt CKPT and -o NAME.o" emit mod.mwt --module 1 -o x.o)
-expect(2 "emit needs --ckpt CKPT and -o NAME.o" emit mod.mwt --ckpt mod.ckpt --module 1)
+expect(2 "emit needs --ckpt CKPT\n" emit mod.mwt --module 1 -o x.o)
+expect(2 "emit needs -o NAME.o" emit mod.mwt --ckpt mod.ckpt --module 1)
 expect(2 "-o needs NAME.o" emit mod.mwt --ckpt mod.ckpt --module 1 -o shoes.c)
 expect(2 "'my-shoes' (from -o my-shoes.o) is not a C identifier" emit mod.mwt --ckpt mod.ckpt --module 1 -o my-shoes.o)
 expect(2 "class 1 is given twice" emit mod.mwt --ckpt mod.ckpt --module 1,1 -o x.o)
