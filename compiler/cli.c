@@ -103,6 +103,8 @@ static void warn_unread(const CliOptions *o)
             r = reads[k].reads;
     if (r < 0)
         return;
+    if (!strcmp(o->command, "dump") && o->what && !strcmp(o->what, "ast"))
+        r = 0;   /* the syntax tree is the file's, every model in it */
     const struct {
         int bit, given;
         const char *name;
@@ -115,7 +117,8 @@ static void warn_unread(const CliOptions *o)
         { O_LIMIT, o->limit >= 0, "--limit" },        { O_SEED, o->seed >= 0, "--seed" },
         { O_THRESHOLD, o->threshold >= 0, "--threshold" },
     };
-    const char *cmd = strcmp(o->command, "run") ? o->command : "the main job";
+    const char *cmd = !strcmp(o->command, "run") ? "the main job" : r == 0 && !strcmp(o->command, "dump") ? "dump ast"
+                                                                                                : o->command;
     for (size_t k = 0; k < sizeof given / sizeof *given; k++)
         if (given[k].given && !(r & given[k].bit))
             fprintf(stderr, "mwtc: warning: %s does not apply to %s; ignored\n", given[k].name, cmd);

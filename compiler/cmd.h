@@ -33,6 +33,8 @@ int cmd_emit(Compilation *c, const CliOptions *o);
  * else the first (NULL diagnosed); a model's train and modularize
  * statements (NULL if none); the options a run takes from the command line. */
 const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o);
+/* "FILE has no model named 'X'", with the model X misspells or a word on a dataset named X. */
+void cmd_no_model(Compilation *c, const CliOptions *o);
 const TrainInfo *cmd_train_of(Compilation *c, const Net *net);
 const ModularizeInfo *cmd_modularize_of(Compilation *c, const Net *net);
 void cmd_options(const CliOptions *o, RunOptions *r);

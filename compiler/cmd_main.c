@@ -18,7 +18,7 @@ int cmd_check(Compilation *c, const CliOptions *o)
             vec_push(&c->arena, &nets, net);
     }
     if (o->model && nets.n == 0) {
-        diag_plain(&c->diag, "%s has no model named '%s'", o->file, o->model);
+        cmd_no_model(c, o);
         return EXIT_ERROR;
     }
     if (o->json) {
@@ -55,7 +55,7 @@ static int cmd_dump_ir(Compilation *c, const CliOptions *o)
             net = n;
     }
     if (!net) {
-        diag_plain(&c->diag, o->model ? "%s has no model named '%s'" : "%s has no model", o->file, o->model);
+        o->model ? cmd_no_model(c, o) : diag_plain(&c->diag, "%s has no model", o->file);
         return EXIT_ERROR;
     }
     IrGraph *g = ir_lower(&c->arena, net, train, train ? train->batch : 1);

@@ -9,10 +9,29 @@
 
 #include "cmd.h"
 #include "json.h"
+#include "names.h"
 #include "rt_ckpt.h"
 #include "rt_progress.h"
 #include "run_modularize.h"
 #include "run_train.h"
+
+void cmd_no_model(Compilation *c, const CliOptions *o)
+{
+    const char *names[256];
+    int n = 0;
+    for (int i = 0; i < c->checked.models.n && n < 256; i++)
+        names[n++] = ((const Net *)c->checked.models.v[i])->name;
+    const char *best = name_closest(o->model, names, n);
+    bool dataset = false;
+    for (int i = 0; i < c->checked.datasets.n; i++)
+        dataset |= !strcmp(((const DatasetInfo *)c->checked.datasets.v[i])->name, o->model);
+    if (dataset)
+        diag_plain(&c->diag, "%s has no model named '%s' (that is a dataset)", o->file, o->model);
+    else if (best)
+        diag_plain(&c->diag, "%s has no model named '%s'; did you mean '%s'?", o->file, o->model, best);
+    else
+        diag_plain(&c->diag, "%s has no model named '%s'", o->file, o->model);
+}
 
 /* The train statement --model names, else the first. */
 const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o)
@@ -26,7 +45,7 @@ const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o)
     for (int i = 0; o->model && i < c->checked.models.n; i++)
         known |= !strcmp(((const Net *)c->checked.models.v[i])->name, o->model);
     if (o->model && !known)
-        diag_plain(&c->diag, "%s has no model named '%s'", o->file, o->model);
+        cmd_no_model(c, o);
     else if (o->model)
         diag_plain(&c->diag, "%s has no train statement for model '%s'", o->file, o->model);
     else
@@ -228,7 +247,7 @@ int cmd_dump_llvm(Compilation *c, const CliOptions *o)
             net = n;
     }
     if (!net) {
-        diag_plain(&c->diag, o->model ? "%s has no model named '%s'" : "%s has no model", o->file, o->model);
+        o->model ? cmd_no_model(c, o) : diag_plain(&c->diag, "%s has no model", o->file);
         return EXIT_ERROR;
     }
     RunModel m;

@@ -88,7 +88,7 @@ bool sema_lost(SemaCtx *c, const char *name)
     return false;
 }
 
-void sema_unknown(SemaCtx *c, Loc loc, ItemKind kind, const char *name)
+bool sema_defined_later(SemaCtx *c, Loc loc, ItemKind kind, const char *name)
 {
     const char *what = ast_item_kind_name(kind);
     for (int i = 0; c->prog && i < c->prog->items.n; i++) {
@@ -100,9 +100,17 @@ void sema_unknown(SemaCtx *c, Loc loc, ItemKind kind, const char *name)
             else
                 sema_error(c, loc, "%s '%s' is defined after this use, at %s:%d; a name must be defined before it "
                            "is used", what, name, it->name_loc.file->path, it->name_loc.line);
-            return;
+            return true;
         }
     }
+    return false;
+}
+
+void sema_unknown(SemaCtx *c, Loc loc, ItemKind kind, const char *name)
+{
+    const char *what = ast_item_kind_name(kind);
+    if (sema_defined_later(c, loc, kind, name))
+        return;
     if (sema_lost(c, name))
         return;
     Vec *other = kind == IT_MODEL ? &c->datasets : &c->models;

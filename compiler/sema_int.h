@@ -94,6 +94,8 @@ const char *sema_closest(const Vec *syms, const char *name);
 /* An unknown model or dataset name (kind IT_MODEL or IT_DATASET): defined
  * later, the other kind of item, a typo of a known one, or unknown. */
 void sema_unknown(SemaCtx *c, Loc loc, ItemKind kind, const char *name);
+/* When an item of that kind and name comes later in the program: says so, true. */
+bool sema_defined_later(SemaCtx *c, Loc loc, ItemKind kind, const char *name);
 /* Whether name was written after dataset, block or model in an item that a
  * syntax error (already reported) lost: a use of it says nothing more. */
 bool sema_lost(SemaCtx *c, const char *name);

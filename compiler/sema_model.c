@@ -29,7 +29,7 @@ static void unknown_layer(SemaCtx *c, Loc loc, const char *name)
         sema_error(c, loc, "'%s' is a model, not a layer: define its layers in a block to reuse them", name);
         return;
     }
-    if (sema_lost(c, name))
+    if (sema_lost(c, name) || sema_defined_later(c, loc, IT_BLOCK, name))
         return;
     const char *best = NULL;
     int bestd = 3;

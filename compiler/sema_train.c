@@ -19,12 +19,26 @@ static Net *find_model(SemaCtx *c, const char *name, Loc loc)
     return s->net;
 }
 
+/* A word a key does not take: quoted, with the one it misspells. */
+static void unknown_word(SemaCtx *c, const Expr *e, const char *key, const char *const *words, int n,
+                         const char *list)
+{
+    const char *s = e->kind == EX_IDENT || e->kind == EX_CALL ? e->s : NULL;
+    const char *best = s ? name_closest(s, words, n) : NULL;
+    if (best)
+        sema_error(c, e->loc, "unknown %s '%s'; did you mean '%s'? (the choices are: %s)", key, s, best, list);
+    else if (s)
+        sema_error(c, e->loc, "unknown %s '%s' (the choices are: %s)", key, s, list);
+    else
+        sema_error(c, e->loc, "%s must be one of: %s", key, list);
+}
+
 static bool optimizer(SemaCtx *c, const Expr *e, TrainInfo *t)
 {
     if ((e->kind != EX_CALL && e->kind != EX_IDENT) || strcmp(e->s, "sgd") != 0) {
+        static const char *const words[] = { "sgd" };
         if (e->kind == EX_CALL || e->kind == EX_IDENT)
-            sema_error(c, e->loc, "unknown optimizer '%s' (the optimizers are: sgd(lr, momentum, nesterov, weight_decay))",
-                       e->s);
+            unknown_word(c, e, "optimizer", words, 1, "sgd(lr, momentum, nesterov, weight_decay)");
         else
             sema_error(c, e->loc, "optimizer must be sgd(lr, momentum, nesterov, weight_decay), not %s", expr_kind_str(e));
         return false;
@@ -91,7 +105,8 @@ static bool schedule(SemaCtx *c, const Expr *e, TrainInfo *t)
         t->step_gamma = v[1].f;
         return true;
     }
-    sema_error(c, e->loc, "unknown schedule (the schedules are: cosine, constant, step(every = E, gamma = G))");
+    static const char *const words[] = { "cosine", "constant", "step" };
+    unknown_word(c, e, "schedule", words, 3, "cosine, constant, step(every = E, gamma = G)");
     return false;
 }
 
@@ -106,7 +121,8 @@ static bool mask_init(SemaCtx *c, const Expr *e, TrainInfo *t)
         t->mask_init = MASK_INIT_KAIMING_NORMAL;
         return true;
     }
-    sema_error(c, e->loc, "unknown mask_init (the choices are: linear, kaiming_normal)");
+    static const char *const words[] = { "linear", "kaiming_normal" };
+    unknown_word(c, e, "mask_init", words, 2, "linear, kaiming_normal");
     return false;
 }
 
