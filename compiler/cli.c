@@ -246,6 +246,8 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
         } else {
             if (!strcmp(o->command, "run") && not_a_file(o->file))
                 return unknown_command(o->file);
+            if (!strcmp(o->file, "<repl>"))   /* a command typed in the REPL, which runs on the session */
+                return usage("commands here run on the session; to add '%s' to it, import it", a);
             return usage("one file at a time: what is '%s'?", a);
         }
 #undef VALUE

@@ -13,6 +13,7 @@
  * so it sees exactly what the session says. Line editing and history come
  * from libedit on a terminal; piped input is read as it comes, without
  * prompts, and the exit status says whether every line succeeded. */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -367,7 +368,14 @@ int repl_run(const CliOptions *o, const char *argv0)
     if (o->file) {
         char real[PATH_MAX];
         if (!realpath(o->file, real)) {
-            fprintf(stderr, "mwtc: error: cannot read %s\n", o->file);
+            int e = errno;
+            char with[PATH_MAX];
+            size_t n = strlen(o->file);
+            snprintf(with, sizeof with, "%s.mwt", o->file);
+            if (e == ENOENT && !(n >= 4 && !strcmp(o->file + n - 4, ".mwt")) && access(with, R_OK) == 0)
+                fprintf(stderr, "mwtc: error: cannot read %s: no such file; did you mean %s?\n", o->file, with);
+            else
+                fprintf(stderr, "mwtc: error: cannot read %s: %s\n", o->file, strerror(e));
             free(r.text);
             return EXIT_ERROR;
         }

@@ -92,3 +92,6 @@ repl(1 "" "" "mwtc: error: cannot read missing.mwt" missing.mwt)
 # a usage error in the session points to the session's help, not to mwtc --help
 repl(1 "check --epochs ten
 " "" "--epochs needs an integer, not 'ten';Try ':help'" base.mwt)
+# a file named after a command: commands run on the session
+repl(1 "check base.mwt
+" "" "commands here run on the session; to add 'base.mwt' to it, import it")
