@@ -10,13 +10,17 @@
 static const char *const commands[] = { "check", "train", "eval", "modularize", "report", "reuse", "emit", "repl", "dump",
                                         NULL };
 
-const char *cli_try = "Try 'mwtc --help'.";
+bool cli_in_repl = false;
+
+const char *cli_try(void)
+{
+    return cli_in_repl ? "Try ':help', or 'CMD --help' for a command." : "Try 'mwtc --help'.";
+}
 
 const char *cli_try_cmd(const char *cmd)
 {
     static char buf[64];
-    bool repl = strcmp(cli_try, "Try 'mwtc --help'.") != 0;
-    snprintf(buf, sizeof buf, "Try '%s%s --help'.", repl ? "" : "mwtc ", cmd);
+    snprintf(buf, sizeof buf, "Try '%s%s --help'.", cli_in_repl ? "" : "mwtc ", cmd);
     return buf;
 }
 
@@ -24,7 +28,7 @@ static bool usage(const char *fmt, const char *arg)
 {
     fputs("mwtc: error: ", stderr);
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s\n", cli_try);
+    fprintf(stderr, "\n%s\n", cli_try());
     return false;
 }
 
@@ -36,12 +40,12 @@ static bool int_arg(const char *opt, const char *s, long long lo, long long hi, 
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (!*s || *end || (errno && errno != ERANGE)) {
-        fprintf(stderr, "mwtc: error: %s needs an integer, not '%s'\n%s\n", opt, s, cli_try);
+        fprintf(stderr, "mwtc: error: %s needs an integer, not '%s'\n%s\n", opt, s, cli_try());
         return false;
     }
     if (errno == ERANGE || v < lo || v > hi) {
         fprintf(stderr, "mwtc: error: %s needs an integer from %lld to %lld, not '%s'\n%s\n", opt, lo, hi, s,
-                cli_try);
+                cli_try());
         return false;
     }
     *out = v;
@@ -63,7 +67,7 @@ static bool unknown_command(const char *s)
     fprintf(stderr, "mwtc: error: unknown command '%s' (commands:", s);
     for (int k = 0; commands[k]; k++)
         fprintf(stderr, " %s", commands[k]);
-    fprintf(stderr, "; or a FILE.mwt for the main job)\n%s\n", cli_try);
+    fprintf(stderr, "; or a FILE.mwt for the main job)\n%s\n", cli_try());
     return false;
 }
 
@@ -176,16 +180,14 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
             return usage("option '%s' needs a non-empty value", a);  \
         i += !joined;                                                \
     } while (0)
-        /* an option given twice: the last one counts, said so */
-        for (int j = first_opt; j < i; j++)
-            if (!strcmp(a, argv[j]) || (!strncmp(argv[j], a, strlen(a)) && argv[j][strlen(a)] == '=' && a[1] == '-'))
-                if (strcmp(a, "--help") && strcmp(a, "-h") && strcmp(a, "--json") && strcmp(a, "--quiet") &&
-                    strcmp(a, "--sweep")) {
-                    fprintf(stderr, "mwtc: warning: %s is given more than once; the last one counts\n", a);
-                    break;
-                }
         bool flag = !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "--json") || !strcmp(a, "--quiet") ||
                     !strcmp(a, "--sweep");
+        /* an option with a value given twice: the last one counts, said so (a flag twice is the flag) */
+        for (int j = first_opt; j < i && !flag; j++)
+            if (!strcmp(a, argv[j]) || (!strncmp(argv[j], a, strlen(a)) && argv[j][strlen(a)] == '=' && a[1] == '-')) {
+                fprintf(stderr, "mwtc: warning: %s is given more than once; the last one counts\n", a);
+                break;
+            }
         if (joined && flag)
             return usage("option '%s' takes no value", a);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

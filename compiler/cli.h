@@ -15,9 +15,11 @@ typedef struct CliOptions {
     double threshold;                         /* < 0: not given */
 } CliOptions;
 
+/* Set by the REPL, whose commands are typed without "mwtc". */
+extern bool cli_in_repl;
 /* The line after a usage error that says where help is ("Try 'mwtc
- * --help'."; the REPL points to its own). */
-extern const char *cli_try;
+ * --help'."; in the REPL its own). */
+const char *cli_try(void);
 /* The same for one command: "Try 'mwtc CMD --help'." (in the REPL "Try 'CMD --help'."). */
 const char *cli_try_cmd(const char *cmd);
 

@@ -358,7 +358,7 @@ static int step(Repl *r, char *line)
 int repl_run(const CliOptions *o, const char *argv0)
 {
     Repl r = { .argv0 = argv0, .tty = isatty(0) && isatty(1) };
-    cli_try = "Try ':help', or 'CMD --help' for a command.";
+    cli_in_repl = true;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* results and diagnostics in the order they happen, piped too */
     r.text = calloc(1, 1);
     if (!r.text) {

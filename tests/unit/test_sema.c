@@ -158,7 +158,7 @@ static void test_train(void **state)
     assert_int_equal(tr->seed, 7);
     assert_int_equal(tr->mask_init, MASK_INIT_KAIMING_NORMAL);
     assert_diag(t, "error: cohesion needs a model with masks, and model 'plain' has none");
-    assert_diag(t, "error: unknown mask_init (the choices are: linear, kaiming_normal)");
+    assert_diag(t, "error: unknown mask_init 'he' (the choices are: linear, kaiming_normal)");
     assert_diag(t, "error: mask_init sets how mask generators start, and model 'plain' has none");
     assert_diag(t, "error: unknown optimizer 'adam'");
     assert_diag(t, "error: unknown schedule");
