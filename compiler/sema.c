@@ -1,7 +1,6 @@
 /* The item walk: every item is checked in order, so a name must be defined
  * before it is used; all errors of the program are reported. */
 #include <stdarg.h>
-#include <ctype.h>
 #include <string.h>
 
 #include "sema_int.h"

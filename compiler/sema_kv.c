@@ -25,14 +25,11 @@ bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *con
             char *list = "";
             for (int k = 0; keys[k]; k++)
                 list = arena_printf(c->a, "%s%s%s", list, k ? ", " : "", keys[k]);
-            const char *best = NULL;
-            int bestd = 3;
-            for (int k = 0; keys[k]; k++) {
-                int d = name_distance(kv->key, keys[k]);
-                if (d < bestd)
-                    bestd = d, best = keys[k];
-            }
-            if (best && (int)strlen(kv->key) > bestd)
+            int nkeys = 0;
+            while (keys[nkeys])
+                nkeys++;
+            const char *best = name_closest(kv->key, keys, nkeys);
+            if (best)
                 sema_error(c, kv->loc, "unknown key '%s' in %s; did you mean '%s'? (the keys are: %s)", kv->key, what,
                            best, list);
             else
