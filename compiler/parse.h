@@ -15,7 +15,7 @@ typedef struct ParseCtx {
     Vec *declared;         /* the names after dataset, block and model (Program.declared) */
     /* the last three tokens scanned, the last first (at a syntax error the
      * first is the lookahead): kind, place, and text when a name */
-    int prev, tok[3];
+    int tok[3];
     Loc tok_loc[3];
     const char *tok_name[3];
     int line, col;         /* scanner position of the next byte */
