@@ -98,8 +98,9 @@ static const struct {
 /* An option the command does not read is a warning, not an error: scripts
  * pass one set of options to several commands. But it must not pass in
  * silence: `train --ckpt x.ckpt` writes MODEL.ckpt, `modularize -o y.ckpt`
- * stores the modules in --ckpt's file. */
-static void warn_unread(const CliOptions *o)
+ * stores the modules in --ckpt's file. It is then dropped, so that nothing
+ * later acts on it (`check -o x.mwt` must not be refused as overwriting). */
+static void warn_unread(CliOptions *o)
 {
     int r = -1;
     for (size_t k = 0; k < sizeof reads / sizeof *reads; k++)
@@ -107,8 +108,6 @@ static void warn_unread(const CliOptions *o)
             r = reads[k].reads;
     if (r < 0)
         return;
-    if (!strcmp(o->command, "dump") && o->what && !strcmp(o->what, "ast"))
-        r = 0;   /* the syntax tree is the file's, every model in it */
     const struct {
         int bit, given;
         const char *name;
@@ -121,16 +120,30 @@ static void warn_unread(const CliOptions *o)
         { O_LIMIT, o->limit >= 0, "--limit" },        { O_SEED, o->seed >= 0, "--seed" },
         { O_THRESHOLD, o->threshold >= 0, "--threshold" },
     };
-    const char *cmd = !strcmp(o->command, "run") ? "the main job" : r == 0 && !strcmp(o->command, "dump") ? "dump ast"
-                                                                                                : o->command;
+    const char *cmd = !strcmp(o->command, "run") ? "the main job" : o->command;
     for (size_t k = 0; k < sizeof given / sizeof *given; k++)
         if (given[k].given && !(r & given[k].bit))
             fprintf(stderr, "mwtc: warning: %s does not apply to %s; ignored\n", given[k].name, cmd);
-    if (!strcmp(o->command, "eval") && !o->module)   /* they pick the module's kernels */
+    if (!(r & O_MODEL)) o->model = NULL;
+    if (!(r & O_CKPT)) o->ckpt = NULL;
+    if (!(r & O_OUT)) o->output = NULL;
+    if (!(r & O_MODULE)) o->module = NULL;
+    if (!(r & O_SVG)) o->svg = NULL;
+    if (!(r & O_RESUME)) o->resume = NULL;
+    if (!(r & O_CPU)) o->cpu = NULL;
+    if (!(r & O_JSON)) o->json = false;
+    if (!(r & O_SWEEP)) o->sweep = false;
+    if (!(r & O_EPOCHS)) o->epochs = -1;
+    if (!(r & O_LIMIT)) o->limit = -1;
+    if (!(r & O_SEED)) o->seed = -1;
+    if (!(r & O_THRESHOLD)) o->threshold = -1;
+    if (!strcmp(o->command, "eval") && !o->module) {   /* they pick the module's kernels */
         for (int k = 0; k < 2; k++)
             if (k ? o->limit >= 0 : o->threshold >= 0)
                 fprintf(stderr, "mwtc: warning: %s applies to eval only with --module; ignored\n",
                         k ? "--limit" : "--threshold");
+        o->limit = -1, o->threshold = -1;
+    }
 }
 
 /* A word that is an option, not a value (`-o --quiet` lacks its file). */

@@ -60,11 +60,18 @@ static const char *resolve(Loader *L, const SrcFile *from, const char *name)
     return NULL;
 }
 
+/* Whether the file at `real` is loaded already: the same path, or the same
+ * file under another name (a hard link). */
 static int loaded(Loader *L, const char *real)
 {
-    for (int i = 0; i < L->prog->files.n; i++)
-        if (strcmp(((SrcFile *)L->prog->files.v[i])->real, real) == 0)
+    struct stat st, other;
+    int known = stat(real, &st) == 0;
+    for (int i = 0; i < L->prog->files.n; i++) {
+        const char *r = ((SrcFile *)L->prog->files.v[i])->real;
+        if (strcmp(r, real) == 0 ||
+            (known && stat(r, &other) == 0 && other.st_dev == st.st_dev && other.st_ino == st.st_ino))
             return 1;
+    }
     return 0;
 }
 

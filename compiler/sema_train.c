@@ -298,12 +298,13 @@ ModularizeInfo *sema_modularize(SemaCtx *c, const Item *it)
     return ok && m->model ? m : NULL;
 }
 
-/* The train statements' items of model `name` in p, in order. */
-static const Item *train_item(const Program *p, const char *name, int after)
+/* The first train statement of model `name` in p (with a syntax error
+ * too when `bad`), or NULL. */
+static const Item *train_item(const Program *p, const char *name, bool bad)
 {
-    for (int i = after + 1; i < p->items.n; i++) {
+    for (int i = 0; i < p->items.n; i++) {
         const Item *it = p->items.v[i];
-        if (it->kind == IT_TRAIN && !it->bad && it->model && !strcmp(it->model, name))
+        if (it->kind == IT_TRAIN && (bad || !it->bad) && it->model && !strcmp(it->model, name))
             return it;
     }
     return NULL;
@@ -314,7 +315,7 @@ void sema_train_statements(SemaCtx *c, const Program *p, const Checked *out)
     /* one per model: each writes MODEL.ckpt from scratch, and modularize would read the last */
     for (int i = 0; i < p->items.n; i++) {
         const Item *it = p->items.v[i], *first;
-        if (it->kind != IT_TRAIN || it->bad || !it->model || !(first = train_item(p, it->model, -1)) || first == it)
+        if (it->kind != IT_TRAIN || it->bad || !it->model || !(first = train_item(p, it->model, false)) || first == it)
             continue;
         sema_error(c, it->model_loc, "model '%s' has a train statement already: each would train it from the start "
                    "into %s.ckpt (train another model, or set one statement's keys)", it->model, it->model);
@@ -325,7 +326,7 @@ void sema_train_statements(SemaCtx *c, const Program *p, const Checked *out)
         const Vec *v = k ? &out->reuses : &out->modularizes;
         for (int i = 0; i < v->n; i++) {
             const Item *it = k ? ((const ReuseInfo *)v->v[i])->item : ((const ModularizeInfo *)v->v[i])->item;
-            if (!train_item(p, it->model, -1))
+            if (!train_item(p, it->model, true))
                 sema_error(c, it->model_loc, "%s %s needs a train statement for model '%s' (its data and recipe): add "
                            "train %s on DATASET { ... }", k ? "reuse" : "modularize", it->model, it->model, it->model);
         }

@@ -30,7 +30,8 @@ endif()
 expect(0 "mwtc: warning: --ckpt does not apply to check; ignored" check examples/fashion.mwt --ckpt x.ckpt)
 expect(0 "mwtc: warning: --epochs does not apply to check; ignored" check examples/fashion.mwt --epochs 3 --threads 1)
 expect(2 "eval needs --ckpt" eval examples/fashion.mwt -o x.ckpt)
-execute_process(COMMAND ${MWTC} check examples/fashion.mwt --model simcnn --json --quiet --threads 2
+execute_process(COMMAND sh -c "'${MWTC}' check examples/fashion.mwt --model simcnn --json --quiet --threads 2 &&
+                                 '${MWTC}' dump ast examples/fashion.mwt --model simcnn >/dev/null"
                 WORKING_DIRECTORY ${SRC} OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0 OR NOT err STREQUAL "")
   message(FATAL_ERROR "check with only options it reads (and --quiet, --threads) was not silent: exit ${rc}\n${err}")
@@ -44,7 +45,8 @@ expect(2 "mwtc: error: --module needs class numbers (0 or more)" eval examples/f
 expect(1 "mwtc: error: examples/fashion.mwt has no model named 'nosuch'" train examples/fashion.mwt --model nosuch)
 expect(1 "has no model named 'SimCNN'; did you mean 'simcnn'?" train examples/fashion.mwt --model SimCNN)
 expect(1 "has no model named 'fashion' (that is a dataset)" check examples/fashion.mwt --model fashion)
-expect(0 "mwtc: warning: --model does not apply to dump ast" dump ast examples/fashion.mwt --model simcnn)
+# an ignored option is dropped: check -o over the program warns and writes nothing, refuses nothing
+expect(0 "mwtc: warning: -o does not apply to check; ignored" check examples/fashion.mwt -o examples/fashion.mwt)
 expect(1 "cannot read examples/fashion: no such file; did you mean examples/fashion.mwt?" check examples/fashion)
 expect(2 "option '-o' needs a value" train examples/fashion.mwt -o --quiet)
 expect(2 "option '--ckpt' needs a value" eval examples/fashion.mwt --ckpt --json)

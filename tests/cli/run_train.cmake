@@ -61,6 +61,15 @@ set(EXPECT_DIR ${TMP}/proj)
 expect(1 "mwtc: error: nowhere: no such directory (dataset d at far.mwt:1)" train far.mwt)
 set(EXPECT_DIR ${TMP})
 
+# the same file imported under two names (a hard link) is imported once: its train statement is not twice
+file(WRITE ${TMP}/trainer.mwt "dataset d = synthetic(n = 64, test = 32) { classes = 3  shape = [1, 8, 8] }
+model net : [1, 8, 8] -> [3] { modular { conv(4) } gap linear(3) }
+train net on d { batch = 16 }
+")
+file(CREATE_LINK ${TMP}/trainer.mwt ${TMP}/trainer_hl.mwt)
+file(WRITE ${TMP}/linked.mwt "import \"trainer\"\nimport \"trainer_hl\"\nmodularize net { threshold = 0.9 }\n")
+expect(0 "model net" check linked.mwt)
+
 # A small run: train, evaluate, resume past the end, dump.
 program(ok "synthetic(n = 256, test = 64)" 3 "[1, 8, 8]")
 expect(0 "test accuracy" train ok.mwt -o ok.ckpt --quiet)
