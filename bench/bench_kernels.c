@@ -70,16 +70,11 @@ static const Layer layers[] = {
 
 int main(int argc, char **argv)
 {
-    char err[512];
-    Jit *jit = jit_create(err, sizeof err);
-    if (!jit) {
-        fprintf(stderr, "bench_kernels: %s\n", err);
+    int simd, reps;
+    Jit *jit = bench_start("bench_kernels", argc, argv, 5, &simd, &reps);
+    if (!jit)
         return 1;
-    }
-    int simd = strstr(jit_cpu_features(jit), "+avx512f") ? 16 : 8;
-    if (argc > 1)
-        simd = atoi(argv[1]);
-    int reps = argc > 2 ? atoi(argv[2]) : 5;
+    char err[512];
     const int N = 128, R = 3, pad = 1, G = 8;
     printf("host %s, simd %d, batch %d, 1 thread, best of %d\n", jit_cpu(jit), simd, N, reps);
     printf("direct kernels (GFLOP/s of the direct FLOPs):\n");

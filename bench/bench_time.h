@@ -3,6 +3,9 @@
  * a few calls of a JIT'ed kernel. */
 #ifndef MWT_BENCH_TIME_H
 #define MWT_BENCH_TIME_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "jit.h"
@@ -26,6 +29,23 @@ static inline double bench_best(JitFn fn, char *base, float *ws, int units, int 
         best = t < best ? t : best;
     }
     return best;
+}
+
+/* The JIT the kernel benchmarks compile with, and their two arguments:
+ * [simd] (default: this CPU's, 16 with AVX-512, else 8) and [repetitions]. */
+static inline Jit *bench_start(const char *prog, int argc, char **argv, int default_reps, int *simd, int *reps)
+{
+    char err[512];
+    Jit *jit = jit_create(err, sizeof err);
+    if (!jit) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return NULL;
+    }
+    *simd = strstr(jit_cpu_features(jit), "+avx512f") ? 16 : 8;
+    if (argc > 1)
+        *simd = atoi(argv[1]);
+    *reps = argc > 2 ? atoi(argv[2]) : default_reps;
+    return jit;
 }
 
 #endif

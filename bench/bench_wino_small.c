@@ -18,16 +18,11 @@ static long maxl(long a, long b) { return a > b ? a : b; }
 
 int main(int argc, char **argv)
 {
-    char err[512];
-    Jit *jit = jit_create(err, sizeof err);
-    if (!jit) {
-        fprintf(stderr, "bench_wino_small: %s\n", err);
+    int simd, reps;
+    Jit *jit = bench_start("bench_wino_small", argc, argv, 7, &simd, &reps);
+    if (!jit)
         return 1;
-    }
-    int simd = strstr(jit_cpu_features(jit), "+avx512f") ? 16 : 8;
-    if (argc > 1)
-        simd = atoi(argv[1]);
-    int reps = argc > 2 ? atoi(argv[2]) : 7;
+    char err[512];
     static const int Cs[] = { 2, 4, 8, 12, 16, 32 }, Ks[] = { 2, 4, 8, 16, 32, 64 }, Hs[] = { 7, 14, 28 };
     const int N = 64;
     printf("host %s, simd %d, batch %d, 1 thread, best of %d; ms per call of the forward conv\n", jit_cpu(jit), simd,

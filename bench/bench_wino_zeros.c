@@ -14,16 +14,11 @@
 
 int main(int argc, char **argv)
 {
-    char err[512];
-    Jit *jit = jit_create(err, sizeof err);
-    if (!jit) {
-        fprintf(stderr, "bench_wino_zeros: %s\n", err);
+    int simd, reps;
+    Jit *jit = bench_start("bench_wino_zeros", argc, argv, 7, &simd, &reps);
+    if (!jit)
         return 1;
-    }
-    int simd = strstr(jit_cpu_features(jit), "+avx512f") ? 16 : 8;
-    if (argc > 1)
-        simd = atoi(argv[1]);
-    int reps = argc > 2 ? atoi(argv[2]) : 7;
+    char err[512];
     static const int shapes[][3] = { { 15, 36, 14 }, { 36, 64, 14 }, { 64, 71, 7 }, { 32, 32, 28 } };
     static const double zeros[] = { 0, 0.25, 0.5, 0.75 };
     const int N = 64;
