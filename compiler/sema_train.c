@@ -195,10 +195,11 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
     long long v = 0;
     if (key_int(c, &it->kvs, "epochs", 1, 100000, &v, &ok))
         t->epochs = (int)v;
-    bool batch_ok = key_int(c, &it->kvs, "batch", 1, 65536, &v, &ok) || !kv_find(&it->kvs, "batch");
-    if (kv_find(&it->kvs, "batch") && batch_ok)
+    const KeyVal *b = kv_find(&it->kvs, "batch");
+    bool batch_ok = !b || key_int(c, &it->kvs, "batch", 1, 65536, &v, &ok);
+    if (b && batch_ok)
         t->batch = (int)v;
-    t->batch_default = !kv_find(&it->kvs, "batch");
+    t->batch_default = !b;
     if (key_int(c, &it->kvs, "seed", 0, INT64_MAX, &v, &ok))
         t->seed = v;
     if (key_int(c, &it->kvs, "threads", 1, 1024, &v, &ok))
@@ -245,7 +246,6 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
             ok = false;
         }
         /* a synthetic set's size is known now; a file's only once it is read (run_train.c says it then) */
-        const KeyVal *b = kv_find(&it->kvs, "batch");
         if (d->source == DS_SYNTHETIC && d->syn_n < t->batch && batch_ok && !kv_misspelled(&it->kvs, "batch")) {
             if (b)
                 sema_error(c, b->value->loc, "batch %d is more than the %lld training images of dataset '%s'",
