@@ -140,13 +140,22 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
         printf("module %s of %s (KRR %.4f) on its classes' test images: ", list, model, krr);
     printf("%s on %s (%s, %d epoch%s): test accuracy %.2f%% over %lld images\n", model, d->name, o->ckpt, r->epochs,
            r->epochs == 1 ? "" : "s", 100 * r->accuracy, r->images);
+    int w = 14;   /* the name column, as wide as the widest name */
+    for (int k = 0; d->names && k < r->classes; k++) {
+        int nw = name_width(d->names[map ? map[k] : k]);
+        w = nw > w ? nw : w;
+    }
     for (int k = 0; k < r->classes; k++) {
         int cls = map ? map[k] : k;
+        if (!r->class_total[k] && list)
+            continue;
+        printf("  class %-3d ", cls);
+        name_pad(stdout, d->names ? d->names[cls] : "", w);
         if (r->class_total[k])
-            printf("  class %-3d %-14s %6.2f%%  (%lld images)\n", cls, d->names ? d->names[cls] : "",
-                   100.0 * (double)r->class_correct[k] / (double)r->class_total[k], r->class_total[k]);
-        else if (!list)
-            printf("  class %-3d %-14s    n/a   (no test images)\n", cls, d->names ? d->names[cls] : "");
+            printf(" %6.2f%%  (%lld images)\n", 100.0 * (double)r->class_correct[k] / (double)r->class_total[k],
+                   r->class_total[k]);
+        else
+            printf("    n/a   (no test images)\n");
     }
 }
 

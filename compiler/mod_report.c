@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "names.h"
 #include "run_modularize.h"
 
 /* A recall: NaN where the class has no test images to measure it on. */
@@ -28,12 +29,18 @@ void mod_report_text(FILE *out, const ModReport *r)
 {
     fprintf(out, "modules of %s on %s: threshold %.2f, generators %s\n", r->model, r->dataset, r->threshold,
             r->generators ? "kept" : "dropped");
-    fprintf(out, "  class  name            kernels    KRR  recall        FLOPs     params\n");
+    int w = 14;   /* the name column, as wide as the widest name */
+    for (int c = 0; r->names && c < r->classes; c++)
+        w = name_width(r->names[c]) > w ? name_width(r->names[c]) : w;
+    fputs("  class  ", out);
+    name_pad(out, "name", w);
+    fprintf(out, "  kernels    KRR  recall        FLOPs     params\n");
     for (int c = 0; c < r->classes; c++) {
         const ModuleReport *m = &r->modules[c];
         char rec[16];
-        fprintf(out, "  %5d  %-14s %8lld  %5.3f  %s  %11lld %10lld%s\n", c, r->names ? r->names[c] : "", m->kernels,
-                m->krr, pct(rec, m->recall), m->flops, m->params,
+        fprintf(out, "  %5d  ", c);
+        name_pad(out, r->names ? r->names[c] : "", w);
+        fprintf(out, " %8lld  %5.3f  %s  %11lld %10lld%s\n", m->kernels, m->krr, pct(rec, m->recall), m->flops, m->params,
                 isnan(m->recall) ? "  (no test images of its class)" : m->recall < 0.5 ? "  (loses its own class)" : "");
     }
     fprintf(out, "  model: test accuracy %.2f%%, %lld FLOPs, %lld params, %lld masked kernels\n", 100 * r->accuracy,

@@ -1,10 +1,20 @@
-/* How close two names are, for "did you mean" hints in every stage. */
+/* How close two names are, for "did you mean" hints in every stage; how
+ * wide a name prints, for the tables that list class names. */
 #ifndef MWT_NAMES_H
 #define MWT_NAMES_H
+
+#include <stdio.h>
 
 /* Levenshtein distance, letters matching whatever their case; 99 past 40 characters. */
 int name_distance(const char *a, const char *b);
 /* The candidate within 2 edits of name (and fewer edits than its length), or NULL. */
 const char *name_closest(const char *name, const char *const *cands, int n);
+
+/* The terminal columns UTF-8 text s takes: one per character, two for the
+ * wide East Asian ones, none for combining marks (printf's %-14s counts bytes,
+ * so "Café" would push its row's columns one to the left). */
+int name_width(const char *s);
+/* s, then spaces up to width columns. */
+void name_pad(FILE *out, const char *s, int width);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mwt_test.h"
+#include "names.h"
 
 #define DS "dataset d = synthetic(n = 64) { classes = 2 shape = [1, 8, 8] }\n"
 #define M "model m : [1, 8, 8] -> [2] { modular { conv(4) relu } gap linear(2) }\n"
@@ -192,10 +193,35 @@ static void test_modularize_and_reuse(void **state)
     tc_free(t);
 }
 
+/* Suggestions, and the columns a class name takes in a table. */
+static void test_name_distance_and_width(void **state)
+{
+    (void)state;
+    assert_int_equal(name_distance("ReLU", "relu"), 0);
+    assert_int_equal(name_distance("conv", "cnov"), 2);
+    const char *const cands[] = { "maxpool", "avgpool", "relu" };
+    assert_string_equal(name_closest("maxpol", cands, 3), "maxpool");
+    assert_null(name_closest("x", cands, 3));
+    assert_int_equal(name_width("Sandal"), 6);
+    assert_int_equal(name_width("Caf\xc3\xa9"), 4);               /* e-acute: two bytes, one column */
+    assert_int_equal(name_width("e\xcc\x81"), 1);                 /* e and a combining accent */
+    assert_int_equal(name_width("\xe6\x97\xa5\xe6\x9c\xac"), 4); /* two wide CJK characters */
+    assert_int_equal(name_width("a\xff"), 2);                      /* a bad byte takes one column */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    name_pad(f, "Caf\xc3\xa9", 6);
+    name_pad(f, "toolong", 3);
+    fclose(f);
+    assert_string_equal(buf, "Caf\xc3\xa9  toolong");
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_arguments_and_defaults),
+        cmocka_unit_test(test_name_distance_and_width),
         cmocka_unit_test(test_argument_errors),
         cmocka_unit_test(test_expressions),
         cmocka_unit_test(test_names),
