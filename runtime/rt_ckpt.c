@@ -215,7 +215,7 @@ static FILE *create_tmp(const char *path, char **tmp, char *err, size_t errlen) 
   snprintf(*tmp, len, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(*tmp, "wb");
   if (!f) {
-    rt_data_fail(err, errlen, path, "cannot create %s: %s", *tmp, strerror(errno));
+    rt_data_fail(err, errlen, path, "cannot create it: %s", strerror(errno));
     free(*tmp);
     *tmp = NULL;
   }
@@ -263,10 +263,11 @@ int rt_ckpt_save(const RtCkpt *c, const char *path, char *err, size_t errlen) {
   if (!w.err && fsync(fileno(f)) != 0) w.err = errno;
   if (fclose(f) != 0 && !w.err) w.err = errno;
   if (w.err) {
-    rt_data_fail(err, errlen, path, "cannot write %s: %s", tmp, strerror(w.err));
+    /* the temporary file goes; a checkpoint already at path is as it was */
+    rt_data_fail(err, errlen, path, "cannot write it: %s (a checkpoint already there is unchanged)", strerror(w.err));
   } else if (rename(tmp, path) != 0) {
     w.err = errno;
-    rt_data_fail(err, errlen, path, "cannot replace it with %s: %s", tmp, strerror(w.err));
+    rt_data_fail(err, errlen, path, "cannot replace it: %s (a checkpoint already there is unchanged)", strerror(w.err));
   }
   if (w.err) unlink(tmp);
   else sync_dir_of(path);
