@@ -116,10 +116,12 @@ static void release(Compilation *c)
 }
 
 /* Braces still open in s (outside strings and comments), s the lines of an
- * item so far: a comment ends at the end of its line. */
-static int depth(const char *s)
+ * item so far: a comment ends at the end of its line; *opened whether a
+ * brace opened at all. */
+static int depth(const char *s, int *opened)
 {
     int d = 0, str = 0;
+    *opened = 0;
     for (; *s; s++) {
         if (str) {
             str = *s != '"' && *s != '\n';   /* the lexer ends a string at a newline too */
@@ -130,6 +132,7 @@ static int depth(const char *s)
                 s++;
         } else {
             d += (*s == '{') - (*s == '}');
+            *opened |= *s == '{';
         }
     }
     return d;
@@ -275,7 +278,8 @@ static void help(void)
     puts("Type an item of the language (dataset, block, model, train, modularize, reuse,\n"
          "import) to add it to the session: it is checked with everything before it, a\n"
          "model shows its layer table, and an item with an error is not added. An item\n"
-         "goes on over lines until its braces close.\n"
+         "goes on over lines until its braces close (a blank line before its first brace\n"
+         "ends it).\n"
          "\n"
          "Commands run on the session as they would on a file (mwtc CMD --help):\n"
          "  run [--epochs N ...]             the main job: train, modularize, reuse\n"
@@ -327,9 +331,16 @@ static int step(Repl *r, char *line)
             r->failed = 1;
         return 0;
     }
-    /* an item: the lines until its braces close */
+    /* an item: the lines until its braces close; every item but an import has
+     * braces, so one whose header goes on over lines is read up to its first
+     * brace (a blank line there ends it, for the checker to say what is missing) */
+    static const char *const with_braces[] = { "dataset", "block", "model", "train", "modularize", "reuse" };
+    size_t kw = strcspn(s, " \t({");
+    int braces = 0, opened = 0;
+    for (size_t i = 0; i < sizeof with_braces / sizeof *with_braces; i++)
+        braces |= kw == strlen(with_braces[i]) && !strncmp(s, with_braces[i], kw);
     char *item = strdup(s);
-    while (item && depth(item) > 0) {
+    while (item && (depth(item, &opened) > 0 || (braces && !opened))) {
         char *more = read_line(r, "...> ");
         if (!more)
             break;   /* end of input: what there is goes to the checker, which says what is missing */
@@ -337,6 +348,10 @@ static int step(Repl *r, char *line)
             free(more);
             free(item);
             return 0;
+        }
+        if (!opened && !more[strspn(more, " \t")]) {
+            free(more);
+            break;
         }
         char *joined = malloc(strlen(item) + strlen(more) + 2);
         if (joined)

@@ -59,6 +59,17 @@ repl(0 "model c : [1, 8, 8] -> [3] {   # a model { with a comment
 "
   "model c : [1, 8, 8] -> [3];linear(3) }" "" base.mwt)
 
+# an item whose header goes on over lines is read up to its first brace; a
+# blank line before that brace ends it, and the checker says what is missing
+repl(1 "model h
+    : [1, 8, 8] -> [3]
+{ conv(4) gap linear(3) }
+modularize h
+
+check --model h
+"
+  "model h : [1, 8, 8] -> [3];gap" "<repl>:5:13: error: syntax error: unexpected end of file, expecting '{'" base.mwt)
+
 # a command: 'single quotes' keep a word, a '#' word starts a comment, the main job runs as
 # `run` (the session in the file's place), and dump without what to dump is a usage error
 repl(1 "model m : [1, 8, 8] -> [3] { conv(4) gap linear(3) }
