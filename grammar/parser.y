@@ -25,6 +25,7 @@
 
 int mwt_yylex(MWT_YYSTYPE *lval, MWT_YYLTYPE *lloc, void *scanner);
 static void mwt_yyerror(MWT_YYLTYPE *l, void *scanner, ParseCtx *ctx, const char *msg);
+static bool missing_comma(ParseCtx *ctx, Loc at, const char *before, const char *what);
 #define L(at) ((Loc){ ctx->file, (at).first_line, (at).first_column })
 #define A ctx->arena
 }
@@ -130,6 +131,12 @@ args
 arglist
     : arg                   { $$ = (Vec){0}; vec_push(A, &$$, $1); }
     | arglist ',' arg       { $$ = $1; vec_push(A, &$$, $3); }
+    /* a comma left out before a named argument: one error, and the call parses on
+     * (nothing else can follow an argument); after an error in the item (say, a
+     * string left open) it is an error to recover from, and not reported again */
+    | arglist IDENT '=' expr
+        { if (!missing_comma(ctx, L(@2), $2, "arguments")) YYERROR;
+          $$ = $1; vec_push(A, &$$, ast_arg(A, L(@2), $2, $4)); }
     ;
 arg
     : expr                  { $$ = ast_arg(A, L(@1), NULL, $1); }
@@ -181,6 +188,13 @@ exprs
 exprlist
     : expr                  { $$ = (Vec){0}; vec_push(A, &$$, $1); }
     | exprlist ',' expr     { $$ = $1; vec_push(A, &$$, $3); }
+    /* [1, 28 28]: a number cannot follow one, so a comma was left out */
+    | exprlist INT
+        { if (!missing_comma(ctx, L(@2), NULL, "values")) YYERROR;
+          $$ = $1; vec_push(A, &$$, ast_int(A, L(@2), $2)); }
+    | exprlist FLOAT
+        { if (!missing_comma(ctx, L(@2), NULL, "values")) YYERROR;
+          $$ = $1; vec_push(A, &$$, ast_float(A, L(@2), $2)); }
     ;
 
 %%
@@ -194,6 +208,19 @@ static void mwt_yyerror(MWT_YYLTYPE *l, void *scanner, ParseCtx *ctx, const char
         diag_error(ctx->diag, L(*l), "program nested too deeply for the parser");
     else
         diag_error(ctx->diag, L(*l), "%s", msg);
+}
+
+/* What the comma-less rules above report: an error, and parsing goes on;
+ * false, reporting nothing, when the item has an error already. */
+static bool missing_comma(ParseCtx *ctx, Loc at, const char *before, const char *what)
+{
+    if (ctx->diag->errors > ctx->mark)
+        return false;
+    if (before)
+        diag_error(ctx->diag, at, "missing ',' before '%s': %s are separated by commas", before, what);
+    else
+        diag_error(ctx->diag, at, "missing ',' before this value: %s are separated by commas", what);
+    return true;
 }
 
 static bool is_value_token(yysymbol_kind_t k)
