@@ -40,6 +40,25 @@ const char *name_closest(const char *name, const char *const *cands, int n)
     return best && (int)strlen(name) > bestd ? best : NULL;
 }
 
+const char *const *names_layers(int *n)
+{
+    static const char *const layers[] = {
+        "conv", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "linear", "dropout", "mask",
+    };
+    *n = (int)(sizeof layers / sizeof *layers);
+    return layers;
+}
+
+int names_is_layer(const char *name)
+{
+    int n;
+    const char *const *v = names_layers(&n);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(name, v[i]))
+            return 1;
+    return 0;
+}
+
 /* One UTF-8 character at *p (advancing past it), or U+FFFD for a bad byte. */
 static unsigned long utf8_next(const unsigned char **p)
 {

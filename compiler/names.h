@@ -10,6 +10,11 @@ int name_distance(const char *a, const char *b);
 /* The candidate within 2 edits of name (and fewer edits than its length), or NULL. */
 const char *name_closest(const char *name, const char *const *cands, int n);
 
+/* The built-in layers' names (LANGUAGE.md section 1), n of them in *n. */
+const char *const *names_layers(int *n);
+/* Whether name is a built-in layer's. */
+int names_is_layer(const char *name);
+
 /* The terminal columns UTF-8 text s takes: one per character, two for the
  * wide East Asian ones, none for combining marks (printf's %-14s counts bytes,
  * so "Café" would push its row's columns one to the left). */

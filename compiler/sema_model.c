@@ -19,10 +19,6 @@ static NetLayer *new_layer(SemaCtx *c, NetOp op, Loc loc, Shape in)
     return l;
 }
 
-static const char *builtin_names[] = {
-    "conv", "batchnorm", "relu", "maxpool", "avgpool", "gap", "flatten", "linear", "dropout", "mask",
-};
-
 static void unknown_layer(SemaCtx *c, Loc loc, const char *name)
 {
     if (sema_find(&c->models, name)) {
@@ -33,10 +29,12 @@ static void unknown_layer(SemaCtx *c, Loc loc, const char *name)
         return;
     const char *best = NULL;
     int bestd = 3;
-    for (size_t i = 0; i < sizeof builtin_names / sizeof *builtin_names; i++) {
-        int d = name_distance(name, builtin_names[i]);
+    int nl;
+    const char *const *layers = names_layers(&nl);
+    for (int i = 0; i < nl; i++) {
+        int d = name_distance(name, layers[i]);
         if (d < bestd)
-            bestd = d, best = builtin_names[i];
+            bestd = d, best = layers[i];
     }
     for (int i = 0; i < c->blocks.n; i++) {
         const Symbol *s = c->blocks.v[i];

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "names.h"
 #include "sema_int.h"
 
 /* The model a statement names: NULL with an error when unknown, NULL and no
@@ -310,6 +311,19 @@ static const Item *train_item(const Program *p, const char *name, bool bad)
     return NULL;
 }
 
+/* A train statement of an unknown model whose name is close to name's: its
+ * "did you mean" error already points the way (`train nett` and `modularize net`). */
+static bool misspelled_train(SemaCtx *c, const Program *p, const char *name)
+{
+    for (int i = 0; i < p->items.n; i++) {
+        const Item *it = p->items.v[i];
+        if (it->kind == IT_TRAIN && it->model && !sema_find(&c->models, it->model) &&
+            name_closest(it->model, &name, 1))
+            return true;
+    }
+    return false;
+}
+
 void sema_train_statements(SemaCtx *c, const Program *p, const Checked *out)
 {
     /* one per model: each writes MODEL.ckpt from scratch, and modularize would read the last */
@@ -326,7 +340,7 @@ void sema_train_statements(SemaCtx *c, const Program *p, const Checked *out)
         const Vec *v = k ? &out->reuses : &out->modularizes;
         for (int i = 0; i < v->n; i++) {
             const Item *it = k ? ((const ReuseInfo *)v->v[i])->item : ((const ModularizeInfo *)v->v[i])->item;
-            if (!train_item(p, it->model, true))
+            if (!train_item(p, it->model, true) && !misspelled_train(c, p, it->model))
                 sema_error(c, it->model_loc, "%s %s needs a train statement for model '%s' (its data and recipe): add "
                            "train %s on DATASET { ... }", k ? "reuse" : "modularize", it->model, it->model, it->model);
         }

@@ -276,9 +276,22 @@ static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx
          * linear(3) }`): that item lost them, so its checks would only
          * repeat this error in other words. */
         MWT_YYLTYPE at = *yypcontext_location(yc);
-        if (ctx->items->n > 0 && at.first_line == ctx->close_line && tok != YYSYMBOL_YYEOF &&
+        Item *last = ctx->items->n > 0 ? ctx->items->v[ctx->items->n - 1] : NULL;
+        if (last && at.first_line == ctx->close_line && tok != YYSYMBOL_YYEOF &&
             strcmp(yysymbol_name(tok), "'}'") != 0)   /* a brace too many takes nothing from the item */
-            ((Item *)ctx->items->v[ctx->items->n - 1])->bad = true;
+            last->bad = true;
+        /* Layers after a model or block on lines of their own: a '}' too many
+         * inside it ended it early, and its shape errors would follow from that. */
+        bool layer = tok == YYSYMBOL_MODULAR || tok == YYSYMBOL_RESIDUAL ||
+                     (tok == YYSYMBOL_IDENT && ctx->tok_name[0] && names_is_layer(ctx->tok_name[0]));
+        if (last && layer && at.first_line > ctx->close_line && (last->kind == IT_MODEL || last->kind == IT_BLOCK) &&
+            last->loc.file == ctx->close.file && ctx->close.line > last->loc.line) {
+            diag_error(ctx->diag, L(*yypcontext_location(yc)), "%s", msg);
+            diag_note(ctx->diag, ctx->close, "%s '%s' ended at this '}': is it one too many?",
+                      last->kind == IT_MODEL ? "model" : "block", last->name);
+            last->bad = true;
+            return 0;
+        }
     } else if (n == 1 && !strcmp(yysymbol_name(exp[0]), "'='") && ctx->tok_name[1] &&
                (ctx->tok[2] == INT || ctx->tok[2] == FLOAT) &&
                (!strcmp(ctx->tok_name[1], "cross_entropy") || !strcmp(ctx->tok_name[1], "cohesion") ||
