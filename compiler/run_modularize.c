@@ -296,6 +296,21 @@ static void module_bits(const Mz *z, const unsigned char *keeps, uint64_t *mod_b
                 mod_bits[(long long)c * z->words + j / 64] |= 1ull << (j % 64);
 }
 
+/* report measures what the checkpoint does not hold every time it runs: why,
+ * and how to store it (stored and stored_t as mz_measured_load gave them). */
+static void not_stored(const char *ckpt, int stored, double stored_t, double threshold, double statement_t)
+{
+    char store[64] = "";
+    if (fabs(threshold - statement_t) > 1e-9)
+        snprintf(store, sizeof store, " --threshold %g", threshold);
+    if (stored < 0 && fabs(stored_t - threshold) > 1e-9)
+        fprintf(stderr, "report: %s holds the figures of the modules at threshold %.2f, not %.2f: measuring them on "
+                "images (mwtc modularize FILE.mwt --ckpt %s%s stores them)\n", ckpt, stored_t, threshold, ckpt, store);
+    else
+        fprintf(stderr, "report: %s holds no figures measured for these modules by this build of mwtc on this CPU: "
+                "measuring them on images (mwtc modularize FILE.mwt --ckpt %s%s stores them)\n", ckpt, ckpt, store);
+}
+
 int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                    int sweep, int readonly, ModReport *r, char *err, size_t errlen)
 {
@@ -353,14 +368,19 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     r->krr = krr / C, r->coupling = pairs ? cpl / (double)pairs : 0;
 
     /* what needs images: measured once per modules and stored in the checkpoint */
-    r->stored = mz_measured_load(z, o->ckpt, keeps, r->generators, r);
+    double stored_t;
+    int stored = mz_measured_load(z, o->ckpt, keeps, r->generators, r, &stored_t);
+    r->stored = stored > 0;
     if (r->stored) {
         if (o->progress != RT_PROGRESS_QUIET)
             fprintf(stderr, "modularize %s: the modules at threshold %.2f as measured and stored in %s\n",
                     t->model->name, r->threshold, o->ckpt);
-    } else if (mz_measure(z, a, keeps, mod_bits, r, cals, o, err, errlen) != 0 ||
-               (!readonly && mz_measured_save(z, o->ckpt, keeps, r->generators, cals, r, err, errlen) != 0)) {
-        goto done;
+    } else {
+        if (readonly && o->progress != RT_PROGRESS_QUIET)
+            not_stored(o->ckpt, stored, stored_t, r->threshold, mi ? mi->threshold : 0.9);
+        if (mz_measure(z, a, keeps, mod_bits, r, cals, o, err, errlen) != 0 ||
+            (!readonly && mz_measured_save(z, o->ckpt, keeps, r->generators, cals, r, err, errlen) != 0))
+            goto done;
     }
     if (sweep && mz_sweep(z, a, r, o, err, errlen) != 0)
         goto done;

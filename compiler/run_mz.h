@@ -45,9 +45,11 @@ int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size
 /* The figures measured on images (the model's accuracy, cohesion, each
  * module's recall, the composed accuracies) as the last modularize stored
  * them in ckpt, into r: 1 when they were there and measured with these
- * tensors, graph, data, keeps [class][kernel] and generators, else 0 and r
- * untouched (run_mzstore.c). */
-int mz_measured_load(Mz *z, const char *ckpt, const unsigned char *keeps, int generators, ModReport *r);
+ * tensors, graph, data, keeps [class][kernel] and generators; else r
+ * untouched and 0 when ckpt holds none, -1 when it holds figures of other
+ * modules or of another build or CPU, *threshold theirs (run_mzstore.c). */
+int mz_measured_load(Mz *z, const char *ckpt, const unsigned char *keeps, int generators, ModReport *r,
+                     double *threshold);
 /* Stores them in ckpt, with the modules and their calibrations cal [class]. */
 int mz_measured_save(Mz *z, const char *ckpt, const unsigned char *keeps, int generators, const ModCalib *cal,
                      const ModReport *r, char *err, size_t errlen);

@@ -86,8 +86,10 @@ static int read_line(const char **p, const char *key, double *v)
     return 1;
 }
 
-int mz_measured_load(Mz *z, const char *ckpt, const unsigned char *keeps, int generators, ModReport *r)
+int mz_measured_load(Mz *z, const char *ckpt, const unsigned char *keeps, int generators, ModReport *r,
+                     double *threshold)
 {
+    *threshold = -1;
     RtCkpt c = { 0 };
     char err[256];
     if (rt_ckpt_load(&c, ckpt, err, sizeof err) != 0)
@@ -99,9 +101,10 @@ int mz_measured_load(Mz *z, const char *ckpt, const unsigned char *keeps, int ge
         memcpy(text, e->data, e->bytes);
         text[e->bytes] = 0;
         const char *p = text;
-        double fp, t, acc, coh, mod, raw, rec[256];
-        ok = read_line(&p, "fingerprint", &fp) && fp == (double)fingerprint(z, &c, keeps, generators) &&
-             read_line(&p, "threshold", &t) && read_line(&p, "accuracy", &acc) && read_line(&p, "cohesion", &coh) &&
+        double fp, acc, coh, mod, raw, rec[256];
+        ok = read_line(&p, "fingerprint", &fp) && read_line(&p, "threshold", threshold) &&
+             fp == (double)fingerprint(z, &c, keeps, generators) &&
+             read_line(&p, "accuracy", &acc) && read_line(&p, "cohesion", &coh) &&
              read_line(&p, "modular_accuracy", &mod) && read_line(&p, "modular_accuracy_raw", &raw);
         for (int k = 0; ok && k < C; k++)
             ok = read_line(&p, "recall", &rec[k]) && rec[k] >= 0 && rec[k] <= 1;
@@ -114,7 +117,7 @@ int mz_measured_load(Mz *z, const char *ckpt, const unsigned char *keeps, int ge
     }
     free(text);
     rt_ckpt_free(&c);
-    return ok;
+    return ok ? 1 : e ? -1 : 0;
 }
 
 int mz_measured_save(Mz *z, const char *ckpt, const unsigned char *keeps, int generators, const ModCalib *cal,

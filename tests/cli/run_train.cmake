@@ -176,6 +176,9 @@ string(REPLACE "threshold = 0.8 }" "threshold = 0.8  generators = drop }" mod_sr
 file(WRITE ${TMP}/moddrop.mwt "${mod_src}")
 expect(0 "generators dropped" report moddrop.mwt --ckpt mod.ckpt --sweep)
 expect(0 "\"stored\": false" report moddrop.mwt --ckpt mod.ckpt --json)
+# report measures what the checkpoint does not hold each time, and says why and how to store it
+expect(0 "mod.ckpt holds no figures measured for these modules by this build of mwtc on this CPU: measuring them on images (mwtc modularize FILE.mwt --ckpt mod.ckpt stores them)"
+       report moddrop.mwt --ckpt mod.ckpt)
 expect(0 "\"accuracy\"" eval moddrop.mwt --ckpt mod.ckpt --module 1 --json)
 expect(0 "\"module\": \"0,2\"" eval mod.mwt --ckpt mod.ckpt --module 0,2 --json)
 expect(1 "class 7 is not one of the 3 classes" eval mod.mwt --ckpt mod.ckpt --module 7)
