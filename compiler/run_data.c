@@ -60,7 +60,11 @@ int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAug
         return -1;
     }
     memset(norm, 0, sizeof *norm);
-    norm->n = d->norm_n > 16 ? 16 : d->norm_n;
+    if (d->norm_n > RT_NORM_MAX) {   /* sema refuses it; a pair cut off would read past the arrays */
+        snprintf(err, errlen, "normalize: %d pairs, at most %d", d->norm_n, RT_NORM_MAX);
+        return -1;
+    }
+    norm->n = d->norm_n;
     for (int i = 0; i < norm->n; i++) {
         norm->mean[i] = (float)d->mean[i];
         norm->std[i] = (float)d->std[i];

@@ -115,12 +115,9 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         sliced = 1;
         m = &mod;
     }
-    float mean[16], std[16];
     int channels = (int)m->eval.g->images->d[1];
-    if (channels > 16) {
-        snprintf(err, errlen, "emit: %d input channels; at most 16", channels);
-        goto done;
-    }
+    float *mean = arena_alloc(a, sizeof(float) * (size_t)channels);
+    float *std = arena_alloc(a, sizeof(float) * (size_t)channels);
     for (int c = 0; c < channels; c++) {
         int k = d->norm_n == 1 ? 0 : c;
         mean[c] = d->norm_n ? (float)d->mean[k] : 0.0f;

@@ -1,6 +1,7 @@
 /* dataset NAME = SOURCE(args) { classes shape normalize augment names } */
 #include <string.h>
 
+#include "rt_data.h"
 #include "sema_int.h"
 
 enum { MAX_CLASSES = 256 };    /* labels are bytes in every loader */
@@ -97,6 +98,11 @@ static bool normalize(SemaCtx *c, const Expr *e, DatasetInfo *ds)
     if (e->kind == EX_LIST && n != 1 && n != ds->shape.d[0]) {
         sema_error(c, e->loc, "normalize has %d (mean, std) pairs, but the images have %lld channel%s", n,
                    ds->shape.d[0], ds->shape.d[0] == 1 ? "" : "s");
+        return false;
+    }
+    if (n > RT_NORM_MAX) {
+        sema_error(c, e->loc, "normalize has %d (mean, std) pairs, and at most %d are supported: give one pair for "
+                   "all channels", n, RT_NORM_MAX);
         return false;
     }
     ds->norm_n = n;

@@ -54,9 +54,12 @@ int rt_data_fail(char *err, size_t errlen, const char *what, const char *fmt, ..
     __attribute__((format(printf, 4, 5)));
 
 /* normalize: n = 0 none; n = 1 one (mean, std) for every channel; n = channels one per channel. */
+/* The most (mean, std) pairs a normalize gives one per channel (sema checks it); one pair
+ * serves any number of channels. */
+#define RT_NORM_MAX 1024
 typedef struct RtNormalize {
   int n;
-  float mean[16], std[16];
+  float mean[RT_NORM_MAX], std[RT_NORM_MAX];
 } RtNormalize;
 
 /* crop_pad = P > 0: torchvision RandomCrop(size, padding=P): zero-pad P on each side, take a

@@ -54,7 +54,7 @@ void rt_data_batch(const RtDataset *ds, int split, const uint32_t *indices, int 
   const uint8_t *ys = split ? ds->test_y : ds->train_y;
   const int pad = aug && aug->crop_pad > 0 ? aug->crop_pad : 0;
   const int hflip = aug && aug->hflip;
-  assert(!norm || norm->n == 0 || norm->n == 1 || (norm->n == C && C <= 16));
+  assert(!norm || norm->n == 0 || norm->n == 1 || (norm->n == C && C <= RT_NORM_MAX));
   assert(!(pad || hflip) || rng);
 
   for (int i = 0; i < n; i++) {

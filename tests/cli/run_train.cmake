@@ -263,6 +263,30 @@ endif()
 expect(0 "\"classes\": [0, 2]" emit mod.mwt --ckpt pair.ckpt -o pair_mod.o --json)
 expect(0 "\"output_size\": 1" emit mod.mwt --ckpt pair.ckpt --module 2 -o pair2.o --json)
 expect(0 "64 floats in, 2 scores out; compiled for" emit ok.mwt --ckpt ok.ckpt --module 1,0 -o whole.o)
+# 20 input channels, each with its own (mean, std): the same pair twenty times trains exactly as
+# one pair for all does, and the model emits (the first versions kept 16 pairs, read past them
+# and refused to emit)
+string(REPEAT "(0.5, 0.25), " 19 pairs)
+foreach(norm "[${pairs}(0.5, 0.25)]" "(0.5, 0.25)")
+  file(WRITE ${TMP}/wide.mwt "dataset d = synthetic(n = 256, test = 128, seed = 3) { classes = 4  shape = [20, 8, 8]
+    normalize = ${norm} }
+model m : [20, 8, 8] -> [4] { conv(8) batchnorm relu gap linear(4) }
+train m on d { epochs = 2  batch = 32  seed = 3 }
+")
+  execute_process(COMMAND ${MWTC} train wide.mwt -o wide.ckpt --quiet WORKING_DIRECTORY ${TMP}
+                  OUTPUT_VARIABLE wide_out RESULT_VARIABLE rc)
+  string(REGEX MATCH "test accuracy [^\n]*loss [0-9.]+" wide_fig "${wide_out}")
+  if(NOT rc EQUAL 0 OR NOT wide_fig)
+    message(FATAL_ERROR "20 channels with normalize = ${norm}: exit ${rc}\n${wide_out}")
+  endif()
+  list(APPEND wide_figs "${wide_fig}")
+endforeach()
+list(GET wide_figs 0 per_channel)
+list(GET wide_figs 1 one_pair)
+if(NOT per_channel STREQUAL one_pair)
+  message(FATAL_ERROR "twenty equal pairs train otherwise than one pair: ${per_channel} against ${one_pair}")
+endif()
+expect(0 "1280 floats in, 2 scores out" emit wide.mwt --ckpt wide.ckpt --module 1,0 -o wide.o)
 expect(2 "emit needs --module" emit mod.mwt --ckpt mod.ckpt -o x.o)
 expect(2 "emit needs --ckpt CKPT\n" emit mod.mwt --module 1 -o x.o)
 expect(2 "emit needs -o NAME.o" emit mod.mwt --ckpt mod.ckpt --module 1)

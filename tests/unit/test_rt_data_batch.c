@@ -64,6 +64,22 @@ static void test_normalization_math(void **state) {
   rt_data_batch(&rgb, 0, &(uint32_t){0}, 1, &per, NULL, NULL, out, &y);
   float want[6] = {-1.0f, 1.0f, 0.0f, 2.0f, 0.5f, 0.0f};
   for (int k = 0; k < 6; k++) assert_true(fabsf(out[k] - want[k]) < 1e-6f);
+
+  /* More channels than the first version held (16): each still reads its own pair. */
+  enum { CH = 40 };
+  uint8_t many[CH];
+  RtNormalize wide = {.n = CH};
+  for (int c = 0; c < CH; c++) {
+    many[c] = (uint8_t)(5 * c);
+    wide.mean[c] = 0.01f * (float)c;
+    wide.std[c] = 1.0f + (float)c;
+  }
+  RtDataset deep = {.classes = 2, .channels = CH, .height = 1, .width = 1, .n_train = 1,
+                    .train_x = many, .train_y = &lab};
+  float got[CH];
+  rt_data_batch(&deep, 0, &(uint32_t){0}, 1, &wide, NULL, NULL, got, &y);
+  for (int c = 0; c < CH; c++)
+    assert_true(fabsf(got[c] - ((float)many[c] / 255.0f - wide.mean[c]) / wide.std[c]) < 1e-6f);
 }
 
 /* Finds a seed whose first draws give crop (top, left) in padded coordinates and flip. */

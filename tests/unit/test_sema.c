@@ -4,6 +4,7 @@
 
 #include "mwt_test.h"
 #include "names.h"
+#include "rt_data.h"
 
 #define DS "dataset d = synthetic(n = 64) { classes = 2 shape = [1, 8, 8] }\n"
 #define M "model m : [1, 8, 8] -> [2] { modular { conv(4) relu } gap linear(2) }\n"
@@ -132,6 +133,25 @@ static void test_dataset(void **state)
     assert_diag(t, "7:70: error: unknown augmentation 'rotate'");
     assert_diag(t, "8:15: error: unknown data source 'mnist' (the sources are: idx, cifar10, synthetic)");
     tc_free(t);
+
+    /* one (mean, std) pair per channel: 40 channels are fine, past RT_NORM_MAX is an error */
+    for (int ch = 40; ch <= 1025; ch += 985) {
+        size_t cap = 64 + 16 * (size_t)ch;
+        char *s = malloc(cap);
+        int o = snprintf(s, cap, "dataset w = synthetic() { classes = 2 shape = [%d, 2, 2] normalize = [", ch);
+        for (int i = 0; i < ch; i++)
+            o += snprintf(s + o, cap - (size_t)o, "%s(0.5, 0.2)", i ? ", " : "");
+        snprintf(s + o, cap - (size_t)o, "] }\n");
+        t = tc_compile("s_norm.mwt", s, 1);
+        if (ch <= RT_NORM_MAX) {
+            assert_int_equal(t->errors, 0);
+            assert_int_equal(((DatasetInfo *)t->c.checked.datasets.v[0])->norm_n, ch);
+        } else {
+            assert_diag(t, "error: normalize has 1025 (mean, std) pairs, and at most 1024 are supported");
+        }
+        tc_free(t);
+        free(s);
+    }
 }
 
 static void test_train(void **state)
