@@ -25,6 +25,30 @@ static const char *pct(char buf[16], double v)
     return buf;
 }
 
+/* s as XML character data: markup characters escaped, everything past ASCII
+ * as a character reference, and what XML cannot hold (control characters,
+ * bytes that are not UTF-8) as U+FFFD, so that any class name leaves the SVG
+ * well-formed. */
+static void xml_text(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        unsigned long c = name_utf8_next(&p);
+        int bad = (c < 0x20 && c != '\t') || (c >= 0xd800 && c <= 0xdfff) || c == 0xfffe || c == 0xffff || c > 0x10ffff;
+        if (bad)
+            fputs("&#xfffd;", f);
+        else if (c == '&')
+            fputs("&amp;", f);
+        else if (c == '<')
+            fputs("&lt;", f);
+        else if (c == '>')
+            fputs("&gt;", f);
+        else if (c < 0x80)
+            fputc((int)c, f);
+        else
+            fprintf(f, "&#x%lx;", c);
+    }
+}
+
 void mod_report_text(FILE *out, const ModReport *r)
 {
     fprintf(out, "modules of %s on %s: threshold %.2f, generators %s\n", r->model, r->dataset, r->threshold,
@@ -127,8 +151,9 @@ int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errle
                 fprintf(f, "<text x=\"%d\" y=\"%d\">n/a</text>\n", x, top + h - 3);
             else
                 fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
-            fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", x, top + h + 13,
-                    r->names ? r->names[c] : "");
+            fprintf(f, "<text x=\"%d\" y=\"%d\">", x, top + h + 13);
+            xml_text(f, r->names ? r->names[c] : "");
+            fputs("</text>\n", f);
         }
     }
     if (r->nsweep) {

@@ -59,8 +59,7 @@ int names_is_layer(const char *name)
     return 0;
 }
 
-/* One UTF-8 character at *p (advancing past it), or U+FFFD for a bad byte. */
-static unsigned long utf8_next(const unsigned char **p)
+unsigned long name_utf8_next(const unsigned char **p)
 {
     const unsigned char *s = *p;
     int len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
@@ -83,7 +82,7 @@ int name_width(const char *s)
 {
     int w = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        unsigned long c = utf8_next(&p);
+        unsigned long c = name_utf8_next(&p);
         if ((c >= 0x300 && c <= 0x36f) || (c >= 0x200b && c <= 0x200f) || (c >= 0xfe00 && c <= 0xfe0f))
             continue;   /* combining marks, zero-width characters, variation selectors */
         int wide = (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) || (c >= 0xac00 && c <= 0xd7a3) ||

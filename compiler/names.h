@@ -19,6 +19,9 @@ int names_is_layer(const char *name);
  * wide East Asian ones, none for combining marks (printf's %-14s counts bytes,
  * so "Café" would push its row's columns one to the left). */
 int name_width(const char *s);
+/* The UTF-8 character at *p, advancing past it; a byte that starts none is
+ * U+FFFD, one byte long. */
+unsigned long name_utf8_next(const unsigned char **p);
 /* s, then spaces up to width columns. */
 void name_pad(FILE *out, const char *s, int width);
 
