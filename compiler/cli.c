@@ -333,7 +333,8 @@ void cli_help(const char *command)
              "Test accuracy of a checkpoint, overall and per class. With --module, the module\n"
              "of those classes (sliced from a modular checkpoint) on their test images. A\n"
              "reuse's checkpoint (NAME.ckpt) is its module with its fine-tuned head, on its\n"
-             "classes' test images.");
+             "classes' test images; with --module, on some of its classes, the head choosing\n"
+             "among those alone (what emit --module builds from it).");
         return;
     }
     if (command && (strcmp(command, "modularize") == 0 || strcmp(command, "report") == 0)) {

@@ -113,8 +113,10 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
     if (o->json) {
         printf("{ \"model\": \"%s\", \"dataset\": \"%s\", \"accuracy\": %.4f, \"images\": %lld,", model, d->name,
                r->accuracy, r->images);
-        if (list)
+        if (list && krr >= 0)
             printf(" \"module\": \"%s\", \"krr\": %.4f,", list, krr);
+        else if (list)   /* a reuse's classes: its module is the checkpoint's */
+            printf(" \"module\": \"%s\",", list);
         printf(" \"classes\": [");
         for (int k = 0, first = 1; k < r->classes; k++) {
             int cls = map ? map[k] : k;
@@ -136,8 +138,10 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
         printf(" ] }\n");
         return;
     }
-    if (list)
+    if (list && krr >= 0)
         printf("module %s of %s (KRR %.4f) on its classes' test images: ", list, model, krr);
+    else if (list)   /* a reuse: a module already, its head choosing among these classes */
+        printf("classes %s of %s on their test images: ", list, model);
     printf("%s on %s (%s, %d epoch%s): test accuracy %.2f%% over %lld images\n", model, d->name, o->ckpt, r->epochs,
            r->epochs == 1 ? "" : "s", 100 * r->accuracy, r->images);
     int w = 14;   /* the name column, as wide as the widest name */
@@ -172,10 +176,6 @@ static const TrainInfo *reuse_train(Compilation *c, const CliOptions *o, const R
  * module as the checkpoint keeps it), on its classes' test images. */
 static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, int has_module)
 {
-    if (o->module) {
-        fprintf(stderr, "mwtc: error: --module: %s is the checkpoint of reuse '%s', a module already\n", o->ckpt, ru->name);
-        return EXIT_USAGE;
-    }
     const TrainInfo *t = reuse_train(c, o, ru);
     if (!t)
         return EXIT_ERROR;
@@ -183,6 +183,26 @@ static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, 
     cmd_options(o, &ro);
     ro.ckpt = o->ckpt;
     ro.subset = ru->classes, ro.nsubset = ru->nclasses;
+    /* --module: some of the reuse's classes, its head choosing among them alone (as emit builds them) */
+    int classes[256], n = 0;
+    char list[256 * 12] = "";
+    unsigned char among[256] = { 0 };
+    if (o->module) {
+        int st = cmd_parse_classes(o->module, classes, &n, list, sizeof list);
+        if (st != EXIT_OK)
+            return st;
+        for (int i = 0; i < n; i++) {
+            int k = 0;
+            while (k < ru->nclasses && ru->classes[k] != classes[i])
+                k++;
+            if (k == ru->nclasses) {
+                diag_plain(&c->diag, "--module: class %d is not a class of reuse '%s'", classes[i], ru->name);
+                return EXIT_ERROR;
+            }
+            among[k] = 1;
+        }
+        ro.among = among;
+    }
     RunResult r;
     char err[1024];
     if (!has_module) {   /* written before checkpoints kept their module: its kernels are not known */
@@ -195,7 +215,7 @@ static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, 
         diag_plain(&c->diag, "%s", err);
         return EXIT_ERROR;
     }
-    print_eval(o, ru->name, t->data, &r, ru->classes, NULL, 1);
+    print_eval(o, ru->name, t->data, &r, ru->classes, o->module ? list : NULL, -1);
     return EXIT_OK;
 }
 

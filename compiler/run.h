@@ -178,8 +178,10 @@ int32_t *run_labels(RunModel *m, RunGraph *rg);
 int run_fill_batch(const RtDataset *ds, int split, const RtNormalize *norm, const uint32_t *idx, long long at,
                    long long n, int B, uint32_t *scratch, float *x, int32_t *lab);
 /* Test accuracy over split (0 train, 1 test) of ds, the first n images
- * (n <= 0: all); per-class correct/total when not NULL. */
+ * (n <= 0: all); per-class correct/total when not NULL. among (or NULL for
+ * all): per output, whether the prediction may be it; images of the other
+ * classes are not counted. */
 double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, const RtNormalize *norm,
-                    long long *class_correct, long long *class_total);
+                    const unsigned char *among, long long *class_correct, long long *class_total);
 
 #endif

@@ -391,7 +391,7 @@ int run_fill_batch(const RtDataset *ds, int split, const RtNormalize *norm, cons
 }
 
 double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, const RtNormalize *norm,
-                    long long *class_correct, long long *class_total)
+                    const unsigned char *among, long long *class_correct, long long *class_total)
 {
     RunGraph *rg = &m->eval;
     long long B = rg->g->batch, total = split ? (long long)ds->n_test : (long long)ds->n_train;
@@ -406,13 +406,20 @@ double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, co
     }
     float *x = run_images(m, rg);
     const float *logits = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
-    long long right = 0;
+    long long right = 0, counted = 0;
     for (long long at = 0; at < total; at += B) {
         int k = run_fill_batch(ds, split, norm, NULL, at, total, (int)B, idx, x, lab);
         run_graph(m, rg);
         for (int i = 0; i < k; i++) {
-            int ok = run_argmax(logits + (long long)i * classes, classes) == lab[i];
-            right += ok;
+            const float *l = logits + (long long)i * classes;
+            int best = -1;
+            if (among && (lab[i] < 0 || lab[i] >= classes || !among[lab[i]]))
+                continue;
+            for (int c = 0; c < classes; c++)   /* run_argmax over the outputs allowed */
+                if ((!among || among[c]) && (best < 0 || l[c] > l[best]))
+                    best = c;
+            int ok = best == lab[i];
+            right += ok, counted++;
             if (class_correct && lab[i] < classes) {
                 class_correct[lab[i]] += ok;
                 class_total[lab[i]]++;
@@ -420,5 +427,5 @@ double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, co
         }
     }
     free(idx), free(lab);
-    return total ? (double)right / (double)total : 0.0;
+    return counted ? (double)right / (double)counted : 0.0;
 }

@@ -165,7 +165,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         trained += (long long)steps * B;
         r->loss = loss_sum / steps;
         r->train_accuracy = (double)right / ((double)steps * B);
-        r->accuracy = run_evaluate(&m, &ds, 1, 0, &norm, NULL, NULL);
+        r->accuracy = run_evaluate(&m, &ds, 1, 0, &norm, NULL, NULL, NULL);
         rt_progress_epoch(p, e, r->loss, r->train_accuracy, r->accuracy, (double)steps * B / dt, dt);
         meta.epoch = e + 1;
         if (o->ckpt && run_ckpt_save(&m, o->ckpt, &meta, &rng, o->source_path, err, errlen) != 0) {
@@ -210,8 +210,10 @@ int run_eval(Arena *a, const Net *net, const DatasetInfo *data, const RunOptions
     r->classes = ds.classes;
     r->class_correct = arena_alloc(a, sizeof(long long) * (size_t)ds.classes);
     r->class_total = arena_alloc(a, sizeof(long long) * (size_t)ds.classes);
-    r->accuracy = run_evaluate(&m, &ds, 1, 0, &norm, r->class_correct, r->class_total);
-    r->images = (long long)ds.n_test;
+    r->accuracy = run_evaluate(&m, &ds, 1, 0, &norm, o->among, r->class_correct, r->class_total);
+    r->images = 0;
+    for (int k = 0; k < ds.classes; k++)
+        r->images += r->class_total[k];
     r->epochs = meta.epoch;
     rc = 0;
 done:

@@ -18,6 +18,9 @@ typedef struct RunOptions {
      * keep vector and generators */
     const int *subset;
     int nsubset;
+    /* eval: the model's outputs (after the relabelling) it picks among, and
+     * the only labels whose images it counts; NULL: all */
+    const unsigned char *among;
     const char *init_from;
     const unsigned char *keep;
     int generators;
