@@ -142,7 +142,8 @@ static void test_mask_errors(void **state)
     assert_diag(t, "1:41: error: mask must follow a conv");
     assert_diag(t, "2:49: error: the conv this mask follows already has a mask");
     assert_diag(t, "3:54: error: 'mask' inside 'modular { }' is redundant");
-    assert_diag(t, "4:48: error: mask: its conv gives 4 channels, but the input here is [256]");
+    assert_diag(t, "4:48: error: mask masks the channels of the conv at line 4, but after flatten the input here is "
+                   "[256], which has none");
     assert_diag(t, "5:46: error: 'modular' inside 'modular'");
     tc_free(t);
 }
