@@ -81,6 +81,13 @@ static void print_train(FILE *f, const TrainInfo *t, const RunResult *r, const c
            r->epochs, r->epochs == 1 ? "" : "s", t->data->name, 100 * r->accuracy, 100 * r->train_accuracy, r->loss);
     fprintf(f, "%.0f images/s on %d thread%s, %.1f s training, %.2f s compiling; checkpoint %s\n", r->images_per_s,
            r->threads, r->threads == 1 ? "" : "s", r->seconds, r->compile_seconds, ckpt);
+    /* After a few steps the running statistics still lean to their start (mean 0, variance 1):
+     * test images are normalized by them, training batches by their own, and the two
+     * accuracies part for that alone. */
+    if (r->batchnorm && r->steps < 50 && r->accuracy < r->train_accuracy - 0.2)
+        fprintf(f, "note: batchnorm's running statistics have followed only %lld training step%s (each moves them "
+                "10%% of the way), and test accuracy uses them: it trails until they settle over more steps\n",
+                r->steps, r->steps == 1 ? "" : "s");
 }
 
 int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, FILE *out)

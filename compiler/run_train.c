@@ -180,6 +180,9 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     r->images_per_s = train_time > 0 ? (double)trained / train_time : 0;
     r->seconds = train_time;
     r->images = (long long)ds.n_test;
+    r->steps = (long long)meta.epoch * steps;
+    for (int i = 0; i < m.eval.g->nodes.n; i++)
+        r->batchnorm |= ((const IrNode *)m.eval.g->nodes.v[i])->op == IR_BATCHNORM;
     rc = 0;
 done:
     free(idx);

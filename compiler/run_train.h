@@ -34,6 +34,8 @@ typedef struct RunResult {
     double seconds, compile_seconds;
     int threads;
     long long images;          /* test images evaluated */
+    long long steps;           /* optimizer steps the checkpoint's parameters have taken, all epochs */
+    bool batchnorm;            /* the model has batchnorm layers (running statistics) */
     long long *class_correct, *class_total;   /* per class, arena-allocated */
     int classes;
 } RunResult;
