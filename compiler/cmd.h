@@ -30,7 +30,8 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
 int cmd_emit(Compilation *c, const CliOptions *o);
 
 /* Shared by the commands (cmd_run.c). The train statement --model names,
- * else the first (NULL diagnosed); a model's train and modularize
+ * else that of the model --ckpt's (or --resume's) checkpoint is of, else the
+ * first (NULL diagnosed); a model's train and modularize
  * statements (NULL if none); the options a run takes from the command line. */
 const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o);
 /* "FILE has no model named 'X'", with the model X misspells or a word on a dataset named X. */

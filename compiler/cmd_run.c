@@ -34,8 +34,28 @@ void cmd_no_model(Compilation *c, const CliOptions *o)
 }
 
 /* The train statement --model names, else the first. */
+/* Without --model, the train statement of the model the checkpoint given
+ * (--ckpt, else --resume) was trained for, if the file has one. */
+static const TrainInfo *ckpt_train(Compilation *c, const CliOptions *o)
+{
+    const char *path = o->ckpt ? o->ckpt : o->resume;
+    char owner[128], err[256];
+    int module;
+    if (o->model || !path || run_ckpt_model(path, owner, sizeof owner, &module, err, sizeof err) != 0)
+        return NULL;
+    for (int i = 0; i < c->checked.trains.n; i++) {
+        const TrainInfo *t = c->checked.trains.v[i];
+        if (!strcmp(t->model->name, owner))
+            return t;
+    }
+    return NULL;
+}
+
 const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o)
 {
+    const TrainInfo *from_ckpt = ckpt_train(c, o);
+    if (from_ckpt)
+        return from_ckpt;
     for (int i = 0; i < c->checked.trains.n; i++) {
         const TrainInfo *t = c->checked.trains.v[i];
         if (!o->model || strcmp(t->model->name, o->model) == 0)
@@ -354,16 +374,17 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
     return EXIT_OK;
 }
 
-/* modularize and report: the --model's train statement, else the first
- * modularize statement's model, else the first train statement. */
+/* modularize and report: the --model's train statement, else the checkpoint's
+ * model's, else the first modularize statement's model, else the first train
+ * statement. */
 int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
 {
     if (!o->ckpt) {
         fprintf(stderr, "mwtc: error: %s needs --ckpt CKPT\n%s\n", o->command, cli_try_cmd(o->command));
         return EXIT_USAGE;
     }
-    const TrainInfo *t = NULL;
-    if (!o->model && c->checked.modularizes.n) {
+    const TrainInfo *t = ckpt_train(c, o);
+    if (!t && !o->model && c->checked.modularizes.n) {
         const ModularizeInfo *m = c->checked.modularizes.v[0];
         t = cmd_train_of(c, m->model);
     }

@@ -287,6 +287,20 @@ endif()
 expect(0 "\"classes\": [0, 2]" emit mod.mwt --ckpt pair.ckpt -o pair_mod.o --json)
 expect(0 "\"output_size\": 1" emit mod.mwt --ckpt pair.ckpt --module 2 -o pair2.o --json)
 expect(0 "64 floats in, 2 scores out; compiled for" emit ok.mwt --ckpt ok.ckpt --module 1,0 -o whole.o)
+# without --model, a command given a checkpoint takes the model it was trained for: here the
+# second of two, which the modularize statement does not name
+file(WRITE ${TMP}/twomodels.mwt "dataset d = synthetic(n = 256, test = 64, seed = 2) { classes = 3  shape = [1, 8, 8] }
+model a : [1, 8, 8] -> [3] { modular { conv(4) relu } gap linear(3) }
+model b : [1, 8, 8] -> [3] { modular { conv(6) relu } gap linear(3) }
+train a on d { epochs = 1  batch = 32 }
+train b on d { epochs = 1  batch = 32 }
+modularize a { threshold = 0.9 }
+")
+expect(0 "checkpoint b2.ckpt" train twomodels.mwt --model b -o b2.ckpt --quiet)
+expect(0 "b on d (b2.ckpt, 1 epoch)" eval twomodels.mwt --ckpt b2.ckpt)
+expect(0 "modules of b on d" report twomodels.mwt --ckpt b2.ckpt --quiet)
+expect(0 "the module of b (classes 1)" emit twomodels.mwt --ckpt b2.ckpt --module 1 -o b2.o)
+expect(0 "trained 2 epochs" train twomodels.mwt --resume b2.ckpt --epochs 2 -o b2.ckpt --quiet)
 # a few steps leave batchnorm's running statistics near their start: the test accuracy that uses them
 # trails the training accuracy, and train says why; with more steps the note goes
 file(WRITE ${TMP}/bn.mwt "dataset d = synthetic(n = 256, test = 128, seed = 2) { classes = 4  shape = [1, 12, 12] }
