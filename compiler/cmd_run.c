@@ -129,7 +129,12 @@ int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, FILE 
 int cmd_train(Compilation *c, const CliOptions *o)
 {
     const TrainInfo *t = cmd_pick_train(c, o);
-    return t ? cmd_train_one(c, o, t, stdout) : EXIT_ERROR;
+    if (!t)
+        return EXIT_ERROR;
+    CliOptions to = *o;
+    if (!to.output && to.resume)   /* a resumed run goes on in its own checkpoint, not in MODEL.ckpt */
+        to.output = to.resume;
+    return cmd_train_one(c, &to, t, stdout);
 }
 
 /* eval's output: per class its accuracy; map[k] is the data set's class of
