@@ -58,6 +58,9 @@ static void on_interrupt(int sig)
     rt_interrupt_request();
 }
 
+/* Where the prompts go: stdout, or the terminal's stderr when stdout is piped on. */
+static FILE *term(void) { return isatty(1) ? stdout : stderr; }
+
 static char *read_line(Repl *r, const char *prompt)
 {
     if (r->tty) {
@@ -67,7 +70,7 @@ static char *read_line(Repl *r, const char *prompt)
             rt_interrupt_clear();
             free(l);
             r->cancelled = 1;
-            putchar('\n');
+            fputc('\n', term());
             return strdup("");
         }
         if (l && *l)
@@ -81,8 +84,8 @@ static char *read_line(Repl *r, const char *prompt)
         free(line);
         return NULL;
     }
-    if (n > 0 && line[n - 1] == '\n')
-        line[n - 1] = 0;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))   /* CRLF from a file made on Windows */
+        line[--n] = 0;
     return line;
 }
 
@@ -302,8 +305,19 @@ static int step(Repl *r, char *line)
     char *s = line;
     while (*s == ' ' || *s == '\t')
         s++;
+    for (size_t n = strlen(s); n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r');)
+        s[--n] = 0;
     if (!*s || *s == '#')
         return 0;
+    static const char *const bare[][2] = { { "quit", ":quit" }, { "exit", ":quit" }, { "q", ":quit" },
+                                            { "help", ":help" }, { "show", ":show" }, { "reset", ":reset" } };
+    for (size_t i = 0; i < sizeof bare / sizeof *bare; i++)
+        if (!strcmp(s, bare[i][0])) {   /* the word alone would go to the parser as an item */
+            fprintf(stderr, "mwtc: error: '%s' is neither an item nor a command; REPL commands start with ':' "
+                    "(%s)\n", s, bare[i][1]);
+            r->failed = 1;
+            return 0;
+        }
     if (*s == ':') {
         if (!strcmp(s, ":quit") || !strcmp(s, ":q") || !strcmp(s, ":exit"))
             return 1;
@@ -342,8 +356,11 @@ static int step(Repl *r, char *line)
     char *item = strdup(s);
     while (item && (depth(item, &opened) > 0 || (braces && !opened))) {
         char *more = read_line(r, "...> ");
-        if (!more)
-            break;   /* end of input: what there is goes to the checker, which says what is missing */
+        if (!more) {   /* end of input: what there is goes to the checker, which says what is missing */
+            if (r->tty)
+                fputc('\n', term());   /* after the ^D, not on its line */
+            break;
+        }
         if (r->cancelled) {   /* Ctrl-C: the item is dropped */
             free(more);
             free(item);
@@ -372,7 +389,11 @@ static int step(Repl *r, char *line)
 
 int repl_run(const CliOptions *o, const char *argv0)
 {
-    Repl r = { .argv0 = argv0, .tty = isatty(0) && isatty(1) };
+    /* a person at the keyboard, whatever stdout is (`mwtc repl | tee log`): line
+     * editing, prompts on the terminal, Ctrl-C that keeps the session */
+    Repl r = { .argv0 = argv0, .tty = isatty(0) && (isatty(1) || isatty(2)) };
+    if (r.tty && !isatty(1))
+        rl_outstream = stderr;
     cli_in_repl = true;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* results and diagnostics in the order they happen, piped too */
     r.text = calloc(1, 1);
@@ -417,20 +438,21 @@ int repl_run(const CliOptions *o, const char *argv0)
             r.failed = 1;
         } else {
             r.models = c->checked.models.n;
-            if (r.tty) {
-                printf("%s: models", o->file);
+            if (r.tty) {   /* on the terminal, where the prompts go */
+                FILE *t = term();
+                fprintf(t, "%s: models", o->file);
                 for (int i = 0; i < c->checked.models.n; i++)
-                    printf("%s%s", i ? ", " : " ", ((const Net *)c->checked.models.v[i])->name);
-                printf("%s; data sets", c->checked.models.n ? "" : " none");
+                    fprintf(t, "%s%s", i ? ", " : " ", ((const Net *)c->checked.models.v[i])->name);
+                fprintf(t, "%s; data sets", c->checked.models.n ? "" : " none");
                 for (int i = 0; i < c->checked.datasets.n; i++)
-                    printf("%s%s", i ? ", " : " ", ((const DatasetInfo *)c->checked.datasets.v[i])->name);
-                printf("%s\n", c->checked.datasets.n ? "" : " none");
+                    fprintf(t, "%s%s", i ? ", " : " ", ((const DatasetInfo *)c->checked.datasets.v[i])->name);
+                fprintf(t, "%s\n", c->checked.datasets.n ? "" : " none");
             }
         }
         release(c);
     }
     if (r.tty) {
-        printf("mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
+        fprintf(term(), "mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_interrupt;   /* no SA_RESTART: the read under readline returns */
@@ -442,7 +464,7 @@ int repl_run(const CliOptions *o, const char *argv0)
         char *line = read_line(&r, "mwt> ");
         if (!line) {
             if (r.tty)
-                putchar('\n');   /* end of input (^D) ends the prompt's line */
+                fputc('\n', term());   /* end of input (^D) ends the prompt's line */
             break;
         }
         int stop = step(&r, line);

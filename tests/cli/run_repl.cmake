@@ -59,6 +59,18 @@ repl(0 "model c : [1, 8, 8] -> [3] {   # a model { with a comment
 "
   "model c : [1, 8, 8] -> [3];linear(3) }" "" base.mwt)
 
+# lines ending in CR LF or spaces: commands and items read as typed; a REPL command without its
+# ':' says so instead of going to the parser
+string(ASCII 13 cr)
+repl(1 "model q : [1, 8, 8] -> [3] {${cr}
+  gap linear(3) }${cr}
+check --model q${cr}
+:show  ${cr}
+quit
+"
+  "model q : [1, 8, 8] -> [3];total: 6 parameters;import \"${TMP}/base.mwt\""
+  "'quit' is neither an item nor a command; REPL commands start with ':' (:quit)" base.mwt)
+
 # an item whose header goes on over lines is read up to its first brace; a
 # blank line before that brace ends it, and the checker says what is missing
 repl(1 "model h
