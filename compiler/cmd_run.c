@@ -147,6 +147,8 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
                r->accuracy, r->images);
         if (list && krr >= 0)
             printf(" \"module\": \"%s\", \"krr\": %.4f,", list, krr);
+        if (list && r->has_recall)
+            printf(" \"recall\": %.4f,", r->recall);
         else if (list)   /* a reuse's classes: its module is the checkpoint's */
             printf(" \"module\": \"%s\",", list);
         printf(" \"classes\": [");
@@ -176,6 +178,9 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
         printf("classes %s of %s on their test images: ", list, model);
     printf("%s on %s (%s, %d epoch%s): test accuracy %.2f%% over %lld images\n", model, d->name, o->ckpt, r->epochs,
            r->epochs == 1 ? "" : "s", 100 * r->accuracy, r->images);
+    if (list && r->has_recall)
+        printf("  (one class is always right among its classes; choosing among all %d outputs, the module says %s "
+               "for %.2f%% of them: its own-class recall)\n", d->classes, list, 100 * r->recall);
     int w = 14;   /* the name column, as wide as the widest name */
     for (int k = 0; d->names && k < r->classes; k++) {
         int nw = name_width(d->names[map ? map[k] : k]);

@@ -71,6 +71,13 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     }
     res->images = seen;
     res->accuracy = seen ? (double)right / (double)seen : 0;
+    if (n == 1 && seen) {   /* its own-class recall, as modularize measures it */
+        long long said = 0;
+        for (long long i = 0; i < ntest; i++)
+            said += lab[i] == classes[0] && run_argmax(lg + i * C, C) == classes[0];
+        res->has_recall = true;
+        res->recall = (double)said / (double)seen;
+    }
     res->epochs = meta.epoch;
     rc = 0;
 done:

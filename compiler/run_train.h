@@ -36,6 +36,10 @@ typedef struct RunResult {
     long long images;          /* test images evaluated */
     long long steps;           /* optimizer steps the checkpoint's parameters have taken, all epochs */
     bool batchnorm;            /* the model has batchnorm layers (running statistics) */
+    /* eval --module of one class, which is always right among its classes: how often,
+     * choosing among all outputs, it says its class on that class's images */
+    bool has_recall;
+    double recall;
     long long *class_correct, *class_total;   /* per class, arena-allocated */
     int classes;
 } RunResult;

@@ -196,6 +196,18 @@ expect(0 "mod.ckpt holds no figures measured for these modules by this build of 
 expect(0 "\"accuracy\"" eval moddrop.mwt --ckpt mod.ckpt --module 1 --json)
 expect(0 "\"module\": \"0,2\"" eval mod.mwt --ckpt mod.ckpt --module 0,2 --json)
 expect(1 "class 7 is not one of the 3 classes" eval mod.mwt --ckpt mod.ckpt --module 7)
+# a one-class module is always right among its classes: eval adds its own-class recall, the figure
+# report gives for that module
+expect(0 "choosing among all 3 outputs, the module says 1 for" eval mod.mwt --ckpt mod.ckpt --module 1)
+execute_process(COMMAND ${MWTC} eval mod.mwt --ckpt mod.ckpt --module 1 --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE one_json)
+execute_process(COMMAND ${MWTC} report mod.mwt --ckpt mod.ckpt --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE rep_json)
+string(JSON one_recall GET "${one_json}" recall)
+string(JSON rep_recall GET "${rep_json}" modules 1 recall)
+if(NOT one_recall EQUAL rep_recall)
+  message(FATAL_ERROR "eval --module 1 gives recall ${one_recall}, report ${rep_recall}")
+endif()
 expect(2 "--module needs class numbers" eval mod.mwt --ckpt mod.ckpt --module a)
 expect(2 "--module needs class numbers" eval mod.mwt --ckpt mod.ckpt --module 0,)
 expect(2 "--module needs class numbers" eval mod.mwt --ckpt mod.ckpt --module 4294967296)
