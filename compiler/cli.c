@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "names.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -44,8 +45,11 @@ static bool int_arg(const char *opt, const char *s, long long lo, long long hi, 
         return false;
     }
     if (errno == ERANGE || v < lo || v > hi) {
-        fprintf(stderr, "mwtc: error: %s needs an integer from %lld to %lld, not '%s'\n%s\n", opt, lo, hi, s,
-                cli_try());
+        if (hi == LLONG_MAX && errno != ERANGE)   /* below lo; the upper bound is none a person would give */
+            fprintf(stderr, "mwtc: error: %s needs an integer of at least %lld, not '%s'\n%s\n", opt, lo, s, cli_try());
+        else
+            fprintf(stderr, "mwtc: error: %s needs an integer from %lld to %lld, not '%s'\n%s\n", opt, lo, hi, s,
+                    cli_try());
         return false;
     }
     *out = v;
@@ -64,6 +68,14 @@ static bool not_a_file(const char *s)
 
 static bool unknown_command(const char *s)
 {
+    int n = 0;
+    while (commands[n])
+        n++;
+    const char *close = name_closest(s, commands, n);
+    if (close) {
+        fprintf(stderr, "mwtc: error: unknown command '%s'; did you mean '%s'?\n%s\n", s, close, cli_try());
+        return false;
+    }
     fprintf(stderr, "mwtc: error: unknown command '%s' (commands:", s);
     for (int k = 0; commands[k]; k++)
         fprintf(stderr, " %s", commands[k]);
@@ -150,6 +162,15 @@ static void warn_unread(CliOptions *o)
 static bool is_option(const char *s)
 {
     return (s[0] == '-' && s[1] == '-') || !strcmp(s, "-o") || !strcmp(s, "-h");
+}
+
+/* The command s names, as commands[] spells it, or NULL. */
+static const char *command_word(const char *s)
+{
+    for (int k = 0; commands[k]; k++)
+        if (!strcmp(s, commands[k]))
+            return commands[k];
+    return NULL;
 }
 
 bool cli_parse(int argc, char **argv, CliOptions *o)
@@ -256,6 +277,14 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
                 return usage("--threshold needs a number in (0, 1], not '%s'", next);
         } else if (a[0] == '-' && a[1]) {
             return usage("unknown option '%s'", a);
+        } else if (!o->file && !strcmp(o->command, "run") && command_word(a) && not_a_file(a)) {
+            /* options before the command (`mwtc --help train`, `mwtc --epochs 1 train x.mwt`) */
+            o->command = command_word(a);
+            if (!strcmp(o->command, "dump") && next && !is_option(next)) {
+                o->what = argv[++i];
+                if (strcmp(o->what, "ast") && strcmp(o->what, "ir") && strcmp(o->what, "llvm"))
+                    return usage("dump what? '%s' is not one of ast, ir, llvm", o->what);
+            }
         } else if (!o->file) {
             o->file = a;
         } else {
@@ -339,8 +368,10 @@ void cli_help(const char *command)
         return;
     }
     if (command && (strcmp(command, "modularize") == 0 || strcmp(command, "report") == 0)) {
-        puts("usage: mwtc modularize FILE.mwt --ckpt CKPT [--threshold T] [--sweep] [--json] [--svg FILE]\n"
-             "       mwtc report FILE.mwt --ckpt CKPT [--threshold T] [--json] [--svg FILE]\n"
+        puts("usage: mwtc modularize FILE.mwt --ckpt CKPT [--model NAME] [--threshold T] [--sweep] [--limit N]\n"
+             "                       [--json] [--svg FILE]\n"
+             "       mwtc report FILE.mwt --ckpt CKPT [--model NAME] [--threshold T] [--sweep] [--limit N]\n"
+             "                   [--json] [--svg FILE]\n"
              "\n"
              "Derives one module per class from a trained modular checkpoint: the frequency\n"
              "of each masked kernel over each class's training images (computed once and\n"
@@ -351,7 +382,9 @@ void cli_help(const char *command)
              "modularize also stores the modules, their calibrations and the figures measured\n"
              "on images in the checkpoint; a later report of the same modules reads them back.\n"
              "\n"
+             "  --model NAME  the model (default: the one the checkpoint is of)\n"
              "  --sweep       also thresholds 0.5 .. 0.95 on 1000 test images\n"
+             "  --limit N     kernel frequencies over the first N training images\n"
              "  --svg FILE    charts of KRR and recall per class and of the sweep");
         return;
     }
@@ -385,8 +418,8 @@ void cli_help(const char *command)
         return;
     }
     if (command && strcmp(command, "emit") == 0) {
-        puts("usage: mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o [--threshold T] [--cpu CPU]\n"
-             "                 [--json]\n"
+        puts("usage: mwtc emit FILE.mwt --ckpt CKPT --module C[,C...] -o NAME.o [--model NAME] [--threshold T]\n"
+             "                 [--cpu CPU] [--json]\n"
              "\n"
              "Writes the module of those classes as NAME.o, an object file with its weights\n"
              "inside that needs only libc and libm, and NAME.h, which declares\n"
@@ -418,8 +451,10 @@ void cli_help(const char *command)
          "       mwtc dump ast|ir|llvm FILE.mwt [--model NAME]\n"
          "\n"
          "options: --epochs N  --limit N  --threads N  --seed N  --quiet  -o PATH  --model NAME\n"
-         "         --json  --ckpt CKPT  --module C,...  --threshold T  --svg FILE  --help\n"
-         "         (also --name=value; an option the command does not read is a warning)\n"
+         "         --json  --ckpt CKPT  --resume CKPT  --module C,...  --threshold T  --sweep\n"
+         "         --svg FILE  --cpu CPU  --help\n"
+         "         (also --name=value; an option the command does not read is a warning, but for\n"
+         "         --threads and --quiet, which every command takes)\n"
          "\n"
          "With --json the main job prints one object: the report, its \"train\" and\n"
          "\"reuse\" results inside.\n"

@@ -17,7 +17,12 @@ expect(2 "--epochs needs an integer from 1 to 100000, not '4294967298'" train ex
 expect(2 "--threads needs an integer from 1 to 1024, not '100000'" train examples/fashion.mwt --threads 100000)
 expect(2 "--seed needs an integer from 0 to 9223372036854775807, not '9223372036854775808'"
        train examples/fashion.mwt --seed 9223372036854775808)
-expect(2 "unknown command 'trian' (commands: check train" trian examples/fashion.mwt)
+expect(2 "unknown command 'trian'; did you mean 'train'?" trian examples/fashion.mwt)
+expect(2 "unknown command 'frobnicate' (commands: check train" frobnicate examples/fashion.mwt)
+# options before the command: the command still counts
+expect(0 "usage: mwtc train FILE.mwt" --help train)
+expect(0 "model simcnn : [1, 28, 28] -> [10]" --quiet check examples/fashion.mwt)
+expect(2 "--limit needs an integer of at least 1, not '0'" train examples/fashion.mwt --limit 0)
 expect(2 "unknown command 'trian'" trian)
 expect(2 "option '--model' needs a value" check examples/fashion.mwt --model)
 # an empty value (CMake's lists drop empty arguments: through sh)
