@@ -1,5 +1,8 @@
 /* mwtc: reads as the list of stages. Each stage reports to the diagnostics
  * sink and returns; main turns the count of errors into the exit status. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,17 +11,39 @@
 #include "driver.h"
 #include "repl.h"
 
+/* What stdout could not take (a full disk, a closed pipe) is an I/O error:
+ * exit 1, as LANGUAGE.md says, and not a successful run whose output is
+ * gone. A reader that went away (`| head`) needs no message. */
+static volatile sig_atomic_t pipe_closed;
+
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+    pipe_closed = 1;   /* the write returns EPIPE */
+}
+
+static int output_status(int status)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return status;
+    if (!pipe_closed)
+        fprintf(stderr, "mwtc: error: cannot write the output: %s\n", strerror(errno ? errno : EIO));
+    return status == EXIT_OK ? EXIT_ERROR : status;
+}
+
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, on_sigpipe);   /* a closed pipe is a write error (output_status), not the end by a signal */
     CliOptions o;
     if (!cli_parse(argc, argv, &o))
         return EXIT_USAGE;
     if (o.help) {
         cli_help(strcmp(o.command, "run") ? o.command : NULL);
-        return EXIT_OK;
+        return output_status(EXIT_OK);
     }
     if (strcmp(o.command, "repl") == 0)
-        return repl_run(&o, argv[0]);
+        return output_status(repl_run(&o, argv[0]));
     Compilation *c = calloc(1, sizeof *c);
     if (!c) {
         fputs("mwtc: error: out of memory\n", stderr);
@@ -41,7 +66,7 @@ int main(int argc, char **argv)
     }
     status = cmd_main(c, &o);
 done:
-    fflush(stdout);
+    status = output_status(status);
     arena_free(&c->arena);
     free(c);
     return status;

@@ -19,6 +19,14 @@ expect(2 "--seed needs an integer from 0 to 9223372036854775807, not '9223372036
        train examples/fashion.mwt --seed 9223372036854775808)
 expect(2 "unknown command 'trian'; did you mean 'train'?" trian examples/fashion.mwt)
 expect(2 "unknown command 'frobnicate' (commands: check train" frobnicate examples/fashion.mwt)
+# output that cannot be written (a full disk) is an I/O error: exit 1, said on stderr
+if(EXISTS /dev/full)
+  execute_process(COMMAND ${MWTC} check examples/fashion.mwt WORKING_DIRECTORY ${SRC} OUTPUT_FILE /dev/full
+                  ERROR_VARIABLE full_err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 1 OR NOT full_err MATCHES "mwtc: error: cannot write the output: No space left on device")
+    message(FATAL_ERROR "check > /dev/full: exit ${rc}\n${full_err}")
+  endif()
+endif()
 # options before the command: the command still counts
 expect(0 "usage: mwtc train FILE.mwt" --help train)
 expect(0 "model simcnn : [1, 28, 28] -> [10]" --quiet check examples/fashion.mwt)
