@@ -3,6 +3,7 @@
 #include "import.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -124,8 +125,28 @@ static void load_file(Loader *L, const SrcFile *f)
     L->stack.n--;
 }
 
+const char *import_not_program(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return "is a directory, not a program";
+    FILE *f = fopen(path, "rb");
+    char head[8] = { 0 };
+    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    if (n == sizeof head && !memcmp(head, "MWTCKPT", sizeof head))   /* rt_ckpt's magic, its NUL included */
+        return "is a checkpoint, not a program: commands take it with --ckpt (mwtc eval FILE.mwt --ckpt CKPT)";
+    return NULL;
+}
+
 int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, Program *prog)
 {
+    const char *why = import_not_program(path);
+    if (why) {
+        diag_plain(d, "%s %s", path, why);
+        return 1;
+    }
     int before = d->errors;
     SrcFile *f = src_read(a, path);
     if (!f) {

@@ -13,6 +13,9 @@ typedef struct ImportPaths {
  * definition order, an import's items placed where the import stands (the
  * import item itself kept before them). Returns the number of errors. */
 int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, Program *prog);
+/* Why path is no program to read, for what is plainly none (a directory, a
+ * checkpoint: their bytes would only be a page of syntax errors); NULL else. */
+const char *import_not_program(const char *path);
 /* The same for a program held in memory (the REPL's session), named `name`
  * in diagnostics; its imports resolve as a file's in the current directory would. */
 int import_load_text(Arena *a, Diag *d, const char *name, const char *text, size_t len, const ImportPaths *paths,

@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "driver.h"
+#include "import.h"
 #include "repl.h"
 #include "report_check.h"
 #include "rt_progress.h"
@@ -412,6 +413,12 @@ int repl_run(const CliOptions *o, const char *argv0)
                 fprintf(stderr, "mwtc: error: cannot read %s: no such file; did you mean %s?\n", o->file, with);
             else
                 fprintf(stderr, "mwtc: error: cannot read %s: %s\n", o->file, strerror(e));
+            free(r.text);
+            return EXIT_ERROR;
+        }
+        const char *why = import_not_program(real);
+        if (why) {
+            fprintf(stderr, "mwtc: error: %s %s\n", o->file, why);
             free(r.text);
             return EXIT_ERROR;
         }

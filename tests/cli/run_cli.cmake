@@ -19,6 +19,8 @@ expect(2 "--seed needs an integer from 0 to 9223372036854775807, not '9223372036
        train examples/fashion.mwt --seed 9223372036854775808)
 expect(2 "unknown command 'trian'; did you mean 'train'?" trian examples/fashion.mwt)
 expect(2 "unknown command 'frobnicate' (commands: check train" frobnicate examples/fashion.mwt)
+# a checkpoint or a directory where the program goes: one line that says so, not a page of syntax errors
+expect(1 "mwtc: error: ${SRC}/examples is a directory, not a program" repl ${SRC}/examples)
 # output that cannot be written (a full disk) is an I/O error: exit 1, said on stderr
 if(EXISTS /dev/full)
   execute_process(COMMAND ${MWTC} check examples/fashion.mwt WORKING_DIRECTORY ${SRC} OUTPUT_FILE /dev/full
@@ -66,7 +68,7 @@ expect(2 "option '--ckpt' needs a value" eval examples/fashion.mwt --ckpt --json
 expect(2 "dump what? 'bytes'" dump bytes examples/fashion.mwt)
 expect(2 "--threshold needs a number in (0, 1]" modularize examples/fashion.mwt --threshold 2)
 expect(1 "mwtc: error: cannot read nope.mwt: No such file or directory" check nope.mwt)
-expect(1 "mwtc: error: cannot read examples: Is a directory" check examples)
+expect(1 "mwtc: error: examples is a directory, not a program" check examples)
 expect(0 "total: 466186 parameters" check examples/fashion.mwt)
 expect(0 "\"masked_kernels\": 288" check --json examples/fashion.mwt)
 expect(0 "model resnet18 :" check stdlib/models/resnet18.mwt --model resnet18)

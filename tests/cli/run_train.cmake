@@ -108,6 +108,7 @@ endif()
 # A checkpoint that cannot be written stops the run before its first epoch.
 expect(1 "mwtc: error: ${TMP}/none/ok.ckpt: cannot create" train ok.mwt -o ${TMP}/none/ok.ckpt)
 expect(1 "mwtc: error: empty: is a directory" train ok.mwt -o empty)
+expect(1 "mwtc: error: ok.ckpt is a checkpoint, not a program: commands take it with --ckpt" check ok.ckpt)
 execute_process(COMMAND ${MWTC} train ok.mwt -o ${TMP}/none/ok.ckpt WORKING_DIRECTORY ${TMP} ERROR_VARIABLE err)
 if(err MATCHES "epoch")
   message(FATAL_ERROR "training started before the checkpoint was known to be writable:\n${err}")
