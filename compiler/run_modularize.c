@@ -214,7 +214,7 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
     }
     run_model_set_module(&z->m, NULL, 1);
     if (o->progress != RT_PROGRESS_QUIET)
-        fprintf(stderr, "modularize %s: kernel frequencies over %lld training images\n", z->m.net->name, N);
+        fprintf(stderr, "%s %s: kernel frequencies over %lld training images\n", mz_who(z), z->m.net->name, N);
     mz_forward(z, &z->m, 0, NULL, N, NULL, NULL, on, lab);
     memset(s->count, 0, sizeof(long long) * (size_t)z->classes);
     for (long long i = 0; i < N; i++)
@@ -323,6 +323,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     RunMeta meta;
     if (mz_open(&z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
         goto done;
+    z->who = readonly ? "report" : "modularize";
     const IrGraph *g = z->m.eval.g;
     ModStats *s = &z->st;
     if (g->masks.n == 0) {
@@ -373,7 +374,7 @@ int run_modularize(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const
     r->stored = stored > 0;
     if (r->stored) {
         if (o->progress != RT_PROGRESS_QUIET)
-            fprintf(stderr, "modularize %s: the modules at threshold %.2f as measured and stored in %s\n",
+            fprintf(stderr, "%s %s: the modules at threshold %.2f as measured and stored in %s\n", mz_who(z),
                     t->model->name, r->threshold, o->ckpt);
     } else {
         if (readonly && o->progress != RT_PROGRESS_QUIET)

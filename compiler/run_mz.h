@@ -14,6 +14,7 @@ typedef struct Mz {
     int words;                 /* 64-bit words of one image's binary mask */
     int classes;
     long long ntrain;          /* training images this run uses: the first ntrain (--limit) */
+    const char *who;           /* the command its progress lines name: "modularize" (the default) or "report" */
 } Mz;
 
 /* A new Mz in *out: t's data, the inference graph of its model with ckpt's
@@ -23,6 +24,8 @@ int mz_open(Mz **out, Arena *a, const TrainInfo *t, const char *ckpt, int thread
             size_t errlen);
 /* Frees all of it (NULL: nothing). */
 void mz_close(Mz *z);
+/* The command z's progress lines name. */
+static inline const char *mz_who(const Mz *z) { return z->who ? z->who : "modularize"; }
 /* The frequencies from the checkpoint o->ckpt where they were counted over
  * the training images this run uses (o->limit: the first N, into z->ntrain),
  * else counted over those (and stored there unless readonly). */

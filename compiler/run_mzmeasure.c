@@ -120,7 +120,7 @@ int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size
         goto done;
     }
     if (o->progress != RT_PROGRESS_QUIET)
-        fprintf(stderr, "modularize %s: sweep of %d thresholds on %lld test and %lld calibration images\n",
+        fprintf(stderr, "%s %s: sweep of %d thresholds on %lld test and %lld calibration images\n", mz_who(z),
                 z->m.net->name, NT, nt, nc);
     double krr[NT] = { 0 };
     for (int c = 0; c < C; c++) {
@@ -201,8 +201,8 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_
     r->cohesion = coh / C;
 
     if (o->progress != RT_PROGRESS_QUIET)
-        fprintf(stderr, "modularize %s: %d modules on %lld test and %lld calibration images\n", z->m.net->name, C,
-                ntest, ncal);
+        fprintf(stderr, "%s %s: %d modules on %lld test and %lld calibration images\n", mz_who(z), z->m.net->name,
+                C, ntest, ncal);
     if (module_scores(z, a, keeps, r->generators, cal_idx, &sc, err, errlen) != 0)
         goto done;
     double recall[256];

@@ -145,7 +145,7 @@ endif()
 # frequencies a run over other images stored are counted again, never handed to this one
 expect(0 "kernel frequencies over 100 training images" modularize mod.mwt --ckpt mod.ckpt --limit 100)
 expect(0 "kernel frequencies over 256 training images" modularize mod.mwt --ckpt mod.ckpt)
-expect(0 "as measured and stored in mod.ckpt" report mod.mwt --ckpt mod.ckpt)
+expect(0 "report m: the modules at threshold 0.80 as measured and stored in mod.ckpt" report mod.mwt --ckpt mod.ckpt)
 expect(0 "3 modules on 96 test and 100 calibration images" report mod.mwt --ckpt mod.ckpt --limit 100)
 # a class without test images has no own-class recall to report: null, "n/a", left out of the
 # sweep's mean; eval gives it no accuracy
