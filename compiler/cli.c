@@ -244,6 +244,18 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
         } else if (!strcmp(a, "--module")) {
             VALUE();
             o->module = next;
+            /* `--module 1, 3`: the list split at a space after its comma, joined again */
+            static char joined[4096];
+            size_t len = strlen(next);
+            if (len && next[len - 1] == ',' && len < sizeof joined) {
+                memcpy(joined, next, len + 1);
+                while (len && joined[len - 1] == ',' && i + 1 < argc && !is_option(argv[i + 1]) &&
+                       len + strlen(argv[i + 1]) < sizeof joined) {
+                    strcpy(joined + len, argv[++i]);
+                    len = strlen(joined);
+                }
+                o->module = joined;
+            }
         } else if (!strcmp(a, "--cpu")) {
             VALUE();
             o->cpu = next;

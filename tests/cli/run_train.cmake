@@ -196,6 +196,8 @@ expect(0 "mod.ckpt holds no figures measured for these modules by this build of 
        report moddrop.mwt --ckpt mod.ckpt)
 expect(0 "\"accuracy\"" eval moddrop.mwt --ckpt mod.ckpt --module 1 --json)
 expect(0 "\"module\": \"0,2\"" eval mod.mwt --ckpt mod.ckpt --module 0,2 --json)
+# a list split at the space after its comma (`--module 0, 2`) is joined again
+expect(0 "\"module\": \"0,2\"" eval mod.mwt --ckpt mod.ckpt --module 0, 2 --json)
 expect(1 "class 7 is not one of the 3 classes" eval mod.mwt --ckpt mod.ckpt --module 7)
 # a one-class module is always right among its classes: eval adds its own-class recall, the figure
 # report gives for that module
