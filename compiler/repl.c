@@ -42,6 +42,13 @@ typedef struct Repl {
     int tty;
     int failed;                /* a line failed (the exit status of piped input) */
     int cancelled;             /* Ctrl-C at a prompt: the line or item is dropped */
+    /* the typed items that a later one of the same kind and name replaces
+     * (a model typed again, a train statement for the same model) */
+    struct Typed {
+        char key[160];         /* "model m", "train m", ... */
+        size_t start, len;     /* in text, its '\n' included */
+    } *typed;
+    int ntyped, captyped;
 } Repl;
 
 /* Ctrl-C on a terminal: at a prompt it drops the line (or the item being
@@ -142,22 +149,52 @@ static int depth(const char *s, int *opened)
     return d;
 }
 
-/* Adds an item to the session if the session still checks with it. */
+/* What an item defines, as "KEYWORD NAME" (dataset, block, model: its name;
+ * train, modularize: its model), into key; 0 for an item that replaces
+ * nothing (import, reuse, a header it cannot read). */
+static int item_key(const char *item, char *key, size_t len)
+{
+    static const char *const kinds[] = { "dataset", "block", "model", "train", "modularize" };
+    size_t kw = strcspn(item, " \t\n");
+    const char *name = item + kw + strspn(item + kw, " \t\n");
+    size_t nl = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (kw == strlen(kinds[i]) && !strncmp(item, kinds[i], kw) && nl > 0 && kw + nl + 2 < len) {
+            snprintf(key, len, "%s %.*s", kinds[i], (int)nl, name);
+            return 1;
+        }
+    return 0;
+}
+
+/* Adds an item to the session if the session still checks with it; an item
+ * typed again (the same kind and name) takes the place of the one before, so
+ * that a model can be changed without :reset. */
 static void add_item(Repl *r, const char *item)
 {
-    size_t n = strlen(item);
-    char *t = malloc(r->len + n + 2);
-    if (!t) {
+    char key[160] = "";
+    int old = -1;
+    if (item_key(item, key, sizeof key))
+        for (int i = 0; i < r->ntyped && old < 0; i++)
+            if (!strcmp(r->typed[i].key, key))
+                old = i;
+    size_t n = strlen(item), at = old >= 0 ? r->typed[old].start : r->len, gone = old >= 0 ? r->typed[old].len : 0;
+    char *t = malloc(r->len - gone + n + 2);
+    if (!t || (old < 0 && key[0] && r->ntyped == r->captyped &&
+               !(r->typed = realloc(r->typed, sizeof *r->typed * (size_t)(r->captyped = 2 * r->captyped + 8))))) {
+        free(t);
         fputs("mwtc: error: out of memory\n", stderr);
         r->failed = 1;
         return;
     }
-    memcpy(t, r->text, r->len);
-    memcpy(t + r->len, item, n);
-    t[r->len + n] = '\n';
-    t[r->len + n + 1] = 0;
+    /* text before the item's place, the item, text after the one it replaces */
+    memcpy(t, r->text, at);
+    memcpy(t + at, item, n);
+    t[at + n] = '\n';
+    memcpy(t + at + n + 1, r->text + at + gone, r->len - at - gone);
+    size_t len = r->len - gone + n + 1;
+    t[len] = 0;
     int errors;
-    Compilation *c = compile(r, t, r->len + n + 1, 1, &errors);
+    Compilation *c = compile(r, t, len, 1, &errors);
     if (errors || !c) {
         free(t);
         r->failed = 1;
@@ -166,10 +203,25 @@ static void add_item(Repl *r, const char *item)
     }
     free(r->text);
     r->text = t;
-    r->len += n + 1;
+    r->len = len;
+    if (old >= 0) {   /* the items after it moved */
+        for (int i = 0; i < r->ntyped; i++)
+            if (r->typed[i].start > at)
+                r->typed[i].start = r->typed[i].start + n + 1 - gone;
+        r->typed[old].len = n + 1;
+    } else if (key[0]) {
+        r->typed[r->ntyped].start = at, r->typed[r->ntyped].len = n + 1;
+        snprintf(r->typed[r->ntyped++].key, sizeof r->typed->key, "%s", key);
+    }
     for (int i = r->models; i < c->checked.models.n; i++)
         report_check_text(stdout, c->checked.models.v[i]);
-    if (c->checked.models.n == r->models)
+    const char *sp = old >= 0 ? strchr(key, ' ') : NULL;
+    for (int i = 0; sp && !strncmp(key, "model", 5) && i < c->checked.models.n; i++)
+        if (!strcmp(((const Net *)c->checked.models.v[i])->name, sp + 1))   /* its new layer table */
+            report_check_text(stdout, c->checked.models.v[i]);
+    if (old >= 0)
+        printf("replaced %s\n", key);
+    else if (c->checked.models.n == r->models)
         printf("ok\n");
     r->models = c->checked.models.n;
     release(c);
@@ -283,7 +335,8 @@ static void help(void)
          "import) to add it to the session: it is checked with everything before it, a\n"
          "model shows its layer table, and an item with an error is not added. An item\n"
          "goes on over lines until its braces close (a blank line before its first brace\n"
-         "ends it).\n"
+         "ends it). A dataset, block or model typed again, or a train or modularize\n"
+         "statement for the same model, replaces the one typed before, where it stood.\n"
          "\n"
          "Commands run on the session as they would on a file (mwtc CMD --help):\n"
          "  run [--epochs N ...]             the main job: train, modularize, reuse\n"
@@ -328,6 +381,7 @@ static int step(Repl *r, char *line)
             fwrite(r->text, 1, r->len, stdout);
         else if (!strcmp(s, ":reset")) {
             r->len = r->base;
+            r->ntyped = 0;
             r->text[r->len] = 0;
             int errors;
             Compilation *c = compile(r, r->text, r->len, 1, &errors);
@@ -481,5 +535,6 @@ int repl_run(const CliOptions *o, const char *argv0)
             break;
     }
     free(r.text);
+    free(r.typed);
     return r.tty || !r.failed ? EXIT_OK : EXIT_ERROR;
 }

@@ -59,6 +59,18 @@ repl(0 "model c : [1, 8, 8] -> [3] {   # a model { with a comment
 "
   "model c : [1, 8, 8] -> [3];linear(3) }" "" base.mwt)
 
+# an item typed again replaces the one typed before, in its place (the train statement after the
+# model still follows it); one that does not check leaves the session as it was
+repl(1 "model r : [1, 8, 8] -> [3] { gap linear(3) }
+train r on d { batch = 16 }
+model r : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }
+train r on d { batch = 32  epochs = 1 }
+model r : [1, 8, 8] -> [3] { conv(4) linear(3) }
+:show
+"
+  "replaced model r;replaced train r;model r : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }\ntrain r on d { batch = 32  epochs = 1 }"
+  "<repl>:2:38: error: linear needs a flat input" base.mwt)
+
 # lines ending in CR LF or spaces: commands and items read as typed; a REPL command without its
 # ':' says so instead of going to the parser
 string(ASCII 13 cr)
