@@ -33,7 +33,6 @@ void cmd_no_model(Compilation *c, const CliOptions *o)
         diag_plain(&c->diag, "%s has no model named '%s'", o->file, o->model);
 }
 
-/* The train statement --model names, else the first. */
 /* Without --model, the train statement of the model the checkpoint given
  * (--ckpt, else --resume) was trained for, if the file has one. */
 static const TrainInfo *ckpt_train(Compilation *c, const CliOptions *o)
@@ -51,6 +50,7 @@ static const TrainInfo *ckpt_train(Compilation *c, const CliOptions *o)
     return NULL;
 }
 
+/* The train statement --model names, else the checkpoint's model's, else the first. */
 const TrainInfo *cmd_pick_train(Compilation *c, const CliOptions *o)
 {
     const TrainInfo *from_ckpt = ckpt_train(c, o);
@@ -147,10 +147,10 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
                r->accuracy, r->images);
         if (list && krr >= 0)
             printf(" \"module\": \"%s\", \"krr\": %.4f,", list, krr);
-        if (list && r->has_recall)
-            printf(" \"recall\": %.4f,", r->recall);
         else if (list)   /* a reuse's classes: its module is the checkpoint's */
             printf(" \"module\": \"%s\",", list);
+        if (list && r->has_recall)
+            printf(" \"recall\": %.4f,", r->recall);
         printf(" \"classes\": [");
         for (int k = 0, first = 1; k < r->classes; k++) {
             int cls = map ? map[k] : k;

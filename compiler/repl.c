@@ -166,6 +166,19 @@ static int item_key(const char *item, char *key, size_t len)
     return 0;
 }
 
+/* Room for one more typed item; -1 when there is none to have. */
+static int typed_room(Repl *r)
+{
+    if (r->ntyped < r->captyped)
+        return 0;
+    int cap = 2 * r->captyped + 8;
+    void *v = realloc(r->typed, sizeof *r->typed * (size_t)cap);
+    if (!v)
+        return -1;
+    r->typed = v, r->captyped = cap;
+    return 0;
+}
+
 /* Adds an item to the session if the session still checks with it; an item
  * typed again (the same kind and name) takes the place of the one before, so
  * that a model can be changed without :reset. */
@@ -179,8 +192,7 @@ static void add_item(Repl *r, const char *item)
                 old = i;
     size_t n = strlen(item), at = old >= 0 ? r->typed[old].start : r->len, gone = old >= 0 ? r->typed[old].len : 0;
     char *t = malloc(r->len - gone + n + 2);
-    if (!t || (old < 0 && key[0] && r->ntyped == r->captyped &&
-               !(r->typed = realloc(r->typed, sizeof *r->typed * (size_t)(r->captyped = 2 * r->captyped + 8))))) {
+    if (!t || typed_room(r) != 0) {
         free(t);
         fputs("mwtc: error: out of memory\n", stderr);
         r->failed = 1;

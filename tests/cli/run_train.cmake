@@ -196,6 +196,14 @@ expect(0 "mod.ckpt holds no figures measured for these modules by this build of 
        report moddrop.mwt --ckpt mod.ckpt)
 expect(0 "\"accuracy\"" eval moddrop.mwt --ckpt mod.ckpt --module 1 --json)
 expect(0 "\"module\": \"0,2\"" eval mod.mwt --ckpt mod.ckpt --module 0,2 --json)
+# each key once (a JSON object with a key twice is not one a reader can trust)
+execute_process(COMMAND ${MWTC} eval mod.mwt --ckpt mod.ckpt --module 0,2 --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE mod02)
+string(REGEX MATCHALL "\"module\"" mod02_keys "${mod02}")
+list(LENGTH mod02_keys mod02_n)
+if(NOT mod02_n EQUAL 1)
+  message(FATAL_ERROR "eval --module 0,2 --json has \"module\" ${mod02_n} times:\n${mod02}")
+endif()
 # a list split at the space after its comma (`--module 0, 2`) is joined again
 expect(0 "\"module\": \"0,2\"" eval mod.mwt --ckpt mod.ckpt --module 0, 2 --json)
 expect(1 "class 7 is not one of the 3 classes" eval mod.mwt --ckpt mod.ckpt --module 7)
