@@ -29,6 +29,11 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
 /* emit (cmd_emit.c): a module as NAME.o and NAME.h. */
 int cmd_emit(Compilation *c, const CliOptions *o);
 
+/* For a command without --ckpt: " (M.ckpt is here, ...: --ckpt M.ckpt)" when
+ * the checkpoint train writes for one of the file's models (--model's) is in
+ * the current directory, else "". */
+const char *cmd_ckpt_hint(Compilation *c, const CliOptions *o);
+
 /* Shared by the commands (cmd_run.c). The train statement --model names,
  * else that of the model --ckpt's (or --resume's) checkpoint is of, else the
  * first (NULL diagnosed); a model's train and modularize

@@ -77,9 +77,9 @@ static int names(const char *out, char *name, size_t namelen, char *hdr, size_t 
 int cmd_emit(Compilation *c, const CliOptions *o)
 {
     if (!o->ckpt || !o->output) {
-        fprintf(stderr, "mwtc: error: emit needs %s\n%s\n",
+        fprintf(stderr, "mwtc: error: emit needs %s%s\n%s\n",
                 !o->ckpt && !o->output ? "--ckpt CKPT and -o NAME.o" : !o->ckpt ? "--ckpt CKPT" : "-o NAME.o",
-                cli_try_cmd("emit"));
+                o->ckpt ? "" : cmd_ckpt_hint(c, o), cli_try_cmd("emit"));
         return EXIT_USAGE;
     }
     char name[256], hdr[4096], list[256 * 12] = "", owner[128], err[1024];

@@ -257,7 +257,8 @@ int cmd_main(Compilation *c, const CliOptions *o)
         status = cmd_emit(c, o);
     } else if (strcmp(o->command, "reuse") == 0) {
         if (!o->ckpt) {
-            fprintf(stderr, "mwtc: error: reuse needs --ckpt CKPT (the trained modular model)\n");
+            fprintf(stderr, "mwtc: error: reuse needs --ckpt CKPT (the trained modular model)%s\n",
+                    cmd_ckpt_hint(c, o));
             status = EXIT_USAGE;
         } else if (c->checked.reuses.n == 0) {
             diag_plain(&c->diag, "%s has no reuse statement", o->file);

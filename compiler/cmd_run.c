@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "json.h"
@@ -48,6 +49,17 @@ static const TrainInfo *ckpt_train(Compilation *c, const CliOptions *o)
             return t;
     }
     return NULL;
+}
+
+const char *cmd_ckpt_hint(Compilation *c, const CliOptions *o)
+{
+    for (int i = 0; i < c->checked.trains.n; i++) {
+        const char *m = ((const TrainInfo *)c->checked.trains.v[i])->model->name;
+        const char *path = arena_printf(&c->arena, "%s.ckpt", m);
+        if ((!o->model || !strcmp(o->model, m)) && access(path, F_OK) == 0)
+            return arena_printf(&c->arena, " (%s is here, where train writes model %s's: --ckpt %s)", path, m, path);
+    }
+    return "";
 }
 
 /* The train statement --model names, else the checkpoint's model's, else the first. */
@@ -259,7 +271,7 @@ static int eval_reuse(Compilation *c, const CliOptions *o, const ReuseInfo *ru, 
 int cmd_eval(Compilation *c, const CliOptions *o)
 {
     if (!o->ckpt) {
-        fprintf(stderr, "mwtc: error: eval needs --ckpt CKPT\n%s\n", cli_try_cmd("eval"));
+        fprintf(stderr, "mwtc: error: eval needs --ckpt CKPT%s\n%s\n", cmd_ckpt_hint(c, o), cli_try_cmd("eval"));
         return EXIT_USAGE;
     }
     char owner[128], err[1024];
@@ -390,7 +402,8 @@ int cmd_modularize_one(Compilation *c, const CliOptions *o, const TrainInfo *t, 
 int cmd_modularize(Compilation *c, const CliOptions *o, int readonly)
 {
     if (!o->ckpt) {
-        fprintf(stderr, "mwtc: error: %s needs --ckpt CKPT\n%s\n", o->command, cli_try_cmd(o->command));
+        fprintf(stderr, "mwtc: error: %s needs --ckpt CKPT%s\n%s\n", o->command, cmd_ckpt_hint(c, o),
+                cli_try_cmd(o->command));
         return EXIT_USAGE;
     }
     const TrainInfo *t = ckpt_train(c, o);

@@ -321,6 +321,10 @@ modularize a { threshold = 0.9 }
 ")
 expect(0 "checkpoint b2.ckpt" train twomodels.mwt --model b -o b2.ckpt --quiet)
 expect(0 "b on d (b2.ckpt, 1 epoch)" eval twomodels.mwt --ckpt b2.ckpt)
+# without --ckpt, the checkpoint train writes for the model is suggested when it is there
+expect(0 "checkpoint b.ckpt" train twomodels.mwt --model b --quiet)
+expect(2 "report needs --ckpt CKPT (b.ckpt is here, where train writes model b's: --ckpt b.ckpt)"
+       report twomodels.mwt --model b)
 expect(0 "modules of b on d" report twomodels.mwt --ckpt b2.ckpt --quiet)
 expect(0 "the module of b (classes 1)" emit twomodels.mwt --ckpt b2.ckpt --module 1 -o b2.o)
 # a resumed run goes on in its own checkpoint
@@ -362,7 +366,7 @@ if(NOT per_channel STREQUAL one_pair)
 endif()
 expect(0 "1280 floats in, 2 scores out" emit wide.mwt --ckpt wide.ckpt --module 1,0 -o wide.o)
 expect(2 "emit needs --module" emit mod.mwt --ckpt mod.ckpt -o x.o)
-expect(2 "emit needs --ckpt CKPT\n" emit mod.mwt --module 1 -o x.o)
+expect(2 "emit needs --ckpt CKPT (m.ckpt is here, where train writes model m's: --ckpt m.ckpt)\n" emit mod.mwt --module 1 -o x.o)
 expect(2 "emit needs -o NAME.o" emit mod.mwt --ckpt mod.ckpt --module 1)
 expect(2 "-o needs NAME.o" emit mod.mwt --ckpt mod.ckpt --module 1 -o shoes.c)
 expect(2 "'my-shoes' (from -o my-shoes.o) is not a C identifier" emit mod.mwt --ckpt mod.ckpt --module 1 -o my-shoes.o)
