@@ -303,6 +303,13 @@ static int run_command(Repl *r, char *line)
         fprintf(stderr, n < 0 ? "mwtc: error: a quote is not closed\n" : "mwtc: no command\n");
         return EXIT_USAGE;
     }
+    /* ~/ at the start of a word is $HOME/, as a shell would have it (`-o ~/m.ckpt`) */
+    static char home[8][PATH_MAX];
+    const char *h = getenv("HOME");
+    for (int j = 1, t = 0; h && j < n && t < 8; j++)
+        if (w[j][0] == '~' && (w[j][1] == '/' || !w[j][1]) &&
+            snprintf(home[t], sizeof home[t], "%s%s", h, w[j] + 1) < (int)sizeof home[t])
+            w[j] = home[t++];
     int k = 0;
     argv[k++] = "mwtc";
     int i = 0;

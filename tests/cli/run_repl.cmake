@@ -4,7 +4,7 @@ cmake_minimum_required(VERSION 3.20)
 # layer table, commands run on the session, and the exit status says whether
 # every line succeeded.
 file(REMOVE_RECURSE ${TMP})
-file(MAKE_DIRECTORY ${TMP})
+file(MAKE_DIRECTORY ${TMP} ${TMP}/home)
 file(WRITE ${TMP}/base.mwt
 "dataset d = synthetic(n = 128, test = 64) { classes = 3  shape = [1, 8, 8] }
 ")
@@ -70,6 +70,17 @@ model r : [1, 8, 8] -> [3] { conv(4) linear(3) }
 "
   "replaced model r;replaced train r;model r : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }\ntrain r on d { batch = 32  epochs = 1 }"
   "<repl>:2:38: error: linear needs a flat input" base.mwt)
+
+# ~/ in a command's words is $HOME/, as in a shell
+file(WRITE ${TMP}/in.txt "model t : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }
+train t on d { batch = 16  epochs = 1 }
+train --quiet -o ~/tilde.ckpt
+")
+execute_process(COMMAND ${CMAKE_COMMAND} -E env HOME=${TMP}/home ${MWTC} repl base.mwt WORKING_DIRECTORY ${TMP}
+                INPUT_FILE ${TMP}/in.txt OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT EXISTS ${TMP}/home/tilde.ckpt)
+  message(FATAL_ERROR "train -o ~/tilde.ckpt in the REPL: exit ${rc}, no ${TMP}/home/tilde.ckpt\n${out}\n${err}")
+endif()
 
 # lines ending in CR LF or spaces: commands and items read as typed; a REPL command without its
 # ':' says so instead of going to the parser
