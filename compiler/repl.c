@@ -36,7 +36,7 @@
 typedef struct Repl {
     char *text;                /* the session program */
     size_t len;
-    size_t base;               /* the import line's bytes: what :reset keeps */
+    size_t base;               /* the import line's bytes (0: no file, or one with errors) */
     int models;                /* models in the session, to show the new ones */
     const char *argv0;
     int tty;
@@ -49,6 +49,8 @@ typedef struct Repl {
         size_t start, len;     /* in text, its '\n' included */
     } *typed;
     int ntyped, captyped;
+    const char *file;          /* FILE.mwt as given, and its import line: :reset reads it again */
+    char *import;
 } Repl;
 
 /* Ctrl-C on a terminal: at a prompt it drops the line (or the item being
@@ -368,7 +370,7 @@ static void help(void)
          "  emit --ckpt CKPT --module C,... -o NAME.o\n"
          "  dump ast|ir|llvm [--model NAME]\n"
          "\n"
-         "  :show    the session program     :reset   drop the items typed (keep the file)\n"
+         "  :show    the session program     :reset   drop the items typed; read the file again\n"
          "  :help    this text               :quit    leave (so does end of input)");
 }
 
@@ -399,11 +401,26 @@ static int step(Repl *r, char *line)
         else if (!strcmp(s, ":show"))
             fwrite(r->text, 1, r->len, stdout);
         else if (!strcmp(s, ":reset")) {
-            r->len = r->base;
+            /* the file as it is now: one fixed since the start joins the session, one broken since leaves it */
+            r->len = r->base = 0;
             r->ntyped = 0;
+            char *fresh = r->import ? strdup(r->import) : NULL;
+            if (fresh) {
+                free(r->text);
+                r->text = fresh;
+                r->len = r->base = strlen(fresh);
+            }
             r->text[r->len] = 0;
             int errors;
             Compilation *c = compile(r, r->text, r->len, 1, &errors);
+            if (r->import && (errors || !c)) {
+                fprintf(stderr, "mwtc: error: %s has errors: the session goes on without it\n", r->file);
+                r->len = r->base = 0;
+                r->text[0] = 0;
+                r->failed = 1;
+                release(c);
+                c = compile(r, r->text, r->len, 1, &errors);
+            }
             r->models = c && !errors ? c->checked.models.n : 0;
             release(c);
             printf("ok\n");
@@ -509,6 +526,12 @@ int repl_run(const CliOptions *o, const char *argv0)
         }
         snprintf(r.text, n, "import \"%s\"\n", real);
         r.len = r.base = strlen(r.text);
+        r.file = o->file;
+        if (!(r.import = strdup(r.text))) {
+            fputs("mwtc: error: out of memory\n", stderr);
+            free(r.text);
+            return EXIT_ERROR;
+        }
         int errors;
         Compilation *c = compile(&r, r.text, r.len, 1, &errors);
         if (errors || !c) {
@@ -555,5 +578,6 @@ int repl_run(const CliOptions *o, const char *argv0)
     }
     free(r.text);
     free(r.typed);
+    free(r.import);
     return r.tty || !r.failed ? EXIT_OK : EXIT_ERROR;
 }

@@ -133,6 +133,8 @@ check
 repl(0 "dataset q = synthetic(n = 64, test = 32) { classes = 2  shape = [1, 4, 4] }\n" "ok" "")
 file(WRITE ${TMP}/bad.mwt "model x : [1, 8, 8] -> [3] { linear(3) }\n")
 repl(1 ":show\n" "" "bad.mwt:1:30: error;bad.mwt has errors: the session starts without it" bad.mwt)
+# :reset reads the file again: still broken, the session goes on without it (fixed, it would join)
+repl(1 ":reset\ncheck\n" "ok;<repl>: no models" "bad.mwt has errors: the session goes on without it" bad.mwt)
 repl(1 "" "" "mwtc: error: cannot read missing.mwt" missing.mwt)
 
 # a usage error in the session points to the session's help, not to mwtc --help
