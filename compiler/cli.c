@@ -194,7 +194,18 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
             return usage("dump what? '%s' is not one of ast, ir, llvm", o->what);
     }
     int first_opt = i;
+    bool rest = false;
     for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--") && !rest) {   /* what follows is the file, even `-x.mwt` */
+            rest = true;
+            continue;
+        }
+        if (rest) {
+            if (o->file)
+                return usage("one file at a time: what is '%s'?", argv[i]);
+            o->file = argv[i];
+            continue;
+        }
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         /* --epochs=3 is --epochs 3 */
@@ -215,7 +226,7 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
         i += !joined;                                                \
     } while (0)
         bool flag = !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "--json") || !strcmp(a, "--quiet") ||
-                    !strcmp(a, "--sweep");
+                    !strcmp(a, "--sweep") || !strcmp(a, "--version");
         /* an option with a value given twice: the last one counts, said so (a flag twice is the flag) */
         for (int j = first_opt; j < i && !flag; j++)
             if (!strcmp(a, argv[j]) || (!strncmp(argv[j], a, strlen(a)) && argv[j][strlen(a)] == '=' && a[1] == '-')) {
@@ -226,6 +237,8 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
             return usage("option '%s' takes no value", a);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             o->help = true;
+        } else if (!strcmp(a, "--version")) {
+            o->version = true;
         } else if (!strcmp(a, "--json")) {
             o->json = true;
         } else if (!strcmp(a, "--quiet")) {
@@ -308,9 +321,9 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
         }
 #undef VALUE
     }
-    if (o->file && !strcmp(o->command, "run") && not_a_file(o->file))
+    if (o->file && !strcmp(o->command, "run") && not_a_file(o->file) && !rest)
         return unknown_command(o->file);
-    if (o->help)
+    if (o->help || o->version)
         return true;
     if (strcmp(o->command, "dump") == 0 && !o->what)
         return usage("%s", "dump needs what to dump: ast, ir or llvm");
@@ -466,7 +479,7 @@ void cli_help(const char *command)
          "\n"
          "options: --epochs N  --limit N  --threads N  --seed N  --quiet  -o PATH  --model NAME\n"
          "         --json  --ckpt CKPT  --resume CKPT  --module C,...  --threshold T  --sweep\n"
-         "         --svg FILE  --cpu CPU  --help\n"
+         "         --svg FILE  --cpu CPU  --help  --version  -- (the rest is the file)\n"
          "         (also --name=value; an option the command does not read is a warning, but for\n"
          "         --threads and --quiet, which every command takes)\n"
          "\n"

@@ -10,7 +10,7 @@ typedef struct CliOptions {
     const char *what;          /* dump: ast | ir | llvm */
     const char *file;
     const char *model, *ckpt, *output, *module, *svg, *resume, *cpu;
-    bool json, quiet, sweep, help;
+    bool json, quiet, sweep, help, version;
     long long epochs, limit, threads, seed;   /* -1: not given */
     double threshold;                         /* < 0: not given */
 } CliOptions;

@@ -42,6 +42,10 @@ int main(int argc, char **argv)
         cli_help(strcmp(o.command, "run") ? o.command : NULL);
         return output_status(EXIT_OK);
     }
+    if (o.version) {
+        puts("mwtc " MWTC_VERSION);
+        return output_status(EXIT_OK);
+    }
     if (strcmp(o.command, "repl") == 0)
         return output_status(repl_run(&o, argv[0]));
     Compilation *c = calloc(1, sizeof *c);

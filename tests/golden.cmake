@@ -40,7 +40,7 @@ add_test(NAME models/params
 # The command line: exit codes and usage messages.
 add_test(NAME cli/usage
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DSRC=${CMAKE_SOURCE_DIR}
-                 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_cli.cmake)
+                 -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_usage -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_cli.cmake)
 
 # mwtc train / eval: data and checkpoint errors, a small run end to end.
 add_test(NAME cli/train
