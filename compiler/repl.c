@@ -473,6 +473,16 @@ static int step(Repl *r, char *line)
         r->failed = 1;
         return 0;
     }
+    if (r->tty && strchr(item, '\n') && !strchr(item, '#')) {
+        /* the whole item as one history line, so that Up brings it back to change and
+         * type again (a comment would swallow the lines joined after it) */
+        char *one = strdup(item);
+        for (char *q = one; q && *q; q++)
+            *q = *q == '\n' ? ' ' : *q;
+        if (one)
+            add_history(one);
+        free(one);
+    }
     add_item(r, item);
     free(item);
     return 0;
@@ -554,6 +564,15 @@ int repl_run(const CliOptions *o, const char *argv0)
         }
         release(c);
     }
+    /* history kept between sessions, in ~/.mwtc_history, on a terminal only */
+    char hist[PATH_MAX] = "";
+    const char *home = getenv("HOME");
+    if (r.tty && home && *home && snprintf(hist, sizeof hist, "%s/.mwtc_history", home) < (int)sizeof hist) {
+        stifle_history(1000);
+        read_history(hist);
+    } else {
+        hist[0] = 0;
+    }
     if (r.tty) {
         fprintf(term(), "mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
         struct sigaction sa;
@@ -576,6 +595,8 @@ int repl_run(const CliOptions *o, const char *argv0)
         if (stop)
             break;
     }
+    if (hist[0])
+        write_history(hist);   /* failing to is no error: the session's work is done */
     free(r.text);
     free(r.typed);
     free(r.import);
