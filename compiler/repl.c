@@ -58,6 +58,8 @@ typedef struct Repl {
  * steps; the session goes on. Work that does not poll for it (modularize,
  * a compile) runs on, and a second Ctrl-C before the first was taken ends
  * mwtc as it would have without this handler. */
+static volatile sig_atomic_t busy;   /* a command is running (not a prompt) */
+
 static void on_interrupt(int sig)
 {
     if (rt_interrupted()) {
@@ -66,6 +68,12 @@ static void on_interrupt(int sig)
         return;
     }
     rt_interrupt_request();
+    if (busy) {   /* training stops at its next step and says so; other work runs on: say what a second one does */
+        static const char say[] = "\n(Ctrl-C: training stops at its next step; other work runs on, and a second "
+                                  "Ctrl-C ends mwtc)\n";
+        ssize_t w = write(2, say, sizeof say - 1);
+        (void)w;
+    }
 }
 
 /* Where the prompts go: stdout, or the terminal's stderr when stdout is piped on. */
@@ -432,8 +440,10 @@ static int step(Repl *r, char *line)
     }
     if (is_command(s)) {
         rt_interrupt_clear();
+        busy = 1;
         if (run_command(r, s) != EXIT_OK)
             r->failed = 1;
+        busy = 0;
         return 0;
     }
     /* an item: the lines until its braces close; every item but an import has
