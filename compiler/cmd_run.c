@@ -184,7 +184,10 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
         printf(" ] }\n");
         return;
     }
-    if (list && krr >= 0)
+    if (list && r->no_masks)
+        printf("module %s of %s (no masks: the whole model, choosing among these classes) on their test images: ",
+               list, model);
+    else if (list && krr >= 0)
         printf("module %s of %s (KRR %.4f) on its classes' test images: ", list, model, krr);
     else if (list)   /* a reuse: a module already, its head choosing among these classes */
         printf("classes %s of %s on their test images: ", list, model);

@@ -40,6 +40,7 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     double T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
     mod_module(s, classes, n, T, keep);
     *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
+    res->no_masks = s->kernels == 0;
     if (s->kernels) {   /* the module sliced to a model of its own */
         int gen = mi ? mi->keep_generators : 1;
         RunPass pass = { 1, NULL, ntest, lg, lab };

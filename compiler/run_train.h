@@ -40,6 +40,7 @@ typedef struct RunResult {
      * choosing among all outputs, it says its class on that class's images */
     bool has_recall;
     double recall;
+    bool no_masks;             /* eval --module of a model without masks: the whole model */
     long long *class_correct, *class_total;   /* per class, arena-allocated */
     int classes;
 } RunResult;

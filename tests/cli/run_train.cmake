@@ -226,6 +226,7 @@ expect(2 "class 2 is given twice" eval mod.mwt --ckpt mod.ckpt --module 2,0,2)
 expect(0 "module 0,2 of" eval mod.mwt --ckpt mod.ckpt --module " 0, 2")
 expect(1 "has no masks" modularize ok.mwt --ckpt ok.ckpt)
 expect(0 "\"krr\": 1.0000" eval ok.mwt --ckpt ok.ckpt --module 0,1 --json)
+expect(0 "module 0,1 of m (no masks: the whole model, choosing among these classes)" eval ok.mwt --ckpt ok.ckpt --module 0,1)
 expect(0 "reuse pair: classes 0 2 of m" reuse mod.mwt --ckpt mod.ckpt --quiet)
 # a reuse's checkpoint keeps its module: eval gives the accuracy the reuse reported, on the same images
 execute_process(COMMAND ${MWTC} reuse mod.mwt --ckpt mod.ckpt --quiet --json WORKING_DIRECTORY ${TMP}
