@@ -3,11 +3,11 @@
 #include "import.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "parse.h"
+#include "rt_ckpt.h"
 
 typedef struct Loader {
     Arena *a;
@@ -130,12 +130,7 @@ const char *import_not_program(const char *path)
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return "is a directory, not a program";
-    FILE *f = fopen(path, "rb");
-    char head[8] = { 0 };
-    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
-    if (f)
-        fclose(f);
-    if (n == sizeof head && !memcmp(head, "MWTCKPT", sizeof head))   /* rt_ckpt's magic, its NUL included */
+    if (rt_ckpt_looks_like(path))
         return "is a checkpoint, not a program: commands take it with --ckpt (mwtc eval FILE.mwt --ckpt CKPT)";
     return NULL;
 }

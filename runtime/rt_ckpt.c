@@ -22,6 +22,14 @@
 
 static const unsigned char MAGIC[8] = {'M', 'W', 'T', 'C', 'K', 'P', 'T', 0};
 
+int rt_ckpt_looks_like(const char *path) {
+  FILE *f = fopen(path, "rb");
+  unsigned char head[sizeof MAGIC];
+  size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+  if (f) fclose(f);
+  return got == sizeof MAGIC && memcmp(head, MAGIC, sizeof MAGIC) == 0;
+}
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define RT_BIG_ENDIAN 1
 #else

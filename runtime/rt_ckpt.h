@@ -57,6 +57,9 @@ int rt_ckpt_writable(const char *path, char *err, size_t errlen);
  * is corrupt)", "x.ckpt: checkpoint format version 7, this mwtc reads version 1". */
 int rt_ckpt_load(RtCkpt *c, const char *path, char *err, size_t errlen);
 
+/* Whether path starts as a checkpoint does (its magic), whatever the rest holds; reads 8 bytes. */
+int rt_ckpt_looks_like(const char *path);
+
 /* zlib's CRC-32 of n bytes, continuing from crc (0 to start), for any n. The checkpoint's own
  * checksum; also what modularize fingerprints a checkpoint's tensors and data with. */
 unsigned long rt_crc32(unsigned long crc, const void *buf, size_t n);
