@@ -180,9 +180,7 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
     o->threshold = -1;
     int i = 1;
     if (i < argc && argv[i][0] != '-') {
-        for (int k = 0; commands[k]; k++)
-            if (strcmp(argv[i], commands[k]) == 0)
-                o->command = commands[k];
+        o->command = command_word(argv[i]);
         if (o->command)
             i++;
     }
