@@ -360,9 +360,12 @@ const TrainInfo *cmd_train_of(Compilation *c, const Net *net)
     return NULL;
 }
 
+/* The last modularize statement of the model: the main job runs them in
+ * order, so its modules are the ones the checkpoint keeps, and report, eval,
+ * emit and reuse then find their figures stored. */
 const ModularizeInfo *cmd_modularize_of(Compilation *c, const Net *net)
 {
-    for (int i = 0; i < c->checked.modularizes.n; i++) {
+    for (int i = c->checked.modularizes.n - 1; i >= 0; i--) {
         const ModularizeInfo *m = c->checked.modularizes.v[i];
         if (m->model == net)
             return m;

@@ -291,6 +291,14 @@ if(NOT rc EQUAL 0 OR e1 OR e2 OR e3 OR e4 OR NOT top_t EQUAL 0.8 OR NOT r0_t EQU
    OR NOT r1_g STREQUAL "drop")
   message(FATAL_ERROR "two modularize statements did not give their own reports:\n${two_json}\n${e1}${e2}${e3}${e4}")
 endif()
+# the checkpoint keeps the last statement's modules; report reads them as stored
+execute_process(COMMAND ${MWTC} report two_mz.mwt --ckpt two_mz.ckpt --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE two_rep ERROR_VARIABLE two_err RESULT_VARIABLE rc)
+string(JSON rep_t ERROR_VARIABLE e1 GET "${two_rep}" threshold)
+string(JSON rep_g ERROR_VARIABLE e2 GET "${two_rep}" generators)
+if(NOT rc EQUAL 0 OR e1 OR e2 OR NOT rep_t EQUAL 0.5 OR NOT rep_g STREQUAL "drop" OR two_err MATCHES "measuring")
+  message(FATAL_ERROR "report after two modularize statements did not read the last one's stored modules:\n${two_rep}\n${two_err}")
+endif()
 execute_process(COMMAND ${MWTC} ok.mwt --quiet --json -o main_ok.ckpt WORKING_DIRECTORY ${TMP}
                 OUTPUT_VARIABLE ok_json RESULT_VARIABLE rc)
 string(JSON ok_model ERROR_VARIABLE e1 GET "${ok_json}" train 0 model)
