@@ -102,17 +102,23 @@ static void print_train(FILE *f, const TrainInfo *t, const RunResult *r, const c
     if (json) {
         fprintf(f, "{ \"model\": \"%s\", \"dataset\": \"%s\", \"epochs\": %d, \"batch\": %d, \"threads\": %d,\n"
                "  \"images_per_s\": %.1f, \"accuracy\": %.4f, \"train_accuracy\": %.4f, \"loss\": %.4f,\n"
-               "  \"seconds\": %.2f, \"compile_seconds\": %.3f, \"checkpoint\": ",
+               "  \"seconds\": %.2f, \"compile_seconds\": %.3f, \"one_thread_share\": %.3f, \"checkpoint\": ",
                t->model->name, t->data->name, r->epochs, t->batch, r->threads, r->images_per_s, r->accuracy,
-               r->train_accuracy, r->loss, r->seconds, r->compile_seconds);
+               r->train_accuracy, r->loss, r->seconds, r->compile_seconds, r->one_thread);
         json_str(f, ckpt);
         fprintf(f, " }\n");
         return;
     }
     fprintf(f, "%s: trained %d epoch%s on %s: test accuracy %.2f%% (train %.2f%%, loss %.4f)\n", t->model->name,
            r->epochs, r->epochs == 1 ? "" : "s", t->data->name, 100 * r->accuracy, 100 * r->train_accuracy, r->loss);
-    fprintf(f, "%.0f images/s on %d thread%s, %.1f s training, %.2f s compiling; checkpoint %s\n", r->images_per_s,
-           r->threads, r->threads == 1 ? "" : "s", r->seconds, r->compile_seconds, ckpt);
+    /* The steps move to one thread while it is faster: when other programs keep the cores busy,
+     * a thread waiting for a descheduled partner at every barrier loses more than it gains. */
+    char one[96] = "";
+    if (r->threads > 1 && r->one_thread >= 0.1)
+        snprintf(one, sizeof one, " (one for %.0f%% of the steps: faster while the machine was busy)",
+                 100 * r->one_thread);
+    fprintf(f, "%.0f images/s on %d thread%s%s, %.1f s training, %.2f s compiling; checkpoint %s\n", r->images_per_s,
+           r->threads, r->threads == 1 ? "" : "s", one, r->seconds, r->compile_seconds, ckpt);
     /* After a few steps the running statistics still lean to their start (mean 0, variance 1):
      * test images are normalized by them, training batches by their own, and the two
      * accuracies part for that alone. */

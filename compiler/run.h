@@ -20,6 +20,7 @@ typedef struct RunGraph {
     int *call;                 /* by step: its index in RunModel.calls */
     int *node;                 /* by step: the index of the graph node it computes */
     double *seconds;           /* by step, with $MWTC_PROFILE set: time spent in it */
+    RtPoolTune tune;           /* on all threads or one: which runs it faster now */
 } RunGraph;
 
 typedef struct RunModel {

@@ -193,11 +193,23 @@ int run_model_link(RunModel *m, Arena *a, RtPool *pool, char *err, size_t errlen
     return finish(m, a, 0, pool, err, errlen);
 }
 
-/* Runs a graph's steps; profiling runs them one at a time and times each. */
+/* $MWTC_TUNE=off: every run on all threads, to compare (rt_pool_run_tuned). */
+static int tune_off(void)
+{
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("MWTC_TUNE");
+        off = e && !strcmp(e, "off");
+    }
+    return off;
+}
+
+/* Runs a graph's steps, on all threads or on one as its tuner finds faster; profiling runs them
+ * one at a time and times each. */
 void run_graph(RunModel *m, RunGraph *rg)
 {
     if (!m->profile) {
-        rt_pool_run(m->pool, rg->steps, rg->nsteps, m->base, m->ws);
+        rt_pool_run_tuned(m->pool, tune_off() ? NULL : &rg->tune, rg->steps, rg->nsteps, m->base, m->ws);
         return;
     }
     for (int i = 0; i < rg->nsteps; i++) {

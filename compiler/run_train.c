@@ -178,6 +178,8 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     rt_progress_end(p);
     r->epochs = meta.epochs;
     r->images_per_s = train_time > 0 ? (double)trained / train_time : 0;
+    if (m.train.tune.runs > 0)
+        r->one_thread = (double)m.train.tune.serial_runs / (double)m.train.tune.runs;
     r->seconds = train_time;
     r->images = (long long)ds.n_test;
     r->steps = (long long)meta.epoch * steps;

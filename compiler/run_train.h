@@ -33,6 +33,7 @@ typedef struct RunResult {
     double images_per_s;       /* training steps only, over the epochs run here */
     double seconds, compile_seconds;
     int threads;
+    double one_thread;         /* the share of training steps run on one thread, which was faster then */
     long long images;          /* test images evaluated */
     long long steps;           /* optimizer steps the checkpoint's parameters have taken, all epochs */
     bool batchnorm;            /* the model has batchnorm layers (running statistics) */

@@ -247,12 +247,17 @@ void rt_pool_destroy(RtPool *p) {
 
 int rt_pool_threads(const RtPool *p) { return p->threads; }
 
+/* Every unit on the caller's thread, with thread 0's scratch. */
+static void run_serial(const RtStep *steps, int n, char *base, float *const *ws) {
+  float *w = ws ? ws[0] : NULL;
+  for (int s = 0; s < n; s++)
+    if (steps[s].units > 0) steps[s].fn(base, w, 0, steps[s].units);
+}
+
 void rt_pool_run(RtPool *p, const RtStep *steps, int n, char *base, float *const *ws) {
   if (n <= 0) return;
   if (p->threads == 1) {
-    float *w = ws ? ws[0] : NULL;
-    for (int s = 0; s < n; s++)
-      if (steps[s].units > 0) steps[s].fn(base, w, 0, steps[s].units);
+    run_serial(steps, n, base, ws);
     return;
   }
   p->steps = steps;
@@ -261,6 +266,84 @@ void rt_pool_run(RtPool *p, const RtStep *steps, int n, char *base, float *const
   p->ws = ws;
   publish(p, &p->job);
   run_share(p, 0); /* its last barrier is where the caller waits for everyone */
+}
+
+/* The tuner's constants. A probe times TUNE_MIN_WINDOW runs or more of each mode, about
+ * TUNE_PROBE_NS of them, and compares the medians: one run that a page fault or another program
+ * held up does not decide. A probe's cost is at most its slower window; the first waits until
+ * the graph has run TUNE_GAP_MIN times that long (TUNE_WARMUP runs first: first touches of the
+ * arena, cold caches), so that a short run (a few steps of a big model) is not slowed by probing.
+ * Each later probe waits as many times its slower window: TUNE_GAP_MIN after a change of mode,
+ * doubling up to TUNE_GAP while the mode stays, so that a wrong choice is soon undone and probing
+ * costs at most 1/TUNE_GAP of the time in the long run. Leaving all threads takes a clear win
+ * (TUNE_SERIAL_WIN), so that noise on a quiet machine does not give up its speed. */
+#define TUNE_PROBE_NS 10000000LL
+#define TUNE_MIN_WINDOW 3
+#define TUNE_WARMUP 4
+#define TUNE_GAP_MIN 20
+#define TUNE_GAP 100
+#define TUNE_SERIAL_WIN 0.9
+
+static long long median(long long *v, int n) {
+  for (int i = 1; i < n; i++) /* insertion sort: n <= RT_TUNE_WINDOW */
+    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+      long long x = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = x;
+    }
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void tune_decide(RtPoolTune *t, long long now) {
+  long long sum[2] = {0, 0};
+  for (int m = 0; m < 2; m++)
+    for (int i = 0; i < t->window; i++) sum[m] += t->ns[m][i];
+  long long cur = median(t->ns[0], t->window), other = median(t->ns[1], t->window);
+  int flip = t->serial ? other < cur : other < TUNE_SERIAL_WIN * (double)cur;
+  if (flip) t->serial = !t->serial;
+  if (flip || t->gap < TUNE_GAP_MIN) t->gap = TUNE_GAP_MIN;
+  else t->gap = t->gap * 2 > TUNE_GAP ? TUNE_GAP : t->gap * 2;
+  t->phase = 0;
+  t->next_ns = now + t->gap * (sum[0] > sum[1] ? sum[0] : sum[1]);
+}
+
+void rt_pool_run_tuned(RtPool *p, RtPoolTune *t, const RtStep *steps, int n, char *base,
+                       float *const *ws) {
+  if (!t || p->threads == 1 || n <= 0) {
+    rt_pool_run(p, steps, n, base, ws);
+    return;
+  }
+  int serial = t->phase == 2 ? !t->serial : t->serial;
+  long long t0 = now_ns();
+  if (serial) run_serial(steps, n, base, ws);
+  else rt_pool_run(p, steps, n, base, ws);
+  long long now = now_ns(), dt = now - t0;
+  t->runs++;
+  t->serial_runs += serial;
+  if (t->phase == 0) {
+    if (t->runs < TUNE_WARMUP || now < t->next_ns) return;
+    long long w = TUNE_PROBE_NS / (dt > 0 ? dt : 1) + 1;
+    t->window = (int)(w < TUNE_MIN_WINDOW  ? TUNE_MIN_WINDOW
+                      : w > RT_TUNE_WINDOW ? RT_TUNE_WINDOW
+                                           : w);
+    if (t->next_ns == 0) { /* the first probe: its serial window may take twice the runs' time */
+      t->next_ns = now + TUNE_GAP_MIN * 2 * t->window * dt;
+      return;
+    }
+    t->timed = 0;
+    t->phase = 1;
+  } else if (t->phase == 1) {
+    t->ns[0][t->timed++] = dt;
+    if (t->timed < t->window) return;
+    t->phase = 2;
+    t->timed = 0;
+    t->skip = t->serial; /* the workers slept through the serial runs */
+  } else if (t->skip) {
+    t->skip = 0;
+  } else {
+    t->ns[1][t->timed++] = dt;
+    if (t->timed == t->window) tune_decide(t, now);
+  }
 }
 
 /* Online CPUs, fewer when this process may only run on some (taskset, a container's cpuset). */

@@ -36,6 +36,29 @@ int rt_pool_threads(const RtPool *p);
  * caller then sees every write of the run. ws may be NULL (every thread gets NULL). */
 void rt_pool_run(RtPool *p, const RtStep *steps, int n, char *base, float *const *ws);
 
+/* Where one graph runs faster: on all threads, or on the caller's alone. On a quiet machine all
+ * threads win, but when other programs keep a core busy, a worker that the kernel deschedules
+ * holds every barrier up for a time slice: a small model's steps then ran 3x slower on 2 threads
+ * than on 1. So a graph that runs many times times a few runs in each mode now and then and keeps
+ * the faster; probing costs at most 5% of the time, and 1% in a long run. Zero-initialized: all
+ * threads, probing once the graph has run a while. The results are the same either way (a
+ * unit's work never depends on how the units are shared out). */
+#define RT_TUNE_WINDOW 16
+typedef struct RtPoolTune {
+  int serial;        /* the mode in use: 1 = the caller's thread alone */
+  int phase;         /* 0 running, 1 timing the mode in use, 2 timing the other */
+  int timed, window; /* runs timed so far in the phase; runs a phase times */
+  int skip;          /* the next run is not timed (the workers' wake-up after a serial spell) */
+  int gap;           /* the wait after a probe, in probe times */
+  long long runs, serial_runs;     /* runs, and those on the caller's thread alone */
+  long long next_ns;               /* when the next probe may start (0: not yet set) */
+  long long ns[2][RT_TUNE_WINDOW]; /* the runs' times: [0] the mode in use, [1] the other */
+} RtPoolTune;
+
+/* rt_pool_run, on all threads or on the caller's alone, as tune decides (NULL: all threads). */
+void rt_pool_run_tuned(RtPool *p, RtPoolTune *tune, const RtStep *steps, int n, char *base,
+                       float *const *ws);
+
 /* The number of online CPUs (fewer when the affinity mask allows fewer), at least 1. */
 int rt_pool_default_threads(void);
 

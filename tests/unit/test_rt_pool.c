@@ -164,6 +164,62 @@ static void test_many_tiny_steps(void **state) {
   }
 }
 
+/* The tuner, on steps whose speed in each mode is set by sleeping, so that the machine's load
+ * cannot turn the outcome (sleeping needs no CPU): a step whose workers' shares each sleep 3 ms
+ * (one held up by another program, as it were) moves the graph to the caller's thread alone,
+ * where its own share takes no time; eight units of 2 ms each move it back to all threads. Every
+ * run must still give each unit exactly once. */
+typedef struct Slow {
+  int workers_nap; /* 1: a share that does not start at unit 0 sleeps 3 ms */
+  int unit_nap;    /* 1: each unit sleeps 2 ms */
+  atomic_int hits;
+} Slow;
+static void slow(char *base, float *ws, int lo, int hi) {
+  (void)ws;
+  Slow *s = (Slow *)base;
+  if (s->workers_nap && lo > 0) nap(3000000);
+  for (int u = lo; u < hi; u++)
+    if (s->unit_nap) nap(2000000);
+  atomic_fetch_add_explicit(&s->hits, hi - lo, memory_order_relaxed);
+}
+
+static void test_tuned_runs_pick_the_faster_mode(void **state) {
+  (void)state;
+  RtPool *p = rt_pool_create(2, err, sizeof err);
+  assert_non_null(p);
+  RtPoolTune tune;
+  memset(&tune, 0, sizeof tune);
+  Slow s = {.workers_nap = 1};
+  atomic_init(&s.hits, 0);
+  RtStep step = {slow, 8};
+  int runs = 0;
+  for (; runs < 10; runs++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  assert_int_equal(tune.serial_runs, 0); /* no probe yet: the graph has not run long enough */
+  tune.next_ns = 1;                      /* probe now */
+  for (; runs < 50 && !tune.serial; runs++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  printf("  workers held up: on one thread after %d runs\n", runs);
+  assert_true(tune.serial);
+  assert_int_equal(atomic_load(&s.hits), 8 * runs);
+
+  s.workers_nap = 0, s.unit_nap = 1;
+  tune.next_ns = 1; /* probe now, not after 20 times the last probe */
+  int back = 0;
+  for (; back < 40 && tune.serial; back++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  printf("  units that take time: on all threads again after %d runs\n", back);
+  assert_false(tune.serial);
+  assert_int_equal(atomic_load(&s.hits), 8 * (runs + back));
+  rt_pool_run_tuned(p, NULL, &step, 1, (char *)&s, NULL); /* NULL: all threads, untimed */
+  rt_pool_destroy(p);
+
+  p = rt_pool_create(1, err, sizeof err); /* one thread: nothing to choose */
+  memset(&tune, 0, sizeof tune);
+  s.unit_nap = 0;
+  for (int i = 0; i < 20; i++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  assert_int_equal(tune.runs, 0);
+  assert_int_equal(atomic_load(&s.hits), 8 * (runs + back + 1 + 20));
+  rt_pool_destroy(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_create_errors),
@@ -171,6 +227,7 @@ int main(void) {
       cmocka_unit_test(test_every_unit_exactly_once),
       cmocka_unit_test(test_steps_see_previous_writes),
       cmocka_unit_test(test_many_tiny_steps),
+      cmocka_unit_test(test_tuned_runs_pick_the_faster_mode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
