@@ -5,6 +5,7 @@
  * position-independent object file. Everything but NAME_run is internal, so
  * two emitted modules link into one program without a clash. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "aot.h"
 #include "jit_int.h"
+#include "k_kernels.h"
 
 static LLVMValueRef global(LLVMModuleRef mod, const char *name, LLVMValueRef init, int constant, unsigned align)
 {
@@ -27,17 +29,19 @@ static LLVMValueRef global(LLVMModuleRef mod, const char *name, LLVMValueRef ini
     return g;
 }
 
-/* The arena's bytes: the part up to its last nonzero byte as data, the rest
- * zeros (activations and flags that start at 0). */
-static LLVMValueRef arena_init(LLVMContextRef ctx, const char *bytes, long long n)
+/* The arena's bytes up to its last nonzero one: what a slot's arena gets at
+ * its first call (the rest of it stays zeros: activations and flags that
+ * start at 0). */
+static long long arena_used(const char *bytes, long long n)
 {
-    long long last = n;
-    while (last > 0 && bytes[last - 1] == 0)
-        last--;
-    LLVMTypeRef i8 = LLVMInt8TypeInContext(ctx);
-    LLVMValueRef parts[2] = { LLVMConstStringInContext2(ctx, bytes, (size_t)last, 1),
-                              LLVMConstNull(LLVMArrayType2(i8, (uint64_t)(n - last))) };
-    return LLVMConstStructInContext(ctx, parts, 2, 1);
+    while (n > 0 && bytes[n - 1] == 0)
+        n--;
+    return n;
+}
+
+static LLVMValueRef zeros(LLVMContextRef ctx, long long n)
+{
+    return LLVMConstNull(LLVMArrayType2(LLVMInt8TypeInContext(ctx), (uint64_t)n));
 }
 
 static LLVMValueRef i32_array(LLVMContextRef ctx, const int *v, int n)
@@ -77,13 +81,20 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, ch
         nv[c] = LLVMConstReal(f32, m->mean[c]);
         nv[m->channels + c] = LLVMConstReal(f32, m->std[c]);
     }
-    long long io[7] = { m->in_off, m->out_off, m->batch, m->channels, m->pixels, m->logits, m->nsel };
-    LLVMValueRef iov[7];
-    for (int i = 0; i < 7; i++)
+    long long used = arena_used(m->arena, m->arena_bytes);
+    long long ab = (m->arena_bytes + 63) / 64 * 64, wsb = (m->ws_floats * 4 + 63) / 64 * 64 + 64;
+    long long io[11] = { m->in_off, m->out_off, m->batch, m->channels, m->pixels, m->logits, m->nsel,
+                         ab,        used,       wsb,      K_AOT_SLOTS };
+    LLVMValueRef iov[11];
+    for (int i = 0; i < 11; i++)
         iov[i] = LLVMConstInt(i64, (unsigned long long)io[i], 1);
-    long long wsb = (m->ws_floats * 4 + 63) / 64 * 64 + 64;
-    LLVMValueRef arena = global(mod, "aot.arena", arena_init(ctx, m->arena, m->arena_bytes), 0, 64);
-    LLVMValueRef ws = global(mod, "aot.ws", LLVMConstNull(LLVMArrayType2(LLVMInt8TypeInContext(ctx), (uint64_t)wsb)), 0, 64);
+    /* the arenas, scratches and slots are zeros: .bss, no bytes in the file */
+    LLVMValueRef init = global(mod, "aot.init", LLVMConstStringInContext2(ctx, m->arena, (size_t)used, 1), 1, 64);
+    LLVMValueRef arenas = global(mod, "aot.arenas", zeros(ctx, K_AOT_SLOTS * ab), 0, 64);
+    LLVMValueRef ws = global(mod, "aot.ws", zeros(ctx, K_AOT_SLOTS * wsb), 0, 64);
+    LLVMValueRef slots = global(mod, "aot.slots", zeros(ctx, K_AOT_SLOTS * (long long)sizeof(KAotSlot)), 0,
+                                _Alignof(KAotSlot));
+    LLVMValueRef next = global(mod, "aot.next", LLVMConstInt(i32, 0, 0), 0, 4);
     LLVMValueRef steps = global(mod, "aot.steps", LLVMConstArray2(ptr, fns, (uint64_t)m->nsteps), 1, 0);
     LLVMValueRef ua = i32_array(ctx, m->step_units, m->nsteps), sa = i32_array(ctx, m->sel, m->nsel);
     if (!ua || !sa) {
@@ -92,10 +103,9 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, ch
         return -1;
     }
     LLVMValueRef units = global(mod, "aot.units", ua, 1, 0);
-    LLVMValueRef iog = global(mod, "aot.io", LLVMConstArray2(i64, iov, 7), 1, 0);
+    LLVMValueRef iog = global(mod, "aot.io", LLVMConstArray2(i64, iov, 11), 1, 0);
     LLVMValueRef norm = global(mod, "aot.norm", LLVMConstArray2(f32, nv, (uint64_t)(2 * m->channels)), 1, 0);
     LLVMValueRef sel = global(mod, "aot.sel", sa, 1, 0);
-    LLVMValueRef lock = global(mod, "aot.lock", LLVMConstInt(i32, 0, 0), 0, 4);
     free(fns), free(nv);
 
     char name[300];
@@ -104,9 +114,10 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, ch
     LLVMValueRef fn = LLVMAddFunction(mod, name, LLVMFunctionType(i32, params, 3, 0));
     LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-    LLVMValueRef args[12] = { arena, ws, steps, units, LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
-                              lock, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2) };
-    LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 12, "");
+    LLVMValueRef args[14] = { arenas, init, ws, slots, next, steps, units,
+                              LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
+                              LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2) };
+    LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 14, "");
     LLVMBuildRet(b, r);
     LLVMDisposeBuilder(b);
     return 0;
@@ -139,6 +150,10 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t 
     }
     if (add_run(ctx, mod, m, err, errlen) != 0)
         goto done;
+    /* the object's file symbol, which linkers name in their errors (else "llvm-link") */
+    char src[300];
+    snprintf(src, sizeof src, "%s.o", m->name);
+    LLVMSetSourceFileName(mod, src, strlen(src));
     char *why = NULL;
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &why)) {
         snprintf(err, errlen, "internal error: the emitted module does not verify: %.300s", why ? why : "?");
@@ -165,7 +180,7 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t 
     }
     LLVMDisposeMessage(msg);
     if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s", path);
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         remove(tmp);
         goto done;
     }
@@ -193,7 +208,7 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        snprintf(err, errlen, "cannot write %s", path);
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     fprintf(f, "/* %s.h: the module %s, emitted by mwtc.\n", m->name, m->name);
@@ -204,11 +219,19 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
         fputc('\n', f);
         s += *s == '\n';
     }
-    fprintf(f, " *\n * Link %s.o with -lm; it needs nothing else (no LLVM, no mwtc). */\n", m->name);
+    fprintf(f, " *\n * Link %s.o with -lm; it needs nothing else (no LLVM, no mwtc; its mutexes are\n"
+               " * in libc from glibc 2.34 on, before that add -pthread). */\n", m->name);
     /* the guard keeps the name's case: net.h and Net.h declare net_run and
      * Net_run, and a program that includes both needs both declarations */
     fprintf(f, "#ifndef MWTC_MODULE_%s_H\n#define MWTC_MODULE_%s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
             m->name, m->name);
+    /* but the macros are upper case: Net.h after net.h would redefine them (a
+     * warning at most) with the other module's sizes, and a buffer sized by
+     * one would take the other's scores */
+    fprintf(f, "#if defined(%s_INPUT_SIZE) || defined(%s_OUTPUT_SIZE) || defined(%s_CLASSES)\n"
+               "#error \"%s_INPUT_SIZE, _OUTPUT_SIZE or _CLASSES is already defined, by the header of a module whose "
+               "name differs from %s only in case? Emit one of them under another name.\"\n#endif\n",
+            up, up, up, up, m->name);
     fprintf(f, "#define %s_INPUT_SIZE   %lld          /* floats per image, C*H*W */\n", up,
             (long long)m->channels * m->pixels);
     fprintf(f, "#define %s_OUTPUT_SIZE  %d            /* one score per class of the module */\n", up, m->nsel);
@@ -219,14 +242,15 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
     fprintf(f, "/* n images in, n * %s_OUTPUT_SIZE scores out, in the order of %s_CLASSES.\n"
                " * An image is C x H x W floats as the loader reads it: 8-bit pixels / 255, before\n"
                " * normalization (the module applies it). Returns 0, or -1 when n < 0 or, for\n"
-               " * n > 0, a buffer is NULL. Thread-safe (calls run one at a time); allocates\n"
-               " * nothing. */\n",
-            up, up);
+               " * n > 0, a buffer is NULL. Scores are raw logits, not probabilities.\n"
+               " * Thread-safe: up to %d calls run at once, each in an arena of its own,\n"
+               " * and more wait for one (blocked, not spinning). Allocates nothing. */\n",
+            up, up, K_AOT_SLOTS);
     fprintf(f, "int %s_run(const float *images, float *scores, int n);\n\n", m->name);
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         remove(tmp);
-        snprintf(err, errlen, "cannot write %s", path);
         return -1;
     }
     return 0;

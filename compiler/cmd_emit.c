@@ -54,7 +54,7 @@ static int names(const char *out, char *name, size_t namelen, char *hdr, size_t 
         return EXIT_USAGE;
     }
     len -= 2;
-    int ok = len < namelen && len < 200 && (isalpha((unsigned char)base[0]) || base[0] == '_');
+    int ok = isalpha((unsigned char)base[0]) || base[0] == '_';
     for (size_t i = 0; ok && i < len; i++)
         ok = isalnum((unsigned char)base[i]) || base[i] == '_';
     if (!ok) {
@@ -63,6 +63,26 @@ static int names(const char *out, char *name, size_t namelen, char *hdr, size_t 
                 (int)len, base, out);
         return EXIT_USAGE;
     }
+    /* C reserves names that start with '_' and a capital or a second '_' for the
+     * implementation, and NAME_INPUT_SIZE and the like would be such names */
+    if (base[0] == '_') {
+        fprintf(stderr, "mwtc: error: emit: '%.*s' (from -o %s) starts with '_': its header's macros (NAME_INPUT_SIZE in "
+                "capitals...) would be identifiers C reserves; start it with a letter\n", (int)len, base, out);
+        return EXIT_USAGE;
+    }
+    if (len >= namelen || len >= 200) {
+        fprintf(stderr, "mwtc: error: emit: the name '%.*s...' (from -o) has %zu characters; at most 199\n", 20, base, len);
+        return EXIT_USAGE;
+    }
+    /* NAME.h beside a program built with -I. would hide the C library's header */
+    static const char *const std_headers[] = { "assert", "complex", "ctype", "errno", "fenv", "float", "inttypes",
+        "iso646", "limits", "locale", "math", "setjmp", "signal", "stdalign", "stdarg", "stdatomic", "stdbool",
+        "stddef", "stdint", "stdio", "stdlib", "stdnoreturn", "string", "tgmath", "threads", "time", "uchar",
+        "wchar", "wctype", "pthread", "unistd" };
+    for (size_t i = 0; i < sizeof std_headers / sizeof *std_headers; i++)
+        if (strlen(std_headers[i]) == len && !memcmp(std_headers[i], base, len))
+            fprintf(stderr, "mwtc: warning: emit: %.*s.h has the name of a C library header: a program compiled with "
+                    "-I and this directory gets it for <%.*s.h>; another name avoids that\n", (int)len, base, (int)len, base);
     memcpy(name, base, len);
     name[len] = 0;
     if (strlen(out) >= hdrlen) {

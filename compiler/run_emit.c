@@ -39,8 +39,9 @@ static int module_keep(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, c
     RunMeta meta;
     int rc = -1;
     *keep = NULL;
-    if (mz_open(&z, a, t, o->ckpt, 1, &meta, err, errlen) != 0)
+    if (mz_open(&z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
         goto done;
+    z->who = "emit";
     *kernels = z->st.kernels;
     *T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
     if (z->st.kernels) {
@@ -94,6 +95,9 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     const Net *net = ru ? run_head_net(a, t->model, ru->name, ru->nclasses) : t->model;
     if (!ru && module_keep(a, t, mi, o, threshold, classes, n, &keep, &kernels, &T, err, errlen) != 0)
         goto done;
+    if (!ru && !kernels && threshold >= 0)
+        fprintf(stderr, "mwtc: warning: --threshold does not apply: %s has no masks, so the module is the whole model\n",
+                net->name);
     built = 1;
     if (run_model_build(&full, a, net, NULL, 1, 1, err, errlen) != 0 ||
         run_ckpt_load(&full, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
@@ -166,8 +170,14 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     else
         ap(about, sizeof about, &w, "Compiled for this CPU, %s, with all its features: run it on one like it\n"
                                     "(or emit again with --cpu x86-64-v3, say).", target);
-    if (aot_emit(m->jit, &am, obj, err, errlen) != 0 || aot_header(&am, classes, about, hdr, err, errlen) != 0)
+    if (aot_emit(m->jit, &am, obj, err, errlen) != 0)
         goto done;
+    if (aot_header(&am, classes, about, hdr, err, errlen) != 0) {
+        remove(obj);   /* an object without its header is half a module */
+        size_t l = strlen(err);
+        snprintf(err + l, errlen - l, " (%s not written either)", obj);
+        goto done;
+    }
     res->cpu = arena_printf(a, "%s", target);
     rc = 0;
 done:

@@ -214,7 +214,8 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
     }
     run_model_set_module(&z->m, NULL, 1);
     if (o->progress != RT_PROGRESS_QUIET)
-        fprintf(stderr, "%s %s: kernel frequencies over %lld training images\n", mz_who(z), z->m.net->name, N);
+        fprintf(stderr, "%s %s: kernel frequencies over %lld training images%s\n", mz_who(z), z->m.net->name, N,
+                readonly ? " (not stored: 'mwtc modularize' stores them in the checkpoint for later commands)" : "");
     mz_forward(z, &z->m, 0, NULL, N, NULL, NULL, on, lab);
     memset(s->count, 0, sizeof(long long) * (size_t)z->classes);
     for (long long i = 0; i < N; i++)

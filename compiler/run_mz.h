@@ -14,7 +14,7 @@ typedef struct Mz {
     int words;                 /* 64-bit words of one image's binary mask */
     int classes;
     long long ntrain;          /* training images this run uses: the first ntrain (--limit) */
-    const char *who;           /* the command its progress lines name: "modularize" (the default) or "report" */
+    const char *who;           /* the command its progress lines name: "modularize" (the default), "report", "eval", "emit" */
 } Mz;
 
 /* A new Mz in *out: t's data, the inference graph of its model with ckpt's

@@ -25,6 +25,7 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     RunMeta meta;
     if (mz_open(&z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
         goto done;
+    z->who = "eval";
     ModStats *s = &z->st;
     /* without masks the module of any classes is the whole model, its scores restricted to them */
     if (s->kernels && mz_frequencies(z, o, 1, err, errlen) != 0)

@@ -1,22 +1,57 @@
 /* The run function of an emitted module (aot/aot.c): an object file holds
- * the module's kernel calls, one arena with its weights in it, the scratch,
- * and a NAME_run that hands all of them to k_aot_run. Written here, in the
- * kernels' C, so that the object carries it as bitcode like any kernel and
- * needs no library of ours at link time.
+ * the module's kernel calls, the arena's contents before a run (weights,
+ * statistics), room for K_AOT_SLOTS arenas and scratches, and a NAME_run
+ * that hands all of them to k_aot_run. Written here, in the kernels' C, so
+ * that the object carries it as bitcode like any kernel and needs no library
+ * of ours at link time.
  *
- * Thread-safe: one arena serves every caller, so a spin lock (atomic
- * builtins, no libc) lets one run at a time; nothing is allocated per call. */
+ * Thread-safe, and up to K_AOT_SLOTS calls at once: a call takes a free
+ * slot (an arena, a scratch and a mutex), else waits on one's mutex,
+ * blocked, not spinning: with 64 threads on 2 cores, spinning waiters took
+ * the CPU from the one call that held the only arena, 25x slower than one
+ * thread. A slot's arena gets the weights at its first call (memcpy from
+ * the constant copy; the rest of it is zeros, as the arena starts), so
+ * unused slots cost address space only; nothing is allocated. This is the
+ * one kernel that calls libc beyond libm: memcpy and the pthread mutex
+ * functions, which glibc (2.34 on) and musl keep in libc itself. */
 #include "k_kernels.h"
 
-int k_aot_run(char *base, float *ws, const KAotStep *steps, const int *units, int nsteps, const long long *io,
-              const float *norm, const int *sel, int *lock, const float *images, float *scores, int n)
+#include <string.h>
+
+/* A free slot if there is one, else the one `*next` points at, once free. */
+static KAotSlot *take_slot(KAotSlot *slots, int nslots, unsigned *next, int *which)
+{
+    unsigned start = __atomic_fetch_add(next, 1u, __ATOMIC_RELAXED);
+    for (int k = 0; k < nslots; k++) {
+        int s = (int)((start + (unsigned)k) % (unsigned)nslots);
+        if (pthread_mutex_trylock(&slots[s].mu) == 0) {
+            *which = s;
+            return &slots[s];
+        }
+    }
+    *which = (int)(start % (unsigned)nslots);
+    pthread_mutex_lock(&slots[*which].mu);
+    return &slots[*which];
+}
+
+int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
+              const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
+              const float *images, float *scores, int n)
 {
     if (n < 0 || (n > 0 && (!images || !scores)))
         return -1;
+    if (n == 0)
+        return 0;
     const long long in_off = io[0], out_off = io[1], B = io[2], C = io[3], HW = io[4], K = io[5], S = io[6];
-    while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(lock, __ATOMIC_RELAXED))
-            ;
+    const long long arena_bytes = io[7], init_bytes = io[8], ws_bytes = io[9];
+    int s;
+    KAotSlot *slot = take_slot(slots, (int)io[10], next, &s);
+    char *base = arenas + s * arena_bytes;
+    float *ws = (float *)(wss + s * ws_bytes);
+    if (!slot->ready) {   /* its first call: the weights; the rest starts as zeros */
+        memcpy(base, init, (size_t)init_bytes);
+        slot->ready = 1;
+    }
     float *x = (float *)(base + in_off);
     const float *out = (const float *)(base + out_off);
     for (long long at = 0; at < n; at += B) {
@@ -25,10 +60,10 @@ int k_aot_run(char *base, float *ws, const KAotStep *steps, const int *units, in
         for (long long i = 0; i < B; i++)
             for (long long c = 0; c < C; c++) {
                 float *d = x + (i * C + c) * HW;
-                const float *s = images + ((at + i) * C + c) * HW;
+                const float *src = images + ((at + i) * C + c) * HW;
                 float mean = norm[c], std = norm[C + c];
                 for (long long p = 0; p < HW; p++)
-                    d[p] = i < cnt ? (s[p] - mean) / std : 0.0f;   /* past n: zeros, scores unread */
+                    d[p] = i < cnt ? (src[p] - mean) / std : 0.0f;   /* past n: zeros, scores unread */
             }
         for (int k = 0; k < nsteps; k++)
             steps[k](base, ws, 0, units[k]);
@@ -36,6 +71,6 @@ int k_aot_run(char *base, float *ws, const KAotStep *steps, const int *units, in
             for (long long j = 0; j < S; j++)
                 scores[(at + i) * S + j] = out[i * K + sel[j]];
     }
-    __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&slot->mu);
     return 0;
 }

@@ -237,14 +237,27 @@ void k_scale(const float *restrict x, float *restrict y, float w, int lo, int hi
 void k_axpy(const float *restrict x, float *restrict y, float w, int lo, int hi);   /* y[0] += w x[0] */
 
 /* --- an emitted module's run (k_aot.c; aot/aot.c builds its arguments) --- */
+#include <pthread.h>
 typedef void (*KAotStep)(char *base, float *ws, int lo, int hi);
+/* How many calls of an emitted module run at once (more wait), each with an
+ * arena and a scratch of its own. */
+#define K_AOT_SLOTS 4
+/* One of them: all zeros before the first call (glibc's and musl's
+ * PTHREAD_MUTEX_INITIALIZER); on a cache line of its own. */
+typedef struct KAotSlot {
+    _Alignas(64) pthread_mutex_t mu;
+    int ready;                 /* its arena holds the weights */
+} KAotSlot;
 /* n images (C x HW floats each, before normalization) through the module,
- * B at a time: each batch normalized into the arena at io[0] (norm: C means,
- * then C stds), steps[k](base, ws, 0, units[k]) for every step in order (one
- * thread: all units), then per image the S scores out[sel[j]] of the K
- * logits at io[1]. io: in_off, out_off, B, C, HW, K, S. Returns 0, or -1
- * for n < 0 or a NULL buffer. Holds *lock while it runs. */
-int k_aot_run(char *base, float *ws, const KAotStep *steps, const int *units, int nsteps, const long long *io,
-              const float *norm, const int *sel, int *lock, const float *images, float *scores, int n);
+ * B at a time, in a slot's arena (arenas + s * arena_bytes; its scratch at
+ * wss + s * ws_bytes): each batch normalized into the arena at io[0] (norm:
+ * C means, then C stds), steps[k](base, ws, 0, units[k]) for every step in
+ * order (one thread: all units), then per image the S scores out[sel[j]] of
+ * the K logits at io[1]. io: in_off, out_off, B, C, HW, K, S, arena_bytes,
+ * init_bytes (init's: copied into a slot's arena at its first call),
+ * ws_bytes, nslots. Returns 0, or -1 for n < 0 or a NULL buffer. */
+int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
+              const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
+              const float *images, float *scores, int n);
 
 #endif

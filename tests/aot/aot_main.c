@@ -6,8 +6,9 @@
  *     aot_main IMAGES SCORES N      N images (raw floats) in, N * OUT scores out
  *
  * Before that it checks the contract's edge cases (n = 0, n < 0, NULL
- * buffers), and it runs the images a second time from two threads at
- * once, which must give the same scores (NAME_run is thread-safe). */
+ * buffers), and it runs the images a second time from THREADS threads at
+ * once, which must give the same scores: NAME_run is thread-safe, the
+ * calls run in arenas of their own (4), and the threads beyond those wait. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,14 +47,22 @@ int main(int argc, char **argv)
     }
     if (RUN(x, s, n) != 0)
         return 5;
-    Job a = { x, s2, n / 2, 0 }, b = { x + (size_t)(n / 2) * IN, s2 + (size_t)(n / 2) * OUT, n - n / 2, 0 };
-    pthread_t th;
-    if (pthread_create(&th, NULL, job, &a) != 0)
-        return 6;
-    job(&b);
-    pthread_join(th, NULL);
-    if (a.rc || b.rc || memcmp(s, s2, sizeof(float) * OUT * (size_t)n) != 0) {
-        fprintf(stderr, "aot_main: two threads gave other scores than one call\n");
+    enum { THREADS = 6 };
+    Job jobs[THREADS];
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        int lo = n * t / THREADS, hi = n * (t + 1) / THREADS;
+        jobs[t] = (Job){ x + (size_t)lo * IN, s2 + (size_t)lo * OUT, hi - lo, 0 };
+        if (pthread_create(&th[t], NULL, job, &jobs[t]) != 0)
+            return 6;
+    }
+    int rc = 0;
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        rc |= jobs[t].rc;
+    }
+    if (rc || memcmp(s, s2, sizeof(float) * OUT * (size_t)n) != 0) {
+        fprintf(stderr, "aot_main: %d threads gave other scores than one call\n", THREADS);
         return 7;
     }
     f = fopen(argv[2], "wb");

@@ -320,6 +320,7 @@ endif()
 expect(0 "\"classes\": [0, 2]" emit mod.mwt --ckpt pair.ckpt -o pair_mod.o --json)
 expect(0 "\"output_size\": 1" emit mod.mwt --ckpt pair.ckpt --module 2 -o pair2.o --json)
 expect(0 "64 floats in, 2 scores out; compiled for" emit ok.mwt --ckpt ok.ckpt --module 1,0 -o whole.o)
+expect(0 "warning: --threshold does not apply: m has no masks" emit ok.mwt --ckpt ok.ckpt --module 1,0 -o whole2.o --threshold 0.5)
 # without --model, a command given a checkpoint takes the model it was trained for: here the
 # second of two, which the modularize statement does not name
 file(WRITE ${TMP}/twomodels.mwt "dataset d = synthetic(n = 256, test = 64, seed = 2) { classes = 3  shape = [1, 8, 8] }
@@ -385,6 +386,23 @@ expect(1 "class 5 is not one of the 3 classes" emit mod.mwt --ckpt mod.ckpt --mo
 expect(1 "class 1 is not a class of reuse 'pair'" emit mod.mwt --ckpt pair.ckpt --module 1 -o x.o)
 expect(1 "mwtc: error: missing.ckpt: cannot open" emit mod.mwt --ckpt missing.ckpt --module 1 -o x.o)
 expect(1 "mwtc: error: cannot write ${TMP}/none/x.o" emit mod.mwt --ckpt mod.ckpt --module 1 -o ${TMP}/none/x.o)
+# names C reserves, names too long, a header that hides the C library's, paths that are directories
+expect(2 "'_x' (from -o _x.o) starts with '_'" emit mod.mwt --ckpt mod.ckpt --module 1 -o _x.o)
+string(REPEAT "a" 200 long_name)
+expect(2 "has 200 characters; at most 199" emit mod.mwt --ckpt mod.ckpt --module 1 -o ${long_name}.o)
+expect(0 "warning: emit: math.h has the name of a C library header" emit mod.mwt --ckpt mod.ckpt --module 1 -o math.o)
+file(MAKE_DIRECTORY ${TMP}/hd/m.h ${TMP}/dir.o)
+expect(1 "cannot write hd/m.h: Is a directory (hd/m.o not written either)" emit mod.mwt --ckpt mod.ckpt --module 1 -o hd/m.o)
+if(EXISTS ${TMP}/hd/m.o)
+  message(FATAL_ERROR "emit left hd/m.o without its header")
+endif()
+expect(1 "cannot write dir.o: Is a directory" emit mod.mwt --ckpt mod.ckpt --module 1 -o dir.o)
+# two headers whose names differ only in case: an #error, not a buffer sized by the other's macros
+expect(0 "emitted Shoes.o" emit mod.mwt --ckpt mod.ckpt --module 1 -o Shoes.o)
+file(READ ${TMP}/Shoes.h hdr2)
+if(NOT hdr2 MATCHES "#if defined\\(SHOES_INPUT_SIZE\\)[^\n]*\n#error")
+  message(FATAL_ERROR "Shoes.h does not refuse to follow shoes.h:\n${hdr2}")
+endif()
 
 # --json stays JSON whatever a class name or a path holds (a .mwt string may hold a backslash or a tab)
 file(WRITE ${TMP}/names.mwt "dataset d = synthetic(n = 64, test = 32) { classes = 2  shape = [1, 4, 4]  names = [\"C:\\dir\", \"tab\there\"] }

@@ -6,6 +6,7 @@
  * baseline x86-64 rather than this CPU), and for a reuse's module with its
  * fine-tuned head. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,9 +189,20 @@ static void test_emitted_module(void **st)
     tc_free(t);
 }
 
+/* An emitted module's slots (k_aot.c) start as zeros in .bss: that must be
+ * an unlocked mutex, as PTHREAD_MUTEX_INITIALIZER is on glibc and musl. */
+static void test_zero_slot_is_an_unlocked_mutex(void **state)
+{
+    (void)state;
+    static const pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
+    static const unsigned char zero[sizeof init];
+    assert_memory_equal(&init, zero, sizeof init);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zero_slot_is_an_unlocked_mutex),
         cmocka_unit_test(test_emitted_module),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
