@@ -57,8 +57,57 @@ static LLVMValueRef i32_array(LLVMContextRef ctx, const int *v, int n)
     return a;
 }
 
+/* The CPUID bits of the features LLVM may use (k_kernels.h's words): an
+ * object compiled for more than the CPU it runs on returns -2 from NAME_run,
+ * instead of dying on an illegal instruction somewhere inside. */
+static const struct {
+    const char *name;
+    int word, bit, state;   /* state: the registers the OS must save, 1 YMM, 3 YMM and ZMM */
+} cpu_bits[] = {
+    { "sse3", 0, 0, 0 },          { "pclmul", 0, 1, 0 },        { "ssse3", 0, 9, 0 },
+    { "fma", 0, 12, 1 },          { "sse4.1", 0, 19, 0 },       { "sse4.2", 0, 20, 0 },
+    { "movbe", 0, 22, 0 },        { "popcnt", 0, 23, 0 },       { "aes", 0, 25, 0 },
+    { "avx", 0, 28, 1 },          { "f16c", 0, 29, 1 },         { "bmi", 1, 3, 0 },
+    { "avx2", 1, 5, 1 },          { "bmi2", 1, 8, 0 },          { "avx512f", 1, 16, 3 },
+    { "avx512dq", 1, 17, 3 },     { "adx", 1, 19, 0 },          { "avx512ifma", 1, 21, 3 },
+    { "avx512cd", 1, 28, 3 },     { "sha", 1, 29, 0 },          { "avx512bw", 1, 30, 3 },
+    { "avx512vl", 1, 31, 3 },     { "avx512vbmi", 2, 1, 3 },    { "avx512vbmi2", 2, 6, 3 },
+    { "gfni", 2, 8, 0 },          { "vaes", 2, 9, 1 },          { "vpclmulqdq", 2, 10, 1 },
+    { "avx512vnni", 2, 11, 3 },   { "avx512bitalg", 2, 12, 3 }, { "avx512vpopcntdq", 2, 14, 3 },
+    { "avx512fp16", 3, 23, 3 },   { "avxvnni", 4, 4, 1 },       { "avx512bf16", 4, 5, 3 },
+    { "lzcnt", 5, 5, 0 },
+};
+
+/* The x86-64 levels' features (their CPU names carry no feature string). */
+static const char *level_features(const char *cpu)
+{
+    static const char v2[] = "+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt";
+    static const char v3[] = "+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+avx,+avx2,+bmi,+bmi2,+f16c,+fma,+lzcnt,+movbe";
+    static const char v4[] = "+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+avx,+avx2,+bmi,+bmi2,+f16c,+fma,+lzcnt,+movbe,"
+                             "+avx512f,+avx512bw,+avx512cd,+avx512dq,+avx512vl";
+    return !strcmp(cpu, "x86-64-v2") ? v2 : !strcmp(cpu, "x86-64-v3") ? v3 : !strcmp(cpu, "x86-64-v4") ? v4 : "";
+}
+
+/* need[] from a feature string "+avx2,-avx512f,...": the features it turns on. */
+static void cpu_need(const char *features, unsigned *need)
+{
+    memset(need, 0, sizeof(unsigned) * K_AOT_CPU_WORDS);
+    for (const char *p = features; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (*p == '+')
+            for (size_t i = 0; i < sizeof cpu_bits / sizeof *cpu_bits; i++)
+                if (strlen(cpu_bits[i].name) == len - 1 && !memcmp(cpu_bits[i].name, p + 1, len - 1)) {
+                    need[cpu_bits[i].word] |= 1u << cpu_bits[i].bit;
+                    need[6] |= (unsigned)cpu_bits[i].state;
+                }
+        p += len + (end != NULL);
+    }
+}
+
 /* NAME_run and what it passes to k_aot_run; 0 or -1 with a message. */
-static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, char *err, size_t errlen)
+static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, const char *features, char *err,
+                   size_t errlen)
 {
     LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
     LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx), f32 = LLVMFloatTypeInContext(ctx);
@@ -95,6 +144,12 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, ch
     LLVMValueRef slots = global(mod, "aot.slots", zeros(ctx, K_AOT_SLOTS * (long long)sizeof(KAotSlot)), 0,
                                 _Alignof(KAotSlot));
     LLVMValueRef next = global(mod, "aot.next", LLVMConstInt(i32, 0, 0), 0, 4);
+    unsigned need[K_AOT_CPU_WORDS];
+    cpu_need(features, need);
+    LLVMValueRef needv[K_AOT_CPU_WORDS];
+    for (int i = 0; i < K_AOT_CPU_WORDS; i++)
+        needv[i] = LLVMConstInt(i32, need[i], 0);
+    LLVMValueRef needg = global(mod, "aot.need", LLVMConstArray2(i32, needv, K_AOT_CPU_WORDS), 1, 4);
     LLVMValueRef steps = global(mod, "aot.steps", LLVMConstArray2(ptr, fns, (uint64_t)m->nsteps), 1, 0);
     LLVMValueRef ua = i32_array(ctx, m->step_units, m->nsteps), sa = i32_array(ctx, m->sel, m->nsel);
     if (!ua || !sa) {
@@ -114,13 +169,34 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, ch
     LLVMValueRef fn = LLVMAddFunction(mod, name, LLVMFunctionType(i32, params, 3, 0));
     LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-    LLVMValueRef args[14] = { arenas, init, ws, slots, next, steps, units,
+    LLVMValueRef args[15] = { arenas, init, ws, slots, next, needg, steps, units,
                               LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
                               LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2) };
-    LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 14, "");
+    LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 15, "");
     LLVMBuildRet(b, r);
     LLVMDisposeBuilder(b);
     return 0;
+}
+
+/* k_aot_cpu_ok as the first x86-64 had it, and a call of its own: it must
+ * not use what it checks for. */
+static void baseline_check(LLVMContextRef ctx, LLVMModuleRef mod, const char *triple)
+{
+    LLVMValueRef f = LLVMGetNamedFunction(mod, "k_aot_cpu_ok");
+    if (!f || strncmp(triple, "x86_64", 6) != 0)
+        return;
+    static const char *drop[] = { "target-cpu", "target-features", "tune-cpu" };
+    for (int i = 0; i < 3; i++)
+        LLVMRemoveStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, drop[i], (unsigned)strlen(drop[i]));
+    static const char cpu[] = "x86-64", features[] = "+cx8,+fxsr,+mmx,+sse,+sse2,+x87";
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(ctx, "target-cpu", 10, cpu, sizeof cpu - 1));
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(ctx, "target-features", 15, features, sizeof features - 1));
+    unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
+    unsigned never = LLVMGetEnumAttributeKindForName("noinline", 8);
+    LLVMRemoveEnumAttributeAtIndex(f, LLVMAttributeFunctionIndex, always);
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, never, 0));
 }
 
 const char *const aot_cpus[] = { "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", NULL };
@@ -148,8 +224,9 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t 
         if (f)
             LLVMSetLinkage(f, LLVMInternalLinkage);
     }
-    if (add_run(ctx, mod, m, err, errlen) != 0)
+    if (add_run(ctx, mod, m, m->cpu ? level_features(m->cpu) : j->features, err, errlen) != 0)
         goto done;
+    baseline_check(ctx, mod, j->triple);
     /* the object's file symbol, which linkers name in their errors (else "llvm-link") */
     char src[300];
     snprintf(src, sizeof src, "%s.o", m->name);
@@ -241,8 +318,9 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
     fprintf(f, " }\n\n");
     fprintf(f, "/* n images in, n * %s_OUTPUT_SIZE scores out, in the order of %s_CLASSES.\n"
                " * An image is C x H x W floats as the loader reads it: 8-bit pixels / 255, before\n"
-               " * normalization (the module applies it). Returns 0, or -1 when n < 0 or, for\n"
-               " * n > 0, a buffer is NULL. Scores are raw logits, not probabilities.\n"
+               " * normalization (the module applies it). Returns 0, -1 when n < 0 or, for\n"
+               " * n > 0, a buffer is NULL, or -2 (for any n) when this CPU lacks instructions\n"
+               " * the module was compiled for. Scores are raw logits, not probabilities.\n"
                " * Thread-safe: up to %d calls run at once, each in an arena of its own,\n"
                " * and more wait for one (blocked, not spinning). Allocates nothing. */\n",
             up, up, K_AOT_SLOTS);

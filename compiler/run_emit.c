@@ -166,10 +166,12 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         ap(about, sizeof about, &w, "%lld of %lld masked kernels (KRR %.4f), generators %s.\n", kept, kernels, res->krr,
            gen ? "kept" : "dropped");
     if (cpu)
-        ap(about, sizeof about, &w, "Compiled for CPU %s: it runs on any x86-64 CPU that has that level's features.", cpu);
+        ap(about, sizeof about, &w, "Compiled for CPU %s: it runs on any x86-64 CPU that has that level's features\n"
+                                    "(on another, %s_run returns -2).", cpu, name);
     else
         ap(about, sizeof about, &w, "Compiled for this CPU, %s, with all its features: run it on one like it\n"
-                                    "(or emit again with --cpu x86-64-v3, say).", target);
+                                    "(on another, %s_run returns -2; emit with --cpu x86-64-v3, say, for any of that level).",
+           target, name);
     if (aot_emit(m->jit, &am, obj, err, errlen) != 0)
         goto done;
     if (aot_header(&am, classes, about, hdr, err, errlen) != 0) {

@@ -25,7 +25,8 @@ static void take_error(LLVMErrorRef e, const char *what, char *err, size_t errle
 
 Jit *jit_create(char *err, size_t errlen)
 {
-    if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
+    /* the asm parser: k_aot_cpu_ok's cpuid and xgetbv are inline assembly */
+    if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter() || LLVMInitializeNativeAsmParser()) {
         snprintf(err, errlen, "LLVM has no code generator for this machine");
         return NULL;
     }

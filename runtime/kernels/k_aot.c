@@ -17,6 +17,51 @@
 #include "k_kernels.h"
 
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+/* Whether this CPU, and the OS's saving of its registers, have every bit in
+ * need[0..K_AOT_CPU_WORDS) (the words k_kernels.h lists). aot.c compiles it
+ * for the baseline x86-64 whatever the module's CPU, and never inlined: it
+ * runs before anything that could use an instruction this CPU lacks. */
+__attribute__((noinline)) int k_aot_cpu_ok(const unsigned *need)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned have[K_AOT_CPU_WORDS] = { 0 }, a, b, c, d;
+    unsigned max = __get_cpuid_max(0, 0);
+    if (max >= 1) {
+        __cpuid(1, a, b, c, d);
+        have[0] = c;
+    }
+    if (max >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        have[1] = b, have[2] = c, have[3] = d;
+        if (a >= 1) {
+            __cpuid_count(7, 1, a, b, c, d);
+            have[4] = a;
+        }
+    }
+    if (__get_cpuid_max(0x80000000u, 0) >= 0x80000001u) {
+        __cpuid(0x80000001u, a, b, c, d);
+        have[5] = c;
+    }
+    if (have[0] & (1u << 27)) {   /* OSXSAVE: XCR0 says which registers the OS saves */
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        (void)hi;
+        have[6] = ((lo & 0x6u) == 0x6u ? 1u : 0u) | ((lo & 0xe6u) == 0xe6u ? 2u : 0u);
+    }
+    for (int i = 0; i < K_AOT_CPU_WORDS; i++)
+        if ((have[i] & need[i]) != need[i])
+            return 0;
+#endif
+    (void)need;
+    return 1;
+}
+
+/* 0 not yet asked, 1 this CPU runs the module, -1 it does not */
+static int cpu_state;
 
 /* A free slot if there is one, else the one `*next` points at, once free. */
 static KAotSlot *take_slot(KAotSlot *slots, int nslots, unsigned *next, int *which)
@@ -34,12 +79,19 @@ static KAotSlot *take_slot(KAotSlot *slots, int nslots, unsigned *next, int *whi
     return &slots[*which];
 }
 
-int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
-              const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
-              const float *images, float *scores, int n)
+int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
+              const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
+              const int *sel, const float *images, float *scores, int n)
 {
     if (n < 0 || (n > 0 && (!images || !scores)))
         return -1;
+    int cpu = __atomic_load_n(&cpu_state, __ATOMIC_RELAXED);
+    if (!cpu) {   /* racing first calls agree: the answer is the CPU's */
+        cpu = k_aot_cpu_ok(need) ? 1 : -1;
+        __atomic_store_n(&cpu_state, cpu, __ATOMIC_RELAXED);
+    }
+    if (cpu < 0)
+        return -2;
     if (n == 0)
         return 0;
     const long long in_off = io[0], out_off = io[1], B = io[2], C = io[3], HW = io[4], K = io[5], S = io[6];

@@ -5,7 +5,8 @@
  *
  *     aot_main IMAGES SCORES N      N images (raw floats) in, N * OUT scores out
  *
- * Before that it checks the contract's edge cases (n = 0, n < 0, NULL
+ * It exits 10 when NAME_run returns -2: the CPU lacks what the module was
+ * compiled for. Before that it checks the contract's edge cases (n = 0, n < 0, NULL
  * buffers), and it runs the images a second time from THREADS threads at
  * once, which must give the same scores: NAME_run is thread-safe, the
  * calls run in arenas of their own (4), and the threads beyond those wait. */
@@ -34,6 +35,10 @@ int main(int argc, char **argv)
 {
     if (argc != 4)
         return 2;
+    if (RUN(NULL, NULL, 0) == -2) {   /* compiled for more than this CPU has */
+        fprintf(stderr, "aot_main: the module needs instructions this CPU lacks\n");
+        return 10;
+    }
     int n = atoi(argv[3]);
     float *x = malloc(sizeof(float) * IN * (size_t)n), *s = malloc(sizeof(float) * OUT * (size_t)n);
     float *s2 = malloc(sizeof(float) * OUT * (size_t)n);
