@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
@@ -39,6 +38,25 @@ static long long arena_used(const char *bytes, long long n)
     return n;
 }
 
+/* Bytes of a slot's arena and scratch. */
+static long long slot_bytes(const AotModule *m, long long *ab, long long *wsb)
+{
+    *ab = (m->arena_bytes + 63) / 64 * 64;
+    *wsb = (m->ws_floats * 4 + 63) / 64 * 64 + 64;
+    return *ab + *wsb;
+}
+
+/* K_AOT_SLOTS, or fewer where their .bss would pass 1.5 GiB: a program's
+ * static data must stay under 2 GiB (the default code model). */
+static int slots(const AotModule *m)
+{
+    long long ab, wsb, one = slot_bytes(m, &ab, &wsb);
+    int k = K_AOT_SLOTS;
+    while (k > 1 && k * one > (3LL << 29))
+        k--;
+    return k;
+}
+
 static LLVMValueRef zeros(LLVMContextRef ctx, long long n)
 {
     return LLVMConstNull(LLVMArrayType2(LLVMInt8TypeInContext(ctx), (uint64_t)n));
@@ -59,7 +77,10 @@ static LLVMValueRef i32_array(LLVMContextRef ctx, const int *v, int n)
 
 /* The CPUID bits of the features LLVM may use (k_kernels.h's words): an
  * object compiled for more than the CPU it runs on returns -2 from NAME_run,
- * instead of dying on an illegal instruction somewhere inside. */
+ * instead of dying on an illegal instruction somewhere inside. A feature
+ * not listed is not checked (those that the kernels' float code could
+ * use are: the SSE and AVX families, FMA and FMA4, XOP, the bit
+ * manipulation sets). */
 static const struct {
     const char *name;
     int word, bit, state;   /* state: the registers the OS must save, 1 YMM, 3 YMM and ZMM */
@@ -75,7 +96,9 @@ static const struct {
     { "gfni", 2, 8, 0 },          { "vaes", 2, 9, 1 },          { "vpclmulqdq", 2, 10, 1 },
     { "avx512vnni", 2, 11, 3 },   { "avx512bitalg", 2, 12, 3 }, { "avx512vpopcntdq", 2, 14, 3 },
     { "avx512fp16", 3, 23, 3 },   { "avxvnni", 4, 4, 1 },       { "avx512bf16", 4, 5, 3 },
-    { "lzcnt", 5, 5, 0 },
+    { "lzcnt", 5, 5, 0 },         { "sahf", 5, 0, 0 },          { "sse4a", 5, 6, 0 },
+    { "prfchw", 5, 8, 0 },        { "xop", 5, 11, 1 },          { "fma4", 5, 16, 1 },
+    { "tbm", 5, 21, 0 },          { "cx16", 0, 13, 0 },
 };
 
 /* The x86-64 levels' features (their CPU names carry no feature string). */
@@ -88,8 +111,7 @@ static const char *level_features(const char *cpu)
     return !strcmp(cpu, "x86-64-v2") ? v2 : !strcmp(cpu, "x86-64-v3") ? v3 : !strcmp(cpu, "x86-64-v4") ? v4 : "";
 }
 
-/* need[] from a feature string "+avx2,-avx512f,...": the features it turns on. */
-static void cpu_need(const char *features, unsigned *need)
+void aot_cpu_need(const char *features, unsigned *need)
 {
     memset(need, 0, sizeof(unsigned) * K_AOT_CPU_WORDS);
     for (const char *p = features; p && *p;) {
@@ -105,13 +127,13 @@ static void cpu_need(const char *features, unsigned *need)
     }
 }
 
-/* NAME_run and what it passes to k_aot_run; 0 or -1 with a message. */
+/* NAME_run and what it passes to k_aot_entry; 0 or -1 with a message. */
 static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, const char *features, char *err,
                    size_t errlen)
 {
     LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
     LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx), f32 = LLVMFloatTypeInContext(ctx);
-    LLVMValueRef kernel = LLVMGetNamedFunction(mod, "k_aot_run");
+    LLVMValueRef kernel = LLVMGetNamedFunction(mod, "k_aot_entry");
     LLVMValueRef *fns = malloc(sizeof *fns * (size_t)(m->nsteps > 0 ? m->nsteps : 1));
     LLVMValueRef *nv = malloc(sizeof *nv * (size_t)(2 * m->channels));
     if (!fns || !nv) {
@@ -130,22 +152,22 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
         nv[c] = LLVMConstReal(f32, m->mean[c]);
         nv[m->channels + c] = LLVMConstReal(f32, m->std[c]);
     }
-    long long used = arena_used(m->arena, m->arena_bytes);
-    long long ab = (m->arena_bytes + 63) / 64 * 64, wsb = (m->ws_floats * 4 + 63) / 64 * 64 + 64;
+    long long used = arena_used(m->arena, m->arena_bytes), ab, wsb;
+    slot_bytes(m, &ab, &wsb);
+    int k = slots(m);
     long long io[11] = { m->in_off, m->out_off, m->batch, m->channels, m->pixels, m->logits, m->nsel,
-                         ab,        used,       wsb,      K_AOT_SLOTS };
+                         ab,        used,       wsb,      k };
     LLVMValueRef iov[11];
     for (int i = 0; i < 11; i++)
         iov[i] = LLVMConstInt(i64, (unsigned long long)io[i], 1);
     /* the arenas, scratches and slots are zeros: .bss, no bytes in the file */
     LLVMValueRef init = global(mod, "aot.init", LLVMConstStringInContext2(ctx, m->arena, (size_t)used, 1), 1, 64);
-    LLVMValueRef arenas = global(mod, "aot.arenas", zeros(ctx, K_AOT_SLOTS * ab), 0, 64);
-    LLVMValueRef ws = global(mod, "aot.ws", zeros(ctx, K_AOT_SLOTS * wsb), 0, 64);
-    LLVMValueRef slots = global(mod, "aot.slots", zeros(ctx, K_AOT_SLOTS * (long long)sizeof(KAotSlot)), 0,
-                                _Alignof(KAotSlot));
+    LLVMValueRef arenas = global(mod, "aot.arenas", zeros(ctx, k * ab), 0, 64);
+    LLVMValueRef ws = global(mod, "aot.ws", zeros(ctx, k * wsb), 0, 64);
+    LLVMValueRef slotv = global(mod, "aot.slots", zeros(ctx, k * (long long)sizeof(KAotSlot)), 0, _Alignof(KAotSlot));
     LLVMValueRef next = global(mod, "aot.next", LLVMConstInt(i32, 0, 0), 0, 4);
     unsigned need[K_AOT_CPU_WORDS];
-    cpu_need(features, need);
+    aot_cpu_need(features, need);
     LLVMValueRef needv[K_AOT_CPU_WORDS];
     for (int i = 0; i < K_AOT_CPU_WORDS; i++)
         needv[i] = LLVMConstInt(i32, need[i], 0);
@@ -169,7 +191,7 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
     LLVMValueRef fn = LLVMAddFunction(mod, name, LLVMFunctionType(i32, params, 3, 0));
     LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-    LLVMValueRef args[15] = { arenas, init, ws, slots, next, needg, steps, units,
+    LLVMValueRef args[15] = { arenas, init, ws, slotv, next, needg, steps, units,
                               LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
                               LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2) };
     LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 15, "");
@@ -178,30 +200,38 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
     return 0;
 }
 
-/* k_aot_cpu_ok as the first x86-64 had it, and a call of its own: it must
- * not use what it checks for. */
-static void baseline_check(LLVMContextRef ctx, LLVMModuleRef mod, const char *triple)
+/* The check of the CPU (k_aot_cpu_ok, k_aot_entry, NAME_run) as the first
+ * x86-64 had it; k_aot_run, compiled for the module's CPU, a call of its
+ * own after it. Nothing before the check may use what it checks for. */
+static void baseline_entry(LLVMContextRef ctx, LLVMModuleRef mod, const char *triple, const char *run)
 {
-    LLVMValueRef f = LLVMGetNamedFunction(mod, "k_aot_cpu_ok");
-    if (!f || strncmp(triple, "x86_64", 6) != 0)
+    if (strncmp(triple, "x86_64", 6) != 0)
         return;
     static const char *drop[] = { "target-cpu", "target-features", "tune-cpu" };
-    for (int i = 0; i < 3; i++)
-        LLVMRemoveStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, drop[i], (unsigned)strlen(drop[i]));
     static const char cpu[] = "x86-64", features[] = "+cx8,+fxsr,+mmx,+sse,+sse2,+x87";
-    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                            LLVMCreateStringAttribute(ctx, "target-cpu", 10, cpu, sizeof cpu - 1));
-    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                            LLVMCreateStringAttribute(ctx, "target-features", 15, features, sizeof features - 1));
-    unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
-    unsigned never = LLVMGetEnumAttributeKindForName("noinline", 8);
-    LLVMRemoveEnumAttributeAtIndex(f, LLVMAttributeFunctionIndex, always);
-    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, never, 0));
+    const char *base[] = { "k_aot_cpu_ok", "k_aot_entry", run };
+    for (int k = 0; k < 3; k++) {
+        LLVMValueRef f = LLVMGetNamedFunction(mod, base[k]);
+        if (!f)
+            continue;
+        for (int i = 0; i < 3; i++)
+            LLVMRemoveStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, drop[i], (unsigned)strlen(drop[i]));
+        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(ctx, "target-cpu", 10, cpu, sizeof cpu - 1));
+        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(ctx, "target-features", 15, features, sizeof features - 1));
+    }
+    LLVMValueRef f = LLVMGetNamedFunction(mod, "k_aot_run");
+    if (f) {
+        LLVMRemoveEnumAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMGetEnumAttributeKindForName("alwaysinline", 12));
+        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    }
 }
 
 const char *const aot_cpus[] = { "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", NULL };
 
-int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t errlen)
+int aot_emit(Jit *host, const AotModule *m, const char *path, const char *tmp, char *err, size_t errlen)
 {
     /* another CPU: its name, and the features LLVM knows it by (none added) */
     Jit other = *host, *j = host;
@@ -211,11 +241,9 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t 
         j = &other;
     }
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = jit_build_module(j, ctx, m->calls, m->ncalls, "k_aot_run", err, errlen);
+    LLVMModuleRef mod = jit_build_module(j, ctx, m->calls, m->ncalls, "k_aot_entry", err, errlen);
     LLVMTargetMachineRef tm = NULL;
     int rc = -1;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     if (!mod)
         goto done;
     /* the calls' functions are the object's own, not its interface */
@@ -226,7 +254,9 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t 
     }
     if (add_run(ctx, mod, m, m->cpu ? level_features(m->cpu) : j->features, err, errlen) != 0)
         goto done;
-    baseline_check(ctx, mod, j->triple);
+    char run[300];
+    snprintf(run, sizeof run, "%s_run", m->name);
+    baseline_entry(ctx, mod, j->triple, run);
     /* the object's file symbol, which linkers name in their errors (else "llvm-link") */
     char src[300];
     snprintf(src, sizeof src, "%s.o", m->name);
@@ -248,7 +278,6 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t 
     if (jit_optimize_with(j, tm, mod, 0, err, errlen) != 0)
         goto done;
     char *msg = NULL;
-    /* a temporary file renamed over the path: never half an object under its name */
     if (LLVMTargetMachineEmitToFile(tm, mod, tmp, LLVMObjectFile, &msg)) {
         snprintf(err, errlen, "cannot write %s: %.300s", path, msg ? msg : "?");
         LLVMDisposeMessage(msg);
@@ -256,11 +285,6 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, char *err, size_t 
         goto done;
     }
     LLVMDisposeMessage(msg);
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-        goto done;
-    }
     rc = 0;
 done:
     if (tm)
@@ -271,7 +295,8 @@ done:
     return rc;
 }
 
-int aot_header(const AotModule *m, const int *classes, const char *about, const char *path, char *err, size_t errlen)
+int aot_header(const AotModule *m, const int *classes, const char *about, const char *path, const char *tmp, char *err,
+               size_t errlen)
 {
     char up[256];
     size_t n = strlen(m->name);
@@ -281,8 +306,6 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
     }
     for (size_t i = 0; i <= n; i++)
         up[i] = (char)toupper((unsigned char)m->name[i]);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -323,10 +346,10 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
                " * the module was compiled for. Scores are raw logits, not probabilities.\n"
                " * Thread-safe: up to %d calls run at once, each in an arena of its own,\n"
                " * and more wait for one (blocked, not spinning). Allocates nothing. */\n",
-            up, up, K_AOT_SLOTS);
+            up, up, slots(m));
     fprintf(f, "int %s_run(const float *images, float *scores, int n);\n\n", m->name);
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    if (fclose(f) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         remove(tmp);
         return -1;

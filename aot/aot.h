@@ -32,13 +32,19 @@ typedef struct AotModule {
 /* The CPUs aot_emit compiles for besides this one ("native"): the x86-64
  * levels, for an object that runs on other machines. NULL-terminated. */
 extern const char *const aot_cpus[];
-/* Writes the object file; 0, or -1 with a message in err. */
-int aot_emit(Jit *j, const AotModule *m, const char *path, char *err, size_t errlen);
+/* need[K_AOT_CPU_WORDS] (k_kernels.h) from an LLVM feature string
+ * ("+avx2,-avx512f,..."): the CPUID bits of the features it turns on. */
+void aot_cpu_need(const char *features, unsigned *need);
+
+/* Writes the object file to tmp (its messages name path, where the caller
+ * renames it); 0, or -1 with a message in err. */
+int aot_emit(Jit *j, const AotModule *m, const char *path, const char *tmp, char *err, size_t errlen);
 
 /* Writes the header for m: NAME_INPUT_SIZE, NAME_OUTPUT_SIZE, NAME_CLASSES
  * (classes[nsel]), NAME_run's prototype, and `about` (lines of comment
  * saying what the module is and the CPU it was compiled for). 0, or -1
  * with a message. */
-int aot_header(const AotModule *m, const int *classes, const char *about, const char *path, char *err, size_t errlen);
+int aot_header(const AotModule *m, const int *classes, const char *about, const char *path, const char *tmp, char *err,
+               size_t errlen);
 
 #endif

@@ -6,10 +6,13 @@
  * batch 1 (a call's images go through one at a time: no batch to fill, and
  * the module's kernels at batch 1 ran as fast per image as at 256 on SimCNN)
  * on one thread, and aot_emit writes its calls, its arena and NAME_run. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "aot.h"
 #include "run_modularize.h"
@@ -172,12 +175,34 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         ap(about, sizeof about, &w, "Compiled for this CPU, %s, with all its features: run it on one like it\n"
                                     "(on another, %s_run returns -2; emit with --cpu x86-64-v3, say, for any of that level).",
            target, name);
-    if (aot_emit(m->jit, &am, obj, err, errlen) != 0)
+    /* both to temporary files, then renamed: never half an object under its
+     * name, nor an object without its header (nor an older one removed) */
+    char otmp[4200], htmp[4200];
+    struct stat sb;
+    for (int k = 0; k < 2; k++)   /* a rename over a directory fails: before either is written */
+        if (stat(k ? hdr : obj, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            snprintf(err, errlen, "cannot write %s: %s%s%s%s", k ? hdr : obj, strerror(EISDIR), k ? " (" : "",
+                     k ? obj : "", k ? " not written either)" : "");
+            goto done;
+        }
+    snprintf(otmp, sizeof otmp, "%s.%ld.tmp", obj, (long)getpid());
+    snprintf(htmp, sizeof htmp, "%s.%ld.tmp", hdr, (long)getpid());
+    if (aot_emit(m->jit, &am, obj, otmp, err, errlen) != 0)
         goto done;
-    if (aot_header(&am, classes, about, hdr, err, errlen) != 0) {
-        remove(obj);   /* an object without its header is half a module */
+    if (aot_header(&am, classes, about, hdr, htmp, err, errlen) != 0) {
+        remove(otmp);
         size_t l = strlen(err);
         snprintf(err + l, errlen - l, " (%s not written either)", obj);
+        goto done;
+    }
+    if (rename(otmp, obj) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", obj, strerror(errno));
+        remove(htmp), remove(otmp);
+        goto done;
+    }
+    if (rename(htmp, hdr) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", hdr, strerror(errno));
+        remove(htmp);
         goto done;
     }
     res->cpu = arena_printf(a, "%s", target);

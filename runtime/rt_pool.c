@@ -270,9 +270,11 @@ void rt_pool_run(RtPool *p, const RtStep *steps, int n, char *base, float *const
 
 /* The tuner's constants. A probe times TUNE_MIN_WINDOW runs or more of each mode, about
  * TUNE_PROBE_NS of them, and compares the medians: one run that a page fault or another program
- * held up does not decide. A probe's cost is at most its slower window; the first waits until
- * the graph has run TUNE_GAP_MIN times that long (TUNE_WARMUP runs first: first touches of the
- * arena, cold caches), so that a short run (a few steps of a big model) is not slowed by probing.
+ * held up does not decide; a probe of the other mode stops early once over half its window has
+ * run slower than the mode in use (it can no longer win). A probe's cost is at most its slower
+ * window; the first waits until the graph has run TUNE_GAP_MIN times that long (TUNE_WARMUP runs
+ * first: first touches of the arena, cold caches), so that a short run (a few steps of a big
+ * model) is not slowed by probing; one thread may take T times as long as T threads.
  * Each later probe waits as many times its slower window: TUNE_GAP_MIN after a change of mode,
  * doubling up to TUNE_GAP while the mode stays, so that a wrong choice is soon undone and probing
  * costs at most 1/TUNE_GAP of the time in the long run. Leaving all threads takes a clear win
@@ -294,12 +296,14 @@ static long long median(long long *v, int n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void tune_decide(RtPoolTune *t, long long now) {
+/* After a probe: other_n runs of the other mode timed (the whole window, or fewer that lost). */
+static void tune_decide(RtPoolTune *t, long long now, int other_n) {
   long long sum[2] = {0, 0};
-  for (int m = 0; m < 2; m++)
-    for (int i = 0; i < t->window; i++) sum[m] += t->ns[m][i];
-  long long cur = median(t->ns[0], t->window), other = median(t->ns[1], t->window);
-  int flip = t->serial ? other < cur : other < TUNE_SERIAL_WIN * (double)cur;
+  for (int i = 0; i < t->window; i++) sum[0] += t->ns[0][i];
+  for (int i = 0; i < other_n; i++) sum[1] += t->ns[1][i];
+  long long cur = median(t->ns[0], t->window), other = median(t->ns[1], other_n);
+  int flip = other_n == t->window &&
+             (t->serial ? other < cur : other < TUNE_SERIAL_WIN * (double)cur);
   if (flip) t->serial = !t->serial;
   if (flip || t->gap < TUNE_GAP_MIN) t->gap = TUNE_GAP_MIN;
   else t->gap = t->gap * 2 > TUNE_GAP ? TUNE_GAP : t->gap * 2;
@@ -319,15 +323,15 @@ void rt_pool_run_tuned(RtPool *p, RtPoolTune *t, const RtStep *steps, int n, cha
   else rt_pool_run(p, steps, n, base, ws);
   long long now = now_ns(), dt = now - t0;
   t->runs++;
-  t->serial_runs += serial;
+  t->serial_runs += serial && t->phase == 0; /* probes aside: the runs it chose one thread for */
   if (t->phase == 0) {
     if (t->runs < TUNE_WARMUP || now < t->next_ns) return;
     long long w = TUNE_PROBE_NS / (dt > 0 ? dt : 1) + 1;
     t->window = (int)(w < TUNE_MIN_WINDOW  ? TUNE_MIN_WINDOW
                       : w > RT_TUNE_WINDOW ? RT_TUNE_WINDOW
                                            : w);
-    if (t->next_ns == 0) { /* the first probe: its serial window may take twice the runs' time */
-      t->next_ns = now + TUNE_GAP_MIN * 2 * t->window * dt;
+    if (t->next_ns == 0) { /* the first probe: its serial window may take T times the runs' time */
+      t->next_ns = now + TUNE_GAP_MIN * (long long)(p->threads + 1) * t->window * dt;
       return;
     }
     t->timed = 0;
@@ -335,14 +339,19 @@ void rt_pool_run_tuned(RtPool *p, RtPoolTune *t, const RtStep *steps, int n, cha
   } else if (t->phase == 1) {
     t->ns[0][t->timed++] = dt;
     if (t->timed < t->window) return;
+    long long sorted[RT_TUNE_WINDOW];
+    memcpy(sorted, t->ns[0], sizeof(long long) * (size_t)t->window);
+    t->cur_median = median(sorted, t->window);
     t->phase = 2;
     t->timed = 0;
+    t->lost = 0;
     t->skip = t->serial; /* the workers slept through the serial runs */
   } else if (t->skip) {
     t->skip = 0;
   } else {
     t->ns[1][t->timed++] = dt;
-    if (t->timed == t->window) tune_decide(t, now);
+    t->lost += dt > t->cur_median;
+    if (t->timed == t->window || 2 * t->lost > t->window) tune_decide(t, now, t->timed);
   }
 }
 

@@ -50,7 +50,9 @@ typedef struct RtPoolTune {
   int timed, window; /* runs timed so far in the phase; runs a phase times */
   int skip;          /* the next run is not timed (the workers' wake-up after a serial spell) */
   int gap;           /* the wait after a probe, in probe times */
-  long long runs, serial_runs;     /* runs, and those on the caller's thread alone */
+  int lost;          /* runs of the other mode slower than cur_median */
+  long long cur_median;            /* of the mode in use's window */
+  long long runs, serial_runs;     /* runs, and those it chose one thread for (probes aside) */
   long long next_ns;               /* when the next probe may start (0: not yet set) */
   long long ns[2][RT_TUNE_WINDOW]; /* the runs' times: [0] the mode in use, [1] the other */
 } RtPoolTune;

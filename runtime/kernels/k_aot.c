@@ -23,9 +23,11 @@
 
 /* Whether this CPU, and the OS's saving of its registers, have every bit in
  * need[0..K_AOT_CPU_WORDS) (the words k_kernels.h lists). aot.c compiles it
- * for the baseline x86-64 whatever the module's CPU, and never inlined: it
- * runs before anything that could use an instruction this CPU lacks. */
-__attribute__((noinline)) int k_aot_cpu_ok(const unsigned *need)
+ * and k_aot_entry (and NAME_run) for the baseline x86-64 whatever the
+ * module's CPU, and k_aot_run, compiled for that CPU, as a call of its own:
+ * nothing runs before the check that could use an instruction this CPU
+ * lacks (not even a vzeroupper on the way out). */
+int k_aot_cpu_ok(const unsigned *need)
 {
 #if defined(__x86_64__) || defined(__i386__)
     unsigned have[K_AOT_CPU_WORDS] = { 0 }, a, b, c, d;
@@ -63,28 +65,25 @@ __attribute__((noinline)) int k_aot_cpu_ok(const unsigned *need)
 /* 0 not yet asked, 1 this CPU runs the module, -1 it does not */
 static int cpu_state;
 
-/* A free slot if there is one, else the one `*next` points at, once free. */
+/* The first free slot, lowest first: one thread keeps to slot 0 (one
+ * arena warm in its caches, one copy of the weights), k threads to the
+ * first k. When all are busy, the one `*next` points at, once free. */
 static KAotSlot *take_slot(KAotSlot *slots, int nslots, unsigned *next, int *which)
 {
-    unsigned start = __atomic_fetch_add(next, 1u, __ATOMIC_RELAXED);
-    for (int k = 0; k < nslots; k++) {
-        int s = (int)((start + (unsigned)k) % (unsigned)nslots);
+    for (int s = 0; s < nslots; s++)
         if (pthread_mutex_trylock(&slots[s].mu) == 0) {
             *which = s;
             return &slots[s];
         }
-    }
-    *which = (int)(start % (unsigned)nslots);
+    *which = (int)(__atomic_fetch_add(next, 1u, __ATOMIC_RELAXED) % (unsigned)nslots);
     pthread_mutex_lock(&slots[*which].mu);
     return &slots[*which];
 }
 
-int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
-              const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
-              const int *sel, const float *images, float *scores, int n)
+int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
+                const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
+                const int *sel, const float *images, float *scores, int n)
 {
-    if (n < 0 || (n > 0 && (!images || !scores)))
-        return -1;
     int cpu = __atomic_load_n(&cpu_state, __ATOMIC_RELAXED);
     if (!cpu) {   /* racing first calls agree: the answer is the CPU's */
         cpu = k_aot_cpu_ok(need) ? 1 : -1;
@@ -92,6 +91,15 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsign
     }
     if (cpu < 0)
         return -2;
+    return k_aot_run(arenas, init, wss, slots, next, steps, units, nsteps, io, norm, sel, images, scores, n);
+}
+
+int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
+              const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
+              const float *images, float *scores, int n)
+{
+    if (n < 0 || (n > 0 && (!images || !scores)))
+        return -1;
     if (n == 0)
         return 0;
     const long long in_off = io[0], out_off = io[1], B = io[2], C = io[3], HW = io[4], K = io[5], S = io[6];

@@ -255,11 +255,15 @@ typedef struct KAotSlot {
  * order (one thread: all units), then per image the S scores out[sel[j]] of
  * the K logits at io[1]. io: in_off, out_off, B, C, HW, K, S, arena_bytes,
  * init_bytes (init's: copied into a slot's arena at its first call),
- * ws_bytes, nslots. Returns 0, -1 for n < 0 or a NULL buffer, or -2 when
- * this CPU lacks a feature in need (k_aot_cpu_ok), whatever n is. */
-int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
-              const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
-              const int *sel, const float *images, float *scores, int n);
+ * ws_bytes, nslots. Returns 0, or -1 for n < 0 or a NULL buffer. */
+int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
+              const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
+              const float *images, float *scores, int n);
+/* NAME_run's body: -2 (whatever n is) when this CPU lacks a feature in need
+ * (k_aot_cpu_ok, asked once), else k_aot_run. */
+int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
+                const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
+                const int *sel, const float *images, float *scores, int n);
 /* The CPU features a module was compiled for, as x86 CPUID bits in words:
  * [0] leaf 1 ecx, [1] leaf 7 ebx, [2] leaf 7 ecx, [3] leaf 7 edx, [4] leaf 7
  * subleaf 1 eax, [5] leaf 0x80000001 ecx, [6] the OS saves YMM (bit 0) and

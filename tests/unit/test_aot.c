@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aot.h"
+#include "k_kernels.h"
 #include "mwt_test.h"
 #include "rt_progress.h"
 #include "run_mz.h"
@@ -216,10 +218,38 @@ static void test_zero_slot_is_an_unlocked_mutex(void **state)
     assert_memory_equal(&init, zero, sizeof init);
 }
 
+/* The check an emitted module makes of its CPU (aot_cpu_need's bits,
+ * k_aot_cpu_ok's CPUID, here compiled natively) says what the C compiler's
+ * own check says, feature by feature: a wrong bit would pass a CPU that
+ * lacks a feature, or refuse one that has it. */
+static void test_cpu_check_agrees_with_the_compiler(void **state)
+{
+    (void)state;
+    unsigned need[K_AOT_CPU_WORDS];
+    aot_cpu_need("", need);
+    assert_int_equal(k_aot_cpu_ok(need), 1);
+#if defined(__x86_64__)
+    aot_cpu_need("+avx2,-avx512f,+fma", need);   /* a '-' feature is not needed */
+    assert_int_equal(need[1] >> 16 & 1, 0);
+#define HAS(f)                                                                                           \
+    do {                                                                                                 \
+        aot_cpu_need("+" f, need);                                                                       \
+        int has = __builtin_cpu_supports(f) != 0;                                                        \
+        print_message("  %-10s %s\n", f, has ? "yes" : "no");                                           \
+        assert_int_equal(k_aot_cpu_ok(need), has);                                                       \
+    } while (0)
+    HAS("sse3"); HAS("ssse3"); HAS("sse4.1"); HAS("sse4.2"); HAS("popcnt"); HAS("avx"); HAS("avx2");
+    HAS("fma"); HAS("bmi"); HAS("bmi2"); HAS("avx512f"); HAS("avx512bw"); HAS("avx512dq");
+    HAS("avx512cd"); HAS("avx512vl"); HAS("sse4a"); HAS("fma4"); HAS("xop");
+#undef HAS
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zero_slot_is_an_unlocked_mutex),
+        cmocka_unit_test(test_cpu_check_agrees_with_the_compiler),
         cmocka_unit_test(test_emitted_module),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -195,16 +195,20 @@ static void test_tuned_runs_pick_the_faster_mode(void **state) {
   int runs = 0;
   for (; runs < 10; runs++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
   assert_int_equal(tune.serial_runs, 0); /* no probe yet: the graph has not run long enough */
-  tune.next_ns = 1;                      /* probe now */
-  for (; runs < 50 && !tune.serial; runs++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  for (; runs < 50 && !tune.serial; runs++) {
+    if (tune.phase == 0) tune.next_ns = 1; /* probe now, and again if one did not decide */
+    rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  }
   printf("  workers held up: on one thread after %d runs\n", runs);
   assert_true(tune.serial);
   assert_int_equal(atomic_load(&s.hits), 8 * runs);
 
   s.workers_nap = 0, s.unit_nap = 1;
-  tune.next_ns = 1; /* probe now, not after 20 times the last probe */
   int back = 0;
-  for (; back < 40 && tune.serial; back++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  for (; back < 40 && tune.serial; back++) {
+    if (tune.phase == 0) tune.next_ns = 1;
+    rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  }
   printf("  units that take time: on all threads again after %d runs\n", back);
   assert_false(tune.serial);
   assert_int_equal(atomic_load(&s.hits), 8 * (runs + back));
