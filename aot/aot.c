@@ -207,19 +207,11 @@ static void baseline_entry(LLVMContextRef ctx, LLVMModuleRef mod, const char *tr
 {
     if (strncmp(triple, "x86_64", 6) != 0)
         return;
-    static const char *drop[] = { "target-cpu", "target-features", "tune-cpu" };
-    static const char cpu[] = "x86-64", features[] = "+cx8,+fxsr,+mmx,+sse,+sse2,+x87";
     const char *base[] = { "k_aot_cpu_ok", "k_aot_entry", run };
     for (int k = 0; k < 3; k++) {
         LLVMValueRef f = LLVMGetNamedFunction(mod, base[k]);
-        if (!f)
-            continue;
-        for (int i = 0; i < 3; i++)
-            LLVMRemoveStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, drop[i], (unsigned)strlen(drop[i]));
-        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                                LLVMCreateStringAttribute(ctx, "target-cpu", 10, cpu, sizeof cpu - 1));
-        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                                LLVMCreateStringAttribute(ctx, "target-features", 15, features, sizeof features - 1));
+        if (f)
+            jit_set_target(ctx, f, "x86-64", "+cx8,+fxsr,+mmx,+sse,+sse2,+x87");
     }
     LLVMValueRef f = LLVMGetNamedFunction(mod, "k_aot_run");
     if (f) {

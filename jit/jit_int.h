@@ -35,6 +35,8 @@ void jit_call_groups(const JitCall *calls, int n, int *group);
 long jit_kernel_size(const char *kernel);
 /* The kernels' bitcode in `ctx` with the calls defined, the kernels no call
  * uses removed except `keep` (NULL: none; aot/ calls it itself); NULL on error. */
+/* fn compiled for cpu with features (its target attributes replaced). */
+void jit_set_target(LLVMContextRef ctx, LLVMValueRef fn, const char *cpu, const char *features);
 LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, const char *keep, char *err,
                                size_t errlen);
 

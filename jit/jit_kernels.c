@@ -15,18 +15,22 @@
 
 #include "jit_int.h"
 
-/* clang stamped the kernels with the generic x86-64 it compiled for; the
- * host's CPU and features replace that, or O3 could not use AVX2/AVX-512. */
-static void retarget(Jit *j, LLVMContextRef ctx, LLVMValueRef fn)
+void jit_set_target(LLVMContextRef ctx, LLVMValueRef fn, const char *cpu, const char *features)
 {
     static const char *drop[] = { "target-cpu", "target-features", "tune-cpu" };
     for (int i = 0; i < 3; i++)
         LLVMRemoveStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, drop[i], (unsigned)strlen(drop[i]));
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                            LLVMCreateStringAttribute(ctx, "target-cpu", 10, j->cpu, (unsigned)strlen(j->cpu)));
+                            LLVMCreateStringAttribute(ctx, "target-cpu", 10, cpu, (unsigned)strlen(cpu)));
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                            LLVMCreateStringAttribute(ctx, "target-features", 15, j->features,
-                                                      (unsigned)strlen(j->features)));
+                            LLVMCreateStringAttribute(ctx, "target-features", 15, features, (unsigned)strlen(features)));
+}
+
+/* clang stamped the kernels with the generic x86-64 it compiled for; the
+ * host's CPU and features replace that, or O3 could not use AVX2/AVX-512. */
+static void retarget(Jit *j, LLVMContextRef ctx, LLVMValueRef fn)
+{
+    jit_set_target(ctx, fn, j->cpu, j->features);
 }
 
 static void make_inline(LLVMContextRef ctx, LLVMValueRef fn)
