@@ -104,6 +104,13 @@ static char *read_line(Repl *r, const char *prompt)
     }
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))   /* CRLF from a file made on Windows */
         line[--n] = 0;
+    const char *nul = memchr(line, 0, (size_t)n);
+    if (nul) {   /* the session is text: cut there, the line would end mid-item and garble the next one */
+        fprintf(stderr, "mwtc: error: repl: a NUL byte at column %ld of this line; the line is left out\n",
+                (long)(nul - line) + 1);
+        line[0] = 0;
+        r->failed = 1;
+    }
     return line;
 }
 

@@ -143,3 +143,13 @@ repl(1 "check --epochs ten
 # a file named after a command: commands run on the session
 repl(1 "check base.mwt
 " "" "commands here run on the session; to add 'base.mwt' to it, import it")
+
+# a NUL byte: that line is left out, said, and the exit status says so; the next line stands alone
+execute_process(COMMAND printf "dataset d = synthetic(n = 64, test = 32) { classes = 2 \\000 shape = [1, 4, 4] }\\ndataset d = synthetic(n = 64, test = 32) { classes = 2  shape = [1, 4, 4] }\\n"
+                OUTPUT_FILE ${TMP}/nul.txt)
+execute_process(COMMAND ${MWTC} repl WORKING_DIRECTORY ${TMP} INPUT_FILE ${TMP}/nul.txt
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "a NUL byte at column 56 of this line; the line is left out" OR NOT out MATCHES "ok"
+   OR err MATCHES "syntax error")
+  message(FATAL_ERROR "a NUL byte in a REPL line: exit ${rc}\nstdout: ${out}\nstderr: ${err}")
+endif()
