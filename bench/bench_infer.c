@@ -238,8 +238,8 @@ int main(int argc, char **argv)
         unsigned char *keep = module_keep(m256.eval.g, ckpt, classes, n, t->data->classes, threshold);
         RunModel mod256, mod1;
         Slice s256, s1;
-        if (run_module_build(&mod256, &s256, a, &m256, keep, 0, 0, err, sizeof err) != 0 ||
-            run_module_build(&mod1, &s1, a, &m1, keep, 0, 0, err, sizeof err) != 0)
+        if (run_module_build(&mod256, &s256, a, &m256, keep, 0, 0, 0, err, sizeof err) != 0 ||
+            run_module_build(&mod1, &s1, a, &m1, keep, 0, 0, threads == 1, err, sizeof err) != 0)   /* as emit's */
             die("module", err);
         double mb256 = throughput(&mod256, x, nimg, img), mb1 = latency(&mod1, x, nlat, img);
         printf(",\n  \"module\": \"%s\", \"module_b256_images_per_s\": %.1f, \"module_b1_latency_ms\": %.4f, "

@@ -89,11 +89,12 @@ static int inference(const Cg *C, const IrNode *n)
 /* Winograd (k_wino4.c and k_wino.c) for a 3x3, stride 1, pad 1 conv of x
  * [N,C,H,W] into K channels, unless the batch is small (its units are
  * images: one image would run on one thread; the direct kernel splits its
- * rows) or MWTC_WINOGRAD=off. */
+ * rows), but for calls that run on one thread anyway (an emitted module:
+ * 2-3x faster at 14x14, bench/RESULTS.md), or MWTC_WINOGRAD=off. */
 static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
     const char *e = getenv("MWTC_WINOGRAD");
-    if ((e && !strcmp(e, "off")) || x->rank != 4 || x->d[0] < 8)
+    if ((e && !strcmp(e, "off")) || x->rank != 4 || (x->d[0] < 8 && !C->out->one_thread))
         return 0;
     int (*ok)(int, int, int, int, int, int, int, int, int, int) = inference(C, n) ? k_wino_infer_ok : k_wino_ok;
     return ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad,

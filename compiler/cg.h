@@ -18,6 +18,10 @@ typedef struct CgCalls {
      * kernel's loops gain nothing from it as a constant, so that the
      * modules' calls of one layer share one compiled body. */
     int share;
+    /* Set before cg_graph when the calls run on one thread whatever the
+     * batch (an emitted module, at batch 1): Winograd then pays at any batch,
+     * where with threads the direct kernel splits one image's rows. */
+    int one_thread;
 } CgCalls;
 
 /* Appends the calls of g's nodes, in order, named PREFIXn (n their index

@@ -49,8 +49,8 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
  * on `pool`, which it borrows: the modules of a model share their model's
  * threads, as they run one after the other. A pool per module would leave
  * each module's threads spinning for work while the next module runs. */
-int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, char *err,
-                          size_t errlen);
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int one_thread,
+                          char *err, size_t errlen);
 /* The same in three steps, for many graphs and one JIT: each graph planned
  * and generated (its calls named PREFIXn, its channel counts shared where
  * they can be: CgCalls.share) with `jit` borrowed; then all their calls in
@@ -71,9 +71,10 @@ void run_model_free(RunModel *m);
  * off, for a slice that evaluates smaller modules by keep vectors). Its
  * scores are full's with every kernel outside keep switched off. With from > 0 (slice_shared_end) it starts at that
  * node and reads what full's nodes before it computed: run those
- * (run_graph_prefix), then run_module_gather, then the module. */
+ * (run_graph_prefix), then run_module_gather, then the module. one_thread:
+ * its calls will run on one thread (an emitted module; CgCalls.one_thread). */
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, char *err, size_t errlen);
+                     int from, int one_thread, char *err, size_t errlen);
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);
 /* Rows [0, rows) of one of those inputs: src the shared value's images
  * (all their channels), dst the module's. */

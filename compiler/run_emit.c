@@ -3,10 +3,10 @@
  * threshold (from the checkpoint's frequencies), sliced and compiled on its
  * own, its generators kept or dropped as the modularize statement says; or
  * a reuse's checkpoint, its module with the fine-tuned head. It is built at
- * batch 1 (a call's images go through one at a time: no batch to fill; the
- * module's kernels at batch 1 ran as fast per image as at 256 on SimCNN on a
- * Zen 4, but 1.6x slower on a Zen 1, bench/RESULTS.md) on one thread, and
- * aot_emit writes its calls, its arena and NAME_run. */
+ * batch 1 (a call's images go through one at a time: no batch to fill) on
+ * one thread, its 3x3 convs as Winograd all the same (CgCalls.one_thread:
+ * 5.5x faster per image than the direct kernels at batch 1 on a Zen 1,
+ * bench/RESULTS.md), and aot_emit writes its calls, its arena and NAME_run. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -118,7 +118,7 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     }
     RunModel *m = &full;
     if (kernels) {
-        if (run_module_build(&mod, &slice, a, &full, keep, gen, 0, err, errlen) != 0)
+        if (run_module_build(&mod, &slice, a, &full, keep, gen, 0, 1, err, errlen) != 0)
             goto done;
         sliced = 1;
         m = &mod;

@@ -146,13 +146,14 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
     return build(m, a, train, threads, NULL, t0, err, errlen);
 }
 
-int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, char *err,
-                          size_t errlen)
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int one_thread,
+                          char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->net = net;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     m->eval.g = eval;
+    m->calls.one_thread = one_thread;
     return build(m, a, NULL, 0, pool, rt_clock(), err, errlen);
 }
 

@@ -32,11 +32,11 @@ static void module_fill(RunModel *mod, const Slice *s, RunModel *full, int gener
 }
 
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, char *err, size_t errlen)
+                     int from, int one_thread, char *err, size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
     if (module_slice(s, a, full, keep, generators, from, 0, err, errlen) != 0 ||
-        run_model_build_graph(mod, a, full->net, s->g, full->pool, err, errlen) != 0)
+        run_model_build_graph(mod, a, full->net, s->g, full->pool, one_thread, err, errlen) != 0)
         return -1;
     module_fill(mod, s, full, generators);
     return 0;

@@ -78,7 +78,7 @@ static void check_in(Arena *a, RunModel *full, const RtDataset *ds, const RtNorm
         char err[1024];
         int exact = memcmp(slice_for, keep, (size_t)kernels) == 0;
         /* generators dropped: left out of an exact module; switched off in a larger slice */
-        if (run_module_build(&mod, &s, a, full, slice_for, gen ? 1 : exact ? 0 : -1, from, err, sizeof err) != 0)
+        if (run_module_build(&mod, &s, a, full, slice_for, gen ? 1 : exact ? 0 : -1, from, 0, err, sizeof err) != 0)
             fail_msg("%s: %s", what, err);
         unsigned char inside[64];
         slice_keep(&s, keep, inside);
