@@ -301,7 +301,7 @@ static void tune_decide(RtPoolTune *t, long long now, int other_n) {
   long long sum[2] = {0, 0};
   for (int i = 0; i < t->window; i++) sum[0] += t->ns[0][i];
   for (int i = 0; i < other_n; i++) sum[1] += t->ns[1][i];
-  long long cur = median(t->ns[0], t->window), other = median(t->ns[1], other_n);
+  long long cur = t->cur_median, other = median(t->ns[1], other_n);
   int flip = other_n == t->window &&
              (t->serial ? other < cur : other < TUNE_SERIAL_WIN * (double)cur);
   if (flip) t->serial = !t->serial;
@@ -339,9 +339,7 @@ void rt_pool_run_tuned(RtPool *p, RtPoolTune *t, const RtStep *steps, int n, cha
   } else if (t->phase == 1) {
     t->ns[0][t->timed++] = dt;
     if (t->timed < t->window) return;
-    long long sorted[RT_TUNE_WINDOW];
-    memcpy(sorted, t->ns[0], sizeof(long long) * (size_t)t->window);
-    t->cur_median = median(sorted, t->window);
+    t->cur_median = median(t->ns[0], t->window); /* sorts them: tune_decide needs their sum alone */
     t->phase = 2;
     t->timed = 0;
     t->lost = 0;
