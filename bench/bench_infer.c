@@ -177,7 +177,7 @@ int main(int argc, char **argv)
     double cold = 0, cached = 0;
     for (int k = 0; k < 2; k++) {
         RunModel m;
-        if (run_model_build(&m, a, t->model, t, 256, threads, err, sizeof err) != 0)
+        if (run_model_build(&m, a, t->model, t, 256, threads, 0, err, sizeof err) != 0)
             die("compile", err);
         *(k ? &cached : &cold) = m.compile_seconds;
         run_model_free(&m);
@@ -211,8 +211,8 @@ int main(int argc, char **argv)
 
     RunModel m256, m1;
     RunMeta meta;
-    if (run_model_build(&m256, a, t->model, NULL, 256, threads, err, sizeof err) != 0 ||
-        run_model_build(&m1, a, t->model, NULL, 1, threads, err, sizeof err) != 0)
+    if (run_model_build(&m256, a, t->model, NULL, 256, threads, 0, err, sizeof err) != 0 ||
+        run_model_build(&m1, a, t->model, NULL, 1, threads, 0, err, sizeof err) != 0)
         die("build", err);
     RtRng rng;
     rt_rng_seed(&rng, 1);

@@ -339,7 +339,7 @@ int cmd_dump_llvm(Compilation *c, const CliOptions *o)
     }
     RunModel m;
     char err[1024];
-    if (run_model_build(&m, &c->arena, net, t, t ? t->batch : 1, 1, err, sizeof err) != 0) {
+    if (run_model_build(&m, &c->arena, net, t, t ? t->batch : 1, 1, 0, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
         run_model_free(&m);
         return EXIT_ERROR;

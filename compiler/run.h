@@ -42,9 +42,10 @@ typedef struct RunModel {
 
 /* Builds the model: with `train` its training step (forward, backward, SGD)
  * at the train statement's batch, and always its inference graph at
- * `eval_batch`. 0, or -1 and a message. */
+ * `eval_batch`. one_thread: its calls will run on one thread (an emitted
+ * whole model; CgCalls.one_thread). 0, or -1 and a message. */
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
-                    char *err, size_t errlen);
+                    int one_thread, char *err, size_t errlen);
 /* The same for an inference graph made elsewhere (a sliced module's), run
  * on `pool`, which it borrows: the modules of a model share their model's
  * threads, as they run one after the other. A pool per module would leave

@@ -103,7 +103,7 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         fprintf(stderr, "mwtc: warning: --threshold does not apply: %s has no masks, so the module is the whole model\n",
                 net->name);
     built = 1;
-    if (run_model_build(&full, a, net, NULL, 1, 1, err, errlen) != 0 ||
+    if (run_model_build(&full, a, net, NULL, 1, 1, 1, err, errlen) != 0 ||
         run_ckpt_load(&full, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
         goto done;
     if (ru) {   /* the kernels the reuse kept, as its checkpoint says */

@@ -133,10 +133,11 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtP
 }
 
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
-                    char *err, size_t errlen)
+                    int one_thread, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->net = net;
+    m->calls.one_thread = one_thread;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     double t0 = rt_clock();
     if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)

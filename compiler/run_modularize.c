@@ -256,7 +256,7 @@ int mz_open(Mz **out, Arena *a, const TrainInfo *t, const char *ckpt, int thread
     /* Batches of 64: each module compiles its own arena at this batch, and ten of them at 256 held
      * 440 MB. Measured on SimCNN (report --sweep): 64 is as fast as 256 (14 s vs 15 s, the
      * activations stay in cache) at less than half the memory (305 MB vs 708 MB); 32 is slower. */
-    if (run_model_build(&z->m, a, t->model, NULL, 64, threads > 0 ? threads : rt_pool_default_threads(), err,
+    if (run_model_build(&z->m, a, t->model, NULL, 64, threads > 0 ? threads : rt_pool_default_threads(), 0, err,
                         errlen) != 0)
         return -1;
     if (run_ckpt_load(&z->m, ckpt, meta, NULL, 0, err, errlen) != 0)

@@ -71,7 +71,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
                      limited ? "--limit leaves" : "the training set has", n);
         goto done;
     }
-    if (run_model_build(&m, a, t->model, t, t->batch, threads, err, errlen) != 0)
+    if (run_model_build(&m, a, t->model, t, t->batch, threads, 0, err, errlen) != 0)
         goto done;
     int steps = (int)(n / B);   /* the last partial batch is dropped (drop_last) */
     RtRng rng;
@@ -207,7 +207,7 @@ int run_eval(Arena *a, const Net *net, const DatasetInfo *data, const RunOptions
     int rc = -1;
     if (o->subset && run_data_subset(&ds, o->subset, o->nsubset, err, errlen) != 0)
         goto done;
-    if (run_model_build(&m, a, net, NULL, 256, pick_threads(o->threads, 0), err, errlen) != 0)
+    if (run_model_build(&m, a, net, NULL, 256, pick_threads(o->threads, 0), 0, err, errlen) != 0)
         goto done;
     RunMeta meta;
     if (run_ckpt_load(&m, o->ckpt, &meta, NULL, 0, err, errlen) != 0)

@@ -99,7 +99,7 @@ void tc_model_init(RunModel *m, TestComp *t, Net *model, const TrainInfo *tr, in
                    MaskInit mask_init)
 {
     char err[512];
-    if (run_model_build(m, &t->c.arena, model, tr, batch, threads, err, sizeof err) != 0)
+    if (run_model_build(m, &t->c.arena, model, tr, batch, threads, 0, err, sizeof err) != 0)
         fail_msg("build: %s", err);
     run_model_init(m, rng, mask_init);
 }

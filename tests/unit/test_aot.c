@@ -137,7 +137,7 @@ static void test_emitted_module(void **st)
     print_message("module of classes 2, 0: %lld of %lld kernels\n", kept, z->st.kernels);
     assert_true(kept > 0 && kept < z->st.kernels);   /* a real slice, not the whole model */
     RunModel full;
-    if (run_model_build(&full, a, tr->model, NULL, N, 2, err, sizeof err) != 0 ||
+    if (run_model_build(&full, a, tr->model, NULL, N, 2, 0, err, sizeof err) != 0 ||
         run_ckpt_load(&full, ck, &meta, NULL, 0, err, sizeof err) != 0)
         fail_msg("%s", err);
     for (int gen = 1; gen >= 0; gen--) {
@@ -181,7 +181,7 @@ static void test_emitted_module(void **st)
     if (run_reuse(a, tr, &mi, ru, &rro, ck, ck_out, &res, &krr, err, sizeof err) != 0)
         fail_msg("reuse: %s", err);
     RunModel head;
-    if (run_model_build(&head, a, run_head_net(a, tr->model, ru->name, 2), NULL, N, 2, err, sizeof err) != 0 ||
+    if (run_model_build(&head, a, run_head_net(a, tr->model, ru->name, 2), NULL, N, 2, 0, err, sizeof err) != 0 ||
         run_ckpt_load(&head, ck_out, &meta, NULL, 0, err, sizeof err) != 0)
         fail_msg("%s", err);
     float want[N * 2], got[N * 2];
@@ -204,6 +204,51 @@ static void test_emitted_module(void **st)
                               err, sizeof err),
                      -1);
     assert_non_null(strstr(err, "class 7 is not a class of reuse 'pair'"));
+    mz_close(z);
+    tc_free(t);
+}
+
+/* A model without masks is emitted whole (built on its own, for one
+ * thread: its 3x3 convs as Winograd at batch 1, where the JIT's model at
+ * batch N runs them as Winograd over the batch): its scores for the classes
+ * asked, in their order, are the JIT's. */
+static void test_emitted_whole_model(void **st)
+{
+    (void)st;
+    static const char *plain =
+        "dataset d = synthetic(n = 256, test = 128, seed = 6) { classes = 4  shape = [2, 12, 12]\n"
+        "    normalize = (0.4, 0.2) }\n"
+        "model p : [2, 12, 12] -> [4] {\n"
+        "    conv(8) batchnorm relu conv(8) batchnorm relu maxpool(2) conv(12) relu\n"
+        "    flatten linear(4) }\n"
+        "train p on d { epochs = 1  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9)  seed = 2 }\n";
+    TestComp *t = tc_compile("plain.mwt", plain, 1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    char ck[512], err[1024];
+    snprintf(ck, sizeof ck, "%s", tc_tmp_path("plain.ckpt"));
+    RunOptions ro = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck };
+    RunResult rr;
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    if (run_train(&t->c.arena, tr, &ro, &rr, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    RunModel full;
+    RunMeta meta;
+    Mz *z = NULL;
+    if (mz_open(&z, &t->c.arena, tr, ck, 2, &meta, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(z->st.kernels, 0);
+    if (run_model_build(&full, &t->c.arena, tr->model, NULL, N, 2, 0, err, sizeof err) != 0 ||
+        run_ckpt_load(&full, ck, &meta, NULL, 0, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    float want[N * 4], got[N * 3];
+    jit_scores(&full, &z->ds, &z->norm, want, 4);
+    int asked[3] = { 3, 0, 2 };
+    assert_int_equal(emit_and_run(t, NULL, NULL, ck, asked, 3, "whole", NULL, &z->ds, got), 0);
+    double worst = worst_diff(want, 4, asked, got, 3);
+    print_message("whole model: max |emitted - JIT| %.3g\n", worst);
+    assert_true(worst <= 1e-4);
+    run_model_free(&full);
     mz_close(z);
     tc_free(t);
 }
@@ -251,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_zero_slot_is_an_unlocked_mutex),
         cmocka_unit_test(test_cpu_check_agrees_with_the_compiler),
         cmocka_unit_test(test_emitted_module),
+        cmocka_unit_test(test_emitted_whole_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -164,7 +164,7 @@ static void test_batchnorm_eval(void **s)
         fail_msg("%s", t->diags);
     RunModel m;
     char err[512];
-    if (run_model_build(&m, &t->c.arena, t->c.checked.models.v[0], NULL, 3, 1, err, sizeof err) != 0)
+    if (run_model_build(&m, &t->c.arena, t->c.checked.models.v[0], NULL, 3, 1, 0, err, sizeof err) != 0)
         fail_msg("build: %s", err);
     float gamma[2] = { 2, -1 }, beta[2] = { 0.5f, 1 }, mean[2] = { 1, -2 }, var[2] = { 4, 0.25f };
     memcpy(run_param(&m, 0), gamma, sizeof gamma);
