@@ -185,30 +185,46 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
     LLVMValueRef sel = global(mod, "aot.sel", sa, 1, 0);
     free(fns), free(nv);
 
-    char name[300];
-    snprintf(name, sizeof name, "%s_run", m->name);
-    LLVMTypeRef params[3] = { ptr, ptr, i32 };
-    LLVMValueRef fn = LLVMAddFunction(mod, name, LLVMFunctionType(i32, params, 3, 0));
-    LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
-    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-    LLVMValueRef args[15] = { arenas, init, ws, slotv, next, needg, steps, units,
-                              LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
-                              LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2) };
-    LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 15, "");
-    LLVMBuildRet(b, r);
-    LLVMDisposeBuilder(b);
+    LLVMValueRef cal = NULL;
+    if (m->cal) {
+        LLVMTypeRef f64 = LLVMDoubleTypeInContext(ctx);
+        LLVMValueRef cv[2 + 4 * 33];
+        for (int i = 0; i < m->ncal; i++)
+            cv[i] = LLVMConstReal(f64, m->cal[i]);
+        cal = global(mod, "aot.cal", LLVMConstArray2(f64, cv, (uint64_t)m->ncal), 1, 8);
+    }
+    /* NAME_run, and with a calibration NAME_probability: the same run, one
+     * score an image (k_aot_run) */
+    for (int k = 0; k < 1 + (cal != NULL); k++) {
+        char name[300];
+        snprintf(name, sizeof name, "%s_%s", m->name, k ? "probability" : "run");
+        LLVMTypeRef params[3] = { ptr, ptr, i32 };
+        LLVMValueRef fn = LLVMAddFunction(mod, name, LLVMFunctionType(i32, params, 3, 0));
+        LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+        LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
+        LLVMValueRef args[16] = { arenas, init, ws, slotv, next, needg, steps, units,
+                                  LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
+                                  k ? cal : LLVMConstNull(ptr), LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
+                                  LLVMGetParam(fn, 2) };
+        LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 16, "");
+        LLVMBuildRet(b, r);
+        LLVMDisposeBuilder(b);
+    }
     return 0;
 }
 
 /* The check of the CPU (k_aot_cpu_ok, k_aot_entry, NAME_run) as the first
  * x86-64 had it; k_aot_run, compiled for the module's CPU, a call of its
  * own after it. Nothing before the check may use what it checks for. */
-static void baseline_entry(LLVMContextRef ctx, LLVMModuleRef mod, const char *triple, const char *run)
+static void baseline_entry(LLVMContextRef ctx, LLVMModuleRef mod, const char *triple, const char *name)
 {
     if (strncmp(triple, "x86_64", 6) != 0)
         return;
-    const char *base[] = { "k_aot_cpu_ok", "k_aot_entry", run };
-    for (int k = 0; k < 3; k++) {
+    char run[300], prob[300];
+    snprintf(run, sizeof run, "%s_run", name);
+    snprintf(prob, sizeof prob, "%s_probability", name);
+    const char *base[] = { "k_aot_cpu_ok", "k_aot_entry", run, prob };
+    for (int k = 0; k < 4; k++) {
         LLVMValueRef f = LLVMGetNamedFunction(mod, base[k]);
         if (f)
             jit_set_target(ctx, f, "x86-64", "+cx8,+fxsr,+mmx,+sse,+sse2,+x87");
@@ -246,9 +262,7 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, const char *tmp, c
     }
     if (add_run(ctx, mod, m, m->cpu ? level_features(m->cpu) : j->features, err, errlen) != 0)
         goto done;
-    char run[300];
-    snprintf(run, sizeof run, "%s_run", m->name);
-    baseline_entry(ctx, mod, j->triple, run);
+    baseline_entry(ctx, mod, j->triple, m->name);
     /* the object's file symbol, which linkers name in their errors (else "llvm-link") */
     char src[300];
     snprintf(src, sizeof src, "%s.o", m->name);
@@ -340,6 +354,13 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
                " * and more wait for one (blocked, not spinning). Allocates nothing. */\n",
             up, up, slots(m));
     fprintf(f, "int %s_run(const float *images, float *scores, int n);\n\n", m->name);
+    if (m->cal)
+        fprintf(f, "/* The same run, one number an image: the probability that it is of class %d, by\n"
+                   " * the module's calibration (a logistic regression from its logits, fitted on\n"
+                   " * %lld training images of every class when it was emitted): above 0.5, say\n"
+                   " * yes. n images in, n floats out; returns as %s_run does. */\n"
+                   "int %s_probability(const float *images, float *p, int n);\n\n",
+                classes[0], m->cal_images, m->name, m->name);
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     if (fclose(f) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));

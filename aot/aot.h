@@ -1,7 +1,8 @@
 /* Emitting a module as an object file and a C header (LANGUAGE.md section
  * 4): the same kernel calls the JIT compiles, optimized the same way for the
  * host CPU, written to NAME.o with the module's arena (its weights) inside,
- * and NAME_run(images, scores, n), the only symbol it exports. The object
+ * and NAME_run(images, scores, n), the only symbol it exports besides a
+ * one-class module's NAME_probability (its calibrated score). The object
  * needs libc and libm, nothing of LLVM or of this project. */
 #ifndef MWT_AOT_H
 #define MWT_AOT_H
@@ -26,6 +27,9 @@ typedef struct AotModule {
     const float *mean, *std;   /* per channel (channels of each) */
     const int *sel;            /* score j of an image is logit sel[j] */
     int nsel;
+    const double *cal;         /* NULL, or a one-class module's calibration (k_aot_run's layout): NAME_probability */
+    int ncal;                  /* its numbers: 2 + 3 * dim + 1 */
+    long long cal_images;      /* the training images it was fitted on (the header says) */
     const char *cpu;           /* LLVM's name of the CPU to compile for; NULL: this one, with all its features */
 } AotModule;
 
@@ -41,7 +45,7 @@ void aot_cpu_need(const char *features, unsigned *need);
 int aot_emit(Jit *j, const AotModule *m, const char *path, const char *tmp, char *err, size_t errlen);
 
 /* Writes the header for m: NAME_INPUT_SIZE, NAME_OUTPUT_SIZE, NAME_CLASSES
- * (classes[nsel]), NAME_run's prototype, and `about` (lines of comment
+ * (classes[nsel]), NAME_run's prototype (and NAME_probability's), and `about` (lines of comment
  * saying what the module is and the CPU it was compiled for). 0, or -1
  * with a message. */
 int aot_header(const AotModule *m, const int *classes, const char *about, const char *path, const char *tmp, char *err,

@@ -164,7 +164,10 @@ int cmd_emit(Compilation *c, const CliOptions *o)
         json_str(stdout, o->output);
         printf(", \"header\": ");
         json_str(stdout, hdr);
-        printf(", \"function\": \"%s_run\", \"classes\": [", name);
+        printf(", \"function\": \"%s_run\", ", name);
+        if (r.calibrated)
+            printf("\"probability\": \"%s_probability\", ", name);
+        printf("\"classes\": [");
         for (int i = 0; i < n; i++)
             printf("%s%d", i ? ", " : "", classes[i]);
         printf("], \"input_size\": %lld, \"output_size\": %d, \"kernels\": %lld, \"masked_kernels\": %lld, "
@@ -172,7 +175,8 @@ int cmd_emit(Compilation *c, const CliOptions *o)
                r.input, n, r.kernels, r.masked, r.krr, r.generators ? "keep" : "drop", r.cpu);
         return EXIT_OK;
     }
-    printf("emitted %s and %s: %s_run, ", o->output, hdr, name);
+    printf("emitted %s and %s: %s_run%s%s%s, ", o->output, hdr, name, r.calibrated ? " (and " : "",
+           r.calibrated ? name : "", r.calibrated ? "_probability)" : "");
     if (ru)
         printf("reuse %s of %s (classes", ru->name, ru->model->name);
     else

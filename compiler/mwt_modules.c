@@ -1,5 +1,6 @@
 /* Modules, their metrics and the calibration (mwt_modules.h). */
 #include "mwt_modules.h"
+#include "k_kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -83,34 +84,13 @@ double mod_cohesion(const uint64_t *masks, long long n, const uint64_t *module, 
     return sum / (double)pairs;
 }
 
-static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
-
-/* The calibration's features of one row of logits (ModCalib). */
-static void features(const ModCalib *c, const float *z, double *x)
-{
-    if (c->logits <= 32) {
-        for (int i = 0; i < c->logits; i++)
-            x[i] = z[i];
-        return;
-    }
-    double other = -INFINITY, top = z[0], sum = 0;
-    for (int i = 0; i < c->logits; i++) {
-        top = z[i] > top ? z[i] : top;
-        if (i != c->own && z[i] > other)
-            other = z[i];
-    }
-    for (int i = 0; i < c->logits; i++)
-        sum += exp(z[i] - top);
-    x[0] = z[c->own], x[1] = other, x[2] = z[c->own] - top - log(sum);
-}
-
 double mod_calib_score(const ModCalib *c, const float *z)
 {
     double x[32], s = c->w[c->dim];
-    features(c, z, x);
+    k_calib_features(c->logits, c->own, z, x);
     for (int i = 0; i < c->dim; i++)
         s += c->w[i] * ((x[i] - c->mean[i]) / c->std[i]);
-    return sigmoid(s);
+    return k_calib_sigmoid(s);
 }
 
 /* Solves A x = b (n <= 33) by Gaussian elimination with partial pivoting. */
@@ -155,7 +135,7 @@ void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long lon
         return;
     }
     for (long long r = 0; r < n; r++)
-        features(c, z + r * logits, f + r * dim);
+        k_calib_features(logits, own, z + r * logits, f + r * dim);
     for (int i = 0; i < dim; i++) {
         double s = 0, ss = 0;
         for (long long r = 0; r < n; r++) {
@@ -179,7 +159,7 @@ void mod_calib_fit(ModCalib *c, const float *z, const unsigned char *y, long lon
             double s = 0;
             for (int i = 0; i < D; i++)
                 s += c->w[i] * x[i];
-            double p = sigmoid(s), d = p * (1 - p);
+            double p = k_calib_sigmoid(s), d = p * (1 - p);
             for (int i = 0; i < D; i++) {
                 g[i] += (p - y[r]) * x[i];
                 for (int j = 0; j < D; j++)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "aot.h"
+#include "rt_progress.h"
 #include "run_modularize.h"
 #include "run_mz.h"
 
@@ -34,33 +35,68 @@ static void ap(char *buf, size_t cap, size_t *w, const char *fmt, ...)
 }
 
 /* The kernels of `classes` in t's modular checkpoint (NULL: a model without
- * masks), as eval --module takes them. */
-static int module_keep(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
-                       const int *classes, int n, unsigned char **keep, long long *kernels, double *T, char *err,
-                       size_t errlen)
+ * masks), as eval --module takes them; *zp stays open for the calibration
+ * (the caller closes it). */
+static int module_keep(Mz **zp, Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o,
+                       double threshold, const int *classes, int n, unsigned char **keep, long long *kernels, double *T,
+                       char *err, size_t errlen)
 {
-    Mz *z = NULL;
     RunMeta meta;
-    int rc = -1;
     *keep = NULL;
-    if (mz_open(&z, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
-        goto done;
+    if (mz_open(zp, a, t, o->ckpt, o->threads, &meta, err, errlen) != 0)
+        return -1;
+    Mz *z = *zp;
     z->who = "emit";
     *kernels = z->st.kernels;
     *T = threshold >= 0 ? threshold : mi ? mi->threshold : 0.9;
     if (z->st.kernels) {
         if (mz_frequencies(z, o, 1, err, errlen) != 0)
-            goto done;
+            return -1;
         if (!(*keep = malloc((size_t)z->st.kernels))) {
             snprintf(err, errlen, "out of memory");
-            goto done;
+            return -1;
         }
         mod_module(&z->st, classes, n, *T, *keep);
     }
-    rc = 0;
-done:
-    mz_close(z);
-    return rc;
+    return 0;
+}
+
+/* A one-class module's calibration (DESIGN.md), fitted as modularize fits
+ * it (mz_measure: the same training images, Newton's method) on this
+ * module's logits, into cal in k_aot_run's layout; its length, or -1. A
+ * module keeps only kernels that fire for its class, so its raw logit
+ * lacks the evidence against it: without this a user of one class's module
+ * has no yes/no cut. */
+static int calibrate(Mz *z, RunModel *m, int own, const RunOptions *o, double *cal, long long *images, char *err,
+                     size_t errlen)
+{
+    long long n;
+    int C = z->classes;
+    uint32_t *idx = mz_calib_idx(z, &n);
+    float *lg = malloc(sizeof(float) * (size_t)(n * C + 1));
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)(n + 1));
+    unsigned char *y = malloc((size_t)n + 1);
+    if (!idx || !lg || !lab || !y) {
+        free(idx), free(lg), free(lab), free(y);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (o->progress != RT_PROGRESS_QUIET)
+        fprintf(stderr, "emit %s: calibrating the module of class %d on %lld training images\n", m->net->name, own, n);
+    mz_forward(z, m, 0, idx, n, lg, NULL, NULL, lab);
+    for (long long i = 0; i < n; i++)
+        y[i] = lab[i] == own;
+    ModCalib c;
+    mod_calib_fit(&c, lg, y, n, C, own);
+    int k = 0;
+    cal[k++] = own, cal[k++] = c.dim;
+    for (int i = 0; i < c.dim; i++)
+        cal[k + i] = c.mean[i], cal[k + c.dim + i] = c.std[i], cal[k + 2 * c.dim + i] = c.w[i];
+    k += 3 * c.dim;
+    cal[k++] = c.w[c.dim];
+    *images = n;
+    free(idx), free(lg), free(lab), free(y);
+    return k;
 }
 
 int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
@@ -92,12 +128,13 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     int gen = mi ? mi->keep_generators : 1, rc = -1, built = 0, sliced = 0;
     double T = 0;
     RunModel full, mod;
+    Mz *z = NULL;
     Slice slice;
     RunMeta meta;
     memset(&full, 0, sizeof full);
     memset(&mod, 0, sizeof mod);
     const Net *net = ru ? run_head_net(a, t->model, ru->name, ru->nclasses) : t->model;
-    if (!ru && module_keep(a, t, mi, o, threshold, classes, n, &keep, &kernels, &T, err, errlen) != 0)
+    if (!ru && module_keep(&z, a, t, mi, o, threshold, classes, n, &keep, &kernels, &T, err, errlen) != 0)
         goto done;
     if (!ru && !kernels && threshold >= 0)
         fprintf(stderr, "mwtc: warning: --threshold does not apply: %s has no masks, so the module is the whole model\n",
@@ -137,6 +174,11 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         step_call[k] = m->eval.call[k];
         step_units[k] = m->eval.steps[k].units;
     }
+    double cal[2 + 4 * 33];
+    int ncal = 0;
+    long long cal_images = 0;
+    if (!ru && kernels && n == 1 && (ncal = calibrate(z, m, classes[0], o, cal, &cal_images, err, errlen)) < 0)
+        goto done;
     const IrGraph *g = m->eval.g;
     AotModule am = {
         .name = name, .calls = m->calls.v, .ncalls = m->calls.n, .step_call = step_call, .step_units = step_units,
@@ -144,6 +186,7 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         .in_off = m->eval.plan->off[g->images->id], .out_off = m->eval.plan->off[g->logits->id],
         .batch = (int)g->batch, .channels = channels, .pixels = g->images->d[2] * g->images->d[3],
         .logits = (int)g->logits->d[1], .mean = mean, .std = std, .sel = sel, .nsel = n, .cpu = cpu,
+        .cal = ncal ? cal : NULL, .ncal = ncal, .cal_images = cal_images,
     };
     const char *target = cpu ? cpu : jit_cpu(m->jit);
     long long kept = kernels ? mod_kept(keep, kernels) : 0;
@@ -207,12 +250,14 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         goto done;
     }
     res->cpu = arena_printf(a, "%s", target);
+    res->calibrated = ncal > 0;
     rc = 0;
 done:
     if (sliced)
         run_model_free(&mod);
     if (built)
         run_model_free(&full);
+    mz_close(z);
     free(keep);
     return rc;
 }

@@ -52,11 +52,12 @@ int run_reuse(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reus
               const char *ckpt_in, const char *ckpt_out, RunResult *res, double *krr, char *err, size_t errlen);
 /* What emit wrote: the module's kernels (of `masked`), its KRR, the
  * threshold and generators it was cut with, the checkpoint's epoch, floats
- * per image, the CPU it was compiled for. */
+ * per image, whether it has NAME_probability (a one-class module's
+ * calibration), the CPU it was compiled for. */
 typedef struct RunEmitResult {
     long long kernels, masked, input;
     double krr, threshold;
-    int generators, epoch;
+    int generators, epoch, calibrated;
     const char *cpu;
 } RunEmitResult;
 /* emit (run_emit.c): the module of `classes` (from t's checkpoint o->ckpt;

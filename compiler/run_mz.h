@@ -35,6 +35,10 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
  * each kernel on (each output optional). */
 void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
                 double *on, int32_t *labels);
+/* The training images modules are calibrated on (DESIGN.md): *n of them,
+ * at most 2000, spread evenly over those this run uses, so that every
+ * class is there. malloc'd; NULL when out of memory. */
+uint32_t *mz_calib_idx(const Mz *z, long long *n);
 /* The figures that take images (run_mzmeasure.c), into r: the model's test
  * accuracy, cohesion (per class over its test images, each image's masks
  * ANDed with its module: mod_bits [class][words]), each module's own-class

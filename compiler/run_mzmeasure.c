@@ -80,6 +80,12 @@ static uint32_t *spread(long long total, long long n)
     return v;
 }
 
+uint32_t *mz_calib_idx(const Mz *z, long long *n)
+{
+    *n = z->ntrain < 2000 ? z->ntrain : 2000;   /* spread over the images this run uses */
+    return spread(z->ntrain, *n);
+}
+
 static int alloc_scores(Scores *s, long long ncal, long long ntest, int C)
 {
     s->ncal = ncal, s->ntest = ntest;
@@ -173,12 +179,12 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_
 {
     int C = z->classes, rc = -1;
     long long ntest = (long long)z->ds.n_test;
-    long long ncal = z->ntrain < 2000 ? z->ntrain : 2000;   /* spread over the images this run uses */
+    long long ncal;
     uint64_t *bits = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
     uint64_t *cls = malloc(sizeof(uint64_t) * (size_t)(ntest * z->words + 1));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntest + 1));
     float *lg = malloc(sizeof(float) * (size_t)(ntest * C + 1));
-    uint32_t *cal_idx = spread(z->ntrain, ncal);
+    uint32_t *cal_idx = mz_calib_idx(z, &ncal);
     Scores sc = { 0 };
     if (!bits || !cls || !lab || !lg || !cal_idx || alloc_scores(&sc, ncal, ntest, C) != 0) {
         snprintf(err, errlen, "out of memory");

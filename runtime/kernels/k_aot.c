@@ -62,6 +62,20 @@ int k_aot_cpu_ok(const unsigned *need)
     return 1;
 }
 
+/* p = sigmoid(w . standardize(features(z)) + b), as mod_calib_score
+ * computes it (cal's layout: k_aot_run). */
+static float calibrated(const double *cal, const float *z, int K)
+{
+    double x[33];
+    int own = (int)cal[0], dim = (int)cal[1];
+    const double *mean = cal + 2, *std = mean + dim, *w = std + dim;
+    k_calib_features(K, own, z, x);
+    double s = w[dim];
+    for (int i = 0; i < dim; i++)
+        s += w[i] * ((x[i] - mean[i]) / std[i]);
+    return (float)k_calib_sigmoid(s);
+}
+
 /* 0 not yet asked, 1 this CPU runs the module, -1 it does not */
 static int cpu_state;
 
@@ -82,7 +96,7 @@ static KAotSlot *take_slot(KAotSlot *slots, int nslots, unsigned *next, int *whi
 
 int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
                 const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
-                const int *sel, const float *images, float *scores, int n)
+                const int *sel, const double *cal, const float *images, float *scores, int n)
 {
     int cpu = __atomic_load_n(&cpu_state, __ATOMIC_RELAXED);
     if (!cpu) {   /* racing first calls agree: the answer is the CPU's */
@@ -91,12 +105,12 @@ int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, unsi
     }
     if (cpu < 0)
         return -2;
-    return k_aot_run(arenas, init, wss, slots, next, steps, units, nsteps, io, norm, sel, images, scores, n);
+    return k_aot_run(arenas, init, wss, slots, next, steps, units, nsteps, io, norm, sel, cal, images, scores, n);
 }
 
 int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
               const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
-              const float *images, float *scores, int n)
+              const double *cal, const float *images, float *scores, int n)
 {
     if (n < 0 || (n > 0 && (!images || !scores)))
         return -1;
@@ -128,8 +142,11 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsign
         for (int k = 0; k < nsteps; k++)
             steps[k](base, ws, 0, units[k]);
         for (long long i = 0; i < cnt; i++)
-            for (long long j = 0; j < S; j++)
-                scores[(at + i) * S + j] = out[i * K + sel[j]];
+            if (cal)
+                scores[at + i] = calibrated(cal, out + i * K, (int)K);
+            else
+                for (long long j = 0; j < S; j++)
+                    scores[(at + i) * S + j] = out[i * K + sel[j]];
     }
     pthread_mutex_unlock(&slot->mu);
     return 0;

@@ -236,6 +236,34 @@ void k_fill(float *restrict y, float v, int lo, int hi);            /* y[0] = v 
 void k_scale(const float *restrict x, float *restrict y, float w, int lo, int hi);  /* y[0] = w x[0] */
 void k_axpy(const float *restrict x, float *restrict y, float w, int lo, int hi);   /* y[0] += w x[0] */
 
+/* --- a module's calibration (DESIGN.md: a logistic regression from module
+ * c's logits to "is class c"), fitted by mwt_modules.c and applied there and
+ * by an emitted one-class module's NAME_probability: both take their
+ * features from here, so that the two agree --- */
+#include <math.h>
+static inline double k_calib_sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+/* The features of one row of logits z [logits] for class `own`, into x;
+ * returns how many. Up to 32 classes the logits themselves; past that the
+ * own logit, the largest other logit and the own log-softmax. */
+static inline int k_calib_features(int logits, int own, const float *z, double *x)
+{
+    if (logits <= 32) {
+        for (int i = 0; i < logits; i++)
+            x[i] = z[i];
+        return logits;
+    }
+    double other = -INFINITY, top = z[0], sum = 0;
+    for (int i = 0; i < logits; i++) {
+        top = z[i] > top ? z[i] : top;
+        if (i != own && z[i] > other)
+            other = z[i];
+    }
+    for (int i = 0; i < logits; i++)
+        sum += exp(z[i] - top);
+    x[0] = z[own], x[1] = other, x[2] = z[own] - top - log(sum);
+    return 3;
+}
+
 /* --- an emitted module's run (k_aot.c; aot/aot.c builds its arguments) --- */
 #include <pthread.h>
 typedef void (*KAotStep)(char *base, float *ws, int lo, int hi);
@@ -253,17 +281,20 @@ typedef struct KAotSlot {
  * wss + s * ws_bytes): each batch normalized into the arena at io[0] (norm:
  * C means, then C stds), steps[k](base, ws, 0, units[k]) for every step in
  * order (one thread: all units), then per image the S scores out[sel[j]] of
- * the K logits at io[1]. io: in_off, out_off, B, C, HW, K, S, arena_bytes,
- * init_bytes (init's: copied into a slot's arena at its first call),
- * ws_bytes, nslots. Returns 0, or -1 for n < 0 or a NULL buffer. */
+ * the K logits at io[1]; or, with cal, one score: the calibrated
+ * probability of its class (cal: own, dim, then dim means, dim deviations,
+ * dim weights and the bias, ModCalib's). io: in_off, out_off, B, C, HW, K,
+ * S, arena_bytes, init_bytes (init's: copied into a slot's arena at its
+ * first call), ws_bytes, nslots. Returns 0, or -1 for n < 0 or a NULL
+ * buffer. */
 int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
               const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
-              const float *images, float *scores, int n);
-/* NAME_run's body: -2 (whatever n is) when this CPU lacks a feature in need
- * (k_aot_cpu_ok, asked once), else k_aot_run. */
+              const double *cal, const float *images, float *scores, int n);
+/* NAME_run's and NAME_probability's body: -2 (whatever n is) when this CPU
+ * lacks a feature in need (k_aot_cpu_ok, asked once), else k_aot_run. */
 int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
                 const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
-                const int *sel, const float *images, float *scores, int n);
+                const int *sel, const double *cal, const float *images, float *scores, int n);
 /* The CPU features a module was compiled for, as x86 CPUID bits in words:
  * [0] leaf 1 ecx, [1] leaf 7 ebx, [2] leaf 7 ecx, [3] leaf 7 edx, [4] leaf 7
  * subleaf 1 eax, [5] leaf 0x80000001 ecx, [6] the OS saves YMM (bit 0) and

@@ -317,8 +317,22 @@ if(NOT hdr MATCHES "#define SHOES_OUTPUT_SIZE  2" OR NOT hdr MATCHES "#define SH
    OR NOT hdr MATCHES "#ifndef MWTC_MODULE_shoes_H")   # the name's case: Shoes.h would not hide shoes_run
   message(FATAL_ERROR "shoes.h is not the header LANGUAGE.md describes:\n${hdr}")
 endif()
+if(hdr MATCHES "_probability")   # two classes: no calibration of their own
+  message(FATAL_ERROR "shoes.h, a module of two classes, declares a probability:\n${hdr}")
+endif()
+# one class: its raw logit and, calibrated, its probability (test_aot checks the numbers)
+expect(0 "emitted one.o and one.h: one_run (and one_probability), the module of m (classes 1)"
+       emit mod.mwt --ckpt mod.ckpt --module 1 -o one.o)
+file(READ ${TMP}/one.h hdr)
+if(NOT hdr MATCHES "int one_probability\\(const float \\*images, float \\*p, int n\\);")
+  message(FATAL_ERROR "one.h does not declare one_probability:\n${hdr}")
+endif()
+expect(0 "\"function\": \"onej_run\", \"probability\": \"onej_probability\", \"classes\": [1]"
+       emit mod.mwt --ckpt mod.ckpt --module 1 -o onej.o --json)
 expect(0 "\"classes\": [0, 2]" emit mod.mwt --ckpt pair.ckpt -o pair_mod.o --json)
-expect(0 "\"output_size\": 1" emit mod.mwt --ckpt pair.ckpt --module 2 -o pair2.o --json)
+# a reuse's head is a classifier of its classes: no calibration
+expect(0 "\"function\": \"pair2_run\", \"classes\": [2], \"input_size\": 64, \"output_size\": 1"
+       emit mod.mwt --ckpt pair.ckpt --module 2 -o pair2.o --json)
 expect(0 "64 floats in, 2 scores out; compiled for" emit ok.mwt --ckpt ok.ckpt --module 1,0 -o whole.o)
 expect(0 "warning: --threshold does not apply: m has no masks" emit ok.mwt --ckpt ok.ckpt --module 1,0 -o whole2.o --threshold 0.5)
 # without --model, a command given a checkpoint takes the model it was trained for: here the

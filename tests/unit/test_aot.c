@@ -3,8 +3,9 @@
  * (tests/aot/aot_main.c), gives the scores the JIT gives: the modular model
  * with every kernel outside the module switched off, to 1e-4, for a module
  * of two classes with its generators kept and dropped (and compiled for the
- * baseline x86-64 rather than this CPU), and for a reuse's module with its
- * fine-tuned head. */
+ * baseline x86-64 rather than this CPU), for a reuse's module with its
+ * fine-tuned head and for a model without masks; and a one-class module's
+ * NAME_probability gives its calibration's probability. */
 #include <math.h>
 #include <pthread.h>
 #include <sys/wait.h>
@@ -48,8 +49,9 @@ static void jit_scores(RunModel *m, const RtDataset *ds, const RtNormalize *norm
  * aot_main against it, runs it on test images [0, N) as the loader reads
  * them (not normalized) and puts its scores in got[N * n]: 0. Or 1 when
  * NAME_run said this CPU lacks what the object was compiled for. */
-static int emit_and_run(TestComp *t, const ModularizeInfo *mi, const ReuseInfo *ru, const char *ck, const int *classes,
-                         int n, const char *name, const char *cpu, const RtDataset *ds, float *got)
+static int emit_and_run_fn(TestComp *t, const ModularizeInfo *mi, const ReuseInfo *ru, const char *ck,
+                           const int *classes, int n, const char *name, const char *cpu, const RtDataset *ds,
+                           int probability, float *got)
 {
     char obj[512], hdr[512], err[1024];
     snprintf(obj, sizeof obj, "%s", tc_tmp_path(name));
@@ -69,7 +71,7 @@ static int emit_and_run(TestComp *t, const ModularizeInfo *mi, const ReuseInfo *
     float *x = malloc(sizeof(float) * img * N);
     for (size_t i = 0; i < img * N; i++)
         x[i] = (float)ds->test_x[i] / 255.0f;
-    char in[512], out[1024], exe[1024], cmd[8192], up[64], dir[512];
+    char in[512], out[1024], exe[1024], cmd[8192], up[64], dir[512], outsize[128];
     snprintf(dir, sizeof dir, "%s", obj);
     *strrchr(dir, '/') = 0;   /* where NAME.h is */
     snprintf(in, sizeof in, "%s", tc_tmp_path("aot_images.bin"));
@@ -82,12 +84,17 @@ static int emit_and_run(TestComp *t, const ModularizeInfo *mi, const ReuseInfo *
     free(x);
     for (size_t i = 0; i <= strlen(name); i++)
         up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+    if (probability)   /* one number an image */
+        snprintf(outsize, sizeof outsize, "1");
+    else
+        snprintf(outsize, sizeof outsize, "%s_OUTPUT_SIZE", up);
     /* libc (with its threads) and libm only: a symbol of LLVM or of mwtc would not link */
     snprintf(cmd, sizeof cmd,
-             "'%s' -std=c17 -O1 -pthread -I'%s' -DMOD_H='\"%s.h\"' -DRUN=%s_run -DIN=%s_INPUT_SIZE -DOUT=%s_OUTPUT_SIZE "
+             "'%s' -std=c17 -O1 -pthread -I'%s' -DMOD_H='\"%s.h\"' -DRUN=%s_%s -DIN=%s_INPUT_SIZE -DOUT=%s "
              "'%s' '%s' -lm -o '%s' && '%s' '%s' '%s' %d",
-             MWTC_TEST_CC, dir, name, name, up, up, tc_source_path("tests/aot/aot_main.c"), obj,
-             exe, exe, in, out, N);
+             MWTC_TEST_CC, dir, name, name, probability ? "probability" : "run", up,
+             outsize, tc_source_path("tests/aot/aot_main.c"), obj, exe, exe,
+             in, out, N);
     int rc = system(cmd);
     if (WIFEXITED(rc) && WEXITSTATUS(rc) == 10)
         return 1;
@@ -98,6 +105,13 @@ static int emit_and_run(TestComp *t, const ModularizeInfo *mi, const ReuseInfo *
     assert_int_equal(fread(got, sizeof(float) * (size_t)n, N, f), N);
     fclose(f);
     return 0;
+}
+
+/* emit_and_run_fn for NAME_run's scores. */
+static int emit_and_run(TestComp *t, const ModularizeInfo *mi, const ReuseInfo *ru, const char *ck, const int *classes,
+                        int n, const char *name, const char *cpu, const RtDataset *ds, float *got)
+{
+    return emit_and_run_fn(t, mi, ru, ck, classes, n, name, cpu, ds, 0, got);
 }
 
 static double worst_diff(const float *want, int K, const int *sel, const float *got, int n)
@@ -168,7 +182,49 @@ static void test_emitted_module(void **st)
 #endif
         }
     }
+
+    /* a one-class module: NAME_probability is the calibration modularize
+     * fits (on the same training images, by mod_calib_fit) applied to the
+     * module's logits, as mod_calib_score gives it on the JIT's */
+    int one[1] = { 1 };
+    unsigned char k1[64];
+    mod_module(&z->st, one, 1, 0.9, k1);
+    run_model_set_module(&full, k1, 1);
+    long long ncal;
+    uint32_t *idx = mz_calib_idx(z, &ncal);
+    float *cl = malloc(sizeof(float) * 4 * (size_t)ncal);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)ncal);
+    unsigned char *y = malloc((size_t)ncal);
+    assert_true(idx && cl && lab && y && ncal > 100);
+    mz_forward(z, &full, 0, idx, ncal, cl, NULL, NULL, lab);
+    for (long long i = 0; i < ncal; i++)
+        y[i] = lab[i] == 1;
+    ModCalib cal;
+    mod_calib_fit(&cal, cl, y, ncal, 4, 1);
+    float lt[N * 4], p[N];
+    jit_scores(&full, &z->ds, &z->norm, lt, 4);
+    mi.keep_generators = 1;
+    assert_int_equal(emit_and_run_fn(t, &mi, NULL, ck, one, 1, "one", NULL, &z->ds, 1, p), 0);
+    double worst = 0, lo = 1, hi = 0;
+    for (int i = 0; i < N; i++) {
+        double want = mod_calib_score(&cal, lt + i * 4);
+        worst = fmax(worst, fabs(want - p[i]));
+        lo = fmin(lo, p[i]), hi = fmax(hi, p[i]);
+    }
+    print_message("one class: max |emitted - JIT| probability %.3g, from %.3f to %.3f\n", worst, lo, hi);
+    assert_true(worst <= 1e-4);
+    assert_true(lo < 0.5 && hi > 0.5);   /* it says yes and no */
+    free(idx), free(cl), free(lab), free(y);
     run_model_free(&full);
+    /* a module of two classes has no calibration of its own: no NAME_probability */
+    FILE *hf = fopen(tc_tmp_path("mod_kept.h"), "r");
+    assert_non_null(hf);
+    char line[512];
+    int prob = 0;
+    while (fgets(line, sizeof line, hf))
+        prob |= strstr(line, "_probability") != NULL;
+    fclose(hf);
+    assert_false(prob);
 
     /* a reuse's checkpoint: its module and fine-tuned head, scores in the
      * order asked (1, 3: the head's second output first) */
@@ -188,7 +244,7 @@ static void test_emitted_module(void **st)
     jit_scores(&head, &z->ds, &z->norm, want, 2);
     int asked[2] = { 1, 3 }, sel[2] = { 1, 0 };
     assert_int_equal(emit_and_run(t, NULL, ru, ck_out, asked, 2, "pair", NULL, &z->ds, got), 0);
-    double worst = worst_diff(want, 2, sel, got, 2);
+    worst = worst_diff(want, 2, sel, got, 2);
     print_message("reuse (KRR %.3f): max |emitted - JIT| %.3g\n", krr, worst);
     assert_true(worst <= 1e-4);
     run_model_free(&head);
