@@ -99,6 +99,30 @@ static int calibrate(Mz *z, RunModel *m, int own, const RunOptions *o, double *c
     return k;
 }
 
+/* Whether obj and hdr can be written (by way of their temporary files,
+ * which it leaves out): 0, or -1 with a message. A rename over a directory
+ * fails, so a directory is refused before either file is written. */
+static int writable(const char *obj, const char *otmp, const char *hdr, const char *htmp, char *err, size_t errlen)
+{
+    struct stat sb;
+    for (int k = 0; k < 2; k++) {
+        const char *path = k ? hdr : obj, *tmp = k ? htmp : otmp;
+        const char *also = k ? " (" : "", *other = k ? obj : "", *tail = k ? " not written either)" : "";
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            snprintf(err, errlen, "cannot write %s: %s%s%s%s", path, strerror(EISDIR), also, other, tail);
+            return -1;
+        }
+        FILE *f = fopen(tmp, "w");
+        if (!f) {
+            snprintf(err, errlen, "cannot write %s: %s%s%s%s", path, strerror(errno), also, other, tail);
+            return -1;
+        }
+        fclose(f);
+        remove(tmp);
+    }
+    return 0;
+}
+
 int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const ReuseInfo *ru, const RunOptions *o,
              double threshold, const int *classes, int n, const char *name, const char *cpu, const char *obj,
              const char *hdr, RunEmitResult *res, char *err, size_t errlen)
@@ -123,6 +147,13 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
             return -1;
         }
     }
+    /* where the files go, before the work: a path that cannot be written
+     * fails now, not after the module is calibrated and compiled */
+    char otmp[4200], htmp[4200];
+    snprintf(otmp, sizeof otmp, "%s.%ld.tmp", obj, (long)getpid());
+    snprintf(htmp, sizeof htmp, "%s.%ld.tmp", hdr, (long)getpid());
+    if (writable(obj, otmp, hdr, htmp, err, errlen) != 0)
+        return -1;
     unsigned char *keep = NULL;
     long long kernels = 0;
     int gen = mi ? mi->keep_generators : 1, rc = -1, built = 0, sliced = 0;
@@ -221,16 +252,6 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
            target, name);
     /* both to temporary files, then renamed: never half an object under its
      * name, nor an object without its header (nor an older one removed) */
-    char otmp[4200], htmp[4200];
-    struct stat sb;
-    for (int k = 0; k < 2; k++)   /* a rename over a directory fails: before either is written */
-        if (stat(k ? hdr : obj, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            snprintf(err, errlen, "cannot write %s: %s%s%s%s", k ? hdr : obj, strerror(EISDIR), k ? " (" : "",
-                     k ? obj : "", k ? " not written either)" : "");
-            goto done;
-        }
-    snprintf(otmp, sizeof otmp, "%s.%ld.tmp", obj, (long)getpid());
-    snprintf(htmp, sizeof htmp, "%s.%ld.tmp", hdr, (long)getpid());
     if (aot_emit(m->jit, &am, obj, otmp, err, errlen) != 0)
         goto done;
     if (aot_header(&am, classes, about, hdr, htmp, err, errlen) != 0) {
