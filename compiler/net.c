@@ -1,5 +1,6 @@
 #include "net.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,11 +30,19 @@ void net_seq_insert(Arena *a, NetSeq *s, int at, NetLayer *l)
 
 void net_seq_push(Arena *a, NetSeq *s, NetLayer *l) { net_seq_insert(a, s, s->n, l); }
 
+/* a + b, or LLONG_MAX where that overflows (counts are never negative) */
+static long long sat_add(long long a, long long b)
+{
+    long long r;
+    return __builtin_add_overflow(a, b, &r) ? LLONG_MAX : r;
+}
+
 long long net_seq_params(const NetSeq *s)
 {
     long long n = 0;
     for (int i = 0; i < s->n; i++)
-        n += s->v[i]->params + net_seq_params(&s->v[i]->body) + net_seq_params(&s->v[i]->shortcut);
+        n = sat_add(sat_add(n, s->v[i]->params),
+                    sat_add(net_seq_params(&s->v[i]->body), net_seq_params(&s->v[i]->shortcut)));
     return n;
 }
 
@@ -41,7 +50,8 @@ long long net_seq_flops(const NetSeq *s)
 {
     long long n = 0;
     for (int i = 0; i < s->n; i++)
-        n += s->v[i]->flops + net_seq_flops(&s->v[i]->body) + net_seq_flops(&s->v[i]->shortcut);
+        n = sat_add(sat_add(n, s->v[i]->flops),
+                    sat_add(net_seq_flops(&s->v[i]->body), net_seq_flops(&s->v[i]->shortcut)));
     return n;
 }
 

@@ -62,7 +62,8 @@ typedef struct Net {
 const char *net_op_name(NetOp op);
 void net_seq_push(Arena *a, NetSeq *s, NetLayer *l);
 void net_seq_insert(Arena *a, NetSeq *s, int at, NetLayer *l);
-/* Totals over a sequence, nested residuals included. */
+/* Totals over a sequence, nested residuals included; LLONG_MAX where the
+ * sum would overflow (sema_model refuses such a model). */
 long long net_seq_params(const NetSeq *s);
 long long net_seq_flops(const NetSeq *s);
 long long shape_numel(Shape s);

@@ -29,6 +29,11 @@ typedef struct Symbol {
     DatasetInfo *data;
 } Symbol;
 
+/* Layers one model may expand to. Blocks that call blocks twice each double
+ * at every level: 40 levels would be 2^40 layers, which no memory holds.
+ * Far past any real network (a ResNet-1001 has about 3000). */
+enum { SEMA_MAX_LAYERS = 200000 };
+
 typedef struct SemaCtx {
     Arena *a;
     Diag *d;
@@ -38,6 +43,8 @@ typedef struct SemaCtx {
     const CallSite *site;      /* the block calls being expanded */
     Vec active;                /* const Item*: blocks being expanded, for recursion */
     int depth;
+    long long layers;          /* made for the model being expanded: past SEMA_MAX_LAYERS, an error */
+    bool too_many;             /* said so: its expansion stops */
     /* errors said so far, as hashes of place and message: a model's
      * expansion goes on past an error, and a block called many times would
      * say the same one at every call */
@@ -79,6 +86,10 @@ const LayerRule *layer_rule(const char *name);
 bool layer_rule_apply(SemaCtx *c, const LayerRule *r, const Layer *y, const Env *env, Shape in,
                       NetLayer *out);
 const char *layer_rule_names(void);
+/* A layer's parameters and FLOPs per image, given in double, so that an
+ * absurd network is an error (at loc, naming the layer) rather than an
+ * overflow: past 1e15 parameters or 1e18 FLOPs. */
+bool sema_set_counts(SemaCtx *c, Loc loc, const char *name, NetLayer *out, double params, double flops);
 
 /* sema_data.c, sema_train.c */
 DatasetInfo *sema_dataset(SemaCtx *c, const Item *it);

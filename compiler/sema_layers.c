@@ -39,16 +39,20 @@ static bool in_range(SemaCtx *c, const Value *v, const char *layer, const char *
     return false;
 }
 
-/* FLOPs in double, so that an absurd network is an error rather than an overflow. */
-static bool set_counts(SemaCtx *c, const Layer *y, NetLayer *out, double params, double flops)
+bool sema_set_counts(SemaCtx *c, Loc loc, const char *name, NetLayer *out, double params, double flops)
 {
     if (params > 1e15 || flops > 1e18) {
-        sema_error(c, y->loc, "%s is too large: %.3g parameters, %.3g FLOPs", y->name, params, flops);
+        sema_error(c, loc, "%s is too large: %.3g parameters, %.3g FLOPs", name, params, flops);
         return false;
     }
     out->params = (long long)params;
     out->flops = (long long)flops;
     return true;
+}
+
+static bool set_counts(SemaCtx *c, const Layer *y, NetLayer *out, double params, double flops)
+{
+    return sema_set_counts(c, y->loc, y->name, out, params, flops);
 }
 
 static const ParamSpec conv_specs[] = {

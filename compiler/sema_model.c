@@ -2,6 +2,7 @@
  * masks placed, residual shortcuts built, and the shape followed through
  * every layer. The first error in a model stops its expansion: the shapes
  * after it are unknown. */
+#include <limits.h>
 #include <string.h>
 
 #include "sema_int.h"
@@ -11,6 +12,7 @@ enum { MAX_DIM = 1 << 16, MAX_DEPTH = 200 };
 static NetLayer *new_layer(SemaCtx *c, NetOp op, Loc loc, Shape in)
 {
     NetLayer *l = arena_alloc(c->a, sizeof *l);
+    c->layers++;
     l->op = op;
     l->loc = loc;
     l->site = c->site;
@@ -129,11 +131,12 @@ static bool projection(SemaCtx *c, const Layer *y, bool modular, NetLayer *res, 
     conv->bias = false;
     conv->want_mask = modular;
     conv->out = body;
-    conv->params = in.d[0] * body.d[0];
-    conv->flops = 2 * in.d[0] * shape_numel(body);
     NetLayer *bn = new_layer(c, NET_BATCHNORM, y->loc, body);
-    bn->params = 2 * body.d[0];
-    bn->flops = 2 * shape_numel(body);
+    double numel = (double)shape_numel(body);
+    if (!sema_set_counts(c, y->loc, "residual's automatic shortcut", conv, (double)in.d[0] * (double)body.d[0],
+                         2.0 * (double)in.d[0] * numel) ||
+        !sema_set_counts(c, y->loc, "residual's automatic shortcut", bn, 2.0 * (double)body.d[0], 2.0 * numel))
+        return false;
     net_seq_push(c->a, &res->shortcut, conv);
     net_seq_push(c->a, &res->shortcut, bn);
     res->auto_shortcut = true;
@@ -232,6 +235,14 @@ static bool marks_a_conv(const NetSeq *s, int from)
  * sequence into out, *cur its input shape and then its output's. */
 static bool expand_one(SemaCtx *c, const Layer *y, const Env *env, bool modular, NetSeq *out, Shape *cur)
 {
+    if (c->too_many)
+        return false;
+    if (c->layers > SEMA_MAX_LAYERS) {
+        c->too_many = true;
+        sema_error(c, y->loc, "the model expands to more than %d layers here (blocks that call blocks, each "
+                   "more than once, multiply)", SEMA_MAX_LAYERS);
+        return false;
+    }
     if (y->kind == LY_MODULAR) {
         if (modular) {
             sema_error(c, y->loc, "'modular' inside 'modular': the outer one already masks every conv");
@@ -347,6 +358,7 @@ static bool eval_shape(SemaCtx *c, const Expr *e, const Env *env, const char *wh
 
 Net *sema_model(SemaCtx *c, const Item *it)
 {
+    c->layers = 0, c->too_many = false;
     Env *env = NULL;
     bool ok = true;
     for (int i = 0; i < it->params.n; i++) {
@@ -389,6 +401,11 @@ Net *sema_model(SemaCtx *c, const Item *it)
     place_masks(c, &net->seq);
     net->params = net_seq_params(&net->seq);
     net->flops = net_seq_flops(&net->seq);
+    if (net->params == LLONG_MAX || net->flops == LLONG_MAX) {   /* each layer fits, their sum does not */
+        sema_error(c, it->loc, "model '%s' is too large: more than %.3g %s", it->name, (double)LLONG_MAX,
+                   net->params == LLONG_MAX ? "parameters" : "FLOPs per image");
+        return NULL;
+    }
     count_masks(&net->seq, net);
     return net;
 }
