@@ -1,6 +1,7 @@
 #include "diag.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 void diag_init(Diag *d, FILE *out)
 {
@@ -17,6 +18,10 @@ static void print_excerpt(FILE *out, Loc loc)
     enum { WIDTH = 100 };      /* a long line is cut to this much around the caret */
     size_t len;
     const char *line = src_line(loc.file, loc.line, &len);
+    if (loc.line == 1 && len >= 3 && !memcmp(line, "\xef\xbb\xbf", 3))
+        line += 3, len -= 3;   /* the byte-order mark that opens a file takes no column (lexer.l) */
+    if (len && line[len - 1] == '\r')
+        len--;                 /* a CRLF line's end, not a character of it */
     size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0;
     size_t from = 0, to = len;
     if (len > WIDTH) {
