@@ -86,8 +86,23 @@ static void do_import(Loader *L, const SrcFile *from, Item *imp)
     }
     const char *path = resolve(L, from, imp->path);
     if (!path) {
-        diag_error(L->d, imp->loc, "cannot find import \"%s\" (looked next to %s, in $MWT_PATH%s)",
-                   imp->path, from->path, L->paths->stdlib_dir ? " and in the stdlib" : "");
+        /* the path as written, next to the importing file: there, but no file */
+        const char *slash = strrchr(from->path, '/');
+        const char *near = imp->path[0] == '/' || !slash
+                               ? imp->path
+                               : arena_printf(L->a, "%.*s/%s", (int)(slash - from->path), from->path, imp->path);
+        struct stat st;
+        if (stat(near, &st) == 0)
+            diag_error(L->d, imp->loc, "cannot import \"%s\": %s is %s, not a .mwt file", imp->path, near,
+                       S_ISDIR(st.st_mode) ? "a directory" : "a device or other special file");
+        else
+            diag_error(L->d, imp->loc, "cannot find import \"%s\" (looked next to %s, in $MWT_PATH%s)", imp->path,
+                       from->path, L->paths->stdlib_dir ? " and in the stdlib" : "");
+        return;
+    }
+    const char *why = import_not_program(path);
+    if (why) {   /* a checkpoint: its bytes would be a page of syntax errors */
+        diag_error(L->d, imp->loc, "cannot import \"%s\": %s %s", imp->path, path, why);
         return;
     }
     SrcFile *f = src_read(L->a, path);
