@@ -3,6 +3,7 @@
  * a model trained as a module (a reuse) "module/keep" and "module/generators".
  * rt_ckpt does the file format, the checksum and the atomic rename. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +138,20 @@ int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRn
     return rc;
 }
 
-static void parse_meta(const RtCkptEntry *e, RunMeta *meta)
+/* An integer in [lo, hi], the whole of s; else 0. (atoi would take "12x",
+ * and a number past int's range is undefined for it.) */
+static int meta_int(const char *s, long long lo, long long hi, long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoll(s, &end, 10);
+    return end != s && *end == 0 && errno == 0 && *v >= lo && *v <= hi;
+}
+
+/* The run description ("meta": key=value lines); 0, or -1 with the line
+ * that is not one mwtc train writes (a damaged checkpoint: a negative epoch
+ * would resume before the start) in bad[len]. */
+static int parse_meta(const RtCkptEntry *e, RunMeta *meta, char *bad, size_t len)
 {
     memset(meta, 0, sizeof *meta);
     char text[1024];
@@ -149,21 +163,28 @@ static void parse_meta(const RtCkptEntry *e, RunMeta *meta)
         if (!eq)
             continue;
         *eq++ = 0;
+        long long v = 0;
+        int ok = 1;
         if (strcmp(line, "model") == 0)
             snprintf(meta->model, sizeof meta->model, "%s", eq);
         else if (strcmp(line, "epoch") == 0)
-            meta->epoch = atoi(eq);
+            ok = meta_int(eq, 0, INT_MAX, &v), meta->epoch = (int)v;
         else if (strcmp(line, "epochs") == 0)
-            meta->epochs = atoi(eq);
+            ok = meta_int(eq, 0, INT_MAX, &v), meta->epochs = (int)v;
         else if (strcmp(line, "batch") == 0)
-            meta->batch = atoi(eq);
+            ok = meta_int(eq, 0, INT_MAX, &v), meta->batch = (int)v;
         else if (strcmp(line, "seed") == 0)
-            meta->seed = atoll(eq);
+            ok = meta_int(eq, LLONG_MIN, LLONG_MAX, &v), meta->seed = v;
         else if (strcmp(line, "limit") == 0)
-            meta->limit = atoll(eq);
+            ok = meta_int(eq, -1, LLONG_MAX, &v), meta->limit = v;   /* -1: no --limit */
         else if (strcmp(line, "data") == 0)
             meta->data = strtoul(eq, NULL, 10);
+        if (!ok) {
+            snprintf(bad, len, "%.40s=%.40s", line, eq);
+            return -1;
+        }
     }
+    return 0;
 }
 
 static int dims_str(char *buf, size_t len, int rank, const long long *d)
@@ -207,7 +228,11 @@ int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int 
         snprintf(err, errlen, "%s: has no run description: not a checkpoint mwtc train wrote", path);
         goto done;
     }
-    parse_meta(e, meta);
+    char bad[96];
+    if (parse_meta(e, meta, bad, sizeof bad) != 0) {
+        snprintf(err, errlen, "%s: its run description is damaged (%s): not as mwtc train wrote it", path, bad);
+        goto done;
+    }
     if (strcmp(meta->model, g->model) != 0) {
         snprintf(err, errlen, "%s: is a checkpoint of model '%s', not of '%s'", path, meta->model, g->model);
         goto done;
@@ -228,6 +253,13 @@ int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int 
             goto done;
         }
         memcpy(rng->s, e->data, sizeof rng->s);
+        int zero = 1;   /* xoshiro's one state that gives nothing but zeros */
+        for (size_t i = 0; i < sizeof rng->s / sizeof rng->s[0]; i++)
+            zero &= rng->s[i] == 0;
+        if (zero) {
+            snprintf(err, errlen, "%s: its random generator state is damaged (all zeros)", path);
+            goto done;
+        }
     }
     rc = 0;
 done:
@@ -244,10 +276,14 @@ int run_ckpt_model(const char *path, char *model, size_t len, int *module, char 
     int rc = -1;
     if (e && e->kind == RT_CKPT_BYTES) {
         RunMeta meta;
-        parse_meta(e, &meta);
-        snprintf(model, len, "%s", meta.model);
-        *module = rt_ckpt_find(&c, "module/keep") != NULL;
-        rc = 0;
+        char bad[96];
+        if (parse_meta(e, &meta, bad, sizeof bad) != 0) {
+            snprintf(err, errlen, "%s: its run description is damaged (%s): not as mwtc train wrote it", path, bad);
+        } else {
+            snprintf(model, len, "%s", meta.model);
+            *module = rt_ckpt_find(&c, "module/keep") != NULL;
+            rc = 0;
+        }
     } else {
         snprintf(err, errlen, "%s: has no run description: not a checkpoint mwtc train wrote", path);
     }

@@ -168,9 +168,25 @@ static int counted_here(const Mz *z, const RtCkptEntry *n, long long N)
     for (long long i = 0; i < N; i++)
         if (z->ds.train_y[i] < z->classes)
             want[z->ds.train_y[i]]++;
-    for (int k = 0; k < z->classes; k++)
-        if ((long long)((const float *)n->data)[k] != want[k])
+    for (int k = 0; k < z->classes; k++) {
+        float v = ((const float *)n->data)[k];   /* compared as a float: NaN or 1e30 is no count */
+        if (!(v == (float)want[k]) || v > 1e9f)
             return 0;
+    }
+    return 1;
+}
+
+/* Whether the stored frequencies are frequencies: [classes][kernels], each
+ * in [0, 1] (a damaged checkpoint's are counted again). */
+static int freq_ok(const Mz *z, const RtCkptEntry *e)
+{
+    if (e->kind != RT_CKPT_F32 || e->rank != 2 || e->dims[0] != z->classes || e->dims[1] != z->st.kernels)
+        return 0;
+    for (long long i = 0; i < z->classes * z->st.kernels; i++) {
+        float f = ((const float *)e->data)[i];
+        if (!(f >= 0 && f <= 1))
+            return 0;
+    }
     return 1;
 }
 
@@ -187,8 +203,8 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
     if (o->limit > 0 && o->limit < N)
         N = o->limit;
     z->ntrain = N;
-    if (e && n && e->kind == RT_CKPT_F32 && e->rank == 2 && e->dims[0] == z->classes && e->dims[1] == s->kernels &&
-        n->kind == RT_CKPT_F32 && n->dims[0] == z->classes && counted_here(z, n, N)) {
+    if (e && n && freq_ok(z, e) && n->kind == RT_CKPT_F32 && n->rank == 1 && n->dims[0] == z->classes &&
+        counted_here(z, n, N)) {
         for (int k = 0; k < z->classes; k++)
             s->count[k] = (long long)((const float *)n->data)[k];
         /* Stored as float, a frequency is not the ratio counted: 5400 of 6000

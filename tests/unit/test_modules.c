@@ -243,6 +243,68 @@ static void test_measured_stored(void **st)
     tc_free(t);
 }
 
+/* Rewrites entry `name` of checkpoint ck: f32 of `rank` dims d (data v), or
+ * bytes (rank < 0, v the text). */
+static void put(const char *ck, const char *name, int rank, const long long *d, const void *v)
+{
+    char err[1024];
+    RtCkpt c = { 0 };
+    assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
+    if (rank < 0)
+        assert_int_equal(rt_ckpt_add_bytes(&c, name, v, strlen(v)), 0);
+    else
+        assert_int_equal(rt_ckpt_add_f32(&c, name, rank, d, v), 0);
+    assert_int_equal(rt_ckpt_save(&c, ck, err, sizeof err), 0);
+    rt_ckpt_free(&c);
+}
+
+/* A checkpoint damaged where its CRC cannot tell (entries rewritten whole,
+ * as by another program): stored frequencies that are not frequencies are
+ * counted again (an empty count read past its end), and a run description
+ * or random generator state that mwtc train never writes is an error. */
+static void test_damaged_entries(void **st)
+{
+    (void)st;
+    char ck[512], err[1024];
+    ModReport r, r2;
+    TestComp *t = tc_train_modular("dm.mwt", src, "dm.ckpt", 0, ck, sizeof ck, &r);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    const ModularizeInfo *mi = t->c.checked.modularizes.v[0];
+    RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ck };
+    float nan4[4] = { NAN, NAN, NAN, NAN }, fq[4 * 24];
+    for (int i = 0; i < 4 * 24; i++)
+        fq[i] = i == 5 ? NAN : 0.5f;
+    long long empty[2] = { 4, 0 }, d1[1] = { 4 }, d2[2] = { 4, 24 };
+    for (int k = 0; k < 3; k++) {
+        if (k == 0)
+            put(ck, "mwt/count", 2, empty, NULL);
+        else if (k == 1)
+            put(ck, "mwt/count", 1, d1, nan4);
+        else
+            put(ck, "mwt/freq", 2, d2, fq);
+        if (run_modularize(&t->c.arena, tr, mi, &o, -1, 0, 1, &r2, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        assert_true(r2.krr == r.krr);   /* counted again: the same modules */
+    }
+    put(ck, "meta", -1, NULL, "model=m\nepoch=-3\nepochs=2\nbatch=32\nseed=4\nlimit=-1\ndata=0\n");
+    assert_int_not_equal(run_modularize(&t->c.arena, tr, mi, &o, -1, 0, 1, &r2, err, sizeof err), 0);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "its run description is damaged (epoch=-3)"));
+    put(ck, "meta", -1, NULL, "model=m\nepoch=1\nepochs=2\nbatch=32\nseed=4\nlimit=-1\ndata=0\n");
+    RtCkpt c = { 0 };
+    static const unsigned char zeros[32];
+    assert_int_equal(rt_ckpt_load(&c, ck, err, sizeof err), 0);
+    assert_int_equal(rt_ckpt_add_bytes(&c, "rng", zeros, sizeof zeros), 0);
+    assert_int_equal(rt_ckpt_save(&c, ck, err, sizeof err), 0);
+    rt_ckpt_free(&c);
+    RunOptions ro = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = tc_tmp_path("dm2.ckpt"), .resume = ck };
+    RunResult rr;
+    assert_int_not_equal(run_train(&t->c.arena, tr, &ro, &rr, err, sizeof err), 0);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "random generator state is damaged"));
+    tc_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_jaccard_and_cohesion),   cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_calibration_many_classes),
         cmocka_unit_test(test_modularize_end_to_end), cmocka_unit_test(test_measured_stored),
+        cmocka_unit_test(test_damaged_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
