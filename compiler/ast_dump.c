@@ -15,7 +15,7 @@ static void dump_layers(FILE *out, const Vec *layers, int depth);
 
 const char *ast_format_float(double x, char *buf, int len)
 {
-    if (x == (double)(long long)x && x > -1e15 && x < 1e15) {
+    if (x > -1e15 && x < 1e15 && x == (double)(long long)x) {   /* the range first: the cast of 1e308 or inf is undefined */
         snprintf(buf, (size_t)len, "%.1f", x);  /* 10.0, not 1e+01 */
         return buf;
     }

@@ -333,15 +333,19 @@ static int run_command(Repl *r, char *line)
     if (strcmp(w[0], "run") != 0)
         argv[k++] = w[i];
     i++;
+    int session = 1;
     if (strcmp(w[0], "dump") == 0) {   /* what to dump comes before the session's name */
         if (i < n && w[i][0] != '-') {
             argv[k++] = w[i++];
         } else if (i >= n || strcmp(w[i], "--help") != 0) {
             fprintf(stderr, "mwtc: error: dump needs what to dump: ast, ir or llvm\n");
             return EXIT_USAGE;
+        } else {
+            session = 0;   /* dump --help: the session's name would be taken for what to dump */
         }
     }
-    argv[k++] = SESSION;
+    if (session)
+        argv[k++] = SESSION;
     while (i < n)
         argv[k++] = w[i++];
     CliOptions o;

@@ -89,6 +89,10 @@ static bool norm_pair(SemaCtx *c, const Expr *e, double *mean, double *std)
         sema_error(c, ((const Expr *)e->items.v[1])->loc, "a standard deviation must be above 0");
         return false;
     }
+    if (*std < 1e-6) {   /* as a float 1e-300 is 0, and pixels divided by it are infinite */
+        sema_error(c, ((const Expr *)e->items.v[1])->loc, "a standard deviation must be at least 1e-06, not %g", *std);
+        return false;
+    }
     return true;
 }
 

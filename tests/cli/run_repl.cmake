@@ -110,9 +110,10 @@ check --model h
 repl(1 "model m : [1, 8, 8] -> [3] { conv(4) gap linear(3) }
 check --model 'm'   # the layer table
 run --help
+dump --help
 dump
 "
-  "model m : [1, 8, 8] -> [3];usage: mwtc FILE.mwt" "dump needs what to dump: ast, ir or llvm" base.mwt)
+  "model m : [1, 8, 8] -> [3];usage: mwtc FILE.mwt;usage: mwtc dump ast|ir|llvm" "dump needs what to dump: ast, ir or llvm" base.mwt)
 
 # errors: a model with a shape error is not added (the next item may use its
 # name), an unknown word, an unknown REPL command, a command's usage error
