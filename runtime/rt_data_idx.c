@@ -43,10 +43,18 @@ static size_t read_some(gzFile gz, void *buf, size_t n) {
   return got;
 }
 
+/* zlib's message without the path it starts with (gzerror gives "PATH: what"),
+ * which rt_data_fail puts in front already. */
+static const char *zlib_why(IdxFile *f, int *code) {
+  const char *msg = gzerror(f->gz, code);
+  size_t n = strlen(f->path);
+  return strncmp(msg, f->path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+}
+
 /* Describes a short read: a corrupt gzip stream, or data that simply ran out. */
 static int short_read(IdxFile *f, char *err, size_t errlen, const char *what) {
   int code = Z_OK;
-  const char *msg = gzerror(f->gz, &code);
+  const char *msg = zlib_why(f, &code);
   if (code != Z_OK && code != Z_BUF_ERROR)
     return rt_data_fail(err, errlen, f->path, "corrupt gzip stream (%s)", msg);
   if (code == Z_BUF_ERROR) return rt_data_fail(err, errlen, f->path, "truncated gzip stream: %s", what);
@@ -141,7 +149,7 @@ static int read_payload(IdxFile *f, size_t hdr, size_t total, const char *what, 
   unsigned char extra;
   int k = gzread(f->gz, &extra, 1);
   int code = Z_OK;
-  const char *zmsg = gzerror(f->gz, &code);
+  const char *zmsg = zlib_why(f, &code);
   if (k < 0 || (code != Z_OK && code != Z_BUF_ERROR)) {
     free(buf);
     return rt_data_fail(err, errlen, f->path, "corrupt gzip stream (%s)", zmsg);
