@@ -165,7 +165,7 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
     LLVMValueRef arenas = global(mod, "aot.arenas", zeros(ctx, k * ab), 0, 64);
     LLVMValueRef ws = global(mod, "aot.ws", zeros(ctx, k * wsb), 0, 64);
     LLVMValueRef slotv = global(mod, "aot.slots", zeros(ctx, k * (long long)sizeof(KAotSlot)), 0, _Alignof(KAotSlot));
-    LLVMValueRef next = global(mod, "aot.next", LLVMConstInt(i32, 0, 0), 0, 4);
+    LLVMValueRef wait = global(mod, "aot.wait", zeros(ctx, (long long)sizeof(KAotWait)), 0, _Alignof(KAotWait));
     unsigned need[K_AOT_CPU_WORDS];
     aot_cpu_need(features, need);
     LLVMValueRef needv[K_AOT_CPU_WORDS];
@@ -202,7 +202,7 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
         LLVMValueRef fn = LLVMAddFunction(mod, name, LLVMFunctionType(i32, params, 3, 0));
         LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
         LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-        LLVMValueRef args[16] = { arenas, init, ws, slotv, next, needg, steps, units,
+        LLVMValueRef args[16] = { arenas, init, ws, slotv, wait, needg, steps, units,
                                   LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
                                   k ? cal : LLVMConstNull(ptr), LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
                                   LLVMGetParam(fn, 2) };

@@ -6,14 +6,14 @@
  * of ours at link time.
  *
  * Thread-safe, and up to K_AOT_SLOTS calls at once: a call takes a free
- * slot (an arena, a scratch and a mutex), else waits on one's mutex,
- * blocked, not spinning: with 64 threads on 2 cores, spinning waiters took
+ * slot (an arena, a scratch and a mutex), else waits for the first to be
+ * freed, blocked, not spinning: with 64 threads on 2 cores, spinning waiters took
  * the CPU from the one call that held the only arena, 25x slower than one
  * thread. A slot's arena gets the weights at its first call (memcpy from
  * the constant copy; the rest of it is zeros, as the arena starts), so
  * unused slots cost address space only; nothing is allocated. This is the
- * one kernel that calls libc beyond libm: memcpy and the pthread mutex
- * functions, which glibc (2.34 on) and musl keep in libc itself. */
+ * one kernel that calls libc beyond libm: memcpy and the pthread mutex and
+ * condition functions, which glibc (2.34 on) and musl keep in libc itself. */
 #include "k_kernels.h"
 
 #include <string.h>
@@ -81,20 +81,44 @@ static int cpu_state;
 
 /* The first free slot, lowest first: one thread keeps to slot 0 (one
  * arena warm in its caches, one copy of the weights), k threads to the
- * first k. When all are busy, the one `*next` points at, once free. */
-static KAotSlot *take_slot(KAotSlot *slots, int nslots, unsigned *next, int *which)
+ * first k. When all are busy, the first to be freed: a call waits on
+ * `wait`, blocked, and each call that frees a slot while some wait wakes
+ * one. (Waiting on one slot's mutex would leave a caller behind a long
+ * call while other slots free.) No wakeup is lost: a waiter looks at the
+ * slots holding wait->mu, and a call frees its slot before it reads
+ * `waiting`, which a waiter raises before it looks. */
+static KAotSlot *take_slot(KAotSlot *slots, int nslots, KAotWait *wait, int *which)
 {
     for (int s = 0; s < nslots; s++)
         if (pthread_mutex_trylock(&slots[s].mu) == 0) {
             *which = s;
             return &slots[s];
         }
-    *which = (int)(__atomic_fetch_add(next, 1u, __ATOMIC_RELAXED) % (unsigned)nslots);
-    pthread_mutex_lock(&slots[*which].mu);
-    return &slots[*which];
+    pthread_mutex_lock(&wait->mu);
+    __atomic_add_fetch(&wait->waiting, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        for (int s = 0; s < nslots; s++)
+            if (pthread_mutex_trylock(&slots[s].mu) == 0) {
+                __atomic_sub_fetch(&wait->waiting, 1, __ATOMIC_SEQ_CST);
+                pthread_mutex_unlock(&wait->mu);
+                *which = s;
+                return &slots[s];
+            }
+        pthread_cond_wait(&wait->freed, &wait->mu);
+    }
 }
 
-int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
+static void free_slot(KAotSlot *slot, KAotWait *wait)
+{
+    pthread_mutex_unlock(&slot->mu);
+    if (__atomic_load_n(&wait->waiting, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&wait->mu);
+        pthread_cond_signal(&wait->freed);
+        pthread_mutex_unlock(&wait->mu);
+    }
+}
+
+int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWait *wait, const unsigned *need,
                 const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
                 const int *sel, const double *cal, const float *images, float *scores, int n)
 {
@@ -105,10 +129,10 @@ int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, unsi
     }
     if (cpu < 0)
         return -2;
-    return k_aot_run(arenas, init, wss, slots, next, steps, units, nsteps, io, norm, sel, cal, images, scores, n);
+    return k_aot_run(arenas, init, wss, slots, wait, steps, units, nsteps, io, norm, sel, cal, images, scores, n);
 }
 
-int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
+int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWait *wait, const KAotStep *steps,
               const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
               const double *cal, const float *images, float *scores, int n)
 {
@@ -119,7 +143,7 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsign
     const long long in_off = io[0], out_off = io[1], B = io[2], C = io[3], HW = io[4], K = io[5], S = io[6];
     const long long arena_bytes = io[7], init_bytes = io[8], ws_bytes = io[9];
     int s;
-    KAotSlot *slot = take_slot(slots, (int)io[10], next, &s);
+    KAotSlot *slot = take_slot(slots, (int)io[10], wait, &s);
     char *base = arenas + s * arena_bytes;
     float *ws = (float *)(wss + s * ws_bytes);
     if (!slot->ready) {   /* its first call: the weights; the rest starts as zeros */
@@ -148,6 +172,6 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsign
                 for (long long j = 0; j < S; j++)
                     scores[(at + i) * S + j] = out[i * K + sel[j]];
     }
-    pthread_mutex_unlock(&slot->mu);
+    free_slot(slot, wait);
     return 0;
 }

@@ -276,6 +276,13 @@ typedef struct KAotSlot {
     _Alignas(64) pthread_mutex_t mu;
     int ready;                 /* its arena holds the weights */
 } KAotSlot;
+/* Where calls wait while every slot is busy, for whichever frees first:
+ * all zeros before the first call too (PTHREAD_COND_INITIALIZER as well). */
+typedef struct KAotWait {
+    _Alignas(64) pthread_mutex_t mu;
+    pthread_cond_t freed;
+    int waiting;               /* calls waiting: a call that frees a slot signals only then */
+} KAotWait;
 /* n images (C x HW floats each, before normalization) through the module,
  * B at a time, in a slot's arena (arenas + s * arena_bytes; its scratch at
  * wss + s * ws_bytes): each batch normalized into the arena at io[0] (norm:
@@ -287,12 +294,12 @@ typedef struct KAotSlot {
  * S, arena_bytes, init_bytes (init's: copied into a slot's arena at its
  * first call), ws_bytes, nslots. Returns 0, or -1 for n < 0 or a NULL
  * buffer. */
-int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const KAotStep *steps,
+int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWait *wait, const KAotStep *steps,
               const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
               const double *cal, const float *images, float *scores, int n);
 /* NAME_run's and NAME_probability's body: -2 (whatever n is) when this CPU
  * lacks a feature in need (k_aot_cpu_ok, asked once), else k_aot_run. */
-int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, unsigned *next, const unsigned *need,
+int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWait *wait, const unsigned *need,
                 const KAotStep *steps, const int *units, int nsteps, const long long *io, const float *norm,
                 const int *sel, const double *cal, const float *images, float *scores, int n);
 /* The CPU features a module was compiled for, as x86 CPUID bits in words:

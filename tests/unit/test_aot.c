@@ -309,14 +309,18 @@ static void test_emitted_whole_model(void **st)
     tc_free(t);
 }
 
-/* An emitted module's slots (k_aot.c) start as zeros in .bss: that must be
- * an unlocked mutex, as PTHREAD_MUTEX_INITIALIZER is on glibc and musl. */
+/* An emitted module's slots and its wait (k_aot.c) start as zeros in .bss:
+ * that must be an unlocked mutex and a condition no one waits on, as
+ * PTHREAD_MUTEX_INITIALIZER and PTHREAD_COND_INITIALIZER are on glibc and
+ * musl. */
 static void test_zero_slot_is_an_unlocked_mutex(void **state)
 {
     (void)state;
     static const pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
-    static const unsigned char zero[sizeof init];
+    static const pthread_cond_t cinit = PTHREAD_COND_INITIALIZER;
+    static const unsigned char zero[sizeof init + sizeof cinit];
     assert_memory_equal(&init, zero, sizeof init);
+    assert_memory_equal(&cinit, zero, sizeof cinit);
 }
 
 /* The check an emitted module makes of its CPU (aot_cpu_need's bits,
