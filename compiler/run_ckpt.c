@@ -148,10 +148,10 @@ static int meta_int(const char *s, long long lo, long long hi, long long *v)
     return end != s && *end == 0 && errno == 0 && *v >= lo && *v <= hi;
 }
 
-/* The run description ("meta": key=value lines); 0, or -1 with the line
- * that is not one mwtc train writes (a damaged checkpoint: a negative epoch
- * would resume before the start) in bad[len]. */
-static int parse_meta(const RtCkptEntry *e, RunMeta *meta, char *bad, size_t len)
+/* The run description ("meta": key=value lines) of checkpoint `path`; 0,
+ * or -1 with a message naming the line that is not one mwtc train writes (a
+ * damaged checkpoint: a negative epoch would resume before the start). */
+static int parse_meta(const RtCkptEntry *e, RunMeta *meta, const char *path, char *err, size_t errlen)
 {
     memset(meta, 0, sizeof *meta);
     char text[1024];
@@ -180,7 +180,8 @@ static int parse_meta(const RtCkptEntry *e, RunMeta *meta, char *bad, size_t len
         else if (strcmp(line, "data") == 0)
             meta->data = strtoul(eq, NULL, 10);
         if (!ok) {
-            snprintf(bad, len, "%.40s=%.40s", line, eq);
+            snprintf(err, errlen, "%s: its run description is damaged (%.40s=%.40s): not as mwtc train wrote it", path,
+                     line, eq);
             return -1;
         }
     }
@@ -228,11 +229,8 @@ int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int 
         snprintf(err, errlen, "%s: has no run description: not a checkpoint mwtc train wrote", path);
         goto done;
     }
-    char bad[96];
-    if (parse_meta(e, meta, bad, sizeof bad) != 0) {
-        snprintf(err, errlen, "%s: its run description is damaged (%s): not as mwtc train wrote it", path, bad);
+    if (parse_meta(e, meta, path, err, errlen) != 0)
         goto done;
-    }
     if (strcmp(meta->model, g->model) != 0) {
         snprintf(err, errlen, "%s: is a checkpoint of model '%s', not of '%s'", path, meta->model, g->model);
         goto done;
@@ -276,10 +274,7 @@ int run_ckpt_model(const char *path, char *model, size_t len, int *module, char 
     int rc = -1;
     if (e && e->kind == RT_CKPT_BYTES) {
         RunMeta meta;
-        char bad[96];
-        if (parse_meta(e, &meta, bad, sizeof bad) != 0) {
-            snprintf(err, errlen, "%s: its run description is damaged (%s): not as mwtc train wrote it", path, bad);
-        } else {
+        if (parse_meta(e, &meta, path, err, errlen) == 0) {
             snprintf(model, len, "%s", meta.model);
             *module = rt_ckpt_find(&c, "module/keep") != NULL;
             rc = 0;

@@ -111,6 +111,7 @@ static KAotSlot *take_slot(KAotSlot *slots, int nslots, KAotWait *wait, int *whi
 static void free_slot(KAotSlot *slot, KAotWait *wait)
 {
     pthread_mutex_unlock(&slot->mu);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);   /* the unlock before the read: a waiter's scan sees the slot free, or this sees it waiting */
     if (__atomic_load_n(&wait->waiting, __ATOMIC_SEQ_CST)) {
         pthread_mutex_lock(&wait->mu);
         pthread_cond_signal(&wait->freed);
