@@ -2,7 +2,9 @@
  * then the stdlib. A file imported twice is loaded once; a cycle is an error. */
 #include "import.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -78,6 +80,32 @@ static int loaded(Loader *L, const char *real)
 
 static void load_file(Loader *L, const SrcFile *f);
 
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The .mwt files of directory dir as imports ("name/file", quoted, sorted,
+ * comma-separated); NULL when dir is no directory or holds none. */
+static const char *mwt_files(Arena *a, const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char *v[64];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 64;) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && !strcmp(e->d_name + len - 4, ".mwt"))
+            v[n++] = arena_printf(a, "\"%s/%.*s\"", name, (int)(len - 4), e->d_name);
+    }
+    closedir(d);
+    if (!n)
+        return NULL;
+    qsort(v, (size_t)n, sizeof *v, by_name);
+    const char *out = v[0];
+    for (int i = 1; i < n; i++)
+        out = arena_printf(a, "%s, %s", out, v[i]);
+    return out;
+}
+
 static void do_import(Loader *L, const SrcFile *from, Item *imp)
 {
     if (!imp->path[0]) {
@@ -92,7 +120,14 @@ static void do_import(Loader *L, const SrcFile *from, Item *imp)
                                ? imp->path
                                : arena_printf(L->a, "%.*s/%s", (int)(slash - from->path), from->path, imp->path);
         struct stat st;
-        if (stat(near, &st) == 0)
+        const char *in_lib = L->paths->stdlib_dir && imp->path[0] != '/'
+                                 ? arena_printf(L->a, "%s/%s", L->paths->stdlib_dir, imp->path)
+                                 : NULL;
+        const char *files = in_lib && stat(near, &st) != 0 ? mwt_files(L->a, in_lib, imp->path) : NULL;
+        if (files)   /* import "nn": a folder of the stdlib */
+            diag_error(L->d, imp->loc, "cannot import \"%s\": it is a folder of the stdlib; import one of its files: %s",
+                       imp->path, files);
+        else if (stat(near, &st) == 0)
             diag_error(L->d, imp->loc, "cannot import \"%s\": %s is %s, not a .mwt file", imp->path, near,
                        S_ISDIR(st.st_mode) ? "a directory" : "a device or other special file");
         else
