@@ -169,6 +169,9 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
             printf(" \"module\": \"%s\",", list);
         if (list && r->has_recall)
             printf(" \"recall\": %.4f,", r->recall);
+        if (list && r->has_yes_no)
+            printf(" \"yes_no\": { \"accuracy\": %.4f, \"recall\": %.4f, \"precision\": %.4f },", r->yes_no_accuracy,
+                   r->yes_no_recall, r->yes_no_precision);
         printf(" \"classes\": [");
         for (int k = 0, first = 1; k < r->classes; k++) {
             int cls = map ? map[k] : k;
@@ -202,6 +205,10 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
     if (list && r->has_recall)
         printf("  (one class is always right among its classes; choosing among all %d outputs, the module says %s "
                "for %.2f%% of them: its own-class recall)\n", d->classes, list, 100 * r->recall);
+    if (list && r->has_yes_no)
+        printf("  by its calibrated probability (emit's NAME_probability), \"is it class %s?\" is answered right for "
+               "%.2f%% of all %lld test images (recall %.2f%%, precision %.2f%%)\n", list, 100 * r->yes_no_accuracy,
+               r->yes_no_images, 100 * r->yes_no_recall, 100 * r->yes_no_precision);
     int w = 14;   /* the name column, as wide as the widest name */
     for (int k = 0; d->names && k < r->classes; k++) {
         int nw = name_width(d->names[map ? map[k] : k]);

@@ -75,19 +75,16 @@ static int calibrate(Mz *z, RunModel *m, int own, const RunOptions *o, double *c
     uint32_t *idx = mz_calib_idx(z, &n);
     float *lg = malloc(sizeof(float) * (size_t)(n * C + 1));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)(n + 1));
-    unsigned char *y = malloc((size_t)n + 1);
-    if (!idx || !lg || !lab || !y) {
-        free(idx), free(lg), free(lab), free(y);
+    ModCalib c;
+    if (idx && lg && lab && o->progress != RT_PROGRESS_QUIET)
+        fprintf(stderr, "emit %s: calibrating the module of class %d on %lld training images\n", m->net->name, own, n);
+    if (idx && lg && lab)
+        mz_forward(z, m, 0, idx, n, lg, NULL, NULL, lab);
+    if (!idx || !lg || !lab || mz_calib_fit(&c, lg, lab, n, C, own) != 0) {
+        free(idx), free(lg), free(lab);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (o->progress != RT_PROGRESS_QUIET)
-        fprintf(stderr, "emit %s: calibrating the module of class %d on %lld training images\n", m->net->name, own, n);
-    mz_forward(z, m, 0, idx, n, lg, NULL, NULL, lab);
-    for (long long i = 0; i < n; i++)
-        y[i] = lab[i] == own;
-    ModCalib c;
-    mod_calib_fit(&c, lg, y, n, C, own);
     int k = 0;
     cal[k++] = own, cal[k++] = c.dim;
     for (int i = 0; i < c.dim; i++)
@@ -95,7 +92,7 @@ static int calibrate(Mz *z, RunModel *m, int own, const RunOptions *o, double *c
     k += 3 * c.dim;
     cal[k++] = c.w[c.dim];
     *images = n;
-    free(idx), free(lg), free(lab), free(y);
+    free(idx), free(lg), free(lab);
     return k;
 }
 

@@ -39,6 +39,9 @@ void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n,
  * at most 2000, spread evenly over those this run uses, so that every
  * class is there. malloc'd; NULL when out of memory. */
 uint32_t *mz_calib_idx(const Mz *z, long long *n);
+/* Module `own`'s calibration from its logits lg [n][classes] over those
+ * images and their labels: 0, or -1 when out of memory. */
+int mz_calib_fit(ModCalib *c, const float *lg, const int32_t *labels, long long n, int classes, int own);
 /* The figures that take images (run_mzmeasure.c), into r: the model's test
  * accuracy, cohesion (per class over its test images, each image's masks
  * ANDed with its module: mod_bits [class][words]), each module's own-class

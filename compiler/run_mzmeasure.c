@@ -35,13 +35,11 @@ static void compose(Mz *z, const Scores *s, double *recall, double *acc, double 
 {
     int C = z->classes;
     ModCalib cal;
-    unsigned char *y = malloc((size_t)s->ncal + 1);
     double *score = calloc((size_t)(s->ntest * C + 1), sizeof(double));
     for (int c = 0; c < C; c++) {
         const float *lc = s->cal + (long long)c * s->ncal * C, *lt = s->test + (long long)c * s->ntest * C;
-        for (long long i = 0; i < s->ncal; i++)
-            y[i] = s->cal_lab[i] == c;
-        mod_calib_fit(&cal, lc, y, s->ncal, C, c);
+        if (mz_calib_fit(&cal, lc, s->cal_lab, s->ncal, C, c) != 0)
+            memset(&cal, 0, sizeof cal);   /* out of memory: no features, every score 0.5 */
         if (cals)
             cals[c] = cal;
         long long hit = 0, n = 0;
@@ -68,7 +66,7 @@ static void compose(Mz *z, const Scores *s, double *recall, double *acc, double 
     }
     *acc = s->ntest ? (double)ok / (double)s->ntest : 0;
     *raw = s->ntest ? (double)okraw / (double)s->ntest : 0;
-    free(y), free(score);
+    free(score);
 }
 
 /* n indices spread evenly over [0, total): every class is represented. */
@@ -84,6 +82,18 @@ uint32_t *mz_calib_idx(const Mz *z, long long *n)
 {
     *n = z->ntrain < 2000 ? z->ntrain : 2000;   /* spread over the images this run uses */
     return spread(z->ntrain, *n);
+}
+
+int mz_calib_fit(ModCalib *c, const float *lg, const int32_t *labels, long long n, int classes, int own)
+{
+    unsigned char *y = malloc((size_t)n + 1);
+    if (!y)
+        return -1;
+    for (long long i = 0; i < n; i++)
+        y[i] = labels[i] == own;
+    mod_calib_fit(c, lg, y, n, classes, own);
+    free(y);
+    return 0;
 }
 
 static int alloc_scores(Scores *s, long long ncal, long long ntest, int C)

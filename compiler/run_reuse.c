@@ -14,8 +14,10 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     Mz *z = NULL;
     int rc = -1, C = t->data->classes;
     unsigned char *keep = NULL;
-    float *lg = NULL;
-    int32_t *lab = NULL;
+    float *lg = NULL, *lgc = NULL;
+    int32_t *lab = NULL, *labc = NULL;
+    uint32_t *cal_idx = NULL;
+    long long ncal = 0;
     for (int i = 0; i < n; i++)
         if (classes[i] < 0 || classes[i] >= C) {
             snprintf(err, errlen, "--module: class %d is not one of the %d classes of %s", classes[i], C,
@@ -42,11 +44,18 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     mod_module(s, classes, n, T, keep);
     *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
     res->no_masks = s->kernels == 0;
-    if (s->kernels) {   /* the module sliced to a model of its own */
+    if (s->kernels) {   /* the module sliced to a model of its own; one class's also on the calibration images */
         int gen = mi ? mi->keep_generators : 1;
-        RunPass pass = { 1, NULL, ntest, lg, lab };
-        if (run_modules_eval(a, &z->m, &z->ds, &z->norm, keep, s->kernels, 1, gen, NULL, 1, &pass, 1, RUN_MODULES_BUDGET,
-                             err, errlen) != 0)
+        cal_idx = n == 1 ? mz_calib_idx(z, &ncal) : NULL;
+        lgc = malloc(sizeof(float) * (size_t)(ncal * C + 1));
+        labc = malloc(sizeof(int32_t) * (size_t)(ncal + 1));
+        if ((n == 1 && !cal_idx) || !lgc || !labc) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        RunPass pass[2] = { { 1, NULL, ntest, lg, lab }, { 0, cal_idx, ncal, lgc, labc } };
+        if (run_modules_eval(a, &z->m, &z->ds, &z->norm, keep, s->kernels, 1, gen, NULL, 1, pass, 1 + (n == 1),
+                             RUN_MODULES_BUDGET, err, errlen) != 0)
             goto done;
     } else {
         mz_forward(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);
@@ -80,10 +89,27 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
         res->has_recall = true;
         res->recall = (double)said / (double)seen;
     }
+    if (n == 1 && cal_idx) {   /* as emit calibrates it: yes or no for every test image */
+        ModCalib cal;
+        if (mz_calib_fit(&cal, lgc, labc, ncal, C, classes[0]) != 0) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        long long tp = 0, fp = 0, fn = 0;
+        for (long long i = 0; i < ntest; i++) {
+            int yes = mod_calib_score(&cal, lg + i * C) > 0.5, is = lab[i] == classes[0];
+            tp += yes && is, fp += yes && !is, fn += !yes && is;
+        }
+        res->has_yes_no = ntest > 0;
+        res->yes_no_images = ntest;
+        res->yes_no_accuracy = ntest ? (double)(ntest - fp - fn) / (double)ntest : 0;
+        res->yes_no_recall = tp + fn ? (double)tp / (double)(tp + fn) : 0;
+        res->yes_no_precision = tp + fp ? (double)tp / (double)(tp + fp) : 0;
+    }
     res->epochs = meta.epoch;
     rc = 0;
 done:
-    free(keep), free(lg), free(lab);
+    free(keep), free(lg), free(lab), free(lgc), free(labc), free(cal_idx);
     mz_close(z);
     return rc;
 }

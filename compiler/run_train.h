@@ -41,6 +41,11 @@ typedef struct RunResult {
      * choosing among all outputs, it says its class on that class's images */
     bool has_recall;
     double recall;
+    /* and, with masks, how its calibrated probability (NAME_probability of an
+     * emitted module) answers "is it its class?" over all test images */
+    bool has_yes_no;
+    double yes_no_accuracy, yes_no_recall, yes_no_precision;
+    long long yes_no_images;   /* all the test images */
     bool no_masks;             /* eval --module of a model without masks: the whole model */
     long long *class_correct, *class_total;   /* per class, arena-allocated */
     int classes;
