@@ -44,7 +44,7 @@ static void print_excerpt(FILE *out, Loc loc)
 static void report(Diag *d, Loc loc, const char *kind, const char *fmt, va_list ap)
 {
     if (loc.file)
-        fprintf(d->out, "%s:%d:%d: %s: ", loc.file->path, loc.line, loc.col, kind);
+        fprintf(d->out, "%s:%d:%d: %s: ", loc.file->path, src_line_no(loc.file, loc.line), loc.col, kind);
     else
         fprintf(d->out, "mwtc: %s: ", kind);
     vfprintf(d->out, fmt, ap);

@@ -25,14 +25,14 @@ int driver_front_end(Compilation *c, const char *path, const ImportPaths *paths,
     return errors;
 }
 
-int driver_front_end_text(Compilation *c, const char *name, const char *text, size_t len, const ImportPaths *paths,
-                          int check)
+int driver_front_end_text(Compilation *c, const char *name, const char *text, size_t len, const int *lines, int nlines,
+                          const ImportPaths *paths, int check)
 {
     if (setjmp(c->oom)) {
         diag_plain(&c->diag, "out of memory while compiling %s", name);
         return c->diag.errors;
     }
-    int errors = import_load_text(&c->arena, &c->diag, name, text, len, paths, &c->prog);
+    int errors = import_load_text(&c->arena, &c->diag, name, text, len, lines, nlines, paths, &c->prog);
     if (check && c->prog.files.n)
         errors += sema_check(&c->arena, &c->diag, &c->prog, &c->checked);
     return errors;

@@ -18,9 +18,10 @@ typedef struct Compilation {
 /* Both return the number of errors (reported to c->diag); an allocation
  * failure is reported as one error. `check` = 0 stops after parsing. */
 int driver_front_end(Compilation *c, const char *path, const ImportPaths *paths, int check);
-/* The same on a program held in memory, called `name` (the REPL's session). */
-int driver_front_end_text(Compilation *c, const char *name, const char *text, size_t len, const ImportPaths *paths,
-                          int check);
+/* The same on a program held in memory, called `name` (the REPL's session),
+ * its line l called lines[l - 1] in messages (NULL: l). */
+int driver_front_end_text(Compilation *c, const char *name, const char *text, size_t len, const int *lines, int nlines,
+                          const ImportPaths *paths, int check);
 
 /* The stdlib directory: $MWT_STDLIB, next to the executable (the source tree
  * or an installed share/mwtc/stdlib), or where the build was configured. */

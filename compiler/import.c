@@ -210,11 +210,13 @@ int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, P
     return d->errors - before;
 }
 
-int import_load_text(Arena *a, Diag *d, const char *name, const char *text, size_t len, const ImportPaths *paths,
-                     Program *prog)
+int import_load_text(Arena *a, Diag *d, const char *name, const char *text, size_t len, const int *lines,
+                     int nlines, const ImportPaths *paths, Program *prog)
 {
     int before = d->errors;
     Loader L = { .a = a, .d = d, .paths = paths, .prog = prog };
-    load_file(&L, src_from_string(a, name, text, len));
+    SrcFile *f = src_from_string(a, name, text, len);
+    f->lines = lines, f->nlines = nlines;
+    load_file(&L, f);
     return d->errors - before;
 }

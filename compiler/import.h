@@ -17,8 +17,9 @@ int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, P
  * checkpoint: their bytes would only be a page of syntax errors); NULL else. */
 const char *import_not_program(const char *path);
 /* The same for a program held in memory (the REPL's session), named `name`
- * in diagnostics; its imports resolve as a file's in the current directory would. */
-int import_load_text(Arena *a, Diag *d, const char *name, const char *text, size_t len, const ImportPaths *paths,
-                     Program *prog);
+ * in diagnostics, its line l called lines[l - 1] there (SrcFile.lines; NULL:
+ * l); its imports resolve as a file's in the current directory would. */
+int import_load_text(Arena *a, Diag *d, const char *name, const char *text, size_t len, const int *lines,
+                     int nlines, const ImportPaths *paths, Program *prog);
 
 #endif

@@ -59,10 +59,10 @@ int net_layer_line(const NetLayer *l)
 {
     const CallSite *s = l->site;
     if (!s)
-        return l->loc.line;
+        return src_line_no(l->loc.file, l->loc.line);
     while (s->parent)
         s = s->parent;
-    return s->loc.line;
+    return src_line_no(s->loc.file, s->loc.line);
 }
 
 long long shape_numel(Shape s)

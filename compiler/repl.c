@@ -3,7 +3,9 @@
  * command line.
  *
  * The session is `import "FILE"` (when given) and the items typed since,
- * named <repl> in diagnostics. An item (a model, a dataset, a train
+ * named <repl> in diagnostics, which call each line by the line it was
+ * typed on (the first line typed is 1: a piped script's own numbers), not
+ * by its place in the session (Repl.lines). An item (a model, a dataset, a train
  * statement, ... over as many lines as its braces take) is kept only when
  * the whole session still checks: a model shows its layer table, an error
  * shows where it is and leaves the session as it was. A line that starts
@@ -51,7 +53,30 @@ typedef struct Repl {
     int ntyped, captyped;
     const char *file;          /* FILE.mwt as given, and its import line: :reset reads it again */
     char *import;
+    /* per line of text, the line typed (1 the first, counting every line
+     * read: a piped script's own numbers), 0 for the import line: what
+     * diagnostics call the session's lines (SrcFile.lines) */
+    int *lines;
+    int nlines, typed_lines;
 } Repl;
+
+/* Newlines in s[0, n). */
+static int newlines(const char *s, size_t n)
+{
+    int k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += s[i] == '\n';
+    return k;
+}
+
+/* The session's text is just the import line (or nothing): its line, 0. */
+static int lines_reset(Repl *r)
+{
+    free(r->lines);
+    r->nlines = newlines(r->text, r->len);
+    r->lines = calloc((size_t)r->nlines + 1, sizeof(int));
+    return r->lines ? 0 : -1;
+}
 
 /* Ctrl-C on a terminal: at a prompt it drops the line (or the item being
  * typed), during a command it stops the command's training between two
@@ -93,11 +118,13 @@ static char *read_line(Repl *r, const char *prompt)
         }
         if (l && *l)
             add_history(l);
+        r->typed_lines += l != NULL;
         return l;
     }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n = getline(&line, &cap, stdin);
+    r->typed_lines += n >= 0;
     if (n < 0) {
         free(line);
         return NULL;
@@ -115,7 +142,8 @@ static char *read_line(Repl *r, const char *prompt)
 }
 
 /* The front end on text in a new compilation; *errors its errors (printed). */
-static Compilation *compile(Repl *r, const char *text, size_t len, int check, int *errors)
+static Compilation *compile(Repl *r, const char *text, size_t len, const int *lines, int nlines, int check,
+                            int *errors)
 {
     Compilation *c = calloc(1, sizeof *c);
     if (!c) {
@@ -131,7 +159,7 @@ static Compilation *compile(Repl *r, const char *text, size_t len, int check, in
         return c;
     }
     ImportPaths paths = { getenv("MWT_PATH"), driver_stdlib_dir(&c->arena, r->argv0) };
-    *errors = driver_front_end_text(c, SESSION, text, len, &paths, check);
+    *errors = driver_front_end_text(c, SESSION, text, len, lines, nlines, &paths, check);
     return c;
 }
 
@@ -199,7 +227,7 @@ static int typed_room(Repl *r)
 /* Adds an item to the session if the session still checks with it; an item
  * typed again (the same kind and name) takes the place of the one before, so
  * that a model can be changed without :reset. */
-static void add_item(Repl *r, const char *item)
+static void add_item(Repl *r, const char *item, int first)
 {
     char key[160] = "";
     int old = -1;
@@ -209,8 +237,12 @@ static void add_item(Repl *r, const char *item)
                 old = i;
     size_t n = strlen(item), at = old >= 0 ? r->typed[old].start : r->len, gone = old >= 0 ? r->typed[old].len : 0;
     char *t = malloc(r->len - gone + n + 2);
-    if (!t || typed_room(r) != 0) {
-        free(t);
+    /* the lines likewise: before its place, the item's as typed, after the one it replaces */
+    int before = newlines(r->text, at), mine = newlines(item, n) + 1, replaced = newlines(r->text + at, gone);
+    int nl = r->nlines - replaced + mine;
+    int *lines = malloc(sizeof(int) * (size_t)(nl + 1));
+    if (!t || !lines || typed_room(r) != 0) {
+        free(t), free(lines);
         fputs("mwtc: error: out of memory\n", stderr);
         r->failed = 1;
         return;
@@ -222,17 +254,22 @@ static void add_item(Repl *r, const char *item)
     memcpy(t + at + n + 1, r->text + at + gone, r->len - at - gone);
     size_t len = r->len - gone + n + 1;
     t[len] = 0;
+    memcpy(lines, r->lines, sizeof(int) * (size_t)before);
+    for (int i = 0; i < mine; i++)
+        lines[before + i] = first + i;
+    memcpy(lines + before + mine, r->lines + before + replaced, sizeof(int) * (size_t)(r->nlines - before - replaced));
     int errors;
-    Compilation *c = compile(r, t, len, 1, &errors);
+    Compilation *c = compile(r, t, len, lines, nl, 1, &errors);
     if (errors || !c) {
-        free(t);
+        free(t), free(lines);
         r->failed = 1;
         release(c);
         return;
     }
-    free(r->text);
+    free(r->text), free(r->lines);
     r->text = t;
     r->len = len;
+    r->lines = lines, r->nlines = nl;
     if (old >= 0) {   /* the items after it moved */
         for (int i = 0; i < r->ntyped; i++)
             if (r->typed[i].start > at)
@@ -356,7 +393,7 @@ static int run_command(Repl *r, char *line)
         return EXIT_OK;
     }
     int dump_ast = strcmp(o.command, "dump") == 0 && strcmp(o.what, "ast") == 0, errors;
-    Compilation *c = compile(r, r->text, r->len, !dump_ast, &errors);
+    Compilation *c = compile(r, r->text, r->len, r->lines, r->nlines, !dump_ast, &errors);
     volatile int status = EXIT_ERROR;
     if (c && !errors) {
         if (setjmp(c->oom))   /* the front end armed it for itself */
@@ -396,6 +433,7 @@ static void help(void)
 /* One line (and the lines an item continues over); 0 to go on, 1 to stop. */
 static int step(Repl *r, char *line)
 {
+    int first = r->typed_lines;   /* the line this is, where an item starts */
     char *s = line;
     while (*s == ' ' || *s == '\t')
         s++;
@@ -431,14 +469,14 @@ static int step(Repl *r, char *line)
             }
             r->text[r->len] = 0;
             int errors;
-            Compilation *c = compile(r, r->text, r->len, 1, &errors);
+            Compilation *c = lines_reset(r) == 0 ? compile(r, r->text, r->len, r->lines, r->nlines, 1, &errors) : NULL;
             if (r->import && (errors || !c)) {
                 fprintf(stderr, "mwtc: error: %s has errors: the session goes on without it\n", r->file);
                 r->len = r->base = 0;
                 r->text[0] = 0;
                 r->failed = 1;
                 release(c);
-                c = compile(r, r->text, r->len, 1, &errors);
+                c = lines_reset(r) == 0 ? compile(r, r->text, r->len, r->lines, r->nlines, 1, &errors) : NULL;
             }
             r->models = c && !errors ? c->checked.models.n : 0;
             release(c);
@@ -504,7 +542,7 @@ static int step(Repl *r, char *line)
             add_history(one);
         free(one);
     }
-    add_item(r, item);
+    add_item(r, item, first);
     free(item);
     return 0;
 }
@@ -519,7 +557,7 @@ int repl_run(const CliOptions *o, const char *argv0)
     cli_in_repl = true;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* results and diagnostics in the order they happen, piped too */
     r.text = calloc(1, 1);
-    if (!r.text) {
+    if (!r.text || lines_reset(&r) != 0) {
         fputs("mwtc: error: out of memory\n", stderr);
         return EXIT_ERROR;
     }
@@ -563,13 +601,14 @@ int repl_run(const CliOptions *o, const char *argv0)
             free(r.text);
             return EXIT_ERROR;
         }
-        int errors;
-        Compilation *c = compile(&r, r.text, r.len, 1, &errors);
+        int errors = 1;
+        Compilation *c = lines_reset(&r) == 0 ? compile(&r, r.text, r.len, r.lines, r.nlines, 1, &errors) : NULL;
         if (errors || !c) {
             fprintf(stderr, "mwtc: error: %s has errors: the session starts without it\n", o->file);
             r.len = r.base = 0;
             r.text[0] = 0;
             r.failed = 1;
+            r.nlines = 0;
         } else {
             r.models = c->checked.models.n;
             if (r.tty) {   /* on the terminal, where the prompts go */
@@ -621,5 +660,6 @@ int repl_run(const CliOptions *o, const char *argv0)
     free(r.text);
     free(r.typed);
     free(r.import);
+    free(r.lines);
     return r.tty || !r.failed ? EXIT_OK : EXIT_ERROR;
 }

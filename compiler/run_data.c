@@ -26,9 +26,9 @@ static const char *data_dir(const DatasetInfo *d, char *buf, size_t n, char *err
         if (stat(buf, &st) == 0)
             return buf;
         snprintf(err, errlen, "%s: %s, here or next to %s (dataset %s at %s:%d)", p, why, f->path, d->name, f->path,
-                 d->item->loc.line);
+                 src_line_no(f, d->item->loc.line));
     } else if (f) {
-        snprintf(err, errlen, "%s: %s (dataset %s at %s:%d)", p, why, d->name, f->path, d->item->loc.line);
+        snprintf(err, errlen, "%s: %s (dataset %s at %s:%d)", p, why, d->name, f->path, src_line_no(f, d->item->loc.line));
     } else {
         snprintf(err, errlen, "%s: %s (dataset %s)", p, why, d->name);
     }
@@ -56,7 +56,7 @@ int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAug
         const SrcFile *f = d->item ? d->item->loc.file : NULL;
         size_t k = strlen(err);
         if (f && dir && k + 1 < errlen && !strstr(err, "(dataset "))
-            snprintf(err + k, errlen - k, " (dataset %s at %s:%d)", d->name, f->path, d->item->loc.line);
+            snprintf(err + k, errlen - k, " (dataset %s at %s:%d)", d->name, f->path, src_line_no(f, d->item->loc.line));
         return -1;
     }
     memset(norm, 0, sizeof *norm);

@@ -54,6 +54,11 @@ SrcFile *src_read(Arena *a, const char *path)
     return f;
 }
 
+int src_line_no(const SrcFile *f, int line)
+{
+    return f && f->lines && line >= 1 && line <= f->nlines ? f->lines[line - 1] : line;
+}
+
 const char *src_line(const SrcFile *f, int line, size_t *len)
 {
     const char *p = f->text, *end = f->text + f->len;

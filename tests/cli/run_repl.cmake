@@ -60,7 +60,8 @@ repl(0 "model c : [1, 8, 8] -> [3] {   # a model { with a comment
   "model c : [1, 8, 8] -> [3];linear(3) }" "" base.mwt)
 
 # an item typed again replaces the one typed before, in its place (the train statement after the
-# model still follows it); one that does not check leaves the session as it was
+# model still follows it); one that does not check leaves the session as it was. Diagnostics
+# call a line by the line it was typed on (here the fifth), not by its place in the session
 repl(1 "model r : [1, 8, 8] -> [3] { gap linear(3) }
 train r on d { batch = 16 }
 model r : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }
@@ -69,7 +70,18 @@ model r : [1, 8, 8] -> [3] { conv(4) linear(3) }
 :show
 "
   "replaced model r;replaced train r;model r : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }\ntrain r on d { batch = 32  epochs = 1 }"
-  "<repl>:2:38: error: linear needs a flat input" base.mwt)
+  "<repl>:5:38: error: linear needs a flat input" base.mwt)
+
+# the lines typed stay the lines' names when an item before them is replaced: b's layers were
+# typed on line 3, its failed replacement on line 5
+repl(1 "model a : [1, 8, 8] -> [3] { conv(4) gap linear(3) }
+model b : [1, 8, 8] -> [3] {
+  conv(4) gap linear(3) }
+model a : [1, 8, 8] -> [3] { conv(8) gap linear(3) }
+model b : [1, 8, 8] -> [3] { conv(4) linear(3) }
+check --model b
+"
+  "replaced model a;      3  conv 3x3/1 pad 1 -> 4" "<repl>:5:38: error: linear needs a flat input")
 
 # ~/ in a command's words is $HOME/, as in a shell
 file(WRITE ${TMP}/in.txt "model t : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }
@@ -103,7 +115,7 @@ modularize h
 
 check --model h
 "
-  "model h : [1, 8, 8] -> [3];gap" "<repl>:5:13: error: syntax error: unexpected end of file, expecting '{'" base.mwt)
+  "model h : [1, 8, 8] -> [3];gap" "<repl>:4:13: error: syntax error: unexpected end of file, expecting '{'" base.mwt)
 
 # a command: 'single quotes' keep a word, a '#' word starts a comment, the main job runs as
 # `run` (the session in the file's place), and dump without what to dump is a usage error
@@ -127,7 +139,7 @@ check --model m
 check
 "
   "model m : [1, 8, 8] -> [3];gap;<repl>: no models"
-  "<repl>:2:38: error: linear needs a flat input;<repl>:3:1: error: syntax error;unknown REPL command ':frobnicate';option '--epochs' needs a value"
+  "<repl>:1:38: error: linear needs a flat input;<repl>:3:1: error: syntax error;unknown REPL command ':frobnicate';option '--epochs' needs a value"
   base.mwt)
 
 # no file: the session starts empty; a file that does not check is left out
