@@ -95,10 +95,11 @@ bool sema_defined_later(SemaCtx *c, Loc loc, ItemKind kind, const char *name)
         if (it->kind == kind && it->name && !strcmp(it->name, name)) {
             if (it->name_loc.file == loc.file)
                 sema_error(c, loc, "%s '%s' is defined after this use, at line %d; a name must be defined before it "
-                           "is used", what, name, it->name_loc.line);
+                           "is used", what, name, src_line_no(it->name_loc.file, it->name_loc.line));
             else
                 sema_error(c, loc, "%s '%s' is defined after this use, at %s:%d; a name must be defined before it "
-                           "is used", what, name, it->name_loc.file->path, it->name_loc.line);
+                           "is used", what, name, it->name_loc.file->path,
+                           src_line_no(it->name_loc.file, it->name_loc.line));
             return true;
         }
     }

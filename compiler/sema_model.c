@@ -95,13 +95,14 @@ static bool explicit_mask(SemaCtx *c, const Layer *y, bool modular, NetSeq *out,
         return true;
     if (cur.rank != 3) {   /* a flatten, gap or linear since the conv: no channels left to mask */
         sema_error(c, y->loc, "mask masks the channels of the conv at line %d, but after %s the input here is %s, which has "
-                   "none (put the mask right after the conv, its batchnorm or its relu)", conv->loc.line,
-                   net_op_name(out->v[out->n - 1]->op), sema_shape(c, cur));
+                   "none (put the mask right after the conv, its batchnorm or its relu)",
+                   src_line_no(conv->loc.file, conv->loc.line), net_op_name(out->v[out->n - 1]->op), sema_shape(c, cur));
         return false;
     }
     if (cur.d[0] != conv->out_ch) {
         sema_error(c, y->loc, "mask: the conv it masks (line %d, the last one in its sequence) gives %lld channels, but "
-                   "after %s the input here has %lld (put the mask right after the conv it masks)", conv->loc.line, conv->out_ch,
+                   "after %s the input here has %lld (put the mask right after the conv it masks)",
+                   src_line_no(conv->loc.file, conv->loc.line), conv->out_ch,
                    net_op_name(out->v[out->n - 1]->op), cur.d[0]);
         return false;
     }
