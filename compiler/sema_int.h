@@ -33,6 +33,10 @@ typedef struct Symbol {
  * at every level: 40 levels would be 2^40 layers, which no memory holds.
  * Far past any real network (a ResNet-1001 has about 3000). */
 enum { SEMA_MAX_LAYERS = 200000 };
+/* Parameters one block or model may take: checking them is quadratic in
+ * their number (each against those before it), and no real block has more
+ * than a few. */
+enum { SEMA_MAX_PARAMS = 256 };
 
 typedef struct SemaCtx {
     Arena *a;

@@ -357,9 +357,21 @@ static bool eval_shape(SemaCtx *c, const Expr *e, const Env *env, const char *wh
     return ok;
 }
 
+/* A block or model with more than SEMA_MAX_PARAMS parameters: said, true. */
+static bool too_many_params(SemaCtx *c, const Item *it)
+{
+    if (it->params.n <= SEMA_MAX_PARAMS)
+        return false;
+    sema_error(c, ((const Param *)it->params.v[SEMA_MAX_PARAMS])->loc, "%s '%s' has %d parameters; at most %d",
+               ast_item_kind_name(it->kind), it->name, it->params.n, SEMA_MAX_PARAMS);
+    return true;
+}
+
 Net *sema_model(SemaCtx *c, const Item *it)
 {
     c->layers = 0, c->too_many = false;
+    if (too_many_params(c, it))
+        return NULL;
     Env *env = NULL;
     bool ok = true;
     for (int i = 0; i < it->params.n; i++) {
@@ -482,6 +494,8 @@ static bool check_names(SemaCtx *c, const Item *blk, const Vec *layers)
 
 bool sema_block_names(SemaCtx *c, const Item *blk)
 {
+    if (too_many_params(c, blk))
+        return false;
     bool ok = true;
     for (int i = 0; i < blk->params.n; i++) {
         const Param *p = blk->params.v[i];
