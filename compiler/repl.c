@@ -557,7 +557,7 @@ int repl_run(const CliOptions *o, const char *argv0)
     cli_in_repl = true;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* results and diagnostics in the order they happen, piped too */
     r.text = calloc(1, 1);
-    if (!r.text || lines_reset(&r) != 0) {
+    if (!r.text) {
         fputs("mwtc: error: out of memory\n", stderr);
         return EXIT_ERROR;
     }
@@ -623,6 +623,11 @@ int repl_run(const CliOptions *o, const char *argv0)
             }
         }
         release(c);
+    }
+    if (!r.lines && lines_reset(&r) != 0) {   /* no file: an empty session, whose lines are all typed */
+        fputs("mwtc: error: out of memory\n", stderr);
+        free(r.text);
+        return EXIT_ERROR;
     }
     /* history kept between sessions, in ~/.mwtc_history, on a terminal only */
     char hist[PATH_MAX] = "";
