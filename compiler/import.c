@@ -22,7 +22,7 @@ typedef struct Loader {
 
 /* A loaded file's device and inode, read once when it is loaded: asking
  * them of every loaded file at each import made a chain of n imports take
- * n^2 stat calls (3000 files: 9 s). */
+ * n^2 stat calls (3000 files: 5.5 s). */
 typedef struct FileId {
     dev_t dev;
     ino_t ino;
@@ -83,10 +83,9 @@ static const char *resolve(Loader *L, const SrcFile *from, const char *name)
 }
 
 /* Whether the file at `real` is loaded already: the same path, or the same
- * file under another name (a hard link). */
-static int loaded(Loader *L, const char *real)
+ * file under another name (a hard link; id: real's file_id). */
+static int loaded(Loader *L, const char *real, const FileId *id)
 {
-    const FileId *id = file_id(L->a, real);
     for (int i = 0; i < L->prog->files.n; i++) {
         const char *r = ((SrcFile *)L->prog->files.v[i])->real;
         const FileId *o = L->ids.v[i];
@@ -96,7 +95,7 @@ static int loaded(Loader *L, const char *real)
     return 0;
 }
 
-static void load_file(Loader *L, const SrcFile *f);
+static void load_file(Loader *L, const SrcFile *f, FileId *id);
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -173,15 +172,17 @@ static void do_import(Loader *L, const SrcFile *from, Item *imp)
             return;
         }
     }
-    if (loaded(L, f->real))
+    FileId *id = file_id(L->a, f->real);
+    if (loaded(L, f->real, id))
         return;                /* imported before: a no-op */
-    load_file(L, f);
+    load_file(L, f, id);
 }
 
-static void load_file(Loader *L, const SrcFile *f)
+/* id: f's, as file_id reads it. */
+static void load_file(Loader *L, const SrcFile *f, FileId *id)
 {
     vec_push(L->a, &L->prog->files, (void *)f);
-    vec_push(L->a, &L->ids, file_id(L->a, f->real));
+    vec_push(L->a, &L->ids, id);
     vec_push(L->a, &L->stack, (void *)f);
     Vec items = {0};
     parse_file(L->a, L->d, f, &items, &L->prog->declared);
@@ -225,7 +226,7 @@ int import_load(Arena *a, Diag *d, const char *path, const ImportPaths *paths, P
         return 1;
     }
     Loader L = { .a = a, .d = d, .paths = paths, .prog = prog };
-    load_file(&L, f);
+    load_file(&L, f, file_id(a, f->real));
     return d->errors - before;
 }
 
@@ -236,6 +237,6 @@ int import_load_text(Arena *a, Diag *d, const char *name, const char *text, size
     Loader L = { .a = a, .d = d, .paths = paths, .prog = prog };
     SrcFile *f = src_from_string(a, name, text, len);
     f->lines = lines, f->nlines = nlines;
-    load_file(&L, f);
+    load_file(&L, f, file_id(a, f->real));
     return d->errors - before;
 }
