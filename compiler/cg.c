@@ -76,7 +76,7 @@ static int units(const IrValue *v) { return (int)ir_numel(v); }
 /* How many groups of output channels a forward conv splits into besides its rows. */
 static double conv_groups(const Cg *C, const IrValue *x, const IrValue *y)
 {
-    return (double)k_conv2d_groups((long)(x->d[0] * y->d[2]), (int)y->d[1], C->p->L->simd);
+    return (double)k_conv2d_groups((long)(x->d[0] * y->d[2]), (int)y->d[1], C->p->L->simd, C->out->threads);
 }
 
 /* Whether node n computes an inference forward (no gradient is taken of

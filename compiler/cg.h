@@ -22,6 +22,10 @@ typedef struct CgCalls {
      * batch (an emitted module, at batch 1): Winograd then pays at any batch,
      * where with threads the direct kernel splits one image's rows. */
     int one_thread;
+    /* The threads the calls' units are split over (rt_pool_threads), which
+     * sets how finely a small batch's conv splits its channels; 0: not
+     * known. The split never changes a result. */
+    int threads;
 } CgCalls;
 
 /* Appends the calls of g's nodes, in order, named PREFIXn (n their index

@@ -57,10 +57,11 @@ int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, 
  * they can be: CgCalls.share) with `jit` borrowed; then all their calls in
  * one jit_add_calls, where calls of one shape share one compiled body
  * whichever graph they come from; then each linked: its steps, arena and
- * scratch, on `pool`. Ten modules of a model compile about as fast as one.
+ * scratch, on `pool` (the same pool for both: its threads set how the calls
+ * split). Ten modules of a model compile about as fast as one.
  * The caller frees the models, then the JIT. */
-int run_model_prepare_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, Jit *jit, const char *prefix,
-                            char *err, size_t errlen);
+int run_model_prepare_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, Jit *jit, const RtPool *pool,
+                            const char *prefix, char *err, size_t errlen);
 int run_models_compile(Jit *jit, RunModel *m, int n, char *err, size_t errlen);
 int run_model_link(RunModel *m, Arena *a, RtPool *pool, char *err, size_t errlen);
 void run_model_free(RunModel *m);

@@ -138,6 +138,7 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
     memset(m, 0, sizeof *m);
     m->net = net;
     m->calls.one_thread = one_thread;
+    m->calls.threads = threads;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     double t0 = rt_clock();
     if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)
@@ -155,13 +156,15 @@ int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, 
     m->profile = getenv("MWTC_PROFILE") != NULL;
     m->eval.g = eval;
     m->calls.one_thread = one_thread;
+    m->calls.threads = pool ? rt_pool_threads(pool) : 0;
     return build(m, a, NULL, 0, pool, rt_clock(), err, errlen);
 }
 
-int run_model_prepare_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, Jit *jit, const char *prefix,
-                            char *err, size_t errlen)
+int run_model_prepare_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, Jit *jit, const RtPool *pool,
+                            const char *prefix, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
+    m->calls.threads = pool ? rt_pool_threads(pool) : 0;
     m->net = net;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     m->eval.g = eval;

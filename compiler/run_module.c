@@ -102,8 +102,8 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
         ms->n = k + 1;
         if (module_slice(&ms->s[k], a, full, keeps + (long long)k * kernels, generators, ms->from, probes, err,
                          errlen) != 0 ||
-            run_model_prepare_graph(&ms->m[k], a, full->net, ms->s[k].g, ms->jit, arena_printf(a, "m%de", k), err,
-                                    errlen) != 0) {
+            run_model_prepare_graph(&ms->m[k], a, full->net, ms->s[k].g, ms->jit, full->pool,
+                                    arena_printf(a, "m%de", k), err, errlen) != 0) {
             run_modules_free(ms);
             return -1;
         }

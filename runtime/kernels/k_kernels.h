@@ -41,9 +41,10 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
 void k_conv2d_fwd(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
                   float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
                   int OW, int kt, int simd, int lo, int hi);
-/* The kt codegen passes for `rows` output rows (N*OH) and K channels: 1
- * unless the rows are few, then one group per register tile of channels. */
-int k_conv2d_groups(long rows, int K, int simd);
+/* The kt codegen passes for `rows` output rows (N*OH) and K channels over
+ * `threads` threads (0: not known): 1 unless the rows are few, then one
+ * group of register tiles of channels per thread. */
+int k_conv2d_groups(long rows, int K, int simd, int threads);
 /* Inference: conv, then batchnorm on running statistics (folded into the
  * packed weights and the bias), then relu when `relu`. units: as k_conv2d_fwd. */
 void k_conv2d_bn_fwd(const float *restrict x, const float *restrict w, const float *restrict b,

@@ -120,7 +120,7 @@ static void conv_case(const ConvShape *s, int G)
             y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(G * nw), db[sp] = garbage((long)G * K);
             for (int i = 0; i < split_count(sp); i++) {
                 /* forward: output rows; in split 2, channel groups times rows */
-                int kt = sp == 2 ? k_conv2d_groups(1, K, simd) : 1;   /* one group per tile of channels */
+                int kt = sp == 2 ? k_conv2d_groups(1, K, simd, 3) : 1;   /* a group of tiles per thread */
                 int a = split_at(kt * N * OH, sp, i), e = split_at(kt * N * OH, sp, i + 1);
                 k_conv2d_fwd(x, w, b, y[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, kt, simd, a, e);
                 a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
@@ -142,6 +142,13 @@ static void conv_case(const ConvShape *s, int G)
             assert_same(dw[0], dw[sp], G * nw, what);
             assert_same(db[0], db[sp], (long)G * K, what);
         }
+        /* One group per tile of channels (threads not known), in two calls:
+         * the same outputs to the bit. */
+        int kt = k_conv2d_groups(1, K, simd, 0);
+        for (int i = 0; i < 2; i++)
+            k_conv2d_fwd(x, w, b, y[1], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, kt, simd,
+                         split_at(kt * N * OH, 1, i), split_at(kt * N * OH, 1, i + 1));
+        assert_same(y[0], y[1], ny, what);
         /* Without bias: the same weights gradient, no bias gradient. */
         k_conv2d_fwd(x, w, NULL, y[1], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, 1, simd, 0, N * OH);
         for (long i = 0; i < ny; i++)
@@ -156,6 +163,19 @@ static void conv_case(const ConvShape *s, int G)
         free(ws);
     }
     free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
+}
+
+/* How a small batch's forward conv splits its channels: no more groups
+ * than threads (each group unfolds the input again), none for many rows. */
+static void test_conv_groups(void **state)
+{
+    (void)state;
+    assert_int_equal(k_conv2d_groups(14, 64, 8, 1), 1);      /* one thread: the rows alone */
+    assert_int_equal(k_conv2d_groups(14, 64, 8, 2), 2);
+    assert_int_equal(k_conv2d_groups(7, 128, 16, 16), 8);    /* 8 tiles of 16 channels */
+    assert_int_equal(k_conv2d_groups(14, 64, 8, 0), 16);     /* threads not known: a group per tile */
+    assert_int_equal(k_conv2d_groups(28, 64, 8, 2), 1);      /* enough rows */
+    assert_int_equal(k_conv2d_groups(14, 4, 8, 2), 1);       /* one tile */
 }
 
 static void test_conv(void **state)
@@ -885,7 +905,7 @@ static void test_gemm(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_conv),     cmocka_unit_test(test_conv_groups),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
         cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_relu_add),     cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_sgd),      cmocka_unit_test(test_pool),          cmocka_unit_test(test_gap),
         cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_gemm),
