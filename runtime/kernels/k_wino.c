@@ -91,15 +91,16 @@ int k_wino_bwd_w_ok(int C, int H, int W, int K)
 
 /* Scratch: packed U; V and M (rows of ldv floats: the transforms store
  * whole vectors, up to 16 columns past a block's last); the zero-padded input
- * rows of one channel and their vertical transforms (rows of PWp floats, so
- * that a chunk of 16 tiles loads 48 floats from any chunk start); two output
- * rows; the bias and scale. The 16 planes of V and of M are a cache line
+ * rows of one channel (PWp floats each); the strips of their vertical
+ * transforms and the overhang columns (k_wino_strip); two output rows of a
+ * run of tile rows (k_wino_out); the bias and scale. The 16 planes of V and of M are a cache line
  * more than their size apart: 16 streams a whole number of pages apart would
  * share one L1 set. */
 typedef struct {
     int TH, TW, ld, ldv, Kp, PWp;
     long vxs, mxs; /* from one xi to the next in V and in M */
-    long u, v, m, plane, trow, rows, bias, scale, maps, zch, runs, lists, end;
+    long sl; /* from one row to the next in the strips and in the output rows */
+    long u, v, m, plane, strip, over, rows, bias, scale, maps, zch, runs, lists, end;
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KWinoWs;
 
@@ -117,9 +118,15 @@ static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wide)
     g.v = g.u + k_rup(16L * g.Kp * C, 16);
     g.m = g.v + 16 * g.vxs;
     g.plane = g.m + 16 * g.mxs;
-    g.trow = g.plane + (2L * g.TH + 2) * g.PWp;
-    g.rows = g.trow + 4L * g.PWp;
-    g.bias = g.rows + 4 * k_rup(g.TW, 16);
+    /* a run of tile rows has at most ld tiles; a strip row holds 2 floats a
+     * tile, the last tile row's overhang (up to 15 + 16 floats past its 2 TW
+     * + 2) and the 48 floats k_wino_deal reads from a chunk's start; an
+     * output row, 2 floats a tile and the 32 a chunk writes */
+    g.sl = k_rup(2L * g.ld + 64, 16) + 16;
+    g.strip = g.plane + (2L * g.TH + 2) * g.PWp;
+    g.over = g.strip + 4 * g.sl;
+    g.rows = g.over + 8 * k_rup(g.ld + 16, 16);
+    g.bias = g.rows + 2 * g.sl;
     g.scale = g.bias + k_rup(K, 16);
     g.maps = g.scale + k_rup(K, 16); /* k_conv2d_wino_part's channels, as ints */
     /* the forward's input channels that are zeros, a byte per (run of a
@@ -191,16 +198,88 @@ static inline void k_wino_deal(const float *restrict p, k_v16 *e, k_v16 *od, k_v
     *o2 = __builtin_shufflevector(a, bo, 3, 5, 7, 9, 11, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24);
 }
 
+/* B^T's rows on four vectors, and A's (the transform of an output tile's
+ * gradient; 2 rows in). */
+static inline void k_wino_bt(const k_v16 *a, k_v16 *z)
+{
+    z[0] = a[0] - a[2], z[1] = a[1] + a[2], z[2] = a[2] - a[1], z[3] = a[1] - a[3];
+}
+
+static inline void k_wino_a(const k_v16 *a, k_v16 *z)
+{
+    z[0] = a[0], z[1] = a[0] + a[1], z[2] = a[0] - a[1], z[3] = -a[1];
+}
+
+/* The tiles of `nrows` tile rows through a separable 4-output transform
+ * `tf`, into the 16 planes of dst (plane stride xs; tile tc of tile row rr
+ * at column rr TW + tc), as k_wino4.c's k_w4_strip: down the columns of tile
+ * row rr's `rows` padded rows (from plane row 2 rr, the QW columns its
+ * tiles read) into the strips s (4 rows, stride sl) at 2 rr TW, then along
+ * the strips 16 tiles at once, a chunk taking tiles of several tile rows.
+ * A tile row's last tile reads two columns past 2 TW, where the strip holds
+ * the next tile row's first two: with `over` (the input transform) they are
+ * kept first and its lanes take them from there. Each tile's values are
+ * those of one tile row at a time, to the bit. */
+static inline void k_wino_strip(const float *restrict plane, int rows, void (*tf)(const k_v16 *, k_v16 *),
+                                float *restrict s, float *restrict over, const KWinoWs *g, int nrows,
+                                float *restrict dst, long xs)
+{
+    int TW = g->TW, PWp = g->PWp, nt = nrows * TW, QW = (int)k_rup(2L * TW + 2, 16);
+    long sl = g->sl, ol = k_rup(g->ld + 16, 16);
+    for (int rr = 0; rr < nrows; rr++) {
+        const float *r = plane + 2L * rr * PWp;
+        float *t = s + 2L * rr * TW;
+        for (int q = 0; q < QW; q += 16) { /* down the columns */
+            k_v16 a[4], z[4];
+            for (int i = 0; i < rows; i++)
+                __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
+            tf(a, z);
+            for (int i = 0; i < 4; i++)
+                __builtin_memcpy(t + (long)i * sl + q, &z[i], sizeof z[i]);
+        }
+        if (over)
+            for (int i = 0; i < 4; i++) {
+                over[2 * i * ol + rr * TW + TW - 1] = t[i * sl + 2 * TW];
+                over[(2 * i + 1) * ol + rr * TW + TW - 1] = t[i * sl + 2 * TW + 1];
+            }
+    }
+    int tc0[16]; /* each lane's tile column, the row's last where it is TW - 1 */
+    for (int l = 0; l < 16; l++)
+        tc0[l] = l % TW;
+    k_i16 tc, step = (k_i16){ 0 } + 16 % TW, tw = (k_i16){ 0 } + TW;
+    __builtin_memcpy(&tc, tc0, sizeof tc);
+    for (int L0 = 0; L0 < nt; L0 += 16) { /* then along the strips */
+        k_i16 last = tc == TW - 1;
+        for (int i = 0; i < 4; i++) {
+            k_v16 q[4], z[4];
+            k_wino_deal(s + (long)i * sl + 2L * L0, &q[0], &q[1], &q[2], &q[3]);
+            if (over) {
+                k_v16 o2, o3;
+                __builtin_memcpy(&o2, over + 2 * i * ol + L0, sizeof o2);
+                __builtin_memcpy(&o3, over + (2 * i + 1) * ol + L0, sizeof o3);
+                q[2] = (k_v16)((last & (k_i16)o2) | (~last & (k_i16)q[2]));
+                q[3] = (k_v16)((last & (k_i16)o3) | (~last & (k_i16)q[3]));
+            }
+            tf(q, z);
+            for (int j = 0; j < 4; j++)
+                __builtin_memcpy(dst + (4 * i + j) * xs + L0, &z[j], sizeof z[j]);
+        }
+        tc += step;
+        tc -= (tc >= tw) & tw;
+    }
+}
+
 /* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
- * [tr0, tr1) of image x (C channels of H x W). 16 tiles of a row at a time;
- * a chunk's lanes past the row's last tile land on the next row's first
- * columns (rewritten when that row comes) or past the block's last. */
+ * [tr0, tr1) of image x (C channels of H x W), 16 tiles at a time
+ * (k_wino_strip); a chunk's lanes past the run's last tile land on the next
+ * run's first columns (rewritten when that run comes) or past the block's
+ * last. */
 static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs *g, float *restrict ws, long col0,
                       int tr0, int tr1, int H, int W, const int *restrict cmap, int Ca,
                       const unsigned char *restrict zero)
 {
     int TW = g->TW, PWp = g->PWp, pr = 2 * (tr1 - tr0) + 2;
-    float *plane = ws + g->plane, *t = ws + g->trow;
+    float *plane = ws + g->plane;
     for (int ci = 0; ci < Ca; ci++) { /* V row ci: input channel cmap[ci] */
         int c = cmap ? cmap[ci] : ci;
         if (zero && zero[ci]) { /* a channel of zeros (zero[ci]) transforms to zeros: no need to */
@@ -215,24 +294,8 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
             int ih = 2 * tr0 - 1 + i;
             k_wino_pad_row(plane + (long)i * PWp, ih < 0 || ih >= H ? NULL : x + ((long)c * H + ih) * W, 1, W, PWp);
         }
-        for (int tr = tr0; tr < tr1; tr++) {
-            const float *r0 = plane + 2L * (tr - tr0) * PWp, *r1 = r0 + PWp, *r2 = r1 + PWp, *r3 = r2 + PWp;
-            for (int q = 0; q < PWp; q++) { /* B^T down the columns */
-                t[q] = r0[q] - r2[q];
-                t[PWp + q] = r1[q] + r2[q];
-                t[2 * PWp + q] = r2[q] - r1[q];
-                t[3 * PWp + q] = r1[q] - r3[q];
-            }
-            float *vc = v + (long)ci * g->ldv + col0 + (long)(tr - tr0) * TW;
-            for (int tc = 0; tc < TW; tc += 16) /* then B along the rows, 16 tiles at once */
-                for (int i = 0; i < 4; i++) {
-                    k_v16 e, o, e2, o2, z[4];
-                    k_wino_deal(t + (long)i * PWp + 2 * tc, &e, &o, &e2, &o2);
-                    z[0] = e - e2, z[1] = o + e2, z[2] = e2 - o, z[3] = o - o2;
-                    for (int j = 0; j < 4; j++)
-                        __builtin_memcpy(vc + (4 * i + j) * g->vxs + tc, &z[j], sizeof z[j]);
-                }
-        }
+        k_wino_strip(plane, 4, k_wino_bt, ws + g->strip, ws + g->over, g, tr1 - tr0,
+                     v + (long)ci * g->ldv + col0, g->vxs);
     }
 }
 
@@ -243,7 +306,9 @@ static inline void k_wino_relu(k_v16 *v)
 }
 
 /* y[k][2 tr + a][2 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
- * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time.
+ * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time, a
+ * chunk taking tiles of several tile rows as k_wino_strip's do: output row a
+ * of tile L at rows[a][2 L], then copied out tile row by tile row.
  * Rows and columns past the TH x TW tiles (a part of y: k_conv2d_wino_part)
  * get zeros. With apply, each channel k is scaled by (mrow ? mrow[k] : 1)
  * keep[k] before the relu: what k_mask_apply_keep computes of the output,
@@ -253,8 +318,8 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
                        int Ka, const int *restrict zmap, int Kz, int apply, const float *restrict mrow,
                        const float *restrict keep)
 {
-    int TW = g->TW, cw = 2 * TW < W ? 2 * TW : W;
-    long xs = g->mxs, rl = 2 * k_rup(TW, 16);
+    int TW = g->TW, cw = 2 * TW < W ? 2 * TW : W, nt = (tr1 - tr0) * TW;
+    long xs = g->mxs, rl = g->sl;
     for (int z = 0; z < Kz; z++) { /* channels switched off: zeros (a mask times 0 after them) */
         long r1 = tr1 == g->TH ? H : 2L * tr1 < H ? 2L * tr1 : H;
         for (long r = 2L * tr0; r < r1; r++)
@@ -265,36 +330,36 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
         int k = kmap ? kmap[ki] : ki;
         float b = bias ? bias[k] : 0.0f;
         float sc = (mrow ? mrow[k] : 1.0f) * (keep ? keep[k] : 1.0f);
-        for (int tr = tr0; tr < tr1; tr++) {
-            const float *mk = m + (long)ki * g->ldv + col0 + (long)(tr - tr0) * TW;
-            for (int tc = 0; tc < TW; tc += 16) {
-                k_v16 s0[4], s1[4], a[4], y00, y01, y10, y11;
-                for (int j = 0; j < 4; j++) {
-                    for (int i = 0; i < 4; i++)
-                        __builtin_memcpy(&a[i], mk + (4 * i + j) * xs + tc, sizeof a[i]);
-                    s0[j] = a[0] + a[1] + a[2];
-                    s1[j] = a[1] - a[2] - a[3];
-                }
-                y00 = s0[0] + s0[1] + s0[2] + b, y01 = s0[1] - s0[2] - s0[3] + b;
-                y10 = s1[0] + s1[1] + s1[2] + b, y11 = s1[1] - s1[2] - s1[3] + b;
-                if (apply)
-                    y00 *= sc, y01 *= sc, y10 *= sc, y11 *= sc;
-                if (relu) {
-                    k_wino_relu(&y00), k_wino_relu(&y01);
-                    k_wino_relu(&y10), k_wino_relu(&y11);
-                }
-                k_v16 r[4];
-                r[0] = K_ZIP_LO16(y00, y01), r[1] = K_ZIP_HI16(y00, y01);
-                r[2] = K_ZIP_LO16(y10, y11), r[3] = K_ZIP_HI16(y10, y11);
-                /* output row 2 tr at rows[0..], 2 tr + 1 at rows[rl..]: whole chunks */
-                __builtin_memcpy(rows + 2 * tc, &r[0], sizeof r[0]);
-                __builtin_memcpy(rows + 2 * tc + 16, &r[1], sizeof r[1]);
-                __builtin_memcpy(rows + rl + 2 * tc, &r[2], sizeof r[2]);
-                __builtin_memcpy(rows + rl + 2 * tc + 16, &r[3], sizeof r[3]);
+        const float *mk = m + (long)ki * g->ldv + col0;
+        for (int L0 = 0; L0 < nt; L0 += 16) {
+            k_v16 s0[4], s1[4], a[4], y00, y01, y10, y11;
+            for (int j = 0; j < 4; j++) {
+                for (int i = 0; i < 4; i++)
+                    __builtin_memcpy(&a[i], mk + (4 * i + j) * xs + L0, sizeof a[i]);
+                s0[j] = a[0] + a[1] + a[2];
+                s1[j] = a[1] - a[2] - a[3];
             }
+            y00 = s0[0] + s0[1] + s0[2] + b, y01 = s0[1] - s0[2] - s0[3] + b;
+            y10 = s1[0] + s1[1] + s1[2] + b, y11 = s1[1] - s1[2] - s1[3] + b;
+            if (apply)
+                y00 *= sc, y01 *= sc, y10 *= sc, y11 *= sc;
+            if (relu) {
+                k_wino_relu(&y00), k_wino_relu(&y01);
+                k_wino_relu(&y10), k_wino_relu(&y11);
+            }
+            k_v16 r[4];
+            r[0] = K_ZIP_LO16(y00, y01), r[1] = K_ZIP_HI16(y00, y01);
+            r[2] = K_ZIP_LO16(y10, y11), r[3] = K_ZIP_HI16(y10, y11);
+            /* output row 2 tr + a of tile L at rows[a rl + 2 L]: whole chunks */
+            __builtin_memcpy(rows + 2L * L0, &r[0], sizeof r[0]);
+            __builtin_memcpy(rows + 2L * L0 + 16, &r[1], sizeof r[1]);
+            __builtin_memcpy(rows + rl + 2L * L0, &r[2], sizeof r[2]);
+            __builtin_memcpy(rows + rl + 2L * L0 + 16, &r[3], sizeof r[3]);
+        }
+        for (int tr = tr0; tr < tr1; tr++) {
             for (int a = 0; a < 2 && 2 * tr + a < H; a++) {
                 float *dst = y + ((long)k * H + 2 * tr + a) * W;
-                const float *src = rows + a * rl;
+                const float *src = rows + a * rl + 2L * (tr - tr0) * TW;
                 for (int j = 0; j < cw; j++)
                     dst[j] = src[j];
                 for (int j = cw; j < W; j++)
@@ -504,30 +569,15 @@ void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const 
 static void k_wino_dy(const float *restrict dy, float *restrict z, const KWinoWs *g, float *restrict ws, long col0,
                       int tr0, int tr1, int K, int H, int W)
 {
-    int TW = g->TW, PWp = g->PWp;
-    float *t = ws + g->trow, *r0 = ws + g->plane, *r1 = r0 + PWp;
-    for (int k = 0; k < K; k++)
-        for (int tr = tr0; tr < tr1; tr++) {
-            for (int a = 0; a < 2; a++) { /* the tile row's two rows of dy, zero-padded */
-                int oh = 2 * tr + a;
-                k_wino_pad_row(a ? r1 : r0, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, PWp);
-            }
-            for (int q = 0; q < PWp; q++) { /* A down the columns */
-                t[q] = r0[q];
-                t[PWp + q] = r0[q] + r1[q];
-                t[2 * PWp + q] = r0[q] - r1[q];
-                t[3 * PWp + q] = -r1[q];
-            }
-            float *zk = z + (long)k * g->ldv + col0 + (long)(tr - tr0) * TW;
-            for (int tc = 0; tc < TW; tc += 16)
-                for (int i = 0; i < 4; i++) {
-                    k_v16 e, o, e2, o2, q[4];
-                    k_wino_deal(t + (long)i * PWp + 2 * tc, &e, &o, &e2, &o2);
-                    q[0] = e, q[1] = e + o, q[2] = e - o, q[3] = -o;
-                    for (int j = 0; j < 4; j++)
-                        __builtin_memcpy(zk + (4 * i + j) * g->mxs + tc, &q[j], sizeof q[j]);
-                }
+    int PWp = g->PWp;
+    float *r = ws + g->plane;
+    for (int k = 0; k < K; k++) {
+        for (int a = 0; a < 2 * (tr1 - tr0); a++) { /* the tile rows' rows of dy, zero-padded */
+            int oh = 2 * tr0 + a;
+            k_wino_pad_row(r + (long)a * PWp, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, PWp);
         }
+        k_wino_strip(r, 2, k_wino_a, ws + g->strip, NULL, g, tr1 - tr0, z + (long)k * g->ldv + col0, g->mxs);
+    }
 }
 
 /* dW = G^T dU G for one (k, c): dU 4x4 -> the 3x3 kernel's gradient. */

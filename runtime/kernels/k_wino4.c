@@ -50,14 +50,15 @@ static int k_w4_ld(int C, int K, int TW, int simd, int wide)
 /* Scratch, as k_wino.c's: packed U; V and M (rows of ldv floats, 16 more
  * than a block's columns: the transforms store whole vectors), their 36
  * planes a cache line more than their size apart; the zero-padded input
- * rows of one channel (PWp floats each, so that a chunk of 16 tiles reads
- * 80 floats from any chunk start) and their vertical transforms; four
- * output rows; the bias and scale. */
+ * rows of one channel (PWp floats each); the strips of their vertical
+ * transforms and the overhang columns (k_w4_strip); four output rows of a
+ * run of tile rows (k_w4_out); the bias and scale. */
 typedef struct {
     int TH, TW, ld, ldv, Kp, PWp;
     long vxs, mxs; /* from one xi to the next in V and in M */
     long vcs, mks; /* from one channel to the next in V, in M */
-    long u, v, m, plane, trow, rows, bias, scale, end;
+    long sl;       /* from one row to the next in the strips and in the output rows */
+    long u, v, m, plane, strip, over, rows, bias, scale, end;
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KW4Ws;
 
@@ -75,9 +76,15 @@ static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide)
     g.v = g.u + k_rup((long)K_W4_NX * g.Kp * C, 16);
     g.m = g.v + C * g.vcs;
     g.plane = g.m + g.Kp * g.mks;
-    g.trow = g.plane + (4L * g.TH + 2) * g.PWp;
-    g.rows = g.trow + 6L * g.PWp;
-    g.bias = g.rows + 16 * k_rup(g.TW, 16);
+    /* a run of tile rows has at most ld tiles; a strip row holds 4 floats a
+     * tile, the last tile row's overhang (QW <= 4 TW + 17) and the 80 floats
+     * k_w4_deal reads from a chunk's start; an output row, 4 floats a tile
+     * and the 64 a chunk writes */
+    g.sl = k_rup(4L * g.ld + 80, 16) + 16;
+    g.strip = g.plane + (4L * g.TH + 2) * g.PWp;
+    g.over = g.strip + 6 * g.sl;
+    g.rows = g.over + 12 * k_rup(g.ld + 16, 16);
+    g.bias = g.rows + 4 * g.sl;
     g.scale = g.bias + k_rup(K, 16);
     g.end = g.scale + k_rup(K, 16);
     g.acc = g.end;
@@ -180,55 +187,95 @@ static inline void k_w4_bt(const k_v16 *a, k_v16 *z)
     z[5] = 4.0f * a[1] - 5.0f * a[3] + a[5];
 }
 
-/* One tile row through a separable 6-output transform `tf`: down the
- * columns of the `rows` padded rows at r (row stride PWp, the QW columns the
- * tiles read) into t, then along t's rows, 16 tiles at once, into the 36
- * planes of dst (plane stride xs). The input transform (B^T, 6 rows, tiles
- * overlapping by 2) and the output gradient's (A, 4 rows; k_w4_deal's last
- * two lanes unread) share it; tf is a constant at both calls, so it inlines. */
-static inline void k_w4_tile_row(const float *restrict r, int rows, void (*tf)(const k_v16 *, k_v16 *),
-                                 float *restrict t, int PWp, int QW, int TW, float *restrict dst, long xs)
+/* The tiles of `nrows` tile rows through a separable 6-output transform
+ * `tf`, into the 36 planes of dst (plane stride xs; tile tc of tile row rr
+ * at column rr TW + tc). Down the columns first: tile row rr's `rows`
+ * padded rows, from plane row 4 rr on (row stride PWp, the QW columns its
+ * tiles read), into the strips s (6 rows, stride sl) at 4 rr TW, so that
+ * tile L's columns start at 4 L whatever its tile row. Then along the
+ * strips 16 tiles at once, a chunk taking tiles of several tile rows (with
+ * 4 tiles a row, one chunk a tile row would leave 12 of its 16 lanes idle).
+ * The input transform (B^T, 6 rows, tiles overlapping by 2) and the output
+ * gradient's (A, 4 rows; k_w4_deal's last two lanes unread) share it; tf is
+ * a constant at both calls, so it inlines.
+ *
+ * A tile row's last tile reads two columns past 4 TW, where the strip holds
+ * the next tile row's first two: the column pass writes whole vectors and
+ * the next tile row overwrites them. With `over` (the input transform),
+ * they are kept first, at the last tile's index in over's rows 2i and
+ * 2i + 1 (stride ol), and lanes of last tiles take them from there. Each
+ * tile's values are those of one tile row at a time, to the bit. */
+static inline void k_w4_strip(const float *restrict plane, int rows, void (*tf)(const k_v16 *, k_v16 *),
+                              float *restrict s, float *restrict over, const KW4Ws *g, int nrows, int QW,
+                              float *restrict dst, long xs)
 {
-    for (int q = 0; q < QW; q += 16) { /* down the columns */
-        k_v16 a[6], z[6];
-        for (int i = 0; i < rows; i++)
-            __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
-        tf(a, z);
-        for (int i = 0; i < 6; i++)
-            __builtin_memcpy(t + (long)i * PWp + q, &z[i], sizeof z[i]);
+    int TW = g->TW, PWp = g->PWp, nt = nrows * TW;
+    long sl = g->sl, ol = k_rup(g->ld + 16, 16);
+    for (int rr = 0; rr < nrows; rr++) {
+        const float *r = plane + 4L * rr * PWp;
+        float *t = s + 4L * rr * TW;
+        for (int q = 0; q < QW; q += 16) { /* down the columns */
+            k_v16 a[6], z[6];
+            for (int i = 0; i < rows; i++)
+                __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
+            tf(a, z);
+            for (int i = 0; i < 6; i++)
+                __builtin_memcpy(t + (long)i * sl + q, &z[i], sizeof z[i]);
+        }
+        if (over)
+            for (int i = 0; i < 6; i++) {
+                over[2 * i * ol + rr * TW + TW - 1] = t[i * sl + 4 * TW];
+                over[(2 * i + 1) * ol + rr * TW + TW - 1] = t[i * sl + 4 * TW + 1];
+            }
     }
-    for (int tc = 0; tc < TW; tc += 16) /* then along the rows */
+    /* tc holds each lane's tile column, last where it is TW - 1 */
+    int tc0[16];
+    for (int l = 0; l < 16; l++)
+        tc0[l] = l % TW;
+    k_i16 tc, step = (k_i16){ 0 } + 16 % TW, tw = (k_i16){ 0 } + TW;
+    __builtin_memcpy(&tc, tc0, sizeof tc);
+    for (int L0 = 0; L0 < nt; L0 += 16) { /* then along the strips */
+        k_i16 last = tc == TW - 1;
         for (int i = 0; i < 6; i++) {
             k_v16 q[6], z[6];
-            k_w4_deal(t + (long)i * PWp + 4 * tc, q);
+            k_w4_deal(s + (long)i * sl + 4L * L0, q);
+            if (over) {
+                k_v16 o4, o5;
+                __builtin_memcpy(&o4, over + 2 * i * ol + L0, sizeof o4);
+                __builtin_memcpy(&o5, over + (2 * i + 1) * ol + L0, sizeof o5);
+                q[4] = (k_v16)((last & (k_i16)o4) | (~last & (k_i16)q[4]));
+                q[5] = (k_v16)((last & (k_i16)o5) | (~last & (k_i16)q[5]));
+            }
             tf(q, z);
             for (int j = 0; j < 6; j++)
-                __builtin_memcpy(dst + (6 * i + j) * xs + tc, &z[j], sizeof z[j]);
+                __builtin_memcpy(dst + (6 * i + j) * xs + L0, &z[j], sizeof z[j]);
         }
+        tc += step;
+        tc -= (tc >= tw) & tw;
+    }
 }
 
 /* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
- * [tr0, tr1) of image x (C channels of H x W), 16 tiles of a row at a time;
- * a chunk's lanes past the row's last tile land on the next row's first
- * columns (rewritten when that row comes) or past the block's last. */
+ * [tr0, tr1) of image x (C channels of H x W), 16 tiles at a time
+ * (k_w4_strip); a chunk's lanes past the run's last tile land on the next
+ * run's first columns (rewritten when that run comes) or past the block's
+ * last. */
 static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, float *restrict ws, long col0,
                     int tr0, int tr1, int C, int H, int W)
 {
     /* Only the columns the row's tiles read (QW) are filled and transformed:
-     * the chunk's lanes past the row's last tile read stale columns, and
+     * the chunk's lanes past the run's last tile read stale columns, and
      * their results are rewritten or never read (above). */
-    int TW = g->TW, PWp = g->PWp, pr = 4 * (tr1 - tr0) + 2, QW = (int)k_rup(4L * TW + 2, 16);
-    float *plane = ws + g->plane, *t = ws + g->trow;
+    int PWp = g->PWp, pr = 4 * (tr1 - tr0) + 2, QW = (int)k_rup(4L * g->TW + 2, 16);
+    float *plane = ws + g->plane;
     for (int c = 0; c < C; c++) {
         /* plane row i is input row 4 tr0 - 1 + i, column j input column j - 1 */
         for (int i = 0; i < pr; i++) {
             int ih = 4 * tr0 - 1 + i;
             k_wino_pad_row(plane + (long)i * PWp, ih < 0 || ih >= H ? NULL : x + ((long)c * H + ih) * W, 1, W, QW);
         }
-        for (int tr = tr0; tr < tr1; tr++) {
-            k_w4_tile_row(plane + 4L * (tr - tr0) * PWp, 6, k_w4_bt, t, PWp, QW, TW,
-                          v + (long)c * g->vcs + col0 + (long)(tr - tr0) * TW, g->vxs);
-        }
+        k_w4_strip(plane, 6, k_w4_bt, ws + g->strip, ws + g->over, g, tr1 - tr0, QW, v + (long)c * g->vcs + col0,
+                   g->vxs);
     }
 }
 
@@ -256,49 +303,50 @@ static inline void k_w4_a(const k_v16 *d, k_v16 *o)
 }
 
 /* y[k][4 tr + a][4 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
- * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time. */
+ * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time,
+ * a chunk taking tiles of several tile rows as k_w4_strip's do: output row
+ * a of tile L at rows[a][4 L], then copied out tile row by tile row. */
 static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict rows, const float *restrict bias,
                      float *restrict y, long col0, int tr0, int tr1, int K, int H, int W, int relu)
 {
-    int TW = g->TW;
-    long xs = g->mxs, rl = 4 * k_rup(TW, 16);
+    int TW = g->TW, nt = (tr1 - tr0) * TW;
+    long xs = g->mxs, rl = g->sl;
     for (int k = 0; k < K; k++) {
         float b = bias ? bias[k] : 0.0f;
-        for (int tr = tr0; tr < tr1; tr++) {
-            const float *mk = m + (long)k * g->mks + col0 + (long)(tr - tr0) * TW;
-            for (int tc = 0; tc < TW; tc += 16) {
-                k_v16 s[6][4], a[6];
-                for (int j = 0; j < 6; j++) { /* A^T down each column j */
-                    for (int i = 0; i < 6; i++)
-                        __builtin_memcpy(&a[i], mk + (6 * i + j) * xs + tc, sizeof a[i]);
-                    k_w4_at(a, s[j]);
-                }
-                for (int r = 0; r < 4; r++) { /* then along output row r */
-                    k_v16 c[6], o[4];
-                    for (int j = 0; j < 6; j++)
-                        c[j] = s[j][r];
-                    k_w4_at(c, o);
-                    for (int q = 0; q < 4; q++) {
-                        o[q] += b;
-                        if (relu)
-                            o[q] = K_WHERE16(o[q] > 0.0f, o[q]);
-                    }
-                    /* tile l's four outputs side by side: interleave by 4 */
-                    k_v16 l02 = K_ZIP_LO16(o[0], o[2]), h02 = K_ZIP_HI16(o[0], o[2]);
-                    k_v16 l13 = K_ZIP_LO16(o[1], o[3]), h13 = K_ZIP_HI16(o[1], o[3]), z[4];
-                    z[0] = K_ZIP_LO16(l02, l13), z[1] = K_ZIP_HI16(l02, l13);
-                    z[2] = K_ZIP_LO16(h02, h13), z[3] = K_ZIP_HI16(h02, h13);
-                    for (int q = 0; q < 4; q++)
-                        __builtin_memcpy(rows + r * rl + 4 * tc + 16 * q, &z[q], sizeof z[q]);
-                }
+        const float *mk = m + (long)k * g->mks + col0;
+        for (int L0 = 0; L0 < nt; L0 += 16) {
+            k_v16 s[6][4], a[6];
+            for (int j = 0; j < 6; j++) { /* A^T down each column j */
+                for (int i = 0; i < 6; i++)
+                    __builtin_memcpy(&a[i], mk + (6 * i + j) * xs + L0, sizeof a[i]);
+                k_w4_at(a, s[j]);
             }
+            for (int r = 0; r < 4; r++) { /* then along output row r */
+                k_v16 c[6], o[4];
+                for (int j = 0; j < 6; j++)
+                    c[j] = s[j][r];
+                k_w4_at(c, o);
+                for (int q = 0; q < 4; q++) {
+                    o[q] += b;
+                    if (relu)
+                        o[q] = K_WHERE16(o[q] > 0.0f, o[q]);
+                }
+                /* tile l's four outputs side by side: interleave by 4 */
+                k_v16 l02 = K_ZIP_LO16(o[0], o[2]), h02 = K_ZIP_HI16(o[0], o[2]);
+                k_v16 l13 = K_ZIP_LO16(o[1], o[3]), h13 = K_ZIP_HI16(o[1], o[3]), z[4];
+                z[0] = K_ZIP_LO16(l02, l13), z[1] = K_ZIP_HI16(l02, l13);
+                z[2] = K_ZIP_LO16(h02, h13), z[3] = K_ZIP_HI16(h02, h13);
+                for (int q = 0; q < 4; q++)
+                    __builtin_memcpy(rows + r * rl + 4L * L0 + 16 * q, &z[q], sizeof z[q]);
+            }
+        }
+        for (int tr = tr0; tr < tr1; tr++)
             for (int a4 = 0; a4 < 4 && 4 * tr + a4 < H; a4++) {
                 float *dst = y + ((long)k * H + 4 * tr + a4) * W;
-                const float *src = rows + a4 * rl;
+                const float *src = rows + a4 * rl + 4L * (tr - tr0) * TW;
                 for (int j = 0; j < W; j++)
                     dst[j] = src[j];
             }
-        }
     }
 }
 
@@ -347,17 +395,15 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
 static void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g, float *restrict ws, long col0,
                     int tr0, int tr1, int K, int H, int W)
 {
-    int TW = g->TW, PWp = g->PWp, QW = (int)k_rup(4L * TW, 16);
-    float *t = ws + g->trow, *r = ws + g->plane;
-    for (int k = 0; k < K; k++)
-        for (int tr = tr0; tr < tr1; tr++) {
-            for (int a = 0; a < 4; a++) { /* the tile row's four rows of dy, zero-padded */
-                int oh = 4 * tr + a;
-                k_wino_pad_row(r + (long)a * PWp, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, QW);
-            }
-            k_w4_tile_row(r, 4, k_w4_a, t, PWp, QW, TW, z + (long)k * g->mks + col0 + (long)(tr - tr0) * TW,
-                          g->mxs);
+    int PWp = g->PWp, QW = (int)k_rup(4L * g->TW, 16);
+    float *r = ws + g->plane;
+    for (int k = 0; k < K; k++) {
+        for (int a = 0; a < 4 * (tr1 - tr0); a++) { /* the tile rows' rows of dy, zero-padded */
+            int oh = 4 * tr0 + a;
+            k_wino_pad_row(r + (long)a * PWp, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, QW);
         }
+        k_w4_strip(r, 4, k_w4_a, ws + g->strip, NULL, g, tr1 - tr0, QW, z + (long)k * g->mks + col0, g->mxs);
+    }
 }
 
 /* G^T's rows on six values: out[r] = (G^T (u0..u5))[r]. */

@@ -455,6 +455,7 @@ static void test_winograd(void **state)
         wino_case(2, 20, 9, 6, 17, four);   /* H != W, K not a multiple of a tile */
         wino_case(5, 64, 14, 14, 16, four); /* C > K */
         wino_case(2, 16, 5, 18, 40, four);  /* a tile row wider than 16 tiles at 4 a side: two chunks */
+        wino_case(2, 16, 24, 22, 17, four); /* chunks of 16 tiles across tile rows of 6 (11): last tiles move */
     }
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
