@@ -32,8 +32,10 @@
  * inputs below) bumps it, so that figures stored before are measured again.
  * 2: a masked conv whose channels are the logits keeps them all in a module.
  * 3: inference convs picked for the forward alone (their sums round
- * differently), and the CPU in the fingerprint. */
-#define MEASURE_VERSION "mwtc modules 3"
+ * differently), and the CPU in the fingerprint.
+ * 4: inference convs picked again (F(4x4) at 14x14 with 8-float vectors,
+ * Winograd from 2 input channels on: k_wino_infer_ok). */
+#define MEASURE_VERSION "mwtc modules 4"
 
 /* Everything the measured figures depend on, as one CRC-32. */
 static unsigned long fingerprint(const Mz *z, const RtCkpt *c, const unsigned char *keeps, int generators)

@@ -70,14 +70,18 @@ int k_wino_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int
 int k_wino_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {
     /* The forward alone, at the eval batch, against the direct kernel
-     * (bench/bench_wino_small, Zen 1): from 8 input channels on F(2x2) was
-     * faster at every output count, 2.6-3.3x at 14x14 with 8-16 inputs (a
-     * sliced module's layers); 7x7 with 8-11 inputs and more than 16 outputs
-     * was 12-20% slower. The backward kernels were not measured there, so
+     * (bench/bench_wino_small, Zen 1, the best of three runs, with the
+     * transforms taking 16 tiles across tile rows): from 8 input channels
+     * on Winograd was faster at every size and output count, 2-4x at 14x14
+     * (a sliced module's layers); with 4-7 inputs too, but for more than 32
+     * outputs at 28x28; with 2-3 inputs up to 16 outputs below 28x28 (at
+     * 28x28 about even). The backward kernels were not measured there, so
      * training keeps k_wino_ok. */
-    if (!k_wino_shape(H, W, R, S, stride, pad, OH, OW) || C < 8)
+    if (!k_wino_shape(H, W, R, S, stride, pad, OH, OW) || C < 2)
         return 0;
-    return !(H * W < 100 && C < 12 && K > 16);
+    if (C < 4)
+        return K <= 16 && H * W <= 256;
+    return C >= 8 || K <= 32 || H * W <= 256;
 }
 
 int k_wino_bwd_w_ok(int C, int H, int W, int K)

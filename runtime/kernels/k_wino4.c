@@ -112,13 +112,14 @@ int k_wino4_pays(int W)
 int k_wino4_infer_pays(int C, int W, int simd)
 {
     /* The inference forward at the eval batch with 8-float vectors
-     * (bench/bench_wino_small, Zen 1): at 14x14 F(2x2) was 17-30% faster
-     * than F(4x4) at every channel count (its 16-tile row transforms run
-     * 4 tiles a row); at 28x28 F(4x4) was faster from 16 input channels on,
-     * slower below. With 16-float vectors the rule measured on Zen 4. */
+     * (bench/bench_wino_small, Zen 1): at 14x14 and 28x28 F(4x4) was 5-20%
+     * faster than F(2x2) from 8 input channels on (at 14x14 F(2x2) had been
+     * 17-30% faster, while the transforms ran one tile row, 4 tiles, at a
+     * time), even below; at 7x7 slower. With 16-float vectors the rule
+     * measured on Zen 4. */
     if (simd >= 16)
         return k_wino4_pays(W);
-    return k_w4_tiles(W) >= 7 && C >= 16;
+    return k_wino4_pays(W) && C >= 8;
 }
 
 /* G's rows applied to three values: out[i] = (G (a0, a1, a2))[i]. */
