@@ -134,16 +134,16 @@ int main(int argc, char **argv)
             double wcf[15] = { (double)off[0], (double)off[1], (double)off[3] };
             double wcx[15] = { (double)off[4], (double)off[1], (double)off[5] };
             double wcw[11] = { (double)off[0], (double)off[4], (double)off[6] };
-            memcpy(wcf + 3, sh, sizeof sh), wcf[8] = 0, wcf[9] = 0, wcf[10] = 0, wcf[11] = simd;
-            memcpy(wcx + 3, shx, sizeof shx), wcx[8] = 0, wcx[9] = 0, wcx[10] = 1, wcx[11] = simd;
+            memcpy(wcf + 3, sh, sizeof sh), wcf[8] = 0, wcf[9] = 0, wcf[10] = 0, wcf[11] = simd, wcf[12] = 1;
+            memcpy(wcx + 3, shx, sizeof shx), wcx[8] = 0, wcx[9] = 0, wcx[10] = 1, wcx[11] = simd, wcx[12] = 1;
             memcpy(wcw + 3, sh, sizeof sh), wcw[8] = G, wcw[9] = simd;
             char wn[3][32];
             snprintf(wn[0], sizeof wn[0], "%s_wfwd", layers[l].name);
             snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", layers[l].name);
             snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", layers[l].name);
             JitCall wc[3] = {
-                { wn[0], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcf },
-                { wn[1], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", wcx },
+                { wn[0], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiiilh", wcf },
+                { wn[1], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiiilh", wcx },
                 { wn[2], f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {

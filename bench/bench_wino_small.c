@@ -46,15 +46,15 @@ int main(int argc, char **argv)
                 int kt = k_conv2d_groups((long)N * H, K, simd, 1);   /* one call runs the whole range */
                 double cd[17] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3], N, C, H, W, K, 3, 3,
                                   1, 1, H, W, kt, simd };
-                double cw[12] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 0, 0, 0, simd };
+                double cw[13] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 0, 0, 0, simd, 1 };
                 char n[3][32];
                 for (int i = 0; i < 3; i++)
                     snprintf(n[i], sizeof n[i], "s%d_%d", id, i);
                 id++;
                 JitCall calls[3] = {
                     { n[0], "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", cd },
-                    { n[1], "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", cw },
-                    { n[2], "k_conv2d_wino4", "ppnnnnnpwiiiiifiiilh", cw },
+                    { n[1], "k_conv2d_wino", "ppnnnnnpwiiiiifiiiilh", cw },
+                    { n[2], "k_conv2d_wino4", "ppnnnnnpwiiiiifiiiilh", cw },
                 };
                 if (jit_add_calls(jit, calls, 3, err, sizeof err) != 0) {
                     fprintf(stderr, "bench_wino_small: %s\n", err);
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
                 t[0] = bench_best((JitFn)jit_lookup(jit, n[0]), base, ws, kt * N * H, reps);
                 t[1] = bench_best((JitFn)jit_lookup(jit, n[1]), base, ws, N, reps);
                 t[2] = bench_best((JitFn)jit_lookup(jit, n[2]), base, ws, N, reps);
-                int pick = !k_wino_infer_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0 : k_wino4_infer_pays(C, W, simd) ? 2 : 1,
+                int pick = !k_wino_infer_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0 : k_wino4_infer_pays(N, C, H, W, simd) ? 2 : 1,
                     best = 0;
                 for (int i = 1; i < 3; i++)
                     best = t[i] < t[best] ? i : best;

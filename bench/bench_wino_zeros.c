@@ -37,10 +37,10 @@ int main(int argc, char **argv)
         char *base = aligned_alloc(64, used);
         long nws = k_wino_ws(C, H, W, K, simd);
         float *ws = aligned_alloc(64, ((size_t)nws * sizeof(float) + 63) / 64 * 64);
-        double cw[12] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 0, 0, 0, simd };
+        double cw[13] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 0, 0, 0, simd, 1 };
         char name[32];
         snprintf(name, sizeof name, "z%zu", s);
-        JitCall call = { name, "k_conv2d_wino", "ppnnnnnpwiiiiifiiilh", cw };
+        JitCall call = { name, "k_conv2d_wino", "ppnnnnnpwiiiiifiiiilh", cw };
         if (jit_add_calls(jit, &call, 1, err, sizeof err) != 0) {
             fprintf(stderr, "bench_wino_zeros: %s\n", err);
             return 1;

@@ -87,14 +87,14 @@ static int inference(const Cg *C, const IrNode *n)
 }
 
 /* Winograd (k_wino4.c and k_wino.c) for a 3x3, stride 1, pad 1 conv of x
- * [N,C,H,W] into K channels, unless the batch is small (its units are
- * images: one image would run on one thread; the direct kernel splits its
- * rows), but for calls that run on one thread anyway (an emitted module:
- * 2-3x faster at 14x14, bench/RESULTS.md), or MWTC_WINOGRAD=off. */
+ * [N,C,H,W] into K channels, at any batch: a small one splits its output
+ * channels over the threads (k_wino_groups), where it used to run the
+ * direct kernel split by rows (SimCNN at batch 1 on Zen 1, two threads:
+ * 1.3 ms, now 0.6). Unless MWTC_WINOGRAD=off. */
 static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
     const char *e = getenv("MWTC_WINOGRAD");
-    if ((e && !strcmp(e, "off")) || x->rank != 4 || (x->d[0] < 8 && !C->out->one_thread))
+    if ((e && !strcmp(e, "off")) || x->rank != 4)
         return 0;
     int (*ok)(int, int, int, int, int, int, int, int, int, int) = inference(C, n) ? k_wino_infer_ok : k_wino_ok;
     return ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad,
@@ -108,7 +108,7 @@ static int wino4(const Cg *C, const IrValue *x, int infer)
     const char *e = getenv("MWTC_WINOGRAD");
     if (e && !strcmp(e, "2x2"))
         return 0;
-    return infer ? k_wino4_infer_pays((int)x->d[1], (int)x->d[3], C->p->L->simd) : k_wino4_pays((int)x->d[3]);
+    return infer ? k_wino4_infer_pays((int)x->d[0], (int)x->d[1], (int)x->d[2], (int)x->d[3], C->p->L->simd) : k_wino4_pays((int)x->d[3]);
 }
 
 /* The rows and columns of v (rank 4) that the graph reads: all of them,
@@ -225,6 +225,7 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
                  long long K, int relu, int flip, int infer)
 {
     const char *kernel = wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
+    int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
     long long eh = y->d[2], ew = y->d[3];
     double ik = -1, ok = -1, mk = -1;
     const IrNode *apply = NULL;
@@ -248,7 +249,7 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, mk >= 0 ? "pp" : "nn");
         /* the GEMMs' sizes are counted from the keep vectors at run time anyway */
         strcat(sig, "pwr"), strcat(sig, ik >= 0 && C->out->share ? "r" : "i"), strcat(sig, "ii");
-        strcat(sig, ok >= 0 && C->out->share ? "r" : "i"), strcat(sig, "fiiiiilh");
+        strcat(sig, ok >= 0 && C->out->share ? "r" : "i"), strcat(sig, "fiiiiiilh");
         if (ik >= 0)
             c[nc++] = ik;
         if (ok >= 0)
@@ -257,16 +258,16 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
             c[nc++] = mk, c[nc++] = (double)C->p->L->scalars + 16;   /* the generators' switch */
         double rest[] = { O(C, fuse ? apply->out : y), (double)x->d[0], (double)x->d[1], (double)x->d[2],
                           (double)x->d[3], (double)K, 1e-5, (double)(relu || fuse), (double)eh, (double)ew,
-                          (double)fuse, (double)C->p->L->simd };
+                          (double)fuse, (double)C->p->L->simd, (double)groups };
         memcpy(c + nc, rest, sizeof rest);
-        push(C, (int)x->d[0], "k_conv2d_wino_part", arena_strdup(C->a, sig), nc + (int)(sizeof rest / sizeof *rest),
+        push(C, (int)x->d[0] * groups, "k_conv2d_wino_part", arena_strdup(C->a, sig), nc + (int)(sizeof rest / sizeof *rest),
              c);
         return;
     }
-    call(C, (int)x->d[0], kernel, "ppqqqqqpwriiiifirilh", O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL),
-         Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y), (double)x->d[0],
-         (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu, (double)flip,
-         (double)C->p->L->simd);
+    call(C, (int)x->d[0] * groups, kernel, "ppqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
+         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y),
+         (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu,
+         (double)flip, (double)C->p->L->simd, (double)groups);
 }
 
 static int node(Cg *C, const IrNode *n)

@@ -18,13 +18,10 @@ typedef struct CgCalls {
      * kernel's loops gain nothing from it as a constant, so that the
      * modules' calls of one layer share one compiled body. */
     int share;
-    /* Set before cg_graph when the calls run on one thread whatever the
-     * batch (an emitted module, at batch 1): Winograd then pays at any batch,
-     * where with threads the direct kernel splits one image's rows. */
-    int one_thread;
-    /* The threads the calls' units are split over (rt_pool_threads), which
-     * sets how finely a small batch's conv splits its channels; 0: not
-     * known. The split never changes a result. */
+    /* The threads the calls' units are split over (rt_pool_threads; 1 for
+     * an emitted module, whose calls run on one thread), which sets how
+     * finely a small batch's conv splits its channels; 0: not known. The
+     * split never changes a result. */
     int threads;
 } CgCalls;
 

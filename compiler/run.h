@@ -43,7 +43,7 @@ typedef struct RunModel {
 /* Builds the model: with `train` its training step (forward, backward, SGD)
  * at the train statement's batch, and always its inference graph at
  * `eval_batch`. one_thread: its calls will run on one thread (an emitted
- * whole model; CgCalls.one_thread). 0, or -1 and a message. */
+ * whole model: CgCalls.threads 1). 0, or -1 and a message. */
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
                     int one_thread, char *err, size_t errlen);
 /* The same for an inference graph made elsewhere (a sliced module's), run
@@ -74,7 +74,7 @@ void run_model_free(RunModel *m);
  * scores are full's with every kernel outside keep switched off. With from > 0 (slice_shared_end) it starts at that
  * node and reads what full's nodes before it computed: run those
  * (run_graph_prefix), then run_module_gather, then the module. one_thread:
- * its calls will run on one thread (an emitted module; CgCalls.one_thread). */
+ * its calls will run on one thread (an emitted module: CgCalls.threads 1). */
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
                      int from, int one_thread, char *err, size_t errlen);
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);

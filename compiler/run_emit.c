@@ -3,10 +3,11 @@
  * threshold (from the checkpoint's frequencies), sliced and compiled on its
  * own, its generators kept or dropped as the modularize statement says; or
  * a reuse's checkpoint, its module with the fine-tuned head. It is built at
- * batch 1 (a call's images go through one at a time: no batch to fill) on
- * one thread, its 3x3 convs as Winograd all the same (CgCalls.one_thread:
- * 5.5x faster per image than the direct kernels at batch 1 on a Zen 1,
- * bench/RESULTS.md), and aot_emit writes its calls, its arena and NAME_run. */
+ * batch 1 (a call's images go through one at a time: no batch to fill) for
+ * one thread (CgCalls.threads 1: no split of its channels), its 3x3 convs as
+ * Winograd (5.5x faster per image than the direct kernels at batch 1 on a
+ * Zen 1, bench/RESULTS.md), and aot_emit writes its calls, its arena and
+ * NAME_run. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

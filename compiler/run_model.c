@@ -137,8 +137,7 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
 {
     memset(m, 0, sizeof *m);
     m->net = net;
-    m->calls.one_thread = one_thread;
-    m->calls.threads = threads;
+    m->calls.threads = one_thread ? 1 : threads;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     double t0 = rt_clock();
     if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)
@@ -155,8 +154,7 @@ int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, 
     m->net = net;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     m->eval.g = eval;
-    m->calls.one_thread = one_thread;
-    m->calls.threads = pool ? rt_pool_threads(pool) : 0;
+    m->calls.threads = one_thread ? 1 : pool ? rt_pool_threads(pool) : 0;
     return build(m, a, NULL, 0, pool, rt_clock(), err, errlen);
 }
 

@@ -67,16 +67,22 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
  * k_conv2d_wino computes y = conv(x, w) + b, the batchnorm on running
  * statistics folded in when gamma is not NULL, then relu when `relu`; with
  * flip = 1, x is dy [N,K',H,W] of a conv with weights w [K'][K][3][3] and y
- * its dx (C = K' input channels here, K outputs). units: images. */
+ * its dx (C = K' input channels here, K outputs). units: images; with
+ * groups > 1, groups * N: unit g N + n computes image n's g-th range of
+ * output channels (k_wino_groups), the same sums. */
 int k_wino_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 /* The same for an inference forward (no gradient of it is taken): fewer
  * channels qualify, as measured for that kernel alone. */
 int k_wino_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 long k_wino_ws(int C, int H, int W, int K, int simd);
+/* How many groups of output channels a Winograd conv of N images into K
+ * channels splits into on `threads` threads (0: not known): with fewer
+ * images than threads, one image would run on one thread. */
+int k_wino_groups(int N, int K, int simd, int threads);
 void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                   float eps, int relu, int flip, int simd, int lo, int hi);
+                   float eps, int relu, int flip, int simd, int groups, int lo, int hi);
 /* The same forward (no flip) where only a part of y is read: output rows
  * < OH and columns < OW (a pool after it drops the rest), and with outkeep,
  * only the output channels k with outkeep[k] != 0 (a mask multiplies the
@@ -94,20 +100,21 @@ void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const 
                         const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
                         const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
                         int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int apply, int simd,
-                        int lo, int hi);
+                        int groups, int lo, int hi);
 /* The same by F(4x4, 3x3) (k_wino4.c), for the same shapes, the weight
  * gradient too (as k_conv2d_wino_bwd_w): 4x fewer multiplies than the
  * direct conv instead of 2.25x, rounding a little more; k_wino4_pays says
  * whether it is faster than F(2x2) at width W. */
 int k_wino4_pays(int W);
-/* The same for an inference forward with C input channels and simd-float
- * vectors (the forward alone measured per vector width). */
-int k_wino4_infer_pays(int C, int W, int simd);
+/* The same for an inference forward of N images with C input channels of
+ * H x W and simd-float vectors (the forward alone measured per vector
+ * width). */
+int k_wino4_infer_pays(int N, int C, int H, int W, int simd);
 long k_wino4_ws(int C, int H, int W, int K, int simd);
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                     const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                    float eps, int relu, int flip, int simd, int lo, int hi);
+                    float eps, int relu, int flip, int simd, int groups, int lo, int hi);
 void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
                           int simd, int lo, int hi);

@@ -93,6 +93,18 @@ int k_wino_bwd_w_ok(int C, int H, int W, int K)
     return k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W) && computed * 100 <= 115L * H * W;
 }
 
+int k_wino_groups(int N, int K, int simd, int threads)
+{
+    /* A thread per group of channels, each transforming the image's input
+     * again (cheap against its GEMMs at 16 channels a side and more), and
+     * no more groups than register tiles. */
+    int tiles = (K + k_op_mr(simd) - 1) / k_op_mr(simd);
+    if (threads <= 1 || N >= threads)
+        return 1;
+    int g = (threads + N - 1) / N;
+    return g < tiles ? g : tiles;
+}
+
 /* Scratch: packed U; V and M (rows of ldv floats: the transforms store
  * whole vectors, up to 16 columns past a block's last); the zero-padded input
  * rows of one channel (PWp floats each); the strips of their vertical
@@ -119,7 +131,7 @@ static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wide)
     g.vxs = (long)C * g.ldv + 16;
     g.mxs = (long)g.Kp * g.ldv + 16;
     g.u = 0;
-    g.v = g.u + k_rup(16L * g.Kp * C, 16);
+    g.v = g.u + 16 * k_wino_ustride((long)g.Kp * C);
     g.m = g.v + 16 * g.vxs;
     g.plane = g.m + 16 * g.mxs;
     /* a run of tile rows has at most ld tiles; a strip row holds 2 floats a
@@ -156,12 +168,15 @@ long k_wino_ws(int C, int H, int W, int K, int simd)
 
 /* U[xi] = G g G^T for every (k, c), scaled by scale[k] (a folded batchnorm),
  * packed per xi as k_op_pack packs a K x C matrix; with maps, only output
- * channels kmap[0..Ka) and input channels cmap[0..Ca), packed Ka x Ca. */
+ * channels kmap[0..Ka) and input channels cmap[0..Ca), packed Ka x Ca. Only
+ * the packed rows [k0, k1) (k1 <= Ka rounded up to a register tile). */
 static void k_wino_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
-                           int flip, int simd, const int *restrict cmap, int Ca, const int *restrict kmap, int Ka)
+                           int flip, int simd, const int *restrict cmap, int Ca, const int *restrict kmap, int Ka,
+                           int k0, int k1)
 {
     int mr = k_op_mr(simd), Kp = (int)k_rup(Ka, mr);
-    for (int k = 0; k < Kp; k++)
+    long us = k_wino_ustride((long)Kp * Ca);
+    for (int k = k0; k < k1; k++)
         for (int ci = 0; ci < Ca; ci++) {
             float g[9], t[4][3], U[16];
             int kr = k >= Ka ? -1 : kmap ? kmap[k] : k, c = cmap ? cmap[ci] : ci;
@@ -182,7 +197,7 @@ static void k_wino_weights(const float *restrict w, const float *restrict scale,
             }
             int m0 = k / mr * mr;
             for (int xi = 0; xi < 16; xi++)
-                u[(long)xi * Kp * Ca + (long)m0 * Ca + (long)ci * mr + (k - m0)] = U[xi];
+                u[xi * us + (long)m0 * Ca + (long)ci * mr + (k - m0)] = U[xi];
         }
 }
 
@@ -312,25 +327,26 @@ static inline void k_wino_relu(k_v16 *v)
 /* y[k][2 tr + a][2 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
  * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time, a
  * chunk taking tiles of several tile rows as k_wino_strip's do: output row a
- * of tile L at rows[a][2 L], then copied out tile row by tile row.
- * Rows and columns past the TH x TW tiles (a part of y: k_conv2d_wino_part)
+ * of tile L at rows[a][2 L], then copied out tile row by tile row. M rows
+ * [ka0, ka1) (channels kmap[ka0..ka1)), and zeros into channels
+ * zmap[kz0..kz1). Rows and columns past the TH x TW tiles (a part of y: k_conv2d_wino_part)
  * get zeros. With apply, each channel k is scaled by (mrow ? mrow[k] : 1)
  * keep[k] before the relu: what k_mask_apply_keep computes of the output,
  * in the same operations. */
 static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restrict rows, const float *restrict bias,
                        float *restrict y, long col0, int tr0, int tr1, int H, int W, int relu, const int *restrict kmap,
-                       int Ka, const int *restrict zmap, int Kz, int apply, const float *restrict mrow,
-                       const float *restrict keep)
+                       int ka0, int ka1, const int *restrict zmap, int kz0, int kz1, int apply,
+                       const float *restrict mrow, const float *restrict keep)
 {
     int TW = g->TW, cw = 2 * TW < W ? 2 * TW : W, nt = (tr1 - tr0) * TW;
     long xs = g->mxs, rl = g->sl;
-    for (int z = 0; z < Kz; z++) { /* channels switched off: zeros (a mask times 0 after them) */
+    for (int z = kz0; z < kz1; z++) { /* channels switched off: zeros (a mask times 0 after them) */
         long r1 = tr1 == g->TH ? H : 2L * tr1 < H ? 2L * tr1 : H;
         for (long r = 2L * tr0; r < r1; r++)
             for (int j = 0; j < W; j++)
                 y[((long)zmap[z] * H + r) * W + j] = 0.0f;
     }
-    for (int ki = 0; ki < Ka; ki++) { /* M row ki: output channel kmap[ki] */
+    for (int ki = ka0; ki < ka1; ki++) { /* M row ki: output channel kmap[ki] */
         int k = kmap ? kmap[ki] : ki;
         float b = bias ? bias[k] : 0.0f;
         float sc = (mrow ? mrow[k] : 1.0f) * (keep ? keep[k] : 1.0f);
@@ -395,6 +411,7 @@ typedef struct {
     float *y, *ws, *u;
     const int *cmap, *kmap, *zmap;
     int C, H, W, K, Ca, Ka, Kz, relu, apply, simd;
+    int ka0, ka1, kz0, kz1; /* the M rows (kept channels) and the zeroed channels this call computes */
 } KWinoRun;
 
 /* Per input channel ci < Ca (channel cmap[ci]) of image x: 1 where it is
@@ -460,21 +477,25 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
         k_wino_zero_cols(v, 16, g->vxs, r->Ca, g->ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
         /* A column tile sums only over the channels not zero in its images:
          * the same sums to the bit (k_op_list_16x16), fewer terms. */
-        if (r->Ka > 0 && k_wino_lists(zero, c0, nruns, cols, r->Ca, nr, qb, lists, lens)) {
+        int Mk = r->ka1 - r->ka0;
+        const float *ua = r->u + (long)r->ka0 * r->Ca; /* the rows' register tiles, in each xi's packing */
+        long us = k_wino_ustride((long)Kpa * r->Ca);
+        float *ma = m + (long)r->ka0 * g->ldv;
+        if (Mk > 0 && k_wino_lists(zero, c0, nruns, cols, r->Ca, nr, qb, lists, lens)) {
             K_ROLLED
             for (int xi = 0; xi < 16; xi++)
-                k_op_gemm_lists(simd, r->Ka, r->Ca, r->u + (long)xi * Kpa * r->Ca, v + xi * g->vxs, g->ldv, qb,
-                                m + xi * g->mxs, g->ldv, lists, r->Ca, lens);
+                k_op_gemm_lists(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->ldv, qb,
+                                ma + xi * g->mxs, g->ldv, lists, r->Ca, lens);
         } else {
-            for (int xi = 0; xi < 16 && r->Ka > 0; xi++) /* left to the unroller: ~10% faster than rolled */
-                k_op_gemm(simd, r->Ka, r->Ca, r->u + (long)xi * Kpa * r->Ca, v + xi * g->vxs, g->ldv, qb,
-                          m + xi * g->mxs, g->ldv);
+            for (int xi = 0; xi < 16 && Mk > 0; xi++) /* left to the unroller: ~10% faster than rolled */
+                k_op_gemm(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->ldv, qb,
+                          ma + xi * g->mxs, g->ldv);
         }
         for (long u0 = t, n; u0 < t1;) {
             int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
             k_wino_out(m, g, r->ws + g->rows, r->bias, r->y + n * K * H * W, (u0 - t) * g->TW, tr0, tr0 + rows, H, W,
-                       r->relu, r->kmap, r->Ka, r->zmap, r->Kz, r->apply, r->mask ? r->mask + n * K : NULL,
-                       r->outkeep);
+                       r->relu, r->kmap, r->ka0, r->ka1, r->zmap, r->kz0, r->kz1, r->apply,
+                       r->mask ? r->mask + n * K : NULL, r->outkeep);
             u0 += rows;
         }
         t = t1;
@@ -486,7 +507,7 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
                        const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
                        const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
                        int N, int C, int H, int W, int K, float eps, int relu, int flip, int OH, int OW, int apply,
-                       int simd, int lo, int hi)
+                       int simd, int groups, int lo, int hi)
 {
     if (lo >= hi)
         return;
@@ -512,11 +533,33 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
     }
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
-    k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka);
     if (!(mask && *gen))
         mask = NULL;
     KWinoRun r = { x, gamma || b ? bias : NULL, mask, outkeep, y, ws, u, cmap, kmap, zmap,
-                   C, H, W, K, Ca, Ka, Kz, relu, apply, simd };
+                   C, H, W, K, Ca, Ka, Kz, relu, apply, simd, 0, Ka, 0, Kz };
+    if (groups > 1) {
+        /* unit gi N + n: image n, the kept channels of k_wino_group's gi-th
+         * range and the gi-th part of the zeroed ones */
+        for (int un = lo, done = -1; un < hi; un++) {
+            int gi = un / N, n = un % N;
+            r.ka1 = k_wino_group(Ka, simd, groups, gi, &r.ka0);
+            r.kz0 = (int)((long)Kz * gi / groups), r.kz1 = (int)((long)Kz * (gi + 1) / groups);
+            if (mask && k_wino_dead(mask + (long)n * K, kmap, Ka)) { /* zeros, as below: this group's share */
+                long e0 = (long)K * H * W * gi / groups, e1 = (long)K * H * W * (gi + 1) / groups;
+                for (long i = e0; i < e1; i++)
+                    y[(long)n * K * H * W + i] = 0.0f;
+                continue;
+            }
+            if (r.ka0 >= r.ka1 && r.kz0 >= r.kz1)
+                continue;
+            if (gi != done && r.ka0 < r.ka1) /* consecutive units share a group: its weights once */
+                k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka, r.ka0,
+                               (int)k_rup(r.ka1, k_op_mr(simd))), done = gi;
+            k_wino_images(&r, &g, n, n + 1);
+        }
+        return;
+    }
+    k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)));
     if (!mask) {
         k_wino_images(&r, &g, lo, hi);
         return;
@@ -550,10 +593,10 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
 void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                   float eps, int relu, int flip, int simd, int lo, int hi)
+                   float eps, int relu, int flip, int simd, int groups, int lo, int hi)
 {
     k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, NULL, NULL, y, ws, N, C, H, W, K, eps, relu, flip, H, W, 0,
-               simd, lo, hi);
+               simd, groups, lo, hi);
 }
 
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
@@ -561,10 +604,10 @@ void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const 
                         const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
                         const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
                         int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int apply, int simd,
-                        int lo, int hi)
+                        int groups, int lo, int hi)
 {
     k_wino_fwd(x, w, b, gamma, beta, mean, var, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, 0, OH, OW,
-               apply, simd, lo, hi);
+               apply, simd, groups, lo, hi);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows

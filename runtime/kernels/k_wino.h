@@ -45,6 +45,24 @@ static inline void k_wino_pad_row(float *restrict d, const float *restrict src, 
         d[j] = 0.0f;
 }
 
+/* From one xi's packed U (rows x cols floats) to the next: a cache line
+ * more than their size, as V's and M's planes. Planes a whole number of
+ * pages apart share one L1 set, and the weight transform stores to all of
+ * them in turn: on Zen 1 that made it ~600 cycles a (k, c) pair, as long as
+ * the whole conv of one image at 14x14 with F(4x4). */
+static inline long k_wino_ustride(long n) { return k_rup(n, 16) + 16; }
+
+/* Output channels [*k0, return value) of group gi of `groups`
+ * (k_wino_groups): whole register tiles of the K channels, split as evenly
+ * as they go; none when there are more groups than tiles. */
+static inline int k_wino_group(int K, int simd, int groups, int gi, int *k0)
+{
+    int mr = k_op_mr(simd), tiles = (K + mr - 1) / mr;
+    int t0 = (int)((long)tiles * gi / groups), t1 = (int)((long)tiles * (gi + 1) / groups);
+    *k0 = t0 * mr;
+    return t1 * mr < K ? t1 * mr : K;
+}
+
 /* Zeros into columns [cols, qb) of the rows rows x nx of v (the GEMMs run
  * over whole tiles of columns). */
 static inline void k_wino_zero_cols(float *restrict v, int nx, long xs, int rows, long rs, long cols, long qb)

@@ -73,7 +73,7 @@ static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide)
     g.vxs = g.mxs = g.ldv;
     g.vcs = g.mks = K_W4_NX * g.ldv + 16;
     g.u = 0;
-    g.v = g.u + k_rup((long)K_W4_NX * g.Kp * C, 16);
+    g.v = g.u + K_W4_NX * k_wino_ustride((long)g.Kp * C);
     g.m = g.v + C * g.vcs;
     g.plane = g.m + g.Kp * g.mks;
     /* a run of tile rows has at most ld tiles; a strip row holds 4 floats a
@@ -109,8 +109,14 @@ int k_wino4_pays(int W)
     return k_w4_tiles(W) >= 4;
 }
 
-int k_wino4_infer_pays(int C, int W, int simd)
+int k_wino4_infer_pays(int N, int C, int H, int W, int simd)
 {
+    /* F(4x4)'s weight transform, 36 values per kernel, is paid once per
+     * call: fewer than 784 pixels (one 28x28 image) do not repay it. SimCNN
+     * at batch 1 on Zen 1, two threads: 0.78 ms with F(4x4) at 14x14, 0.61
+     * with F(2x2) there; F(2x2) at 28x28 too gained nothing more. */
+    if ((long)N * H * W < 784)
+        return 0;
     /* The inference forward at the eval batch with 8-float vectors
      * (bench/bench_wino_small, Zen 1): at 14x14 and 28x28 F(4x4) was 5-20%
      * faster than F(2x2) from 8 input channels on (at 14x14 F(2x2) had been
@@ -133,13 +139,15 @@ static inline void k_w4_g(float a0, float a1, float a2, float *out)
     out[5] = a2;
 }
 
-/* U[xi] = G g G^T for every (k, c), scaled by scale[k], packed per xi as
- * k_op_pack packs a K x C matrix. */
+/* U[xi] = G g G^T for every (k, c) with k0 <= k < k1 (k1 <= K rounded up to
+ * a register tile), scaled by scale[k], packed per xi as k_op_pack packs a
+ * K x C matrix. */
 static void k_w4_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
-                         int flip, int simd)
+                         int flip, int simd, int k0, int k1)
 {
     int mr = k_op_mr(simd), Kp = (int)k_rup(K, mr);
-    for (int k = 0; k < Kp; k++)
+    long us = k_wino_ustride((long)Kp * C);
+    for (int k = k0; k < k1; k++)
         for (int c = 0; c < C; c++) {
             float g[9], t[3][6], U[36];
             for (int j = 0; j < 9; j++) /* flip: the data gradient's kernel, w[c][k] rotated */
@@ -155,7 +163,7 @@ static void k_w4_weights(const float *restrict w, const float *restrict scale, f
             }
             int m0 = k / mr * mr;
             for (int xi = 0; xi < K_W4_NX; xi++)
-                u[(long)xi * Kp * C + (long)m0 * C + (long)c * mr + (k - m0)] = U[xi];
+                u[xi * us + (long)m0 * C + (long)c * mr + (k - m0)] = U[xi];
         }
 }
 
@@ -304,15 +312,16 @@ static inline void k_w4_a(const k_v16 *d, k_v16 *o)
 }
 
 /* y[k][4 tr + a][4 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
- * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time,
- * a chunk taking tiles of several tile rows as k_w4_strip's do: output row
- * a of tile L at rows[a][4 L], then copied out tile row by tile row. */
+ * rows [tr0, tr1) of one image (channels [k0, k1) of H x W), 16 tiles at
+ * a time, a chunk taking tiles of several tile rows as k_w4_strip's do:
+ * output row a of tile L at rows[a][4 L], then copied out tile row by tile
+ * row. */
 static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict rows, const float *restrict bias,
-                     float *restrict y, long col0, int tr0, int tr1, int K, int H, int W, int relu)
+                     float *restrict y, long col0, int tr0, int tr1, int k0, int k1, int H, int W, int relu)
 {
     int TW = g->TW, nt = (tr1 - tr0) * TW;
     long xs = g->mxs, rl = g->sl;
-    for (int k = 0; k < K; k++) {
+    for (int k = k0; k < k1; k++) {
         float b = bias ? bias[k] : 0.0f;
         const float *mk = m + (long)k * g->mks + col0;
         for (int L0 = 0; L0 < nt; L0 += 16) {
@@ -351,42 +360,65 @@ static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict ro
     }
 }
 
-void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
-                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                    float eps, int relu, int flip, int simd, int lo, int hi)
+/* Images [lo, hi) of k_conv2d_wino4, its output channels [k0, k1) (U
+ * packed for them): blocks of up to TRb tile rows, of several whole images
+ * or a slice of one. */
+static void k_w4_images(const float *restrict x, const float *restrict u, const float *restrict bias,
+                        float *restrict y, float *restrict ws, const KW4Ws *g, int C, int H, int W, int K, int k0,
+                        int k1, int relu, int simd, int lo, int hi)
 {
-    (void)N;
-    if (lo >= hi)
-        return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1);
-    float *u = ws + g.u, *v = ws + g.v, *m = ws + g.m, *bias = ws + g.bias;
-    /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
-    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
-    k_w4_weights(w, scale, u, C, K, flip, simd);
-    int nr = k_op_nr(simd), TRb = g.ld / g.TW;
-    long end = (long)hi * g.TH;
-    for (long t = (long)lo * g.TH; t < end;) {
-        /* a block: up to TRb tile rows, of several whole images or a slice of one */
+    float *v = ws + g->v, *m = ws + g->m;
+    int nr = k_op_nr(simd), TRb = g->ld / g->TW;
+    long end = (long)hi * g->TH;
+    for (long t = (long)lo * g->TH; t < end;) {
         long t1 = t + TRb < end ? t + TRb : end;
-        long cols = (t1 - t) * g.TW;
+        long cols = (t1 - t) * g->TW;
         int qb = (int)k_rup(cols, nr);
         for (long u0 = t, n; u0 < t1;) {
-            int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-            k_w4_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
+            int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
+            k_w4_in(x + n * C * H * W, v, g, ws, (u0 - t) * g->TW, tr0, tr0 + rows, C, H, W);
             u0 += rows;
         }
-        k_wino_zero_cols(v, K_W4_NX, g.vxs, C, g.vcs, cols, qb); /* zeros into the GEMM past the block's tiles */
+        k_wino_zero_cols(v, K_W4_NX, g->vxs, C, g->vcs, cols, qb); /* zeros into the GEMM past the block's tiles */
         K_ROLLED
         for (int xi = 0; xi < K_W4_NX; xi++)
-            k_op_gemm(simd, K, C, u + (long)xi * g.Kp * C, v + xi * g.vxs, g.vcs, qb, m + xi * g.mxs, g.mks);
+            k_op_gemm(simd, k1 - k0, C, u + xi * k_wino_ustride((long)g->Kp * C) + (long)k0 * C, v + xi * g->vxs, g->vcs, qb,
+                      m + xi * g->mxs + (long)k0 * g->mks, g->mks);
         for (long u0 = t, n; u0 < t1;) {
-            int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-            k_w4_out(m, &g, ws + g.rows, gamma || b ? bias : NULL, y + n * K * H * W, (u0 - t) * g.TW, tr0,
-                     tr0 + rows, K, H, W, relu);
+            int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
+            k_w4_out(m, g, ws + g->rows, bias, y + n * K * H * W, (u0 - t) * g->TW, tr0, tr0 + rows, k0, k1, H, W,
+                     relu);
             u0 += rows;
         }
         t = t1;
+    }
+}
+
+void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
+                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
+                    float eps, int relu, int flip, int simd, int groups, int lo, int hi)
+{
+    if (lo >= hi)
+        return;
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1);
+    float *u = ws + g.u, *bias = ws + g.bias;
+    /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
+    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
+    bias = gamma || b ? bias : NULL;
+    if (groups <= 1) {
+        k_w4_weights(w, scale, u, C, K, flip, simd, 0, g.Kp);
+        k_w4_images(x, u, bias, y, ws, &g, C, H, W, K, 0, K, relu, simd, lo, hi);
+        return;
+    }
+    /* unit gi N + n: image n, output channels k_wino_group's gi-th range */
+    for (int un = lo, done = -1; un < hi; un++) {
+        int gi = un / N, n = un % N, k0, k1 = k_wino_group(K, simd, groups, gi, &k0);
+        if (k0 >= k1)
+            continue;
+        if (gi != done) /* consecutive units share a group: its weights once */
+            k_w4_weights(w, scale, u, C, K, flip, simd, k0, (int)k_rup(k1, k_op_mr(simd))), done = gi;
+        k_w4_images(x, u, bias, y, ws, &g, C, H, W, K, k0, k1, relu, simd, n, n + 1);
     }
 }
 

@@ -176,6 +176,13 @@ static void test_conv_groups(void **state)
     assert_int_equal(k_conv2d_groups(14, 64, 8, 0), 16);     /* threads not known: a group per tile */
     assert_int_equal(k_conv2d_groups(28, 64, 8, 2), 1);      /* enough rows */
     assert_int_equal(k_conv2d_groups(14, 4, 8, 2), 1);       /* one tile */
+    /* Winograd's units are images: fewer images than threads split channels */
+    assert_int_equal(k_wino_groups(1, 64, 8, 2), 2);
+    assert_int_equal(k_wino_groups(2, 64, 8, 2), 1);         /* an image a thread */
+    assert_int_equal(k_wino_groups(3, 64, 8, 16), 6);        /* 18 units on 16 threads */
+    assert_int_equal(k_wino_groups(1, 32, 16, 16), 2);       /* 2 tiles of 16 channels */
+    assert_int_equal(k_wino_groups(1, 64, 8, 1), 1);         /* one thread */
+    assert_int_equal(k_wino_groups(1, 64, 8, 0), 1);         /* threads not known */
 }
 
 static void test_conv(void **state)
@@ -226,7 +233,7 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
 {
     typedef void Conv(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                       const float *restrict, const float *restrict, const float *restrict, float *restrict,
-                      float *restrict, int, int, int, int, int, float, int, int, int, int, int);
+                      float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
     Conv *conv = four ? k_conv2d_wino4 : k_conv2d_wino;
     typedef void BwdW(const float *restrict, const float *restrict, float *restrict, float *restrict,
                       float *restrict, int, int, int, int, int, int, int, int, int);
@@ -266,9 +273,9 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
             db[sp] = garbage(G * K);
             for (int i = 0; i < split_count(sp); i++) {
                 int a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
-                conv(x, w, b, NULL, NULL, NULL, NULL, y[sp], ws, N, C, H, W, K, 0.0f, 0, 0, simd, a, e);
-                conv(x, w, b, ga, be, mu, va, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, a, e);
-                conv(dy, w, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, a, e);
+                conv(x, w, b, NULL, NULL, NULL, NULL, y[sp], ws, N, C, H, W, K, 0.0f, 0, 0, simd, 1, a, e);
+                conv(x, w, b, ga, be, mu, va, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, a, e);
+                conv(dy, w, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, 1, a, e);
                 a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
                 bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, simd, a, e);
             }
@@ -292,6 +299,17 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
         }
         bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, simd, 0, G); /* without the bias */
         assert_same(dw[0], dw[1], G * nw, what);
+        for (int gr = 2; gr <= 3; gr++) { /* output channels split in groups (a small batch): the same bits */
+            for (int i = 0; i < split_count(2); i++) {
+                int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
+                conv(x, w, b, NULL, NULL, NULL, NULL, y[1], ws, N, C, H, W, K, 0.0f, 0, 0, simd, gr, a, e);
+                conv(x, w, b, ga, be, mu, va, yb[1], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, gr, a, e);
+                conv(dy, w, NULL, NULL, NULL, NULL, NULL, dx[1], ws, N, K, H, W, C, 0.0f, 0, 1, simd, gr, a, e);
+            }
+            assert_same(y[0], y[1], ny, what);
+            assert_same(yb[0], yb[1], ny, what);
+            assert_same(dx[0], dx[1], nx, what);
+        }
         for (int sp = 0; sp < 3; sp++)
             free(y[sp]), free(yb[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
         free(ws);
@@ -316,12 +334,12 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
         float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *full = garbage(ny), *part[3];
-        k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 0, N);
+        k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
         for (int sp = 0; sp < 3; sp++) {
             part[sp] = garbage(ny);
             for (int i = 0; i < split_count(sp); i++)
                 k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, NULL, NULL, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH,
-                                   OW, 0, simd, split_at(N, sp, i), split_at(N, sp, i + 1));
+                                   OW, 0, simd, 1, split_at(N, sp, i), split_at(N, sp, i + 1));
         }
         for (long i = 0; i < ny; i++) {
             long r = i / W % H, c = i % W;
@@ -364,14 +382,14 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
         float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *full = garbage(ny), *part = garbage(ny);
-        k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 0, N);
+        k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
         /* and a mask that turns image 1 off on every kept channel (not on the
          * others): with the generators on, that image is zeros */
         for (int on = 0; on < 2; on++) {
             int gen = on;
             for (int i = 0; i < split_count(2); i++)
                 k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1, H,
-                                   W, 0, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
+                                   W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             for (long i = 0; i < ny; i++) {
                 long n = i / ((long)K * H * W);
                 float want = ok[i / ((long)H * W) % K] != 0.0f && !(on && n == 1) ? full[i] : 0.0f;
@@ -384,13 +402,28 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
             float *plain = garbage(ny), *ref = garbage(ny), *fused = garbage(ny);
             for (int i = 0; i < split_count(2); i++) {
                 k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f, 0, H,
-                                   W, 0, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
+                                   W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
                 k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f, 1, H,
-                                   W, 1, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
+                                   W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             }
             k_mask_apply_keep(plain, mask, ok, &gen, ref, H * W, K, 1, 0, N * K);
             if (memcmp(ref, fused, sizeof(float) * (size_t)ny) != 0)
                 fail_msg("%s simd %d generators %d: the fused mask application differs", what, simd, on);
+            /* output channels split in groups (a small batch), the image the
+             * mask turns off included: the same bits */
+            for (int gr = 2; gr <= 3; gr++) {
+                float *gp = garbage(ny), *gf = garbage(ny);
+                for (int i = 0; i < split_count(2); i++) {
+                    int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
+                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, gp, ws, N, C, H, W, K, 1e-5f, 1, H,
+                                       W, 0, simd, gr, a, e);
+                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, gf, ws, N, C, H, W, K, 1e-5f, 1, H,
+                                       W, 1, simd, gr, a, e);
+                }
+                assert_same(part, gp, ny, what);
+                assert_same(fused, gf, ny, what);
+                free(gp), free(gf);
+            }
             free(plain), free(ref), free(fused);
         }
         free(ws), free(full), free(part);
@@ -431,13 +464,15 @@ static void wino_zeros_case(int N, int C, int H, int W, int K)
             all[keep] = garbage(ny);
             for (int i = 0; i < split_count(2); i++)
                 k_conv2d_wino_part(x, w, b, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL, NULL, all[keep], ws, N,
-                                   C, H, W, K, 0.0f, 0, H, W, 0, simd, split_at(N, 2, i), split_at(N, 2, i + 1));
-            for (int n = 0; n < N; n++) {
-                k_conv2d_wino_part(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL,
-                                   NULL, one, ws, 1, C, H, W, K, 0.0f, 0, H, W, 0, simd, 0, 1);
-                if (memcmp(one, all[keep] + n * per, sizeof(float) * (size_t)per) != 0)
-                    fail_msg("%s simd %d keep %d: image %d alone differs from it in the batch", what, simd, keep, n);
-            }
+                                   C, H, W, K, 0.0f, 0, H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+            for (int n = 0; n < N; n++)
+                for (int gr = 1; gr <= 2; gr++) { /* alone, and its channels in two groups (one image, two threads) */
+                    k_conv2d_wino_part(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL,
+                                       NULL, NULL, one, ws, 1, C, H, W, K, 0.0f, 0, H, W, 0, simd, gr, 0, gr);
+                    if (memcmp(one, all[keep] + n * per, sizeof(float) * (size_t)per) != 0)
+                        fail_msg("%s simd %d keep %d groups %d: image %d alone differs from it in the batch", what,
+                                 simd, keep, gr, n);
+                }
             assert_close_d(all[keep], ry, ny, 1e-4 * sqrt(C), what);
         }
         assert_same(all[0], all[1], ny, what);
