@@ -229,63 +229,19 @@ static inline void k_wino_a(const k_v16 *a, k_v16 *z)
     z[0] = a[0], z[1] = a[0] + a[1], z[2] = a[0] - a[1], z[3] = -a[1];
 }
 
-/* The tiles of `nrows` tile rows through a separable 4-output transform
- * `tf`, into the 16 planes of dst (plane stride xs; tile tc of tile row rr
- * at column rr TW + tc), as k_wino4.c's k_w4_strip: down the columns of tile
- * row rr's `rows` padded rows (from plane row 2 rr, the QW columns its
- * tiles read) into the strips s (4 rows, stride sl) at 2 rr TW, then along
- * the strips 16 tiles at once, a chunk taking tiles of several tile rows.
- * A tile row's last tile reads two columns past 2 TW, where the strip holds
- * the next tile row's first two: with `over` (the input transform) they are
- * kept first and its lanes take them from there. Each tile's values are
- * those of one tile row at a time, to the bit. */
+/* k_wino_deal as k_wino_strips deals: into q[0..4). */
+static inline void k_wino_deal4(const float *restrict p, k_v16 *q)
+{
+    k_wino_deal(p, &q[0], &q[1], &q[2], &q[3]);
+}
+
+/* k_wino_strips for F(2x2): 2 columns from one tile to the next, 4 outputs. */
 static inline void k_wino_strip(const float *restrict plane, int rows, void (*tf)(const k_v16 *, k_v16 *),
                                 float *restrict s, float *restrict over, const KWinoWs *g, int nrows,
                                 float *restrict dst, long xs)
 {
-    int TW = g->TW, PWp = g->PWp, nt = nrows * TW, QW = (int)k_rup(2L * TW + 2, 16);
-    long sl = g->sl, ol = k_rup(g->ld + 16, 16);
-    for (int rr = 0; rr < nrows; rr++) {
-        const float *r = plane + 2L * rr * PWp;
-        float *t = s + 2L * rr * TW;
-        for (int q = 0; q < QW; q += 16) { /* down the columns */
-            k_v16 a[4], z[4];
-            for (int i = 0; i < rows; i++)
-                __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
-            tf(a, z);
-            for (int i = 0; i < 4; i++)
-                __builtin_memcpy(t + (long)i * sl + q, &z[i], sizeof z[i]);
-        }
-        if (over)
-            for (int i = 0; i < 4; i++) {
-                over[2 * i * ol + rr * TW + TW - 1] = t[i * sl + 2 * TW];
-                over[(2 * i + 1) * ol + rr * TW + TW - 1] = t[i * sl + 2 * TW + 1];
-            }
-    }
-    int tc0[16]; /* each lane's tile column, the row's last where it is TW - 1 */
-    for (int l = 0; l < 16; l++)
-        tc0[l] = l % TW;
-    k_i16 tc, step = (k_i16){ 0 } + 16 % TW, tw = (k_i16){ 0 } + TW;
-    __builtin_memcpy(&tc, tc0, sizeof tc);
-    for (int L0 = 0; L0 < nt; L0 += 16) { /* then along the strips */
-        k_i16 last = tc == TW - 1;
-        for (int i = 0; i < 4; i++) {
-            k_v16 q[4], z[4];
-            k_wino_deal(s + (long)i * sl + 2L * L0, &q[0], &q[1], &q[2], &q[3]);
-            if (over) {
-                k_v16 o2, o3;
-                __builtin_memcpy(&o2, over + 2 * i * ol + L0, sizeof o2);
-                __builtin_memcpy(&o3, over + (2 * i + 1) * ol + L0, sizeof o3);
-                q[2] = (k_v16)((last & (k_i16)o2) | (~last & (k_i16)q[2]));
-                q[3] = (k_v16)((last & (k_i16)o3) | (~last & (k_i16)q[3]));
-            }
-            tf(q, z);
-            for (int j = 0; j < 4; j++)
-                __builtin_memcpy(dst + (4 * i + j) * xs + L0, &z[j], sizeof z[j]);
-        }
-        tc += step;
-        tc -= (tc >= tw) & tw;
-    }
+    k_wino_strips(plane, g->PWp, rows, 4, 2, g->TW, nrows, (int)k_rup(2L * g->TW + 2, 16), tf, k_wino_deal4, s,
+                  g->sl, over, k_rup(g->ld + 16, 16), dst, xs);
 }
 
 /* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows

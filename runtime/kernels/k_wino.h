@@ -52,6 +52,76 @@ static inline void k_wino_pad_row(float *restrict d, const float *restrict src, 
  * the whole conv of one image at 14x14 with F(4x4). */
 static inline long k_wino_ustride(long n) { return k_rup(n, 16) + 16; }
 
+/* The strips of the transforms (k_wino_strip in k_wino.c, F(2x2); k_w4_strip
+ * in k_wino4.c, F(4x4)): the tiles of `nrows` tile rows of TW tiles, each
+ * tile `step` columns from the last (its output size) and reading
+ * step + 2, through a separable transform `tf` of `nout` outputs, into the
+ * nout x nout planes of dst (plane stride xs; tile tc of tile row rr at
+ * column rr TW + tc). Down the columns first: tile row rr's `rows` padded
+ * rows, from plane row step rr (row stride PWp, the QW columns its tiles
+ * read), into the strips s (nout rows, stride sl) at step rr TW, so that
+ * tile L's columns start at step L whatever its tile row. Then along the
+ * strips 16 tiles at once (`deal` spreads a tile's nout columns over
+ * lanes), a chunk taking tiles of several tile rows: with 4 tiles a row,
+ * one chunk a tile row would leave 12 of its 16 lanes idle. tf and deal
+ * are constants at every call, so they inline.
+ *
+ * A tile row's last tile reads two columns past step TW, where the strip
+ * holds the next tile row's first two: the column pass writes whole
+ * vectors and the next tile row overwrites them. With `over` (the input
+ * transforms, whose tiles overlap), they are kept first, at the last
+ * tile's index in over's rows 2i and 2i + 1 (stride ol), and lanes of last
+ * tiles take them from there (deal's last two outputs). Each tile's values
+ * are those of one tile row at a time, to the bit. */
+static inline void k_wino_strips(const float *restrict plane, long PWp, int rows, int nout, int step, int TW,
+                                 int nrows, int QW, void (*tf)(const k_v16 *, k_v16 *),
+                                 void (*deal)(const float *, k_v16 *), float *restrict s, long sl,
+                                 float *restrict over, long ol, float *restrict dst, long xs)
+{
+    int nt = nrows * TW;
+    for (int rr = 0; rr < nrows; rr++) {
+        const float *r = plane + (long)step * rr * PWp;
+        float *t = s + (long)step * rr * TW;
+        for (int q = 0; q < QW; q += 16) { /* down the columns */
+            k_v16 a[6], z[6];
+            for (int i = 0; i < rows; i++)
+                __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
+            tf(a, z);
+            for (int i = 0; i < nout; i++)
+                __builtin_memcpy(t + (long)i * sl + q, &z[i], sizeof z[i]);
+        }
+        if (over)
+            for (int i = 0; i < nout; i++) {
+                over[2 * i * ol + rr * TW + TW - 1] = t[i * sl + step * TW];
+                over[(2 * i + 1) * ol + rr * TW + TW - 1] = t[i * sl + step * TW + 1];
+            }
+    }
+    int tc0[16]; /* each lane's tile column, the row's last where it is TW - 1 */
+    for (int l = 0; l < 16; l++)
+        tc0[l] = l % TW;
+    k_i16 tc, lstep = (k_i16){ 0 } + 16 % TW, tw = (k_i16){ 0 } + TW;
+    __builtin_memcpy(&tc, tc0, sizeof tc);
+    for (int L0 = 0; L0 < nt; L0 += 16) { /* then along the strips */
+        k_i16 last = tc == TW - 1;
+        for (int i = 0; i < nout; i++) {
+            k_v16 q[6], z[6];
+            deal(s + (long)i * sl + (long)step * L0, q);
+            if (over) {
+                k_v16 o0, o1;
+                __builtin_memcpy(&o0, over + 2 * i * ol + L0, sizeof o0);
+                __builtin_memcpy(&o1, over + (2 * i + 1) * ol + L0, sizeof o1);
+                q[nout - 2] = (k_v16)((last & (k_i16)o0) | (~last & (k_i16)q[nout - 2]));
+                q[nout - 1] = (k_v16)((last & (k_i16)o1) | (~last & (k_i16)q[nout - 1]));
+            }
+            tf(q, z);
+            for (int j = 0; j < nout; j++)
+                __builtin_memcpy(dst + (nout * i + j) * xs + L0, &z[j], sizeof z[j]);
+        }
+        tc += lstep;
+        tc -= (tc >= tw) & tw;
+    }
+}
+
 /* Output channels [*k0, return value) of group gi of `groups`
  * (k_wino_groups): whole register tiles of the K channels, split as evenly
  * as they go; none when there are more groups than tiles. */

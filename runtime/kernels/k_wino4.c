@@ -196,72 +196,13 @@ static inline void k_w4_bt(const k_v16 *a, k_v16 *z)
     z[5] = 4.0f * a[1] - 5.0f * a[3] + a[5];
 }
 
-/* The tiles of `nrows` tile rows through a separable 6-output transform
- * `tf`, into the 36 planes of dst (plane stride xs; tile tc of tile row rr
- * at column rr TW + tc). Down the columns first: tile row rr's `rows`
- * padded rows, from plane row 4 rr on (row stride PWp, the QW columns its
- * tiles read), into the strips s (6 rows, stride sl) at 4 rr TW, so that
- * tile L's columns start at 4 L whatever its tile row. Then along the
- * strips 16 tiles at once, a chunk taking tiles of several tile rows (with
- * 4 tiles a row, one chunk a tile row would leave 12 of its 16 lanes idle).
- * The input transform (B^T, 6 rows, tiles overlapping by 2) and the output
- * gradient's (A, 4 rows; k_w4_deal's last two lanes unread) share it; tf is
- * a constant at both calls, so it inlines.
- *
- * A tile row's last tile reads two columns past 4 TW, where the strip holds
- * the next tile row's first two: the column pass writes whole vectors and
- * the next tile row overwrites them. With `over` (the input transform),
- * they are kept first, at the last tile's index in over's rows 2i and
- * 2i + 1 (stride ol), and lanes of last tiles take them from there. Each
- * tile's values are those of one tile row at a time, to the bit. */
+/* k_wino_strips for F(4x4): 4 columns from one tile to the next, 6 outputs. */
 static inline void k_w4_strip(const float *restrict plane, int rows, void (*tf)(const k_v16 *, k_v16 *),
                               float *restrict s, float *restrict over, const KW4Ws *g, int nrows, int QW,
                               float *restrict dst, long xs)
 {
-    int TW = g->TW, PWp = g->PWp, nt = nrows * TW;
-    long sl = g->sl, ol = k_rup(g->ld + 16, 16);
-    for (int rr = 0; rr < nrows; rr++) {
-        const float *r = plane + 4L * rr * PWp;
-        float *t = s + 4L * rr * TW;
-        for (int q = 0; q < QW; q += 16) { /* down the columns */
-            k_v16 a[6], z[6];
-            for (int i = 0; i < rows; i++)
-                __builtin_memcpy(&a[i], r + (long)i * PWp + q, sizeof a[i]);
-            tf(a, z);
-            for (int i = 0; i < 6; i++)
-                __builtin_memcpy(t + (long)i * sl + q, &z[i], sizeof z[i]);
-        }
-        if (over)
-            for (int i = 0; i < 6; i++) {
-                over[2 * i * ol + rr * TW + TW - 1] = t[i * sl + 4 * TW];
-                over[(2 * i + 1) * ol + rr * TW + TW - 1] = t[i * sl + 4 * TW + 1];
-            }
-    }
-    /* tc holds each lane's tile column, last where it is TW - 1 */
-    int tc0[16];
-    for (int l = 0; l < 16; l++)
-        tc0[l] = l % TW;
-    k_i16 tc, step = (k_i16){ 0 } + 16 % TW, tw = (k_i16){ 0 } + TW;
-    __builtin_memcpy(&tc, tc0, sizeof tc);
-    for (int L0 = 0; L0 < nt; L0 += 16) { /* then along the strips */
-        k_i16 last = tc == TW - 1;
-        for (int i = 0; i < 6; i++) {
-            k_v16 q[6], z[6];
-            k_w4_deal(s + (long)i * sl + 4L * L0, q);
-            if (over) {
-                k_v16 o4, o5;
-                __builtin_memcpy(&o4, over + 2 * i * ol + L0, sizeof o4);
-                __builtin_memcpy(&o5, over + (2 * i + 1) * ol + L0, sizeof o5);
-                q[4] = (k_v16)((last & (k_i16)o4) | (~last & (k_i16)q[4]));
-                q[5] = (k_v16)((last & (k_i16)o5) | (~last & (k_i16)q[5]));
-            }
-            tf(q, z);
-            for (int j = 0; j < 6; j++)
-                __builtin_memcpy(dst + (6 * i + j) * xs + L0, &z[j], sizeof z[j]);
-        }
-        tc += step;
-        tc -= (tc >= tw) & tw;
-    }
+    k_wino_strips(plane, g->PWp, rows, 6, 4, g->TW, nrows, QW, tf, k_w4_deal, s, g->sl, over, k_rup(g->ld + 16, 16),
+                  dst, xs);
 }
 
 /* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
