@@ -64,7 +64,9 @@ int main(int argc, char **argv)
                 t[0] = bench_best((JitFn)jit_lookup(jit, n[0]), base, ws, kt * N * H, reps);
                 t[1] = bench_best((JitFn)jit_lookup(jit, n[1]), base, ws, N, reps);
                 t[2] = bench_best((JitFn)jit_lookup(jit, n[2]), base, ws, N, reps);
-                int pick = !k_wino_infer_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0 : k_wino4_infer_pays(N, C, H, W, simd) ? 2 : 1,
+                int pick = !k_wino_infer_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0
+                           : k_wino4_infer_pays(N, C, H, W, simd)            ? 2
+                                                                             : 1,
                     best = 0;
                 for (int i = 1; i < 3; i++)
                     best = t[i] < t[best] ? i : best;

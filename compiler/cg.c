@@ -108,7 +108,9 @@ static int wino4(const Cg *C, const IrValue *x, int infer)
     const char *e = getenv("MWTC_WINOGRAD");
     if (e && !strcmp(e, "2x2"))
         return 0;
-    return infer ? k_wino4_infer_pays((int)x->d[0], (int)x->d[1], (int)x->d[2], (int)x->d[3], C->p->L->simd) : k_wino4_pays((int)x->d[3]);
+    if (!infer)
+        return k_wino4_pays((int)x->d[3]);
+    return k_wino4_infer_pays((int)x->d[0], (int)x->d[1], (int)x->d[2], (int)x->d[3], C->p->L->simd);
 }
 
 /* The rows and columns of v (rank 4) that the graph reads: all of them,
@@ -260,8 +262,8 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
                           (double)x->d[3], (double)K, 1e-5, (double)(relu || fuse), (double)eh, (double)ew,
                           (double)fuse, (double)C->p->L->simd, (double)groups };
         memcpy(c + nc, rest, sizeof rest);
-        push(C, (int)x->d[0] * groups, "k_conv2d_wino_part", arena_strdup(C->a, sig), nc + (int)(sizeof rest / sizeof *rest),
-             c);
+        push(C, (int)x->d[0] * groups, "k_conv2d_wino_part", arena_strdup(C->a, sig),
+             nc + (int)(sizeof rest / sizeof *rest), c);
         return;
     }
     call(C, (int)x->d[0] * groups, kernel, "ppqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
