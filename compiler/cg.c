@@ -231,8 +231,18 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
     long long eh = y->d[2], ew = y->d[3];
     double ik = -1, ok = -1, mk = -1;
     const IrNode *apply = NULL;
-    if (infer && !flip && !strcmp(kernel, "k_conv2d_wino"))
-        extent(C->p->g, y, &eh, &ew, 0), ik = keep_in(C, x), ok = keep_out(C, y, &apply);
+    if (infer && !flip) {
+        ik = keep_in(C, x), ok = keep_out(C, y, &apply);
+        /* With keep vectors (a sweep's variants) F(2x2)'s part kernel, which
+         * leaves the channels they switch off out of its GEMMs, and whose
+         * bodies the modules compiled together share (F(4x4)'s take the
+         * channel counts as constants: a body per module, 1.2 s more of a
+         * cold sweep on Zen 1). */
+        if (ik >= 0 || ok >= 0)
+            kernel = "k_conv2d_wino";
+        if (!strcmp(kernel, "k_conv2d_wino"))
+            extent(C->p->g, y, &eh, &ew, 0);
+    }
     if (apply)
         mk = mask_before(C, apply, C->p->g->nodes.v[C->node]);
     /* With its mask ready (mask_before) and a relu after it, the conv writes
