@@ -233,11 +233,11 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
     const IrNode *apply = NULL;
     if (infer && !flip) {
         ik = keep_in(C, x), ok = keep_out(C, y, &apply);
-        /* With keep vectors (a sweep's variants) F(2x2)'s part kernel, which
-         * leaves the channels they switch off out of its GEMMs, and whose
-         * bodies the modules compiled together share (F(4x4)'s take the
-         * channel counts as constants: a body per module, 1.2 s more of a
-         * cold sweep on Zen 1). */
+        /* Convs with keep vectors (a sweep's variants) run F(2x2)'s part
+         * kernel: it leaves the channels they switch off out of its GEMMs,
+         * and the modules compiled together share its bodies (F(4x4)'s take
+         * the channel counts as constants: a body per module, 1.2 s more of
+         * a cold sweep on Zen 1). */
         if (ik >= 0 || ok >= 0)
             kernel = "k_conv2d_wino";
         if (!strcmp(kernel, "k_conv2d_wino"))
