@@ -152,13 +152,13 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
         nv[c] = LLVMConstReal(f32, m->mean[c]);
         nv[m->channels + c] = LLVMConstReal(f32, m->std[c]);
     }
-    long long used = arena_used(m->arena, m->arena_bytes), ab, wsb;
+    long long used = arena_used(m->arena, m->arena_init), ab, wsb;
     slot_bytes(m, &ab, &wsb);
     int k = slots(m);
-    long long io[11] = { m->in_off, m->out_off, m->batch, m->channels, m->pixels, m->logits, m->nsel,
-                         ab,        used,       wsb,      k };
-    LLVMValueRef iov[11];
-    for (int i = 0; i < 11; i++)
+    long long io[12] = { m->in_off, m->out_off, m->batch, m->channels, m->pixels, m->logits, m->nsel,
+                         ab,        used,       wsb,      k,        m->nprep };
+    LLVMValueRef iov[12];
+    for (int i = 0; i < 12; i++)
         iov[i] = LLVMConstInt(i64, (unsigned long long)io[i], 1);
     /* the arenas, scratches and slots are zeros: .bss, no bytes in the file */
     LLVMValueRef init = global(mod, "aot.init", LLVMConstStringInContext2(ctx, m->arena, (size_t)used, 1), 1, 64);
@@ -180,7 +180,7 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
         return -1;
     }
     LLVMValueRef units = global(mod, "aot.units", ua, 1, 0);
-    LLVMValueRef iog = global(mod, "aot.io", LLVMConstArray2(i64, iov, 11), 1, 0);
+    LLVMValueRef iog = global(mod, "aot.io", LLVMConstArray2(i64, iov, 12), 1, 0);
     LLVMValueRef norm = global(mod, "aot.norm", LLVMConstArray2(f32, nv, (uint64_t)(2 * m->channels)), 1, 0);
     LLVMValueRef sel = global(mod, "aot.sel", sa, 1, 0);
     free(fns), free(nv);

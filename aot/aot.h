@@ -14,11 +14,14 @@ typedef struct AotModule {
     const char *name;          /* a C identifier: the object defines NAME_run */
     const JitCall *calls;      /* what the module's inference graph compiles to */
     int ncalls;
-    const int *step_call;      /* the steps in order: the call each runs ... */
+    const int *step_call;      /* the steps in order (the preparation's first): the call each runs ... */
     const int *step_units;     /* ... over units [0, units) */
     int nsteps;
     const char *arena;         /* its contents as they are before a run: weights, statistics, flags */
     long long arena_bytes;
+    long long arena_init;      /* the bytes of it a slot's arena starts with: the rest is zeros, or
+                                  computed by the first nprep steps at the slot's first call */
+    int nprep;
     long long ws_floats;       /* one thread's scratch */
     long long in_off, out_off; /* byte offsets of the images [B, C, H, W] and the logits [B, K] */
     int batch, channels;

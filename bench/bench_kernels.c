@@ -142,8 +142,8 @@ int main(int argc, char **argv)
             snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", layers[l].name);
             snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", layers[l].name);
             JitCall wc[3] = {
-                { wn[0], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiiilh", wcf },
-                { wn[1], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnpwiiiiifiiiilh", wcx },
+                { wn[0], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", wcf },
+                { wn[1], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", wcx },
                 { wn[2], f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {

@@ -53,8 +53,8 @@ int main(int argc, char **argv)
                 id++;
                 JitCall calls[3] = {
                     { n[0], "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", cd },
-                    { n[1], "k_conv2d_wino", "ppnnnnnpwiiiiifiiiilh", cw },
-                    { n[2], "k_conv2d_wino4", "ppnnnnnpwiiiiifiiiilh", cw },
+                    { n[1], "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", cw },
+                    { n[2], "k_conv2d_wino4", "ppnnnnnnpwiiiiifiiiilh", cw },
                 };
                 if (jit_add_calls(jit, calls, 3, err, sizeof err) != 0) {
                     fprintf(stderr, "bench_wino_small: %s\n", err);

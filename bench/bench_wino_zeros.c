@@ -40,7 +40,7 @@ int main(int argc, char **argv)
         double cw[13] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 0, 0, 0, simd, 1 };
         char name[32];
         snprintf(name, sizeof name, "z%zu", s);
-        JitCall call = { name, "k_conv2d_wino", "ppnnnnnpwiiiiifiiiilh", cw };
+        JitCall call = { name, "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", cw };
         if (jit_add_calls(jit, &call, 1, err, sizeof err) != 0) {
             fprintf(stderr, "bench_wino_zeros: %s\n", err);
             return 1;

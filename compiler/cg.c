@@ -16,15 +16,15 @@ typedef struct Cg {
     CgCalls *out;
     int node;                  /* the node being generated */
     unsigned char *fused;      /* by node: a mask application the conv before it computes */
+    CgCalls prep;              /* the preparation of the graph's weights (CgCalls.nprep) */
 } Cg;
 
-static void push(Cg *C, int units, const char *kernel, const char *sig, int nconst, const double *consts)
+static void append(Arena *a, CgCalls *o, JitCall call, int units, int node)
 {
-    CgCalls *o = C->out;
     if (o->n == o->cap) {
         int cap = o->cap ? 2 * o->cap : 64;
-        JitCall *v = arena_alloc(C->a, sizeof *v * (size_t)cap);
-        int *u = arena_alloc(C->a, sizeof *u * (size_t)cap), *nd = arena_alloc(C->a, sizeof *nd * (size_t)cap);
+        JitCall *v = arena_alloc(a, sizeof *v * (size_t)cap);
+        int *u = arena_alloc(a, sizeof *u * (size_t)cap), *nd = arena_alloc(a, sizeof *nd * (size_t)cap);
         if (o->n) {
             memcpy(v, o->v, sizeof *v * (size_t)o->n);
             memcpy(u, o->units, sizeof *u * (size_t)o->n);
@@ -32,11 +32,16 @@ static void push(Cg *C, int units, const char *kernel, const char *sig, int ncon
         }
         o->v = v, o->units = u, o->node = nd, o->cap = cap;
     }
+    o->v[o->n] = call;
+    o->node[o->n] = node;
+    o->units[o->n++] = units;
+}
+
+static void push(Cg *C, int units, const char *kernel, const char *sig, int nconst, const double *consts)
+{
     double *c = arena_alloc(C->a, sizeof(double) * (size_t)(nconst ? nconst : 1));
     memcpy(c, consts, sizeof(double) * (size_t)nconst);
-    o->v[o->n] = (JitCall){ arena_printf(C->a, "%s%d", C->prefix, o->n), kernel, sig, c };
-    o->node[o->n] = C->node;
-    o->units[o->n++] = units;
+    append(C->a, C->out, (JitCall){ arena_printf(C->a, "%s%d", C->prefix, C->out->n), kernel, sig, c }, units, C->node);
 }
 
 /* A call whose constants follow the signature: one double per 'p', 'q', 'i', 'f', 'r'. */
@@ -216,6 +221,28 @@ static int overlap(const Cg *C, const IrValue *a, const IrValue *b)
     return ao < bo + ir_numel(b) * 4 && bo < ao + ir_numel(a) * 4;
 }
 
+/* A Winograd inference conv's transformed weights, computed once by a
+ * preparation call into room of their own past the arena's other tensors
+ * (k_conv2d_wino_prep), rather than on every call: the conv's batchnorm
+ * and weights do not change from one inference to the next. Its offset. */
+static double prepared(Cg *C, int f4, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn,
+                       long long K)
+{
+    PlanLayout *L = C->p->L;
+    int cin = (int)x->d[1];
+    long long at = L->size,
+              floats = f4 ? k_wino4_pre_floats(cin, (int)K, L->simd) : k_wino_pre_floats(cin, (int)K, L->simd);
+    L->size += (floats * 4 + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    CgCalls *out = C->out;
+    const char *prefix = C->prefix;
+    C->out = &C->prep, C->prefix = arena_printf(C->a, "%sp", prefix);
+    call(C, k_wino_pre_units((int)K, L->simd), f4 ? "k_conv2d_wino4_prep" : "k_conv2d_wino_prep", "ppqqqqpwiifilh",
+         O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL),
+         Q(C, bn ? bn[3] : NULL), (double)at, (double)cin, (double)K, 1e-5, (double)L->simd);
+    C->out = out, C->prefix = prefix;
+    return (double)at;
+}
+
 /* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
 #define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
 
@@ -245,6 +272,13 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
     }
     if (apply)
         mk = mask_before(C, apply, C->p->g->nodes.v[C->node]);
+    /* U computed beforehand for an inference conv where that pays; not with
+     * keep vectors, which change from one run to the next (a sweep's
+     * variants), and with them the channels U would hold */
+    int four = !strcmp(kernel, "k_conv2d_wino4");
+    double pre = infer && !flip && ik < 0 && ok < 0 && k_wino_pre_pays((int)x->d[0], (int)x->d[2], (int)x->d[3], four)
+                     ? prepared(C, four, x, w, b, bn, K)
+                     : -1;
     /* With its mask ready (mask_before) and a relu after it, the conv writes
      * what the mask's application would (k_conv2d_wino_part's apply), and
      * that pass over the output is left out; unless the application's output
@@ -255,9 +289,9 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
             C->fused[i] |= C->p->g->nodes.v[i] == apply;
     if (eh < y->d[2] || ew < y->d[3] || ik >= 0 || ok >= 0) {   /* only what is read */
         double c[24] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
-                         Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL) };
-        int nc = 7;
-        char sig[32] = "ppqqqqq";
+                         Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre };
+        int nc = 8;
+        char sig[32] = "ppqqqqqq";
         strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, mk >= 0 ? "pp" : "nn");
         /* the GEMMs' sizes are counted from the keep vectors at run time anyway */
         strcat(sig, "pwr"), strcat(sig, ik >= 0 && C->out->share ? "r" : "i"), strcat(sig, "ii");
@@ -276,8 +310,8 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
              nc + (int)(sizeof rest / sizeof *rest), c);
         return;
     }
-    call(C, (int)x->d[0] * groups, kernel, "ppqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
-         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y),
+    call(C, (int)x->d[0] * groups, kernel, "ppqqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
+         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre, O(C, y),
          (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu,
          (double)flip, (double)C->p->L->simd, (double)groups);
 }
@@ -527,7 +561,7 @@ static int node(Cg *C, const IrNode *n)
 
 int cg_graph(Arena *a, const Plan *p, const char *prefix, CgCalls *out, char *err, size_t errlen)
 {
-    Cg C = { a, p, prefix, out, 0, arena_alloc(a, (size_t)p->g->nodes.n + 1) };
+    Cg C = { a, p, prefix, out, 0, arena_alloc(a, (size_t)p->g->nodes.n + 1), { 0 } };
     for (int i = 0; i < p->g->nodes.n; i++) {
         const IrNode *n = p->g->nodes.v[i];
         C.node = i;
@@ -538,13 +572,16 @@ int cg_graph(Arena *a, const Plan *p, const char *prefix, CgCalls *out, char *er
             return -1;
         }
     }
+    for (int i = 0; i < C.prep.n; i++)   /* the preparation last */
+        append(a, out, C.prep.v[i], C.prep.units[i], C.prep.node[i]);
+    out->nprep = C.prep.n;
     return 0;
 }
 
 void cg_sgd(Arena *a, const PlanLayout *L, const char *name, double momentum, double weight_decay, int nesterov,
             CgCalls *out)
 {
-    Cg C = { a, NULL, name, out, -1, NULL };
+    Cg C = { a, NULL, name, out, -1, NULL, { 0 } };
     call(&C, (int)(L->params_bytes / 4), "k_sgd", "ppppffilh", (double)L->params, (double)L->grads,
          (double)L->moments, (double)L->scalars, momentum, weight_decay, (double)nesterov);
 }

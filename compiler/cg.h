@@ -23,6 +23,10 @@ typedef struct CgCalls {
      * finely a small batch's conv splits its channels; 0: not known. The
      * split never changes a result. */
     int threads;
+    /* The last nprep calls prepare the last graph's weights for its other
+     * calls (Winograd's transformed weights): they run once before it, and
+     * again after its weights or batchnorm statistics change. */
+    int nprep;
 } CgCalls;
 
 /* Appends the calls of g's nodes, in order, named PREFIXn (n their index

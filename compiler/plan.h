@@ -29,6 +29,8 @@ typedef struct PlanLayout {
     long long parts, parts_bytes;
     long long work;
     long long size;                     /* bytes of the whole arena: the largest graph's end */
+    long long prepared;                 /* from here to size: what the preparation calls compute
+                                           from the weights (cg.h CgCalls.nprep), at a graph's first run */
     long long ws_floats;                /* per-thread scratch of the largest kernel */
     int simd;                           /* the host's vector width in floats */
 } PlanLayout;

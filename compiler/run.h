@@ -28,6 +28,10 @@ typedef struct RunModel {
     Jit *jit;
     PlanLayout *L;
     RunGraph train, eval;      /* train.g is NULL for an inference-only model */
+    RunGraph prep;             /* eval's preparation (CgCalls.nprep): run before eval when stale */
+    int prep_stale;            /* the weights may have changed since prep last ran: set by a
+                                  training step and by run_param and run_state, which hand out
+                                  the weights to write */
     char *base;                /* the arena: L->size bytes, 64-byte aligned */
     RtPool *pool;
     int pool_borrowed;         /* a module's: its model's pool, not freed with it */
@@ -154,7 +158,9 @@ void run_model_set_module(RunModel *m, const unsigned char *keep, int generators
  * order; keep NULL: not wanted), and whether the generators are on. */
 int run_model_get_module(const RunModel *m, unsigned char *keep);
 
-/* Tensors by name: parameters ("conv1.w"), states ("bn1.mean"); NULL if none. */
+/* Tensors by name: parameters ("conv1.w"), states ("bn1.mean"); NULL if none.
+ * Writable: the inference graph's preparation runs again before its next
+ * run (RunModel.prep_stale). */
 float *run_param(RunModel *m, int i);
 float *run_state(RunModel *m, int i);
 float *run_moment(RunModel *m, int i);

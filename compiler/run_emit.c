@@ -197,11 +197,14 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         mean[c] = d->norm_n ? (float)d->mean[k] : 0.0f;
         std[c] = d->norm_n ? (float)d->std[k] : 1.0f;
     }
-    int *step_call = arena_alloc(a, sizeof(int) * (size_t)(m->eval.nsteps + 1));
-    int *step_units = arena_alloc(a, sizeof(int) * (size_t)(m->eval.nsteps + 1));
-    for (int k = 0; k < m->eval.nsteps; k++) {
-        step_call[k] = m->eval.call[k];
-        step_units[k] = m->eval.steps[k].units;
+    /* the preparation's steps first: a slot runs them at its first call */
+    int np = m->prep.nsteps, ns = np + m->eval.nsteps;
+    int *step_call = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
+    int *step_units = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
+    for (int k = 0; k < ns; k++) {
+        const RunGraph *rg = k < np ? &m->prep : &m->eval;
+        step_call[k] = rg->call[k < np ? k : k - np];
+        step_units[k] = rg->steps[k < np ? k : k - np].units;
     }
     double cal[2 + 4 * 33];
     int ncal = 0;
@@ -211,7 +214,8 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     const IrGraph *g = m->eval.g;
     AotModule am = {
         .name = name, .calls = m->calls.v, .ncalls = m->calls.n, .step_call = step_call, .step_units = step_units,
-        .nsteps = m->eval.nsteps, .arena = m->base, .arena_bytes = m->L->size, .ws_floats = m->L->ws_floats,
+        .nsteps = ns, .arena = m->base, .arena_bytes = m->L->size, .arena_init = m->L->prepared, .nprep = np,
+        .ws_floats = m->L->ws_floats,
         .in_off = m->eval.plan->off[g->images->id], .out_off = m->eval.plan->off[g->logits->id],
         .batch = (int)g->batch, .channels = channels, .pixels = g->images->d[2] * g->images->d[3],
         .logits = (int)g->logits->d[1], .mean = mean, .std = std, .sel = sel, .nsel = n, .cpu = cpu,

@@ -75,6 +75,7 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
                          ? m->train.plan->work_bytes
                          : m->eval.plan->work_bytes;
     m->L->size = m->L->work + work;
+    m->L->prepared = m->L->size;   /* cg_graph adds what the preparation computes */
 
     m->ntrain = 0;
     if (train) {
@@ -89,7 +90,11 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
 /* After the JIT has the calls: the steps, the arena, the pool, the scratch. */
 static int finish(RunModel *m, Arena *a, int threads, RtPool *share, char *err, size_t errlen)
 {
-    if ((m->train.g && steps(m, a, &m->train, 0, m->ntrain) != 0) || steps(m, a, &m->eval, m->ntrain, m->calls.n) != 0) {
+    int prep0 = m->calls.n - m->calls.nprep;
+    m->prep.g = m->eval.g, m->prep.plan = m->eval.plan;
+    m->prep_stale = 1;
+    if ((m->train.g && steps(m, a, &m->train, 0, m->ntrain) != 0) || steps(m, a, &m->eval, m->ntrain, prep0) != 0 ||
+        steps(m, a, &m->prep, prep0, m->calls.n) != 0) {
         snprintf(err, errlen, "internal error: a compiled kernel call is missing");
         return -1;
     }
@@ -207,10 +212,23 @@ static int tune_off(void)
     return off;
 }
 
+/* Before the inference graph runs: its preparation, where the weights may
+ * have changed since it last ran. */
+static void prepare_eval(RunModel *m, const RunGraph *rg)
+{
+    if (rg != &m->eval || !m->prep_stale)
+        return;
+    rt_pool_run(m->pool, m->prep.steps, m->prep.nsteps, m->base, m->ws);
+    m->prep_stale = 0;
+}
+
 /* Runs a graph's steps, on all threads or on one as its tuner finds faster; profiling runs them
  * one at a time and times each. */
 void run_graph(RunModel *m, RunGraph *rg)
 {
+    prepare_eval(m, rg);
+    if (rg == &m->train)   /* it updates the weights */
+        m->prep_stale = 1;
     if (!m->profile) {
         rt_pool_run_tuned(m->pool, tune_off() ? NULL : &rg->tune, rg->steps, rg->nsteps, m->base, m->ws);
         return;
@@ -227,6 +245,7 @@ void run_graph_prefix(RunModel *m, RunGraph *rg, int end)
     int n = 0;
     while (n < rg->nsteps && rg->node[n] < end)
         n++;
+    prepare_eval(m, rg);
     rt_pool_run(m->pool, rg->steps, n, m->base, m->ws);
 }
 
@@ -302,8 +321,17 @@ int run_model_get_module(const RunModel *m, unsigned char *keep)
 
 static const IrGraph *any_graph(const RunModel *m) { return m->train.g ? m->train.g : m->eval.g; }
 
-float *run_param(RunModel *m, int i) { return (float *)(m->base + m->L->param_off[i]); }
-float *run_state(RunModel *m, int i) { return (float *)(m->base + m->L->state_off[i]); }
+float *run_param(RunModel *m, int i)
+{
+    m->prep_stale = 1;
+    return (float *)(m->base + m->L->param_off[i]);
+}
+
+float *run_state(RunModel *m, int i)
+{
+    m->prep_stale = 1;
+    return (float *)(m->base + m->L->state_off[i]);
+}
 float *run_moment(RunModel *m, int i)
 {
     return (float *)(m->base + m->L->moments + (m->L->param_off[i] - m->L->params));

@@ -142,13 +142,15 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWa
     if (n == 0)
         return 0;
     const long long in_off = io[0], out_off = io[1], B = io[2], C = io[3], HW = io[4], K = io[5], S = io[6];
-    const long long arena_bytes = io[7], init_bytes = io[8], ws_bytes = io[9];
+    const long long arena_bytes = io[7], init_bytes = io[8], ws_bytes = io[9], nprep = io[11];
     int s;
     KAotSlot *slot = take_slot(slots, (int)io[10], wait, &s);
     char *base = arenas + s * arena_bytes;
     float *ws = (float *)(wss + s * ws_bytes);
-    if (!slot->ready) {   /* its first call: the weights; the rest starts as zeros */
+    if (!slot->ready) {   /* its first call: the weights (the rest starts as zeros), then what is prepared from them */
         memcpy(base, init, (size_t)init_bytes);
+        for (int k = 0; k < nprep; k++)
+            steps[k](base, ws, 0, units[k]);
         slot->ready = 1;
     }
     float *x = (float *)(base + in_off);
@@ -164,7 +166,7 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWa
                 for (long long p = 0; p < HW; p++)
                     d[p] = i < cnt ? (src[p] - mean) / std : 0.0f;   /* past n: zeros, scores unread */
             }
-        for (int k = 0; k < nsteps; k++)
+        for (int k = (int)nprep; k < nsteps; k++)
             steps[k](base, ws, 0, units[k]);
         for (long long i = 0; i < cnt; i++)
             if (cal)

@@ -81,8 +81,23 @@ long k_wino_ws(int C, int H, int W, int K, int simd);
 int k_wino_groups(int N, int K, int simd, int threads);
 void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                   const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                   float eps, int relu, int flip, int simd, int groups, int lo, int hi);
+                   const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
+                   int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi);
+/* An inference conv's transformed weights U (and their batchnorm scale),
+ * which do not change from one call to the next: k_conv2d_wino_prep
+ * computes them into pre (k_wino_pre_floats of them) once, and
+ * k_conv2d_wino, given pre (flip 0), reads them there instead of computing
+ * them again; the same U to the bit. At batch 1 that transform was a third
+ * of the call. units: register tiles of output channels, k_wino_pre_units
+ * of them (either size). Scratch: 2 K + 32 floats. */
+long k_wino_pre_floats(int C, int K, int simd);
+int k_wino_pre_units(int K, int simd);
+/* Whether a call of N images of H x W (F(4x4) when four) gains enough by
+ * it to give U the room. */
+int k_wino_pre_pays(int N, int H, int W, int four);
+void k_conv2d_wino_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
+                        const float *restrict beta, const float *restrict mean, const float *restrict var,
+                        float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi);
 /* The same forward (no flip) where only a part of y is read: output rows
  * < OH and columns < OW (a pool after it drops the rest), and with outkeep,
  * only the output channels k with outkeep[k] != 0 (a mask multiplies the
@@ -93,14 +108,15 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
  * the zero terms (to the sign of a zero); every other element is
  * k_conv2d_wino's or 0. With apply (and relu), y is what k_mask_apply_keep
  * with its relu makes of that output, to the bit: each channel k of image n
- * times (*gen ? mask[n][k] : 1) outkeep[k], then the relu. Scratch:
- * k_wino_ws. */
+ * times (*gen ? mask[n][k] : 1) outkeep[k], then the relu. pre as
+ * k_conv2d_wino's, read only without inkeep and outkeep (its U holds every
+ * channel). Scratch: k_wino_ws. */
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                        const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
-                        const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
-                        int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int apply, int simd,
-                        int groups, int lo, int hi);
+                        const float *restrict var, const float *restrict pre, const float *restrict inkeep,
+                        const float *restrict outkeep, const float *restrict mask, const int *restrict gen,
+                        float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
+                        int OH, int OW, int apply, int simd, int groups, int lo, int hi);
 /* The same by F(4x4, 3x3) (k_wino4.c), for the same shapes, the weight
  * gradient too (as k_conv2d_wino_bwd_w): 4x fewer multiplies than the
  * direct conv instead of 2.25x, rounding a little more; k_wino4_pays says
@@ -113,8 +129,13 @@ int k_wino4_infer_pays(int N, int C, int H, int W, int simd);
 long k_wino4_ws(int C, int H, int W, int K, int simd);
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                    float eps, int relu, int flip, int simd, int groups, int lo, int hi);
+                    const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
+                    int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi);
+/* Its U precomputed, as k_conv2d_wino_prep's. */
+long k_wino4_pre_floats(int C, int K, int simd);
+void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
+                         const float *restrict beta, const float *restrict mean, const float *restrict var,
+                         float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi);
 void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
                           int simd, int lo, int hi);
@@ -282,7 +303,7 @@ typedef void (*KAotStep)(char *base, float *ws, int lo, int hi);
  * PTHREAD_MUTEX_INITIALIZER); on a cache line of its own. */
 typedef struct KAotSlot {
     _Alignas(64) pthread_mutex_t mu;
-    int ready;                 /* its arena holds the weights */
+    int ready;                 /* its arena holds the weights and what is prepared from them */
 } KAotSlot;
 /* Where calls wait while every slot is busy, for whichever frees first:
  * all zeros before the first call too (PTHREAD_COND_INITIALIZER as well). */
@@ -294,14 +315,15 @@ typedef struct KAotWait {
 /* n images (C x HW floats each, before normalization) through the module,
  * B at a time, in a slot's arena (arenas + s * arena_bytes; its scratch at
  * wss + s * ws_bytes): each batch normalized into the arena at io[0] (norm:
- * C means, then C stds), steps[k](base, ws, 0, units[k]) for every step in
- * order (one thread: all units), then per image the S scores out[sel[j]] of
+ * C means, then C stds), steps[k](base, ws, 0, units[k]) for every step
+ * from nprep on, in order (one thread: all units), then per image the S scores out[sel[j]] of
  * the K logits at io[1]; or, with cal, one score: the calibrated
  * probability of its class (cal: own, dim, then dim means, dim deviations,
  * dim weights and the bias, ModCalib's). io: in_off, out_off, B, C, HW, K,
  * S, arena_bytes, init_bytes (init's: copied into a slot's arena at its
- * first call), ws_bytes, nslots. Returns 0, or -1 for n < 0 or a NULL
- * buffer. */
+ * first call), ws_bytes, nslots, nprep (the steps that prepare what the
+ * others read from the weights: run once, at a slot's first call, after
+ * the copy). Returns 0, or -1 for n < 0 or a NULL buffer. */
 int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWait *wait, const KAotStep *steps,
               const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
               const double *cal, const float *images, float *scores, int n);

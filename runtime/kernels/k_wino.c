@@ -363,8 +363,8 @@ static int k_wino_dead(const float *restrict mk, const int *restrict kmap, int K
 /* Images [a, e) of a k_wino_fwd call: its blocks, each up to TRb tile rows
  * of several whole images or a slice of one. */
 typedef struct {
-    const float *x, *bias, *mask, *outkeep;
-    float *y, *ws, *u;
+    const float *x, *bias, *mask, *outkeep, *u;
+    float *y, *ws;
     const int *cmap, *kmap, *zmap;
     int C, H, W, K, Ca, Ka, Kz, relu, apply, simd;
     int ka0, ka1, kz0, kz1; /* the M rows (kept channels) and the zeroed channels this call computes */
@@ -460,7 +460,7 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
 
 static void k_wino_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                       const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
+                       const float *restrict var, const float *restrict pre, const float *restrict inkeep, const float *restrict outkeep,
                        const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
                        int N, int C, int H, int W, int K, float eps, int relu, int flip, int OH, int OW, int apply,
                        int simd, int groups, int lo, int hi)
@@ -491,7 +491,10 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     if (!(mask && *gen))
         mask = NULL;
-    KWinoRun r = { x, gamma || b ? bias : NULL, mask, outkeep, y, ws, u, cmap, kmap, zmap,
+    /* U as k_conv2d_wino_prep left it holds every channel: not with maps */
+    if (inkeep || outkeep)
+        pre = NULL;
+    KWinoRun r = { x, gamma || b ? bias : NULL, mask, outkeep, pre ? pre : u, y, ws, cmap, kmap, zmap,
                    C, H, W, K, Ca, Ka, Kz, relu, apply, simd, 0, Ka, 0, Kz };
     if (groups > 1) {
         /* unit gi N + n: image n, the kept channels of k_wino_group's gi-th
@@ -508,14 +511,15 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
             }
             if (r.ka0 >= r.ka1 && r.kz0 >= r.kz1)
                 continue;
-            if (gi != done && r.ka0 < r.ka1) /* consecutive units share a group: its weights once */
+            if (gi != done && r.ka0 < r.ka1 && !pre) /* consecutive units share a group: its weights once */
                 k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka, r.ka0,
                                (int)k_rup(r.ka1, k_op_mr(simd))), done = gi;
             k_wino_images(&r, &g, n, n + 1);
         }
         return;
     }
-    k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)));
+    if (!pre)
+        k_wino_weights(w, scale, u, C, K, flip, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)));
     if (!mask) {
         k_wino_images(&r, &g, lo, hi);
         return;
@@ -546,23 +550,47 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
     }
 }
 
+long k_wino_pre_floats(int C, int K, int simd) { return 16 * k_wino_ustride(k_rup(K, k_op_mr(simd)) * C); }
+
+int k_wino_pre_units(int K, int simd) { return (K + k_op_mr(simd) - 1) / k_op_mr(simd); }
+
+int k_wino_pre_pays(int N, int H, int W, int four)
+{
+    /* The transform of the weights costs a call about what 21 tiles of
+     * images cost it (either size; Zen 1, one thread: 26-33% of a call at 49
+     * tiles, F(2x2) at 14x14 and F(4x4) at 28x28). Past 512 tiles it would
+     * save under 4% of a call, for room as large as the weights' 1.8x (2x2)
+     * or 4x (4x4): VGG16's at batch 64 would have taken 105 MB more. */
+    long tiles = four ? (long)((H + 3) / 4) * ((W + 3) / 4) : (long)k_wino_tiles(H) * k_wino_tiles(W);
+    return (long)N * tiles <= 512;
+}
+
+void k_conv2d_wino_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
+                        const float *restrict beta, const float *restrict mean, const float *restrict var,
+                        float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi)
+{
+    int mr = k_op_mr(simd), K16 = (int)k_rup(K, 16);
+    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, ws, ws + K16);
+    k_wino_weights(w, scale, pre, C, K, 0, simd, NULL, C, NULL, K, lo * mr, hi * mr);
+}
+
 void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,
                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                   const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                   float eps, int relu, int flip, int simd, int groups, int lo, int hi)
+                   const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
+                   int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
 {
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, NULL, NULL, NULL, NULL, y, ws, N, C, H, W, K, eps, relu, flip, H, W, 0,
-               simd, groups, lo, hi);
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, pre, NULL, NULL, NULL, NULL, y, ws, N, C, H, W, K, eps, relu, flip, H,
+               W, 0, simd, groups, lo, hi);
 }
 
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                        const float *restrict var, const float *restrict inkeep, const float *restrict outkeep,
-                        const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
-                        int N, int C, int H, int W, int K, float eps, int relu, int OH, int OW, int apply, int simd,
-                        int groups, int lo, int hi)
+                        const float *restrict var, const float *restrict pre, const float *restrict inkeep,
+                        const float *restrict outkeep, const float *restrict mask, const int *restrict gen,
+                        float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
+                        int OH, int OW, int apply, int simd, int groups, int lo, int hi)
 {
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, 0, OH, OW,
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, 0, OH, OW,
                apply, simd, groups, lo, hi);
 }
 

@@ -111,10 +111,12 @@ int k_wino4_pays(int W)
 
 int k_wino4_infer_pays(int N, int C, int H, int W, int simd)
 {
-    /* F(4x4)'s weight transform, 36 values per kernel, is paid once per
-     * call: fewer than 784 pixels (one 28x28 image) do not repay it. SimCNN
-     * at batch 1 on Zen 1, two threads: 0.78 ms with F(4x4) at 14x14, 0.61
-     * with F(2x2) there; F(2x2) at 28x28 too gained nothing more. */
+    /* F(4x4)'s U, 36 values a kernel against F(2x2)'s 16, is read whole by
+     * every call: fewer than 784 pixels (one 28x28 image) do not repay it.
+     * SimCNN at batch 1 on Zen 1, one thread, U computed beforehand
+     * (k_conv2d_wino4_prep): 1.11-1.23 ms with F(4x4) at 14x14, 0.92-1.02
+     * with F(2x2) there (two threads, when each call still computed U:
+     * 0.78 and 0.61). */
     if ((long)N * H * W < 784)
         return 0;
     /* The inference forward at the eval batch with 8-float vectors
@@ -335,10 +337,24 @@ static void k_w4_images(const float *restrict x, const float *restrict u, const 
     }
 }
 
+long k_wino4_pre_floats(int C, int K, int simd)
+{
+    return K_W4_NX * k_wino_ustride(k_rup(K, k_op_mr(simd)) * C);
+}
+
+void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
+                         const float *restrict beta, const float *restrict mean, const float *restrict var,
+                         float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi)
+{
+    int mr = k_op_mr(simd), K16 = (int)k_rup(K, 16);
+    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, ws, ws + K16);
+    k_w4_weights(w, scale, pre, C, K, 0, simd, lo * mr, hi * mr);
+}
+
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                    const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W, int K,
-                    float eps, int relu, int flip, int simd, int groups, int lo, int hi)
+                    const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
+                    int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
 {
     if (lo >= hi)
         return;
@@ -348,8 +364,9 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     bias = gamma || b ? bias : NULL;
     if (groups <= 1) {
-        k_w4_weights(w, scale, u, C, K, flip, simd, 0, g.Kp);
-        k_w4_images(x, u, bias, y, ws, &g, C, H, W, K, 0, K, relu, simd, lo, hi);
+        if (!pre)
+            k_w4_weights(w, scale, u, C, K, flip, simd, 0, g.Kp);
+        k_w4_images(x, pre ? pre : u, bias, y, ws, &g, C, H, W, K, 0, K, relu, simd, lo, hi);
         return;
     }
     /* unit gi N + n: image n, output channels k_wino_group's gi-th range */
@@ -357,9 +374,9 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
         int gi = un / N, n = un % N, k0, k1 = k_wino_group(K, simd, groups, gi, &k0);
         if (k0 >= k1)
             continue;
-        if (gi != done) /* consecutive units share a group: its weights once */
+        if (gi != done && !pre) /* consecutive units share a group: its weights once */
             k_w4_weights(w, scale, u, C, K, flip, simd, k0, (int)k_rup(k1, k_op_mr(simd))), done = gi;
-        k_w4_images(x, u, bias, y, ws, &g, C, H, W, K, k0, k1, relu, simd, n, n + 1);
+        k_w4_images(x, pre ? pre : u, bias, y, ws, &g, C, H, W, K, k0, k1, relu, simd, n, n + 1);
     }
 }
 

@@ -174,7 +174,7 @@ static void test_batchnorm_eval(void **s)
     float *x = run_images(&m, &m.eval);
     float in[6] = { 3, 0, -1, -2, 0.5f, 7 };
     memcpy(x, in, sizeof in);
-    rt_pool_run(m.pool, m.eval.steps, m.eval.nsteps, m.base, m.ws);
+    run_graph(&m, &m.eval);
     const float *yv = (const float *)(m.base + m.eval.plan->off[m.eval.g->logits->id]);
     for (int i = 0; i < 6; i++) {
         int c = i % 2;

@@ -232,8 +232,8 @@ static double worst_d(const float *got, const double *want, long n)
 static void wino_case(int N, int C, int H, int W, int K, int four)
 {
     typedef void Conv(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
-                      const float *restrict, const float *restrict, const float *restrict, float *restrict,
-                      float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
+                      const float *restrict, const float *restrict, const float *restrict, const float *restrict,
+                      float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
     Conv *conv = four ? k_conv2d_wino4 : k_conv2d_wino;
     typedef void BwdW(const float *restrict, const float *restrict, float *restrict, float *restrict,
                       float *restrict, int, int, int, int, int, int, int, int, int);
@@ -273,9 +273,9 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
             db[sp] = garbage(G * K);
             for (int i = 0; i < split_count(sp); i++) {
                 int a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
-                conv(x, w, b, NULL, NULL, NULL, NULL, y[sp], ws, N, C, H, W, K, 0.0f, 0, 0, simd, 1, a, e);
-                conv(x, w, b, ga, be, mu, va, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, a, e);
-                conv(dy, w, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, 1, a, e);
+                conv(x, w, b, NULL, NULL, NULL, NULL, NULL, y[sp], ws, N, C, H, W, K, 0.0f, 0, 0, simd, 1, a, e);
+                conv(x, w, b, ga, be, mu, va, NULL, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, a, e);
+                conv(dy, w, NULL, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, 1, a, e);
                 a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
                 bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, simd, a, e);
             }
@@ -302,14 +302,37 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
         for (int gr = 2; gr <= 3; gr++) { /* output channels split in groups (a small batch): the same bits */
             for (int i = 0; i < split_count(2); i++) {
                 int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
-                conv(x, w, b, NULL, NULL, NULL, NULL, y[1], ws, N, C, H, W, K, 0.0f, 0, 0, simd, gr, a, e);
-                conv(x, w, b, ga, be, mu, va, yb[1], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, gr, a, e);
-                conv(dy, w, NULL, NULL, NULL, NULL, NULL, dx[1], ws, N, K, H, W, C, 0.0f, 0, 1, simd, gr, a, e);
+                conv(x, w, b, NULL, NULL, NULL, NULL, NULL, y[1], ws, N, C, H, W, K, 0.0f, 0, 0, simd, gr, a, e);
+                conv(x, w, b, ga, be, mu, va, NULL, yb[1], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, gr, a, e);
+                conv(dy, w, NULL, NULL, NULL, NULL, NULL, NULL, dx[1], ws, N, K, H, W, C, 0.0f, 0, 1, simd, gr, a, e);
             }
             assert_same(y[0], y[1], ny, what);
             assert_same(yb[0], yb[1], ny, what);
             assert_same(dx[0], dx[1], nx, what);
         }
+        /* U computed beforehand (an inference conv's, the preparation split
+         * over its units): the same bits in one group or several */
+        typedef void Prep(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
+                          const float *restrict, const float *restrict, float *restrict, float *restrict, int, int,
+                          float, int, int, int);
+        Prep *prep = four ? k_conv2d_wino4_prep : k_conv2d_wino_prep;
+        long np = four ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd);
+        float *pre = garbage(np), *preb = garbage(np);
+        int pu = k_wino_pre_units(K, simd);
+        for (int i = 0; i < split_count(2); i++) {
+            prep(w, b, NULL, NULL, NULL, NULL, pre, ws, C, K, 0.0f, simd, split_at(pu, 2, i), split_at(pu, 2, i + 1));
+            prep(w, b, ga, be, mu, va, preb, ws, C, K, 1e-5f, simd, split_at(pu, 2, i), split_at(pu, 2, i + 1));
+        }
+        for (int gr = 1; gr <= 3; gr++) {
+            for (int i = 0; i < split_count(2); i++) {
+                int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
+                conv(x, w, b, NULL, NULL, NULL, NULL, pre, y[1], ws, N, C, H, W, K, 0.0f, 0, 0, simd, gr, a, e);
+                conv(x, w, b, ga, be, mu, va, preb, yb[1], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, gr, a, e);
+            }
+            assert_same(y[0], y[1], ny, what);
+            assert_same(yb[0], yb[1], ny, what);
+        }
+        free(pre), free(preb);
         for (int sp = 0; sp < 3; sp++)
             free(y[sp]), free(yb[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
         free(ws);
@@ -334,11 +357,11 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
         float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *full = garbage(ny), *part[3];
-        k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
+        k_conv2d_wino(x, w, b, ga, be, mu, va, NULL, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
         for (int sp = 0; sp < 3; sp++) {
             part[sp] = garbage(ny);
             for (int i = 0; i < split_count(sp); i++)
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, NULL, NULL, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH,
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, NULL, NULL, NULL, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH,
                                    OW, 0, simd, 1, split_at(N, sp, i), split_at(N, sp, i + 1));
         }
         for (long i = 0; i < ny; i++) {
@@ -350,6 +373,13 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
         }
         for (int sp = 1; sp < 3; sp++)
             assert_same(part[0], part[sp], ny, what);
+        /* with U computed beforehand: the same bits */
+        float *pre = garbage(k_wino_pre_floats(C, K, simd));
+        k_conv2d_wino_prep(w, b, ga, be, mu, va, pre, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
+        k_conv2d_wino_part(x, w, b, ga, be, mu, va, pre, NULL, NULL, NULL, NULL, part[1], ws, N, C, H, W, K, 1e-5f, 1,
+                           OH, OW, 0, simd, 1, 0, N);
+        assert_same(part[0], part[1], ny, what);
+        free(pre);
         for (int sp = 0; sp < 3; sp++)
             free(part[sp]);
         free(ws), free(full);
@@ -382,13 +412,13 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
         float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *full = garbage(ny), *part = garbage(ny);
-        k_conv2d_wino(x, w, b, ga, be, mu, va, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
+        k_conv2d_wino(x, w, b, ga, be, mu, va, NULL, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
         /* and a mask that turns image 1 off on every kept channel (not on the
          * others): with the generators on, that image is zeros */
         for (int on = 0; on < 2; on++) {
             int gen = on;
             for (int i = 0; i < split_count(2); i++)
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1, H,
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1, H,
                                    W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             for (long i = 0; i < ny; i++) {
                 long n = i / ((long)K * H * W);
@@ -400,10 +430,13 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
             /* the mask's application fused (apply): to the bit what
              * k_mask_apply_keep with its relu makes of the conv without one */
             float *plain = garbage(ny), *ref = garbage(ny), *fused = garbage(ny);
+            /* plain's given a U made beforehand, which holds every channel:
+             * with keep vectors it is not read (garbage here) */
+            float *junk = garbage(k_wino_pre_floats(C, K, simd));
             for (int i = 0; i < split_count(2); i++) {
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f, 0, H,
-                                   W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f, 1, H,
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, junk, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f, 0,
+                                   H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f, 1, H,
                                    W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             }
             k_mask_apply_keep(plain, mask, ok, &gen, ref, H * W, K, 1, 0, N * K);
@@ -415,16 +448,16 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
                 float *gp = garbage(ny), *gf = garbage(ny);
                 for (int i = 0; i < split_count(2); i++) {
                     int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
-                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, gp, ws, N, C, H, W, K, 1e-5f, 1, H,
+                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gp, ws, N, C, H, W, K, 1e-5f, 1, H,
                                        W, 0, simd, gr, a, e);
-                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, ik, ok, mask, &gen, gf, ws, N, C, H, W, K, 1e-5f, 1, H,
+                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gf, ws, N, C, H, W, K, 1e-5f, 1, H,
                                        W, 1, simd, gr, a, e);
                 }
                 assert_same(part, gp, ny, what);
                 assert_same(fused, gf, ny, what);
                 free(gp), free(gf);
             }
-            free(plain), free(ref), free(fused);
+            free(plain), free(ref), free(fused), free(junk);
         }
         free(ws), free(full), free(part);
     }
@@ -463,11 +496,11 @@ static void wino_zeros_case(int N, int C, int H, int W, int K)
         for (int keep = 0; keep < 2; keep++) {
             all[keep] = garbage(ny);
             for (int i = 0; i < split_count(2); i++)
-                k_conv2d_wino_part(x, w, b, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL, NULL, all[keep], ws, N,
+                k_conv2d_wino_part(x, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL, NULL, all[keep], ws, N,
                                    C, H, W, K, 0.0f, 0, H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             for (int n = 0; n < N; n++)
                 for (int gr = 1; gr <= 2; gr++) { /* alone, and its channels in two groups (one image, two threads) */
-                    k_conv2d_wino_part(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL,
+                    k_conv2d_wino_part(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL,
                                        NULL, NULL, one, ws, 1, C, H, W, K, 0.0f, 0, H, W, 0, simd, gr, 0, gr);
                     if (memcmp(one, all[keep] + n * per, sizeof(float) * (size_t)per) != 0)
                         fail_msg("%s simd %d keep %d groups %d: image %d alone differs from it in the batch", what,

@@ -38,7 +38,7 @@ static void scores(RunModel *m, const RtDataset *ds, const RtNormalize *norm, fl
     for (int i = 0; i < BATCH; i++)
         idx[i] = (uint32_t)i;
     rt_data_batch(ds, 1, idx, BATCH, norm, NULL, NULL, run_images(m, rg), lab);
-    rt_pool_run(m->pool, rg->steps, rg->nsteps, m->base, m->ws);
+    run_graph(m, rg);
     memcpy(out, m->base + rg->plan->off[rg->g->logits->id], sizeof(float) * BATCH * 4);
 }
 

@@ -246,6 +246,73 @@ static void check_mask_init(const char *choice, MaskInit want)
     tc_free(t);
 }
 
+/* The logits of the inference graph on x. */
+static void eval_logits(RunModel *m, const float *x, float *out)
+{
+    const IrGraph *g = m->eval.g;
+    long long B = g->batch;
+    memcpy(run_images(m, &m->eval), x, sizeof(float) * (size_t)ir_numel(g->images));
+    run_graph(m, &m->eval);
+    memcpy(out, m->base + m->eval.plan->off[g->logits->id], sizeof(float) * (size_t)(B * g->logits->d[1]));
+}
+
+/* The inference graph's Winograd convs read weights transformed beforehand
+ * (CgCalls.nprep): after training steps, and after weights written through
+ * run_param and run_state, its logits are those of a model built afresh
+ * with the same weights, to the bit. */
+static void test_prepared_weights_follow_the_weights(void **s)
+{
+    (void)s;
+    TestComp *t = tc_compile("prep.mwt",
+                             "dataset d = synthetic(n = 64, test = 16) { classes = 3  shape = [8, 6, 6] }\n"
+                             "model m : [8, 6, 6] -> [3] { conv(16) batchnorm relu conv(12) batchnorm relu gap linear(3) }\n"
+                             "train m on d { epochs = 1  batch = 4  optimizer = sgd(lr = 0.1)  schedule = constant }\n",
+                             1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    RunModel m, fresh;
+    RtRng rng;
+    rt_rng_seed(&rng, 7);
+    tc_model_init(&m, t, tr->model, tr, 2, 2, &rng, tr->mask_init);
+    tc_model_init(&fresh, t, tr->model, NULL, 2, 1, &rng, tr->mask_init);
+    assert_int_equal(m.prep.nsteps, 2);   /* both convs prepared */
+    float x[4 * 8 * 6 * 6], a[6], b[6], before[6];
+    int32_t y[4] = { 0, 1, 2, 1 };
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+        x[i] = rt_rng_normal(&rng);
+    const IrGraph *g = m.eval.g;
+    for (int round = 0; round < 3; round++) {
+        eval_logits(&m, x, before);
+        if (round == 0) {   /* training steps change the weights and the batchnorm statistics */
+            int ok;
+            for (int k = 0; k < 3; k++)
+                run_train_step(&m, x, y, 0.1, 1, &ok);
+        } else if (round == 1) {
+            float *w = run_param(&m, 0);
+            for (long long i = 0; i < ir_numel(g->params.v[0]); i++)
+                w[i] *= -1.5f;
+        } else {
+            float *var = run_state(&m, 1);
+            for (long long i = 0; i < ir_numel(g->states.v[1]); i++)
+                var[i] *= 3.0f;
+        }
+        eval_logits(&m, x, a);
+        for (int i = 0; i < g->params.n; i++)
+            memcpy(run_param(&fresh, i), run_param(&m, i), sizeof(float) * (size_t)ir_numel(g->params.v[i]));
+        for (int i = 0; i < g->states.n; i++)
+            memcpy(run_state(&fresh, i), run_state(&m, i), sizeof(float) * (size_t)ir_numel(g->states.v[i]));
+        eval_logits(&fresh, x, b);
+        if (memcmp(a, b, sizeof a) != 0)
+            fail_msg("round %d: the logits differ from a fresh model's with the same weights", round);
+        if (!memcmp(a, before, sizeof a))
+            fail_msg("round %d: the weights changed and the logits did not", round);
+    }
+    run_model_free(&m);
+    run_model_free(&fresh);
+    tc_free(t);
+}
+
 static void test_mask_init(void **s)
 {
     (void)s;
@@ -263,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_modular_training_is_deterministic),
         cmocka_unit_test(test_wrong_checkpoint_is_refused),
         cmocka_unit_test(test_mask_init),
+        cmocka_unit_test(test_prepared_weights_follow_the_weights),
         cmocka_unit_test(test_interrupt_stops_between_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
