@@ -288,10 +288,10 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         for (int i = 0; i < C->p->g->nodes.n; i++)
             C->fused[i] |= C->p->g->nodes.v[i] == apply;
     if (eh < y->d[2] || ew < y->d[3] || ik >= 0 || ok >= 0) {   /* only what is read */
-        double c[24] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
+        double c[32] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
                          Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre };
         int nc = 8;
-        char sig[32] = "ppqqqqqq";
+        char sig[40] = "ppqqqqqq";
         strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, mk >= 0 ? "pp" : "nn");
         /* the GEMMs' sizes are counted from the keep vectors at run time anyway */
         strcat(sig, "pwr"), strcat(sig, ik >= 0 && C->out->share ? "r" : "i"), strcat(sig, "ii");

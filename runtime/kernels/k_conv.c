@@ -480,7 +480,7 @@ void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *re
     for (long t = (long)lo * OH; t < (long)hi * OH;) {
         int nrows = k_blk_next(t, hi, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
         k_blk_in(dy, ws + g.dyc, g.ld, t, nrows, qb, K, OH, OW);
-        k_op_gemm(simd, (int)Kd, K, ws + g.apack, ws + g.dyc, g.ld, qb, ws + g.dcol, g.ld);
+        k_op_gemm(simd, (int)Kd, K, ws + g.apack, ws + g.dyc, g.ld, qb, qb, ws + g.dcol, g.ld);
         k_col2im(ws + g.dcol, g.ld, t, nrows, dx, C, H, W, R, S, stride, pad, OH, OW);
         t += nrows;
     }

@@ -440,11 +440,11 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
         if (Mk > 0 && k_wino_lists(zero, c0, nruns, cols, r->Ca, nr, qb, lists, lens)) {
             K_ROLLED
             for (int xi = 0; xi < 16; xi++)
-                k_op_gemm_lists(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->ldv, qb,
+                k_op_gemm_lists(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->ldv, qb, (int)cols,
                                 ma + xi * g->mxs, g->ldv, lists, r->Ca, lens);
         } else {
             for (int xi = 0; xi < 16 && Mk > 0; xi++) /* left to the unroller: ~10% faster than rolled */
-                k_op_gemm(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->ldv, qb,
+                k_op_gemm(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->ldv, qb, (int)cols,
                           ma + xi * g->mxs, g->ldv);
         }
         for (long u0 = t, n; u0 < t1;) {

@@ -325,7 +325,7 @@ static void k_w4_images(const float *restrict x, const float *restrict u, const 
         k_wino_zero_cols(v, K_W4_NX, g->vxs, C, g->vcs, cols, qb); /* zeros into the GEMM past the block's tiles */
         K_ROLLED
         for (int xi = 0; xi < K_W4_NX; xi++)
-            k_op_gemm(simd, k1 - k0, C, u + xi * us + (long)k0 * C, v + xi * g->vxs, g->vcs, qb,
+            k_op_gemm(simd, k1 - k0, C, u + xi * us + (long)k0 * C, v + xi * g->vxs, g->vcs, qb, (int)cols,
                       m + xi * g->mxs + (long)k0 * g->mks, g->mks);
         for (long u0 = t, n; u0 < t1;) {
             int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);

@@ -299,6 +299,13 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
         }
         bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, simd, 0, G); /* without the bias */
         assert_same(dw[0], dw[1], G * nw, what);
+        /* each image alone, as at batch 1: its tiles in GEMM column tiles of
+         * their own (the last one narrower, k_op_4x8_of_24), the same bits */
+        for (int n = 0; n < N; n++) {
+            conv(x + (long)n * C * H * W, w, b, ga, be, mu, va, NULL, yb[1], ws, 1, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0,
+                 1);
+            assert_same(yb[0] + (long)n * K * H * W, yb[1], (long)K * H * W, what);
+        }
         for (int gr = 2; gr <= 3; gr++) { /* output channels split in groups (a small batch): the same bits */
             for (int i = 0; i < split_count(2); i++) {
                 int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
