@@ -311,7 +311,8 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         return;
     }
     call(C, (int)x->d[0] * groups, kernel, "ppqqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
-         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre, O(C, y),
+         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre,
+         O(C, y),
          (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu,
          (double)flip, (double)C->p->L->simd, (double)groups);
 }

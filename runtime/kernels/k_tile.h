@@ -127,8 +127,8 @@ K_OP_LIST_KERNEL(k_op_list_4x8, k_v8, 8, 4, 1)
  * vectors: a 4x8 tile, the same sums (n < 0: k_op_4x8's over kin, else
  * k_op_list_4x8's over list[0..n)); the other 16 columns +0, what k_op_4x24
  * makes of the zero columns of B there. SimCNN's 14x14 image has 49 tiles
- * of F(2x2): a third 4x24 tile for one of them, a 4x8 one now, 15% faster
- * GEMMs (Zen 1, 64 channels in and out). Two 4x8 tiles for 16 columns
+ * of F(2x2): a third 4x24 tile for one of them, a 4x8 one now, 16-20%
+ * faster GEMMs (Zen 1, 64 and 30 channels in). Two 4x8 tiles for 16 columns
  * were slower than the 4x24 one: each broadcasts A again. */
 static inline void k_op_4x8_of_24(int n, const int *restrict list, int kin, const float *restrict a,
                                   const float *restrict b, long ldb, float *restrict c, long ldc)

@@ -460,10 +460,10 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
 
 static void k_wino_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                       const float *restrict var, const float *restrict pre, const float *restrict inkeep, const float *restrict outkeep,
-                       const float *restrict mask, const int *restrict gen, float *restrict y, float *restrict ws,
-                       int N, int C, int H, int W, int K, float eps, int relu, int flip, int OH, int OW, int apply,
-                       int simd, int groups, int lo, int hi)
+                       const float *restrict var, const float *restrict pre, const float *restrict inkeep,
+                       const float *restrict outkeep, const float *restrict mask, const int *restrict gen,
+                       float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
+                       int flip, int OH, int OW, int apply, int simd, int groups, int lo, int hi)
 {
     if (lo >= hi)
         return;
@@ -590,8 +590,8 @@ void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const 
                         float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
                         int OH, int OW, int apply, int simd, int groups, int lo, int hi)
 {
-    k_wino_fwd(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, 0, OH, OW,
-               apply, simd, groups, lo, hi);
+    k_wino_fwd(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, 0, OH,
+               OW, apply, simd, groups, lo, hi);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows

@@ -368,8 +368,8 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
         for (int sp = 0; sp < 3; sp++) {
             part[sp] = garbage(ny);
             for (int i = 0; i < split_count(sp); i++)
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, NULL, NULL, NULL, part[sp], ws, N, C, H, W, K, 1e-5f, 1, OH,
-                                   OW, 0, simd, 1, split_at(N, sp, i), split_at(N, sp, i + 1));
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, NULL, NULL, NULL, NULL, part[sp], ws, N, C, H, W, K,
+                                   1e-5f, 1, OH, OW, 0, simd, 1, split_at(N, sp, i), split_at(N, sp, i + 1));
         }
         for (long i = 0; i < ny; i++) {
             long r = i / W % H, c = i % W;
@@ -425,8 +425,8 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
         for (int on = 0; on < 2; on++) {
             int gen = on;
             for (int i = 0; i < split_count(2); i++)
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1, H,
-                                   W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1,
+                                   H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             for (long i = 0; i < ny; i++) {
                 long n = i / ((long)K * H * W);
                 float want = ok[i / ((long)H * W) % K] != 0.0f && !(on && n == 1) ? full[i] : 0.0f;
@@ -441,10 +441,10 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
              * with keep vectors it is not read (garbage here) */
             float *junk = garbage(k_wino_pre_floats(C, K, simd));
             for (int i = 0; i < split_count(2); i++) {
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, junk, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f, 0,
-                                   H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f, 1, H,
-                                   W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, junk, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f,
+                                   0, H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f,
+                                   1, H, W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             }
             k_mask_apply_keep(plain, mask, ok, &gen, ref, H * W, K, 1, 0, N * K);
             if (memcmp(ref, fused, sizeof(float) * (size_t)ny) != 0)
@@ -455,10 +455,10 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
                 float *gp = garbage(ny), *gf = garbage(ny);
                 for (int i = 0; i < split_count(2); i++) {
                     int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
-                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gp, ws, N, C, H, W, K, 1e-5f, 1, H,
-                                       W, 0, simd, gr, a, e);
-                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gf, ws, N, C, H, W, K, 1e-5f, 1, H,
-                                       W, 1, simd, gr, a, e);
+                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gp, ws, N, C, H, W, K, 1e-5f,
+                                       1, H, W, 0, simd, gr, a, e);
+                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gf, ws, N, C, H, W, K, 1e-5f,
+                                       1, H, W, 1, simd, gr, a, e);
                 }
                 assert_same(part, gp, ny, what);
                 assert_same(fused, gf, ny, what);
@@ -503,12 +503,13 @@ static void wino_zeros_case(int N, int C, int H, int W, int K)
         for (int keep = 0; keep < 2; keep++) {
             all[keep] = garbage(ny);
             for (int i = 0; i < split_count(2); i++)
-                k_conv2d_wino_part(x, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL, NULL, all[keep], ws, N,
-                                   C, H, W, K, 0.0f, 0, H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                k_conv2d_wino_part(x, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL, NULL, all[keep],
+                                   ws, N, C, H, W, K, 0.0f, 0, H, W, 0, simd, 1, split_at(N, 2, i),
+                                   split_at(N, 2, i + 1));
             for (int n = 0; n < N; n++)
                 for (int gr = 1; gr <= 2; gr++) { /* alone, and its channels in two groups (one image, two threads) */
-                    k_conv2d_wino_part(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL,
-                                       NULL, NULL, one, ws, 1, C, H, W, K, 0.0f, 0, H, W, 0, simd, gr, 0, gr);
+                    k_conv2d_wino_part(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL,
+                                       NULL, NULL, NULL, one, ws, 1, C, H, W, K, 0.0f, 0, H, W, 0, simd, gr, 0, gr);
                     if (memcmp(one, all[keep] + n * per, sizeof(float) * (size_t)per) != 0)
                         fail_msg("%s simd %d keep %d groups %d: image %d alone differs from it in the batch", what,
                                  simd, keep, gr, n);

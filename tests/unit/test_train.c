@@ -265,7 +265,8 @@ static void test_prepared_weights_follow_the_weights(void **s)
     (void)s;
     TestComp *t = tc_compile("prep.mwt",
                              "dataset d = synthetic(n = 64, test = 16) { classes = 3  shape = [8, 6, 6] }\n"
-                             "model m : [8, 6, 6] -> [3] { conv(16) batchnorm relu conv(12) batchnorm relu gap linear(3) }\n"
+                             "model m : [8, 6, 6] -> [3] {\n"
+                             "    conv(16) batchnorm relu conv(12) batchnorm relu gap linear(3) }\n"
                              "train m on d { epochs = 1  batch = 4  optimizer = sgd(lr = 0.1)  schedule = constant }\n",
                              1);
     if (t->errors)
