@@ -113,6 +113,19 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
 int run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
                         const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
                         float *logits, int32_t *labels, char *err, size_t errlen);
+/* Whether ms's modules run a module per thread, each graph on one thread
+ * (run_graph_alone), rather than one after the other, each graph's steps
+ * shared by the threads: where there are at least 2 modules a thread. */
+int run_modules_alone(const RunModules *ms);
+/* fn(ctx, thread, k) for every module k, in order[0..ms->n): with alone
+ * on the modules' pool, each thread taking the next module when it is
+ * done with one (a module is never on two threads at once); else on the
+ * caller's thread (thread 0). The same results either way. */
+void run_modules_each(RunModules *ms, int alone, const int *order, void (*fn)(void *ctx, int thread, int k),
+                      void *ctx);
+/* order: the modules by cost[k], the costliest first (ties: first come),
+ * so that the last ones taken are short. */
+void run_modules_order(const RunModules *ms, const long long *cost, int *order);
 /* The same with `inner`, as run_modules_forward does it unless
  * MWTC_VARIANT_REUSE=off (run_variants.c): the same scores to the bit, but
  * an image runs again only where the variant's kernels could change them;
@@ -173,6 +186,10 @@ double run_train_step(RunModel *m, const float *images, const int32_t *labels, d
 /* Runs one of m's graphs on what its inputs hold (timed per step with
  * $MWTC_PROFILE). */
 void run_graph(RunModel *m, RunGraph *rg);
+/* run_graph on the caller's thread alone, with m's first scratch, not
+ * touching its pool: for callers that keep every thread busy with graphs
+ * of their own (run_variants_forward runs a module per thread). */
+void run_graph_alone(RunModel *m, RunGraph *rg);
 /* Runs only the steps of the graph's nodes before node `end`. */
 void run_graph_prefix(RunModel *m, RunGraph *rg, int end);
 /* The index of the largest of v[0..n) (the first, on ties): a prediction. */

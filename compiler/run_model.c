@@ -213,12 +213,15 @@ static int tune_off(void)
 }
 
 /* Before the inference graph runs: its preparation, where the weights may
- * have changed since it last ran. */
-static void prepare_eval(RunModel *m, const RunGraph *rg)
+ * have changed since it last ran; on the caller's thread alone with alone. */
+static void prepare_eval(RunModel *m, const RunGraph *rg, int alone)
 {
     if (rg != &m->eval || !m->prep_stale)
         return;
-    rt_pool_run(m->pool, m->prep.steps, m->prep.nsteps, m->base, m->ws);
+    if (alone)
+        rt_pool_run_serial(m->prep.steps, m->prep.nsteps, m->base, m->ws);
+    else
+        rt_pool_run(m->pool, m->prep.steps, m->prep.nsteps, m->base, m->ws);
     m->prep_stale = 0;
 }
 
@@ -226,7 +229,7 @@ static void prepare_eval(RunModel *m, const RunGraph *rg)
  * one at a time and times each. */
 void run_graph(RunModel *m, RunGraph *rg)
 {
-    prepare_eval(m, rg);
+    prepare_eval(m, rg, 0);
     if (rg == &m->train)   /* it updates the weights */
         m->prep_stale = 1;
     if (!m->profile) {
@@ -245,8 +248,21 @@ void run_graph_prefix(RunModel *m, RunGraph *rg, int end)
     int n = 0;
     while (n < rg->nsteps && rg->node[n] < end)
         n++;
-    prepare_eval(m, rg);
+    prepare_eval(m, rg, 0);
     rt_pool_run(m->pool, rg->steps, n, m->base, m->ws);
+}
+
+void run_graph_alone(RunModel *m, RunGraph *rg)
+{
+    prepare_eval(m, rg, 1);
+    if (rg == &m->train)
+        m->prep_stale = 1;
+    for (int i = 0; i < rg->nsteps; i++) {
+        double t0 = m->profile ? rt_clock() : 0;
+        rt_pool_run_serial(&rg->steps[i], 1, m->base, m->ws);
+        if (m->profile)
+            rg->seconds[i] += rt_clock() - t0;
+    }
 }
 
 static void print_profile(const RunModel *m, const RunGraph *rg, const char *what)

@@ -15,6 +15,9 @@
  * probe channel all zeros on the image, every reader sees the same values
  * as before; layer by layer, then, every input, every mask and the scores
  * are the same. A kernel switched on again is always run. */
+/* Each module's variants run on one thread, the modules dealt to the
+ * threads (run_modules_each): a module's pending images depend on its own
+ * last variant, never on another module's. */
 #include "run.h"
 
 #include <stdio.h>
@@ -200,11 +203,94 @@ static void gather_row(RunModel *m, const Slice *s, const Store *st, long long r
     }
 }
 
+/* What one thread keeps while it runs a module's variants over a chunk:
+ * the images to run again, per image the module's kernels that were all
+ * zeros at its last run, the last variant's and this one's kernels. */
+typedef struct VarThread {
+    long long *pend, *diff;
+    unsigned char *zs, *pin, *cin;
+    long long runs, reused;
+} VarThread;
+
+/* A chunk's images through the modules (run_modules_each). */
+typedef struct VarJob {
+    RunModules *ms;
+    const Store *st;
+    const unsigned char *inner;
+    int ninner, generators, C, B, alone;
+    long long n, c0, cn, K, kmax;
+    float *logits;
+    VarThread *th;             /* per thread */
+} VarJob;
+
+/* Module k's variants on the chunk's images, in order: each image runs
+ * again only where a kernel the variant switches off was not all zeros on
+ * it (or one comes back on); the others keep the last variant's scores. */
+static void variant_module(void *ctx, int thread, int k)
+{
+    VarJob *j = ctx;
+    VarThread *th = &j->th[thread];
+    RunModules *ms = j->ms;
+    RunModel *m = &ms->m[k];
+    const Slice *s = &ms->s[k];
+    long long MK = s->kernels, n = j->n, c0 = j->c0, cn = j->cn, K = j->K, kmax = j->kmax;
+    int C = j->C, B = j->B;
+    Probes pr;
+    probes_of(m, &pr);
+    const float *lg = (const float *)(m->base + m->eval.plan->off[m->eval.g->logits->id]);
+    for (int t = 0; t < j->ninner; t++) {
+        float *out = j->logits + ((long long)k * j->ninner + t) * n * C;
+        const unsigned char *kt = j->inner + ((long long)k * j->ninner + t) * K;
+        if (t > 0 && memcmp(kt, kt - K, (size_t)K) == 0) {
+            memcpy(out + c0 * C, out - n * C + c0 * C, sizeof(float) * (size_t)(cn * C));
+            continue;   /* the same module as the previous one: the same scores */
+        }
+        slice_keep(s, kt, th->cin);
+        run_model_set_module(m, th->cin, j->generators);
+        /* the kernels it switches off (nd) and on (again) against the last variant run */
+        long long nd = 0;
+        int again = t == 0 || !pr.n;
+        for (long long i = 0; i < MK && !again; i++)
+            if (th->pin[i] && !th->cin[i])
+                th->diff[nd++] = i;
+            else if (!th->pin[i] && th->cin[i])
+                again = 1;
+        long long np = 0;
+        for (long long i = 0; i < cn; i++) {
+            int run = again;
+            for (long long d = 0; d < nd && !run; d++)
+                run = !th->zs[i * kmax + th->diff[d]];
+            if (run)
+                th->pend[np++] = i;
+            else
+                memcpy(out + (c0 + i) * C, out - n * C + (c0 + i) * C, sizeof(float) * (size_t)C);
+        }
+        th->runs += np, th->reused += cn - np;
+        for (long long p0 = 0; p0 < np; p0 += B) {
+            long long cnt = np - p0 < B ? np - p0 : B;
+            for (long long b = 0; b < cnt; b++)
+                gather_row(m, s, j->st, th->pend[p0 + b], b);
+            if (j->alone)
+                run_graph_alone(m, &m->eval);
+            else
+                run_graph(m, &m->eval);
+            for (long long b = 0; b < cnt; b++) {
+                long long i = th->pend[p0 + b];
+                memcpy(out + (c0 + i) * C, lg + b * C, sizeof(float) * (size_t)C);
+                if (pr.n)
+                    probe_zeros(m, &pr, (int)b, th->cin, j->generators, th->zs + i * kmax);
+            }
+        }
+        memcpy(th->pin, th->cin, (size_t)MK);
+    }
+}
+
 int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
                          const uint32_t *idx, long long n, const unsigned char *inner, int ninner, int generators,
                          float *logits, int32_t *labels, char *err, size_t errlen)
 {
     int B = (int)full->eval.g->batch, C = (int)full->eval.g->logits->d[1], rc = -1;
+    int alone = run_modules_alone(ms), NT = alone ? rt_pool_threads(full->pool) : 1;
     long long K = ms->kernels, kmax = 1, per = 0;
     Store st = { 0 };
     for (int k = 0; k < ms->n; k++) {
@@ -223,16 +309,35 @@ int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
     S = S < B ? B : S > nb ? nb : S;
     uint32_t *bidx = malloc(sizeof(uint32_t) * (size_t)B);
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)B);
-    long long *pend = malloc(sizeof(long long) * (size_t)S);
-    unsigned char *zs = malloc((size_t)(S * kmax)), *pin = malloc((size_t)kmax), *cin = malloc((size_t)kmax);
-    long long *diff = malloc(sizeof(long long) * (size_t)kmax);
-    int ok = bidx && lab && pend && zs && pin && cin && diff;
+    int *order = malloc(sizeof(int) * (size_t)ms->n);
+    long long *cost = malloc(sizeof(long long) * (size_t)ms->n);
+    VarThread *th = calloc((size_t)NT, sizeof *th);
+    int ok = bidx && lab && order && cost && th;
+    for (int t = 0; t < NT && ok; t++) {
+        VarThread *h = &th[t];
+        h->pend = malloc(sizeof(long long) * (size_t)S);
+        h->diff = malloc(sizeof(long long) * (size_t)kmax);
+        h->zs = malloc((size_t)(S * kmax)), h->pin = malloc((size_t)kmax), h->cin = malloc((size_t)kmax);
+        ok = h->pend && h->diff && h->zs && h->pin && h->cin;
+    }
     for (int i = 0; i < st.n && ok; i++)
         ok = (st.data[i] = malloc(sizeof(float) * (size_t)(S * st.per[i]))) != NULL;
     if (!ok) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
+    /* the costliest modules first, so that the last ones taken are short:
+     * a module costs about its kernels summed over its distinct variants */
+    for (int k = 0; k < ms->n; k++) {
+        cost[k] = 0;
+        for (int t = 0; t < ninner; t++) {
+            const unsigned char *kt = inner + ((long long)k * ninner + t) * K;
+            if (t == 0 || memcmp(kt, kt - K, (size_t)K) != 0)
+                for (long long i = 0; i < K; i++)
+                    cost[k] += kt[i] != 0;
+        }
+    }
+    run_modules_order(ms, cost, order);
     for (long long c0 = 0; c0 < n; c0 += S) {
         long long cn = n - c0 < S ? n - c0 : S;
         /* the shared nodes, once per image of the chunk */
@@ -245,61 +350,17 @@ int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
             for (int i = 0; labels && i < cnt; i++)
                 labels[c0 + b0 + i] = lab[i];
         }
-        for (int k = 0; k < ms->n; k++) {
-            RunModel *m = &ms->m[k];
-            const Slice *s = &ms->s[k];
-            long long MK = s->kernels;
-            Probes pr;
-            probes_of(m, &pr);
-            const float *lg = (const float *)(m->base + m->eval.plan->off[m->eval.g->logits->id]);
-            for (int t = 0; t < ninner; t++) {
-                float *out = logits + ((long long)k * ninner + t) * n * C;
-                const unsigned char *kt = inner + ((long long)k * ninner + t) * K;
-                if (t > 0 && memcmp(kt, kt - K, (size_t)K) == 0) {
-                    memcpy(out + c0 * C, out - n * C + c0 * C, sizeof(float) * (size_t)(cn * C));
-                    continue;   /* the same module as the previous one: the same scores */
-                }
-                slice_keep(s, kt, cin);
-                run_model_set_module(m, cin, generators);
-                /* the kernels it switches off (nd) and on (again) against the last variant run */
-                long long nd = 0;
-                int again = t == 0 || !pr.n;
-                for (long long j = 0; j < MK && !again; j++)
-                    if (pin[j] && !cin[j])
-                        diff[nd++] = j;
-                    else if (!pin[j] && cin[j])
-                        again = 1;
-                long long np = 0;
-                for (long long i = 0; i < cn; i++) {
-                    int run = again;
-                    for (long long d = 0; d < nd && !run; d++)
-                        run = !zs[i * kmax + diff[d]];
-                    if (run)
-                        pend[np++] = i;
-                    else
-                        memcpy(out + (c0 + i) * C, out - n * C + (c0 + i) * C, sizeof(float) * (size_t)C);
-                }
-                ms->runs += np, ms->reused += cn - np;
-                for (long long p0 = 0; p0 < np; p0 += B) {
-                    long long cnt = np - p0 < B ? np - p0 : B;
-                    for (long long b = 0; b < cnt; b++)
-                        gather_row(m, s, &st, pend[p0 + b], b);
-                    run_graph(m, &m->eval);
-                    for (long long b = 0; b < cnt; b++) {
-                        long long i = pend[p0 + b];
-                        memcpy(out + (c0 + i) * C, lg + b * C, sizeof(float) * (size_t)C);
-                        if (pr.n)
-                            probe_zeros(m, &pr, (int)b, cin, generators, zs + i * kmax);
-                    }
-                }
-                memcpy(pin, cin, (size_t)MK);
-            }
-        }
+        VarJob job = { ms, &st, inner, ninner, generators, C, B, alone, n, c0, cn, K, kmax, logits, th };
+        run_modules_each(ms, alone, order, variant_module, &job);
     }
+    for (int t = 0; t < NT; t++)
+        ms->runs += th[t].runs, ms->reused += th[t].reused;
     rc = 0;
 done:
     for (int i = 0; i < st.n; i++)
         free(st.data[i]);
-    free(bidx), free(lab), free(pend), free(zs), free(pin), free(cin), free(diff);
+    for (int t = 0; th && t < NT; t++)
+        free(th[t].pend), free(th[t].diff), free(th[t].zs), free(th[t].pin), free(th[t].cin);
+    free(bidx), free(lab), free(order), free(cost), free(th);
     return rc;
 }

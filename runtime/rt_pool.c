@@ -247,8 +247,7 @@ void rt_pool_destroy(RtPool *p) {
 
 int rt_pool_threads(const RtPool *p) { return p->threads; }
 
-/* Every unit on the caller's thread, with thread 0's scratch. */
-static void run_serial(const RtStep *steps, int n, char *base, float *const *ws) {
+void rt_pool_run_serial(const RtStep *steps, int n, char *base, float *const *ws) {
   float *w = ws ? ws[0] : NULL;
   for (int s = 0; s < n; s++)
     if (steps[s].units > 0) steps[s].fn(base, w, 0, steps[s].units);
@@ -257,7 +256,7 @@ static void run_serial(const RtStep *steps, int n, char *base, float *const *ws)
 void rt_pool_run(RtPool *p, const RtStep *steps, int n, char *base, float *const *ws) {
   if (n <= 0) return;
   if (p->threads == 1) {
-    run_serial(steps, n, base, ws);
+    rt_pool_run_serial(steps, n, base, ws);
     return;
   }
   p->steps = steps;
@@ -319,7 +318,7 @@ void rt_pool_run_tuned(RtPool *p, RtPoolTune *t, const RtStep *steps, int n, cha
   }
   int serial = t->phase == 2 ? !t->serial : t->serial;
   long long t0 = now_ns();
-  if (serial) run_serial(steps, n, base, ws);
+  if (serial) rt_pool_run_serial(steps, n, base, ws);
   else rt_pool_run(p, steps, n, base, ws);
   long long now = now_ns(), dt = now - t0;
   t->runs++;

@@ -36,6 +36,11 @@ int rt_pool_threads(const RtPool *p);
  * caller then sees every write of the run. ws may be NULL (every thread gets NULL). */
 void rt_pool_run(RtPool *p, const RtStep *steps, int n, char *base, float *const *ws);
 
+/* Every unit of steps[0..n) on the caller's thread, with ws[0] (NULL: none); no pool needed.
+ * Work that keeps every thread busy with its own graphs (run_variants.c's modules) runs each
+ * graph this way. */
+void rt_pool_run_serial(const RtStep *steps, int n, char *base, float *const *ws);
+
 /* Where one graph runs faster: on all threads, or on the caller's alone. On a quiet machine all
  * threads win, but when other programs keep a core busy, a worker that the kernel deschedules
  * holds every barrier up for a time slice: a small model's steps then ran 3x slower on 2 threads

@@ -251,15 +251,19 @@ static long long check_reuse(Trained *T, const char *what, int *shared)
                 keeps[cls * K + j] |= vin[(cls * NV + t) * K + j];
         }
     }
-    float *rv[2];
-    long long reused[2];
-    for (int v = 0; v < 2; v++) {
-        setenv("MWTC_VARIANT_REUSE", v ? "off" : "on", 1);
+    /* v 0: reused, a module per thread (4 modules, 2 threads); 1: every
+     * variant run; 2: reused, each module's steps shared by the threads */
+    float *rv[3];
+    long long reused[3];
+    for (int v = 0; v < 3; v++) {
+        setenv("MWTC_VARIANT_REUSE", v == 1 ? "off" : "on", 1);
+        setenv("MWTC_MODULES_ALONE", v == 2 ? "off" : "on", 1);
         rv[v] = calloc(4 * NV * NT * 4, sizeof(float));
         RunModules ms;
-        if (run_modules_build(&ms, &T->t->c.arena, &T->full, keeps, K, 4, 1, !v, RUN_MODULES_BUDGET, err, sizeof err) !=
-            0)
+        if (run_modules_build(&ms, &T->t->c.arena, &T->full, keeps, K, 4, 1, v != 1, RUN_MODULES_BUDGET, err,
+                              sizeof err) != 0)
             fail_msg("%s", err);
+        assert_int_equal(run_modules_alone(&ms), v != 2);
         ms.chunk = BATCH;
         if (!v)
             *shared = check_shared_bodies(&ms);
@@ -270,10 +274,13 @@ static long long check_reuse(Trained *T, const char *what, int *shared)
         run_modules_free(&ms);
     }
     unsetenv("MWTC_VARIANT_REUSE");
+    unsetenv("MWTC_MODULES_ALONE");
     print_message("%s: variants reused for %lld of %d image runs\n", what, reused[0], 4 * NV * NT);
     assert_memory_equal(rv[0], rv[1], sizeof(float) * 4 * NV * NT * 4);
+    assert_memory_equal(rv[0], rv[2], sizeof(float) * 4 * NV * NT * 4);
     assert_int_equal(reused[1], 0);
-    for (int v = 0; v < 2; v++)
+    assert_int_equal(reused[2], reused[0]);
+    for (int v = 0; v < 3; v++)
         free(rv[v]);
     return reused[0];
 }
@@ -346,6 +353,20 @@ static void test_module_equivalence(void **st)
     assert_memory_equal(lg[0][1], lg[1][1], sizeof(float) * 4 * NI * NTEST * 4);
     assert_memory_equal(lab[0][0], lab[1][0], sizeof(int32_t) * NCAL);
     assert_memory_equal(lab[0][1], lab[1][1], sizeof(int32_t) * NTEST);
+    /* without keep vectors: four modules a thread each (the group of four
+     * on 2 threads), or each module's steps shared by the threads, to the bit */
+    float *plain[2];
+    for (int v = 0; v < 2; v++) {
+        setenv("MWTC_MODULES_ALONE", v ? "off" : "on", 1);
+        plain[v] = calloc(4 * NTEST * 4, sizeof(float));
+        RunPass pass = { 1, NULL, NTEST, plain[v], NULL };
+        if (run_modules_eval(a, &full, &ds, &norm, keeps, K, 4, 1, NULL, 1, &pass, 1, RUN_MODULES_BUDGET, err,
+                             sizeof err) != 0)
+            fail_msg("%s", err);
+    }
+    unsetenv("MWTC_MODULES_ALONE");
+    assert_memory_equal(plain[0], plain[1], sizeof(float) * 4 * NTEST * 4);
+    free(plain[0]), free(plain[1]);
     /* and they are the modules' scores: the last module's, on test images 0 .. BATCH */
     float want[BATCH * 4];
     run_model_set_module(&full, inner + (3 * NI + 1) * K, 1);
