@@ -122,6 +122,18 @@ void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const 
  * direct conv instead of 2.25x, rounding a little more; k_wino4_pays says
  * whether it is faster than F(2x2) at width W. */
 int k_wino4_pays(int W);
+/* k_conv2d_wino_part by F(4x4, 3x3), for the codegen's sweep convs with
+ * keep vectors and masks whose every row and column is read (OH, OW and
+ * pre unused) and whose channels are not split (groups 1; more run every
+ * channel in group 0's units): the same channels, images and mask
+ * application, k_conv2d_wino4's sums without the zero terms. Scratch:
+ * k_wino4_ws. */
+void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const float *restrict b,
+                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                         const float *restrict var, const float *restrict pre, const float *restrict inkeep,
+                         const float *restrict outkeep, const float *restrict mask, const int *restrict gen,
+                         float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps,
+                         int relu, int OH, int OW, int apply, int simd, int groups, int lo, int hi);
 /* The same for an inference forward of N images with C input channels of
  * H x W and simd-float vectors (the forward alone measured per vector
  * width). */

@@ -349,17 +349,6 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
     }
 }
 
-/* k_conv2d_wino's tiles up to output row OH and column OW: the layout of
- * the whole image (so the scratch k_wino_ws sized is enough), fewer tiles. */
-/* Whether mask row mk (K channels) turns off every channel that takes part. */
-static int k_wino_dead(const float *restrict mk, const int *restrict kmap, int Ka)
-{
-    for (int ki = 0; ki < Ka; ki++)
-        if (mk[kmap ? kmap[ki] : ki] != 0.0f)
-            return 0;
-    return 1;
-}
-
 /* Images [a, e) of a k_wino_fwd call: its blocks, each up to TRb tile rows
  * of several whole images or a slice of one. */
 typedef struct {
@@ -369,45 +358,6 @@ typedef struct {
     int C, H, W, K, Ca, Ka, Kz, relu, apply, simd;
     int ka0, ka1, kz0, kz1; /* the M rows (kept channels) and the zeroed channels this call computes */
 } KWinoRun;
-
-/* Per input channel ci < Ca (channel cmap[ci]) of image x: 1 where it is
- * all zeros (a mask or relu before the conv switched it off). */
-static void k_wino_zeros(const float *restrict x, const int *restrict cmap, int Ca, long HW, unsigned char *restrict z)
-{
-    for (int ci = 0; ci < Ca; ci++) {
-        const float *p = x + (cmap ? cmap[ci] : ci) * HW;
-        long i = 0; /* a channel that is not all zeros mostly shows it at once */
-        while (i < HW && p[i] == 0.0f)
-            i++;
-        z[ci] = i == HW;
-    }
-}
-
-/* Per column tile q of a block (NR columns of its first `cols`, whose runs
- * of one image start at columns c0[0..nr)) the input channels that are not
- * zeros in all of its images: lists + q * Ca, lens[q] of them. Whether
- * any tile leaves a channel out. */
-static int k_wino_lists(const unsigned char *restrict zero, const int *restrict c0, int nruns, long cols, int Ca,
-                        int nr, int qb, int *restrict lists, int *restrict lens)
-{
-    int fewer = 0;
-    for (int q = 0, r0 = 0; q * nr < qb; q++) {
-        long q0 = (long)q * nr, q1 = q0 + nr < cols ? q0 + nr : cols;
-        while (r0 + 1 < nruns && c0[r0 + 1] <= q0)
-            r0++;
-        int n = 0;
-        for (int ci = 0; ci < Ca; ci++) {
-            int live = 0;
-            for (int r = r0; r < nruns && c0[r] < q1 && !live; r++)
-                live = !zero[(long)r * Ca + ci];
-            if (live)
-                lists[(long)q * Ca + n++] = ci;
-        }
-        lens[q] = n;
-        fewer |= n < Ca;
-    }
-    return fewer;
-}
 
 static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
 {
@@ -458,6 +408,18 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
     }
 }
 
+/* k_wino_live's runs: k_wino_images of a run and its layout. */
+typedef struct {
+    const KWinoRun *r;
+    const KWinoWs *g;
+} KWinoLive;
+
+static void k_wino_live_run(void *ctx, long a, long e)
+{
+    const KWinoLive *lv = ctx;
+    k_wino_images(lv->r, lv->g, a, e);
+}
+
 static void k_wino_fwd(const float *restrict x, const float *restrict w, const float *restrict b,
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                        const float *restrict var, const float *restrict pre, const float *restrict inkeep,
@@ -470,23 +432,8 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
     KWinoWs g = k_wino_layout(C, H, W, K, simd, 1);
     g.TH = OH < H ? k_wino_tiles(OH) : g.TH, g.TW = OW < W ? k_wino_tiles(OW) : g.TW;
     float *u = ws + g.u, *bias = ws + g.bias;
-    /* the channels that take part: input channels a mask switched off are
-     * zeros, output channels one switches off are multiplied by 0 */
-    int *cmap = NULL, *kmap = NULL, *zmap = (int *)(ws + g.maps) + C + K, Ca = C, Ka = K, Kz = 0;
-    if (inkeep) {
-        cmap = (int *)(ws + g.maps), Ca = 0;
-        for (int c = 0; c < C; c++)
-            if (inkeep[c] != 0.0f)
-                cmap[Ca++] = c;
-    }
-    if (outkeep) {
-        kmap = (int *)(ws + g.maps) + C, Ka = 0;
-        for (int k = 0; k < K; k++)
-            if (outkeep[k] != 0.0f)
-                kmap[Ka++] = k;
-            else
-                zmap[Kz++] = k;
-    }
+    int *cmap, *kmap, *zmap, Ca, Ka, Kz;
+    k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     if (!(mask && *gen))
@@ -524,30 +471,9 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
         k_wino_images(&r, &g, lo, hi);
         return;
     }
-    /* An image its mask turns off altogether is zeros (the mask multiplies
-     * all of it by 0), written by the thread whose units hold it. The others
-     * are dealt by their rank among the batch's: ranks [L lo / N, L hi / N)
-     * of its L to this thread, so that each thread gets as many, in runs of
-     * consecutive images (a tile's sums do not depend on the split). */
-    long live = 0, rank = 0;
-    for (int n = 0; n < N; n++)
-        live += !k_wino_dead(mask + (long)n * K, kmap, Ka);
-    long r0 = live * lo / N, r1 = live * hi / N;
-    for (int n = lo; n < hi; n++)
-        if (k_wino_dead(mask + (long)n * K, kmap, Ka))
-            for (long i = 0; i < (long)K * H * W; i++)
-                y[(long)n * K * H * W + i] = 0.0f;
-    for (int a = 0, e; a < N && rank < r1; a = e) {
-        e = a + 1;
-        if (k_wino_dead(mask + (long)a * K, kmap, Ka))
-            continue;
-        while (e < N && !k_wino_dead(mask + (long)e * K, kmap, Ka))
-            e++;
-        long s0 = rank > r0 ? rank : r0, s1 = rank + (e - a) < r1 ? rank + (e - a) : r1;
-        if (s0 < s1)
-            k_wino_images(&r, &g, a + (s0 - rank), a + (s1 - rank));
-        rank += e - a;
-    }
+    /* an image its mask turns off altogether is zeros (the mask multiplies all of it by 0) */
+    KWinoLive lv = { &r, &g };
+    k_wino_live(mask, kmap, Ka, K, N, lo, hi, y, (long)K * H * W, k_wino_live_run, &lv);
 }
 
 long k_wino_pre_floats(int C, int K, int simd) { return 16 * k_wino_ustride(k_rup(K, k_op_mr(simd)) * C); }

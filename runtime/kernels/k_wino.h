@@ -133,6 +133,112 @@ static inline int k_wino_group(int K, int simd, int groups, int gi, int *k0)
     return t1 * mr < K ? t1 * mr : K;
 }
 
+/* A part kernel's channels that take part (k_conv2d_wino_part,
+ * k_conv2d_wino4_part): the input channels inkeep keeps, cmap[0..*Ca)
+ * (input channels it switches off are zeros: a mask did that); the output
+ * channels outkeep keeps, kmap[0..*Ka), and those it switches off,
+ * zmap[0..*Kz) (multiplied by 0 after the conv). maps: room for C + 2 K
+ * ints; without a keep vector, no map (NULL) and every channel. */
+static inline void k_wino_maps(const float *restrict inkeep, const float *restrict outkeep, int C, int K,
+                               int *restrict maps, int **cmap, int *Ca, int **kmap, int *Ka, int **zmap, int *Kz)
+{
+    *cmap = NULL, *kmap = NULL, *zmap = maps + C + K, *Ca = C, *Ka = K, *Kz = 0;
+    if (inkeep) {
+        *cmap = maps, *Ca = 0;
+        for (int c = 0; c < C; c++)
+            if (inkeep[c] != 0.0f)
+                maps[(*Ca)++] = c;
+    }
+    if (outkeep) {
+        *kmap = maps + C, *Ka = 0;
+        for (int k = 0; k < K; k++)
+            if (outkeep[k] != 0.0f)
+                maps[C + (*Ka)++] = k;
+            else
+                (*zmap)[(*Kz)++] = k;
+    }
+}
+
+/* Whether mask row mk (K channels) turns off every channel that takes part. */
+static inline int k_wino_dead(const float *restrict mk, const int *restrict kmap, int Ka)
+{
+    for (int ki = 0; ki < Ka; ki++)
+        if (mk[kmap ? kmap[ki] : ki] != 0.0f)
+            return 0;
+    return 1;
+}
+
+/* Units [lo, hi) of a conv over N images whose masks turn some images off
+ * altogether: those are zeros (per floats each in y), written by the
+ * thread whose units hold them. The others are dealt by their rank among
+ * the batch's: ranks [L lo / N, L hi / N) of its L to this thread, so that
+ * each thread gets as many, in runs of consecutive images (a tile's sums do
+ * not depend on the split): run(ctx, a, e) per run [a, e). run is a
+ * constant at every call, so it inlines. */
+static inline void k_wino_live(const float *restrict mask, const int *restrict kmap, int Ka, int K, int N, int lo,
+                               int hi, float *restrict y, long per, void (*run)(void *, long, long), void *ctx)
+{
+    long live = 0, rank = 0;
+    for (int n = 0; n < N; n++)
+        live += !k_wino_dead(mask + (long)n * K, kmap, Ka);
+    long r0 = live * lo / N, r1 = live * hi / N;
+    for (int n = lo; n < hi; n++)
+        if (k_wino_dead(mask + (long)n * K, kmap, Ka))
+            for (long i = 0; i < per; i++)
+                y[(long)n * per + i] = 0.0f;
+    for (int a = 0, e; a < N && rank < r1; a = e) {
+        e = a + 1;
+        if (k_wino_dead(mask + (long)a * K, kmap, Ka))
+            continue;
+        while (e < N && !k_wino_dead(mask + (long)e * K, kmap, Ka))
+            e++;
+        long s0 = rank > r0 ? rank : r0, s1 = rank + (e - a) < r1 ? rank + (e - a) : r1;
+        if (s0 < s1)
+            run(ctx, a + (s0 - rank), a + (s1 - rank));
+        rank += e - a;
+    }
+}
+
+/* Per input channel ci < Ca (channel cmap[ci]) of image x: 1 where it is
+ * all zeros (a mask or relu before the conv switched it off). */
+static inline void k_wino_zeros(const float *restrict x, const int *restrict cmap, int Ca, long HW,
+                                unsigned char *restrict z)
+{
+    for (int ci = 0; ci < Ca; ci++) {
+        const float *p = x + (cmap ? cmap[ci] : ci) * HW;
+        long i = 0; /* a channel that is not all zeros mostly shows it at once */
+        while (i < HW && p[i] == 0.0f)
+            i++;
+        z[ci] = i == HW;
+    }
+}
+
+/* Per column tile q of a block (NR columns of its first `cols`, whose runs
+ * of one image start at columns c0[0..nr)) the input channels that are not
+ * zeros in all of its images: lists + q * Ca, lens[q] of them. Whether
+ * any tile leaves a channel out. */
+static inline int k_wino_lists(const unsigned char *restrict zero, const int *restrict c0, int nruns, long cols,
+                               int Ca, int nr, int qb, int *restrict lists, int *restrict lens)
+{
+    int fewer = 0;
+    for (int q = 0, r0 = 0; q * nr < qb; q++) {
+        long q0 = (long)q * nr, q1 = q0 + nr < cols ? q0 + nr : cols;
+        while (r0 + 1 < nruns && c0[r0 + 1] <= q0)
+            r0++;
+        int n = 0;
+        for (int ci = 0; ci < Ca; ci++) {
+            int live = 0;
+            for (int r = r0; r < nruns && c0[r] < q1 && !live; r++)
+                live = !zero[(long)r * Ca + ci];
+            if (live)
+                lists[(long)q * Ca + n++] = ci;
+        }
+        lens[q] = n;
+        fewer |= n < Ca;
+    }
+    return fewer;
+}
+
 /* Zeros into columns [cols, qb) of the rows rows x nx of v (the GEMMs run
  * over whole tiles of columns). */
 static inline void k_wino_zero_cols(float *restrict v, int nx, long xs, int rows, long rs, long cols, long qb)

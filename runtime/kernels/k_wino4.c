@@ -12,6 +12,11 @@
  * 1.3e-5 relative to the terms' size, F(2x2) 8e-7; the weight gradient
  * 1.8e-6 against 1.4e-7, relative to its sum's).
  *
+ * k_conv2d_wino4_part is the inference forward with keep vectors and
+ * masks of k_wino.c's part kernel (a sweep's convs): the channels that take
+ * part mapped, the images a mask turns off zeros, the input channels that
+ * are zeros in a column tile's images left out of its sums.
+ *
  * Same structure as k_wino.c: blocks of tile rows of the flattened sequence
  * image * TH + tile row, sized so that V and M of a block stay in L2; per
  * block the input transform, the 36 GEMMs with the micro-kernel of
@@ -52,13 +57,14 @@ static int k_w4_ld(int C, int K, int TW, int simd, int wide)
  * planes a cache line more than their size apart; the zero-padded input
  * rows of one channel (PWp floats each); the strips of their vertical
  * transforms and the overhang columns (k_w4_strip); four output rows of a
- * run of tile rows (k_w4_out); the bias and scale. */
+ * run of tile rows (k_w4_out); the bias and scale; the part kernel's
+ * channel maps and zero channels. */
 typedef struct {
     int TH, TW, ld, ldv, Kp, PWp;
     long vxs, mxs; /* from one xi to the next in V and in M */
     long vcs, mks; /* from one channel to the next in V, in M */
     long sl;       /* from one row to the next in the strips and in the output rows */
-    long u, v, m, plane, strip, over, rows, bias, scale, end;
+    long u, v, m, plane, strip, over, rows, bias, scale, maps, zch, runs, lists, end;
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KW4Ws;
 
@@ -86,7 +92,14 @@ static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide)
     g.rows = g.over + 12 * k_rup(g.ld + 16, 16);
     g.bias = g.rows + 4 * g.sl;
     g.scale = g.bias + k_rup(K, 16);
-    g.end = g.scale + k_rup(K, 16);
+    g.maps = g.scale + k_rup(K, 16); /* k_conv2d_wino4_part's channels, as ints */
+    /* its input channels that are zeros, a byte per (run of a block,
+     * channel), and per column tile of the GEMMs the channels it sums over
+     * (as k_wino.c's) */
+    g.zch = g.maps + k_rup(C + 2L * K, 16);
+    g.runs = g.zch + k_rup(((long)g.ld + 2) * C, 64) / 4;
+    g.lists = g.runs + k_rup((long)g.ld + 2, 16);
+    g.end = g.lists + k_rup(((long)g.ld / k_op_nr(simd) + 1) * (C + 1), 16);
     g.acc = g.end;
     g.zero = g.acc + (long)K_W4_NX * g.Kp * k_rup(C, K_DOT_NR);
     g.dbacc = g.zero + g.ldv;
@@ -143,20 +156,23 @@ static inline void k_w4_g(float a0, float a1, float a2, float *out)
 
 /* U[xi] = G g G^T for every (k, c) with k0 <= k < k1 (k1 <= K rounded up to
  * a register tile), scaled by scale[k], packed per xi as k_op_pack packs a
- * K x C matrix. */
+ * K x C matrix; with maps, only output channels kmap[0..Ka) and input
+ * channels cmap[0..Ca), packed Ka x Ca (k0, k1 then rows of that). */
 static void k_w4_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
-                         int flip, int simd, int k0, int k1)
+                         int flip, int simd, const int *restrict cmap, int Ca, const int *restrict kmap, int Ka,
+                         int k0, int k1)
 {
-    int mr = k_op_mr(simd), Kp = (int)k_rup(K, mr);
-    long us = k_wino_ustride((long)Kp * C);
+    int mr = k_op_mr(simd), Kp = (int)k_rup(Ka, mr);
+    long us = k_wino_ustride((long)Kp * Ca);
     for (int k = k0; k < k1; k++)
-        for (int c = 0; c < C; c++) {
+        for (int ci = 0; ci < Ca; ci++) {
             float g[9], t[3][6], U[36];
+            int kr = k >= Ka ? -1 : kmap ? kmap[k] : k, c = cmap ? cmap[ci] : ci;
             for (int j = 0; j < 9; j++) /* flip: the data gradient's kernel, w[c][k] rotated */
-                g[j] = k >= K ? 0.0f : flip ? w[((long)c * K + k) * 9 + 8 - j] : w[((long)k * C + c) * 9 + j];
+                g[j] = kr < 0 ? 0.0f : flip ? w[((long)c * K + kr) * 9 + 8 - j] : w[((long)kr * C + c) * 9 + j];
             for (int j = 0; j < 3; j++) /* G down each column j of g */
                 k_w4_g(g[j], g[3 + j], g[6 + j], t[j]);
-            float s = scale && k < K ? scale[k] : 1.0f;
+            float s = scale && kr >= 0 ? scale[kr] : 1.0f;
             for (int i = 0; i < 6; i++) { /* then along each row i */
                 float r[6];
                 k_w4_g(t[0][i], t[1][i], t[2][i], r);
@@ -165,7 +181,7 @@ static void k_w4_weights(const float *restrict w, const float *restrict scale, f
             }
             int m0 = k / mr * mr;
             for (int xi = 0; xi < K_W4_NX; xi++)
-                u[xi * us + (long)m0 * C + (long)c * mr + (k - m0)] = U[xi];
+                u[xi * us + (long)m0 * Ca + (long)ci * mr + (k - m0)] = U[xi];
         }
 }
 
@@ -208,25 +224,34 @@ static inline void k_w4_strip(const float *restrict plane, int rows, void (*tf)(
 }
 
 /* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
- * [tr0, tr1) of image x (C channels of H x W), 16 tiles at a time
- * (k_w4_strip); a chunk's lanes past the run's last tile land on the next
- * run's first columns (rewritten when that run comes) or past the block's
- * last. */
+ * [tr0, tr1) of image x (channels of H x W: V row ci is channel cmap[ci],
+ * or ci without a map, for ci < Ca), 16 tiles at a time (k_w4_strip); a
+ * chunk's lanes past the run's last tile land on the next run's first
+ * columns (rewritten when that run comes) or past the block's last. */
 static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, float *restrict ws, long col0,
-                    int tr0, int tr1, int C, int H, int W)
+                    int tr0, int tr1, const int *restrict cmap, int Ca, int H, int W,
+                    const unsigned char *restrict zero)
 {
     /* Only the columns the row's tiles read (QW) are filled and transformed:
      * the chunk's lanes past the run's last tile read stale columns, and
      * their results are rewritten or never read (above). */
     int PWp = g->PWp, pr = 4 * (tr1 - tr0) + 2, QW = (int)k_rup(4L * g->TW + 2, 16);
     float *plane = ws + g->plane;
-    for (int c = 0; c < C; c++) {
+    for (int ci = 0; ci < Ca; ci++) {
+        int c = cmap ? cmap[ci] : ci;
+        if (zero && zero[ci]) { /* a channel of zeros (zero[ci]) transforms to zeros: no need to */
+            K_ROLLED
+            for (int xi = 0; xi < K_W4_NX; xi++)
+                for (long j = 0; j < (long)(tr1 - tr0) * g->TW; j++)
+                    v[(long)ci * g->vcs + xi * g->vxs + col0 + j] = 0.0f;
+            continue;
+        }
         /* plane row i is input row 4 tr0 - 1 + i, column j input column j - 1 */
         for (int i = 0; i < pr; i++) {
             int ih = 4 * tr0 - 1 + i;
             k_wino_pad_row(plane + (long)i * PWp, ih < 0 || ih >= H ? NULL : x + ((long)c * H + ih) * W, 1, W, QW);
         }
-        k_w4_strip(plane, 6, k_w4_bt, ws + g->strip, ws + g->over, g, tr1 - tr0, QW, v + (long)c * g->vcs + col0,
+        k_w4_strip(plane, 6, k_w4_bt, ws + g->strip, ws + g->over, g, tr1 - tr0, QW, v + (long)ci * g->vcs + col0,
                    g->vxs);
     }
 }
@@ -254,19 +279,38 @@ static inline void k_w4_a(const k_v16 *d, k_v16 *o)
     o[5] = d[3];
 }
 
+/* Images [a, e) of a conv: its output channels (M rows [ka0, ka1), channel
+ * kmap[ki] of M row ki, or ki without a map) and those it writes zeros
+ * into (zmap[kz0..kz1)); with apply, channel k scaled by (mask ? mask's
+ * row of the image [k] : 1) keep[k] before the relu, as k_mask_apply_keep
+ * computes it. */
+typedef struct {
+    const float *x, *u, *bias, *mask, *keep;
+    float *y, *ws;
+    const int *cmap, *kmap, *zmap;
+    int C, H, W, K, Ca, Ka, relu, apply, simd, ka0, ka1, kz0, kz1;
+    int lists; /* leave the channels that are zeros in a column tile's images out of its sums */
+} KW4Run;
+
 /* y[k][4 tr + a][4 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
- * rows [tr0, tr1) of one image (channels [k0, k1) of H x W), 16 tiles at
- * a time, a chunk taking tiles of several tile rows as k_w4_strip's do:
- * output row a of tile L at rows[a][4 L], then copied out tile row by tile
- * row. */
-static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict rows, const float *restrict bias,
-                     float *restrict y, long col0, int tr0, int tr1, int k0, int k1, int H, int W, int relu)
+ * rows [tr0, tr1) of one image (the run's channels of H x W, mrow its
+ * mask's row), 16 tiles at a time, a chunk taking tiles of several tile
+ * rows as k_w4_strip's do: output row a of tile L at rows[a][4 L], then
+ * copied out tile row by tile row. */
+static void k_w4_out(const float *restrict m, const KW4Ws *g, const KW4Run *r, float *restrict y,
+                     const float *restrict mrow, long col0, int tr0, int tr1)
 {
-    int TW = g->TW, nt = (tr1 - tr0) * TW;
+    int TW = g->TW, nt = (tr1 - tr0) * TW, H = r->H, W = r->W;
     long xs = g->mxs, rl = g->sl;
-    for (int k = k0; k < k1; k++) {
-        float b = bias ? bias[k] : 0.0f;
-        const float *mk = m + (long)k * g->mks + col0;
+    float *rows = r->ws + g->rows;
+    for (int z = r->kz0; z < r->kz1; z++) /* channels switched off: zeros (a mask times 0 after them) */
+        for (long i = 4L * tr0 * W; i < (4L * tr1 < H ? 4L * tr1 : H) * W; i++)
+            y[(long)r->zmap[z] * H * W + i] = 0.0f;
+    for (int ki = r->ka0; ki < r->ka1; ki++) {
+        int k = r->kmap ? r->kmap[ki] : ki, relu = r->relu;
+        float b = r->bias ? r->bias[k] : 0.0f;
+        float sc = (mrow ? mrow[k] : 1.0f) * (r->keep ? r->keep[k] : 1.0f);
+        const float *mk = m + (long)ki * g->mks + col0;
         for (int L0 = 0; L0 < nt; L0 += 16) {
             k_v16 s[6][4], a[6];
             for (int j = 0; j < 6; j++) { /* A^T down each column j */
@@ -274,13 +318,15 @@ static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict ro
                     __builtin_memcpy(&a[i], mk + (6 * i + j) * xs + L0, sizeof a[i]);
                 k_w4_at(a, s[j]);
             }
-            for (int r = 0; r < 4; r++) { /* then along output row r */
+            for (int ro = 0; ro < 4; ro++) { /* then along output row ro */
                 k_v16 c[6], o[4];
                 for (int j = 0; j < 6; j++)
-                    c[j] = s[j][r];
+                    c[j] = s[j][ro];
                 k_w4_at(c, o);
                 for (int q = 0; q < 4; q++) {
                     o[q] += b;
+                    if (r->apply)
+                        o[q] *= sc;
                     if (relu)
                         o[q] = K_WHERE16(o[q] > 0.0f, o[q]);
                 }
@@ -290,7 +336,7 @@ static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict ro
                 z[0] = K_ZIP_LO16(l02, l13), z[1] = K_ZIP_HI16(l02, l13);
                 z[2] = K_ZIP_LO16(h02, h13), z[3] = K_ZIP_HI16(h02, h13);
                 for (int q = 0; q < 4; q++)
-                    __builtin_memcpy(rows + r * rl + 4L * L0 + 16 * q, &z[q], sizeof z[q]);
+                    __builtin_memcpy(rows + ro * rl + 4L * L0 + 16 * q, &z[q], sizeof z[q]);
             }
         }
         for (int tr = tr0; tr < tr1; tr++)
@@ -303,34 +349,55 @@ static void k_w4_out(const float *restrict m, const KW4Ws *g, float *restrict ro
     }
 }
 
-/* Images [lo, hi) of k_conv2d_wino4, its output channels [k0, k1) (U
- * packed for them): blocks of up to TRb tile rows, of several whole images
- * or a slice of one. */
-static void k_w4_images(const float *restrict x, const float *restrict u, const float *restrict bias,
-                        float *restrict y, float *restrict ws, const KW4Ws *g, int C, int H, int W, int K, int k0,
-                        int k1, int relu, int simd, int lo, int hi)
+/* Images [lo, hi) of the run (U packed for its Ka x Ca channels): blocks of
+ * up to TRb tile rows, of several whole images or a slice of one. */
+static void k_w4_images(const KW4Run *r, const KW4Ws *g, long lo, long hi)
 {
-    float *v = ws + g->v, *m = ws + g->m;
+    int C = r->C, H = r->H, W = r->W, K = r->K, simd = r->simd, Mk = r->ka1 - r->ka0;
+    float *v = r->ws + g->v, *m = r->ws + g->m;
+    unsigned char *zero = (unsigned char *)(r->ws + g->zch);
+    int *c0 = (int *)(r->ws + g->runs), *lists = (int *)(r->ws + g->lists);
+    int *lens = lists + (long)(g->ld / k_op_nr(simd) + 1) * C;
     int nr = k_op_nr(simd), TRb = g->ld / g->TW;
-    long end = (long)hi * g->TH, us = k_wino_ustride((long)g->Kp * C);
-    for (long t = (long)lo * g->TH; t < end;) {
+    long end = hi * g->TH, us = k_wino_ustride(k_rup(r->Ka, k_op_mr(simd)) * r->Ca);
+    const float *ua = r->u + (long)r->ka0 * r->Ca; /* the rows' register tiles, in each xi's packing */
+    float *ma = m + (long)r->ka0 * g->mks;
+    for (long t = lo * g->TH; t < end;) {
         long t1 = t + TRb < end ? t + TRb : end;
         long cols = (t1 - t) * g->TW;
-        int qb = (int)k_rup(cols, nr);
-        for (long u0 = t, n; u0 < t1;) {
+        int qb = (int)k_rup(cols, nr), nruns = 0;
+        for (long u0 = t, n; u0 < t1 && Mk > 0; nruns++) {
             int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
-            k_w4_in(x + n * C * H * W, v, g, ws, (u0 - t) * g->TW, tr0, tr0 + rows, C, H, W);
+            unsigned char *z = r->lists ? zero + (long)nruns * r->Ca : NULL;
+            c0[nruns] = (int)((u0 - t) * g->TW);
+            if (z)
+                k_wino_zeros(r->x + n * C * H * W, r->cmap, r->Ca, (long)H * W, z);
+            k_w4_in(r->x + n * C * H * W, v, g, r->ws, c0[nruns], tr0, tr0 + rows, r->cmap, r->Ca, H, W, z);
             u0 += rows;
         }
-        k_wino_zero_cols(v, K_W4_NX, g->vxs, C, g->vcs, cols, qb); /* zeros into the GEMM past the block's tiles */
-        K_ROLLED
-        for (int xi = 0; xi < K_W4_NX; xi++)
-            k_op_gemm(simd, k1 - k0, C, u + xi * us + (long)k0 * C, v + xi * g->vxs, g->vcs, qb, (int)cols,
-                      m + xi * g->mxs + (long)k0 * g->mks, g->mks);
+        if (Mk > 0)
+            k_wino_zero_cols(v, K_W4_NX, g->vxs, r->Ca, g->vcs, cols, qb); /* zeros into the GEMM past the tiles */
+        /* A column tile sums only over the channels not zero in its images:
+         * the same sums to the bit (k_op_gemm_lists), fewer terms. The part
+         * kernel always sums by its lists, even where they hold every
+         * channel: on the sweep (Zen 1) that was 3-6% faster than taking
+         * k_op_gemm then, and one GEMM body less to compile. */
+        if (Mk > 0 && r->lists) {
+            k_wino_lists(zero, c0, nruns, cols, r->Ca, nr, qb, lists, lens);
+            K_ROLLED
+            for (int xi = 0; xi < K_W4_NX; xi++)
+                k_op_gemm_lists(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->vcs, qb, (int)cols,
+                                ma + xi * g->mxs, g->mks, lists, r->Ca, lens);
+        } else {
+            K_ROLLED
+            for (int xi = 0; xi < K_W4_NX && Mk > 0; xi++)
+                k_op_gemm(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->vcs, qb, (int)cols, ma + xi * g->mxs,
+                          g->mks);
+        }
         for (long u0 = t, n; u0 < t1;) {
             int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
-            k_w4_out(m, g, ws + g->rows, bias, y + n * K * H * W, (u0 - t) * g->TW, tr0, tr0 + rows, k0, k1, H, W,
-                     relu);
+            k_w4_out(m, g, r, r->y + n * K * H * W, r->mask ? r->mask + n * K : NULL, (u0 - t) * g->TW, tr0,
+                     tr0 + rows);
             u0 += rows;
         }
         t = t1;
@@ -348,7 +415,7 @@ void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const
 {
     int mr = k_op_mr(simd), K16 = (int)k_rup(K, 16);
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, ws, ws + K16);
-    k_w4_weights(w, scale, pre, C, K, 0, simd, lo * mr, hi * mr);
+    k_w4_weights(w, scale, pre, C, K, 0, simd, NULL, C, NULL, K, lo * mr, hi * mr);
 }
 
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
@@ -363,21 +430,69 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     bias = gamma || b ? bias : NULL;
+    KW4Run r = { x, pre ? pre : u, bias, NULL, NULL, y, ws, NULL, NULL, NULL, C, H, W, K, C, K, relu, 0, simd,
+                 0, K, 0, 0, 0 };
     if (groups <= 1) {
         if (!pre)
-            k_w4_weights(w, scale, u, C, K, flip, simd, 0, g.Kp);
-        k_w4_images(x, pre ? pre : u, bias, y, ws, &g, C, H, W, K, 0, K, relu, simd, lo, hi);
+            k_w4_weights(w, scale, u, C, K, flip, simd, NULL, C, NULL, K, 0, g.Kp);
+        k_w4_images(&r, &g, lo, hi);
         return;
     }
     /* unit gi N + n: image n, output channels k_wino_group's gi-th range */
     for (int un = lo, done = -1; un < hi; un++) {
-        int gi = un / N, n = un % N, k0, k1 = k_wino_group(K, simd, groups, gi, &k0);
-        if (k0 >= k1)
+        int gi = un / N, n = un % N;
+        r.ka1 = k_wino_group(K, simd, groups, gi, &r.ka0);
+        if (r.ka0 >= r.ka1)
             continue;
         if (gi != done && !pre) /* consecutive units share a group: its weights once */
-            k_w4_weights(w, scale, u, C, K, flip, simd, k0, (int)k_rup(k1, k_op_mr(simd))), done = gi;
-        k_w4_images(x, pre ? pre : u, bias, y, ws, &g, C, H, W, K, k0, k1, relu, simd, n, n + 1);
+            k_w4_weights(w, scale, u, C, K, flip, simd, NULL, C, NULL, K, r.ka0, (int)k_rup(r.ka1, k_op_mr(simd))),
+                done = gi;
+        k_w4_images(&r, &g, n, n + 1);
     }
+}
+
+/* k_wino_live's runs: k_w4_images of a run and its layout. */
+typedef struct {
+    const KW4Run *r;
+    const KW4Ws *g;
+} KW4Live;
+
+static void k_w4_live_run(void *ctx, long a, long e)
+{
+    const KW4Live *lv = ctx;
+    k_w4_images(lv->r, lv->g, a, e);
+}
+
+void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const float *restrict b,
+                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                         const float *restrict var, const float *restrict pre, const float *restrict inkeep,
+                         const float *restrict outkeep, const float *restrict mask, const int *restrict gen,
+                         float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps,
+                         int relu, int OH, int OW, int apply, int simd, int groups, int lo, int hi)
+{
+    (void)pre, (void)OH, (void)OW; /* every row and column; U is made here, for the channels that take part */
+    if (groups > 1) /* the codegen never splits this kernel's channels: group 0 takes every one */
+        hi = hi < N ? hi : N;
+    if (lo >= hi)
+        return;
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1);
+    float *u = ws + g.u, *bias = ws + g.bias;
+    int *cmap, *kmap, *zmap, Ca, Ka, Kz;
+    k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
+    /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
+    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
+    if (!(mask && *gen))
+        mask = NULL;
+    KW4Run r = { x, u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca, Ka, relu,
+                 apply, simd, 0, Ka, 0, Kz, 1 };
+    k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)));
+    if (!mask) {
+        k_w4_images(&r, &g, lo, hi);
+        return;
+    }
+    /* an image its mask turns off altogether is zeros (the mask multiplies all of it by 0) */
+    KW4Live lv = { &r, &g };
+    k_wino_live(mask, kmap, Ka, K, N, lo, hi, y, (long)K * H * W, k_w4_live_run, &lv);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows
@@ -432,7 +547,7 @@ void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, flo
             int qb = (int)k_rup(cols, k_op_nr(simd));
             for (long u0 = t, n; u0 < t1;) {
                 int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-                k_w4_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, C, H, W);
+                k_w4_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, NULL, C, H, W, NULL);
                 k_w4_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
                 u0 += rows;
             }

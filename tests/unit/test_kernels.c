@@ -394,12 +394,26 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
     free(x), free(w), free(b), free(ga), free(be), free(mu), free(va);
 }
 
-/* k_conv2d_wino_part with keep vectors: input channels switched off (and
- * zero, as a mask leaves them) left out of the sums, output channels
- * switched off written as zeros; the others equal k_conv2d_wino's on the
- * same input (a left-out zero term changes no sum but a zero's sign). */
-static void wino_keep_case(int N, int C, int H, int W, int K)
+/* The part kernels of F(2x2) and F(4x4) (k_conv2d_wino_part,
+ * k_conv2d_wino4_part: the sweep's convs with keep vectors), alike. */
+typedef void Part(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
+                  const float *restrict, const float *restrict, const float *restrict, const float *restrict,
+                  const float *restrict, const float *restrict, const float *restrict, const int *restrict,
+                  float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int, int,
+                  int);
+typedef void Whole(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
+                   const float *restrict, const float *restrict, const float *restrict, const float *restrict,
+                   float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
+
+/* A part kernel with keep vectors: input channels switched off (and zero,
+ * as a mask leaves them) left out of the sums, output channels switched
+ * off written as zeros; the others equal the whole conv's (k_conv2d_wino,
+ * k_conv2d_wino4) on the same input (a left-out zero term changes no sum
+ * but a zero's sign). */
+static void wino_keep_case(int N, int C, int H, int W, int K, int four)
 {
+    Part *kpart = four ? k_conv2d_wino4_part : k_conv2d_wino_part;
+    Whole *whole = four ? k_conv2d_wino4 : k_conv2d_wino;
     long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W;
     float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ga = fmalloc(K), *be = fmalloc(K), *mu = fmalloc(K),
           *va = fmalloc(K), *ik = fmalloc(C), *ok = fmalloc(K);
@@ -415,17 +429,18 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
         if (ik[i / ((long)H * W) % C] == 0.0f)
             x[i] = 0.0f;
     char what[96];
-    snprintf(what, sizeof what, "winograd keep N%d C%d %dx%d K%d", N, C, H, W, K);
+    snprintf(what, sizeof what, "winograd %s keep N%d C%d %dx%d K%d", four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *full = garbage(ny), *part = garbage(ny);
-        k_conv2d_wino(x, w, b, ga, be, mu, va, NULL, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
+        long nws = four ? k_wino4_ws(C, H, W, K, simd) : k_wino_ws(C, H, W, K, simd);
+        float *ws = garbage(nws), *full = garbage(ny), *part = garbage(ny);
+        whole(x, w, b, ga, be, mu, va, NULL, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
         /* and a mask that turns image 1 off on every kept channel (not on the
          * others): with the generators on, that image is zeros */
         for (int on = 0; on < 2; on++) {
             int gen = on;
             for (int i = 0; i < split_count(2); i++)
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1,
+                kpart(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1,
                                    H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             for (long i = 0; i < ny; i++) {
                 long n = i / ((long)K * H * W);
@@ -439,11 +454,11 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
             float *plain = garbage(ny), *ref = garbage(ny), *fused = garbage(ny);
             /* plain's given a U made beforehand, which holds every channel:
              * with keep vectors it is not read (garbage here) */
-            float *junk = garbage(k_wino_pre_floats(C, K, simd));
+            float *junk = garbage(four ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd));
             for (int i = 0; i < split_count(2); i++) {
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, junk, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f,
+                kpart(x, w, b, ga, be, mu, va, junk, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f,
                                    0, H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
-                k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f,
+                kpart(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f,
                                    1, H, W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             }
             k_mask_apply_keep(plain, mask, ok, &gen, ref, H * W, K, 1, 0, N * K);
@@ -455,9 +470,9 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
                 float *gp = garbage(ny), *gf = garbage(ny);
                 for (int i = 0; i < split_count(2); i++) {
                     int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
-                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gp, ws, N, C, H, W, K, 1e-5f,
+                    kpart(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gp, ws, N, C, H, W, K, 1e-5f,
                                        1, H, W, 0, simd, gr, a, e);
-                    k_conv2d_wino_part(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gf, ws, N, C, H, W, K, 1e-5f,
+                    kpart(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gf, ws, N, C, H, W, K, 1e-5f,
                                        1, H, W, 1, simd, gr, a, e);
                 }
                 assert_same(part, gp, ny, what);
@@ -471,14 +486,16 @@ static void wino_keep_case(int N, int C, int H, int W, int K)
     free(x), free(w), free(b), free(ga), free(be), free(mu), free(va), free(ik), free(ok), free(mask);
 }
 
-/* F(2x2)'s forward leaves input channels that are all zeros in an image
+/* The part kernels leave input channels that are all zeros in an image
  * (a mask or relu before the conv switched them off) out of the sums of
  * its tiles' columns: the same bits as summing them. The images of a batch
  * share column tiles (some a channel is zero in only one of), a lone image
  * does not, so every image must come out as it does alone; and within the
- * Winograd tolerance of the direct sums. With and without keep vectors. */
-static void wino_zeros_case(int N, int C, int H, int W, int K)
+ * Winograd tolerance of the direct sums. With and without keep vectors;
+ * F(2x2)'s part kernel, or F(4x4)'s (four). */
+static void wino_zeros_case(int N, int C, int H, int W, int K, int four)
 {
+    Part *kpart = four ? k_conv2d_wino4_part : k_conv2d_wino_part;
     long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W, per = (long)K * H * W;
     ConvShape sh = { N, C, H, W, K, 3, 3, 1, 1 };
     float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ik = fmalloc(C);
@@ -496,19 +513,21 @@ static void wino_zeros_case(int N, int C, int H, int W, int K)
     fill(dy, ny, 74);
     conv_ref(&sh, H, W, x, w, b, dy, 1, ry, rdx, rdw, rdb);
     char what[96];
-    snprintf(what, sizeof what, "winograd zero channels N%d C%d %dx%d K%d", N, C, H, W, K);
+    snprintf(what, sizeof what, "winograd %s zero channels N%d C%d %dx%d K%d", four ? "F(4x4)" : "F(2x2)", N, C, H, W,
+             K);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        float *ws = garbage(k_wino_ws(C, H, W, K, simd)), *all[2], *one = garbage(per);
+        long nws = four ? k_wino4_ws(C, H, W, K, simd) : k_wino_ws(C, H, W, K, simd);
+        float *ws = garbage(nws), *all[2], *one = garbage(per);
         for (int keep = 0; keep < 2; keep++) {
             all[keep] = garbage(ny);
             for (int i = 0; i < split_count(2); i++)
-                k_conv2d_wino_part(x, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL, NULL, all[keep],
+                kpart(x, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL, NULL, NULL, NULL, all[keep],
                                    ws, N, C, H, W, K, 0.0f, 0, H, W, 0, simd, 1, split_at(N, 2, i),
                                    split_at(N, 2, i + 1));
             for (int n = 0; n < N; n++)
                 for (int gr = 1; gr <= 2; gr++) { /* alone, and its channels in two groups (one image, two threads) */
-                    k_conv2d_wino_part(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL,
+                    kpart(x + (long)n * C * H * W, w, b, NULL, NULL, NULL, NULL, NULL, keep ? ik : NULL,
                                        NULL, NULL, NULL, one, ws, 1, C, H, W, K, 0.0f, 0, H, W, 0, simd, gr, 0, gr);
                     if (memcmp(one, all[keep] + n * per, sizeof(float) * (size_t)per) != 0)
                         fail_msg("%s simd %d keep %d groups %d: image %d alone differs from it in the batch", what,
@@ -536,11 +555,13 @@ static void test_winograd(void **state)
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
-    wino_keep_case(4, 36, 14, 14, 64);       /* a sweep's union module: some channels switched off */
-    wino_keep_case(3, 12, 7, 7, 9);          /* output channels not a multiple of a register tile */
-    wino_zeros_case(5, 36, 14, 14, 64);      /* a module's conv after a masked one: 49 tiles an image */
-    wino_zeros_case(6, 16, 7, 7, 24);        /* several images a column tile */
-    wino_zeros_case(2, 20, 28, 28, 12);      /* blocks slice images */
+    for (int four = 0; four < 2; four++) {
+        wino_keep_case(4, 36, 14, 14, 64, four);  /* a sweep's union module: some channels switched off */
+        wino_keep_case(3, 12, 7, 7, 9, four);     /* output channels not a multiple of a register tile */
+        wino_zeros_case(5, 36, 14, 14, 64, four); /* a module's conv after a masked one: 49 tiles an image */
+        wino_zeros_case(6, 16, 7, 7, 24, four);   /* several images a column tile */
+        wino_zeros_case(2, 20, 28, 28, 12, four); /* blocks slice images */
+    }
     assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
     assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */

@@ -191,8 +191,8 @@ static void trained_free(Trained *T)
  * with other constants (channel counts). */
 static int check_shared_bodies(const RunModules *ms)
 {
-    static const char *shared[] = { "k_conv2d_wino_part", "k_mask_gen_fwd", "k_mask_apply_keep", "k_linear_fwd",
-                                    "k_maxpool_fwd", "k_relu_fwd" };
+    static const char *shared[] = { "k_conv2d_wino_part", "k_conv2d_wino4_part", "k_mask_gen_fwd",
+                                    "k_mask_apply_keep", "k_linear_fwd", "k_maxpool_fwd", "k_relu_fwd" };
     int total = 0;
     for (int k = 0; k < ms->n; k++)
         total += ms->m[k].calls.n;
@@ -233,8 +233,9 @@ static int check_shared_bodies(const RunModules *ms)
  * switch kernels off, one repeated, then the first again (kernels switched
  * on), in chunks smaller than the images and batches left part empty.
  * Returns how many image runs the reuse copied; check_shared_bodies's
- * count into *shared. */
-static long long check_reuse(Trained *T, const char *what, int *shared)
+ * count into *shared, and how many of the modules' calls are F(4x4)'s part
+ * kernel into *four. */
+static long long check_reuse(Trained *T, const char *what, int *shared, int *four)
 {
     enum { NV = 6, NT = 100, MAXK = 64 };
     static const double thr[NV] = { 0.3, 0.6, 0.9, 0.9, 0.99, 0.3 };
@@ -267,6 +268,9 @@ static long long check_reuse(Trained *T, const char *what, int *shared)
         ms.chunk = BATCH;
         if (!v)
             *shared = check_shared_bodies(&ms);
+        for (int k = 0; k < ms.n && !v; k++)
+            for (int i = 0; i < ms.m[k].calls.n; i++)
+                *four += !strcmp(ms.m[k].calls.v[i].kernel, "k_conv2d_wino4_part");
         if (run_modules_forward(&ms, &T->full, &T->ds, &T->norm, 1, NULL, NT, vin, NV, 1, rv[v], NULL, err,
                                 sizeof err) != 0)
             fail_msg("%s", err);
@@ -378,8 +382,8 @@ static void test_module_equivalence(void **st)
         free(lg[v][0]), free(lg[v][1]);
 
     T.full = full;
-    int shared;
-    check_reuse(&T, "residual model", &shared);
+    int shared, four = 0;
+    check_reuse(&T, "residual model", &shared, &four);
     trained_free(&T);
 }
 
@@ -418,10 +422,49 @@ static void test_masked_logits(void **st)
     print_message("%d of 4 modules switch off a logit\n", cut);
     /* its masks are sparse enough that some images give a variant's
      * switched-off kernels nothing: the reuse must find them */
-    int shared;
-    assert_true(check_reuse(&T, "logits model", &shared) > 0);
+    int shared, four = 0;
+    assert_true(check_reuse(&T, "logits model", &shared, &four) > 0);
     /* its modules keep different numbers of a layer's kernels */
     assert_true(shared > 0);
+    trained_free(&T);
+}
+
+/* A masked conv at 16x16 with 16 input channels: in a sweep's modules
+ * (keep vectors) F(4x4)'s part kernel (k_conv2d_wino4_part) runs it, and
+ * the modules are still the modular model with the other kernels switched
+ * off, and the variants' reuse still exact. */
+static const char *src_four =
+    "dataset d = synthetic(n = 512, test = 128, seed = 6) { classes = 4  shape = [2, 16, 16] }\n"
+    "model m : [2, 16, 16] -> [4] {\n"
+    "    conv(8) batchnorm relu\n"
+    "    modular { conv(16) batchnorm relu conv(16) batchnorm relu maxpool(2) conv(16) batchnorm relu\n"
+    "              conv(12) batchnorm relu maxpool(2) }\n"
+    "    flatten linear(16) relu linear(4) }\n"
+    "train m on d { epochs = 3  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
+    "modularize m { threshold = 0.9 }\n";
+
+static void test_four_part(void **st)
+{
+    (void)st;
+    Trained T;
+    trained(&T, "four.mwt", src_four, "four.ckpt");
+    unsigned char keep[64], outer[64];
+    for (int cls = 0; cls < 4; cls++) {
+        char what[64];
+        mod_module(&T.ms, &cls, 1, 0.9, keep);
+        print_message("F(4x4) model: module of class %d keeps %lld of %lld kernels\n", cls, mod_kept(keep, T.K), T.K);
+        snprintf(what, sizeof what, "F(4x4) model, module of class %d", cls);
+        check(&T.t->c.arena, &T.full, &T.ds, &T.norm, keep, T.K, what);
+        for (long long j = 0; j < T.K; j++)
+            outer[j] = keep[j] | (unsigned char)(j % 3 == 0);
+        snprintf(what, sizeof what, "F(4x4) model, module of class %d inside a larger slice", cls);
+        check_in(&T.t->c.arena, &T.full, &T.ds, &T.norm, outer, keep, T.K, what);
+    }
+    int shared, four = 0;
+    check_reuse(&T, "F(4x4) model", &shared, &four);
+    print_message("F(4x4) model: %d calls of k_conv2d_wino4_part in 4 modules\n", four);
+    assert_true(four > 0);
     trained_free(&T);
 }
 
@@ -491,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_sliced_shapes),
         cmocka_unit_test(test_module_equivalence),
         cmocka_unit_test(test_masked_logits),
+        cmocka_unit_test(test_four_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
