@@ -388,9 +388,9 @@ static void k_w4_images(const KW4Run *r, const KW4Ws *g, long lo, long hi)
             for (int xi = 0; xi < K_W4_NX; xi++)
                 k_op_gemm_lists(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->vcs, qb, (int)cols,
                                 ma + xi * g->mxs, g->mks, lists, r->Ca, lens);
-        } else {
+        } else if (Mk > 0) {
             K_ROLLED
-            for (int xi = 0; xi < K_W4_NX && Mk > 0; xi++)
+            for (int xi = 0; xi < K_W4_NX; xi++)
                 k_op_gemm(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->vcs, qb, (int)cols, ma + xi * g->mxs,
                           g->mks);
         }
