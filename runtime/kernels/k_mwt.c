@@ -10,14 +10,75 @@
 #include "k_kernels.h"
 #include "k_tile.h"
 
+/* One dot of k_mask_gen_fwd's layers for 8 images at once (a lane each):
+ * row w (n long) against vt[i] (the 8 images' i-th inputs), term by term
+ * as k_sumdot_dev sums one image's (16 lanes over the whole vectors, then
+ * the lanes in order, then the rest), so each lane's bits are that
+ * image's alone. Into *out (only pointers cross functions: k_tile.h). */
+static inline void k_gen_dot8(const float *restrict w, const k_v8 *restrict vt, int n, k_v8 *restrict out)
+{
+    int n16 = n / 16 * 16;
+    k_v8 s = { 0 };
+    if (n >= 16) {
+        k_v8 acc[16];
+        for (int l = 0; l < 16; l++) {
+            k_v8 a = { 0 };
+            for (int i = l; i < n16; i += 16)
+                a += w[i] * vt[i];
+            acc[l] = a;
+        }
+        for (int l = 0; l < 16; l++)
+            s += acc[l];
+    }
+    for (int i = n16; i < n; i++)
+        s += w[i] * vt[i];
+    *out = s;
+}
+
+/* The generator's width that k_gen_dot8's inputs have room for. */
+enum { K_GEN_MAX = 256 };
+
 void k_mask_gen_fwd(const float *restrict x, const float *restrict w1, const float *restrict w2,
                     const float *restrict b2, float *restrict m, float *restrict save, int C, int HW, int Hd, int K,
                     int lo, int hi)
 {
-    for (int b = lo; b < hi; b++) {
+    /* Whole groups of 8 images: the layers' dots a lane an image, 8 at
+     * once (a dot of one image alone summed 16 lanes, then each of them
+     * in turn: its adds waited on each other). The sweep and modularize
+     * on SimCNN (Zen 1) 2-3% faster; tanhf, a call per value, is left. */
+    k_v8 gt[K_GEN_MAX], ht[K_GEN_MAX];
+    int b = lo;
+    for (; C <= K_GEN_MAX && Hd <= K_GEN_MAX && b + 8 <= hi; b += 8) {
+        for (int q = 0; q < 8; q++) {
+            float *g = save + (long)(b + q) * (C + Hd + K);
+            const float *xb = x + (long)(b + q) * C * HW;
+            for (int c = 0; c < C; c++) /* sums in 16 lanes (k_sum): vectorized, in a fixed order */
+                g[c] = k_sum(xb + (long)c * HW, HW) / (float)HW, gt[c][q] = g[c];
+        }
+        for (int j = 0; j < Hd; j++) {
+            k_v8 s;
+            k_gen_dot8(w1 + (long)j * C, gt, C, &s);
+            ht[j] = (k_v8)((k_i8)(s > 0.0f) & (k_i8)s);
+        }
+        for (int q = 0; q < 8; q++) {
+            float *h = save + (long)(b + q) * (C + Hd + K) + C;
+            for (int j = 0; j < Hd; j++)
+                h[j] = ht[j][q];
+        }
+        for (int k = 0; k < K; k++) {
+            k_v8 s;
+            k_gen_dot8(w2 + (long)k * Hd, ht, Hd, &s);
+            s = b2[k] + s;
+            for (int q = 0; q < 8; q++) {
+                float *t = save + (long)(b + q) * (C + Hd + K) + C + Hd;
+                t[k] = tanhf(s[q]);
+                m[(long)(b + q) * K + k] = t[k] > 0 ? t[k] : 0;
+            }
+        }
+    }
+    for (; b < hi; b++) { /* the rest one at a time: the same bits */
         float *g = save + (long)b * (C + Hd + K), *h = g + C, *t = h + Hd;
         const float *xb = x + (long)b * C * HW;
-        /* sums in 16 lanes (k_sum): vectorized, in a fixed order */
         for (int c = 0; c < C; c++)
             g[c] = k_sum(xb + (long)c * HW, HW) / (float)HW;
         for (int j = 0; j < Hd; j++) {

@@ -24,6 +24,7 @@
 
 typedef float k_v16 __attribute__((vector_size(64)));
 typedef float k_v8 __attribute__((vector_size(32)));
+typedef int k_i8 __attribute__((vector_size(32))); /* a k_v8 comparison */
 typedef int k_i16 __attribute__((vector_size(64))); /* a k_v16 comparison: all ones where true */
 
 /* The k_v16 v where mask (a comparison) holds, else 0: a relu's gradient, a

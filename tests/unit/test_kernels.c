@@ -947,6 +947,72 @@ static void test_gap(void **state)
     }
 }
 
+/* The mask generator (k_mask_gen_fwd) runs whole groups of 8 images a
+ * lane each: every image's mask and saved values must be the same bits as
+ * that image alone (one at a time), however the units split; and its
+ * masks relu(tanh(w2 relu(w1 gap(x)) + b2)) within rounding. */
+static void mask_gen_case(int N, int C, int HW, int Hd, int K)
+{
+    long nx = (long)N * C * HW, ns = (long)N * (C + Hd + K);
+    float *x = fmalloc(nx), *w1 = fmalloc((long)Hd * C), *w2 = fmalloc((long)K * Hd), *b2 = fmalloc(K);
+    fill(x, nx, 81), fill(w1, (long)Hd * C, 82), fill(w2, (long)K * Hd, 83), fill(b2, K, 84);
+    for (long i = 0; i < (long)Hd * C; i++)
+        w1[i] *= 4.0f; /* masks spread over (0, 1) and zeros */
+    float *m[3], *sv[3];
+    for (int v = 0; v < 3; v++)
+        m[v] = garbage((long)N * K), sv[v] = garbage(ns);
+    k_mask_gen_fwd(x, w1, w2, b2, m[0], sv[0], C, HW, Hd, K, 0, N);
+    int at = N > 5 ? 5 : N / 2; /* groups of 8 from 0, then from 5 */
+    k_mask_gen_fwd(x, w1, w2, b2, m[1], sv[1], C, HW, Hd, K, 0, at);
+    k_mask_gen_fwd(x, w1, w2, b2, m[1], sv[1], C, HW, Hd, K, at, N);
+    for (int n = 0; n < N; n++)
+        k_mask_gen_fwd(x, w1, w2, b2, m[2], sv[2], C, HW, Hd, K, n, n + 1);
+    char what[96];
+    snprintf(what, sizeof what, "mask generator N%d C%d HW%d Hd%d K%d", N, C, HW, Hd, K);
+    for (int v = 1; v < 3; v++) {
+        assert_same(m[0], m[v], (long)N * K, what);
+        assert_same(sv[0], sv[v], ns, what);
+    }
+    int on = 0;
+    for (int n = 0; n < N; n++) {
+        double g[512], h[512];
+        for (int c = 0; c < C; c++) {
+            g[c] = 0;
+            for (int i = 0; i < HW; i++)
+                g[c] += x[((long)n * C + c) * HW + i];
+            g[c] /= HW;
+        }
+        for (int j = 0; j < Hd; j++) {
+            h[j] = 0;
+            for (int c = 0; c < C; c++)
+                h[j] += (double)w1[(long)j * C + c] * g[c];
+            h[j] = h[j] > 0 ? h[j] : 0;
+        }
+        for (int k = 0; k < K; k++) {
+            double z = b2[k];
+            for (int j = 0; j < Hd; j++)
+                z += (double)w2[(long)k * Hd + j] * h[j];
+            double want = tanh(z) > 0 ? tanh(z) : 0;
+            on += want > 0;
+            if (fabs(m[0][(long)n * K + k] - want) > 1e-5)
+                fail_msg("%s: image %d channel %d is %g, not %g", what, n, k, (double)m[0][(long)n * K + k], want);
+        }
+    }
+    assert_true(on > 0 && on < N * K);
+    for (int v = 0; v < 3; v++)
+        free(m[v]), free(sv[v]);
+    free(x), free(w1), free(w2), free(b2);
+}
+
+static void test_mask_gen(void **state)
+{
+    (void)state;
+    mask_gen_case(19, 36, 49, 64, 71);   /* SimCNN's last generator: two groups and 3 alone */
+    mask_gen_case(16, 15, 196, 64, 36);  /* fewer inputs than 16 lanes */
+    mask_gen_case(9, 40, 16, 24, 8);     /* 16-lane runs and a rest; a group and 1 alone */
+    mask_gen_case(3, 300, 4, 16, 5);     /* wider than the groups' room: one at a time */
+}
+
 /* ---------------- loss ---------------- */
 
 static void test_cross_entropy(void **state)
@@ -1006,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_conv),     cmocka_unit_test(test_conv_groups),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
         cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_relu_add),     cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_sgd),      cmocka_unit_test(test_pool),          cmocka_unit_test(test_gap),
+        cmocka_unit_test(test_mask_gen),
         cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_gemm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
