@@ -429,6 +429,8 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
 {
     if (lo >= hi)
         return;
+    /* the tiles up to output row OH and column OW: the layout of the whole
+     * image (so the scratch k_wino_ws sized is enough), fewer tiles */
     KWinoWs g = k_wino_layout(C, H, W, K, simd, 1);
     g.TH = OH < H ? k_wino_tiles(OH) : g.TH, g.TW = OW < W ? k_wino_tiles(OW) : g.TW;
     float *u = ws + g.u, *bias = ws + g.bias;
