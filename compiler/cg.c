@@ -204,8 +204,17 @@ static double keep_out(const Cg *C, const IrValue *y, const IrNode **apply)
             if (n->in[k] == y)
                 uses++, reader = n;
     }
-    if (!g->probes.n || uses != 1 || reader->op != IR_MASK_APPLY || reader->in[0] != y)
+    if (uses != 1 || reader->op != IR_MASK_APPLY || reader->in[0] != y)
         return -1;
+    /* the apply whose values modules read from this graph's run (the
+     * shared prefix's end, ir.h) reads y as written: nothing fuses into it */
+    if (g->exports_prefix) {
+        int first = 1;
+        for (int i = 0; i < g->nodes.n && g->nodes.v[i] != reader; i++)
+            first &= ((const IrNode *)g->nodes.v[i])->op != IR_MASK_APPLY;
+        if (first)
+            return -1;
+    }
     for (int l = 0; l < g->masks.n; l++)
         if (g->masks.v[l] == reader->in[1]) {
             *apply = reader;
@@ -255,12 +264,18 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
 {
     const char *kernel = wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
     int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
+    int four = !strcmp(kernel, "k_conv2d_wino4"), probes = C->p->g->probes.n > 0;
     long long eh = y->d[2], ew = y->d[3];
     double ik = -1, ok = -1, mk = -1;
     const IrNode *apply = NULL;
-    const char *part = "k_conv2d_wino_part";
+    const char *part = NULL;
     if (infer && !flip) {
         ik = keep_in(C, x), ok = keep_out(C, y, &apply);
+        if (apply)
+            mk = mask_before(C, apply, C->p->g->nodes.v[C->node]);
+        if (!strcmp(kernel, "k_conv2d_wino") || ik >= 0 || (probes && ok >= 0))
+            extent(C->p->g, y, &eh, &ew, 0);
+        int full = eh == y->d[2] && ew == y->d[3];
         /* Convs with keep vectors (a sweep's variants) run a part kernel:
          * it leaves the channels they switch off out of its GEMMs, and the
          * modules compiled together share its bodies (its channel counts
@@ -268,21 +283,27 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
          * row is read and its channels are not split (k_conv2d_wino4_part:
          * SimCNN's sweep on Zen 1, its 14x14 convs 10-15% faster); else
          * F(2x2)'s, which also stops at the rows read. */
-        int four = !strcmp(kernel, "k_conv2d_wino4");
-        if (ik >= 0 || ok >= 0)
-            kernel = "k_conv2d_wino";
-        if (!strcmp(kernel, "k_conv2d_wino"))
-            extent(C->p->g, y, &eh, &ew, 0);
-        if (four && (ik >= 0 || ok >= 0) && eh == y->d[2] && ew == y->d[3] && groups == 1)
-            part = "k_conv2d_wino4_part";
+        if (ik >= 0 || (probes && ok >= 0))
+            part = four && full && groups == 1 ? "k_conv2d_wino4_part" : "k_conv2d_wino_part";
+        /* Any other inference conv whose mask is ready before it (its
+         * generator first: pass_gens_first) runs one too, the module's keep
+         * vector its outkeep: it writes zeros for the images the mask turns
+         * off, applies the mask as it writes, and leaves the input channels
+         * that are zeros in an image (the mask before it) out of its sums.
+         * The same bits as the conv then the application. F(4x4)'s where
+         * F(4x4) runs and the part kernel can (as above), else F(2x2)'s. */
+        else if (mk >= 0 && (!four || (full && groups == 1)))
+            part = four ? "k_conv2d_wino4_part" : "k_conv2d_wino_part";
+        else
+            ok = -1, mk = -1, apply = NULL;
+        four = part ? !strcmp(part, "k_conv2d_wino4_part") : four;
     }
-    if (apply)
-        mk = mask_before(C, apply, C->p->g->nodes.v[C->node]);
     /* U computed beforehand for an inference conv where that pays; not with
-     * keep vectors, which change from one run to the next (a sweep's
-     * variants), and with them the channels U would hold */
-    int four = !strcmp(kernel, "k_conv2d_wino4");
-    double pre = infer && !flip && ik < 0 && ok < 0 && k_wino_pre_pays((int)x->d[0], (int)x->d[2], (int)x->d[3], four)
+     * a sweep's keep vectors, which change from one run to the next, and
+     * with them the channels U would hold (the part kernels read it only
+     * where the keep vectors keep every channel) */
+    double pre = infer && !flip && !(probes && (ik >= 0 || ok >= 0)) &&
+                         k_wino_pre_pays((int)x->d[0], (int)x->d[2], (int)x->d[3], four)
                      ? prepared(C, four, x, w, b, bn, K)
                      : -1;
     /* With its mask ready (mask_before) and a relu after it, the conv writes
@@ -293,7 +314,8 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
     if (fuse)
         for (int i = 0; i < C->p->g->nodes.n; i++)
             C->fused[i] |= C->p->g->nodes.v[i] == apply;
-    if (eh < y->d[2] || ew < y->d[3] || ik >= 0 || ok >= 0) {   /* only what is read */
+    if (eh < y->d[2] || ew < y->d[3] || part) {   /* only what is read */
+        part = part ? part : "k_conv2d_wino_part";
         double c[32] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
                          Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre };
         int nc = 8;
@@ -301,7 +323,7 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, mk >= 0 ? "pp" : "nn");
         /* the GEMMs' sizes are counted from the keep vectors at run time anyway */
         strcat(sig, "pwr"), strcat(sig, ik >= 0 && C->out->share ? "r" : "i"), strcat(sig, "ii");
-        strcat(sig, ok >= 0 && C->out->share ? "r" : "i"), strcat(sig, "fiiiiiilh");
+        strcat(sig, probes && ok >= 0 && C->out->share ? "r" : "i"), strcat(sig, "fiiiiiilh");
         if (ik >= 0)
             c[nc++] = ik;
         if (ok >= 0)

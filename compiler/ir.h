@@ -64,6 +64,8 @@ typedef struct IrGraph {
     Vec masks;                 /* IrValue*: each mask_gen's output, for the losses */
     Vec probes;                /* IrValue*: read by the runtime after a step besides the logits and masks (run_variants.c) */
     int *origin;               /* after pass_fuse: by node, the index of the source graph's node it stands for */
+    int exports_prefix;        /* modules read the values of the nodes before the first mask_apply from this
+                                  graph's runs (run_modules): those stay as the graph writes them */
 } IrGraph;
 
 const char *ir_op_name(IrOp op);
@@ -96,6 +98,13 @@ void ir_print(FILE *out, const IrGraph *g);
  * conv -> batchnorm (-> relu) becomes one conv2d_bn node; the result shares
  * g's values, and g is left as it was. A training graph comes back as is. */
 IrGraph *pass_fuse(Arena *a, const IrGraph *g);
+/* Moves each masked conv of an inference graph (and the batchnorm after
+ * it) to after its mask's generator, which reads only the conv's input,
+ * where nothing between them reads what moves: then the conv knows its
+ * mask (cg.c's part kernels). */
+void pass_gens_first(IrGraph *g);
+/* g with a node order of its own to change (and an origin: g's indices). */
+IrGraph *ir_copy_order(Arena *a, const IrGraph *g);
 /* Re-derives every shape from the ops' rules; 0 when all agree, else -1 and
  * a message naming the node in err. */
 int ir_verify(const IrGraph *g, char *err, size_t errlen);

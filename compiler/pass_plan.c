@@ -181,6 +181,20 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
         }
         node_needs(L, n, &parts, &ws);
     }
+    /* An inference conv may write its mask application's output itself
+     * (cg.c: the part kernels' apply), reading its own input as it writes:
+     * the input lives until the application, so the two never share. */
+    for (int i = 0; i < nn && !g->training; i++) {
+        const IrNode *n = g->nodes.v[i];
+        for (int j = i - 1; n->op == IR_MASK_APPLY && j >= 0; j--) {
+            const IrNode *c = g->nodes.v[j];
+            if (c->out != n->in[0])
+                continue;
+            if ((c->op == IR_CONV2D || c->op == IR_CONV2D_BN) && last[root[c->in[0]->id]->id] < i)
+                last[root[c->in[0]->id]->id] = i;
+            break;
+        }
+    }
     if (g->loss)
         last[root[g->loss->id]->id] = nn;
     last[root[g->logits->id]->id] = nn;   /* read by the runtime after a step */

@@ -62,7 +62,10 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
     /* both compile their fused graphs; m->train.g and m->eval.g stay the model as written */
     int fuse = !(getenv("MWTC_FUSE") && !strcmp(getenv("MWTC_FUSE"), "off"));
     IrGraph *tfused = train && fuse ? pass_fuse(a, m->train.g) : m->train.g;
-    IrGraph *fused = fuse ? pass_fuse(a, m->eval.g) : m->eval.g;
+    IrGraph *fused = fuse ? pass_fuse(a, m->eval.g) : ir_copy_order(a, m->eval.g);
+    const char *first = getenv("MWTC_MASK_FIRST");   /* off: the order as written, to compare */
+    if (!(first && !strcmp(first, "off")))
+        pass_gens_first(fused);   /* each conv's mask ready before it (cg.c's part kernels) */
     char why[512];
     if ((train && ir_verify(tfused, why, sizeof why) != 0) || ir_verify(fused, why, sizeof why) != 0) {
         snprintf(err, errlen, "internal error: the fused graphs of '%s' do not verify: %s", net->name, why);
@@ -149,6 +152,7 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
         return -1;
     if (lower(&m->eval, a, net, NULL, eval_batch, err, errlen) != 0)
         return -1;
+    m->eval.g->exports_prefix = 1;   /* a whole model: modules may read its prefix (run_modules) */
     return build(m, a, train, threads, NULL, t0, err, errlen);
 }
 

@@ -53,56 +53,9 @@ static IrValue *chain_end(const IrGraph *g, IrValue *v)
     }
 }
 
-static int node_index(const IrGraph *g, const IrNode *n)
-{
-    for (int i = 0; i < g->nodes.n; i++)
-        if (g->nodes.v[i] == n)
-            return i;
-    return -1;
-}
-
-static int reads(const IrNode *n, const IrValue *v)
-{
-    for (int k = 0; k < n->nin; k++)
-        if (n->in[k] == v)
-            return 1;
-    return 0;
-}
-
-/* Moves mask l's conv (and the batchnorm after it) to after the mask's
- * generator, which reads only the conv's input: then the conv knows which
- * images the mask turns off altogether (cg.c, k_conv2d_wino_part). Nothing
- * between them may read what it moves. */
-static void gen_first(IrGraph *g, int l)
-{
-    const IrNode *ap = ir_mask_apply(g, l), *conv = ir_masked_conv(g, l);
-    const IrValue *mk = g->masks.v[l];
-    if (!ap || !conv || !mk->def)
-        return;
-    const IrNode *bn = ap->in[0]->def != conv ? ap->in[0]->def : NULL;
-    if (bn && (bn->op != IR_BATCHNORM || bn->in[0] != conv->out))
-        return;
-    int ic = node_index(g, conv), ib = bn ? node_index(g, bn) : ic, ig = node_index(g, mk->def);
-    if (ic < 0 || ib < 0 || ig < 0 || ic > ig || ib < ic || ib > ig)
-        return;
-    for (int i = ic + 1; i <= ig; i++)
-        if (i != ib && (reads(g->nodes.v[i], conv->out) || (bn && reads(g->nodes.v[i], bn->out))))
-            return;
-    /* [.. conv .. bn .. gen ..] -> [.. .. .. gen conv bn ..] */
-    void *c = g->nodes.v[ic], *b = bn ? g->nodes.v[ib] : NULL;
-    int w = ic;
-    for (int i = ic; i <= ig; i++)
-        if (i != ic && !(bn && i == ib))
-            g->nodes.v[w++] = g->nodes.v[i];
-    g->nodes.v[w++] = c;
-    if (b)
-        g->nodes.v[w++] = b;
-}
-
 void run_variants_probe(Arena *a, IrGraph *g)
 {
-    for (int l = 0; l < g->masks.n; l++)
-        gen_first(g, l);
+    pass_gens_first(g);
     for (int l = 0; l < g->masks.n; l++) {
         const IrNode *ap = ir_mask_apply(g, l);
         const IrValue *mk = g->masks.v[l];

@@ -109,8 +109,8 @@ void k_conv2d_wino_prep(const float *restrict w, const float *restrict b, const 
  * k_conv2d_wino's or 0. With apply (and relu), y is what k_mask_apply_keep
  * with its relu makes of that output, to the bit: each channel k of image n
  * times (*gen ? mask[n][k] : 1) outkeep[k], then the relu. pre as
- * k_conv2d_wino's, read only without inkeep and outkeep (its U holds every
- * channel). Scratch: k_wino_ws. */
+ * k_conv2d_wino's, read only where the keep vectors keep every channel (or
+ * there are none): its U holds every channel. Scratch: k_wino_ws. */
 void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                         const float *restrict var, const float *restrict pre, const float *restrict inkeep,
@@ -122,11 +122,11 @@ void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const 
  * direct conv instead of 2.25x, rounding a little more; k_wino4_pays says
  * whether it is faster than F(2x2) at width W. */
 int k_wino4_pays(int W);
-/* k_conv2d_wino_part by F(4x4, 3x3), for the codegen's sweep convs with
- * keep vectors and masks whose every row and column is read (OH, OW and
- * pre unused) and whose channels are not split (groups 1; more run every
- * channel in group 0's units): the same channels, images and mask
- * application, k_conv2d_wino4's sums without the zero terms. Scratch:
+/* k_conv2d_wino_part by F(4x4, 3x3), for the codegen's convs with keep
+ * vectors or masks whose every row and column is read (OH, OW unused) and
+ * whose channels are not split (groups 1; more run every channel in group
+ * 0's units): the same channels, images and mask application, pre read as
+ * there, k_conv2d_wino4's sums without the zero terms. Scratch:
  * k_wino4_ws. */
 void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const float *restrict b,
                          const float *restrict gamma, const float *restrict beta, const float *restrict mean,

@@ -470,7 +470,7 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
                          float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps,
                          int relu, int OH, int OW, int apply, int simd, int groups, int lo, int hi)
 {
-    (void)pre, (void)OH, (void)OW; /* every row and column; U is made here, for the channels that take part */
+    (void)OH, (void)OW; /* every row and column */
     if (groups > 1) /* the codegen never splits this kernel's channels: group 0 takes every one */
         hi = hi < N ? hi : N;
     if (lo >= hi)
@@ -483,9 +483,14 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     if (!(mask && *gen))
         mask = NULL;
-    KW4Run r = { x, u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca, Ka, relu,
-                 apply, simd, 0, Ka, 0, Kz, 1 };
-    k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)));
+    /* U as k_conv2d_wino4_prep left it holds every channel, packed as
+     * k_w4_weights packs them where the maps keep every one */
+    if (Ca < C || Ka < K)
+        pre = NULL;
+    KW4Run r = { x, pre ? pre : u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca,
+                 Ka, relu, apply, simd, 0, Ka, 0, Kz, 1 };
+    if (!pre)
+        k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)));
     if (!mask) {
         k_w4_images(&r, &g, lo, hi);
         return;

@@ -480,6 +480,28 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int four)
                 free(gp), free(gf);
             }
             free(plain), free(ref), free(fused), free(junk);
+            /* keep vectors that keep every channel (an inference graph's
+             * whole model): U made beforehand is read. Made from other
+             * weights w2 here, the conv is w2's, to the bit */
+            float *all1 = fmalloc(C > K ? C : K), *w2 = fmalloc(nw), *with = garbage(ny), *want2 = garbage(ny);
+            for (int i = 0; i < (C > K ? C : K); i++)
+                all1[i] = 1.0f;
+            fill(w2, nw, 69);
+            float *pre2 = garbage(four ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd));
+            if (four)
+                k_conv2d_wino4_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
+            else
+                k_conv2d_wino_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
+            for (int i = 0; i < split_count(2); i++) {
+                kpart(x, w, b, ga, be, mu, va, pre2, all1, all1, mask, &gen, with, ws, N, C, H, W, K, 1e-5f, 1, H,
+                      W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                kpart(x, w2, b, ga, be, mu, va, NULL, all1, all1, mask, &gen, want2, ws, N, C, H, W, K, 1e-5f, 1, H,
+                      W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+            }
+            if (memcmp(with, want2, sizeof(float) * (size_t)ny) != 0)
+                fail_msg("%s simd %d generators %d: U made beforehand not read with every channel kept", what, simd,
+                         on);
+            free(all1), free(w2), free(with), free(want2), free(pre2);
         }
         free(ws), free(full), free(part);
     }

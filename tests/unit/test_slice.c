@@ -137,13 +137,14 @@ typedef struct Trained {
     int group[4];
     double *freq;
     ModStats ms;
+    char ck[512];              /* its checkpoint */
 } Trained;
 
 static void trained(Trained *T, const char *name, const char *text, const char *ckpt)
 {
-    char ck[512], err[1024];
+    char *ck = T->ck, err[1024];
     ModReport r;
-    T->t = tc_train_modular(name, text, ckpt, 0, ck, sizeof ck, &r);
+    T->t = tc_train_modular(name, text, ckpt, 0, ck, sizeof T->ck, &r);
     const TrainInfo *tr = T->t->c.checked.trains.v[0];
     RtAugment aug;
     RunMeta meta;
@@ -468,6 +469,92 @@ static void test_four_part(void **st)
     trained_free(&T);
 }
 
+/* A model's calls of the part kernels, and of the mask's own application. */
+static void count_calls(const RunModel *m, int *parts, int *applies)
+{
+    *parts = 0, *applies = 0;
+    for (int i = 0; i < m->calls.n; i++) {
+        *parts += strstr(m->calls.v[i].kernel, "_part") != NULL;
+        *applies += !strcmp(m->calls.v[i].kernel, "k_mask_apply_keep");
+    }
+}
+
+/* Inference graphs run a masked conv after its mask's generator
+ * (pass_gens_first); the conv then writes zeros for the images its mask
+ * turns off, applies the mask itself and leaves the input channels that are
+ * zeros out of its sums (cg.c's part kernels): the same logits, to the bit,
+ * as the graph compiled in the order as written (MWTC_MASK_FIRST=off). For
+ * the whole model with each class's module switched on by keep vectors,
+ * generators on and off, and for each module built from the images. */
+static void mask_first_case(Trained *T, const char *what)
+{
+    char err[1024];
+    const TrainInfo *tr = T->t->c.checked.trains.v[0];
+    RunMeta meta;
+    RunModel off;
+    setenv("MWTC_MASK_FIRST", "off", 1);
+    if (run_model_build(&off, &T->t->c.arena, tr->model, NULL, BATCH, 2, 0, err, sizeof err) != 0 ||
+        run_ckpt_load(&off, T->ck, &meta, NULL, 0, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    unsetenv("MWTC_MASK_FIRST");
+    int parts[2], applies[2];
+    count_calls(&T->full, &parts[0], &applies[0]);
+    count_calls(&off, &parts[1], &applies[1]);
+    print_message("%s: %d part kernel calls and %d mask applications, in the order as written %d and %d\n", what,
+                  parts[0], applies[0], parts[1], applies[1]);
+    assert_true(parts[0] > parts[1]);
+    assert_true(applies[0] < applies[1]);
+    /* the whole model's first masked conv stays as written: modules read its output */
+    assert_true(applies[0] >= 1);
+    unsigned char keep[64];
+    float on_s[BATCH * 4], off_s[BATCH * 4];
+    for (int cls = -1; cls < 4; cls++) {
+        if (cls >= 0)
+            mod_module(&T->ms, &cls, 1, 0.9, keep);
+        for (int gen = 1; gen >= 0; gen--) {
+            run_model_set_module(&T->full, cls >= 0 ? keep : NULL, gen);
+            run_model_set_module(&off, cls >= 0 ? keep : NULL, gen);
+            scores(&T->full, &T->ds, &T->norm, on_s);
+            scores(&off, &T->ds, &T->norm, off_s);
+            if (memcmp(on_s, off_s, sizeof on_s) != 0)
+                fail_msg("%s: class %d's keep vector, generators %d: the logits differ", what, cls, gen);
+        }
+    }
+    run_model_set_module(&T->full, NULL, 1);
+    for (int cls = 0; cls < 4; cls++) {
+        mod_module(&T->ms, &cls, 1, 0.9, keep);
+        RunModel mod[2];
+        Slice s[2];
+        for (int v = 0; v < 2; v++) {
+            setenv("MWTC_MASK_FIRST", v ? "off" : "on", 1);
+            if (run_module_build(&mod[v], &s[v], &T->t->c.arena, &T->full, keep, 1, 0, 0, err, sizeof err) != 0)
+                fail_msg("%s: %s", what, err);
+            scores(&mod[v], &T->ds, &T->norm, v ? off_s : on_s);
+            count_calls(&mod[v], &parts[v], &applies[v]);
+        }
+        unsetenv("MWTC_MASK_FIRST");
+        print_message("%s: module of class %d: %d part kernel calls and %d mask applications (as written: %d, %d)\n",
+                      what, cls, parts[0], applies[0], parts[1], applies[1]);
+        assert_true(applies[0] < applies[1]);
+        if (memcmp(on_s, off_s, sizeof on_s) != 0)
+            fail_msg("%s: the module of class %d: the logits differ", what, cls);
+        run_model_free(&mod[0]), run_model_free(&mod[1]);
+    }
+    run_model_free(&off);
+}
+
+static void test_mask_first(void **st)
+{
+    (void)st;
+    Trained T;
+    trained(&T, "first4.mwt", src_four, "first4.ckpt");   /* F(4x4)'s part kernel at 16x16 */
+    mask_first_case(&T, "F(4x4) model");
+    trained_free(&T);
+    trained(&T, "first.mwt", src, "first.ckpt");   /* residual adds, a mask with no relu after it */
+    mask_first_case(&T, "residual model");
+    trained_free(&T);
+}
+
 /* The sliced graph's shapes: a conv keeps its module's output channels, the
  * next conv its input channels, the first linear layer its columns. */
 static void test_sliced_shapes(void **st)
@@ -535,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_module_equivalence),
         cmocka_unit_test(test_masked_logits),
         cmocka_unit_test(test_four_part),
+        cmocka_unit_test(test_mask_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
