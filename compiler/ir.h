@@ -64,8 +64,8 @@ typedef struct IrGraph {
     Vec masks;                 /* IrValue*: each mask_gen's output, for the losses */
     Vec probes;                /* IrValue*: read by the runtime after a step besides the logits and masks (run_variants.c) */
     int *origin;               /* after pass_fuse: by node, the index of the source graph's node it stands for */
-    int exports_prefix;        /* modules read the values of the nodes before the first mask_apply from this
-                                  graph's runs (run_modules): those stay as the graph writes them */
+    int exports_prefix;        /* a whole model's: modules read the values of the nodes before its first
+                                  mask_apply from its runs (run_modules); compiled as written (run_model.c) */
 } IrGraph;
 
 const char *ir_op_name(IrOp op);

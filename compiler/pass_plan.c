@@ -1,8 +1,9 @@
 /* The static memory plan (plan.h): persistent regions laid out once per
  * model, then each graph's temporaries by liveness with first-fit reuse. An
  * output never shares memory with an input of its own node (the kernels take
- * restrict pointers), flatten and reshape are views of their operand, and
- * inputs are live from the start (the runtime writes them before a step). */
+ * restrict pointers), but for views: flatten and reshape, and an inference
+ * mask_apply of a conv's output (in_place). Inputs are live from the start
+ * (the runtime writes them before a step). */
 #include <assert.h>
 #include <string.h>
 
@@ -111,6 +112,45 @@ static void give(Free *f, long long at, long long len)
 
 static int is_view(const IrNode *n) { return n->op == IR_FLATTEN || n->op == IR_RESHAPE; }
 
+/* Per node of a graph: whether its result shares its operand's buffer.
+ * Views do; and in a module's inference graph a mask_apply of a conv's
+ * output that nothing else reads works in place: cg.c's part kernels apply
+ * the mask as the conv writes (into the conv's own buffer, which never lies
+ * over the conv's input), else k_mask_apply_keep runs in place. Not in a
+ * whole model's (ir.h, exports_prefix): modules read its first conv's
+ * output as written, and its graph is compiled as written. */
+static unsigned char *in_place(Arena *a, const IrGraph *g)
+{
+    int nn = g->nodes.n;
+    unsigned char *v = arena_alloc(a, (size_t)nn + 1);
+    int *uses = arena_alloc(a, sizeof(int) * (size_t)(g->next_id + 1));
+    memset(uses, 0, sizeof(int) * (size_t)(g->next_id + 1));
+    for (int i = 0; i < nn; i++) {
+        const IrNode *n = g->nodes.v[i];
+        for (int k = 0; k < n->nin; k++)
+            uses[n->in[k]->id]++;
+    }
+    uses[g->logits->id]++;
+    for (int i = 0; i < g->probes.n; i++)
+        uses[((const IrValue *)g->probes.v[i])->id]++;
+    for (int i = 0; i < nn; i++) {
+        const IrNode *n = g->nodes.v[i];
+        v[i] = (unsigned char)is_view(n);
+        if (n->op != IR_MASK_APPLY || g->training)
+            continue;
+        if (g->exports_prefix || uses[n->in[0]->id] != 1)
+            continue;
+        for (int j = i - 1; j >= 0; j--) {
+            const IrNode *c = g->nodes.v[j];
+            if (c->out == n->in[0]) {
+                v[i] = c->op == IR_CONV2D || c->op == IR_CONV2D_BN;
+                break;
+            }
+        }
+    }
+    return v;
+}
+
 /* Scratch and partial sums a node's kernels need beyond its operands. */
 static void node_needs(PlanLayout *L, const IrNode *n, long long *parts, long long *ws)
 {
@@ -166,9 +206,10 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
 
     /* Views share their root's buffer; a root lives until its views' last use. */
     long long parts = 0, ws = 0;
+    unsigned char *view = in_place(a, g);
     for (int i = 0; i < nn; i++) {
         const IrNode *n = g->nodes.v[i];
-        root[n->out->id] = is_view(n) ? root[n->in[0]->id] : n->out;
+        root[n->out->id] = view[i] ? root[n->in[0]->id] : n->out;
         for (int j = 0; j < n->nextra; j++)
             root[n->extra[j]->id] = n->extra[j];
         last[n->out->id] = i;
@@ -180,20 +221,6 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
                 last[r->id] = i;
         }
         node_needs(L, n, &parts, &ws);
-    }
-    /* An inference conv may write its mask application's output itself
-     * (cg.c: the part kernels' apply), reading its own input as it writes:
-     * the input lives until the application, so the two never share. */
-    for (int i = 0; i < nn && !g->training; i++) {
-        const IrNode *n = g->nodes.v[i];
-        for (int j = i - 1; n->op == IR_MASK_APPLY && j >= 0; j--) {
-            const IrNode *c = g->nodes.v[j];
-            if (c->out != n->in[0])
-                continue;
-            if ((c->op == IR_CONV2D || c->op == IR_CONV2D_BN) && last[root[c->in[0]->id]->id] < i)
-                last[root[c->in[0]->id]->id] = i;
-            break;
-        }
     }
     if (g->loss)
         last[root[g->loss->id]->id] = nn;
@@ -237,7 +264,7 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
                 assert(L->train);   /* a layout made for inference has no room for gradients */
                 p->off[v->id] = L->grads + (L->param_off[v->index] - L->params);
             }
-            else if (j == 0 && is_view(n))
+            else if (j == 0 && view[i])
                 p->off[v->id] = -2;   /* resolved below, from the root */
             else
                 p->off[v->id] = take(&f, bytes(v));
@@ -253,7 +280,7 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
     }
     for (int i = 0; i < nn; i++) {
         const IrNode *n = g->nodes.v[i];
-        if (is_view(n))
+        if (view[i])
             p->off[n->out->id] = p->off[root[n->out->id]->id];
     }
     /* Temporaries and inputs are relative to the work area until now. */

@@ -63,9 +63,13 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
     int fuse = !(getenv("MWTC_FUSE") && !strcmp(getenv("MWTC_FUSE"), "off"));
     IrGraph *tfused = train && fuse ? pass_fuse(a, m->train.g) : m->train.g;
     IrGraph *fused = fuse ? pass_fuse(a, m->eval.g) : ir_copy_order(a, m->eval.g);
-    const char *first = getenv("MWTC_MASK_FIRST");   /* off: the order as written, to compare */
-    if (!(first && !strcmp(first, "off")))
-        pass_gens_first(fused);   /* each conv's mask ready before it (cg.c's part kernels) */
+    /* A module's convs get their masks before them (cg.c's part kernels);
+     * a whole model's graph stays as written: modules read its prefix, and
+     * the part kernels' longer compile did not pay for its one graph.
+     * MWTC_MASK_FIRST=off: modules as written too, to compare. */
+    const char *first = getenv("MWTC_MASK_FIRST");
+    if (!m->eval.g->exports_prefix && !(first && !strcmp(first, "off")))
+        pass_gens_first(fused);
     char why[512];
     if ((train && ir_verify(tfused, why, sizeof why) != 0) || ir_verify(fused, why, sizeof why) != 0) {
         snprintf(err, errlen, "internal error: the fused graphs of '%s' do not verify: %s", net->name, why);

@@ -252,9 +252,10 @@ void k_mask_gen_bwd_w(const float *restrict save, const float *restrict rows, fl
                       float *restrict dw2, float *restrict db2, int B, int C, int Hd, int K, int lo, int hi);
 /* y = x * m per plane (b, k). units: planes B*K. */
 void k_mask_apply_fwd(const float *restrict x, const float *restrict m, float *restrict y, int HW, int lo, int hi);
-/* y = x * (*generators ? m : 1) * keep[k], keep the module's kernels (1) or not (0); relu = 1: then relu. units: planes. */
-void k_mask_apply_keep(const float *restrict x, const float *restrict m, const float *restrict keep,
-                       const int *restrict generators, float *restrict y, int HW, int K, int relu, int lo, int hi);
+/* y = x * (*generators ? m : 1) * keep[k], keep the module's kernels (1) or not (0); relu = 1: then relu. units: planes.
+ * y may be x (an inference graph's plan: in place). */
+void k_mask_apply_keep(const float *x, const float *restrict m, const float *restrict keep,
+                       const int *restrict generators, float *y, int HW, int K, int relu, int lo, int hi);
 /* Its gradient: dx = dy * (*generators ? m : 1) * keep[k]; dm = keep[k] * sum(dy x), 0 without generators;
  * relu = 1: dy counts only where the forward's product was > 0. */
 void k_mask_apply_keep_bwd(const float *restrict x, const float *restrict m, const float *restrict keep,

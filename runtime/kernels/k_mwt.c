@@ -165,8 +165,8 @@ void k_mask_apply_fwd(const float *restrict x, const float *restrict m, float *r
     }
 }
 
-void k_mask_apply_keep(const float *restrict x, const float *restrict m, const float *restrict keep,
-                       const int *restrict generators, float *restrict y, int HW, int K, int relu, int lo, int hi)
+void k_mask_apply_keep(const float *x, const float *restrict m, const float *restrict keep,
+                       const int *restrict generators, float *y, int HW, int K, int relu, int lo, int hi)
 {
     for (int p = lo; p < hi; p++) {
         float s = (*generators ? m[p] : 1.0f) * keep[p % K];
