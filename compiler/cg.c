@@ -152,12 +152,12 @@ static void extent(const IrGraph *g, const IrValue *v, long long *eh, long long 
         *eh = H, *ew = W;
 }
 
-/* Graphs that run variants of a module by keep vectors (their probes:
- * run_variants.c) let a conv leave out the channels a mask switches off:
- * the arena offset of the keep vector of the mask whose channels x carries
- * (back through ops that keep a zero channel zero), and of the mask that
+/* Keep vectors a conv can leave channels out by: the arena offset of the
+ * keep vector of the mask whose channels x carries (back through ops that
+ * keep a zero channel zero), in graphs that run variants of a module
+ * (their probes: run_variants.c) only; and in any graph, of the mask that
  * multiplies y's channels (its only reader, the mask_apply keep_out puts
- * in *apply); -1 where there is none. */
+ * in *apply). -1 where there is none. */
 static double keep_in(const Cg *C, const IrValue *x)
 {
     const IrGraph *g = C->p->g;
@@ -314,12 +314,11 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         char sig[40] = "ppqqqqqq";
         strcat(sig, ik >= 0 ? "p" : "n"), strcat(sig, ok >= 0 ? "p" : "n"), strcat(sig, mk >= 0 ? "pp" : "nn");
         /* With keep vectors the channel counts are given at run time: a
-         * layer's part kernel calls in every module, and in the whole model,
-         * then share one compiled body (and the JIT cache's copy of it),
-         * whose GEMMs' sizes are counted from the keep vectors and zero
-         * lists at run time anyway. A body for each module's counts took
-         * longer to compile than it saved (ten modules of SimCNN: 1.9 s of
-         * compiling against 0.9 s of running). */
+         * layer's part kernel calls in the modules compiled together then
+         * share one compiled body, whose GEMMs' sizes are counted from the
+         * keep vectors and zero lists at run time anyway. A body for each
+         * module's counts took longer to compile than it saved (ten modules
+         * of SimCNN: 1.9 s of compiling against 0.9 s of running). */
         const char *share = ik >= 0 || ok >= 0 ? "r" : "i";
         strcat(sig, "pwr"), strcat(sig, share), strcat(sig, "ii"), strcat(sig, share), strcat(sig, "fiiiiiilh");
         if (ik >= 0)

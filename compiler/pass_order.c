@@ -3,8 +3,9 @@
  * so the conv can wait for it; then the conv knows its mask as it runs
  * (cg.c): it skips the images the mask turns off and applies the mask as it
  * writes. The sweep's variant graphs (run_variants.c) and the compiled form
- * of every model's and module's inference graph (run_model.c) are ordered
- * so; a model's graph as written keeps its order (module_slice reads it). */
+ * of every module's inference graph (run_model.c) are ordered so; a whole
+ * model's is not, and a graph as written keeps its order (module_slice
+ * reads it). */
 #include <string.h>
 
 #include "ir.h"

@@ -136,9 +136,7 @@ static unsigned char *in_place(Arena *a, const IrGraph *g)
     for (int i = 0; i < nn; i++) {
         const IrNode *n = g->nodes.v[i];
         v[i] = (unsigned char)is_view(n);
-        if (n->op != IR_MASK_APPLY || g->training)
-            continue;
-        if (g->exports_prefix || uses[n->in[0]->id] != 1)
+        if (n->op != IR_MASK_APPLY || g->training || g->exports_prefix || uses[n->in[0]->id] != 1)
             continue;
         for (int j = i - 1; j >= 0; j--) {
             const IrNode *c = g->nodes.v[j];
