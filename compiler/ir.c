@@ -55,6 +55,33 @@ IrValue *ir_add_result(Arena *a, IrGraph *g, IrNode *n, int rank, const long lon
     return v;
 }
 
+int *ir_use_counts(Arena *a, const IrGraph *g)
+{
+    int *uses = arena_alloc(a, sizeof(int) * (size_t)g->next_id);
+    memset(uses, 0, sizeof(int) * (size_t)g->next_id);
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        for (int k = 0; k < n->nin; k++)
+            uses[n->in[k]->id]++;
+    }
+    uses[g->logits->id]++;
+    if (g->loss)
+        uses[g->loss->id]++;
+    for (int i = 0; i < g->masks.n; i++)
+        uses[((const IrValue *)g->masks.v[i])->id]++;
+    for (int i = 0; i < g->probes.n; i++)
+        uses[((const IrValue *)g->probes.v[i])->id]++;
+    return uses;
+}
+
+const IrNode *ir_writer(const IrGraph *g, const IrValue *v)
+{
+    for (int i = 0; i < g->nodes.n; i++)
+        if (((const IrNode *)g->nodes.v[i])->out == v)
+            return g->nodes.v[i];
+    return NULL;
+}
+
 long long ir_numel(const IrValue *v)
 {
     long long k = 1;

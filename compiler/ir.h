@@ -87,6 +87,12 @@ IrValue *ir_add_result(Arena *a, IrGraph *g, IrNode *n, int rank, const long lon
 const IrNode *ir_mask_apply(const IrGraph *g, int l);
 const IrNode *ir_masked_conv(const IrGraph *g, int l);
 /* The number of elements of a value. */
+/* By value id, how many times g reads each value; the logits, the loss,
+ * the masks and the probes count as read by the runtime. */
+int *ir_use_counts(Arena *a, const IrGraph *g);
+/* The node of g that writes v: in a fused graph not always v->def, which
+ * stays the source graph's (pass_fuse). */
+const IrNode *ir_writer(const IrGraph *g, const IrValue *v);
 long long ir_numel(const IrValue *v);
 
 /* Autodiff (pass_autodiff.c): appends the backward pass of a training graph,

@@ -18,27 +18,6 @@
 
 #include "ir.h"
 
-/* Counts the uses of each value; the logits, the masks and the probes count
- * as used by the runtime, so a chain that ends in one of them keeps it. */
-static int *use_counts(Arena *a, const IrGraph *g)
-{
-    int *uses = arena_alloc(a, sizeof(int) * (size_t)g->next_id);
-    memset(uses, 0, sizeof(int) * (size_t)g->next_id);
-    for (int i = 0; i < g->nodes.n; i++) {
-        const IrNode *n = g->nodes.v[i];
-        for (int k = 0; k < n->nin; k++)
-            uses[n->in[k]->id]++;
-    }
-    uses[g->logits->id]++;
-    if (g->loss)
-        uses[g->loss->id]++;
-    for (int i = 0; i < g->masks.n; i++)
-        uses[((const IrValue *)g->masks.v[i])->id]++;
-    for (int i = 0; i < g->probes.n; i++)
-        uses[((const IrValue *)g->probes.v[i])->id]++;
-    return uses;
-}
-
 /* The node that reads v (its only use), at or after node `from`. */
 static const IrNode *only_reader(const IrGraph *g, int from, const IrValue *v, int *at)
 {
@@ -202,7 +181,7 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g)
     *o = *g;
     memset(&o->nodes, 0, sizeof o->nodes);
     o->origin = arena_alloc(a, sizeof(int) * (size_t)(g->nodes.n + 1));
-    int *uses = use_counts(a, g);
+    int *uses = ir_use_counts(a, g);
     IrNode **at = arena_alloc(a, sizeof(IrNode *) * (size_t)(g->nodes.n + 1));   /* fused nodes by position */
     unsigned char *gone = arena_alloc(a, (size_t)g->nodes.n + 1);
     memset(at, 0, sizeof(IrNode *) * (size_t)(g->nodes.n + 1));

@@ -18,16 +18,6 @@ static int node_index(const IrGraph *g, const IrNode *n)
     return -1;
 }
 
-/* The node of g that writes v: in a fused graph not always v->def, which
- * stays the source graph's (pass_fuse). */
-static const IrNode *writer(const IrGraph *g, const IrValue *v)
-{
-    for (int i = 0; i < g->nodes.n; i++)
-        if (((const IrNode *)g->nodes.v[i])->out == v)
-            return g->nodes.v[i];
-    return NULL;
-}
-
 static int reads(const IrNode *n, const IrValue *v)
 {
     for (int k = 0; k < n->nin; k++)
@@ -41,10 +31,10 @@ static int reads(const IrNode *n, const IrValue *v)
  * what it moves. A fused graph's origin moves along with its nodes. */
 static void gen_first(IrGraph *g, int l)
 {
-    const IrNode *ap = ir_mask_apply(g, l), *conv = ap ? writer(g, ap->in[0]) : NULL, *bn = NULL;
-    const IrNode *gen = writer(g, g->masks.v[l]);
+    const IrNode *ap = ir_mask_apply(g, l), *conv = ap ? ir_writer(g, ap->in[0]) : NULL, *bn = NULL;
+    const IrNode *gen = ir_writer(g, g->masks.v[l]);
     if (conv && conv->op == IR_BATCHNORM)
-        bn = conv, conv = writer(g, conv->in[0]);
+        bn = conv, conv = ir_writer(g, conv->in[0]);
     if (!conv || !gen || (conv->op != IR_CONV2D && conv->op != IR_CONV2D_BN) || (bn && conv->op != IR_CONV2D))
         return;
     int ic = node_index(g, conv), ib = bn ? node_index(g, bn) : ic, ig = node_index(g, gen);

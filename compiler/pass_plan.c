@@ -121,30 +121,14 @@ static int is_view(const IrNode *n) { return n->op == IR_FLATTEN || n->op == IR_
  * output as written, and its graph is compiled as written. */
 static unsigned char *in_place(Arena *a, const IrGraph *g)
 {
-    int nn = g->nodes.n;
+    int nn = g->nodes.n, *uses = ir_use_counts(a, g);
     unsigned char *v = arena_alloc(a, (size_t)nn + 1);
-    int *uses = arena_alloc(a, sizeof(int) * (size_t)(g->next_id + 1));
-    memset(uses, 0, sizeof(int) * (size_t)(g->next_id + 1));
     for (int i = 0; i < nn; i++) {
-        const IrNode *n = g->nodes.v[i];
-        for (int k = 0; k < n->nin; k++)
-            uses[n->in[k]->id]++;
-    }
-    uses[g->logits->id]++;
-    for (int i = 0; i < g->probes.n; i++)
-        uses[((const IrValue *)g->probes.v[i])->id]++;
-    for (int i = 0; i < nn; i++) {
-        const IrNode *n = g->nodes.v[i];
+        const IrNode *n = g->nodes.v[i], *c;
         v[i] = (unsigned char)is_view(n);
-        if (n->op != IR_MASK_APPLY || g->training || g->exports_prefix || uses[n->in[0]->id] != 1)
-            continue;
-        for (int j = i - 1; j >= 0; j--) {
-            const IrNode *c = g->nodes.v[j];
-            if (c->out == n->in[0]) {
-                v[i] = c->op == IR_CONV2D || c->op == IR_CONV2D_BN;
-                break;
-            }
-        }
+        if (n->op == IR_MASK_APPLY && !g->training && !g->exports_prefix && uses[n->in[0]->id] == 1 &&
+            (c = ir_writer(g, n->in[0])))
+            v[i] = c->op == IR_CONV2D || c->op == IR_CONV2D_BN;
     }
     return v;
 }

@@ -438,12 +438,7 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
     k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
-    if (!(mask && *gen))
-        mask = NULL;
-    /* U as k_conv2d_wino_prep left it holds every channel: not where the
-     * keep vectors leave one out */
-    if (Ca < C || Ka < K)
-        pre = NULL;
+    k_wino_part_reads(C, K, Ca, Ka, gen, &mask, &pre);
     KWinoRun r = { x, gamma || b ? bias : NULL, mask, outkeep, pre ? pre : u, y, ws, cmap, kmap, zmap,
                    C, H, W, K, Ca, Ka, Kz, relu, apply, simd, 0, Ka, 0, Kz };
     if (groups > 1) {

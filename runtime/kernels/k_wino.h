@@ -159,6 +159,19 @@ static inline void k_wino_maps(const float *restrict inkeep, const float *restri
     }
 }
 
+/* What a part kernel reads besides its operands: its mask only while the
+ * generators are on (*gen), and U made beforehand (k_conv2d_wino_prep,
+ * k_conv2d_wino4_prep) only where every channel takes part: it holds them
+ * all, packed as the kernel packs them then. */
+static inline void k_wino_part_reads(int C, int K, int Ca, int Ka, const int *gen, const float *restrict *mask,
+                                     const float *restrict *pre)
+{
+    if (!(*mask && *gen))
+        *mask = NULL;
+    if (Ca < C || Ka < K)
+        *pre = NULL;
+}
+
 /* Whether mask row mk (K channels) turns off every channel that takes part. */
 static inline int k_wino_dead(const float *restrict mk, const int *restrict kmap, int Ka)
 {

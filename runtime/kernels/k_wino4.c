@@ -481,12 +481,7 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
     k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
-    if (!(mask && *gen))
-        mask = NULL;
-    /* U as k_conv2d_wino4_prep left it holds every channel, packed as
-     * k_w4_weights packs them where the maps keep every one */
-    if (Ca < C || Ka < K)
-        pre = NULL;
+    k_wino_part_reads(C, K, Ca, Ka, gen, &mask, &pre);
     KW4Run r = { x, pre ? pre : u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca,
                  Ka, relu, apply, simd, 0, Ka, 0, Kz, 1 };
     if (!pre)
