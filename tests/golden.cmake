@@ -51,3 +51,16 @@ add_test(NAME cli/train
 add_test(NAME cli/repl
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_repl.cmake)
+
+# Mutated programs, checkpoints and IDX files (scripts/fuzz.py): no input may
+# end mwtc by a signal or trip a sanitizer (LANGUAGE.md section 2). A fixed
+# number of runs from a fixed seed, so a failure reproduces.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+foreach(mode_runs mwt:400 ckpt:200 idx:200)
+  string(REPLACE ":" ";" mr ${mode_runs})
+  list(GET mr 0 mode)
+  list(GET mr 1 runs)
+  add_test(NAME fuzz/${mode}
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/fuzz.py --mwtc $<TARGET_FILE:mwtc>
+                   --mode ${mode} --runs ${runs} --seed 1 --out ${CMAKE_CURRENT_BINARY_DIR}/tmp/fuzz)
+endforeach()
