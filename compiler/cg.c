@@ -70,6 +70,15 @@ static const char *chans(const Cg *C, const char *sig)
 }
 
 static double O(const Cg *C, const IrValue *v) { return (double)C->p->off[v->id]; }
+
+/* The masked layer whose mask m is; -1 if none. */
+static int mask_layer(const Cg *C, const IrValue *m)
+{
+    for (int i = 0; i < C->p->g->masks.n; i++)
+        if (C->p->g->masks.v[i] == m)
+            return i;
+    return -1;
+}
 static double Q(const Cg *C, const IrValue *v) { return v ? O(C, v) : -1.0; }
 static int units(const IrValue *v) { return (int)ir_numel(v); }
 
@@ -437,6 +446,23 @@ static int node(Cg *C, const IrNode *n)
                  O(C, n->in[3]), O(C, n->in[4]), O(C, y), (double)N, (double)Cc, (double)HW, 1e-5);
         return 0;
     }
+    case IR_BN_MASK:
+    case IR_BN_MASK_GRAD: { /* the keep vector and the generators' flag as k_mask_apply_keep's */
+        long long N = x->d[0], Cc = x->d[1], HW = ir_numel(x) / (N * Cc);
+        int l = mask_layer(C, n->in[5]);
+        if (l < 0)
+            return -1;
+        if (n->op == IR_BN_MASK)
+            call(C, (int)Cc, "k_bn_mask_fwd_train", "ppppppppppiiiffilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                 O(C, n->in[5]), (double)L->keep_off[l], (double)L->scalars + 16, O(C, y), O(C, n->extra[0]),
+                 O(C, n->in[3]), O(C, n->in[4]), (double)N, (double)Cc, (double)HW, 0.1, 1e-5, n->p);
+        else
+            call(C, (int)Cc, "k_bn_mask_bwd", "ppppppppppppiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                 O(C, n->in[3]), O(C, n->in[4]), O(C, n->in[5]), (double)L->keep_off[l], (double)L->scalars + 16,
+                 O(C, y), O(C, n->extra[0]), O(C, n->extra[1]), O(C, n->extra[2]), (double)N, (double)Cc, (double)HW,
+                 n->p);
+        return 0;
+    }
     case IR_BATCHNORM_GRAD: {
         long long N = x->d[0], Cc = x->d[1], HW = ir_numel(x) / (N * Cc);
         if (n->nin == 5)   /* relu fused (pass_fuse): beta too, to recompute where it let dy through */
@@ -544,10 +570,7 @@ static int node(Cg *C, const IrNode *n)
         /* Both modes scale by the keep vector and may drop the generators:
          * all ones and on, except while a module is evaluated or fine-tuned. */
         const IrValue *m = n->in[1];
-        int l = -1;
-        for (int i = 0; i < C->p->g->masks.n; i++)
-            if (C->p->g->masks.v[i] == m)
-                l = i;
+        int l = mask_layer(C, m);
         if (l < 0)
             return -1;
         if (n->op == IR_MASK_APPLY)

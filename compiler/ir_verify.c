@@ -49,6 +49,13 @@ static int extras_ok(const IrNode *n)
                same(n->extra[1], n->in[3]->rank, n->in[3]->d) && same(n->extra[2], 1, &n->in[3]->d[0]);
     case IR_MASK_APPLY_GRAD:
         return n->nextra == 1 && same(n->extra[0], n->in[1]->rank, n->in[1]->d);
+    case IR_BN_MASK:
+        c = n->in[0]->d[1];
+        return n->nextra == 1 && n->extra[0]->rank == 2 && n->extra[0]->d[0] == 2 && n->extra[0]->d[1] == c;
+    case IR_BN_MASK_GRAD:
+        c = n->in[0]->d[1];
+        return n->nextra == 3 && same(n->extra[0], 1, &c) && same(n->extra[1], 1, &c) &&
+               same(n->extra[2], n->in[5]->rank, n->in[5]->d);
     default:
         return n->nextra == 0;
     }
@@ -84,6 +91,21 @@ static int derive(const IrNode *n, long long B, long long *d)
             if (!same(n->in[i], 1, &x->d[1]))
                 return -1;
         if (x->rank < 2)
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
+        return x->rank;
+    case IR_BN_MASK: /* x [B,K,...], gamma, beta, mean, var [K], m [B,K] */
+        for (int i = 1; i < 5; i++)
+            if (!same(n->in[i], 1, &x->d[1]))
+                return -1;
+        if (x->rank < 2 || n->in[5]->rank != 2 || n->in[5]->d[0] != x->d[0] || n->in[5]->d[1] != x->d[1])
+            return -1;
+        memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
+        return x->rank;
+    case IR_BN_MASK_GRAD: /* x, dout, gamma [K], stats [2,K], beta [K], m [B,K] */
+        if (x->rank < 2 || !same(n->in[1], x->rank, x->d) || !same(n->in[2], 1, &x->d[1]) || n->in[3]->rank != 2 ||
+            n->in[3]->d[0] != 2 || n->in[3]->d[1] != x->d[1] || !same(n->in[4], 1, &x->d[1]) ||
+            n->in[5]->rank != 2 || n->in[5]->d[0] != x->d[0] || n->in[5]->d[1] != x->d[1])
             return -1;
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
         return x->rank;

@@ -6,8 +6,9 @@
  * block of outputs while it is still in cache. Two passes over the
  * activations (and their memory traffic) disappear. Training graphs: a relu
  * folds into the batchnorm or mask_apply before it and into their gradients
- * (fuse_train_relus), an add into the mask generator's gradient
- * (fuse_train_adds).
+ * (fuse_train_relus), a batchnorm into the mask_apply after it and their
+ * gradients into one (fuse_train_bn_masks), an add into the mask
+ * generator's gradient (fuse_train_adds).
  *
  * The fused graph is what gets planned and compiled; it shares its values
  * with the source graph, which stays as it was for everything that reads the
@@ -86,6 +87,52 @@ static void fuse_train_relus(Arena *a, const IrGraph *g, const int *uses, IrNode
         fb->p = 1;
         at[i] = f, at[bi] = fb;
         gone[ri] = gone[gi] = 1;
+    }
+}
+
+/* Training graphs: a batchnorm whose output only a mask_apply reads (and
+ * that mask_apply's gradient) becomes one bn_mask node where the mask_apply
+ * stood (its mask is made by then), the relu fused into the mask_apply
+ * going with it; the mask_apply's gradient and the batchnorm's become one
+ * bn_mask_grad where the mask_apply's gradient stood, before the mask
+ * generator's gradient that reads its dm. Gone: the batchnorm's output and
+ * its gradient, each a tensor of the conv's size written once and read
+ * back (twice, the gradient), both recomputed in registers from the conv's
+ * output instead: the same bits. */
+static void fuse_train_bn_masks(Arena *a, const IrGraph *g, const int *uses, IrNode **at, unsigned char *gone)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        if (n->op != IR_BATCHNORM || n->nextra != 1 || at[i] || uses[n->out->id] != 2)
+            continue;
+        int ai = -1, gi = -1, bi = -1;
+        const IrNode *ap = only_reader(g, i + 1, n->out, &ai);
+        if (!ap || ap->op != IR_MASK_APPLY || ap->in[0] != n->out)
+            continue;
+        const IrNode *ag = only_reader(g, ai + 1, n->out, &gi);
+        if (!ag || ag->op != IR_MASK_APPLY_GRAD || ag->in[0] != n->out || ag->in[1] != ap->in[1] ||
+            uses[ag->out->id] != 1)
+            continue;
+        const IrNode *apf = at[ai] ? at[ai] : ap, *agf = at[gi] ? at[gi] : ag;   /* their relu fused or not */
+        const IrNode *bg = only_reader(g, gi + 1, ag->out, &bi);
+        if (apf->p != agf->p || !bg || bg->op != IR_BATCHNORM_GRAD || at[bi] || bg->nin != 4 ||
+            bg->in[1] != ag->out || bg->in[0] != n->in[0] || bg->in[3] != n->extra[0])
+            continue;
+        IrNode *f = clone(a, n, 6);
+        f->op = IR_BN_MASK;
+        f->in[5] = ap->in[1];
+        f->out = apf->out;
+        f->p = apf->p;
+        IrNode *fb = clone(a, bg, 6);
+        fb->op = IR_BN_MASK_GRAD;
+        fb->in[1] = agf->in[2];   /* the fused output's gradient */
+        fb->in[4] = n->in[2];     /* beta: t is recomputed */
+        fb->in[5] = ap->in[1];
+        fb->extra[2] = ag->extra[0];
+        fb->nextra = 3;
+        fb->p = apf->p;
+        at[ai] = f, at[gi] = fb;
+        gone[i] = gone[bi] = 1;
     }
 }
 
@@ -188,6 +235,7 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g)
     memset(gone, 0, (size_t)g->nodes.n + 1);
     if (g->training) {
         fuse_train_relus(a, g, uses, at, gone);
+        fuse_train_bn_masks(a, g, uses, at, gone);
         fuse_train_adds(a, g, uses, at, gone);
     } else {
         fuse_conv_bn(a, g, uses, at, gone);

@@ -44,21 +44,43 @@ static void bn_relu_sums(const float *restrict x, const float *restrict dy, long
     *sdyx += sx;
 }
 
+/* Channel c's batch statistics: mean, and q = the sum of squared deviations. */
+static float bn_stats(const float *restrict x, int N, int C, int HW, int c, double *q)
+{
+    long M = (long)N * HW;
+    double s = 0.0;
+    for (int n = 0; n < N; n++)
+        s += k_sum(x + ((long)n * C + c) * HW, HW);
+    float mean = (float)(s / (double)M);
+    *q = 0.0;
+    for (int n = 0; n < N; n++)
+        *q += k_sumsq_dev(x + ((long)n * C + c) * HW, HW, mean);
+    return mean;
+}
+
+/* stats[c], stats[C + c] and the running statistics of channel c. */
+static void bn_stats_out(float mean, double q, long M, float eps, float momentum, int C, int c, float *restrict stats,
+                         float *restrict run_mean, float *restrict run_var, float *inv)
+{
+    float var = (float)(q / (double)M);
+    *inv = 1.0f / sqrtf(var + eps);
+    stats[c] = mean;
+    stats[C + c] = *inv;
+    /* PyTorch: run = (1 - m) run + m batch, the variance unbiased. */
+    if (run_mean)
+        run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * mean;
+    if (run_var)
+        run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(q / (double)(M > 1 ? M - 1 : 1));
+}
+
 void k_bn_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
                     float *restrict y, float *restrict stats, float *restrict run_mean, float *restrict run_var,
                     int N, int C, int HW, float momentum, float eps, int relu, int lo, int hi)
 {
-    long M = (long)N * HW;
     for (int c = lo; c < hi; c++) {
-        double s = 0.0, q = 0.0;
-        for (int n = 0; n < N; n++)
-            s += k_sum(x + ((long)n * C + c) * HW, HW);
-        float mean = (float)(s / (double)M);
-        for (int n = 0; n < N; n++)
-            q += k_sumsq_dev(x + ((long)n * C + c) * HW, HW, mean);
-        float var = (float)(q / (double)M), inv = 1.0f / sqrtf(var + eps);
-        stats[c] = mean;
-        stats[C + c] = inv;
+        double q;
+        float mean = bn_stats(x, N, C, HW, c, &q), inv;
+        bn_stats_out(mean, q, (long)N * HW, eps, momentum, C, c, stats, run_mean, run_var, &inv);
         float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
         for (int n = 0; n < N; n++) {
             const float *xp = x + ((long)n * C + c) * HW;
@@ -70,11 +92,44 @@ void k_bn_fwd_train(const float *restrict x, const float *restrict gamma, const 
                 for (int i = 0; i < HW; i++)
                     yp[i] = bn_norm(xp[i], mean, scale, shift);
         }
-        /* PyTorch: run = (1 - m) run + m batch, the variance unbiased. */
-        if (run_mean)
-            run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * mean;
-        if (run_var)
-            run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(q / (double)(M > 1 ? M - 1 : 1));
+    }
+}
+
+/* The factor k_mask_apply_keep multiplies plane (n, c) by. */
+static inline float bn_mask_factor(const float *restrict m, const float *restrict keep,
+                                   const int *restrict generators, int C, int n, int c)
+{
+    return (*generators ? m[(long)n * C + c] : 1.0f) * keep[c];
+}
+
+/* A training batchnorm and the mask_apply (and relu) after it, fused: the
+ * normalized value is multiplied by the mask while in a register, so the
+ * batchnorm's output is never written nor read back. The same products as
+ * the two kernels, to the bit: t rounded to float, then t * s. */
+void k_bn_mask_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
+                         const float *restrict m, const float *restrict keep, const int *restrict generators,
+                         float *restrict y, float *restrict stats, float *restrict run_mean, float *restrict run_var,
+                         int N, int C, int HW, float momentum, float eps, int relu, int lo, int hi)
+{
+    for (int c = lo; c < hi; c++) {
+        double q;
+        float mean = bn_stats(x, N, C, HW, c, &q), inv;
+        bn_stats_out(mean, q, (long)N * HW, eps, momentum, C, c, stats, run_mean, run_var, &inv);
+        float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *xp = x + ((long)n * C + c) * HW;
+            float *yp = y + ((long)n * C + c) * HW, s = bn_mask_factor(m, keep, generators, C, n, c);
+            if (relu)
+                for (int i = 0; i < HW; i++) {
+                    float t = bn_norm(xp[i], mean, scale, shift);
+                    yp[i] = t * s > 0.0f ? t * s : 0.0f;
+                }
+            else
+                for (int i = 0; i < HW; i++) {
+                    float t = bn_norm(xp[i], mean, scale, shift);
+                    yp[i] = t * s;
+                }
+        }
     }
 }
 
@@ -132,6 +187,88 @@ void k_bn_bwd(const float *restrict x, const float *restrict dy, const float *re
             else
                 for (int i = 0; i < HW; i++)
                     dxp[i] = a * (dp[i] - mdy - (xp[i] - mean) * k);
+        }
+    }
+}
+
+/* One plane of k_bn_mask_bwd's first pass: what k_mask_apply_keep_bwd and
+ * then k_bn_bwd sum over it, each in its own 16 lanes, then its lanes in
+ * order and the tail, as they do. dz = g s (g: dy, with relu only where
+ * t s > 0) is the batchnorm output's gradient, which the two kernels wrote
+ * and read back; t, the batchnorm's output, is recomputed from x. Returns
+ * the mask's sum (of g t); *sdz and *sdzx get the sums of dz and of
+ * dz (x - mean). */
+static float bn_mask_plane_sums(const float *restrict x, const float *restrict dy, long n, float mean, float scale,
+                                float shift, float s, int relu, float *sdz, float *sdzx)
+{
+    k_v16 am = { 0 }, a1 = { 0 }, a2 = { 0 };
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        k_v16 a, g;
+        __builtin_memcpy(&a, x + i, sizeof a);
+        __builtin_memcpy(&g, dy + i, sizeof g);
+        k_v16 t = (a - mean) * scale + shift;
+        if (relu)
+            g = K_WHERE16(t * s > 0.0f, g);
+        k_v16 o = g * s;
+        am += g * t;
+        a1 += o;
+        a2 += o * (a - mean);
+    }
+    float d = 0.0f, s1 = 0.0f, s2 = 0.0f;
+    if (n >= 16)
+        for (int l = 0; l < 16; l++)
+            d += am[l], s1 += a1[l], s2 += a2[l];
+    for (; i < n; i++) {
+        float t = bn_norm(x[i], mean, scale, shift);
+        float g = relu && !(t * s > 0.0f) ? 0.0f : dy[i];
+        float o = g * s;
+        d += g * t;
+        s1 += o;
+        s2 += o * (x[i] - mean);
+    }
+    *sdz = s1;
+    *sdzx = s2;
+    return d;
+}
+
+/* The gradient of k_bn_mask_fwd_train: k_mask_apply_keep_bwd's dm, then
+ * k_bn_bwd's dgamma, dbeta and dx, to the bit, without the batchnorm
+ * output's gradient as a tensor: the first pass sums over what it would
+ * hold, the second computes it again where dx needs it. */
+void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+                   const float *restrict stats, const float *restrict beta, const float *restrict m,
+                   const float *restrict keep, const int *restrict generators, float *restrict dx,
+                   float *restrict dgamma, float *restrict dbeta, float *restrict dm, int N, int C, int HW, int relu,
+                   int lo, int hi)
+{
+    long M = (long)N * HW;
+    for (int c = lo; c < hi; c++) {
+        float mean = stats[c], inv = stats[C + c];
+        float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
+        double sdy = 0.0, sdyx = 0.0;
+        for (int n = 0; n < N; n++) {
+            long p = (long)n * C + c;
+            float s = bn_mask_factor(m, keep, generators, C, n, c), s1, s2;
+            float d = bn_mask_plane_sums(x + p * HW, dy + p * HW, HW, mean, scale, shift, s, relu, &s1, &s2);
+            dm[p] = *generators ? d * keep[c] : 0; /* dropped generators learn nothing */
+            sdy += s1;
+            sdyx += s2;
+        }
+        if (dgamma)
+            dgamma[c] = (float)(sdyx * inv);
+        if (dbeta)
+            dbeta[c] = (float)sdy;
+        float a = scale, mdy = (float)(sdy / (double)M), k = (float)(sdyx * inv * inv / (double)M);
+        for (int n = 0; n < N; n++) {
+            const float *xp = x + ((long)n * C + c) * HW, *dp = dy + ((long)n * C + c) * HW;
+            float *dxp = dx + ((long)n * C + c) * HW, s = bn_mask_factor(m, keep, generators, C, n, c);
+            for (int i = 0; i < HW; i++) {
+                float t = bn_norm(xp[i], mean, scale, shift);
+                float g = relu && !(t * s > 0.0f) ? 0.0f : dp[i];
+                float dz = g * s;
+                dxp[i] = a * (dz - mdy - (xp[i] - mean) * k);
+            }
         }
     }
 }

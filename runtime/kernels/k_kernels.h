@@ -194,6 +194,23 @@ void k_bn_bwd(const float *restrict x, const float *restrict dy, const float *re
               const float *restrict stats, const float *restrict beta, float *restrict dx, float *restrict dgamma,
               float *restrict dbeta, int N, int C, int HW, int relu, int lo, int hi);
 
+/* A training batchnorm, then y = its output * (*generators ? m : 1) * keep[c]
+ * per plane (n, c) (k_mask_apply_keep), then relu when relu = 1: one pass,
+ * the batchnorm's output never written. The same stats and y as the two
+ * kernels, to the bit. units: channels. */
+void k_bn_mask_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
+                         const float *restrict m, const float *restrict keep, const int *restrict generators,
+                         float *restrict y, float *restrict stats, float *restrict run_mean, float *restrict run_var,
+                         int N, int C, int HW, float momentum, float eps, int relu, int lo, int hi);
+/* Its gradient: dm as k_mask_apply_keep_bwd, dx, dgamma and dbeta as
+ * k_bn_bwd on the gradient k_mask_apply_keep_bwd would have written, to the
+ * bit. dy: of the fused output. units: channels. */
+void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+                   const float *restrict stats, const float *restrict beta, const float *restrict m,
+                   const float *restrict keep, const int *restrict generators, float *restrict dx,
+                   float *restrict dgamma, float *restrict dbeta, float *restrict dm, int N, int C, int HW, int relu,
+                   int lo, int hi);
+
 /* --- elementwise. units: elements --- */
 void k_relu_fwd(const float *restrict x, float *restrict y, int lo, int hi);
 /* dx = dy where y > 0, else 0. */

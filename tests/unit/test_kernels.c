@@ -780,6 +780,71 @@ static void test_batchnorm(void **state)
     }
 }
 
+/* k_bn_mask_fwd_train and k_bn_mask_bwd against the kernels they fuse
+ * (k_bn_fwd_train, k_mask_apply_keep; k_mask_apply_keep_bwd, k_bn_bwd): the
+ * same bits, with a keep vector that drops channels, the generators on and
+ * off, with and without the relu, planes with and without a tail of 16, and
+ * split over the units as threads split them. */
+static void bn_mask_case(int N, int C, int HW, int relu, int generators)
+{
+    long n = (long)N * C * HW;
+    float *x = fmalloc(n), *dy = fmalloc(n), *gamma = fmalloc(C), *beta = fmalloc(C), *m = fmalloc((long)N * C),
+          *keep = fmalloc(C);
+    fill(x, n, 31), fill(dy, n, 32), fill(gamma, C, 33), fill(beta, C, 34), fill(m, (long)N * C, 35);
+    for (long i = 0; i < (long)N * C; i++)
+        m[i] = m[i] > 0.3f ? 0.0f : m[i] + 0.75f; /* some planes off, as relu(tanh()) leaves them */
+    for (int c = 0; c < C; c++)
+        keep[c] = c % 3 == 1 ? 0.0f : 1.0f;
+    const float momentum = 0.1f, eps = 1e-5f;
+    /* the pair as the unfused graph runs them */
+    float *t = garbage(n), *y = garbage(n), *st = garbage(2 * C), *rm = fmalloc(C), *rv = fmalloc(C);
+    float *dt = garbage(n), *dm = garbage((long)N * C), *dx = garbage(n), *dg = garbage(C), *db = garbage(C);
+    for (int c = 0; c < C; c++)
+        rm[c] = 0.0f, rv[c] = 1.0f;
+    k_bn_fwd_train(x, gamma, beta, t, st, rm, rv, N, C, HW, momentum, eps, 0, 0, C);
+    k_mask_apply_keep(t, m, keep, &generators, y, HW, C, relu, 0, N * C);
+    k_mask_apply_keep_bwd(t, m, keep, &generators, dy, dt, dm, HW, C, relu, 0, N * C);
+    k_bn_bwd(x, dt, gamma, st, NULL, dx, dg, db, N, C, HW, 0, 0, C);
+    char what[96];
+    snprintf(what, sizeof what, "bn_mask N%d C%d HW%d relu %d generators %d", N, C, HW, relu, generators);
+    for (int sp = 0; sp < 3; sp++) {
+        float *fy = garbage(n), *fst = garbage(2 * C), *frm = fmalloc(C), *frv = fmalloc(C), *fdm = garbage((long)N * C),
+              *fdx = garbage(n), *fdg = garbage(C), *fdb = garbage(C);
+        for (int c = 0; c < C; c++)
+            frm[c] = 0.0f, frv[c] = 1.0f;
+        for (int i = 0; i < split_count(sp); i++) {
+            int a = split_at(C, sp, i), e = split_at(C, sp, i + 1);
+            k_bn_mask_fwd_train(x, gamma, beta, m, keep, &generators, fy, fst, frm, frv, N, C, HW, momentum, eps, relu,
+                                a, e);
+        }
+        for (int i = 0; i < split_count(sp); i++) {
+            int a = split_at(C, sp, i), e = split_at(C, sp, i + 1);
+            k_bn_mask_bwd(x, dy, gamma, fst, beta, m, keep, &generators, fdx, fdg, fdb, fdm, N, C, HW, relu, a, e);
+        }
+        if (memcmp(fy, y, sizeof(float) * (size_t)n) || memcmp(fst, st, sizeof(float) * 2 * (size_t)C) ||
+            memcmp(frm, rm, sizeof(float) * (size_t)C) || memcmp(frv, rv, sizeof(float) * (size_t)C))
+            fail_msg("%s: the forward differs from the two kernels'", what);
+        if (memcmp(fdm, dm, sizeof(float) * (size_t)N * C) || memcmp(fdx, dx, sizeof(float) * (size_t)n) ||
+            memcmp(fdg, dg, sizeof(float) * (size_t)C) || memcmp(fdb, db, sizeof(float) * (size_t)C))
+            fail_msg("%s: the gradient differs from the two kernels'", what);
+        free(fy), free(fst), free(frm), free(frv), free(fdm), free(fdx), free(fdg), free(fdb);
+    }
+    free(x), free(dy), free(gamma), free(beta), free(m), free(keep);
+    free(t), free(y), free(st), free(rm), free(rv), free(dt), free(dm), free(dx), free(dg), free(db);
+}
+
+static void test_bn_mask(void **state)
+{
+    (void)state;
+    for (int relu = 0; relu < 2; relu++)
+        for (int gen = 0; gen < 2; gen++) {
+            bn_mask_case(4, 5, 49, relu, gen);  /* 3 vectors and a tail of 1 */
+            bn_mask_case(3, 4, 64, relu, gen);  /* whole vectors */
+            bn_mask_case(5, 3, 9, relu, gen);   /* a tail only */
+            bn_mask_case(2, 6, 196, relu, gen);
+        }
+}
+
 /* ---------------- elementwise ---------------- */
 
 static void test_relu_add(void **state)
@@ -1092,7 +1157,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),     cmocka_unit_test(test_conv_groups),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_relu_add),     cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_bn_mask),     cmocka_unit_test(test_relu_add),     cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_sgd),      cmocka_unit_test(test_pool),          cmocka_unit_test(test_gap),
         cmocka_unit_test(test_mask_gen),
         cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_gemm),
