@@ -50,15 +50,26 @@ static int extras_ok(const IrNode *n)
     case IR_MASK_APPLY_GRAD:
         return n->nextra == 1 && same(n->extra[0], n->in[1]->rank, n->in[1]->d);
     case IR_BN_MASK:
+    case IR_BN_MASK_POOL:
         c = n->in[0]->d[1];
         return n->nextra == 1 && n->extra[0]->rank == 2 && n->extra[0]->d[0] == 2 && n->extra[0]->d[1] == c;
     case IR_BN_MASK_GRAD:
+    case IR_BN_MASK_POOL_GRAD:
         c = n->in[0]->d[1];
         return n->nextra == 3 && same(n->extra[0], 1, &c) && same(n->extra[1], 1, &c) &&
                same(n->extra[2], n->in[5]->rank, n->in[5]->d);
     default:
         return n->nextra == 0;
     }
+}
+
+/* d (x's shape) pooled by n's window and stride: its rank, or -1. */
+static int pooled(const IrNode *n, const IrValue *x, long long *d)
+{
+    if (x->rank != 4 || n->k < 1 || n->stride < 1 || n->k > x->d[2] || n->k > x->d[3])
+        return -1;
+    d[2] = (x->d[2] - n->k) / n->stride + 1, d[3] = (x->d[3] - n->k) / n->stride + 1;
+    return 4;
 }
 
 /* The shape the op's rule gives; -1 when the operands do not fit the rule. */
@@ -95,20 +106,27 @@ static int derive(const IrNode *n, long long B, long long *d)
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
         return x->rank;
     case IR_BN_MASK: /* x [B,K,...], gamma, beta, mean, var [K], m [B,K] */
+    case IR_BN_MASK_POOL: {
         for (int i = 1; i < 5; i++)
             if (!same(n->in[i], 1, &x->d[1]))
                 return -1;
         if (x->rank < 2 || n->in[5]->rank != 2 || n->in[5]->d[0] != x->d[0] || n->in[5]->d[1] != x->d[1])
             return -1;
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
-        return x->rank;
+        return n->op == IR_BN_MASK ? x->rank : pooled(n, x, d);
+    }
     case IR_BN_MASK_GRAD: /* x, dout, gamma [K], stats [2,K], beta [K], m [B,K] */
-        if (x->rank < 2 || !same(n->in[1], x->rank, x->d) || !same(n->in[2], 1, &x->d[1]) || n->in[3]->rank != 2 ||
+    case IR_BN_MASK_POOL_GRAD: {
+        long long dd[IR_MAX_RANK];
+        memcpy(dd, x->d, sizeof(long long) * (size_t)x->rank);
+        if (x->rank < 2 || (n->op == IR_BN_MASK_POOL_GRAD && pooled(n, x, dd) < 0) ||
+            !same(n->in[1], x->rank, dd) || !same(n->in[2], 1, &x->d[1]) || n->in[3]->rank != 2 ||
             n->in[3]->d[0] != 2 || n->in[3]->d[1] != x->d[1] || !same(n->in[4], 1, &x->d[1]) ||
             n->in[5]->rank != 2 || n->in[5]->d[0] != x->d[0] || n->in[5]->d[1] != x->d[1])
             return -1;
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
         return x->rank;
+    }
     case IR_RELU:
     case IR_DROPOUT:
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);

@@ -7,8 +7,9 @@
  * activations (and their memory traffic) disappear. Training graphs: a relu
  * folds into the batchnorm or mask_apply before it and into their gradients
  * (fuse_train_relus), a batchnorm into the mask_apply after it and their
- * gradients into one (fuse_train_bn_masks), an add into the mask
- * generator's gradient (fuse_train_adds).
+ * gradients into one (fuse_train_bn_masks), and a max pooling after them
+ * too (fuse_train_bn_mask_pools), an add into the mask generator's
+ * gradient (fuse_train_adds).
  *
  * The fused graph is what gets planned and compiled; it shares its values
  * with the source graph, which stays as it was for everything that reads the
@@ -136,6 +137,67 @@ static void fuse_train_bn_masks(Arena *a, const IrGraph *g, const int *uses, IrN
     }
 }
 
+/* The node at position i as fused so far (NULL where it is gone). */
+static const IrNode *now(const IrGraph *g, IrNode *const *at, const unsigned char *gone, int i)
+{
+    return gone[i] ? NULL : at[i] ? at[i] : g->nodes.v[i];
+}
+
+/* The positions of the first two readers of v in the graph as fused so far
+ * (-1 where none); how many read it, counting the graph's outputs. */
+static int readers(const IrGraph *g, IrNode *const *at, const unsigned char *gone, const IrValue *v, int *r)
+{
+    int k = v == g->logits || v == g->loss;
+    for (int i = 0; i < g->masks.n; i++)
+        k += g->masks.v[i] == v;
+    for (int i = 0; i < g->probes.n; i++)
+        k += g->probes.v[i] == v;
+    r[0] = r[1] = -1;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = now(g, at, gone, i);
+        for (int j = 0; n && j < n->nin; j++)
+            if (n->in[j] == v) {
+                if (k < 2)
+                    r[k] = i;
+                k++;
+            }
+    }
+    return k;
+}
+
+/* Training graphs: a bn_mask whose output only a max pooling reads (and
+ * the pooling's gradient) takes the pooling in, forward and backward: the
+ * pooled planes are written, bn_mask's full-size output and its gradient
+ * never are; the backward makes each plane and its pooling gradient again,
+ * in cache. The same bits (k_bn_mask_pool_fwd_train, k_bn_mask_pool_bwd). */
+static void fuse_train_bn_mask_pools(Arena *a, const IrGraph *g, IrNode **at, unsigned char *gone)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *f = now(g, at, gone, i);
+        int r[2], q[2];
+        if (!f || f->op != IR_BN_MASK || readers(g, at, gone, f->out, r) != 2)
+            continue;
+        const IrNode *mp = now(g, at, gone, r[0]), *mg = now(g, at, gone, r[1]);
+        if (mp->op != IR_MAXPOOL || mp->in[0] != f->out || mg->op != IR_MAXPOOL_GRAD || mg->in[0] != f->out ||
+            mg->k != mp->k || mg->stride != mp->stride || readers(g, at, gone, mg->out, q) != 1)
+            continue;
+        const IrNode *bg = now(g, at, gone, q[0]);
+        if (bg->op != IR_BN_MASK_GRAD || bg->in[1] != mg->out || bg->in[0] != f->in[0] || bg->in[5] != f->in[5] ||
+            bg->in[3] != f->extra[0])
+            continue;
+        IrNode *fp = clone(a, f, 6);
+        fp->op = IR_BN_MASK_POOL;
+        fp->out = mp->out;
+        fp->k = mp->k, fp->stride = mp->stride;
+        IrNode *fb = clone(a, bg, 6);
+        fb->op = IR_BN_MASK_POOL_GRAD;
+        fb->in[1] = mg->in[1];   /* the pooled output's gradient */
+        fb->k = mp->k, fb->stride = mp->stride;
+        at[r[0]] = fp, at[q[0]] = fb;
+        gone[i] = gone[r[1]] = 1;
+    }
+}
+
 /* Does a node in (from, to) read one of n's further results? */
 static int extras_read(const IrGraph *g, const IrNode *n, int from, int to)
 {
@@ -236,6 +298,7 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g)
     if (g->training) {
         fuse_train_relus(a, g, uses, at, gone);
         fuse_train_bn_masks(a, g, uses, at, gone);
+        fuse_train_bn_mask_pools(a, g, at, gone);
         fuse_train_adds(a, g, uses, at, gone);
     } else {
         fuse_conv_bn(a, g, uses, at, gone);

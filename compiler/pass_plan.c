@@ -167,6 +167,8 @@ static void node_needs(PlanLayout *L, const IrNode *n, long long *parts, long lo
     case IR_COUPLING: part = 4 * x->d[0], w = x->d[0] + 16; break;   /* the rows' norms */
     case IR_COHESION_GRAD:
     case IR_COUPLING_GRAD: w = x->d[0] + 16; break;
+    case IR_BN_MASK_POOL:
+    case IR_BN_MASK_POOL_GRAD: w = k_bn_pool_ws((int)x->d[0], (int)x->d[2], (int)x->d[3]); break;
     default: break;
     }
     if (part > *parts)

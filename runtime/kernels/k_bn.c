@@ -102,6 +102,22 @@ static inline float bn_mask_factor(const float *restrict m, const float *restric
     return (*generators ? m[(long)n * C + c] : 1.0f) * keep[c];
 }
 
+/* Plane (n, c) of bn_mask's output from x's: t rounded to float, then t * s (then the relu). */
+static void bn_mask_plane(const float *restrict xp, float mean, float scale, float shift, float s, int relu,
+                          float *restrict yp, long HW)
+{
+    if (relu)
+        for (long i = 0; i < HW; i++) {
+            float t = bn_norm(xp[i], mean, scale, shift);
+            yp[i] = t * s > 0.0f ? t * s : 0.0f;
+        }
+    else
+        for (long i = 0; i < HW; i++) {
+            float t = bn_norm(xp[i], mean, scale, shift);
+            yp[i] = t * s;
+        }
+}
+
 /* A training batchnorm and the mask_apply (and relu) after it, fused: the
  * normalized value is multiplied by the mask while in a register, so the
  * batchnorm's output is never written nor read back. The same products as
@@ -116,19 +132,31 @@ void k_bn_mask_fwd_train(const float *restrict x, const float *restrict gamma, c
         float mean = bn_stats(x, N, C, HW, c, &q), inv;
         bn_stats_out(mean, q, (long)N * HW, eps, momentum, C, c, stats, run_mean, run_var, &inv);
         float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
+        for (int n = 0; n < N; n++)
+            bn_mask_plane(x + ((long)n * C + c) * HW, mean, scale, shift,
+                          bn_mask_factor(m, keep, generators, C, n, c), relu, y + ((long)n * C + c) * HW, HW);
+    }
+}
+
+/* bn_mask with the max pooling after it: each plane of bn_mask's output
+ * made in ws (one plane, in cache) and pooled from there, as k_maxpool_fwd
+ * pools it; only the pooled planes are written. units: channels. */
+void k_bn_mask_pool_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
+                              const float *restrict m, const float *restrict keep, const int *restrict generators,
+                              float *restrict y, float *restrict stats, float *restrict run_mean,
+                              float *restrict run_var, float *restrict ws, int N, int C, int H, int W, int k, int st,
+                              int OH, int OW, float momentum, float eps, int relu, int lo, int hi)
+{
+    long HW = (long)H * W, OHW = (long)OH * OW;
+    for (int c = lo; c < hi; c++) {
+        double q;
+        float mean = bn_stats(x, N, C, (int)HW, c, &q), inv;
+        bn_stats_out(mean, q, N * HW, eps, momentum, C, c, stats, run_mean, run_var, &inv);
+        float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
         for (int n = 0; n < N; n++) {
-            const float *xp = x + ((long)n * C + c) * HW;
-            float *yp = y + ((long)n * C + c) * HW, s = bn_mask_factor(m, keep, generators, C, n, c);
-            if (relu)
-                for (int i = 0; i < HW; i++) {
-                    float t = bn_norm(xp[i], mean, scale, shift);
-                    yp[i] = t * s > 0.0f ? t * s : 0.0f;
-                }
-            else
-                for (int i = 0; i < HW; i++) {
-                    float t = bn_norm(xp[i], mean, scale, shift);
-                    yp[i] = t * s;
-                }
+            long p = (long)n * C + c;
+            bn_mask_plane(x + p * HW, mean, scale, shift, bn_mask_factor(m, keep, generators, C, n, c), relu, ws, HW);
+            k_maxpool_fwd(ws, y + p * OHW, H, W, k, st, OH, OW, 0, 1);
         }
     }
 }
@@ -232,15 +260,36 @@ static float bn_mask_plane_sums(const float *restrict x, const float *restrict d
     return d;
 }
 
-/* The gradient of k_bn_mask_fwd_train: k_mask_apply_keep_bwd's dm, then
- * k_bn_bwd's dgamma, dbeta and dx, to the bit, without the batchnorm
- * output's gradient as a tensor: the first pass sums over what it would
- * hold, the second computes it again where dx needs it. */
-void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
-                   const float *restrict stats, const float *restrict beta, const float *restrict m,
-                   const float *restrict keep, const int *restrict generators, float *restrict dx,
-                   float *restrict dgamma, float *restrict dbeta, float *restrict dm, int N, int C, int HW, int relu,
-                   int lo, int hi)
+/* The gradient of k_bn_mask_fwd_train (pool NULL) or of
+ * k_bn_mask_pool_fwd_train: k_mask_apply_keep_bwd's dm, then k_bn_bwd's
+ * dgamma, dbeta and dx, to the bit, without the batchnorm output's
+ * gradient as a tensor: the first pass sums over what it would hold, the
+ * second computes it again where dx needs it. With the pool, dy is the
+ * pooled output's gradient, and each plane of bn_mask's output (in ws) and
+ * its gradient (in ws past it) are made again as k_maxpool_bwd makes it. */
+typedef struct {
+    int H, W, k, st, OH, OW, keeps;
+    float *v, *g;
+} BnPool;
+
+/* Plane (n, c)'s pooling gradient: made (first pass, or every pass when
+ * the scratch does not keep them), or kept from the first pass. */
+static const float *bn_pool_grad(const BnPool *pl, const float *restrict xp, const float *restrict dy, long p, int n,
+                                 int again, float mean, float scale, float shift, float s, int relu)
+{
+    float *g = pl->g + (pl->keeps ? n * k_bn_pool_plane(pl->H, pl->W) : 0);
+    if (again && pl->keeps)
+        return g;
+    bn_mask_plane(xp, mean, scale, shift, s, relu, pl->v, (long)pl->H * pl->W);
+    k_maxpool_bwd(pl->v, dy + p * pl->OH * pl->OW, g, pl->H, pl->W, pl->k, pl->st, pl->OH, pl->OW, 0, 1);
+    return g;
+}
+
+static void bn_mask_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+                        const float *restrict stats, const float *restrict beta, const float *restrict m,
+                        const float *restrict keep, const int *restrict generators, float *restrict dx,
+                        float *restrict dgamma, float *restrict dbeta, float *restrict dm, const BnPool *pool, int N,
+                        int C, int HW, int relu, int lo, int hi)
 {
     long M = (long)N * HW;
     for (int c = lo; c < hi; c++) {
@@ -250,7 +299,9 @@ void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const floa
         for (int n = 0; n < N; n++) {
             long p = (long)n * C + c;
             float s = bn_mask_factor(m, keep, generators, C, n, c), s1, s2;
-            float d = bn_mask_plane_sums(x + p * HW, dy + p * HW, HW, mean, scale, shift, s, relu, &s1, &s2);
+            const float *dp =
+                pool ? bn_pool_grad(pool, x + p * HW, dy, p, n, 0, mean, scale, shift, s, relu) : dy + p * HW;
+            float d = bn_mask_plane_sums(x + p * HW, dp, HW, mean, scale, shift, s, relu, &s1, &s2);
             dm[p] = *generators ? d * keep[c] : 0; /* dropped generators learn nothing */
             sdy += s1;
             sdyx += s2;
@@ -261,8 +312,10 @@ void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const floa
             dbeta[c] = (float)sdy;
         float a = scale, mdy = (float)(sdy / (double)M), k = (float)(sdyx * inv * inv / (double)M);
         for (int n = 0; n < N; n++) {
-            const float *xp = x + ((long)n * C + c) * HW, *dp = dy + ((long)n * C + c) * HW;
-            float *dxp = dx + ((long)n * C + c) * HW, s = bn_mask_factor(m, keep, generators, C, n, c);
+            long p = (long)n * C + c;
+            const float *xp = x + p * HW;
+            float *dxp = dx + p * HW, s = bn_mask_factor(m, keep, generators, C, n, c);
+            const float *dp = pool ? bn_pool_grad(pool, xp, dy, p, n, 1, mean, scale, shift, s, relu) : dy + p * HW;
             for (int i = 0; i < HW; i++) {
                 float t = bn_norm(xp[i], mean, scale, shift);
                 float g = relu && !(t * s > 0.0f) ? 0.0f : dp[i];
@@ -271,4 +324,23 @@ void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const floa
             }
         }
     }
+}
+
+void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+                   const float *restrict stats, const float *restrict beta, const float *restrict m,
+                   const float *restrict keep, const int *restrict generators, float *restrict dx,
+                   float *restrict dgamma, float *restrict dbeta, float *restrict dm, int N, int C, int HW, int relu,
+                   int lo, int hi)
+{
+    bn_mask_bwd(x, dy, gamma, stats, beta, m, keep, generators, dx, dgamma, dbeta, dm, NULL, N, C, HW, relu, lo, hi);
+}
+
+void k_bn_mask_pool_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+                        const float *restrict stats, const float *restrict beta, const float *restrict m,
+                        const float *restrict keep, const int *restrict generators, float *restrict dx,
+                        float *restrict dgamma, float *restrict dbeta, float *restrict dm, float *restrict ws, int N,
+                        int C, int H, int W, int k, int st, int OH, int OW, int relu, int lo, int hi)
+{
+    BnPool pl = { H, W, k, st, OH, OW, k_bn_pool_keeps(N, H, W), ws, ws + k_bn_pool_plane(H, W) };
+    bn_mask_bwd(x, dy, gamma, stats, beta, m, keep, generators, dx, dgamma, dbeta, dm, &pl, N, C, H * W, relu, lo, hi);
 }

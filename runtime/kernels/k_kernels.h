@@ -211,6 +211,33 @@ void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const floa
                    float *restrict dgamma, float *restrict dbeta, float *restrict dm, int N, int C, int HW, int relu,
                    int lo, int hi);
 
+/* bn_mask and the max pooling (k, stride st) after it, fused: only the
+ * pooled planes [OH,OW] are written to y; each plane of bn_mask's output
+ * is made in ws and pooled from there. ws: k_bn_pool_ws floats. The same
+ * bits as the three kernels. units: channels. */
+void k_bn_mask_pool_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
+                              const float *restrict m, const float *restrict keep, const int *restrict generators,
+                              float *restrict y, float *restrict stats, float *restrict run_mean,
+                              float *restrict run_var, float *restrict ws, int N, int C, int H, int W, int k, int st,
+                              int OH, int OW, float momentum, float eps, int relu, int lo, int hi);
+/* Its gradient, dy the pooled output's: k_maxpool_bwd's gradient of each
+ * plane made again in ws, then as k_bn_mask_bwd. units: channels. */
+void k_bn_mask_pool_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+                        const float *restrict stats, const float *restrict beta, const float *restrict m,
+                        const float *restrict keep, const int *restrict generators, float *restrict dx,
+                        float *restrict dgamma, float *restrict dbeta, float *restrict dm, float *restrict ws, int N,
+                        int C, int H, int W, int k, int st, int OH, int OW, int relu, int lo, int hi);
+/* Floats of one plane in their scratch (a cache line's multiple); whether
+ * the backward keeps a channel's N planes of the pooling gradient from its
+ * first pass for its second (up to 1 MB: in L2), else makes them again;
+ * the floats of its scratch. */
+static inline long k_bn_pool_plane(int H, int W) { return ((long)H * W + 15) / 16 * 16; }
+static inline int k_bn_pool_keeps(int N, int H, int W) { return N * k_bn_pool_plane(H, W) <= 262144; }
+static inline long k_bn_pool_ws(int N, int H, int W)
+{
+    return (1 + (k_bn_pool_keeps(N, H, W) ? N : 1)) * k_bn_pool_plane(H, W);
+}
+
 /* --- elementwise. units: elements --- */
 void k_relu_fwd(const float *restrict x, float *restrict y, int lo, int hi);
 /* dx = dy where y > 0, else 0. */

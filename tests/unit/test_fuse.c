@@ -98,6 +98,42 @@ static void test_what_fuses(void **st)
     tc_free(t);
 }
 
+/* Training graphs: a masked layer's batchnorm, mask_apply (relu) and max
+ * pooling fuse into one bn_mask_pool each way, where nothing else reads the
+ * mask_apply's output; a residual's add reading it keeps the pooling out. */
+static void test_what_fuses_with_pools(void **st)
+{
+    (void)st;
+    TestComp *t = tc_compile("pool.mwt",
+                             "dataset d = synthetic(n = 64, test = 64) { classes = 4  shape = [2, 12, 12] }\n"
+                             "model m : [2, 12, 12] -> [4] {\n"
+                             "    conv(8) batchnorm relu\n"
+                             "    modular { conv(8) batchnorm relu maxpool(2)\n"    /* fuses */
+                             "              conv(8) batchnorm maxpool(3, stride = 1) }\n" /* no relu; fuses */
+                             "    residual { conv(8) batchnorm mask relu } maxpool(2)\n" /* the add reads it */
+                             "    gap linear(4) }\n"
+                             "train m on d { epochs = 1  batch = 16  loss = cross_entropy + cohesion }\n",
+                             1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    Arena *a = &t->c.arena;
+    char why[256];
+    IrGraph *tg = ir_lower(a, tc_model(t, "m"), t->c.checked.trains.v[0], 4);
+    assert_int_equal(pass_autodiff(a, tg, why, sizeof why), 0);
+    IrGraph *tf = pass_fuse(a, tg);
+    if (ir_verify(tf, why, sizeof why) != 0)
+        fail_msg("%s", why);
+    assert_int_equal(count(tg, IR_MAXPOOL), 3);
+    assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 1, 6), 1);
+    assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 0, 6), 1);
+    assert_int_equal(count(tf, IR_BN_MASK_POOL_GRAD), 2);
+    assert_int_equal(count_fused(tf, IR_BN_MASK, 1, 6), 1);   /* the residual's */
+    assert_int_equal(count(tf, IR_BN_MASK_GRAD), 1);
+    assert_int_equal(count(tf, IR_MAXPOOL), 1);
+    assert_int_equal(count(tf, IR_MAXPOOL_GRAD), 1);
+    tc_free(t);
+}
+
 /* The model's logits, fused (MWTC_FUSE unset) or as written. */
 static void logits(TestComp *t, int fuse, float *out, int n)
 {
@@ -155,7 +191,7 @@ static void test_fused_scores(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_what_fuses),
+        cmocka_unit_test(test_what_fuses), cmocka_unit_test(test_what_fuses_with_pools),
         cmocka_unit_test(test_fused_scores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -833,9 +833,79 @@ static void bn_mask_case(int N, int C, int HW, int relu, int generators)
     free(t), free(y), free(st), free(rm), free(rv), free(dt), free(dm), free(dx), free(dg), free(db);
 }
 
+/* k_bn_mask_pool_fwd_train and k_bn_mask_pool_bwd against the four
+ * kernels they fuse (bn_mask's pair and k_maxpool_fwd, k_maxpool_bwd): the
+ * same bits, windows that tile the plane, overlap, or leave a row and a
+ * column out, with the backward's scratch keeping a channel's planes and
+ * (N * H * W over 256K floats) making them again. */
+static void bn_mask_pool_case(int N, int C, int H, int W, int k, int st, int relu, int generators)
+{
+    long HW = (long)H * W, n = N * C * HW;
+    int OH = (H - k) / st + 1, OW = (W - k) / st + 1;
+    long pn = (long)N * C * OH * OW;
+    float *x = fmalloc(n), *dyp = fmalloc(pn), *gamma = fmalloc(C), *beta = fmalloc(C), *m = fmalloc((long)N * C),
+          *keep = fmalloc(C);
+    fill(x, n, 41), fill(dyp, pn, 42), fill(gamma, C, 43), fill(beta, C, 44), fill(m, (long)N * C, 45);
+    for (long i = 0; i < (long)N * C; i++)
+        m[i] = m[i] > 0.3f ? 0.0f : m[i] + 0.75f;
+    for (int c = 0; c < C; c++)
+        keep[c] = c % 3 == 1 ? 0.0f : 1.0f;
+    const float momentum = 0.1f, eps = 1e-5f;
+    float *t = garbage(n), *y = garbage(n), *py = garbage(pn), *st0 = garbage(2 * C), *rm = fmalloc(C),
+          *rv = fmalloc(C), *dy = garbage(n), *dt = garbage(n), *dm = garbage((long)N * C), *dx = garbage(n),
+          *dg = garbage(C), *db = garbage(C);
+    for (int c = 0; c < C; c++)
+        rm[c] = 0.0f, rv[c] = 1.0f;
+    k_bn_fwd_train(x, gamma, beta, t, st0, rm, rv, N, C, (int)HW, momentum, eps, 0, 0, C);
+    k_mask_apply_keep(t, m, keep, &generators, y, (int)HW, C, relu, 0, N * C);
+    k_maxpool_fwd(y, py, H, W, k, st, OH, OW, 0, N * C);
+    k_maxpool_bwd(y, dyp, dy, H, W, k, st, OH, OW, 0, N * C);
+    k_mask_apply_keep_bwd(t, m, keep, &generators, dy, dt, dm, (int)HW, C, relu, 0, N * C);
+    k_bn_bwd(x, dt, gamma, st0, NULL, dx, dg, db, N, C, (int)HW, 0, 0, C);
+    char what[128];
+    snprintf(what, sizeof what, "bn_mask_pool N%d C%d %dx%d k%d s%d relu %d generators %d", N, C, H, W, k, st, relu,
+             generators);
+    float *ws = garbage(k_bn_pool_ws(N, H, W));
+    for (int sp = 0; sp < 3; sp++) {
+        float *fy = garbage(pn), *fst = garbage(2 * C), *frm = fmalloc(C), *frv = fmalloc(C),
+              *fdm = garbage((long)N * C), *fdx = garbage(n), *fdg = garbage(C), *fdb = garbage(C);
+        for (int c = 0; c < C; c++)
+            frm[c] = 0.0f, frv[c] = 1.0f;
+        for (int i = 0; i < split_count(sp); i++) {
+            int a = split_at(C, sp, i), e = split_at(C, sp, i + 1);
+            k_bn_mask_pool_fwd_train(x, gamma, beta, m, keep, &generators, fy, fst, frm, frv, ws, N, C, H, W, k, st,
+                                     OH, OW, momentum, eps, relu, a, e);
+        }
+        for (int i = 0; i < split_count(sp); i++) {
+            int a = split_at(C, sp, i), e = split_at(C, sp, i + 1);
+            k_bn_mask_pool_bwd(x, dyp, gamma, fst, beta, m, keep, &generators, fdx, fdg, fdb, fdm, ws, N, C, H, W, k,
+                               st, OH, OW, relu, a, e);
+        }
+        if (memcmp(fy, py, sizeof(float) * (size_t)pn) || memcmp(fst, st0, sizeof(float) * 2 * (size_t)C) ||
+            memcmp(frm, rm, sizeof(float) * (size_t)C) || memcmp(frv, rv, sizeof(float) * (size_t)C))
+            fail_msg("%s: the forward differs from the three kernels'", what);
+        if (memcmp(fdm, dm, sizeof(float) * (size_t)N * C) || memcmp(fdx, dx, sizeof(float) * (size_t)n) ||
+            memcmp(fdg, dg, sizeof(float) * (size_t)C) || memcmp(fdb, db, sizeof(float) * (size_t)C))
+            fail_msg("%s: the gradient differs from the three kernels'", what);
+        free(fy), free(fst), free(frm), free(frv), free(fdm), free(fdx), free(fdg), free(fdb);
+    }
+    free(ws), free(x), free(dyp), free(gamma), free(beta), free(m), free(keep);
+    free(t), free(y), free(py), free(st0), free(rm), free(rv), free(dy), free(dt), free(dm), free(dx), free(dg),
+        free(db);
+}
+
 static void test_bn_mask(void **state)
 {
     (void)state;
+    for (int relu = 0; relu < 2; relu++)
+        for (int gen = 0; gen < 2; gen++) {
+            bn_mask_pool_case(4, 5, 14, 14, 2, 2, relu, gen);  /* windows that tile the plane */
+            bn_mask_pool_case(3, 4, 7, 7, 2, 2, relu, gen);    /* a row and a column no window covers */
+            bn_mask_pool_case(2, 3, 9, 11, 3, 2, relu, gen);   /* windows that overlap */
+            bn_mask_pool_case(3, 3, 10, 10, 5, 5, relu, gen);  /* tiled, k = 5 */
+        }
+    assert_false(k_bn_pool_keeps(3, 300, 300));
+    bn_mask_pool_case(3, 2, 300, 300, 2, 2, 1, 1);             /* the planes made again in the second pass */
     for (int relu = 0; relu < 2; relu++)
         for (int gen = 0; gen < 2; gen++) {
             bn_mask_case(4, 5, 49, relu, gen);  /* 3 vectors and a tail of 1 */

@@ -108,17 +108,34 @@ static const char *modular_src =
     "train m on d { epochs = 2  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9)\n"
     "    loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling  seed = 6 }\n";
 
+/* Masked layers whose batchnorm, mask_apply and pooling fuse in other ways:
+ * no relu, overlapping windows, planes with a tail of 16 (13x13, 6x6), a
+ * residual's add reading the masked output. */
+static const char *pools_src =
+    "dataset d = synthetic(n = 96, test = 32, seed = 2) {\n"
+    "    classes = 3  shape = [1, 13, 13] }\n"
+    "model m : [1, 13, 13] -> [3] {\n"
+    "    conv(6) batchnorm relu\n"
+    "    modular { conv(8) batchnorm maxpool(3, stride = 2) conv(8) batchnorm relu maxpool(2) }\n"
+    "    residual { conv(8) batchnorm mask relu }\n"
+    "    gap linear(3) }\n"
+    "train m on d { epochs = 2  batch = 24  optimizer = sgd(lr = 0.05, momentum = 0.9)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling  seed = 3 }\n";
+
 /* Training compiles the fused graph (pass_fuse: each relu folded into the
- * batchnorm or mask_apply before it, forward and backward); it must train
- * bit for bit like the graph as written (MWTC_FUSE=off). */
+ * batchnorm or mask_apply before it, forward and backward, a masked layer's
+ * batchnorm, mask_apply and pooling into one kernel each way); it must
+ * train bit for bit like the graph as written (MWTC_FUSE=off). */
 static void test_fused_training_is_the_graph_as_written(void **s)
 {
     (void)s;
-    const char *srcs[2] = { src, modular_src };
-    for (int i = 0; i < 2; i++) {
-        char a[512], b[512];
-        snprintf(a, sizeof a, "%s", tc_tmp_path(i ? "fm.ckpt" : "fs.ckpt"));
-        snprintf(b, sizeof b, "%s", tc_tmp_path(i ? "um.ckpt" : "us.ckpt"));
+    const char *srcs[3] = { src, modular_src, pools_src };
+    for (int i = 0; i < 3; i++) {
+        char a[512], b[512], fa[32], fb[32];
+        snprintf(fa, sizeof fa, "f%d.ckpt", i);
+        snprintf(fb, sizeof fb, "u%d.ckpt", i);
+        snprintf(a, sizeof a, "%s", tc_tmp_path(fa));
+        snprintf(b, sizeof b, "%s", tc_tmp_path(fb));
         RunResult rf = train_src(srcs[i], a, 2, 0, NULL);
         setenv("MWTC_FUSE", "off", 1);
         RunResult ru = train_src(srcs[i], b, 2, 0, NULL);
