@@ -449,20 +449,21 @@ static int node(Cg *C, const IrNode *n)
     case IR_BN_MASK_POOL:
     case IR_BN_MASK_POOL_GRAD: {
         const IrValue *py = n->op == IR_BN_MASK_POOL ? y : n->in[1];   /* the pooled shape */
-        int l = mask_layer(C, n->in[5]);
-        if (l < 0)
+        int l = n->nin == 6 ? mask_layer(C, n->in[5]) : -1;   /* none: a batchnorm and its pooling */
+        if (n->nin == 6 && l < 0)
             return -1;
-        double keep = (double)L->keep_off[l], gen = (double)L->scalars + 16;
+        double m = n->nin == 6 ? O(C, n->in[5]) : -1, keep = l >= 0 ? (double)L->keep_off[l] : -1,
+               gen = l >= 0 ? (double)L->scalars + 16 : -1, dm = n->nextra == 3 ? O(C, n->extra[2]) : -1;
 #define POOL_SHAPE (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)n->k, \
                    (double)n->stride, (double)py->d[2], (double)py->d[3]
         if (n->op == IR_BN_MASK_POOL)
-            call(C, (int)x->d[1], "k_bn_mask_pool_fwd_train", "ppppppppppwiiiiiiiiffilh", O(C, x), O(C, n->in[1]),
-                 O(C, n->in[2]), O(C, n->in[5]), keep, gen, O(C, y), O(C, n->extra[0]), O(C, n->in[3]),
-                 O(C, n->in[4]), POOL_SHAPE, 0.1, 1e-5, n->p);
+            call(C, (int)x->d[1], "k_bn_mask_pool_fwd_train", "pppqqqppppwiiiiiiiiffilh", O(C, x), O(C, n->in[1]),
+                 O(C, n->in[2]), m, keep, gen, O(C, y), O(C, n->extra[0]), O(C, n->in[3]), O(C, n->in[4]), POOL_SHAPE,
+                 0.1, 1e-5, n->p);
         else
-            call(C, (int)x->d[1], "k_bn_mask_pool_bwd", "ppppppppppppwiiiiiiiiilh", O(C, x), O(C, n->in[1]),
-                 O(C, n->in[2]), O(C, n->in[3]), O(C, n->in[4]), O(C, n->in[5]), keep, gen, O(C, y),
-                 O(C, n->extra[0]), O(C, n->extra[1]), O(C, n->extra[2]), POOL_SHAPE, n->p);
+            call(C, (int)x->d[1], "k_bn_mask_pool_bwd", "pppppqqqpppqwiiiiiiiiilh", O(C, x), O(C, n->in[1]),
+                 O(C, n->in[2]), O(C, n->in[3]), O(C, n->in[4]), m, keep, gen, O(C, y), O(C, n->extra[0]),
+                 O(C, n->extra[1]), dm, POOL_SHAPE, n->p);
 #undef POOL_SHAPE
         return 0;
     }

@@ -54,10 +54,10 @@ static int extras_ok(const IrNode *n)
         c = n->in[0]->d[1];
         return n->nextra == 1 && n->extra[0]->rank == 2 && n->extra[0]->d[0] == 2 && n->extra[0]->d[1] == c;
     case IR_BN_MASK_GRAD:
-    case IR_BN_MASK_POOL_GRAD:
+    case IR_BN_MASK_POOL_GRAD: /* dm with a mask */
         c = n->in[0]->d[1];
-        return n->nextra == 3 && same(n->extra[0], 1, &c) && same(n->extra[1], 1, &c) &&
-               same(n->extra[2], n->in[5]->rank, n->in[5]->d);
+        return n->nextra == n->nin - 3 && same(n->extra[0], 1, &c) && same(n->extra[1], 1, &c) &&
+               (n->nin == 5 || same(n->extra[2], n->in[5]->rank, n->in[5]->d));
     default:
         return n->nextra == 0;
     }
@@ -105,12 +105,15 @@ static int derive(const IrNode *n, long long B, long long *d)
             return -1;
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
         return x->rank;
-    case IR_BN_MASK: /* x [B,K,...], gamma, beta, mean, var [K], m [B,K] */
+    case IR_BN_MASK: /* x [B,K,...], gamma, beta, mean, var [K], m [B,K] (bn_mask_pool: m or none) */
     case IR_BN_MASK_POOL: {
+        if (n->nin != 6 && (n->op == IR_BN_MASK || n->nin != 5))
+            return -1;
         for (int i = 1; i < 5; i++)
             if (!same(n->in[i], 1, &x->d[1]))
                 return -1;
-        if (x->rank < 2 || n->in[5]->rank != 2 || n->in[5]->d[0] != x->d[0] || n->in[5]->d[1] != x->d[1])
+        if (x->rank < 2 ||
+            (n->nin == 6 && (n->in[5]->rank != 2 || n->in[5]->d[0] != x->d[0] || n->in[5]->d[1] != x->d[1])))
             return -1;
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
         return n->op == IR_BN_MASK ? x->rank : pooled(n, x, d);
@@ -119,10 +122,11 @@ static int derive(const IrNode *n, long long B, long long *d)
     case IR_BN_MASK_POOL_GRAD: {
         long long dd[IR_MAX_RANK];
         memcpy(dd, x->d, sizeof(long long) * (size_t)x->rank);
-        if (x->rank < 2 || (n->op == IR_BN_MASK_POOL_GRAD && pooled(n, x, dd) < 0) ||
-            !same(n->in[1], x->rank, dd) || !same(n->in[2], 1, &x->d[1]) || n->in[3]->rank != 2 ||
-            n->in[3]->d[0] != 2 || n->in[3]->d[1] != x->d[1] || !same(n->in[4], 1, &x->d[1]) ||
-            n->in[5]->rank != 2 || n->in[5]->d[0] != x->d[0] || n->in[5]->d[1] != x->d[1])
+        if ((n->nin != 6 && (n->op == IR_BN_MASK_GRAD || n->nin != 5)) || x->rank < 2 ||
+            (n->op == IR_BN_MASK_POOL_GRAD && pooled(n, x, dd) < 0) || !same(n->in[1], x->rank, dd) ||
+            !same(n->in[2], 1, &x->d[1]) || n->in[3]->rank != 2 || n->in[3]->d[0] != 2 ||
+            n->in[3]->d[1] != x->d[1] || !same(n->in[4], 1, &x->d[1]) ||
+            (n->nin == 6 && (n->in[5]->rank != 2 || n->in[5]->d[0] != x->d[0] || n->in[5]->d[1] != x->d[1])))
             return -1;
         memcpy(d, x->d, sizeof(long long) * (size_t)x->rank);
         return x->rank;

@@ -7,9 +7,9 @@
  * activations (and their memory traffic) disappear. Training graphs: a relu
  * folds into the batchnorm or mask_apply before it and into their gradients
  * (fuse_train_relus), a batchnorm into the mask_apply after it and their
- * gradients into one (fuse_train_bn_masks), and a max pooling after them
- * too (fuse_train_bn_mask_pools), an add into the mask generator's
- * gradient (fuse_train_adds).
+ * gradients into one (fuse_train_bn_masks), a max pooling after them or
+ * after a batchnorm too (fuse_train_bn_mask_pools), an add into the mask
+ * generator's gradient (fuse_train_adds).
  *
  * The fused graph is what gets planned and compiled; it shares its values
  * with the source graph, which stays as it was for everything that reads the
@@ -165,33 +165,40 @@ static int readers(const IrGraph *g, IrNode *const *at, const unsigned char *gon
     return k;
 }
 
-/* Training graphs: a bn_mask whose output only a max pooling reads (and
- * the pooling's gradient) takes the pooling in, forward and backward: the
- * pooled planes are written, bn_mask's full-size output and its gradient
- * never are; the backward makes each plane and its pooling gradient again,
- * in cache. The same bits (k_bn_mask_pool_fwd_train, k_bn_mask_pool_bwd). */
+/* Training graphs: a bn_mask, or a batchnorm (its relu fused or none),
+ * whose output only a max pooling reads (and the pooling's gradient) takes
+ * the pooling in, forward and backward: the pooled planes are written, the
+ * full-size output and its gradient never are; the backward makes each
+ * plane and its pooling gradient again, in cache. The same bits
+ * (k_bn_mask_pool_fwd_train, k_bn_mask_pool_bwd; without a mask they
+ * compute as k_bn_fwd_train and k_bn_bwd). */
 static void fuse_train_bn_mask_pools(Arena *a, const IrGraph *g, IrNode **at, unsigned char *gone)
 {
     for (int i = 0; i < g->nodes.n; i++) {
         const IrNode *f = now(g, at, gone, i);
         int r[2], q[2];
-        if (!f || f->op != IR_BN_MASK || readers(g, at, gone, f->out, r) != 2)
+        if (!f || !(f->op == IR_BN_MASK || (f->op == IR_BATCHNORM && f->nextra == 1)) ||
+            readers(g, at, gone, f->out, r) != 2)
             continue;
+        int masked = f->op == IR_BN_MASK, nin = masked ? 6 : 5;
         const IrNode *mp = now(g, at, gone, r[0]), *mg = now(g, at, gone, r[1]);
         if (mp->op != IR_MAXPOOL || mp->in[0] != f->out || mg->op != IR_MAXPOOL_GRAD || mg->in[0] != f->out ||
             mg->k != mp->k || mg->stride != mp->stride || readers(g, at, gone, mg->out, q) != 1)
             continue;
         const IrNode *bg = now(g, at, gone, q[0]);
-        if (bg->op != IR_BN_MASK_GRAD || bg->in[1] != mg->out || bg->in[0] != f->in[0] || bg->in[5] != f->in[5] ||
-            bg->in[3] != f->extra[0])
+        if (bg->op != (masked ? IR_BN_MASK_GRAD : IR_BATCHNORM_GRAD) || bg->in[1] != mg->out ||
+            bg->in[0] != f->in[0] || bg->in[3] != f->extra[0] || (masked && bg->in[5] != f->in[5]) ||
+            (!masked && (bg->p != f->p || bg->nextra != 2)))
             continue;
-        IrNode *fp = clone(a, f, 6);
+        IrNode *fp = clone(a, f, nin);
         fp->op = IR_BN_MASK_POOL;
         fp->out = mp->out;
         fp->k = mp->k, fp->stride = mp->stride;
-        IrNode *fb = clone(a, bg, 6);
+        IrNode *fb = clone(a, bg, nin);
         fb->op = IR_BN_MASK_POOL_GRAD;
         fb->in[1] = mg->in[1];   /* the pooled output's gradient */
+        fb->in[4] = f->in[2];    /* beta: the forward is made again */
+        fb->p = f->p;
         fb->k = mp->k, fb->stride = mp->stride;
         at[r[0]] = fp, at[q[0]] = fb;
         gone[i] = gone[r[1]] = 1;

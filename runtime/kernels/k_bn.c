@@ -95,11 +95,12 @@ void k_bn_fwd_train(const float *restrict x, const float *restrict gamma, const 
     }
 }
 
-/* The factor k_mask_apply_keep multiplies plane (n, c) by. */
+/* The factor k_mask_apply_keep multiplies plane (n, c) by; 1 without a
+ * mask (m NULL: a batchnorm and a pooling fused alone; t * 1 is t). */
 static inline float bn_mask_factor(const float *restrict m, const float *restrict keep,
                                    const int *restrict generators, int C, int n, int c)
 {
-    return (*generators ? m[(long)n * C + c] : 1.0f) * keep[c];
+    return m ? (*generators ? m[(long)n * C + c] : 1.0f) * keep[c] : 1.0f;
 }
 
 /* Plane (n, c) of bn_mask's output from x's: t rounded to float, then t * s (then the relu). */
@@ -302,7 +303,8 @@ static void bn_mask_bwd(const float *restrict x, const float *restrict dy, const
             const float *dp =
                 pool ? bn_pool_grad(pool, x + p * HW, dy, p, n, 0, mean, scale, shift, s, relu) : dy + p * HW;
             float d = bn_mask_plane_sums(x + p * HW, dp, HW, mean, scale, shift, s, relu, &s1, &s2);
-            dm[p] = *generators ? d * keep[c] : 0; /* dropped generators learn nothing */
+            if (dm)
+                dm[p] = *generators ? d * keep[c] : 0; /* dropped generators learn nothing */
             sdy += s1;
             sdyx += s2;
         }

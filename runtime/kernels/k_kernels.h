@@ -214,14 +214,17 @@ void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const floa
 /* bn_mask and the max pooling (k, stride st) after it, fused: only the
  * pooled planes [OH,OW] are written to y; each plane of bn_mask's output
  * is made in ws and pooled from there. ws: k_bn_pool_ws floats. The same
- * bits as the three kernels. units: channels. */
+ * bits as the three kernels. Without a mask (m, keep, generators NULL): a
+ * batchnorm (relu = 1: and its relu) and the pooling, the same bits as
+ * k_bn_fwd_train and k_maxpool_fwd. units: channels. */
 void k_bn_mask_pool_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
                               const float *restrict m, const float *restrict keep, const int *restrict generators,
                               float *restrict y, float *restrict stats, float *restrict run_mean,
                               float *restrict run_var, float *restrict ws, int N, int C, int H, int W, int k, int st,
                               int OH, int OW, float momentum, float eps, int relu, int lo, int hi);
 /* Its gradient, dy the pooled output's: k_maxpool_bwd's gradient of each
- * plane made again in ws, then as k_bn_mask_bwd. units: channels. */
+ * plane made again in ws, then as k_bn_mask_bwd (without a mask, dm NULL:
+ * as k_bn_bwd). units: channels. */
 void k_bn_mask_pool_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
                         const float *restrict stats, const float *restrict beta, const float *restrict m,
                         const float *restrict keep, const int *restrict generators, float *restrict dx,

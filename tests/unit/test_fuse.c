@@ -100,16 +100,18 @@ static void test_what_fuses(void **st)
 
 /* Training graphs: a masked layer's batchnorm, mask_apply (relu) and max
  * pooling fuse into one bn_mask_pool each way, where nothing else reads the
- * mask_apply's output; a residual's add reading it keeps the pooling out. */
+ * mask_apply's output, and so do a batchnorm (relu) and a max pooling
+ * without a mask; a residual's add reading it keeps the pooling out. */
 static void test_what_fuses_with_pools(void **st)
 {
     (void)st;
     TestComp *t = tc_compile("pool.mwt",
                              "dataset d = synthetic(n = 64, test = 64) { classes = 4  shape = [2, 12, 12] }\n"
                              "model m : [2, 12, 12] -> [4] {\n"
-                             "    conv(8) batchnorm relu\n"
+                             "    conv(8) batchnorm relu maxpool(2, stride = 1)\n"   /* no mask; fuses */
                              "    modular { conv(8) batchnorm relu maxpool(2)\n"    /* fuses */
                              "              conv(8) batchnorm maxpool(3, stride = 1) }\n" /* no relu; fuses */
+                             "    conv(8) batchnorm maxpool(1)\n"                   /* neither; fuses */
                              "    residual { conv(8) batchnorm mask relu } maxpool(2)\n" /* the add reads it */
                              "    gap linear(4) }\n"
                              "train m on d { epochs = 1  batch = 16  loss = cross_entropy + cohesion }\n",
@@ -123,10 +125,14 @@ static void test_what_fuses_with_pools(void **st)
     IrGraph *tf = pass_fuse(a, tg);
     if (ir_verify(tf, why, sizeof why) != 0)
         fail_msg("%s", why);
-    assert_int_equal(count(tg, IR_MAXPOOL), 3);
+    assert_int_equal(count(tg, IR_MAXPOOL), 5);
     assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 1, 6), 1);
     assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 0, 6), 1);
-    assert_int_equal(count(tf, IR_BN_MASK_POOL_GRAD), 2);
+    assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 1, 5), 1);
+    assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 0, 5), 1);
+    assert_int_equal(count(tf, IR_BN_MASK_POOL_GRAD), 4);
+    assert_int_equal(count(tf, IR_BATCHNORM), 0);
+    assert_int_equal(count(tf, IR_BATCHNORM_GRAD), 0);
     assert_int_equal(count_fused(tf, IR_BN_MASK, 1, 6), 1);   /* the residual's */
     assert_int_equal(count(tf, IR_BN_MASK_GRAD), 1);
     assert_int_equal(count(tf, IR_MAXPOOL), 1);

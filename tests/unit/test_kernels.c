@@ -894,8 +894,45 @@ static void bn_mask_pool_case(int N, int C, int H, int W, int k, int st, int rel
         free(db);
 }
 
+/* Without a mask, k_bn_mask_pool_* against k_bn_fwd_train (relu fused or
+ * not), k_maxpool_fwd, k_maxpool_bwd and k_bn_bwd: the same bits. */
+static void bn_pool_case(int N, int C, int H, int W, int k, int st, int relu)
+{
+    long HW = (long)H * W, n = N * C * HW;
+    int OH = (H - k) / st + 1, OW = (W - k) / st + 1;
+    long pn = (long)N * C * OH * OW;
+    float *x = fmalloc(n), *dyp = fmalloc(pn), *gamma = fmalloc(C), *beta = fmalloc(C);
+    fill(x, n, 51), fill(dyp, pn, 52), fill(gamma, C, 53), fill(beta, C, 54);
+    float *y = garbage(n), *py = garbage(pn), *st0 = garbage(2 * C), *rm = fmalloc(C), *rv = fmalloc(C),
+          *dy = garbage(n), *dx = garbage(n), *dg = garbage(C), *db = garbage(C), *ws = garbage(k_bn_pool_ws(N, H, W));
+    float *fy = garbage(pn), *fst = garbage(2 * C), *frm = fmalloc(C), *frv = fmalloc(C), *fdx = garbage(n),
+          *fdg = garbage(C), *fdb = garbage(C);
+    for (int c = 0; c < C; c++)
+        rm[c] = frm[c] = 0.0f, rv[c] = frv[c] = 1.0f;
+    k_bn_fwd_train(x, gamma, beta, y, st0, rm, rv, N, C, (int)HW, 0.1f, 1e-5f, relu, 0, C);
+    k_maxpool_fwd(y, py, H, W, k, st, OH, OW, 0, N * C);
+    k_maxpool_bwd(y, dyp, dy, H, W, k, st, OH, OW, 0, N * C);
+    k_bn_bwd(x, dy, gamma, st0, relu ? beta : NULL, dx, dg, db, N, C, (int)HW, relu, 0, C);
+    k_bn_mask_pool_fwd_train(x, gamma, beta, NULL, NULL, NULL, fy, fst, frm, frv, ws, N, C, H, W, k, st, OH, OW, 0.1f,
+                             1e-5f, relu, 0, C);
+    k_bn_mask_pool_bwd(x, dyp, gamma, fst, beta, NULL, NULL, NULL, fdx, fdg, fdb, NULL, ws, N, C, H, W, k, st, OH, OW,
+                       relu, 0, C);
+    if (memcmp(fy, py, sizeof(float) * (size_t)pn) || memcmp(fst, st0, sizeof(float) * 2 * (size_t)C) ||
+        memcmp(frm, rm, sizeof(float) * (size_t)C) || memcmp(frv, rv, sizeof(float) * (size_t)C) ||
+        memcmp(fdx, dx, sizeof(float) * (size_t)n) || memcmp(fdg, dg, sizeof(float) * (size_t)C) ||
+        memcmp(fdb, db, sizeof(float) * (size_t)C))
+        fail_msg("bn_pool N%d C%d %dx%d k%d s%d relu %d: differs from the batchnorm's and the pooling's kernels", N, C,
+                 H, W, k, st, relu);
+    free(x), free(dyp), free(gamma), free(beta), free(y), free(py), free(st0), free(rm), free(rv), free(dy), free(dx),
+        free(dg), free(db), free(ws), free(fy), free(fst), free(frm), free(frv), free(fdx), free(fdg), free(fdb);
+}
+
 static void test_bn_mask(void **state)
 {
+    for (int relu = 0; relu < 2; relu++) {
+        bn_pool_case(4, 5, 14, 14, 2, 2, relu);
+        bn_pool_case(3, 4, 7, 9, 3, 2, relu);
+    }
     (void)state;
     for (int relu = 0; relu < 2; relu++)
         for (int gen = 0; gen < 2; gen++) {
