@@ -16,6 +16,7 @@
  * model's structure (modularize, module_slice). A fused node's result is the
  * last value of its chain, so the values others read (a batchnorm's output a
  * mask scales, the logits, the masks) keep their identity. */
+#include <limits.h>
 #include <string.h>
 
 #include "ir.h"
@@ -144,15 +145,18 @@ static const IrNode *now(const IrGraph *g, IrNode *const *at, const unsigned cha
 }
 
 /* The positions of the first two readers of v in the graph as fused so far
- * (-1 where none); how many read it, counting the graph's outputs. */
+ * (-1 where none); how many nodes read it. INT_MAX for one of the graph's
+ * outputs, which no fusion may take away. */
 static int readers(const IrGraph *g, IrNode *const *at, const unsigned char *gone, const IrValue *v, int *r)
 {
-    int k = v == g->logits || v == g->loss;
+    int out = v == g->logits || v == g->loss, k = 0;
     for (int i = 0; i < g->masks.n; i++)
-        k += g->masks.v[i] == v;
+        out |= g->masks.v[i] == v;
     for (int i = 0; i < g->probes.n; i++)
-        k += g->probes.v[i] == v;
+        out |= g->probes.v[i] == v;
     r[0] = r[1] = -1;
+    if (out)
+        return INT_MAX;
     for (int i = 0; i < g->nodes.n; i++) {
         const IrNode *n = now(g, at, gone, i);
         for (int j = 0; n && j < n->nin; j++)

@@ -110,7 +110,7 @@ static const char *modular_src =
 
 /* Masked layers whose batchnorm, mask_apply and pooling fuse in other ways:
  * no relu, overlapping windows, planes with a tail of 16 (13x13, 6x6), a
- * residual's add reading the masked output. */
+ * residual's add reading the masked output; logits that a batchnorm makes. */
 static const char *pools_src =
     "dataset d = synthetic(n = 96, test = 32, seed = 2) {\n"
     "    classes = 3  shape = [1, 13, 13] }\n"
@@ -118,7 +118,7 @@ static const char *pools_src =
     "    conv(6) batchnorm relu\n"
     "    modular { conv(8) batchnorm maxpool(3, stride = 2) conv(8) batchnorm relu maxpool(2) }\n"
     "    residual { conv(8) batchnorm mask relu }\n"
-    "    gap linear(3) }\n"
+    "    gap linear(3) batchnorm }\n"
     "train m on d { epochs = 2  batch = 24  optimizer = sgd(lr = 0.05, momentum = 0.9)\n"
     "    loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling  seed = 3 }\n";
 
