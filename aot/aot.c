@@ -80,10 +80,11 @@ static LLVMValueRef i32_array(LLVMContextRef ctx, const int *v, int n)
  * instead of dying on an illegal instruction somewhere inside. A feature
  * not listed is not checked (those that the kernels' float code could
  * use are: the SSE and AVX families, FMA and FMA4, XOP, the bit
- * manipulation sets). */
+ * manipulation sets, and APX, whose extra registers any code may use: its
+ * parts all need APX_F and the OS saving those registers). */
 static const struct {
     const char *name;
-    int word, bit, state;   /* state: the registers the OS must save, 1 YMM, 3 YMM and ZMM */
+    int word, bit, state;   /* state: the registers the OS must save, 1 YMM, 3 YMM and ZMM, 4 APX's */
 } cpu_bits[] = {
     { "sse3", 0, 0, 0 },          { "pclmul", 0, 1, 0 },        { "ssse3", 0, 9, 0 },
     { "fma", 0, 12, 1 },          { "sse4.1", 0, 19, 0 },       { "sse4.2", 0, 20, 0 },
@@ -98,7 +99,10 @@ static const struct {
     { "avx512fp16", 3, 23, 3 },   { "avxvnni", 4, 4, 1 },       { "avx512bf16", 4, 5, 3 },
     { "lzcnt", 5, 5, 0 },         { "sahf", 5, 0, 0 },          { "sse4a", 5, 6, 0 },
     { "prfchw", 5, 8, 0 },        { "xop", 5, 11, 1 },          { "fma4", 5, 16, 1 },
-    { "tbm", 5, 21, 0 },          { "cx16", 0, 13, 0 },
+    { "tbm", 5, 21, 0 },          { "cx16", 0, 13, 0 },         { "egpr", 7, 21, 4 },
+    { "push2pop2", 7, 21, 4 },    { "ppx", 7, 21, 4 },          { "ndd", 7, 21, 4 },
+    { "ccmp", 7, 21, 4 },         { "nf", 7, 21, 4 },           { "cf", 7, 21, 4 },
+    { "zu", 7, 21, 4 },
 };
 
 /* The x86-64 levels' features (their CPU names carry no feature string). */

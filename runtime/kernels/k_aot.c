@@ -41,7 +41,7 @@ int k_aot_cpu_ok(const unsigned *need)
         have[1] = b, have[2] = c, have[3] = d;
         if (a >= 1) {
             __cpuid_count(7, 1, a, b, c, d);
-            have[4] = a;
+            have[4] = a, have[7] = d;
         }
     }
     if (__get_cpuid_max(0x80000000u, 0) >= 0x80000001u) {
@@ -52,7 +52,8 @@ int k_aot_cpu_ok(const unsigned *need)
         unsigned lo, hi;
         __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
         (void)hi;
-        have[6] = ((lo & 0x6u) == 0x6u ? 1u : 0u) | ((lo & 0xe6u) == 0xe6u ? 2u : 0u);
+        have[6] = ((lo & 0x6u) == 0x6u ? 1u : 0u) | ((lo & 0xe6u) == 0xe6u ? 2u : 0u) |
+                  (lo & (1u << 19) ? 4u : 0u);
     }
     for (int i = 0; i < K_AOT_CPU_WORDS; i++)
         if ((have[i] & need[i]) != need[i])

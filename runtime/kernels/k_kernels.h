@@ -394,9 +394,10 @@ int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, KAot
                 const int *sel, const double *cal, const float *images, float *scores, int n);
 /* The CPU features a module was compiled for, as x86 CPUID bits in words:
  * [0] leaf 1 ecx, [1] leaf 7 ebx, [2] leaf 7 ecx, [3] leaf 7 edx, [4] leaf 7
- * subleaf 1 eax, [5] leaf 0x80000001 ecx, [6] the OS saves YMM (bit 0) and
- * ZMM (bit 1) registers. 1 when this CPU has them all (always off x86). */
-#define K_AOT_CPU_WORDS 7
+ * subleaf 1 eax, [5] leaf 0x80000001 ecx, [6] the OS saves YMM (bit 0),
+ * ZMM (bit 1) and APX's extended general registers (bit 2), [7] leaf 7
+ * subleaf 1 edx. 1 when this CPU has them all (always off x86). */
+#define K_AOT_CPU_WORDS 8
 int k_aot_cpu_ok(const unsigned *need);
 
 #endif

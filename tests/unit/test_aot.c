@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "aot.h"
 #include "k_kernels.h"
 #include "mwt_test.h"
@@ -347,6 +351,31 @@ static void test_cpu_check_agrees_with_the_compiler(void **state)
     HAS("fma"); HAS("bmi"); HAS("bmi2"); HAS("avx512f"); HAS("avx512bw"); HAS("avx512dq");
     HAS("avx512cd"); HAS("avx512vl"); HAS("sse4a"); HAS("fma4"); HAS("xop");
 #undef HAS
+    /* APX (any of LLVM's parts of it): CPUID 7.1 edx bit 21, and XCR0 bit 19 */
+    unsigned a = 0, b, c, d, apx = 0;
+    if (__get_cpuid_max(0, 0) >= 7)
+        __cpuid_count(7, 0, a, b, c, d);
+    if (a >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        apx = d >> 21 & 1;
+        __cpuid(1, a, b, c, d);
+        if (apx && (c >> 27 & 1)) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            (void)hi;
+            apx = lo >> 19 & 1;
+        } else {
+            apx = 0;
+        }
+    }
+    static const char *apx_parts[] = { "+egpr", "+ndd", "+ppx", "+push2pop2", "+ccmp", "+nf", "+cf", "+zu" };
+    for (int i = 0; i < 8; i++) {
+        aot_cpu_need(apx_parts[i], need);
+        assert_int_equal(need[7], 1u << 21);
+        assert_int_equal(need[6], 4u);
+        assert_int_equal(k_aot_cpu_ok(need), (int)apx);
+    }
+    print_message("  %-10s %s\n", "apx", apx ? "yes" : "no");
 #endif
 }
 
