@@ -12,37 +12,6 @@
  * backward recomputes it to know where the relu let the gradient through,
  * and must see exactly the forward's sign. */
 static inline float bn_norm(float x, float mean, float scale, float shift) { return (x - mean) * scale + shift; }
-static inline float bn_relu(float v) { return v > 0.0f ? v : 0.0f; }
-
-/* With the relu fused: the sums of g and of g (x - mean) over a plane, where
- * g = dy where the forward's output was > 0, else 0. 16 lanes in float, then
- * the lanes in order and the tail, as k_sum. */
-static void bn_relu_sums(const float *restrict x, const float *restrict dy, long n, float mean, float scale,
-                         float shift, double *sdy, double *sdyx)
-{
-    k_v16 ag = { 0 }, agx = { 0 };
-    long i = 0;
-    for (; i + 16 <= n; i += 16) {
-        k_v16 a, d;
-        __builtin_memcpy(&a, x + i, sizeof a);
-        __builtin_memcpy(&d, dy + i, sizeof d);
-        k_v16 v = (a - mean) * scale + shift;
-        k_v16 g = K_WHERE16(v > 0.0f, d);
-        ag += g;
-        agx += g * (a - mean);
-    }
-    float s = 0.0f, sx = 0.0f;
-    if (n >= 16)
-        for (int l = 0; l < 16; l++)
-            s += ag[l], sx += agx[l];
-    for (; i < n; i++) {
-        float g = bn_norm(x[i], mean, scale, shift) > 0.0f ? dy[i] : 0.0f;
-        s += g;
-        sx += g * (x[i] - mean);
-    }
-    *sdy += s;
-    *sdyx += sx;
-}
 
 /* Channel c's batch statistics: mean, and q = the sum of squared deviations. */
 static float bn_stats(const float *restrict x, int N, int C, int HW, int c, double *q)
@@ -58,52 +27,28 @@ static float bn_stats(const float *restrict x, int N, int C, int HW, int c, doub
     return mean;
 }
 
-/* stats[c], stats[C + c] and the running statistics of channel c. */
-static void bn_stats_out(float mean, double q, long M, float eps, float momentum, int C, int c, float *restrict stats,
-                         float *restrict run_mean, float *restrict run_var, float *inv)
+/* Channel c's statistics into stats[c], stats[C + c] and the running
+ * statistics, and the scale and shift that normalize it. */
+static void bn_channel(const float *restrict x, const float *restrict gamma, const float *restrict beta, int N, int C,
+                       int HW, int c, float momentum, float eps, float *restrict stats, float *restrict run_mean,
+                       float *restrict run_var, float *mean, float *scale, float *shift)
 {
-    float var = (float)(q / (double)M);
-    *inv = 1.0f / sqrtf(var + eps);
-    stats[c] = mean;
-    stats[C + c] = *inv;
+    double q;
+    long M = (long)N * HW;
+    *mean = bn_stats(x, N, C, HW, c, &q);
+    float var = (float)(q / (double)M), inv = 1.0f / sqrtf(var + eps);
+    stats[c] = *mean;
+    stats[C + c] = inv;
     /* PyTorch: run = (1 - m) run + m batch, the variance unbiased. */
     if (run_mean)
-        run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * mean;
+        run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * *mean;
     if (run_var)
         run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(q / (double)(M > 1 ? M - 1 : 1));
+    *scale = (gamma ? gamma[c] : 1.0f) * inv, *shift = beta ? beta[c] : 0.0f;
 }
 
-void k_bn_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
-                    float *restrict y, float *restrict stats, float *restrict run_mean, float *restrict run_var,
-                    int N, int C, int HW, float momentum, float eps, int relu, int lo, int hi)
-{
-    for (int c = lo; c < hi; c++) {
-        double q;
-        float mean = bn_stats(x, N, C, HW, c, &q), inv;
-        bn_stats_out(mean, q, (long)N * HW, eps, momentum, C, c, stats, run_mean, run_var, &inv);
-        float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
-        for (int n = 0; n < N; n++) {
-            const float *xp = x + ((long)n * C + c) * HW;
-            float *yp = y + ((long)n * C + c) * HW;
-            if (relu)
-                for (int i = 0; i < HW; i++)
-                    yp[i] = bn_relu(bn_norm(xp[i], mean, scale, shift));
-            else
-                for (int i = 0; i < HW; i++)
-                    yp[i] = bn_norm(xp[i], mean, scale, shift);
-        }
-    }
-}
-
-/* The factor k_mask_apply_keep multiplies plane (n, c) by; 1 without a
- * mask (m NULL: a batchnorm and a pooling fused alone; t * 1 is t). */
-static inline float bn_mask_factor(const float *restrict m, const float *restrict keep,
-                                   const int *restrict generators, int C, int n, int c)
-{
-    return m ? (*generators ? m[(long)n * C + c] : 1.0f) * keep[c] : 1.0f;
-}
-
-/* Plane (n, c) of bn_mask's output from x's: t rounded to float, then t * s (then the relu). */
+/* Plane (n, c) of bn_mask's output from x's: t rounded to float, then t * s
+ * (then the relu). A plain batchnorm's plane with s = 1 (t * 1 is t). */
 static void bn_mask_plane(const float *restrict xp, float mean, float scale, float shift, float s, int relu,
                           float *restrict yp, long HW)
 {
@@ -119,6 +64,26 @@ static void bn_mask_plane(const float *restrict xp, float mean, float scale, flo
         }
 }
 
+void k_bn_fwd_train(const float *restrict x, const float *restrict gamma, const float *restrict beta,
+                    float *restrict y, float *restrict stats, float *restrict run_mean, float *restrict run_var,
+                    int N, int C, int HW, float momentum, float eps, int relu, int lo, int hi)
+{
+    for (int c = lo; c < hi; c++) {
+        float mean, scale, shift;
+        bn_channel(x, gamma, beta, N, C, HW, c, momentum, eps, stats, run_mean, run_var, &mean, &scale, &shift);
+        for (int n = 0; n < N; n++)
+            bn_mask_plane(x + ((long)n * C + c) * HW, mean, scale, shift, 1.0f, relu, y + ((long)n * C + c) * HW, HW);
+    }
+}
+
+/* The factor k_mask_apply_keep multiplies plane (n, c) by; 1 without a
+ * mask (m NULL: a batchnorm and a pooling fused alone; t * 1 is t). */
+static inline float bn_mask_factor(const float *restrict m, const float *restrict keep,
+                                   const int *restrict generators, int C, int n, int c)
+{
+    return m ? (*generators ? m[(long)n * C + c] : 1.0f) * keep[c] : 1.0f;
+}
+
 /* A training batchnorm and the mask_apply (and relu) after it, fused: the
  * normalized value is multiplied by the mask while in a register, so the
  * batchnorm's output is never written nor read back. The same products as
@@ -129,10 +94,8 @@ void k_bn_mask_fwd_train(const float *restrict x, const float *restrict gamma, c
                          int N, int C, int HW, float momentum, float eps, int relu, int lo, int hi)
 {
     for (int c = lo; c < hi; c++) {
-        double q;
-        float mean = bn_stats(x, N, C, HW, c, &q), inv;
-        bn_stats_out(mean, q, (long)N * HW, eps, momentum, C, c, stats, run_mean, run_var, &inv);
-        float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
+        float mean, scale, shift;
+        bn_channel(x, gamma, beta, N, C, HW, c, momentum, eps, stats, run_mean, run_var, &mean, &scale, &shift);
         for (int n = 0; n < N; n++)
             bn_mask_plane(x + ((long)n * C + c) * HW, mean, scale, shift,
                           bn_mask_factor(m, keep, generators, C, n, c), relu, y + ((long)n * C + c) * HW, HW);
@@ -150,10 +113,8 @@ void k_bn_mask_pool_fwd_train(const float *restrict x, const float *restrict gam
 {
     long HW = (long)H * W, OHW = (long)OH * OW;
     for (int c = lo; c < hi; c++) {
-        double q;
-        float mean = bn_stats(x, N, C, (int)HW, c, &q), inv;
-        bn_stats_out(mean, q, N * HW, eps, momentum, C, c, stats, run_mean, run_var, &inv);
-        float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
+        float mean, scale, shift;
+        bn_channel(x, gamma, beta, N, C, (int)HW, c, momentum, eps, stats, run_mean, run_var, &mean, &scale, &shift);
         for (int n = 0; n < N; n++) {
             long p = (long)n * C + c;
             bn_mask_plane(x + p * HW, mean, scale, shift, bn_mask_factor(m, keep, generators, C, n, c), relu, ws, HW);
@@ -174,48 +135,6 @@ void k_bn_fwd_eval(const float *restrict x, const float *restrict gamma, const f
             float *yp = y + ((long)n * C + c) * HW;
             for (int i = 0; i < HW; i++)
                 yp[i] = (xp[i] - mean) * scale + shift;
-        }
-    }
-}
-
-/* With xh = (x - mean) inv and M = N*HW: dbeta = sum dy, dgamma = sum dy xh,
- * dx = gamma inv (dy - dbeta/M - xh dgamma/M). With the relu fused (relu = 1)
- * dy counts only where the forward's output was > 0, recomputed from x, so
- * neither the relu's output nor its gradient is read or written. */
-void k_bn_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
-              const float *restrict stats, const float *restrict beta, float *restrict dx, float *restrict dgamma,
-              float *restrict dbeta, int N, int C, int HW, int relu, int lo, int hi)
-{
-    long M = (long)N * HW;
-    for (int c = lo; c < hi; c++) {
-        float mean = stats[c], inv = stats[C + c];
-        float scale = (gamma ? gamma[c] : 1.0f) * inv, shift = beta ? beta[c] : 0.0f;
-        double sdy = 0.0, sdyx = 0.0;
-        for (int n = 0; n < N; n++) {
-            const float *xp = x + ((long)n * C + c) * HW, *dp = dy + ((long)n * C + c) * HW;
-            if (relu) {
-                bn_relu_sums(xp, dp, HW, mean, scale, shift, &sdy, &sdyx);
-            } else {
-                sdy += k_sum(dp, HW);
-                sdyx += k_sumdot_dev(dp, xp, HW, mean);
-            }
-        }
-        if (dgamma)
-            dgamma[c] = (float)(sdyx * inv);
-        if (dbeta)
-            dbeta[c] = (float)sdy;
-        float a = scale, mdy = (float)(sdy / (double)M), k = (float)(sdyx * inv * inv / (double)M);
-        for (int n = 0; n < N; n++) {
-            const float *xp = x + ((long)n * C + c) * HW, *dp = dy + ((long)n * C + c) * HW;
-            float *dxp = dx + ((long)n * C + c) * HW;
-            if (relu)
-                for (int i = 0; i < HW; i++) {
-                    float g = bn_norm(xp[i], mean, scale, shift) > 0.0f ? dp[i] : 0.0f;
-                    dxp[i] = a * (g - mdy - (xp[i] - mean) * k);
-                }
-            else
-                for (int i = 0; i < HW; i++)
-                    dxp[i] = a * (dp[i] - mdy - (xp[i] - mean) * k);
         }
     }
 }
@@ -326,6 +245,18 @@ static void bn_mask_bwd(const float *restrict x, const float *restrict dy, const
             }
         }
     }
+}
+
+/* With xh = (x - mean) inv and M = N*HW: dbeta = sum dy, dgamma = sum dy xh,
+ * dx = gamma inv (dy - dbeta/M - xh dgamma/M). With the relu fused (relu = 1)
+ * dy counts only where the forward's output was > 0, recomputed from x, so
+ * neither the relu's output nor its gradient is read or written. bn_mask's
+ * gradient without a mask: the same sums in the same order. */
+void k_bn_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
+              const float *restrict stats, const float *restrict beta, float *restrict dx, float *restrict dgamma,
+              float *restrict dbeta, int N, int C, int HW, int relu, int lo, int hi)
+{
+    bn_mask_bwd(x, dy, gamma, stats, beta, NULL, NULL, NULL, dx, dgamma, dbeta, NULL, NULL, N, C, HW, relu, lo, hi);
 }
 
 void k_bn_mask_bwd(const float *restrict x, const float *restrict dy, const float *restrict gamma,
