@@ -1,8 +1,9 @@
 /* The static memory plan (plan.h): persistent regions laid out once per
  * model, then each graph's temporaries by liveness with first-fit reuse. An
  * output never shares memory with an input of its own node (the kernels take
- * restrict pointers), but for views: flatten and reshape, and an inference
- * mask_apply of a conv's output (in_place). Inputs are live from the start
+ * restrict pointers), but for views: flatten and reshape, an inference
+ * mask_apply of a conv's output, and a training mask generator's input
+ * gradient summed into the conv's (in_place). Inputs are live from the start
  * (the runtime writes them before a step). */
 #include <assert.h>
 #include <string.h>
@@ -129,9 +130,17 @@ static unsigned char *in_place(Arena *a, const IrGraph *g)
         if (n->op == IR_MASK_APPLY && !g->training && !g->exports_prefix && uses[n->in[0]->id] == 1 &&
             (c = ir_writer(g, n->in[0])))
             v[i] = c->op == IR_CONV2D || c->op == IR_CONV2D_BN;
+        /* the mask generator's input gradient with the add fused (pass_fuse):
+         * dx = acc + its share, element by element, into acc's buffer when
+         * nothing else reads acc */
+        if (n->op == IR_MASK_GEN_GRAD && n->nin == 5 && uses[n->in[4]->id] == 1 && n->in[4]->kind == IR_V_TEMP)
+            v[i] = 5;
     }
     return v;
 }
+
+/* The operand whose buffer node n's result shares (in_place's v[i] != 0). */
+static IrValue *view_of(const IrNode *n, unsigned char v) { return n->in[v == 5 ? 4 : 0]; }
 
 /* Scratch and partial sums a node's kernels need beyond its operands. */
 static void node_needs(PlanLayout *L, const IrNode *n, long long *parts, long long *ws)
@@ -193,7 +202,7 @@ Plan *plan_graph(Arena *a, PlanLayout *L, const IrGraph *g)
     unsigned char *view = in_place(a, g);
     for (int i = 0; i < nn; i++) {
         const IrNode *n = g->nodes.v[i];
-        root[n->out->id] = view[i] ? root[n->in[0]->id] : n->out;
+        root[n->out->id] = view[i] ? root[view_of(n, view[i])->id] : n->out;
         for (int j = 0; j < n->nextra; j++)
             root[n->extra[j]->id] = n->extra[j];
         last[n->out->id] = i;

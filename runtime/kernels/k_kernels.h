@@ -290,10 +290,10 @@ void k_mask_gen_fwd(const float *restrict x, const float *restrict w1, const flo
                     const float *restrict b2, float *restrict m, float *restrict save, int C, int HW, int Hd, int K,
                     int lo, int hi);
 /* dx (written; acc + that when acc is not NULL) from dm; rows[b] = the gradients at the two pre-activations
- * [K + Hd], for _bwd_w. units: rows. */
+ * [K + Hd], for _bwd_w. dx may be acc (a training graph's plan: in place). units: rows. */
 void k_mask_gen_bwd_x(const float *restrict save, const float *restrict dm, const float *restrict w1,
-                      const float *restrict w2, const float *restrict acc, float *restrict dx, float *restrict rows,
-                      int C, int HW, int Hd, int K, int lo, int hi);
+                      const float *restrict w2, const float *acc, float *dx, float *restrict rows, int C, int HW,
+                      int Hd, int K, int lo, int hi);
 /* dw2 and db2 (units 0..K-1, a row each) and dw1 (units K..K+Hd-1), summed over rows in order. */
 void k_mask_gen_bwd_w(const float *restrict save, const float *restrict rows, float *restrict dw1,
                       float *restrict dw2, float *restrict db2, int B, int C, int Hd, int K, int lo, int hi);

@@ -94,8 +94,8 @@ void k_mask_gen_fwd(const float *restrict x, const float *restrict w1, const flo
 }
 
 void k_mask_gen_bwd_x(const float *restrict save, const float *restrict dm, const float *restrict w1,
-                      const float *restrict w2, const float *restrict acc, float *restrict dx, float *restrict rows,
-                      int C, int HW, int Hd, int K, int lo, int hi)
+                      const float *restrict w2, const float *acc, float *dx, float *restrict rows, int C, int HW,
+                      int Hd, int K, int lo, int hi)
 {
     for (int b = lo; b < hi; b++) {
         const float *g = save + (long)b * (C + Hd + K), *h = g + C, *t = h + Hd;

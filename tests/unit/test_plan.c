@@ -1,7 +1,7 @@
 /* The memory plan: no two values that are alive at the same time share a
  * byte, views share their operand's buffer, and persistent tensors sit in
- * their regions. Checked on every example and stdlib model's training and
- * inference graphs. */
+ * their regions. Checked on every example and stdlib model's training
+ * graphs (as written and fused) and inference graphs. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +10,11 @@
 
 static int is_view(const IrNode *n) { return n->op == IR_FLATTEN || n->op == IR_RESHAPE; }
 
-static void check_plan(const Plan *p)
+/* Checks p; returns how many mask generators' input gradients it sums in
+ * place, into the conv's gradient (a training graph's, after pass_fuse). */
+static int check_plan(const Plan *p)
 {
+    int sums = 0;
     const IrGraph *g = p->g;
     int nv = g->next_id, nn = g->nodes.n;
     int *def = calloc((size_t)nv, sizeof(int)), *last = calloc((size_t)nv, sizeof(int));
@@ -31,6 +34,9 @@ static void check_plan(const Plan *p)
         if (is_view(n)) {
             root[n->out->id] = root[n->in[0]->id];
             assert_true(p->off[n->out->id] == p->off[n->in[0]->id]);
+        } else if (n->op == IR_MASK_GEN_GRAD && n->nin == 5 && p->off[n->out->id] == p->off[n->in[4]->id]) {
+            root[n->out->id] = root[n->in[4]->id];   /* in place: dx = acc + the generator's share */
+            sums++;
         }
         for (int j = 0; j < n->nin; j++) {
             int r = root[n->in[j]->id];
@@ -67,10 +73,14 @@ static void check_plan(const Plan *p)
         }
     }
     free(def), free(last), free(val), free(root);
+    return sums;
 }
 
-static void plan_file(const char *rel)
+/* Plans and checks every train statement's graphs (as written and fused)
+ * and every model's inference graph; returns check_plan's in-place sums. */
+static int plan_file(const char *rel)
 {
+    int sums = 0;
     TestComp *t = tc_compile_source(rel, 1);
     if (t->errors)
         fail_msg("%s", t->diags);
@@ -83,9 +93,12 @@ static void plan_file(const char *rel)
         assert_int_equal(ir_verify(g, err, sizeof err), 0);
         PlanLayout *L = plan_layout(&t->c.arena, g, 16, 1);
         Plan *tp = plan_graph(&t->c.arena, L, g);
+        Plan *fp = plan_graph(&t->c.arena, L, pass_fuse(&t->c.arena, g));
         Plan *ep = plan_graph(&t->c.arena, L, ir_lower(&t->c.arena, tr->model, NULL, 5));
-        L->size = L->work + (tp->work_bytes > ep->work_bytes ? tp->work_bytes : ep->work_bytes);
+        long long most = tp->work_bytes > ep->work_bytes ? tp->work_bytes : ep->work_bytes;
+        L->size = L->work + (fp->work_bytes > most ? fp->work_bytes : most);
         check_plan(tp);
+        sums += check_plan(fp);
         check_plan(ep);
     }
     for (int i = 0; i < t->c.checked.models.n; i++) {
@@ -96,13 +109,14 @@ static void plan_file(const char *rel)
         check_plan(p);
     }
     tc_free(t);
+    return sums;
 }
 
 static void test_examples(void **s)
 {
     (void)s;
     plan_file("examples/fashion_standard.mwt");
-    plan_file("examples/fashion.mwt");
+    assert_int_equal(plan_file("examples/fashion.mwt"), 4);   /* one a masked conv */
     plan_file("examples/rescnn_synth.mwt");
     plan_file("examples/rescnn_synth_standard.mwt");
     plan_file("examples/rescnn_fashion.mwt");
