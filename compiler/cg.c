@@ -70,6 +70,8 @@ static const char *chans(const Cg *C, const char *sig)
 }
 
 static double O(const Cg *C, const IrValue *v) { return (double)C->p->off[v->id]; }
+static double Q(const Cg *C, const IrValue *v) { return v ? O(C, v) : -1.0; }
+static int units(const IrValue *v) { return (int)ir_numel(v); }
 
 /* The masked layer whose mask m is; -1 if none. */
 static int mask_layer(const Cg *C, const IrValue *m)
@@ -79,8 +81,6 @@ static int mask_layer(const Cg *C, const IrValue *m)
             return i;
     return -1;
 }
-static double Q(const Cg *C, const IrValue *v) { return v ? O(C, v) : -1.0; }
-static int units(const IrValue *v) { return (int)ir_numel(v); }
 
 /* The 11 shape constants of a conv kernel: N C H W K R S stride pad OH OW. */
 #define CONV_SHAPE(x, y, n) \

@@ -113,7 +113,8 @@ static void give(Free *f, long long at, long long len)
 
 static int is_view(const IrNode *n) { return n->op == IR_FLATTEN || n->op == IR_RESHAPE; }
 
-/* Per node of a graph: whether its result shares its operand's buffer.
+/* Per node of a graph: 1 + the operand whose buffer its result shares, 0
+ * for none (view_of).
  * Views do; and in a module's inference graph a mask_apply of a conv's
  * output that nothing else reads works in place: cg.c's part kernels apply
  * the mask as the conv writes (into the conv's own buffer, which never lies
@@ -134,13 +135,13 @@ static unsigned char *in_place(Arena *a, const IrGraph *g)
          * dx = acc + its share, element by element, into acc's buffer when
          * nothing else reads acc */
         if (n->op == IR_MASK_GEN_GRAD && n->nin == 5 && uses[n->in[4]->id] == 1 && n->in[4]->kind == IR_V_TEMP)
-            v[i] = 5;
+            v[i] = 1 + 4;
     }
     return v;
 }
 
-/* The operand whose buffer node n's result shares (in_place's v[i] != 0). */
-static IrValue *view_of(const IrNode *n, unsigned char v) { return n->in[v == 5 ? 4 : 0]; }
+/* The operand whose buffer node n's result shares (in_place's v != 0). */
+static IrValue *view_of(const IrNode *n, unsigned char v) { return n->in[v - 1]; }
 
 /* Scratch and partial sums a node's kernels need beyond its operands. */
 static void node_needs(PlanLayout *L, const IrNode *n, long long *parts, long long *ws)
