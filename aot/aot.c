@@ -192,13 +192,18 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
     LLVMValueRef cal = NULL;
     if (m->cal) {
         LLVMTypeRef f64 = LLVMDoubleTypeInContext(ctx);
-        LLVMValueRef cv[2 + 4 * 33];
+        LLVMValueRef *cv = malloc(sizeof(LLVMValueRef) * (size_t)m->ncal);
+        if (!cv) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
         for (int i = 0; i < m->ncal; i++)
             cv[i] = LLVMConstReal(f64, m->cal[i]);
         cal = global(mod, "aot.cal", LLVMConstArray2(f64, cv, (uint64_t)m->ncal), 1, 8);
+        free(cv);
     }
-    /* NAME_run, and with a calibration NAME_probability: the same run, one
-     * score an image (k_aot_run) */
+    /* NAME_run, and with calibrations NAME_probability: the same run, a
+     * probability for each class (k_aot_run) */
     for (int k = 0; k < 1 + (cal != NULL); k++) {
         char name[300];
         snprintf(name, sizeof name, "%s_%s", m->name, k ? "probability" : "run");
@@ -358,13 +363,22 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
                " * and more wait for one (blocked, not spinning). Allocates nothing. */\n",
             up, up, slots(m));
     fprintf(f, "int %s_run(const float *images, float *scores, int n);\n\n", m->name);
-    if (m->cal)
+    if (m->cal && m->nsel == 1)
         fprintf(f, "/* The same run, one number an image: the probability that it is of class %d, by\n"
                    " * the module's calibration (a logistic regression from its logits, fitted on\n"
                    " * %lld training images of every class when it was emitted): above 0.5, say\n"
                    " * yes. n images in, n floats out; returns as %s_run does. */\n"
                    "int %s_probability(const float *images, float *p, int n);\n\n",
                 classes[0], m->cal_images, m->name, m->name);
+    else if (m->cal)   /* raw logits choose among the module's classes, but cannot say "none of them" */
+        fprintf(f, "/* The same run, calibrated: p[i * %s_OUTPUT_SIZE + j] is the probability that\n"
+                   " * image i is of class %s_CLASSES[j], by the module's calibration of that class\n"
+                   " * (a logistic regression from its logits, fitted on %lld training images of\n"
+                   " * every class when it was emitted). Each is its class against all others: they\n"
+                   " * need not sum to 1, and all below 0.5 says the image is none of these classes.\n"
+                   " * n images in, n * %s_OUTPUT_SIZE floats out; returns as %s_run does. */\n"
+                   "int %s_probability(const float *images, float *p, int n);\n\n",
+                up, up, m->cal_images, up, m->name, m->name);
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     if (fclose(f) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));

@@ -2,7 +2,7 @@
  * 4): the same kernel calls the JIT compiles, optimized the same way for the
  * host CPU, written to NAME.o with the module's arena (its weights) inside,
  * and NAME_run(images, scores, n), the only symbol it exports besides a
- * one-class module's NAME_probability (its calibrated score). The object
+ * module's NAME_probability (its calibrated scores). The object
  * needs libc and libm, nothing of LLVM or of this project. */
 #ifndef MWT_AOT_H
 #define MWT_AOT_H
@@ -30,8 +30,9 @@ typedef struct AotModule {
     const float *mean, *std;   /* per channel (channels of each) */
     const int *sel;            /* score j of an image is logit sel[j] */
     int nsel;
-    const double *cal;         /* NULL, or a one-class module's calibration (k_aot_run's layout): NAME_probability */
-    int ncal;                  /* its numbers: 2 + 3 * dim + 1 */
+    const double *cal;         /* NULL, or the calibration of each of the nsel classes (k_aot_run's
+                                  layout): NAME_probability */
+    int ncal;                  /* its numbers: nsel times 2 + 3 * dim + 1 */
     long long cal_images;      /* the training images it was fitted on (the header says) */
     const char *cpu;           /* LLVM's name of the CPU to compile for; NULL: this one, with all its features */
 } AotModule;

@@ -205,10 +205,15 @@ static void print_eval(const CliOptions *o, const char *model, const DatasetInfo
     if (list && r->has_recall)
         printf("  (one class is always right among its classes; choosing among all %d outputs, the module says %s "
                "for %.2f%% of them: its own-class recall)\n", d->classes, list, 100 * r->recall);
-    if (list && r->has_yes_no)
+    if (list && r->has_yes_no && !strchr(list, ','))
         printf("  by its calibrated probability (emit's NAME_probability), \"is it class %s?\" is answered right for "
                "%.2f%% of all %lld test images (recall %.2f%%, precision %.2f%%)\n", list, 100 * r->yes_no_accuracy,
                r->yes_no_images, 100 * r->yes_no_recall, 100 * r->yes_no_precision);
+    else if (list && r->has_yes_no)
+        printf("  by its calibrated probabilities (emit's NAME_probability: the class above 0.5, else none), \"is it "
+               "one of classes %s, and which?\" is answered right for %.2f%% of all %lld test images (recall %.2f%%, "
+               "precision %.2f%%)\n", list, 100 * r->yes_no_accuracy, r->yes_no_images, 100 * r->yes_no_recall,
+               100 * r->yes_no_precision);
     int w = 14;   /* the name column, as wide as the widest name */
     for (int k = 0; d->names && k < r->classes; k++) {
         int nw = name_width(d->names[map ? map[k] : k]);

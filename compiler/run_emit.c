@@ -62,38 +62,50 @@ static int module_keep(Mz **zp, Arena *a, const TrainInfo *t, const ModularizeIn
     return 0;
 }
 
-/* A one-class module's calibration (DESIGN.md), fitted as modularize fits
- * it (mz_measure: the same training images, Newton's method) on this
- * module's logits, into cal in k_aot_run's layout; its length, or -1. A
- * module keeps only kernels that fire for its class, so its raw logit
- * lacks the evidence against it: without this a user of one class's module
- * has no yes/no cut. */
-static int calibrate(Mz *z, RunModel *m, int own, const RunOptions *o, double *cal, long long *images, char *err,
-                     size_t errlen)
+/* The module's calibration of each of its n classes (DESIGN.md), fitted
+ * as modularize fits it (mz_measure: the same training images, Newton's
+ * method) on this module's logits, into *cal (malloc'd) in k_aot_run's
+ * layout; its length, or -1. A module keeps only kernels that fire for its
+ * classes, so its raw logits lack the evidence against them: without this
+ * a user of one class's module has no yes/no cut, and of several classes'
+ * no way to say "none of them". */
+static int calibrate(Mz *z, RunModel *m, const int *classes, int n, const RunOptions *o, double **cal,
+                     long long *images, char *err, size_t errlen)
 {
-    long long n;
-    int C = z->classes;
-    uint32_t *idx = mz_calib_idx(z, &n);
-    float *lg = malloc(sizeof(float) * (size_t)(n * C + 1));
-    int32_t *lab = malloc(sizeof(int32_t) * (size_t)(n + 1));
+    long long nimg;
+    int C = z->classes, k = 0;
+    uint32_t *idx = mz_calib_idx(z, &nimg);
+    float *lg = malloc(sizeof(float) * (size_t)(nimg * C + 1));
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)(nimg + 1));
+    double *v = malloc(sizeof(double) * (size_t)n * (3 + 3 * 32));
     ModCalib c;
-    if (idx && lg && lab && o->progress != RT_PROGRESS_QUIET)
-        fprintf(stderr, "emit %s: calibrating the module of class %d on %lld training images\n", m->net->name, own, n);
-    if (idx && lg && lab)
-        mz_forward(z, m, 0, idx, n, lg, NULL, NULL, lab);
-    if (!idx || !lg || !lab || mz_calib_fit(&c, lg, lab, n, C, own) != 0) {
-        free(idx), free(lg), free(lab);
+    if (idx && lg && lab && v && o->progress != RT_PROGRESS_QUIET) {
+        fprintf(stderr, "emit %s: calibrating the module of class%s", m->net->name, n > 1 ? "es" : "");
+        for (int i = 0; i < n; i++)
+            fprintf(stderr, "%s %d", i ? "," : "", classes[i]);
+        fprintf(stderr, " on %lld training images\n", nimg);
+    }
+    if (idx && lg && lab && v)
+        mz_forward(z, m, 0, idx, nimg, lg, NULL, NULL, lab);
+    for (int i = 0; i < n && idx && lg && lab && v; i++) {
+        if (mz_calib_fit(&c, lg, lab, nimg, C, classes[i]) != 0) {
+            k = -1;
+            break;
+        }
+        v[k++] = classes[i], v[k++] = c.dim;
+        for (int d = 0; d < c.dim; d++)
+            v[k + d] = c.mean[d], v[k + c.dim + d] = c.std[d], v[k + 2 * c.dim + d] = c.w[d];
+        k += 3 * c.dim;
+        v[k++] = c.w[c.dim];
+    }
+    free(idx), free(lg), free(lab);
+    if (!idx || !lg || !lab || !v || k < 0) {
+        free(v);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int k = 0;
-    cal[k++] = own, cal[k++] = c.dim;
-    for (int i = 0; i < c.dim; i++)
-        cal[k + i] = c.mean[i], cal[k + c.dim + i] = c.std[i], cal[k + 2 * c.dim + i] = c.w[i];
-    k += 3 * c.dim;
-    cal[k++] = c.w[c.dim];
-    *images = n;
-    free(idx), free(lg), free(lab);
+    *cal = v;
+    *images = nimg;
     return k;
 }
 
@@ -157,6 +169,7 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     int gen = mi ? mi->keep_generators : 1, rc = -1, built = 0, sliced = 0;
     double T = 0;
     RunModel full, mod;
+    double *cal = NULL;
     Mz *z = NULL;
     Slice slice;
     RunMeta meta;
@@ -206,10 +219,9 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         step_call[k] = rg->call[k < np ? k : k - np];
         step_units[k] = rg->steps[k < np ? k : k - np].units;
     }
-    double cal[2 + 4 * 33];
     int ncal = 0;
     long long cal_images = 0;
-    if (!ru && kernels && n == 1 && (ncal = calibrate(z, m, classes[0], o, cal, &cal_images, err, errlen)) < 0)
+    if (!ru && kernels && (ncal = calibrate(z, m, classes, n, o, &cal, &cal_images, err, errlen)) < 0)
         goto done;
     const IrGraph *g = m->eval.g;
     AotModule am = {
@@ -281,6 +293,6 @@ done:
     if (built)
         run_model_free(&full);
     mz_close(z);
-    free(keep);
+    free(keep), free(cal);
     return rc;
 }

@@ -7,6 +7,48 @@
 #include "run_modularize.h"
 #include "run_mz.h"
 
+/* As emit calibrates the module (one calibration per class, fitted on its
+ * logits lc of the nc calibration images), what its NAME_probability says
+ * of every test image: the class of the highest probability if that is
+ * above 0.5, else none of them. Right when that is the image's class, or
+ * none for an image of another class; recall over the images of the
+ * module's classes, precision over those it named a class. For one class,
+ * yes or no. 0, or -1 out of memory. */
+static int yes_no(RunResult *res, const float *lg, const int32_t *lab, long long ntest, const float *lc,
+                  const int32_t *labc, long long nc, int C, const int *classes, int n)
+{
+    ModCalib *cal = malloc(sizeof(ModCalib) * (size_t)n);
+    for (int k = 0; cal && k < n; k++)
+        if (mz_calib_fit(&cal[k], lc, labc, nc, C, classes[k]) != 0) {
+            free(cal);
+            return -1;
+        }
+    if (!cal)
+        return -1;
+    long long right = 0, members = 0, members_right = 0, named = 0, named_right = 0;
+    for (long long i = 0; i < ntest; i++) {
+        int said = -1, is = -1;
+        double best = 0.5;
+        for (int k = 0; k < n; k++) {
+            double p = mod_calib_score(&cal[k], lg + i * C);
+            if (p > best)
+                best = p, said = classes[k];
+            if (lab[i] == classes[k])
+                is = classes[k];
+        }
+        right += said == is;
+        members += is >= 0, members_right += is >= 0 && said == is;
+        named += said >= 0, named_right += said >= 0 && said == is;
+    }
+    free(cal);
+    res->has_yes_no = ntest > 0;
+    res->yes_no_images = ntest;
+    res->yes_no_accuracy = ntest ? (double)right / (double)ntest : 0;
+    res->yes_no_recall = members ? (double)members_right / (double)members : 0;
+    res->yes_no_precision = named ? (double)named_right / (double)named : 0;
+    return 0;
+}
+
 int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const RunOptions *o, double threshold,
                     const int *classes, int n, RunResult *res, double *krr, char *err, size_t errlen)
 {
@@ -44,17 +86,17 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
     mod_module(s, classes, n, T, keep);
     *krr = s->kernels ? (double)mod_kept(keep, s->kernels) / (double)s->kernels : 1;
     res->no_masks = s->kernels == 0;
-    if (s->kernels) {   /* the module sliced to a model of its own; one class's also on the calibration images */
+    if (s->kernels) {   /* the module sliced to a model of its own, also on the calibration images */
         int gen = mi ? mi->keep_generators : 1;
-        cal_idx = n == 1 ? mz_calib_idx(z, &ncal) : NULL;
+        cal_idx = mz_calib_idx(z, &ncal);
         lgc = malloc(sizeof(float) * (size_t)(ncal * C + 1));
         labc = malloc(sizeof(int32_t) * (size_t)(ncal + 1));
-        if ((n == 1 && !cal_idx) || !lgc || !labc) {
+        if (!cal_idx || !lgc || !labc) {
             snprintf(err, errlen, "out of memory");
             goto done;
         }
         RunPass pass[2] = { { 1, NULL, ntest, lg, lab }, { 0, cal_idx, ncal, lgc, labc } };
-        if (run_modules_eval(a, &z->m, &z->ds, &z->norm, keep, s->kernels, 1, gen, NULL, 1, pass, 1 + (n == 1),
+        if (run_modules_eval(a, &z->m, &z->ds, &z->norm, keep, s->kernels, 1, gen, NULL, 1, pass, 2,
                              RUN_MODULES_BUDGET, err, errlen) != 0)
             goto done;
     } else {
@@ -89,22 +131,9 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
         res->has_recall = true;
         res->recall = (double)said / (double)seen;
     }
-    if (n == 1 && cal_idx) {   /* as emit calibrates it: yes or no for every test image */
-        ModCalib cal;
-        if (mz_calib_fit(&cal, lgc, labc, ncal, C, classes[0]) != 0) {
-            snprintf(err, errlen, "out of memory");
-            goto done;
-        }
-        long long tp = 0, fp = 0, fn = 0;
-        for (long long i = 0; i < ntest; i++) {
-            int yes = mod_calib_score(&cal, lg + i * C) > 0.5, is = lab[i] == classes[0];
-            tp += yes && is, fp += yes && !is, fn += !yes && is;
-        }
-        res->has_yes_no = ntest > 0;
-        res->yes_no_images = ntest;
-        res->yes_no_accuracy = ntest ? (double)(ntest - fp - fn) / (double)ntest : 0;
-        res->yes_no_recall = tp + fn ? (double)tp / (double)(tp + fn) : 0;
-        res->yes_no_precision = tp + fp ? (double)tp / (double)(tp + fp) : 0;
+    if (cal_idx && yes_no(res, lg, lab, ntest, lgc, labc, ncal, C, classes, n) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
     }
     res->epochs = meta.epoch;
     rc = 0;

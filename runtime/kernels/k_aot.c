@@ -64,7 +64,7 @@ int k_aot_cpu_ok(const unsigned *need)
 }
 
 /* p = sigmoid(w . standardize(features(z)) + b), as mod_calib_score
- * computes it (cal's layout: k_aot_run). */
+ * computes it (one class's calibration, cal's layout: k_aot_run). */
 static float calibrated(const double *cal, const float *z, int K)
 {
     double x[33];
@@ -169,12 +169,15 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWa
             }
         for (int k = (int)nprep; k < nsteps; k++)
             steps[k](base, ws, 0, units[k]);
-        for (long long i = 0; i < cnt; i++)
-            if (cal)
-                scores[at + i] = calibrated(cal, out + i * K, (int)K);
-            else
-                for (long long j = 0; j < S; j++)
+        for (long long i = 0; i < cnt; i++) {
+            const double *cb = cal;   /* class j's calibration, after the j before it */
+            for (long long j = 0; j < S; j++) {
+                if (cal)
+                    scores[(at + i) * S + j] = calibrated(cb, out + i * K, (int)K), cb += 3 + 3 * (int)cb[1];
+                else
                     scores[(at + i) * S + j] = out[i * K + sel[j]];
+            }
+        }
     }
     free_slot(slot, wait);
     return 0;

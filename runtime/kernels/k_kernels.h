@@ -377,9 +377,10 @@ typedef struct KAotWait {
  * wss + s * ws_bytes): each batch normalized into the arena at io[0] (norm:
  * C means, then C stds), steps[k](base, ws, 0, units[k]) for every step
  * from nprep on, in order (one thread: all units), then per image the S scores out[sel[j]] of
- * the K logits at io[1]; or, with cal, one score: the calibrated
- * probability of its class (cal: own, dim, then dim means, dim deviations,
- * dim weights and the bias, ModCalib's). io: in_off, out_off, B, C, HW, K,
+ * the K logits at io[1]; or, with cal, the S calibrated probabilities,
+ * each of its class against all others (cal: S blocks one after the
+ * other, each own, dim, then dim means, dim deviations, dim weights and
+ * the bias, ModCalib's). io: in_off, out_off, B, C, HW, K,
  * S, arena_bytes, init_bytes (init's: copied into a slot's arena at its
  * first call), ws_bytes, nslots, nprep (the steps that prepare what the
  * others read from the weights: run once, at a slot's first call, after

@@ -228,9 +228,13 @@ if(yn_err OR yn_acc LESS 0 OR yn_acc GREATER 1 OR yn_rec LESS 0 OR yn_rec GREATE
   message(FATAL_ERROR "eval --module 1 --json has no yes_no figures in [0, 1]:\n${one_json}\n${yn_err}")
 endif()
 expect(0 "\"is it class 1?\" is answered right for" eval mod.mwt --ckpt mod.ckpt --module 1)
-if(mod02 MATCHES "yes_no")   # a module of two classes has no calibration of its own
-  message(FATAL_ERROR "eval --module 0,2 --json has yes_no figures:\n${mod02}")
+# a module of two classes: a calibration for each, "which of them, or none" over all test images
+string(JSON yn2_acc ERROR_VARIABLE yn2_err GET "${mod02}" yes_no accuracy)
+string(JSON yn2_pre ERROR_VARIABLE yn2_err2 GET "${mod02}" yes_no precision)
+if(yn2_err OR yn2_err2 OR yn2_acc LESS 0 OR yn2_acc GREATER 1 OR yn2_pre LESS 0 OR yn2_pre GREATER 1)
+  message(FATAL_ERROR "eval --module 0,2 --json has no yes_no figures in [0, 1]:\n${mod02}\n${yn2_err}")
 endif()
+expect(0 "\"is it one of classes 0,2, and which?\" is answered right for" eval mod.mwt --ckpt mod.ckpt --module 0,2)
 expect(2 "--module needs class numbers" eval mod.mwt --ckpt mod.ckpt --module a)
 expect(2 "--module needs class numbers" eval mod.mwt --ckpt mod.ckpt --module 0,)
 expect(2 "--module needs class numbers" eval mod.mwt --ckpt mod.ckpt --module 4294967296)
@@ -238,6 +242,11 @@ expect(2 "class 2 is given twice" eval mod.mwt --ckpt mod.ckpt --module 2,0,2)
 expect(0 "module 0,2 of" eval mod.mwt --ckpt mod.ckpt --module " 0, 2")
 expect(1 "has no masks" modularize ok.mwt --ckpt ok.ckpt)
 expect(0 "\"krr\": 1.0000" eval ok.mwt --ckpt ok.ckpt --module 0,1 --json)
+execute_process(COMMAND ${MWTC} eval ok.mwt --ckpt ok.ckpt --module 0,1 --json WORKING_DIRECTORY ${TMP}
+                OUTPUT_VARIABLE ok01)
+if(ok01 MATCHES "yes_no")   # no masks: the whole model, its own logits, nothing calibrated
+  message(FATAL_ERROR "eval --module 0,1 of a model without masks has yes_no figures:\n${ok01}")
+endif()
 expect(0 "module 0,1 of m (no masks: the whole model, choosing among these classes)" eval ok.mwt --ckpt ok.ckpt --module 0,1)
 expect(0 "reuse pair: classes 0 2 of m" reuse mod.mwt --ckpt mod.ckpt --quiet)
 # a reuse's checkpoint keeps its module: eval gives the accuracy the reuse reported, on the same images
@@ -328,8 +337,10 @@ if(NOT hdr MATCHES "#define SHOES_OUTPUT_SIZE  2" OR NOT hdr MATCHES "#define SH
    OR NOT hdr MATCHES "#ifndef MWTC_MODULE_shoes_H")   # the name's case: Shoes.h would not hide shoes_run
   message(FATAL_ERROR "shoes.h is not the header LANGUAGE.md describes:\n${hdr}")
 endif()
-if(hdr MATCHES "_probability")   # two classes: no calibration of their own
-  message(FATAL_ERROR "shoes.h, a module of two classes, declares a probability:\n${hdr}")
+# two classes: their raw logits and, calibrated, a probability for each (in the order asked)
+if(NOT hdr MATCHES "int shoes_probability\\(const float \\*images, float \\*p, int n\\);"
+   OR NOT hdr MATCHES "p\\[i \\* SHOES_OUTPUT_SIZE \\+ j\\] is the probability")
+  message(FATAL_ERROR "shoes.h, a module of two classes, does not declare shoes_probability:\n${hdr}")
 endif()
 # one class: its raw logit and, calibrated, its probability (test_aot checks the numbers)
 expect(0 "emitted one.o and one.h: one_run (and one_probability), the module of m (classes 1)"

@@ -4,8 +4,9 @@
  * with every kernel outside the module switched off, to 1e-4, for a module
  * of two classes with its generators kept and dropped (and compiled for the
  * baseline x86-64 rather than this CPU), for a reuse's module with its
- * fine-tuned head and for a model without masks; and a one-class module's
- * NAME_probability gives its calibration's probability. */
+ * fine-tuned head and for a model without masks; and a module's
+ * NAME_probability gives its calibrations' probabilities, one class's and
+ * two classes'. */
 #include <math.h>
 #include <pthread.h>
 #include <sys/wait.h>
@@ -88,10 +89,7 @@ static int emit_and_run_fn(TestComp *t, const ModularizeInfo *mi, const ReuseInf
     free(x);
     for (size_t i = 0; i <= strlen(name); i++)
         up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
-    if (probability)   /* one number an image */
-        snprintf(outsize, sizeof outsize, "1");
-    else
-        snprintf(outsize, sizeof outsize, "%s_OUTPUT_SIZE", up);
+    snprintf(outsize, sizeof outsize, "%s_OUTPUT_SIZE", up);   /* a score or a probability a class */
     /* libc (with its threads) and libm only: a symbol of LLVM or of mwtc would not link */
     snprintf(cmd, sizeof cmd,
              "'%s' -std=c17 -O1 -pthread -I'%s' -DMOD_H='\"%s.h\"' -DRUN=%s_%s -DIN=%s_INPUT_SIZE -DOUT=%s "
@@ -187,48 +185,58 @@ static void test_emitted_module(void **st)
         }
     }
 
-    /* a one-class module: NAME_probability is the calibration modularize
-     * fits (on the same training images, by mod_calib_fit) applied to the
-     * module's logits, as mod_calib_score gives it on the JIT's */
-    int one[1] = { 1 };
-    unsigned char k1[64];
-    mod_module(&z->st, one, 1, 0.9, k1);
-    run_model_set_module(&full, k1, 1);
+    /* NAME_probability is, for each class of the module, the calibration
+     * modularize fits (on the same training images, by mod_calib_fit) of
+     * that class on the module's logits, as mod_calib_score gives it on the
+     * JIT's: for a module of one class, and of two (2, 0: not in order) */
     long long ncal;
     uint32_t *idx = mz_calib_idx(z, &ncal);
     float *cl = malloc(sizeof(float) * 4 * (size_t)ncal);
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)ncal);
     unsigned char *y = malloc((size_t)ncal);
     assert_true(idx && cl && lab && y && ncal > 100);
-    mz_forward(z, &full, 0, idx, ncal, cl, NULL, NULL, lab);
-    for (long long i = 0; i < ncal; i++)
-        y[i] = lab[i] == 1;
-    ModCalib cal;
-    mod_calib_fit(&cal, cl, y, ncal, 4, 1);
-    float lt[N * 4], p[N];
-    jit_scores(&full, &z->ds, &z->norm, lt, 4);
-    mi.keep_generators = 1;
-    assert_int_equal(emit_and_run_fn(t, &mi, NULL, ck, one, 1, "one", NULL, &z->ds, 1, p), 0);
-    double worst = 0, lo = 1, hi = 0;
-    for (int i = 0; i < N; i++) {
-        double want = mod_calib_score(&cal, lt + i * 4);
-        worst = fmax(worst, fabs(want - p[i]));
-        lo = fmin(lo, p[i]), hi = fmax(hi, p[i]);
+    int one[1] = { 1 };
+    for (int m = 0; m < 2; m++) {
+        const int *cls = m ? classes : one;
+        int nc = m ? 2 : 1;
+        unsigned char k1[64];
+        mod_module(&z->st, cls, nc, 0.9, k1);
+        run_model_set_module(&full, k1, 1);
+        mz_forward(z, &full, 0, idx, ncal, cl, NULL, NULL, lab);
+        float lt[N * 4], p[N * 2];
+        jit_scores(&full, &z->ds, &z->norm, lt, 4);
+        mi.keep_generators = 1;
+        assert_int_equal(emit_and_run_fn(t, &mi, NULL, ck, cls, nc, m ? "two" : "one", NULL, &z->ds, 1, p), 0);
+        for (int j = 0; j < nc; j++) {
+            for (long long i = 0; i < ncal; i++)
+                y[i] = lab[i] == cls[j];
+            ModCalib cal;
+            mod_calib_fit(&cal, cl, y, ncal, 4, cls[j]);
+            double worst = 0, lo = 1, hi = 0;
+            for (int i = 0; i < N; i++) {
+                double want = mod_calib_score(&cal, lt + i * 4), got = p[i * nc + j];
+                worst = fmax(worst, fabs(want - got));
+                lo = fmin(lo, got), hi = fmax(hi, got);
+            }
+            print_message("module of %d class%s, class %d: max |emitted - JIT| probability %.3g, from %.3f to %.3f\n",
+                          nc, nc > 1 ? "es" : "", cls[j], worst, lo, hi);
+            assert_true(worst <= 1e-4);
+            assert_true(lo < 0.5 && hi > 0.5);   /* it says yes and no */
+        }
     }
-    print_message("one class: max |emitted - JIT| probability %.3g, from %.3f to %.3f\n", worst, lo, hi);
-    assert_true(worst <= 1e-4);
-    assert_true(lo < 0.5 && hi > 0.5);   /* it says yes and no */
     free(idx), free(cl), free(lab), free(y);
     run_model_free(&full);
-    /* a module of two classes has no calibration of its own: no NAME_probability */
-    FILE *hf = fopen(tc_tmp_path("mod_kept.h"), "r");
-    assert_non_null(hf);
-    char line[512];
-    int prob = 0;
-    while (fgets(line, sizeof line, hf))
-        prob |= strstr(line, "_probability") != NULL;
-    fclose(hf);
-    assert_false(prob);
+    /* the header declares it, for both */
+    for (int m = 0; m < 2; m++) {
+        FILE *hf = fopen(tc_tmp_path(m ? "two.h" : "one.h"), "r");
+        assert_non_null(hf);
+        char line[512];
+        int prob = 0;
+        while (fgets(line, sizeof line, hf))
+            prob |= strstr(line, "_probability(const float *images, float *p, int n);") != NULL;
+        fclose(hf);
+        assert_true(prob);
+    }
 
     /* a reuse's checkpoint: its module and fine-tuned head, scores in the
      * order asked (1, 3: the head's second output first) */
@@ -248,7 +256,7 @@ static void test_emitted_module(void **st)
     jit_scores(&head, &z->ds, &z->norm, want, 2);
     int asked[2] = { 1, 3 }, sel[2] = { 1, 0 };
     assert_int_equal(emit_and_run(t, NULL, ru, ck_out, asked, 2, "pair", NULL, &z->ds, got), 0);
-    worst = worst_diff(want, 2, sel, got, 2);
+    double worst = worst_diff(want, 2, sel, got, 2);
     print_message("reuse (KRR %.3f): max |emitted - JIT| %.3g\n", krr, worst);
     assert_true(worst <= 1e-4);
     run_model_free(&head);
