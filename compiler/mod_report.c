@@ -71,6 +71,14 @@ void mod_report_text(FILE *out, const ModReport *r)
             r->flops, r->params, r->masked_kernels);
     fprintf(out, "  modules composed: %.2f%% calibrated, %.2f%% by raw logits\n", 100 * r->modular_accuracy,
             100 * r->modular_accuracy_raw);
+    /* modules that together beat the model they were cut from read as a
+     * finding; they are the calibration's doing (DESIGN.md: a logistic
+     * regression on each module's logits), which on a short run reads the
+     * logits better than the model's own last layer does yet */
+    if (r->modular_accuracy > r->accuracy + 0.01)
+        fprintf(out, "  (composed above the model itself: each module's calibration is a classifier fitted on its "
+                     "logits, and it reads them better than the model's own argmax, as while the model's last layer "
+                     "is still undertrained)\n");
     fprintf(out, "  KRR %.4f  cohesion %.4f  coupling %.4f\n", r->krr, r->cohesion, r->coupling);
     if (r->stored)
         fprintf(out, "  (accuracies, recall and cohesion as the last modularize measured and stored them)\n");

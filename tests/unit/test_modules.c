@@ -116,6 +116,29 @@ static void test_calibration_many_classes(void **st)
     assert_int_equal(right, N);
 }
 
+/* The text report says why modules composed beat the model they were cut
+ * from (the calibrations' doing), and says nothing when they do not. */
+static void test_report_composed_above_model(void **st)
+{
+    (void)st;
+    ModuleReport mods[2] = { { 0, 3, 0.5, 1.0, 100, 10 }, { 1, 4, 0.6, 0.2, 120, 12 } };
+    ModReport r = { .model = "m", .dataset = "d", .classes = 2, .threshold = 0.9, .generators = 1,
+                    .accuracy = 0.50, .modular_accuracy = 0.95, .modular_accuracy_raw = 0.5, .masked_kernels = 6,
+                    .krr = 0.55, .cohesion = 1, .coupling = 1, .flops = 200, .params = 20, .modules = mods };
+    for (int k = 0; k < 3; k++) {
+        r.modular_accuracy = k == 0 ? 0.95 : k == 1 ? 0.505 : 0.40;   /* above, within a point, below */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        assert_non_null(f);
+        mod_report_text(f, &r);
+        fclose(f);
+        assert_true((strstr(text, "composed above the model itself") != NULL) == (k == 0));
+        assert_non_null(strstr(text, "(loses its own class)"));   /* class 1, recall 0.2 */
+        free(text);
+    }
+}
+
 static const char *src =
     "dataset d = synthetic(n = 512, test = 256, seed = 3) { classes = 4  shape = [2, 12, 12] }\n"
     "model m : [2, 12, 12] -> [4] {\n"
@@ -310,7 +333,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threshold_and_fallback), cmocka_unit_test(test_residual_union),
         cmocka_unit_test(test_jaccard_and_cohesion),   cmocka_unit_test(test_calibration),
-        cmocka_unit_test(test_calibration_many_classes),
+        cmocka_unit_test(test_calibration_many_classes), cmocka_unit_test(test_report_composed_above_model),
         cmocka_unit_test(test_modularize_end_to_end), cmocka_unit_test(test_measured_stored),
         cmocka_unit_test(test_damaged_entries),
     };
