@@ -152,6 +152,8 @@ static int propagate(Ctx *c, const IrNode **bad)
             *ch = f;
             break;
         }
+        case IR_CROSS_ENTROPY:
+        case IR_WEIGHTED_SUM: *ch = all; break;   /* a training graph's loss: a scalar */
         case IR_ADD:
             if (!chan_eq(c->ch[n->in[0]->id], c->ch[n->in[1]->id])) {
                 *bad = n;
@@ -160,8 +162,8 @@ static int propagate(Ctx *c, const IrNode **bad)
             *ch = c->ch[n->in[0]->id];
             break;
         default:
-            snprintf(c->err, c->errlen, "module_slice: cannot slice a graph with %s (an inference graph has none)",
-                     ir_op_name(n->op));
+            snprintf(c->err, c->errlen, "module_slice: cannot slice a graph with %s (inference graphs and the "
+                     "forward pass of a training graph without mask losses have none)", ir_op_name(n->op));
             return -1;
         }
     }
@@ -273,11 +275,27 @@ static int build(Ctx *c)
         m->k = n->k, m->stride = n->stride, m->pad = n->pad, m->p = n->p, m->salt = n->salt, m->weights = n->weights;
         m->out->name = y->name;
         m->out->kind = y->kind;
+        /* a training graph's further results, for its backward pass:
+         * batchnorm's stats [2, C] and a generator's saved [B, C + Hd + K],
+         * with the module's channels */
+        for (int j = 0; j < n->nextra; j++) {
+            const IrValue *e = n->extra[j];
+            long long de[IR_MAX_RANK];
+            memcpy(de, e->d, sizeof de);
+            if (n->op == IR_BATCHNORM)
+                de[1] = cy->n;
+            else if (n->op == IR_MASK_GEN)
+                de[1] = e->d[1] - n->in[0]->d[1] - y->d[1] + cx->n + cy->n;
+            c->map[e->id] = ir_add_result(c->a, o, m, e->rank, de);
+        }
         if (y == g->images)
             o->images = m->out;
+        if (y == g->labels)
+            o->labels = m->out;
         c->map[y->id] = m->out;
     }
     o->logits = c->map[g->logits->id];
+    o->loss = g->loss ? c->map[g->loss->id] : NULL;
     for (int l = 0; l < g->masks.n; l++)   /* in the source's order, shared ones included */
         if (!c->drop[l])
             vec_push(c->a, &o->masks, c->map[((const IrValue *)g->masks.v[l])->id]);
@@ -296,8 +314,8 @@ int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, 
                char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
-    if (g->training) {
-        snprintf(err, errlen, "module_slice: slices inference graphs only");
+    if (g->grads.n) {   /* a training graph is sliced before autodiff, which then differentiates the module */
+        snprintf(err, errlen, "module_slice: slices a graph before its backward pass, not after");
         return -1;
     }
     int L = g->masks.n;
@@ -385,6 +403,7 @@ int pass_slice(Arena *a, const IrGraph *g, const unsigned char *keep, int from, 
     memset(c.out, 0, sizeof *c.out);
     c.out->model = g->model;
     c.out->batch = g->batch;
+    c.out->training = g->training;
     build(&c);
     char why[512];
     if (ir_verify(c.out, why, sizeof why) != 0) {
@@ -434,7 +453,9 @@ void slice_keep(const Slice *s, const unsigned char *keep, unsigned char *out)
         out[j] = keep[s->src_kernel[j]];
 }
 
-void slice_gather(const SliceTensor *t, const float *src, float *dst)
+/* Calls fn(ctx, e, at) for every element e of t's module tensor, at its
+ * position in the source's. */
+static void slice_walk(const SliceTensor *t, void (*fn)(void *ctx, long long e, long long at), void *ctx)
 {
     const IrValue *s = t->src, *d = t->dst;
     int r = d->rank;
@@ -448,11 +469,40 @@ void slice_gather(const SliceTensor *t, const float *src, float *dst)
         long long at = 0;
         for (int i = 0; i < r; i++)
             at += (t->idx[i] ? t->idx[i][pos[i]] : pos[i]) * stride[i];
-        dst[e] = src[at];
+        fn(ctx, e, at);
         for (int i = r - 1; i >= 0; i--) {
             if (++pos[i] < d->d[i])
                 break;
             pos[i] = 0;
         }
     }
+}
+
+typedef struct {
+    const float *from;
+    float *to;
+} SliceCopy;
+
+static void copy_in(void *ctx, long long e, long long at)
+{
+    SliceCopy *c = ctx;
+    c->to[e] = c->from[at];
+}
+
+static void copy_out(void *ctx, long long e, long long at)
+{
+    SliceCopy *c = ctx;
+    c->to[at] = c->from[e];
+}
+
+void slice_gather(const SliceTensor *t, const float *src, float *dst)
+{
+    SliceCopy c = { src, dst };
+    slice_walk(t, copy_in, &c);
+}
+
+void slice_scatter(const SliceTensor *t, const float *mod, float *src)
+{
+    SliceCopy c = { mod, src };
+    slice_walk(t, copy_out, &c);
 }

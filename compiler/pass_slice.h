@@ -1,6 +1,6 @@
-/* module_slice: the inference graph of one module, with physically smaller
- * tensors. A masked conv keeps only its module's output channels; every layer
- * after it reads only the channels that are left (the next conv's input
+/* module_slice: the graph of one module, with physically smaller tensors.
+ * A masked conv keeps only its module's output channels; every layer after
+ * it reads only the channels that are left (the next conv's input
  * channels, batchnorm's statistics, the first linear layer's columns); a mask
  * generator keeps the rows of its module's kernels and reads only the
  * channels left (a removed channel would enter it as a zero). The result is
@@ -40,8 +40,11 @@ typedef struct Slice {
     int dropped;               /* layers whose generator (and mask) were left out */
 } Slice;
 
-/* Slices inference graph g to the module keep (per masked kernel of g, in
- * mask order, 1 = kept), from node `from` on (0: all of it; see
+/* Slices graph g to the module keep (per masked kernel of g, in
+ * mask order, 1 = kept): an inference graph, or a training graph before
+ * autodiff (without the mask losses, which read every kernel), which
+ * autodiff then differentiates as the module's own (a reuse fine-tunes the
+ * smaller network). From node `from` on (0: all of it; see
  * slice_shared_end). drop_generators: leave the mask generators out (the
  * cheaper module that `generators = drop` asks for; its masks are 1); else
  * they stay, and the runtime's flag may still turn them off (a slice that
@@ -61,7 +64,9 @@ int slice_shared_end(const IrGraph *g);
  * several modules evaluates each of them, its other kernels switched off. */
 void slice_keep(const Slice *s, const unsigned char *keep, unsigned char *out);
 
-/* Copies the module's tensor t out of its source's data. */
+/* Copies the module's tensor t out of its source's data; and back into it
+ * (the source's other elements left as they are). */
 void slice_gather(const SliceTensor *t, const float *src, float *dst);
+void slice_scatter(const SliceTensor *t, const float *mod, float *src);
 
 #endif

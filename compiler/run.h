@@ -50,6 +50,15 @@ typedef struct RunModel {
  * whole model: CgCalls.threads 1). 0, or -1 and a message. */
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
                     int one_thread, char *err, size_t errlen);
+/* A module of net (keep: per masked kernel, in mask order; its generators
+ * kept or dropped) as a network of its own to train: the training graph's
+ * forward pass sliced (module_slice), then differentiated, and the
+ * inference graph sliced alike (*s: where its tensors come from in net's).
+ * A reuse fine-tunes it: the smaller network, not the whole one with its
+ * other kernels switched off. 0, or -1 and a message. */
+int run_model_build_module_train(RunModel *m, Slice *s, Arena *a, const Net *net, const TrainInfo *train,
+                                 const unsigned char *keep, int generators, int eval_batch, int threads, char *err,
+                                 size_t errlen);
 /* The same for an inference graph made elsewhere (a sliced module's), run
  * on `pool`, which it borrows: the modules of a model share their model's
  * threads, as they run one after the other. A pool per module would leave

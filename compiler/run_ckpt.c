@@ -117,7 +117,8 @@ int run_ckpt_save(RunModel *m, const char *path, const RunMeta *meta, const RtRn
     bad |= rt_ckpt_add_bytes(&c, "meta", text, strlen(text));
     for (int i = 0; i < g->params.n; i++) {
         bad |= add(&c, "param", g->params.v[i], run_param(m, i));
-        bad |= add(&c, "moment", g->params.v[i], run_moment(m, i));
+        if (m->L->train)   /* a model that trains has moments; a reuse's whole model holds its module's weights only */
+            bad |= add(&c, "moment", g->params.v[i], run_moment(m, i));
     }
     for (int i = 0; i < g->states.n; i++)
         bad |= add(&c, "state", g->states.v[i], run_state(m, i));

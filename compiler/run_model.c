@@ -160,6 +160,54 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
     return build(m, a, train, threads, NULL, t0, err, errlen);
 }
 
+/* Whether two slices' graphs hold the same tensors in the same order (the
+ * training and inference graphs of one module share its arena). */
+static int same_tensors(const IrGraph *x, const IrGraph *y)
+{
+    for (int k = 0; k < 2; k++) {
+        const Vec *a = k ? &x->states : &x->params, *b = k ? &y->states : &y->params;
+        if (a->n != b->n)
+            return 0;
+        for (int i = 0; i < a->n; i++) {
+            const IrValue *u = a->v[i], *v = b->v[i];
+            if (strcmp(u->name, v->name) != 0 || u->rank != v->rank ||
+                memcmp(u->d, v->d, sizeof(long long) * (size_t)u->rank) != 0)
+                return 0;
+        }
+    }
+    return x->masks.n == y->masks.n;
+}
+
+int run_model_build_module_train(RunModel *m, Slice *s, Arena *a, const Net *net, const TrainInfo *train,
+                                 const unsigned char *keep, int generators, int eval_batch, int threads, char *err,
+                                 size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->net = net;
+    m->calls.threads = threads;
+    m->profile = getenv("MWTC_PROFILE") != NULL;
+    double t0 = rt_clock();
+    /* the forward pass sliced, then differentiated as a network of its own */
+    IrGraph *fwd = ir_lower(a, net, train, train->batch), *inf = ir_lower(a, net, NULL, eval_batch);
+    Slice st;
+    char why[512];
+    if (pass_slice(a, fwd, keep, 0, !generators, &st, err, errlen) != 0 ||
+        pass_slice(a, inf, keep, 0, !generators, s, err, errlen) != 0)
+        return -1;
+    if (!same_tensors(st.g, s->g)) {
+        snprintf(err, errlen, "internal error: the training and inference graphs of a module of '%s' differ in "
+                 "their tensors", net->name);
+        return -1;
+    }
+    if (pass_autodiff(a, st.g, why, sizeof why) != 0 || ir_verify(st.g, why, sizeof why) != 0) {
+        snprintf(err, errlen, "internal error: the backward pass of a module of '%s': %s", net->name, why);
+        return -1;
+    }
+    m->train.g = st.g;
+    m->eval.g = s->g;
+    return build(m, a, train, threads, NULL, t0, err, errlen);
+}
+
 int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int one_thread,
                           char *err, size_t errlen)
 {

@@ -41,6 +41,39 @@ static int pick_threads(int opt, int stmt)
     return rt_pool_default_threads();
 }
 
+/* Whether a reuse trains its module as the smaller network it is (the
+ * default) or, with MWTC_REUSE_SLICE=off, as the whole model with its other
+ * kernels switched off (keep vectors): the same sums but for the zeros, to
+ * compare. */
+static int sliced_module(void)
+{
+    const char *e = getenv("MWTC_REUSE_SLICE");
+    return !(e && !strcmp(e, "off"));
+}
+
+/* The module's weights and statistics from the whole model's, its moments
+ * zero (a fine-tuning starts without them); and back, for a checkpoint
+ * in the whole model's form (its other kernels as they were, switched off
+ * by its keep vector), which eval, emit and report read as before. */
+static void module_in(RunModel *m, const Slice *s, RunModel *whole, int generators)
+{
+    for (int i = 0; i < s->g->params.n; i++) {
+        slice_gather(&s->params[i], run_param(whole, s->params[i].src->index), run_param(m, i));
+        memset(run_moment(m, i), 0, sizeof(float) * (size_t)ir_numel(s->g->params.v[i]));
+    }
+    for (int i = 0; i < s->g->states.n; i++)
+        slice_gather(&s->states[i], run_state(whole, s->states[i].src->index), run_state(m, i));
+    run_model_set_module(m, s->keep, generators);
+}
+
+static void module_out(RunModel *m, const Slice *s, RunModel *whole)
+{
+    for (int i = 0; i < s->g->params.n; i++)
+        slice_scatter(&s->params[i], run_param(m, i), run_param(whole, s->params[i].src->index));
+    for (int i = 0; i < s->g->states.n; i++)
+        slice_scatter(&s->states[i], run_state(m, i), run_state(whole, s->states[i].src->index));
+}
+
 int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
@@ -51,10 +84,11 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         return -1;
     if (o->subset && run_data_subset(&ds, o->subset, o->nsubset, err, errlen) != 0)
         return -1;
-    RunModel m;
+    RunModel m, whole;
+    Slice slice;
     memset(&m, 0, sizeof m);
     uint32_t *idx = NULL;
-    int rc = -1;
+    int rc = -1, module = 0;
     int threads = pick_threads(o->threads, t->threads);
     long long n = (long long)ds.n_train;
     if (o->limit > 0 && o->limit < n)
@@ -71,17 +105,35 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
                      limited ? "--limit leaves" : "the training set has", n);
         goto done;
     }
-    if (run_model_build(&m, a, t->model, t, t->batch, threads, 0, err, errlen) != 0)
-        goto done;
     int steps = (int)(n / B);   /* the last partial batch is dropped (drop_last) */
     RtRng rng;
     long long seed = o->seed >= 0 ? o->seed : t->seed;
     rt_rng_seed(&rng, (uint64_t)seed);
-    run_model_init(&m, &rng, t->mask_init);
-    if (o->init_from && run_ckpt_load_matching(&m, o->init_from, err, errlen) < 0)
-        goto done;
-    if (o->keep)
-        run_model_set_module(&m, o->keep, o->generators);
+    if (o->keep && sliced_module()) {
+        /* A module: the whole model (at batch 1, never run) holds the
+         * weights as the whole model's run would (drawn in its order, then
+         * loaded) and takes the module's back for each checkpoint; the
+         * smaller network trains. */
+        if (run_model_build(&whole, a, t->model, NULL, 1, 1, 1, err, errlen) != 0)
+            goto done;
+        module = 1;
+        run_model_init(&whole, &rng, t->mask_init);
+        if (o->init_from && run_ckpt_load_matching(&whole, o->init_from, err, errlen) < 0)
+            goto done;
+        run_model_set_module(&whole, o->keep, o->generators);
+        if (run_model_build_module_train(&m, &slice, a, t->model, t, o->keep, o->generators, t->batch, threads, err,
+                                         errlen) != 0)
+            goto done;
+        module_in(&m, &slice, &whole, o->generators);
+    } else {
+        if (run_model_build(&m, a, t->model, t, t->batch, threads, 0, err, errlen) != 0)
+            goto done;
+        run_model_init(&m, &rng, t->mask_init);
+        if (o->init_from && run_ckpt_load_matching(&m, o->init_from, err, errlen) < 0)
+            goto done;
+        if (o->keep)
+            run_model_set_module(&m, o->keep, o->generators);
+    }
     RunMeta meta = { .epochs = o->epochs > 0 ? o->epochs : t->epochs, .batch = B, .seed = seed, .limit = o->limit,
                      .data = data_crc(&ds) };
     snprintf(meta.model, sizeof meta.model, "%s", t->model->name);
@@ -168,7 +220,9 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         r->accuracy = run_evaluate(&m, &ds, 1, 0, &norm, NULL, NULL, NULL);
         rt_progress_epoch(p, e, r->loss, r->train_accuracy, r->accuracy, (double)steps * B / dt, dt);
         meta.epoch = e + 1;
-        if (o->ckpt && run_ckpt_save(&m, o->ckpt, &meta, &rng, o->source_path, err, errlen) != 0) {
+        if (module)
+            module_out(&m, &slice, &whole);
+        if (o->ckpt && run_ckpt_save(module ? &whole : &m, o->ckpt, &meta, &rng, o->source_path, err, errlen) != 0) {
             rt_progress_end(p);
             goto done;
         }
@@ -189,6 +243,8 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
 done:
     free(idx);
     run_model_free(&m);
+    if (module)
+        run_model_free(&whole);
     rt_data_free(&ds);
     return rc;
 }

@@ -609,10 +609,83 @@ static void test_sliced_shapes(void **st)
     assert_true(dst[0] == (float)((2 * 4 + 0) * 9));
     assert_true(dst[9] == (float)((2 * 4 + 2) * 9));
     assert_true(dst[17] == (float)((2 * 4 + 2) * 9 + 8));
+    /* and back: the module's elements where they came from, the rest as they were */
+    float back[6 * 4 * 9];
+    for (int i = 0; i < 6 * 4 * 9; i++)
+        back[i] = -1.0f;
+    slice_scatter(tw, dst, back);
+    for (int i = 0, n = 0; i < 6 * 4 * 9; i++) {
+        int kept = back[i] != -1.0f;
+        n += kept;
+        assert_true(!kept || back[i] == srcw[i]);
+        if (i == 6 * 4 * 9 - 1)
+            assert_int_equal(n, 2 * 9);
+    }
     /* a layer that keeps nothing is refused with a message */
     memset(keep, 0, 4);
     assert_int_equal(pass_slice(a, g, keep, 0, 0, &s, err, sizeof err), -1);
     assert_non_null(strstr(err, "keeps no kernel"));
+    tc_free(t);
+}
+
+/* A reuse fine-tunes its module as the smaller network (the default): the
+ * same training as the whole model with the module's other kernels
+ * switched off (MWTC_REUSE_SLICE=off) but for the order of its sums, for
+ * a module whose residual adds join masked layers and widen a layer, with
+ * its generators dropped and kept. Its checkpoint is the whole model's
+ * form, its other kernels as they were. */
+static void test_reuse_trains_the_module(void **st)
+{
+    (void)st;
+    char text[4096], ck[512], err[1024];
+    snprintf(text, sizeof text, "%s%s", src,
+             "reuse m as drop { classes = [0, 2]  epochs = 1 }\n"
+             "reuse m as keep { classes = [3, 1]  epochs = 1  generators = keep }\n");
+    ModReport r;
+    TestComp *t = tc_train_modular("reuse_slice.mwt", text, "reuse_slice.ckpt", 0, ck, sizeof ck, &r);
+    Arena *a = &t->c.arena;
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    const ModularizeInfo *mi = t->c.checked.modularizes.v[0];
+    for (int k = 0; k < 2; k++) {
+        const ReuseInfo *ru = t->c.checked.reuses.v[k];
+        char out[2][512];
+        RunResult res[2];
+        for (int sliced = 0; sliced < 2; sliced++) {
+            setenv("MWTC_REUSE_SLICE", sliced ? "on" : "off", 1);
+            snprintf(out[sliced], sizeof out[sliced], "%s", tc_tmp_path(sliced ? "reuse_on.ckpt" : "reuse_off.ckpt"));
+            RunOptions o = { .progress = RT_PROGRESS_QUIET, .seed = -1 };
+            double krr;
+            if (run_reuse(a, tr, mi, ru, &o, ck, out[sliced], &res[sliced], &krr, err, sizeof err) != 0)
+                fail_msg("reuse %s: %s", ru->name, err);
+        }
+        unsetenv("MWTC_REUSE_SLICE");
+        RtCkpt c[2] = { { 0 }, { 0 } };
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(rt_ckpt_load(&c[i], out[i], err, sizeof err), 0);
+        int compared = 0;
+        for (int i = 0; i < c[0].n; i++) {
+            const RtCkptEntry *x = &c[0].e[i];
+            if (strncmp(x->name, "param/", 6) != 0 && strncmp(x->name, "module/", 7) != 0)
+                continue;   /* the moments (the module's are not kept) and the running statistics of
+                               channels the module leaves out (the whole model keeps updating them) */
+            const RtCkptEntry *y = rt_ckpt_find(&c[1], x->name);
+            assert_non_null(y);
+            assert_int_equal(x->bytes, y->bytes);
+            const float *u = x->data, *v = y->data;
+            double worst = 0, big = 1;
+            for (size_t j = 0; j < x->bytes / 4; j++)
+                worst = fmax(worst, fabs((double)u[j] - v[j])), big = fmax(big, fabs((double)u[j]));
+            if (worst > 1e-4 * big)
+                fail_msg("reuse %s: %s differs by %g between the module and the whole model trained", ru->name,
+                         x->name, worst);
+            compared++;
+        }
+        assert_true(compared > 20);
+        print_message("reuse %s (generators %s): %d tensors the same to 1e-4; test accuracy %.4f and %.4f\n",
+                      ru->name, ru->keep_generators ? "kept" : "dropped", compared, res[1].accuracy, res[0].accuracy);
+        assert_true(fabs(res[0].accuracy - res[1].accuracy) <= 0.02);
+        rt_ckpt_free(&c[0]), rt_ckpt_free(&c[1]);
+    }
     tc_free(t);
 }
 
@@ -624,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_masked_logits),
         cmocka_unit_test(test_four_part),
         cmocka_unit_test(test_mask_first),
+        cmocka_unit_test(test_reuse_trains_the_module),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
