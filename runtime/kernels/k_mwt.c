@@ -97,23 +97,43 @@ void k_mask_gen_bwd_x(const float *restrict save, const float *restrict dm, cons
                       const float *restrict w2, const float *acc, float *dx, float *restrict rows, int C, int HW,
                       int Hd, int K, int lo, int hi)
 {
+    /* Each sum runs over k (then j) in order from 0, one term at a time,
+     * as a dot per output would; but the loops go along rows of w2 and w1,
+     * so that the outputs' sums advance together, a vector of them at once
+     * (the dots walked down columns, one dependent add after another:
+     * VGG16's 512-channel generators spent 18 ms a step here). */
+    enum { CB = 256 };
+    float ds[CB];
     for (int b = lo; b < hi; b++) {
         const float *g = save + (long)b * (C + Hd + K), *h = g + C, *t = h + Hd;
         float *dz = rows + (long)b * (K + Hd), *dp = dz + K;
         (void)g;
         for (int k = 0; k < K; k++)
             dz[k] = t[k] > 0 ? dm[(long)b * K + k] * (1 - t[k] * t[k]) : 0;
-        for (int j = 0; j < Hd; j++) {
-            float s = 0;
-            for (int k = 0; k < K; k++)
-                s += w2[(long)k * Hd + j] * dz[k];
-            dp[j] = h[j] > 0 ? s : 0;
+        for (int j = 0; j < Hd; j++)
+            dp[j] = 0;
+        for (int k = 0; k < K; k++) {
+            const float *w2k = w2 + (long)k * Hd;
+            float d = dz[k];
+            for (int j = 0; j < Hd; j++)
+                dp[j] += w2k[j] * d;
         }
+        for (int j = 0; j < Hd; j++)
+            dp[j] = h[j] > 0 ? dp[j] : 0;
         float *dxb = dx + (long)b * C * HW;
         for (int c = 0; c < C; c++) {
-            float s = 0;
-            for (int j = 0; j < Hd; j++)
-                s += w1[(long)j * C + c] * dp[j];
+            if (c % CB == 0) {   /* the next block of channels' sums */
+                int n = C - c < CB ? C - c : CB;
+                for (int i = 0; i < n; i++)
+                    ds[i] = 0;
+                for (int j = 0; j < Hd; j++) {
+                    const float *w1j = w1 + (long)j * C + c;
+                    float d = dp[j];
+                    for (int i = 0; i < n; i++)
+                        ds[i] += w1j[i] * d;
+                }
+            }
+            float s = ds[c % CB];
             s /= (float)HW;
             if (acc) /* an add fused: the other contribution to x's gradient, plus this one */
                 for (int i = 0; i < HW; i++)
