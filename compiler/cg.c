@@ -115,6 +115,24 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
               (int)x->d[2], (int)x->d[3]);
 }
 
+/* k_small.c's GEMMs per output pixel for a training conv of x [N,C,H,W]
+ * into y [N,K,OH,OW] of small planes (VGG16's 4x4 and 2x2 stages);
+ * MWTC_SMALL=off keeps them on the other kernels, to compare. */
+static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
+{
+    const char *e = getenv("MWTC_SMALL");
+    if ((e && !strcmp(e, "off")) || x->rank != 4 || inference(C, n))
+        return 0;
+    return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
+                      (int)n->pad, (int)y->d[2], (int)y->d[3]);
+}
+
+/* k_conv2d_small's 10 shape constants (N C H W K R S pad OH OW) for x into
+ * y: the forward's, or (flip) the data gradient's, x then dy and y dx. */
+#define SMALL_SHAPE(x, y, n, pad) \
+    (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(y)->d[1], (double)(n)->k, \
+        (double)(n)->k, (double)(pad), (double)(y)->d[2], (double)(y)->d[3]
+
 /* F(4x4, 3x3) (k_wino4.c) for a Winograd conv of x where it pays, else
  * F(2x2, 3x3); MWTC_WINOGRAD=2x2 always F(2x2) (to compare). */
 static int wino4(const Cg *C, const IrValue *x, int infer)
@@ -371,6 +389,16 @@ static int node(Cg *C, const IrNode *n)
             call(C, 1, "k_axpy", "ppflh", O(C, n->in[i]), O(C, y), n->weights[i]);
         return 0;
     case IR_CONV2D: {
+        if (use_small(C, x, y, n)) {
+            int units = k_small_units((int)y->d[1], L->simd);
+            if (n->nin == 3)
+                call(C, units, "k_conv2d_small", "ppppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                     O(C, y), SMALL_SHAPE(x, y, n, n->pad), 0.0, simd);
+            else
+                call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                     SMALL_SHAPE(x, y, n, n->pad), 0.0, simd);
+            return 0;
+        }
         if (use_wino(C, x, y->d[1], n)) {
             wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n));
             return 0;
@@ -404,6 +432,12 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
+        if (use_small(C, y, x, n)) {   /* dx: the conv of dy with each kernel turned around */
+            int units = k_small_units((int)y->d[1], L->simd);
+            call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                 SMALL_SHAPE(x, y, n, n->k - 1 - n->pad), 1.0, simd);
+            return 0;
+        }
         if (use_wino(C, y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */
             wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0);
             return 0;
@@ -413,6 +447,16 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     case IR_CONV2D_GRAD_W: {
         const IrValue *dy = n->in[1];
+        if (use_small(C, x, dy, n)) {   /* whole sums, written: no parts to add */
+            int units = k_small_units((int)dy->d[1], L->simd);
+            if (n->nextra)
+                call(C, units, "k_conv2d_small_bwd_w", "ppppwiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
+                     O(C, n->extra[0]), SMALL_SHAPE(x, dy, n, n->pad), simd);
+            else
+                call(C, units, "k_conv2d_small_bwd_w", "pppnwiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
+                     SMALL_SHAPE(x, dy, n, n->pad), simd);
+            return 0;
+        }
         int G = plan_chunks(x->d[0]);
         long long nw = ir_numel(y), nb = n->nextra ? ir_numel(n->extra[0]) : 0;
         double dbpart = parts + 4.0 * (double)(G * nw);

@@ -366,7 +366,6 @@ static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, i
 
 long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
 {
-    (void)N;
     long mr = k_op_mr(simd), Kd = (long)C * R * S;
     long fwd = k_al(k_rup(K, mr) * Kd) + 2 * k_al(K) + k_gemm_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd).end, bx;
     if (k_bwdx_as_conv(C, H, W, K, R, S, stride, pad, OH, OW, simd))
@@ -382,6 +381,10 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
         wb = wb > wb4 ? wb : wb4;
         fwd = fwd > wf ? fwd : wf;
         bx = bx > wb ? bx : wb;
+    }
+    if (k_small_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* training's small planes */
+        long sm = k_small_ws(N, C, H, W, K, R, S, OH, OW, simd);
+        bw = bw > sm ? bw : sm;
     }
     long m = fwd > bx ? fwd : bx;
     return (m > bw ? m : bw) + 16;

@@ -167,6 +167,63 @@ static void conv_case(const ConvShape *s, int G)
 
 /* How a small batch's forward conv splits its channels: no more groups
  * than threads (each group unfolds the input again), none for many rows. */
+/* k_small.c: the forward, the data gradient (flip) and the weight and
+ * bias gradients of small planes against the reference, and the same bits
+ * however the units split; with 16- and 8-float tiles, channel and image
+ * counts off the tile sizes, taps that fall off every side. */
+static void test_conv_small(void **state)
+{
+    (void)state;
+    const ConvShape shapes[] = {
+        { 5, 17, 2, 2, 18, 3, 3, 1, 1 }, { 33, 16, 4, 4, 20, 3, 3, 1, 1 }, { 3, 20, 3, 3, 16, 3, 3, 1, 1 },
+        { 2, 16, 1, 1, 17, 3, 3, 1, 1 }, { 4, 18, 4, 2, 16, 1, 1, 1, 0 }, { 3, 16, 4, 4, 16, 5, 5, 1, 2 },
+        { 2, 16, 4, 4, 16, 3, 3, 1, 0 },
+    };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int simd = 8; simd <= 16; simd += 8) {
+            const ConvShape *sh = &shapes[si];
+            int N = sh->N, C = sh->C, H = sh->H, W = sh->W, K = sh->K, R = sh->R, S = sh->S;
+            int OH = H + 2 * sh->pad - R + 1, OW = W + 2 * sh->pad - S + 1;
+            assert_true(k_small_ok(C, H, W, K, R, S, 1, sh->pad, OH, OW));
+            long nx = (long)N * C * H * W, nw = (long)K * C * R * S, ny = (long)N * K * OH * OW;
+            float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *dy = fmalloc(ny);
+            fill(x, nx, 11), fill(w, nw, 12), fill(b, K, 13), fill(dy, ny, 14);
+            double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx),
+                   *rdw = malloc(sizeof(double) * (size_t)nw), *rdb = malloc(sizeof(double) * (size_t)K);
+            conv_ref(sh, OH, OW, x, w, b, dy, 1, ry, rdx, rdw, rdb);
+            long wsn = k_small_ws(N, C, H, W, K, R, S, OH, OW, simd);
+            float *y[3], *dx[3], *dw[3], *db[3];
+            for (int sp = 0; sp < 3; sp++) {
+                y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(nw), db[sp] = garbage(K);
+                for (int i = 0; i < split_count(sp); i++) {
+                    float *ws = garbage(wsn);
+                    int uk = k_small_units(K, simd), uc = k_small_units(C, simd);
+                    k_conv2d_small(x, w, b, y[sp], ws, N, C, H, W, K, R, S, sh->pad, OH, OW, 0, simd,
+                                   split_at(uk, sp, i), split_at(uk, sp, i + 1));
+                    k_conv2d_small(dy, w, NULL, dx[sp], ws, N, K, OH, OW, C, R, S, R - 1 - sh->pad, H, W, 1, simd,
+                                   split_at(uc, sp, i), split_at(uc, sp, i + 1));
+                    k_conv2d_small_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, R, S, sh->pad, OH, OW, simd,
+                                         split_at(uk, sp, i), split_at(uk, sp, i + 1));
+                    free(ws);
+                }
+                if (sp == 0) {
+                    assert_close_d(y[0], ry, ny, 1e-5, "k_conv2d_small");
+                    assert_close_d(dx[0], rdx, nx, 1e-5, "k_conv2d_small flip");
+                    assert_close_d(dw[0], rdw, nw, 1e-5, "k_conv2d_small_bwd_w");
+                    assert_close_d(db[0], rdb, K, 1e-5, "k_conv2d_small_bwd_w bias");
+                } else {
+                    assert_same(y[0], y[sp], ny, "k_conv2d_small");
+                    assert_same(dx[0], dx[sp], nx, "k_conv2d_small flip");
+                    assert_same(dw[0], dw[sp], nw, "k_conv2d_small_bwd_w");
+                    assert_same(db[0], db[sp], K, "k_conv2d_small_bwd_w bias");
+                }
+            }
+            for (int sp = 0; sp < 3; sp++)
+                free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
+            free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
+        }
+}
+
 static void test_conv_groups(void **state)
 {
     (void)state;
@@ -1263,7 +1320,7 @@ static void test_gemm(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv),     cmocka_unit_test(test_conv_groups),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_conv),     cmocka_unit_test(test_conv_small),     cmocka_unit_test(test_conv_groups),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
         cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_bn_mask),     cmocka_unit_test(test_relu_add),     cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_sgd),      cmocka_unit_test(test_pool),          cmocka_unit_test(test_gap),
         cmocka_unit_test(test_mask_gen),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mwt_test.h"
+#include "rt_ckpt.h"
 #include "rt_progress.h"
 #include "run.h"
 #include "run_train.h"
@@ -144,6 +145,57 @@ static void test_fused_training_is_the_graph_as_written(void **s)
         assert_true(rf.accuracy == ru.accuracy);
         assert_same_file(a, b);
     }
+}
+
+/* Small planes (k_small.c): a masked 4x4 conv without bias, a 2x2 one with
+ * 18 outputs (a tile and a bit). The same checkpoint on 1, 2 and 3
+ * threads; against the direct and Winograd kernels (MWTC_SMALL=off), the
+ * same weights but for rounding. */
+static const char *small_src =
+    "dataset d = synthetic(n = 192, test = 64, seed = 8) {\n"
+    "    classes = 3  shape = [2, 8, 8] }\n"
+    "model m : [2, 8, 8] -> [3] {\n"
+    "    conv(16) batchnorm relu maxpool(2)\n"
+    "    modular { conv(16, bias = false) batchnorm relu } maxpool(2)\n"
+    "    conv(18) relu gap linear(3) }\n"
+    "train m on d { epochs = 1  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling  seed = 2 }\n";
+
+static void test_small_planes(void **s)
+{
+    (void)s;
+    char p[4][512];
+    for (int k = 0; k < 4; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "sm%d.ckpt", k);
+        snprintf(p[k], sizeof p[k], "%s", tc_tmp_path(name));
+        if (k == 3)
+            setenv("MWTC_SMALL", "off", 1);
+        train_src(small_src, p[k], k == 3 ? 2 : k + 1, 0, NULL);
+        unsetenv("MWTC_SMALL");
+    }
+    assert_same_file(p[0], p[1]);
+    assert_same_file(p[0], p[2]);
+    RtCkpt c[2] = { { 0 }, { 0 } };
+    char err[512];
+    assert_int_equal(rt_ckpt_load(&c[0], p[0], err, sizeof err), 0);
+    assert_int_equal(rt_ckpt_load(&c[1], p[3], err, sizeof err), 0);
+    int compared = 0;
+    for (int i = 0; i < c[0].n; i++) {
+        const RtCkptEntry *x = &c[0].e[i], *y = rt_ckpt_find(&c[1], x->name);
+        if (strncmp(x->name, "param/", 6) != 0)
+            continue;
+        assert_non_null(y);
+        const float *u = x->data, *v = y->data;
+        double worst = 0, big = 1e-3;
+        for (size_t j = 0; j < x->bytes / 4; j++)
+            worst = fmax(worst, fabs((double)u[j] - v[j])), big = fmax(big, fabs((double)u[j]));
+        if (worst > 1e-3 * big)
+            fail_msg("%s differs by %g (of %g) from the other kernels' training", x->name, worst, big);
+        compared++;
+    }
+    assert_true(compared >= 10);
+    rt_ckpt_free(&c[0]), rt_ckpt_free(&c[1]);
 }
 
 /* MwT's ops (the mask generators, the similarity rows and the two losses,
@@ -345,7 +397,7 @@ int main(void)
         cmocka_unit_test(test_learns_and_is_deterministic),
         cmocka_unit_test(test_resume_ends_where_the_run_would_have),
         cmocka_unit_test(test_fused_training_is_the_graph_as_written),
-        cmocka_unit_test(test_modular_training_is_deterministic),
+        cmocka_unit_test(test_modular_training_is_deterministic), cmocka_unit_test(test_small_planes),
         cmocka_unit_test(test_wrong_checkpoint_is_refused),
         cmocka_unit_test(test_mask_init),
         cmocka_unit_test(test_prepared_weights_follow_the_weights),

@@ -1,0 +1,202 @@
+/* Training convolutions of small planes (4x4 and smaller: VGG16's last two
+ * stages on CIFAR-10, 512 channels at 4x4 and 2x2), stride 1, as a GEMM
+ * per output pixel over the batch:
+ *   y[n][o][p] = b[o] + sum over the taps t valid at p, and c, of w[o][c][t] x[n][c][q(p, t)]
+ * Rows are output channels (register tiles of MR), columns images (NR of
+ * them), the inner dimension the input channels of each valid tap in turn.
+ * The direct kernel's tiles run along an output row, 2 pixels at 2x2 in a
+ * 16-wide tile, and its sums include the padding's taps (9 where 4 are
+ * valid): VGG16's 2x2 layers ran at 17% of the cores' peak; Winograd
+ * F(2x2) at 4x4 has 2 tiles a row where its transforms work on 16.
+ *
+ * k_conv2d_small: the forward, and with flip the data gradient (the conv
+ * of dy with each kernel's taps turned around and its two channel axes
+ * swapped); units are tiles of MR output channels. k_conv2d_small_bwd_w:
+ * the weight gradient (and the bias's), units tiles of MR of w's output
+ * channels, each summing over the whole batch: no parts to add after. Each
+ * output is one tile's sum, in an order fixed by the shape (taps in order,
+ * then channels or images in order), so the thread split changes no bit.
+ * Each call first lays out the input with images (or channels) innermost,
+ * once per thread, in its scratch. */
+#include "k_kernels.h"
+#include "k_tile.h"
+
+/* C[MR][NV*V] = bias + the sum over segments s < nseg, in order, of
+ * a_s[kin][MR] times the rows of b_s (row stride ldb). */
+#define K_SEG_KERNEL(NAME, VT, V, MR, NV)                                                                          \
+    static inline void NAME(int nseg, const float *const *as, const float *const *bs, int kin, long ldb,           \
+                            const float *restrict bias, float *restrict c, long ldc)                               \
+    {                                                                                                              \
+        VT acc[MR][NV];                                                                                            \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
+            (bias ? bias[i] : 0.0f) - (VT){ 0 };                                                                   \
+        for (int s = 0; s < nseg; s++) {                                                                           \
+            const float *restrict a = as[s], *restrict b = bs[s];                                                  \
+            for (int k = 0; k < kin; k++) {                                                                        \
+                VT bv[NV];                                                                                         \
+                K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * ldb + j * V,         \
+                                                                       sizeof(VT));                                \
+                K_UNROLL for (int i = 0; i < MR; i++)                                                              \
+                {                                                                                                  \
+                    VT av = a[(long)k * MR + i] - (VT){ 0 };                                                       \
+                    K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                 \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
+            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
+    }
+
+K_SEG_KERNEL(k_seg_16x16, k_v16, 16, 16, 1)
+K_SEG_KERNEL(k_seg_4x24, k_v8, 8, 4, 3)
+
+static inline void k_seg(int simd, int nseg, const float *const *as, const float *const *bs, int kin, long ldb,
+                         const float *restrict bias, float *restrict c, long ldc)
+{
+    if (simd >= 16)
+        k_seg_16x16(nseg, as, bs, kin, ldb, bias, c, ldc);
+    else
+        k_seg_4x24(nseg, as, bs, kin, ldb, bias, c, ldc);
+}
+
+int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    /* stride 1 and planes of at most 16 pixels each side of the conv;
+     * thin channel counts leave the tiles empty (the direct kernel then) */
+    return stride == 1 && H * W <= 16 && OH * OW <= 16 && OH == H + 2 * pad - R + 1 && OW == W + 2 * pad - S + 1 &&
+           C >= 16 && K >= 16 && R * S <= 25;
+}
+
+int k_small_units(int K, int simd) { return (K + k_op_mr(simd) - 1) / k_op_mr(simd); }
+
+/* Floats of scratch a call needs: the input laid out again, a tile's
+ * packed weights (or gradients), a tile of output. */
+long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd)
+{
+    long mr = k_op_mr(simd), nr = k_op_nr(simd);
+    long fwd = (long)H * W * C * k_rup(N, nr) + (long)R * S * C * mr;
+    long bx = (long)OH * OW * K * k_rup(N, nr) + (long)R * S * K * mr;
+    long bw = (long)H * W * N * k_rup(C, nr) + (long)OH * OW * N * mr + mr;
+    long m = fwd > bx ? fwd : bx;
+    return (m > bw ? m : bw) + mr * nr + 64;
+}
+
+/* The taps valid at output pixel (oh, ow) and the input pixel each reads:
+ * their count; tap t = r * S + s reads q = (oh + r - pad) * W + ow + s - pad. */
+static int k_small_taps(int oh, int ow, int H, int W, int R, int S, int pad, int *t, int *q)
+{
+    int n = 0;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            int ih = oh + r - pad, iw = ow + s - pad;
+            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                t[n] = r * S + s, q[n] = ih * W + iw, n++;
+        }
+    return n;
+}
+
+void k_conv2d_small(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
+                    float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int pad, int OH, int OW,
+                    int flip, int simd, int lo, int hi)
+{
+    if (lo >= hi)
+        return;
+    int mr = k_op_mr(simd), nr = k_op_nr(simd), Np = (int)k_rup(N, nr), T = R * S, HW = H * W, P = OH * OW;
+    float *xt = ws, *ap = xt + (long)HW * C * Np, *tile = ap + (long)T * C * mr;
+    /* xt[image tile][q][c][NR images]: one tile's columns of every pixel
+     * and channel together (a tile's GEMMs over every pixel read them from
+     * L2; the whole input, 4 MB at VGG16's 4x4, does not fit there); past
+     * N zeros */
+    long ts = (long)HW * C * nr;   /* from one image tile to the next */
+    for (int n0 = 0; n0 < Np; n0 += nr)
+        for (int q = 0; q < HW; q++)
+            for (int c = 0; c < C; c++) {
+                float *d = xt + (n0 / nr) * ts + ((long)q * C + c) * nr;
+                for (int j = 0; j < nr; j++)
+                    d[j] = n0 + j < N ? x[((long)(n0 + j) * C + c) * HW + q] : 0.0f;
+            }
+    int taps[25], pix[25];
+    const float *as[25], *bs[25];
+    for (int u = lo; u < hi; u++) {
+        int o0 = u * mr, rows = k_min(mr, K - o0);
+        /* ap[t][c][i]: output channel o0 + i's tap t of input channel c;
+         * flipped, w is [C][K][R][S] read as w[c][o][T - 1 - t] */
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < C; c++)
+                for (int i = 0; i < mr; i++) {
+                    float v = 0.0f;
+                    if (i < rows)
+                        v = flip ? w[((long)c * K + o0 + i) * T + (T - 1 - t)] : w[((long)(o0 + i) * C + c) * T + t];
+                    ap[((long)t * C + c) * mr + i] = v;
+                }
+        float bias[16];
+        for (int i = 0; i < mr; i++)
+            bias[i] = b && i < rows ? b[o0 + i] : 0.0f;
+        for (int n0 = 0; n0 < N; n0 += nr)
+            for (int p = 0; p < P; p++) {
+                int nt = k_small_taps(p / OW, p % OW, H, W, R, S, pad, taps, pix);
+                for (int k = 0; k < nt; k++)
+                    as[k] = ap + (long)taps[k] * C * mr, bs[k] = xt + (n0 / nr) * ts + (long)pix[k] * C * nr;
+                k_seg(simd, nt, as, bs, C, nr, b ? bias : NULL, tile, nr);
+                for (int i = 0; i < rows; i++)
+                    for (int j = 0; j < nr && n0 + j < N; j++)
+                        y[((long)(n0 + j) * K + o0 + i) * P + p] = tile[i * nr + j];
+            }
+    }
+}
+
+void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
+                          float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int pad, int OH,
+                          int OW, int simd, int lo, int hi)
+{
+    if (lo >= hi)
+        return;
+    int mr = k_op_mr(simd), nr = k_op_nr(simd), Cp = (int)k_rup(C, nr), T = R * S, HW = H * W, P = OH * OW;
+    float *xq = ws, *ap = xq + (long)HW * N * Cp, *tile = ap + (long)P * N * mr;
+    /* xq[channel tile][q][n][NR channels]: one tile's columns of every
+     * pixel and image together, as k_conv2d_small's; past C zeros */
+    long ts = (long)HW * N * nr;
+    for (int c0 = 0; c0 < Cp; c0 += nr)
+        for (int q = 0; q < HW; q++)
+            for (int n = 0; n < N; n++) {
+                float *d = xq + (c0 / nr) * ts + ((long)q * N + n) * nr;
+                for (int j = 0; j < nr; j++)
+                    d[j] = c0 + j < C ? x[((long)n * C + c0 + j) * HW + q] : 0.0f;
+            }
+    /* the pairs (p, q) of each tap: p's taps in pixel order */
+    int taps[25], pix[25], np[25] = { 0 }, pp[25][16], pq[25][16];
+    for (int p = 0; p < P; p++) {
+        int nt = k_small_taps(p / OW, p % OW, H, W, R, S, pad, taps, pix);
+        for (int k = 0; k < nt; k++) {
+            int t = taps[k];
+            pp[t][np[t]] = p, pq[t][np[t]] = pix[k], np[t]++;
+        }
+    }
+    const float *as[16], *bs[16];
+    for (int u = lo; u < hi; u++) {
+        int o0 = u * mr, rows = k_min(mr, K - o0);
+        /* ap[p][n][i] = dy[n][o0 + i][p] */
+        for (int p = 0; p < P; p++)
+            for (int n = 0; n < N; n++)
+                for (int i = 0; i < mr; i++)
+                    ap[((long)p * N + n) * mr + i] = i < rows ? dy[((long)n * K + o0 + i) * P + p] : 0.0f;
+        for (int c0 = 0; c0 < C; c0 += nr)
+            for (int t = 0; t < T; t++) {
+                for (int k = 0; k < np[t]; k++)
+                    as[k] = ap + (long)pp[t][k] * N * mr, bs[k] = xq + (c0 / nr) * ts + (long)pq[t][k] * N * nr;
+                if (np[t])
+                    k_seg(simd, np[t], as, bs, N, nr, NULL, tile, nr);
+                for (int i = 0; i < rows; i++)
+                    for (int j = 0; j < nr && c0 + j < C; j++)
+                        dw[((long)(o0 + i) * C + c0 + j) * T + t] = np[t] ? tile[i * nr + j] : 0.0f;
+            }
+        if (db)   /* the images in order, each its pixels in order */
+            for (int i = 0; i < rows; i++) {
+                float s = 0.0f;
+                for (int n = 0; n < N; n++)
+                    for (int p = 0; p < P; p++)
+                        s += dy[((long)n * K + o0 + i) * P + p];
+                db[o0 + i] = s;
+            }
+    }
+}
