@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""bench/vgg_vs_torch.py: training throughput of VGG16 (the paper's CIFAR-10 network, with batchnorm)
+in mwtc and in PyTorch, one after the other on the same machine, as a ratio.
+
+    bench/vgg_vs_torch.py [--torch PYTHON] [--images N] [--threads T] [--standard] [--batch B]
+
+The model is the stdlib's models/vgg16.mwt: 13 convs 3x3 with bias, batchnorm and relu, every conv
+but the first masked (MwT), five max poolings, a 512-512-10 head with dropout 0.5; with --standard
+the same network without masks (vgg16_standard). MwT trains with cross_entropy + 0.5 * cohesion +
+1.5 * coupling; the mask generators are bench/mwt_reference.py's (relu(tanh(fc2(relu(fc1(gap(x)))))),
+reading the conv's input), and so are the losses. SGD(lr 0.05, momentum 0.9, nesterov), batch B
+(default 128).
+
+The data are CIFAR-shaped (3 x 32 x 32) and synthetic, as no CIFAR-10 is on the machine: mwtc makes
+its `synthetic` set in memory; PyTorch trains on a fixed random batch per step. Only speed is
+compared here, never accuracy.
+
+What is timed: mwtc's `train --json` images_per_s (its steps, batch preparation included, the
+compile not); PyTorch's steps (forward, losses, backward, optimizer step) after one warm-up step,
+its batches made beforehand (not timed: favourable to PyTorch). Both on T threads (default 2).
+
+The PyTorch side runs in the interpreter given by --torch (default /usr/bin/python3, Debian's
+python3-torch 1.13; a venv's python with PyPI's torch is the other peer): this script calls itself
+with --peer under it. MWTC=path picks the mwtc binary (default build/mwtc).
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M']
+
+
+def peer(args):
+    """The PyTorch side: prints one JSON object."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    class Gen(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(cin, cout), nn.Linear(cout, cout)
+            nn.init.constant_(self.fc2.bias, 1.0)
+
+        def forward(self, x):
+            return torch.relu(torch.tanh(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3)))))))
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, masked):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout)
+            self.gen = Gen(cin, cout) if masked else None
+            self.mask = None
+
+        def forward(self, x):
+            y = self.bn(self.conv(x))
+            if self.gen is not None:
+                self.mask = self.gen(x)
+                y = y * self.mask[:, :, None, None]
+            return torch.relu(y)
+
+    class VGG(nn.Module):
+        def __init__(self, masked):
+            super().__init__()
+            layers, cin, first = [], 3, True
+            self.blocks = []
+            for v in CFG:
+                if v == 'M':
+                    layers.append(nn.MaxPool2d(2))
+                    continue
+                b = Block(cin, v, masked and not first)
+                layers.append(b)
+                self.blocks.append(b)
+                cin, first = v, False
+            self.features = nn.Sequential(*layers)
+            self.head = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 512),
+                                      nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10))
+
+        def forward(self, x):
+            return self.head(torch.flatten(self.features(x), 1))
+
+    def mask_losses(masks, y):   # bench/mwt_reference.py's
+        same = (y[:, None] == y[None, :]).float()
+        upper = torch.triu(torch.ones_like(same), diagonal=1)
+        w_same, w_diff = same * upper, (1.0 - same) * upper
+        coh, cpl = 0.0, 0.0
+        for m in masks:
+            mn = F.normalize(m, p=2, dim=1)
+            s = mn @ mn.t()
+            coh = coh + (1.0 - (s * w_same).sum() / w_same.sum())
+            cpl = cpl + (s * w_diff).sum() / w_diff.sum()
+        return coh / len(masks), cpl / len(masks)
+
+    masked = not args.standard
+    model = VGG(masked)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    steps = max(2, args.images // args.batch)
+    xs = [torch.randn(args.batch, 3, 32, 32) for _ in range(min(steps, 8))]
+    ys = [torch.randint(0, 10, (args.batch,)) for _ in range(min(steps, 8))]
+
+    def step(i):
+        x, y = xs[i % len(xs)], ys[i % len(ys)]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        if masked:
+            coh, cpl = mask_losses([b.mask for b in model.blocks if b.gen is not None], y)
+            loss = loss + 0.5 * coh + 1.5 * cpl
+        loss.backward()
+        opt.step()
+
+    step(0)   # warm-up: allocations, oneDNN's first-call work
+    t0 = time.perf_counter()
+    for i in range(1, steps):
+        step(i)
+    dt = time.perf_counter() - t0
+    print(json.dumps({"torch": torch.__version__, "images_per_s": (steps - 1) * args.batch / dt,
+                      "steps": steps - 1, "seconds": dt}))
+
+
+def mwtc_side(args):
+    mwtc = os.environ.get("MWTC") or os.path.join(ROOT, "build", "mwtc")
+    model = "vgg16_standard" if args.standard else "vgg16"
+    loss = "cross_entropy" if args.standard else "cross_entropy + 0.5 * cohesion + 1.5 * coupling"
+    src = ('import "models/vgg16"\n'
+           'dataset toy = synthetic(n = %d, test = 256, seed = 1) { classes = 10  shape = [3, 32, 32] }\n'
+           'train %s on toy { epochs = 1  batch = %d  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n'
+           '    loss = %s }\n' % (args.images, model, args.batch, loss))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "vgg.mwt")
+        with open(path, "w") as f:
+            f.write(src)
+        r = subprocess.run([mwtc, "train", path, "--threads", str(args.threads), "--json", "--quiet", "-o",
+                            os.path.join(d, "vgg.ckpt")], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit("vgg_vs_torch: mwtc failed:\n" + r.stderr)
+        return json.loads(r.stdout)
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--torch", default="/usr/bin/python3", help="the interpreter for the PyTorch side")
+    p.add_argument("--images", type=int, default=1280, help="training images (steps = images / batch)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--standard", action="store_true", help="vgg16_standard: no masks, cross-entropy only")
+    p.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.images < 2 * args.batch or args.batch < 2 or args.threads < 1:
+        p.error("--images must be at least two batches, --batch at least 2, --threads at least 1")
+    if args.peer:
+        peer(args)
+        return
+    m = mwtc_side(args)
+    cmd = [args.torch, os.path.abspath(__file__), "--peer", "--images", str(args.images), "--batch",
+           str(args.batch), "--threads", str(args.threads)] + (["--standard"] if args.standard else [])
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("vgg_vs_torch: the PyTorch side failed:\n" + r.stderr)
+    t = json.loads(r.stdout.strip().splitlines()[-1])
+    what = "VGG16 standard" if args.standard else "VGG16 MwT"
+    print("%s, batch %d, %d threads, %s" % (what, args.batch, args.threads, cpu_name()))
+    print("  %-28s %10s %14s %10s" % ("", "mwtc", "PyTorch " + t["torch"], "ratio"))
+    print("  %-28s %10.1f %14.1f %9.2fx" % ("training images/s", m["images_per_s"], t["images_per_s"],
+                                            m["images_per_s"] / t["images_per_s"]))
+
+
+if __name__ == "__main__":
+    main()
