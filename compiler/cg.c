@@ -127,11 +127,9 @@ static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNo
                       (int)n->pad, (int)y->d[2], (int)y->d[3]);
 }
 
-/* k_conv2d_small's 10 shape constants (N C H W K R S pad OH OW) for x into
- * y: the forward's, or (flip) the data gradient's, x then dy and y dx. */
-#define SMALL_SHAPE(x, y, n, pad) \
-    (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(y)->d[1], (double)(n)->k, \
-        (double)(n)->k, (double)(pad), (double)(y)->d[2], (double)(y)->d[3]
+/* k_conv2d_small's 11 shape constants: the conv's (N C H W K R S stride
+ * pad OH OW), of x into y (CONV_SHAPE's). */
+#define SMALL_SHAPE(x, y, n) CONV_SHAPE(x, y, n)
 
 /* F(4x4, 3x3) (k_wino4.c) for a Winograd conv of x where it pays, else
  * F(2x2, 3x3); MWTC_WINOGRAD=2x2 always F(2x2) (to compare). */
@@ -392,11 +390,11 @@ static int node(Cg *C, const IrNode *n)
         if (use_small(C, x, y, n)) {
             int units = k_small_units((int)y->d[1], L->simd);
             if (n->nin == 3)
-                call(C, units, "k_conv2d_small", "ppppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
-                     O(C, y), SMALL_SHAPE(x, y, n, n->pad), 0.0, simd);
+                call(C, units, "k_conv2d_small", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                     O(C, y), SMALL_SHAPE(x, y, n), 0.0, simd);
             else
-                call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
-                     SMALL_SHAPE(x, y, n, n->pad), 0.0, simd);
+                call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                     SMALL_SHAPE(x, y, n), 0.0, simd);
             return 0;
         }
         if (use_wino(C, x, y->d[1], n)) {
@@ -432,10 +430,10 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
-        if (use_small(C, y, x, n)) {   /* dx: the conv of dy with each kernel turned around */
+        if (use_small(C, y, x, n)) {   /* dx: per pixel of it, a GEMM over the pixels of dy that read it */
             int units = k_small_units((int)y->d[1], L->simd);
-            call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
-                 SMALL_SHAPE(x, y, n, n->k - 1 - n->pad), 1.0, simd);
+            call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                 SMALL_SHAPE(y, x, n), 1.0, simd);
             return 0;
         }
         if (use_wino(C, y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */
@@ -450,11 +448,11 @@ static int node(Cg *C, const IrNode *n)
         if (use_small(C, x, dy, n)) {   /* whole sums, written: no parts to add */
             int units = k_small_units((int)dy->d[1], L->simd);
             if (n->nextra)
-                call(C, units, "k_conv2d_small_bwd_w", "ppppwiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
-                     O(C, n->extra[0]), SMALL_SHAPE(x, dy, n, n->pad), simd);
+                call(C, units, "k_conv2d_small_bwd_w", "ppppwiiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
+                     O(C, n->extra[0]), SMALL_SHAPE(x, dy, n), simd);
             else
-                call(C, units, "k_conv2d_small_bwd_w", "pppnwiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
-                     SMALL_SHAPE(x, dy, n, n->pad), simd);
+                call(C, units, "k_conv2d_small_bwd_w", "pppnwiiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
+                     SMALL_SHAPE(x, dy, n), simd);
             return 0;
         }
         int G = plan_chunks(x->d[0]);

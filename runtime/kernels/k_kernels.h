@@ -64,21 +64,22 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
                     int OW, int G, int simd, int lo, int hi);
 /* Training convs of small planes (k_small.c): a GEMM per output pixel over
  * the batch. k_small_ok says whether a conv x [N,C,H,W] -> y [N,K,OH,OW]
- * qualifies (stride 1, at most 16 pixels a plane), k_small_ws the scratch.
- * k_conv2d_small: y = conv(x, w) + b (b may be NULL); with flip, x is dy
- * [N,C,H,W] of a conv with weights w [C][K][R][S] and y its dx [N,K,OH,OW]
- * (pad then R - 1 - the conv's). units: tiles of k_op_mr(simd) output
- * channels. k_conv2d_small_bwd_w: dw [K][C][R][S] and db [K] (db may be
+ * qualifies (stride 1 or 2, at most 16 output pixels a plane), k_small_ws
+ * the scratch. The shape arguments are the conv's, x [N,C,H,W] -> y
+ * [N,K,OH,OW] with w [K][C][R][S]. k_conv2d_small: y = conv(x, w) + b (b
+ * may be NULL); with flip, its first argument is dy and its output dx (b
+ * NULL); units: tiles of k_op_mr(simd) output channels (of dx's with
+ * flip). k_conv2d_small_bwd_w: dw [K][C][R][S] and db [K] (db may be
  * NULL), whole sums, written; units: tiles of k_op_mr(simd) of K. */
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd);
 int k_small_units(int K, int simd);
 void k_conv2d_small(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
-                    float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int pad, int OH, int OW,
-                    int flip, int simd, int lo, int hi);
+                    float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
+                    int OW, int flip, int simd, int lo, int hi);
 void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
-                          float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int pad, int OH,
-                          int OW, int simd, int lo, int hi);
+                          float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
+                          int OH, int OW, int simd, int lo, int hi);
 /* Winograd F(2x2, 3x3) (k_wino.c) for 3x3 convs with stride 1 and padding 1:
  * k_wino_ok says whether the shape qualifies (x [N,C,H,W] -> y [N,K,OH,OW]).
  * k_conv2d_wino computes y = conv(x, w) + b, the batchnorm on running

@@ -1,6 +1,7 @@
-/* Training convolutions of small planes (4x4 and smaller: VGG16's last two
- * stages on CIFAR-10, 512 channels at 4x4 and 2x2), stride 1, as a GEMM
- * per output pixel over the batch:
+/* Training convolutions of small planes (outputs of 16 pixels or fewer:
+ * VGG16's last two stages on CIFAR-10, 512 channels at 4x4 and 2x2, and
+ * ResNet18's last, with its stride-2 entry from 8x8), stride 1 or 2, as a
+ * GEMM per output pixel over the batch:
  *   y[n][o][p] = b[o] + sum over the taps t valid at p, and c, of w[o][c][t] x[n][c][q(p, t)]
  * Rows are output channels (register tiles of MR), columns images (NR of
  * them), the inner dimension the input channels of each valid tap in turn.
@@ -9,9 +10,9 @@
  * valid): VGG16's 2x2 layers ran at 17% of the cores' peak; Winograd
  * F(2x2) at 4x4 has 2 tiles a row where its transforms work on 16.
  *
- * k_conv2d_small: the forward, and with flip the data gradient (the conv
- * of dy with each kernel's taps turned around and its two channel axes
- * swapped); units are tiles of MR output channels. k_conv2d_small_bwd_w:
+ * k_conv2d_small: the forward, and with flip the data gradient (per input
+ * pixel, a GEMM over the output pixels that read it, each through its
+ * tap); units are tiles of MR output channels. k_conv2d_small_bwd_w:
  * the weight gradient (and the bias's), units tiles of MR of w's output
  * channels, each summing over the whole batch: no parts to add after. Each
  * output is one tile's sum, in an order fixed by the shape (taps in order,
@@ -61,10 +62,13 @@ static inline void k_seg(int simd, int nseg, const float *const *as, const float
 
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {
-    /* stride 1 and planes of at most 16 pixels each side of the conv;
-     * thin channel counts leave the tiles empty (the direct kernel then) */
-    return stride == 1 && H * W <= 16 && OH * OW <= 16 && OH == H + 2 * pad - R + 1 && OW == W + 2 * pad - S + 1 &&
-           C >= 16 && K >= 16 && R * S <= 25;
+    /* output planes of at most 16 pixels (inputs of at most 64: stride 2
+     * into 4x4, ResNet18's last stage); thin channel counts leave the tiles
+     * empty, and a 1x1 conv is one GEMM in the direct kernel already
+     * (ResNet18's stride-2 projection into 4x4 ran 2x slower here, its
+     * input laid out again for one tap): the direct kernel for those */
+    return (stride == 1 || stride == 2) && OH * OW <= 16 && H * W <= 64 && OH == (H + 2 * pad - R) / stride + 1 &&
+           OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16 && R * S > 1 && R * S <= 25;
 }
 
 int k_small_units(int K, int simd) { return (K + k_op_mr(simd) - 1) / k_op_mr(simd); }
@@ -81,73 +85,87 @@ long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW,
     return (m > bw ? m : bw) + mr * nr + 64;
 }
 
-/* The taps valid at output pixel (oh, ow) and the input pixel each reads:
- * their count; tap t = r * S + s reads q = (oh + r - pad) * W + ow + s - pad. */
-static int k_small_taps(int oh, int ow, int H, int W, int R, int S, int pad, int *t, int *q)
+/* The conv's pairs for one pixel, in the order its sums take them: the
+ * taps t = r * S + s in order, each with the other plane's pixel. Forward:
+ * output pixel p's taps, each reading input pixel q = ih * W + iw, ih =
+ * oh * stride + r - pad. Flipped (the data gradient): input pixel q's
+ * taps, each with the output pixel p that reads q through it. Their count. */
+static int k_small_pairs(int flip, int pix, int H, int W, int R, int S, int stride, int pad, int OH, int OW, int *t,
+                         int *other)
 {
     int n = 0;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) {
-            int ih = oh + r - pad, iw = ow + s - pad;
-            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                t[n] = r * S + s, q[n] = ih * W + iw, n++;
+            if (!flip) {
+                int ih = pix / OW * stride + r - pad, iw = pix % OW * stride + s - pad;
+                if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                    t[n] = r * S + s, other[n] = ih * W + iw, n++;
+            } else {
+                int oh = pix / W + pad - r, ow = pix % W + pad - s;   /* oh * stride = ih + pad - r */
+                if (oh >= 0 && ow >= 0 && oh % stride == 0 && ow % stride == 0 && oh / stride < OH &&
+                    ow / stride < OW)
+                    t[n] = r * S + s, other[n] = oh / stride * OW + ow / stride, n++;
+            }
         }
     return n;
 }
 
 void k_conv2d_small(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
-                    float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int pad, int OH, int OW,
-                    int flip, int simd, int lo, int hi)
+                    float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
+                    int OW, int flip, int simd, int lo, int hi)
 {
     if (lo >= hi)
         return;
-    int mr = k_op_mr(simd), nr = k_op_nr(simd), Np = (int)k_rup(N, nr), T = R * S, HW = H * W, P = OH * OW;
-    float *xt = ws, *ap = xt + (long)HW * C * Np, *tile = ap + (long)T * C * mr;
+    /* this call's input (Ci channels, Pi pixels) and output (Co, Po): the
+     * conv's, or with flip its output's gradient in and its input's out */
+    int Ci = flip ? K : C, Co = flip ? C : K, Pi = flip ? OH * OW : H * W, Po = flip ? H * W : OH * OW;
+    int mr = k_op_mr(simd), nr = k_op_nr(simd), Np = (int)k_rup(N, nr), T = R * S;
+    float *xt = ws, *ap = xt + (long)Pi * Ci * Np, *tile = ap + (long)T * Ci * mr;
     /* xt[image tile][q][c][NR images]: one tile's columns of every pixel
      * and channel together (a tile's GEMMs over every pixel read them from
      * L2; the whole input, 4 MB at VGG16's 4x4, does not fit there); past
      * N zeros */
-    long ts = (long)HW * C * nr;   /* from one image tile to the next */
+    long ts = (long)Pi * Ci * nr;   /* from one image tile to the next */
     for (int n0 = 0; n0 < Np; n0 += nr)
-        for (int q = 0; q < HW; q++)
-            for (int c = 0; c < C; c++) {
-                float *d = xt + (n0 / nr) * ts + ((long)q * C + c) * nr;
+        for (int q = 0; q < Pi; q++)
+            for (int c = 0; c < Ci; c++) {
+                float *d = xt + (n0 / nr) * ts + ((long)q * Ci + c) * nr;
                 for (int j = 0; j < nr; j++)
-                    d[j] = n0 + j < N ? x[((long)(n0 + j) * C + c) * HW + q] : 0.0f;
+                    d[j] = n0 + j < N ? x[((long)(n0 + j) * Ci + c) * Pi + q] : 0.0f;
             }
     int taps[25], pix[25];
     const float *as[25], *bs[25];
     for (int u = lo; u < hi; u++) {
-        int o0 = u * mr, rows = k_min(mr, K - o0);
-        /* ap[t][c][i]: output channel o0 + i's tap t of input channel c;
-         * flipped, w is [C][K][R][S] read as w[c][o][T - 1 - t] */
+        int o0 = u * mr, rows = k_min(mr, Co - o0);
+        /* ap[t][c][i]: tap t of the kernel joining input channel c to
+         * output channel o0 + i: w [K][C][R][S], flipped read as w[c][o] */
         for (int t = 0; t < T; t++)
-            for (int c = 0; c < C; c++)
+            for (int c = 0; c < Ci; c++)
                 for (int i = 0; i < mr; i++) {
                     float v = 0.0f;
                     if (i < rows)
-                        v = flip ? w[((long)c * K + o0 + i) * T + (T - 1 - t)] : w[((long)(o0 + i) * C + c) * T + t];
-                    ap[((long)t * C + c) * mr + i] = v;
+                        v = flip ? w[((long)c * C + o0 + i) * T + t] : w[((long)(o0 + i) * C + c) * T + t];
+                    ap[((long)t * Ci + c) * mr + i] = v;
                 }
         float bias[16];
         for (int i = 0; i < mr; i++)
             bias[i] = b && i < rows ? b[o0 + i] : 0.0f;
         for (int n0 = 0; n0 < N; n0 += nr)
-            for (int p = 0; p < P; p++) {
-                int nt = k_small_taps(p / OW, p % OW, H, W, R, S, pad, taps, pix);
+            for (int p = 0; p < Po; p++) {
+                int nt = k_small_pairs(flip, p, H, W, R, S, stride, pad, OH, OW, taps, pix);
                 for (int k = 0; k < nt; k++)
-                    as[k] = ap + (long)taps[k] * C * mr, bs[k] = xt + (n0 / nr) * ts + (long)pix[k] * C * nr;
-                k_seg(simd, nt, as, bs, C, nr, b ? bias : NULL, tile, nr);
+                    as[k] = ap + (long)taps[k] * Ci * mr, bs[k] = xt + (n0 / nr) * ts + (long)pix[k] * Ci * nr;
+                k_seg(simd, nt, as, bs, Ci, nr, b ? bias : NULL, tile, nr);
                 for (int i = 0; i < rows; i++)
                     for (int j = 0; j < nr && n0 + j < N; j++)
-                        y[((long)(n0 + j) * K + o0 + i) * P + p] = tile[i * nr + j];
+                        y[((long)(n0 + j) * Co + o0 + i) * Po + p] = tile[i * nr + j];
             }
     }
 }
 
 void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
-                          float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int pad, int OH,
-                          int OW, int simd, int lo, int hi)
+                          float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
+                          int OH, int OW, int simd, int lo, int hi)
 {
     if (lo >= hi)
         return;
@@ -163,10 +181,10 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
                 for (int j = 0; j < nr; j++)
                     d[j] = c0 + j < C ? x[((long)n * C + c0 + j) * HW + q] : 0.0f;
             }
-    /* the pairs (p, q) of each tap: p's taps in pixel order */
+    /* the pairs (p, q) of each tap: output pixels in order */
     int taps[25], pix[25], np[25] = { 0 }, pp[25][16], pq[25][16];
     for (int p = 0; p < P; p++) {
-        int nt = k_small_taps(p / OW, p % OW, H, W, R, S, pad, taps, pix);
+        int nt = k_small_pairs(0, p, H, W, R, S, stride, pad, OH, OW, taps, pix);
         for (int k = 0; k < nt; k++) {
             int t = taps[k];
             pp[t][np[t]] = p, pq[t][np[t]] = pix[k], np[t]++;

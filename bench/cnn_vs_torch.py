@@ -1,15 +1,18 @@
 #!/usr/bin/python3
-"""bench/vgg_vs_torch.py: training throughput of VGG16 (the paper's CIFAR-10 network, with batchnorm)
-in mwtc and in PyTorch, one after the other on the same machine, as a ratio.
+"""bench/cnn_vs_torch.py: training throughput of the paper's CIFAR-10 networks, VGG16 (with
+batchnorm) and ResNet18, in mwtc and in PyTorch, one after the other on the same machine, as a ratio.
 
-    bench/vgg_vs_torch.py [--torch PYTHON] [--images N] [--threads T] [--standard] [--batch B]
+    bench/cnn_vs_torch.py [--model vgg16|resnet18] [--torch PYTHON] [--images N] [--threads T]
+                          [--standard] [--batch B]
 
-The model is the stdlib's models/vgg16.mwt: 13 convs 3x3 with bias, batchnorm and relu, every conv
-but the first masked (MwT), five max poolings, a 512-512-10 head with dropout 0.5; with --standard
-the same network without masks (vgg16_standard). MwT trains with cross_entropy + 0.5 * cohesion +
-1.5 * coupling; the mask generators are bench/mwt_reference.py's (relu(tanh(fc2(relu(fc1(gap(x)))))),
-reading the conv's input), and so are the losses. SGD(lr 0.05, momentum 0.9, nesterov), batch B
-(default 128).
+The models are the stdlib's models/vgg16.mwt (13 convs 3x3 with bias, batchnorm and relu, every
+conv but the first masked (MwT), five max poolings, a 512-512-10 head with dropout 0.5) and
+models/resnet18.mwt (a 3x3 stem, four stages of two BasicBlocks, convs without bias, both 3x3 convs
+of every block and each 1x1 projection masked after its batchnorm, gap, one linear layer); with
+--standard the same networks without masks (vgg16_standard, resnet18_standard). MwT trains with
+cross_entropy + 0.5 * cohesion + 1.5 * coupling; the mask generators are bench/mwt_reference.py's
+(relu(tanh(fc2(relu(fc1(gap(x)))))), reading the conv's input), and so are the losses.
+SGD(lr 0.05, momentum 0.9, nesterov), batch B (default 128).
 
 The data are CIFAR-shaped (3 x 32 x 32) and synthetic, as no CIFAR-10 is on the machine: mwtc makes
 its `synthetic` set in memory; PyTorch trains on a fixed random batch per step. Only speed is
@@ -68,6 +71,50 @@ def peer(args):
                 y = y * self.mask[:, :, None, None]
             return torch.relu(y)
 
+    class Basic(nn.Module):   # torchvision's BasicBlock, each conv's batchnorm masked
+        def __init__(self, cin, cout, stride, masked):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+            self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+            self.g1 = Gen(cin, cout) if masked else None
+            self.g2 = Gen(cout, cout) if masked else None
+            self.proj = stride != 1 or cin != cout
+            if self.proj:
+                self.cs, self.bs = nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                self.gs = Gen(cin, cout) if masked else None
+            self.masks = []
+
+        def forward(self, x):
+            self.masks = []
+
+            def mask(g, y, inp):
+                if g is None:
+                    return y
+                m = g(inp)
+                self.masks.append(m)
+                return y * m[:, :, None, None]
+            y = torch.relu(mask(self.g1, self.b1(self.c1(x)), x))
+            y2 = mask(self.g2, self.b2(self.c2(y)), y)
+            sc = mask(self.gs, self.bs(self.cs(x)), x) if self.proj else x
+            return torch.relu(y2 + sc)
+
+    class ResNet(nn.Module):
+        def __init__(self, masked):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+            blocks, cin = [], 64
+            for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+                blocks += [Basic(cin, cout, stride, masked), Basic(cout, cout, 1, masked)]
+                cin = cout
+            self.blocks = nn.Sequential(*blocks)
+            self.fc = nn.Linear(512, 10)
+
+        def forward(self, x):
+            return self.fc(self.blocks(self.stem(x)).mean(dim=(2, 3)))
+
+        def all_masks(self):
+            return [m for b in self.blocks for m in b.masks]
+
     class VGG(nn.Module):
         def __init__(self, masked):
             super().__init__()
@@ -88,6 +135,9 @@ def peer(args):
         def forward(self, x):
             return self.head(torch.flatten(self.features(x), 1))
 
+        def all_masks(self):
+            return [b.mask for b in self.blocks if b.gen is not None]
+
     def mask_losses(masks, y):   # bench/mwt_reference.py's
         same = (y[:, None] == y[None, :]).float()
         upper = torch.triu(torch.ones_like(same), diagonal=1)
@@ -101,7 +151,7 @@ def peer(args):
         return coh / len(masks), cpl / len(masks)
 
     masked = not args.standard
-    model = VGG(masked)
+    model = VGG(masked) if args.model == "vgg16" else ResNet(masked)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     steps = max(2, args.images // args.batch)
@@ -113,7 +163,7 @@ def peer(args):
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         if masked:
-            coh, cpl = mask_losses([b.mask for b in model.blocks if b.gen is not None], y)
+            coh, cpl = mask_losses(model.all_masks(), y)
             loss = loss + 0.5 * coh + 1.5 * cpl
         loss.backward()
         opt.step()
@@ -129,20 +179,20 @@ def peer(args):
 
 def mwtc_side(args):
     mwtc = os.environ.get("MWTC") or os.path.join(ROOT, "build", "mwtc")
-    model = "vgg16_standard" if args.standard else "vgg16"
+    model = args.model + ("_standard" if args.standard else "")
     loss = "cross_entropy" if args.standard else "cross_entropy + 0.5 * cohesion + 1.5 * coupling"
-    src = ('import "models/vgg16"\n'
+    src = ('import "models/%s"\n' % args.model +
            'dataset toy = synthetic(n = %d, test = 256, seed = 1) { classes = 10  shape = [3, 32, 32] }\n'
            'train %s on toy { epochs = 1  batch = %d  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n'
            '    loss = %s }\n' % (args.images, model, args.batch, loss))
     with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "vgg.mwt")
+        path = os.path.join(d, "bench.mwt")
         with open(path, "w") as f:
             f.write(src)
         r = subprocess.run([mwtc, "train", path, "--threads", str(args.threads), "--json", "--quiet", "-o",
-                            os.path.join(d, "vgg.ckpt")], capture_output=True, text=True)
+                            os.path.join(d, "bench.ckpt")], capture_output=True, text=True)
         if r.returncode != 0:
-            sys.exit("vgg_vs_torch: mwtc failed:\n" + r.stderr)
+            sys.exit("cnn_vs_torch: mwtc failed:\n" + r.stderr)
         return json.loads(r.stdout)
 
 
@@ -159,11 +209,12 @@ def cpu_name():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=["vgg16", "resnet18"], default="vgg16")
     p.add_argument("--torch", default="/usr/bin/python3", help="the interpreter for the PyTorch side")
     p.add_argument("--images", type=int, default=1280, help="training images (steps = images / batch)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--standard", action="store_true", help="vgg16_standard: no masks, cross-entropy only")
+    p.add_argument("--standard", action="store_true", help="the model without masks, cross-entropy only")
     p.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.images < 2 * args.batch or args.batch < 2 or args.threads < 1:
@@ -172,13 +223,13 @@ def main():
         peer(args)
         return
     m = mwtc_side(args)
-    cmd = [args.torch, os.path.abspath(__file__), "--peer", "--images", str(args.images), "--batch",
+    cmd = [args.torch, os.path.abspath(__file__), "--peer", "--model", args.model, "--images", str(args.images), "--batch",
            str(args.batch), "--threads", str(args.threads)] + (["--standard"] if args.standard else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        sys.exit("vgg_vs_torch: the PyTorch side failed:\n" + r.stderr)
+        sys.exit("cnn_vs_torch: the PyTorch side failed:\n" + r.stderr)
     t = json.loads(r.stdout.strip().splitlines()[-1])
-    what = "VGG16 standard" if args.standard else "VGG16 MwT"
+    what = {"vgg16": "VGG16", "resnet18": "ResNet18"}[args.model] + (" standard" if args.standard else " MwT")
     print("%s, batch %d, %d threads, %s" % (what, args.batch, args.threads, cpu_name()))
     print("  %-28s %10s %14s %10s" % ("", "mwtc", "PyTorch " + t["torch"], "ratio"))
     print("  %-28s %10.1f %14.1f %9.2fx" % ("training images/s", m["images_per_s"], t["images_per_s"],
