@@ -114,9 +114,9 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
          * weights as the whole model's run would (drawn in its order, then
          * loaded) and takes the module's back for each checkpoint; the
          * smaller network trains. */
+        module = 1;   /* from here on whole is freed, whether or not it builds */
         if (run_model_build(&whole, a, t->model, NULL, 1, 1, 1, err, errlen) != 0)
             goto done;
-        module = 1;
         run_model_init(&whole, &rng, t->mask_init);
         if (o->init_from && run_ckpt_load_matching(&whole, o->init_from, err, errlen) < 0)
             goto done;
