@@ -117,6 +117,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         module = 1;   /* from here on whole is freed, whether or not it builds */
         if (run_model_build(&whole, a, t->model, NULL, 1, 1, 1, err, errlen) != 0)
             goto done;
+        whole.profile = 0;   /* it never runs: no table of it under MWTC_PROFILE */
         run_model_init(&whole, &rng, t->mask_init);
         if (o->init_from && run_ckpt_load_matching(&whole, o->init_from, err, errlen) < 0)
             goto done;
