@@ -115,10 +115,12 @@ long k_wino4_ws(int C, int H, int W, int K, int simd)
 
 int k_wino4_pays(int W)
 {
-    /* The row transform works on 16 tiles of a row at once: with 2 tiles a
-     * row (7x7) it does 8x the work it needs, and SimCNN's 7x7 layers ran
-     * 11-17% slower than with F(2x2) (4 tiles a row); its 14x14 and 28x28
-     * layers 3-8% faster (Zen 4, training, MWTC_PROFILE=1, 4 runs each). */
+    /* With 2 tiles a row F(4x4) loses: SimCNN's 7x7 layers ran 11-17%
+     * slower than with F(2x2) (4 tiles a row) when the row transform worked
+     * on 16 tiles of one row; its 14x14 and 28x28 layers 3-8% faster (Zen
+     * 4, training, MWTC_PROFILE=1, 4 runs each). Since the transforms take
+     * 16 tiles across tile rows, VGG16's 8x8 stage (2 tiles a row, none
+     * hanging over) still trained 8% slower with F(4x4) (Xeon, 10 steps). */
     return k_w4_tiles(W) >= 4;
 }
 
