@@ -91,6 +91,9 @@ void run_model_free(RunModel *m);
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
                      int from, int one_thread, char *err, size_t errlen);
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);
+/* A built module's parameters and states, gathered from full's by s; its
+ * kernels switched as s->keep says, its generators on (> 0) or off. */
+void run_module_fill(RunModel *mod, const Slice *s, RunModel *full, int generators);
 /* Rows [0, rows) of one of those inputs: src the shared value's images
  * (all their channels), dst the module's. */
 void run_module_input_rows(const SliceInput *in, const float *src, float *dst, long long rows);

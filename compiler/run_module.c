@@ -22,8 +22,7 @@ static int module_slice(Slice *s, Arena *a, RunModel *full, const unsigned char 
     return 0;
 }
 
-/* A built module's tensors, gathered from full's; its kernels switched. */
-static void module_fill(RunModel *mod, const Slice *s, RunModel *full, int generators)
+void run_module_fill(RunModel *mod, const Slice *s, RunModel *full, int generators)
 {
     for (int i = 0; i < s->g->params.n; i++)
         slice_gather(&s->params[i], run_param(full, s->params[i].src->index), run_param(mod, i));
@@ -39,7 +38,7 @@ int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const un
     if (module_slice(s, a, full, keep, generators, from, 0, err, errlen) != 0 ||
         run_model_build_graph(mod, a, full->net, s->g, full->pool, one_thread, err, errlen) != 0)
         return -1;
-    module_fill(mod, s, full, generators);
+    run_module_fill(mod, s, full, generators);
     return 0;
 }
 
@@ -113,7 +112,7 @@ int run_modules_build(RunModules *ms, Arena *a, RunModel *full, const unsigned c
     int rc = run_models_compile(ms->jit, ms->m, ms->n, err, errlen);
     for (int k = 0; k < ms->n && rc == 0; k++)
         if ((rc = run_model_link(&ms->m[k], a, full->pool, err, errlen)) == 0)
-            module_fill(&ms->m[k], &ms->s[k], full, generators);
+            run_module_fill(&ms->m[k], &ms->s[k], full, generators);
     if (rc != 0)
         run_modules_free(ms);
     return rc;

@@ -51,21 +51,10 @@ static int sliced_module(void)
     return !(e && !strcmp(e, "off"));
 }
 
-/* The module's weights and statistics from the whole model's, its moments
- * zero (a fine-tuning starts without them); and back, for a checkpoint
- * in the whole model's form (its other kernels as they were, switched off
- * by its keep vector), which eval, emit and report read as before. */
-static void module_in(RunModel *m, const Slice *s, RunModel *whole, int generators)
-{
-    for (int i = 0; i < s->g->params.n; i++) {
-        slice_gather(&s->params[i], run_param(whole, s->params[i].src->index), run_param(m, i));
-        memset(run_moment(m, i), 0, sizeof(float) * (size_t)ir_numel(s->g->params.v[i]));
-    }
-    for (int i = 0; i < s->g->states.n; i++)
-        slice_gather(&s->states[i], run_state(whole, s->states[i].src->index), run_state(m, i));
-    run_model_set_module(m, s->keep, generators);
-}
-
+/* A module's weights and statistics back into the whole model's
+ * (run_module_fill gathered them), for a checkpoint in the whole model's
+ * form (its other kernels as they were, switched off by its keep vector),
+ * which eval, emit and report read as before. */
 static void module_out(RunModel *m, const Slice *s, RunModel *whole)
 {
     for (int i = 0; i < s->g->params.n; i++)
@@ -125,7 +114,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         if (run_model_build_module_train(&m, &slice, a, t->model, t, o->keep, o->generators, t->batch, threads, err,
                                          errlen) != 0)
             goto done;
-        module_in(&m, &slice, &whole, o->generators);
+        run_module_fill(&m, &slice, &whole, o->generators);   /* its moments start at 0, as its arena does */
     } else {
         if (run_model_build(&m, a, t->model, t, t->batch, threads, 0, err, errlen) != 0)
             goto done;
