@@ -3,7 +3,7 @@
 batchnorm) and ResNet18, in mwtc and in PyTorch, one after the other on the same machine, as a ratio.
 
     bench/cnn_vs_torch.py [--model vgg16|resnet18] [--torch PYTHON] [--images N] [--threads T]
-                          [--standard] [--batch B]
+                          [--standard] [--batch B] [--infer]
 
 The models are the stdlib's models/vgg16.mwt (13 convs 3x3 with bias, batchnorm and relu, every
 conv but the first masked (MwT), five max poolings, a 512-512-10 head with dropout 0.5) and
@@ -21,6 +21,11 @@ compared here, never accuracy.
 What is timed: mwtc's `train --json` images_per_s (its steps, batch preparation included, the
 compile not); PyTorch's steps (forward, losses, backward, optimizer step) after one warm-up step,
 its batches made beforehand (not timed: favourable to PyTorch). Both on T threads (default 2).
+
+--infer times inference instead (the model in eval mode: batchnorm's running statistics, masks
+computed, no dropout): mwtc's build/bench/bench_infer on N test images (b256_images_per_s: batch B,
+default 256 here, the best of three passes over them); PyTorch's forward passes under no_grad over
+the same number of images at batch B, the best of three after a warm-up pass.
 
 The PyTorch side runs in the interpreter given by --torch (default /usr/bin/python3, Debian's
 python3-torch 1.13; a venv's python with PyPI's torch is the other peer): this script calls itself
@@ -152,6 +157,21 @@ def peer(args):
 
     masked = not args.standard
     model = VGG(masked) if args.model == "vgg16" else ResNet(masked)
+    if args.infer:
+        model.eval()
+        steps = max(1, args.images // args.batch)
+        x = torch.randn(args.batch, 3, 32, 32)
+        with torch.no_grad():
+            model(x)   # warm-up
+            best = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    model(x)
+                best = min(best, time.perf_counter() - t0)
+        print(json.dumps({"torch": torch.__version__, "images_per_s": steps * args.batch / best,
+                          "steps": steps, "seconds": best}))
+        return
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     steps = max(2, args.images // args.batch)
@@ -182,18 +202,28 @@ def mwtc_side(args):
     model = args.model + ("_standard" if args.standard else "")
     loss = "cross_entropy" if args.standard else "cross_entropy + 0.5 * cohesion + 1.5 * coupling"
     src = ('import "models/%s"\n' % args.model +
-           'dataset toy = synthetic(n = %d, test = 256, seed = 1) { classes = 10  shape = [3, 32, 32] }\n'
+           'dataset toy = synthetic(n = %d, test = %d, seed = 1) { classes = 10  shape = [3, 32, 32] }\n'
            'train %s on toy { epochs = 1  batch = %d  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n'
-           '    loss = %s }\n' % (args.images, model, args.batch, loss))
+           '    loss = %s }\n' % (args.images, args.images if args.infer else 256, model, args.batch, loss))
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "bench.mwt")
         with open(path, "w") as f:
             f.write(src)
-        r = subprocess.run([mwtc, "train", path, "--threads", str(args.threads), "--json", "--quiet", "-o",
-                            os.path.join(d, "bench.ckpt")], capture_output=True, text=True)
+        if args.infer:
+            if args.batch != 256:
+                sys.exit("cnn_vs_torch: mwtc's inference figure (bench_infer's) is at batch 256: leave --batch out")
+            infer = os.environ.get("BENCH_INFER") or os.path.join(ROOT, "build", "bench", "bench_infer")
+            cmd = [infer, path, "--threads", str(args.threads), "--images", str(args.images), "--latency", "1"]
+        else:
+            cmd = [mwtc, "train", path, "--threads", str(args.threads), "--json", "--quiet", "-o",
+                   os.path.join(d, "bench.ckpt")]
+        r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit("cnn_vs_torch: mwtc failed:\n" + r.stderr)
-        return json.loads(r.stdout)
+        out = json.loads(r.stdout)
+        if args.infer:
+            out["images_per_s"] = out["b256_images_per_s"]
+        return out
 
 
 def cpu_name():
@@ -212,11 +242,14 @@ def main():
     p.add_argument("--model", choices=["vgg16", "resnet18"], default="vgg16")
     p.add_argument("--torch", default="/usr/bin/python3", help="the interpreter for the PyTorch side")
     p.add_argument("--images", type=int, default=1280, help="training images (steps = images / batch)")
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=None, help="default 128 (training), 256 (--infer)")
+    p.add_argument("--infer", action="store_true", help="time inference (eval mode) instead of training")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--standard", action="store_true", help="the model without masks, cross-entropy only")
     p.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.batch is None:
+        args.batch = 256 if args.infer else 128
     if args.images < 2 * args.batch or args.batch < 2 or args.threads < 1:
         p.error("--images must be at least two batches, --batch at least 2, --threads at least 1")
     if args.peer:
@@ -224,7 +257,8 @@ def main():
         return
     m = mwtc_side(args)
     cmd = [args.torch, os.path.abspath(__file__), "--peer", "--model", args.model, "--images", str(args.images), "--batch",
-           str(args.batch), "--threads", str(args.threads)] + (["--standard"] if args.standard else [])
+           str(args.batch), "--threads", str(args.threads)] + (["--standard"] if args.standard else []) + \
+        (["--infer"] if args.infer else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit("cnn_vs_torch: the PyTorch side failed:\n" + r.stderr)
@@ -232,8 +266,8 @@ def main():
     what = {"vgg16": "VGG16", "resnet18": "ResNet18"}[args.model] + (" standard" if args.standard else " MwT")
     print("%s, batch %d, %d threads, %s" % (what, args.batch, args.threads, cpu_name()))
     print("  %-28s %10s %14s %10s" % ("", "mwtc", "PyTorch " + t["torch"], "ratio"))
-    print("  %-28s %10.1f %14.1f %9.2fx" % ("training images/s", m["images_per_s"], t["images_per_s"],
-                                            m["images_per_s"] / t["images_per_s"]))
+    print("  %-28s %10.1f %14.1f %9.2fx" % ("inference images/s" if args.infer else "training images/s",
+                                            m["images_per_s"], t["images_per_s"], m["images_per_s"] / t["images_per_s"]))
 
 
 if __name__ == "__main__":

@@ -115,13 +115,15 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
               (int)x->d[2], (int)x->d[3]);
 }
 
-/* k_small.c's GEMMs per output pixel for a training conv of x [N,C,H,W]
- * into y [N,K,OH,OW] of small planes (VGG16's 4x4 and 2x2 stages);
- * MWTC_SMALL=off keeps them on the other kernels, to compare. */
+/* k_small.c's GEMMs per output pixel for a conv of x [N,C,H,W] into y
+ * [N,K,OH,OW] of small planes (VGG16's 4x4 and 2x2 stages), training's
+ * or inference's; MWTC_SMALL=off keeps them on the other kernels, to
+ * compare. */
 static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
     const char *e = getenv("MWTC_SMALL");
-    if ((e && !strcmp(e, "off")) || x->rank != 4 || inference(C, n))
+    if ((e && !strcmp(e, "off")) || x->rank != 4 ||
+        (inference(C, n) && !k_small_batch_ok((int)x->d[0], C->p->L->simd)))
         return 0;
     return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
                       (int)n->pad, (int)y->d[2], (int)y->d[3]);
@@ -387,7 +389,13 @@ static int node(Cg *C, const IrNode *n)
             call(C, 1, "k_axpy", "ppflh", O(C, n->in[i]), O(C, y), n->weights[i]);
         return 0;
     case IR_CONV2D: {
-        if (use_small(C, x, y, n)) {
+        /* Training takes the small planes' GEMMs over Winograd (its forward
+         * and both gradients); inference keeps Winograd where it runs, with
+         * its transformed weights made beforehand (VGG16's 4x4 convs at
+         * batch 256: F(2x2) 45 ms a call, the GEMMs 58 ms), and the GEMMs
+         * elsewhere (the 2x2 convs, 57 ms a call in the direct kernel, 10 ms) */
+        int wino_ok = use_wino(C, x, y->d[1], n);
+        if (use_small(C, x, y, n) && !(wino_ok && inference(C, n))) {
             int units = k_small_units((int)y->d[1], L->simd);
             if (n->nin == 3)
                 call(C, units, "k_conv2d_small", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
@@ -397,7 +405,7 @@ static int node(Cg *C, const IrNode *n)
                      SMALL_SHAPE(x, y, n), 0.0, simd);
             return 0;
         }
-        if (use_wino(C, x, y->d[1], n)) {
+        if (wino_ok) {
             wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n));
             return 0;
         }
@@ -415,6 +423,13 @@ static int node(Cg *C, const IrNode *n)
         int g0 = n->nin == 7 ? 3 : 2;
         if (use_wino(C, x, y->d[1], n)) {
             wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1);
+            return 0;
+        }
+        if (use_small(C, x, y, n)) {   /* after Winograd, as IR_CONV2D's inference */
+            int units = k_small_units((int)y->d[1], L->simd);
+            call(C, units, "k_conv2d_small_bn", "ppqpppppwiiiiiiiiiiifiilh",
+                 O(C, x), O(C, n->in[1]), Q(C, n->nin == 7 ? n->in[2] : NULL), O(C, n->in[g0]), O(C, n->in[g0 + 1]),
+                 O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y), SMALL_SHAPE(x, y, n), 1e-5, n->p, simd);
             return 0;
         }
         double kt = conv_groups(C, x, y);

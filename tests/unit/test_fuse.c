@@ -140,18 +140,27 @@ static void test_what_fuses_with_pools(void **st)
     tc_free(t);
 }
 
-/* The model's logits, fused (MWTC_FUSE unset) or as written. */
-static void logits(TestComp *t, int fuse, float *out, int n)
+/* The model's logits, fused (MWTC_FUSE unset) or as written, with
+ * environment variable env set to "off" (env NULL: none); the calls to
+ * kernels whose names begin with `kernel` compiled for it, added to *calls
+ * when calls is not NULL. */
+static void logits_with(TestComp *t, int fuse, const char *env, const char *kernel, int *calls, float *out, int n)
 {
     if (fuse)
         unsetenv("MWTC_FUSE");
     else
         setenv("MWTC_FUSE", "off", 1);
+    if (env)
+        setenv(env, "off", 1);
     RunModel m;
     RtRng rng;
     rt_rng_seed(&rng, 7);
     tc_model_init(&m, t, tc_model(t, "m"), NULL, n, 2, &rng, MASK_INIT_KAIMING_NORMAL);
     unsetenv("MWTC_FUSE");
+    if (env)
+        unsetenv(env);
+    for (int i = 0; calls && i < m.calls.n; i++)
+        *calls += !strncmp(m.calls.v[i].kernel, kernel, strlen(kernel));
     /* batchnorm statistics that are not 0 and 1, so that the folding shows */
     for (int i = 0; i < m.eval.g->states.n; i++) {
         const IrValue *s = m.eval.g->states.v[i];
@@ -172,6 +181,8 @@ static void logits(TestComp *t, int fuse, float *out, int n)
     memcpy(out, m.base + m.eval.plan->off[m.eval.g->logits->id], sizeof(float) * (size_t)(n * 4));
     run_model_free(&m);
 }
+
+static void logits(TestComp *t, int fuse, float *out, int n) { logits_with(t, fuse, NULL, NULL, NULL, out, n); }
 
 static void test_fused_scores(void **st)
 {
@@ -194,10 +205,47 @@ static void test_fused_scores(void **st)
     tc_free(t);
 }
 
+/* Inference's convs of small planes (k_small.c's GEMMs per pixel, with
+ * batchnorm folded in or without it) score as the other kernels do: at 4x4
+ * from stride 2, and at 2x2 after a pooling, masked and not; a batch that
+ * fills a tile of images on any machine (24 with AVX2's tiles). */
+static void test_small_planes_infer(void **st)
+{
+    (void)st;
+    TestComp *t = tc_compile("small.mwt",
+                             "dataset d = synthetic(n = 64, test = 64, seed = 3) { classes = 4  shape = [3, 8, 8] }\n"
+                             "model m : [3, 8, 8] -> [4] {\n"
+                             "    conv(16) batchnorm relu conv(20, stride = 2) batchnorm relu\n"
+                             "    conv(17, bias = false) relu maxpool(2)\n"
+                             "    modular { conv(18) batchnorm relu } conv(16) relu\n"
+                             "    gap linear(4) }\n"
+                             "train m on d { epochs = 1  batch = 16  optimizer = sgd(lr = 0.05) }\n",
+                             1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    enum { N = 32 };
+    float small[N * 4], other[N * 4];
+    int calls[2] = { 0, 0 };
+    logits_with(t, 1, NULL, "k_conv2d_small", &calls[0], small, N);
+    logits_with(t, 1, "MWTC_SMALL", "k_conv2d_small", &calls[1], other, N);
+    assert_int_equal(calls[0], 3);   /* the 4x4 stride-2 conv, the masked 2x2 one, the 2x2 one without batchnorm */
+    assert_int_equal(calls[1], 0);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < N * 4; i++) {
+        worst = fmax(worst, fabs((double)small[i] - other[i]));
+        scale = fmax(scale, fabs((double)small[i]));
+    }
+    print_message("small planes vs other kernels: max |diff| %.3g over logits up to %.3g\n", worst, scale);
+    assert_true(scale > 0.01);
+    assert_true(worst <= 1e-4 * fmax(1.0, scale));
+    tc_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_what_fuses), cmocka_unit_test(test_what_fuses_with_pools),
+        cmocka_unit_test(test_small_planes_infer),
         cmocka_unit_test(test_fused_scores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -165,13 +165,13 @@ static void conv_case(const ConvShape *s, int G)
     free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
 }
 
-/* How a small batch's forward conv splits its channels: no more groups
- * than threads (each group unfolds the input again), none for many rows. */
 /* k_small.c: the forward, the data gradient (flip) and the weight and
- * bias gradients of small planes against the reference, and the same bits
- * however the units split; with 16- and 8-float tiles, channel and image
- * counts off the tile sizes, taps that fall off every side, stride 2
- * (odd planes too: input pixels no output reads). */
+ * bias gradients of small planes against the reference, and inference's
+ * forward with batchnorm folded in and relu (k_conv2d_small_bn, with and
+ * without bias), and the same bits however the units split; with 16- and
+ * 8-float tiles, channel and image counts off the tile sizes, taps that
+ * fall off every side, stride 2 (odd planes too: input pixels no output
+ * reads). */
 static void test_conv_small(void **state)
 {
     (void)state;
@@ -194,10 +194,24 @@ static void test_conv_small(void **state)
             double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx),
                    *rdw = malloc(sizeof(double) * (size_t)nw), *rdb = malloc(sizeof(double) * (size_t)K);
             conv_ref(sh, OH, OW, x, w, b, dy, 1, ry, rdx, rdw, rdb);
+            /* inference's batchnorm: the bias kept on even shapes, relu on odd ones */
+            int bias = si % 2 == 0, relu = si % 2 == 1;
+            float *gamma = fmalloc(K), *beta = fmalloc(K), *mean = fmalloc(K), *var = fmalloc(K);
+            fill(gamma, K, 15), fill(beta, K, 16), fill(mean, K, 17), fill(var, K, 18);
+            for (int k = 0; k < K; k++)
+                var[k] = fabsf(var[k]) + 0.25f;
+            double *rbn = malloc(sizeof(double) * (size_t)ny);
+            for (long i = 0; i < ny; i++) {
+                int k = (int)((i / ((long)OH * OW)) % K);
+                double v = ry[i] - (bias ? 0.0 : b[k]);
+                v = (v - mean[k]) * gamma[k] / sqrt((double)var[k] + 1e-5) + beta[k];
+                rbn[i] = relu && v < 0 ? 0.0 : v;
+            }
             long wsn = k_small_ws(N, C, H, W, K, R, S, OH, OW, simd);
-            float *y[3], *dx[3], *dw[3], *db[3];
+            float *y[3], *dx[3], *dw[3], *db[3], *ybn[3];
             for (int sp = 0; sp < 3; sp++) {
                 y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(nw), db[sp] = garbage(K);
+                ybn[sp] = garbage(ny);
                 for (int i = 0; i < split_count(sp); i++) {
                     float *ws = garbage(wsn);
                     int uk = k_small_units(K, simd), uc = k_small_units(C, simd);
@@ -207,6 +221,9 @@ static void test_conv_small(void **state)
                                    simd, split_at(uc, sp, i), split_at(uc, sp, i + 1));
                     k_conv2d_small_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH,
                                          OW, simd, split_at(uk, sp, i), split_at(uk, sp, i + 1));
+                    k_conv2d_small_bn(x, w, bias ? b : NULL, gamma, beta, mean, var, ybn[sp], ws, N, C, H, W, K, R, S,
+                                      sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(uk, sp, i),
+                                      split_at(uk, sp, i + 1));
                     free(ws);
                 }
                 if (sp == 0) {
@@ -214,19 +231,24 @@ static void test_conv_small(void **state)
                     assert_close_d(dx[0], rdx, nx, 1e-5, "k_conv2d_small flip");
                     assert_close_d(dw[0], rdw, nw, 1e-5, "k_conv2d_small_bwd_w");
                     assert_close_d(db[0], rdb, K, 1e-5, "k_conv2d_small_bwd_w bias");
+                    assert_close_d(ybn[0], rbn, ny, 1e-5, "k_conv2d_small_bn");
                 } else {
                     assert_same(y[0], y[sp], ny, "k_conv2d_small");
                     assert_same(dx[0], dx[sp], nx, "k_conv2d_small flip");
                     assert_same(dw[0], dw[sp], nw, "k_conv2d_small_bwd_w");
                     assert_same(db[0], db[sp], K, "k_conv2d_small_bwd_w bias");
+                    assert_same(ybn[0], ybn[sp], ny, "k_conv2d_small_bn");
                 }
             }
             for (int sp = 0; sp < 3; sp++)
-                free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
+                free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]), free(ybn[sp]);
             free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
+            free(gamma), free(beta), free(mean), free(var), free(rbn);
         }
 }
 
+/* How a small batch's forward conv splits its channels: no more groups
+ * than threads (each group unfolds the input again), none for many rows. */
 static void test_conv_groups(void **state)
 {
     (void)state;
