@@ -62,18 +62,18 @@ void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *re
 void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart, float *restrict dbpart,
                     float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
                     int OW, int G, int simd, int lo, int hi);
-/* Convs of small planes (k_small.c): a GEMM per output pixel over
- * the batch. k_small_ok says whether a conv x [N,C,H,W] -> y [N,K,OH,OW]
+/* Convs of small planes (k_small.c): a GEMM per output pixel over the
+ * batch. k_small_ok says whether a conv x [N,C,H,W] -> y [N,K,OH,OW]
  * qualifies (stride 1 or 2, at most 16 output pixels a plane; in inference
- * only with k_small_batch_ok's batch), k_small_ws
- * the scratch. The shape arguments are the conv's, x [N,C,H,W] -> y
- * [N,K,OH,OW] with w [K][C][R][S]. k_conv2d_small: y = conv(x, w) + b (b
- * may be NULL); with flip, its first argument is dy and its output dx (b
- * NULL); units: tiles of k_op_mr(simd) output channels (of dx's with
- * flip). k_conv2d_small_bn: inference's conv, batchnorm (with its running
+ * only with k_small_batch_ok's batch), k_small_ws the scratch. The shape
+ * arguments are the conv's, x [N,C,H,W] -> y [N,K,OH,OW] with w
+ * [K][C][R][S]. k_conv2d_small: y = conv(x, w) + b (b may be NULL); with
+ * flip, its first argument is dy and its output dx (b NULL); units:
+ * k_small_units(K) tiles of output channels (k_small_units(C) with flip).
+ * k_conv2d_small_bn: inference's conv, batchnorm (with its running
  * statistics) and relu when asked, as k_conv2d_bn_fwd; units as the
  * forward's. k_conv2d_small_bwd_w: dw [K][C][R][S] and db [K] (db may be
- * NULL), whole sums, written; units: tiles of k_op_mr(simd) of K. */
+ * NULL), whole sums, written; units: k_small_units(K). */
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd);
 int k_small_batch_ok(int N, int simd);

@@ -1,6 +1,7 @@
-/* Training convolutions of small planes (outputs of 16 pixels or fewer:
- * VGG16's last two stages on CIFAR-10, 512 channels at 4x4 and 2x2, and
- * ResNet18's last, with its stride-2 entry from 8x8), stride 1 or 2, as a
+/* Convolutions of small planes (outputs of 16 pixels or fewer: VGG16's
+ * last two stages on CIFAR-10, 512 channels at 4x4 and 2x2, and
+ * ResNet18's last, with its stride-2 entry from 8x8), stride 1 or 2, in
+ * training and in inference at batches that fill a tile of images, as a
  * GEMM per output pixel over the batch:
  *   y[n][o][p] = b[o] + sum over the taps t valid at p, and c, of w[o][c][t] x[n][c][q(p, t)]
  * Rows are output channels (register tiles of MR), columns images (NR of
@@ -48,14 +49,24 @@
             __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
     }
 
-K_SEG_KERNEL(k_seg_16x16, k_v16, 16, 16, 1)
+/* Register tiles: 8 rows by 32 columns (two vectors) with AVX-512, where
+ * the op kernels' 16 by 16 ran at 62% of the core's peak from L2 and 8 by
+ * 32 at 80% (Xeon, model 167, inner dimension 512): per step of the inner
+ * dimension 2 vector loads and 8 broadcasts for 16 FMAs, where 16 by 16
+ * takes 1 and 16, and the loads were what held it back. 4 by 24 with AVX2.
+ * The tile's shape changes no sum's order: each output adds its segments'
+ * products in order whatever tile holds it. */
+K_SEG_KERNEL(k_seg_8x32, k_v16, 16, 8, 2)
 K_SEG_KERNEL(k_seg_4x24, k_v8, 8, 4, 3)
+
+static inline int k_small_mr(int simd) { return simd >= 16 ? 8 : 4; }
+static inline int k_small_nr(int simd) { return simd >= 16 ? 32 : 24; }
 
 static inline void k_seg(int simd, int nseg, const float *const *as, const float *const *bs, int kin, long ldb,
                          const float *restrict bias, float *restrict c, long ldc)
 {
     if (simd >= 16)
-        k_seg_16x16(nseg, as, bs, kin, ldb, bias, c, ldc);
+        k_seg_8x32(nseg, as, bs, kin, ldb, bias, c, ldc);
     else
         k_seg_4x24(nseg, as, bs, kin, ldb, bias, c, ldc);
 }
@@ -75,15 +86,15 @@ int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, in
  * tiles compute zeros, and every tile of channels packs its weights for
  * them (ResNet18's stride-2 conv into 4x4 at batch 1: 5.5 ms a call here,
  * 1.8 in the direct kernel). Training keeps them at any batch. */
-int k_small_batch_ok(int N, int simd) { return N >= k_op_nr(simd); }
+int k_small_batch_ok(int N, int simd) { return N >= k_small_nr(simd); }
 
-int k_small_units(int K, int simd) { return (K + k_op_mr(simd) - 1) / k_op_mr(simd); }
+int k_small_units(int K, int simd) { return (K + k_small_mr(simd) - 1) / k_small_mr(simd); }
 
 /* Floats of scratch a call needs: the input laid out again, a tile's
  * packed weights (or gradients), a tile of output. */
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd)
 {
-    long mr = k_op_mr(simd), nr = k_op_nr(simd);
+    long mr = k_small_mr(simd), nr = k_small_nr(simd);
     long fwd = (long)H * W * C * k_rup(N, nr) + (long)R * S * C * mr;
     long bx = (long)OH * OW * K * k_rup(N, nr) + (long)R * S * K * mr;
     long bw = (long)H * W * N * k_rup(C, nr) + (long)OH * OW * N * mr + mr;
@@ -130,7 +141,7 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
     /* this call's input (Ci channels, Pi pixels) and output (Co, Po): the
      * conv's, or with flip its output's gradient in and its input's out */
     int Ci = flip ? K : C, Co = flip ? C : K, Pi = flip ? OH * OW : H * W, Po = flip ? H * W : OH * OW;
-    int mr = k_op_mr(simd), nr = k_op_nr(simd), Np = (int)k_rup(N, nr), T = R * S;
+    int mr = k_small_mr(simd), nr = k_small_nr(simd), Np = (int)k_rup(N, nr), T = R * S;
     float *xt = ws, *ap = xt + (long)Pi * Ci * Np, *tile = ap + (long)T * Ci * mr;
     /* xt[image tile][q][c][NR images]: one tile's columns of every pixel
      * and channel together (a tile's GEMMs over every pixel read them from
@@ -204,7 +215,7 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
 {
     if (lo >= hi)
         return;
-    int mr = k_op_mr(simd), nr = k_op_nr(simd), Cp = (int)k_rup(C, nr), T = R * S, HW = H * W, P = OH * OW;
+    int mr = k_small_mr(simd), nr = k_small_nr(simd), Cp = (int)k_rup(C, nr), T = R * S, HW = H * W, P = OH * OW;
     float *xq = ws, *ap = xq + (long)HW * N * Cp, *tile = ap + (long)P * N * mr;
     /* xq[channel tile][q][n][NR channels]: one tile's columns of every
      * pixel and image together, as k_conv2d_small's; past C zeros */
