@@ -129,6 +129,20 @@ static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNo
                       (int)n->pad, (int)y->d[2], (int)y->d[3]);
 }
 
+/* k_small.c's dot products for an inference conv of small planes at a
+ * batch too small for its GEMMs (one image, or a few whose columns fit in
+ * L2): bound by reading the weights, which it reads as they lie, once. */
+static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
+{
+    const char *e = getenv("MWTC_SMALL");
+    if ((e && !strcmp(e, "off")) || x->rank != 4 || !inference(C, n) ||
+        k_small_batch_ok((int)x->d[0], C->p->L->simd) ||
+        !k_small_dot_ok((int)x->d[0], (int)x->d[1], (int)n->k, (int)n->k, (int)y->d[2], (int)y->d[3]))
+        return 0;
+    return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
+                      (int)n->pad, (int)y->d[2], (int)y->d[3]);
+}
+
 /* k_conv2d_small's 11 shape constants: the conv's (N C H W K R S stride
  * pad OH OW), of x into y (CONV_SHAPE's). */
 #define SMALL_SHAPE(x, y, n) CONV_SHAPE(x, y, n)
@@ -394,6 +408,12 @@ static int node(Cg *C, const IrNode *n)
          * its transformed weights made beforehand (VGG16's 4x4 convs at
          * batch 256: F(2x2) 45 ms a call, the GEMMs 58 ms), and the GEMMs
          * elsewhere (the 2x2 convs, 57 ms a call in the direct kernel, 10 ms) */
+        if (use_small_dot(C, x, y, n)) {
+            call(C, k_small_dot_units((int)y->d[1], L->simd), "k_conv2d_small_dot", "ppqqqqqpwiiiiiiiiiiifiilh",
+                 O(C, x), O(C, n->in[1]), Q(C, n->nin == 3 ? n->in[2] : NULL), -1.0, -1.0, -1.0, -1.0, O(C, y),
+                 SMALL_SHAPE(x, y, n), 1e-5, 0.0, simd);
+            return 0;
+        }
         int wino_ok = use_wino(C, x, y->d[1], n);
         if (use_small(C, x, y, n) && !(wino_ok && inference(C, n))) {
             int units = k_small_units((int)y->d[1], L->simd);
@@ -421,6 +441,12 @@ static int node(Cg *C, const IrNode *n)
     }
     case IR_CONV2D_BN: { /* x, w (, b), gamma, beta, mean, var */
         int g0 = n->nin == 7 ? 3 : 2;
+        if (use_small_dot(C, x, y, n)) {
+            call(C, k_small_dot_units((int)y->d[1], L->simd), "k_conv2d_small_dot", "ppqpppppwiiiiiiiiiiifiilh",
+                 O(C, x), O(C, n->in[1]), Q(C, n->nin == 7 ? n->in[2] : NULL), O(C, n->in[g0]), O(C, n->in[g0 + 1]),
+                 O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y), SMALL_SHAPE(x, y, n), 1e-5, n->p, simd);
+            return 0;
+        }
         if (use_wino(C, x, y->d[1], n)) {
             wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1);
             return 0;

@@ -90,6 +90,22 @@ int k_small_batch_ok(int N, int simd) { return N >= k_small_nr(simd); }
 
 int k_small_units(int K, int simd) { return (K + k_small_mr(simd) - 1) / k_small_mr(simd); }
 
+/* Inference at a batch of one (or a few images, whose columns fit in half
+ * of L2): each output a dot product of its kernel's row of w, read as it
+ * lies, with a column of the image (the input's taps at that pixel, zeros
+ * where they fall on the padding). There VGG16's 512-channel convs are
+ * bound by reading their weights (9.4 MB each): the direct kernel read
+ * them at 6 GB/s at 2x2 (1.5 ms a call), Winograd its transformed weights,
+ * 16/9 as many, at 11 GB/s at 4x4 (1.55 ms). */
+int k_small_dot_ok(int N, int C, int R, int S, int OH, int OW)
+{
+    return N >= 1 && (long)N * OH * OW * k_rup((long)C * R * S, 16) * 4 <= 1L << 20;
+}
+
+int k_small_dot_units(int K, int simd) { return (K + k_dot_mr(simd) - 1) / k_dot_mr(simd); }
+
+static long k_small_dot_ws(int N, int C, int R, int S, int OH, int OW);
+
 /* Floats of scratch a call needs: the input laid out again, a tile's
  * packed weights (or gradients), a tile of output. */
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd)
@@ -99,7 +115,44 @@ long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW,
     long bx = (long)OH * OW * K * k_rup(N, nr) + (long)R * S * K * mr;
     long bw = (long)H * W * N * k_rup(C, nr) + (long)OH * OW * N * mr + mr;
     long m = fwd > bx ? fwd : bx;
-    return (m > bw ? m : bw) + mr * nr + 64;
+    m = m > bw ? m : bw;
+    if (k_small_dot_ok(N, C, R, S, OH, OW)) {
+        long dot = k_small_dot_ws(N, C, R, S, OH, OW);
+        m = m > dot ? m : dot;
+    }
+    return m + mr * nr + 64;
+}
+
+/* The dot path's scratch: the images' columns, padded to whole vectors,
+ * and a row of zeros as long. */
+static long k_small_dot_ws(int N, int C, int R, int S, int OH, int OW)
+{
+    long ct = k_rup((long)C * R * S, 16);
+    return (long)N * OH * OW * ct + ct + 16;
+}
+
+/* Lays out rows of Pi floats as columns: for r < Rp (rows past R are
+ * zeros) and each of nc channels c, the row src + r * rs + c * Pi goes to
+ * dst + (r / nr) * ts + c * cs + (r % nr) + q * qs, q < Pi. A tile's rows
+ * of one channel are copied whole (each a line or more) into a buffer,
+ * then written a pixel at a time, nr floats in order. Gathering a column at
+ * a time read every line of the input once per pixel, from L2 (VGG16's 4x4
+ * input: 1.2 ms of a 50 ms call, which each thread repeats), and the rows
+ * nr images apart are 32 KB apart there, one L1 set. */
+static void k_small_layout(const float *restrict src, float *restrict dst, int R, int Rp, int nc, int Pi, int nr,
+                           long ts, long qs, long cs, long rs)
+{
+    float buf[32 * 64];   /* nr <= 32 rows of Pi <= 64 */
+    for (int r0 = 0; r0 < Rp; r0 += nr)
+        for (int c = 0; c < nc; c++) {
+            for (int j = 0; j < nr; j++)
+                for (int q = 0; q < Pi; q++)
+                    buf[j * Pi + q] = r0 + j < R ? src[(long)(r0 + j) * rs + (long)c * Pi + q] : 0.0f;
+            float *d = dst + (r0 / nr) * ts + c * cs;
+            for (int q = 0; q < Pi; q++)
+                for (int j = 0; j < nr; j++)
+                    d[q * qs + j] = buf[j * Pi + q];
+        }
 }
 
 /* The conv's pairs for one pixel, in the order its sums take them: the
@@ -148,13 +201,7 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
      * L2; the whole input, 4 MB at VGG16's 4x4, does not fit there); past
      * N zeros */
     long ts = (long)Pi * Ci * nr;   /* from one image tile to the next */
-    for (int n0 = 0; n0 < Np; n0 += nr)
-        for (int q = 0; q < Pi; q++)
-            for (int c = 0; c < Ci; c++) {
-                float *d = xt + (n0 / nr) * ts + ((long)q * Ci + c) * nr;
-                for (int j = 0; j < nr; j++)
-                    d[j] = n0 + j < N ? x[((long)(n0 + j) * Ci + c) * Pi + q] : 0.0f;
-            }
+    k_small_layout(x, xt, N, Np, Ci, Pi, nr, ts, (long)Ci * nr, nr, (long)Ci * Pi);
     int taps[25], pix[25];
     const float *as[25], *bs[25];
     for (int u = lo; u < hi; u++) {
@@ -168,9 +215,11 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
             if (gamma && i < rows)
                 bias[i] = (bias[i] - mean[o0 + i]) * scale[i] + beta[o0 + i];
         }
-        for (int t = 0; t < T; t++)
-            for (int c = 0; c < Ci; c++)
-                for (int i = 0; i < mr; i++) {
+        /* c outermost: each of the tile's rows of w is read in order, and
+         * the T lines written for one c stay in L1 */
+        for (int c = 0; c < Ci; c++)
+            for (int i = 0; i < mr; i++)
+                for (int t = 0; t < T; t++) {
                     float v = 0.0f;
                     if (i < rows)
                         v = flip ? w[((long)c * C + o0 + i) * T + t] : w[((long)(o0 + i) * C + c) * T + t];
@@ -220,13 +269,8 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
     /* xq[channel tile][q][n][NR channels]: one tile's columns of every
      * pixel and image together, as k_conv2d_small's; past C zeros */
     long ts = (long)HW * N * nr;
-    for (int c0 = 0; c0 < Cp; c0 += nr)
-        for (int q = 0; q < HW; q++)
-            for (int n = 0; n < N; n++) {
-                float *d = xq + (c0 / nr) * ts + ((long)q * N + n) * nr;
-                for (int j = 0; j < nr; j++)
-                    d[j] = c0 + j < C ? x[((long)n * C + c0 + j) * HW + q] : 0.0f;
-            }
+    for (int n = 0; n < N; n++)
+        k_small_layout(x + (long)n * C * HW, xq + (long)n * nr, C, Cp, 1, HW, nr, ts, (long)N * nr, 1, HW);
     /* the pairs (p, q) of each tap: output pixels in order */
     int taps[25], pix[25], np[25] = { 0 }, pp[25][16], pq[25][16];
     for (int p = 0; p < P; p++) {
@@ -240,9 +284,9 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
     for (int u = lo; u < hi; u++) {
         int o0 = u * mr, rows = k_min(mr, K - o0);
         /* ap[p][n][i] = dy[n][o0 + i][p] */
-        for (int p = 0; p < P; p++)
-            for (int n = 0; n < N; n++)
-                for (int i = 0; i < mr; i++)
+        for (int n = 0; n < N; n++)   /* dy's rows read in order */
+            for (int i = 0; i < mr; i++)
+                for (int p = 0; p < P; p++)
                     ap[((long)p * N + n) * mr + i] = i < rows ? dy[((long)n * K + o0 + i) * P + p] : 0.0f;
         for (int c0 = 0; c0 < C; c0 += nr)
             for (int t = 0; t < T; t++) {
@@ -261,6 +305,64 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
                     for (int p = 0; p < P; p++)
                         s += dy[((long)n * K + o0 + i) * P + p];
                 db[o0 + i] = s;
+            }
+    }
+}
+
+void k_conv2d_small_dot(const float *restrict x, const float *restrict w, const float *restrict b,
+                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                        const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
+                        int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
+                        int hi)
+{
+    if (lo >= hi)
+        return;
+    int T = R * S, P = OH * OW, CT = C * T, V = simd >= 16 ? 16 : 8, nv = CT / V, mr = k_dot_mr(simd);
+    long ct = k_rup(CT, 16);
+    float *col = ws, *zero = col + (long)N * P * ct;
+    /* col[n][p][c * T + t] = x[n][c][ih][iw] at tap t of output pixel p, 0
+     * off the plane (and past CT) */
+    for (long i = 0; i < ct; i++)
+        zero[i] = 0.0f;
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < P; p++) {
+            float *d = col + ((long)n * P + p) * ct;
+            int oh = p / OW, ow = p % OW;
+            for (int c = 0; c < C; c++)
+                for (int r = 0; r < R; r++)
+                    for (int s2 = 0; s2 < S; s2++) {
+                        int ih = oh * stride + r - pad, iw = ow * stride + s2 - pad;
+                        d[(long)c * T + r * S + s2] = ih >= 0 && ih < H && iw >= 0 && iw < W
+                                                          ? x[(((long)n * C + c) * H + ih) * W + iw]
+                                                          : 0.0f;
+                    }
+            for (long i = CT; i < ct; i++)
+                d[i] = 0.0f;
+        }
+    const float *a[4], *bb[K_DOT_NR];
+    float out[16];
+    for (int u = lo; u < hi; u++) {
+        int o0 = u * mr, rows = k_min(mr, K - o0);
+        for (int i = 0; i < mr; i++)
+            a[i] = i < rows ? w + (long)(o0 + i) * CT : zero;
+        for (int n = 0; n < N; n++)
+            for (int p0 = 0; p0 < P; p0 += K_DOT_NR) {
+                for (int j = 0; j < K_DOT_NR; j++)
+                    bb[j] = p0 + j < P ? col + ((long)n * P + p0 + j) * ct : zero;
+                k_dot(simd, nv, a, bb, out);
+                for (int i = 0; i < rows; i++) {
+                    int o = o0 + i;
+                    float sc = gamma ? gamma[o] / sqrtf(var[o] + eps) : 1.0f;
+                    for (int j = 0; j < K_DOT_NR && p0 + j < P; j++) {
+                        float v = out[i * K_DOT_NR + j];
+                        for (int q = nv * V; q < CT; q++)   /* the rest, in order */
+                            v += a[i][q] * bb[j][q];
+                        v += b ? b[o] : 0.0f;
+                        if (gamma)
+                            v = (v - mean[o]) * sc + beta[o];
+                        y[((long)n * K + o) * P + p0 + j] = relu && !(v > 0.0f) ? 0.0f : v;
+                    }
+                }
             }
     }
 }

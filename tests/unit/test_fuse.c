@@ -207,8 +207,9 @@ static void test_fused_scores(void **st)
 
 /* Inference's convs of small planes (k_small.c's GEMMs per pixel, with
  * batchnorm folded in or without it) score as the other kernels do: at 4x4
- * from stride 2, and at 2x2 after a pooling, masked and not; a batch that
- * fills a tile of images on any machine (32 with AVX-512, 24 with AVX2). */
+ * from stride 2, and at 2x2 after a pooling, masked and not; at a batch
+ * that fills a tile of images on any machine (32 with AVX-512, 24 with
+ * AVX2), and at batches of 1 and 3, as dot products. */
 static void test_small_planes_infer(void **st)
 {
     (void)st;
@@ -223,21 +224,31 @@ static void test_small_planes_infer(void **st)
                              1);
     if (t->errors)
         fail_msg("%s", t->diags);
-    enum { N = 32 };
-    float small[N * 4], other[N * 4];
-    int calls[2] = { 0, 0 };
-    logits_with(t, 1, NULL, "k_conv2d_small", &calls[0], small, N);
-    logits_with(t, 1, "MWTC_SMALL", "k_conv2d_small", &calls[1], other, N);
-    assert_int_equal(calls[0], 3);   /* the 4x4 stride-2 conv, the masked 2x2 one, the 2x2 one without batchnorm */
-    assert_int_equal(calls[1], 0);
-    double worst = 0, scale = 0;
-    for (int i = 0; i < N * 4; i++) {
-        worst = fmax(worst, fabs((double)small[i] - other[i]));
-        scale = fmax(scale, fabs((double)small[i]));
+    /* 32 images: GEMMs; 1 and 3: dot products (k_conv2d_small_dot) */
+    const int batches[] = { 32, 1, 3 };
+    for (int bi = 0; bi < 3; bi++) {
+        int N = batches[bi];
+        float small[32 * 4], other[32 * 4];
+        int calls[2] = { 0, 0 }, dots = 0;
+        logits_with(t, 1, NULL, "k_conv2d_small", &calls[0], small, N);
+        logits_with(t, 1, NULL, "k_conv2d_small_dot", &dots, small, N);
+        logits_with(t, 1, "MWTC_SMALL", "k_conv2d_small", &calls[1], other, N);
+        /* the 4x4 stride-2 conv, the masked 2x2 one, the 2x2 one without
+         * batchnorm; with dot products also the 4x4 one after the stride,
+         * which runs Winograd at 32 images */
+        assert_int_equal(calls[0], N == 32 ? 3 : 4);
+        assert_int_equal(dots, N == 32 ? 0 : 4);
+        assert_int_equal(calls[1], 0);
+        double worst = 0, scale = 0;
+        for (int i = 0; i < N * 4; i++) {
+            worst = fmax(worst, fabs((double)small[i] - other[i]));
+            scale = fmax(scale, fabs((double)small[i]));
+        }
+        print_message("small planes vs other kernels, %d images: max |diff| %.3g over logits up to %.3g\n", N, worst,
+                      scale);
+        assert_true(scale > 0.01);
+        assert_true(worst <= 1e-4 * fmax(1.0, scale));
     }
-    print_message("small planes vs other kernels: max |diff| %.3g over logits up to %.3g\n", worst, scale);
-    assert_true(scale > 0.01);
-    assert_true(worst <= 1e-4 * fmax(1.0, scale));
     tc_free(t);
 }
 

@@ -168,7 +168,9 @@ static void conv_case(const ConvShape *s, int G)
 /* k_small.c: the forward, the data gradient (flip) and the weight and
  * bias gradients of small planes against the reference, and inference's
  * forward with batchnorm folded in and relu (k_conv2d_small_bn, with and
- * without bias), and the same bits however the units split; with 16- and
+ * without bias) and as dot products (k_conv2d_small_dot, whose rows of
+ * C * R * S floats end off whole vectors where C is odd), and the same
+ * bits however the units split; with 16- and
  * 8-float tiles, channel and image counts off the tile sizes, taps that
  * fall off every side, stride 2 (odd planes too: input pixels no output
  * reads). */
@@ -208,10 +210,11 @@ static void test_conv_small(void **state)
                 rbn[i] = relu && v < 0 ? 0.0 : v;
             }
             long wsn = k_small_ws(N, C, H, W, K, R, S, OH, OW, simd);
-            float *y[3], *dx[3], *dw[3], *db[3], *ybn[3];
+            assert_true(k_small_dot_ok(N, C, R, S, OH, OW));
+            float *y[3], *dx[3], *dw[3], *db[3], *ybn[3], *ydot[3];
             for (int sp = 0; sp < 3; sp++) {
                 y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(nw), db[sp] = garbage(K);
-                ybn[sp] = garbage(ny);
+                ybn[sp] = garbage(ny), ydot[sp] = garbage(ny);
                 for (int i = 0; i < split_count(sp); i++) {
                     float *ws = garbage(wsn);
                     int uk = k_small_units(K, simd), uc = k_small_units(C, simd);
@@ -224,6 +227,10 @@ static void test_conv_small(void **state)
                     k_conv2d_small_bn(x, w, bias ? b : NULL, gamma, beta, mean, var, ybn[sp], ws, N, C, H, W, K, R, S,
                                       sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(uk, sp, i),
                                       split_at(uk, sp, i + 1));
+                    int ud = k_small_dot_units(K, simd);
+                    k_conv2d_small_dot(x, w, bias ? b : NULL, gamma, beta, mean, var, ydot[sp], ws, N, C, H, W, K, R,
+                                       S, sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(ud, sp, i),
+                                       split_at(ud, sp, i + 1));
                     free(ws);
                 }
                 if (sp == 0) {
@@ -232,16 +239,18 @@ static void test_conv_small(void **state)
                     assert_close_d(dw[0], rdw, nw, 1e-5, "k_conv2d_small_bwd_w");
                     assert_close_d(db[0], rdb, K, 1e-5, "k_conv2d_small_bwd_w bias");
                     assert_close_d(ybn[0], rbn, ny, 1e-5, "k_conv2d_small_bn");
+                    assert_close_d(ydot[0], rbn, ny, 1e-5, "k_conv2d_small_dot");
                 } else {
                     assert_same(y[0], y[sp], ny, "k_conv2d_small");
                     assert_same(dx[0], dx[sp], nx, "k_conv2d_small flip");
                     assert_same(dw[0], dw[sp], nw, "k_conv2d_small_bwd_w");
                     assert_same(db[0], db[sp], K, "k_conv2d_small_bwd_w bias");
                     assert_same(ybn[0], ybn[sp], ny, "k_conv2d_small_bn");
+                    assert_same(ydot[0], ydot[sp], ny, "k_conv2d_small_dot");
                 }
             }
             for (int sp = 0; sp < 3; sp++)
-                free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]), free(ybn[sp]);
+                free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]), free(ybn[sp]), free(ydot[sp]);
             free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
             free(gamma), free(beta), free(mean), free(var), free(rbn);
         }
