@@ -227,7 +227,7 @@ static void test_conv_small(void **state)
                     k_conv2d_small_bn(x, w, bias ? b : NULL, gamma, beta, mean, var, ybn[sp], ws, N, C, H, W, K, R, S,
                                       sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(uk, sp, i),
                                       split_at(uk, sp, i + 1));
-                    int ud = k_small_dot_units(K, simd);
+                    int ud = k_small_dot_units(K, OH * OW, simd);
                     k_conv2d_small_dot(x, w, bias ? b : NULL, gamma, beta, mean, var, ydot[sp], ws, N, C, H, W, K, R,
                                        S, sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(ud, sp, i),
                                        split_at(ud, sp, i + 1));
