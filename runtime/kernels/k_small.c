@@ -24,11 +24,14 @@
 #include "k_tile.h"
 
 /* C[MR][NV*V] = bias + the sum over segments s < nseg, in order, of
- * a_s[kin][MR] times the rows of b_s (row stride ldb). */
-#define K_SEG_KERNEL(NAME, VT, V, MR, NV)                                                                          \
-    static inline void NAME(int nseg, const float *const *as, const float *const *bs, int kin, long ldb,           \
+ * a_s times the rows of b_s (row stride ldb), a_s[k][i] at a_s + k * AK + i
+ * * AI: AK = MR, AI = 1 where a is packed [kin][MR] (k_seg), AK = 1, AI =
+ * lda where it is MR rows of a matrix read in place (k_rows). */
+#define K_SEG_KERNEL(NAME, VT, V, MR, NV, AK, AI)                                                                  \
+    static inline void NAME(int nseg, const float *const *as, const float *const *bs, int kin, long ldb, long lda, \
                             const float *restrict bias, float *restrict c, long ldc)                               \
     {                                                                                                              \
+        (void)lda;                                                                                                 \
         VT acc[MR][NV];                                                                                            \
         K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
             (bias ? bias[i] : 0.0f) - (VT){ 0 };                                                                   \
@@ -40,7 +43,7 @@
                                                                        sizeof(VT));                                \
                 K_UNROLL for (int i = 0; i < MR; i++)                                                              \
                 {                                                                                                  \
-                    VT av = a[(long)k * MR + i] - (VT){ 0 };                                                       \
+                    VT av = a[(long)k * (AK) + (long)i * (AI)] - (VT){ 0 };                                        \
                     K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                 \
                 }                                                                                                  \
             }                                                                                                      \
@@ -56,8 +59,8 @@
  * takes 1 and 16, and the loads were what held it back. 4 by 24 with AVX2.
  * The tile's shape changes no sum's order: each output adds its segments'
  * products in order whatever tile holds it. */
-K_SEG_KERNEL(k_seg_8x32, k_v16, 16, 8, 2)
-K_SEG_KERNEL(k_seg_4x24, k_v8, 8, 4, 3)
+K_SEG_KERNEL(k_seg_8x32, k_v16, 16, 8, 2, 8, 1)
+K_SEG_KERNEL(k_seg_4x24, k_v8, 8, 4, 3, 4, 1)
 
 static inline int k_small_mr(int simd) { return simd >= 16 ? 8 : 4; }
 static inline int k_small_nr(int simd) { return simd >= 16 ? 32 : 24; }
@@ -66,35 +69,13 @@ static inline void k_seg(int simd, int nseg, const float *const *as, const float
                          const float *restrict bias, float *restrict c, long ldc)
 {
     if (simd >= 16)
-        k_seg_8x32(nseg, as, bs, kin, ldb, bias, c, ldc);
+        k_seg_8x32(nseg, as, bs, kin, ldb, 0, bias, c, ldc);
     else
-        k_seg_4x24(nseg, as, bs, kin, ldb, bias, c, ldc);
+        k_seg_4x24(nseg, as, bs, kin, ldb, 0, bias, c, ldc);
 }
 
-/* C[MR][NV*V] = the sum over k < kin, in order, of a[i * lda + k] (MR rows
- * of a, read where they lie) times b[k][..] (rows of NV*V floats). */
-#define K_ROWS_KERNEL(NAME, VT, V, MR, NV)                                                                         \
-    static inline void NAME(int kin, const float *restrict a, long lda, const float *restrict b,                  \
-                            float *restrict c)                                                                     \
-    {                                                                                                              \
-        VT acc[MR][NV];                                                                                            \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] = (VT){ 0 };        \
-        for (int k = 0; k < kin; k++) {                                                                            \
-            VT bv[NV];                                                                                             \
-            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * NV * V + j * V,          \
-                                                                   sizeof(VT));                                    \
-            K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
-            {                                                                                                      \
-                VT av = a[(long)i * lda + k] - (VT){ 0 };                                                          \
-                K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                     \
-            }                                                                                                      \
-        }                                                                                                          \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
-            __builtin_memcpy(c + (long)i * NV * V + j * V, &acc[i][j], sizeof(VT));                                \
-    }
-
-K_ROWS_KERNEL(k_rows_16x16, k_v16, 16, 16, 1)
-K_ROWS_KERNEL(k_rows_4x16, k_v8, 8, 4, 2)
+K_SEG_KERNEL(k_rows_16x16, k_v16, 16, 16, 1, 1, lda)
+K_SEG_KERNEL(k_rows_4x16, k_v8, 8, 4, 2, 1, lda)
 
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {
@@ -385,10 +366,11 @@ static void k_small_rows(const float *restrict x, const float *restrict w, const
     for (int u = lo; u < hi; u++) {
         int o0 = u * mr, a0 = k_min(o0, K - mr);
         for (int n = 0; n < N; n++) {
+            const float *a = w + (long)a0 * CT, *bt = colt + (long)n * CT * 16;
             if (simd >= 16)
-                k_rows_16x16(CT, w + (long)a0 * CT, CT, colt + (long)n * CT * 16, tile);
+                k_rows_16x16(1, &a, &bt, CT, 16, CT, NULL, tile, 16);
             else
-                k_rows_4x16(CT, w + (long)a0 * CT, CT, colt + (long)n * CT * 16, tile);
+                k_rows_4x16(1, &a, &bt, CT, 16, CT, NULL, tile, 16);
             for (int o = o0; o < k_min(o0 + mr, K); o++)
                 for (int p = 0; p < P; p++)
                     y[((long)n * K + o) * P + p] =
