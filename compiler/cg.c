@@ -143,6 +143,16 @@ static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const 
                       (int)n->pad, (int)y->d[2], (int)y->d[3]);
 }
 
+/* k_small.c's units for a forward or data gradient into `rows` channels
+ * over `cols` images, and in *split whether they split by the images
+ * (k_small_split: many threads). */
+static int small_units(const Cg *C, long long rows, long long cols, int *split)
+{
+    int u = k_small_units((int)rows, C->p->L->simd);
+    *split = k_small_split(u, C->out->threads);
+    return *split ? u * k_small_cols((int)cols, C->p->L->simd) : u;
+}
+
 /* k_conv2d_small's 11 shape constants: the conv's (N C H W K R S stride
  * pad OH OW), of x into y (CONV_SHAPE's). */
 #define SMALL_SHAPE(x, y, n) CONV_SHAPE(x, y, n)
@@ -419,13 +429,13 @@ static int node(Cg *C, const IrNode *n)
         }
         int wino_ok = use_wino(C, x, y->d[1], n);
         if (use_small(C, x, y, n) && !(wino_ok && inference(C, n))) {
-            int units = k_small_units((int)y->d[1], L->simd);
+            int split, units = small_units(C, y->d[1], x->d[0], &split);
             if (n->nin == 3)
-                call(C, units, "k_conv2d_small", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
-                     O(C, y), SMALL_SHAPE(x, y, n), 0.0, simd);
+                call(C, units, "k_conv2d_small", "ppppwiiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
+                     O(C, y), SMALL_SHAPE(x, y, n), 0.0, (double)split, simd);
             else
-                call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
-                     SMALL_SHAPE(x, y, n), 0.0, simd);
+                call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                     SMALL_SHAPE(x, y, n), 0.0, (double)split, simd);
             return 0;
         }
         if (wino_ok) {
@@ -456,10 +466,10 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_small(C, x, y, n)) {   /* after Winograd, as IR_CONV2D's inference */
-            int units = k_small_units((int)y->d[1], L->simd);
-            call(C, units, "k_conv2d_small_bn", "ppqpppppwiiiiiiiiiiifiilh",
-                 O(C, x), O(C, n->in[1]), Q(C, n->nin == 7 ? n->in[2] : NULL), O(C, n->in[g0]), O(C, n->in[g0 + 1]),
-                 O(C, n->in[g0 + 2]), O(C, n->in[g0 + 3]), O(C, y), SMALL_SHAPE(x, y, n), 1e-5, n->p, simd);
+            int split, units = small_units(C, y->d[1], x->d[0], &split);
+            call(C, units, "k_conv2d_small_bn", "ppqpppppwiiiiiiiiiiifiiilh", O(C, x), O(C, n->in[1]),
+                 Q(C, n->nin == 7 ? n->in[2] : NULL), O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]),
+                 O(C, n->in[g0 + 3]), O(C, y), SMALL_SHAPE(x, y, n), 1e-5, n->p, (double)split, simd);
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -476,9 +486,9 @@ static int node(Cg *C, const IrNode *n)
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
         if (use_small(C, y, x, n)) {   /* dx: per pixel of it, a GEMM over the pixels of dy that read it */
-            int units = k_small_units((int)y->d[1], L->simd);
-            call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
-                 SMALL_SHAPE(y, x, n), 1.0, simd);
+            int split, units = small_units(C, y->d[1], y->d[0], &split);
+            call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
+                 SMALL_SHAPE(y, x, n), 1.0, (double)split, simd);
             return 0;
         }
         if (use_wino(C, y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */

@@ -73,7 +73,10 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
  * k_conv2d_small_bn: inference's conv, batchnorm (with its running
  * statistics) and relu when asked, as k_conv2d_bn_fwd; units as the
  * forward's. k_conv2d_small_bwd_w: dw [K][C][R][S] and db [K] (db may be
- * NULL), whole sums, written; units: k_small_units(K). */
+ * NULL), whole sums, written; units: k_small_units(K). The forward, data
+ * gradient and k_conv2d_small_bn with split (k_small_split: many threads)
+ * take k_small_units times k_small_cols(N) units, unit u the tile u %
+ * k_small_units of output channels and u / k_small_units of images. */
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd);
 int k_small_batch_ok(int N, int simd);
@@ -89,14 +92,16 @@ void k_conv2d_small_dot(const float *restrict x, const float *restrict w, const 
                         int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
                         int hi);
 int k_small_units(int K, int simd);
+int k_small_cols(int n, int simd);
+int k_small_split(int units, int threads);
 void k_conv2d_small(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
                     float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
-                    int OW, int flip, int simd, int lo, int hi);
+                    int OW, int flip, int split, int simd, int lo, int hi);
 void k_conv2d_small_bn(const float *restrict x, const float *restrict w, const float *restrict b,
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                        const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
-                       int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
-                       int hi);
+                       int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int split,
+                       int simd, int lo, int hi);
 void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
                           float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
                           int OH, int OW, int simd, int lo, int hi);

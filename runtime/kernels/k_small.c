@@ -96,6 +96,22 @@ int k_small_batch_ok(int N, int simd) { return N >= k_small_nr(simd); }
 
 int k_small_units(int K, int simd) { return (K + k_small_mr(simd) - 1) / k_small_mr(simd); }
 
+/* Tiles of n images. */
+int k_small_cols(int n, int simd) { return (n + k_small_nr(simd) - 1) / k_small_nr(simd); }
+
+/* Whether a forward or data gradient of `units` tiles of output channels
+ * on `threads` threads (0: not known) splits each unit by its tiles of
+ * images. Each thread lays out the whole input for its units, which on
+ * many threads costs about as much as they do: VGG16's 4x4 convs at batch
+ * 128, 0.86 ms for it against 0.78 ms a unit, so that a thread's share on
+ * 16 threads took 3.81 ms where a 16th of the call is 3.2 (one thread
+ * running that share). Split, a unit is one tile of channels and one of
+ * images, and a thread lays out only the image tiles its units read: 3.18
+ * ms on 16 threads' share, 0.89 against 1.36 on 64's, no slower on 1 or 2,
+ * though each unit packs its channels' weights again. Below 16 units a
+ * thread. The same sums either way. */
+int k_small_split(int units, int threads) { return threads > 0 && units < 16 * threads; }
+
 /* Inference at a batch of one (or a few images, whose columns fit in half
  * of L2): each output a dot product of its kernel's row of w, read as it
  * lies, with a column of the image (the input's taps at that pixel, zeros
@@ -206,7 +222,7 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                         const float *restrict var, float eps, int relu, float *restrict y, float *restrict ws, int N,
                         int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int flip,
-                        int simd, int lo, int hi)
+                        int split, int simd, int lo, int hi)
 {
     if (lo >= hi)
         return;
@@ -214,17 +230,26 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
      * conv's, or with flip its output's gradient in and its input's out */
     int Ci = flip ? K : C, Co = flip ? C : K, Pi = flip ? OH * OW : H * W, Po = flip ? H * W : OH * OW;
     int mr = k_small_mr(simd), nr = k_small_nr(simd), Np = (int)k_rup(N, nr), T = R * S;
+    int rts = (Co + mr - 1) / mr, cur = -1;   /* tiles of output channels; the image tile laid out */
     float *xt = ws, *ap = xt + (long)Pi * Ci * Np, *tile = ap + (long)T * Ci * mr;
     /* xt[image tile][q][c][NR images]: one tile's columns of every pixel
      * and channel together (a tile's GEMMs over every pixel read them from
      * L2; the whole input, 4 MB at VGG16's 4x4, does not fit there); past
-     * N zeros */
+     * N zeros. Split (k_small_split), a unit is one tile of channels and
+     * one of images, and xt holds the thread's current image tile only. */
     long ts = (long)Pi * Ci * nr;   /* from one image tile to the next */
-    k_small_layout(x, xt, N, Np, Ci, Pi, nr, ts, (long)Ci * nr, nr, (long)Ci * Pi);
+    if (!split)
+        k_small_layout(x, xt, N, Np, Ci, Pi, nr, ts, (long)Ci * nr, nr, (long)Ci * Pi);
     int taps[25], pix[25];
     const float *as[25], *bs[25];
     for (int u = lo; u < hi; u++) {
-        int o0 = u * mr, rows = k_min(mr, Co - o0);
+        int rt = split ? u % rts : u, n1 = split ? (u / rts + 1) * nr : N;
+        int o0 = rt * mr, rows = k_min(mr, Co - o0);
+        if (split && u / rts != cur) {
+            cur = u / rts;
+            k_small_layout(x + (long)cur * nr * Ci * Pi, xt, k_min(nr, N - cur * nr), nr, Ci, Pi, nr, ts,
+                           (long)Ci * nr, nr, (long)Ci * Pi);
+        }
         /* ap[t][c][i]: tap t of the kernel joining input channel c to
          * output channel o0 + i: w [K][C][R][S], flipped read as w[c][o] */
         float scale[16], bias[16];
@@ -244,11 +269,12 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
                         v = flip ? w[((long)c * C + o0 + i) * T + t] : w[((long)(o0 + i) * C + c) * T + t];
                     ap[((long)t * Ci + c) * mr + i] = gamma ? v * scale[i] : v;
                 }
-        for (int n0 = 0; n0 < N; n0 += nr)
+        for (int n0 = split ? cur * nr : 0; n0 < k_min(n1, N); n0 += nr)
             for (int p = 0; p < Po; p++) {
                 int nt = k_small_pairs(flip, p, H, W, R, S, stride, pad, OH, OW, taps, pix);
+                const float *xn = xt + (split ? 0 : (n0 / nr) * ts);
                 for (int k = 0; k < nt; k++)
-                    as[k] = ap + (long)taps[k] * Ci * mr, bs[k] = xt + (n0 / nr) * ts + (long)pix[k] * Ci * nr;
+                    as[k] = ap + (long)taps[k] * Ci * mr, bs[k] = xn + (long)pix[k] * Ci * nr;
                 k_seg(simd, nt, as, bs, Ci, nr, b || gamma ? bias : NULL, tile, nr);
                 for (int i = 0; i < rows; i++)
                     for (int j = 0; j < nr && n0 + j < N; j++) {
@@ -261,20 +287,20 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
 
 void k_conv2d_small(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
                     float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
-                    int OW, int flip, int simd, int lo, int hi)
+                    int OW, int flip, int split, int simd, int lo, int hi)
 {
-    k_small_run(x, w, b, NULL, NULL, NULL, NULL, 0.0f, 0, y, ws, N, C, H, W, K, R, S, stride, pad, OH, OW, flip, simd,
-                lo, hi);
+    k_small_run(x, w, b, NULL, NULL, NULL, NULL, 0.0f, 0, y, ws, N, C, H, W, K, R, S, stride, pad, OH, OW, flip, split,
+                simd, lo, hi);
 }
 
 void k_conv2d_small_bn(const float *restrict x, const float *restrict w, const float *restrict b,
                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                        const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
-                       int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
-                       int hi)
+                       int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int split,
+                       int simd, int lo, int hi)
 {
-    k_small_run(x, w, b, gamma, beta, mean, var, eps, relu, y, ws, N, C, H, W, K, R, S, stride, pad, OH, OW, 0, simd,
-                lo, hi);
+    k_small_run(x, w, b, gamma, beta, mean, var, eps, relu, y, ws, N, C, H, W, K, R, S, stride, pad, OH, OW, 0, split,
+                simd, lo, hi);
 }
 
 void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
@@ -286,7 +312,10 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
     int mr = k_small_mr(simd), nr = k_small_nr(simd), Cp = (int)k_rup(C, nr), T = R * S, HW = H * W, P = OH * OW;
     float *xq = ws, *ap = xq + (long)HW * N * Cp, *tile = ap + (long)P * N * mr;
     /* xq[channel tile][q][n][NR channels]: one tile's columns of every
-     * pixel and image together, as k_conv2d_small's; past C zeros */
+     * pixel and image together, as k_conv2d_small's; past C zeros. Every
+     * tile of K reads all of it: split by C's tiles, each unit gathered its
+     * tile of dy again, and VGG16's 4x4 weight gradient took twice as long
+     * on any number of threads (k_small_split) */
     long ts = (long)HW * N * nr;
     for (int n = 0; n < N; n++)
         k_small_layout(x + (long)n * C * HW, xq + (long)n * nr, C, Cp, 1, HW, nr, ts, (long)N * nr, 1, HW);

@@ -170,10 +170,11 @@ static void conv_case(const ConvShape *s, int G)
  * forward with batchnorm folded in and relu (k_conv2d_small_bn, with and
  * without bias) and as dot products (k_conv2d_small_dot, whose rows of
  * C * R * S floats end off whole vectors where C is odd), and the same
- * bits however the units split; with 16- and
- * 8-float tiles, channel and image counts off the tile sizes, taps that
- * fall off every side, stride 2 (odd planes too: input pixels no output
- * reads). */
+ * bits however the units split, by output channels alone or (but for
+ * the weight gradient) by images as well; with 16- and 8-float tiles,
+ * channel and image counts off the tile sizes (40 input channels: two
+ * tiles of them), taps that fall off every side, stride 2 (odd planes
+ * too: input pixels no output reads). */
 static void test_conv_small(void **state)
 {
     (void)state;
@@ -181,7 +182,7 @@ static void test_conv_small(void **state)
         { 5, 17, 2, 2, 18, 3, 3, 1, 1 }, { 33, 16, 4, 4, 20, 3, 3, 1, 1 }, { 3, 20, 3, 3, 16, 3, 3, 1, 1 },
         { 2, 16, 1, 1, 17, 3, 3, 1, 1 }, { 4, 18, 4, 2, 16, 1, 1, 1, 0 }, { 3, 16, 4, 4, 16, 5, 5, 1, 2 },
         { 2, 16, 4, 4, 16, 3, 3, 1, 0 }, { 3, 17, 8, 8, 16, 3, 3, 2, 1 }, { 2, 16, 7, 5, 18, 3, 3, 2, 1 },
-        { 2, 16, 8, 8, 17, 1, 1, 2, 0 },
+        { 2, 16, 8, 8, 17, 1, 1, 2, 0 }, { 3, 40, 2, 3, 18, 3, 3, 1, 1 },
     };
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int simd = 8; simd <= 16; simd += 8) {
@@ -211,26 +212,31 @@ static void test_conv_small(void **state)
             }
             long wsn = k_small_ws(N, C, H, W, K, R, S, OH, OW, simd);
             assert_true(k_small_dot_ok(N, C, R, S, OH, OW));
-            float *y[3], *dx[3], *dw[3], *db[3], *ybn[3], *ydot[3];
-            for (int sp = 0; sp < 3; sp++) {
+            /* 1, 2 and 3 threads' shares of the units, then 2 and 3 with
+             * the units split by their columns (k_small_split) */
+            float *y[5], *dx[5], *dw[5], *db[5], *ybn[5], *ydot[5];
+            for (int sp = 0; sp < 5; sp++) {
                 y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(nw), db[sp] = garbage(K);
                 ybn[sp] = garbage(ny), ydot[sp] = garbage(ny);
-                for (int i = 0; i < split_count(sp); i++) {
+                int split = sp >= 3, th = split ? sp - 2 : sp;
+                for (int i = 0; i < split_count(th); i++) {
                     float *ws = garbage(wsn);
-                    int uk = k_small_units(K, simd), uc = k_small_units(C, simd);
-                    k_conv2d_small(x, w, b, y[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH, OW, 0, simd,
-                                   split_at(uk, sp, i), split_at(uk, sp, i + 1));
+                    int ni = split ? k_small_cols(N, simd) : 1;
+                    int uk = k_small_units(K, simd) * ni, uc = k_small_units(C, simd) * ni;
+                    int uw = k_small_units(K, simd);
+                    k_conv2d_small(x, w, b, y[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH, OW, 0, split,
+                                   simd, split_at(uk, th, i), split_at(uk, th, i + 1));
                     k_conv2d_small(dy, w, NULL, dx[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH, OW, 1,
-                                   simd, split_at(uc, sp, i), split_at(uc, sp, i + 1));
+                                   split, simd, split_at(uc, th, i), split_at(uc, th, i + 1));
                     k_conv2d_small_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH,
-                                         OW, simd, split_at(uk, sp, i), split_at(uk, sp, i + 1));
+                                         OW, simd, split_at(uw, th, i), split_at(uw, th, i + 1));
                     k_conv2d_small_bn(x, w, bias ? b : NULL, gamma, beta, mean, var, ybn[sp], ws, N, C, H, W, K, R, S,
-                                      sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(uk, sp, i),
-                                      split_at(uk, sp, i + 1));
+                                      sh->stride, sh->pad, OH, OW, 1e-5f, relu, split, simd, split_at(uk, th, i),
+                                      split_at(uk, th, i + 1));
                     int ud = k_small_dot_units(K, OH * OW, simd);
                     k_conv2d_small_dot(x, w, bias ? b : NULL, gamma, beta, mean, var, ydot[sp], ws, N, C, H, W, K, R,
-                                       S, sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(ud, sp, i),
-                                       split_at(ud, sp, i + 1));
+                                       S, sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(ud, th, i),
+                                       split_at(ud, th, i + 1));
                     free(ws);
                 }
                 if (sp == 0) {
@@ -249,7 +255,7 @@ static void test_conv_small(void **state)
                     assert_same(ydot[0], ydot[sp], ny, "k_conv2d_small_dot");
                 }
             }
-            for (int sp = 0; sp < 3; sp++)
+            for (int sp = 0; sp < 5; sp++)
                 free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]), free(ybn[sp]), free(ydot[sp]);
             free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
             free(gamma), free(beta), free(mean), free(var), free(rbn);
