@@ -138,7 +138,13 @@ int k_small_dot_units(int K, int P, int simd)
     return (K + mr - 1) / mr;
 }
 
-static long k_small_dot_ws(int N, int C, int R, int S, int OH, int OW);
+/* The dot path's scratch: the images' columns (16 pixels at the most),
+ * padded to whole vectors, and a row of zeros as long. */
+static long k_small_dot_ws(int N, int C, int R, int S)
+{
+    long ct = k_rup((long)C * R * S, 16);
+    return (long)N * 16 * ct + ct + 16;
+}
 
 /* Floats of scratch a call needs: the input laid out again, a tile's
  * packed weights (or gradients), a tile of output. */
@@ -151,20 +157,12 @@ long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW,
     long m = fwd > bx ? fwd : bx;
     m = m > bw ? m : bw;
     if (k_small_dot_ok(N, C, R, S, OH, OW)) {
-        long dot = k_small_dot_ws(N, C, R, S, OH, OW);
+        long dot = k_small_dot_ws(N, C, R, S);
         m = m > dot ? m : dot;
     }
     return m + mr * nr + 64;
 }
 
-/* The dot path's scratch: the images' columns, padded to whole vectors,
- * and a row of zeros as long. */
-static long k_small_dot_ws(int N, int C, int R, int S, int OH, int OW)
-{
-    long ct = k_rup((long)C * R * S, 16);
-    (void)OH, (void)OW;
-    return (long)N * 16 * ct + ct + 16;
-}
 
 /* Lays out rows of Pi floats as columns: for r < Rp (rows past R are
  * zeros) and each of nc channels c, the row src + r * rs + c * Pi goes to
