@@ -382,7 +382,7 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
         }
         k_wino_zero_cols(v, 16, g->vxs, r->Ca, g->ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
         /* A column tile sums only over the channels not zero in its images:
-         * the same sums to the bit (k_op_list_16x16), fewer terms. */
+         * the same sums to the bit (k_op_gemm_lists), fewer terms. */
         int Mk = r->ka1 - r->ka0;
         const float *ua = r->u + (long)r->ka0 * r->Ca; /* the rows' register tiles, in each xi's packing */
         long us = k_wino_ustride((long)Kpa * r->Ca);

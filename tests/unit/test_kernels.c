@@ -269,7 +269,7 @@ static void test_conv_groups(void **state)
     (void)state;
     assert_int_equal(k_conv2d_groups(14, 64, 8, 1), 1);      /* one thread: the rows alone */
     assert_int_equal(k_conv2d_groups(14, 64, 8, 2), 2);
-    assert_int_equal(k_conv2d_groups(7, 128, 16, 16), 8);    /* 8 tiles of 16 channels */
+    assert_int_equal(k_conv2d_groups(7, 128, 16, 32), 16);   /* 16 tiles of 8 channels: a group each */
     assert_int_equal(k_conv2d_groups(14, 64, 8, 0), 16);     /* threads not known: a group per tile */
     assert_int_equal(k_conv2d_groups(28, 64, 8, 2), 1);      /* enough rows */
     assert_int_equal(k_conv2d_groups(14, 4, 8, 2), 1);       /* one tile */
@@ -277,7 +277,7 @@ static void test_conv_groups(void **state)
     assert_int_equal(k_wino_groups(1, 64, 8, 2), 2);
     assert_int_equal(k_wino_groups(2, 64, 8, 2), 1);         /* an image a thread */
     assert_int_equal(k_wino_groups(3, 64, 8, 16), 6);        /* 18 units on 16 threads */
-    assert_int_equal(k_wino_groups(1, 32, 16, 16), 2);       /* 2 tiles of 16 channels */
+    assert_int_equal(k_wino_groups(1, 16, 16, 16), 2);       /* 2 tiles of 8 channels */
     assert_int_equal(k_wino_groups(1, 64, 8, 1), 1);         /* one thread */
     assert_int_equal(k_wino_groups(1, 64, 8, 0), 1);         /* threads not known */
 }
