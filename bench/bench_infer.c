@@ -15,8 +15,11 @@
  *     can build the same network;
  *   - peak_rss_mb: this process's peak resident memory.
  *
+ *   - with --batch B, the throughput at batch B instead (bB_images_per_s):
+ *     how the kernels chosen for a few images fare between batch 1 and 256.
+ *
  *   bench_infer FILE.mwt [--ckpt CKPT] [--threads T] [--images N] [--latency N]
- *               [--module C,...] [--threshold T]
+ *               [--module C,...] [--threshold T] [--batch B]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,7 +125,7 @@ static unsigned char *module_keep(const IrGraph *g, const char *ckpt, const int 
 /* The options live outside main's frame: the front end's out-of-memory
  * longjmp lands in main. */
 static const char *file, *ckpt, *module;
-static int threads = 2;
+static int threads = 2, batch = 256;
 static long long nimg = 10000, nlat = 1000;
 static double threshold = 0.9;
 
@@ -141,11 +144,13 @@ int main(int argc, char **argv)
             module = argv[++i];
         else if (!strcmp(argv[i], "--threshold") && i + 1 < argc)
             threshold = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+            batch = atoi(argv[++i]);
         else if (argv[i][0] != '-' && !file)
             file = argv[i];
         else {
             fprintf(stderr, "usage: bench_infer FILE.mwt [--ckpt CKPT] [--threads T] [--images N] [--latency N] "
-                            "[--module C,...] [--threshold T]\n");
+                            "[--module C,...] [--threshold T] [--batch B]\n");
             return 2;
         }
     }
@@ -211,7 +216,7 @@ int main(int argc, char **argv)
 
     RunModel m256, m1;
     RunMeta meta;
-    if (run_model_build(&m256, a, t->model, NULL, 256, threads, 0, err, sizeof err) != 0 ||
+    if (run_model_build(&m256, a, t->model, NULL, batch, threads, 0, err, sizeof err) != 0 ||
         run_model_build(&m1, a, t->model, NULL, 1, threads, 0, err, sizeof err) != 0)
         die("build", err);
     RtRng rng;
@@ -224,8 +229,8 @@ int main(int argc, char **argv)
     double b256 = throughput(&m256, x, nimg, img), b1 = latency(&m1, x, nlat, img);
 
     printf("{ \"model\": \"%s\", \"threads\": %d, \"images\": %lld, \"compile_cold_s\": %.3f, "
-           "\"compile_cached_s\": %.4f,\n  \"b256_images_per_s\": %.1f, \"b1_latency_ms\": %.4f",
-           t->model->name, threads, nimg, cold, cached, b256, b1);
+           "\"compile_cached_s\": %.4f,\n  \"b%d_images_per_s\": %.1f, \"b1_latency_ms\": %.4f",
+           t->model->name, threads, nimg, cold, cached, batch, b256, b1);
     if (module) {
         int classes[64], n = 0;
         for (const char *s = module; *s && n < 64;) {
@@ -242,9 +247,9 @@ int main(int argc, char **argv)
             run_module_build(&mod1, &s1, a, &m1, keep, 0, 0, threads == 1, err, sizeof err) != 0)   /* as emit's */
             die("module", err);
         double mb256 = throughput(&mod256, x, nimg, img), mb1 = latency(&mod1, x, nlat, img);
-        printf(",\n  \"module\": \"%s\", \"module_b256_images_per_s\": %.1f, \"module_b1_latency_ms\": %.4f, "
+        printf(",\n  \"module\": \"%s\", \"module_b%d_images_per_s\": %.1f, \"module_b1_latency_ms\": %.4f, "
                "\"module_channels\": [",
-               module, mb256, mb1);
+               module, batch, mb256, mb1);
         int first = 1;
         for (int i = 0; i < s256.g->nodes.n; i++) {
             const IrNode *nd = s256.g->nodes.v[i];

@@ -80,11 +80,12 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd);
 int k_small_batch_ok(int N, int simd);
-/* Inference's small planes at a batch of one or a few (k_small_dot_ok): a
- * dot product per output of w's rows as they lie and the image's columns,
- * batchnorm and relu as k_conv2d_small_bn; units: k_small_dot_units(K,
- * OH * OW) tiles of output channels. */
-int k_small_dot_ok(int N, int C, int R, int S, int OH, int OW);
+/* Inference's small planes below a tile of images (!k_small_batch_ok): a
+ * dot product per output of w's rows as they lie and the images' columns,
+ * k_small_dot_group's images at a time, batchnorm and relu as
+ * k_conv2d_small_bn; units: k_small_dot_units(K, OH * OW) tiles of output
+ * channels. */
+int k_small_dot_group(int N, int C, int R, int S, int OH, int OW);
 int k_small_dot_units(int K, int P, int simd);
 void k_conv2d_small_dot(const float *restrict x, const float *restrict w, const float *restrict b,
                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,

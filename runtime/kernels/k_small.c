@@ -21,7 +21,7 @@
  * Each call first lays out the input with images (or channels) innermost,
  * once per thread, in its scratch (on many threads the forward and data
  * gradient split their units by images too: k_small_split). At a batch of
- * one or a few, inference takes dot products instead (k_small_dot_ok). */
+ * one or a few, inference takes dot products instead (k_small_dot_group). */
 #include "k_kernels.h"
 #include "k_tile.h"
 
@@ -114,17 +114,20 @@ int k_small_cols(int n, int simd) { return (n + k_small_nr(simd) - 1) / k_small_
  * thread. The same sums either way. */
 int k_small_split(int units, int threads) { return threads > 0 && units < 16 * threads; }
 
-/* Inference at a batch of one (or a few images, whose columns fit in half
- * of L2): each output a dot product of its kernel's row of w, read as it
- * lies, with a column of the image (the input's taps at that pixel, zeros
- * where they fall on the padding). There VGG16's 512-channel convs are
- * bound by reading their weights (9.4 MB each): the direct kernel read
- * them at 6 GB/s at 2x2 (1.5 ms a call), Winograd its transformed weights,
- * 16/9 as many, at 11 GB/s at 4x4 (1.55 ms). */
-int k_small_dot_ok(int N, int C, int R, int S, int OH, int OW)
+/* Inference below a tile of images: each output a dot product of its
+ * kernel's row of w, read as it lies, with a column of the image (the
+ * input's taps at that pixel, zeros where they fall on the padding). There
+ * VGG16's 512-channel convs are bound by reading their weights (9.4 MB
+ * each): the direct kernel read them at 6 GB/s at 2x2 (1.5 ms a call),
+ * Winograd its transformed weights, 16/9 as many, at 11 GB/s at 4x4 (1.55
+ * ms). The images go in groups whose columns fit in half of L2 (2 MB on
+ * the Xeon measured), each group passing over the weights once: at 4x4
+ * and 512 channels in, 3 images a group. */
+int k_small_dot_group(int N, int C, int R, int S, int OH, int OW)
 {
     int P = OH * OW;
-    return N >= 1 && (long)N * (P > 8 ? 16 : P) * k_rup((long)C * R * S, 16) * 4 <= 1L << 20;
+    long per = (long)(P > 8 ? 16 : P) * k_rup((long)C * R * S, 16) * 4, g = (1L << 20) / per;
+    return (int)(g < 1 ? 1 : g < N ? g : N);
 }
 
 /* Planes of 9 to 16 pixels (4x4) take the products as GEMMs over the
@@ -158,10 +161,8 @@ long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW,
     long bw = (long)H * W * N * k_rup(C, nr) + (long)OH * OW * N * mr + mr;
     long m = fwd > bx ? fwd : bx;
     m = m > bw ? m : bw;
-    if (k_small_dot_ok(N, C, R, S, OH, OW)) {
-        long dot = k_small_dot_ws(N, C, R, S);
-        m = m > dot ? m : dot;
-    }
+    long dot = k_small_dot_ws(k_small_dot_group(N, C, R, S, OH, OW), C, R, S);
+    m = m > dot ? m : dot;
     return m + mr * nr + 64;
 }
 
@@ -408,14 +409,13 @@ static void k_small_rows(const float *restrict x, const float *restrict w, const
     }
 }
 
-void k_conv2d_small_dot(const float *restrict x, const float *restrict w, const float *restrict b,
-                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                        const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
-                        int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
-                        int hi)
+/* k_conv2d_small_dot for one group of N images. */
+static void k_small_dots(const float *restrict x, const float *restrict w, const float *restrict b,
+                         const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                         const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
+                         int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd,
+                         int lo, int hi)
 {
-    if (lo >= hi)
-        return;
     int T = R * S, P = OH * OW, CT = C * T, V = simd >= 16 ? 16 : 8, nv = CT / V, mr = k_dot_mr(simd);
     long ct = k_rup(CT, 16);
     if (P > 8) {
@@ -464,4 +464,18 @@ void k_conv2d_small_dot(const float *restrict x, const float *restrict w, const 
                     }
             }
     }
+}
+
+void k_conv2d_small_dot(const float *restrict x, const float *restrict w, const float *restrict b,
+                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                        const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
+                        int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
+                        int hi)
+{
+    if (lo >= hi)
+        return;
+    int g = k_small_dot_group(N, C, R, S, OH, OW);
+    for (int n0 = 0; n0 < N; n0 += g)
+        k_small_dots(x + (long)n0 * C * H * W, w, b, gamma, beta, mean, var, y + (long)n0 * K * OH * OW, ws,
+                     k_min(g, N - n0), C, H, W, K, R, S, stride, pad, OH, OW, eps, relu, simd, lo, hi);
 }
