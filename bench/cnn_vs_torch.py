@@ -23,7 +23,7 @@ compile not); PyTorch's steps (forward, losses, backward, optimizer step) after 
 its batches made beforehand (not timed: favourable to PyTorch). Both on T threads (default 2).
 
 --infer times inference instead (the model in eval mode: batchnorm's running statistics, masks
-computed, no dropout): mwtc's build/bench/bench_infer on N test images (b256_images_per_s: batch B,
+computed, no dropout): mwtc's build/bench/bench_infer on N test images (its bB_images_per_s: batch B,
 default 256 here, the best of three passes over them; b1_latency_ms: the median over 200 images
 one at a time); PyTorch's forward passes under no_grad over the same number of images at batch B,
 the best of three after a warm-up pass, and the median of 200 single-image passes after 20.
@@ -218,10 +218,9 @@ def mwtc_side(args):
         with open(path, "w") as f:
             f.write(src)
         if args.infer:
-            if args.batch != 256:
-                sys.exit("cnn_vs_torch: mwtc's inference figure (bench_infer's) is at batch 256: leave --batch out")
             infer = os.environ.get("BENCH_INFER") or os.path.join(ROOT, "build", "bench", "bench_infer")
-            cmd = [infer, path, "--threads", str(args.threads), "--images", str(args.images), "--latency", "200"]
+            cmd = [infer, path, "--threads", str(args.threads), "--images", str(args.images), "--latency", "200",
+                   "--batch", str(args.batch)]
         else:
             cmd = [mwtc, "train", path, "--threads", str(args.threads), "--json", "--quiet", "-o",
                    os.path.join(d, "bench.ckpt")]
@@ -230,7 +229,7 @@ def mwtc_side(args):
             sys.exit("cnn_vs_torch: mwtc failed:\n" + r.stderr)
         out = json.loads(r.stdout)
         if args.infer:
-            out["images_per_s"] = out["b256_images_per_s"]
+            out["images_per_s"] = out["b%d_images_per_s" % args.batch]
         return out
 
 

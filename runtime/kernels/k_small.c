@@ -20,8 +20,8 @@
  * then channels or images in order), so the thread split changes no bit.
  * Each call first lays out the input with images (or channels) innermost,
  * once per thread, in its scratch (on many threads the forward and data
- * gradient split their units by images too: k_small_split). At a batch of
- * one or a few, inference takes dot products instead (k_small_dot_group). */
+ * gradient split their units by images too: k_small_split). Below a tile
+ * of images, inference takes dot products instead (k_small_dot_group). */
 #include "k_kernels.h"
 #include "k_tile.h"
 

@@ -81,9 +81,13 @@ static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
  * into the FMAs) per 16 FMAs. 16x16 (1 load, 16 broadcasts) had measured a
  * little faster on Zen 4 and pads columns less; on an AVX-512 Xeon (model
  * 167) 8x32 made SimCNN's training 3% faster, VGG16's 6%, and inference
- * 6-17% (Winograd's GEMMs, the direct conv's, the linear layers': the same
- * sums in the same order, the same bits). AVX2 (16 ymm registers): 4x24,
- * 12 accumulators + 3 B vectors + 1 broadcast. */
+ * 6-17% (Winograd's GEMMs, the direct conv's, the linear layers'). A tile
+ * sums in the same order whatever its shape, but the Winograd weight
+ * gradients add up blocks of tiles whose size counts rows of register
+ * tiles: where K is not a multiple of 16 their blocks end elsewhere than
+ * with 16x16 and round differently (SimCNN's bits are the same; its
+ * reused module's 17 and 56 channels are not). AVX2 (16 ymm registers):
+ * 4x24, 12 accumulators + 3 B vectors + 1 broadcast. */
 K_OP_KERNEL(k_op_8x32, k_v16, 16, 8, 2)
 K_OP_KERNEL(k_op_4x24, k_v8, 8, 4, 3)
 K_OP_KERNEL(k_op_4x8, k_v8, 8, 4, 1)
