@@ -13,8 +13,7 @@
  *     sliced and compiled on its own with generators dropped, at batch 256 and
  *     batch 1, and its channels per conv (module_channels) so that the peer
  *     can build the same network;
- *   - peak_rss_mb: this process's peak resident memory.
- *
+ *   - peak_rss_mb: this process's peak resident memory;
  *   - with --batch B, the throughput at batch B instead (bB_images_per_s):
  *     how the kernels chosen for a few images fare between batch 1 and 256.
  *
@@ -214,23 +213,23 @@ int main(int argc, char **argv)
         rt_data_batch(&ds, 1, idx + at, k, &norm, NULL, NULL, x + at * img, lab + at);
     }
 
-    RunModel m256, m1;
+    RunModel mB, m1;
     RunMeta meta;
-    if (run_model_build(&m256, a, t->model, NULL, batch, threads, 0, err, sizeof err) != 0 ||
+    if (run_model_build(&mB, a, t->model, NULL, batch, threads, 0, err, sizeof err) != 0 ||
         run_model_build(&m1, a, t->model, NULL, 1, threads, 0, err, sizeof err) != 0)
         die("build", err);
     RtRng rng;
     rt_rng_seed(&rng, 1);
-    run_model_init(&m256, &rng, t->mask_init);
+    run_model_init(&mB, &rng, t->mask_init);
     run_model_init(&m1, &rng, t->mask_init);
-    if (ckpt && (run_ckpt_load(&m256, ckpt, &meta, NULL, 0, err, sizeof err) != 0 ||
+    if (ckpt && (run_ckpt_load(&mB, ckpt, &meta, NULL, 0, err, sizeof err) != 0 ||
                  run_ckpt_load(&m1, ckpt, &meta, NULL, 0, err, sizeof err) != 0))
         die(ckpt, err);
-    double b256 = throughput(&m256, x, nimg, img), b1 = latency(&m1, x, nlat, img);
+    double tB = throughput(&mB, x, nimg, img), b1 = latency(&m1, x, nlat, img);
 
     printf("{ \"model\": \"%s\", \"threads\": %d, \"images\": %lld, \"compile_cold_s\": %.3f, "
            "\"compile_cached_s\": %.4f,\n  \"b%d_images_per_s\": %.1f, \"b1_latency_ms\": %.4f",
-           t->model->name, threads, nimg, cold, cached, batch, b256, b1);
+           t->model->name, threads, nimg, cold, cached, batch, tB, b1);
     if (module) {
         int classes[64], n = 0;
         for (const char *s = module; *s && n < 64;) {
@@ -240,32 +239,32 @@ int main(int argc, char **argv)
             if (*s == ',')
                 s++;
         }
-        unsigned char *keep = module_keep(m256.eval.g, ckpt, classes, n, t->data->classes, threshold);
-        RunModel mod256, mod1;
-        Slice s256, s1;
-        if (run_module_build(&mod256, &s256, a, &m256, keep, 0, 0, 0, err, sizeof err) != 0 ||
+        unsigned char *keep = module_keep(mB.eval.g, ckpt, classes, n, t->data->classes, threshold);
+        RunModel modB, mod1;
+        Slice sB, s1;
+        if (run_module_build(&modB, &sB, a, &mB, keep, 0, 0, 0, err, sizeof err) != 0 ||
             run_module_build(&mod1, &s1, a, &m1, keep, 0, 0, threads == 1, err, sizeof err) != 0)   /* as emit's */
             die("module", err);
-        double mb256 = throughput(&mod256, x, nimg, img), mb1 = latency(&mod1, x, nlat, img);
+        double mtB = throughput(&modB, x, nimg, img), mb1 = latency(&mod1, x, nlat, img);
         printf(",\n  \"module\": \"%s\", \"module_b%d_images_per_s\": %.1f, \"module_b1_latency_ms\": %.4f, "
                "\"module_channels\": [",
-               module, batch, mb256, mb1);
+               module, batch, mtB, mb1);
         int first = 1;
-        for (int i = 0; i < s256.g->nodes.n; i++) {
-            const IrNode *nd = s256.g->nodes.v[i];
+        for (int i = 0; i < sB.g->nodes.n; i++) {
+            const IrNode *nd = sB.g->nodes.v[i];
             if (nd->op == IR_CONV2D) {
                 printf("%s%lld", first ? "" : ", ", nd->out->d[1]);
                 first = 0;
             }
         }
         printf("]");
-        run_model_free(&mod256), run_model_free(&mod1);
+        run_model_free(&modB), run_model_free(&mod1);
         free(keep);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf(",\n  \"peak_rss_mb\": %.1f }\n", (double)ru.ru_maxrss / 1024.0);
-    run_model_free(&m256), run_model_free(&m1);
+    run_model_free(&mB), run_model_free(&m1);
     free(x), free(lab), free(idx);
     rt_data_free(&ds);
     arena_free(&c.arena);

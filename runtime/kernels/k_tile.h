@@ -199,7 +199,7 @@ static inline void k_op_gemm_lists(int simd, int M, int kin, const float *restri
         for (int m0 = 0; m0 < M; m0 += mr)
             if (simd >= 16)
                 k_op_list_8x32(lens[q], lists + q * ldl, apack + (long)m0 * kin, b + q0, ldb, c + (long)m0 * ldc + q0,
-                                ldc);
+                               ldc);
             else if (q0 + nr - cols >= 16)
                 k_op_4x8_of_24(lens[q], lists + q * ldl, kin, apack + (long)m0 * kin, b + q0, ldb,
                                c + (long)m0 * ldc + q0, ldc);
