@@ -290,7 +290,7 @@ static double prepared(Cg *C, int f4, const IrValue *x, const IrValue *w, const 
     CgCalls *out = C->out;
     const char *prefix = C->prefix;
     C->out = &C->prep, C->prefix = arena_printf(C->a, "%sp", prefix);
-    call(C, k_wino_pre_units((int)K, L->simd), f4 ? "k_conv2d_wino4_prep" : "k_conv2d_wino_prep", "ppqqqqpwiifilh",
+    call(C, k_wino_pre_units((int)K, L->simd), f4 ? "k_conv2d_wino4_prep" : "k_conv2d_wino_prep", "pqqqqqpwiifilh",
          O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL),
          Q(C, bn ? bn[3] : NULL), (double)at, (double)cin, (double)K, 1e-5, (double)L->simd);
     C->out = out, C->prefix = prefix;
