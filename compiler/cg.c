@@ -130,17 +130,39 @@ static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNo
 }
 
 /* k_small.c's dot products for an inference conv of small planes at a
- * batch too small for its GEMMs: bound by reading the weights, which it
- * reads as they lie, once for each group of images whose columns fit in
- * L2 (k_small_dot_group). Below 32 images they beat Winograd and the
- * direct kernel at every batch (VGG16 on 2 threads of an AVX-512 Xeon: 4
- * images a call 308 images/s against 233 when they took only 3 images or
- * fewer, 16 images 439 against 364, 31 images 451 against 308). */
+ * batch too small for its GEMMs (and for use_small_pix's): bound by
+ * reading the weights, which it reads as they lie, once for each group of
+ * images whose columns fit in L2 (k_small_dot_group). Below 32 images they
+ * beat Winograd and the direct kernel at every batch (VGG16 on 2 threads
+ * of an AVX-512 Xeon: 4 images a call 308 images/s against 233 when they
+ * took only 3 images or fewer, 16 images 439 against 364, 31 images 451
+ * against 308). */
 static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
     const char *e = getenv("MWTC_SMALL");
     if ((e && !strcmp(e, "off")) || x->rank != 4 || !inference(C, n) ||
         k_small_batch_ok((int)x->d[0], C->p->L->simd))
+        return 0;
+    return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
+                      (int)n->pad, (int)y->d[2], (int)y->d[3]);
+}
+
+/* k_small_pix.c's GEMMs for an inference conv of small planes from a few
+ * images up to a tile of k_small.c's GEMMs, their weights laid out
+ * beforehand (prepared_small), where the dot products ran (VGG16's 512
+ * channels at 4x4 and 8 images, one thread of an AVX-512 Xeon: 5.7 ms a
+ * call, now 3.5; at 2x2 2.0, now 0.9). Below k_small_pix_ok's batch the
+ * dot products, which cost by the image where these cost a whole tile.
+ * From a tile of images on, k_small.c's GEMMs (the same bits) or
+ * Winograd: there these gained 1-2% of VGG16's and ResNet18's inference at
+ * 256 images, and the copy of the weights would have cost modularize 15%
+ * more memory (VGG16's ten modules each with its own). */
+static int use_small_pix(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
+{
+    const char *e = getenv("MWTC_SMALL");
+    int N = (int)x->d[0], simd = C->p->L->simd;
+    if ((e && !strcmp(e, "off")) || x->rank != 4 || !inference(C, n) || !k_small_pix_ok(N, simd) ||
+        k_small_batch_ok(N, simd))
         return 0;
     return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
                       (int)n->pad, (int)y->d[2], (int)y->d[3]);
@@ -297,6 +319,35 @@ static double prepared(Cg *C, int f4, const IrValue *x, const IrValue *w, const 
     return (double)at;
 }
 
+/* A small-plane inference conv's weights as k_conv2d_small_pix reads them
+ * (scaled by its batchnorm, with the folded bias), laid out once by a
+ * preparation call into room of their own, as prepared()'s. Its offset. */
+static double prepared_small(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn,
+                             const IrValue *y, const IrNode *n)
+{
+    PlanLayout *L = C->p->L;
+    int cin = (int)x->d[1], K = (int)y->d[1];
+    long long at = L->size, floats = k_small_pre_floats(cin, K, (int)n->k, (int)n->k, L->simd);
+    L->size += (floats * 4 + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    CgCalls *out = C->out;
+    const char *prefix = C->prefix;
+    C->out = &C->prep, C->prefix = arena_printf(C->a, "%sp", prefix);
+    call(C, k_small_pre_units(K, L->simd), "k_conv2d_small_prep", "pqqqqqpiiiifilh", O(C, w), Q(C, b),
+         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL),
+         (double)at, (double)cin, (double)K, (double)n->k, (double)n->k, 1e-5, (double)L->simd);
+    C->out = out, C->prefix = prefix;
+    return (double)at;
+}
+
+/* The forward of such a conv from its prepared weights. */
+static void small_pix(Cg *C, const IrValue *x, const IrValue *b, IrValue *const *bn, const IrValue *y,
+                      const IrNode *n, int relu)
+{
+    double pre = prepared_small(C, x, n->in[1], b, bn, y, n);
+    call(C, k_small_pre_units((int)y->d[1], C->p->L->simd), "k_conv2d_small_pix", "pppwiiiiiiiiiiiiilh", O(C, x),
+         pre, O(C, y), SMALL_SHAPE(x, y, n), (double)relu, (double)C->p->L->simd);
+}
+
 /* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
 #define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
 
@@ -422,7 +473,12 @@ static int node(Cg *C, const IrNode *n)
          * batch 256: F(2x2) 45 ms a call, the GEMMs 58 ms), and the GEMMs
          * elsewhere (the 2x2 convs, 57 ms a call in the direct kernel, 10 ms);
          * below a tile of images, dot products before either (VGG16's
-         * 4x4 convs at batch 1: Winograd 1.55 ms a call, now 0.3) */
+         * 4x4 convs at batch 1: Winograd 1.55 ms a call, now 0.3), and
+         * from a few images on the GEMMs with the images as rows */
+        if (use_small_pix(C, x, y, n)) {
+            small_pix(C, x, n->nin == 3 ? n->in[2] : NULL, NULL, y, n, 0);
+            return 0;
+        }
         if (use_small_dot(C, x, y, n)) {
             int units = k_small_dot_units((int)y->d[1], (int)(y->d[2] * y->d[3]), L->simd);
             call(C, units, "k_conv2d_small_dot", "ppqqqqqpwiiiiiiiiiiifiilh", O(C, x), O(C, n->in[1]),
@@ -457,6 +513,10 @@ static int node(Cg *C, const IrNode *n)
     }
     case IR_CONV2D_BN: { /* x, w (, b), gamma, beta, mean, var */
         int g0 = n->nin == 7 ? 3 : 2;
+        if (use_small_pix(C, x, y, n)) {
+            small_pix(C, x, n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, n, (int)n->p);
+            return 0;
+        }
         if (use_small_dot(C, x, y, n)) {
             int units = k_small_dot_units((int)y->d[1], (int)(y->d[2] * y->d[3]), L->simd);
             call(C, units, "k_conv2d_small_dot", "ppqpppppwiiiiiiiiiiifiilh", O(C, x), O(C, n->in[1]),

@@ -92,6 +92,23 @@ void k_conv2d_small_dot(const float *restrict x, const float *restrict w, const 
                         const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
                         int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int simd, int lo,
                         int hi);
+/* Inference's small planes at k_small_pix_ok batches (k_small_pix.c): the
+ * GEMMs of k_conv2d_small_bn with images as the tile's rows and output
+ * channels as its vectors, from weights k_conv2d_small_prep laid out and
+ * scaled by the batchnorm beforehand into pre (k_small_pre_floats of them;
+ * units: k_small_pre_units(K) tiles of output channels); the same bits as
+ * k_conv2d_small_bn. k_conv2d_small_pix: units the same tiles, scratch
+ * k_small_pix_ws. */
+int k_small_pix_ok(int N, int simd);
+int k_small_pre_units(int K, int simd);
+long k_small_pre_floats(int C, int K, int R, int S, int simd);
+long k_small_pix_ws(int N, int C, int H, int W);
+void k_conv2d_small_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
+                         const float *restrict beta, const float *restrict mean, const float *restrict var,
+                         float *restrict pre, int C, int K, int R, int S, float eps, int simd, int lo, int hi);
+void k_conv2d_small_pix(const float *restrict x, const float *restrict pre, float *restrict y, float *restrict ws,
+                        int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int relu,
+                        int simd, int lo, int hi);
 int k_small_units(int K, int simd);
 int k_small_cols(int n, int simd);
 int k_small_split(int units, int threads);

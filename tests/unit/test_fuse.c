@@ -209,7 +209,8 @@ static void test_fused_scores(void **st)
  * batchnorm folded in or without it) score as the other kernels do: at 4x4
  * from stride 2, and at 2x2 after a pooling, masked and not; at a batch
  * that fills a tile of images on any machine (32 with AVX-512, 24 with
- * AVX2), and at batches of 1 and 3, as dot products. */
+ * AVX2); at 8, as k_small_pix.c's GEMMs over prepared weights; at 1, as
+ * dot products; at 3 as dot products with AVX-512, the GEMMs with AVX2. */
 static void test_small_planes_infer(void **st)
 {
     (void)st;
@@ -224,21 +225,27 @@ static void test_small_planes_infer(void **st)
                              1);
     if (t->errors)
         fail_msg("%s", t->diags);
-    /* 32 images: GEMMs; 1 and 3: dot products (k_conv2d_small_dot) */
-    const int batches[] = { 32, 1, 3 };
-    for (int bi = 0; bi < 3; bi++) {
+    const int batches[] = { 32, 8, 1, 3 };
+    for (int bi = 0; bi < 4; bi++) {
         int N = batches[bi];
         float small[32 * 4], other[32 * 4];
-        int calls[2] = { 0, 0 }, dots = 0;
-        logits_with(t, 1, NULL, "k_conv2d_small", &calls[0], small, N);
+        int all = 0, gemms = 0, pix = 0, prep = 0, dots = 0, off = 0;
+        logits_with(t, 1, NULL, "k_conv2d_small", &all, small, N);   /* each of them: a prefix */
+        logits_with(t, 1, NULL, "k_conv2d_small_bn", &gemms, small, N);
+        logits_with(t, 1, NULL, "k_conv2d_small_pix", &pix, small, N);
+        logits_with(t, 1, NULL, "k_conv2d_small_prep", &prep, small, N);
         logits_with(t, 1, NULL, "k_conv2d_small_dot", &dots, small, N);
-        logits_with(t, 1, "MWTC_SMALL", "k_conv2d_small", &calls[1], other, N);
+        logits_with(t, 1, "MWTC_SMALL", "k_conv2d_small", &off, other, N);
         /* the 4x4 stride-2 conv, the masked 2x2 one, the 2x2 one without
-         * batchnorm; with dot products also the 4x4 one after the stride,
-         * which runs Winograd at 32 images */
-        assert_int_equal(calls[0], N == 32 ? 3 : 4);
-        assert_int_equal(dots, N == 32 ? 0 : 4);
-        assert_int_equal(calls[1], 0);
+         * batchnorm; below a tile of images also the 4x4 one after the
+         * stride, which runs Winograd at 32 images */
+        assert_int_equal(gemms, N == 32 ? 2 : 0);   /* the third has no batchnorm: */
+        assert_int_equal(all - gemms - pix - prep - dots, N == 32 ? 1 : 0);   /* k_conv2d_small */
+        assert_int_equal(pix + dots, N == 32 ? 0 : 4);
+        if (N != 3)   /* at 3, by the machine's tile */
+            assert_int_equal(pix, N == 8 ? 4 : 0);
+        assert_int_equal(prep, pix);   /* each its weights prepared */
+        assert_int_equal(off, 0);
         double worst = 0, scale = 0;
         for (int i = 0; i < N * 4; i++) {
             worst = fmax(worst, fabs((double)small[i] - other[i]));

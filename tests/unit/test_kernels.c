@@ -168,8 +168,9 @@ static void conv_case(const ConvShape *s, int G)
 /* k_small.c: the forward, the data gradient (flip) and the weight and
  * bias gradients of small planes against the reference, and inference's
  * forward with batchnorm folded in and relu (k_conv2d_small_bn, with and
- * without bias) and as dot products (k_conv2d_small_dot, whose rows of
- * C * R * S floats end off whole vectors where C is odd), and the same
+ * without bias), as dot products (k_conv2d_small_dot, whose rows of
+ * C * R * S floats end off whole vectors where C is odd) and from prepared
+ * weights (k_conv2d_small_pix: k_conv2d_small_bn's bits), and the same
  * bits however the units split, by output channels alone or (but for
  * the weight gradient) by images as well; with 16- and 8-float tiles,
  * channel and image counts off the tile sizes (40 input channels: two
@@ -217,10 +218,19 @@ static void test_conv_small(void **state)
             assert_true(C < 512 ? group == N : group > 1 && group < N - 1); /* and a last group of 2 or more */
             /* 1, 2 and 3 threads' shares of the units, then 2 and 3 with
              * the units split by their columns (k_small_split) */
-            float *y[5], *dx[5], *dw[5], *db[5], *ybn[5], *ydot[5];
+            float *y[5], *dx[5], *dw[5], *db[5], *ybn[5], *ydot[5], *ypix[5];
+            /* the prepared weights, by 1 and 3 threads' shares (garbage past them) */
+            long npre = k_small_pre_floats(C, K, R, S, simd);
+            int up = k_small_pre_units(K, simd);
+            float *pre[2] = { garbage(npre), garbage(npre) };
+            for (int i = 0; i < split_count(2); i++)
+                k_conv2d_small_prep(w, bias ? b : NULL, gamma, beta, mean, var, pre[1], C, K, R, S, 1e-5f, simd,
+                                    split_at(up, 2, i), split_at(up, 2, i + 1));
+            k_conv2d_small_prep(w, bias ? b : NULL, gamma, beta, mean, var, pre[0], C, K, R, S, 1e-5f, simd, 0, up);
+            assert_same(pre[0], pre[1], npre, "k_conv2d_small_prep");
             for (int sp = 0; sp < 5; sp++) {
                 y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(nw), db[sp] = garbage(K);
-                ybn[sp] = garbage(ny), ydot[sp] = garbage(ny);
+                ybn[sp] = garbage(ny), ydot[sp] = garbage(ny), ypix[sp] = garbage(ny);
                 int split = sp >= 3, th = split ? sp - 2 : sp;
                 for (int i = 0; i < split_count(th); i++) {
                     float *ws = garbage(wsn);
@@ -240,6 +250,8 @@ static void test_conv_small(void **state)
                     k_conv2d_small_dot(x, w, bias ? b : NULL, gamma, beta, mean, var, ydot[sp], ws, N, C, H, W, K, R,
                                        S, sh->stride, sh->pad, OH, OW, 1e-5f, relu, simd, split_at(ud, th, i),
                                        split_at(ud, th, i + 1));
+                    k_conv2d_small_pix(x, pre[sp % 2], ypix[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH, OW,
+                                       relu, simd, split_at(up, th, i), split_at(up, th, i + 1));
                     free(ws);
                 }
                 if (sp == 0) {
@@ -252,6 +264,7 @@ static void test_conv_small(void **state)
                     assert_close_d(db[0], rdb, K, 1e-5, "k_conv2d_small_bwd_w bias");
                     assert_close_d(ybn[0], rbn, ny, tol, "k_conv2d_small_bn");
                     assert_close_d(ydot[0], rbn, ny, tol, "k_conv2d_small_dot");
+                    assert_same(ypix[0], ybn[0], ny, "k_conv2d_small_pix");
                 } else {
                     assert_same(y[0], y[sp], ny, "k_conv2d_small");
                     assert_same(dx[0], dx[sp], nx, "k_conv2d_small flip");
@@ -259,10 +272,12 @@ static void test_conv_small(void **state)
                     assert_same(db[0], db[sp], K, "k_conv2d_small_bwd_w bias");
                     assert_same(ybn[0], ybn[sp], ny, "k_conv2d_small_bn");
                     assert_same(ydot[0], ydot[sp], ny, "k_conv2d_small_dot");
+                    assert_same(ypix[0], ypix[sp], ny, "k_conv2d_small_pix");
                 }
             }
             for (int sp = 0; sp < 5; sp++)
-                free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]), free(ybn[sp]), free(ydot[sp]);
+                free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]), free(ybn[sp]), free(ydot[sp]), free(ypix[sp]);
+            free(pre[0]), free(pre[1]);
             free(x), free(w), free(b), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
             free(gamma), free(beta), free(mean), free(var), free(rbn);
         }

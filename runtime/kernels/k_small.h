@@ -1,0 +1,55 @@
+/* What k_small.c and k_small_pix.c share: the input laid out again with
+ * images innermost, and the taps of a pixel. */
+#ifndef K_SMALL_H
+#define K_SMALL_H
+
+/* Lays out rows of Pi floats as columns: for r < Rp (rows past R are
+ * zeros) and each of nc channels c, the row src + r * rs + c * Pi goes to
+ * dst + (r / nr) * ts + c * cs + (r % nr) + q * qs, q < Pi. A tile's rows
+ * of one channel are copied whole (each a line or more) into a buffer,
+ * then written a pixel at a time, nr floats in order. Gathering a column at
+ * a time read every line of the input once per pixel, from L2 (VGG16's 4x4
+ * input: 1.2 ms of a 50 ms call, which each thread repeats), and the rows
+ * nr images apart are 32 KB apart there, one L1 set. */
+static inline void k_small_layout(const float *restrict src, float *restrict dst, int R, int Rp, int nc, int Pi, int nr,
+                           long ts, long qs, long cs, long rs)
+{
+    float buf[32 * 64];   /* nr <= 32 rows of Pi <= 64 */
+    for (int r0 = 0; r0 < Rp; r0 += nr)
+        for (int c = 0; c < nc; c++) {
+            for (int j = 0; j < nr; j++)
+                for (int q = 0; q < Pi; q++)
+                    buf[j * Pi + q] = r0 + j < R ? src[(long)(r0 + j) * rs + (long)c * Pi + q] : 0.0f;
+            float *d = dst + (r0 / nr) * ts + c * cs;
+            for (int q = 0; q < Pi; q++)
+                for (int j = 0; j < nr; j++)
+                    d[q * qs + j] = buf[j * Pi + q];
+        }
+}
+
+/* The conv's pairs for one pixel, in the order its sums take them: the
+ * taps t = r * S + s in order, each with the other plane's pixel. Forward:
+ * output pixel p's taps, each reading input pixel q = ih * W + iw, ih =
+ * oh * stride + r - pad. Flipped (the data gradient): input pixel q's
+ * taps, each with the output pixel p that reads q through it. Their count. */
+static inline int k_small_pairs(int flip, int pix, int H, int W, int R, int S, int stride, int pad, int OH, int OW, int *t,
+                         int *other)
+{
+    int n = 0;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            if (!flip) {
+                int ih = pix / OW * stride + r - pad, iw = pix % OW * stride + s - pad;
+                if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                    t[n] = r * S + s, other[n] = ih * W + iw, n++;
+            } else {
+                int oh = pix / W + pad - r, ow = pix % W + pad - s;   /* oh * stride = ih + pad - r */
+                if (oh >= 0 && ow >= 0 && oh % stride == 0 && ow % stride == 0 && oh / stride < OH &&
+                    ow / stride < OW)
+                    t[n] = r * S + s, other[n] = oh / stride * OW + ow / stride, n++;
+            }
+        }
+    return n;
+}
+
+#endif
