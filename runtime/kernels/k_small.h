@@ -11,8 +11,8 @@
  * a time read every line of the input once per pixel, from L2 (VGG16's 4x4
  * input: 1.2 ms of a 50 ms call, which each thread repeats), and the rows
  * nr images apart are 32 KB apart there, one L1 set. */
-static inline void k_small_layout(const float *restrict src, float *restrict dst, int R, int Rp, int nc, int Pi, int nr,
-                           long ts, long qs, long cs, long rs)
+static inline void k_small_layout(const float *restrict src, float *restrict dst, int R, int Rp, int nc, int Pi,
+                                  int nr, long ts, long qs, long cs, long rs)
 {
     float buf[32 * 64];   /* nr <= 32 rows of Pi <= 64 */
     for (int r0 = 0; r0 < Rp; r0 += nr)
@@ -32,8 +32,8 @@ static inline void k_small_layout(const float *restrict src, float *restrict dst
  * output pixel p's taps, each reading input pixel q = ih * W + iw, ih =
  * oh * stride + r - pad. Flipped (the data gradient): input pixel q's
  * taps, each with the output pixel p that reads q through it. Their count. */
-static inline int k_small_pairs(int flip, int pix, int H, int W, int R, int S, int stride, int pad, int OH, int OW, int *t,
-                         int *other)
+static inline int k_small_pairs(int flip, int pix, int H, int W, int R, int S, int stride, int pad, int OH, int OW,
+                                int *t, int *other)
 {
     int n = 0;
     for (int r = 0; r < R; r++)

@@ -1,9 +1,10 @@
 /* Inference convs of small planes (k_small_ok: VGG16's 4x4 and 2x2 stages,
  * ResNet18's last) at a few images, up to a tile of k_small.c's GEMMs.
  * Those run 32 images (24 with AVX2) as the vectors of their tiles, so
- * that at 8 images three quarters of the lanes would be zeros. Here the tile is turned around: its rows are images (MR of them,
- * one broadcast each), its vectors output channels (NR of them), so that 8
- * images fill it:
+ * that at 8 images three quarters of the lanes would be zeros. Here the
+ * tile is turned around: its rows are images (MR of them, one broadcast
+ * each), its vectors output channels (NR of them), so that 8 images fill
+ * it:
  *   y[n][o][p] = bias[o] + sum over the taps t valid at p, and c, of x[n][c][q(p, t)] w'[o][c][t]
  * with w' the weights scaled by the batchnorm and bias[o] the bias folded
  * with it, both prepared once before the graph's first run
@@ -14,11 +15,12 @@
  * the valid taps in order, each over the channels in order; each product
  * the same two factors), so the same bits at any batch, and a model's
  * 2x2 convs give the same whichever of the two a batch gets (at 4x4,
- * Winograd takes over from a tile of images). The dot products of k_conv2d_small_dot, which it replaces from 6 images (3
- * with AVX2), sum every tap, the padding's zeros too, and broadcast a
- * weight of each of 16 rows per vector of pixels: VGG16's 512-channel 4x4
- * conv at 8 images took 5.7 ms on one thread of an AVX-512 Xeon, here 3.5
- * (at 2x2: 2.0 and 0.9 ms). */
+ * Winograd takes over from a tile of images). The dot products of
+ * k_conv2d_small_dot, which it replaces from 6 images (3 with AVX2), sum
+ * every tap, the padding's zeros too, and broadcast a weight of each of 16
+ * rows per vector of pixels: VGG16's 512-channel 4x4 conv at 8 images took
+ * 5.7 ms on one thread of an AVX-512 Xeon, here 3.5 (at 2x2: 2.0 and 0.9
+ * ms). */
 #include <math.h>
 
 #include "k_kernels.h"
