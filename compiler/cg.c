@@ -1,6 +1,7 @@
 /* Codegen: one switch over the ops, each case the kernel call(s) of
  * k_kernels.h with its constants. Tensors are byte offsets from the arena's
  * base (plan.h); the parallel dimension of each kernel is its unit count. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +53,12 @@ static void call(Cg *C, int units, const char *kernel, const char *sig, ...)
     va_list ap;
     va_start(ap, sig);
     for (const char *s = sig; *s; s++)
-        if (jit_sig_const(*s))
+        if (jit_sig_const(*s)) {
             c[n++] = va_arg(ap, double);
+            /* a tensor that may be missing (Q's -1) is a 'q': a 'p' would
+             * become the arena's address less one byte */
+            assert(*s != 'p' || c[n - 1] >= 0);
+        }
     va_end(ap);
     push(C, units, kernel, sig, n, c);
 }
