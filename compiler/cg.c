@@ -302,46 +302,59 @@ static int overlap(const Cg *C, const IrValue *a, const IrValue *b)
     return ao < bo + ir_numel(b) * 4 && bo < ao + ir_numel(a) * 4;
 }
 
+/* Room of its own past the arena's other tensors for the floats a
+ * preparation call computes (its offset), the calls made until prep_end
+ * going to the graph's preparation: the steps that run before the graph's
+ * first run and again after anything writes the weights. */
+typedef struct {
+    CgCalls *out;
+    const char *prefix;
+} CgPrep;
+
+static double prep_begin(Cg *C, long long floats, CgPrep *saved)
+{
+    PlanLayout *L = C->p->L;
+    long long at = L->size;
+    L->size += (floats * 4 + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+    saved->out = C->out, saved->prefix = C->prefix;
+    C->out = &C->prep, C->prefix = arena_printf(C->a, "%sp", saved->prefix);
+    return (double)at;
+}
+
+static void prep_end(Cg *C, const CgPrep *saved) { C->out = saved->out, C->prefix = saved->prefix; }
+
 /* A Winograd inference conv's transformed weights, computed once by a
- * preparation call into room of their own past the arena's other tensors
- * (k_conv2d_wino_prep), rather than on every call: the conv's batchnorm
- * and weights do not change from one inference to the next. Its offset. */
+ * preparation call (k_conv2d_wino_prep), rather than on every call: the
+ * conv's batchnorm and weights do not change from one inference to the
+ * next. Its offset. */
 static double prepared(Cg *C, int f4, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn,
                        long long K)
 {
-    PlanLayout *L = C->p->L;
-    int cin = (int)x->d[1];
-    long long at = L->size,
-              floats = f4 ? k_wino4_pre_floats(cin, (int)K, L->simd) : k_wino_pre_floats(cin, (int)K, L->simd);
-    L->size += (floats * 4 + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-    CgCalls *out = C->out;
-    const char *prefix = C->prefix;
-    C->out = &C->prep, C->prefix = arena_printf(C->a, "%sp", prefix);
-    call(C, k_wino_pre_units((int)K, L->simd), f4 ? "k_conv2d_wino4_prep" : "k_conv2d_wino_prep", "pqqqqqpwiifilh",
+    int cin = (int)x->d[1], simd = C->p->L->simd;
+    CgPrep saved;
+    double at = prep_begin(C, f4 ? k_wino4_pre_floats(cin, (int)K, simd) : k_wino_pre_floats(cin, (int)K, simd),
+                           &saved);
+    call(C, k_wino_pre_units((int)K, simd), f4 ? "k_conv2d_wino4_prep" : "k_conv2d_wino_prep", "pqqqqqpwiifilh",
          O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL),
-         Q(C, bn ? bn[3] : NULL), (double)at, (double)cin, (double)K, 1e-5, (double)L->simd);
-    C->out = out, C->prefix = prefix;
-    return (double)at;
+         Q(C, bn ? bn[3] : NULL), at, (double)cin, (double)K, 1e-5, (double)simd);
+    prep_end(C, &saved);
+    return at;
 }
 
 /* A small-plane inference conv's weights as k_conv2d_small_pix reads them
  * (scaled by its batchnorm, with the folded bias), laid out once by a
- * preparation call into room of their own, as prepared()'s. Its offset. */
+ * preparation call (k_conv2d_small_prep). Its offset. */
 static double prepared_small(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn,
                              const IrValue *y, const IrNode *n)
 {
-    PlanLayout *L = C->p->L;
-    int cin = (int)x->d[1], K = (int)y->d[1];
-    long long at = L->size, floats = k_small_pre_floats(cin, K, (int)n->k, (int)n->k, L->simd);
-    L->size += (floats * 4 + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-    CgCalls *out = C->out;
-    const char *prefix = C->prefix;
-    C->out = &C->prep, C->prefix = arena_printf(C->a, "%sp", prefix);
-    call(C, k_small_pre_units(K, L->simd), "k_conv2d_small_prep", "pqqqqqpiiiifilh", O(C, w), Q(C, b),
-         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL),
-         (double)at, (double)cin, (double)K, (double)n->k, (double)n->k, 1e-5, (double)L->simd);
-    C->out = out, C->prefix = prefix;
-    return (double)at;
+    int cin = (int)x->d[1], K = (int)y->d[1], simd = C->p->L->simd;
+    CgPrep saved;
+    double at = prep_begin(C, k_small_pre_floats(cin, K, (int)n->k, (int)n->k, simd), &saved);
+    call(C, k_small_pre_units(K, simd), "k_conv2d_small_prep", "pqqqqqpiiiifilh", O(C, w), Q(C, b),
+         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), at,
+         (double)cin, (double)K, (double)n->k, (double)n->k, 1e-5, (double)simd);
+    prep_end(C, &saved);
+    return at;
 }
 
 /* The forward of such a conv from its prepared weights. */
