@@ -28,35 +28,6 @@
 #include "k_tile.h"
 #include "k_small.h"
 
-/* C[MR][NV*V] = bias + the sum over segments s < nseg, in order, of
- * a_s times the rows of b_s (row stride ldb), a_s[k][i] at a_s + k * AK + i
- * * AI: AK = MR, AI = 1 where a is packed [kin][MR] (k_seg), AK = 1, AI =
- * lda where it is MR rows of a matrix read in place (k_rows). */
-#define K_SEG_KERNEL(NAME, VT, V, MR, NV, AK, AI)                                                                  \
-    static inline void NAME(int nseg, const float *const *as, const float *const *bs, int kin, long ldb, long lda, \
-                            const float *restrict bias, float *restrict c, long ldc)                               \
-    {                                                                                                              \
-        (void)lda;                                                                                                 \
-        VT acc[MR][NV];                                                                                            \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
-            (bias ? bias[i] : 0.0f) - (VT){ 0 };                                                                   \
-        for (int s = 0; s < nseg; s++) {                                                                           \
-            const float *restrict a = as[s], *restrict b = bs[s];                                                  \
-            for (int k = 0; k < kin; k++) {                                                                        \
-                VT bv[NV];                                                                                         \
-                K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * ldb + j * V,         \
-                                                                       sizeof(VT));                                \
-                K_UNROLL for (int i = 0; i < MR; i++)                                                              \
-                {                                                                                                  \
-                    VT av = a[(long)k * (AK) + (long)i * (AI)] - (VT){ 0 };                                        \
-                    K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                 \
-                }                                                                                                  \
-            }                                                                                                      \
-        }                                                                                                          \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
-            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
-    }
-
 /* Register tiles: 8 rows by 32 columns (two vectors) with AVX-512, where
  * the op kernels' 16 by 16 ran at 62% of the core's peak from L2 and 8 by
  * 32 at 80% (Xeon, model 167, inner dimension 512): per step of the inner
@@ -64,8 +35,8 @@
  * takes 1 and 16, and the loads were what held it back. 4 by 24 with AVX2.
  * The tile's shape changes no sum's order: each output adds its segments'
  * products in order whatever tile holds it. */
-K_SEG_KERNEL(k_seg_8x32, k_v16, 16, 8, 2, 8, 1)
-K_SEG_KERNEL(k_seg_4x24, k_v8, 8, 4, 3, 4, 1)
+K_SEG_KERNEL(k_seg_8x32, k_v16, 16, 8, 2, 8, 1, 0)
+K_SEG_KERNEL(k_seg_4x24, k_v8, 8, 4, 3, 4, 1, 0)
 
 static inline int k_small_mr(int simd) { return simd >= 16 ? 8 : 4; }
 static inline int k_small_nr(int simd) { return simd >= 16 ? 32 : 24; }
@@ -79,8 +50,8 @@ static inline void k_seg(int simd, int nseg, const float *const *as, const float
         k_seg_4x24(nseg, as, bs, kin, ldb, 0, bias, c, ldc);
 }
 
-K_SEG_KERNEL(k_rows_16x16, k_v16, 16, 16, 1, 1, lda)
-K_SEG_KERNEL(k_rows_4x16, k_v8, 8, 4, 2, 1, lda)
+K_SEG_KERNEL(k_rows_16x16, k_v16, 16, 16, 1, 1, lda, 0)
+K_SEG_KERNEL(k_rows_4x16, k_v8, 8, 4, 2, 1, lda, 0)
 
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {

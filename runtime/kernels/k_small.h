@@ -1,7 +1,45 @@
-/* What k_small.c and k_small_pix.c share: the input laid out again with
- * images innermost, and the taps of a pixel. */
+/* What k_small.c and k_small_pix.c share: the GEMM tile over segments,
+ * the input laid out again with images innermost, and the taps of a pixel. */
 #ifndef K_SMALL_H
 #define K_SMALL_H
+#include "k_tile.h"
+
+/* C[MR][NV*V] = bias + the sum over segments s < nseg, in order, of
+ * a_s times the rows of b_s (row stride ldb), a_s[k][i] at a_s + k * AK + i
+ * * AI: AK = MR, AI = 1 where a is packed [kin][MR] (k_seg, k_small_pix.c's
+ * tiles), AK = 1, AI = lda where it is MR rows of a matrix read in place
+ * (k_rows). The bias (NULL: none) is one per row, or with BCOL one per
+ * column (NV vectors of it, k_small_pix.c's output channels). */
+#define K_SEG_KERNEL(NAME, VT, V, MR, NV, AK, AI, BCOL)                                                            \
+    static inline void NAME(int nseg, const float *const *as, const float *const *bs, int kin, long ldb, long lda, \
+                            const float *restrict bias, float *restrict c, long ldc)                               \
+    {                                                                                                              \
+        (void)lda;                                                                                                 \
+        VT acc[MR][NV];                                                                                            \
+        K_UNROLL for (int j = 0; j < NV; j++)                                                                      \
+        {                                                                                                          \
+            VT bc = (VT){ 0 };                                                                                     \
+            if ((BCOL) && bias)                                                                                    \
+                __builtin_memcpy(&bc, bias + j * V, sizeof(VT));                                                   \
+            K_UNROLL for (int i = 0; i < MR; i++) acc[i][j] =                                                      \
+                (BCOL) && bias ? bc - (VT){ 0 } : (bias ? bias[i] : 0.0f) - (VT){ 0 };                            \
+        }                                                                                                          \
+        for (int s = 0; s < nseg; s++) {                                                                           \
+            const float *restrict a = as[s], *restrict b = bs[s];                                                  \
+            for (int k = 0; k < kin; k++) {                                                                        \
+                VT bv[NV];                                                                                         \
+                K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * ldb + j * V,         \
+                                                                       sizeof(VT));                                \
+                K_UNROLL for (int i = 0; i < MR; i++)                                                              \
+                {                                                                                                  \
+                    VT av = a[(long)k * (AK) + (long)i * (AI)] - (VT){ 0 };                                        \
+                    K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                 \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
+            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
+    }
 
 /* Lays out rows of Pi floats as columns: for r < Rp (rows past R are
  * zeros) and each of nc channels c, the row src + r * rs + c * Pi goes to

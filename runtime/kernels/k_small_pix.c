@@ -76,40 +76,11 @@ void k_conv2d_small_prep(const float *restrict w, const float *restrict b, const
     }
 }
 
-/* c[MR][NR] = bias + the sum over segments s < nseg, in order, of the
- * broadcasts a_s[k][i] times the rows b_s[k] of NR floats, k < kin. */
-#define K_PIX_KERNEL(NAME, VT, V, MR, NV)                                                                          \
-    static inline void NAME(int nseg, const float *const *as, const float *const *bs, int kin,                    \
-                            const float *restrict bias, float *restrict c)                                         \
-    {                                                                                                              \
-        VT acc[MR][NV];                                                                                            \
-        K_UNROLL for (int j = 0; j < NV; j++)                                                                      \
-        {                                                                                                          \
-            VT bv;                                                                                                 \
-            __builtin_memcpy(&bv, bias + j * V, sizeof(VT));                                                       \
-            K_UNROLL for (int i = 0; i < MR; i++) acc[i][j] = bv - (VT){ 0 };                                      \
-        }                                                                                                          \
-        for (int s = 0; s < nseg; s++) {                                                                           \
-            const float *restrict a = as[s], *restrict b = bs[s];                                                  \
-            for (int k = 0; k < kin; k++) {                                                                        \
-                VT bv[NV];                                                                                         \
-                K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * (NV * V) + j * V,    \
-                                                                       sizeof(VT));                                \
-                K_UNROLL for (int i = 0; i < MR; i++)                                                              \
-                {                                                                                                  \
-                    VT av = a[(long)k * MR + i] - (VT){ 0 };                                                       \
-                    K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                 \
-                }                                                                                                  \
-            }                                                                                                      \
-        }                                                                                                          \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
-            __builtin_memcpy(c + i * (NV * V) + j * V, &acc[i][j], sizeof(VT));                                    \
-    }
-
-/* AVX-512: 16 zmm accumulators, 2 loads and 8 broadcasts per 16 FMAs, as
- * k_op_8x32; AVX2: 4 x 24, as k_op_4x24. */
-K_PIX_KERNEL(k_pix_8x32, k_v16, 16, 8, 2)
-K_PIX_KERNEL(k_pix_4x24, k_v8, 8, 4, 3)
+/* k_small.h's segment tile, its rows images, its bias per column (output
+ * channel). AVX-512: 16 zmm accumulators, 2 loads and 8 broadcasts per 16
+ * FMAs, as k_op_8x32; AVX2: 4 x 24, as k_op_4x24. */
+K_SEG_KERNEL(k_pix_8x32, k_v16, 16, 8, 2, 8, 1, 1)
+K_SEG_KERNEL(k_pix_4x24, k_v8, 8, 4, 3, 4, 1, 1)
 
 void k_conv2d_small_pix(const float *restrict x, const float *restrict pre, float *restrict y, float *restrict ws,
                         int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int relu,
@@ -137,9 +108,9 @@ void k_conv2d_small_pix(const float *restrict x, const float *restrict pre, floa
                 for (int k = 0; k < nt; k++)
                     as[k] = xt + (n0 / mr) * ts + (long)pix[k] * C * mr, bs[k] = wt + (long)taps[k] * C * nr;
                 if (simd >= 16)
-                    k_pix_8x32(nt, as, bs, C, bias + o0, tile);
+                    k_pix_8x32(nt, as, bs, C, nr, 0, bias + o0, tile, nr);
                 else
-                    k_pix_4x24(nt, as, bs, C, bias + o0, tile);
+                    k_pix_4x24(nt, as, bs, C, nr, 0, bias + o0, tile, nr);
                 for (int i = 0; i < mr && n0 + i < N; i++)
                     for (int j = 0; j < cols; j++) {
                         float v = tile[i * nr + j];
