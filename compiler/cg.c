@@ -120,18 +120,24 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
               (int)x->d[2], (int)x->d[3]);
 }
 
-/* k_small.c's GEMMs per output pixel for a conv of x [N,C,H,W] into y
- * [N,K,OH,OW] of small planes (VGG16's 4x4 and 2x2 stages), training's
- * or inference's; MWTC_SMALL=off keeps them on the other kernels, to
+/* Whether a conv of x [N,C,H,W] into y [N,K,OH,OW] has small planes
+ * (k_small_ok: VGG16's 4x4 and 2x2 stages) for the kernels of k_small.c
+ * and k_small_pix.c; MWTC_SMALL=off keeps them on the other kernels, to
  * compare. */
-static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
+static int small_planes(const IrValue *x, const IrValue *y, const IrNode *n)
 {
     const char *e = getenv("MWTC_SMALL");
-    if ((e && !strcmp(e, "off")) || x->rank != 4 ||
-        (inference(C, n) && !k_small_batch_ok((int)x->d[0], C->p->L->simd)))
+    if ((e && !strcmp(e, "off")) || x->rank != 4)
         return 0;
     return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
                       (int)n->pad, (int)y->d[2], (int)y->d[3]);
+}
+
+/* k_small.c's GEMMs per output pixel for such a conv, training's or
+ * inference's (from a tile of images). */
+static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
+{
+    return small_planes(x, y, n) && !(inference(C, n) && !k_small_batch_ok((int)x->d[0], C->p->L->simd));
 }
 
 /* k_small.c's dot products for an inference conv of small planes at a
@@ -144,12 +150,7 @@ static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNo
  * against 308). */
 static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    const char *e = getenv("MWTC_SMALL");
-    if ((e && !strcmp(e, "off")) || x->rank != 4 || !inference(C, n) ||
-        k_small_batch_ok((int)x->d[0], C->p->L->simd))
-        return 0;
-    return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
-                      (int)n->pad, (int)y->d[2], (int)y->d[3]);
+    return small_planes(x, y, n) && inference(C, n) && !k_small_batch_ok((int)x->d[0], C->p->L->simd);
 }
 
 /* k_small_pix.c's GEMMs for an inference conv of small planes from a few
@@ -164,13 +165,9 @@ static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const 
  * more memory (VGG16's ten modules each with its own). */
 static int use_small_pix(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    const char *e = getenv("MWTC_SMALL");
-    int N = (int)x->d[0], simd = C->p->L->simd;
-    if ((e && !strcmp(e, "off")) || x->rank != 4 || !inference(C, n) || !k_small_pix_ok(N, simd) ||
-        k_small_batch_ok(N, simd))
-        return 0;
-    return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
-                      (int)n->pad, (int)y->d[2], (int)y->d[3]);
+    int simd = C->p->L->simd;
+    return small_planes(x, y, n) && inference(C, n) && k_small_pix_ok((int)x->d[0], simd) &&
+           !k_small_batch_ok((int)x->d[0], simd);
 }
 
 /* k_small.c's units for a forward or data gradient into `rows` channels
