@@ -3,7 +3,9 @@
  * kernels mwtc runs (Winograd where it applies): what fraction of the core's
  * peak the kernels reach (time: the thread's CPU time, the best of the repetitions,
  * so that other processes on the machine distort it less). Usage: bench_kernels [simd] [repetitions]; simd defaults to
- * the host's (16 with AVX-512F, else 8). */
+ * the host's (16 with AVX-512F, else 8). BENCH_CS=n cuts each of the weight gradient's 8 chunks into n parts
+ * of the input channels (k_bwdw_splits: codegen's choice on more than 8 threads): the whole range still runs on
+ * one thread, so the time says what the cut adds to the work. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +77,11 @@ int main(int argc, char **argv)
     if (!jit)
         return 1;
     char err[512];
-    const int N = 128, R = 3, pad = 1, G = 8;
+    const int N = 128, R = 3, pad = 1, G = 8, CS = getenv("BENCH_CS") ? atoi(getenv("BENCH_CS")) : 1;
+    if (CS < 1) {
+        fprintf(stderr, "bench_kernels: BENCH_CS must be a positive integer\n");
+        return 2;
+    }
     printf("host %s, simd %d, batch %d, 1 thread, best of %d\n", jit_cpu(jit), simd, N, reps);
     printf("direct kernels (GFLOP/s of the direct FLOPs):\n");
     printf("%-6s %-26s %10s %10s %10s\n", "layer", "shape", "fwd", "bwd_x", "bwd_w");
@@ -96,10 +102,10 @@ int main(int argc, char **argv)
         double shape[] = { N, C, H, W, K, R, R, 1, pad, OH, OW };
         double cf[17] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3] };
         double cx[16] = { (double)off[4], (double)off[1], (double)off[5] };
-        double cw[17] = { (double)off[0], (double)off[4], (double)off[6], (double)off[7] };
+        double cw[18] = { (double)off[0], (double)off[4], (double)off[6], (double)off[7] };
         memcpy(cf + 4, shape, sizeof shape), cf[15] = 1, cf[16] = simd;   /* kt 1: split by rows only */
         memcpy(cx + 3, shape, sizeof shape), cx[14] = simd;
-        memcpy(cw + 4, shape, sizeof shape), cw[15] = G, cw[16] = simd;
+        memcpy(cw + 4, shape, sizeof shape), cw[15] = G, cw[16] = CS, cw[17] = simd;
         char nf[32], nx_[32], nw_[32];
         snprintf(nf, sizeof nf, "%s_fwd", layers[l].name);
         snprintf(nx_, sizeof nx_, "%s_bwd_x", layers[l].name);
@@ -107,7 +113,7 @@ int main(int argc, char **argv)
         JitCall calls[3] = {
             { nf, "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", cf },
             { nx_, "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", cx },
-            { nw_, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", cw },
+            { nw_, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiiilh", cw },
         };
         if (jit_add_calls(jit, calls, 3, err, sizeof err) != 0) {
             fprintf(stderr, "bench_kernels: %s\n", err);
@@ -116,7 +122,7 @@ int main(int argc, char **argv)
         double flop = 2.0 * N * K * C * R * R * OH * OW, t[3];
         t[0] = bench_best((JitFn)jit_lookup(jit, nf), base, ws, N * OH, reps);   /* forward units: output rows */
         t[1] = bench_best((JitFn)jit_lookup(jit, nx_), base, ws, N, reps);
-        t[2] = bench_best((JitFn)jit_lookup(jit, nw_), base, ws, G, reps);
+        t[2] = bench_best((JitFn)jit_lookup(jit, nw_), base, ws, G * CS, reps);
         char shp[40];
         snprintf(shp, sizeof shp, "%d->%d %dx%d", C, K, H, W);
         printf("%-6s %-26s", layers[l].name, shp);
@@ -133,10 +139,10 @@ int main(int argc, char **argv)
             double sh[5] = { N, C, H, W, K }, shx[5] = { N, K, H, W, C };
             double wcf[15] = { (double)off[0], (double)off[1], (double)off[3] };
             double wcx[15] = { (double)off[4], (double)off[1], (double)off[5] };
-            double wcw[11] = { (double)off[0], (double)off[4], (double)off[6] };
+            double wcw[12] = { (double)off[0], (double)off[4], (double)off[6] };
             memcpy(wcf + 3, sh, sizeof sh), wcf[8] = 0, wcf[9] = 0, wcf[10] = 0, wcf[11] = simd, wcf[12] = 1;
             memcpy(wcx + 3, shx, sizeof shx), wcx[8] = 0, wcx[9] = 0, wcx[10] = 1, wcx[11] = simd, wcx[12] = 1;
-            memcpy(wcw + 3, sh, sizeof sh), wcw[8] = G, wcw[9] = simd;
+            memcpy(wcw + 3, sh, sizeof sh), wcw[8] = G, wcw[9] = CS, wcw[10] = simd;
             char wn[3][32];
             snprintf(wn[0], sizeof wn[0], "%s_wfwd", layers[l].name);
             snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", layers[l].name);
@@ -144,7 +150,7 @@ int main(int argc, char **argv)
             JitCall wc[3] = {
                 { wn[0], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", wcf },
                 { wn[1], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", wcx },
-                { wn[2], f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w", "pppnwiiiiiiilh", wcw },
+                { wn[2], f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w", "pppnwiiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
                 fprintf(stderr, "bench_kernels: %s\n", err);
@@ -153,7 +159,7 @@ int main(int argc, char **argv)
             tw[0] = bench_best((JitFn)jit_lookup(jit, wn[0]), base, ws, N, reps);
             tw[1] = bench_best((JitFn)jit_lookup(jit, wn[1]), base, ws, N, reps);
             if (ww)
-                tw[2] = bench_best((JitFn)jit_lookup(jit, wn[2]), base, ws, G, reps);
+                tw[2] = bench_best((JitFn)jit_lookup(jit, wn[2]), base, ws, G * CS, reps);
             /* the arithmetic the Winograd GEMMs do, per tile and channel pair: F(4x4)
              * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2) */
             double g2 = 2.0 * 16 * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);

@@ -588,23 +588,26 @@ static int node(Cg *C, const IrNode *n)
                      SMALL_SHAPE(x, dy, n), simd);
             return 0;
         }
-        int G = plan_chunks(x->d[0]);
+        /* G chunks of the batch (the order of the sums), each cut into CS
+         * parts of its input channels when there are more threads than chunks */
+        int G = plan_chunks(x->d[0]), CS = k_bwdw_splits((int)x->d[1], G, C->out->threads), u = G * CS;
         long long nw = ir_numel(y), nb = n->nextra ? ir_numel(n->extra[0]) : 0;
         double dbpart = parts + 4.0 * (double)(G * nw);
         int wino = use_wino(C, x, dy->d[1], n) &&
                    k_wino_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]);
         const char *wk = wino4(C, x, 0) ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w";
         if (wino && nb)
-            call(C, G, wk, "ppppwiiiiiiilh", O(C, x), O(C, dy), parts, dbpart, WINO_SHAPE(x, dy->d[1]), (double)G,
-                 simd);
+            call(C, u, wk, "ppppwiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart, WINO_SHAPE(x, dy->d[1]), (double)G,
+                 (double)CS, simd);
         else if (wino)
-            call(C, G, wk, "pppnwiiiiiiilh", O(C, x), O(C, dy), parts, WINO_SHAPE(x, dy->d[1]), (double)G, simd);
+            call(C, u, wk, "pppnwiiiiiiiilh", O(C, x), O(C, dy), parts, WINO_SHAPE(x, dy->d[1]), (double)G,
+                 (double)CS, simd);
         else if (nb)
-            call(C, G, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart,
-                 CONV_SHAPE(x, dy, n), (double)G, simd);
+            call(C, u, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart,
+                 CONV_SHAPE(x, dy, n), (double)G, (double)CS, simd);
         else
-            call(C, G, "k_conv2d_bwd_w", "pppnwiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, CONV_SHAPE(x, dy, n),
-                 (double)G, simd);
+            call(C, u, "k_conv2d_bwd_w", "pppnwiiiiiiiiiiiiiilh", O(C, x), O(C, dy), parts, CONV_SHAPE(x, dy, n),
+                 (double)G, (double)CS, simd);
         call(C, (int)nw, "k_sum_parts", "ppirlh", parts, O(C, y), (double)G, (double)nw);
         if (nb)
             call(C, (int)nb, "k_sum_parts", "ppirlh", dbpart, O(C, n->extra[0]), (double)G, (double)nb);

@@ -61,10 +61,10 @@ static int k_pad_h(int T, int OH, int R, int stride) { return (k_min(T, OH) - 1)
 static int k_pad_w(int W, int S, int stride, int pad, int OW) { return k_max(W + 2 * pad, (OW - 1) * stride + S); }
 
 /* xp[c][i][j] = x[n][c][oh*stride - padh + i][j - padw], 0 outside x. */
-static void k_pad_rows(const float *restrict x, float *restrict xp, long n, int oh, int HP, int WP, int C, int H,
-                       int W, int stride, int padh, int padw)
+static void k_pad_rows(const float *restrict x, float *restrict xp, long n, int oh, int HP, int WP, int C, int ca,
+                       int cb, int H, int W, int stride, int padh, int padw)
 {
-    for (int c = 0; c < C; c++)
+    for (int c = ca; c < cb; c++)
         for (int i = 0; i < HP; i++) {
             float *d = xp + ((long)c * HP + i) * WP;
             int ih = oh * stride - padh + i;
@@ -123,13 +123,14 @@ static void k_prefetch_part(const KPrefetch *pf, int i, int n)
  * in xp first, so that every row of col is an unconditional copy of
  * constant length, which vectorizes. */
 static void k_im2col(const float *restrict x, float *restrict col, long ld, float *restrict xp, long t0, int nrows,
-                     int qb, int T, int C, int H, int W, int R, int S, int stride, int padh, int padw, int OH, int OW)
+                     int qb, int T, int C, int ca, int cb, int H, int W, int R, int S, int stride, int padh, int padw,
+                     int OH, int OW)
 {
     int HP = k_pad_h(T, OH, R, stride), WP = k_pad_w(W, S, stride, padw, OW);
     for (long u = t0, n; u < t0 + nrows;) {
         int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
-        k_pad_rows(x, xp, n, oh, HP, WP, C, H, W, stride, padh, padw);
-        for (int c = 0; c < C; c++)
+        k_pad_rows(x, xp, n, oh, HP, WP, C, ca, cb, H, W, stride, padh, padw);
+        for (int c = ca; c < cb; c++)
             for (int r = 0; r < R; r++)
                 for (int s = 0; s < S; s++) {
                     float *d = col + ((long)(c * R + r) * S + s) * ld + (u - t0) * OW;
@@ -141,7 +142,7 @@ static void k_im2col(const float *restrict x, float *restrict col, long ld, floa
                 }
         u += rows;
     }
-    for (long kd = 0; kd < (long)C * R * S; kd++)
+    for (long kd = (long)ca * R * S; kd < (long)cb * R * S; kd++)
         for (int j = nrows * OW; j < qb; j++)
             col[kd * ld + j] = 0.0f;
 }
@@ -297,7 +298,7 @@ static void k_conv_gemm(const float *restrict x, const float *restrict apack, co
     int Kd = C * R * S, nr = k_op_nr(simd);
     for (long t = r0; t < r1;) {
         int nrows = k_blk_next_rows(t, r1, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
-        k_im2col(x, ws + g.col, g.ld, ws + g.xp, t, nrows, qb, g.T, C, H, W, R, S, stride, padh, padw, OH, OW);
+        k_im2col(x, ws + g.col, g.ld, ws + g.xp, t, nrows, qb, g.T, C, 0, C, H, W, R, S, stride, padh, padw, OH, OW);
         KPrefetch pf = k_prefetch_at(x, t + nrows, r1, g.T, C, H, W, R, stride, padh, OH);
         k_gemm_out(simd, K, Ky, Kd, apack, ws + g.col, g.ld, t, nrows, qb, y, bias, ws + g.cb, OH, OW, &pf);
         if (relu)
@@ -489,9 +490,21 @@ void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *re
     }
 }
 
+int k_bwdw_splits(int C, int G, int threads)
+{
+    /* No more units than threads (the pool deals each thread a run of
+     * units: with more, some threads run two while others wait), and parts
+     * of 16 channels or more: each part transforms (Winograd) or copies dy
+     * again, which made the work of 4 parts of SimCNN's 32 channels 1.5-2x
+     * that of the chunk alone, of 2 parts 1.1-1.3x (one thread, Sapphire
+     * Rapids: bench_kernels with BENCH_CS) */
+    int cs = G > 0 ? threads / G : 1;
+    return k_max(1, k_min(cs, C / 16));
+}
+
 void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart, float *restrict dbpart,
                     float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
-                    int OW, int G, int simd, int lo, int hi)
+                    int OW, int G, int CS, int simd, int lo, int hi)
 {
     KBwdWWs g = k_bwdw_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd);
     int Kd = C * R * S, v = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd);
@@ -504,15 +517,22 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
         col[i] = 0.0f;
     for (long i = (long)K * ld; i < (long)g.Kp * ld; i++)
         dyc[i] = 0.0f;
-    for (int ch = lo; ch < hi; ch++) {
-        int n0 = (int)((long)ch * N / G), n1 = (int)((long)(ch + 1) * N / G);
-        for (long i = 0; i < (long)g.Kp * g.Kdp; i++)
-            acc[i] = 0.0f;
+    for (int u = lo; u < hi; u++) {
+        /* the col rows of input channels [c0, c1): whole strips of K_DOT_NR
+         * rows, as c0 is a multiple of K_DOT_NR (the last part's run into
+         * the padding rows) */
+        int ch, c0, c1;
+        k_bwdw_unit(u, C, CS, &ch, &c0, &c1);
+        int n0 = (int)((long)ch * N / G), n1 = (int)((long)(ch + 1) * N / G), db = dbpart && u % CS == 0;
+        int kda = c0 * R * S, kdb = c1 == C ? g.Kdp : c1 * R * S;
+        for (int k = 0; k < g.Kp; k++)
+            for (int kd = kda; kd < kdb; kd++)
+                acc[(long)k * g.Kdp + kd] = 0.0f;
         for (int k = 0; k < K; k++)
             dbacc[k] = 0.0f;
         for (long t = (long)n0 * OH; t < (long)n1 * OH;) {
             int nrows = k_blk_next(t, n1, OH, g.T), qb = (int)k_rup((long)nrows * OW, v);
-            k_im2col(x, col, ld, ws + g.xp, t, nrows, qb, g.T, C, H, W, R, S, stride, pad, pad, OH, OW);
+            k_im2col(x, col, ld, ws + g.xp, t, nrows, qb, g.T, C, c0, c1, H, W, R, S, stride, pad, pad, OH, OW);
             /* dy's rows in place when the block is one whole image of whole
              * vectors (its padding rows, k >= K, stay those of dyc, zeros). */
             long P = (long)OH * OW;
@@ -522,7 +542,7 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
             if (!inplace)
                 k_blk_in(dy, dyc, ld, t, nrows, qb, K, OH, OW);
             /* A strip of 4 col rows stays in L1 while all of dy passes. */
-            for (int kd0 = 0; kd0 < g.Kdp; kd0 += K_DOT_NR) {
+            for (int kd0 = kda; kd0 < kdb; kd0 += K_DOT_NR) {
                 const float *bp[K_DOT_NR];
                 K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
                     bp[j] = col + (long)(kd0 + j) * ld;
@@ -537,16 +557,16 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
                             acc[(long)(k0 + i) * g.Kdp + kd0 + j] += out[i * K_DOT_NR + j];
                 }
             }
-            if (dbpart)
+            if (db)
                 for (int k = 0; k < K; k++)
                     dbacc[k] += k_sum(dyr + (long)k * ldy, qb);
             t += nrows;
         }
         float *dw = dwpart + (long)ch * K * Kd;
         for (int k = 0; k < K; k++)
-            for (int kd = 0; kd < Kd; kd++)
+            for (int kd = kda; kd < c1 * R * S; kd++)
                 dw[(long)k * Kd + kd] = acc[(long)k * g.Kdp + kd];
-        if (dbpart)
+        if (db)
             for (int k = 0; k < K; k++)
                 dbpart[(long)ch * K + k] = dbacc[k];
     }

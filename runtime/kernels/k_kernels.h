@@ -58,10 +58,17 @@ void k_conv2d_bwd_x(const float *restrict dy, const float *restrict w, float *re
                     int hi);
 /* Weight gradient in G chunks of the batch: chunk g covers images
  * [g*N/G, (g+1)*N/G) and writes dwpart[g][K*C*R*S] (and, when dbpart is not
- * NULL, dbpart[g][K], the bias gradient). units: chunks 0..G-1. */
+ * NULL, dbpart[g][K], the bias gradient). units: G * CS, unit u the input
+ * channels (k_bwdw_unit) of part u % CS of chunk u / CS; the bias gradient
+ * is part 0's. */
 void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart, float *restrict dbpart,
                     float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
-                    int OW, int G, int simd, int lo, int hi);
+                    int OW, int G, int CS, int simd, int lo, int hi);
+/* The parts CS each chunk of a weight gradient of C input channels is cut
+ * into on `threads` threads: 1 below 2 G threads; more, so that the G chunks
+ * (plan_chunks: 8) do not leave threads idle, but no more units than
+ * threads and none under 16 channels. The bits are the same for any CS. */
+int k_bwdw_splits(int C, int G, int threads);
 /* Convs of small planes (k_small.c): a GEMM per output pixel over the
  * batch. k_small_ok says whether a conv x [N,C,H,W] -> y [N,K,OH,OW]
  * qualifies (stride 1 or 2, at most 16 output pixels a plane; in inference
@@ -211,14 +218,14 @@ void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const
                          float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi);
 void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
-                          int simd, int lo, int hi);
+                          int CS, int simd, int lo, int hi);
 /* The weight gradient of such a conv (x [N,C,H,W], dy [N,K,H,W]) by the
  * same transforms, for the shapes k_wino_bwd_w_ok accepts, in G chunks of the batch as k_conv2d_bwd_w (dwpart,
- * dbpart alike). units: chunks 0..G-1. */
+ * dbpart and the units G * CS alike). */
 int k_wino_bwd_w_ok(int C, int H, int W, int K);
 void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
-                         float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int simd,
-                         int lo, int hi);
+                         float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int CS,
+                         int simd, int lo, int hi);
 /* out[i] = part[0][i] + part[1][i] + ... + part[G-1][i], in that order. units: elements i < len. */
 void k_sum_parts(const float *restrict part, float *restrict out, int G, int len, int lo, int hi);
 

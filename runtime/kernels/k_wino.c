@@ -559,44 +559,47 @@ static void k_wino_dw(const float *du, float *dw)
  * batch as k_conv2d_bwd_w, the blocks inside a chunk fixed by its images:
  * the same sums in the same order however the chunks split over threads. */
 void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
-                         float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int simd,
-                         int lo, int hi)
+                         float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int CS,
+                         int simd, int lo, int hi)
 {
     if (lo >= hi)
         return;
+    /* the layout of all C channels, whichever a unit takes: its blocks of
+     * tiles (ld) depend on C, and each block's sums are added to acc */
     KWinoWs g = k_wino_layout(C, H, W, K, simd, K_WINO_WIDE);
     float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
     int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
     for (int j = 0; j < g.ldv; j++)
         zero[j] = 0.0f;
-    for (int ch = lo; ch < hi; ch++) {
-        int n0 = (int)((long)ch * N / G), n1 = (int)((long)(ch + 1) * N / G);
-        for (long i = 0; i < 16L * g.Kp * Cp; i++)
-            acc[i] = 0.0f;
+    for (int u = lo; u < hi; u++) {
+        int ch, n0, n1, c0, c1;
+        k_wino_bwdw_unit(u, N, C, G, CS, 16L * g.Kp, acc, &ch, &n0, &n1, &c0, &c1);
         for (long t = (long)n0 * g.TH, end = (long)n1 * g.TH; t < end;) {
             long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
             int qb = (int)k_rup(cols, k_op_nr(simd));
             for (long u0 = t, n; u0 < t1;) {
                 int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-                k_wino_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, H, W, NULL, C, NULL);
+                k_wino_in(x + (n * C + c0) * H * W, v + (long)c0 * g.ldv, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows,
+                          H, W, NULL, c1 - c0, NULL);
                 k_wino_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
                 u0 += rows;
             }
-            k_wino_zero_cols(v, 16, g.vxs, C, g.ldv, cols, qb); /* past the block's tiles: zeros into the sums */
+            /* past the block's tiles: zeros into the sums */
+            k_wino_zero_cols(v + (long)c0 * g.ldv, 16, g.vxs, c1 - c0, g.ldv, cols, qb);
             k_wino_zero_cols(z, 16, g.mxs, K, g.ldv, cols, qb);
-            k_wino_dots(simd, 16, C, K, g.Kp, v, g.vxs, g.ldv, z, g.mxs, g.ldv, zero, qb, acc);
+            k_wino_dots(simd, 16, C, c0, c1, K, g.Kp, v, g.vxs, g.ldv, z, g.mxs, g.ldv, zero, qb, acc);
             t = t1;
         }
         float *dw = dwpart + (long)ch * K * C * 9;
         for (int k = 0; k < K; k++)
-            for (int c = 0; c < C; c++) {
+            for (int c = c0; c < c1; c++) {
                 float du[16];
                 K_ROLLED
                 for (int xi = 0; xi < 16; xi++)
                     du[xi] = acc[((long)xi * g.Kp + k) * Cp + c];
                 k_wino_dw(du, dw + ((long)k * C + c) * 9);
             }
-        if (dbpart)
+        if (dbpart && u % CS == 0)
             k_wino_db(dy, dbacc, dbpart, ch, n0, n1, K, (long)H * W);
     }
 }

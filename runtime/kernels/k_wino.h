@@ -264,19 +264,20 @@ static inline void k_wino_zero_cols(float *restrict v, int nx, long xs, int rows
 }
 
 /* acc[xi][k][c] (Kp x Cp per xi) += sum over the qb columns of Z row (k, xi)
- * times V row (c, xi): per xi a K x C GEMM whose inner dimension is the
- * tiles, in the dot tiles of k_tile.h; rows past C or K read `zero`. */
-static inline void k_wino_dots(int simd, int nx, int C, int K, int Kp, const float *restrict v, long vxs, long vcs,
-                               const float *restrict z, long zxs, long zks, const float *restrict zero, int qb,
-                               float *restrict acc)
+ * times V row (c, xi) for the input channels c in [ca, cb) (ca a multiple
+ * of K_DOT_NR: k_bwdw_unit): per xi a K x C GEMM whose inner dimension is
+ * the tiles, in the dot tiles of k_tile.h; rows past cb or K read `zero`. */
+static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int K, int Kp, const float *restrict v,
+                               long vxs, long vcs, const float *restrict z, long zxs, long zks,
+                               const float *restrict zero, int qb, float *restrict acc)
 {
     int vl = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd), Cp = (int)k_rup(C, K_DOT_NR);
     K_PRAGMA(GCC unroll 1)
     for (int xi = 0; xi < nx; xi++)
-        for (int c0 = 0; c0 < Cp; c0 += K_DOT_NR) {
+        for (int c0 = ca; c0 < cb; c0 += K_DOT_NR) {
             const float *bp[K_DOT_NR];
             K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                bp[j] = c0 + j < C ? v + xi * vxs + (long)(c0 + j) * vcs : zero;
+                bp[j] = c0 + j < cb ? v + xi * vxs + (long)(c0 + j) * vcs : zero;
             for (int k0 = 0; k0 < K; k0 += mrd) {
                 const float *ap[4] = { NULL };
                 float out[16];
@@ -289,6 +290,21 @@ static inline void k_wino_dots(int simd, int nx, int C, int K, int Kp, const flo
                         a[(long)i * Cp + j] += out[i * K_DOT_NR + j];
             }
         }
+}
+
+/* A Winograd weight gradient's unit u (k_bwdw_unit): its chunk *ch of G,
+ * the chunk's images [*n0, *n1) of N, its input channels [*c0, *c1) of C;
+ * and their columns of acc (rows rows of Cp = C rounded up to dot tiles,
+ * the last part's padding columns too) set to zeros. */
+static inline void k_wino_bwdw_unit(int u, int N, int C, int G, int CS, long rows, float *restrict acc, int *ch,
+                                    int *n0, int *n1, int *c0, int *c1)
+{
+    int Cp = (int)k_rup(C, K_DOT_NR);
+    k_bwdw_unit(u, C, CS, ch, c0, c1);
+    *n0 = (int)((long)*ch * N / G), *n1 = (int)((long)(*ch + 1) * N / G);
+    for (long r = 0; r < rows; r++)
+        for (int c = *c0; c < (*c1 == C ? Cp : *c1); c++)
+            acc[r * Cp + c] = 0.0f;
 }
 
 /* dbpart[ch][k] = the sum of dy over images [n0, n1) (K channels of HW). */

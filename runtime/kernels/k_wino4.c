@@ -531,37 +531,39 @@ static inline void k_w4_gt(const float *u, long stride, float *out)
  * in the same order however the chunks split over threads. */
 void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
-                          int simd, int lo, int hi)
+                          int CS, int simd, int lo, int hi)
 {
     if (lo >= hi)
         return;
+    /* all C channels' layout, whichever a unit takes (k_conv2d_wino_bwd_w) */
     KW4Ws g = k_w4_layout(C, H, W, K, simd, K_W4_WIDE);
     float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
     int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
     for (int j = 0; j < g.ldv; j++)
         zero[j] = 0.0f;
-    for (int ch = lo; ch < hi; ch++) {
-        int n0 = (int)((long)ch * N / G), n1 = (int)((long)(ch + 1) * N / G);
-        for (long i = 0; i < (long)K_W4_NX * g.Kp * Cp; i++)
-            acc[i] = 0.0f;
+    for (int u = lo; u < hi; u++) {
+        int ch, n0, n1, c0, c1;
+        k_wino_bwdw_unit(u, N, C, G, CS, (long)K_W4_NX * g.Kp, acc, &ch, &n0, &n1, &c0, &c1);
         for (long t = (long)n0 * g.TH, end = (long)n1 * g.TH; t < end;) {
             long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
             int qb = (int)k_rup(cols, k_op_nr(simd));
             for (long u0 = t, n; u0 < t1;) {
                 int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-                k_w4_in(x + n * C * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, NULL, C, H, W, NULL);
+                k_w4_in(x + (n * C + c0) * H * W, v + (long)c0 * g.vcs, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows,
+                        NULL, c1 - c0, H, W, NULL);
                 k_w4_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
                 u0 += rows;
             }
-            k_wino_zero_cols(v, K_W4_NX, g.vxs, C, g.vcs, cols, qb); /* past the block's tiles: zeros into the sums */
+            /* past the block's tiles: zeros into the sums */
+            k_wino_zero_cols(v + (long)c0 * g.vcs, K_W4_NX, g.vxs, c1 - c0, g.vcs, cols, qb);
             k_wino_zero_cols(z, K_W4_NX, g.mxs, K, g.mks, cols, qb);
-            k_wino_dots(simd, K_W4_NX, C, K, g.Kp, v, g.vxs, g.vcs, z, g.mxs, g.mks, zero, qb, acc);
+            k_wino_dots(simd, K_W4_NX, C, c0, c1, K, g.Kp, v, g.vxs, g.vcs, z, g.mxs, g.mks, zero, qb, acc);
             t = t1;
         }
         float *dw = dwpart + (long)ch * K * C * 9;
         long xs = (long)g.Kp * Cp; /* from one xi to the next in acc */
         for (int k = 0; k < K; k++)
-            for (int c = 0; c < C; c++) {
+            for (int c = c0; c < c1; c++) {
                 const float *du = acc + (long)k * Cp + c; /* du[(6 i + j) xs] */
                 float tt[6][3];
                 for (int j = 0; j < 6; j++) /* G^T down each column j of dU */
@@ -575,7 +577,7 @@ void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, flo
                         dw[((long)k * C + c) * 9 + 3 * r + s2] = o[s2];
                 }
             }
-        if (dbpart)
+        if (dbpart && u % CS == 0)
             k_wino_db(dy, dbacc, dbpart, ch, n0, n1, K, (long)H * W);
     }
 }

@@ -124,14 +124,14 @@ static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int 
     memcpy(cx + 3, shape, sizeof shape);
     cw[0] = ox, cw[1] = ody, cw[2] = odw, cw[3] = odb;
     memcpy(cw + 4, shape, sizeof shape);
-    cw[15] = G, cw[16] = simd; /* G comes before simd */
+    cw[15] = G, cw[16] = 2, cw[17] = simd; /* G and CS (2 parts of the input channels) come before simd */
     char name[96];
     snprintf(name, sizeof name, "conv_%d_%d_%d_%d_%d_%d_%d_%d_%d_%d", N, C, H, W, K, R, stride, pad, bias, simd);
     JitFn fwd = add_one(name, "k_conv2d_fwd", bias ? "ppppwiiiiiiiiiiiiilh" : "ppnpwiiiiiiiiiiiiilh", cf);
     strcat(name, "_bx");
     JitFn bx = add_one(name, "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", cx);
     strcat(name, "_bw");
-    JitFn bw = add_one(name, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiilh", cw);
+    JitFn bw = add_one(name, "k_conv2d_bwd_w", "ppppwiiiiiiiiiiiiiilh", cw);
     float *ws = malloc(sizeof(float) * (size_t)nws), *y2 = malloc(sizeof(float) * ny),
           *dx2 = malloc(sizeof(float) * nx), *dw2 = malloc(sizeof(float) * nw * G), *db2 = malloc(sizeof(float) * K * G);
     fill(at(&a, ox), nx, 3);
@@ -149,8 +149,8 @@ static void conv_case(int N, int C, int H, int W, int K, int R, int stride, int 
     bx(a.base, ws, 0, N / 2);
     bx(a.base, ws, N / 2, N);
     assert_memory_equal(at(&a, odx), dx2, sizeof(float) * nx);
-    k_conv2d_bwd_w(at(&a, ox), at(&a, ody), dw2, db2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW, G, simd, 0, G);
-    bw(a.base, ws, 0, G);
+    k_conv2d_bwd_w(at(&a, ox), at(&a, ody), dw2, db2, ws, N, C, H, W, K, R, R, stride, pad, OH, OW, G, 1, simd, 0, G);
+    bw(a.base, ws, 0, 2 * G);
     assert_close(at(&a, odw), dw2, nw * G);
     assert_close(at(&a, odb), db2, (size_t)K * G);
     free(a.base), free(ws), free(y2), free(dx2), free(dw2), free(db2);

@@ -133,9 +133,13 @@ static void conv_case(const ConvShape *s, int G)
                 k_conv2d_fwd(x, w, b, y[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, kt, simd, a, e);
                 a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
                 k_conv2d_bwd_x(dy, w, dx[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd, a, e);
-                a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
-                k_conv2d_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, G, simd, a,
-                               e);
+                /* weight gradient: chunks, in split 1 cut into 2 parts of
+                 * the input channels, in split 2 into 4 (some empty where C
+                 * has fewer dot tiles) */
+                int cs = sp ? 2 * sp : 1;
+                a = split_at(G * cs, sp, i), e = split_at(G * cs, sp, i + 1);
+                k_conv2d_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, G, cs, simd,
+                               a, e);
             }
         }
         snprintf(what, sizeof what, "conv N%d C%d %dx%d K%d %dx%d stride %d pad %d G%d simd %d", N, C, H, W, K, R, S,
@@ -164,7 +168,7 @@ static void conv_case(const ConvShape *s, int G)
         assert_close_d(y[1], ry, ny, 1e-4, what);
         for (long i = 0; i < ny; i++)
             ry[i] += b[(i / ((long)OH * OW)) % K];
-        k_conv2d_bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, G, simd, 0, G);
+        k_conv2d_bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, G, 1, simd, 0, G);
         assert_same(dw[0], dw[1], G * nw, what);
         for (int sp = 0; sp < 3; sp++)
             free(y[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
@@ -326,6 +330,7 @@ static void test_conv(void **state)
         { 2, 8, 5, 5, 6, 1, 1, 1, 0 },     /* 1x1 stride 1: im2col is a copy */
         { 2, 4, 7, 7, 3, 5, 5, 1, 2 },     /* 5x5 */
         { 2, 3, 10, 10, 5, 3, 3, 1, 0 },   /* no padding */
+        { 3, 20, 6, 6, 9, 3, 3, 1, 1 },    /* 5 dot tiles of input channels: 2 and 4 parts of them */
         { 2, 3, 8, 6, 4, 3, 2, 1, 1 },     /* R != S */
         { 2, 2, 6, 6, 3, 3, 3, 1, 3 },     /* pad >= R: the scatter-add backward */
         { 2, 3, 9, 9, 4, 3, 3, 3, 0 },     /* stride 3 */
@@ -362,7 +367,7 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
                       float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
     Conv *conv = four ? k_conv2d_wino4 : k_conv2d_wino;
     typedef void BwdW(const float *restrict, const float *restrict, float *restrict, float *restrict,
-                      float *restrict, int, int, int, int, int, int, int, int, int);
+                      float *restrict, int, int, int, int, int, int, int, int, int, int);
     BwdW *bwd_w = four ? k_conv2d_wino4_bwd_w : k_conv2d_wino_bwd_w;
     double tol = 1e-4;
     ConvShape s = { N, C, H, W, K, 3, 3, 1, 1 };
@@ -402,8 +407,9 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
                 conv(x, w, b, NULL, NULL, NULL, NULL, NULL, y[sp], ws, N, C, H, W, K, 0.0f, 0, 0, simd, 1, a, e);
                 conv(x, w, b, ga, be, mu, va, NULL, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, a, e);
                 conv(dy, w, NULL, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, 1, a, e);
-                a = split_at(G, sp, i), e = split_at(G, sp, i + 1);
-                bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, simd, a, e);
+                int cs = sp ? 2 * sp + 1 : 1; /* 1, 3 and 5 parts of the input channels (k_bwdw_unit) */
+                a = split_at(G * cs, sp, i), e = split_at(G * cs, sp, i + 1);
+                bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, cs, simd, a, e);
             }
         }
         /* the weight gradient sums over every tile of a chunk: 1e-4 of its size */
@@ -423,7 +429,7 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
             assert_same(dw[0], dw[sp], G * nw, what);
             assert_same(db[0], db[sp], G * K, what);
         }
-        bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, simd, 0, G); /* without the bias */
+        bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, 3, simd, 0, 3 * G); /* without the bias */
         assert_same(dw[0], dw[1], G * nw, what);
         /* each image alone, as at batch 1: its tiles in GEMM column tiles of
          * their own (the last one narrower, k_op_4x8_of_24), the same bits */

@@ -214,6 +214,35 @@ static void test_modular_training_is_deterministic(void **s)
     assert_same_file(p[0], p[2]);
 }
 
+/* On more threads than a weight gradient has chunks (8), each chunk is cut
+ * into parts of its input channels (k_bwdw_splits): 24 threads cut the
+ * 48-channel layer's chunks in 3 and the 32-channel layers' in 2, for the
+ * direct kernel (the 1x1 and stride-2 convs) and Winograd's (F(2x2) at
+ * 12x12, F(4x4) at 14x14). The same checkpoint as one thread's. */
+static void test_weight_gradient_parts(void **s)
+{
+    (void)s;
+    for (int side = 12; side <= 14; side += 2) {
+        char text[1024], p[2][512];
+        snprintf(text, sizeof text,
+                 "dataset d = synthetic(n = 128, test = 32, seed = 7) { classes = 4  shape = [3, %d, %d] }\n"
+                 "model m : [3, %d, %d] -> [4] {\n"
+                 "    conv(32) batchnorm relu\n"
+                 "    modular { conv(48) batchnorm relu conv(32) batchnorm relu }\n"
+                 "    conv(32, k = 1) batchnorm relu  conv(16, stride = 2) relu  gap linear(4) }\n"
+                 "train m on d { epochs = 1  batch = 32  loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling\n"
+                 "    seed = 8 }\n",
+                 side, side, side, side);
+        for (int k = 0; k < 2; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "cs%d_%d.ckpt", side, k);
+            snprintf(p[k], sizeof p[k], "%s", tc_tmp_path(name));
+            train_src(text, p[k], k ? 24 : 1, 0, NULL);
+        }
+        assert_same_file(p[0], p[1]);
+    }
+}
+
 static void test_wrong_checkpoint_is_refused(void **s)
 {
     (void)s;
@@ -398,7 +427,7 @@ int main(void)
         cmocka_unit_test(test_resume_ends_where_the_run_would_have),
         cmocka_unit_test(test_fused_training_is_the_graph_as_written),
         cmocka_unit_test(test_modular_training_is_deterministic), cmocka_unit_test(test_small_planes),
-        cmocka_unit_test(test_wrong_checkpoint_is_refused),
+        cmocka_unit_test(test_weight_gradient_parts), cmocka_unit_test(test_wrong_checkpoint_is_refused),
         cmocka_unit_test(test_mask_init),
         cmocka_unit_test(test_prepared_weights_follow_the_weights),
         cmocka_unit_test(test_interrupt_stops_between_steps),
