@@ -27,7 +27,15 @@ void jit_set_target(LLVMContextRef ctx, LLVMValueRef fn, const char *cpu, const 
 }
 
 /* clang stamped the kernels with the generic x86-64 it compiled for; the
- * host's CPU and features replace that, or O3 could not use AVX2/AVX-512. */
+ * host's CPU and features replace that, or O3 could not use AVX2/AVX-512.
+ * LLVM tunes Intel's AVX-512 CPUs (and x86-64-v4) to prefer 256-bit
+ * vectors, and would split a function's 16-float vectors (k_tile.h) in two
+ * where clang's "min-legal-vector-width" says 0, as it does on the kernels.
+ * The kernels are inlined into the calls' functions (shape_fn), which
+ * carry no such attribute, so the tiles keep zmm registers there (objdump of
+ * a cached object shows them on Sapphire Rapids). Forcing
+ * "prefer-vector-width"="512" on top widened only O3's own loops, and
+ * SimCNN trained 5-10% slower on that CPU (three runs each): not done. */
 static void retarget(Jit *j, LLVMContextRef ctx, LLVMValueRef fn)
 {
     jit_set_target(ctx, fn, j->cpu, j->features);
