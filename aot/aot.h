@@ -19,8 +19,10 @@ typedef struct AotModule {
     int nsteps;
     const char *arena;         /* its contents as they are before a run: weights, statistics, flags */
     long long arena_bytes;
-    long long arena_init;      /* the bytes of it a slot's arena starts with: the rest is zeros, or
-                                  computed by the first nprep steps at the slot's first call */
+    long long arena_init;      /* the bytes of it a slot's arena starts with (weights, statistics,
+                                  flags: not the activations, which every run writes before it reads
+                                  them): the rest is zeros, or computed by the first nprep steps at the
+                                  slot's first call */
     int nprep;
     long long ws_floats;       /* one thread's scratch */
     long long in_off, out_off; /* byte offsets of the images [B, C, H, W] and the logits [B, K] */
