@@ -521,10 +521,9 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
         /* the col rows of input channels [c0, c1): whole strips of K_DOT_NR
          * rows, as c0 is a multiple of K_DOT_NR (the last part's run into
          * the padding rows) */
-        int ch, c0, c1;
-        k_bwdw_unit(u, C, CS, &ch, &c0, &c1);
-        int n0 = (int)((long)ch * N / G), n1 = (int)((long)(ch + 1) * N / G), db = dbpart && u % CS == 0;
-        int kda = c0 * R * S, kdb = c1 == C ? g.Kdp : c1 * R * S;
+        int ch, n0, n1, c0, c1;
+        k_bwdw_unit(u, N, G, C, CS, &ch, &n0, &n1, &c0, &c1);
+        int db = dbpart && u % CS == 0, kda = c0 * R * S, kdb = c1 == C ? g.Kdp : c1 * R * S;
         for (int k = 0; k < g.Kp; k++)
             for (int kd = kda; kd < kdb; kd++)
                 acc[(long)k * g.Kdp + kd] = 0.0f;

@@ -267,14 +267,16 @@ K_DOT_KERNEL(k_dot_2x4, k_v8, 8, 2, 4, k_hsum8)
 static inline int k_dot_mr(int simd) { return simd >= 16 ? 4 : 2; }
 enum { K_DOT_NR = 4 };
 
-/* A weight gradient's unit u of G chunks cut into CS parts each
- * (k_bwdw_splits): its chunk, *ch, and its input channels [*c0, *c1), a run
- * of whole dot tiles (K_DOT_NR channels), so that no tile straddles two
- * units. Each sum is one dot tile's whatever the cut: the same bits. */
-static inline void k_bwdw_unit(int u, int C, int CS, int *ch, int *c0, int *c1)
+/* A weight gradient's unit u of G chunks of N images cut into CS parts
+ * each (k_bwdw_splits): its chunk *ch, the chunk's images [*n0, *n1), and
+ * its input channels [*c0, *c1) of C, a run of whole dot tiles (K_DOT_NR
+ * channels), so that no tile straddles two units. Each sum is one dot
+ * tile's whatever the cut: the same bits. */
+static inline void k_bwdw_unit(int u, int N, int G, int C, int CS, int *ch, int *n0, int *n1, int *c0, int *c1)
 {
     int tiles = (C + K_DOT_NR - 1) / K_DOT_NR, s = u % CS;
     *ch = u / CS;
+    *n0 = (int)((long)*ch * N / G), *n1 = (int)((long)(*ch + 1) * N / G);
     *c0 = k_min(C, (int)((long)s * tiles / CS) * K_DOT_NR);
     *c1 = k_min(C, (int)((long)(s + 1) * tiles / CS) * K_DOT_NR);
 }

@@ -292,16 +292,14 @@ static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int K, i
         }
 }
 
-/* A Winograd weight gradient's unit u (k_bwdw_unit): its chunk *ch of G,
- * the chunk's images [*n0, *n1) of N, its input channels [*c0, *c1) of C;
- * and their columns of acc (rows rows of Cp = C rounded up to dot tiles,
- * the last part's padding columns too) set to zeros. */
+/* A Winograd weight gradient's unit u (k_bwdw_unit), its columns of acc
+ * (rows rows of Cp = C rounded up to dot tiles, the last part's padding
+ * columns too) set to zeros. */
 static inline void k_wino_bwdw_unit(int u, int N, int C, int G, int CS, long rows, float *restrict acc, int *ch,
                                     int *n0, int *n1, int *c0, int *c1)
 {
     int Cp = (int)k_rup(C, K_DOT_NR);
-    k_bwdw_unit(u, C, CS, ch, c0, c1);
-    *n0 = (int)((long)*ch * N / G), *n1 = (int)((long)(*ch + 1) * N / G);
+    k_bwdw_unit(u, N, G, C, CS, ch, n0, n1, c0, c1);
     for (long r = 0; r < rows; r++)
         for (int c = *c0; c < (*c1 == C ? Cp : *c1); c++)
             acc[r * Cp + c] = 0.0f;
