@@ -313,6 +313,16 @@ static void test_conv_groups(void **state)
     assert_int_equal(k_wino_groups(1, 16, 16, 16), 2);       /* 2 tiles of 8 channels */
     assert_int_equal(k_wino_groups(1, 64, 8, 1), 1);         /* one thread */
     assert_int_equal(k_wino_groups(1, 64, 8, 0), 1);         /* threads not known */
+    /* a weight gradient's 8 chunks cut into parts of input channels: no
+     * more units than threads, parts of 16 channels or more */
+    assert_int_equal(k_bwdw_splits(32, 8, 2), 1);
+    assert_int_equal(k_bwdw_splits(32, 8, 15), 1);           /* 16 units on 15 threads: one would run two */
+    assert_int_equal(k_bwdw_splits(32, 8, 16), 2);
+    assert_int_equal(k_bwdw_splits(32, 8, 40), 2);           /* not 5 parts of 6 channels */
+    assert_int_equal(k_bwdw_splits(64, 8, 40), 4);
+    assert_int_equal(k_bwdw_splits(512, 8, 24), 3);
+    assert_int_equal(k_bwdw_splits(3, 8, 64), 1);            /* an RGB input */
+    assert_int_equal(k_bwdw_splits(64, 8, 0), 1);            /* threads not known */
 }
 
 static void test_conv(void **state)
