@@ -573,7 +573,7 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
         zero[j] = 0.0f;
     for (int u = lo; u < hi; u++) {
         int ch, n0, n1, c0, c1;
-        k_wino_bwdw_unit(u, N, C, G, CS, 16L * g.Kp, acc, &ch, &n0, &n1, &c0, &c1);
+        k_wino_bwdw_unit(u, N, G, C, CS, 16L * g.Kp, acc, &ch, &n0, &n1, &c0, &c1);
         for (long t = (long)n0 * g.TH, end = (long)n1 * g.TH; t < end;) {
             long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
             int qb = (int)k_rup(cols, k_op_nr(simd));

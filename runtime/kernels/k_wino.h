@@ -295,7 +295,7 @@ static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int K, i
 /* A Winograd weight gradient's unit u (k_bwdw_unit), its columns of acc
  * (rows rows of Cp = C rounded up to dot tiles, the last part's padding
  * columns too) set to zeros. */
-static inline void k_wino_bwdw_unit(int u, int N, int C, int G, int CS, long rows, float *restrict acc, int *ch,
+static inline void k_wino_bwdw_unit(int u, int N, int G, int C, int CS, long rows, float *restrict acc, int *ch,
                                     int *n0, int *n1, int *c0, int *c1)
 {
     int Cp = (int)k_rup(C, K_DOT_NR);
