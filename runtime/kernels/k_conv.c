@@ -11,7 +11,6 @@
  *                  when the stride is 1, else col2im(W^T dy)
  *   backward dW  = dy col^T         (dot tiles, summed block by block)
  * Every output is summed in an order fixed by the shape alone. */
-#include <math.h>
 #include <stddef.h>
 
 #include "k_kernels.h"
@@ -411,11 +410,7 @@ static void k_conv_fwd_units(const float *restrict x, const float *restrict w, c
         if (kc > 0) {
             /* batchnorm folded: s = gamma / sqrt(var + eps) into the rows as they are packed,
              * the shift into the bias: (w x + b - mean) s + beta = (w s) x + ((b - mean) s + beta) */
-            for (int k = 0; k < kc; k++) {
-                scale[k] = gamma ? gamma[k0 + k] / sqrtf(var[k0 + k] + eps) : 1.0f;
-                bias[k] = gamma ? ((b ? b[k0 + k] : 0.0f) - mean[k0 + k]) * scale[k] + beta[k0 + k]
-                                : (b ? b[k0 + k] : 0.0f);
-            }
+            k_fold_bn(b, gamma, beta, mean, var, eps, k0, kc, kc, scale, bias);
             k_op_pack_scaled(simd, w + (long)k0 * Kd, Kd, 1, kc, (int)Kd, gamma ? scale : NULL, apack);
             k_conv_gemm(x, apack, gamma || b ? bias : NULL, y + k0 * P, gws, C, H, W, kc, K, R, S, stride, pad, pad,
                         OH, OW, simd, r0, r1, relu);

@@ -180,12 +180,7 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
         /* ap[t][c][i]: tap t of the kernel joining input channel c to
          * output channel o0 + i: w [K][C][R][S], flipped read as w[c][o] */
         float scale[16], bias[16];
-        for (int i = 0; i < mr; i++) {
-            scale[i] = gamma && i < rows ? gamma[o0 + i] / sqrtf(var[o0 + i] + eps) : 1.0f;
-            bias[i] = b && i < rows ? b[o0 + i] : 0.0f;
-            if (gamma && i < rows)
-                bias[i] = (bias[i] - mean[o0 + i]) * scale[i] + beta[o0 + i];
-        }
+        k_fold_bn(b, gamma, beta, mean, var, eps, o0, rows, mr, scale, bias);
         /* c outermost: each of the tile's rows of w is read in order, and
          * the T lines written for one c stay in L1 */
         for (int c = 0; c < Ci; c++)

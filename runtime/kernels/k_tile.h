@@ -264,6 +264,23 @@ static inline void k_hsum8(const k_v8 *a, float *out)
 K_DOT_KERNEL(k_dot_4x4, k_v16, 16, 4, 4, k_hsum16)
 K_DOT_KERNEL(k_dot_2x4, k_v8, 8, 2, 4, k_hsum8)
 
+/* A batchnorm on running statistics folded into a conv w x + b, for the
+ * output channels o0 + i, i < n: scale[i] = gamma / sqrt(var + eps), which
+ * the weights take, and bias[i] = (b - mean) scale + beta; without gamma,
+ * scale 1 and bias b (0 without b). Past n, up to npad (a tile's rows past
+ * K), scale 1 and bias 0. */
+static inline void k_fold_bn(const float *restrict b, const float *restrict gamma, const float *restrict beta,
+                             const float *restrict mean, const float *restrict var, float eps, int o0, int n,
+                             int npad, float *restrict scale, float *restrict bias)
+{
+    for (int i = 0; i < npad; i++) {
+        scale[i] = gamma && i < n ? gamma[o0 + i] / __builtin_sqrtf(var[o0 + i] + eps) : 1.0f;
+        bias[i] = b && i < n ? b[o0 + i] : 0.0f;
+        if (gamma && i < n)
+            bias[i] = (bias[i] - mean[o0 + i]) * scale[i] + beta[o0 + i];
+    }
+}
+
 static inline int k_dot_mr(int simd) { return simd >= 16 ? 4 : 2; }
 enum { K_DOT_NR = 4 };
 
