@@ -38,10 +38,14 @@ static long long arena_used(const char *bytes, long long n)
     return n;
 }
 
-/* Bytes of a slot's arena and scratch. */
-static long long slot_bytes(const AotModule *m, long long *ab, long long *wsb)
+/* Bytes of a slot's arenas (each graph's, in *at) and scratch. */
+static long long slot_bytes(const AotModule *m, long long *ab, long long *at, long long *wsb)
 {
-    *ab = (m->arena_bytes + 63) / 64 * 64;
+    *ab = 0;
+    for (int g = 0; g < m->ngraphs; g++) {
+        at[g] = *ab;
+        *ab += (m->graph[g].arena_bytes + 63) / 64 * 64;
+    }
     *wsb = (m->ws_floats * 4 + 63) / 64 * 64 + 64;
     return *ab + *wsb;
 }
@@ -50,7 +54,7 @@ static long long slot_bytes(const AotModule *m, long long *ab, long long *wsb)
  * static data must stay under 2 GiB (the default code model). */
 static int slots(const AotModule *m)
 {
-    long long ab, wsb, one = slot_bytes(m, &ab, &wsb);
+    long long ab, at[2], wsb, one = slot_bytes(m, &ab, at, &wsb);
     int k = K_AOT_SLOTS;
     while (k > 1 && k * one > (3LL << 29))
         k--;
@@ -138,31 +142,47 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
     LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
     LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx), f32 = LLVMFloatTypeInContext(ctx);
     LLVMValueRef kernel = LLVMGetNamedFunction(mod, "k_aot_entry");
-    LLVMValueRef *fns = malloc(sizeof *fns * (size_t)(m->nsteps > 0 ? m->nsteps : 1));
+    int nsteps = 0;
+    for (int g = 0; g < m->ngraphs; g++)
+        nsteps += m->graph[g].nsteps;
+    LLVMValueRef *fns = malloc(sizeof *fns * (size_t)(nsteps > 0 ? nsteps : 1));
+    int *units_v = malloc(sizeof(int) * (size_t)(nsteps > 0 ? nsteps : 1));
     LLVMValueRef *nv = malloc(sizeof *nv * (size_t)(2 * m->channels));
-    if (!fns || !nv) {
-        free(fns), free(nv);
+    if (!fns || !units_v || !nv) {
+        free(fns), free(units_v), free(nv);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (int k = 0; k < m->nsteps; k++)
-        if (!(fns[k] = LLVMGetNamedFunction(mod, m->calls[m->step_call[k]].name))) {
-            snprintf(err, errlen, "internal error: step %d's function %s is missing", k,
-                     m->calls[m->step_call[k]].name);
-            free(fns), free(nv);
-            return -1;
+    long long used = arena_used(m->arena, m->arena_init), ab, at[2], wsb;
+    slot_bytes(m, &ab, at, &wsb);
+    int k = slots(m);
+    long long io[K_AOT_G0 + 2 * K_AOT_GW] = { 0 };
+    io[K_AOT_C] = m->channels, io[K_AOT_HW] = m->pixels, io[K_AOT_K] = m->logits, io[K_AOT_S] = m->nsel;
+    io[K_AOT_INIT] = used, io[K_AOT_WS] = wsb, io[K_AOT_NSLOTS] = k, io[K_AOT_SLOT_BYTES] = ab;
+    io[K_AOT_GRAPHS] = m->ngraphs;
+    /* the graphs' steps one after the other, in one array */
+    for (int g = 0, s = 0; g < m->ngraphs; g++) {
+        const AotGraph *gr = &m->graph[g];
+        long long *gi = io + K_AOT_G0 + g * K_AOT_GW;
+        gi[K_AOT_IN] = gr->in_off, gi[K_AOT_OUT] = gr->out_off, gi[K_AOT_B] = gr->batch, gi[K_AOT_AT] = at[g];
+        gi[K_AOT_FIRST] = s, gi[K_AOT_PREP] = gr->nprep, gi[K_AOT_STEPS] = gr->nsteps;
+        for (int i = 0; i < gr->nsteps; i++, s++) {
+            units_v[s] = gr->step_units[i];
+            if (!(fns[s] = LLVMGetNamedFunction(mod, m->calls[gr->step_call[i]].name))) {
+                snprintf(err, errlen, "internal error: step %d's function %s is missing", s,
+                         m->calls[gr->step_call[i]].name);
+                free(fns), free(units_v), free(nv);
+                return -1;
+            }
         }
+    }
     for (int c = 0; c < m->channels; c++) {
         nv[c] = LLVMConstReal(f32, m->mean[c]);
         nv[m->channels + c] = LLVMConstReal(f32, m->std[c]);
     }
-    long long used = arena_used(m->arena, m->arena_init), ab, wsb;
-    slot_bytes(m, &ab, &wsb);
-    int k = slots(m);
-    long long io[12] = { m->in_off, m->out_off, m->batch, m->channels, m->pixels, m->logits, m->nsel,
-                         ab,        used,       wsb,      k,        m->nprep };
-    LLVMValueRef iov[12];
-    for (int i = 0; i < 12; i++)
+    int nio = K_AOT_G0 + m->ngraphs * K_AOT_GW;
+    LLVMValueRef iov[K_AOT_G0 + 2 * K_AOT_GW];
+    for (int i = 0; i < nio; i++)
         iov[i] = LLVMConstInt(i64, (unsigned long long)io[i], 1);
     /* the arenas, scratches and slots are zeros: .bss, no bytes in the file */
     LLVMValueRef init = global(mod, "aot.init", LLVMConstStringInContext2(ctx, m->arena, (size_t)used, 1), 1, 64);
@@ -176,18 +196,18 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
     for (int i = 0; i < K_AOT_CPU_WORDS; i++)
         needv[i] = LLVMConstInt(i32, need[i], 0);
     LLVMValueRef needg = global(mod, "aot.need", LLVMConstArray2(i32, needv, K_AOT_CPU_WORDS), 1, 4);
-    LLVMValueRef steps = global(mod, "aot.steps", LLVMConstArray2(ptr, fns, (uint64_t)m->nsteps), 1, 0);
-    LLVMValueRef ua = i32_array(ctx, m->step_units, m->nsteps), sa = i32_array(ctx, m->sel, m->nsel);
+    LLVMValueRef steps = global(mod, "aot.steps", LLVMConstArray2(ptr, fns, (uint64_t)nsteps), 1, 0);
+    LLVMValueRef ua = i32_array(ctx, units_v, nsteps), sa = i32_array(ctx, m->sel, m->nsel);
     if (!ua || !sa) {
         snprintf(err, errlen, "out of memory");
-        free(fns), free(nv);
+        free(fns), free(units_v), free(nv);
         return -1;
     }
     LLVMValueRef units = global(mod, "aot.units", ua, 1, 0);
-    LLVMValueRef iog = global(mod, "aot.io", LLVMConstArray2(i64, iov, 12), 1, 0);
+    LLVMValueRef iog = global(mod, "aot.io", LLVMConstArray2(i64, iov, (uint64_t)nio), 1, 0);
     LLVMValueRef norm = global(mod, "aot.norm", LLVMConstArray2(f32, nv, (uint64_t)(2 * m->channels)), 1, 0);
     LLVMValueRef sel = global(mod, "aot.sel", sa, 1, 0);
-    free(fns), free(nv);
+    free(fns), free(units_v), free(nv);
 
     LLVMValueRef cal = NULL;
     if (m->cal) {
@@ -212,7 +232,7 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
         LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
         LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
         LLVMValueRef args[16] = { arenas, init, ws, slotv, wait, needg, steps, units,
-                                  LLVMConstInt(i32, (unsigned long long)m->nsteps, 0), iog, norm, sel,
+                                  LLVMConstInt(i32, (unsigned long long)nsteps, 0), iog, norm, sel,
                                   k ? cal : LLVMConstNull(ptr), LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
                                   LLVMGetParam(fn, 2) };
         LLVMValueRef r = LLVMBuildCall2(b, LLVMGlobalGetValueType(kernel), kernel, args, 16, "");
@@ -362,6 +382,11 @@ int aot_header(const AotModule *m, const int *classes, const char *about, const 
                " * Thread-safe: up to %d calls run at once, each in an arena of its own,\n"
                " * and more wait for one (blocked, not spinning). Allocates nothing. */\n",
             up, up, slots(m));
+    if (m->ngraphs > 1)
+        fprintf(f, "/* A call runs its images %d at a time while as many are left, then one at a\n"
+                   " * time; an image's scores are the same bits either way, whichever call and\n"
+                   " * place it comes in: hand over many images a call for speed. */\n",
+                m->graph[1].batch);
     fprintf(f, "int %s_run(const float *images, float *scores, int n);\n\n", m->name);
     if (m->cal && m->nsel == 1)
         fprintf(f, "/* The same run, one number an image: the probability that it is of class %d, by\n"

@@ -10,23 +10,30 @@
 
 #include "jit.h"
 
-typedef struct AotModule {
-    const char *name;          /* a C identifier: the object defines NAME_run */
-    const JitCall *calls;      /* what the module's inference graph compiles to */
-    int ncalls;
+/* One inference graph of a module: at batch 1, or its bulk graph at
+ * K_AOT_BULK (k_kernels.h). */
+typedef struct AotGraph {
     const int *step_call;      /* the steps in order (the preparation's first): the call each runs ... */
     const int *step_units;     /* ... over units [0, units) */
-    int nsteps;
-    const char *arena;         /* its contents as they are before a run: weights, statistics, flags */
-    long long arena_bytes;
-    long long arena_init;      /* the bytes of it a slot's arena starts with (weights, statistics,
-                                  flags: not the activations, which every run writes before it reads
-                                  them): the rest is zeros, or computed by the first nprep steps at the
-                                  slot's first call */
-    int nprep;
-    long long ws_floats;       /* one thread's scratch */
+    int nsteps, nprep;         /* the first nprep prepare what the others read from the weights */
+    long long arena_bytes;     /* its arena's, which starts with the module's arena_init bytes */
     long long in_off, out_off; /* byte offsets of the images [B, C, H, W] and the logits [B, K] */
-    int batch, channels;
+    int batch;
+} AotGraph;
+
+typedef struct AotModule {
+    const char *name;          /* a C identifier: the object defines NAME_run */
+    const JitCall *calls;      /* what the module's inference graphs compile to */
+    int ncalls;
+    AotGraph graph[2];         /* at batch 1, and the bulk one where ngraphs is 2 */
+    int ngraphs;
+    const char *arena;         /* the batch-1 graph's arena as it is before a run: weights, statistics, flags */
+    long long arena_init;      /* the bytes of it a graph's arena starts with (weights, statistics,
+                                  flags: not the activations, which every run writes before it reads
+                                  them; the same bytes in both graphs' layouts): the rest is zeros, or
+                                  computed by its preparation at a slot's first run of it */
+    long long ws_floats;       /* one thread's scratch, for either graph */
+    int channels;
     long long pixels;          /* H * W */
     int logits;                /* K */
     const float *mean, *std;   /* per channel (channels of each) */

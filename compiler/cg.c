@@ -120,6 +120,12 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
               (int)x->d[2], (int)x->d[3]);
 }
 
+/* The batch x's conv chooses its kernel for (CgCalls.pin_batch). */
+static int batch(const Cg *C, const IrValue *x)
+{
+    return C->out->pin_batch > 0 ? C->out->pin_batch : (int)x->d[0];
+}
+
 /* Whether a conv of x [N,C,H,W] into y [N,K,OH,OW] has small planes
  * (k_small_ok: VGG16's 4x4 and 2x2 stages) for the kernels of k_small.c
  * and k_small_pix.c; MWTC_SMALL=off keeps them on the other kernels, to
@@ -137,7 +143,7 @@ static int small_planes(const IrValue *x, const IrValue *y, const IrNode *n)
  * inference's (from a tile of images). */
 static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    return small_planes(x, y, n) && !(inference(C, n) && !k_small_batch_ok((int)x->d[0], C->p->L->simd));
+    return small_planes(x, y, n) && !(inference(C, n) && !k_small_batch_ok(batch(C, x), C->p->L->simd));
 }
 
 /* k_small.c's dot products for an inference conv of small planes at a
@@ -150,7 +156,7 @@ static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNo
  * against 308). */
 static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    return small_planes(x, y, n) && inference(C, n) && !k_small_batch_ok((int)x->d[0], C->p->L->simd);
+    return small_planes(x, y, n) && inference(C, n) && !k_small_batch_ok(batch(C, x), C->p->L->simd);
 }
 
 /* k_small_pix.c's GEMMs for an inference conv of small planes from a few
@@ -166,8 +172,8 @@ static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const 
 static int use_small_pix(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
     int simd = C->p->L->simd;
-    return small_planes(x, y, n) && inference(C, n) && k_small_pix_ok((int)x->d[0], simd) &&
-           !k_small_batch_ok((int)x->d[0], simd);
+    return small_planes(x, y, n) && inference(C, n) && k_small_pix_ok(batch(C, x), simd) &&
+           !k_small_batch_ok(batch(C, x), simd);
 }
 
 /* k_small.c's units for a forward or data gradient into `rows` channels
@@ -193,7 +199,7 @@ static int wino4(const Cg *C, const IrValue *x, int infer)
         return 0;
     if (!infer)
         return k_wino4_pays((int)x->d[3]);
-    return k_wino4_infer_pays((int)x->d[0], (int)x->d[1], (int)x->d[2], (int)x->d[3], C->p->L->simd);
+    return k_wino4_infer_pays(batch(C, x), (int)x->d[1], (int)x->d[2], (int)x->d[3], C->p->L->simd);
 }
 
 /* The rows and columns of v (rank 4) that the graph reads: all of them,
@@ -415,7 +421,7 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
      * with them the channels U would hold (the part kernels read it only
      * where the keep vectors keep every channel) */
     double pre = infer && !flip && !(probes && (ik >= 0 || ok >= 0)) &&
-                         k_wino_pre_pays((int)x->d[0], (int)x->d[2], (int)x->d[3], four)
+                         k_wino_pre_pays(batch(C, x), (int)x->d[2], (int)x->d[3], four)
                      ? prepared(C, four, x, w, b, bn, K)
                      : -1;
     /* With its mask ready (mask_before) and a relu after it, the conv writes

@@ -23,6 +23,14 @@ typedef struct CgCalls {
      * finely a small batch's conv splits its channels; 0: not known. The
      * split never changes a result. */
     int threads;
+    /* The batch each conv's kernel is chosen for (Winograd F(4x4) or
+     * F(2x2), its weights transformed beforehand or not, the small planes'
+     * dot products or GEMMs), where that is not the graph's own: 0, the
+     * graph's. Those choices change the bits of a score; the splits do
+     * not. An emitted model's graphs pin 1, so that its graph at a batch
+     * of K_AOT_BULK gives every image the bits its batch-1 graph gives
+     * (run_emit checks that before it emits both). */
+    int pin_batch;
     /* The last nprep calls prepare the last graph's weights for its other
      * calls (Winograd's transformed weights): they run once before it, and
      * again after its weights or batchnorm statistics change. */

@@ -171,8 +171,8 @@ int cmd_emit(Compilation *c, const CliOptions *o)
         for (int i = 0; i < n; i++)
             printf("%s%d", i ? ", " : "", classes[i]);
         printf("], \"input_size\": %lld, \"output_size\": %d, \"kernels\": %lld, \"masked_kernels\": %lld, "
-               "\"krr\": %.4f, \"generators\": \"%s\", \"cpu\": \"%s\" }\n",
-               r.input, n, r.kernels, r.masked, r.krr, r.generators ? "keep" : "drop", r.cpu);
+               "\"krr\": %.4f, \"generators\": \"%s\", \"cpu\": \"%s\", \"bulk\": %d }\n",
+               r.input, n, r.kernels, r.masked, r.krr, r.generators ? "keep" : "drop", r.cpu, r.bulk ? r.bulk : 1);
         return EXIT_OK;
     }
     printf("emitted %s and %s: %s_run%s%s%s, ", o->output, hdr, name, r.calibrated ? " (and " : "",
@@ -187,6 +187,9 @@ int cmd_emit(Compilation *c, const CliOptions *o)
     if (r.masked)
         printf("; %lld of %lld masked kernels (KRR %.4f), generators %s", r.kernels, r.masked, r.krr,
                r.generators ? "kept" : "dropped");
-    printf("; compiled for %s\n", r.cpu);
+    printf("; compiled for %s", r.cpu);
+    if (r.bulk)
+        printf("; a call runs %d images at a time", r.bulk);
+    printf("\n");
     return EXIT_OK;
 }

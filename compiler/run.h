@@ -46,10 +46,12 @@ typedef struct RunModel {
 
 /* Builds the model: with `train` its training step (forward, backward, SGD)
  * at the train statement's batch, and always its inference graph at
- * `eval_batch`. one_thread: its calls will run on one thread (an emitted
- * whole model: CgCalls.threads 1). 0, or -1 and a message. */
+ * `eval_batch`. emitted: its calls are an emitted model's (run_emit):
+ * they run on one thread (CgCalls.threads 1) and choose their kernels as
+ * at batch 1 (CgCalls.pin_batch), whatever eval_batch. 0, or -1 and a
+ * message. */
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
-                    int one_thread, char *err, size_t errlen);
+                    int emitted, char *err, size_t errlen);
 /* A module of net (keep: per masked kernel, in mask order; its generators
  * kept or dropped) as a network of its own to train: the training graph's
  * forward pass sliced (module_slice), then differentiated, and the
@@ -63,7 +65,7 @@ int run_model_build_module_train(RunModel *m, Slice *s, Arena *a, const Net *net
  * on `pool`, which it borrows: the modules of a model share their model's
  * threads, as they run one after the other. A pool per module would leave
  * each module's threads spinning for work while the next module runs. */
-int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int one_thread,
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int emitted,
                           char *err, size_t errlen);
 /* The same in three steps, for many graphs and one JIT: each graph planned
  * and generated (its calls named PREFIXn, its channel counts shared where
@@ -86,10 +88,15 @@ void run_model_free(RunModel *m);
  * off, for a slice that evaluates smaller modules by keep vectors). Its
  * scores are full's with every kernel outside keep switched off. With from > 0 (slice_shared_end) it starts at that
  * node and reads what full's nodes before it computed: run those
- * (run_graph_prefix), then run_module_gather, then the module. one_thread:
- * its calls will run on one thread (an emitted module: CgCalls.threads 1). */
+ * (run_graph_prefix), then run_module_gather, then the module. emitted:
+ * its calls are an emitted module's (run_model_build). */
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, int one_thread, char *err, size_t errlen);
+                     int from, int emitted, char *err, size_t errlen);
+/* The same module of full's network at another batch (full's own graph
+ * lowered again at `batch`, then sliced), its tensors gathered from full's:
+ * an emitted module's bulk graph (run_emit). */
+int run_module_build_at(RunModel *mod, Slice *s, Arena *a, RunModel *full, long long batch,
+                        const unsigned char *keep, int generators, int emitted, char *err, size_t errlen);
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);
 /* A built module's parameters and states, gathered from full's by s; its
  * kernels switched as s->keep says, its generators on (> 0) or off. */

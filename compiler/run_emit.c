@@ -7,7 +7,9 @@
  * one thread (CgCalls.threads 1: no split of its channels), its 3x3 convs as
  * Winograd (5.5x faster per image than the direct kernels at batch 1 on a
  * Zen 1, bench/RESULTS.md), and aot_emit writes its calls, its arena and
- * NAME_run. */
+ * NAME_run. With it, where it gives each image the same bits, the same
+ * module at K_AOT_BULK images, its kernels chosen as at batch 1, for the
+ * calls that bring that many (k_aot_run). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "aot.h"
+#include "k_kernels.h"
 #include "rt_progress.h"
 #include "run_modularize.h"
 #include "run_mz.h"
@@ -109,6 +112,55 @@ static int calibrate(Mz *z, RunModel *m, const int *classes, int n, const RunOpt
     return k;
 }
 
+/* m's steps, the preparation's first, as aot_emit takes a graph: its
+ * calls numbered from call0 in the object's list. */
+static void aot_graph(AotGraph *g, Arena *a, const RunModel *m, int call0)
+{
+    int np = m->prep.nsteps, ns = np + m->eval.nsteps;
+    int *call = arena_alloc(a, sizeof(int) * (size_t)(ns + 1)), *units = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
+    for (int k = 0; k < ns; k++) {
+        const RunGraph *rg = k < np ? &m->prep : &m->eval;
+        call[k] = call0 + rg->call[k < np ? k : k - np];
+        units[k] = rg->steps[k < np ? k : k - np].units;
+    }
+    const IrGraph *eg = m->eval.g;
+    *g = (AotGraph){ .step_call = call, .step_units = units, .nsteps = ns, .nprep = np, .arena_bytes = m->L->size,
+                     .in_off = m->eval.plan->off[eg->images->id], .out_off = m->eval.plan->off[eg->logits->id],
+                     .batch = (int)eg->batch };
+}
+
+/* Whether bulk (the module at K_AOT_BULK images) gives every image the
+ * bits m (at one) gives it, so that the object can run both: the same
+ * bytes before their arenas' scratch (the weights, statistics and flags
+ * that both start with, from one copy), and the same logits, to the bit,
+ * for 4 runs of bulk's of images of random pixels. Its kernels are chosen
+ * as m's (CgCalls.pin_batch), and a kernel's sums run in an order that
+ * does not depend on the batch; this checks it for the module at hand. */
+static int same_bits(RunModel *m, RunModel *bulk)
+{
+    long long pre = m->L->parts, B = bulk->eval.g->batch, K = m->eval.g->logits->d[1];
+    if (bulk->L->parts != pre || memcmp(m->base, bulk->base, (size_t)pre) != 0 || bulk->eval.g->logits->d[1] != K)
+        return 0;
+    long long img = ir_numel(m->eval.g->images);
+    const float *l1 = (const float *)(m->base + m->eval.plan->off[m->eval.g->logits->id]);
+    const float *lb = (const float *)(bulk->base + bulk->eval.plan->off[bulk->eval.g->logits->id]);
+    float *x1 = run_images(m, &m->eval), *xb = run_images(bulk, &bulk->eval);
+    RtRng rng;
+    rt_rng_seed(&rng, 11);
+    for (int r = 0; r < 4; r++) {
+        for (long long i = 0; i < B * img; i++)
+            xb[i] = rt_rng_normal(&rng);   /* about what normalized images hold */
+        run_graph(bulk, &bulk->eval);
+        for (long long b = 0; b < B; b++) {
+            memcpy(x1, xb + b * img, sizeof(float) * (size_t)img);
+            run_graph(m, &m->eval);
+            if (memcmp(l1, lb + b * K, sizeof(float) * (size_t)K) != 0)
+                return 0;
+        }
+    }
+    return 1;
+}
+
 /* Whether obj and hdr can be written (by way of their temporary files,
  * which it leaves out): 0, or -1 with a message. A rename over a directory
  * fails, so a directory is refused before either file is written. */
@@ -166,15 +218,17 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         return -1;
     unsigned char *keep = NULL;
     long long kernels = 0;
-    int gen = mi ? mi->keep_generators : 1, rc = -1, built = 0, sliced = 0;
+    int gen = mi ? mi->keep_generators : 1, rc = -1, built = 0, sliced = 0, built8 = 0, sliced8 = 0;
     double T = 0;
-    RunModel full, mod;
+    RunModel full, mod, full8, mod8;
     double *cal = NULL;
     Mz *z = NULL;
-    Slice slice;
+    Slice slice, slice8;
     RunMeta meta;
     memset(&full, 0, sizeof full);
     memset(&mod, 0, sizeof mod);
+    memset(&full8, 0, sizeof full8);
+    memset(&mod8, 0, sizeof mod8);
     const Net *net = ru ? run_head_net(a, t->model, ru->name, ru->nclasses) : t->model;
     if (!ru && module_keep(&z, a, t, mi, o, threshold, classes, n, &keep, &kernels, &T, err, errlen) != 0)
         goto done;
@@ -210,33 +264,47 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         mean[c] = d->norm_n ? (float)d->mean[k] : 0.0f;
         std[c] = d->norm_n ? (float)d->std[k] : 1.0f;
     }
-    /* the preparation's steps first: a slot runs them at its first call */
-    int np = m->prep.nsteps, ns = np + m->eval.nsteps;
-    int *step_call = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
-    int *step_units = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
-    for (int k = 0; k < ns; k++) {
-        const RunGraph *rg = k < np ? &m->prep : &m->eval;
-        step_call[k] = rg->call[k < np ? k : k - np];
-        step_units[k] = rg->steps[k < np ? k : k - np].units;
-    }
     int ncal = 0;
     long long cal_images = 0;
     if (!ru && kernels && (ncal = calibrate(z, m, classes, n, o, &cal, &cal_images, err, errlen)) < 0)
         goto done;
-    const IrGraph *g = m->eval.g;
-    /* The object carries the arena up to its work area: the calibration's
-     * run left activations there (SimCNN's shoes module: 154 KB of them in
-     * its 1.05 MB, 4 MB at a batch of 32), which no run reads before it
-     * writes them. */
+    /* the bulk graph: the model as m, at K_AOT_BULK images */
+    RunModel *b = kernels ? &mod8 : &full8;
+    if (kernels) {
+        sliced8 = 1;
+        if (run_module_build_at(&mod8, &slice8, a, &full, K_AOT_BULK, keep, gen, 1, err, errlen) != 0)
+            goto done;
+    } else {
+        built8 = 1;
+        if (run_model_build(&full8, a, net, NULL, K_AOT_BULK, 1, 1, err, errlen) != 0 ||
+            run_ckpt_load(&full8, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+            goto done;
+    }
+    int bulk = same_bits(m, b);
     AotModule am = {
-        .name = name, .calls = m->calls.v, .ncalls = m->calls.n, .step_call = step_call, .step_units = step_units,
-        .nsteps = ns, .arena = m->base, .arena_bytes = m->L->size, .arena_init = m->L->work, .nprep = np,
-        .ws_floats = m->L->ws_floats,
-        .in_off = m->eval.plan->off[g->images->id], .out_off = m->eval.plan->off[g->logits->id],
-        .batch = (int)g->batch, .channels = channels, .pixels = g->images->d[2] * g->images->d[3],
-        .logits = (int)g->logits->d[1], .mean = mean, .std = std, .sel = sel, .nsel = n, .cpu = cpu,
-        .cal = ncal ? cal : NULL, .ncal = ncal, .cal_images = cal_images,
+        .name = name, .calls = m->calls.v, .ncalls = m->calls.n, .ngraphs = 1 + bulk, .arena = m->base,
+        /* What a graph's arena starts with: the bytes before its scratch.
+         * The calibration's run left activations in the rest (SimCNN's shoes
+         * module: 154 KB of them in its 1.05 MB, 4 MB at a batch of 32),
+         * which no run reads before it writes them. */
+        .arena_init = m->L->parts, .ws_floats = m->L->ws_floats, .channels = channels,
+        .pixels = m->eval.g->images->d[2] * m->eval.g->images->d[3], .logits = (int)m->eval.g->logits->d[1],
+        .mean = mean, .std = std, .sel = sel, .nsel = n, .cpu = cpu, .cal = ncal ? cal : NULL, .ncal = ncal,
+        .cal_images = cal_images,
     };
+    aot_graph(&am.graph[0], a, m, 0);
+    if (bulk) {   /* its calls after m's, named apart */
+        JitCall *calls = arena_alloc(a, sizeof(JitCall) * (size_t)(m->calls.n + b->calls.n));
+        memcpy(calls, m->calls.v, sizeof(JitCall) * (size_t)m->calls.n);
+        for (int i = 0; i < b->calls.n; i++) {
+            calls[m->calls.n + i] = b->calls.v[i];
+            calls[m->calls.n + i].name = arena_printf(a, "b%s", b->calls.v[i].name);
+        }
+        am.calls = calls, am.ncalls = m->calls.n + b->calls.n;
+        aot_graph(&am.graph[1], a, b, m->calls.n);
+        am.ws_floats = b->L->ws_floats > am.ws_floats ? b->L->ws_floats : am.ws_floats;
+    }
+    res->bulk = bulk ? K_AOT_BULK : 0;
     const char *target = cpu ? cpu : jit_cpu(m->jit);
     long long kept = kernels ? mod_kept(keep, kernels) : 0;
     res->kernels = kept, res->masked = kernels;
@@ -292,6 +360,10 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     res->calibrated = ncal > 0;
     rc = 0;
 done:
+    if (sliced8)
+        run_model_free(&mod8);
+    if (built8)
+        run_model_free(&full8);
     if (sliced)
         run_model_free(&mod);
     if (built)

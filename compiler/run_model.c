@@ -145,11 +145,12 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtP
 }
 
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
-                    int one_thread, char *err, size_t errlen)
+                    int emitted, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->net = net;
-    m->calls.threads = one_thread ? 1 : threads;
+    m->calls.threads = emitted ? 1 : threads;
+    m->calls.pin_batch = emitted ? 1 : 0;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     double t0 = rt_clock();
     if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)
@@ -208,14 +209,15 @@ int run_model_build_module_train(RunModel *m, Slice *s, Arena *a, const Net *net
     return build(m, a, train, threads, NULL, t0, err, errlen);
 }
 
-int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int one_thread,
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int emitted,
                           char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->net = net;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     m->eval.g = eval;
-    m->calls.threads = one_thread ? 1 : pool ? rt_pool_threads(pool) : 0;
+    m->calls.threads = emitted ? 1 : pool ? rt_pool_threads(pool) : 0;
+    m->calls.pin_batch = emitted ? 1 : 0;
     return build(m, a, NULL, 0, pool, rt_clock(), err, errlen);
 }
 

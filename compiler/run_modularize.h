@@ -58,6 +58,7 @@ typedef struct RunEmitResult {
     long long kernels, masked, input;
     double krr, threshold;
     int generators, epoch, calibrated;
+    int bulk;                  /* the images its bulk graph runs at a time (K_AOT_BULK), 0 without one */
     const char *cpu;
 } RunEmitResult;
 /* emit (run_emit.c): the module of `classes` (from t's checkpoint o->ckpt;

@@ -32,11 +32,29 @@ void run_module_fill(RunModel *mod, const Slice *s, RunModel *full, int generato
 }
 
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, int one_thread, char *err, size_t errlen)
+                     int from, int emitted, char *err, size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
     if (module_slice(s, a, full, keep, generators, from, 0, err, errlen) != 0 ||
-        run_model_build_graph(mod, a, full->net, s->g, full->pool, one_thread, err, errlen) != 0)
+        run_model_build_graph(mod, a, full->net, s->g, full->pool, emitted, err, errlen) != 0)
+        return -1;
+    run_module_fill(mod, s, full, generators);
+    return 0;
+}
+
+int run_module_build_at(RunModel *mod, Slice *s, Arena *a, RunModel *full, long long batch,
+                        const unsigned char *keep, int generators, int emitted, char *err, size_t errlen)
+{
+    memset(mod, 0, sizeof *mod);
+    IrGraph *g = ir_lower(a, full->net, NULL, batch);
+    char why[512];
+    if (ir_verify(g, why, sizeof why) != 0) {
+        snprintf(err, errlen, "internal error: the IR of model '%s' does not verify: %s", full->net->name, why);
+        return -1;
+    }
+    g->exports_prefix = full->eval.g->exports_prefix;   /* sliced as full's own graph would be */
+    if (pass_slice(a, g, keep, 0, generators == 0, s, err, errlen) != 0 ||
+        run_model_build_graph(mod, a, full->net, s->g, full->pool, emitted, err, errlen) != 0)
         return -1;
     run_module_fill(mod, s, full, generators);
     return 0;

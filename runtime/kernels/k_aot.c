@@ -1,7 +1,8 @@
 /* The run function of an emitted module (aot/aot.c): an object file holds
- * the module's kernel calls, the arena's contents before a run (weights,
- * statistics), room for K_AOT_SLOTS arenas and scratches, and a NAME_run
- * that hands all of them to k_aot_run. Written here, in the kernels' C, so
+ * the module's kernel calls (its graph at batch 1 and, mostly, its bulk
+ * graph at K_AOT_BULK), the arena's contents before a run (weights,
+ * statistics), room for K_AOT_SLOTS slots of arenas (one per graph) and
+ * scratches, and a NAME_run that hands all of them to k_aot_run. Written here, in the kernels' C, so
  * that the object carries it as bitcode like any kernel and needs no library
  * of ours at link time.
  *
@@ -9,9 +10,10 @@
  * slot (an arena, a scratch and a mutex), else waits for the first to be
  * freed, blocked, not spinning: with 64 threads on 2 cores, spinning waiters took
  * the CPU from the one call that held the only arena, 25x slower than one
- * thread. A slot's arena gets the weights at its first call (memcpy from
- * the constant copy; the rest of it is zeros, as the arena starts), so
- * unused slots cost address space only; nothing is allocated. This is the
+ * thread. A slot's arena of a graph gets the weights at its first run of
+ * that graph (memcpy from the constant copy; the rest of it is zeros, as
+ * the arena starts), so unused slots and graphs cost address space only;
+ * nothing is allocated. This is the
  * one kernel that calls libc beyond libm: memcpy and the pthread mutex and
  * condition functions, which glibc (2.34 on) and musl keep in libc itself. */
 #include "k_kernels.h"
@@ -134,50 +136,64 @@ int k_aot_entry(char *arenas, const char *init, char *wss, KAotSlot *slots, KAot
     return k_aot_run(arenas, init, wss, slots, wait, steps, units, nsteps, io, norm, sel, cal, images, scores, n);
 }
 
+/* Images [at, at + cnt) (cnt <= its batch) through graph g (io + K_AOT_G0 +
+ * g * K_AOT_GW) in arena `base`, their scores out (k_aot_run). */
+static void run_graph(const long long *io, const long long *g, char *base, float *ws, const KAotStep *steps,
+                      const int *units, const float *norm, const int *sel, const double *cal, const float *images,
+                      float *scores, long long at, long long cnt)
+{
+    const long long C = io[K_AOT_C], HW = io[K_AOT_HW], K = io[K_AOT_K], S = io[K_AOT_S], B = g[K_AOT_B];
+    float *x = (float *)(base + g[K_AOT_IN]);
+    const float *out = (const float *)(base + g[K_AOT_OUT]);
+    /* as the loader normalizes: (v - mean) / std, per channel */
+    for (long long i = 0; i < B; i++)
+        for (long long c = 0; c < C; c++) {
+            float *d = x + (i * C + c) * HW;
+            const float *src = images + ((at + i) * C + c) * HW;
+            float mean = norm[c], std = norm[C + c];
+            for (long long p = 0; p < HW; p++)
+                d[p] = i < cnt ? (src[p] - mean) / std : 0.0f;   /* past n: zeros, scores unread */
+        }
+    for (long long k = g[K_AOT_FIRST] + g[K_AOT_PREP]; k < g[K_AOT_FIRST] + g[K_AOT_STEPS]; k++)
+        steps[k](base, ws, 0, units[k]);
+    for (long long i = 0; i < cnt; i++) {
+        const double *cb = cal;   /* class j's calibration, after the j before it */
+        for (long long j = 0; j < S; j++) {
+            if (cal)
+                scores[(at + i) * S + j] = calibrated(cb, out + i * K, (int)K), cb += 3 + 3 * (int)cb[1];
+            else
+                scores[(at + i) * S + j] = out[i * K + sel[j]];
+        }
+    }
+}
+
 int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWait *wait, const KAotStep *steps,
               const int *units, int nsteps, const long long *io, const float *norm, const int *sel,
               const double *cal, const float *images, float *scores, int n)
 {
+    (void)nsteps;   /* io says which steps are whose */
     if (n < 0 || (n > 0 && (!images || !scores)))
         return -1;
     if (n == 0)
         return 0;
-    const long long in_off = io[0], out_off = io[1], B = io[2], C = io[3], HW = io[4], K = io[5], S = io[6];
-    const long long arena_bytes = io[7], init_bytes = io[8], ws_bytes = io[9], nprep = io[11];
     int s;
-    KAotSlot *slot = take_slot(slots, (int)io[10], wait, &s);
-    char *base = arenas + s * arena_bytes;
-    float *ws = (float *)(wss + s * ws_bytes);
-    if (!slot->ready) {   /* its first call: the weights (the rest starts as zeros), then what is prepared from them */
-        memcpy(base, init, (size_t)init_bytes);
-        for (int k = 0; k < nprep; k++)
-            steps[k](base, ws, 0, units[k]);
-        slot->ready = 1;
-    }
-    float *x = (float *)(base + in_off);
-    const float *out = (const float *)(base + out_off);
-    for (long long at = 0; at < n; at += B) {
-        long long cnt = n - at < B ? n - at : B;
-        /* as the loader normalizes: (v - mean) / std, per channel */
-        for (long long i = 0; i < B; i++)
-            for (long long c = 0; c < C; c++) {
-                float *d = x + (i * C + c) * HW;
-                const float *src = images + ((at + i) * C + c) * HW;
-                float mean = norm[c], std = norm[C + c];
-                for (long long p = 0; p < HW; p++)
-                    d[p] = i < cnt ? (src[p] - mean) / std : 0.0f;   /* past n: zeros, scores unread */
-            }
-        for (int k = (int)nprep; k < nsteps; k++)
-            steps[k](base, ws, 0, units[k]);
-        for (long long i = 0; i < cnt; i++) {
-            const double *cb = cal;   /* class j's calibration, after the j before it */
-            for (long long j = 0; j < S; j++) {
-                if (cal)
-                    scores[(at + i) * S + j] = calibrated(cb, out + i * K, (int)K), cb += 3 + 3 * (int)cb[1];
-                else
-                    scores[(at + i) * S + j] = out[i * K + sel[j]];
-            }
+    KAotSlot *slot = take_slot(slots, (int)io[K_AOT_NSLOTS], wait, &s);
+    float *ws = (float *)(wss + s * io[K_AOT_WS]);
+    long long at = 0;
+    /* the bulk graph (the last) while it has a whole batch, then the first */
+    for (int k = (int)io[K_AOT_GRAPHS] - 1; k >= 0; k--) {
+        const long long *g = io + K_AOT_G0 + k * K_AOT_GW, B = g[K_AOT_B];
+        if (k > 0 && n - at < B)
+            continue;
+        char *base = arenas + s * io[K_AOT_SLOT_BYTES] + g[K_AOT_AT];
+        if (!slot->ready[k]) {   /* its first run here: the weights (the rest starts as zeros), then what is prepared from them */
+            memcpy(base, init, (size_t)io[K_AOT_INIT]);
+            for (long long i = g[K_AOT_FIRST]; i < g[K_AOT_FIRST] + g[K_AOT_PREP]; i++)
+                steps[i](base, ws, 0, units[i]);
+            slot->ready[k] = 1;
         }
+        for (; k > 0 ? n - at >= B : at < n; at += B)
+            run_graph(io, g, base, ws, steps, units, norm, sel, cal, images, scores, at, n - at < B ? n - at : B);
     }
     free_slot(slot, wait);
     return 0;

@@ -7,9 +7,13 @@
  *
  * It exits 10 when NAME_run returns -2: the CPU lacks what the module was
  * compiled for. Before that it checks the contract's edge cases (n = 0, n < 0, NULL
- * buffers), and it runs the images a second time from THREADS threads at
+ * buffers); it runs the images a second time from THREADS threads at
  * once, which must give the same scores: NAME_run is thread-safe, the
- * calls run in arenas of their own (4), and the threads beyond those wait. */
+ * calls run in arenas of their own (4), and the threads beyond those wait;
+ * and a third time in calls of 1 to 17 images, which must give the same
+ * scores to the bit: one call of N images runs them 8 at a time by the
+ * module's bulk graph, the threads' calls one at a time by its batch-1
+ * graph, these both. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +73,17 @@ int main(int argc, char **argv)
     if (rc || memcmp(s, s2, sizeof(float) * OUT * (size_t)n) != 0) {
         fprintf(stderr, "aot_main: %d threads gave other scores than one call\n", THREADS);
         return 7;
+    }
+    static const int sizes[] = { 1, 3, 8, 13, 2, 17, 9, 16, 7 };
+    for (int at = 0, k = 0; at < n; k++) {
+        int cnt = sizes[k % 9] < n - at ? sizes[k % 9] : n - at;
+        if (RUN(x + (size_t)at * IN, s2 + (size_t)at * OUT, cnt) != 0)
+            return 5;
+        at += cnt;
+    }
+    if (memcmp(s, s2, sizeof(float) * OUT * (size_t)n) != 0) {
+        fprintf(stderr, "aot_main: calls of 1 to 17 images gave other scores than one call\n");
+        return 9;
     }
     f = fopen(argv[2], "wb");
     if (!f || fwrite(s, sizeof(float) * OUT, (size_t)n, f) != (size_t)n || fclose(f) != 0)

@@ -351,6 +351,12 @@ if(NOT hdr MATCHES "int one_probability\\(const float \\*images, float \\*p, int
 endif()
 expect(0 "\"function\": \"onej_run\", \"probability\": \"onej_probability\", \"classes\": [1]"
        emit mod.mwt --ckpt mod.ckpt --module 1 -o onej.o --json)
+# its bulk graph: 8 images a run (test_aot checks the bits against one at a time)
+expect(0 "\", \"bulk\": 8 }" emit mod.mwt --ckpt mod.ckpt --module 1 -o onej.o --json)
+file(READ ${TMP}/onej.h hdr)
+if(NOT hdr MATCHES "A call runs its images 8 at a time")
+  message(FATAL_ERROR "onej.h does not say that a call runs its images 8 at a time:\n${hdr}")
+endif()
 expect(0 "\"classes\": [0, 2]" emit mod.mwt --ckpt pair.ckpt -o pair_mod.o --json)
 # a reuse's head is a classifier of its classes: no calibration
 expect(0 "\"function\": \"pair2_run\", \"classes\": [2], \"input_size\": 64, \"output_size\": 1"

@@ -70,6 +70,7 @@ static int emit_and_run_fn(TestComp *t, const ModularizeInfo *mi, const ReuseInf
     if (run_emit(&t->c.arena, tr, mi, ru, &ro, -1, classes, n, name, cpu, obj, hdr, &r, err, sizeof err) != 0)
         fail_msg("emit %s: %s", name, err);
     assert_int_equal(r.input, 2 * 12 * 12);
+    assert_int_equal(r.bulk, K_AOT_BULK);   /* aot_main's calls use both graphs */
 
     /* the images as a user hands them over: pixels / 255 */
     size_t img = 2 * 12 * 12;
@@ -321,6 +322,77 @@ static void test_emitted_whole_model(void **st)
     tc_free(t);
 }
 
+/* The kernel names of m's calls, joined: what its graphs run. */
+static void kernels_of(const RunModel *m, char *out, size_t cap)
+{
+    out[0] = 0;
+    for (int i = 0; i < m->calls.n; i++)
+        if (!strstr(out, m->calls.v[i].kernel) && strlen(out) + strlen(m->calls.v[i].kernel) + 2 < cap)
+            strcat(strcat(out, m->calls.v[i].kernel), " ");
+}
+
+/* An emitted model's graph at K_AOT_BULK images (run_model_build's
+ * emitted) chooses each conv's kernel as its batch-1 graph does
+ * (CgCalls.pin_batch) and gives each image the batch-1 graph's bits. The
+ * same graph unpinned takes F(4x4) at 16x16 and the small planes' GEMMs at
+ * 4x4, which batch 1 does not, and gives other bits: the bulk graph's
+ * bits rest on the pin (run_emit checks them before it emits it). */
+static void test_bulk_graph_pins_kernels(void **st)
+{
+    (void)st;
+    static const char *pin =
+        "dataset d = synthetic(n = 64, test = 16, seed = 7) { classes = 3  shape = [2, 16, 16] }\n"
+        "model q : [2, 16, 16] -> [3] {\n"
+        "    conv(8) relu conv(8) relu maxpool(2) conv(16) relu maxpool(2) conv(16) relu\n"
+        "    flatten linear(3) }\n"
+        "train q on d { epochs = 1  batch = 16  optimizer = sgd(lr = 0.05) }\n";
+    TestComp *t = tc_compile("pin.mwt", pin, 1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    RunModel m[3];   /* batch 1, the bulk graph, the bulk graph unpinned */
+    char err[1024], k[3][1024];
+    for (int i = 0; i < 3; i++) {
+        if (run_model_build(&m[i], &t->c.arena, tr->model, NULL, i ? K_AOT_BULK : 1, 1, i < 2, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        RtRng rng;
+        rt_rng_seed(&rng, 3);   /* the same weights in each */
+        run_model_init(&m[i], &rng, tr->mask_init);
+        kernels_of(&m[i], k[i], sizeof k[i]);
+        print_message("%s: %s\n", i == 0 ? "batch 1" : i == 1 ? "bulk" : "bulk unpinned", k[i]);
+    }
+    assert_string_equal(k[0], k[1]);
+    assert_non_null(strstr(k[2], "k_conv2d_wino4 "));
+    assert_non_null(strstr(k[2], "k_conv2d_small_pix "));
+    assert_null(strstr(k[0], "k_conv2d_wino4 "));
+    assert_null(strstr(k[0], "k_conv2d_small_pix "));
+    long long img = 2 * 16 * 16;
+    float *xb[2] = { run_images(&m[1], &m[1].eval), run_images(&m[2], &m[2].eval) }, *x1 = run_images(&m[0], &m[0].eval);
+    RtRng rng;
+    rt_rng_seed(&rng, 5);
+    for (long long i = 0; i < K_AOT_BULK * img; i++)
+        xb[0][i] = xb[1][i] = rt_rng_normal(&rng);
+    run_graph(&m[1], &m[1].eval);
+    run_graph(&m[2], &m[2].eval);
+    const float *l1 = (const float *)(m[0].base + m[0].eval.plan->off[m[0].eval.g->logits->id]);
+    int same = 0, unpinned_same = 0;
+    for (int b = 0; b < K_AOT_BULK; b++) {
+        memcpy(x1, xb[0] + b * img, sizeof(float) * (size_t)img);
+        run_graph(&m[0], &m[0].eval);
+        for (int i = 1; i < 3; i++) {
+            const float *lb = (const float *)(m[i].base + m[i].eval.plan->off[m[i].eval.g->logits->id]) + b * 3;
+            *(i == 1 ? &same : &unpinned_same) += !memcmp(l1, lb, sizeof(float) * 3);
+        }
+    }
+    print_message("images whose logits are batch 1's bits: bulk %d of %d, unpinned %d\n", same, K_AOT_BULK,
+                  unpinned_same);
+    assert_int_equal(same, K_AOT_BULK);
+    assert_true(unpinned_same < K_AOT_BULK);
+    for (int i = 0; i < 3; i++)
+        run_model_free(&m[i]);
+    tc_free(t);
+}
+
 /* An emitted module's slots and its wait (k_aot.c) start as zeros in .bss:
  * that must be an unlocked mutex and a condition no one waits on, as
  * PTHREAD_MUTEX_INITIALIZER and PTHREAD_COND_INITIALIZER are on glibc and
@@ -394,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_cpu_check_agrees_with_the_compiler),
         cmocka_unit_test(test_emitted_module),
         cmocka_unit_test(test_emitted_whole_model),
+        cmocka_unit_test(test_bulk_graph_pins_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
