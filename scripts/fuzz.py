@@ -12,13 +12,23 @@ ckpt: trains a tiny synthetic model once, then mutates its checkpoint and runs `
       `mwtc report` on it.
 idx:  writes a small IDX data set (some files gzipped), mutates one file at a time and runs
       `mwtc eval` on a model reading it.
-A run fails when mwtc dies by a signal, exits other than 0, 1 or 2, a sanitizer reports, or it
-runs past 20 s; each failing input is kept in --out (default /tmp/mwtc-fuzz) with its command.
+arch: writes random valid models (convs of any kernel, stride and padding, pools, residual blocks
+      with and without a shortcut, modular blocks, masks, batchnorm, dropout, gap or flatten and
+      linear layers, on synthetic images of 1 to 3 channels and planes of 5 to 20 pixels a side)
+      and runs each through all of mwtc: `check`; `train` on one thread and on 2 to 24, whose
+      checkpoints must be the same bytes (the same seed gives the same result whatever the thread
+      count); `modularize`, `report --json`, `eval --module`; `emit` of a module, linked by the C
+      compiler into tests/aot/aot_main.c and run, which checks its scores to the bit across calls of
+      1 to 17 images and 6 threads. Every step must exit 0.
+A run fails when mwtc dies by a signal, exits other than 0, 1 or 2 (arch: other than 0, or an
+invariant above breaks), a sanitizer reports, or it runs past 20 s (arch: 120 s); each failing
+input is kept in --out (default /tmp/mwtc-fuzz) with its command.
 Exits 1 when any run failed. With --runs the inputs are the same for a given --seed (ctest runs it
 so: tests/CMakeLists.txt); with --seconds, how many of them run depends on the machine.
 """
 import argparse
 import gzip
+import json
 import os
 import random
 import re
@@ -103,28 +113,33 @@ class Runner:
             return self.runs < self.limit
         return time.time() < self.deadline
 
-    def run(self, args, keep):
-        """Runs mwtc with args in cwd; keep: {name: bytes} to save when it fails."""
+    def fail(self, what, keep, text):
+        """Keeps a failing input ({name: bytes}) and what went wrong in --out."""
+        self.fails += 1
+        d = os.path.join(self.out, "fail%04d" % self.fails)
+        os.makedirs(d, exist_ok=True)
+        for name, data in keep.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+        with open(os.path.join(d, "cmd.txt"), "w") as f:
+            f.write("%s\n%s" % (what, text[-4000:]))
+        print("FAIL %s (kept in %s)" % (what, d), flush=True)
+
+    def run(self, args, keep, ok=(0, 1, 2), timeout=20):
+        """Runs mwtc with args in cwd; a failure when it exits other than ok, or a sanitizer
+        reports (keep: {name: bytes} to save then). Its exit code, and its stdout."""
         self.runs += 1
         try:
             p = subprocess.run([self.mwtc] + args, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=20)
-            rc, err = p.returncode, p.stderr.decode("utf-8", "replace")
+                               capture_output=True, timeout=timeout)
+            rc, out, err = p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
         except subprocess.TimeoutExpired:
-            rc, err = "timeout", ""
+            rc, out, err = "timeout", "", ""
         self.rcs[rc] = self.rcs.get(rc, 0) + 1
-        bad = rc not in (0, 1, 2) or "Sanitizer" in err or "runtime error:" in err
-        if bad:
-            self.fails += 1
-            d = os.path.join(self.out, "fail%04d" % self.fails)
-            os.makedirs(d, exist_ok=True)
-            for name, data in keep.items():
-                with open(os.path.join(d, name), "wb") as f:
-                    f.write(data)
-            with open(os.path.join(d, "cmd.txt"), "w") as f:
-                f.write("mwtc %s\nrc %s\n%s" % (" ".join(args), rc, err[-4000:]))
-            print("FAIL rc=%s: mwtc %s (kept in %s)" % (rc, " ".join(args), d), flush=True)
-        return rc
+        if rc not in ok or "Sanitizer" in err or "runtime error:" in err:
+            self.fail("mwtc %s: rc %s" % (" ".join(args), rc), keep, err)
+            return "failed", out
+        return rc, out
 
 
 def seeds_mwt(subs):
@@ -165,7 +180,7 @@ modularize tiny { threshold = 0.9 }
 def fuzz_ckpt(r, rng):
     with open(os.path.join(r.cwd, "tiny.mwt"), "w") as f:
         f.write(TINY)
-    if r.run(["tiny.mwt", "--quiet"], {}) != 0:
+    if r.run(["tiny.mwt", "--quiet"], {})[0] != 0:
         sys.exit("fuzz: the tiny model does not run")
     with open(os.path.join(r.cwd, "tiny.ckpt"), "rb") as f:
         good = f.read()
@@ -214,10 +229,199 @@ def fuzz_idx(r, rng):
         r.run(["train", "tidx.mwt", "--quiet", "-o", "x.ckpt"], kept)
 
 
+class Arch:
+    """A random model's layers, written as text while its shape [c, h, w] is followed, so that
+    every layer fits what comes before it (LANGUAGE.md's shape rules)."""
+
+    def __init__(self, rng, c, h, w):
+        self.rng, self.c, self.h, self.w = rng, c, h, w
+        self.masks = 0
+
+    def conv_args(self, out, k, stride, pad):
+        """conv's arguments, the defaults left out at random; the shape after it."""
+        rng, args = self.rng, [str(out)]
+        if k != 3 or rng.random() < 0.3:
+            args.append("k = %d" % k)
+        if stride != 1 or rng.random() < 0.2:
+            args.append("stride = %d" % stride)
+        if pad != k // 2 or rng.random() < 0.2:
+            args.append("pad = %d" % pad)
+        if rng.random() < 0.2:
+            args.append("bias = false")
+        self.c, self.h, self.w = out, (self.h + 2 * pad - k) // stride + 1, (self.w + 2 * pad - k) // stride + 1
+        return "conv(%s)" % ", ".join(args)
+
+    def conv(self, same=False):
+        """A conv whose output plane is at least 1x1 (same: the input's shape, for a residual
+        body without a shortcut)."""
+        rng = self.rng
+        if same:
+            k = rng.choice([1, 3, 3, 5])
+            return self.conv_args(self.c, k, 1, k // 2)
+        out = rng.choice([4, 6, 8, 12, 16, 17, 24, 32, 33])
+        k = rng.choice([1, 3, 3, 3, 5, 7])
+        stride = 2 if rng.random() < 0.2 else 1
+        pad = k // 2 if rng.random() < 0.8 else rng.randint(0, k // 2)
+        while k > 1 and (self.h + 2 * pad < k or self.w + 2 * pad < k):
+            k, pad = k - 2, min(pad, (k - 2) // 2)
+        return self.conv_args(out, k, stride, pad)
+
+    def pool(self):
+        rng, m = self.rng, min(self.h, self.w)
+        if m < 2:
+            return ""
+        k = rng.choice([2, 2, 3]) if m >= 3 else 2
+        stride = rng.choice([k, k, 1, 2])
+        self.h, self.w = (self.h - k) // stride + 1, (self.w - k) // stride + 1
+        name = "maxpool" if rng.random() < 0.7 else "avgpool"
+        return "%s(%d)" % (name, k) if stride == k else "%s(%d, stride = %d)" % (name, k, stride)
+
+    def unit(self, modular):
+        """A conv with what may follow it: batchnorm, a mask (outside modular), relu, a pool,
+        dropout."""
+        rng, t = self.rng, [self.conv()]
+        if rng.random() < 0.6:
+            t.append("batchnorm")
+        if not modular and rng.random() < 0.25:
+            t.append("mask")
+            self.masks += 1
+        self.masks += modular
+        if rng.random() < 0.8:
+            t.append("relu")
+        if rng.random() < 0.35:
+            t.append(self.pool())
+        if rng.random() < 0.1:
+            t.append("dropout(0.%d)" % rng.randint(1, 5))
+        return " ".join(x for x in t if x)
+
+    def residual(self, modular):
+        """A residual block: a body that keeps the shape, or (with or without a shortcut given)
+        one whose first conv changes the width or the stride."""
+        rng = self.rng
+        c0, h0, w0 = self.c, self.h, self.w
+        if rng.random() < 0.5:   # the shape kept: the input itself is added
+            body = [self.conv(same=True), "batchnorm" if rng.random() < 0.5 else "", "relu",
+                    self.conv(same=True)]
+            self.masks += 2 * modular
+            return "residual { %s } relu" % " ".join(x for x in body if x)
+        out, stride = rng.choice([8, 12, 16, 24]), rng.choice([1, 2]) if min(h0, w0) >= 2 else 1
+        body = [self.conv_args(out, 3, stride, 1), "batchnorm", "relu", self.conv_args(out, 3, 1, 1), "batchnorm"]
+        self.masks += 2 * modular
+        head = "residual"
+        if rng.random() < 0.4:   # a shortcut of its own: a 1x1 conv with the body's stride
+            head = "residual(shortcut = { conv(%d, k = 1, stride = %d) })" % (out, stride)
+        self.masks += modular   # the automatic shortcut's conv, or the given one, is in modular too
+        return "%s { %s } relu" % (head, " ".join(body))
+
+    def layers(self, modular_block):
+        rng, t = self.rng, [self.unit(False)]
+        if modular_block:
+            inner = [self.unit(True)]
+            for _ in range(rng.randint(0, 2)):
+                inner.append(self.residual(True) if rng.random() < 0.3 else self.unit(True))
+            t.append("modular { %s }" % " ".join(inner))
+        for _ in range(rng.randint(0, 2)):
+            t.append(self.residual(False) if rng.random() < 0.3 else self.unit(False))
+        if rng.random() < 0.4:
+            t.append("gap")
+        else:
+            t.append("flatten")
+            if rng.random() < 0.5:
+                t.append("linear(%d) relu" % rng.choice([8, 16, 20]))
+        return t
+
+
+def random_program(rng):
+    """A random program that should check: its text, and whether its model has masks."""
+    c, h = rng.choice([1, 1, 2, 3]), rng.randint(5, 20)
+    w = h if rng.random() < 0.7 else rng.randint(5, 20)
+    classes = rng.randint(2, 5)
+    a = Arch(rng, c, h, w)
+    body = a.layers(rng.random() < 0.85)
+    masks = a.masks > 0
+    loss = "cross_entropy + %g * cohesion + %g * coupling" % (rng.choice([0.5, 1]), rng.choice([1.5, 3])) \
+        if masks else "cross_entropy"
+    extra = ""
+    if rng.random() < 0.3:
+        extra += "  normalize = (0.5, 0.25)"
+    if rng.random() < 0.3:
+        extra += "  augment = [%s]" % rng.choice(["hflip", "random_crop(pad = 2)", "random_crop(pad = 1), hflip"])
+    src = ("dataset syn = synthetic(n = %d, test = 32, seed = %d) { classes = %d  shape = [%d, %d, %d]%s }\n"
+           "model arch : [%d, %d, %d] -> [%d] {\n    %s\n    linear(%d)\n}\n"
+           "train arch on syn { epochs = 1  batch = %d  optimizer = sgd(lr = 0.02, momentum = 0.9)  loss = %s"
+           "  seed = %d }\n") % (rng.choice([48, 64]), rng.randint(1, 99), classes, c, h, w, extra, c, h, w, classes,
+                                  "\n    ".join(body), classes, rng.choice([8, 16]), loss, rng.randint(1, 99))
+    if masks:
+        src += "modularize arch { threshold = %g  generators = %s }\n" % (rng.choice([0.5, 0.7, 0.9]),
+                                                                         rng.choice(["keep", "drop"]))
+    return src, masks, classes
+
+
+def fuzz_arch(r, rng):
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    main_c = os.path.join(ROOT, "tests", "aot", "aot_main.c")
+    r.rejected = 0
+    while r.more():
+        src, masks, classes = random_program(rng)
+        keep = {"f.mwt": src.encode()}
+        with open(os.path.join(r.cwd, "f.mwt"), "w") as f:
+            f.write(src)
+        rc, _ = r.run(["check", "f.mwt"], keep)
+        if rc != 0:   # the generator's shapes gone wrong: said so, not a failure (rc 1 or 2)
+            r.rejected += 1
+            continue
+        for n in ("a.ckpt", "b.ckpt"):
+            if os.path.exists(os.path.join(r.cwd, n)):
+                os.remove(os.path.join(r.cwd, n))
+        threads = rng.choice([2, 3, 17, 24])
+        if r.run(["train", "f.mwt", "-o", "a.ckpt", "--threads", "1", "--quiet"], keep, (0,), 120)[0] != 0 or \
+                r.run(["train", "f.mwt", "-o", "b.ckpt", "--threads", str(threads), "--quiet"], keep, (0,), 120)[0] != 0:
+            continue
+        with open(os.path.join(r.cwd, "a.ckpt"), "rb") as f, open(os.path.join(r.cwd, "b.ckpt"), "rb") as g:
+            if f.read() != g.read():
+                r.fail("train on 1 and on %d threads: the checkpoints differ" % threads, keep, "")
+                continue
+        picked = sorted(rng.sample(range(classes), rng.randint(1, min(3, classes))))
+        module = ",".join(str(k) for k in picked)
+        if masks:
+            if r.run(["modularize", "f.mwt", "--ckpt", "a.ckpt", "--quiet"], keep, (0,), 120)[0] != 0:
+                continue
+            rc, out = r.run(["report", "f.mwt", "--ckpt", "a.ckpt", "--json"], keep, (0,), 120)
+            if rc != 0:
+                continue
+            try:
+                rep = json.loads(out)
+                assert len(rep["modules"]) == classes and 0 <= rep["krr"] <= 1
+            except (ValueError, KeyError, AssertionError) as e:
+                r.fail("report --json: %r" % e, keep, out)
+                continue
+            if r.run(["eval", "f.mwt", "--ckpt", "a.ckpt", "--module", module, "--json"], keep, (0,), 120)[0] != 0:
+                continue
+        rc, out = r.run(["emit", "f.mwt", "--ckpt", "a.ckpt", "--module", module, "-o", "m.o", "--json"], keep,
+                        (0,), 120)
+        if rc != 0 or not cc:
+            continue
+        try:
+            size = json.loads(out)["input_size"]
+        except (ValueError, KeyError) as e:
+            r.fail("emit --json: %r" % e, keep, out)
+            continue
+        with open(os.path.join(r.cwd, "img.bin"), "wb") as f:
+            f.write(struct.pack("<%df" % (size * 40), *[rng.random() for _ in range(size * 40)]))
+        p = subprocess.run([cc, "-std=c17", "-O1", "-pthread", "-I.", '-DMOD_H="m.h"', "-DRUN=m_run",
+                            "-DIN=M_INPUT_SIZE", "-DOUT=M_OUTPUT_SIZE", main_c, "m.o", "-lm", "-o", "m.exe"],
+                           cwd=r.cwd, capture_output=True)
+        if p.returncode == 0:
+            p = subprocess.run(["./m.exe", "img.bin", "scores.bin", "40"], cwd=r.cwd, capture_output=True, timeout=120)
+        if p.returncode != 0:
+            r.fail("the emitted module of %s: rc %d" % (module, p.returncode), keep,
+                   p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mwtc", default=os.path.join(ROOT, "build-asan", "mwtc"))
-    ap.add_argument("--mode", choices=["mwt", "ckpt", "idx"], default="mwt")
+    ap.add_argument("--mode", choices=["mwt", "ckpt", "idx", "arch"], default="mwt")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--runs", type=int, help="stop after N runs of mwtc instead of after --seconds")
     ap.add_argument("--seed", type=int, default=1)
@@ -227,9 +431,11 @@ def main():
     cwd = tempfile.mkdtemp(prefix="mwtc-fuzz-")
     r = Runner(os.path.abspath(a.mwtc), os.path.join(a.out, a.mode), cwd)
     r.limit, r.deadline = a.runs, time.time() + a.seconds
-    {"mwt": fuzz_mwt, "ckpt": fuzz_ckpt, "idx": fuzz_idx}[a.mode](r, rng)
+    {"mwt": fuzz_mwt, "ckpt": fuzz_ckpt, "idx": fuzz_idx, "arch": fuzz_arch}[a.mode](r, rng)
     shutil.rmtree(cwd, ignore_errors=True)
-    print("fuzz %s: %d runs, %d failed; exit codes %s" % (a.mode, r.runs, r.fails, sorted(r.rcs.items(), key=str)))
+    print("fuzz %s: %d runs, %d failed; exit codes %s%s" % (a.mode, r.runs, r.fails, sorted(r.rcs.items(), key=str),
+                                                            "; %d programs did not check" % r.rejected
+                                                            if a.mode == "arch" else ""))
     return 1 if r.fails else 0
 
 
