@@ -2,7 +2,7 @@
 """scripts/fuzz.py: mutation fuzzing of mwtc's inputs, against the contract that no input, however
 malformed, ends mwtc by a signal (LANGUAGE.md section 2) nor trips the sanitizers.
 
-    python3 scripts/fuzz.py [--mwtc build-asan/mwtc] [--mode mwt|ckpt|idx] [--seconds S | --runs N]
+    python3 scripts/fuzz.py [--mwtc build-asan/mwtc] [--mode mwt|ckpt|idx|arch] [--seconds S | --runs N]
                             [--seed N] [--out DIR]
 
 mwt:  mutates the .mwt files of tests/ and examples/ (bytes, tokens, splices of two files) and runs
@@ -17,7 +17,8 @@ arch: writes random valid models (convs of any kernel, stride and padding, pools
       linear layers, on synthetic images of 1 to 3 channels and planes of 5 to 20 pixels a side)
       and runs each through all of mwtc: `check`; `train` on one thread and on 2 to 24, whose
       checkpoints must be the same bytes (the same seed gives the same result whatever the thread
-      count); `modularize`, `report --json`, `eval --module`; `emit` of a module, linked by the C
+      count); `modularize`, `report --json`, `eval --module`, `reuse`; `emit` of a module or of a
+      reuse's, linked by the C
       compiler into tests/aot/aot_main.c and run, which checks its scores to the bit across calls of
       1 to 17 images and 6 threads. Every step must exit 0.
 A run fails when mwtc dies by a signal, exits other than 0, 1 or 2 (arch: other than 0, or an
@@ -351,10 +352,14 @@ def random_program(rng):
            "train arch on syn { epochs = 1  batch = %d  optimizer = sgd(lr = 0.02, momentum = 0.9)  loss = %s"
            "  seed = %d }\n") % (rng.choice([48, 64]), rng.randint(1, 99), classes, c, h, w, extra, c, h, w, classes,
                                   "\n    ".join(body), classes, rng.choice([8, 16]), loss, rng.randint(1, 99))
+    reuse = []
     if masks:
         src += "modularize arch { threshold = %g  generators = %s }\n" % (rng.choice([0.5, 0.7, 0.9]),
                                                                          rng.choice(["keep", "drop"]))
-    return src, masks, classes
+        reuse = rng.sample(range(classes), rng.randint(2, classes))
+        src += "reuse arch as pick { classes = [%s]  epochs = 1%s }\n" % (
+            ", ".join(str(k) for k in reuse), rng.choice(["", "  generators = keep"]))
+    return src, masks, classes, reuse
 
 
 def fuzz_arch(r, rng):
@@ -362,7 +367,7 @@ def fuzz_arch(r, rng):
     main_c = os.path.join(ROOT, "tests", "aot", "aot_main.c")
     r.rejected = 0
     while r.more():
-        src, masks, classes = random_program(rng)
+        src, masks, classes, reuse = random_program(rng)
         keep = {"f.mwt": src.encode()}
         with open(os.path.join(r.cwd, "f.mwt"), "w") as f:
             f.write(src)
@@ -382,7 +387,7 @@ def fuzz_arch(r, rng):
                 r.fail("train on 1 and on %d threads: the checkpoints differ" % threads, keep, "")
                 continue
         picked = sorted(rng.sample(range(classes), rng.randint(1, min(3, classes))))
-        module = ",".join(str(k) for k in picked)
+        module, ckpt = ",".join(str(k) for k in picked), "a.ckpt"
         if masks:
             if r.run(["modularize", "f.mwt", "--ckpt", "a.ckpt", "--quiet"], keep, (0,), 120)[0] != 0:
                 continue
@@ -397,7 +402,19 @@ def fuzz_arch(r, rng):
                 continue
             if r.run(["eval", "f.mwt", "--ckpt", "a.ckpt", "--module", module, "--json"], keep, (0,), 120)[0] != 0:
                 continue
-        rc, out = r.run(["emit", "f.mwt", "--ckpt", "a.ckpt", "--module", module, "-o", "m.o", "--json"], keep,
+            if rng.random() < 0.5:   # the module of some of the classes reused, with its fine-tuned head
+                rc, out = r.run(["reuse", "f.mwt", "--ckpt", "a.ckpt", "--json", "--quiet"], keep, (0,), 120)
+                if rc != 0:
+                    continue
+                try:
+                    ckpt = json.loads(out)["checkpoint"]
+                except (ValueError, KeyError) as e:
+                    r.fail("reuse --json: %r" % e, keep, out)
+                    continue
+                module = ",".join(str(k) for k in rng.sample(reuse, rng.randint(1, len(reuse))))
+                if r.run(["eval", "f.mwt", "--ckpt", ckpt, "--module", module, "--json"], keep, (0,), 120)[0] != 0:
+                    continue
+        rc, out = r.run(["emit", "f.mwt", "--ckpt", ckpt, "--module", module, "-o", "m.o", "--json"], keep,
                         (0,), 120)
         if rc != 0 or not cc:
             continue
