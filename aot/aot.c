@@ -38,14 +38,10 @@ static long long arena_used(const char *bytes, long long n)
     return n;
 }
 
-/* Bytes of a slot's arenas (each graph's, in *at) and scratch. */
-static long long slot_bytes(const AotModule *m, long long *ab, long long *at, long long *wsb)
+/* Bytes of a slot's arena and scratch. */
+static long long slot_bytes(const AotModule *m, long long *ab, long long *wsb)
 {
-    *ab = 0;
-    for (int g = 0; g < m->ngraphs; g++) {
-        at[g] = *ab;
-        *ab += (m->graph[g].arena_bytes + 63) / 64 * 64;
-    }
+    *ab = (m->arena_bytes + 63) / 64 * 64;
     *wsb = (m->ws_floats * 4 + 63) / 64 * 64 + 64;
     return *ab + *wsb;
 }
@@ -54,7 +50,7 @@ static long long slot_bytes(const AotModule *m, long long *ab, long long *at, lo
  * static data must stay under 2 GiB (the default code model). */
 static int slots(const AotModule *m)
 {
-    long long ab, at[2], wsb, one = slot_bytes(m, &ab, at, &wsb);
+    long long ab, wsb, one = slot_bytes(m, &ab, &wsb);
     int k = K_AOT_SLOTS;
     while (k > 1 && k * one > (3LL << 29))
         k--;
@@ -153,18 +149,18 @@ static int add_run(LLVMContextRef ctx, LLVMModuleRef mod, const AotModule *m, co
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    long long used = arena_used(m->arena, m->arena_init), ab, at[2], wsb;
-    slot_bytes(m, &ab, at, &wsb);
+    long long used = arena_used(m->arena, m->arena_init), ab, wsb;
+    slot_bytes(m, &ab, &wsb);
     int k = slots(m);
     long long io[K_AOT_G0 + 2 * K_AOT_GW] = { 0 };
     io[K_AOT_C] = m->channels, io[K_AOT_HW] = m->pixels, io[K_AOT_K] = m->logits, io[K_AOT_S] = m->nsel;
-    io[K_AOT_INIT] = used, io[K_AOT_WS] = wsb, io[K_AOT_NSLOTS] = k, io[K_AOT_SLOT_BYTES] = ab;
+    io[K_AOT_INIT] = used, io[K_AOT_WS] = wsb, io[K_AOT_NSLOTS] = k, io[K_AOT_ARENA] = ab;
     io[K_AOT_GRAPHS] = m->ngraphs;
     /* the graphs' steps one after the other, in one array */
     for (int g = 0, s = 0; g < m->ngraphs; g++) {
         const AotGraph *gr = &m->graph[g];
         long long *gi = io + K_AOT_G0 + g * K_AOT_GW;
-        gi[K_AOT_IN] = gr->in_off, gi[K_AOT_OUT] = gr->out_off, gi[K_AOT_B] = gr->batch, gi[K_AOT_AT] = at[g];
+        gi[K_AOT_IN] = gr->in_off, gi[K_AOT_OUT] = gr->out_off, gi[K_AOT_B] = gr->batch;
         gi[K_AOT_FIRST] = s, gi[K_AOT_PREP] = gr->nprep, gi[K_AOT_STEPS] = gr->nsteps;
         for (int i = 0; i < gr->nsteps; i++, s++) {
             units_v[s] = gr->step_units[i];

@@ -16,7 +16,6 @@ typedef struct AotGraph {
     const int *step_call;      /* the steps in order (the preparation's first): the call each runs ... */
     const int *step_units;     /* ... over units [0, units) */
     int nsteps, nprep;         /* the first nprep prepare what the others read from the weights */
-    long long arena_bytes;     /* its arena's, which starts with the module's arena_init bytes */
     long long in_off, out_off; /* byte offsets of the images [B, C, H, W] and the logits [B, K] */
     int batch;
 } AotGraph;
@@ -25,13 +24,16 @@ typedef struct AotModule {
     const char *name;          /* a C identifier: the object defines NAME_run */
     const JitCall *calls;      /* what the module's inference graphs compile to */
     int ncalls;
-    AotGraph graph[2];         /* at batch 1, and the bulk one where ngraphs is 2 */
+    AotGraph graph[2];         /* at batch 1, and the bulk one where ngraphs is 2: both run in one
+                                  arena, the same bytes where both read them, the bulk graph's
+                                  preparation the batch-1 graph's */
     int ngraphs;
-    const char *arena;         /* the batch-1 graph's arena as it is before a run: weights, statistics, flags */
-    long long arena_init;      /* the bytes of it a graph's arena starts with (weights, statistics,
+    const char *arena;         /* the arena as it is before a run: weights, statistics, flags */
+    long long arena_bytes;
+    long long arena_init;      /* the bytes of it a slot's arena starts with (weights, statistics,
                                   flags: not the activations, which every run writes before it reads
-                                  them; the same bytes in both graphs' layouts): the rest is zeros, or
-                                  computed by its preparation at a slot's first run of it */
+                                  them): the rest is zeros, or computed by the preparation at the
+                                  slot's first call */
     long long ws_floats;       /* one thread's scratch, for either graph */
     int channels;
     long long pixels;          /* H * W */

@@ -243,7 +243,8 @@ int main(int argc, char **argv)
         RunModel modB, mod1;
         Slice sB, s1;
         if (run_module_build(&modB, &sB, a, &mB, keep, 0, 0, 0, err, sizeof err) != 0 ||
-            run_module_build(&mod1, &s1, a, &m1, keep, 0, 0, threads == 1, err, sizeof err) != 0)   /* as emit's */
+            run_module_build(&mod1, &s1, a, &m1, keep, 0, 0, threads == 1 ? &(const RunEmitted){ 0 } : NULL, err,
+                             sizeof err) != 0)   /* as emit's */
             die("module", err);
         double mtB = throughput(&modB, x, nimg, img), mb1 = latency(&mod1, x, nlat, img);
         printf(",\n  \"module\": \"%s\", \"module_b%d_images_per_s\": %.1f, \"module_b1_latency_ms\": %.4f, "

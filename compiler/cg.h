@@ -31,6 +31,11 @@ typedef struct CgCalls {
      * of K_AOT_BULK gives every image the bits its batch-1 graph gives
      * (run_emit checks that before it emits both). */
     int pin_batch;
+    /* Where the preparation's room (PlanLayout.prepared) starts at the
+     * least: 0, right after the work area. An emitted module's graph at
+     * batch 1 starts it where its bulk graph's does, so that both find
+     * the same prepared weights at the same offsets in one arena. */
+    long long prepared_at;
     /* The last nprep calls prepare the last graph's weights for its other
      * calls (Winograd's transformed weights): they run once before it, and
      * again after its weights or batchnorm statistics change. */

@@ -44,14 +44,20 @@ typedef struct RunModel {
     int jit_borrowed;          /* jit belongs to others (run_model_prepare_graph) */
 } RunModel;
 
+/* An emitted model's calls (run_emit): they run on one thread
+ * (CgCalls.threads 1) and choose their kernels as at batch 1
+ * (CgCalls.pin_batch), whatever the batch; its preparation's room starts
+ * at prepared_at or past it (CgCalls.prepared_at). */
+typedef struct RunEmitted {
+    long long prepared_at;
+} RunEmitted;
+
 /* Builds the model: with `train` its training step (forward, backward, SGD)
  * at the train statement's batch, and always its inference graph at
- * `eval_batch`. emitted: its calls are an emitted model's (run_emit):
- * they run on one thread (CgCalls.threads 1) and choose their kernels as
- * at batch 1 (CgCalls.pin_batch), whatever eval_batch. 0, or -1 and a
- * message. */
+ * `eval_batch`. emitted: NULL, or how an emitted model's calls are built.
+ * 0, or -1 and a message. */
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
-                    int emitted, char *err, size_t errlen);
+                    const RunEmitted *emitted, char *err, size_t errlen);
 /* A module of net (keep: per masked kernel, in mask order; its generators
  * kept or dropped) as a network of its own to train: the training graph's
  * forward pass sliced (module_slice), then differentiated, and the
@@ -65,8 +71,8 @@ int run_model_build_module_train(RunModel *m, Slice *s, Arena *a, const Net *net
  * on `pool`, which it borrows: the modules of a model share their model's
  * threads, as they run one after the other. A pool per module would leave
  * each module's threads spinning for work while the next module runs. */
-int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int emitted,
-                          char *err, size_t errlen);
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool,
+                          const RunEmitted *emitted, char *err, size_t errlen);
 /* The same in three steps, for many graphs and one JIT: each graph planned
  * and generated (its calls named PREFIXn, its channel counts shared where
  * they can be: CgCalls.share) with `jit` borrowed; then all their calls in
@@ -91,12 +97,13 @@ void run_model_free(RunModel *m);
  * (run_graph_prefix), then run_module_gather, then the module. emitted:
  * its calls are an emitted module's (run_model_build). */
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, int emitted, char *err, size_t errlen);
+                     int from, const RunEmitted *emitted, char *err, size_t errlen);
 /* The same module of full's network at another batch (full's own graph
  * lowered again at `batch`, then sliced), its tensors gathered from full's:
  * an emitted module's bulk graph (run_emit). */
 int run_module_build_at(RunModel *mod, Slice *s, Arena *a, RunModel *full, long long batch,
-                        const unsigned char *keep, int generators, int emitted, char *err, size_t errlen);
+                        const unsigned char *keep, int generators, const RunEmitted *emitted, char *err,
+                        size_t errlen);
 void run_module_gather(RunModel *mod, const Slice *s, const RunModel *full);
 /* A built module's parameters and states, gathered from full's by s; its
  * kernels switched as s->keep says, its generators on (> 0) or off. */

@@ -112,11 +112,11 @@ static int calibrate(Mz *z, RunModel *m, const int *classes, int n, const RunOpt
     return k;
 }
 
-/* m's steps, the preparation's first, as aot_emit takes a graph: its
- * calls numbered from call0 in the object's list. */
-static void aot_graph(AotGraph *g, Arena *a, const RunModel *m, int call0)
+/* m's steps (with prep, the preparation's first) as aot_emit takes a
+ * graph: its calls numbered from call0 in the object's list. */
+static void aot_graph(AotGraph *g, Arena *a, const RunModel *m, int call0, int prep)
 {
-    int np = m->prep.nsteps, ns = np + m->eval.nsteps;
+    int np = prep ? m->prep.nsteps : 0, ns = np + m->eval.nsteps;
     int *call = arena_alloc(a, sizeof(int) * (size_t)(ns + 1)), *units = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
     for (int k = 0; k < ns; k++) {
         const RunGraph *rg = k < np ? &m->prep : &m->eval;
@@ -124,22 +124,25 @@ static void aot_graph(AotGraph *g, Arena *a, const RunModel *m, int call0)
         units[k] = rg->steps[k < np ? k : k - np].units;
     }
     const IrGraph *eg = m->eval.g;
-    *g = (AotGraph){ .step_call = call, .step_units = units, .nsteps = ns, .nprep = np, .arena_bytes = m->L->size,
-                     .in_off = m->eval.plan->off[eg->images->id], .out_off = m->eval.plan->off[eg->logits->id],
+    *g = (AotGraph){ .step_call = call, .step_units = units, .nsteps = ns, .nprep = np, .in_off = m->eval.plan->off[eg->images->id], .out_off = m->eval.plan->off[eg->logits->id],
                      .batch = (int)eg->batch };
 }
 
 /* Whether bulk (the module at K_AOT_BULK images) gives every image the
- * bits m (at one) gives it, so that the object can run both: the same
- * bytes before their arenas' scratch (the weights, statistics and flags
- * that both start with, from one copy), and the same logits, to the bit,
- * for 4 runs of bulk's of images of random pixels. Its kernels are chosen
- * as m's (CgCalls.pin_batch), and a kernel's sums run in an order that
- * does not depend on the batch; this checks it for the module at hand. */
+ * bits m (at one) gives it, in m's arena, so that the object can run both
+ * there: the same bytes before their scratch (the weights, statistics and
+ * flags a slot's arena starts with), the same room for the preparation,
+ * holding the same bytes after a run of each (m's preparation serves
+ * both), and the same logits, to the bit, for 4 runs of bulk's of images
+ * of random pixels. Its kernels are chosen as m's (CgCalls.pin_batch),
+ * and a kernel's sums run in an order that does not depend on the batch;
+ * this checks it for the module at hand. */
 static int same_bits(RunModel *m, RunModel *bulk)
 {
     long long pre = m->L->parts, B = bulk->eval.g->batch, K = m->eval.g->logits->d[1];
-    if (bulk->L->parts != pre || memcmp(m->base, bulk->base, (size_t)pre) != 0 || bulk->eval.g->logits->d[1] != K)
+    long long at = m->L->prepared, size = m->L->size;
+    if (bulk->L->parts != pre || memcmp(m->base, bulk->base, (size_t)pre) != 0 || bulk->eval.g->logits->d[1] != K ||
+        bulk->L->prepared != at || bulk->L->size != size)
         return 0;
     long long img = ir_numel(m->eval.g->images);
     const float *l1 = (const float *)(m->base + m->eval.plan->off[m->eval.g->logits->id]);
@@ -158,7 +161,7 @@ static int same_bits(RunModel *m, RunModel *bulk)
                 return 0;
         }
     }
-    return 1;
+    return memcmp(m->base + at, bulk->base + at, (size_t)(size - at)) == 0;
 }
 
 /* Whether obj and hdr can be written (by way of their temporary files,
@@ -218,15 +221,16 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         return -1;
     unsigned char *keep = NULL;
     long long kernels = 0;
-    int gen = mi ? mi->keep_generators : 1, rc = -1, built = 0, sliced = 0, built8 = 0, sliced8 = 0;
+    int gen = mi ? mi->keep_generators : 1, rc = -1, built = 0, sliced = 0, built1 = 0, built8 = 0, sliced8 = 0;
     double T = 0;
-    RunModel full, mod, full8, mod8;
+    RunModel full, mod, one, full8, mod8;
     double *cal = NULL;
     Mz *z = NULL;
     Slice slice, slice8;
     RunMeta meta;
     memset(&full, 0, sizeof full);
     memset(&mod, 0, sizeof mod);
+    memset(&one, 0, sizeof one);
     memset(&full8, 0, sizeof full8);
     memset(&mod8, 0, sizeof mod8);
     const Net *net = ru ? run_head_net(a, t->model, ru->name, ru->nclasses) : t->model;
@@ -236,7 +240,8 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         fprintf(stderr, "mwtc: warning: --threshold does not apply: %s has no masks, so the module is the whole model\n",
                 net->name);
     built = 1;
-    if (run_model_build(&full, a, net, NULL, 1, 1, 1, err, errlen) != 0 ||
+    RunEmitted emitted = { 0 };
+    if (run_model_build(&full, a, net, NULL, 1, 1, &emitted, err, errlen) != 0 ||
         run_ckpt_load(&full, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
         goto done;
     if (ru) {   /* the kernels the reuse kept, as its checkpoint says */
@@ -249,12 +254,28 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         }
         gen = kernels ? run_model_get_module(&full, keep) : 0;
     }
-    RunModel *m = &full;
+    /* The bulk graph first, the model at K_AOT_BULK images; then the
+     * batch-1 graph, its preparation's room where the bulk graph's starts:
+     * both then run in one arena, which the preparation fills once. */
+    RunModel *b = kernels ? &mod8 : &full8, *m = kernels ? &mod : &one;
     if (kernels) {
-        if (run_module_build(&mod, &slice, a, &full, keep, gen, 0, 1, err, errlen) != 0)
+        sliced8 = 1;
+        if (run_module_build_at(&mod8, &slice8, a, &full, K_AOT_BULK, keep, gen, &emitted, err, errlen) != 0)
             goto done;
+        emitted.prepared_at = mod8.L->prepared;
         sliced = 1;
-        m = &mod;
+        if (run_module_build(&mod, &slice, a, &full, keep, gen, 0, &emitted, err, errlen) != 0)
+            goto done;
+    } else {
+        built8 = 1;
+        if (run_model_build(&full8, a, net, NULL, K_AOT_BULK, 1, &emitted, err, errlen) != 0 ||
+            run_ckpt_load(&full8, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+            goto done;
+        emitted.prepared_at = full8.L->prepared;
+        built1 = 1;
+        if (run_model_build(&one, a, net, NULL, 1, 1, &emitted, err, errlen) != 0 ||
+            run_ckpt_load(&one, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+            goto done;
     }
     int channels = (int)m->eval.g->images->d[1];
     float *mean = arena_alloc(a, sizeof(float) * (size_t)channels);
@@ -268,22 +289,11 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     long long cal_images = 0;
     if (!ru && kernels && (ncal = calibrate(z, m, classes, n, o, &cal, &cal_images, err, errlen)) < 0)
         goto done;
-    /* the bulk graph: the model as m, at K_AOT_BULK images */
-    RunModel *b = kernels ? &mod8 : &full8;
-    if (kernels) {
-        sliced8 = 1;
-        if (run_module_build_at(&mod8, &slice8, a, &full, K_AOT_BULK, keep, gen, 1, err, errlen) != 0)
-            goto done;
-    } else {
-        built8 = 1;
-        if (run_model_build(&full8, a, net, NULL, K_AOT_BULK, 1, 1, err, errlen) != 0 ||
-            run_ckpt_load(&full8, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
-            goto done;
-    }
     int bulk = same_bits(m, b);
     AotModule am = {
         .name = name, .calls = m->calls.v, .ncalls = m->calls.n, .ngraphs = 1 + bulk, .arena = m->base,
-        /* What a graph's arena starts with: the bytes before its scratch.
+        .arena_bytes = m->L->size,
+        /* What a slot's arena starts with: the bytes before its scratch.
          * The calibration's run left activations in the rest (SimCNN's shoes
          * module: 154 KB of them in its 1.05 MB, 4 MB at a batch of 32),
          * which no run reads before it writes them. */
@@ -292,7 +302,7 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
         .mean = mean, .std = std, .sel = sel, .nsel = n, .cpu = cpu, .cal = ncal ? cal : NULL, .ncal = ncal,
         .cal_images = cal_images,
     };
-    aot_graph(&am.graph[0], a, m, 0);
+    aot_graph(&am.graph[0], a, m, 0, 1);
     if (bulk) {   /* its calls after m's, named apart */
         JitCall *calls = arena_alloc(a, sizeof(JitCall) * (size_t)(m->calls.n + b->calls.n));
         memcpy(calls, m->calls.v, sizeof(JitCall) * (size_t)m->calls.n);
@@ -301,7 +311,7 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
             calls[m->calls.n + i].name = arena_printf(a, "b%s", b->calls.v[i].name);
         }
         am.calls = calls, am.ncalls = m->calls.n + b->calls.n;
-        aot_graph(&am.graph[1], a, b, m->calls.n);
+        aot_graph(&am.graph[1], a, b, m->calls.n, 0);   /* its preparation is m's (same_bits) */
         am.ws_floats = b->L->ws_floats > am.ws_floats ? b->L->ws_floats : am.ws_floats;
     }
     res->bulk = bulk ? K_AOT_BULK : 0;
@@ -366,6 +376,8 @@ done:
         run_model_free(&full8);
     if (sliced)
         run_model_free(&mod);
+    if (built1)
+        run_model_free(&one);
     if (built)
         run_model_free(&full);
     mz_close(z);

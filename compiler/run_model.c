@@ -82,6 +82,8 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
                          ? m->train.plan->work_bytes
                          : m->eval.plan->work_bytes;
     m->L->size = m->L->work + work;
+    if (m->calls.prepared_at > m->L->size)
+        m->L->size = m->calls.prepared_at;
     m->L->prepared = m->L->size;   /* cg_graph adds what the preparation computes */
 
     m->ntrain = 0;
@@ -144,13 +146,20 @@ static int build(RunModel *m, Arena *a, const TrainInfo *train, int threads, RtP
     return finish(m, a, threads, share, err, errlen);
 }
 
+/* An emitted model's choices (RunEmitted), in the calls cg_graph makes. */
+static void emit_calls(RunModel *m, const RunEmitted *emitted)
+{
+    m->calls.pin_batch = emitted ? 1 : 0;
+    m->calls.prepared_at = emitted ? emitted->prepared_at : 0;
+}
+
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
-                    int emitted, char *err, size_t errlen)
+                    const RunEmitted *emitted, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->net = net;
     m->calls.threads = emitted ? 1 : threads;
-    m->calls.pin_batch = emitted ? 1 : 0;
+    emit_calls(m, emitted);
     m->profile = getenv("MWTC_PROFILE") != NULL;
     double t0 = rt_clock();
     if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)
@@ -209,15 +218,15 @@ int run_model_build_module_train(RunModel *m, Slice *s, Arena *a, const Net *net
     return build(m, a, train, threads, NULL, t0, err, errlen);
 }
 
-int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool, int emitted,
-                          char *err, size_t errlen)
+int run_model_build_graph(RunModel *m, Arena *a, const Net *net, IrGraph *eval, RtPool *pool,
+                          const RunEmitted *emitted, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->net = net;
     m->profile = getenv("MWTC_PROFILE") != NULL;
     m->eval.g = eval;
     m->calls.threads = emitted ? 1 : pool ? rt_pool_threads(pool) : 0;
-    m->calls.pin_batch = emitted ? 1 : 0;
+    emit_calls(m, emitted);
     return build(m, a, NULL, 0, pool, rt_clock(), err, errlen);
 }
 

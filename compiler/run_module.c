@@ -32,7 +32,7 @@ void run_module_fill(RunModel *mod, const Slice *s, RunModel *full, int generato
 }
 
 int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const unsigned char *keep, int generators,
-                     int from, int emitted, char *err, size_t errlen)
+                     int from, const RunEmitted *emitted, char *err, size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
     if (module_slice(s, a, full, keep, generators, from, 0, err, errlen) != 0 ||
@@ -43,7 +43,8 @@ int run_module_build(RunModel *mod, Slice *s, Arena *a, RunModel *full, const un
 }
 
 int run_module_build_at(RunModel *mod, Slice *s, Arena *a, RunModel *full, long long batch,
-                        const unsigned char *keep, int generators, int emitted, char *err, size_t errlen)
+                        const unsigned char *keep, int generators, const RunEmitted *emitted, char *err,
+                        size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
     IrGraph *g = ir_lower(a, full->net, NULL, batch);

@@ -104,7 +104,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
          * loaded) and takes the module's back for each checkpoint; the
          * smaller network trains. */
         module = 1;   /* from here on whole is freed, whether or not it builds */
-        if (run_model_build(&whole, a, t->model, NULL, 1, 1, 1, err, errlen) != 0)
+        if (run_model_build(&whole, a, t->model, NULL, 1, 1, &(const RunEmitted){ 0 }, err, errlen) != 0)   /* one thread */
             goto done;
         whole.profile = 0;   /* it never runs: no table of it under MWTC_PROFILE */
         run_model_init(&whole, &rng, t->mask_init);

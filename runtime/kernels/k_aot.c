@@ -1,7 +1,7 @@
 /* The run function of an emitted module (aot/aot.c): an object file holds
  * the module's kernel calls (its graph at batch 1 and, mostly, its bulk
- * graph at K_AOT_BULK), the arena's contents before a run (weights,
- * statistics), room for K_AOT_SLOTS slots of arenas (one per graph) and
+ * graph at K_AOT_BULK, which runs in the same arena), the arena's contents
+ * before a run (weights, statistics), room for K_AOT_SLOTS arenas and
  * scratches, and a NAME_run that hands all of them to k_aot_run. Written here, in the kernels' C, so
  * that the object carries it as bitcode like any kernel and needs no library
  * of ours at link time.
@@ -10,10 +10,9 @@
  * slot (an arena, a scratch and a mutex), else waits for the first to be
  * freed, blocked, not spinning: with 64 threads on 2 cores, spinning waiters took
  * the CPU from the one call that held the only arena, 25x slower than one
- * thread. A slot's arena of a graph gets the weights at its first run of
- * that graph (memcpy from the constant copy; the rest of it is zeros, as
- * the arena starts), so unused slots and graphs cost address space only;
- * nothing is allocated. This is the
+ * thread. A slot's arena gets the weights at its first call (memcpy from
+ * the constant copy; the rest of it is zeros, as the arena starts), so
+ * unused slots cost address space only; nothing is allocated. This is the
  * one kernel that calls libc beyond libm: memcpy and the pthread mutex and
  * condition functions, which glibc (2.34 on) and musl keep in libc itself. */
 #include "k_kernels.h"
@@ -178,20 +177,20 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWa
         return 0;
     int s;
     KAotSlot *slot = take_slot(slots, (int)io[K_AOT_NSLOTS], wait, &s);
+    char *base = arenas + s * io[K_AOT_ARENA];
     float *ws = (float *)(wss + s * io[K_AOT_WS]);
-    long long at = 0;
-    /* the bulk graph (the last) while it has a whole batch, then the first */
-    for (int k = (int)io[K_AOT_GRAPHS] - 1; k >= 0; k--) {
-        const long long *g = io + K_AOT_G0 + k * K_AOT_GW, B = g[K_AOT_B];
-        if (k > 0 && n - at < B)
-            continue;
-        char *base = arenas + s * io[K_AOT_SLOT_BYTES] + g[K_AOT_AT];
-        if (!slot->ready[k]) {   /* its first run here: the weights (the rest starts as zeros), then what is prepared from them */
-            memcpy(base, init, (size_t)io[K_AOT_INIT]);
-            for (long long i = g[K_AOT_FIRST]; i < g[K_AOT_FIRST] + g[K_AOT_PREP]; i++)
+    const long long *g0 = io + K_AOT_G0;
+    if (!slot->ready) {   /* its first call: the weights (the rest starts as zeros), then what is prepared from them */
+        memcpy(base, init, (size_t)io[K_AOT_INIT]);
+        for (int k = 0; k < io[K_AOT_GRAPHS]; k++)
+            for (long long i = g0[k * K_AOT_GW + K_AOT_FIRST]; i < g0[k * K_AOT_GW + K_AOT_FIRST] + g0[k * K_AOT_GW + K_AOT_PREP]; i++)
                 steps[i](base, ws, 0, units[i]);
-            slot->ready[k] = 1;
-        }
+        slot->ready = 1;
+    }
+    /* the bulk graph (the last) while it has a whole batch, then the first */
+    long long at = 0;
+    for (int k = (int)io[K_AOT_GRAPHS] - 1; k >= 0; k--) {
+        const long long *g = g0 + k * K_AOT_GW, B = g[K_AOT_B];
         for (; k > 0 ? n - at >= B : at < n; at += B)
             run_graph(io, g, base, ws, steps, units, norm, sel, cal, images, scores, at, n - at < B ? n - at : B);
     }

@@ -432,17 +432,18 @@ typedef void (*KAotStep)(char *base, float *ws, int lo, int hi);
  * (run_emit checks), one at this batch, its kernels chosen as at batch 1
  * (CgCalls.pin_batch): a call of n images runs n / K_AOT_BULK bulk runs,
  * then the rest one at a time, and a score never depends on how a caller
- * groups its images into calls. One call of 512 or 10000 images, one
- * thread of a Sapphire Rapids Xeon, against the batch-1 graph alone:
- * SimCNN's shoes module 1.12-1.21x the images a second, modules of VGG16
- * and ResNet18 (3x32x32) 1.27-1.35x and 1.18-1.55x. At 16 and 32 images
- * SimCNN's gained less than at 8, at 4 less too. */
+ * groups its images into calls. Both graphs run in one arena, which the
+ * batch-1 graph's preparation fills for both. One call of 512 or 10000
+ * images, one thread of a Sapphire Rapids Xeon, against the batch-1 graph
+ * alone: SimCNN's shoes module 1.22-1.28x the images a second, modules of
+ * VGG16 and ResNet18 (3x32x32) 1.48-1.72x and 1.24-1.27x. At 16 and 32
+ * images SimCNN's gained less than at 8, at 4 less too. */
 #define K_AOT_BULK 8
 /* One of them: all zeros before the first call (glibc's and musl's
  * PTHREAD_MUTEX_INITIALIZER); on a cache line of its own. */
 typedef struct KAotSlot {
     _Alignas(64) pthread_mutex_t mu;
-    int ready[2];              /* by graph: its arena holds the weights and what is prepared from them */
+    int ready;                 /* its arena holds the weights and what is prepared from them */
 } KAotSlot;
 /* Where calls wait while every slot is busy, for whichever frees first:
  * all zeros before the first call too (PTHREAD_COND_INITIALIZER as well). */
@@ -458,29 +459,28 @@ enum {
     K_AOT_INIT,                          /* init's bytes, copied into a graph's arena at its first run */
     K_AOT_WS,                            /* a slot's scratch (bytes) */
     K_AOT_NSLOTS,
-    K_AOT_SLOT_BYTES,                    /* a slot's arenas, all its graphs' */
+    K_AOT_ARENA,                         /* a slot's arena (bytes), where every graph runs */
     K_AOT_GRAPHS,                        /* 1 or 2 */
     K_AOT_G0                             /* the first graph's numbers */
 };
 enum {
     K_AOT_IN, K_AOT_OUT,                 /* byte offsets in its arena of the images [B, C, HW], the logits [B, K] */
     K_AOT_B,                             /* its batch */
-    K_AOT_AT,                            /* its arena's offset in a slot's arenas */
     K_AOT_FIRST, K_AOT_PREP, K_AOT_STEPS, /* its steps: steps[FIRST ..), PREP of them prepare, STEPS in all */
     K_AOT_GW
 };
 /* n images (C x HW floats each, before normalization) through the module,
- * in a slot's arenas (arenas + s * io[K_AOT_SLOT_BYTES]; its scratch at
- * wss + s * io[K_AOT_WS]): K_AOT_BULK at a time by the bulk graph while as
- * many are left, then by the batch-1 graph. A run normalizes its images
- * into its graph's arena (norm: C means, then C stds), runs the graph's
- * steps after its preparation, steps[k](base, ws, 0, units[k]) in order
- * (one thread: all units), then per image the S scores out[sel[j]] of the
- * K logits; or, with cal, the S calibrated probabilities, each of its
- * class against all others (cal: S blocks one after the other, each own,
- * dim, then dim means, dim deviations, dim weights and the bias,
- * ModCalib's). A graph's arena gets init at its slot's first run of it,
- * then its preparation runs (what the other steps read from the weights).
+ * in a slot's arena (arenas + s * io[K_AOT_ARENA]; its scratch at wss + s *
+ * io[K_AOT_WS]): K_AOT_BULK at a time by the bulk graph while as many are
+ * left, then by the batch-1 graph. A run normalizes its images into the
+ * arena at its graph's K_AOT_IN (norm: C means, then C stds), runs the
+ * graph's steps after its preparation, steps[k](base, ws, 0, units[k]) in
+ * order (one thread: all units), then per image the S scores out[sel[j]]
+ * of the K logits; or, with cal, the S calibrated probabilities, each of
+ * its class against all others (cal: S blocks one after the other, each
+ * own, dim, then dim means, dim deviations, dim weights and the bias,
+ * ModCalib's). A slot's arena gets init at its first call, then every
+ * graph's preparation runs (what the other steps read from the weights).
  * Returns 0, or -1 for n < 0 or a NULL buffer. */
 int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWait *wait, const KAotStep *steps,
               const int *units, int nsteps, const long long *io, const float *norm, const int *sel,

@@ -351,9 +351,11 @@ static void test_bulk_graph_pins_kernels(void **st)
         fail_msg("%s", t->diags);
     const TrainInfo *tr = t->c.checked.trains.v[0];
     RunModel m[3];   /* batch 1, the bulk graph, the bulk graph unpinned */
+    RunEmitted emitted = { 0 };
     char err[1024], k[3][1024];
     for (int i = 0; i < 3; i++) {
-        if (run_model_build(&m[i], &t->c.arena, tr->model, NULL, i ? K_AOT_BULK : 1, 1, i < 2, err, sizeof err) != 0)
+        if (run_model_build(&m[i], &t->c.arena, tr->model, NULL, i ? K_AOT_BULK : 1, 1, i < 2 ? &emitted : NULL, err,
+                            sizeof err) != 0)
             fail_msg("%s", err);
         RtRng rng;
         rt_rng_seed(&rng, 3);   /* the same weights in each */
