@@ -117,14 +117,16 @@ static int calibrate(Mz *z, RunModel *m, const int *classes, int n, const RunOpt
 static void aot_graph(AotGraph *g, Arena *a, const RunModel *m, int call0, int prep)
 {
     int np = prep ? m->prep.nsteps : 0, ns = np + m->eval.nsteps;
-    int *call = arena_alloc(a, sizeof(int) * (size_t)(ns + 1)), *units = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
+    int *call = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
+    int *units = arena_alloc(a, sizeof(int) * (size_t)(ns + 1));
     for (int k = 0; k < ns; k++) {
         const RunGraph *rg = k < np ? &m->prep : &m->eval;
         call[k] = call0 + rg->call[k < np ? k : k - np];
         units[k] = rg->steps[k < np ? k : k - np].units;
     }
     const IrGraph *eg = m->eval.g;
-    *g = (AotGraph){ .step_call = call, .step_units = units, .nsteps = ns, .nprep = np, .in_off = m->eval.plan->off[eg->images->id], .out_off = m->eval.plan->off[eg->logits->id],
+    *g = (AotGraph){ .step_call = call, .step_units = units, .nsteps = ns, .nprep = np,
+                     .in_off = m->eval.plan->off[eg->images->id], .out_off = m->eval.plan->off[eg->logits->id],
                      .batch = (int)eg->batch };
 }
 

@@ -182,9 +182,11 @@ int k_aot_run(char *arenas, const char *init, char *wss, KAotSlot *slots, KAotWa
     const long long *g0 = io + K_AOT_G0;
     if (!slot->ready) {   /* its first call: the weights (the rest starts as zeros), then what is prepared from them */
         memcpy(base, init, (size_t)io[K_AOT_INIT]);
-        for (int k = 0; k < io[K_AOT_GRAPHS]; k++)
-            for (long long i = g0[k * K_AOT_GW + K_AOT_FIRST]; i < g0[k * K_AOT_GW + K_AOT_FIRST] + g0[k * K_AOT_GW + K_AOT_PREP]; i++)
+        for (int k = 0; k < io[K_AOT_GRAPHS]; k++) {
+            const long long *g = g0 + k * K_AOT_GW;
+            for (long long i = g[K_AOT_FIRST]; i < g[K_AOT_FIRST] + g[K_AOT_PREP]; i++)
                 steps[i](base, ws, 0, units[i]);
+        }
         slot->ready = 1;
     }
     /* the bulk graph (the last) while it has a whole batch, then the first */

@@ -369,7 +369,8 @@ static void test_bulk_graph_pins_kernels(void **st)
     assert_null(strstr(k[0], "k_conv2d_wino4 "));
     assert_null(strstr(k[0], "k_conv2d_small_pix "));
     long long img = 2 * 16 * 16;
-    float *xb[2] = { run_images(&m[1], &m[1].eval), run_images(&m[2], &m[2].eval) }, *x1 = run_images(&m[0], &m[0].eval);
+    float *xb[2] = { run_images(&m[1], &m[1].eval), run_images(&m[2], &m[2].eval) };
+    float *x1 = run_images(&m[0], &m[0].eval);
     RtRng rng;
     rt_rng_seed(&rng, 5);
     for (long long i = 0; i < K_AOT_BULK * img; i++)
