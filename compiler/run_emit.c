@@ -241,10 +241,12 @@ int run_emit(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, const Reuse
     if (!ru && !kernels && threshold >= 0)
         fprintf(stderr, "mwtc: warning: --threshold does not apply: %s has no masks, so the module is the whole model\n",
                 net->name);
-    built = 1;
+    /* the model as the checkpoint holds it: a module's source, and a
+     * reuse's kept kernels (a model without masks is built below, twice) */
+    built = ru || kernels;
     RunEmitted emitted = { 0 };
-    if (run_model_build(&full, a, net, NULL, 1, 1, &emitted, err, errlen) != 0 ||
-        run_ckpt_load(&full, o->ckpt, &meta, NULL, 0, err, errlen) != 0)
+    if (built && (run_model_build(&full, a, net, NULL, 1, 1, &emitted, err, errlen) != 0 ||
+                  run_ckpt_load(&full, o->ckpt, &meta, NULL, 0, err, errlen) != 0))
         goto done;
     if (ru) {   /* the kernels the reuse kept, as its checkpoint says */
         kernels = 0;
