@@ -58,6 +58,10 @@ typedef struct RunEmitted {
  * 0, or -1 and a message. */
 int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *train, int eval_batch, int threads,
                     const RunEmitted *emitted, char *err, size_t errlen);
+/* net's graph at `batch`, verified (and differentiated, with train): NULL
+ * and a message when it cannot be. Every graph a model or a module runs
+ * starts here. */
+IrGraph *run_lower(Arena *a, const Net *net, const TrainInfo *train, long long batch, char *err, size_t errlen);
 /* A module of net (keep: per masked kernel, in mask order; its generators
  * kept or dropped) as a network of its own to train: the training graph's
  * forward pass sliced (module_slice), then differentiated, and the

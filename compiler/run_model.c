@@ -8,26 +8,25 @@
 #include "rt_progress.h"
 #include "run.h"
 
-static int lower(RunGraph *rg, Arena *a, const Net *net, const TrainInfo *train, long long batch, char *err,
-                 size_t errlen)
+IrGraph *run_lower(Arena *a, const Net *net, const TrainInfo *train, long long batch, char *err, size_t errlen)
 {
-    rg->g = ir_lower(a, net, train, batch);
+    IrGraph *g = ir_lower(a, net, train, batch);
     char why[512];
-    if (ir_verify(rg->g, why, sizeof why) != 0) {
+    if (ir_verify(g, why, sizeof why) != 0) {
         snprintf(err, errlen, "internal error: the IR of model '%s' does not verify: %s", net->name, why);
-        return -1;
+        return NULL;
     }
     if (!train)
-        return 0;
-    if (pass_autodiff(a, rg->g, why, sizeof why) != 0) {
+        return g;
+    if (pass_autodiff(a, g, why, sizeof why) != 0) {
         snprintf(err, errlen, "model '%s' cannot be trained yet: %s", net->name, why);
-        return -1;
+        return NULL;
     }
-    if (ir_verify(rg->g, why, sizeof why) != 0) {
+    if (ir_verify(g, why, sizeof why) != 0) {
         snprintf(err, errlen, "internal error: the backward pass of model '%s' does not verify: %s", net->name, why);
-        return -1;
+        return NULL;
     }
-    return 0;
+    return g;
 }
 
 static int steps(RunModel *m, Arena *a, RunGraph *rg, int first, int last)
@@ -162,9 +161,9 @@ int run_model_build(RunModel *m, Arena *a, const Net *net, const TrainInfo *trai
     emit_calls(m, emitted);
     m->profile = getenv("MWTC_PROFILE") != NULL;
     double t0 = rt_clock();
-    if (train && lower(&m->train, a, net, train, train->batch, err, errlen) != 0)
+    if (train && !(m->train.g = run_lower(a, net, train, train->batch, err, errlen)))
         return -1;
-    if (lower(&m->eval, a, net, NULL, eval_batch, err, errlen) != 0)
+    if (!(m->eval.g = run_lower(a, net, NULL, eval_batch, err, errlen)))
         return -1;
     m->eval.g->exports_prefix = 1;   /* a whole model: modules may read its prefix (run_modules) */
     return build(m, a, train, threads, NULL, t0, err, errlen);

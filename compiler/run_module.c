@@ -47,12 +47,9 @@ int run_module_build_at(RunModel *mod, Slice *s, Arena *a, RunModel *full, long 
                         size_t errlen)
 {
     memset(mod, 0, sizeof *mod);
-    IrGraph *g = ir_lower(a, full->net, NULL, batch);
-    char why[512];
-    if (ir_verify(g, why, sizeof why) != 0) {
-        snprintf(err, errlen, "internal error: the IR of model '%s' does not verify: %s", full->net->name, why);
+    IrGraph *g = run_lower(a, full->net, NULL, batch, err, errlen);
+    if (!g)
         return -1;
-    }
     g->exports_prefix = full->eval.g->exports_prefix;   /* sliced as full's own graph would be */
     if (pass_slice(a, g, keep, 0, generators == 0, s, err, errlen) != 0 ||
         run_model_build_graph(mod, a, full->net, s->g, full->pool, emitted, err, errlen) != 0)
