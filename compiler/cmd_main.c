@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "ir.h"
 #include "report_check.h"
+#include "rt_ckpt.h"
 
 int cmd_check(Compilation *c, const CliOptions *o)
 {
@@ -182,6 +183,14 @@ static int main_job(Compilation *c, const CliOptions *o)
         fprintf(stderr, "mwtc: error: -o names one checkpoint, but %s trains %d models (each writes MODEL.ckpt without -o)\n",
                 o->file, c->checked.trains.n);
         status = EXIT_USAGE;
+    }
+    char err[1024];
+    if (o->svg && c->checked.modularizes.n == 0)
+        fprintf(stderr, "mwtc: warning: --svg charts the modules, and %s has no modularize statement; ignored\n",
+                o->file);
+    else if (status == EXIT_OK && o->svg && rt_ckpt_writable(o->svg, err, sizeof err) != 0) {
+        diag_plain(&c->diag, "%s", err);   /* now, not after the training the chart comes at the end of */
+        status = EXIT_ERROR;
     }
     for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
         status = cmd_train_one(c, o, c->checked.trains.v[i], step(&s, STEP_TRAIN));

@@ -172,6 +172,12 @@ expect(0 "threshold 0.50" report mod.mwt --ckpt mod.ckpt --threshold 0.5)
 expect(0 "sweep on" modularize mod.mwt --ckpt mod.ckpt --sweep --svg mod.svg)
 expect(0 "\"sweep_seconds\"" report mod.mwt --ckpt mod.ckpt --sweep --json)
 expect(1 "mwtc: error: ${TMP}/none/mod.svg: cannot create" report mod.mwt --ckpt mod.ckpt --svg ${TMP}/none/mod.svg)
+# the main job finds --svg unwritable before it trains, not after; and says when there is nothing to chart
+expect(1 "mwtc: error: ${TMP}/none/mod.svg: cannot create" mod.mwt --svg ${TMP}/none/mod.svg -o nosvg.ckpt --quiet)
+if(EXISTS ${TMP}/nosvg.ckpt)
+  message(FATAL_ERROR "the main job trained before it found --svg unwritable")
+endif()
+expect(0 "ok.mwt has no modularize statement; ignored" ok.mwt --svg ok.svg -o ok4.ckpt --quiet)
 # class names are text in the SVG, escaped: markup characters, non-ASCII ones, control characters
 string(ASCII 1 ctl)
 file(READ ${TMP}/mod.mwt named_src)
