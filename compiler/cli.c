@@ -315,6 +315,12 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
                 return unknown_command(o->file);
             if (!strcmp(o->file, "<repl>"))   /* a command typed in the REPL, which runs on the session */
                 return usage("commands here run on the session; to add '%s' to it, import it", a);
+            if (!strcmp(o->command, "run") && command_word(a) && not_a_file(a)) {   /* `mwtc x.mwt eval ...` */
+                const char *what = !strcmp(command_word(a), "dump") && next && !is_option(next) ? next : NULL;
+                fprintf(stderr, "mwtc: error: the command goes before the file: mwtc %s%s%s %s ...\n%s\n",
+                        command_word(a), what ? " " : "", what ? what : "", o->file, cli_try());
+                return false;
+            }
             return usage("one file at a time: what is '%s'?", a);
         }
 #undef VALUE

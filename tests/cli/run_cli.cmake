@@ -19,6 +19,10 @@ expect(2 "--seed needs an integer from 0 to 9223372036854775807, not '9223372036
        train examples/fashion.mwt --seed 9223372036854775808)
 expect(2 "unknown command 'trian'; did you mean 'train'?" trian examples/fashion.mwt)
 expect(2 "unknown command 'frobnicate' (commands: check train" frobnicate examples/fashion.mwt)
+# the file before the command: the order to type, not "what is 'eval'?"
+expect(2 "the command goes before the file: mwtc eval examples/fashion.mwt ..." examples/fashion.mwt eval --ckpt x)
+expect(2 "the command goes before the file: mwtc dump ir examples/fashion.mwt ..." examples/fashion.mwt dump ir)
+expect(2 "one file at a time: what is 'eval'?" check examples/fashion.mwt eval)
 # a checkpoint or a directory where the program goes: one line that says so, not a page of syntax errors
 expect(1 "mwtc: error: ${SRC}/examples is a directory, not a program" repl ${SRC}/examples)
 # output that cannot be written (a full disk) is an I/O error: exit 1, said on stderr
