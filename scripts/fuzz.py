@@ -2,7 +2,7 @@
 """scripts/fuzz.py: mutation fuzzing of mwtc's inputs, against the contract that no input, however
 malformed, ends mwtc by a signal (LANGUAGE.md section 2) nor trips the sanitizers.
 
-    python3 scripts/fuzz.py [--mwtc build-asan/mwtc] [--mode mwt|ckpt|idx|arch] [--seconds S | --runs N]
+    python3 scripts/fuzz.py [--mwtc build-asan/mwtc] [--mode mwt|ckpt|idx|arch|repl|cli] [--seconds S | --runs N]
                             [--seed N] [--out DIR]
 
 mwt:  mutates the .mwt files of tests/ and examples/ (bytes, tokens, splices of two files) and runs
@@ -14,13 +14,23 @@ idx:  writes a small IDX data set (some files gzipped), mutates one file at a ti
       `mwtc eval` on a model reading it.
 arch: writes random valid models (convs of any kernel, stride and padding, pools, residual blocks
       with and without a shortcut, modular blocks, masks, batchnorm, dropout, gap or flatten and
-      linear layers, on synthetic images of 1 to 3 channels and planes of 5 to 20 pixels a side)
-      and runs each through all of mwtc: `check`; `train` on one thread and on 2 to 24, whose
-      checkpoints must be the same bytes (the same seed gives the same result whatever the thread
-      count); `modularize`, `report --json`, `eval --module`, `reuse`; `emit` of a module or of a
-      reuse's, linked by the C
-      compiler into tests/aot/aot_main.c and run, which checks its scores to the bit across calls of
-      1 to 17 images and 6 threads. Every step must exit 0.
+      linear layers, on synthetic images of 1 to 3 channels and planes of 5 to 20 pixels a side,
+      2 to 10 classes) and training plans (batches that leave a short last one, every schedule,
+      momentum with and without nesterov and weight decay, each loss with masks), and runs each
+      through all of mwtc: `check`; `train` on one thread and on 2 to 24, whose checkpoints must
+      be the same bytes (the same seed gives the same result whatever the thread count);
+      `modularize` and `reuse`, likewise on one thread and on many; `report --json`, `eval
+      --module`; `emit` of a module or of a reuse's, linked by the C compiler into
+      tests/aot/aot_main.c and run, which checks its scores to the bit across calls of 1 to 17
+      images and 6 threads. Every step must exit 0.
+repl: pipes sessions into `mwtc repl` (with and without a file): lines of programs, whole or cut
+      at any line (so that items run on over lines, or never close), mutated lines, the REPL's
+      commands with options of every kind (valid, out of range, unknown, quotes left open, ~/), and
+      its ':' commands, on a tiny model that trains in a moment, so that the commands reach their
+      work.
+cli:  runs mwtc with random command lines: every command and option, in any order, with values valid
+      and not (out of range, not numbers, empty, paths that are not there or are directories),
+      options given twice or without their value, on the tiny model and a checkpoint of it.
 A run fails when mwtc dies by a signal, exits other than 0, 1 or 2 (arch: other than 0, or an
 invariant above breaks), a sanitizer reports, or it runs past 20 s (arch: 120 s); each failing
 input is kept in --out (default /tmp/mwtc-fuzz) with its command.
@@ -126,13 +136,15 @@ class Runner:
             f.write("%s\n%s" % (what, text[-4000:]))
         print("FAIL %s (kept in %s)" % (what, d), flush=True)
 
-    def run(self, args, keep, ok=(0, 1, 2), timeout=20):
-        """Runs mwtc with args in cwd; a failure when it exits other than ok, or a sanitizer
-        reports (keep: {name: bytes} to save then). Its exit code, and its stdout."""
+    def run(self, args, keep, ok=(0, 1, 2), timeout=20, stdin=None):
+        """Runs mwtc with args in cwd (stdin: bytes to feed it, or none); a failure when it exits
+        other than ok, or a sanitizer reports (keep: {name: bytes} to save then). Its exit code,
+        and its stdout."""
         self.runs += 1
         try:
-            p = subprocess.run([self.mwtc] + args, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=timeout)
+            p = subprocess.run([self.mwtc] + args, cwd=self.cwd, env=self.env, timeout=timeout,
+                               input=stdin if stdin is not None else b"",
+                               capture_output=True)
             rc, out, err = p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
         except subprocess.TimeoutExpired:
             rc, out, err = "timeout", "", ""
@@ -228,6 +240,151 @@ def fuzz_idx(r, rng):
         kept = {n: open(os.path.join(d, n), "rb").read() for n in os.listdir(d)}
         kept["tidx.mwt"] = src.encode()
         r.run(["train", "tidx.mwt", "--quiet", "-o", "x.ckpt"], kept)
+
+
+def repl_command(rng):
+    """A REPL command line: mostly ones that reach their work on the tiny session, some with
+    options out of range, unknown or malformed."""
+    ck = rng.choice(["m.ckpt"] * 18 + ["none.ckpt", "tiny.mwt", "'m.ckpt", "\"m.ckpt", "~/m.ckpt", "''"])
+    mods = rng.choice(["0", "1", "2", "0,2", "2,1,0"] * 2 + ["3", "-1", "0,0", "a", "", "1,", "999999999999"])
+    thr = rng.choice(["0.9", "0.5", "0.95", "1", "0", "-1", "2", "nan", "1e-300", "x"])
+    groups = [   # a group, then a command of it: each command word about as often
+        ["train --quiet --epochs 1 -o m.ckpt", "train --quiet -o m.ckpt --limit %d" % rng.choice([0, 1, 16, 64]),
+         "train --quiet --model %s -o m.ckpt" % rng.choice(["tiny", "t2", "nope"]),
+         "train --quiet --threads %s -o m.ckpt" % rng.choice(["1", "3", "0", "-2", "x"]), "train --epochs",
+         "train -o", "train --help"],
+        ["eval --quiet --ckpt %s" % ck, "eval --quiet --ckpt %s --module %s --json" % (ck, mods), "eval",
+         "eval --ckpt 'm.ckpt"],
+        ["modularize --quiet --ckpt %s --threshold %s" % (ck, thr), "modularize --quiet --ckpt %s --sweep" % ck],
+        ["report --ckpt %s" % ck, "report --ckpt %s --json --threshold %s" % (ck, thr),
+         "report --ckpt %s --svg r.svg" % ck, "report --svg"],
+        ["reuse --quiet --ckpt %s" % ck],
+        ["emit --ckpt %s --module %s -o e.o" % (ck, mods), "emit --ckpt %s --module %s -o e.o --json" % (ck, mods),
+         "emit --ckpt %s --module %s" % (ck, mods), "emit"],
+        ["dump ast", "dump ir", "dump llvm --model tiny", "dump ir --model nope", "dump", "dump x", "dump --help"],
+        ["check", "check --json", "check --model t2", "check --bogus", "check " + "a " * rng.randint(120, 140)],
+        ["run --quiet --epochs 1", "run --quiet --seed 3 --limit 32", "--help", "--version"]]
+    cmd = rng.choice(rng.choice(groups + groups[1:6]))   # the commands on a checkpoint twice as often
+    return cmd
+
+
+def top_items(texts):
+    """The programs' top-level items (a line at column 0 up to where its braces close), as text."""
+    items = []
+    for t in texts:
+        cur, depth = [], 0
+        for line in t.split("\n"):
+            if not cur and (not line or line[0] in " \t#}"):
+                continue
+            cur.append(line)
+            depth += line.split("#")[0].count("{") - line.split("#")[0].count("}")
+            if depth <= 0:
+                items.append("\n".join(cur))
+                cur, depth = [], 0
+    return items
+
+
+def repl_session(rng, texts, items):
+    """A REPL session's input: whole items of programs, runs of their lines cut anywhere, commands,
+    ':' commands and mutated lines, mixed."""
+    out = []
+    for _ in range(rng.randint(1, 14)):
+        x = rng.random()
+        if x < 0.25:
+            out.append(rng.choice(items))
+        elif x < 0.35:
+            lines = rng.choice(texts).split("\n")
+            a = rng.randrange(len(lines))
+            out += lines[a:a + rng.choice([1, 2, 3, len(lines)])]
+        elif x < 0.75:
+            out.append(repl_command(rng))
+        elif x < 0.83:
+            out.append(rng.choice([":show", ":reset", ":help", ":quit", ":q", ":bogus", ":", "quit", "show",
+                                   "reset", "help", "  :show  ", "#", "", "\t", "}", "{", "model", "model {"]))
+        else:
+            src = rng.choice(out) if out and rng.random() < 0.5 else rng.choice(rng.choice(texts).split("\n"))
+            out.append(mutate_text(rng, src, texts).decode("utf-8", "surrogateescape"))
+    if rng.random() < 0.5:   # a checkpoint for the commands after it to work on
+        out.insert(rng.randrange(min(1, len(out)) + 1), "train --quiet --epochs 1 -o m.ckpt")
+    text = "\n".join(out)
+    if rng.random() < 0.8:
+        text += "\n"   # the last line without its newline, some of the time
+    return text.encode("utf-8", "surrogateescape")
+
+
+def fuzz_repl(r, rng):
+    r.reached = [0, 0]
+    r.env["HOME"] = os.path.join(r.cwd, "home")   # where ~/ goes, and the history file
+    os.makedirs(r.env["HOME"], exist_ok=True)
+    with open(os.path.join(r.cwd, "tiny.mwt"), "w") as f:
+        f.write(TINY)
+    t2 = TINY.replace("tiny", "t2").replace("syn", "s2")
+    texts = [TINY, TINY, t2] + seeds_mwt(("tests/parse", "tests/errors"))
+    items = top_items([TINY, TINY, t2, t2]) + top_items(texts)
+    while r.more():
+        data = repl_session(rng, texts, items)
+        for n in ("m.ckpt", "e.o", "e.h", "r.svg"):   # each session starts from the same files
+            if os.path.exists(os.path.join(r.cwd, n)):
+                os.remove(os.path.join(r.cwd, n))
+        args = ["repl", "tiny.mwt"] if rng.random() < 0.5 else ["repl"]
+        rc, out = r.run(args, {"in.txt": data, "tiny.mwt": TINY.encode()}, timeout=120, stdin=data)
+        for k, needle in enumerate(("trained ", "e.h")):   # how deep the sessions reach (text or --json)
+            r.reached[k] += needle in out
+
+
+CLI_VALUES = {   # per option, valid values first
+    "--epochs": ["1", "2", "0", "-1", "100001", "1e3", "x", "", "99999999999999999999", " 1"],
+    "--limit": ["16", "1", "64", "1000000", "0", "-5", "x", "9223372036854775808"],
+    "--threads": ["1", "2", "3", "1024", "0", "1025", "-1", "two"],
+    "--seed": ["0", "7", "18446744073709551616", "-1", "s"],
+    "-o": ["out.ckpt", "m2.ckpt", "e.o", ".", "nodir/x.ckpt", "", "tiny.mwt.ckpt"],
+    "--ckpt": ["m.ckpt", "m.ckpt", "none.ckpt", "tiny.mwt", ".", "", "e.o"],
+    "--module": ["0", "1,2", "2,0", "0,1,2", "3", "-1", "0,,1", "", "a", "1,1"],
+    "--threshold": ["0.9", "0.5", "1", "0", "1.5", "-0.1", "nan", "inf", "x", "0.9x"],
+    "--svg": ["r.svg", "nodir/r.svg", ".", ""],
+    "--model": ["tiny", "nope", ""],
+    "--resume": ["m.ckpt", "none.ckpt", "tiny.mwt", ""],
+    "--cpu": ["native", "x86-64", "x86-64-v4", "znver4", "bogus", ""],
+}
+CLI_FLAGS = ["--quiet", "--json", "--sweep", "--help", "--version", "--", "-", "--bogus", "-x"]
+
+
+def cli_args(rng):
+    """A random command line (without the program): a command (or none: the main job), a file, then
+    options in any order, some of them repeated, unknown, or missing their value."""
+    cmd = rng.choice(["check", "train", "eval", "modularize", "report", "reuse", "emit", "dump", None, None,
+                      "repl", "bogus", "--help", "--version"])
+    args = [cmd] if cmd else []
+    if cmd == "dump":
+        args.append(rng.choice(["ast", "ir", "llvm", "x", "tiny.mwt"]))
+    if rng.random() < 0.9:
+        args.append(rng.choice(["tiny.mwt"] * 6 + ["tiny", "none.mwt", ".", "", "m.ckpt", "-"]))
+    for _ in range(rng.randint(0, 5)):
+        if rng.random() < 0.75:
+            opt = rng.choice(list(CLI_VALUES))
+            vals = CLI_VALUES[opt]
+            args.append(opt)
+            if rng.random() < 0.95:   # else its value missing (the next option taken, or nothing)
+                args.append(vals[0] if rng.random() < 0.4 else rng.choice(vals))
+        else:
+            args.append(rng.choice(CLI_FLAGS))
+    if rng.random() < 0.3:
+        rng.shuffle(args)
+    return args
+
+
+def fuzz_cli(r, rng):
+    with open(os.path.join(r.cwd, "tiny.mwt"), "w") as f:
+        f.write(TINY)
+    if r.run(["tiny.mwt", "--quiet", "-o", "m.ckpt"], {})[0] != 0:
+        sys.exit("fuzz: the tiny model does not run")
+    with open(os.path.join(r.cwd, "m.ckpt"), "rb") as f:
+        good = f.read()
+    while r.more():
+        args = cli_args(rng)
+        r.run(args, {"cmd.txt": " ".join(repr(a) for a in args).encode(), "tiny.mwt": TINY.encode()}, timeout=60)
+        with open(os.path.join(r.cwd, "m.ckpt"), "wb") as f:   # whatever the run wrote over it
+            f.write(good)
 
 
 class Arch:
@@ -336,22 +493,34 @@ def random_program(rng):
     """A random program that should check: its text, and whether its model has masks."""
     c, h = rng.choice([1, 1, 2, 3]), rng.randint(5, 20)
     w = h if rng.random() < 0.7 else rng.randint(5, 20)
-    classes = rng.randint(2, 5)
+    classes = rng.randint(2, 5) if rng.random() < 0.8 else rng.randint(6, 10)
     a = Arch(rng, c, h, w)
     body = a.layers(rng.random() < 0.85)
     masks = a.masks > 0
-    loss = "cross_entropy + %g * cohesion + %g * coupling" % (rng.choice([0.5, 1]), rng.choice([1.5, 3])) \
-        if masks else "cross_entropy"
+    loss = "cross_entropy"
+    if masks:   # the modularity terms as the issue's settings write them, or one alone, or unweighted
+        loss = rng.choice(["cross_entropy + %g * cohesion + %g * coupling" % (rng.choice([0.5, 1]),
+                                                                              rng.choice([1.5, 3])),
+                           "cross_entropy + cohesion + coupling", "cross_entropy + 0.5 * cohesion",
+                           "cross_entropy + 2 * coupling", "cross_entropy"])
     extra = ""
     if rng.random() < 0.3:
         extra += "  normalize = (0.5, 0.25)"
     if rng.random() < 0.3:
         extra += "  augment = [%s]" % rng.choice(["hflip", "random_crop(pad = 2)", "random_crop(pad = 1), hflip"])
+    if rng.random() < 0.2:
+        extra += "  names = [%s]" % ", ".join('"c%d"' % k for k in range(classes))
+    # the plan: batches that do not divide the images (a short last batch), every schedule, and
+    # the optimizer's other options
+    opt = "sgd(lr = 0.02, momentum = 0.9%s%s)" % (rng.choice(["", "", ", nesterov = true"]),
+                                                  rng.choice(["", "", ", weight_decay = 0.0005"]))
+    plan = "epochs = %d  batch = %d  optimizer = %s  loss = %s  seed = %d%s" % (
+        rng.choice([1, 1, 2]), rng.choice([8, 16, 16, 5, 12, 24]), opt, loss, rng.randint(1, 99),
+        rng.choice(["", "", "  schedule = cosine", "  schedule = constant", "  schedule = step(every = 1, gamma = 0.5)"]))
     src = ("dataset syn = synthetic(n = %d, test = 32, seed = %d) { classes = %d  shape = [%d, %d, %d]%s }\n"
            "model arch : [%d, %d, %d] -> [%d] {\n    %s\n    linear(%d)\n}\n"
-           "train arch on syn { epochs = 1  batch = %d  optimizer = sgd(lr = 0.02, momentum = 0.9)  loss = %s"
-           "  seed = %d }\n") % (rng.choice([48, 64]), rng.randint(1, 99), classes, c, h, w, extra, c, h, w, classes,
-                                  "\n    ".join(body), classes, rng.choice([8, 16]), loss, rng.randint(1, 99))
+           "train arch on syn { %s }\n") % (rng.choice([48, 64, 50, 61]), rng.randint(1, 99), classes, c, h, w, extra,
+                                             c, h, w, classes, "\n    ".join(body), classes, plan)
     reuse = []
     if masks:
         src += "modularize arch { threshold = %g  generators = %s }\n" % (rng.choice([0.5, 0.7, 0.9]),
@@ -379,6 +548,11 @@ def run_json(r, args, keep, want):
     return None
 
 
+def same_files(r, a, b):
+    with open(os.path.join(r.cwd, a), "rb") as f, open(os.path.join(r.cwd, b), "rb") as g:
+        return f.read() == g.read()
+
+
 def fuzz_arch(r, rng):
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     main_c = os.path.join(ROOT, "tests", "aot", "aot_main.c")
@@ -399,14 +573,19 @@ def fuzz_arch(r, rng):
         if r.run(["train", "f.mwt", "-o", "a.ckpt", "--threads", "1", "--quiet"], keep, (0,), 120)[0] != 0 or \
                 r.run(["train", "f.mwt", "-o", "b.ckpt", "--threads", str(threads), "--quiet"], keep, (0,), 120)[0] != 0:
             continue
-        with open(os.path.join(r.cwd, "a.ckpt"), "rb") as f, open(os.path.join(r.cwd, "b.ckpt"), "rb") as g:
-            if f.read() != g.read():
-                r.fail("train on 1 and on %d threads: the checkpoints differ" % threads, keep, "")
-                continue
+        if not same_files(r, "a.ckpt", "b.ckpt"):
+            r.fail("train on 1 and on %d threads: the checkpoints differ" % threads, keep, "")
+            continue
         picked = sorted(rng.sample(range(classes), rng.randint(1, min(3, classes))))
         module, ckpt = ",".join(str(k) for k in picked), "a.ckpt"
-        if masks:
-            if r.run(["modularize", "f.mwt", "--ckpt", "a.ckpt", "--quiet"], keep, (0,), 120)[0] != 0:
+        if masks:   # modularize on one thread and on many: the same checkpoint
+            shutil.copyfile(os.path.join(r.cwd, "a.ckpt"), os.path.join(r.cwd, "b.ckpt"))
+            if r.run(["modularize", "f.mwt", "--ckpt", "a.ckpt", "--quiet", "--threads", "1"], keep, (0,), 120)[0] != 0 \
+                    or r.run(["modularize", "f.mwt", "--ckpt", "b.ckpt", "--quiet", "--threads", str(threads)], keep,
+                             (0,), 120)[0] != 0:
+                continue
+            if not same_files(r, "a.ckpt", "b.ckpt"):
+                r.fail("modularize on 1 and on %d threads: the checkpoints differ" % threads, keep, "")
                 continue
             if not run_json(r, ["report", "f.mwt", "--ckpt", "a.ckpt", "--json"], keep,
                             lambda o: len(o["modules"]) == classes and 0 <= o["krr"] <= 1):
@@ -414,11 +593,18 @@ def fuzz_arch(r, rng):
             if r.run(["eval", "f.mwt", "--ckpt", "a.ckpt", "--module", module, "--json"], keep, (0,), 120)[0] != 0:
                 continue
             if rng.random() < 0.5:   # the module of some of the classes reused, with its fine-tuned head
-                ru = run_json(r, ["reuse", "f.mwt", "--ckpt", "a.ckpt", "--json", "--quiet"], keep,
+                ru = run_json(r, ["reuse", "f.mwt", "--ckpt", "a.ckpt", "--json", "--quiet", "--threads", "1"], keep,
                               lambda o: isinstance(o["checkpoint"], str))
                 if not ru:
                     continue
                 ckpt = ru["checkpoint"]
+                shutil.copyfile(os.path.join(r.cwd, ckpt), os.path.join(r.cwd, "r1.ckpt"))
+                if r.run(["reuse", "f.mwt", "--ckpt", "a.ckpt", "--quiet", "--threads", str(threads)], keep, (0,),
+                         120)[0] != 0:
+                    continue
+                if not same_files(r, ckpt, "r1.ckpt"):
+                    r.fail("reuse on 1 and on %d threads: the checkpoints differ" % threads, keep, "")
+                    continue
                 module = ",".join(str(k) for k in rng.sample(reuse, rng.randint(1, len(reuse))))
                 if r.run(["eval", "f.mwt", "--ckpt", ckpt, "--module", module, "--json"], keep, (0,), 120)[0] != 0:
                     continue
@@ -443,7 +629,7 @@ def fuzz_arch(r, rng):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mwtc", default=os.path.join(ROOT, "build-asan", "mwtc"))
-    ap.add_argument("--mode", choices=["mwt", "ckpt", "idx", "arch"], default="mwt")
+    ap.add_argument("--mode", choices=["mwt", "ckpt", "idx", "arch", "repl", "cli"], default="mwt")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--runs", type=int, help="stop after N runs of mwtc instead of after --seconds")
     ap.add_argument("--seed", type=int, default=1)
@@ -453,12 +639,14 @@ def main():
     cwd = tempfile.mkdtemp(prefix="mwtc-fuzz-")
     r = Runner(os.path.abspath(a.mwtc), os.path.join(a.out, a.mode), cwd)
     r.limit, r.deadline = a.runs, time.time() + a.seconds
-    {"mwt": fuzz_mwt, "ckpt": fuzz_ckpt, "idx": fuzz_idx, "arch": fuzz_arch}[a.mode](r, rng)
+    {"mwt": fuzz_mwt, "ckpt": fuzz_ckpt, "idx": fuzz_idx, "arch": fuzz_arch, "repl": fuzz_repl, "cli": fuzz_cli}[a.mode](r, rng)
     shutil.rmtree(cwd, ignore_errors=True)
     print("fuzz %s: %d runs, %d failed; exit codes %s%s" % (a.mode, r.runs, r.fails, sorted(r.rcs.items(), key=str),
                                                             "; %d programs did not check, %d objects without a "
                                                             "bulk graph" % (r.rejected, r.single)
-                                                            if a.mode == "arch" else ""))
+                                                            if a.mode == "arch" else
+                                                            "; %d sessions trained, %d emitted" % tuple(r.reached)
+                                                            if a.mode == "repl" else ""))
     return 1 if r.fails else 0
 
 

@@ -52,14 +52,15 @@ add_test(NAME cli/repl
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_repl.cmake)
 
-# Mutated programs, checkpoints and IDX files (scripts/fuzz.py): no input may
-# end mwtc by a signal or trip a sanitizer (LANGUAGE.md section 2). And random
+# Mutated programs, checkpoints and IDX files, REPL sessions and command lines
+# (scripts/fuzz.py): no input may end mwtc by a signal or trip a sanitizer
+# (LANGUAGE.md section 2). And random
 # valid models (arch: about 6 of them in 48 runs) through check, train on one
 # thread and on many (the same checkpoint), modularize, report, eval and emit,
 # its object linked into a C program. A fixed number of runs from a fixed
 # seed, so a failure reproduces.
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
-foreach(mode_runs mwt:400 ckpt:200 idx:200 arch:48)
+foreach(mode_runs mwt:400 ckpt:200 idx:200 arch:48 repl:150 cli:300)
   string(REPLACE ":" ";" mr ${mode_runs})
   list(GET mr 0 mode)
   list(GET mr 1 runs)
