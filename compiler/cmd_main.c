@@ -187,7 +187,7 @@ static int main_job(Compilation *c, const CliOptions *o)
     char err[1024];
     if (o->svg && c->checked.modularizes.n == 0)
         fprintf(stderr, "mwtc: warning: --svg charts the modules, and %s has no modularize statement; ignored\n",
-                o->file);
+                strcmp(o->file, "<repl>") ? o->file : "the session");
     else if (status == EXIT_OK && o->svg && rt_ckpt_writable(o->svg, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);   /* now, not after the training the chart comes at the end of */
         status = EXIT_ERROR;
