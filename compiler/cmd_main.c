@@ -163,6 +163,28 @@ static void print_main_json(const Steps *s)
     printf(" }\n");
 }
 
+/* Every file the main job will write (each train statement's checkpoint,
+ * each reuse's, the chart), tried before the first training rather than
+ * after the hours that come before it. */
+static int outputs_writable(Compilation *c, const CliOptions *o)
+{
+    int n = c->checked.trains.n + c->checked.reuses.n;
+    char err[1024];
+    for (int i = 0; i <= n; i++) {
+        const char *path = i < c->checked.trains.n ? (o->output ? o->output
+                                                     : arena_printf(&c->arena, "%s.ckpt",
+                                                                    ((const TrainInfo *)c->checked.trains.v[i])->model->name))
+                           : i < n ? arena_printf(&c->arena, "%s.ckpt",
+                                                  ((const ReuseInfo *)c->checked.reuses.v[i - c->checked.trains.n])->name)
+                           : c->checked.modularizes.n ? o->svg : NULL;
+        if (path && rt_ckpt_writable(path, err, sizeof err) != 0) {
+            diag_plain(&c->diag, "%s", err);
+            return EXIT_ERROR;
+        }
+    }
+    return EXIT_OK;
+}
+
 /* The main job: check, then every train statement in order, then each
  * modularize statement on its model's checkpoint, then each reuse. */
 static int main_job(Compilation *c, const CliOptions *o)
@@ -184,14 +206,11 @@ static int main_job(Compilation *c, const CliOptions *o)
                 o->file, c->checked.trains.n);
         status = EXIT_USAGE;
     }
-    char err[1024];
     if (o->svg && c->checked.modularizes.n == 0)
         fprintf(stderr, "mwtc: warning: --svg charts the modules, and %s has no modularize statement; ignored\n",
                 strcmp(o->file, "<repl>") ? o->file : "the session");
-    else if (status == EXIT_OK && o->svg && rt_ckpt_writable(o->svg, err, sizeof err) != 0) {
-        diag_plain(&c->diag, "%s", err);   /* now, not after the training the chart comes at the end of */
-        status = EXIT_ERROR;
-    }
+    if (status == EXIT_OK)
+        status = outputs_writable(c, o);
     for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
         status = cmd_train_one(c, o, c->checked.trains.v[i], step(&s, STEP_TRAIN));
     for (int i = 0; i < c->checked.modularizes.n && status == EXIT_OK; i++) {

@@ -178,6 +178,13 @@ if(EXISTS ${TMP}/nosvg.ckpt)
   message(FATAL_ERROR "the main job trained before it found --svg unwritable")
 endif()
 expect(0 "ok.mwt has no modularize statement; ignored" ok.mwt --svg ok.svg -o ok4.ckpt --quiet)
+# and the reuse's checkpoint (pair.ckpt) too: a directory there stops it before it trains
+file(MAKE_DIRECTORY ${TMP}/pair.ckpt)
+expect(1 "mwtc: error: pair.ckpt: is a directory, not a file" mod.mwt -o nopair.ckpt --quiet)
+file(REMOVE_RECURSE ${TMP}/pair.ckpt)
+if(EXISTS ${TMP}/nopair.ckpt)
+  message(FATAL_ERROR "the main job trained before it found the reuse's checkpoint unwritable")
+endif()
 # class names are text in the SVG, escaped: markup characters, non-ASCII ones, control characters
 string(ASCII 1 ctl)
 file(READ ${TMP}/mod.mwt named_src)
