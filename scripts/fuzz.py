@@ -514,18 +514,21 @@ def random_program(rng):
     # the optimizer's other options
     opt = "sgd(lr = 0.02, momentum = 0.9%s%s)" % (rng.choice(["", "", ", nesterov = true"]),
                                                   rng.choice(["", "", ", weight_decay = 0.0005"]))
+    n = rng.choice([48, 64, 50, 61])
+    reuse = rng.sample(range(classes), rng.randint(2, classes)) if masks else []
+    # a reuse fine-tunes on its classes' images alone, with the train statement's batch: at most
+    # about half of them (the synthetic classes are only about balanced)
+    batches = [b for b in (8, 16, 16, 5, 12, 24) if not reuse or b <= n * len(reuse) // classes // 2] or [4]
     plan = "epochs = %d  batch = %d  optimizer = %s  loss = %s  seed = %d%s" % (
-        rng.choice([1, 1, 2]), rng.choice([8, 16, 16, 5, 12, 24]), opt, loss, rng.randint(1, 99),
+        rng.choice([1, 1, 2]), rng.choice(batches), opt, loss, rng.randint(1, 99),
         rng.choice(["", "", "  schedule = cosine", "  schedule = constant", "  schedule = step(every = 1, gamma = 0.5)"]))
     src = ("dataset syn = synthetic(n = %d, test = 32, seed = %d) { classes = %d  shape = [%d, %d, %d]%s }\n"
            "model arch : [%d, %d, %d] -> [%d] {\n    %s\n    linear(%d)\n}\n"
-           "train arch on syn { %s }\n") % (rng.choice([48, 64, 50, 61]), rng.randint(1, 99), classes, c, h, w, extra,
+           "train arch on syn { %s }\n") % (n, rng.randint(1, 99), classes, c, h, w, extra,
                                              c, h, w, classes, "\n    ".join(body), classes, plan)
-    reuse = []
     if masks:
         src += "modularize arch { threshold = %g  generators = %s }\n" % (rng.choice([0.5, 0.7, 0.9]),
                                                                          rng.choice(["keep", "drop"]))
-        reuse = rng.sample(range(classes), rng.randint(2, classes))
         src += "reuse arch as pick { classes = [%s]  epochs = 1%s }\n" % (
             ", ".join(str(k) for k in reuse), rng.choice(["", "  generators = keep"]))
     return src, masks, classes, reuse
