@@ -197,8 +197,21 @@ static int dims_str(char *buf, size_t len, int rank, const long long *d)
     return k + snprintf(buf + k, len - (size_t)k, "]");
 }
 
-static int load_one(const RtCkpt *c, const char *path, const char *kind, const IrValue *v, float *dst, char *err,
-                    size_t errlen)
+/* The layer that reads tensor v (a parameter or a state): where its shape
+ * comes from, for a message. NULL when no node reads it. */
+static const IrNode *reader(const IrGraph *g, const IrValue *v)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const IrNode *n = g->nodes.v[i];
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] == v)
+                return n;
+    }
+    return NULL;
+}
+
+static int load_one(const RtCkpt *c, const IrGraph *g, const char *path, const char *kind, const IrValue *v,
+                    float *dst, char *err, size_t errlen)
 {
     char name[256];
     snprintf(name, sizeof name, "%s/%s", kind, v->name);
@@ -211,7 +224,12 @@ static int load_one(const RtCkpt *c, const char *path, const char *kind, const I
         char a[96], b[96];
         dims_str(a, sizeof a, e->rank, e->dims);
         dims_str(b, sizeof b, v->rank, v->d);
-        snprintf(err, errlen, "%s: %s has shape %s, the model's is %s", path, name, a, b);
+        const IrNode *n = reader(g, v);
+        char at[300] = "";
+        if (n && n->loc.file && n->loc.line > 0)
+            snprintf(at, sizeof at, " (the layer at %s:%d)", n->loc.file->path, n->loc.line);
+        snprintf(err, errlen, "%s: %s has shape %s, the model's is %s%s: the model has changed since this "
+                 "checkpoint was trained", path, name, a, b, at);
         return -1;
     }
     memcpy(dst, e->data, e->bytes);
@@ -237,11 +255,11 @@ int run_ckpt_load(RunModel *m, const char *path, RunMeta *meta, RtRng *rng, int 
         goto done;
     }
     for (int i = 0; i < g->params.n; i++)
-        if (load_one(&c, path, "param", g->params.v[i], run_param(m, i), err, errlen) != 0 ||
-            (moments && load_one(&c, path, "moment", g->params.v[i], run_moment(m, i), err, errlen) != 0))
+        if (load_one(&c, g, path, "param", g->params.v[i], run_param(m, i), err, errlen) != 0 ||
+            (moments && load_one(&c, g, path, "moment", g->params.v[i], run_moment(m, i), err, errlen) != 0))
             goto done;
     for (int i = 0; i < g->states.n; i++)
-        if (load_one(&c, path, "state", g->states.v[i], run_state(m, i), err, errlen) != 0)
+        if (load_one(&c, g, path, "state", g->states.v[i], run_state(m, i), err, errlen) != 0)
             goto done;
     if (load_module(&c, m, path, err, errlen) != 0)
         goto done;
