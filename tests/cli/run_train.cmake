@@ -83,6 +83,11 @@ file(WRITE ${TMP}/wider.mwt "${ok_src}")
 expect(1 "ok.ckpt: param/conv1.w has shape [4, 1, 3, 3]" eval wider.mwt --ckpt ok.ckpt)
 expect(1 "the model's is [5, 1, 3, 3] (the layer at wider.mwt:2): the model has changed since this checkpoint was trained"
        eval wider.mwt --ckpt ok.ckpt)
+file(READ ${TMP}/ok.mwt ok_src)
+string(REPLACE "linear(3) }" "linear(3) linear(3) }" ok_src "${ok_src}")
+file(WRITE ${TMP}/deeper.mwt "${ok_src}")
+expect(1 "ok.ckpt: has no tensor param/linear2.w (the layer at deeper.mwt:2): the model has changed" eval deeper.mwt
+       --ckpt ok.ckpt)
 expect(0 "\"accuracy\"" eval ok.mwt --ckpt ok.ckpt --json)
 expect(1 "already trained 2 of 2 epochs" train ok.mwt --resume ok.ckpt -o ok3.ckpt --quiet)
 expect(0 "test accuracy" train ok.mwt --resume ok.ckpt --epochs 3 -o ok3.ckpt --quiet)
