@@ -13,6 +13,20 @@ const KeyVal *kv_find(const Vec *kvs, const char *key)
     return NULL;
 }
 
+/* Where a key that is unknown here goes instead: the optimizer's arguments
+ * written as train keys (PyTorch habits: lr = 0.1 beside epochs), the
+ * threshold written in a train or reuse statement. NULL: nowhere known. */
+static const char *key_elsewhere(SemaCtx *c, const char *what, const char *key)
+{
+    static const char *const sgd[] = { "lr", "momentum", "nesterov", "weight_decay" };
+    for (size_t i = 0; i < sizeof sgd / sizeof *sgd; i++)
+        if (!strcmp(what, "train") && !strcmp(key, sgd[i]))
+            return arena_printf(c->a, "it is an argument of the optimizer: optimizer = sgd(%s = ...)", key);
+    if ((!strcmp(what, "train") || !strcmp(what, "reuse")) && !strcmp(key, "threshold"))
+        return "the threshold is the modularize statement's: modularize MODEL { threshold = ... }";
+    return NULL;
+}
+
 bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *const *keys)
 {
     bool ok = true;
@@ -28,8 +42,10 @@ bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *con
             int nkeys = 0;
             while (keys[nkeys])
                 nkeys++;
-            const char *best = name_closest(kv->key, keys, nkeys);
-            if (best)
+            const char *best = name_closest(kv->key, keys, nkeys), *elsewhere = key_elsewhere(c, what, kv->key);
+            if (elsewhere)
+                sema_error(c, kv->loc, "unknown key '%s' in %s: %s", kv->key, what, elsewhere);
+            else if (best)
                 sema_error(c, kv->loc, "unknown key '%s' in %s; did you mean '%s'? (the keys are: %s)", kv->key, what,
                            best, list);
             else
