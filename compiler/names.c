@@ -49,6 +49,62 @@ const char *const *names_layers(int *n)
     return layers;
 }
 
+/* name in lower case without '_', '.' and a trailing "1d"/"2d", and
+ * without an "nn" prefix: "nn.AdaptiveAvgPool2d" -> "adaptiveavgpool" */
+static void torch_key(const char *name, char *out, size_t len)
+{
+    size_t k = 0;
+    for (const char *p = name; *p && k + 1 < len; p++)
+        if (*p != '_' && *p != '.')
+            out[k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    out[k] = 0;
+    if (k > 2 && (!strcmp(out + k - 2, "1d") || !strcmp(out + k - 2, "2d")))
+        out[k - 2] = 0;
+    if (!strncmp(out, "nn", 2) && strlen(out) > 2 && !names_is_layer(out))
+        memmove(out, out + 2, strlen(out + 2) + 1);
+}
+
+const char *names_torch_layer(const char *name)
+{
+    static const char *const map[][2] = {
+        { "softmax", "the model ends in logits, and cross_entropy applies the softmax itself: leave it out" },
+        { "logsoftmax", "the model ends in logits, and cross_entropy applies the softmax itself: leave it out" },
+        { "adaptiveavgpool", "did you mean 'gap' (global average pooling)?" },
+        { "globalavgpool", "did you mean 'gap' (global average pooling)?" },
+        { "globalaveragepool", "did you mean 'gap' (global average pooling)?" },
+        { "view", "did you mean 'flatten'?" },
+        { "reshape", "did you mean 'flatten'?" },
+        { "sigmoid", "the language's activation is relu" },
+        { "tanh", "the language's activation is relu" },
+        { "gelu", "the language's activation is relu" },
+        { "leakyrelu", "the language's activation is relu" },
+        { "elu", "the language's activation is relu" },
+        { "silu", "the language's activation is relu" },
+        { "identity", "a layer that does nothing is no layer: leave it out" },
+    };
+    char key[64];
+    torch_key(name, key, sizeof key);
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (!strcmp(key, map[i][0]))
+            return map[i][1];
+    return NULL;
+}
+
+const char *names_torch_param(const char *name)
+{
+    static const char *const map[][2] = {
+        { "kernelsize", "k" }, { "kernel", "k" }, { "padding", "pad" }, { "outchannels", "out" },
+        { "outfeatures", "out" }, { "filters", "out" }, { "channels", "out" }, { "features", "out" },
+        { "strides", "stride" },
+    };
+    char key[64];
+    torch_key(name, key, sizeof key);
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (!strcmp(key, map[i][0]))
+            return map[i][1];
+    return NULL;
+}
+
 int names_is_layer(const char *name)
 {
     int n;

@@ -14,6 +14,11 @@ const char *name_closest(const char *name, const char *const *cands, int n);
 const char *const *names_layers(int *n);
 /* Whether name is a built-in layer's. */
 int names_is_layer(const char *name);
+/* For a PyTorch module's or parameter's name where the language has another
+ * (Softmax, AdaptiveAvgPool2d, kernel_size, padding, ...): what to say, or the
+ * parameter's name here; NULL for any other name. */
+const char *names_torch_layer(const char *name);
+const char *names_torch_param(const char *name);
 
 /* The terminal columns UTF-8 text s takes: one per character, two for the
  * wide East Asian ones, none for combining marks (printf's %-14s counts bytes,

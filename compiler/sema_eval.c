@@ -226,10 +226,18 @@ bool sema_bind(SemaCtx *c, const char *what, Loc at, const ParamSpec *specs, int
                     slot = j;
             if (slot < 0) {
                 char *names = "";
-                for (int j = 0; j < n; j++)
+                const char *alt = names_torch_param(g->name), *mean = NULL;   /* kernel_size, padding, ... */
+                for (int j = 0; j < n; j++) {
                     names = arena_printf(c->a, "%s%s%s", names, j ? ", " : "", specs[j].name);
-                sema_error(c, g->loc, "%s has no parameter '%s'%s%s%s", what, g->name,
-                           n ? " (it has: " : "", names, n ? ")" : "");
+                    if (alt && !strcmp(alt, specs[j].name))
+                        mean = alt;
+                }
+                if (mean)
+                    sema_error(c, g->loc, "%s has no parameter '%s'; did you mean '%s'? (it has: %s)", what, g->name,
+                               mean, names);
+                else
+                    sema_error(c, g->loc, "%s has no parameter '%s'%s%s%s", what, g->name,
+                               n ? " (it has: " : "", names, n ? ")" : "");
                 ok = false;
                 continue;
             }

@@ -29,6 +29,11 @@ static void unknown_layer(SemaCtx *c, Loc loc, const char *name)
     }
     if (sema_lost(c, name) || sema_defined_later(c, loc, IT_BLOCK, name))
         return;
+    const char *torch = names_torch_layer(name);   /* a PyTorch habit: Softmax, AdaptiveAvgPool2d, ... */
+    if (torch) {
+        sema_error(c, loc, "unknown layer '%s': %s", name, torch);
+        return;
+    }
     const char *best = NULL;
     int bestd = 3;
     int nl;
