@@ -39,7 +39,7 @@ static void test_argument_errors(void **state)
         "model g : [1, 8, 8] -> [1, 8, 8] { relu(1) }\n", 1);
     assert_int_equal(t->errors, 7);
     assert_diag(t, "1:59: error: too many arguments to conv (it takes at most 5)");
-    assert_diag(t, "2:44: error: conv has no parameter 'kernel' (it has: out, k, stride, pad, bias)");
+    assert_diag(t, "2:44: error: conv has no parameter 'kernel'; did you mean 'k'? (it has: out, k, stride, pad, bias)");
     assert_diag(t, "3:51: error: argument 'k' of conv given twice");
     assert_diag(t, "4:48: error: positional argument after a named one in conv");
     assert_diag(t, "5:36: error: conv needs argument 'out'");
