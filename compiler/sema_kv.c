@@ -27,6 +27,20 @@ static const char *key_elsewhere(SemaCtx *c, const char *what, const char *key)
     return NULL;
 }
 
+/* The train key a training script's name stands for (batch_size: batch), or NULL. */
+static const char *key_synonym(const char *what, const char *key)
+{
+    static const char *const train[][2] = {
+        { "batch_size", "batch" }, { "batchsize", "batch" }, { "num_epochs", "epochs" }, { "n_epochs", "epochs" },
+        { "max_epochs", "epochs" }, { "optim", "optimizer" }, { "scheduler", "schedule" },
+        { "lr_scheduler", "schedule" }, { "criterion", "loss" }, { "num_threads", "threads" },
+    };
+    for (size_t i = 0; i < sizeof train / sizeof *train; i++)
+        if (!strcmp(what, "train") && !strcmp(key, train[i][0]))
+            return train[i][1];
+    return NULL;
+}
+
 bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *const *keys)
 {
     bool ok = true;
@@ -42,7 +56,9 @@ bool kv_check_keys(SemaCtx *c, const char *what, const Vec *kvs, const char *con
             int nkeys = 0;
             while (keys[nkeys])
                 nkeys++;
-            const char *best = name_closest(kv->key, keys, nkeys), *elsewhere = key_elsewhere(c, what, kv->key);
+            const char *best = key_synonym(what, kv->key), *elsewhere = key_elsewhere(c, what, kv->key);
+            if (!best)
+                best = name_closest(kv->key, keys, nkeys);
             if (elsewhere)
                 sema_error(c, kv->loc, "unknown key '%s' in %s: %s", kv->key, what, elsewhere);
             else if (best)
