@@ -54,7 +54,22 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
         }
         return ok;
     }
-    sema_error(c, src->loc, "unknown data source '%s' (the sources are: idx, cifar10, synthetic)", src->s);
+    /* torchvision's data set names: the files they download are what idx() and cifar10() read */
+    static const char *const sources[] = { "idx", "cifar10", "synthetic" }, *const idx_sets[] = {
+        "mnist", "fashionmnist", "fashion_mnist", "FashionMNIST", "MNIST", "kmnist", "KMNIST", "emnist", "EMNIST",
+    };
+    for (size_t i = 0; i < sizeof idx_sets / sizeof *idx_sets; i++)
+        if (!strcmp(src->s, idx_sets[i])) {
+            sema_error(c, src->loc, "unknown data source '%s': its files (train-images-idx3-ubyte[.gz] and the "
+                       "others) are read by idx(\"DIR\")", src->s);
+            return false;
+        }
+    const char *best = name_closest(src->s, sources, 3);
+    if (best)
+        sema_error(c, src->loc, "unknown data source '%s'; did you mean '%s'? (the sources are: idx, cifar10, "
+                   "synthetic)", src->s, best);
+    else
+        sema_error(c, src->loc, "unknown data source '%s' (the sources are: idx, cifar10, synthetic)", src->s);
     return false;
 }
 
@@ -144,8 +159,21 @@ static bool augment(SemaCtx *c, const Expr *e, DatasetInfo *ds)
                 ds->crop_pad = (int)v.i;
             }
         } else {
-            sema_error(c, a->loc, "unknown augmentation '%s' (the augmentations are: random_crop(pad = P), hflip)",
-                       a->kind == EX_IDENT || a->kind == EX_CALL ? a->s : expr_kind_str(a));
+            const char *name = a->kind == EX_IDENT || a->kind == EX_CALL ? a->s : NULL;
+            /* torchvision's transforms, and the plain words for them */
+            static const char *const flips[] = { "RandomHorizontalFlip", "horizontal_flip", "flip" },
+                              *const crops[] = { "RandomCrop", "crop" };
+            const char *mean = NULL;
+            for (size_t k = 0; name && k < sizeof flips / sizeof *flips; k++)
+                mean = !strcmp(name, flips[k]) ? "hflip" : mean;
+            for (size_t k = 0; name && k < sizeof crops / sizeof *crops; k++)
+                mean = !strcmp(name, crops[k]) ? "random_crop(pad = P)" : mean;
+            if (mean)
+                sema_error(c, a->loc, "unknown augmentation '%s'; did you mean %s? (the augmentations are: "
+                           "random_crop(pad = P), hflip)", name, mean);
+            else
+                sema_error(c, a->loc, "unknown augmentation '%s' (the augmentations are: random_crop(pad = P), hflip)",
+                           name ? name : expr_kind_str(a));
             ok = false;
         }
     }

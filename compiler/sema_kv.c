@@ -27,7 +27,7 @@ static const char *key_elsewhere(SemaCtx *c, const char *what, const char *key)
     return NULL;
 }
 
-/* The train key a training script's name stands for (batch_size: batch), or NULL. */
+/* The key a training script's name stands for (batch_size: batch, num_classes: classes), or NULL. */
 static const char *key_synonym(const char *what, const char *key)
 {
     static const char *const train[][2] = {
@@ -35,9 +35,16 @@ static const char *key_synonym(const char *what, const char *key)
         { "max_epochs", "epochs" }, { "optim", "optimizer" }, { "scheduler", "schedule" },
         { "lr_scheduler", "schedule" }, { "criterion", "loss" }, { "num_threads", "threads" },
     };
+    static const char *const dataset[][2] = {
+        { "num_classes", "classes" }, { "n_classes", "classes" }, { "input_shape", "shape" }, { "size", "shape" },
+        { "transform", "augment" }, { "transforms", "augment" }, { "class_names", "names" }, { "labels", "names" },
+    };
     for (size_t i = 0; i < sizeof train / sizeof *train; i++)
         if (!strcmp(what, "train") && !strcmp(key, train[i][0]))
             return train[i][1];
+    for (size_t i = 0; i < sizeof dataset / sizeof *dataset; i++)
+        if (!strcmp(what, "a dataset") && !strcmp(key, dataset[i][0]))
+            return dataset[i][1];
     return NULL;
 }
 

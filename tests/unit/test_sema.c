@@ -131,7 +131,8 @@ static void test_dataset(void **state)
     assert_diag(t, "5:9: error: dataset 'nos' needs classes = N");
     assert_diag(t, "6:67: error: names has 1 names, but the data set has 2 classes");
     assert_diag(t, "7:70: error: unknown augmentation 'rotate'");
-    assert_diag(t, "8:15: error: unknown data source 'mnist' (the sources are: idx, cifar10, synthetic)");
+    assert_diag(t, "8:15: error: unknown data source 'mnist': its files (train-images-idx3-ubyte[.gz] and the others) "
+                   "are read by idx(\"DIR\")");
     tc_free(t);
 
     /* one (mean, std) pair per channel: 40 channels are fine, past RT_NORM_MAX is an error */
