@@ -95,7 +95,23 @@ const char *names_torch_param(const char *name)
     static const char *const map[][2] = {
         { "kernelsize", "k" }, { "kernel", "k" }, { "padding", "pad" }, { "outchannels", "out" },
         { "outfeatures", "out" }, { "filters", "out" }, { "channels", "out" }, { "features", "out" },
-        { "strides", "stride" },
+        { "strides", "stride" }, { "learningrate", "lr" }, { "stepsize", "every" }, { "weightdecay", "weight_decay" },
+    };
+    char key[64];
+    torch_key(name, key, sizeof key);
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (!strcmp(key, map[i][0]))
+            return map[i][1];
+    return NULL;
+}
+
+const char *names_torch_word(const char *name)
+{
+    static const char *const map[][2] = {
+        { "crossentropyloss", "cross_entropy" }, { "crossentropy", "cross_entropy" }, { "ce", "cross_entropy" },
+        { "nll", "cross_entropy" }, { "nllloss", "cross_entropy" }, { "cohesionloss", "cohesion" },
+        { "couplingloss", "coupling" }, { "cosineannealinglr", "cosine" }, { "cosineannealing", "cosine" },
+        { "steplr", "step" }, { "constantlr", "constant" },
     };
     char key[64];
     torch_key(name, key, sizeof key);

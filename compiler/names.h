@@ -19,6 +19,8 @@ int names_is_layer(const char *name);
  * parameter's name here; NULL for any other name. */
 const char *names_torch_layer(const char *name);
 const char *names_torch_param(const char *name);
+/* The same for a loss term's or a schedule's name (CrossEntropyLoss: cross_entropy, CosineAnnealingLR: cosine). */
+const char *names_torch_word(const char *name);
 
 /* The terminal columns UTF-8 text s takes: one per character, two for the
  * wide East Asian ones, none for combining marks (printf's %-14s counts bytes,

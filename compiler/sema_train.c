@@ -25,7 +25,11 @@ static void unknown_word(SemaCtx *c, const Expr *e, const char *key, const char 
                          const char *list)
 {
     const char *s = e->kind == EX_IDENT || e->kind == EX_CALL ? e->s : NULL;
-    const char *best = s ? name_closest(s, words, n) : NULL;
+    const char *best = NULL, *torch = s ? names_torch_word(s) : NULL;   /* CosineAnnealingLR: cosine */
+    for (int i = 0; torch && i < n; i++)
+        best = !strcmp(torch, words[i]) ? words[i] : best;
+    if (!best && s)
+        best = name_closest(s, words, n);
     if (best)
         sema_error(c, e->loc, "unknown %s '%s'; did you mean '%s'? (the choices are: %s)", key, s, best, list);
     else if (s)
@@ -145,7 +149,13 @@ static bool loss_term(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen, Loc *
         if (strcmp(name->s, terms[i]) == 0)
             k = i;
     if (k < 0) {
-        if (name->kind == EX_IDENT)
+        const char *best = name->kind == EX_IDENT ? names_torch_word(name->s) : NULL;   /* CrossEntropyLoss */
+        if (name->kind == EX_IDENT && !best)
+            best = name_closest(name->s, terms, 3);
+        if (best && strcmp(best, "cosine") && strcmp(best, "step") && strcmp(best, "constant"))
+            sema_error(c, name->loc, "unknown loss term '%s'; did you mean '%s'? (the terms are: cross_entropy, "
+                       "cohesion, coupling)", name->s, best);
+        else if (name->kind == EX_IDENT)
             sema_error(c, name->loc, "unknown loss term '%s' (the terms are: cross_entropy, cohesion, coupling)", name->s);
         else
             sema_error(c, e->loc, "a loss is a sum of terms, each 'term' or 'number * term'");
