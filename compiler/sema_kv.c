@@ -24,6 +24,17 @@ static const char *key_elsewhere(SemaCtx *c, const char *what, const char *key)
             return arena_printf(c->a, "it is an argument of the optimizer: optimizer = sgd(%s = ...)", key);
     if ((!strcmp(what, "train") || !strcmp(what, "reuse")) && !strcmp(key, "threshold"))
         return "the threshold is the modularize statement's: modularize MODEL { threshold = ... }";
+    if (!strcmp(what, "reuse")) {   /* what a reuse takes from its model's train statement, or fixes */
+        static const char *const from_train[] = { "batch", "optimizer", "momentum", "nesterov", "weight_decay" };
+        for (size_t i = 0; i < sizeof from_train / sizeof *from_train; i++)
+            if (!strcmp(key, from_train[i]))
+                return "a reuse fine-tunes with the batch and the sgd settings of its model's train statement "
+                       "(its own keys: classes, epochs, lr, generators)";
+        if (!strcmp(key, "schedule"))
+            return "a reuse fine-tunes over a cosine schedule of its epochs";
+        if (!strcmp(key, "loss"))
+            return "a reuse fine-tunes on cross_entropy alone: its module's kernels are chosen already";
+    }
     return NULL;
 }
 
