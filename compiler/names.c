@@ -49,19 +49,23 @@ const char *const *names_layers(int *n)
     return layers;
 }
 
-/* name in lower case without '_', '.' and a trailing "1d"/"2d", and
- * without an "nn" prefix: "nn.AdaptiveAvgPool2d" -> "adaptiveavgpool" */
-static void torch_key(const char *name, char *out, size_t len)
+/* The value map gives for name, compared in lower case without '_' and
+ * without a trailing "1d" or "2d" (AdaptiveAvgPool2d: adaptiveavgpool); NULL
+ * when it gives none. */
+static const char *torch_find(const char *name, const char *const (*map)[2], size_t n)
 {
+    char key[64];
     size_t k = 0;
-    for (const char *p = name; *p && k + 1 < len; p++)
-        if (*p != '_' && *p != '.')
-            out[k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-    out[k] = 0;
-    if (k > 2 && (!strcmp(out + k - 2, "1d") || !strcmp(out + k - 2, "2d")))
-        out[k - 2] = 0;
-    if (!strncmp(out, "nn", 2) && strlen(out) > 2 && !names_is_layer(out))
-        memmove(out, out + 2, strlen(out + 2) + 1);
+    for (const char *p = name; *p && k + 1 < sizeof key; p++)
+        if (*p != '_')
+            key[k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    key[k] = 0;
+    if (k > 2 && (!strcmp(key + k - 2, "1d") || !strcmp(key + k - 2, "2d")))
+        key[k - 2] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(key, map[i][0]))
+            return map[i][1];
+    return NULL;
 }
 
 const char *names_torch_layer(const char *name)
@@ -82,12 +86,7 @@ const char *names_torch_layer(const char *name)
         { "silu", "the language's activation is relu" },
         { "identity", "a layer that does nothing is no layer: leave it out" },
     };
-    char key[64];
-    torch_key(name, key, sizeof key);
-    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
-        if (!strcmp(key, map[i][0]))
-            return map[i][1];
-    return NULL;
+    return torch_find(name, map, sizeof map / sizeof *map);
 }
 
 const char *names_torch_param(const char *name)
@@ -97,12 +96,7 @@ const char *names_torch_param(const char *name)
         { "outfeatures", "out" }, { "filters", "out" }, { "channels", "out" }, { "features", "out" },
         { "strides", "stride" }, { "learningrate", "lr" }, { "stepsize", "every" }, { "weightdecay", "weight_decay" },
     };
-    char key[64];
-    torch_key(name, key, sizeof key);
-    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
-        if (!strcmp(key, map[i][0]))
-            return map[i][1];
-    return NULL;
+    return torch_find(name, map, sizeof map / sizeof *map);
 }
 
 const char *names_torch_word(const char *name)
@@ -113,12 +107,7 @@ const char *names_torch_word(const char *name)
         { "couplingloss", "coupling" }, { "cosineannealinglr", "cosine" }, { "cosineannealing", "cosine" },
         { "steplr", "step" }, { "constantlr", "constant" },
     };
-    char key[64];
-    torch_key(name, key, sizeof key);
-    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
-        if (!strcmp(key, map[i][0]))
-            return map[i][1];
-    return NULL;
+    return torch_find(name, map, sizeof map / sizeof *map);
 }
 
 int names_is_layer(const char *name)
