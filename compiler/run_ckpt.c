@@ -216,16 +216,17 @@ static int load_one(const RtCkpt *c, const IrGraph *g, const char *path, const c
     char name[256];
     snprintf(name, sizeof name, "%s/%s", kind, v->name);
     const RtCkptEntry *e = rt_ckpt_find(c, name);
-    const IrNode *n = reader(g, v);
-    char at[300] = "";
-    if (n && n->loc.file && n->loc.line > 0)
-        snprintf(at, sizeof at, " (the layer at %s:%d)", n->loc.file->path, n->loc.line);
-    if (!e || e->kind != RT_CKPT_F32) {   /* the model's name matched (run_ckpt_load): a layer was added */
-        snprintf(err, errlen, "%s: has no tensor %s%s: the model has changed since this checkpoint was trained",
-                 path, name, at);
-        return -1;
-    }
-    if (e->rank != v->rank || memcmp(e->dims, v->d, sizeof(long long) * (size_t)v->rank) != 0) {
+    int missing = !e || e->kind != RT_CKPT_F32;
+    if (missing || e->rank != v->rank || memcmp(e->dims, v->d, sizeof(long long) * (size_t)v->rank) != 0) {
+        const IrNode *n = reader(g, v);
+        char at[300] = "";
+        if (n && n->loc.file && n->loc.line > 0)
+            snprintf(at, sizeof at, " (the layer at %s:%d)", n->loc.file->path, n->loc.line);
+        if (missing) {   /* the model's name matched (run_ckpt_load): a layer was added */
+            snprintf(err, errlen, "%s: has no tensor %s%s: the model has changed since this checkpoint was trained",
+                     path, name, at);
+            return -1;
+        }
         char a[96], b[96];
         dims_str(a, sizeof a, e->rank, e->dims);
         dims_str(b, sizeof b, v->rank, v->d);

@@ -21,15 +21,22 @@ static Net *find_model(SemaCtx *c, const char *name, Loc loc)
 }
 
 /* A word a key does not take: quoted, with the one it misspells. */
+/* The word of words that s was meant as: its PyTorch name's (CosineAnnealingLR:
+ * cosine, CrossEntropyLoss: cross_entropy), or the closest; NULL when none. */
+static const char *meant(const char *s, const char *const *words, int n)
+{
+    const char *torch = names_torch_word(s);
+    for (int i = 0; torch && i < n; i++)
+        if (!strcmp(torch, words[i]))
+            return words[i];
+    return name_closest(s, words, n);
+}
+
 static void unknown_word(SemaCtx *c, const Expr *e, const char *key, const char *const *words, int n,
                          const char *list)
 {
     const char *s = e->kind == EX_IDENT || e->kind == EX_CALL ? e->s : NULL;
-    const char *best = NULL, *torch = s ? names_torch_word(s) : NULL;   /* CosineAnnealingLR: cosine */
-    for (int i = 0; torch && i < n; i++)
-        best = !strcmp(torch, words[i]) ? words[i] : best;
-    if (!best && s)
-        best = name_closest(s, words, n);
+    const char *best = s ? meant(s, words, n) : NULL;
     if (best)
         sema_error(c, e->loc, "unknown %s '%s'; did you mean '%s'? (the choices are: %s)", key, s, best, list);
     else if (s)
@@ -149,10 +156,8 @@ static bool loss_term(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen, Loc *
         if (strcmp(name->s, terms[i]) == 0)
             k = i;
     if (k < 0) {
-        const char *best = name->kind == EX_IDENT ? names_torch_word(name->s) : NULL;   /* CrossEntropyLoss */
-        if (name->kind == EX_IDENT && !best)
-            best = name_closest(name->s, terms, 3);
-        if (best && strcmp(best, "cosine") && strcmp(best, "step") && strcmp(best, "constant"))
+        const char *best = name->kind == EX_IDENT ? meant(name->s, terms, 3) : NULL;
+        if (best)
             sema_error(c, name->loc, "unknown loss term '%s'; did you mean '%s'? (the terms are: cross_entropy, "
                        "cohesion, coupling)", name->s, best);
         else if (name->kind == EX_IDENT)
