@@ -382,7 +382,8 @@ def fuzz_cli(r, rng):
         good = f.read()
     while r.more():
         args = cli_args(rng)
-        r.run(args, {"cmd.txt": " ".join(repr(a) for a in args).encode(), "tiny.mwt": TINY.encode()}, timeout=60)
+        # args.txt: the arguments quoted (cmd.txt joins them with blanks, where an empty one vanishes)
+        r.run(args, {"args.txt": " ".join(repr(a) for a in args).encode(), "tiny.mwt": TINY.encode()}, timeout=60)
         with open(os.path.join(r.cwd, "m.ckpt"), "wb") as f:   # whatever the run wrote over it
             f.write(good)
 
