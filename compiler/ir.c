@@ -92,7 +92,8 @@ long long ir_numel(const IrValue *v)
 
 static IrNode *node(Lower *L, IrOp op, Loc loc, int nin, IrValue **in, int rank, const long long *d)
 {
-    return ir_add_node(L->a, L->g, op, loc, loc.line, nin, in, rank, d);
+    /* the line as the user knows it: the REPL's session numbers its lines as they were typed */
+    return ir_add_node(L->a, L->g, op, loc, src_line_no(loc.file, loc.line), nin, in, rank, d);
 }
 
 /* The batch-first shape of a layer's output. */

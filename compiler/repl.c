@@ -58,6 +58,7 @@ typedef struct Repl {
      * diagnostics call the session's lines (SrcFile.lines) */
     int *lines;
     int nlines, typed_lines;
+    char *pending;             /* a command line that ended an unclosed item: the next line to run */
 } Repl;
 
 /* Newlines in s[0, n). */
@@ -347,6 +348,22 @@ static int is_command(const char *line)
     return 0;
 }
 
+/* Whether a line read while an item's braces are open is a command instead:
+ * a command word alone, or before an option (`train --epochs 1`, `dump ir`).
+ * A model's layers never read so, and a forgotten '}' then costs one error,
+ * not the commands typed after it. */
+static int ends_item(const char *line)
+{
+    line += strspn(line, " \t");
+    size_t n = strcspn(line, " \t");
+    const char *next = line + n + strspn(line + n, " \t");
+    if (!is_command(line))
+        return 0;
+    if (n == 4 && !strncmp(line, "dump", 4))
+        return !strncmp(next, "ast", 3) || !strncmp(next, "ir", 2) || !strncmp(next, "llvm", 4) || *next == '-';
+    return !*next || *next == '-' || *next == '#';
+}
+
 /* A command line on the session: argv as the command line would give it,
  * the session in the file's place. */
 static int run_command(Repl *r, char *line)
@@ -520,6 +537,10 @@ static int step(Repl *r, char *line)
             free(more);
             break;
         }
+        if (ends_item(more)) {   /* the item goes to the checker as it is; the command runs next */
+            r->pending = more;
+            break;
+        }
         char *joined = malloc(strlen(item) + strlen(more) + 2);
         if (joined)
             sprintf(joined, "%s\n%s", item, more);
@@ -648,7 +669,8 @@ int repl_run(const CliOptions *o, const char *argv0)
     }
     for (;;) {
         r.cancelled = 0;
-        char *line = read_line(&r, "mwt> ");
+        char *line = r.pending ? r.pending : read_line(&r, "mwt> ");
+        r.pending = NULL;
         if (!line) {
             if (r.tty)
                 fputc('\n', term());   /* end of input (^D) ends the prompt's line */

@@ -50,6 +50,17 @@ if(NOT EXISTS ${TMP}/two.o OR NOT EXISTS ${TMP}/two.h)
   message(FATAL_ERROR "emit in the REPL wrote no two.o and two.h")
 endif()
 
+# an item left open ends at a command line: the checker says what is missing, and the command runs
+repl(1 "model m : [1, 8, 8] -> [3] {
+    conv(4) relu
+check
+dump ir --model n
+model n : [1, 8, 8] -> [3] { flatten linear(3) }
+dump ir --model n
+"
+  "<repl>: no models;graph n (batch 1, inference, 2 params);%0 = input \"images\" : [1, 1, 8, 8]  \\; line 5"
+  "this '{' is not closed;has no model named 'n'" base.mwt)
+
 # a comment inside an item ends at its line: the braces after it still count
 # (a '{' in a comment does not), and the next line is a command again
 repl(0 "model c : [1, 8, 8] -> [3] {   # a model { with a comment
