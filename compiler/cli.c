@@ -296,8 +296,13 @@ bool cli_parse(int argc, char **argv, CliOptions *o)
             VALUE();
             char *end;
             o->threshold = strtod(next, &end);
-            if (!*next || *end || !(o->threshold > 0 && o->threshold <= 1))
+            if (!*next || *end || !(o->threshold > 0 && o->threshold <= 100))
                 return usage("--threshold needs a number in (0, 1], not '%s'", next);
+            if (o->threshold > 1) {   /* a percentage: 90 for 90% of a class's images */
+                fprintf(stderr, "mwtc: error: --threshold needs a number in (0, 1], not '%s': it is a share of a "
+                        "class's images (%g%% is %g)\n%s\n", next, o->threshold, o->threshold / 100, cli_try());
+                return false;
+            }
         } else if (a[0] == '-' && a[1]) {
             return usage("unknown option '%s'", a);
         } else if (!o->file && !strcmp(o->command, "run") && command_word(a) && not_a_file(a)) {

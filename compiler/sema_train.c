@@ -309,7 +309,18 @@ ModularizeInfo *sema_modularize(SemaCtx *c, const Item *it)
     m->keep_generators = true;
     bool ok = kv_check_keys(c, "modularize", &it->kvs, keys);
     m->model = masked_model(c, it, "modularize");
-    ok = kv_num(c, &it->kvs, "threshold", 0, 1, true, &m->threshold) && ok;
+    const KeyVal *th = kv_find(&it->kvs, "threshold");
+    double pct = !th                          ? 0
+                 : th->value->kind == EX_INT   ? (double)th->value->i
+                 : th->value->kind == EX_FLOAT ? th->value->f
+                                               : 0;
+    if (pct > 1 && pct <= 100) {   /* a percentage: 90 for 90% of a class's images */
+        sema_error(c, th->value->loc, "threshold must be in (0, 1], not %g: it is a share of a class's images "
+                   "(%g%% is %g)", pct, pct, pct / 100);
+        ok = false;
+    } else {
+        ok = kv_num(c, &it->kvs, "threshold", 0, 1, true, &m->threshold) && ok;
+    }
     ok = generators(c, &it->kvs, &m->keep_generators) && ok;
     return ok && m->model ? m : NULL;
 }
