@@ -147,9 +147,17 @@ static void do_import(Loader *L, const SrcFile *from, Item *imp)
         else if (stat(near, &st) == 0)
             diag_error(L->d, imp->loc, "cannot import \"%s\": %s is %s, not a .mwt file", imp->path, near,
                        S_ISDIR(st.st_mode) ? "a directory" : "a device or other special file");
-        else
-            diag_error(L->d, imp->loc, "cannot find import \"%s\" (looked next to %s, in $MWT_PATH%s)", imp->path,
-                       from->path, L->paths->stdlib_dir ? " and in the stdlib" : "");
+        else {
+            /* import "models/resnet": the files of the stdlib's folder it names, to pick from */
+            const char *end = strrchr(imp->path, '/'), *dir = NULL, *there = NULL;
+            if (in_lib && end) {
+                dir = arena_printf(L->a, "%.*s", (int)(end - imp->path), imp->path);
+                there = mwt_files(L->a, arena_printf(L->a, "%s/%s", L->paths->stdlib_dir, dir), dir);
+            }
+            diag_error(L->d, imp->loc, "cannot find import \"%s\" (looked next to %s, in $MWT_PATH%s)%s%s%s%s",
+                       imp->path, from->path, L->paths->stdlib_dir ? " and in the stdlib" : "",
+                       there ? "; the stdlib's " : "", there ? dir : "", there ? "/ holds " : "", there ? there : "");
+        }
         return;
     }
     const char *why = import_not_program(path);
