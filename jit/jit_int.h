@@ -40,6 +40,15 @@ void jit_set_target(LLVMContextRef ctx, LLVMValueRef fn, const char *cpu, const 
 LLVMModuleRef jit_build_module(Jit *j, LLVMContextRef ctx, const JitCall *calls, int n, const char *keep, char *err,
                                size_t errlen);
 
+/* MWTC_PERF_MAP (jit_perfmap.c): the code symbols of an object, read
+ * before the JIT takes it, written to /tmp/perf-PID.map once it is linked,
+ * named by the kernel each runs where a call says (write frees the map). */
+typedef struct PerfMap PerfMap;
+int jit_perf_map_wanted(void);
+PerfMap *jit_perf_map_read(LLVMMemoryBufferRef obj);
+void jit_perf_map_write(Jit *j, PerfMap *pm, const JitCall *calls, int ncalls);
+void jit_perf_map_free(PerfMap *pm);
+
 extern const unsigned char mwt_kernels_bc[];
 /* A hash of the JIT's own sources (jit/source_id.cmake). */
 extern const char mwt_jit_source_id[];

@@ -216,14 +216,19 @@ static void *compile_part(void *arg)
     return NULL;
 }
 
-static int link_objects(Jit *j, LLVMMemoryBufferRef *obj, int n, char *err, size_t errlen)
+static int link_objects(Jit *j, LLVMMemoryBufferRef *obj, int n, const JitCall *calls, int ncalls, char *err,
+                        size_t errlen)
 {
     int rc = 0;
+    int perf = jit_perf_map_wanted();
+    PerfMap *pm[MAX_OBJS] = { NULL };
     for (int i = 0; i < n; i++) {
         if (rc != 0) {
             LLVMDisposeMemoryBuffer(obj[i]);
             continue;
         }
+        if (perf)
+            pm[i] = jit_perf_map_read(obj[i]);   /* before the JIT owns the buffer */
         LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), obj[i]);
         if (e) {
             char *m = LLVMGetErrorMessage(e);
@@ -231,6 +236,12 @@ static int link_objects(Jit *j, LLVMMemoryBufferRef *obj, int n, char *err, size
             LLVMDisposeErrorMessage(m);
             rc = -1;
         }
+    }
+    for (int i = 0; i < n; i++) {
+        if (rc == 0)
+            jit_perf_map_write(j, pm[i], calls, ncalls);
+        else
+            jit_perf_map_free(pm[i]);
     }
     return rc;
 }
@@ -306,7 +317,7 @@ int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
     j->from_cache = 0;
     if (cached && cache_read(path, obj, &nobj) == 0) {
         j->from_cache = 1;
-        return link_objects(j, obj, nobj, err, errlen);
+        return link_objects(j, obj, nobj, calls, n, err, errlen);
     }
 
     int P = parts_wanted(n);
@@ -358,5 +369,5 @@ int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
     }
     if (cached)
         cache_write(path, obj, nobj);
-    return link_objects(j, obj, nobj, err, errlen);
+    return link_objects(j, obj, nobj, calls, n, err, errlen);
 }

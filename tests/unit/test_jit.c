@@ -424,6 +424,63 @@ static void test_object_cache(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* MWTC_PERF_MAP=1 names the JIT'ed code for perf in /tmp/perf-PID.map: each
+ * call's function at the address a lookup gives, named by its kernel, and
+ * the body calls of one shape share (a local symbol no lookup finds). */
+static void test_perf_map(void **state)
+{
+    (void)state;
+    int simd = host_simd();
+    const int F = 24, O = 9, B = 4;
+    char err[512], path[64], names[3][48];
+    snprintf(path, sizeof path, "/tmp/perf-%ld.map", (long)getpid());
+    unlink(path);
+    setenv("MWTC_PERF_MAP", "1", 1);
+    Jit *j = jit_create(err, sizeof err);
+    assert_non_null(j);
+    double consts[3][9];
+    JitCall calls[3];
+    for (int i = 0; i < 3; i++) {   /* tensors anywhere: one shape, one body */
+        double c[9] = { 64.0 * i, 4096, -1, 8192 + 64.0 * i, B, F, O, 1, simd };
+        memcpy(consts[i], c, sizeof c);
+        snprintf(names[i], sizeof names[i], "pm_lin%d_%ld", i, (long)getpid());
+        calls[i] = (JitCall){ names[i], "k_linear_fwd", "ppqpwiiirilh", consts[i] };
+    }
+    if (jit_add_calls(j, calls, 3, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    unsetenv("MWTC_PERF_MAP");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    unsigned long long start[64], size[64];
+    char name[64][160];
+    int n = 0;
+    while (n < 64 && fscanf(f, "%llx %llx %159[^\n]", &start[n], &size[n], name[n]) == 3)
+        n++;
+    fclose(f);
+    unlink(path);
+    char body[200];
+    snprintf(body, sizeof body, "k_linear_fwd %s.shape", names[0]);
+    int found_body = 0;
+    for (int i = 0; i < n; i++) {
+        assert_true(size[i] > 0);
+        found_body |= !strcmp(name[i], body);
+        for (int k = 0; k < n; k++)   /* no two ranges overlap */
+            assert_true(k == i || start[i] + size[i] <= start[k] || start[k] + size[k] <= start[i]);
+    }
+    assert_true(found_body);
+    for (int c = 0; c < 3; c++) {
+        char want[200];
+        snprintf(want, sizeof want, "k_linear_fwd %s", names[c]);
+        int at_lookup = 0;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(name[i], want))
+                at_lookup = start[i] == (unsigned long long)(uintptr_t)jit_lookup(j, names[c]);
+        if (!at_lookup)
+            fail_msg("%s is not in %s at its address", want, path);
+    }
+    jit_destroy(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_shared_shapes),
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_object_cache),
+        cmocka_unit_test(test_perf_map),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
