@@ -255,6 +255,7 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
 {
     int TW = g->TW, PWp = g->PWp, pr = 2 * (tr1 - tr0) + 2;
     float *plane = ws + g->plane;
+    k_wino_plane_zero(plane, PWp, pr, PWp);
     for (int ci = 0; ci < Ca; ci++) { /* V row ci: input channel cmap[ci] */
         int c = cmap ? cmap[ci] : ci;
         if (zero && zero[ci]) { /* a channel of zeros (zero[ci]) transforms to zeros: no need to */
@@ -267,7 +268,8 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
         /* the rows the tiles read, zero-padded: plane row i is input row 2 tr0 - 1 + i, column j input column j - 1 */
         for (int i = 0; i < pr; i++) {
             int ih = 2 * tr0 - 1 + i;
-            k_wino_pad_row(plane + (long)i * PWp, ih < 0 || ih >= H ? NULL : x + ((long)c * H + ih) * W, 1, W, PWp);
+            if (ih >= 0 && ih < H)
+                k_wino_plane_row(plane + (long)i * PWp, x + ((long)c * H + ih) * W, 1, W, PWp);
         }
         k_wino_strip(plane, 4, k_wino_bt, ws + g->strip, ws + g->over, g, tr1 - tr0,
                      v + (long)ci * g->ldv + col0, g->vxs);
@@ -526,11 +528,10 @@ static void k_wino_dy(const float *restrict dy, float *restrict z, const KWinoWs
 {
     int PWp = g->PWp;
     float *r = ws + g->plane;
+    k_wino_plane_zero(r, PWp, 2 * (tr1 - tr0), PWp);
     for (int k = 0; k < K; k++) {
-        for (int a = 0; a < 2 * (tr1 - tr0); a++) { /* the tile rows' rows of dy, zero-padded */
-            int oh = 2 * tr0 + a;
-            k_wino_pad_row(r + (long)a * PWp, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, PWp);
-        }
+        for (int a = 0; a < 2 * (tr1 - tr0) && 2 * tr0 + a < H; a++) /* the tile rows' rows of dy, zero-padded */
+            k_wino_plane_row(r + (long)a * PWp, dy + ((long)k * H + 2 * tr0 + a) * W, 0, W, PWp);
         k_wino_strip(r, 2, k_wino_a, ws + g->strip, NULL, g, tr1 - tr0, z + (long)k * g->ldv + col0, g->mxs);
     }
 }

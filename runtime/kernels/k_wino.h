@@ -29,20 +29,26 @@ static inline float *k_wino_fold(const float *restrict b, const float *restrict 
     return NULL;
 }
 
-/* d[0..n) = the W floats of src from column `shift` on, zeros around them
- * (everywhere when src is NULL: a row past the image's edge): the
- * zero-padded rows the transforms read. */
-static inline void k_wino_pad_row(float *restrict d, const float *restrict src, int shift, int W, int n)
+/* The zero-padded rows a transform reads, in a plane filled channel after
+ * channel. What is padding (the columns left of `shift` and past the
+ * input's W, the rows outside the input) is the same for every channel, and
+ * a channel's rows never write it: so a call zeroes the plane's `rows` x `n`
+ * once (k_wino_plane_zero) and each channel copies in only its input's rows
+ * (k_wino_plane_row). Zeroing each row's padding per channel cost ~2.5% of a
+ * SimCNN training step, in calls of memset of 8 to 192 bytes. */
+static inline void k_wino_plane_zero(float *restrict d, long PWp, int rows, int n)
 {
-    int j = 0, e = shift + W < n ? shift + W : n;
-    if (src) {
-        for (; j < shift; j++)
-            d[j] = 0.0f;
-        for (; j < e; j++)
-            d[j] = src[j - shift];
-    }
-    for (; j < n; j++)
-        d[j] = 0.0f;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < n; j++)
+            d[(long)i * PWp + j] = 0.0f;
+}
+
+/* d[shift + j] = src[j], for the j < W that fit in the row's n columns. */
+static inline void k_wino_plane_row(float *restrict d, const float *restrict src, int shift, int W, int n)
+{
+    int e = shift + W < n ? W : n - shift;
+    for (int j = 0; j < e; j++)
+        d[shift + j] = src[j];
 }
 
 /* From one xi's packed U (rows x cols floats) to the next: a cache line

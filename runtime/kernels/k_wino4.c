@@ -239,6 +239,7 @@ static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, 
      * their results are rewritten or never read (above). */
     int PWp = g->PWp, pr = 4 * (tr1 - tr0) + 2, QW = (int)k_rup(4L * g->TW + 2, 16);
     float *plane = ws + g->plane;
+    k_wino_plane_zero(plane, PWp, pr, QW);
     for (int ci = 0; ci < Ca; ci++) {
         int c = cmap ? cmap[ci] : ci;
         if (zero && zero[ci]) { /* a channel of zeros (zero[ci]) transforms to zeros: no need to */
@@ -251,7 +252,8 @@ static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, 
         /* plane row i is input row 4 tr0 - 1 + i, column j input column j - 1 */
         for (int i = 0; i < pr; i++) {
             int ih = 4 * tr0 - 1 + i;
-            k_wino_pad_row(plane + (long)i * PWp, ih < 0 || ih >= H ? NULL : x + ((long)c * H + ih) * W, 1, W, QW);
+            if (ih >= 0 && ih < H)
+                k_wino_plane_row(plane + (long)i * PWp, x + ((long)c * H + ih) * W, 1, W, QW);
         }
         k_w4_strip(plane, 6, k_w4_bt, ws + g->strip, ws + g->over, g, tr1 - tr0, QW, v + (long)ci * g->vcs + col0,
                    g->vxs);
@@ -505,11 +507,10 @@ static void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g,
 {
     int PWp = g->PWp, QW = (int)k_rup(4L * g->TW, 16);
     float *r = ws + g->plane;
+    k_wino_plane_zero(r, PWp, 4 * (tr1 - tr0), QW);
     for (int k = 0; k < K; k++) {
-        for (int a = 0; a < 4 * (tr1 - tr0); a++) { /* the tile rows' rows of dy, zero-padded */
-            int oh = 4 * tr0 + a;
-            k_wino_pad_row(r + (long)a * PWp, oh < H ? dy + ((long)k * H + oh) * W : NULL, 0, W, QW);
-        }
+        for (int a = 0; a < 4 * (tr1 - tr0) && 4 * tr0 + a < H; a++) /* the tile rows' rows of dy, zero-padded */
+            k_wino_plane_row(r + (long)a * PWp, dy + ((long)k * H + 4 * tr0 + a) * W, 0, W, QW);
         k_w4_strip(r, 4, k_w4_a, ws + g->strip, NULL, g, tr1 - tr0, QW, z + (long)k * g->mks + col0, g->mxs);
     }
 }
