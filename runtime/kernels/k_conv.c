@@ -239,11 +239,30 @@ static void k_gemm_out(int simd, int K, int Ky, int Kd, const float *restrict ap
 /* Scratch regions start on whole cache lines. */
 static long k_al(long n) { return k_rup(n, 16); }
 
-/* The scratch of k_conv_gemm, after the packed A: col, the padded input
- * rows, a tile. */
+/* Whether k_conv_gemm runs its GEMM straight from the padded input rows
+ * (k_conv_rows) rather than from an im2col of them. With stride 1, tap
+ * (c, r, s) of output row oh, columns [ow0, ow0 + lanes), is padded row
+ * oh + r of channel c from column ow0 + s on: a row of B in place. The
+ * im2col it saves cost ~30% of a 5x5 conv's forward and data gradient at
+ * 14x14 and 28x28 (bench_kernels, BENCH_R=5). Its tiles run along one
+ * output row, the last one of a row as many whole vectors as cover what
+ * is left (their lanes past the row computed, not stored): taken where
+ * that wastes at most a quarter of the lanes (rows of 12 floats or more).
+ * With 16-float vectors only: AVX2's 4x24 tile leaves a row of 28 a last
+ * tile of one vector (4x8: 5 loads per 4 FMAs), and with 8-float tiles
+ * (bench_kernels 8 on the Sapphire Rapids) the rows were 10-40% slower
+ * than the im2col at 28x28 and 7x7, no faster at 14x14. */
+static int k_rows_ok(int stride, int OW, int simd)
+{
+    return simd >= 16 && stride == 1 && 4L * OW >= 3 * k_rup(OW, 16);
+}
+
+/* The scratch of k_conv_gemm, after the packed A: col (none from the rows),
+ * the padded input rows (WP floats each, HP per channel), the rows' offsets
+ * (k_conv_rows: an int per tap), a tile. */
 typedef struct {
-    int T;
-    long ld, col, xp, cb, end;
+    int T, rows, HP, WP;
+    long ld, col, xp, boff, cb, end;
 } KGemmWs;
 
 static KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
@@ -252,9 +271,15 @@ static KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int stride, i
     long Kd = (long)C * R * S;
     g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd));
     g.ld = k_rup((long)g.T * OW, k_op_nr(simd));
+    g.rows = k_rows_ok(stride, OW, simd);
+    g.HP = k_pad_h(g.T, OH, R, stride);
+    g.WP = k_pad_w(W, S, stride, pad, OW);
+    if (g.rows)   /* the last tile's lanes past the row read zeros */
+        g.WP = k_max(g.WP, (int)k_rup(OW, 16) + S - 1);
     g.col = 0;
-    g.xp = k_al(Kd * g.ld);
-    g.cb = g.xp + k_al((long)C * k_pad_h(g.T, OH, R, stride) * k_pad_w(W, S, stride, pad, OW));
+    g.xp = g.rows ? 0 : k_al(Kd * g.ld);
+    g.boff = g.xp + k_al((long)C * g.HP * g.WP);
+    g.cb = g.boff + (g.rows ? k_al(Kd) : 0);
     g.end = g.cb + k_op_mr(simd) * k_op_nr(simd);
     (void)H, (void)K;
     return g;
@@ -289,12 +314,70 @@ static void k_blk_relu(float *restrict y, long t0, int nrows, int K, int Ky, int
     }
 }
 
+/* k_conv_gemm from the padded input rows (k_rows_ok): runs of at most T
+ * rows of one image, each padded once; per output row, tiles of whole
+ * vectors along it, every tile of output channels over each before the
+ * next. Each output is k_op's sum over the same C*R*S terms in the same
+ * order as from an im2col: the same bits. */
+static void k_conv_rows(const float *restrict x, const float *restrict apack, const float *restrict bias,
+                        float *restrict y, float *restrict ws, const KGemmWs *g, int C, int H, int W, int K, int Ky,
+                        int R, int S, int padh, int padw, int OH, int OW, int simd, long r0, long r1, int relu)
+{
+    int Kd = C * R * S, mr = k_op_mr(simd), nr = k_op_nr(simd), v = 16, nvmax = nr / v;   /* simd 16: k_rows_ok */
+    long P = (long)OH * OW;
+    int *boff = (int *)(ws + g->boff);
+    float *xp = ws + g->xp, *tmp = ws + g->cb, bpad[16];
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++)
+                boff[(c * R + r) * S + s] = (c * g->HP + r) * g->WP + s;
+    for (long u = r0, n; u < r1;) {
+        int oh, rows = k_min(k_blk_run(u, r1, OH, &n, &oh), k_min(g->T, OH));
+        k_pad_rows(x, xp, n, oh, g->HP, g->WP, C, 0, C, H, W, 1, padh, padw);
+        for (int t = 0; t < rows; t++) {
+            float *yt = y + n * Ky * P + (long)(oh + t) * OW;
+            /* A row's last tile may store its lanes past the row into the
+             * next row's first columns when that row is this call's and
+             * comes next (its tiles then write them); else through tmp. */
+            int spill = u + t + 1 < r1 && oh + t + 1 < OH;
+            for (int ow0 = 0; ow0 < OW;) {
+                int rem = OW - ow0, nv = k_min(nvmax, (rem + v - 1) / v), lanes = nv * v;
+                for (int m0 = 0; m0 < K; m0 += mr) {
+                    const float *bm = bias ? bias + m0 : NULL;
+                    if (m0 + mr > K && bias) {
+                        for (int i = 0; i < mr; i++)
+                            bpad[i] = m0 + i < K ? bias[m0 + i] : 0.0f;
+                        bm = bpad;
+                    }
+                    const float *a = apack + (long)m0 * Kd, *b = xp + (long)t * g->WP + ow0;
+                    if (m0 + mr <= K && (lanes <= rem || spill)) {
+                        k_op_rows(nv, Kd, a, b, boff, bm, yt + m0 * P + ow0, P);
+                        continue;
+                    }
+                    k_op_rows(nv, Kd, a, b, boff, bm, tmp, nr);
+                    for (int i = 0; i < mr && m0 + i < K; i++)
+                        for (int j = 0; j < k_min(lanes, rem); j++)
+                            yt[(m0 + i) * P + ow0 + j] = tmp[i * nr + j];
+                }
+                ow0 += lanes;
+            }
+        }
+        if (relu)
+            k_blk_relu(y, u, rows, K, Ky, OH, OW);
+        u += rows;
+    }
+}
+
 static void k_conv_gemm(const float *restrict x, const float *restrict apack, const float *restrict bias,
                         float *restrict y, float *restrict ws, int C, int H, int W, int K, int Ky, int R, int S,
                         int stride, int padh, int padw, int OH, int OW, int simd, long r0, long r1, int relu)
 {
     KGemmWs g = k_gemm_ws(C, H, W, K, R, S, stride, padw, OH, OW, simd);
     int Kd = C * R * S, nr = k_op_nr(simd);
+    if (g.rows) {
+        k_conv_rows(x, apack, bias, y, ws, &g, C, H, W, K, Ky, R, S, padh, padw, OH, OW, simd, r0, r1, relu);
+        return;
+    }
     for (long t = r0; t < r1;) {
         int nrows = k_blk_next_rows(t, r1, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
         k_im2col(x, ws + g.col, g.ld, ws + g.xp, t, nrows, qb, g.T, C, 0, C, H, W, R, S, stride, padh, padw, OH, OW);
@@ -343,8 +426,22 @@ static KScatterWs k_scatter_ws(int C, int K, int R, int S, int OH, int OW, int s
  * rows, the sums of the chunk (padded to whole dot tiles), the bias sums. */
 typedef struct {
     int T, Kp, Kdp;
-    long ld, col, dyc, xp, acc, dbacc, end;
+    int rows, HP, WP, OWv, nrun; /* k_bwdw_rows: padded rows HP x WP per channel and run, dy's rows OWv */
+    long ld, col, dyc, xp, acc, dbacc, boff, btab, end;
 } KBwdWWs;
+
+/* The weight gradient from the padded input rows too (k_bwdw_rows), where
+ * k_conv_gemm takes them, the taps are 64 or more, and either no lane of a
+ * row's vectors is wasted or the kernel is 5x5 or larger. With fewer taps
+ * (a first layer's) the im2col costs little and the copy of dy into rows
+ * of whole vectors more (the im2col path reads whole images of dy in
+ * place); with 3x3 on rows of 14 or 28 the lanes past the row cost more
+ * than the im2col saves (bench_kernels: 6-13% slower), with 5x5 less
+ * (12-20% faster). */
+static int k_bwdw_rows_ok(int C, int R, int S, int stride, int OW, int simd)
+{
+    return k_rows_ok(stride, OW, simd) && (long)C * R * S >= 64 && (OW % 16 == 0 || R * S >= 25);
+}
 
 static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
 {
@@ -353,13 +450,30 @@ static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, i
     g.Kp = (int)k_rup(K, k_dot_mr(simd));
     g.Kdp = (int)k_rup((long)C * R * S, K_DOT_NR);
     g.T = k_blk_rows(OH, OW, K_BWW_COLS, v);
+    g.rows = k_bwdw_rows_ok(C, R, S, stride, OW, simd);
+    if (g.rows) {   /* dy's block, the block's runs of padded rows, the sums, the taps' and rows' offsets */
+        g.OWv = (int)k_rup(OW, 16);
+        g.HP = k_pad_h(g.T, OH, R, 1);
+        g.WP = k_max(k_pad_w(W, S, 1, pad, OW), g.OWv + S - 1);
+        g.nrun = g.T >= OH ? g.T / OH : 1;
+        g.ld = g.col = g.dyc = 0;
+        g.xp = k_al((long)K * g.T * g.OWv);
+        g.acc = g.xp + k_al((long)g.nrun * C * g.HP * g.WP);
+        g.dbacc = g.acc + k_al((long)g.Kp * g.Kdp);
+        g.boff = g.dbacc + k_al(K);
+        g.btab = g.boff + k_al((long)C * R * S);
+        g.end = g.btab + k_al(g.T);
+        (void)H;
+        return g;
+    }
+    g.HP = g.WP = g.OWv = g.nrun = 0;
     g.ld = k_rup((long)g.T * OW, v);
     g.col = 0;
     g.dyc = k_al((long)g.Kdp * g.ld);
     g.xp = g.dyc + k_al((long)g.Kp * g.ld);
     g.acc = g.xp + k_al((long)C * k_pad_h(g.T, OH, R, stride) * k_pad_w(W, S, stride, pad, OW));
     g.dbacc = g.acc + k_al((long)g.Kp * g.Kdp);
-    g.end = g.dbacc + K;
+    g.boff = g.btab = g.end = g.dbacc + K;
     (void)H;
     return g;
 }
@@ -497,6 +611,84 @@ int k_bwdw_splits(int C, int G, int threads)
     return k_max(1, k_min(cs, C / 16));
 }
 
+/* k_conv2d_bwd_w from the padded input rows (k_bwdw_rows_ok): a block's
+ * runs of rows (whole images, or a slice of one) padded once each, dy's
+ * rows copied into rows of whole vectors (zeros past OW), and each dot tile
+ * over all the block's rows before its one reduction, as the im2col path
+ * sums over a block's columns. No col: for 5x5 over 32 channels at 28x28
+ * it was 2.5 MB a block, more than L2. */
+static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+                        float *restrict dbpart, float *restrict ws, const KBwdWWs *g, int N, int C, int H, int W,
+                        int K, int R, int S, int pad, int OH, int OW, int G, int CS, int simd, int lo, int hi)
+{
+    int Kd = C * R * S, mrd = k_dot_mr(simd), OWv = g->OWv, nv = OWv / 16;   /* simd 16: k_rows_ok */
+    long plane = (long)C * g->HP * g->WP;
+    float *dyc = ws + g->dyc, *xp = ws + g->xp, *acc = ws + g->acc, *dbacc = ws + g->dbacc;
+    int *boff = (int *)(ws + g->boff), *btab = (int *)(ws + g->btab);
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++)
+                boff[(c * R + r) * S + s] = (c * g->HP + r) * g->WP + s;
+    for (int u = lo; u < hi; u++) {
+        int ch, n0, n1, c0, c1;
+        k_bwdw_unit(u, N, G, C, CS, &ch, &n0, &n1, &c0, &c1);
+        int db = dbpart && u % CS == 0, kda = c0 * R * S, kdb = c1 == C ? g->Kdp : c1 * R * S;
+        for (int k = 0; k < g->Kp; k++)
+            for (int kd = kda; kd < kdb; kd++)
+                acc[(long)k * g->Kdp + kd] = 0.0f;
+        for (int k = 0; k < K; k++)
+            dbacc[k] = 0.0f;
+        for (long t = (long)n0 * OH; t < (long)n1 * OH;) {
+            int nrows = k_blk_next(t, n1, OH, g->T);
+            for (long q = t, n, run = 0; q < t + nrows; run++) {
+                int oh, rows = k_blk_run(q, t + nrows, OH, &n, &oh);
+                k_pad_rows(x, xp + run * plane, n, oh, g->HP, g->WP, C, c0, c1, H, W, 1, pad, pad);
+                for (int i = 0; i < rows; i++)
+                    btab[q - t + i] = (int)(run * plane) + i * g->WP;
+                for (int k = 0; k < K; k++)
+                    for (int i = 0; i < rows; i++) {
+                        const float *src = dy + ((n * K + k) * OH + oh + i) * (long)OW;
+                        float *d = dyc + ((long)k * nrows + (q - t) + i) * OWv;
+                        for (int j = 0; j < OW; j++)
+                            d[j] = src[j];
+                        for (int j = OW; j < OWv; j++)
+                            d[j] = 0.0f;
+                    }
+                q += rows;
+            }
+            /* A strip of 4 taps' rows stays in L1 while all of dy passes;
+             * the strip's taps past Kd and the tile's channels past K read
+             * rows that are there, into sums nothing writes out. */
+            for (int kd0 = kda; kd0 < kdb; kd0 += K_DOT_NR) {
+                const float *bp[K_DOT_NR];
+                K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
+                    bp[j] = xp + boff[kd0 + j < Kd ? kd0 + j : kd0];
+                for (int k0 = 0; k0 < g->Kp; k0 += mrd) {
+                    const float *ap[4] = { NULL };
+                    float out[16];
+                    K_UNROLL for (int i = 0; i < mrd; i++)
+                        ap[i] = dyc + (long)(k0 + i < K ? k0 + i : 0) * nrows * OWv;
+                    k_dot_rows_4x4(nrows, nv, ap, OWv, bp, btab, out);
+                    K_UNROLL for (int i = 0; i < mrd; i++)
+                        K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
+                            acc[(long)(k0 + i) * g->Kdp + kd0 + j] += out[i * K_DOT_NR + j];
+                }
+            }
+            if (db)
+                for (int k = 0; k < K; k++)
+                    dbacc[k] += k_sum(dyc + (long)k * nrows * OWv, (long)nrows * OWv);
+            t += nrows;
+        }
+        float *dw = dwpart + (long)ch * K * Kd;
+        for (int k = 0; k < K; k++)
+            for (int kd = kda; kd < c1 * R * S; kd++)
+                dw[(long)k * Kd + kd] = acc[(long)k * g->Kdp + kd];
+        if (db)
+            for (int k = 0; k < K; k++)
+                dbpart[(long)ch * K + k] = dbacc[k];
+    }
+}
+
 void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart, float *restrict dbpart,
                     float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
                     int OW, int G, int CS, int simd, int lo, int hi)
@@ -507,6 +699,10 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
     float *col = ws + g.col, *dyc = ws + g.dyc, *acc = ws + g.acc, *dbacc = ws + g.dbacc;
     if (lo >= hi)
         return;
+    if (g.rows) {
+        k_bwdw_rows(x, dy, dwpart, dbpart, ws, &g, N, C, H, W, K, R, S, pad, OH, OW, G, CS, simd, lo, hi);
+        return;
+    }
     /* The padding rows of the tiles are never written below. */
     for (long i = (long)Kd * ld; i < (long)g.Kdp * ld; i++)
         col[i] = 0.0f;

@@ -104,6 +104,44 @@ static inline void k_op(int simd, int kin, const float *restrict a, const float 
         k_op_4x24(kin, a, b, ldb, bias, c, ldc);
 }
 
+/* k_op with row k of B at b + boff[k]: B's rows anywhere (k_conv_rows: a
+ * conv's taps as shifts of its padded input rows, no im2col), summed in
+ * k_op's order, so that C is k_op's to the bit over the same rows. */
+#define K_OP_ROWS_KERNEL(NAME, VT, V, MR, NV)                                                                      \
+    static inline void NAME(int kin, const float *restrict a, const float *restrict b, const int *restrict boff,  \
+                            const float *restrict bias, float *restrict c, long ldc)                               \
+    {                                                                                                              \
+        VT acc[MR][NV];                                                                                            \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
+            (bias ? bias[i] : 0.0f) - (VT){ 0 };                                                                   \
+        for (int k = 0; k < kin; k++) {                                                                            \
+            VT bv[NV];                                                                                             \
+            const float *br = b + boff[k];                                                                         \
+            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], br + j * V, sizeof(VT));                \
+            K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
+            {                                                                                                      \
+                VT av = a[(long)k * MR + i] - (VT){ 0 };                                                           \
+                K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                     \
+            }                                                                                                      \
+        }                                                                                                          \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
+            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
+    }
+
+/* 16-float vectors only (k_rows_ok in k_conv.c says why) */
+K_OP_ROWS_KERNEL(k_op_rows_8x32, k_v16, 16, 8, 2)
+K_OP_ROWS_KERNEL(k_op_rows_8x16, k_v16, 16, 8, 1)
+
+/* k_op_rows over nv (1 or 2) vectors of columns. */
+static inline void k_op_rows(int nv, int kin, const float *restrict a, const float *restrict b,
+                             const int *restrict boff, const float *restrict bias, float *restrict c, long ldc)
+{
+    if (nv >= 2)
+        k_op_rows_8x32(kin, a, b, boff, bias, c, ldc);
+    else
+        k_op_rows_8x16(kin, a, b, boff, bias, c, ldc);
+}
+
 /* k_op over the inner indices list[0..n) only, in their order: where the
  * rows of B left out are all zeros, C is k_op's to the bit (a term a * 0
  * adds 0, and a sum that starts at +0 never turns -0). No bias. */
@@ -263,6 +301,31 @@ static inline void k_hsum8(const k_v8 *a, float *out)
 /* AVX-512: 4x4 = 16 accumulators, 8 loads per 16 FMAs. AVX2: 2x4 = 8. */
 K_DOT_KERNEL(k_dot_4x4, k_v16, 16, 4, 4, k_hsum16)
 K_DOT_KERNEL(k_dot_2x4, k_v8, 8, 2, 4, k_hsum8)
+
+/* k_dot over nt rows of nv vectors each: row t of a[i] at a[i] + t * as, of
+ * b[j] at b[j] + btab[t] (a conv's padded input rows: k_conv2d_bwd_w's
+ * rows), the lanes summed across all rows before the one reduction. */
+#define K_DOT_ROWS_KERNEL(NAME, VT, V, MR, NR, HSUM)                                                               \
+    static inline void NAME(int nt, int nv, const float *const *a, long as, const float *const *b,                \
+                            const int *restrict btab, float *restrict out)                                         \
+    {                                                                                                              \
+        VT acc[MR * NR];                                                                                           \
+        K_UNROLL for (int i = 0; i < MR * NR; i++) acc[i] = (VT){ 0 };                                             \
+        for (int t = 0; t < nt; t++)                                                                               \
+            for (long q = 0; q < (long)nv * V; q += V) {                                                           \
+                VT av[MR];                                                                                         \
+                K_UNROLL for (int i = 0; i < MR; i++) __builtin_memcpy(&av[i], a[i] + t * as + q, sizeof(VT));     \
+                K_UNROLL for (int j = 0; j < NR; j++)                                                              \
+                {                                                                                                  \
+                    VT bv;                                                                                         \
+                    __builtin_memcpy(&bv, b[j] + btab[t] + q, sizeof(VT));                                         \
+                    K_UNROLL for (int i = 0; i < MR; i++) acc[i * NR + j] += av[i] * bv;                           \
+                }                                                                                                  \
+            }                                                                                                      \
+        HSUM(acc, out);                                                                                            \
+    }
+
+K_DOT_ROWS_KERNEL(k_dot_rows_4x4, k_v16, 16, 4, 4, k_hsum16)   /* 16-float vectors only, as k_op_rows */
 
 /* A batchnorm on running statistics folded into a conv w x + b, for the
  * output channels o0 + i, i < n: scale[i] = gamma / sqrt(var + eps), which

@@ -345,12 +345,84 @@ static void test_conv(void **state)
         { 2, 2, 6, 6, 3, 3, 3, 1, 3 },     /* pad >= R: the scatter-add backward */
         { 2, 3, 9, 9, 4, 3, 3, 3, 0 },     /* stride 3 */
         { 1, 1, 1, 1, 1, 1, 1, 1, 0 },     /* tiny */
+        /* stride 1 on rows of 12 floats and more, 16-float tiles: the GEMMs
+         * read the padded input rows (k_conv_rows, k_bwdw_rows) */
+        { 2, 6, 28, 28, 20, 5, 5, 1, 2 }, /* 5x5 on rows of 28: a row's last tile past its end */
+        { 3, 5, 13, 13, 9, 3, 3, 1, 1 },  /* rows of 13: one tile, 3 lanes past the row */
+        { 2, 9, 12, 12, 16, 1, 1, 1, 0 }, /* 1x1 on rows of 12 */
+        { 2, 3, 17, 17, 8, 5, 5, 1, 1 },  /* 5x5, pad 1: rows of 15 */
+        { 7, 8, 16, 16, 12, 3, 3, 1, 1 }, /* weight gradient's blocks of whole images from the rows */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         conv_case(&shapes[i], 3);
     /* one chunk; more chunks than images (empty chunks give zeros) */
     conv_case(&shapes[1], 1);
     conv_case(&shapes[3], 8);
+}
+
+/* Inference's conv with a batchnorm folded in and relu (k_conv2d_bn_fwd),
+ * from an im2col and from the padded rows (stride 1, rows of 28 and 13),
+ * with and without bias, against the double sums; the same bits however
+ * the rows split, and with the channels in groups. */
+static void test_conv_bn(void **state)
+{
+    (void)state;
+    static const ConvShape shapes[] = {
+        { 2, 6, 28, 28, 20, 5, 5, 1, 2 },
+        { 3, 5, 13, 13, 9, 3, 3, 1, 1 },
+        { 3, 5, 13, 11, 10, 3, 3, 2, 1 },
+        { 5, 4, 7, 7, 9, 3, 3, 1, 1 },
+    };
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        const ConvShape *s = &shapes[c];
+        int N = s->N, C = s->C, H = s->H, W = s->W, K = s->K, R = s->R, S = s->S;
+        int OH = (H + 2 * s->pad - R) / s->stride + 1, OW = (W + 2 * s->pad - S) / s->stride + 1;
+        long nx = (long)N * C * H * W, nw = (long)K * C * R * S, ny = (long)N * K * OH * OW;
+        float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *gm = fmalloc(K), *bt = fmalloc(K),
+              *mean = fmalloc(K), *var = fmalloc(K), *dy = fmalloc(ny);
+        fill(x, nx, 11), fill(w, nw, 12), fill(b, K, 13), fill(gm, K, 14), fill(bt, K, 15), fill(mean, K, 16);
+        fill(var, K, 17), fill(dy, ny, 18);
+        for (int k = 0; k < K; k++)
+            var[k] = var[k] * var[k] + 0.1f;
+        double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx),
+               *rdw = malloc(sizeof(double) * (size_t)nw), *rdb = malloc(sizeof(double) * (size_t)K);
+        for (int bias = 0; bias < 2; bias++) {
+            float *zero = fmalloc(K);
+            for (int k = 0; k < K; k++)
+                zero[k] = 0.0f;
+            conv_ref(s, OH, OW, x, w, bias ? b : zero, dy, 1, ry, rdx, rdw, rdb);
+            free(zero);
+            for (long i = 0; i < ny; i++) {
+                int k = (int)((i / ((long)OH * OW)) % K);
+                double v = (ry[i] - mean[k]) * gm[k] / sqrt((double)var[k] + 1e-5) + bt[k];
+                ry[i] = v > 0 ? v : 0;
+            }
+            for (int si = 0; si < 2; si++) {
+                int simd = simds[si];
+                float *ws = garbage(k_conv2d_ws(N, C, H, W, K, R, S, s->stride, s->pad, OH, OW, simd));
+                float *y[3];
+                char what[160];
+                snprintf(what, sizeof what, "conv_bn N%d C%d %dx%d K%d %dx%d stride %d bias %d simd %d", N, C, H, W, K,
+                         R, S, s->stride, bias, simd);
+                for (int sp = 0; sp < 3; sp++) {
+                    y[sp] = garbage(ny);
+                    int kt = sp == 2 ? k_conv2d_groups(1, K, simd, 3) : 1;
+                    for (int i = 0; i < split_count(sp); i++)
+                        k_conv2d_bn_fwd(x, w, bias ? b : NULL, gm, bt, mean, var, y[sp], ws, N, C, H, W, K, R, S,
+                                        s->stride, s->pad, OH, OW, 1e-5f, 1, kt, simd, split_at(kt * N * OH, sp, i),
+                                        split_at(kt * N * OH, sp, i + 1));
+                }
+                assert_close_d(y[0], ry, ny, 1e-4, what);
+                assert_same(y[0], y[1], ny, what);
+                assert_same(y[0], y[2], ny, what);
+                for (int sp = 0; sp < 3; sp++)
+                    free(y[sp]);
+                free(ws);
+            }
+        }
+        free(x), free(w), free(b), free(gm), free(bt), free(mean), free(var), free(dy);
+        free(ry), free(rdx), free(rdw), free(rdb);
+    }
 }
 
 /* The largest error of got against want, relative to 1 + |want|. */
@@ -1405,7 +1477,8 @@ static void test_gemm(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv),     cmocka_unit_test(test_conv_small),     cmocka_unit_test(test_conv_groups),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_conv_bn),     cmocka_unit_test(test_conv_small),     cmocka_unit_test(test_conv_groups),     cmocka_unit_test(test_winograd),      cmocka_unit_test(test_sum_parts),     cmocka_unit_test(test_linear),
         cmocka_unit_test(test_batchnorm), cmocka_unit_test(test_bn_mask),     cmocka_unit_test(test_relu_add),     cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_sgd),      cmocka_unit_test(test_pool),          cmocka_unit_test(test_gap),
         cmocka_unit_test(test_mask_gen),
