@@ -5,7 +5,8 @@
  * so that other processes on the machine distort it less). Usage: bench_kernels [simd] [repetitions]; simd defaults to
  * the host's (16 with AVX-512F, else 8). BENCH_CS=n cuts each of the weight gradient's 8 chunks into n parts
  * of the input channels (k_bwdw_splits: codegen's choice on more than 8 threads): the whole range still runs on
- * one thread, so the time says what the cut adds to the work. */
+ * one thread, so the time says what the cut adds to the work. BENCH_R=5 (or 1, 7) times the same layers with
+ * R x R kernels and pad R / 2 (the direct kernels only: Winograd is for 3x3). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ typedef struct {
     int C, H, K;
 } Layer;
 
-/* SimCNN on 28x28: 3x3 convs, pad 1, stride 1. */
+/* SimCNN on 28x28: 3x3 convs (BENCH_R), pad 1 (R / 2), stride 1. */
 static const Layer layers[] = {
     { "conv1", 1, 28, 32 }, { "conv2", 32, 28, 32 }, { "conv3", 32, 14, 64 },
     { "conv4", 64, 14, 64 }, { "conv5", 64, 7, 128 },
@@ -77,12 +78,17 @@ int main(int argc, char **argv)
     if (!jit)
         return 1;
     char err[512];
-    const int N = 128, R = 3, pad = 1, G = 8, CS = getenv("BENCH_CS") ? atoi(getenv("BENCH_CS")) : 1;
+    const int N = 128, G = 8, CS = getenv("BENCH_CS") ? atoi(getenv("BENCH_CS")) : 1;
+    const int R = getenv("BENCH_R") ? atoi(getenv("BENCH_R")) : 3, pad = R / 2;
     if (CS < 1) {
         fprintf(stderr, "bench_kernels: BENCH_CS must be a positive integer\n");
         return 2;
     }
-    printf("host %s, simd %d, batch %d, 1 thread, best of %d\n", jit_cpu(jit), simd, N, reps);
+    if (R < 1 || R % 2 == 0 || R > 7) {
+        fprintf(stderr, "bench_kernels: BENCH_R must be 1, 3, 5 or 7\n");
+        return 2;
+    }
+    printf("host %s, simd %d, batch %d, %dx%d kernels, 1 thread, best of %d\n", jit_cpu(jit), simd, N, R, R, reps);
     printf("direct kernels (GFLOP/s of the direct FLOPs):\n");
     printf("%-6s %-26s %10s %10s %10s\n", "layer", "shape", "fwd", "bwd_x", "bwd_w");
     double total_flop = 0, total_t = 0, wino_flop = 0, wino_gemm = 0, wino_t = 0;

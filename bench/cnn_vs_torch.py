@@ -2,8 +2,12 @@
 """bench/cnn_vs_torch.py: training throughput of the paper's CIFAR-10 networks, VGG16 (with
 batchnorm) and ResNet18, in mwtc and in PyTorch, one after the other on the same machine, as a ratio.
 
-    bench/cnn_vs_torch.py [--model vgg16|resnet18] [--torch PYTHON] [--images N] [--threads T]
+    bench/cnn_vs_torch.py [--model vgg16|resnet18|cnn5x5] [--torch PYTHON] [--images N] [--threads T]
                           [--standard] [--batch B] [--infer]
+
+--model cnn5x5 is not the paper's: four 5x5 convs (64, 64, 128, 128 channels, pad 2, batchnorm and
+relu, the last three masked and each followed by a 2x2 max pooling) and a 2048-256-10 head, written
+here in the script: a network of the kind a user writes whose convs Winograd does not take (3x3 only).
 
 The models are the stdlib's models/vgg16.mwt (13 convs 3x3 with bias, batchnorm and relu, every
 conv but the first masked (MwT), five max poolings, a 512-512-10 head with dropout 0.5) and
@@ -55,19 +59,20 @@ def peer(args):
     torch.manual_seed(0)
 
     class Gen(nn.Module):
-        def __init__(self, cin, cout):
+        def __init__(self, cin, cout, hidden=None):
             super().__init__()
-            self.fc1, self.fc2 = nn.Linear(cin, cout), nn.Linear(cout, cout)
+            hidden = hidden or cout
+            self.fc1, self.fc2 = nn.Linear(cin, hidden), nn.Linear(hidden, cout)
             nn.init.constant_(self.fc2.bias, 1.0)
 
         def forward(self, x):
             return torch.relu(torch.tanh(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3)))))))
 
     class Block(nn.Module):
-        def __init__(self, cin, cout, masked):
+        def __init__(self, cin, cout, masked, k=3, hidden=None):
             super().__init__()
-            self.conv, self.bn = nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout)
-            self.gen = Gen(cin, cout) if masked else None
+            self.conv, self.bn = nn.Conv2d(cin, cout, k, padding=k // 2), nn.BatchNorm2d(cout)
+            self.gen = Gen(cin, cout, hidden) if masked else None
             self.mask = None
 
         def forward(self, x):
@@ -144,6 +149,23 @@ def peer(args):
         def all_masks(self):
             return [b.mask for b in self.blocks if b.gen is not None]
 
+    class Cnn5(nn.Module):   # CNN5X5 below, as mwtc reads it (a generator's hidden layer as LANGUAGE.md's table)
+        def __init__(self, masked):
+            super().__init__()
+            self.blocks = [Block(3, 64, False, 5)] + [Block(cin, cout, masked, 5, cout if cout < 128 else cout // 2)
+                                                      for cin, cout in ((64, 64), (64, 128), (128, 128))]
+            layers = [self.blocks[0]]
+            for b in self.blocks[1:]:
+                layers += [b, nn.MaxPool2d(2)]
+            self.features = nn.Sequential(*layers)
+            self.head = nn.Sequential(nn.Linear(2048, 256), nn.ReLU(), nn.Linear(256, 10))
+
+        def forward(self, x):
+            return self.head(torch.flatten(self.features(x), 1))
+
+        def all_masks(self):
+            return [b.mask for b in self.blocks if b.gen is not None]
+
     def mask_losses(masks, y):   # bench/mwt_reference.py's
         same = (y[:, None] == y[None, :]).float()
         upper = torch.triu(torch.ones_like(same), diagonal=1)
@@ -157,7 +179,7 @@ def peer(args):
         return coh / len(masks), cpl / len(masks)
 
     masked = not args.standard
-    model = VGG(masked) if args.model == "vgg16" else ResNet(masked)
+    model = {"vgg16": VGG, "resnet18": ResNet, "cnn5x5": Cnn5}[args.model](masked)
     if args.infer:
         model.eval()
         steps = max(1, args.images // args.batch)
@@ -205,11 +227,29 @@ def peer(args):
                       "steps": steps - 1, "seconds": dt}))
 
 
+CNN5X5 = """model cnn5x5 : [3, 32, 32] -> [10] {
+    conv(64, k = 5) batchnorm relu
+    %(open)s
+        conv(64, k = 5) batchnorm relu maxpool(2)
+        conv(128, k = 5) batchnorm relu maxpool(2)
+        conv(128, k = 5) batchnorm relu maxpool(2)
+    %(close)s
+    flatten
+    linear(256) relu
+    linear(10)
+}
+"""
+
+
 def mwtc_side(args):
     mwtc = os.environ.get("MWTC") or os.path.join(ROOT, "build", "mwtc")
-    model = args.model + ("_standard" if args.standard else "")
+    if args.model == "cnn5x5":   # the standard model: the same layers, no modular { }
+        model = "cnn5x5"
+        header = CNN5X5 % ({"open": "", "close": ""} if args.standard else {"open": "modular {", "close": "}"})
+    else:
+        model, header = args.model + ("_standard" if args.standard else ""), 'import "models/%s"\n' % args.model
     loss = "cross_entropy" if args.standard else "cross_entropy + 0.5 * cohesion + 1.5 * coupling"
-    src = ('import "models/%s"\n' % args.model +
+    src = (header +
            'dataset toy = synthetic(n = %d, test = %d, seed = 1) { classes = 10  shape = [3, 32, 32] }\n'
            'train %s on toy { epochs = 1  batch = %d  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n'
            '    loss = %s }\n' % (args.images, args.images if args.infer else 256, model, args.batch, loss))
@@ -246,7 +286,7 @@ def cpu_name():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=["vgg16", "resnet18"], default="vgg16")
+    p.add_argument("--model", choices=["vgg16", "resnet18", "cnn5x5"], default="vgg16")
     p.add_argument("--torch", default="/usr/bin/python3", help="the interpreter for the PyTorch side")
     p.add_argument("--images", type=int, default=1280, help="training images (steps = images / batch)")
     p.add_argument("--batch", type=int, default=None, help="default 128 (training), 256 (--infer)")
@@ -270,7 +310,8 @@ def main():
     if r.returncode != 0:
         sys.exit("cnn_vs_torch: the PyTorch side failed:\n" + r.stderr)
     t = json.loads(r.stdout.strip().splitlines()[-1])
-    what = {"vgg16": "VGG16", "resnet18": "ResNet18"}[args.model] + (" standard" if args.standard else " MwT")
+    what = {"vgg16": "VGG16", "resnet18": "ResNet18", "cnn5x5": "cnn5x5"}[args.model] + \
+        (" standard" if args.standard else " MwT")
     print("%s, batch %d, %d threads, %s" % (what, args.batch, args.threads, cpu_name()))
     print("  %-28s %10s %14s %10s" % ("", "mwtc", "PyTorch " + t["torch"], "ratio"))
     print("  %-28s %10.1f %14.1f %9.2fx" % ("inference images/s" if args.infer else "training images/s",
