@@ -196,6 +196,17 @@ static void k_blk_in(const float *restrict y, float *restrict buf, long ld, long
             buf[k * ld + j] = 0.0f;
 }
 
+/* The bias of the tile of output channels from m0 (mr of them): bias + m0,
+ * or those past K zeros in bpad; NULL without a bias. */
+static const float *k_tile_bias(const float *restrict bias, int m0, int mr, int K, float *restrict bpad)
+{
+    if (!bias || m0 + mr <= K)
+        return bias ? bias + m0 : NULL;
+    for (int i = 0; i < mr; i++)
+        bpad[i] = m0 + i < K ? bias[m0 + i] : 0.0f;
+    return bpad;
+}
+
 /* y = the packed A times the block's col, plus bias. A column tile whose
  * pixels are consecutive in one image (the common case) is stored straight
  * into y; the others, and the last rows when K is not a multiple of the
@@ -212,12 +223,7 @@ static void k_gemm_out(int simd, int K, int Ky, int Kd, const float *restrict ap
         long u = t0 + q0 / OW, n = u / OH, p = (u - n * OH) * OW + q0 % OW;
         int direct = q0 + nr <= q && p + nr <= P;
         for (int m0 = 0; m0 < K; m0 += mr) {
-            const float *bm = bias ? bias + m0 : NULL;
-            if (m0 + mr > K && bias) {
-                for (int i = 0; i < mr; i++)
-                    bpad[i] = m0 + i < K ? bias[m0 + i] : 0.0f;
-                bm = bpad;
-            }
+            const float *bm = k_tile_bias(bias, m0, mr, K, bpad);
             if (direct && m0 + mr <= K) {
                 k_op(simd, Kd, apack + (long)m0 * Kd, col + q0, ld, bm, y + (n * Ky + m0) * P + p, P);
                 continue;
@@ -343,12 +349,7 @@ static void k_conv_rows(const float *restrict x, const float *restrict apack, co
             for (int ow0 = 0; ow0 < OW;) {
                 int rem = OW - ow0, nv = k_min(nvmax, (rem + v - 1) / v), lanes = nv * v;
                 for (int m0 = 0; m0 < K; m0 += mr) {
-                    const float *bm = bias ? bias + m0 : NULL;
-                    if (m0 + mr > K && bias) {
-                        for (int i = 0; i < mr; i++)
-                            bpad[i] = m0 + i < K ? bias[m0 + i] : 0.0f;
-                        bm = bpad;
-                    }
+                    const float *bm = k_tile_bias(bias, m0, mr, K, bpad);
                     const float *a = apack + (long)m0 * Kd, *b = xp + (long)t * g->WP + ow0;
                     if (m0 + mr <= K && (lanes <= rem || spill)) {
                         k_op_rows(nv, Kd, a, b, boff, bm, yt + m0 * P + ow0, P);

@@ -56,17 +56,17 @@ static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
 }
 
 /* C[MR][NV*V] = bias[i] + sum over k < kin of a[k][i] * b[k][j] (no bias
- * when bias is NULL); c has row stride ldc. */
-#define K_OP_KERNEL(NAME, VT, V, MR, NV)                                                                           \
-    static inline void NAME(int kin, const float *restrict a, const float *restrict b, long ldb,                  \
-                            const float *restrict bias, float *restrict c, long ldc)                               \
+ * when bias is NULL); c has row stride ldc; row k of B at ROW (an
+ * expression of k). */
+#define K_OP_BODY(VT, V, MR, NV, ROW)                                                                              \
     {                                                                                                              \
         VT acc[MR][NV];                                                                                            \
         K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
             (bias ? bias[i] : 0.0f) - (VT){ 0 };                                                                   \
         for (int k = 0; k < kin; k++) {                                                                            \
             VT bv[NV];                                                                                             \
-            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * ldb + j * V, sizeof(VT)); \
+            const float *br = ROW;                                                                                 \
+            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], br + j * V, sizeof(VT));                \
             K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
             {                                                                                                      \
                 VT av = a[(long)k * MR + i] - (VT){ 0 }; /* a broadcast: x - 0 is x, even for -0 */               \
@@ -76,6 +76,12 @@ static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
         K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
             __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
     }
+
+/* B's rows ldb floats apart. */
+#define K_OP_KERNEL(NAME, VT, V, MR, NV)                                                                           \
+    static inline void NAME(int kin, const float *restrict a, const float *restrict b, long ldb,                  \
+                            const float *restrict bias, float *restrict c, long ldc)                               \
+        K_OP_BODY(VT, V, MR, NV, b + (long)k * ldb)
 
 /* AVX-512: 8x32, 16 zmm accumulators, 2 loads and 8 broadcasts (folded
  * into the FMAs) per 16 FMAs. 16x16 (1 load, 16 broadcasts) had measured a
@@ -110,23 +116,7 @@ static inline void k_op(int simd, int kin, const float *restrict a, const float 
 #define K_OP_ROWS_KERNEL(NAME, VT, V, MR, NV)                                                                      \
     static inline void NAME(int kin, const float *restrict a, const float *restrict b, const int *restrict boff,  \
                             const float *restrict bias, float *restrict c, long ldc)                               \
-    {                                                                                                              \
-        VT acc[MR][NV];                                                                                            \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
-            (bias ? bias[i] : 0.0f) - (VT){ 0 };                                                                   \
-        for (int k = 0; k < kin; k++) {                                                                            \
-            VT bv[NV];                                                                                             \
-            const float *br = b + boff[k];                                                                         \
-            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], br + j * V, sizeof(VT));                \
-            K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
-            {                                                                                                      \
-                VT av = a[(long)k * MR + i] - (VT){ 0 };                                                           \
-                K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                     \
-            }                                                                                                      \
-        }                                                                                                          \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
-            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
-    }
+        K_OP_BODY(VT, V, MR, NV, b + boff[k])
 
 /* 16-float vectors only (k_rows_ok in k_conv.c says why) */
 K_OP_ROWS_KERNEL(k_op_rows_8x32, k_v16, 16, 8, 2)
@@ -279,24 +269,33 @@ static inline void k_hsum8(const k_v8 *a, float *out)
     __builtin_memcpy(out, &e, sizeof e);
 }
 
-/* out[i*NR + j] = sum over the first nv vectors of rows a[i] and b[j]. */
-#define K_DOT_KERNEL(NAME, VT, V, MR, NR, HSUM)                                                                    \
-    static inline void NAME(int nv, const float *const *a, const float *const *b, float *restrict out)            \
+/* out[i*NR + j] = sum over nt rows t of the first nv vectors of rows a[i]
+ * and b[j], row t of each at AROW(i, t) and BROW(j, t); the lanes summed
+ * across all rows before the one reduction. */
+#define K_DOT_BODY(VT, V, MR, NR, HSUM, NT, AROW, BROW)                                                            \
     {                                                                                                              \
         VT acc[MR * NR];                                                                                           \
         K_UNROLL for (int i = 0; i < MR * NR; i++) acc[i] = (VT){ 0 };                                             \
-        for (long q = 0; q < (long)nv * V; q += V) {                                                               \
-            VT av[MR];                                                                                             \
-            K_UNROLL for (int i = 0; i < MR; i++) __builtin_memcpy(&av[i], a[i] + q, sizeof(VT));                  \
-            K_UNROLL for (int j = 0; j < NR; j++)                                                                  \
-            {                                                                                                      \
-                VT bv;                                                                                             \
-                __builtin_memcpy(&bv, b[j] + q, sizeof(VT));                                                       \
-                K_UNROLL for (int i = 0; i < MR; i++) acc[i * NR + j] += av[i] * bv;                               \
+        for (int t = 0; t < NT; t++)                                                                               \
+            for (long q = 0; q < (long)nv * V; q += V) {                                                           \
+                VT av[MR];                                                                                         \
+                K_UNROLL for (int i = 0; i < MR; i++) __builtin_memcpy(&av[i], AROW(i, t) + q, sizeof(VT));        \
+                K_UNROLL for (int j = 0; j < NR; j++)                                                              \
+                {                                                                                                  \
+                    VT bv;                                                                                         \
+                    __builtin_memcpy(&bv, BROW(j, t) + q, sizeof(VT));                                             \
+                    K_UNROLL for (int i = 0; i < MR; i++) acc[i * NR + j] += av[i] * bv;                           \
+                }                                                                                                  \
             }                                                                                                      \
-        }                                                                                                          \
         HSUM(acc, out);                                                                                            \
     }
+
+/* One row each: rows a[i] and b[j]. */
+#define K_DOT_A1(i, t) (a[i])
+#define K_DOT_B1(j, t) (b[j])
+#define K_DOT_KERNEL(NAME, VT, V, MR, NR, HSUM)                                                                    \
+    static inline void NAME(int nv, const float *const *a, const float *const *b, float *restrict out)            \
+        K_DOT_BODY(VT, V, MR, NR, HSUM, 1, K_DOT_A1, K_DOT_B1)
 
 /* AVX-512: 4x4 = 16 accumulators, 8 loads per 16 FMAs. AVX2: 2x4 = 8. */
 K_DOT_KERNEL(k_dot_4x4, k_v16, 16, 4, 4, k_hsum16)
@@ -304,26 +303,13 @@ K_DOT_KERNEL(k_dot_2x4, k_v8, 8, 2, 4, k_hsum8)
 
 /* k_dot over nt rows of nv vectors each: row t of a[i] at a[i] + t * as, of
  * b[j] at b[j] + btab[t] (a conv's padded input rows: k_conv2d_bwd_w's
- * rows), the lanes summed across all rows before the one reduction. */
+ * rows). */
+#define K_DOT_AT(i, t) (a[i] + t * as)
+#define K_DOT_BT(j, t) (b[j] + btab[t])
 #define K_DOT_ROWS_KERNEL(NAME, VT, V, MR, NR, HSUM)                                                               \
     static inline void NAME(int nt, int nv, const float *const *a, long as, const float *const *b,                \
                             const int *restrict btab, float *restrict out)                                         \
-    {                                                                                                              \
-        VT acc[MR * NR];                                                                                           \
-        K_UNROLL for (int i = 0; i < MR * NR; i++) acc[i] = (VT){ 0 };                                             \
-        for (int t = 0; t < nt; t++)                                                                               \
-            for (long q = 0; q < (long)nv * V; q += V) {                                                           \
-                VT av[MR];                                                                                         \
-                K_UNROLL for (int i = 0; i < MR; i++) __builtin_memcpy(&av[i], a[i] + t * as + q, sizeof(VT));     \
-                K_UNROLL for (int j = 0; j < NR; j++)                                                              \
-                {                                                                                                  \
-                    VT bv;                                                                                         \
-                    __builtin_memcpy(&bv, b[j] + btab[t] + q, sizeof(VT));                                         \
-                    K_UNROLL for (int i = 0; i < MR; i++) acc[i * NR + j] += av[i] * bv;                           \
-                }                                                                                                  \
-            }                                                                                                      \
-        HSUM(acc, out);                                                                                            \
-    }
+        K_DOT_BODY(VT, V, MR, NR, HSUM, nt, K_DOT_AT, K_DOT_BT)
 
 K_DOT_ROWS_KERNEL(k_dot_rows_4x4, k_v16, 16, 4, 4, k_hsum16)   /* 16-float vectors only, as k_op_rows */
 
