@@ -657,18 +657,21 @@ static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float
                     }
                 q += rows;
             }
-            /* A strip of 4 taps' rows stays in L1 while all of dy passes;
-             * the strip's taps past Kd and the tile's channels past K read
-             * rows that are there, into sums nothing writes out. */
-            for (int kd0 = kda; kd0 < kdb; kd0 += K_DOT_NR) {
-                const float *bp[K_DOT_NR];
-                K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                    bp[j] = xp + boff[kd0 + j < Kd ? kd0 + j : kd0];
-                for (int k0 = 0; k0 < g->Kp; k0 += mrd) {
-                    const float *ap[4] = { NULL };
+            /* A strip of 4 channels of dy stays in L1 while the taps pass:
+             * a strip of 4 taps is mostly one padded row shifted, whose
+             * lines the strip loads once (the other way round, all of dy
+             * came from L2 for every strip of taps); the strip's taps past
+             * Kd and the tile's channels past K read rows that are there,
+             * into sums nothing writes out. */
+            for (int k0 = 0; k0 < g->Kp; k0 += mrd) {
+                const float *ap[4] = { NULL };
+                K_UNROLL for (int i = 0; i < mrd; i++)
+                    ap[i] = dyc + (long)(k0 + i < K ? k0 + i : 0) * nrows * OWv;
+                for (int kd0 = kda; kd0 < kdb; kd0 += K_DOT_NR) {
+                    const float *bp[K_DOT_NR];
                     float out[16];
-                    K_UNROLL for (int i = 0; i < mrd; i++)
-                        ap[i] = dyc + (long)(k0 + i < K ? k0 + i : 0) * nrows * OWv;
+                    K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
+                        bp[j] = xp + boff[kd0 + j < Kd ? kd0 + j : kd0];
                     k_dot_rows_4x4(nrows, nv, ap, OWv, bp, btab, out);
                     K_UNROLL for (int i = 0; i < mrd; i++)
                         K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
