@@ -612,6 +612,31 @@ int k_bwdw_splits(int C, int G, int threads)
     return k_max(1, k_min(cs, C / 16));
 }
 
+/* A weight gradient unit's sums (taps [kda, kdb) of every tile row, and
+ * the bias's) to zero before its blocks add to them. */
+static void k_bwdw_zero(float *restrict acc, float *restrict dbacc, const KBwdWWs *g, int K, int kda, int kdb)
+{
+    for (int k = 0; k < g->Kp; k++)
+        for (int kd = kda; kd < kdb; kd++)
+            acc[(long)k * g->Kdp + kd] = 0.0f;
+    for (int k = 0; k < K; k++)
+        dbacc[k] = 0.0f;
+}
+
+/* A unit's sums out: chunk ch's weights of taps [kda, kde) (the rest of
+ * the tile rows are padding) and, when db, its bias. */
+static void k_bwdw_out(const float *restrict acc, const float *restrict dbacc, const KBwdWWs *g, float *restrict dwpart,
+                       float *restrict dbpart, int db, int ch, int K, int Kd, int kda, int kde)
+{
+    float *dw = dwpart + (long)ch * K * Kd;
+    for (int k = 0; k < K; k++)
+        for (int kd = kda; kd < kde; kd++)
+            dw[(long)k * Kd + kd] = acc[(long)k * g->Kdp + kd];
+    if (db)
+        for (int k = 0; k < K; k++)
+            dbpart[(long)ch * K + k] = dbacc[k];
+}
+
 /* k_conv2d_bwd_w from the padded input rows (k_bwdw_rows_ok): a block's
  * runs of rows (whole images, or a slice of one) padded once each, dy's
  * rows copied into rows of whole vectors (zeros past OW), and each dot tile
@@ -634,11 +659,7 @@ static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float
         int ch, n0, n1, c0, c1;
         k_bwdw_unit(u, N, G, C, CS, &ch, &n0, &n1, &c0, &c1);
         int db = dbpart && u % CS == 0, kda = c0 * R * S, kdb = c1 == C ? g->Kdp : c1 * R * S;
-        for (int k = 0; k < g->Kp; k++)
-            for (int kd = kda; kd < kdb; kd++)
-                acc[(long)k * g->Kdp + kd] = 0.0f;
-        for (int k = 0; k < K; k++)
-            dbacc[k] = 0.0f;
+        k_bwdw_zero(acc, dbacc, g, K, kda, kdb);
         for (long t = (long)n0 * OH; t < (long)n1 * OH;) {
             int nrows = k_blk_next(t, n1, OH, g->T);
             for (long q = t, n, run = 0; q < t + nrows; run++) {
@@ -683,13 +704,7 @@ static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float
                     dbacc[k] += k_sum(dyc + (long)k * nrows * OWv, (long)nrows * OWv);
             t += nrows;
         }
-        float *dw = dwpart + (long)ch * K * Kd;
-        for (int k = 0; k < K; k++)
-            for (int kd = kda; kd < c1 * R * S; kd++)
-                dw[(long)k * Kd + kd] = acc[(long)k * g->Kdp + kd];
-        if (db)
-            for (int k = 0; k < K; k++)
-                dbpart[(long)ch * K + k] = dbacc[k];
+        k_bwdw_out(acc, dbacc, g, dwpart, dbpart, db, ch, K, Kd, kda, c1 * R * S);
     }
 }
 
@@ -719,11 +734,7 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
         int ch, n0, n1, c0, c1;
         k_bwdw_unit(u, N, G, C, CS, &ch, &n0, &n1, &c0, &c1);
         int db = dbpart && u % CS == 0, kda = c0 * R * S, kdb = c1 == C ? g.Kdp : c1 * R * S;
-        for (int k = 0; k < g.Kp; k++)
-            for (int kd = kda; kd < kdb; kd++)
-                acc[(long)k * g.Kdp + kd] = 0.0f;
-        for (int k = 0; k < K; k++)
-            dbacc[k] = 0.0f;
+        k_bwdw_zero(acc, dbacc, &g, K, kda, kdb);
         for (long t = (long)n0 * OH; t < (long)n1 * OH;) {
             int nrows = k_blk_next(t, n1, OH, g.T), qb = (int)k_rup((long)nrows * OW, v);
             k_im2col(x, col, ld, ws + g.xp, t, nrows, qb, g.T, C, c0, c1, H, W, R, S, stride, pad, pad, OH, OW);
@@ -756,12 +767,6 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
                     dbacc[k] += k_sum(dyr + (long)k * ldy, qb);
             t += nrows;
         }
-        float *dw = dwpart + (long)ch * K * Kd;
-        for (int k = 0; k < K; k++)
-            for (int kd = kda; kd < c1 * R * S; kd++)
-                dw[(long)k * Kd + kd] = acc[(long)k * g.Kdp + kd];
-        if (db)
-            for (int k = 0; k < K; k++)
-                dbpart[(long)ch * K + k] = dbacc[k];
+        k_bwdw_out(acc, dbacc, &g, dwpart, dbpart, db, ch, K, Kd, kda, c1 * R * S);
     }
 }
