@@ -21,17 +21,18 @@
  * one closest to K_FWD_COLS (its im2col block then stays in L2 while the
  * row tiles of W pass over it; measured on Zen 4), the weight gradient the
  * largest (each block ends in one horizontal reduction per weight). */
-enum { K_MAX_COLS = 1024, K_FWD_COLS = 256, K_BWW_COLS = K_MAX_COLS };
+enum { K_MAX_COLS = 1024, K_FWD_COLS = 256, K_BWW_COLS = K_MAX_COLS, K_FWD_FLOATS = 1 << 18 };
 
-/* Output rows per block for columns padded to a multiple of align: whole
- * images (a multiple of OH) when two or more fit, else a slice of one image. */
-static int k_blk_rows(int OH, int OW, int prefer, int align)
+/* Output rows per block for columns padded to a multiple of align, at most
+ * maxcols of them: whole images (a multiple of OH) when two or more fit,
+ * else a slice of one image. */
+static int k_blk_rows(int OH, int OW, int prefer, int align, int maxcols)
 {
     long P = (long)OH * OW;
     int best = 1;
     double bestw = 1e30, bestd = 1e30;
-    int whole = 2 * P <= K_MAX_COLS;
-    for (int n = 1; whole ? n * P <= K_MAX_COLS : n <= OH && (long)n * OW <= K_MAX_COLS; n++) {
+    int whole = 2 * P <= maxcols;
+    for (int n = 1; whole ? n * P <= maxcols : n <= OH && (long)n * OW <= maxcols; n++) {
         long cols = 0, size = whole ? n * P : (long)n * OW;
         if (whole)
             cols = k_rup(size, align);
@@ -275,7 +276,10 @@ static KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int stride, i
 {
     KGemmWs g;
     long Kd = (long)C * R * S;
-    g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd));
+    /* an im2col block of at most K_FWD_FLOATS, which stays in L2 while the
+     * row tiles of A pass: whole 7x7 images for 5x5 over 128 channels made
+     * 8 MB */
+    g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd), (int)k_min(K_MAX_COLS, k_max(64, K_FWD_FLOATS / Kd)));
     g.ld = k_rup((long)g.T * OW, k_op_nr(simd));
     g.rows = k_rows_ok(stride, OW, simd);
     g.HP = k_pad_h(g.T, OH, R, stride);
@@ -414,7 +418,7 @@ static KScatterWs k_scatter_ws(int C, int K, int R, int S, int OH, int OW, int s
 {
     KScatterWs g;
     long Mp = k_rup((long)C * R * S, k_op_mr(simd));
-    g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd));
+    g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd), K_MAX_COLS);
     g.ld = k_rup((long)g.T * OW, k_op_nr(simd));
     g.apack = 0;
     g.dyc = k_al(Mp * K);
@@ -450,7 +454,7 @@ static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, i
     int v = simd >= 16 ? 16 : 8;
     g.Kp = (int)k_rup(K, k_dot_mr(simd));
     g.Kdp = (int)k_rup((long)C * R * S, K_DOT_NR);
-    g.T = k_blk_rows(OH, OW, K_BWW_COLS, v);
+    g.T = k_blk_rows(OH, OW, K_BWW_COLS, v, K_MAX_COLS);
     g.rows = k_bwdw_rows_ok(C, R, S, stride, OW, simd);
     if (g.rows) {   /* dy's block, the block's runs of padded rows, the sums, the taps' and rows' offsets */
         g.OWv = (int)k_rup(OW, 16);
