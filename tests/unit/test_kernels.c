@@ -352,6 +352,9 @@ static void test_conv(void **state)
         { 2, 9, 12, 12, 16, 1, 1, 1, 0 }, /* 1x1 on rows of 12 */
         { 2, 3, 17, 17, 8, 5, 5, 1, 1 },  /* 5x5, pad 1: rows of 15 */
         { 7, 8, 16, 16, 12, 3, 3, 1, 1 }, /* weight gradient's blocks of whole images from the rows */
+        /* C*R*S large: im2col blocks of fewer columns (at most 1 MB) */
+        { 7, 40, 7, 7, 24, 5, 5, 1, 2 },  /* 1000 taps: blocks of 5 whole images, not 13 */
+        { 2, 96, 12, 12, 8, 5, 5, 1, 2 }, /* 2400 taps: slices of 9 rows of one image */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         conv_case(&shapes[i], 3);
