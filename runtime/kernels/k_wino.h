@@ -72,19 +72,21 @@ static inline long k_wino_ustride(long n) { return k_rup(n, 16) + 16; }
  * one chunk a tile row would leave 12 of its 16 lanes idle. tf and deal
  * are constants at every call, so they inline.
  *
- * A tile row's last tile reads two columns past step TW, where the strip
- * holds the next tile row's first two: the column pass writes whole
- * vectors and the next tile row overwrites them. With `over` (the input
- * transforms, whose tiles overlap), they are kept first, at the last
- * tile's index in over's rows 2i and 2i + 1 (stride ol), and lanes of last
- * tiles take them from there (deal's last two outputs). Each tile's values
- * are those of one tile row at a time, to the bit. */
+ * A tile row's last tile reads ov = nout - step columns past step TW (2 for
+ * 3x3 kernels, 4 for F(2x2, 5x5), whose last two tiles read past it), where
+ * the strip holds the next tile row's first ov: the column pass writes
+ * whole vectors and the next tile row overwrites them. With `over` (the
+ * input transforms, whose tiles overlap), they are kept first: a tile's
+ * element j >= step (deal's output j) that lies past step TW at the tile's
+ * index in over's row ov i + j - step (stride ol), and the lanes of such
+ * tiles take it from there. Each tile's values are those of one tile row at
+ * a time, to the bit. */
 static inline void k_wino_strips(const float *restrict plane, long PWp, int rows, int nout, int step, int TW,
                                  int nrows, int QW, void (*tf)(const k_v16 *, k_v16 *),
                                  void (*deal)(const float *, k_v16 *), float *restrict s, long sl,
                                  float *restrict over, long ol, float *restrict dst, long xs)
 {
-    int nt = nrows * TW;
+    int nt = nrows * TW, ov = nout - step;
     for (int rr = 0; rr < nrows; rr++) {
         const float *r = plane + (long)step * rr * PWp;
         float *t = s + (long)step * rr * TW;
@@ -97,28 +99,27 @@ static inline void k_wino_strips(const float *restrict plane, long PWp, int rows
                 __builtin_memcpy(t + (long)i * sl + q, &z[i], sizeof z[i]);
         }
         if (over)
-            for (int i = 0; i < nout; i++) {
-                over[2 * i * ol + rr * TW + TW - 1] = t[i * sl + step * TW];
-                over[(2 * i + 1) * ol + rr * TW + TW - 1] = t[i * sl + step * TW + 1];
-            }
+            for (int i = 0; i < nout; i++)
+                for (int j = step; j < nout; j++) /* the tiles tc >= TW - j / step read element j past */
+                    for (int tc = TW - j / step > 0 ? TW - j / step : 0; tc < TW; tc++)
+                        over[(ov * i + j - step) * ol + rr * TW + tc] = t[i * sl + step * tc + j];
     }
-    int tc0[16]; /* each lane's tile column, the row's last where it is TW - 1 */
+    int tc0[16]; /* each lane's tile column */
     for (int l = 0; l < 16; l++)
         tc0[l] = l % TW;
     k_i16 tc, lstep = (k_i16){ 0 } + 16 % TW, tw = (k_i16){ 0 } + TW;
     __builtin_memcpy(&tc, tc0, sizeof tc);
     for (int L0 = 0; L0 < nt; L0 += 16) { /* then along the strips */
-        k_i16 last = tc == TW - 1;
         for (int i = 0; i < nout; i++) {
             k_v16 q[6], z[6];
             deal(s + (long)i * sl + (long)step * L0, q);
-            if (over) {
-                k_v16 o0, o1;
-                __builtin_memcpy(&o0, over + 2 * i * ol + L0, sizeof o0);
-                __builtin_memcpy(&o1, over + (2 * i + 1) * ol + L0, sizeof o1);
-                q[nout - 2] = (k_v16)((last & (k_i16)o0) | (~last & (k_i16)q[nout - 2]));
-                q[nout - 1] = (k_v16)((last & (k_i16)o1) | (~last & (k_i16)q[nout - 1]));
-            }
+            if (over)
+                for (int j = step; j < nout; j++) {
+                    k_i16 past = tc >= TW - j / step;
+                    k_v16 o;
+                    __builtin_memcpy(&o, over + (ov * i + j - step) * ol + L0, sizeof o);
+                    q[j] = (k_v16)((past & (k_i16)o) | (~past & (k_i16)q[j]));
+                }
             tf(q, z);
             for (int j = 0; j < nout; j++)
                 __builtin_memcpy(dst + (nout * i + j) * xs + L0, &z[j], sizeof z[j]);

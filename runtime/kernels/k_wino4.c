@@ -1,7 +1,7 @@
 /* 3x3 convolutions with stride 1 and padding 1 by Winograd's F(4x4, 3x3)
- * (Lavin and Gray 2015), the forward, the data gradient and the weight
- * gradient: as k_wino.c's F(2x2, 3x3), with 4x4 output tiles from 6x6
- * input patches,
+ * (Lavin and Gray 2015), and 5x5 ones with padding 2 by F(2x2, 5x5), the
+ * forward, the data gradient and the weight gradient: as k_wino.c's
+ * F(2x2, 3x3), with 4x4 (2x2) output tiles from 6x6 input patches,
  *   Y = A^T [ (G g G^T) . (B^T d B) ] A,
  * 36 GEMMs (one per position xi of the 6x6 transformed tile), K x C times C
  * x tiles: 36 multiplies per tile of 16 outputs and channel pair, 4x fewer
@@ -11,6 +11,15 @@
  * in A, 1/24 in G), so the results round more than F(2x2)'s (measured
  * 1.3e-5 relative to the terms' size, F(2x2) 8e-7; the weight gradient
  * 1.8e-6 against 1.4e-7, relative to its sum's).
+ *
+ * F(2x2, 5x5) interpolates at the same six points (0, 1, -1, 2, -2 and
+ * infinity): the same B^T, A^T's first two rows (plus infinity's term), G
+ * of five columns. 36 multiplies per tile of 4 outputs against the direct
+ * conv's 100: a 5x5 conv had no Winograd and ran the direct kernels at
+ * ~75% of the core's peak. Its tiles are 2 columns apart and read 6, so a
+ * tile row's last tile reads 4 columns past its row (k_wino_strips' ov).
+ * The functions below take the output tile m and kernel r (4 and 3, or 2
+ * and 5) as constants of every call: inlined, each folds to its own code.
  *
  * k_conv2d_wino4_part is the inference forward with keep vectors and
  * masks of k_wino.c's part kernel (a sweep's convs): the channels that take
@@ -33,8 +42,9 @@
 
 enum { K_W4_NX = 36 }; /* positions of a transformed tile */
 
-/* Tiles per row and column of the output (the last one may hang over). */
-static int k_w4_tiles(int n) { return (n + 3) / 4; }
+/* Tiles of m outputs per row and column of the output (the last one may
+ * hang over). */
+static int k_w4_tiles(int n, int m) { return (n + m - 1) / m; }
 
 /* how much wider the weight gradient's blocks are than the forward's */
 enum { K_W4_WIDE = 4 };
@@ -60,6 +70,7 @@ static int k_w4_ld(int C, int K, int TW, int simd, int wide)
  * run of tile rows (k_w4_out); the bias and scale; the part kernel's
  * channel maps and zero channels. */
 typedef struct {
+    int tm, tr, pad; /* the output tile and kernel sizes: 4 and 3, or 2 and 5; the padding */
     int TH, TW, ld, ldv, Kp, PWp;
     long vxs, mxs; /* from one xi to the next in V and in M */
     long vcs, mks; /* from one channel to the next in V, in M */
@@ -68,29 +79,30 @@ typedef struct {
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KW4Ws;
 
-static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide)
+static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide, int m, int r)
 {
     KW4Ws g;
-    g.TH = k_w4_tiles(H), g.TW = k_w4_tiles(W);
+    g.tm = m, g.tr = r, g.pad = r / 2;
+    g.TH = k_w4_tiles(H, m), g.TW = k_w4_tiles(W, m);
     g.ld = k_w4_ld(C, K, g.TW, simd, wide);
     g.ldv = g.ld + 16;
     g.Kp = (int)k_rup(K, k_op_mr(simd));
-    g.PWp = (int)k_rup(4L * g.TW + 2, 64) + 16;
+    g.PWp = (int)k_rup((long)m * g.TW + r - 1, 64) + 16;
     g.vxs = g.mxs = g.ldv;
     g.vcs = g.mks = K_W4_NX * g.ldv + 16;
     g.u = 0;
     g.v = g.u + K_W4_NX * k_wino_ustride((long)g.Kp * C);
     g.m = g.v + C * g.vcs;
     g.plane = g.m + g.Kp * g.mks;
-    /* a run of tile rows has at most ld tiles; a strip row holds 4 floats a
-     * tile, the last tile row's overhang (QW <= 4 TW + 17) and the 80 floats
-     * k_w4_deal reads from a chunk's start; an output row, 4 floats a tile
-     * and the 64 a chunk writes */
-    g.sl = k_rup(4L * g.ld + 80, 16) + 16;
-    g.strip = g.plane + (4L * g.TH + 2) * g.PWp;
+    /* a run of tile rows has at most ld tiles; a strip row holds m floats a
+     * tile, the last tile row's overhang (QW <= m TW + r + 14) and the 80
+     * floats k_w4_deal reads from a chunk's start (k_w25_deal 48); an
+     * output row, m floats a tile and the 16 m a chunk writes */
+    g.sl = k_rup((long)m * g.ld + 80, 16) + 16;
+    g.strip = g.plane + ((long)m * g.TH + r - 1) * g.PWp;
     g.over = g.strip + 6 * g.sl;
-    g.rows = g.over + 12 * k_rup(g.ld + 16, 16);
-    g.bias = g.rows + 4 * g.sl;
+    g.rows = g.over + 6L * (6 - m) * k_rup(g.ld + 16, 16); /* the overhang's 6 - m columns of 6 strip rows */
+    g.bias = g.rows + m * g.sl;
     g.scale = g.bias + k_rup(K, 16);
     g.maps = g.scale + k_rup(K, 16); /* k_conv2d_wino4_part's channels, as ints */
     /* its input channels that are zeros, a byte per (run of a block,
@@ -107,11 +119,15 @@ static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide)
     return g;
 }
 
-long k_wino4_ws(int C, int H, int W, int K, int simd)
+static long k_w4_ws(int C, int H, int W, int K, int simd, int m, int r)
 {
-    long a = k_w4_layout(C, H, W, K, simd, 1).end, b = k_w4_layout(C, H, W, K, simd, K_W4_WIDE).wend;
+    long a = k_w4_layout(C, H, W, K, simd, 1, m, r).end, b = k_w4_layout(C, H, W, K, simd, K_W4_WIDE, m, r).wend;
     return (a > b ? a : b) + 16;
 }
+
+long k_wino4_ws(int C, int H, int W, int K, int simd) { return k_w4_ws(C, H, W, K, simd, 4, 3); }
+
+long k_wino25_ws(int C, int H, int W, int K, int simd) { return k_w4_ws(C, H, W, K, simd, 2, 5); }
 
 int k_wino4_pays(int W)
 {
@@ -121,7 +137,37 @@ int k_wino4_pays(int W)
      * 4, training, MWTC_PROFILE=1, 4 runs each). Since the transforms take
      * 16 tiles across tile rows, VGG16's 8x8 stage (2 tiles a row, none
      * hanging over) still trained 8% slower with F(4x4) (Xeon, 10 steps). */
-    return k_w4_tiles(W) >= 4;
+    return k_w4_tiles(W, 4) >= 4;
+}
+
+int k_wino25_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    /* as k_wino_ok's 3x3: below ~16 channels a side the GEMMs are too thin */
+    return R == 5 && S == 5 && stride == 1 && pad == 2 && OH == H && OW == W && H >= 4 && W >= 4 && C >= 16 &&
+           K >= 16;
+}
+
+int k_wino25_bwd_w_ok(int C, int H, int W, int K)
+{
+    /* As k_wino_bwd_w_ok: tiles hanging over the edge cost the weight
+     * gradient more than the forward. bench_kernels (BENCH_R=5, one thread,
+     * Sapphire Rapids) against the direct kernel: 7x7 (64 outputs computed
+     * for 49) 140 GFLOP/s against 152; 8x8 to 32x32 1.05-1.35x as fast, but
+     * for 14x14 (172-177 against 182: the direct kernel's rows of 14 fit its
+     * 16-float tiles). */
+    long computed = 4L * k_w4_tiles(H, 2) * k_w4_tiles(W, 2);
+    return k_wino25_ok(C, H, W, K, 5, 5, 1, 2, H, W) && computed * 100 <= 115L * H * W;
+}
+
+int k_wino25_infer_pays(int N, int H, int W)
+{
+    /* U, 36 values a kernel, computed at every call (no preparation, as
+     * F(4x4)'s k_wino4_infer_pays): bench_infer on cnn5x5 (two threads,
+     * Sapphire Rapids), its 32x32, 16x16 and 8x8 layers: batch-1 latency
+     * 1.07 ms direct, 1.03-1.05 from 784 pixels a call on, 1.64 with every
+     * call by Winograd; batch 8 1040 images/s direct, 1470 from 784 on, 1360
+     * with every call */
+    return (long)N * H * W >= 784;
 }
 
 int k_wino4_infer_pays(int N, int C, int H, int W, int simd)
@@ -156,30 +202,56 @@ static inline void k_w4_g(float a0, float a1, float a2, float *out)
     out[5] = a2;
 }
 
+/* F(2x2, 5x5)'s G on five values: the same points, so rows 0-2 are
+ * F(4x4)'s and rows 3-4 the powers of +-2 over 24. */
+static inline void k_w25_g(const float *a, float *out)
+{
+    out[0] = a[0] * 0.25f;
+    out[1] = -(a[0] + a[1] + a[2] + a[3] + a[4]) * (1.0f / 6);
+    out[2] = -(a[0] - a[1] + a[2] - a[3] + a[4]) * (1.0f / 6);
+    out[3] = a[0] * (1.0f / 24) + a[1] * (1.0f / 12) + a[2] * (1.0f / 6) + a[3] * (1.0f / 3) + a[4] * (2.0f / 3);
+    out[4] = a[0] * (1.0f / 24) - a[1] * (1.0f / 12) + a[2] * (1.0f / 6) - a[3] * (1.0f / 3) + a[4] * (2.0f / 3);
+    out[5] = a[4];
+}
+
+/* G on the r values a[0], a[st], ..: F(4x4)'s or F(2x2, 5x5)'s. */
+static inline void k_w4_gr(const float *a, long st, int r, float *out)
+{
+    if (r == 3) {
+        k_w4_g(a[0], a[st], a[2 * st], out);
+        return;
+    }
+    float b[5] = { a[0], a[st], a[2 * st], a[3 * st], a[4 * st] };
+    k_w25_g(b, out);
+}
+
 /* U[xi] = G g G^T for every (k, c) with k0 <= k < k1 (k1 <= K rounded up to
  * a register tile), scaled by scale[k], packed per xi as k_op_pack packs a
  * K x C matrix; with maps, only output channels kmap[0..Ka) and input
- * channels cmap[0..Ca), packed Ka x Ca (k0, k1 then rows of that). */
+ * channels cmap[0..Ca), packed Ka x Ca (k0, k1 then rows of that). g is
+ * r x r. */
 static void k_w4_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
                          int flip, int simd, const int *restrict cmap, int Ca, const int *restrict kmap, int Ka,
-                         int k0, int k1)
+                         int k0, int k1, int r)
 {
-    int mr = k_op_mr(simd), Kp = (int)k_rup(Ka, mr);
+    int mr = k_op_mr(simd), Kp = (int)k_rup(Ka, mr), rr = r * r;
     long us = k_wino_ustride((long)Kp * Ca);
     for (int k = k0; k < k1; k++)
         for (int ci = 0; ci < Ca; ci++) {
-            float g[9], t[3][6], U[36];
+            float g[25], t[5][6], U[36];
             int kr = k >= Ka ? -1 : kmap ? kmap[k] : k, c = cmap ? cmap[ci] : ci;
-            for (int j = 0; j < 9; j++) /* flip: the data gradient's kernel, w[c][k] rotated */
-                g[j] = kr < 0 ? 0.0f : flip ? w[((long)c * K + kr) * 9 + 8 - j] : w[((long)kr * C + c) * 9 + j];
-            for (int j = 0; j < 3; j++) /* G down each column j of g */
-                k_w4_g(g[j], g[3 + j], g[6 + j], t[j]);
+            for (int j = 0; j < rr; j++) /* flip: the data gradient's kernel, w[c][k] rotated */
+                g[j] = kr < 0 ? 0.0f
+                       : flip ? w[((long)c * K + kr) * rr + rr - 1 - j]
+                              : w[((long)kr * C + c) * rr + j];
+            for (int j = 0; j < r; j++) /* G down each column j of g */
+                k_w4_gr(g + j, r, r, t[j]);
             float s = scale && kr >= 0 ? scale[kr] : 1.0f;
             for (int i = 0; i < 6; i++) { /* then along each row i */
-                float r[6];
-                k_w4_g(t[0][i], t[1][i], t[2][i], r);
+                float o[6];
+                k_w4_gr(&t[0][i], 6, r, o);
                 for (int j = 0; j < 6; j++)
-                    U[6 * i + j] = r[j] * s;
+                    U[6 * i + j] = o[j] * s;
             }
             int m0 = k / mr * mr;
             for (int xi = 0; xi < K_W4_NX; xi++)
@@ -205,6 +277,23 @@ static inline void k_w4_deal(const float *restrict p, k_v16 *q)
     q[5] = __builtin_shufflevector(q[1], a4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
 }
 
+/* q[j] = elements 2 l + j of the 48 floats at p, for the 16 lanes l: the
+ * tiles of F(2x2, 5x5), 2 columns apart. */
+static inline void k_w25_deal(const float *restrict p, k_v16 *q)
+{
+    k_v16 a0, a1, a2;
+    __builtin_memcpy(&a0, p, sizeof a0);
+    __builtin_memcpy(&a1, p + 16, sizeof a1);
+    __builtin_memcpy(&a2, p + 32, sizeof a2);
+    k_v16 e2 = K_EVEN16(a2, a2), o2 = K_ODD16(a2, a2);
+    q[0] = K_EVEN16(a0, a1);
+    q[1] = K_ODD16(a0, a1);
+    q[2] = __builtin_shufflevector(q[0], e2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    q[3] = __builtin_shufflevector(q[1], o2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    q[4] = __builtin_shufflevector(q[0], e2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
+    q[5] = __builtin_shufflevector(q[1], o2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
+}
+
 /* B^T's rows on six vectors (in place, only pointers cross functions). */
 static inline void k_w4_bt(const k_v16 *a, k_v16 *z)
 {
@@ -216,13 +305,14 @@ static inline void k_w4_bt(const k_v16 *a, k_v16 *z)
     z[5] = 4.0f * a[1] - 5.0f * a[3] + a[5];
 }
 
-/* k_wino_strips for F(4x4): 4 columns from one tile to the next, 6 outputs. */
+/* k_wino_strips for F(4x4) and F(2x2, 5x5): m columns from one tile to the
+ * next, 6 outputs. */
 static inline void k_w4_strip(const float *restrict plane, int rows, void (*tf)(const k_v16 *, k_v16 *),
                               float *restrict s, float *restrict over, const KW4Ws *g, int nrows, int QW,
                               float *restrict dst, long xs)
 {
-    k_wino_strips(plane, g->PWp, rows, 6, 4, g->TW, nrows, QW, tf, k_w4_deal, s, g->sl, over, k_rup(g->ld + 16, 16),
-                  dst, xs);
+    k_wino_strips(plane, g->PWp, rows, 6, g->tm, g->TW, nrows, QW, tf, g->tm == 4 ? k_w4_deal : k_w25_deal, s, g->sl,
+                  over, k_rup(g->ld + 16, 16), dst, xs);
 }
 
 /* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
@@ -237,7 +327,7 @@ static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, 
     /* Only the columns the row's tiles read (QW) are filled and transformed:
      * the chunk's lanes past the run's last tile read stale columns, and
      * their results are rewritten or never read (above). */
-    int PWp = g->PWp, pr = 4 * (tr1 - tr0) + 2, QW = (int)k_rup(4L * g->TW + 2, 16);
+    int m = g->tm, PWp = g->PWp, pr = m * (tr1 - tr0) + g->tr - 1, QW = (int)k_rup((long)m * g->TW + g->tr - 1, 16);
     float *plane = ws + g->plane;
     k_wino_plane_zero(plane, PWp, pr, QW);
     for (int ci = 0; ci < Ca; ci++) {
@@ -249,11 +339,11 @@ static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, 
                     v[(long)ci * g->vcs + xi * g->vxs + col0 + j] = 0.0f;
             continue;
         }
-        /* plane row i is input row 4 tr0 - 1 + i, column j input column j - 1 */
+        /* plane row i is input row m tr0 - pad + i, column j input column j - pad */
         for (int i = 0; i < pr; i++) {
-            int ih = 4 * tr0 - 1 + i;
+            int ih = m * tr0 - g->pad + i;
             if (ih >= 0 && ih < H)
-                k_wino_plane_row(plane + (long)i * PWp, x + ((long)c * H + ih) * W, 1, W, QW);
+                k_wino_plane_row(plane + (long)i * PWp, x + ((long)c * H + ih) * W, g->pad, W, QW);
         }
         k_w4_strip(plane, 6, k_w4_bt, ws + g->strip, ws + g->over, g, tr1 - tr0, QW, v + (long)ci * g->vcs + col0,
                    g->vxs);
@@ -270,6 +360,13 @@ static inline void k_w4_at(const k_v16 *a, k_v16 *s)
     s[3] = m + 8.0f * m34 + a[5];
 }
 
+/* F(2x2, 5x5)'s A^T: F(4x4)'s first two rows, and infinity's term. */
+static inline void k_w25_at(const k_v16 *a, k_v16 *s)
+{
+    s[0] = a[0] + (a[1] + a[2]) + (a[3] + a[4]);
+    s[1] = (a[1] - a[2]) + 2.0f * (a[3] - a[4]) + a[5];
+}
+
 /* A's rows (A = (A^T)^T, 6 x 4) on four vectors: the transform of an output
  * tile's gradient. */
 static inline void k_w4_a(const k_v16 *d, k_v16 *o)
@@ -281,6 +378,18 @@ static inline void k_w4_a(const k_v16 *d, k_v16 *o)
     o[3] = p4 + m8;
     o[4] = p4 - m8;
     o[5] = d[3];
+}
+
+/* F(2x2, 5x5)'s A (6 x 2) on two vectors. */
+static inline void k_w25_a(const k_v16 *d, k_v16 *o)
+{
+    k_v16 d2 = 2.0f * d[1];
+    o[0] = d[0];
+    o[1] = d[0] + d[1];
+    o[2] = d[0] - d[1];
+    o[3] = d[0] + d2;
+    o[4] = d[0] - d2;
+    o[5] = d[1];
 }
 
 /* Images [a, e) of a conv: its output channels (M rows [ka0, ka1), channel
@@ -296,19 +405,20 @@ typedef struct {
     int lists; /* leave the channels that are zeros in a column tile's images out of its sums */
 } KW4Run;
 
-/* y[k][4 tr + a][4 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
- * rows [tr0, tr1) of one image (the run's channels of H x W, mrow its
+/* y[k][m tr + a][m tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the
+ * tile rows [tr0, tr1) of one image (the run's channels of H x W, mrow its
  * mask's row), 16 tiles at a time, a chunk taking tiles of several tile
- * rows as k_w4_strip's do: output row a of tile L at rows[a][4 L], then
+ * rows as k_w4_strip's do: output row a of tile L at rows[a][m L], then
  * copied out tile row by tile row. */
 static void k_w4_out(const float *restrict m, const KW4Ws *g, const KW4Run *r, float *restrict y,
                      const float *restrict mrow, long col0, int tr0, int tr1)
 {
-    int TW = g->TW, nt = (tr1 - tr0) * TW, H = r->H, W = r->W;
-    long xs = g->mxs, rl = g->sl;
+    int TW = g->TW, nt = (tr1 - tr0) * TW, H = r->H, W = r->W, tm = g->tm;
+    long xs = g->mxs, rl = g->sl, e = (long)tm * tr1 < H ? (long)tm * tr1 : H;
     float *rows = r->ws + g->rows;
+    void (*at)(const k_v16 *, k_v16 *) = tm == 4 ? k_w4_at : k_w25_at;
     for (int z = r->kz0; z < r->kz1; z++) /* channels switched off: zeros (a mask times 0 after them) */
-        for (long i = 4L * tr0 * W; i < (4L * tr1 < H ? 4L * tr1 : H) * W; i++)
+        for (long i = (long)tm * tr0 * W; i < e * W; i++)
             y[(long)r->zmap[z] * H * W + i] = 0.0f;
     for (int ki = r->ka0; ki < r->ka1; ki++) {
         int k = r->kmap ? r->kmap[ki] : ki, relu = r->relu;
@@ -320,33 +430,37 @@ static void k_w4_out(const float *restrict m, const KW4Ws *g, const KW4Run *r, f
             for (int j = 0; j < 6; j++) { /* A^T down each column j */
                 for (int i = 0; i < 6; i++)
                     __builtin_memcpy(&a[i], mk + (6 * i + j) * xs + L0, sizeof a[i]);
-                k_w4_at(a, s[j]);
+                at(a, s[j]);
             }
-            for (int ro = 0; ro < 4; ro++) { /* then along output row ro */
+            for (int ro = 0; ro < tm; ro++) { /* then along output row ro */
                 k_v16 c[6], o[4];
                 for (int j = 0; j < 6; j++)
                     c[j] = s[j][ro];
-                k_w4_at(c, o);
-                for (int q = 0; q < 4; q++) {
+                at(c, o);
+                for (int q = 0; q < tm; q++) {
                     o[q] += b;
                     if (r->apply)
                         o[q] *= sc;
                     if (relu)
                         o[q] = K_WHERE16(o[q] > 0.0f, o[q]);
                 }
-                /* tile l's four outputs side by side: interleave by 4 */
-                k_v16 l02 = K_ZIP_LO16(o[0], o[2]), h02 = K_ZIP_HI16(o[0], o[2]);
-                k_v16 l13 = K_ZIP_LO16(o[1], o[3]), h13 = K_ZIP_HI16(o[1], o[3]), z[4];
-                z[0] = K_ZIP_LO16(l02, l13), z[1] = K_ZIP_HI16(l02, l13);
-                z[2] = K_ZIP_LO16(h02, h13), z[3] = K_ZIP_HI16(h02, h13);
-                for (int q = 0; q < 4; q++)
-                    __builtin_memcpy(rows + ro * rl + 4L * L0 + 16 * q, &z[q], sizeof z[q]);
+                /* tile l's m outputs side by side: interleave by m */
+                k_v16 z[4];
+                if (tm == 4) {
+                    k_v16 l02 = K_ZIP_LO16(o[0], o[2]), h02 = K_ZIP_HI16(o[0], o[2]);
+                    k_v16 l13 = K_ZIP_LO16(o[1], o[3]), h13 = K_ZIP_HI16(o[1], o[3]);
+                    z[0] = K_ZIP_LO16(l02, l13), z[1] = K_ZIP_HI16(l02, l13);
+                    z[2] = K_ZIP_LO16(h02, h13), z[3] = K_ZIP_HI16(h02, h13);
+                } else
+                    z[0] = K_ZIP_LO16(o[0], o[1]), z[1] = K_ZIP_HI16(o[0], o[1]);
+                for (int q = 0; q < tm; q++)
+                    __builtin_memcpy(rows + ro * rl + (long)tm * L0 + 16 * q, &z[q], sizeof z[q]);
             }
         }
         for (int tr = tr0; tr < tr1; tr++)
-            for (int a4 = 0; a4 < 4 && 4 * tr + a4 < H; a4++) {
-                float *dst = y + ((long)k * H + 4 * tr + a4) * W;
-                const float *src = rows + a4 * rl + 4L * (tr - tr0) * TW;
+            for (int a4 = 0; a4 < tm && tm * tr + a4 < H; a4++) {
+                float *dst = y + ((long)k * H + tm * tr + a4) * W;
+                const float *src = rows + a4 * rl + (long)tm * (tr - tr0) * TW;
                 for (int j = 0; j < W; j++)
                     dst[j] = src[j];
             }
@@ -419,17 +533,19 @@ void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const
 {
     int mr = k_op_mr(simd), K16 = (int)k_rup(K, 16);
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, ws, ws + K16);
-    k_w4_weights(w, scale, pre, C, K, 0, simd, NULL, C, NULL, K, lo * mr, hi * mr);
+    k_w4_weights(w, scale, pre, C, K, 0, simd, NULL, C, NULL, K, lo * mr, hi * mr, 3);
 }
 
-void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
-                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                    const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
-                    int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
+/* k_conv2d_wino4's body, of output tiles m and kernels r (pre: U of r) */
+static void k_w4_conv(const float *restrict x, const float *restrict w, const float *restrict b,
+                      const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                      const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws,
+                      int N, int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo,
+                      int hi, int tm, int tr)
 {
     if (lo >= hi)
         return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1);
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1, tm, tr);
     float *u = ws + g.u, *bias = ws + g.bias;
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
@@ -438,7 +554,7 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
                  0, K, 0, 0, 0 };
     if (groups <= 1) {
         if (!pre)
-            k_w4_weights(w, scale, u, C, K, flip, simd, NULL, C, NULL, K, 0, g.Kp);
+            k_w4_weights(w, scale, u, C, K, flip, simd, NULL, C, NULL, K, 0, g.Kp, tr);
         k_w4_images(&r, &g, lo, hi);
         return;
     }
@@ -449,10 +565,28 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
         if (r.ka0 >= r.ka1)
             continue;
         if (gi != done && !pre) /* consecutive units share a group: its weights once */
-            k_w4_weights(w, scale, u, C, K, flip, simd, NULL, C, NULL, K, r.ka0, (int)k_rup(r.ka1, k_op_mr(simd))),
+            k_w4_weights(w, scale, u, C, K, flip, simd, NULL, C, NULL, K, r.ka0, (int)k_rup(r.ka1, k_op_mr(simd)),
+                         tr),
                 done = gi;
         k_w4_images(&r, &g, n, n + 1);
     }
+}
+
+void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
+                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                    const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
+                    int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
+{
+    k_w4_conv(x, w, b, gamma, beta, mean, var, pre, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 4, 3);
+}
+
+void k_conv2d_wino25(const float *restrict x, const float *restrict w, const float *restrict b,
+                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                     const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
+                     int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
+{
+    k_w4_conv(x, w, b, gamma, beta, mean, var, NULL, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 2,
+              5);
 }
 
 /* k_wino_live's runs: k_w4_images of a run and its layout. */
@@ -479,7 +613,7 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
         hi = hi < N ? hi : N;
     if (lo >= hi)
         return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1);
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1, 4, 3);
     float *u = ws + g.u, *bias = ws + g.bias;
     int *cmap, *kmap, *zmap, Ca, Ka, Kz;
     k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
@@ -489,7 +623,7 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
     KW4Run r = { x, pre ? pre : u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca,
                  Ka, relu, apply, simd, 0, Ka, 0, Kz, 1 };
     if (!pre)
-        k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)));
+        k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)), 3);
     if (!mask) {
         k_w4_images(&r, &g, lo, hi);
         return;
@@ -500,18 +634,19 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows
- * [tr0, tr1) of dy (K channels of H x W): the 4x4 output tiles' gradients,
- * zero past the edges, moved to the 6x6 transformed space. */
+ * [tr0, tr1) of dy (K channels of H x W): the m x m output tiles'
+ * gradients, zero past the edges, moved to the 6x6 transformed space. */
 static void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g, float *restrict ws, long col0,
                     int tr0, int tr1, int K, int H, int W)
 {
-    int PWp = g->PWp, QW = (int)k_rup(4L * g->TW, 16);
+    int m = g->tm, PWp = g->PWp, QW = (int)k_rup((long)m * g->TW, 16);
     float *r = ws + g->plane;
-    k_wino_plane_zero(r, PWp, 4 * (tr1 - tr0), QW);
+    k_wino_plane_zero(r, PWp, m * (tr1 - tr0), QW);
     for (int k = 0; k < K; k++) {
-        for (int a = 0; a < 4 * (tr1 - tr0) && 4 * tr0 + a < H; a++) /* the tile rows' rows of dy, zero-padded */
-            k_wino_plane_row(r + (long)a * PWp, dy + ((long)k * H + 4 * tr0 + a) * W, 0, W, QW);
-        k_w4_strip(r, 4, k_w4_a, ws + g->strip, NULL, g, tr1 - tr0, QW, z + (long)k * g->mks + col0, g->mxs);
+        for (int a = 0; a < m * (tr1 - tr0) && m * tr0 + a < H; a++) /* the tile rows' rows of dy, zero-padded */
+            k_wino_plane_row(r + (long)a * PWp, dy + ((long)k * H + m * tr0 + a) * W, 0, W, QW);
+        k_w4_strip(r, m, m == 4 ? k_w4_a : k_w25_a, ws + g->strip, NULL, g, tr1 - tr0, QW, z + (long)k * g->mks + col0,
+                   g->mxs);
     }
 }
 
@@ -525,19 +660,32 @@ static inline void k_w4_gt(const float *u, long stride, float *out)
     out[2] = (u3 + u4 - u1 - u2) * (1.0f / 6) + u5;
 }
 
+/* F(2x2, 5x5)'s G^T on six values: five out. */
+static inline void k_w25_gt(const float *u, long stride, float *out)
+{
+    float u0 = u[0], u1 = u[stride], u2 = u[2 * stride], u3 = u[3 * stride], u4 = u[4 * stride],
+          u5 = u[5 * stride], p = u1 + u2, q = u2 - u1, p34 = u3 + u4, m34 = u3 - u4;
+    out[0] = u0 * 0.25f - p * (1.0f / 6) + p34 * (1.0f / 24);
+    out[1] = q * (1.0f / 6) + m34 * (1.0f / 12);
+    out[2] = (p34 - p) * (1.0f / 6);
+    out[3] = q * (1.0f / 6) + m34 * (1.0f / 3);
+    out[4] = p34 * (2.0f / 3) - p * (1.0f / 6) + u5;
+}
+
 /* The weight gradient by the transpose of the forward algorithm, as
  * k_conv2d_wino_bwd_w does for F(2x2): per xi a K x C GEMM over the tiles
  * with the dot micro-kernel (dU = sum over tiles of Z . V), then dg =
  * G^T dU G per (k, c). Chunks of the batch as k_conv2d_bwd_w: the same sums
  * in the same order however the chunks split over threads. */
-void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
-                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
-                          int CS, int simd, int lo, int hi)
+static void k_w4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+                       float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int CS,
+                       int simd, int lo, int hi, int tm, int tr)
 {
     if (lo >= hi)
         return;
     /* all C channels' layout, whichever a unit takes (k_conv2d_wino_bwd_w) */
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, K_W4_WIDE);
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, K_W4_WIDE, tm, tr);
+    int rr = tr * tr;
     float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
     int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
     for (int j = 0; j < g.ldv; j++)
@@ -561,24 +709,39 @@ void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, flo
             k_wino_dots(simd, K_W4_NX, C, c0, c1, K, g.Kp, v, g.vxs, g.vcs, z, g.mxs, g.mks, zero, qb, acc);
             t = t1;
         }
-        float *dw = dwpart + (long)ch * K * C * 9;
+        float *dw = dwpart + (long)ch * K * C * rr;
         long xs = (long)g.Kp * Cp; /* from one xi to the next in acc */
+        void (*gt)(const float *, long, float *) = tr == 3 ? k_w4_gt : k_w25_gt;
         for (int k = 0; k < K; k++)
             for (int c = c0; c < c1; c++) {
                 const float *du = acc + (long)k * Cp + c; /* du[(6 i + j) xs] */
-                float tt[6][3];
+                float tt[6][5];
                 for (int j = 0; j < 6; j++) /* G^T down each column j of dU */
-                    k_w4_gt(du + j * xs, 6 * xs, tt[j]);
-                for (int r = 0; r < 3; r++) { /* then along each row r */
-                    float col[6], o[3];
+                    gt(du + j * xs, 6 * xs, tt[j]);
+                for (int r = 0; r < tr; r++) { /* then along each row r */
+                    float col[6], o[5];
                     for (int j = 0; j < 6; j++)
                         col[j] = tt[j][r];
-                    k_w4_gt(col, 1, o);
-                    for (int s2 = 0; s2 < 3; s2++)
-                        dw[((long)k * C + c) * 9 + 3 * r + s2] = o[s2];
+                    gt(col, 1, o);
+                    for (int s2 = 0; s2 < tr; s2++)
+                        dw[((long)k * C + c) * rr + tr * r + s2] = o[s2];
                 }
             }
         if (dbpart && u % CS == 0)
             k_wino_db(dy, dbacc, dbpart, ch, n0, n1, K, (long)H * W);
     }
+}
+
+void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
+                          int CS, int simd, int lo, int hi)
+{
+    k_w4_bwd_w(x, dy, dwpart, dbpart, ws, N, C, H, W, K, G, CS, simd, lo, hi, 4, 3);
+}
+
+void k_conv2d_wino25_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
+                           int CS, int simd, int lo, int hi)
+{
+    k_w4_bwd_w(x, dy, dwpart, dbpart, ws, N, C, H, W, K, G, CS, simd, lo, hi, 2, 5);
 }

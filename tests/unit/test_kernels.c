@@ -439,24 +439,37 @@ static double worst_d(const float *got, const double *want, long n)
     return e;
 }
 
-/* Winograd F(2x2, 3x3) (four = 0) or F(4x4, 3x3) (four = 1): the forward
- * conv, with a batchnorm folded in and a relu, the data gradient (flip) and
- * the weight gradient, against the direct sums; the same bits however
- * the images split. Transforms round differently: 1e-4 relative to the
- * sizes of the terms (measured at most: F(2x2) 8e-7, F(4x4) 1.3e-5 times
- * sqrt(C); MWTC_TEST_VERBOSE=1 prints them). */
-static void wino_case(int N, int C, int H, int W, int K, int four)
+/* k_conv2d_wino25 as k_conv2d_wino4 is called (it takes no pre). */
+static void wino25_conv(const float *restrict x, const float *restrict w, const float *restrict b,
+                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                        const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws,
+                        int N, int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo,
+                        int hi)
+{
+    assert_null(pre);
+    k_conv2d_wino25(x, w, b, gamma, beta, mean, var, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi);
+}
+
+/* Winograd F(2x2, 3x3) (alg 0), F(4x4, 3x3) (alg 1) or F(2x2, 5x5) (alg
+ * 2): the forward conv, with a batchnorm folded in and a relu, the data
+ * gradient (flip) and the weight gradient, against the direct sums; the
+ * same bits however the images split. Transforms round differently: 1e-4
+ * relative to the sizes of the terms (measured at most: F(2x2) 8e-7,
+ * F(4x4) 1.3e-5, F(2x2, 5x5) 1.8e-5 times sqrt(C); MWTC_TEST_VERBOSE=1
+ * prints them). */
+static void wino_case(int N, int C, int H, int W, int K, int alg)
 {
     typedef void Conv(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                       const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                       float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
-    Conv *conv = four ? k_conv2d_wino4 : k_conv2d_wino;
+    Conv *conv = alg == 2 ? wino25_conv : alg ? k_conv2d_wino4 : k_conv2d_wino;
     typedef void BwdW(const float *restrict, const float *restrict, float *restrict, float *restrict,
                       float *restrict, int, int, int, int, int, int, int, int, int, int);
-    BwdW *bwd_w = four ? k_conv2d_wino4_bwd_w : k_conv2d_wino_bwd_w;
+    BwdW *bwd_w = alg == 2 ? k_conv2d_wino25_bwd_w : alg ? k_conv2d_wino4_bwd_w : k_conv2d_wino_bwd_w;
     double tol = 1e-4;
-    ConvShape s = { N, C, H, W, K, 3, 3, 1, 1 };
-    long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W;
+    int R = alg == 2 ? 5 : 3;
+    ConvShape s = { N, C, H, W, K, R, R, 1, R / 2 };
+    long nx = (long)N * C * H * W, nw = (long)K * C * R * R, ny = (long)N * K * H * W;
     float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *dy = fmalloc(ny), *ga = fmalloc(K), *be = fmalloc(K),
           *mu = fmalloc(K), *va = fmalloc(K);
     fill(x, nx, 41), fill(w, nw, 42), fill(b, K, 43), fill(dy, ny, 44), fill(ga, K, 45), fill(be, K, 46), fill(mu, K, 47),
@@ -474,13 +487,15 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
         rbn[i] = v > 0 ? v : 0;
     }
     char what[96];
-    snprintf(what, sizeof what, "winograd F(%d) N%d C%d %dx%d K%d", four ? 4 : 2, N, C, H, W, K);
-    assert_true(k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W));
+    snprintf(what, sizeof what, "winograd %s N%d C%d %dx%d K%d", alg == 2 ? "F(2x2,5x5)" : alg ? "F(4x4)" : "F(2x2)",
+             N, C, H, W, K);
+    assert_true(alg == 2 ? k_wino25_ok(C, H, W, K, 5, 5, 1, 2, H, W) : k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W));
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
         long nws = k_wino_ws(C, H, W, K, simd), nwb = k_wino_ws(K, H, W, C, simd);
-        if (four) {
-            long a = k_wino4_ws(C, H, W, K, simd), b4 = k_wino4_ws(K, H, W, C, simd);
+        if (alg) {
+            long a = alg == 2 ? k_wino25_ws(C, H, W, K, simd) : k_wino4_ws(C, H, W, K, simd),
+                 b4 = alg == 2 ? k_wino25_ws(K, H, W, C, simd) : k_wino4_ws(K, H, W, C, simd);
             nws = nws > a ? nws : a, nwb = nwb > b4 ? nwb : b4;
         }
         float *ws = garbage(nws > nwb ? nws : nwb), *y[3], *yb[3], *dx[3], *dw[3], *db[3];
@@ -534,13 +549,19 @@ static void wino_case(int N, int C, int H, int W, int K, int four)
             assert_same(yb[0], yb[1], ny, what);
             assert_same(dx[0], dx[1], nx, what);
         }
+        if (alg == 2) { /* no preparation: F(2x2, 5x5) runs in training only */
+            for (int sp = 0; sp < 3; sp++)
+                free(y[sp]), free(yb[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
+            free(ws);
+            continue;
+        }
         /* U computed beforehand (an inference conv's, the preparation split
          * over its units): the same bits in one group or several */
         typedef void Prep(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                           const float *restrict, const float *restrict, float *restrict, float *restrict, int, int,
                           float, int, int, int);
-        Prep *prep = four ? k_conv2d_wino4_prep : k_conv2d_wino_prep;
-        long np = four ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd);
+        Prep *prep = alg ? k_conv2d_wino4_prep : k_conv2d_wino_prep;
+        long np = alg ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd);
         float *pre = garbage(np), *preb = garbage(np);
         int pu = k_wino_pre_units(K, simd);
         for (int i = 0; i < split_count(2); i++) {
@@ -791,6 +812,14 @@ static void test_winograd(void **state)
         wino_case(2, 16, 5, 18, 40, four);  /* a tile row wider than 16 tiles at 4 a side: two chunks */
         wino_case(2, 16, 24, 22, 17, four); /* chunks of 16 tiles across tile rows of 6 (11): last tiles move */
     }
+    /* F(2x2, 5x5): its tiles read 4 columns past their row's last (k_wino_strips' over) */
+    wino_case(3, 32, 16, 16, 64, 2);  /* a 5x5 network's 16x16 layer */
+    wino_case(4, 16, 7, 7, 24, 2);    /* odd sizes: the last tiles hang over */
+    wino_case(2, 20, 9, 6, 17, 2);    /* H != W, K not a multiple of a tile */
+    wino_case(2, 64, 8, 8, 16, 2);    /* C > K, 4 tiles a row */
+    wino_case(2, 16, 4, 37, 40, 2);   /* a tile row wider than 16 tiles: two chunks */
+    wino_case(2, 16, 24, 22, 17, 2);  /* chunks of 16 tiles across tile rows of 11: last tiles move */
+    wino_case(2, 16, 4, 4, 16, 2);    /* the smallest: 2 tiles a row, the overhang past two rows */
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
@@ -803,6 +832,13 @@ static void test_winograd(void **state)
     }
     assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
     assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
+    assert_true(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8));
+    assert_false(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 1, 6, 6));  /* padding 1 */
+    assert_false(k_wino25_ok(16, 8, 8, 16, 5, 5, 2, 2, 4, 4));  /* stride 2 */
+    assert_false(k_wino25_ok(8, 8, 8, 16, 5, 5, 1, 2, 8, 8));   /* 8 input channels: direct */
+    assert_false(k_wino25_ok(16, 8, 8, 16, 3, 3, 1, 1, 8, 8));  /* 3x3 */
+    assert_true(k_wino25_bwd_w_ok(64, 8, 8, 128) && k_wino25_bwd_w_ok(64, 14, 14, 64));
+    assert_false(k_wino25_bwd_w_ok(64, 7, 7, 128)); /* 64 outputs computed for 49 */
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
     assert_true(k_wino_bwd_w_ok(32, 28, 28, 32) && k_wino_bwd_w_ok(64, 14, 14, 64));
     assert_false(k_wino_bwd_w_ok(64, 7, 7, 128)); /* a third of the tiles' outputs past the edge */
