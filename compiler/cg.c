@@ -120,6 +120,25 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
               (int)x->d[2], (int)x->d[3]);
 }
 
+static int batch(const Cg *C, const IrValue *x);
+
+/* Winograd F(2x2, 5x5) (k_wino4.c) for a conv 5x5, stride 1, pad 2 of x
+ * [N,C,H,W] into K channels, its data gradient and (where
+ * k_wino25_bwd_w_ok) its weight gradient, unless MWTC_WINOGRAD=off; an
+ * inference conv where k_wino25_infer_pays at its batch. Unlike 3x3's it
+ * has no part kernel: a module's channels switched off and its masks are
+ * applied after it, as after the direct kernel. */
+static int use_wino25(const Cg *C, const IrValue *x, long long K, const IrNode *n)
+{
+    const char *e = getenv("MWTC_WINOGRAD");
+    if ((e && !strcmp(e, "off")) || x->rank != 4)
+        return 0;
+    if (inference(C, n) && !k_wino25_infer_pays(batch(C, x), (int)x->d[2], (int)x->d[3]))
+        return 0;
+    return k_wino25_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride,
+                       (int)n->pad, (int)x->d[2], (int)x->d[3]);
+}
+
 /* The batch x's conv chooses its kernel for (CgCalls.pin_batch). */
 static int batch(const Cg *C, const IrValue *x)
 {
@@ -468,6 +487,21 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
          (double)flip, (double)C->p->L->simd, (double)groups);
 }
 
+/* The call of k_conv2d_wino25: the forward of x into y (K channels), its
+ * inference batchnorm (bn) and relu folded in, or with flip the data
+ * gradient (x then dy, y dx); its batch and flip given at run time, as
+ * wino's, so that the forward and data gradient of a layer of one shape
+ * share one compiled body. */
+static void wino25(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
+                   long long K, int relu, int flip)
+{
+    int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
+    call(C, (int)x->d[0] * groups, "k_conv2d_wino25", "ppqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
+         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y),
+         (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu,
+         (double)flip, (double)C->p->L->simd, (double)groups);
+}
+
 static int node(Cg *C, const IrNode *n)
 {
     const PlanLayout *L = C->p->L;
@@ -522,6 +556,10 @@ static int node(Cg *C, const IrNode *n)
             wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n));
             return 0;
         }
+        if (use_wino25(C, x, y->d[1], n)) {
+            wino25(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0);
+            return 0;
+        }
         double kt = conv_groups(C, x, y);
         int units = (int)(kt * (double)(x->d[0] * y->d[2]));
         if (n->nin == 3)
@@ -556,6 +594,10 @@ static int node(Cg *C, const IrNode *n)
                  O(C, n->in[g0 + 3]), O(C, y), SMALL_SHAPE(x, y, n), 1e-5, n->p, (double)split, simd);
             return 0;
         }
+        if (use_wino25(C, x, y->d[1], n)) {   /* after the small planes' kernels, as IR_CONV2D's */
+            wino25(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0);
+            return 0;
+        }
         double kt = conv_groups(C, x, y);
         int units = (int)(kt * (double)(x->d[0] * y->d[2]));
         if (n->nin == 7)
@@ -579,6 +621,10 @@ static int node(Cg *C, const IrNode *n)
             wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0);
             return 0;
         }
+        if (use_wino25(C, y, x->d[1], n)) {
+            wino25(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1);
+            return 0;
+        }
         call(C, (int)y->d[0], "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
              CONV_SHAPE(y, x, n), simd);
         return 0;
@@ -599,9 +645,13 @@ static int node(Cg *C, const IrNode *n)
         int G = plan_chunks(x->d[0]), CS = k_bwdw_splits((int)x->d[1], G, C->out->threads), u = G * CS;
         long long nw = ir_numel(y), nb = n->nextra ? ir_numel(n->extra[0]) : 0;
         double dbpart = parts + 4.0 * (double)(G * nw);
-        int wino = use_wino(C, x, dy->d[1], n) &&
-                   k_wino_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]);
-        const char *wk = wino4(C, x, 0) ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w";
+        int w25 = use_wino25(C, x, dy->d[1], n) &&
+                  k_wino25_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]);
+        int wino = w25 || (use_wino(C, x, dy->d[1], n) &&
+                           k_wino_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]));
+        const char *wk = w25            ? "k_conv2d_wino25_bwd_w"
+                         : wino4(C, x, 0) ? "k_conv2d_wino4_bwd_w"
+                                          : "k_conv2d_wino_bwd_w";
         if (wino && nb)
             call(C, u, wk, "ppppwiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart, WINO_SHAPE(x, dy->d[1]), (double)G,
                  (double)CS, simd);

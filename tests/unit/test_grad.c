@@ -104,6 +104,15 @@ static void test_conv_stride_pad(void **s)
                 S3, 1e-2, 24);
 }
 static void test_conv_1x1(void **s) { (void)s; check_grads("conv(3, k = 1, stride = 2) flatten linear(3)", S3, 1e-3, 24); }
+/* 16 channels a side: 3x3 convs by Winograd F(4x4) and 5x5 ones by F(2x2,
+ * 5x5), their forward, data and weight gradients as the codegen picks them
+ * (cg.c use_wino, use_wino25) */
+static void test_conv_winograd(void **s)
+{
+    (void)s;
+    check_grads("conv(16) relu conv(16, k = 5) relu conv(16, k = 5, bias = false) gap linear(3)", "[16, 8, 8]", 1e-3,
+                24);
+}
 static void test_batchnorm(void **s) { (void)s; check_grads("conv(4) batchnorm flatten linear(3)", S3, 1e-3, 24); }
 static void test_batchnorm_linear(void **s)
 {
@@ -191,7 +200,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear),          cmocka_unit_test(test_linear_nobias),
         cmocka_unit_test(test_conv),            cmocka_unit_test(test_conv_stride_pad),
-        cmocka_unit_test(test_conv_1x1),        cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_conv_1x1),        cmocka_unit_test(test_conv_winograd),
+        cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_batchnorm_linear), cmocka_unit_test(test_relu),
         cmocka_unit_test(test_maxpool),         cmocka_unit_test(test_maxpool_overlap),
         cmocka_unit_test(test_avgpool),         cmocka_unit_test(test_gap),
