@@ -6,7 +6,7 @@
  * the host's (16 with AVX-512F, else 8). BENCH_CS=n cuts each of the weight gradient's 8 chunks into n parts
  * of the input channels (k_bwdw_splits: codegen's choice on more than 8 threads): the whole range still runs on
  * one thread, so the time says what the cut adds to the work. BENCH_R=5 (or 1, 7) times the same layers with
- * R x R kernels and pad R / 2 (the direct kernels only: Winograd is for 3x3). */
+ * R x R kernels and pad R / 2 (Winograd F(2x2,5x5) for 5x5, the direct kernels for 1x1 and 7x7). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +71,11 @@ static const Layer layers[] = {
     { "conv4", 64, 14, 64 }, { "conv5", 64, 7, 128 },
 };
 
+/* BENCH_NET=cnn5x5: bench/cnn_vs_torch.py's cnn5x5 on 32x32 (with BENCH_R=5). */
+static const Layer cnn5x5[] = {
+    { "conv1", 3, 32, 64 }, { "conv2", 64, 32, 64 }, { "conv3", 64, 16, 128 }, { "conv4", 128, 8, 128 },
+};
+
 int main(int argc, char **argv)
 {
     int simd, reps;
@@ -88,13 +93,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_kernels: BENCH_R must be 1, 3, 5 or 7\n");
         return 2;
     }
+    const char *net = getenv("BENCH_NET");
+    if (net && strcmp(net, "simcnn") && strcmp(net, "cnn5x5")) {
+        fprintf(stderr, "bench_kernels: BENCH_NET must be simcnn or cnn5x5\n");
+        return 2;
+    }
+    const Layer *ly = net && !strcmp(net, "cnn5x5") ? cnn5x5 : layers;
+    size_t nl = ly == cnn5x5 ? sizeof cnn5x5 / sizeof *cnn5x5 : sizeof layers / sizeof *layers;
     printf("host %s, simd %d, batch %d, %dx%d kernels, 1 thread, best of %d\n", jit_cpu(jit), simd, N, R, R, reps);
     printf("direct kernels (GFLOP/s of the direct FLOPs):\n");
     printf("%-6s %-26s %10s %10s %10s\n", "layer", "shape", "fwd", "bwd_x", "bwd_w");
     double total_flop = 0, total_t = 0, wino_flop = 0, wino_gemm = 0, wino_t = 0;
     char wino_lines[5][160] = { "" };
-    for (size_t l = 0; l < sizeof layers / sizeof *layers; l++) {
-        int C = layers[l].C, H = layers[l].H, W = H, K = layers[l].K, OH = H, OW = W;
+    for (size_t l = 0; l < nl; l++) {
+        int C = ly[l].C, H = ly[l].H, W = H, K = ly[l].K, OH = H, OW = W;
         size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)N * K * OH * OW;
         /* the arena: x, w, b, y, dy, dx, dwpart[G], dbpart[G] */
         size_t off[8], sz[8] = { nx, nw, (size_t)K, ny, ny, nx, nw * G, (size_t)K * G }, used = 0;
@@ -113,9 +125,9 @@ int main(int argc, char **argv)
         memcpy(cx + 3, shape, sizeof shape), cx[14] = simd;
         memcpy(cw + 4, shape, sizeof shape), cw[15] = G, cw[16] = CS, cw[17] = simd;
         char nf[32], nx_[32], nw_[32];
-        snprintf(nf, sizeof nf, "%s_fwd", layers[l].name);
-        snprintf(nx_, sizeof nx_, "%s_bwd_x", layers[l].name);
-        snprintf(nw_, sizeof nw_, "%s_bwd_w", layers[l].name);
+        snprintf(nf, sizeof nf, "%s_fwd", ly[l].name);
+        snprintf(nx_, sizeof nx_, "%s_bwd_x", ly[l].name);
+        snprintf(nw_, sizeof nw_, "%s_bwd_w", ly[l].name);
         JitCall calls[3] = {
             { nf, "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", cf },
             { nx_, "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", cx },
@@ -131,15 +143,21 @@ int main(int argc, char **argv)
         t[2] = bench_best((JitFn)jit_lookup(jit, nw_), base, ws, G * CS, reps);
         char shp[40];
         snprintf(shp, sizeof shp, "%d->%d %dx%d", C, K, H, W);
-        printf("%-6s %-26s", layers[l].name, shp);
+        printf("%-6s %-26s", ly[l].name, shp);
         for (int i = 0; i < 3; i++)
             printf(" %6.1f GF/s", flop / t[i] * 1e-9);
         printf("   (%.2f %.2f %.2f ms)\n", t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
         total_flop += 3 * flop, total_t += t[0] + t[1] + t[2];
         /* as mwtc runs them: Winograd where codegen picks it (cg.c use_wino), else the direct kernel */
-        int wf = k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW), ww = wf && k_wino_bwd_w_ok(C, H, W, K);
         const char *we = getenv("MWTC_WINOGRAD");
-        int f4 = !(we && !strcmp(we, "2x2")) && k_wino4_pays(W); /* as cg.c picks for the forward and data gradient */
+        int f25 = R == 5 && !(we && !strcmp(we, "off")) && k_wino25_ok(C, H, W, K, R, R, 1, pad, OH, OW);
+        int wf = f25 || k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW);
+        int ww = wf && (f25 ? k_wino25_bwd_w_ok(C, H, W, K) : k_wino_bwd_w_ok(C, H, W, K));
+        int f4 = !f25 && !(we && !strcmp(we, "2x2")) && k_wino4_pays(W); /* as cg.c picks for the forward and data gradient */
+        const char *wk = f25 ? "k_conv2d_wino25" : f4 ? "k_conv2d_wino4" : "k_conv2d_wino",
+                   *wkw = f25 ? "k_conv2d_wino25_bwd_w" : f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w",
+                   *wsig = f25 ? "ppnnnnnpwiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh",
+                   *wname = f25 ? "wino25" : f4 ? "wino4" : "wino";
         double tw[3] = { t[0], t[1], t[2] };
         if (wf) {
             double sh[5] = { N, C, H, W, K }, shx[5] = { N, K, H, W, C };
@@ -150,13 +168,13 @@ int main(int argc, char **argv)
             memcpy(wcx + 3, shx, sizeof shx), wcx[8] = 0, wcx[9] = 0, wcx[10] = 1, wcx[11] = simd, wcx[12] = 1;
             memcpy(wcw + 3, sh, sizeof sh), wcw[8] = G, wcw[9] = CS, wcw[10] = simd;
             char wn[3][32];
-            snprintf(wn[0], sizeof wn[0], "%s_wfwd", layers[l].name);
-            snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", layers[l].name);
-            snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", layers[l].name);
+            snprintf(wn[0], sizeof wn[0], "%s_wfwd", ly[l].name);
+            snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", ly[l].name);
+            snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", ly[l].name);
             JitCall wc[3] = {
-                { wn[0], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", wcf },
-                { wn[1], f4 ? "k_conv2d_wino4" : "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", wcx },
-                { wn[2], f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w", "pppnwiiiiiiiilh", wcw },
+                { wn[0], wk, wsig, wcf },
+                { wn[1], wk, wsig, wcx },
+                { wn[2], wkw, "pppnwiiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
                 fprintf(stderr, "bench_kernels: %s\n", err);
@@ -167,17 +185,16 @@ int main(int argc, char **argv)
             if (ww)
                 tw[2] = bench_best((JitFn)jit_lookup(jit, wn[2]), base, ws, G * CS, reps);
             /* the arithmetic the Winograd GEMMs do, per tile and channel pair: F(4x4)
-             * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2) */
-            double g2 = 2.0 * 16 * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);
+             * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2), F(2x2,5x5) 36 (2x2) */
+            double g2 = 2.0 * (f25 ? 36 : 16) * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);
             double g4 = 2.0 * 36 * K * C * N * (double)((H + 3) / 4) * ((W + 3) / 4);
             wino_gemm += (f4 ? g4 : g2) * (ww ? 3 : 2) + (ww ? 0 : flop);
         } else {
             wino_gemm += 3 * flop;
         }
         snprintf(wino_lines[l], sizeof wino_lines[l], "%-6s %-26s %6.1f GF/s %6.1f GF/s %6.1f GF/s   (%s %s %s)",
-                 layers[l].name, shp, flop / tw[0] * 1e-9, flop / tw[1] * 1e-9, flop / tw[2] * 1e-9,
-                 wf ? (f4 ? "wino4" : "wino") : "direct", wf ? (f4 ? "wino4" : "wino") : "direct",
-                 ww ? (f4 ? "wino4" : "wino") : "direct");
+                 ly[l].name, shp, flop / tw[0] * 1e-9, flop / tw[1] * 1e-9, flop / tw[2] * 1e-9,
+                 wf ? wname : "direct", wf ? wname : "direct", ww ? wname : "direct");
         wino_flop += 3 * flop, wino_t += tw[0] + tw[1] + tw[2];
         free(base), free(ws);
     }
@@ -185,9 +202,9 @@ int main(int argc, char **argv)
     printf("all conv layers, fwd + bwd: %.1f ms per batch, %.1f GFLOP/s\n", total_t * 1e3, conv);
     printf("FP32 peak of this core (register-resident FMA loop, %d-float vectors): %.1f GFLOP/s; the convs reach "
            "%.0f%% of it\n", simd >= 16 ? 16 : 8, peak, 100 * conv / peak);
-    printf("as mwtc runs them, Winograd where it applies: wino4 F(4x4,3x3), wino F(2x2,3x3) (GFLOP/s of the direct\n"
-           "FLOPs, so above the peak is possible: Winograd multiplies 4x, 2.25x less):\n");
-    for (size_t l = 0; l < sizeof layers / sizeof *layers; l++)
+    printf("as mwtc runs them, Winograd where it applies: wino4 F(4x4,3x3), wino F(2x2,3x3), wino25 F(2x2,5x5)\n"
+           "(GFLOP/s of the direct FLOPs, so above the peak is possible: Winograd multiplies 4x, 2.25x, 2.8x less):\n");
+    for (size_t l = 0; l < nl; l++)
         printf("%s\n", wino_lines[l]);
     printf("all conv layers, fwd + bwd: %.1f ms per batch (direct %.1f ms, x%.2f), %.1f GFLOP/s of direct FLOPs;\n"
            "the arithmetic actually done (Winograd GEMMs, direct kernels) at %.1f GFLOP/s, %.0f%% of the peak\n",
