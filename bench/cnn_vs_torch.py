@@ -7,7 +7,8 @@ batchnorm) and ResNet18, in mwtc and in PyTorch, one after the other on the same
 
 --model cnn5x5 is not the paper's: four 5x5 convs (64, 64, 128, 128 channels, pad 2, batchnorm and
 relu, the last three masked and each followed by a 2x2 max pooling) and a 2048-256-10 head, written
-here in the script: a network of the kind a user writes whose convs Winograd does not take (3x3 only).
+here in the script: a network of the kind a user writes beside the papers', whose convs run by Winograd
+F(2x2,5x5) (MWTC_WINOGRAD=off: the direct kernels).
 
 The models are the stdlib's models/vgg16.mwt (13 convs 3x3 with bias, batchnorm and relu, every
 conv but the first masked (MwT), five max poolings, a 512-512-10 head with dropout 0.5) and
