@@ -79,7 +79,9 @@ void jit_destroy(Jit *j)
 {
     if (!j)
         return;
-    if (j->lljit) {
+    if (j->lljit && j->perf_mapped)
+        jit_perf_map_keep(j->lljit);
+    else if (j->lljit) {
         LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
         if (e)
             LLVMConsumeError(e);

@@ -15,6 +15,7 @@ struct Jit {
     LLVMTargetMachineRef tm;
     char *cpu, *features, *triple;
     int from_cache;            /* the last jit_add_calls found its objects in the disk cache */
+    int perf_mapped;           /* its code is named in /tmp/perf-PID.map (jit_perf_map_keep) */
 };
 
 /* A new target machine for the host, as the JIT compiles with: every
@@ -48,6 +49,9 @@ int jit_perf_map_wanted(void);
 PerfMap *jit_perf_map_read(LLVMMemoryBufferRef obj);
 void jit_perf_map_write(Jit *j, PerfMap *pm, const JitCall *calls, int ncalls);
 void jit_perf_map_free(PerfMap *pm);
+/* Takes a perf-mapped JIT's LLJIT from jit_destroy and disposes of it at
+ * exit, so that no later code lies where the map names this one's. */
+void jit_perf_map_keep(LLVMOrcLLJITRef lljit);
 
 extern const unsigned char mwt_kernels_bc[];
 /* A hash of the JIT's own sources (jit/source_id.cmake). */

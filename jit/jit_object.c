@@ -243,6 +243,7 @@ static int link_objects(Jit *j, LLVMMemoryBufferRef *obj, int n, const JitCall *
         else
             jit_perf_map_free(pm[i]);
     }
+    j->perf_mapped |= perf;
     return rc;
 }
 

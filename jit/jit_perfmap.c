@@ -10,7 +10,15 @@
  * offset is where the symbol lies. Local symbols (the kernels themselves,
  * the bodies calls share) get their names too, which a lookup cannot give.
  * Each computed address of a global is checked against its lookup; a
- * section that does not check out is left out rather than named wrongly. */
+ * section that does not check out is left out rather than named wrongly.
+ *
+ * perf reads the map once, after the run, and names every sample in a range
+ * by that range's line: a JIT's code freed and its pages reused by a later
+ * graph's would leave two lines for one address (a whole job under perf had
+ * 126 such overlaps in 377 lines, and its training kernels' samples named
+ * after the modules'). So a perf-mapped JIT's code stays mapped until the
+ * process exits (jit_perf_map_keep): more memory, for a profiling run only. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +165,43 @@ void jit_perf_map_write(Jit *j, PerfMap *pm, const JitCall *calls, int ncalls)
     free(base);
     free(ok);
     jit_perf_map_free(pm);
+}
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static LLVMOrcLLJITRef *kept;
+static int nkept, kept_cap, at_exit; /* at_exit: 1 dispose_kept registered, -1 it could not be */
+
+static void dispose_kept(void)
+{
+    for (int i = 0; i < nkept; i++) {
+        LLVMErrorRef e = LLVMOrcDisposeLLJIT(kept[i]);
+        if (e)
+            LLVMConsumeError(e);
+    }
+    free(kept);
+    kept = NULL, nkept = kept_cap = 0;
+}
+
+void jit_perf_map_keep(LLVMOrcLLJITRef lljit)
+{
+    int taken = 0;
+    pthread_mutex_lock(&kept_lock);
+    if (!at_exit)
+        at_exit = atexit(dispose_kept) == 0 ? 1 : -1;
+    if (at_exit == 1 && nkept == kept_cap) {
+        int cap = kept_cap ? 2 * kept_cap : 8;
+        LLVMOrcLLJITRef *k = realloc(kept, sizeof *k * (size_t)cap);
+        if (k)
+            kept = k, kept_cap = cap;
+    }
+    if (at_exit == 1 && nkept < kept_cap)
+        kept[nkept++] = lljit, taken = 1;
+    pthread_mutex_unlock(&kept_lock);
+    if (!taken) { /* disposed of now, as without the map: its pages may then be named twice */
+        LLVMErrorRef e = LLVMOrcDisposeLLJIT(lljit);
+        if (e)
+            LLVMConsumeError(e);
+    }
 }
 
 void jit_perf_map_free(PerfMap *pm)

@@ -448,6 +448,25 @@ static void test_perf_map(void **state)
     }
     if (jit_add_calls(j, calls, 3, err, sizeof err) != 0)
         fail_msg("%s", err);
+    /* JITs made and destroyed before it (a job's earlier graphs) leave no
+     * code where its code lies: their pages are kept until exit */
+    for (int r = 0; r < 2; r++) {
+        Jit *old = jit_create(err, sizeof err);
+        assert_non_null(old);
+        char oname[48];
+        snprintf(oname, sizeof oname, "pm_old%d_%ld", r, (long)getpid());
+        JitCall oc = { oname, "k_linear_fwd", "ppqpwiiirilh", consts[0] };
+        if (jit_add_calls(old, &oc, 1, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        jit_destroy(old);
+    }
+    Jit *later = jit_create(err, sizeof err);
+    assert_non_null(later);
+    char lname[48];
+    snprintf(lname, sizeof lname, "pm_later_%ld", (long)getpid());
+    JitCall lc = { lname, "k_linear_fwd", "ppqpwiiirilh", consts[1] };
+    if (jit_add_calls(later, &lc, 1, err, sizeof err) != 0)
+        fail_msg("%s", err);
     unsetenv("MWTC_PERF_MAP");
     FILE *f = fopen(path, "r");
     assert_non_null(f);
@@ -458,6 +477,7 @@ static void test_perf_map(void **state)
         n++;
     fclose(f);
     unlink(path);
+    assert_int_equal(n, 7); /* 3 calls and the body they share, 3 single calls (each its own body) */
     char body[200];
     snprintf(body, sizeof body, "k_linear_fwd %s.shape", names[0]);
     int found_body = 0;
@@ -479,6 +499,7 @@ static void test_perf_map(void **state)
             fail_msg("%s is not in %s at its address", want, path);
     }
     jit_destroy(j);
+    jit_destroy(later);
 }
 
 int main(void)
