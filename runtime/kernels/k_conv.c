@@ -501,7 +501,8 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
         fwd = fwd > wf ? fwd : wf;
         bx = bx > wb ? bx : wb;
     }
-    if (k_wino25_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {
+    if (k_wino25_ok(C, H, W, K, R, S, stride, pad, OH, OW) ||
+        k_wino25_infer_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {
         long wf = k_wino25_ws(C, H, W, K, simd), wb = k_wino25_ws(K, OH, OW, C, simd);
         fwd = fwd > wf ? fwd : wf;
         bx = bx > wb ? bx : wb;

@@ -40,6 +40,15 @@
 
 #define K_ROLLED K_PRAGMA(GCC unroll 1)
 
+/* The functions that take the tile and kernel sizes (m and r, in the layout
+ * as tm and tr) are inlined into each public kernel, which passes them as
+ * literals: clang unrolls this file's loops when it makes the bitcode (the
+ * JIT's O3 runs without the unroller for these kernels), and only loops of
+ * constant trip counts, so each kernel's copy must see its m and r there.
+ * As called functions, the loops over m stayed rolled and their vectors in
+ * memory: F(4x4)'s kernels ran 10-15% slower. */
+#define K_W4_SPEC static inline __attribute__((always_inline))
+
 enum { K_W4_NX = 36 }; /* positions of a transformed tile */
 
 /* Tiles of m outputs per row and column of the output (the last one may
@@ -79,7 +88,7 @@ typedef struct {
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
 } KW4Ws;
 
-static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide, int m, int r)
+K_W4_SPEC KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide, int m, int r)
 {
     KW4Ws g;
     g.tm = m, g.tr = r, g.pad = r / 2;
@@ -119,7 +128,7 @@ static KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide, int m, 
     return g;
 }
 
-static long k_w4_ws(int C, int H, int W, int K, int simd, int m, int r)
+K_W4_SPEC long k_w4_ws(int C, int H, int W, int K, int simd, int m, int r)
 {
     long a = k_w4_layout(C, H, W, K, simd, 1, m, r).end, b = k_w4_layout(C, H, W, K, simd, K_W4_WIDE, m, r).wend;
     return (a > b ? a : b) + 16;
@@ -140,34 +149,49 @@ int k_wino4_pays(int W)
     return k_w4_tiles(W, 4) >= 4;
 }
 
+/* The shapes the transforms are written for. */
+static int k_w25_shape(int H, int W, int R, int S, int stride, int pad, int OH, int OW)
+{
+    return R == 5 && S == 5 && stride == 1 && pad == 2 && OH == H && OW == W && H >= 4 && W >= 4;
+}
+
 int k_wino25_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {
-    /* as k_wino_ok's 3x3: below ~16 channels a side the GEMMs are too thin */
-    return R == 5 && S == 5 && stride == 1 && pad == 2 && OH == H && OW == W && H >= 4 && W >= 4 && C >= 16 &&
-           K >= 16;
+    /* Training's forward and data gradient (bench_kernels BENCH_R=5, one
+     * thread, Sapphire Rapids): with 32 channels a side and more 1.6-2.4x
+     * as fast as the direct kernel; with 16 on a side 1.0-1.35x (16->16 at
+     * 28x28 234 GFLOP/s against 198), but 32->16's forward at 14x14 (148
+     * against 165). The same rule both ways, as the data gradient is the
+     * conv the other way. */
+    return k_w25_shape(H, W, R, S, stride, pad, OH, OW) && C >= 16 && K >= 16;
+}
+
+int k_wino25_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    /* The forward alone at the eval batch (BENCH_R=5 bench_wino_small,
+     * batch 64, one thread, Sapphire Rapids), against the direct kernel:
+     * from 8 inputs faster at 7x7 (its im2col pads the rows) whatever the
+     * outputs (8->2 0.077 ms against 0.128), and at 14x14 and 28x28 from
+     * 32 outputs (8->32 at 14x14 0.86 against 0.91, 32->64 at 28x28 13.9
+     * against 24.9); with 16 outputs from 32 inputs, or from 12 at 28x28
+     * (12->16 2.23 against 2.72), not 16->16 at 14x14 (0.96 against 0.92)
+     * nor 8->16 at 28x28 (1.78 against 1.61); below 8 inputs slower. */
+    if (!k_w25_shape(H, W, R, S, stride, pad, OH, OW) || C < 8)
+        return 0;
+    return K >= 32 || H * W <= 64 || (K >= 16 && (C >= 32 || (C >= 12 && H * W >= 784)));
 }
 
 int k_wino25_bwd_w_ok(int C, int H, int W, int K)
 {
-    /* As k_wino_bwd_w_ok: tiles hanging over the edge cost the weight
-     * gradient more than the forward. bench_kernels (BENCH_R=5, one thread,
-     * Sapphire Rapids) against the direct kernel: 7x7 (64 outputs computed
-     * for 49) 140 GFLOP/s against 152; 8x8 to 32x32 1.05-1.35x as fast, but
-     * for 14x14 (172-177 against 182: the direct kernel's rows of 14 fit its
-     * 16-float tiles). */
+    /* bench_kernels (BENCH_R=5, one thread, Sapphire Rapids) against the
+     * direct kernel: from 32 channels a side 1.1-1.4x as fast at 8x8 to
+     * 32x32 (64->64 at 32x32 260 GFLOP/s against 187), but at 14x14 (170
+     * against 182: the direct kernel's rows of 14 fit its 16-float tiles),
+     * and with 16 on a side 1.3-2.3x slower. As k_wino_bwd_w_ok, tiles
+     * hanging over the edge cost it more than the forward: 7x7 (64 outputs
+     * computed for 49) 158 against 155, not taken. */
     long computed = 4L * k_w4_tiles(H, 2) * k_w4_tiles(W, 2);
-    return k_wino25_ok(C, H, W, K, 5, 5, 1, 2, H, W) && computed * 100 <= 115L * H * W;
-}
-
-int k_wino25_infer_pays(int N, int H, int W)
-{
-    /* U, 36 values a kernel, computed at every call (no preparation, as
-     * F(4x4)'s k_wino4_infer_pays): bench_infer on cnn5x5 (two threads,
-     * Sapphire Rapids), its 32x32, 16x16 and 8x8 layers: batch-1 latency
-     * 1.07 ms direct, 1.03-1.05 from 784 pixels a call on, 1.64 with every
-     * call by Winograd; batch 8 1040 images/s direct, 1470 from 784 on, 1360
-     * with every call */
-    return (long)N * H * W >= 784;
+    return k_wino25_ok(C, H, W, K, 5, 5, 1, 2, H, W) && C >= 32 && K >= 32 && computed * 100 <= 115L * H * W;
 }
 
 int k_wino4_infer_pays(int N, int C, int H, int W, int simd)
@@ -230,7 +254,7 @@ static inline void k_w4_gr(const float *a, long st, int r, float *out)
  * K x C matrix; with maps, only output channels kmap[0..Ka) and input
  * channels cmap[0..Ca), packed Ka x Ca (k0, k1 then rows of that). g is
  * r x r. */
-static void k_w4_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
+K_W4_SPEC void k_w4_weights(const float *restrict w, const float *restrict scale, float *restrict u, int C, int K,
                          int flip, int simd, const int *restrict cmap, int Ca, const int *restrict kmap, int Ka,
                          int k0, int k1, int r)
 {
@@ -306,13 +330,20 @@ static inline void k_w4_bt(const k_v16 *a, k_v16 *z)
 }
 
 /* k_wino_strips for F(4x4) and F(2x2, 5x5): m columns from one tile to the
- * next, 6 outputs. */
-static inline void k_w4_strip(const float *restrict plane, int rows, void (*tf)(const k_v16 *, k_v16 *),
-                              float *restrict s, float *restrict over, const KW4Ws *g, int nrows, int QW,
-                              float *restrict dst, long xs)
+ * next, 6 outputs. The transforms go in as constants of each branch, not
+ * picked by a value: the inliner runs before m is folded, and a transform
+ * picked by m stayed an indirect call in the loops (F(4x4)'s weight
+ * gradient ran at half its speed). */
+K_W4_SPEC void k_w4_strip(const float *restrict plane, int rows, void (*tf)(const k_v16 *, k_v16 *),
+                           float *restrict s, float *restrict over, const KW4Ws *g, int nrows, int QW,
+                           float *restrict dst, long xs)
 {
-    k_wino_strips(plane, g->PWp, rows, 6, g->tm, g->TW, nrows, QW, tf, g->tm == 4 ? k_w4_deal : k_w25_deal, s, g->sl,
-                  over, k_rup(g->ld + 16, 16), dst, xs);
+    if (g->tm == 4)
+        k_wino_strips(plane, g->PWp, rows, 6, 4, g->TW, nrows, QW, tf, k_w4_deal, s, g->sl, over,
+                      k_rup(g->ld + 16, 16), dst, xs);
+    else
+        k_wino_strips(plane, g->PWp, rows, 6, 2, g->TW, nrows, QW, tf, k_w25_deal, s, g->sl, over,
+                      k_rup(g->ld + 16, 16), dst, xs);
 }
 
 /* V[xi][c][col0 + (tr - tr0) * TW + tc] = (B^T d B)[xi] for the tile rows
@@ -320,7 +351,7 @@ static inline void k_w4_strip(const float *restrict plane, int rows, void (*tf)(
  * or ci without a map, for ci < Ca), 16 tiles at a time (k_w4_strip); a
  * chunk's lanes past the run's last tile land on the next run's first
  * columns (rewritten when that run comes) or past the block's last. */
-static void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, float *restrict ws, long col0,
+K_W4_SPEC void k_w4_in(const float *restrict x, float *restrict v, const KW4Ws *g, float *restrict ws, long col0,
                     int tr0, int tr1, const int *restrict cmap, int Ca, int H, int W,
                     const unsigned char *restrict zero)
 {
@@ -410,13 +441,12 @@ typedef struct {
  * mask's row), 16 tiles at a time, a chunk taking tiles of several tile
  * rows as k_w4_strip's do: output row a of tile L at rows[a][m L], then
  * copied out tile row by tile row. */
-static void k_w4_out(const float *restrict m, const KW4Ws *g, const KW4Run *r, float *restrict y,
+K_W4_SPEC void k_w4_out(const float *restrict m, const KW4Ws *g, const KW4Run *r, float *restrict y,
                      const float *restrict mrow, long col0, int tr0, int tr1)
 {
     int TW = g->TW, nt = (tr1 - tr0) * TW, H = r->H, W = r->W, tm = g->tm;
     long xs = g->mxs, rl = g->sl, e = (long)tm * tr1 < H ? (long)tm * tr1 : H;
     float *rows = r->ws + g->rows;
-    void (*at)(const k_v16 *, k_v16 *) = tm == 4 ? k_w4_at : k_w25_at;
     for (int z = r->kz0; z < r->kz1; z++) /* channels switched off: zeros (a mask times 0 after them) */
         for (long i = (long)tm * tr0 * W; i < e * W; i++)
             y[(long)r->zmap[z] * H * W + i] = 0.0f;
@@ -430,13 +460,19 @@ static void k_w4_out(const float *restrict m, const KW4Ws *g, const KW4Run *r, f
             for (int j = 0; j < 6; j++) { /* A^T down each column j */
                 for (int i = 0; i < 6; i++)
                     __builtin_memcpy(&a[i], mk + (6 * i + j) * xs + L0, sizeof a[i]);
-                at(a, s[j]);
+                if (tm == 4) /* each transform a constant (k_w4_strip) */
+                    k_w4_at(a, s[j]);
+                else
+                    k_w25_at(a, s[j]);
             }
             for (int ro = 0; ro < tm; ro++) { /* then along output row ro */
                 k_v16 c[6], o[4];
                 for (int j = 0; j < 6; j++)
                     c[j] = s[j][ro];
-                at(c, o);
+                if (tm == 4)
+                    k_w4_at(c, o);
+                else
+                    k_w25_at(c, o);
                 for (int q = 0; q < tm; q++) {
                     o[q] += b;
                     if (r->apply)
@@ -469,7 +505,7 @@ static void k_w4_out(const float *restrict m, const KW4Ws *g, const KW4Run *r, f
 
 /* Images [lo, hi) of the run (U packed for its Ka x Ca channels): blocks of
  * up to TRb tile rows, of several whole images or a slice of one. */
-static void k_w4_images(const KW4Run *r, const KW4Ws *g, long lo, long hi)
+K_W4_SPEC void k_w4_images(const KW4Run *r, const KW4Ws *g, long lo, long hi)
 {
     int C = r->C, H = r->H, W = r->W, K = r->K, simd = r->simd, Mk = r->ka1 - r->ka0;
     float *v = r->ws + g->v, *m = r->ws + g->m;
@@ -527,17 +563,31 @@ long k_wino4_pre_floats(int C, int K, int simd)
     return K_W4_NX * k_wino_ustride(k_rup(K, k_op_mr(simd)) * C);
 }
 
+K_W4_SPEC void k_w4_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
+                      const float *restrict beta, const float *restrict mean, const float *restrict var,
+                      float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi, int tr)
+{
+    int mr = k_op_mr(simd), K16 = (int)k_rup(K, 16);
+    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, ws, ws + K16);
+    k_w4_weights(w, scale, pre, C, K, 0, simd, NULL, C, NULL, K, lo * mr, hi * mr, tr);
+}
+
 void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                          const float *restrict beta, const float *restrict mean, const float *restrict var,
                          float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi)
 {
-    int mr = k_op_mr(simd), K16 = (int)k_rup(K, 16);
-    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, ws, ws + K16);
-    k_w4_weights(w, scale, pre, C, K, 0, simd, NULL, C, NULL, K, lo * mr, hi * mr, 3);
+    k_w4_prep(w, b, gamma, beta, mean, var, pre, ws, C, K, eps, simd, lo, hi, 3);
+}
+
+void k_conv2d_wino25_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
+                          const float *restrict beta, const float *restrict mean, const float *restrict var,
+                          float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi)
+{
+    k_w4_prep(w, b, gamma, beta, mean, var, pre, ws, C, K, eps, simd, lo, hi, 5);
 }
 
 /* k_conv2d_wino4's body, of output tiles m and kernels r (pre: U of r) */
-static void k_w4_conv(const float *restrict x, const float *restrict w, const float *restrict b,
+K_W4_SPEC void k_w4_conv(const float *restrict x, const float *restrict w, const float *restrict b,
                       const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                       const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws,
                       int N, int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo,
@@ -582,11 +632,11 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
 
 void k_conv2d_wino25(const float *restrict x, const float *restrict w, const float *restrict b,
                      const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                     const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
-                     int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
+                     const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws,
+                     int N, int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo,
+                     int hi)
 {
-    k_w4_conv(x, w, b, gamma, beta, mean, var, NULL, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 2,
-              5);
+    k_w4_conv(x, w, b, gamma, beta, mean, var, pre, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 2, 5);
 }
 
 /* k_wino_live's runs: k_w4_images of a run and its layout. */
@@ -595,10 +645,52 @@ typedef struct {
     const KW4Ws *g;
 } KW4Live;
 
-static void k_w4_live_run(void *ctx, long a, long e)
+/* one for each size: a layout of its own whose tm and tr are literals (K_W4_SPEC) */
+static void k_w4_live_run43(void *ctx, long a, long e)
 {
     const KW4Live *lv = ctx;
-    k_w4_images(lv->r, lv->g, a, e);
+    KW4Ws g = *lv->g;
+    g.tm = 4, g.tr = 3, g.pad = 1;
+    k_w4_images(lv->r, &g, a, e);
+}
+
+static void k_w4_live_run25(void *ctx, long a, long e)
+{
+    const KW4Live *lv = ctx;
+    KW4Ws g = *lv->g;
+    g.tm = 2, g.tr = 5, g.pad = 2;
+    k_w4_images(lv->r, &g, a, e);
+}
+
+K_W4_SPEC void k_w4_part(const float *restrict x, const float *restrict w, const float *restrict b,
+                      const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                      const float *restrict var, const float *restrict pre, const float *restrict inkeep,
+                      const float *restrict outkeep, const float *restrict mask, const int *restrict gen,
+                      float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
+                      int apply, int simd, int groups, int lo, int hi, int tm, int tr)
+{
+    if (groups > 1) /* the codegen never splits this kernel's channels: group 0 takes every one */
+        hi = hi < N ? hi : N;
+    if (lo >= hi)
+        return;
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1, tm, tr);
+    float *u = ws + g.u, *bias = ws + g.bias;
+    int *cmap, *kmap, *zmap, Ca, Ka, Kz;
+    k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
+    /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
+    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
+    k_wino_part_reads(C, K, Ca, Ka, gen, &mask, &pre);
+    KW4Run r = { x, pre ? pre : u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca,
+                 Ka, relu, apply, simd, 0, Ka, 0, Kz, 1 };
+    if (!pre)
+        k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)), tr);
+    if (!mask) {
+        k_w4_images(&r, &g, lo, hi);
+        return;
+    }
+    /* an image its mask turns off altogether is zeros (the mask multiplies all of it by 0) */
+    KW4Live lv = { &r, &g };
+    k_wino_live(mask, kmap, Ka, K, N, lo, hi, y, (long)K * H * W, tm == 4 ? k_w4_live_run43 : k_w4_live_run25, &lv);
 }
 
 void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const float *restrict b,
@@ -609,34 +701,26 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
                          int relu, int OH, int OW, int apply, int simd, int groups, int lo, int hi)
 {
     (void)OH, (void)OW; /* every row and column */
-    if (groups > 1) /* the codegen never splits this kernel's channels: group 0 takes every one */
-        hi = hi < N ? hi : N;
-    if (lo >= hi)
-        return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1, 4, 3);
-    float *u = ws + g.u, *bias = ws + g.bias;
-    int *cmap, *kmap, *zmap, Ca, Ka, Kz;
-    k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
-    /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
-    float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
-    k_wino_part_reads(C, K, Ca, Ka, gen, &mask, &pre);
-    KW4Run r = { x, pre ? pre : u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca,
-                 Ka, relu, apply, simd, 0, Ka, 0, Kz, 1 };
-    if (!pre)
-        k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)), 3);
-    if (!mask) {
-        k_w4_images(&r, &g, lo, hi);
-        return;
-    }
-    /* an image its mask turns off altogether is zeros (the mask multiplies all of it by 0) */
-    KW4Live lv = { &r, &g };
-    k_wino_live(mask, kmap, Ka, K, N, lo, hi, y, (long)K * H * W, k_w4_live_run, &lv);
+    k_w4_part(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, apply,
+              simd, groups, lo, hi, 4, 3);
+}
+
+void k_conv2d_wino25_part(const float *restrict x, const float *restrict w, const float *restrict b,
+                          const float *restrict gamma, const float *restrict beta, const float *restrict mean,
+                          const float *restrict var, const float *restrict pre, const float *restrict inkeep,
+                          const float *restrict outkeep, const float *restrict mask, const int *restrict gen,
+                          float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps,
+                          int relu, int OH, int OW, int apply, int simd, int groups, int lo, int hi)
+{
+    (void)OH, (void)OW; /* every row and column */
+    k_w4_part(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, apply,
+              simd, groups, lo, hi, 2, 5);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows
  * [tr0, tr1) of dy (K channels of H x W): the m x m output tiles'
  * gradients, zero past the edges, moved to the 6x6 transformed space. */
-static void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g, float *restrict ws, long col0,
+K_W4_SPEC void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g, float *restrict ws, long col0,
                     int tr0, int tr1, int K, int H, int W)
 {
     int m = g->tm, PWp = g->PWp, QW = (int)k_rup((long)m * g->TW, 16);
@@ -645,8 +729,10 @@ static void k_w4_dy(const float *restrict dy, float *restrict z, const KW4Ws *g,
     for (int k = 0; k < K; k++) {
         for (int a = 0; a < m * (tr1 - tr0) && m * tr0 + a < H; a++) /* the tile rows' rows of dy, zero-padded */
             k_wino_plane_row(r + (long)a * PWp, dy + ((long)k * H + m * tr0 + a) * W, 0, W, QW);
-        k_w4_strip(r, m, m == 4 ? k_w4_a : k_w25_a, ws + g->strip, NULL, g, tr1 - tr0, QW, z + (long)k * g->mks + col0,
-                   g->mxs);
+        if (m == 4) /* the transform a constant of each branch (k_w4_strip) */
+            k_w4_strip(r, 4, k_w4_a, ws + g->strip, NULL, g, tr1 - tr0, QW, z + (long)k * g->mks + col0, g->mxs);
+        else
+            k_w4_strip(r, 2, k_w25_a, ws + g->strip, NULL, g, tr1 - tr0, QW, z + (long)k * g->mks + col0, g->mxs);
     }
 }
 
@@ -677,7 +763,7 @@ static inline void k_w25_gt(const float *u, long stride, float *out)
  * with the dot micro-kernel (dU = sum over tiles of Z . V), then dg =
  * G^T dU G per (k, c). Chunks of the batch as k_conv2d_bwd_w: the same sums
  * in the same order however the chunks split over threads. */
-static void k_w4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
+K_W4_SPEC void k_w4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                        float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int CS,
                        int simd, int lo, int hi, int tm, int tr)
 {
@@ -711,18 +797,24 @@ static void k_w4_bwd_w(const float *restrict x, const float *restrict dy, float 
         }
         float *dw = dwpart + (long)ch * K * C * rr;
         long xs = (long)g.Kp * Cp; /* from one xi to the next in acc */
-        void (*gt)(const float *, long, float *) = tr == 3 ? k_w4_gt : k_w25_gt;
         for (int k = 0; k < K; k++)
             for (int c = c0; c < c1; c++) {
                 const float *du = acc + (long)k * Cp + c; /* du[(6 i + j) xs] */
                 float tt[6][5];
-                for (int j = 0; j < 6; j++) /* G^T down each column j of dU */
-                    gt(du + j * xs, 6 * xs, tt[j]);
+                for (int j = 0; j < 6; j++) { /* G^T down each column j of dU */
+                    if (tr == 3)
+                        k_w4_gt(du + j * xs, 6 * xs, tt[j]);
+                    else
+                        k_w25_gt(du + j * xs, 6 * xs, tt[j]);
+                }
                 for (int r = 0; r < tr; r++) { /* then along each row r */
                     float col[6], o[5];
                     for (int j = 0; j < 6; j++)
                         col[j] = tt[j][r];
-                    gt(col, 1, o);
+                    if (tr == 3)
+                        k_w4_gt(col, 1, o);
+                    else
+                        k_w25_gt(col, 1, o);
                     for (int s2 = 0; s2 < tr; s2++)
                         dw[((long)k * C + c) * rr + tr * r + s2] = o[s2];
                 }

@@ -439,17 +439,6 @@ static double worst_d(const float *got, const double *want, long n)
     return e;
 }
 
-/* k_conv2d_wino25 as k_conv2d_wino4 is called (it takes no pre). */
-static void wino25_conv(const float *restrict x, const float *restrict w, const float *restrict b,
-                        const float *restrict gamma, const float *restrict beta, const float *restrict mean,
-                        const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws,
-                        int N, int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo,
-                        int hi)
-{
-    assert_null(pre);
-    k_conv2d_wino25(x, w, b, gamma, beta, mean, var, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi);
-}
-
 /* Winograd F(2x2, 3x3) (alg 0), F(4x4, 3x3) (alg 1) or F(2x2, 5x5) (alg
  * 2): the forward conv, with a batchnorm folded in and a relu, the data
  * gradient (flip) and the weight gradient, against the direct sums; the
@@ -462,7 +451,7 @@ static void wino_case(int N, int C, int H, int W, int K, int alg)
     typedef void Conv(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                       const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                       float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
-    Conv *conv = alg == 2 ? wino25_conv : alg ? k_conv2d_wino4 : k_conv2d_wino;
+    Conv *conv = alg == 2 ? k_conv2d_wino25 : alg ? k_conv2d_wino4 : k_conv2d_wino;
     typedef void BwdW(const float *restrict, const float *restrict, float *restrict, float *restrict,
                       float *restrict, int, int, int, int, int, int, int, int, int, int);
     BwdW *bwd_w = alg == 2 ? k_conv2d_wino25_bwd_w : alg ? k_conv2d_wino4_bwd_w : k_conv2d_wino_bwd_w;
@@ -489,7 +478,8 @@ static void wino_case(int N, int C, int H, int W, int K, int alg)
     char what[96];
     snprintf(what, sizeof what, "winograd %s N%d C%d %dx%d K%d", alg == 2 ? "F(2x2,5x5)" : alg ? "F(4x4)" : "F(2x2)",
              N, C, H, W, K);
-    assert_true(alg == 2 ? k_wino25_ok(C, H, W, K, 5, 5, 1, 2, H, W) : k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W));
+    /* F(2x2, 5x5) below the channels codegen gives it too: the kernel takes any */
+    assert_true(alg == 2 || k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W));
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
         long nws = k_wino_ws(C, H, W, K, simd), nwb = k_wino_ws(K, H, W, C, simd);
@@ -549,18 +539,12 @@ static void wino_case(int N, int C, int H, int W, int K, int alg)
             assert_same(yb[0], yb[1], ny, what);
             assert_same(dx[0], dx[1], nx, what);
         }
-        if (alg == 2) { /* no preparation: F(2x2, 5x5) runs in training only */
-            for (int sp = 0; sp < 3; sp++)
-                free(y[sp]), free(yb[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
-            free(ws);
-            continue;
-        }
         /* U computed beforehand (an inference conv's, the preparation split
          * over its units): the same bits in one group or several */
         typedef void Prep(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                           const float *restrict, const float *restrict, float *restrict, float *restrict, int, int,
                           float, int, int, int);
-        Prep *prep = alg ? k_conv2d_wino4_prep : k_conv2d_wino_prep;
+        Prep *prep = alg == 2 ? k_conv2d_wino25_prep : alg ? k_conv2d_wino4_prep : k_conv2d_wino_prep;
         long np = alg ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd);
         float *pre = garbage(np), *preb = garbage(np);
         int pu = k_wino_pre_units(K, simd);
@@ -648,11 +632,12 @@ typedef void Whole(const float *restrict, const float *restrict, const float *re
  * off written as zeros; the others equal the whole conv's (k_conv2d_wino,
  * k_conv2d_wino4) on the same input (a left-out zero term changes no sum
  * but a zero's sign). */
-static void wino_keep_case(int N, int C, int H, int W, int K, int four)
+static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
 {
-    Part *kpart = four ? k_conv2d_wino4_part : k_conv2d_wino_part;
-    Whole *whole = four ? k_conv2d_wino4 : k_conv2d_wino;
-    long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W;
+    Part *kpart = alg == 2 ? k_conv2d_wino25_part : alg ? k_conv2d_wino4_part : k_conv2d_wino_part;
+    Whole *whole = alg == 2 ? k_conv2d_wino25 : alg ? k_conv2d_wino4 : k_conv2d_wino;
+    int four = alg != 0; /* 6x6 tiles: k_wino4.c's scratch and U */
+    long nx = (long)N * C * H * W, nw = (long)K * C * (alg == 2 ? 25 : 9), ny = (long)N * K * H * W;
     float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ga = fmalloc(K), *be = fmalloc(K), *mu = fmalloc(K),
           *va = fmalloc(K), *ik = fmalloc(C), *ok = fmalloc(K);
     fill(x, nx, 61), fill(w, nw, 62), fill(b, K, 63), fill(ga, K, 65), fill(be, K, 66), fill(mu, K, 67), fill(va, K, 68);
@@ -667,10 +652,12 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int four)
         if (ik[i / ((long)H * W) % C] == 0.0f)
             x[i] = 0.0f;
     char what[96];
-    snprintf(what, sizeof what, "winograd %s keep N%d C%d %dx%d K%d", four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
+    snprintf(what, sizeof what, "winograd %s keep N%d C%d %dx%d K%d",
+             alg == 2 ? "F(2x2,5x5)" : four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        long nws = four ? k_wino4_ws(C, H, W, K, simd) : k_wino_ws(C, H, W, K, simd);
+        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, simd) : four ? k_wino4_ws(C, H, W, K, simd)
+                                                                : k_wino_ws(C, H, W, K, simd);
         float *ws = garbage(nws), *full = garbage(ny), *part = garbage(ny);
         whole(x, w, b, ga, be, mu, va, NULL, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
         /* and a mask that turns image 1 off on every kept channel (not on the
@@ -726,7 +713,9 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int four)
                 all1[i] = 1.0f;
             fill(w2, nw, 69);
             float *pre2 = garbage(four ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd));
-            if (four)
+            if (alg == 2)
+                k_conv2d_wino25_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
+            else if (four)
                 k_conv2d_wino4_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
             else
                 k_conv2d_wino_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
@@ -753,11 +742,12 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int four)
  * does not, so every image must come out as it does alone; and within the
  * Winograd tolerance of the direct sums. With and without keep vectors;
  * F(2x2)'s part kernel, or F(4x4)'s (four). */
-static void wino_zeros_case(int N, int C, int H, int W, int K, int four)
+static void wino_zeros_case(int N, int C, int H, int W, int K, int alg)
 {
-    Part *kpart = four ? k_conv2d_wino4_part : k_conv2d_wino_part;
-    long nx = (long)N * C * H * W, nw = (long)K * C * 9, ny = (long)N * K * H * W, per = (long)K * H * W;
-    ConvShape sh = { N, C, H, W, K, 3, 3, 1, 1 };
+    Part *kpart = alg == 2 ? k_conv2d_wino25_part : alg ? k_conv2d_wino4_part : k_conv2d_wino_part;
+    int four = alg != 0, R = alg == 2 ? 5 : 3;
+    long nx = (long)N * C * H * W, nw = (long)K * C * R * R, ny = (long)N * K * H * W, per = (long)K * H * W;
+    ConvShape sh = { N, C, H, W, K, R, R, 1, R / 2 };
     float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ik = fmalloc(C);
     fill(x, nx, 71), fill(w, nw, 72), fill(b, K, 73);
     for (int c = 0; c < C; c++)
@@ -773,11 +763,12 @@ static void wino_zeros_case(int N, int C, int H, int W, int K, int four)
     fill(dy, ny, 74);
     conv_ref(&sh, H, W, x, w, b, dy, 1, ry, rdx, rdw, rdb);
     char what[96];
-    snprintf(what, sizeof what, "winograd %s zero channels N%d C%d %dx%d K%d", four ? "F(4x4)" : "F(2x2)", N, C, H, W,
-             K);
+    snprintf(what, sizeof what, "winograd %s zero channels N%d C%d %dx%d K%d",
+             alg == 2 ? "F(2x2,5x5)" : four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        long nws = four ? k_wino4_ws(C, H, W, K, simd) : k_wino_ws(C, H, W, K, simd);
+        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, simd) : four ? k_wino4_ws(C, H, W, K, simd)
+                                                                : k_wino_ws(C, H, W, K, simd);
         float *ws = garbage(nws), *all[2], *one = garbage(per);
         for (int keep = 0; keep < 2; keep++) {
             all[keep] = garbage(ny);
@@ -823,22 +814,28 @@ static void test_winograd(void **state)
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
-    for (int four = 0; four < 2; four++) {
-        wino_keep_case(4, 36, 14, 14, 64, four);  /* a sweep's union module: some channels switched off */
-        wino_keep_case(3, 12, 7, 7, 9, four);     /* output channels not a multiple of a register tile */
-        wino_zeros_case(5, 36, 14, 14, 64, four); /* a module's conv after a masked one: 49 tiles an image */
-        wino_zeros_case(6, 16, 7, 7, 24, four);   /* several images a column tile */
-        wino_zeros_case(2, 20, 28, 28, 12, four); /* blocks slice images */
+    for (int alg = 0; alg < 3; alg++) { /* F(2x2), F(4x4), F(2x2, 5x5) */
+        wino_keep_case(4, 36, 14, 14, 64, alg);  /* a sweep's union module: some channels switched off */
+        wino_keep_case(3, 12, 7, 7, 9, alg);     /* output channels not a multiple of a register tile */
+        wino_zeros_case(5, 36, 14, 14, 64, alg); /* a module's conv after a masked one: 49 tiles an image */
+        wino_zeros_case(6, 16, 7, 7, 24, alg);   /* several images a column tile */
+        wino_zeros_case(2, 20, 28, 28, 12, alg); /* blocks slice images */
     }
     assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
     assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
     assert_true(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8));
     assert_false(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 1, 6, 6));  /* padding 1 */
     assert_false(k_wino25_ok(16, 8, 8, 16, 5, 5, 2, 2, 4, 4));  /* stride 2 */
-    assert_false(k_wino25_ok(8, 8, 8, 16, 5, 5, 1, 2, 8, 8));   /* 8 input channels: direct */
+    assert_false(k_wino25_ok(8, 8, 8, 32, 5, 5, 1, 2, 8, 8));   /* 8 input channels: direct in training */
     assert_false(k_wino25_ok(16, 8, 8, 16, 3, 3, 1, 1, 8, 8));  /* 3x3 */
+    assert_true(k_wino25_infer_ok(8, 14, 14, 32, 5, 5, 1, 2, 14, 14));   /* inference: from 8 inputs */
+    assert_false(k_wino25_infer_ok(16, 14, 14, 16, 5, 5, 1, 2, 14, 14)); /* but 16 outputs there: direct */
+    assert_true(k_wino25_infer_ok(12, 28, 28, 16, 5, 5, 1, 2, 28, 28));  /* and at 28x28 from 12 inputs */
+    assert_true(k_wino25_infer_ok(8, 7, 7, 2, 5, 5, 1, 2, 7, 7));        /* at 7x7 any outputs */
+    assert_false(k_wino25_infer_ok(4, 7, 7, 64, 5, 5, 1, 2, 7, 7));      /* 4 inputs: direct */
     assert_true(k_wino25_bwd_w_ok(64, 8, 8, 128) && k_wino25_bwd_w_ok(64, 14, 14, 64));
     assert_false(k_wino25_bwd_w_ok(64, 7, 7, 128)); /* 64 outputs computed for 49 */
+    assert_false(k_wino25_bwd_w_ok(16, 16, 16, 32)); /* 16 input channels */
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
     assert_true(k_wino_bwd_w_ok(32, 28, 28, 32) && k_wino_bwd_w_ok(64, 14, 14, 64));
     assert_false(k_wino_bwd_w_ok(64, 7, 7, 128)); /* a third of the tiles' outputs past the edge */
