@@ -120,23 +120,23 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
               (int)x->d[2], (int)x->d[3]);
 }
 
-static int batch(const Cg *C, const IrValue *x);
-
 /* Winograd F(2x2, 5x5) (k_wino4.c) for a conv 5x5, stride 1, pad 2 of x
  * [N,C,H,W] into K channels, its data gradient and (where
- * k_wino25_bwd_w_ok) its weight gradient, unless MWTC_WINOGRAD=off; an
- * inference conv where k_wino25_infer_pays at its batch. Unlike 3x3's it
- * has no part kernel: a module's channels switched off and its masks are
- * applied after it, as after the direct kernel. */
+ * k_wino25_bwd_w_ok) its weight gradient, unless MWTC_WINOGRAD=off; and
+ * an inference conv (k_wino25_infer_ok) at any batch, its U made
+ * beforehand where a call has few tiles (wino, as F(4x4)'s; with U
+ * computed at every call, calls of fewer than 784 pixels had been slower
+ * than the direct kernel: cnn5x5 on 2 threads of a Sapphire Rapids,
+ * batch-1 latency 1.64 ms against 1.07; with U beforehand 0.76, and at
+ * batch 8 1770-1785 images/s against 1040). */
 static int use_wino25(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
     const char *e = getenv("MWTC_WINOGRAD");
     if ((e && !strcmp(e, "off")) || x->rank != 4)
         return 0;
-    if (inference(C, n) && !k_wino25_infer_pays(batch(C, x), (int)x->d[2], (int)x->d[3]))
-        return 0;
-    return k_wino25_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride,
-                       (int)n->pad, (int)x->d[2], (int)x->d[3]);
+    int (*ok)(int, int, int, int, int, int, int, int, int, int) = inference(C, n) ? k_wino25_infer_ok : k_wino25_ok;
+    return ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad,
+              (int)x->d[2], (int)x->d[3]);
 }
 
 /* The batch x's conv chooses its kernel for (CgCalls.pin_batch). */
@@ -349,14 +349,14 @@ static void prep_end(Cg *C, const CgPrep *saved) { C->out = saved->out, C->prefi
  * preparation call (k_conv2d_wino_prep), rather than on every call: the
  * conv's batchnorm and weights do not change from one inference to the
  * next. Its offset. */
-static double prepared(Cg *C, int f4, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn,
-                       long long K)
+static double prepared(Cg *C, const char *kernel, const IrValue *x, const IrValue *w, const IrValue *b,
+                       IrValue *const *bn, long long K)
 {
-    int cin = (int)x->d[1], simd = C->p->L->simd;
+    int cin = (int)x->d[1], simd = C->p->L->simd, f4 = strcmp(kernel, "k_conv2d_wino") != 0;   /* 6x6 tiles */
     CgPrep saved;
     double at = prep_begin(C, f4 ? k_wino4_pre_floats(cin, (int)K, simd) : k_wino_pre_floats(cin, (int)K, simd),
                            &saved);
-    call(C, k_wino_pre_units((int)K, simd), f4 ? "k_conv2d_wino4_prep" : "k_conv2d_wino_prep", "pqqqqqpwiifilh",
+    call(C, k_wino_pre_units((int)K, simd), arena_printf(C->a, "%s_prep", kernel), "pqqqqqpwiifilh",
          O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL),
          Q(C, bn ? bn[3] : NULL), at, (double)cin, (double)K, 1e-5, (double)simd);
     prep_end(C, &saved);
@@ -391,16 +391,18 @@ static void small_pix(Cg *C, const IrValue *x, const IrValue *b, IrValue *const 
 /* The 5 shape constants of k_conv2d_wino_bwd_w: N C H W K. */
 #define WINO_SHAPE(x, K) (double)(x)->d[0], (double)(x)->d[1], (double)(x)->d[2], (double)(x)->d[3], (double)(K)
 
-/* A Winograd conv of x (N C H W) into y with K channels, its bias and
- * inference batchnorm optional ('q'), its batch and flip given at run time
- * ('r'): the forward, the data gradient and the inference conv of a layer
- * of one shape then share one compiled body (jit.h). */
+/* A Winograd conv of x (N C H W) into y with K channels, r x r kernels (3:
+ * F(4x4) or F(2x2), 5: F(2x2, 5x5)), its bias and inference batchnorm
+ * optional ('q'), its batch and flip given at run time ('r'): the forward,
+ * the data gradient and the inference conv of a layer of one shape then
+ * share one compiled body (jit.h). */
 static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
-                 long long K, int relu, int flip, int infer)
+                 long long K, int relu, int flip, int infer, int r)
 {
-    const char *kernel = wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
+    const char *kernel = r == 5 ? "k_conv2d_wino25" : wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
     int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
-    int four = !strcmp(kernel, "k_conv2d_wino4"), probes = C->p->g->probes.n > 0;
+    /* four: 6x6 tiles (k_wino4.c), F(4x4)'s or F(2x2, 5x5)'s */
+    int four = strcmp(kernel, "k_conv2d_wino") != 0, probes = C->p->g->probes.n > 0;
     long long eh = y->d[2], ew = y->d[3];
     double ik = -1, ok = -1, mk = -1;
     const IrNode *apply = NULL;
@@ -409,9 +411,16 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         ik = keep_in(C, x), ok = keep_out(C, y, &apply);
         if (apply)
             mk = mask_before(C, apply, C->p->g->nodes.v[C->node]);
-        if (!strcmp(kernel, "k_conv2d_wino") || ik >= 0 || (probes && ok >= 0))
+        if (!strcmp(kernel, "k_conv2d_wino") || ((ik >= 0 || (probes && ok >= 0)) && r == 3))
             extent(C->p->g, y, &eh, &ew, 0);
         int full = eh == y->d[2] && ew == y->d[3];
+        /* F(2x2, 5x5)'s part kernel is F(4x4)'s: every row and column, the
+         * channels not split. Where it cannot run, the plain kernel does,
+         * and the mask's application after it (no F(2x2) part kernel to
+         * fall back on, and a conv whose channels a sweep switches off is
+         * correct without one: they are zeros in, and zeroed after) */
+        const char *p4 = r == 5 ? "k_conv2d_wino25_part" : "k_conv2d_wino4_part",
+                   *p2 = r == 5 ? NULL : "k_conv2d_wino_part";
         /* Convs with keep vectors (a sweep's variants) run a part kernel:
          * it leaves the channels they switch off out of its GEMMs, and the
          * modules compiled together share its bodies (its channel counts
@@ -420,7 +429,7 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
          * SimCNN's sweep on Zen 1, its 14x14 convs 10-15% faster); else
          * F(2x2)'s, which also stops at the rows read. */
         if (ik >= 0 || (probes && ok >= 0))
-            part = four && full && groups == 1 ? "k_conv2d_wino4_part" : "k_conv2d_wino_part";
+            part = four && full && groups == 1 ? p4 : p2;
         /* A module's other convs whose mask is ready before them (the
          * generator first: pass_gens_first) run one too, the module's keep
          * vector their outkeep: it writes zeros for the images the mask
@@ -430,18 +439,18 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
          * then the application. F(4x4)'s where F(4x4) runs and the part
          * kernel can (as above), else F(2x2)'s. */
         else if (mk >= 0 && !C->p->g->exports_prefix && (!four || (full && groups == 1)))
-            part = four ? "k_conv2d_wino4_part" : "k_conv2d_wino_part";
-        else
+            part = four ? p4 : p2;
+        if (!part)
             ok = -1, mk = -1, apply = NULL;
-        four = part ? !strcmp(part, "k_conv2d_wino4_part") : four;
+        four = part ? strcmp(part, "k_conv2d_wino_part") != 0 : four;
     }
     /* U computed beforehand for an inference conv where that pays; not with
      * a sweep's keep vectors, which change from one run to the next, and
      * with them the channels U would hold (the part kernels read it only
      * where the keep vectors keep every channel) */
     double pre = infer && !flip && !(probes && (ik >= 0 || ok >= 0)) &&
-                         k_wino_pre_pays(batch(C, x), (int)x->d[2], (int)x->d[3], four)
-                     ? prepared(C, four, x, w, b, bn, K)
+                         k_wino_pre_pays(batch(C, x), (int)x->d[2], (int)x->d[3], four && r == 3)
+                     ? prepared(C, four ? kernel : "k_conv2d_wino", x, w, b, bn, K)
                      : -1;
     /* With its mask ready (mask_before) and a relu after it, the conv writes
      * what the mask's application would (k_conv2d_wino_part's apply), and
@@ -483,21 +492,6 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
     call(C, (int)x->d[0] * groups, kernel, "ppqqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
          Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre,
          O(C, y),
-         (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu,
-         (double)flip, (double)C->p->L->simd, (double)groups);
-}
-
-/* The call of k_conv2d_wino25: the forward of x into y (K channels), its
- * inference batchnorm (bn) and relu folded in, or with flip the data
- * gradient (x then dy, y dx); its batch and flip given at run time, as
- * wino's, so that the forward and data gradient of a layer of one shape
- * share one compiled body. */
-static void wino25(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
-                   long long K, int relu, int flip)
-{
-    int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
-    call(C, (int)x->d[0] * groups, "k_conv2d_wino25", "ppqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
-         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), O(C, y),
          (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu,
          (double)flip, (double)C->p->L->simd, (double)groups);
 }
@@ -553,11 +547,11 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (wino_ok) {
-            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n));
+            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n), 3);
             return 0;
         }
         if (use_wino25(C, x, y->d[1], n)) {
-            wino25(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0);
+            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n), 5);
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -584,7 +578,7 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_wino(C, x, y->d[1], n)) {
-            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1);
+            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1, 3);
             return 0;
         }
         if (use_small(C, x, y, n)) {   /* after Winograd, as IR_CONV2D's inference */
@@ -595,7 +589,7 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_wino25(C, x, y->d[1], n)) {   /* after the small planes' kernels, as IR_CONV2D's */
-            wino25(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0);
+            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1, 5);
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -618,11 +612,11 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_wino(C, y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */
-            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0);
+            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0, 3);
             return 0;
         }
         if (use_wino25(C, y, x->d[1], n)) {
-            wino25(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1);
+            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0, 5);
             return 0;
         }
         call(C, (int)y->d[0], "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),

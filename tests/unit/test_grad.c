@@ -104,13 +104,13 @@ static void test_conv_stride_pad(void **s)
                 S3, 1e-2, 24);
 }
 static void test_conv_1x1(void **s) { (void)s; check_grads("conv(3, k = 1, stride = 2) flatten linear(3)", S3, 1e-3, 24); }
-/* 16 channels a side: 3x3 convs by Winograd F(4x4) and 5x5 ones by F(2x2,
+/* 32 channels a side: 3x3 convs by Winograd F(4x4) and 5x5 ones by F(2x2,
  * 5x5), their forward, data and weight gradients as the codegen picks them
  * (cg.c use_wino, use_wino25) */
 static void test_conv_winograd(void **s)
 {
     (void)s;
-    check_grads("conv(16) relu conv(16, k = 5) relu conv(16, k = 5, bias = false) gap linear(3)", "[16, 8, 8]", 1e-3,
+    check_grads("conv(32) relu conv(32, k = 5) relu conv(32, k = 5, bias = false) gap linear(3)", "[16, 8, 8]", 1e-3,
                 24);
 }
 static void test_batchnorm(void **s) { (void)s; check_grads("conv(4) batchnorm flatten linear(3)", S3, 1e-3, 24); }

@@ -13,6 +13,9 @@
 #include "rt_progress.h"
 #include "run_modularize.h"
 
+/* the most masked kernels a test model has */
+enum { MAXK = 160 };
+
 /* A residual block whose shortcut is the identity of a masked layer (so its
  * add joins two masked layers) and one with an unmasked 1x1 projection (so
  * the masked side must widen to every channel). */
@@ -80,7 +83,7 @@ static void check_in(Arena *a, RunModel *full, const RtDataset *ds, const RtNorm
         /* generators dropped: left out of an exact module; switched off in a larger slice */
         if (run_module_build(&mod, &s, a, full, slice_for, gen ? 1 : exact ? 0 : -1, from, 0, err, sizeof err) != 0)
             fail_msg("%s: %s", what, err);
-        unsigned char inside[64];
+        unsigned char inside[MAXK];
         slice_keep(&s, keep, inside);
         run_model_set_module(&mod, inside, gen);
         if (shared) {
@@ -158,7 +161,7 @@ static void trained(Trained *T, const char *name, const char *text, const char *
     for (int l = 0; l < 4; l++)
         T->off[l + 1] = T->off[l] + ((const IrValue *)g->masks.v[l])->d[1];
     T->K = T->off[4];
-    assert_true(T->K <= 64);
+    assert_true(T->K <= MAXK);
 
     /* every class's module at 0.9, from the frequencies modularize stored */
     RtCkpt c = { 0 };
@@ -192,8 +195,9 @@ static void trained_free(Trained *T)
  * with other constants (channel counts). */
 static int check_shared_bodies(const RunModules *ms)
 {
-    static const char *shared[] = { "k_conv2d_wino_part", "k_conv2d_wino4_part", "k_mask_gen_fwd",
-                                    "k_mask_apply_keep", "k_linear_fwd", "k_maxpool_fwd", "k_relu_fwd" };
+    static const char *shared[] = { "k_conv2d_wino_part", "k_conv2d_wino4_part", "k_conv2d_wino25_part",
+                                    "k_mask_gen_fwd",     "k_mask_apply_keep",   "k_linear_fwd",
+                                    "k_maxpool_fwd",      "k_relu_fwd" };
     int total = 0;
     for (int k = 0; k < ms->n; k++)
         total += ms->m[k].calls.n;
@@ -236,9 +240,9 @@ static int check_shared_bodies(const RunModules *ms)
  * Returns how many image runs the reuse copied; check_shared_bodies's
  * count into *shared, and how many of the modules' calls are F(4x4)'s part
  * kernel into *four. */
-static long long check_reuse(Trained *T, const char *what, int *shared, int *four)
+static long long check_reuse(Trained *T, const char *what, int *shared, int *four, const char *part)
 {
-    enum { NV = 6, NT = 100, MAXK = 64 };
+    enum { NV = 6, NT = 100 };
     static const double thr[NV] = { 0.3, 0.6, 0.9, 0.9, 0.99, 0.3 };
     char err[1024];
     long long K = T->K;
@@ -271,7 +275,7 @@ static long long check_reuse(Trained *T, const char *what, int *shared, int *fou
             *shared = check_shared_bodies(&ms);
         for (int k = 0; k < ms.n && !v; k++)
             for (int i = 0; i < ms.m[k].calls.n; i++)
-                *four += !strcmp(ms.m[k].calls.v[i].kernel, "k_conv2d_wino4_part");
+                *four += !strcmp(ms.m[k].calls.v[i].kernel, part);
         if (run_modules_forward(&ms, &T->full, &T->ds, &T->norm, 1, NULL, NT, vin, NV, 1, rv[v], NULL, err,
                                 sizeof err) != 0)
             fail_msg("%s", err);
@@ -302,7 +306,7 @@ static void test_module_equivalence(void **st)
     RtNormalize norm = T.norm;
     long long *off = T.off, K = T.K;
     ModStats ms = T.ms;
-    unsigned char keep[64];
+    unsigned char keep[MAXK];
     assert_true(K <= 64);
     for (int cls = 0; cls < 4; cls++) {
         char what[64];
@@ -312,7 +316,7 @@ static void test_module_equivalence(void **st)
     }
     /* a module inside the slice of a larger set (as the sweep evaluates
      * every threshold's module in one slice per class) */
-    unsigned char outer[64];
+    unsigned char outer[MAXK];
     int c0 = 0;
     mod_module(&ms, &c0, 1, 0.9, keep);
     for (long long j = 0; j < K; j++)
@@ -384,7 +388,7 @@ static void test_module_equivalence(void **st)
 
     T.full = full;
     int shared, four = 0;
-    check_reuse(&T, "residual model", &shared, &four);
+    check_reuse(&T, "residual model", &shared, &four, "k_conv2d_wino4_part");
     trained_free(&T);
 }
 
@@ -406,7 +410,7 @@ static void test_masked_logits(void **st)
     (void)st;
     Trained T;
     trained(&T, "logits.mwt", src_logits, "logits.ckpt");
-    unsigned char keep[64];
+    unsigned char keep[MAXK];
     int cut = 0;   /* modules that switch off a kernel of the last layer: the case this is about */
     for (int cls = 0; cls < 4; cls++) {
         char what[64];
@@ -424,7 +428,7 @@ static void test_masked_logits(void **st)
     /* its masks are sparse enough that some images give a variant's
      * switched-off kernels nothing: the reuse must find them */
     int shared, four = 0;
-    assert_true(check_reuse(&T, "logits model", &shared, &four) > 0);
+    assert_true(check_reuse(&T, "logits model", &shared, &four, "k_conv2d_wino4_part") > 0);
     /* its modules keep different numbers of a layer's kernels */
     assert_true(shared > 0);
     trained_free(&T);
@@ -445,28 +449,48 @@ static const char *src_four =
     "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
     "modularize m { threshold = 0.9 }\n";
 
-static void test_four_part(void **st)
+/* The same with 5x5 convs: F(2x2, 5x5)'s part kernel (k_conv2d_wino25_part)
+ * at 16x16 and 8x8, where the modules keep 32 of a layer's kernels or more
+ * (k_wino25_infer_ok). */
+static const char *src_five =
+    "dataset d = synthetic(n = 512, test = 128, seed = 6) { classes = 4  shape = [2, 16, 16] }\n"
+    "model m : [2, 16, 16] -> [4] {\n"
+    "    conv(16) batchnorm relu\n"
+    "    modular { conv(64, k = 5) batchnorm relu maxpool(2) conv(64, k = 5) batchnorm relu\n"
+    "              conv(8, k = 1) batchnorm relu conv(8, k = 1) batchnorm relu maxpool(2) }\n"
+    "    flatten linear(16) relu linear(4) }\n"
+    "train m on d { epochs = 3  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
+    "modularize m { threshold = 0.9 }\n";
+
+static void part_case(const char *name, const char *src, const char *ckpt, const char *model, const char *part)
 {
-    (void)st;
     Trained T;
-    trained(&T, "four.mwt", src_four, "four.ckpt");
-    unsigned char keep[64], outer[64];
+    trained(&T, name, src, ckpt);
+    unsigned char keep[MAXK], outer[MAXK];
     for (int cls = 0; cls < 4; cls++) {
         char what[64];
         mod_module(&T.ms, &cls, 1, 0.9, keep);
-        print_message("F(4x4) model: module of class %d keeps %lld of %lld kernels\n", cls, mod_kept(keep, T.K), T.K);
-        snprintf(what, sizeof what, "F(4x4) model, module of class %d", cls);
+        print_message("%s: module of class %d keeps %lld of %lld kernels\n", model, cls, mod_kept(keep, T.K), T.K);
+        snprintf(what, sizeof what, "%s, module of class %d", model, cls);
         check(&T.t->c.arena, &T.full, &T.ds, &T.norm, keep, T.K, what);
         for (long long j = 0; j < T.K; j++)
             outer[j] = keep[j] | (unsigned char)(j % 3 == 0);
-        snprintf(what, sizeof what, "F(4x4) model, module of class %d inside a larger slice", cls);
+        snprintf(what, sizeof what, "%s, module of class %d inside a larger slice", model, cls);
         check_in(&T.t->c.arena, &T.full, &T.ds, &T.norm, outer, keep, T.K, what);
     }
-    int shared, four = 0;
-    check_reuse(&T, "F(4x4) model", &shared, &four);
-    print_message("F(4x4) model: %d calls of k_conv2d_wino4_part in 4 modules\n", four);
-    assert_true(four > 0);
+    int shared, calls = 0;
+    check_reuse(&T, model, &shared, &calls, part);
+    print_message("%s: %d calls of %s in 4 modules\n", model, calls, part);
+    assert_true(calls > 0);
     trained_free(&T);
+}
+
+static void test_four_part(void **st)
+{
+    (void)st;
+    part_case("four.mwt", src_four, "four.ckpt", "F(4x4) model", "k_conv2d_wino4_part");
+    part_case("five.mwt", src_five, "five.ckpt", "F(2x2,5x5) model", "k_conv2d_wino25_part");
 }
 
 /* A model's calls of the part kernels, and of the mask's own application. */
@@ -506,7 +530,7 @@ static void mask_first_case(Trained *T, const char *what)
     for (int i = 0; i < off.calls.n; i++)
         assert_string_equal(T->full.calls.v[i].kernel, off.calls.v[i].kernel);
     assert_int_equal(parts[0], parts[1]);
-    unsigned char keep[64];
+    unsigned char keep[MAXK];
     float on_s[BATCH * 4], off_s[BATCH * 4];
     for (int cls = -1; cls < 4; cls++) {
         if (cls >= 0)
@@ -550,6 +574,9 @@ static void test_mask_first(void **st)
     Trained T;
     trained(&T, "first4.mwt", src_four, "first4.ckpt");   /* F(4x4)'s part kernel at 16x16 */
     mask_first_case(&T, "F(4x4) model");
+    trained_free(&T);
+    trained(&T, "first5.mwt", src_five, "first5.ckpt");   /* F(2x2, 5x5)'s at 16x16 and 8x8 */
+    mask_first_case(&T, "F(2x2,5x5) model");
     trained_free(&T);
     trained(&T, "first.mwt", src, "first.ckpt");   /* residual adds, a mask with no relu after it */
     mask_first_case(&T, "residual model");
