@@ -156,7 +156,6 @@ int main(int argc, char **argv)
         int f4 = !f25 && !(we && !strcmp(we, "2x2")) && k_wino4_pays(W); /* as cg.c picks for the forward and data gradient */
         const char *wk = f25 ? "k_conv2d_wino25" : f4 ? "k_conv2d_wino4" : "k_conv2d_wino",
                    *wkw = f25 ? "k_conv2d_wino25_bwd_w" : f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w",
-                   *wsig = f25 ? "ppnnnnnpwiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh",
                    *wname = f25 ? "wino25" : f4 ? "wino4" : "wino";
         double tw[3] = { t[0], t[1], t[2] };
         if (wf) {
@@ -172,8 +171,8 @@ int main(int argc, char **argv)
             snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", ly[l].name);
             snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", ly[l].name);
             JitCall wc[3] = {
-                { wn[0], wk, wsig, wcf },
-                { wn[1], wk, wsig, wcx },
+                { wn[0], wk, "ppnnnnnnpwiiiiifiiiilh", wcf },
+                { wn[1], wk, "ppnnnnnnpwiiiiifiiiilh", wcx },
                 { wn[2], wkw, "pppnwiiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
