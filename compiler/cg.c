@@ -105,38 +105,41 @@ static int inference(const Cg *C, const IrNode *n)
     return n->op == IR_CONV2D_BN || (n->op == IR_CONV2D && !C->p->g->training);
 }
 
+/* A shape rule of the Winograd kernels (k_wino_ok and its kin) for a conv
+ * n of x [N,C,H,W] into K channels: train's for training, infer's for an
+ * inference forward. None with MWTC_WINOGRAD=off. */
+typedef int WinoOk(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
+
+static int wino_shape(const Cg *C, const IrValue *x, long long K, const IrNode *n, WinoOk *train, WinoOk *infer)
+{
+    const char *e = getenv("MWTC_WINOGRAD");
+    if ((e && !strcmp(e, "off")) || x->rank != 4)
+        return 0;
+    return (inference(C, n) ? infer : train)((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k,
+                                             (int)n->stride, (int)n->pad, (int)x->d[2], (int)x->d[3]);
+}
+
 /* Winograd (k_wino4.c and k_wino.c) for a 3x3, stride 1, pad 1 conv of x
  * [N,C,H,W] into K channels, at any batch: a small one splits its output
  * channels over the threads (k_wino_groups), where it used to run the
  * direct kernel split by rows (SimCNN at batch 1 on Zen 1, two threads:
- * 1.3 ms, now 0.6). Unless MWTC_WINOGRAD=off. */
+ * 1.3 ms, now 0.6). */
 static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
-    const char *e = getenv("MWTC_WINOGRAD");
-    if ((e && !strcmp(e, "off")) || x->rank != 4)
-        return 0;
-    int (*ok)(int, int, int, int, int, int, int, int, int, int) = inference(C, n) ? k_wino_infer_ok : k_wino_ok;
-    return ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad,
-              (int)x->d[2], (int)x->d[3]);
+    return wino_shape(C, x, K, n, k_wino_ok, k_wino_infer_ok);
 }
 
 /* Winograd F(2x2, 5x5) (k_wino4.c) for a conv 5x5, stride 1, pad 2 of x
  * [N,C,H,W] into K channels, its data gradient and (where
- * k_wino25_bwd_w_ok) its weight gradient, unless MWTC_WINOGRAD=off; and
- * an inference conv (k_wino25_infer_ok) at any batch, its U made
- * beforehand where a call has few tiles (wino, as F(4x4)'s; with U
- * computed at every call, calls of fewer than 784 pixels had been slower
- * than the direct kernel: cnn5x5 on 2 threads of a Sapphire Rapids,
- * batch-1 latency 1.64 ms against 1.07; with U beforehand 0.76, and at
- * batch 8 1770-1785 images/s against 1040). */
+ * k_wino25_bwd_w_ok) its weight gradient; and an inference conv at any
+ * batch, its U made beforehand where a call has few tiles (wino, as
+ * F(4x4)'s: with U computed at every call, calls of fewer than 784 pixels
+ * had been slower than the direct kernel, cnn5x5's batch-1 latency on 2
+ * threads of a Sapphire Rapids 1.64 ms against 1.07; with U beforehand
+ * 0.65). */
 static int use_wino25(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
-    const char *e = getenv("MWTC_WINOGRAD");
-    if ((e && !strcmp(e, "off")) || x->rank != 4)
-        return 0;
-    int (*ok)(int, int, int, int, int, int, int, int, int, int) = inference(C, n) ? k_wino25_infer_ok : k_wino25_ok;
-    return ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k, (int)n->stride, (int)n->pad,
-              (int)x->d[2], (int)x->d[3]);
+    return wino_shape(C, x, K, n, k_wino25_ok, k_wino25_infer_ok);
 }
 
 /* The batch x's conv chooses its kernel for (CgCalls.pin_batch). */

@@ -219,9 +219,10 @@ void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const
 void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
                           int CS, int simd, int lo, int hi);
-/* 5x5 convolutions, stride 1, padding 2 (k_wino25_ok: 32 channels a side
- * and more), by F(2x2, 5x5) (k_wino4.c): 2.8x fewer multiplies than the
- * direct conv, rounding as F(4x4, 3x3). The forward and the data gradient
+/* 5x5 convolutions, stride 1, padding 2 (k_wino25_ok: 16 channels a side
+ * and more in training; k_wino25_infer_ok in inference), by F(2x2, 5x5)
+ * (k_wino4.c): 2.8x fewer multiplies than the direct conv, rounding as
+ * F(4x4, 3x3). The forward and the data gradient
  * (flip) as k_conv2d_wino4, its U made beforehand as k_conv2d_wino4_prep
  * (k_wino4_pre_floats: 36 values a kernel either way), the part kernel as
  * k_conv2d_wino4_part's and the weight gradient as k_conv2d_wino4_bwd_w.

@@ -17,9 +17,9 @@
  * of five columns. 36 multiplies per tile of 4 outputs against the direct
  * conv's 100: a 5x5 conv had no Winograd and ran the direct kernels at
  * ~75% of the core's peak. Its tiles are 2 columns apart and read 6, so a
- * tile row's last tile reads 4 columns past its row (k_wino_strips' ov).
- * The functions below take the output tile m and kernel r (4 and 3, or 2
- * and 5) as constants of every call: inlined, each folds to its own code.
+ * tile row's last two tiles read past its row (k_wino_strips' ov). The
+ * functions below take the output tile m and kernel r (4 and 3, or 2 and
+ * 5) from each public kernel (K_W4_SPEC).
  *
  * k_conv2d_wino4_part is the inference forward with keep vectors and
  * masks of k_wino.c's part kernel (a sweep's convs): the channels that take
