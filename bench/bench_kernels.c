@@ -6,7 +6,8 @@
  * the host's (16 with AVX-512F, else 8). BENCH_CS=n cuts each of the weight gradient's 8 chunks into n parts
  * of the input channels (k_bwdw_splits: codegen's choice on more than 8 threads): the whole range still runs on
  * one thread, so the time says what the cut adds to the work. BENCH_R=5 (or 1, 7) times the same layers with
- * R x R kernels and pad R / 2 (Winograd F(2x2,5x5) for 5x5, the direct kernels for 1x1 and 7x7). */
+ * R x R kernels and pad R / 2 (Winograd F(2x2,5x5) for 5x5, the direct kernels for 1x1 and 7x7).
+ * BENCH_LAYERS="C:K:H,.." times those shapes instead (C input channels, K outputs, H x H, stride 1). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,8 @@ typedef struct {
     int C, H, K;
 } Layer;
 
+enum { BENCH_MAXL = 16 }; /* layers of BENCH_LAYERS */
+
 /* SimCNN on 28x28: 3x3 convs (BENCH_R), pad 1 (R / 2), stride 1. */
 static const Layer layers[] = {
     { "conv1", 1, 28, 32 }, { "conv2", 32, 28, 32 }, { "conv3", 32, 14, 64 },
@@ -100,11 +103,31 @@ int main(int argc, char **argv)
     }
     const Layer *ly = net && !strcmp(net, "cnn5x5") ? cnn5x5 : layers;
     size_t nl = ly == cnn5x5 ? sizeof cnn5x5 / sizeof *cnn5x5 : sizeof layers / sizeof *layers;
+    Layer own[BENCH_MAXL];
+    char names[BENCH_MAXL][8];
+    const char *spec = getenv("BENCH_LAYERS");
+    if (spec) {   /* "C:K:H,C:K:H,..": any shapes, named l1, l2, .. */
+        nl = 0;
+        for (const char *p = spec; *p;) {
+            int C, K, H, used = 0;
+            if (nl == BENCH_MAXL || sscanf(p, "%d:%d:%d%n", &C, &K, &H, &used) != 3 || C < 1 || K < 1 || H < 1 ||
+                C > 4096 || K > 4096 || H > 512 || (p[used] && p[used] != ',')) {
+                fprintf(stderr, "bench_kernels: BENCH_LAYERS must be up to %d C:K:H triples, comma-separated\n",
+                        BENCH_MAXL);
+                return 2;
+            }
+            snprintf(names[nl], sizeof names[nl], "l%zu", nl + 1);
+            own[nl] = (Layer){ names[nl], C, H, K };
+            nl++;
+            p += used + (p[used] == ',');
+        }
+        ly = own;
+    }
     printf("host %s, simd %d, batch %d, %dx%d kernels, 1 thread, best of %d\n", jit_cpu(jit), simd, N, R, R, reps);
     printf("direct kernels (GFLOP/s of the direct FLOPs):\n");
     printf("%-6s %-26s %10s %10s %10s\n", "layer", "shape", "fwd", "bwd_x", "bwd_w");
     double total_flop = 0, total_t = 0, wino_flop = 0, wino_gemm = 0, wino_t = 0;
-    char wino_lines[5][160] = { "" };
+    char wino_lines[BENCH_MAXL][160] = { "" };
     for (size_t l = 0; l < nl; l++) {
         int C = ly[l].C, H = ly[l].H, W = H, K = ly[l].K, OH = H, OW = W;
         size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)N * K * OH * OW;

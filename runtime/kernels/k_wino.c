@@ -34,23 +34,16 @@
  * compiles for each call, for nothing. */
 #define K_ROLLED K_PRAGMA(GCC unroll 1)
 
-/* how much wider the weight gradient's blocks are than the forward's */
-enum { K_WINO_WIDE = 4 };
-
 /* Tiles per row and column of the output (the last one may hang over). */
 static int k_wino_tiles(int n) { return (n + 1) / 2; }
 
 /* Columns (tiles) per block: V and M, 16 * (C + K) floats per column, in
- * ~512 KB for the forward. The weight gradient's GEMMs sum along the
- * columns and end each dot tile in a horizontal sum: it takes blocks `wide`
- * times as long, at least 512 columns (its xi planes, one at a time, still
- * fit in L2). */
-static int k_wino_ld(int C, int K, int TW, int simd, int wide)
+ * ~512 KB for the forward; the weight gradient's (wgrad: C and K a block
+ * of its channels) as k_wino_wcols. */
+static int k_wino_ld(int C, int K, int TW, int simd, int wgrad)
 {
     int nr = k_op_nr(simd), mr = k_op_mr(simd);
-    long cols = 8192L * wide / (C + k_rup(K, mr));
-    if (wide > 1 && cols < 512)
-        cols = 512;
+    long cols = wgrad ? k_wino_wcols(16, C, K) : 8192L / (C + k_rup(K, mr));
     int rows = (int)(cols / TW) > 1 ? (int)(cols / TW) : 1;
     return (int)k_rup((long)rows * TW, nr);
 }
@@ -118,13 +111,14 @@ typedef struct {
     long sl; /* from one row to the next in the strips and in the output rows */
     long u, v, m, plane, strip, over, rows, bias, scale, maps, zch, runs, lists, end;
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
+    int Kf;                       /* the weight gradient's: all of K rounded up to register tiles */
 } KWinoWs;
 
-static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wide)
+static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wgrad)
 {
     KWinoWs g;
     g.TH = k_wino_tiles(H), g.TW = k_wino_tiles(W);
-    g.ld = k_wino_ld(C, K, g.TW, simd, wide);
+    g.ld = k_wino_ld(C, K, g.TW, simd, wgrad);
     g.ldv = g.ld + 16;
     g.Kp = (int)k_rup(K, k_op_mr(simd));
     g.PWp = (int)k_rup(2L * g.TW + 2, 32) + 16;
@@ -153,8 +147,18 @@ static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wide)
     g.runs = g.zch + k_rup(((long)g.ld + 2) * C, 64) / 4;
     g.lists = g.runs + k_rup((long)g.ld + 2, 16);
     g.end = g.lists + k_rup(((long)g.ld / k_op_nr(simd) + 1) * (C + 1), 16);
+    g.acc = g.zero = g.dbacc = g.wend = g.end, g.Kf = g.Kp;
+    return g;
+}
+
+/* The weight gradient's: V, M and the transforms' room for a block of
+ * channels (k_wino_dots), then the sums of all K x C channel pairs. */
+static KWinoWs k_wino_wlayout(int C, int H, int W, int K, int simd)
+{
+    KWinoWs g = k_wino_layout(k_min(C, K_WINO_WBLOCK), H, W, k_min(K, K_WINO_WBLOCK), simd, 1);
+    g.Kf = (int)k_rup(K, k_op_mr(simd));
     g.acc = g.end;
-    g.zero = g.acc + 16L * g.Kp * k_rup(C, K_DOT_NR);
+    g.zero = g.acc + 16L * g.Kf * k_rup(C, K_DOT_NR);
     g.dbacc = g.zero + g.ldv;
     g.wend = g.dbacc + k_rup(K, 16);
     return g;
@@ -162,7 +166,7 @@ static KWinoWs k_wino_layout(int C, int H, int W, int K, int simd, int wide)
 
 long k_wino_ws(int C, int H, int W, int K, int simd)
 {
-    long a = k_wino_layout(C, H, W, K, simd, 1).end, b = k_wino_layout(C, H, W, K, simd, K_WINO_WIDE).wend;
+    long a = k_wino_layout(C, H, W, K, simd, 0).end, b = k_wino_wlayout(C, H, W, K, simd).wend;
     return (a > b ? a : b) + 16;
 }
 
@@ -433,7 +437,7 @@ static void k_wino_fwd(const float *restrict x, const float *restrict w, const f
         return;
     /* the tiles up to output row OH and column OW: the layout of the whole
      * image (so the scratch k_wino_ws sized is enough), fewer tiles */
-    KWinoWs g = k_wino_layout(C, H, W, K, simd, 1);
+    KWinoWs g = k_wino_layout(C, H, W, K, simd, 0);
     g.TH = OH < H ? k_wino_tiles(OH) : g.TH, g.TW = OW < W ? k_wino_tiles(OW) : g.TW;
     float *u = ws + g.u, *bias = ws + g.bias;
     int *cmap, *kmap, *zmap, Ca, Ka, Kz;
@@ -552,6 +556,20 @@ static void k_wino_dw(const float *du, float *dw)
     }
 }
 
+/* M rows of the output channels [ka, kb) of dy (K channels) for the tiles
+ * [t, t1) of a weight gradient's block (qb columns with the zeros past its
+ * tiles). */
+static void k_wino_mblock(const float *restrict dy, float *restrict z, const KWinoWs *g, float *restrict ws, long t,
+                          long t1, int K, int ka, int kb, int H, int W, int qb)
+{
+    for (long u0 = t, n; u0 < t1;) {
+        int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
+        k_wino_dy(dy + (n * K + ka) * H * W, z, g, ws, (u0 - t) * g->TW, tr0, tr0 + rows, kb - ka, H, W);
+        u0 += rows;
+    }
+    k_wino_zero_cols(z, 16, g->mxs, kb - ka, g->ldv, (t1 - t) * g->TW, qb);
+}
+
 /* The weight gradient by the transpose of the forward algorithm: with U = G
  * g G^T and V = B^T d B per tile, the forward's M = U . V gives dL/dU =
  * sum over tiles of (A dY A^T) . V, and dg = G^T (dL/dU) G: per xi a K x C
@@ -565,30 +583,39 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
 {
     if (lo >= hi)
         return;
-    /* the layout of all C channels, whichever a unit takes: its blocks of
-     * tiles (ld) depend on C, and each block's sums are added to acc */
-    KWinoWs g = k_wino_layout(C, H, W, K, simd, K_WINO_WIDE);
+    /* the layout of a block of channels (k_wino_wlayout), whichever
+     * channels a unit takes: its blocks of tiles (ld) depend on the shape
+     * only, and each block's sums are added to acc */
+    KWinoWs g = k_wino_wlayout(C, H, W, K, simd);
     float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
-    int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
+    int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW, one = K <= K_WINO_WBLOCK;
     for (int j = 0; j < g.ldv; j++)
         zero[j] = 0.0f;
     for (int u = lo; u < hi; u++) {
         int ch, n0, n1, c0, c1;
-        k_wino_bwdw_unit(u, N, G, C, CS, 16L * g.Kp, acc, &ch, &n0, &n1, &c0, &c1);
+        k_wino_bwdw_unit(u, N, G, C, CS, 16L * g.Kf, acc, &ch, &n0, &n1, &c0, &c1);
         for (long t = (long)n0 * g.TH, end = (long)n1 * g.TH; t < end;) {
             long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
             int qb = (int)k_rup(cols, k_op_nr(simd));
-            for (long u0 = t, n; u0 < t1;) {
-                int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-                k_wino_in(x + (n * C + c0) * H * W, v + (long)c0 * g.ldv, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows,
-                          H, W, NULL, c1 - c0, NULL);
-                k_wino_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
-                u0 += rows;
+            if (one)
+                k_wino_mblock(dy, z, &g, ws, t, t1, K, 0, K, H, W, qb);
+            for (int ca = c0; ca < c1; ca += K_WINO_WBLOCK) {
+                int cb = k_min(c1, ca + K_WINO_WBLOCK);
+                for (long u0 = t, n; u0 < t1;) {
+                    int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
+                    k_wino_in(x + (n * C + ca) * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, H, W, NULL,
+                              cb - ca, NULL);
+                    u0 += rows;
+                }
+                /* past the block's tiles: zeros into the sums */
+                k_wino_zero_cols(v, 16, g.vxs, cb - ca, g.ldv, cols, qb);
+                for (int ka = 0; ka < K; ka += K_WINO_WBLOCK) {
+                    int kb = k_min(K, ka + K_WINO_WBLOCK);
+                    if (!one)
+                        k_wino_mblock(dy, z, &g, ws, t, t1, K, ka, kb, H, W, qb);
+                    k_wino_dots(simd, 16, C, ca, cb, ka, kb, g.Kf, v, g.vxs, g.ldv, z, g.mxs, g.ldv, zero, qb, acc);
+                }
             }
-            /* past the block's tiles: zeros into the sums */
-            k_wino_zero_cols(v + (long)c0 * g.ldv, 16, g.vxs, c1 - c0, g.ldv, cols, qb);
-            k_wino_zero_cols(z, 16, g.mxs, K, g.ldv, cols, qb);
-            k_wino_dots(simd, 16, C, c0, c1, K, g.Kp, v, g.vxs, g.ldv, z, g.mxs, g.ldv, zero, qb, acc);
             t = t1;
         }
         float *dw = dwpart + (long)ch * K * C * 9;
@@ -597,7 +624,7 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
                 float du[16];
                 K_ROLLED
                 for (int xi = 0; xi < 16; xi++)
-                    du[xi] = acc[((long)xi * g.Kp + k) * Cp + c];
+                    du[xi] = acc[((long)xi * g.Kf + k) * Cp + c];
                 k_wino_dw(du, dw + ((long)k * C + c) * 9);
             }
         if (dbpart && u % CS == 0)

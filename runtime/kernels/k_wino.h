@@ -273,13 +273,16 @@ static inline void k_wino_zero_cols(float *restrict v, int nx, long xs, int rows
                 v[xi * xs + (long)r * rs + j] = 0.0f;
 }
 
-/* acc[xi][k][c] (Kp x Cp per xi) += sum over the qb columns of Z row (k, xi)
- * times V row (c, xi) for the input channels c in [ca, cb) (ca a multiple
- * of K_DOT_NR: k_bwdw_unit): per xi a K x C GEMM whose inner dimension is
- * the tiles, in the dot tiles of k_tile.h; rows past cb or K read `zero`. */
-static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int K, int Kp, const float *restrict v,
-                               long vxs, long vcs, const float *restrict z, long zxs, long zks,
-                               const float *restrict zero, int qb, float *restrict acc)
+/* acc[xi][k][c] (Kp x Cp per xi, Cp = C rounded up to dot tiles) += sum
+ * over the qb columns of Z row (k, xi) times V row (c, xi), for the input
+ * channels c in [ca, cb) (ca a multiple of K_DOT_NR: k_bwdw_unit) and the
+ * output channels k in [ka, kb) (ka a multiple of the dot tile's rows):
+ * per xi a GEMM whose inner dimension is the tiles, in the dot tiles of
+ * k_tile.h. v holds channel ca's rows, z channel ka's (a block of channels:
+ * k_wino_wblock); rows past cb or kb read `zero`. */
+static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int ka, int kb, int Kp,
+                               const float *restrict v, long vxs, long vcs, const float *restrict z, long zxs,
+                               long zks, const float *restrict zero, int qb, float *restrict acc)
 {
     int vl = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd), Cp = (int)k_rup(C, K_DOT_NR);
     K_PRAGMA(GCC unroll 1)
@@ -287,12 +290,12 @@ static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int K, i
         for (int c0 = ca; c0 < cb; c0 += K_DOT_NR) {
             const float *bp[K_DOT_NR];
             K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                bp[j] = c0 + j < cb ? v + xi * vxs + (long)(c0 + j) * vcs : zero;
-            for (int k0 = 0; k0 < K; k0 += mrd) {
+                bp[j] = c0 + j < cb ? v + xi * vxs + (long)(c0 - ca + j) * vcs : zero;
+            for (int k0 = ka; k0 < kb; k0 += mrd) {
                 const float *ap[4] = { NULL };
                 float out[16];
                 K_UNROLL for (int i = 0; i < mrd; i++)
-                    ap[i] = k0 + i < K ? z + xi * zxs + (long)(k0 + i) * zks : zero;
+                    ap[i] = k0 + i < kb ? z + xi * zxs + (long)(k0 - ka + i) * zks : zero;
                 k_dot(simd, qb / vl, ap, bp, out);
                 float *a = acc + ((long)xi * Kp + k0) * Cp + c0;
                 K_UNROLL for (int i = 0; i < mrd; i++)
@@ -300,6 +303,30 @@ static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int K, i
                         a[(long)i * Cp + j] += out[i * K_DOT_NR + j];
             }
         }
+}
+
+/* The weight gradients transform and multiply the channels in blocks of
+ * at most K_WINO_WBLOCK input and as many output channels, over blocks of
+ * columns (tiles) chosen for them (k_wino_wcols), so that a block's V and
+ * M stay in L2 and one xi's rows of them in L1 while the dot tiles read
+ * them. With all of C and K in a block (VGG16's 8x8 stage: 512 channels,
+ * 512 columns, 8.9 MB) the dots read V and M from L3, and on two threads
+ * that weight gradient ran at 1.3x its one-thread speed (39 ms a call
+ * against ~25 now, 2 threads of a Sapphire Rapids); with SimCNN's 32 and
+ * 64 channels, blocks of 227 columns (1 MB) ran the transforms at half
+ * their speed in L2 (32->32 at 28x28: 190 GFLOP/s, now 205-220). A block
+ * of input channels transforms its output channels' dy again (a few
+ * percent of the GEMMs from 64 channels a side). The blocks depend on the
+ * shape only, so the sums do not on the threads. */
+enum { K_WINO_WBLOCK = 32 };
+
+/* Columns of a weight gradient's block for nx positions and blocks of cb
+ * input and kb output channels: V and M in ~1.2 MB, at least 128 (the dot
+ * tiles end each block in a horizontal sum). */
+static inline long k_wino_wcols(int nx, int cb, int kb)
+{
+    long cols = 294912L / ((long)nx * (cb + kb));
+    return cols < 128 ? 128 : cols;
 }
 
 /* A Winograd weight gradient's unit u (k_bwdw_unit), its columns of acc

@@ -55,18 +55,13 @@ enum { K_W4_NX = 36 }; /* positions of a transformed tile */
  * hang over). */
 static int k_w4_tiles(int n, int m) { return (n + m - 1) / m; }
 
-/* how much wider the weight gradient's blocks are than the forward's */
-enum { K_W4_WIDE = 4 };
-
 /* Columns (tiles) per block: V and M, 36 * (C + K) floats per column, in
- * ~512 KB, as k_wino.c's forward; the weight gradient's `wide` times as
- * many, at least 128 (as k_wino.c's 512 tiles of a quarter the outputs). */
-static int k_w4_ld(int C, int K, int TW, int simd, int wide)
+ * ~512 KB, as k_wino.c's forward; the weight gradient's (wgrad: C and K a
+ * block of its channels) as k_wino_wcols. */
+static int k_w4_ld(int C, int K, int TW, int simd, int wgrad)
 {
     int nr = k_op_nr(simd), mr = k_op_mr(simd);
-    long cols = 8192L * 16 * wide / K_W4_NX / (C + k_rup(K, mr));
-    if (wide > 1 && cols < 128)
-        cols = 128;
+    long cols = wgrad ? k_wino_wcols(K_W4_NX, C, K) : 8192L * 16 / K_W4_NX / (C + k_rup(K, mr));
     int rows = (int)(cols / TW) > 1 ? (int)(cols / TW) : 1;
     return (int)k_rup((long)rows * TW, nr);
 }
@@ -86,14 +81,15 @@ typedef struct {
     long sl;       /* from one row to the next in the strips and in the output rows */
     long u, v, m, plane, strip, over, rows, bias, scale, maps, zch, runs, lists, end;
     long acc, zero, dbacc, wend; /* the weight gradient's, after end */
+    int Kf;                       /* the weight gradient's: all of K rounded up to register tiles */
 } KW4Ws;
 
-K_W4_SPEC KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide, int m, int r)
+K_W4_SPEC KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wgrad, int m, int r)
 {
     KW4Ws g;
     g.tm = m, g.tr = r, g.pad = r / 2;
     g.TH = k_w4_tiles(H, m), g.TW = k_w4_tiles(W, m);
-    g.ld = k_w4_ld(C, K, g.TW, simd, wide);
+    g.ld = k_w4_ld(C, K, g.TW, simd, wgrad);
     g.ldv = g.ld + 16;
     g.Kp = (int)k_rup(K, k_op_mr(simd));
     g.PWp = (int)k_rup((long)m * g.TW + r - 1, 64) + 16;
@@ -121,8 +117,18 @@ K_W4_SPEC KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide, int 
     g.runs = g.zch + k_rup(((long)g.ld + 2) * C, 64) / 4;
     g.lists = g.runs + k_rup((long)g.ld + 2, 16);
     g.end = g.lists + k_rup(((long)g.ld / k_op_nr(simd) + 1) * (C + 1), 16);
+    g.acc = g.zero = g.dbacc = g.wend = g.end, g.Kf = g.Kp;
+    return g;
+}
+
+/* The weight gradient's: V, M and the transforms' room for a block of
+ * channels (k_wino_dots), then the sums of all K x C channel pairs. */
+K_W4_SPEC KW4Ws k_w4_wlayout(int C, int H, int W, int K, int simd, int m, int r)
+{
+    KW4Ws g = k_w4_layout(k_min(C, K_WINO_WBLOCK), H, W, k_min(K, K_WINO_WBLOCK), simd, 1, m, r);
+    g.Kf = (int)k_rup(K, k_op_mr(simd));
     g.acc = g.end;
-    g.zero = g.acc + (long)K_W4_NX * g.Kp * k_rup(C, K_DOT_NR);
+    g.zero = g.acc + (long)K_W4_NX * g.Kf * k_rup(C, K_DOT_NR);
     g.dbacc = g.zero + g.ldv;
     g.wend = g.dbacc + k_rup(K, 16);
     return g;
@@ -130,7 +136,7 @@ K_W4_SPEC KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wide, int 
 
 K_W4_SPEC long k_w4_ws(int C, int H, int W, int K, int simd, int m, int r)
 {
-    long a = k_w4_layout(C, H, W, K, simd, 1, m, r).end, b = k_w4_layout(C, H, W, K, simd, K_W4_WIDE, m, r).wend;
+    long a = k_w4_layout(C, H, W, K, simd, 0, m, r).end, b = k_w4_wlayout(C, H, W, K, simd, m, r).wend;
     return (a > b ? a : b) + 16;
 }
 
@@ -595,7 +601,7 @@ K_W4_SPEC void k_w4_conv(const float *restrict x, const float *restrict w, const
 {
     if (lo >= hi)
         return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1, tm, tr);
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 0, tm, tr);
     float *u = ws + g.u, *bias = ws + g.bias;
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
@@ -673,7 +679,7 @@ K_W4_SPEC void k_w4_part(const float *restrict x, const float *restrict w, const
         hi = hi < N ? hi : N;
     if (lo >= hi)
         return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 1, tm, tr);
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 0, tm, tr);
     float *u = ws + g.u, *bias = ws + g.bias;
     int *cmap, *kmap, *zmap, Ca, Ka, Kz;
     k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
@@ -758,6 +764,20 @@ static inline void k_w25_gt(const float *u, long stride, float *out)
     out[4] = p34 * (2.0f / 3) - p * (1.0f / 6) + u5;
 }
 
+/* M rows of the output channels [ka, kb) of dy (K channels) for the tiles
+ * [t, t1) of a weight gradient's block (qb columns with the zeros past its
+ * tiles). */
+K_W4_SPEC void k_w4_mblock(const float *restrict dy, float *restrict z, const KW4Ws *g, float *restrict ws, long t,
+                           long t1, int K, int ka, int kb, int H, int W, int qb)
+{
+    for (long u0 = t, n; u0 < t1;) {
+        int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
+        k_w4_dy(dy + (n * K + ka) * H * W, z, g, ws, (u0 - t) * g->TW, tr0, tr0 + rows, kb - ka, H, W);
+        u0 += rows;
+    }
+    k_wino_zero_cols(z, K_W4_NX, g->mxs, kb - ka, g->mks, (t1 - t) * g->TW, qb);
+}
+
 /* The weight gradient by the transpose of the forward algorithm, as
  * k_conv2d_wino_bwd_w does for F(2x2): per xi a K x C GEMM over the tiles
  * with the dot micro-kernel (dU = sum over tiles of Z . V), then dg =
@@ -769,34 +789,43 @@ K_W4_SPEC void k_w4_bwd_w(const float *restrict x, const float *restrict dy, flo
 {
     if (lo >= hi)
         return;
-    /* all C channels' layout, whichever a unit takes (k_conv2d_wino_bwd_w) */
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, K_W4_WIDE, tm, tr);
+    /* a block of channels' layout, whichever channels a unit takes (k_conv2d_wino_bwd_w) */
+    KW4Ws g = k_w4_wlayout(C, H, W, K, simd, tm, tr);
     int rr = tr * tr;
     float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
-    int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW;
+    int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW, one = K <= K_WINO_WBLOCK;
     for (int j = 0; j < g.ldv; j++)
         zero[j] = 0.0f;
     for (int u = lo; u < hi; u++) {
         int ch, n0, n1, c0, c1;
-        k_wino_bwdw_unit(u, N, G, C, CS, (long)K_W4_NX * g.Kp, acc, &ch, &n0, &n1, &c0, &c1);
+        k_wino_bwdw_unit(u, N, G, C, CS, (long)K_W4_NX * g.Kf, acc, &ch, &n0, &n1, &c0, &c1);
         for (long t = (long)n0 * g.TH, end = (long)n1 * g.TH; t < end;) {
             long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
             int qb = (int)k_rup(cols, k_op_nr(simd));
-            for (long u0 = t, n; u0 < t1;) {
-                int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
-                k_w4_in(x + (n * C + c0) * H * W, v + (long)c0 * g.vcs, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows,
-                        NULL, c1 - c0, H, W, NULL);
-                k_w4_dy(dy + n * K * H * W, z, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, K, H, W);
-                u0 += rows;
+            if (one)
+                k_w4_mblock(dy, z, &g, ws, t, t1, K, 0, K, H, W, qb);
+            for (int ca = c0; ca < c1; ca += K_WINO_WBLOCK) {
+                int cb = k_min(c1, ca + K_WINO_WBLOCK);
+                for (long u0 = t, n; u0 < t1;) {
+                    int tr0, rows = k_blk_run(u0, t1, g.TH, &n, &tr0);
+                    k_w4_in(x + (n * C + ca) * H * W, v, &g, ws, (u0 - t) * g.TW, tr0, tr0 + rows, NULL, cb - ca, H,
+                            W, NULL);
+                    u0 += rows;
+                }
+                /* past the block's tiles: zeros into the sums */
+                k_wino_zero_cols(v, K_W4_NX, g.vxs, cb - ca, g.vcs, cols, qb);
+                for (int ka = 0; ka < K; ka += K_WINO_WBLOCK) {
+                    int kb = k_min(K, ka + K_WINO_WBLOCK);
+                    if (!one)
+                        k_w4_mblock(dy, z, &g, ws, t, t1, K, ka, kb, H, W, qb);
+                    k_wino_dots(simd, K_W4_NX, C, ca, cb, ka, kb, g.Kf, v, g.vxs, g.vcs, z, g.mxs, g.mks, zero, qb,
+                                acc);
+                }
             }
-            /* past the block's tiles: zeros into the sums */
-            k_wino_zero_cols(v + (long)c0 * g.vcs, K_W4_NX, g.vxs, c1 - c0, g.vcs, cols, qb);
-            k_wino_zero_cols(z, K_W4_NX, g.mxs, K, g.mks, cols, qb);
-            k_wino_dots(simd, K_W4_NX, C, c0, c1, K, g.Kp, v, g.vxs, g.vcs, z, g.mxs, g.mks, zero, qb, acc);
             t = t1;
         }
         float *dw = dwpart + (long)ch * K * C * rr;
-        long xs = (long)g.Kp * Cp; /* from one xi to the next in acc */
+        long xs = (long)g.Kf * Cp; /* from one xi to the next in acc */
         for (int k = 0; k < K; k++)
             for (int c = c0; c < c1; c++) {
                 const float *du = acc + (long)k * Cp + c; /* du[(6 i + j) xs] */

@@ -802,6 +802,7 @@ static void test_winograd(void **state)
         wino_case(5, 64, 14, 14, 16, four); /* C > K */
         wino_case(2, 16, 5, 18, 40, four);  /* a tile row wider than 16 tiles at 4 a side: two chunks */
         wino_case(2, 16, 24, 22, 17, four); /* chunks of 16 tiles across tile rows of 6 (11): last tiles move */
+        wino_case(2, 72, 9, 9, 40, four);   /* the weight gradient's blocks of channels, 3 x 2, the last ones partial */
     }
     /* F(2x2, 5x5): its tiles read 4 columns past their row's last (k_wino_strips' over) */
     wino_case(3, 32, 16, 16, 64, 2);  /* a 5x5 network's 16x16 layer */
@@ -811,6 +812,7 @@ static void test_winograd(void **state)
     wino_case(2, 16, 4, 37, 40, 2);   /* a tile row wider than 16 tiles: two chunks */
     wino_case(2, 16, 24, 22, 17, 2);  /* chunks of 16 tiles across tile rows of 11: last tiles move */
     wino_case(2, 16, 4, 4, 16, 2);    /* the smallest: 2 tiles a row, the overhang past two rows */
+    wino_case(2, 40, 8, 8, 72, 2);    /* the weight gradient's blocks of channels, 2 x 3, the last ones partial */
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
