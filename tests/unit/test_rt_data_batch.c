@@ -169,6 +169,55 @@ static void test_augment_deterministic_and_covering(void **state) {
   assert_true(flipped > N / 2 - 60 && flipped < N / 2 + 60);
 }
 
+/* Pixel by pixel, as the semantics say (torchvision's): source (y + top, x' + left), x' = W-1-x
+ * when flipped, 0 outside, then byte / 255 and (v - mean) / std. */
+static float reference_pixel(const uint8_t *img, int c, int y, int x, int H, int W, int top, int left,
+                             int flip, float mean, float std) {
+  int sy = y + top, sx = (flip ? W - 1 - x : x) + left;
+  float v = sy < 0 || sy >= H || sx < 0 || sx >= W ? 0.0f : (float)img[((size_t)c * H + sy) * W + sx];
+  return (v / 255.0f - mean) / std;
+}
+
+/* A batch of 600 images of 2 x 4 x 5 (past the 256 a chunk converts at once), per-channel
+ * normalization, crop and flip: each image is its pixels by the reference, from the draws a batch
+ * of one image at a time makes, in the same order: the same bits, the same RNG state after. */
+static void test_batch_is_its_images(void **state) {
+  (void)state;
+  enum { N = 600, C = 2, H = 4, W = 5, IMG = C * H * W };
+  static uint8_t xs[7 * IMG], ys[7];
+  for (int i = 0; i < 7 * IMG; i++) xs[i] = (uint8_t)(i * 37 + 11);
+  for (int i = 0; i < 7; i++) ys[i] = (uint8_t)i;
+  RtDataset ds = {.classes = 10, .channels = C, .height = H, .width = W, .n_train = 7, .n_test = 7,
+                  .train_x = xs, .train_y = ys, .test_x = xs, .test_y = ys};
+  RtNormalize norm = {.n = 2, .mean = {0.25f, 0.5f}, .std = {0.5f, 0.125f}};
+  RtAugment aug = {.crop_pad = 2, .hflip = 1};
+  static uint32_t idx[N];
+  static float batch[N * IMG], one[IMG];
+  static int32_t y[N];
+  for (int i = 0; i < N; i++) idx[i] = (uint32_t)((i * 5) % 7);
+  RtRng r1, r2;
+  rt_rng_seed(&r1, 21), rt_rng_seed(&r2, 21);
+  rt_data_batch(&ds, 0, idx, N, &norm, &aug, &r1, batch, y);
+  for (int i = 0; i < N; i++) {
+    RtRng before = r2; /* the draws of image i: top, left, flip */
+    int top = (int)rt_rng_below(&before, 5) - 2, left = (int)rt_rng_below(&before, 5) - 2;
+    int flip = rt_rng_uniform(&before) < 0.5f;
+    int32_t label;
+    rt_data_batch(&ds, 0, &idx[i], 1, &norm, &aug, &r2, one, &label);
+    assert_memory_equal(&before, &r2, sizeof r2);
+    assert_memory_equal(batch + (size_t)i * IMG, one, sizeof one);
+    assert_int_equal(y[i], label);
+    assert_int_equal(label, (int)idx[i]);
+    for (int c = 0; c < C; c++)
+      for (int yy = 0; yy < H; yy++)
+        for (int x = 0; x < W; x++)
+          assert_true(one[(c * H + yy) * W + x] == reference_pixel(xs + (size_t)idx[i] * IMG, c, yy, x, H, W,
+                                                                    top, left, flip, norm.mean[c],
+                                                                    norm.std[c]));
+  }
+  assert_memory_equal(&r1, &r2, sizeof r1);
+}
+
 static void test_shuffle(void **state) {
   (void)state;
   enum { N = 1000 };
@@ -200,6 +249,7 @@ int main(void) {
       cmocka_unit_test(test_normalization_math),
       cmocka_unit_test(test_crop_flip_by_hand),
       cmocka_unit_test(test_augment_deterministic_and_covering),
+      cmocka_unit_test(test_batch_is_its_images),
       cmocka_unit_test(test_shuffle),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
