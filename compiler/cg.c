@@ -538,8 +538,14 @@ static int node(Cg *C, const IrNode *n)
                  0.0, simd);
             return 0;
         }
+        /* Winograd before the small planes' GEMMs where both apply (4x4, stride
+         * 1), in inference and in training: VGG16's 4x4 stage, forward and
+         * data gradient, 1.52-1.58 s in 15 steps by k_small.c, 1.17-1.19 by
+         * F(2x2) (2 threads of a Sapphire Rapids; ResNet18's 1.83-1.90 and
+         * 1.53-1.57). Its weight gradient stays k_small.c's (F(2x2)'s was 3x
+         * slower there). */
         int wino_ok = use_wino(C, x, y->d[1], n);
-        if (use_small(C, x, y, n) && !(wino_ok && inference(C, n))) {
+        if (use_small(C, x, y, n) && !wino_ok) {
             int split, units = small_units(C, y->d[1], x->d[0], &split);
             if (n->nin == 3)
                 call(C, units, "k_conv2d_small", "ppppwiiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
@@ -608,7 +614,9 @@ static int node(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
-        if (use_small(C, y, x, n)) {   /* dx: per pixel of it, a GEMM over the pixels of dy that read it */
+        /* dx: per pixel of it, a GEMM over the pixels of dy that read it;
+         * Winograd first where both apply, as the forward's */
+        if (use_small(C, y, x, n) && !use_wino(C, y, x->d[1], n)) {
             int split, units = small_units(C, y->d[1], y->d[0], &split);
             call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
                  SMALL_SHAPE(y, x, n), 1.0, (double)split, simd);

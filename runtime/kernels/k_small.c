@@ -23,7 +23,9 @@
  * gradient split their units by images too: k_small_split). Below a tile
  * of images, inference takes k_small_pix.c's GEMMs (images as the rows of
  * the tile, the same bits) from three quarters of a tile of those, and
- * dot products below (k_small_dot_group). */
+ * dot products below (k_small_dot_group). Where Winograd applies too (4x4
+ * planes, stride 1, 16 channels a side), cg.c takes F(2x2) for the forward
+ * and the data gradient, and this weight gradient. */
 #include "k_kernels.h"
 #include "k_tile.h"
 #include "k_small.h"

@@ -147,10 +147,12 @@ static void test_fused_training_is_the_graph_as_written(void **s)
     }
 }
 
-/* Small planes (k_small.c): a masked 4x4 conv without bias, a 2x2 one with
- * 18 outputs (a tile and a bit). The same checkpoint on 1, 2 and 3
- * threads; against the direct and Winograd kernels (MWTC_SMALL=off), the
- * same weights but for rounding. */
+/* Small planes (k_small.c): a masked 4x4 conv without bias (its forward
+ * and data gradient by Winograd F(2x2), which goes first there, its weight
+ * gradient by k_small.c), a 2x2 one with 18 outputs (a tile and a bit),
+ * all of it k_small.c's. The same checkpoint on 1, 2 and 3 threads;
+ * against the direct and Winograd kernels (MWTC_SMALL=off), the same
+ * weights but for rounding. */
 static const char *small_src =
     "dataset d = synthetic(n = 192, test = 64, seed = 8) {\n"
     "    classes = 3  shape = [2, 8, 8] }\n"
