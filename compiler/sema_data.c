@@ -97,6 +97,13 @@ static bool norm_pair(SemaCtx *c, const Expr *e, double *mean, double *std)
         sema_error(c, e->loc, "normalize takes (mean, std) or a list of them, one per channel");
         return false;
     }
+    const Expr *a = e->items.v[0], *b = e->items.v[1];
+    if (a->kind == EX_TUPLE || a->kind == EX_LIST || b->kind == EX_TUPLE || b->kind == EX_LIST) {
+        /* the means and the standard deviations as two groups, as torchvision's Normalize takes them */
+        sema_error(c, e->loc, "normalize takes one (mean, std) pair for all channels, or a list of pairs, one per "
+                   "channel: [(mean, std), (mean, std), ...], not a group of means and a group of standard deviations");
+        return false;
+    }
     if (!expr_num(c, e->items.v[0], "a mean", -1e6, 1e6, false, mean) ||
         !expr_num(c, e->items.v[1], "a standard deviation", -1e6, 1e6, false, std))
         return false;
