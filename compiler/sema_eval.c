@@ -203,7 +203,12 @@ bool sema_convert(SemaCtx *c, const char *what, const char *param, ParamType t, 
     case P_LAYERS: ok = v->kind == V_LAYERS; break;
     default: ok = v->kind != V_LAYERS; break;
     }
-    if (!ok)
+    if (!ok && t == P_BOOL && v->kind == V_INT && !strcmp(what, "linear") && !strcmp(param, "bias"))
+        /* linear(6272, 10): PyTorch's Linear(in_features, out_features) */
+        sema_error(c, v->loc, "argument 'bias' of linear must be true or false, not %s: linear takes only its "
+                   "number of outputs, its inputs come from the shape before it (PyTorch's Linear(in, out) is "
+                   "linear(out))", value_str(c->a, v));
+    else if (!ok)
         sema_error(c, v->loc, "argument '%s' of %s must be %s, not %s", param, what, type_name(t),
                    v->kind == V_LAYERS ? "a layer block" : value_str(c->a, v));
     return ok;
