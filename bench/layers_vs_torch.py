@@ -26,13 +26,14 @@ with --peer under it. MWTC=path picks the mwtc binary (default build/mwtc).
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from cnn_vs_torch import cpu_name  # noqa: E402 (this directory, which Python puts first on the path)
 
 DEFAULT = [
     "64:32:64:3:1:1",     # the papers' 3x3 (Winograd in mwtc): the reference line
@@ -105,17 +106,6 @@ def mwtc_one(args, shape):
         if r.returncode != 0:
             sys.exit("layers_vs_torch: mwtc failed on %s:\n%s" % (":".join(map(str, shape)), r.stderr))
         return json.loads(r.stdout)["images_per_s"]
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main():
