@@ -279,7 +279,7 @@ static inline void k_wino_zero_cols(float *restrict v, int nx, long xs, int rows
  * output channels k in [ka, kb) (ka a multiple of the dot tile's rows):
  * per xi a GEMM whose inner dimension is the tiles, in the dot tiles of
  * k_tile.h. v holds channel ca's rows, z channel ka's (a block of channels:
- * k_wino_wblock); rows past cb or kb read `zero`. */
+ * K_WINO_WBLOCK); rows past cb or kb read `zero`. */
 static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int ka, int kb, int Kp,
                                const float *restrict v, long vxs, long vcs, const float *restrict z, long zxs,
                                long zks, const float *restrict zero, int qb, float *restrict acc)
@@ -310,9 +310,9 @@ static inline void k_wino_dots(int simd, int nx, int C, int ca, int cb, int ka, 
  * columns (tiles) chosen for them (k_wino_wcols), so that a block's V and
  * M stay in L2 and one xi's rows of them in L1 while the dot tiles read
  * them. With all of C and K in a block (VGG16's 8x8 stage: 512 channels,
- * 512 columns, 8.9 MB) the dots read V and M from L3, and on two threads
- * that weight gradient ran at 1.3x its one-thread speed (39 ms a call
- * against ~25 now, 2 threads of a Sapphire Rapids); with SimCNN's 32 and
+ * 512 columns, 17 MB) the dots read V and M from L3, and on two threads
+ * that weight gradient ran hardly faster than on one (37-45 ms a call
+ * against 26 now, 2 threads of a Sapphire Rapids); with SimCNN's 32 and
  * 64 channels, blocks of 227 columns (1 MB) ran the transforms at half
  * their speed in L2 (32->32 at 28x28: 190 GFLOP/s, now 205-220). A block
  * of input channels transforms its output channels' dy again (a few
