@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         const char *we = getenv("MWTC_WINOGRAD");
         int f25 = R == 5 && !(we && !strcmp(we, "off")) && k_wino25_ok(C, H, W, K, R, R, 1, pad, OH, OW);
         int wf = f25 || k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW);
-        int ww = wf && (f25 ? k_wino25_bwd_w_ok(C, H, W, K) : k_wino_bwd_w_ok(C, H, W, K));
+        int ww = wf && (f25 ? k_wino25_bwd_w_ok(C, H, W, K, pad) : k_wino_bwd_w_ok(C, H, W, K));
         int f4 = !f25 && !(we && !strcmp(we, "2x2")) && k_wino4_pays(W); /* as cg.c picks for the forward and data gradient */
         const char *wk = f25 ? "k_conv2d_wino25" : f4 ? "k_conv2d_wino4" : "k_conv2d_wino",
                    *wkw = f25 ? "k_conv2d_wino25_bwd_w" : f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w",
@@ -183,20 +183,23 @@ int main(int argc, char **argv)
         double tw[3] = { t[0], t[1], t[2] };
         if (wf) {
             double sh[5] = { N, C, H, W, K }, shx[5] = { N, K, H, W, C };
-            double wcf[15] = { (double)off[0], (double)off[1], (double)off[3] };
-            double wcx[15] = { (double)off[4], (double)off[1], (double)off[5] };
-            double wcw[12] = { (double)off[0], (double)off[4], (double)off[6] };
-            memcpy(wcf + 3, sh, sizeof sh), wcf[8] = 0, wcf[9] = 0, wcf[10] = 0, wcf[11] = simd, wcf[12] = 1;
-            memcpy(wcx + 3, shx, sizeof shx), wcx[8] = 0, wcx[9] = 0, wcx[10] = 1, wcx[11] = simd, wcx[12] = 1;
-            memcpy(wcw + 3, sh, sizeof sh), wcw[8] = G, wcw[9] = CS, wcw[10] = simd;
+            double wcf[16] = { (double)off[0], (double)off[1], (double)off[3] };
+            double wcx[16] = { (double)off[4], (double)off[1], (double)off[5] };
+            double wcw[13] = { (double)off[0], (double)off[4], (double)off[6] };
+            int o = f25; /* F(2x2, 5x5) takes the padding after K */
+            memcpy(wcf + 3, sh, sizeof sh), wcf[8] = pad, wcf[8 + o] = 0, wcf[9 + o] = 0, wcf[10 + o] = 0;
+            wcf[11 + o] = simd, wcf[12 + o] = 1;
+            memcpy(wcx + 3, shx, sizeof shx), wcx[8] = R - 1 - pad, wcx[8 + o] = 0, wcx[9 + o] = 0, wcx[10 + o] = 1;
+            wcx[11 + o] = simd, wcx[12 + o] = 1;
+            memcpy(wcw + 3, sh, sizeof sh), wcw[8] = pad, wcw[8 + o] = G, wcw[9 + o] = CS, wcw[10 + o] = simd;
             char wn[3][32];
             snprintf(wn[0], sizeof wn[0], "%s_wfwd", ly[l].name);
             snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", ly[l].name);
             snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", ly[l].name);
             JitCall wc[3] = {
-                { wn[0], wk, "ppnnnnnnpwiiiiifiiiilh", wcf },
-                { wn[1], wk, "ppnnnnnnpwiiiiifiiiilh", wcx },
-                { wn[2], wkw, "pppnwiiiiiiiilh", wcw },
+                { wn[0], wk, f25 ? "ppnnnnnnpwiiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh", wcf },
+                { wn[1], wk, f25 ? "ppnnnnnnpwiiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh", wcx },
+                { wn[2], wkw, f25 ? "pppnwiiiiiiiiilh" : "pppnwiiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
                 fprintf(stderr, "bench_kernels: %s\n", err);

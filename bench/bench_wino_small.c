@@ -45,12 +45,14 @@ int main(int argc, char **argv)
                     ((float *)base)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
                 long nws = maxl(k_conv2d_ws(N, C, H, W, K, R, R, 1, P, H, W, simd),
                                 maxl(k_wino_ws(C, H, W, K, simd),
-                                     maxl(k_wino4_ws(C, H, W, K, simd), k_wino25_ws(C, H, W, K, simd))));
+                                     maxl(k_wino4_ws(C, H, W, K, simd), k_wino25_ws(C, H, W, K, 2, simd))));
                 float *ws = aligned_alloc(64, ((size_t)nws * sizeof(float) + 63) / 64 * 64);
                 int kt = k_conv2d_groups((long)N * H, K, simd, 1);   /* one call runs the whole range */
                 double cd[17] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3], N, C, H, W, K, R, R,
                                   1, P, H, W, kt, simd };
                 double cw[13] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 0, 0, 0, simd, 1 };
+                /* F(2x2, 5x5) takes the padding after K */
+                double c25[14] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 2, 0, 0, 0, simd, 1 };
                 char n[3][32];
                 for (int i = 0; i < 3; i++)
                     snprintf(n[i], sizeof n[i], "s%d_%d", id, i);
@@ -58,7 +60,8 @@ int main(int argc, char **argv)
                 JitCall calls[3] = {
                     { n[0], "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", cd },
                     { n[1], "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", cw },
-                    { n[2], R == 5 ? "k_conv2d_wino25" : "k_conv2d_wino4", "ppnnnnnnpwiiiiifiiiilh", cw },
+                    R == 5 ? (JitCall){ n[2], "k_conv2d_wino25", "ppnnnnnnpwiiiiiifiiiilh", c25 }
+                           : (JitCall){ n[2], "k_conv2d_wino4", "ppnnnnnnpwiiiiifiiiilh", cw },
                 };
                 if (R == 5) /* no F(2x2, 3x3) column */
                     calls[1] = calls[2];
@@ -82,8 +85,11 @@ int main(int argc, char **argv)
                 worse += slow, rows++;
                 char shp[32];
                 snprintf(shp, sizeof shp, "%d->%d %dx%d", C, K, H, W);
-                printf("%-16s %9.3f %9.3f %9.3f  %-7s %s%s\n", shp, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, name[pick],
-                       name[best], slow ? "  (picked is >10% slower)" : "");
+                char f22[16] = "        -"; /* no F(2x2, 3x3) for 5x5 kernels */
+                if (R != 5)
+                    snprintf(f22, sizeof f22, "%9.3f", t[1] * 1e3);
+                printf("%-16s %9.3f %s %9.3f  %-7s %s%s\n", shp, t[0] * 1e3, f22, t[2] * 1e3, name[pick], name[best],
+                       slow ? "  (picked is >10% slower)" : "");
                 free(base), free(ws);
             }
     printf("%d of %d shapes pick a kernel more than 10%% slower than the best\n", worse, rows);

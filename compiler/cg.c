@@ -115,8 +115,10 @@ static int wino_shape(const Cg *C, const IrValue *x, long long K, const IrNode *
     const char *e = getenv("MWTC_WINOGRAD");
     if ((e && !strcmp(e, "off")) || x->rank != 4)
         return 0;
+    long long s = n->stride > 0 ? n->stride : 1, oh = (x->d[2] + 2 * n->pad - n->k) / s + 1,
+              ow = (x->d[3] + 2 * n->pad - n->k) / s + 1;   /* the conv's output, x its input */
     return (inference(C, n) ? infer : train)((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, (int)n->k, (int)n->k,
-                                             (int)n->stride, (int)n->pad, (int)x->d[2], (int)x->d[3]);
+                                             (int)n->stride, (int)n->pad, (int)oh, (int)ow);
 }
 
 /* Winograd (k_wino4.c and k_wino.c) for a 3x3, stride 1, pad 1 conv of x
@@ -400,7 +402,7 @@ static void small_pix(Cg *C, const IrValue *x, const IrValue *b, IrValue *const 
  * the data gradient and the inference conv of a layer of one shape then
  * share one compiled body (jit.h). */
 static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
-                 long long K, int relu, int flip, int infer, int r)
+                 long long K, int relu, int flip, int infer, int r, int pad)
 {
     const char *kernel = r == 5 ? "k_conv2d_wino25" : wino4(C, x, infer) ? "k_conv2d_wino4" : "k_conv2d_wino";
     int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
@@ -492,11 +494,16 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
              nc + (int)(sizeof rest / sizeof *rest), c);
         return;
     }
-    call(C, (int)x->d[0] * groups, kernel, "ppqqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
-         Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre,
-         O(C, y),
-         (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5, (double)relu,
-         (double)flip, (double)C->p->L->simd, (double)groups);
+    if (r == 5)   /* F(2x2, 5x5) takes any padding: x's, the data gradient's (dy's) 4 - the conv's */
+        call(C, (int)x->d[0] * groups, kernel, "ppqqqqqqpwriiiiifiriilh", O(C, x), O(C, w), Q(C, b),
+             Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre,
+             O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, (double)pad,
+             1e-5, (double)relu, (double)flip, (double)C->p->L->simd, (double)groups);
+    else
+        call(C, (int)x->d[0] * groups, kernel, "ppqqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
+             Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre,
+             O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5,
+             (double)relu, (double)flip, (double)C->p->L->simd, (double)groups);
 }
 
 static int node(Cg *C, const IrNode *n)
@@ -556,11 +563,12 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (wino_ok) {
-            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n), 3);
+            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n), 3, 1);
             return 0;
         }
         if (use_wino25(C, x, y->d[1], n)) {
-            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n), 5);
+            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n), 5,
+                 (int)n->pad);
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -587,7 +595,7 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_wino(C, x, y->d[1], n)) {
-            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1, 3);
+            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1, 3, 1);
             return 0;
         }
         if (use_small(C, x, y, n)) {   /* after Winograd, as IR_CONV2D's inference */
@@ -598,7 +606,8 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_wino25(C, x, y->d[1], n)) {   /* after the small planes' kernels, as IR_CONV2D's */
-            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1, 5);
+            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1, 5,
+                 (int)n->pad);
             return 0;
         }
         double kt = conv_groups(C, x, y);
@@ -623,11 +632,11 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_wino(C, y, x->d[1], n)) {   /* dx: the conv of dy with the kernels flipped */
-            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0, 3);
+            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0, 3, 1);
             return 0;
         }
         if (use_wino25(C, y, x->d[1], n)) {
-            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0, 5);
+            wino(C, x, n->in[1], NULL, NULL, y, y->d[1], 0, 1, 0, 5, 4 - (int)n->pad);
             return 0;
         }
         call(C, (int)y->d[0], "k_conv2d_bwd_x", "pppwiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
@@ -651,13 +660,19 @@ static int node(Cg *C, const IrNode *n)
         long long nw = ir_numel(y), nb = n->nextra ? ir_numel(n->extra[0]) : 0;
         double dbpart = parts + 4.0 * (double)(G * nw);
         int w25 = use_wino25(C, x, dy->d[1], n) &&
-                  k_wino25_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]);
+                  k_wino25_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1], (int)n->pad);
         int wino = w25 || (use_wino(C, x, dy->d[1], n) &&
                            k_wino_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1]));
         const char *wk = w25            ? "k_conv2d_wino25_bwd_w"
                          : wino4(C, x, 0) ? "k_conv2d_wino4_bwd_w"
                                           : "k_conv2d_wino_bwd_w";
-        if (wino && nb)
+        if (w25 && nb)   /* F(2x2, 5x5) takes the conv's padding */
+            call(C, u, wk, "ppppwiiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart, WINO_SHAPE(x, dy->d[1]), (double)n->pad,
+                 (double)G, (double)CS, simd);
+        else if (w25)
+            call(C, u, wk, "pppnwiiiiiiiiilh", O(C, x), O(C, dy), parts, WINO_SHAPE(x, dy->d[1]), (double)n->pad, (double)G,
+                 (double)CS, simd);
+        else if (wino && nb)
             call(C, u, wk, "ppppwiiiiiiiilh", O(C, x), O(C, dy), parts, dbpart, WINO_SHAPE(x, dy->d[1]), (double)G,
                  (double)CS, simd);
         else if (wino)

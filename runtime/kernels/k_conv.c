@@ -503,7 +503,7 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
     }
     if (k_wino25_ok(C, H, W, K, R, S, stride, pad, OH, OW) ||
         k_wino25_infer_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {
-        long wf = k_wino25_ws(C, H, W, K, simd), wb = k_wino25_ws(K, OH, OW, C, simd);
+        long wf = k_wino25_ws(C, H, W, K, pad, simd), wb = k_wino25_ws(K, OH, OW, C, 4 - pad, simd);
         fwd = fwd > wf ? fwd : wf;
         bx = bx > wb ? bx : wb;
     }

@@ -220,26 +220,29 @@ void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, flo
                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
                           int CS, int simd, int lo, int hi);
 /* 5x5 convolutions, stride 1, padding 2 (k_wino25_ok: 16 channels a side
- * and more in training; k_wino25_infer_ok in inference), by F(2x2, 5x5)
+ * and more in training, any padding up to 4 there; k_wino25_infer_ok in
+ * inference, padding 2), by F(2x2, 5x5)
  * (k_wino4.c): 2.8x fewer multiplies than the direct conv, rounding as
  * F(4x4, 3x3). The forward and the data gradient
  * (flip) as k_conv2d_wino4, its U made beforehand as k_conv2d_wino4_prep
  * (k_wino4_pre_floats: 36 values a kernel either way), the part kernel as
  * k_conv2d_wino4_part's and the weight gradient as k_conv2d_wino4_bwd_w.
- * Scratch: k_wino25_ws. */
+ * k_conv2d_wino25 and its weight gradient take the padding (x [N,C,H,W]
+ * into [N,K,H+2pad-4,W+2pad-4]; the data gradient is the conv of dy the
+ * other way with padding 4 - pad). Scratch: k_wino25_ws. */
 int k_wino25_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 /* whether an inference forward (a module's conv: fewer channels) runs by
  * F(2x2, 5x5) */
 int k_wino25_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
-/* whether the weight gradient of such a conv (x [N,C,H,W], K outputs) runs
- * by F(2x2, 5x5) too (k_conv2d_wino25_bwd_w) */
-int k_wino25_bwd_w_ok(int C, int H, int W, int K);
-long k_wino25_ws(int C, int H, int W, int K, int simd);
+/* whether the weight gradient of such a conv (x [N,C,H,W], K outputs,
+ * padding pad) runs by F(2x2, 5x5) too (k_conv2d_wino25_bwd_w) */
+int k_wino25_bwd_w_ok(int C, int H, int W, int K, int pad);
+long k_wino25_ws(int C, int H, int W, int K, int pad, int simd);
 void k_conv2d_wino25(const float *restrict x, const float *restrict w, const float *restrict b,
                      const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                      const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws,
-                     int N, int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo,
-                     int hi);
+                     int N, int C, int H, int W, int K, int pad, float eps, int relu, int flip, int simd, int groups,
+                     int lo, int hi);
 void k_conv2d_wino25_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                           const float *restrict beta, const float *restrict mean, const float *restrict var,
                           float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi);
@@ -250,8 +253,8 @@ void k_conv2d_wino25_part(const float *restrict x, const float *restrict w, cons
                           float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps,
                           int relu, int OH, int OW, int apply, int simd, int groups, int lo, int hi);
 void k_conv2d_wino25_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
-                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
-                           int CS, int simd, int lo, int hi);
+                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int pad,
+                           int G, int CS, int simd, int lo, int hi);
 /* The weight gradient of such a conv (x [N,C,H,W], dy [N,K,H,W]) by the
  * same transforms, for the shapes k_wino_bwd_w_ok accepts, in G chunks of the batch as k_conv2d_bwd_w (dwpart,
  * dbpart and the units G * CS alike). */

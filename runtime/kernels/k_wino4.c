@@ -1,6 +1,9 @@
 /* 3x3 convolutions with stride 1 and padding 1 by Winograd's F(4x4, 3x3)
- * (Lavin and Gray 2015), and 5x5 ones with padding 2 by F(2x2, 5x5), the
- * forward, the data gradient and the weight gradient: as k_wino.c's
+ * (Lavin and Gray 2015), and 5x5 ones by F(2x2, 5x5) (padding 2, and in
+ * training any padding up to 4: the tiles cover the output, the input is
+ * read from m tr - pad; a valid conv, LeNet's, had run the direct kernels
+ * at 0.88x PyPI PyTorch's speed), the forward, the data gradient and the
+ * weight gradient: as k_wino.c's
  * F(2x2, 3x3), with 4x4 (2x2) output tiles from 6x6 input patches,
  *   Y = A^T [ (G g G^T) . (B^T d B) ] A,
  * 36 GEMMs (one per position xi of the 6x6 transformed tile), K x C times C
@@ -84,11 +87,11 @@ typedef struct {
     int Kf;                       /* the weight gradient's: all of K rounded up to register tiles */
 } KW4Ws;
 
-K_W4_SPEC KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wgrad, int m, int r)
+K_W4_SPEC KW4Ws k_w4_layout(int C, int OH, int OW, int K, int simd, int wgrad, int m, int r, int pad)
 {
     KW4Ws g;
-    g.tm = m, g.tr = r, g.pad = r / 2;
-    g.TH = k_w4_tiles(H, m), g.TW = k_w4_tiles(W, m);
+    g.tm = m, g.tr = r, g.pad = pad;
+    g.TH = k_w4_tiles(OH, m), g.TW = k_w4_tiles(OW, m);
     g.ld = k_w4_ld(C, K, g.TW, simd, wgrad);
     g.ldv = g.ld + 16;
     g.Kp = (int)k_rup(K, k_op_mr(simd));
@@ -123,9 +126,9 @@ K_W4_SPEC KW4Ws k_w4_layout(int C, int H, int W, int K, int simd, int wgrad, int
 
 /* The weight gradient's: V, M and the transforms' room for a block of
  * channels (k_wino_dots), then the sums of all K x C channel pairs. */
-K_W4_SPEC KW4Ws k_w4_wlayout(int C, int H, int W, int K, int simd, int m, int r)
+K_W4_SPEC KW4Ws k_w4_wlayout(int C, int OH, int OW, int K, int simd, int m, int r, int pad)
 {
-    KW4Ws g = k_w4_layout(k_min(C, K_WINO_WBLOCK), H, W, k_min(K, K_WINO_WBLOCK), simd, 1, m, r);
+    KW4Ws g = k_w4_layout(k_min(C, K_WINO_WBLOCK), OH, OW, k_min(K, K_WINO_WBLOCK), simd, 1, m, r, pad);
     g.Kf = (int)k_rup(K, k_op_mr(simd));
     g.acc = g.end;
     g.zero = g.acc + (long)K_W4_NX * g.Kf * k_rup(C, K_DOT_NR);
@@ -134,15 +137,19 @@ K_W4_SPEC KW4Ws k_w4_wlayout(int C, int H, int W, int K, int simd, int m, int r)
     return g;
 }
 
-K_W4_SPEC long k_w4_ws(int C, int H, int W, int K, int simd, int m, int r)
+/* a conv's output size along an input of n with padding pad (stride 1) */
+static int k_w4_out_size(int n, int r, int pad) { return n + 2 * pad - r + 1; }
+
+K_W4_SPEC long k_w4_ws(int C, int H, int W, int K, int simd, int m, int r, int pad)
 {
-    long a = k_w4_layout(C, H, W, K, simd, 0, m, r).end, b = k_w4_wlayout(C, H, W, K, simd, m, r).wend;
+    int OH = k_w4_out_size(H, r, pad), OW = k_w4_out_size(W, r, pad);
+    long a = k_w4_layout(C, OH, OW, K, simd, 0, m, r, pad).end, b = k_w4_wlayout(C, OH, OW, K, simd, m, r, pad).wend;
     return (a > b ? a : b) + 16;
 }
 
-long k_wino4_ws(int C, int H, int W, int K, int simd) { return k_w4_ws(C, H, W, K, simd, 4, 3); }
+long k_wino4_ws(int C, int H, int W, int K, int simd) { return k_w4_ws(C, H, W, K, simd, 4, 3, 1); }
 
-long k_wino25_ws(int C, int H, int W, int K, int simd) { return k_w4_ws(C, H, W, K, simd, 2, 5); }
+long k_wino25_ws(int C, int H, int W, int K, int pad, int simd) { return k_w4_ws(C, H, W, K, simd, 2, 5, pad); }
 
 int k_wino4_pays(int W)
 {
@@ -155,10 +162,12 @@ int k_wino4_pays(int W)
     return k_w4_tiles(W, 4) >= 4;
 }
 
-/* The shapes the transforms are written for. */
+/* The shapes the transforms are written for: any padding up to 4 (a
+ * valid conv's data gradient is the conv the other way with padding 4). */
 static int k_w25_shape(int H, int W, int R, int S, int stride, int pad, int OH, int OW)
 {
-    return R == 5 && S == 5 && stride == 1 && pad == 2 && OH == H && OW == W && H >= 4 && W >= 4;
+    return R == 5 && S == 5 && stride == 1 && pad >= 0 && pad <= 4 && OH == k_w4_out_size(H, 5, pad) &&
+           OW == k_w4_out_size(W, 5, pad) && H >= 4 && W >= 4 && OH >= 4 && OW >= 4;
 }
 
 int k_wino25_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
@@ -182,12 +191,12 @@ int k_wino25_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int 
      * against 24.9); with 16 outputs from 32 inputs, or from 12 at 28x28
      * (12->16 2.23 against 2.72), not 16->16 at 14x14 (0.96 against 0.92)
      * nor 8->16 at 28x28 (1.78 against 1.61); below 8 inputs slower. */
-    if (!k_w25_shape(H, W, R, S, stride, pad, OH, OW) || C < 8)
+    if (!k_w25_shape(H, W, R, S, stride, pad, OH, OW) || pad != 2 || C < 8) /* the part kernels: padding 2 */
         return 0;
     return K >= 32 || H * W <= 64 || (K >= 16 && (C >= 32 || (C >= 12 && H * W >= 784)));
 }
 
-int k_wino25_bwd_w_ok(int C, int H, int W, int K)
+int k_wino25_bwd_w_ok(int C, int H, int W, int K, int pad)
 {
     /* bench_kernels (BENCH_R=5, one thread, Sapphire Rapids) against the
      * direct kernel: from 32 channels a side 1.1-1.4x as fast at 8x8 to
@@ -196,8 +205,9 @@ int k_wino25_bwd_w_ok(int C, int H, int W, int K)
      * and with 16 on a side 1.3-2.3x slower. As k_wino_bwd_w_ok, tiles
      * hanging over the edge cost it more than the forward: 7x7 (64 outputs
      * computed for 49) 158 against 155, not taken. */
-    long computed = 4L * k_w4_tiles(H, 2) * k_w4_tiles(W, 2);
-    return k_wino25_ok(C, H, W, K, 5, 5, 1, 2, H, W) && C >= 32 && K >= 32 && computed * 100 <= 115L * H * W;
+    int OH = k_w4_out_size(H, 5, pad), OW = k_w4_out_size(W, 5, pad);
+    long computed = 4L * k_w4_tiles(OH, 2) * k_w4_tiles(OW, 2);
+    return k_wino25_ok(C, H, W, K, 5, 5, 1, pad, OH, OW) && C >= 32 && K >= 32 && computed * 100 <= 115L * OH * OW;
 }
 
 int k_wino4_infer_pays(int N, int C, int H, int W, int simd)
@@ -440,6 +450,7 @@ typedef struct {
     const int *cmap, *kmap, *zmap;
     int C, H, W, K, Ca, Ka, relu, apply, simd, ka0, ka1, kz0, kz1;
     int lists; /* leave the channels that are zeros in a column tile's images out of its sums */
+    int OH, OW; /* the output's size (H x W but for k_conv2d_wino25's other paddings) */
 } KW4Run;
 
 /* y[k][m tr + a][m tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the
@@ -450,7 +461,7 @@ typedef struct {
 K_W4_SPEC void k_w4_out(const float *restrict m, const KW4Ws *g, const KW4Run *r, float *restrict y,
                      const float *restrict mrow, long col0, int tr0, int tr1)
 {
-    int TW = g->TW, nt = (tr1 - tr0) * TW, H = r->H, W = r->W, tm = g->tm;
+    int TW = g->TW, nt = (tr1 - tr0) * TW, H = r->OH, W = r->OW, tm = g->tm;
     long xs = g->mxs, rl = g->sl, e = (long)tm * tr1 < H ? (long)tm * tr1 : H;
     float *rows = r->ws + g->rows;
     for (int z = r->kz0; z < r->kz1; z++) /* channels switched off: zeros (a mask times 0 after them) */
@@ -556,7 +567,7 @@ K_W4_SPEC void k_w4_images(const KW4Run *r, const KW4Ws *g, long lo, long hi)
         }
         for (long u0 = t, n; u0 < t1;) {
             int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
-            k_w4_out(m, g, r, r->y + n * K * H * W, r->mask ? r->mask + n * K : NULL, (u0 - t) * g->TW, tr0,
+            k_w4_out(m, g, r, r->y + n * K * r->OH * r->OW, r->mask ? r->mask + n * K : NULL, (u0 - t) * g->TW, tr0,
                      tr0 + rows);
             u0 += rows;
         }
@@ -597,17 +608,18 @@ K_W4_SPEC void k_w4_conv(const float *restrict x, const float *restrict w, const
                       const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                       const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws,
                       int N, int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo,
-                      int hi, int tm, int tr)
+                      int hi, int tm, int tr, int pad)
 {
     if (lo >= hi)
         return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 0, tm, tr);
+    int OH = k_w4_out_size(H, tr, pad), OW = k_w4_out_size(W, tr, pad);
+    KW4Ws g = k_w4_layout(C, OH, OW, K, simd, 0, tm, tr, pad);
     float *u = ws + g.u, *bias = ws + g.bias;
     /* a batchnorm on running statistics folds in: scale into U, shift into the bias */
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     bias = gamma || b ? bias : NULL;
     KW4Run r = { x, pre ? pre : u, bias, NULL, NULL, y, ws, NULL, NULL, NULL, C, H, W, K, C, K, relu, 0, simd,
-                 0, K, 0, 0, 0 };
+                 0, K, 0, 0, 0, OH, OW };
     if (groups <= 1) {
         if (!pre)
             k_w4_weights(w, scale, u, C, K, flip, simd, NULL, C, NULL, K, 0, g.Kp, tr);
@@ -633,16 +645,18 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
                     const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
                     int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
 {
-    k_w4_conv(x, w, b, gamma, beta, mean, var, pre, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 4, 3);
+    k_w4_conv(x, w, b, gamma, beta, mean, var, pre, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 4, 3,
+              1);
 }
 
 void k_conv2d_wino25(const float *restrict x, const float *restrict w, const float *restrict b,
                      const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                      const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws,
-                     int N, int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo,
-                     int hi)
+                     int N, int C, int H, int W, int K, int pad, float eps, int relu, int flip, int simd, int groups,
+                     int lo, int hi)
 {
-    k_w4_conv(x, w, b, gamma, beta, mean, var, pre, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 2, 5);
+    k_w4_conv(x, w, b, gamma, beta, mean, var, pre, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 2, 5,
+              pad);
 }
 
 /* k_wino_live's runs: k_w4_images of a run and its layout. */
@@ -679,7 +693,7 @@ K_W4_SPEC void k_w4_part(const float *restrict x, const float *restrict w, const
         hi = hi < N ? hi : N;
     if (lo >= hi)
         return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 0, tm, tr);
+    KW4Ws g = k_w4_layout(C, H, W, K, simd, 0, tm, tr, tr / 2);
     float *u = ws + g.u, *bias = ws + g.bias;
     int *cmap, *kmap, *zmap, Ca, Ka, Kz;
     k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
@@ -687,7 +701,7 @@ K_W4_SPEC void k_w4_part(const float *restrict x, const float *restrict w, const
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     k_wino_part_reads(C, K, Ca, Ka, gen, &mask, &pre);
     KW4Run r = { x, pre ? pre : u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca,
-                 Ka, relu, apply, simd, 0, Ka, 0, Kz, 1 };
+                 Ka, relu, apply, simd, 0, Ka, 0, Kz, 1, H, W };
     if (!pre)
         k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)), tr);
     if (!mask) {
@@ -768,11 +782,11 @@ static inline void k_w25_gt(const float *u, long stride, float *out)
  * [t, t1) of a weight gradient's block (qb columns with the zeros past its
  * tiles). */
 K_W4_SPEC void k_w4_mblock(const float *restrict dy, float *restrict z, const KW4Ws *g, float *restrict ws, long t,
-                           long t1, int K, int ka, int kb, int H, int W, int qb)
+                           long t1, int K, int ka, int kb, int OH, int OW, int qb)
 {
     for (long u0 = t, n; u0 < t1;) {
         int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
-        k_w4_dy(dy + (n * K + ka) * H * W, z, g, ws, (u0 - t) * g->TW, tr0, tr0 + rows, kb - ka, H, W);
+        k_w4_dy(dy + (n * K + ka) * OH * OW, z, g, ws, (u0 - t) * g->TW, tr0, tr0 + rows, kb - ka, OH, OW);
         u0 += rows;
     }
     k_wino_zero_cols(z, K_W4_NX, g->mxs, kb - ka, g->mks, (t1 - t) * g->TW, qb);
@@ -785,12 +799,13 @@ K_W4_SPEC void k_w4_mblock(const float *restrict dy, float *restrict z, const KW
  * in the same order however the chunks split over threads. */
 K_W4_SPEC void k_w4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                        float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int CS,
-                       int simd, int lo, int hi, int tm, int tr)
+                       int simd, int lo, int hi, int tm, int tr, int pad)
 {
     if (lo >= hi)
         return;
-    /* a block of channels' layout, whichever channels a unit takes (k_conv2d_wino_bwd_w) */
-    KW4Ws g = k_w4_wlayout(C, H, W, K, simd, tm, tr);
+    /* a block of channels' layout, whichever channels a unit takes (k_conv2d_wino_bwd_w); dy is OH x OW */
+    int OH = k_w4_out_size(H, tr, pad), OW = k_w4_out_size(W, tr, pad);
+    KW4Ws g = k_w4_wlayout(C, OH, OW, K, simd, tm, tr, pad);
     int rr = tr * tr;
     float *v = ws + g.v, *z = ws + g.m, *acc = ws + g.acc, *zero = ws + g.zero, *dbacc = ws + g.dbacc;
     int Cp = (int)k_rup(C, K_DOT_NR), TRb = g.ld / g.TW, one = K <= K_WINO_WBLOCK;
@@ -803,7 +818,7 @@ K_W4_SPEC void k_w4_bwd_w(const float *restrict x, const float *restrict dy, flo
             long t1 = t + TRb < end ? t + TRb : end, cols = (t1 - t) * g.TW;
             int qb = (int)k_rup(cols, k_op_nr(simd));
             if (one)
-                k_w4_mblock(dy, z, &g, ws, t, t1, K, 0, K, H, W, qb);
+                k_w4_mblock(dy, z, &g, ws, t, t1, K, 0, K, OH, OW, qb);
             for (int ca = c0; ca < c1; ca += K_WINO_WBLOCK) {
                 int cb = k_min(c1, ca + K_WINO_WBLOCK);
                 for (long u0 = t, n; u0 < t1;) {
@@ -817,7 +832,7 @@ K_W4_SPEC void k_w4_bwd_w(const float *restrict x, const float *restrict dy, flo
                 for (int ka = 0; ka < K; ka += K_WINO_WBLOCK) {
                     int kb = k_min(K, ka + K_WINO_WBLOCK);
                     if (!one)
-                        k_w4_mblock(dy, z, &g, ws, t, t1, K, ka, kb, H, W, qb);
+                        k_w4_mblock(dy, z, &g, ws, t, t1, K, ka, kb, OH, OW, qb);
                     k_wino_dots(simd, K_W4_NX, C, ca, cb, ka, kb, g.Kf, v, g.vxs, g.vcs, z, g.mxs, g.mks, zero, qb,
                                 acc);
                 }
@@ -849,7 +864,7 @@ K_W4_SPEC void k_w4_bwd_w(const float *restrict x, const float *restrict dy, flo
                 }
             }
         if (dbpart && u % CS == 0)
-            k_wino_db(dy, dbacc, dbpart, ch, n0, n1, K, (long)H * W);
+            k_wino_db(dy, dbacc, dbpart, ch, n0, n1, K, (long)OH * OW);
     }
 }
 
@@ -857,12 +872,12 @@ void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, flo
                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
                           int CS, int simd, int lo, int hi)
 {
-    k_w4_bwd_w(x, dy, dwpart, dbpart, ws, N, C, H, W, K, G, CS, simd, lo, hi, 4, 3);
+    k_w4_bwd_w(x, dy, dwpart, dbpart, ws, N, C, H, W, K, G, CS, simd, lo, hi, 4, 3, 1);
 }
 
 void k_conv2d_wino25_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
-                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
-                           int CS, int simd, int lo, int hi)
+                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int pad,
+                           int G, int CS, int simd, int lo, int hi)
 {
-    k_w4_bwd_w(x, dy, dwpart, dbpart, ws, N, C, H, W, K, G, CS, simd, lo, hi, 2, 5);
+    k_w4_bwd_w(x, dy, dwpart, dbpart, ws, N, C, H, W, K, G, CS, simd, lo, hi, 2, 5, pad);
 }

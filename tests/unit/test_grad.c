@@ -113,6 +113,16 @@ static void test_conv_winograd(void **s)
     check_grads("conv(32) relu conv(32, k = 5) relu conv(32, k = 5, bias = false) gap linear(3)", "[16, 8, 8]", 1e-3,
                 24);
 }
+/* F(2x2, 5x5) at other paddings (training's): valid (12x12 into 8x8, its
+ * data gradient padding 4) and padding 1 (8x8 into 6x6, padding 3 back);
+ * both weight gradients by it too (32 channels a side, no tile past the
+ * edge). */
+static void test_conv_winograd_padding(void **s)
+{
+    (void)s;
+    check_grads("conv(32) relu conv(32, k = 5, pad = 0) relu conv(32, k = 5, pad = 1) gap linear(3)", "[16, 12, 12]",
+                1e-3, 24);
+}
 static void test_batchnorm(void **s) { (void)s; check_grads("conv(4) batchnorm flatten linear(3)", S3, 1e-3, 24); }
 static void test_batchnorm_linear(void **s)
 {
@@ -201,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_linear),          cmocka_unit_test(test_linear_nobias),
         cmocka_unit_test(test_conv),            cmocka_unit_test(test_conv_stride_pad),
         cmocka_unit_test(test_conv_1x1),        cmocka_unit_test(test_conv_winograd),
+        cmocka_unit_test(test_conv_winograd_padding),
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_batchnorm_linear), cmocka_unit_test(test_relu),
         cmocka_unit_test(test_maxpool),         cmocka_unit_test(test_maxpool_overlap),

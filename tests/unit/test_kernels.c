@@ -446,19 +446,42 @@ static double worst_d(const float *got, const double *want, long n)
  * relative to the sizes of the terms (measured at most: F(2x2) 8e-7,
  * F(4x4) 1.3e-5, F(2x2, 5x5) 1.8e-5 times sqrt(C); MWTC_TEST_VERBOSE=1
  * prints them). */
-static void wino_case(int N, int C, int H, int W, int K, int alg)
+typedef void Whole(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
+                   const float *restrict, const float *restrict, const float *restrict, const float *restrict,
+                   float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
+/* wino_case's kernels by one signature: F(2x2, 5x5) takes the padding
+ * (wc_pad; its data gradient, flip, 4 - wc_pad), F(4x4) and F(2x2) 1. */
+static int wc_alg, wc_pad;
+static void wc_conv(const float *restrict x, const float *restrict w, const float *restrict b,
+                    const float *restrict ga, const float *restrict be, const float *restrict mu,
+                    const float *restrict va, const float *restrict pre, float *restrict y, float *restrict ws, int N,
+                    int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
 {
-    typedef void Conv(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
-                      const float *restrict, const float *restrict, const float *restrict, const float *restrict,
-                      float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
-    Conv *conv = alg == 2 ? k_conv2d_wino25 : alg ? k_conv2d_wino4 : k_conv2d_wino;
-    typedef void BwdW(const float *restrict, const float *restrict, float *restrict, float *restrict,
-                      float *restrict, int, int, int, int, int, int, int, int, int, int);
-    BwdW *bwd_w = alg == 2 ? k_conv2d_wino25_bwd_w : alg ? k_conv2d_wino4_bwd_w : k_conv2d_wino_bwd_w;
+    if (wc_alg == 2)
+        k_conv2d_wino25(x, w, b, ga, be, mu, va, pre, y, ws, N, C, H, W, K, flip ? 4 - wc_pad : wc_pad, eps, relu,
+                        flip, simd, groups, lo, hi);
+    else
+        (wc_alg ? k_conv2d_wino4 : k_conv2d_wino)(x, w, b, ga, be, mu, va, pre, y, ws, N, C, H, W, K, eps, relu, flip,
+                                                  simd, groups, lo, hi);
+}
+
+static void wc_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
+                     float *restrict ws, int N, int C, int H, int W, int K, int G, int CS, int simd, int lo, int hi)
+{
+    if (wc_alg == 2)
+        k_conv2d_wino25_bwd_w(x, dy, dw, db, ws, N, C, H, W, K, wc_pad, G, CS, simd, lo, hi);
+    else
+        (wc_alg ? k_conv2d_wino4_bwd_w : k_conv2d_wino_bwd_w)(x, dy, dw, db, ws, N, C, H, W, K, G, CS, simd, lo, hi);
+}
+
+static void wino_pad_case(int N, int C, int H, int W, int K, int alg, int pad)
+{
+    Whole *conv = wc_conv;
+    wc_alg = alg, wc_pad = pad;
     double tol = 1e-4;
-    int R = alg == 2 ? 5 : 3;
-    ConvShape s = { N, C, H, W, K, R, R, 1, R / 2 };
-    long nx = (long)N * C * H * W, nw = (long)K * C * R * R, ny = (long)N * K * H * W;
+    int R = alg == 2 ? 5 : 3, OH = H + 2 * pad - R + 1, OW = W + 2 * pad - R + 1;
+    ConvShape s = { N, C, H, W, K, R, R, 1, pad };
+    long nx = (long)N * C * H * W, nw = (long)K * C * R * R, ny = (long)N * K * OH * OW;
     float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *dy = fmalloc(ny), *ga = fmalloc(K), *be = fmalloc(K),
           *mu = fmalloc(K), *va = fmalloc(K);
     fill(x, nx, 41), fill(w, nw, 42), fill(b, K, 43), fill(dy, ny, 44), fill(ga, K, 45), fill(be, K, 46), fill(mu, K, 47),
@@ -469,23 +492,23 @@ static void wino_case(int N, int C, int H, int W, int K, int alg)
     double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx),
            *rdw = malloc(sizeof(double) * (size_t)(G * nw)), *rdb = malloc(sizeof(double) * (size_t)(G * K)),
            *rbn = malloc(sizeof(double) * (size_t)ny);
-    conv_ref(&s, H, W, x, w, b, dy, G, ry, rdx, rdw, rdb);
+    conv_ref(&s, OH, OW, x, w, b, dy, G, ry, rdx, rdw, rdb);
     for (long i = 0; i < ny; i++) {
-        int k = (int)(i / ((long)H * W) % K);
+        int k = (int)(i / ((long)OH * OW) % K);
         double v = (ry[i] - mu[k]) / sqrt((double)va[k] + 1e-5) * ga[k] + be[k];
         rbn[i] = v > 0 ? v : 0;
     }
     char what[96];
-    snprintf(what, sizeof what, "winograd %s N%d C%d %dx%d K%d", alg == 2 ? "F(2x2,5x5)" : alg ? "F(4x4)" : "F(2x2)",
-             N, C, H, W, K);
+    snprintf(what, sizeof what, "winograd %s N%d C%d %dx%d K%d pad %d", alg == 2 ? "F(2x2,5x5)" : alg ? "F(4x4)" : "F(2x2)",
+             N, C, H, W, K, pad);
     /* F(2x2, 5x5) below the channels codegen gives it too: the kernel takes any */
     assert_true(alg == 2 || k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W));
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        long nws = k_wino_ws(C, H, W, K, simd), nwb = k_wino_ws(K, H, W, C, simd);
+        long nws = k_wino_ws(C, H, W, K, simd), nwb = k_wino_ws(K, OH, OW, C, simd);
         if (alg) {
-            long a = alg == 2 ? k_wino25_ws(C, H, W, K, simd) : k_wino4_ws(C, H, W, K, simd),
-                 b4 = alg == 2 ? k_wino25_ws(K, H, W, C, simd) : k_wino4_ws(K, H, W, C, simd);
+            long a = alg == 2 ? k_wino25_ws(C, H, W, K, pad, simd) : k_wino4_ws(C, H, W, K, simd),
+                 b4 = alg == 2 ? k_wino25_ws(K, OH, OW, C, 4 - pad, simd) : k_wino4_ws(K, OH, OW, C, simd);
             nws = nws > a ? nws : a, nwb = nwb > b4 ? nwb : b4;
         }
         float *ws = garbage(nws > nwb ? nws : nwb), *y[3], *yb[3], *dx[3], *dw[3], *db[3];
@@ -496,10 +519,10 @@ static void wino_case(int N, int C, int H, int W, int K, int alg)
                 int a = split_at(N, sp, i), e = split_at(N, sp, i + 1);
                 conv(x, w, b, NULL, NULL, NULL, NULL, NULL, y[sp], ws, N, C, H, W, K, 0.0f, 0, 0, simd, 1, a, e);
                 conv(x, w, b, ga, be, mu, va, NULL, yb[sp], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, a, e);
-                conv(dy, w, NULL, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, H, W, C, 0.0f, 0, 1, simd, 1, a, e);
+                conv(dy, w, NULL, NULL, NULL, NULL, NULL, NULL, dx[sp], ws, N, K, OH, OW, C, 0.0f, 0, 1, simd, 1, a, e);
                 int cs = sp ? 2 * sp + 1 : 1; /* 1, 3 and 5 parts of the input channels (k_bwdw_unit) */
                 a = split_at(G * cs, sp, i), e = split_at(G * cs, sp, i + 1);
-                bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, cs, simd, a, e);
+                wc_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, G, cs, simd, a, e);
             }
         }
         /* the weight gradient sums over every tile of a chunk: 1e-4 of its size */
@@ -519,21 +542,21 @@ static void wino_case(int N, int C, int H, int W, int K, int alg)
             assert_same(dw[0], dw[sp], G * nw, what);
             assert_same(db[0], db[sp], G * K, what);
         }
-        bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, 3, simd, 0, 3 * G); /* without the bias */
+        wc_bwd_w(x, dy, dw[1], NULL, ws, N, C, H, W, K, G, 3, simd, 0, 3 * G); /* without the bias */
         assert_same(dw[0], dw[1], G * nw, what);
         /* each image alone, as at batch 1: its tiles in GEMM column tiles of
          * their own (the last one narrower, k_op_4x8_of_24), the same bits */
         for (int n = 0; n < N; n++) {
             conv(x + (long)n * C * H * W, w, b, ga, be, mu, va, NULL, yb[1], ws, 1, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0,
                  1);
-            assert_same(yb[0] + (long)n * K * H * W, yb[1], (long)K * H * W, what);
+            assert_same(yb[0] + (long)n * K * OH * OW, yb[1], (long)K * OH * OW, what);
         }
         for (int gr = 2; gr <= 3; gr++) { /* output channels split in groups (a small batch): the same bits */
             for (int i = 0; i < split_count(2); i++) {
                 int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
                 conv(x, w, b, NULL, NULL, NULL, NULL, NULL, y[1], ws, N, C, H, W, K, 0.0f, 0, 0, simd, gr, a, e);
                 conv(x, w, b, ga, be, mu, va, NULL, yb[1], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, gr, a, e);
-                conv(dy, w, NULL, NULL, NULL, NULL, NULL, NULL, dx[1], ws, N, K, H, W, C, 0.0f, 0, 1, simd, gr, a, e);
+                conv(dy, w, NULL, NULL, NULL, NULL, NULL, NULL, dx[1], ws, N, K, OH, OW, C, 0.0f, 0, 1, simd, gr, a, e);
             }
             assert_same(y[0], y[1], ny, what);
             assert_same(yb[0], yb[1], ny, what);
@@ -569,6 +592,9 @@ static void wino_case(int N, int C, int H, int W, int K, int alg)
     free(x), free(w), free(b), free(dy), free(ga), free(be), free(mu), free(va);
     free(ry), free(rdx), free(rdw), free(rdb), free(rbn);
 }
+
+
+static void wino_case(int N, int C, int H, int W, int K, int alg) { wino_pad_case(N, C, H, W, K, alg, alg == 2 ? 2 : 1); }
 
 /* k_conv2d_wino_part: output rows < OH and columns < OW are k_conv2d_wino's
  * to the bit (with a folded batchnorm and a relu), every other element
@@ -623,9 +649,6 @@ typedef void Part(const float *restrict, const float *restrict, const float *res
                   const float *restrict, const float *restrict, const float *restrict, const int *restrict,
                   float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int, int,
                   int);
-typedef void Whole(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
-                   const float *restrict, const float *restrict, const float *restrict, const float *restrict,
-                   float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
 
 /* A part kernel with keep vectors: input channels switched off (and zero,
  * as a mask leaves them) left out of the sums, output channels switched
@@ -635,7 +658,8 @@ typedef void Whole(const float *restrict, const float *restrict, const float *re
 static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
 {
     Part *kpart = alg == 2 ? k_conv2d_wino25_part : alg ? k_conv2d_wino4_part : k_conv2d_wino_part;
-    Whole *whole = alg == 2 ? k_conv2d_wino25 : alg ? k_conv2d_wino4 : k_conv2d_wino;
+    Whole *whole = wc_conv; /* padding r / 2, as the part kernels' */
+    wc_alg = alg, wc_pad = alg == 2 ? 2 : 1;
     int four = alg != 0; /* 6x6 tiles: k_wino4.c's scratch and U */
     long nx = (long)N * C * H * W, nw = (long)K * C * (alg == 2 ? 25 : 9), ny = (long)N * K * H * W;
     float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ga = fmalloc(K), *be = fmalloc(K), *mu = fmalloc(K),
@@ -656,7 +680,7 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
              alg == 2 ? "F(2x2,5x5)" : four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, simd) : four ? k_wino4_ws(C, H, W, K, simd)
+        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, 2, simd) : four ? k_wino4_ws(C, H, W, K, simd)
                                                                 : k_wino_ws(C, H, W, K, simd);
         float *ws = garbage(nws), *full = garbage(ny), *part = garbage(ny);
         whole(x, w, b, ga, be, mu, va, NULL, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
@@ -767,7 +791,7 @@ static void wino_zeros_case(int N, int C, int H, int W, int K, int alg)
              alg == 2 ? "F(2x2,5x5)" : four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, simd) : four ? k_wino4_ws(C, H, W, K, simd)
+        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, 2, simd) : four ? k_wino4_ws(C, H, W, K, simd)
                                                                 : k_wino_ws(C, H, W, K, simd);
         float *ws = garbage(nws), *all[2], *one = garbage(per);
         for (int keep = 0; keep < 2; keep++) {
@@ -813,6 +837,12 @@ static void test_winograd(void **state)
     wino_case(2, 16, 24, 22, 17, 2);  /* chunks of 16 tiles across tile rows of 11: last tiles move */
     wino_case(2, 16, 4, 4, 16, 2);    /* the smallest: 2 tiles a row, the overhang past two rows */
     wino_case(2, 40, 8, 8, 72, 2);    /* the weight gradient's blocks of channels, 2 x 3, the last ones partial */
+    /* other paddings (training's): the output's tiles, the input read from m tr - pad, the data gradient with 4 - pad */
+    wino_pad_case(2, 32, 28, 28, 32, 2, 0); /* LeNet's valid 5x5: 24x24 out, its data gradient padding 4 */
+    wino_pad_case(3, 17, 9, 11, 20, 2, 0);  /* 5x7 out: the last tiles hang over */
+    wino_pad_case(2, 16, 12, 10, 16, 2, 1); /* 10x8 out */
+    wino_pad_case(2, 20, 6, 7, 36, 2, 3);   /* 8x9 out, larger than the input */
+    wino_pad_case(2, 16, 5, 4, 16, 2, 4);   /* 9x8 out */
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
@@ -826,7 +856,12 @@ static void test_winograd(void **state)
     assert_false(k_wino_ok(16, 8, 8, 16, 3, 3, 2, 1, 4, 4)); /* stride 2 */
     assert_false(k_wino_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8)); /* 5x5 */
     assert_true(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 2, 8, 8));
-    assert_false(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 1, 6, 6));  /* padding 1 */
+    assert_true(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 1, 6, 6));   /* padding 1: training takes any */
+    assert_true(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 0, 4, 4));   /* valid */
+    assert_true(k_wino25_ok(16, 4, 4, 16, 5, 5, 1, 4, 8, 8));   /* a valid conv's data gradient */
+    assert_false(k_wino25_ok(16, 6, 6, 16, 5, 5, 1, 0, 2, 2));  /* outputs of 2x2 */
+    assert_false(k_wino25_ok(16, 8, 8, 16, 5, 5, 1, 5, 14, 14)); /* padding past 4 */
+    assert_false(k_wino25_infer_ok(16, 8, 8, 32, 5, 5, 1, 1, 6, 6)); /* inference: padding 2 only */
     assert_false(k_wino25_ok(16, 8, 8, 16, 5, 5, 2, 2, 4, 4));  /* stride 2 */
     assert_false(k_wino25_ok(8, 8, 8, 32, 5, 5, 1, 2, 8, 8));   /* 8 input channels: direct in training */
     assert_false(k_wino25_ok(16, 8, 8, 16, 3, 3, 1, 1, 8, 8));  /* 3x3 */
@@ -835,9 +870,11 @@ static void test_winograd(void **state)
     assert_true(k_wino25_infer_ok(12, 28, 28, 16, 5, 5, 1, 2, 28, 28));  /* and at 28x28 from 12 inputs */
     assert_true(k_wino25_infer_ok(8, 7, 7, 2, 5, 5, 1, 2, 7, 7));        /* at 7x7 any outputs */
     assert_false(k_wino25_infer_ok(4, 7, 7, 64, 5, 5, 1, 2, 7, 7));      /* 4 inputs: direct */
-    assert_true(k_wino25_bwd_w_ok(64, 8, 8, 128) && k_wino25_bwd_w_ok(64, 14, 14, 64));
-    assert_false(k_wino25_bwd_w_ok(64, 7, 7, 128)); /* 64 outputs computed for 49 */
-    assert_false(k_wino25_bwd_w_ok(16, 16, 16, 32)); /* 16 input channels */
+    assert_true(k_wino25_bwd_w_ok(64, 8, 8, 128, 2) && k_wino25_bwd_w_ok(64, 14, 14, 64, 2));
+    assert_false(k_wino25_bwd_w_ok(64, 7, 7, 128, 2)); /* 64 outputs computed for 49 */
+    assert_false(k_wino25_bwd_w_ok(16, 16, 16, 32, 2)); /* 16 input channels */
+    assert_true(k_wino25_bwd_w_ok(32, 28, 28, 32, 0));  /* valid: 24x24 outputs, none past the edge */
+    assert_false(k_wino25_bwd_w_ok(32, 11, 11, 32, 0)); /* 7x7 outputs: 64 computed for 49 */
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
     assert_true(k_wino_bwd_w_ok(32, 28, 28, 32) && k_wino_bwd_w_ok(64, 14, 14, 64));
     assert_false(k_wino_bwd_w_ok(64, 7, 7, 128)); /* a third of the tiles' outputs past the edge */
