@@ -494,16 +494,17 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
              nc + (int)(sizeof rest / sizeof *rest), c);
         return;
     }
-    if (r == 5)   /* F(2x2, 5x5) takes any padding: x's, the data gradient's (dy's) 4 - the conv's */
-        call(C, (int)x->d[0] * groups, kernel, "ppqqqqqqpwriiiiifiriilh", O(C, x), O(C, w), Q(C, b),
-             Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre,
-             O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, (double)pad,
-             1e-5, (double)relu, (double)flip, (double)C->p->L->simd, (double)groups);
-    else
-        call(C, (int)x->d[0] * groups, kernel, "ppqqqqqqpwriiiifiriilh", O(C, x), O(C, w), Q(C, b),
-             Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre,
-             O(C, y), (double)x->d[0], (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K, 1e-5,
-             (double)relu, (double)flip, (double)C->p->L->simd, (double)groups);
+    /* F(2x2, 5x5) takes the padding after K, any: x's, or the data gradient's (dy's) 4 - the conv's */
+    double c[20] = { O(C, x), O(C, w), Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL),
+                     Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL), pre, O(C, y), (double)x->d[0],
+                     (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)K };
+    int nc = 14;
+    if (r == 5)
+        c[nc++] = pad;
+    double rest[] = { 1e-5, (double)relu, (double)flip, (double)C->p->L->simd, (double)groups };
+    memcpy(c + nc, rest, sizeof rest);
+    push(C, (int)x->d[0] * groups, kernel, r == 5 ? "ppqqqqqqpwriiiiifiriilh" : "ppqqqqqqpwriiiifiriilh",
+         nc + (int)(sizeof rest / sizeof *rest), c);
 }
 
 static int node(Cg *C, const IrNode *n)
