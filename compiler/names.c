@@ -84,6 +84,11 @@ const char *names_torch_layer(const char *name)
         { "leakyrelu", "the language's activation is relu" },
         { "elu", "the language's activation is relu" },
         { "silu", "the language's activation is relu" },
+        { "bn", "did you mean 'batchnorm'?" },
+        { "batchnormalization", "did you mean 'batchnorm'?" },
+        { "fc", "did you mean 'linear'?" },
+        { "dense", "did you mean 'linear'?" },
+        { "fullyconnected", "did you mean 'linear'?" },
         { "identity", "a layer that does nothing is no layer: leave it out" },
     };
     return torch_find(name, map, sizeof map / sizeof *map);

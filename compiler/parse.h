@@ -29,6 +29,7 @@ typedef struct ParseCtx {
     Loc open[64];
     int nopen;
     int close_line;        /* the line of the last '}' scanned */
+    int semicolon;         /* ';'s scanned: the first one says why it is wrong */
     Loc close;             /* and where it is */
     Loc subst;             /* a look-alike character the scanner read as a token, reported */
 } ParseCtx;

@@ -241,6 +241,14 @@ static const char *token_words(yysymbol_kind_t k, char *buf, size_t len)
     return buf;
 }
 
+static bool has_token(const yysymbol_kind_t *v, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(yysymbol_name(v[i]), name))
+            return true;
+    return false;
+}
+
 static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx *ctx)
 {
     (void)scanner;
@@ -300,6 +308,9 @@ static int yyreport_syntax_error(const yypcontext_t *yc, void *scanner, ParseCtx
         diag_error(ctx->diag, ctx->tok_loc[1], "a number then '%s': a weighted term is written NUMBER * %s",
                    ctx->tok_name[1], ctx->tok_name[1]);
         return 0;
+    } else if (!strcmp(yysymbol_name(tok), "','") && has_token(exp, n, "'}'")) {
+        /* `conv(8), relu` or `epochs = 1, batch = 8`: a comma where a layer or a key begins */
+        snprintf(msg + o, sizeof msg - (size_t)o, ": layers and keys are separated by whitespace, not commas");
     } else if (keyword && name && n == 1) {
         snprintf(msg + o, sizeof msg - (size_t)o, ", expecting a name ('%s' is a keyword)", yysymbol_name(tok));
     } else if (n > 0 && n <= 5) {
