@@ -7,7 +7,8 @@
  * of the input channels (k_bwdw_splits: codegen's choice on more than 8 threads): the whole range still runs on
  * one thread, so the time says what the cut adds to the work. BENCH_R=5 (or 1, 7) times the same layers with
  * R x R kernels and pad R / 2 (Winograd F(2x2,5x5) for 5x5, the direct kernels for 1x1 and 7x7).
- * BENCH_LAYERS="C:K:H,.." times those shapes instead (C input channels, K outputs, H x H, stride 1). */
+ * BENCH_LAYERS="C:K:H,.." times those shapes instead (C input channels, K outputs, H x H, stride 1).
+ * BENCH_PAD=p pads by p instead (0: valid convs, which F(4x4) takes at 3x3). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,13 +88,18 @@ int main(int argc, char **argv)
         return 1;
     char err[512];
     const int N = 128, G = 8, CS = getenv("BENCH_CS") ? atoi(getenv("BENCH_CS")) : 1;
-    const int R = getenv("BENCH_R") ? atoi(getenv("BENCH_R")) : 3, pad = R / 2;
+    const int R = getenv("BENCH_R") ? atoi(getenv("BENCH_R")) : 3,
+              pad = getenv("BENCH_PAD") ? atoi(getenv("BENCH_PAD")) : R / 2;
     if (CS < 1) {
         fprintf(stderr, "bench_kernels: BENCH_CS must be a positive integer\n");
         return 2;
     }
     if (R < 1 || R % 2 == 0 || R > 7) {
         fprintf(stderr, "bench_kernels: BENCH_R must be 1, 3, 5 or 7\n");
+        return 2;
+    }
+    if (pad < 0 || pad >= R) {
+        fprintf(stderr, "bench_kernels: BENCH_PAD must be from 0 to BENCH_R - 1\n");
         return 2;
     }
     const char *net = getenv("BENCH_NET");
@@ -129,7 +135,7 @@ int main(int argc, char **argv)
     double total_flop = 0, total_t = 0, wino_flop = 0, wino_gemm = 0, wino_t = 0;
     char wino_lines[BENCH_MAXL][160] = { "" };
     for (size_t l = 0; l < nl; l++) {
-        int C = ly[l].C, H = ly[l].H, W = H, K = ly[l].K, OH = H, OW = W;
+        int C = ly[l].C, H = ly[l].H, W = H, K = ly[l].K, OH = H + 2 * pad - R + 1, OW = OH;
         size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)N * K * OH * OW;
         /* the arena: x, w, b, y, dy, dx, dwpart[G], dbpart[G] */
         size_t off[8], sz[8] = { nx, nw, (size_t)K, ny, ny, nx, nw * G, (size_t)K * G }, used = 0;
@@ -173,20 +179,25 @@ int main(int argc, char **argv)
         total_flop += 3 * flop, total_t += t[0] + t[1] + t[2];
         /* as mwtc runs them: Winograd where codegen picks it (cg.c use_wino), else the direct kernel */
         const char *we = getenv("MWTC_WINOGRAD");
-        int f25 = R == 5 && !(we && !strcmp(we, "off")) && k_wino25_ok(C, H, W, K, R, R, 1, pad, OH, OW);
-        int wf = f25 || k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW);
-        int ww = wf && (f25 ? k_wino25_bwd_w_ok(C, H, W, K, pad) : k_wino_bwd_w_ok(C, H, W, K));
-        int f4 = !f25 && !(we && !strcmp(we, "2x2")) && k_wino4_pays(W); /* as cg.c picks for the forward and data gradient */
+        int off_ = we && !strcmp(we, "off");
+        int f25 = R == 5 && !off_ && k_wino25_ok(C, H, W, K, R, R, 1, pad, OH, OW);
+        int f4p = R == 3 && !off_ && k_wino4_ok(C, H, W, K, R, R, 1, pad, OH, OW); /* F(4x4) at padding 0 or 2 */
+        int wf = f25 || f4p || (!off_ && k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW));
+        int ww = wf && (f25   ? k_wino25_bwd_w_ok(C, H, W, K, pad)
+                        : f4p ? k_wino4_bwd_w_ok(C, H, W, K, pad)
+                              : k_wino_bwd_w_ok(C, H, W, K));
+        /* as cg.c picks for the forward and data gradient */
+        int f4 = !f25 && (f4p || (!(we && !strcmp(we, "2x2")) && k_wino4_pays(W)));
         const char *wk = f25 ? "k_conv2d_wino25" : f4 ? "k_conv2d_wino4" : "k_conv2d_wino",
                    *wkw = f25 ? "k_conv2d_wino25_bwd_w" : f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w",
                    *wname = f25 ? "wino25" : f4 ? "wino4" : "wino";
         double tw[3] = { t[0], t[1], t[2] };
         if (wf) {
-            double sh[5] = { N, C, H, W, K }, shx[5] = { N, K, H, W, C };
+            double sh[5] = { N, C, H, W, K }, shx[5] = { N, K, OH, OW, C };
             double wcf[16] = { (double)off[0], (double)off[1], (double)off[3] };
             double wcx[16] = { (double)off[4], (double)off[1], (double)off[5] };
             double wcw[13] = { (double)off[0], (double)off[4], (double)off[6] };
-            int o = f25; /* F(2x2, 5x5) takes the padding after K */
+            int o = f25 || f4; /* F(2x2, 5x5) and F(4x4) take the padding after K */
             memcpy(wcf + 3, sh, sizeof sh), wcf[8] = pad, wcf[8 + o] = 0, wcf[9 + o] = 0, wcf[10 + o] = 0;
             wcf[11 + o] = simd, wcf[12 + o] = 1;
             memcpy(wcx + 3, shx, sizeof shx), wcx[8] = R - 1 - pad, wcx[8 + o] = 0, wcx[9 + o] = 0, wcx[10 + o] = 1;
@@ -197,9 +208,9 @@ int main(int argc, char **argv)
             snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", ly[l].name);
             snprintf(wn[2], sizeof wn[2], "%s_wbwd_w", ly[l].name);
             JitCall wc[3] = {
-                { wn[0], wk, f25 ? "ppnnnnnnpwiiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh", wcf },
-                { wn[1], wk, f25 ? "ppnnnnnnpwiiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh", wcx },
-                { wn[2], wkw, f25 ? "pppnwiiiiiiiiilh" : "pppnwiiiiiiiilh", wcw },
+                { wn[0], wk, o ? "ppnnnnnnpwiiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh", wcf },
+                { wn[1], wk, o ? "ppnnnnnnpwiiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh", wcx },
+                { wn[2], wkw, o ? "pppnwiiiiiiiiilh" : "pppnwiiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
                 fprintf(stderr, "bench_kernels: %s\n", err);
@@ -211,8 +222,8 @@ int main(int argc, char **argv)
                 tw[2] = bench_best((JitFn)jit_lookup(jit, wn[2]), base, ws, G * CS, reps);
             /* the arithmetic the Winograd GEMMs do, per tile and channel pair: F(4x4)
              * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2), F(2x2,5x5) 36 (2x2) */
-            double g2 = 2.0 * (f25 ? 36 : 16) * K * C * N * (double)((H + 1) / 2) * ((W + 1) / 2);
-            double g4 = 2.0 * 36 * K * C * N * (double)((H + 3) / 4) * ((W + 3) / 4);
+            double g2 = 2.0 * (f25 ? 36 : 16) * K * C * N * (double)((OH + 1) / 2) * ((OW + 1) / 2);
+            double g4 = 2.0 * 36 * K * C * N * (double)((OH + 3) / 4) * ((OW + 3) / 4);
             wino_gemm += (f4 ? g4 : g2) * (ww ? 3 : 2) + (ww ? 0 : flop);
         } else {
             wino_gemm += 3 * flop;

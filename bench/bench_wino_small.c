@@ -45,14 +45,14 @@ int main(int argc, char **argv)
                     ((float *)base)[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
                 long nws = maxl(k_conv2d_ws(N, C, H, W, K, R, R, 1, P, H, W, simd),
                                 maxl(k_wino_ws(C, H, W, K, simd),
-                                     maxl(k_wino4_ws(C, H, W, K, simd), k_wino25_ws(C, H, W, K, 2, simd))));
+                                     maxl(k_wino4_ws(C, H, W, K, 1, simd), k_wino25_ws(C, H, W, K, 2, simd))));
                 float *ws = aligned_alloc(64, ((size_t)nws * sizeof(float) + 63) / 64 * 64);
                 int kt = k_conv2d_groups((long)N * H, K, simd, 1);   /* one call runs the whole range */
                 double cd[17] = { (double)off[0], (double)off[1], (double)off[2], (double)off[3], N, C, H, W, K, R, R,
                                   1, P, H, W, kt, simd };
                 double cw[13] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 0, 0, 0, simd, 1 };
-                /* F(2x2, 5x5) takes the padding after K */
-                double c25[14] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, 2, 0, 0, 0, simd, 1 };
+                /* F(4x4) and F(2x2, 5x5) take the padding after K */
+                double c25[14] = { (double)off[0], (double)off[1], (double)off[3], N, C, H, W, K, R / 2, 0, 0, 0, simd, 1 };
                 char n[3][32];
                 for (int i = 0; i < 3; i++)
                     snprintf(n[i], sizeof n[i], "s%d_%d", id, i);
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
                     { n[0], "k_conv2d_fwd", "ppppwiiiiiiiiiiiiilh", cd },
                     { n[1], "k_conv2d_wino", "ppnnnnnnpwiiiiifiiiilh", cw },
                     R == 5 ? (JitCall){ n[2], "k_conv2d_wino25", "ppnnnnnnpwiiiiiifiiiilh", c25 }
-                           : (JitCall){ n[2], "k_conv2d_wino4", "ppnnnnnnpwiiiiifiiiilh", cw },
+                           : (JitCall){ n[2], "k_conv2d_wino4", "ppnnnnnnpwiiiiiifiiiilh", c25 },
                 };
                 if (R == 5) /* no F(2x2, 3x3) column */
                     calls[1] = calls[2];

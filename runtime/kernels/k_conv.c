@@ -495,9 +495,14 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
     if (k_wino_ok(C, H, W, K, R, S, stride, pad, OH, OW) ||
         k_wino_infer_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* forward and data gradient */
         long wf = k_wino_ws(C, H, W, K, simd), wb = k_wino_ws(K, OH, OW, C, simd);
-        long wf4 = k_wino4_ws(C, H, W, K, simd), wb4 = k_wino4_ws(K, OH, OW, C, simd);
+        long wf4 = k_wino4_ws(C, H, W, K, 1, simd), wb4 = k_wino4_ws(K, OH, OW, C, 1, simd);
         wf = wf > wf4 ? wf : wf4;
         wb = wb > wb4 ? wb : wb4;
+        fwd = fwd > wf ? fwd : wf;
+        bx = bx > wb ? bx : wb;
+    }
+    if (k_wino4_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* F(4x4) at paddings 0 and 2 */
+        long wf = k_wino4_ws(C, H, W, K, pad, simd), wb = k_wino4_ws(K, OH, OW, C, 2 - pad, simd);
         fwd = fwd > wf ? fwd : wf;
         bx = bx > wb ? bx : wb;
     }

@@ -206,19 +206,27 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
  * H x W and simd-float vectors (the forward alone measured per vector
  * width). */
 int k_wino4_infer_pays(int N, int C, int H, int W, int simd);
-long k_wino4_ws(int C, int H, int W, int K, int simd);
+/* F(4x4, 3x3) in training at paddings 0 and 2 too (F(2x2) and the
+ * inference and part kernels take padding 1 only): a valid 3x3 conv's
+ * forward and data gradient (the conv of dy the other way, padding 2), and
+ * where k_wino4_bwd_w_ok its weight gradient. k_conv2d_wino4 and its
+ * weight gradient take the padding: x [N,C,H,W] into [N,K,H+2pad-2,W+2pad-2]. */
+int k_wino4_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
+int k_wino4_bwd_w_ok(int C, int H, int W, int K, int pad);
+long k_wino4_ws(int C, int H, int W, int K, int pad, int simd);
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                     const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
-                    int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi);
+                    int C, int H, int W, int K, int pad, float eps, int relu, int flip, int simd, int groups, int lo,
+                    int hi);
 /* Its U precomputed, as k_conv2d_wino_prep's. */
 long k_wino4_pre_floats(int C, int K, int simd);
 void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                          const float *restrict beta, const float *restrict mean, const float *restrict var,
                          float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi);
 void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
-                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
-                          int CS, int simd, int lo, int hi);
+                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int pad,
+                          int G, int CS, int simd, int lo, int hi);
 /* 5x5 convolutions, stride 1, padding 2 (k_wino25_ok: 16 channels a side
  * and more in training, any padding up to 4 there; k_wino25_infer_ok in
  * inference, padding 2), by F(2x2, 5x5)

@@ -1,9 +1,10 @@
 /* 3x3 convolutions with stride 1 and padding 1 by Winograd's F(4x4, 3x3)
- * (Lavin and Gray 2015), and 5x5 ones by F(2x2, 5x5) (padding 2, and in
- * training any padding up to 4: the tiles cover the output, the input is
- * read from m tr - pad; a valid conv, LeNet's, had run the direct kernels
- * at 0.88x PyPI PyTorch's speed), the forward, the data gradient and the
- * weight gradient: as k_wino.c's
+ * (Lavin and Gray 2015), and 5x5 ones by F(2x2, 5x5) (padding 2), and in
+ * training 3x3 ones at padding 0 or 2 and 5x5 ones at any padding up to 4
+ * (the tiles cover the output, the input is read from m tr - pad; a valid
+ * conv, LeNet's, had run the direct kernels, a valid 5x5 at 0.88x PyPI
+ * PyTorch's speed), the forward, the data gradient and the weight
+ * gradient: as k_wino.c's
  * F(2x2, 3x3), with 4x4 (2x2) output tiles from 6x6 input patches,
  *   Y = A^T [ (G g G^T) . (B^T d B) ] A,
  * 36 GEMMs (one per position xi of the 6x6 transformed tile), K x C times C
@@ -147,7 +148,7 @@ K_W4_SPEC long k_w4_ws(int C, int H, int W, int K, int simd, int m, int r, int p
     return (a > b ? a : b) + 16;
 }
 
-long k_wino4_ws(int C, int H, int W, int K, int simd) { return k_w4_ws(C, H, W, K, simd, 4, 3, 1); }
+long k_wino4_ws(int C, int H, int W, int K, int pad, int simd) { return k_w4_ws(C, H, W, K, simd, 4, 3, pad); }
 
 long k_wino25_ws(int C, int H, int W, int K, int pad, int simd) { return k_w4_ws(C, H, W, K, simd, 2, 5, pad); }
 
@@ -208,6 +209,43 @@ int k_wino25_bwd_w_ok(int C, int H, int W, int K, int pad)
     int OH = k_w4_out_size(H, 5, pad), OW = k_w4_out_size(W, 5, pad);
     long computed = 4L * k_w4_tiles(OH, 2) * k_w4_tiles(OW, 2);
     return k_wino25_ok(C, H, W, K, 5, 5, 1, pad, OH, OW) && C >= 32 && K >= 32 && computed * 100 <= 115L * OH * OW;
+}
+
+/* The shapes the transforms take at paddings 0 and 2 (3x3, stride 1): a
+ * valid conv, and its data gradient, the conv the other way with padding
+ * 2, whose output is larger than its input. */
+static int k_w4_shape(int H, int W, int R, int S, int stride, int pad, int OH, int OW)
+{
+    return R == 3 && S == 3 && stride == 1 && (pad == 0 || pad == 2) && OH == k_w4_out_size(H, 3, pad) &&
+           OW == k_w4_out_size(W, 3, pad) && H >= 4 && W >= 4 && OH >= 4 && OW >= 4;
+}
+
+int k_wino4_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    /* Valid convs against the direct kernels (bench_kernels BENCH_PAD=0,
+     * one thread, Sapphire Rapids, GFLOP/s of the direct FLOPs, forward and
+     * data gradient): 32->32 at 28x28 175 and 166, by F(4x4) 270 and 264;
+     * 64->64 at 14x14 144 and 124, by F(4x4) 342 and 321; 16->16 at 28x28
+     * 162 and 156, by F(4x4) 169 and 170. Even where the tiles hang over,
+     * the two together were faster: 128->128 at 8x8 (6x6 out, 8x8
+     * computed) 181 and 116, by F(4x4) 159 and 158; 64->128 at 9x9 194 and
+     * 95, by F(4x4) 223 and 115. The same rule both ways, as the data
+     * gradient is the conv the other way. */
+    return k_w4_shape(H, W, R, S, stride, pad, OH, OW) && C >= 16 && K >= 16;
+}
+
+int k_wino4_bwd_w_ok(int C, int H, int W, int K, int pad)
+{
+    /* Its sums run over every computed output, so tiles hanging over cost
+     * it (the same bench): faster at 28x28 (26x26 out, 28x28 computed) and
+     * 14x14 (12x12 out), 32->32 145 GFLOP/s by the direct kernel, by
+     * F(4x4) 191, 64->64 at 14x14 141 and 195, 16->16 at 28x28 110 and
+     * 132; slower with 12x12 computed for 10x10 (144 against 133), 8x8 for
+     * 7x7 (155 against 121) or 6x6 (143 against 86), and at 2 tiles a row
+     * even without overhang (256->256 at 10x10: 164 against 157). */
+    int OH = k_w4_out_size(H, 3, pad), OW = k_w4_out_size(W, 3, pad), TH = k_w4_tiles(OH, 4), TW = k_w4_tiles(OW, 4);
+    long computed = 16L * TH * TW;
+    return k_wino4_ok(C, H, W, K, 3, 3, 1, pad, OH, OW) && TW >= 3 && TH >= 3 && computed * 100 <= 120L * OH * OW;
 }
 
 int k_wino4_infer_pays(int N, int C, int H, int W, int simd)
@@ -643,10 +681,11 @@ K_W4_SPEC void k_w4_conv(const float *restrict x, const float *restrict w, const
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                     const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
-                    int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi)
+                    int C, int H, int W, int K, int pad, float eps, int relu, int flip, int simd, int groups, int lo,
+                    int hi)
 {
     k_w4_conv(x, w, b, gamma, beta, mean, var, pre, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi, 4, 3,
-              1);
+              pad);
 }
 
 void k_conv2d_wino25(const float *restrict x, const float *restrict w, const float *restrict b,
@@ -869,10 +908,10 @@ K_W4_SPEC void k_w4_bwd_w(const float *restrict x, const float *restrict dy, flo
 }
 
 void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
-                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G,
-                          int CS, int simd, int lo, int hi)
+                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int pad,
+                          int G, int CS, int simd, int lo, int hi)
 {
-    k_w4_bwd_w(x, dy, dwpart, dbpart, ws, N, C, H, W, K, G, CS, simd, lo, hi, 4, 3, 1);
+    k_w4_bwd_w(x, dy, dwpart, dbpart, ws, N, C, H, W, K, G, CS, simd, lo, hi, 4, 3, pad);
 }
 
 void k_conv2d_wino25_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,

@@ -123,6 +123,15 @@ static void test_conv_winograd_padding(void **s)
     check_grads("conv(32) relu conv(32, k = 5, pad = 0) relu conv(32, k = 5, pad = 1) gap linear(3)", "[16, 12, 12]",
                 1e-3, 24);
 }
+/* F(4x4) at paddings 0 and 2 (k_wino4_ok): a valid 3x3 conv whose weight
+ * gradient is F(4x4)'s too (12x12 out: k_wino4_bwd_w_ok), then one at
+ * padding 2, whose output is larger than its input; the data gradients
+ * are the convs the other way with paddings 2 and 0. */
+static void test_conv_winograd_valid_3x3(void **s)
+{
+    (void)s;
+    check_grads("conv(16, pad = 0) relu conv(16, pad = 2) relu gap linear(3)", "[16, 14, 14]", 1e-3, 24);
+}
 static void test_batchnorm(void **s) { (void)s; check_grads("conv(4) batchnorm flatten linear(3)", S3, 1e-3, 24); }
 static void test_batchnorm_linear(void **s)
 {
@@ -212,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_conv),            cmocka_unit_test(test_conv_stride_pad),
         cmocka_unit_test(test_conv_1x1),        cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_winograd_padding),
+        cmocka_unit_test(test_conv_winograd_valid_3x3),
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_batchnorm_linear), cmocka_unit_test(test_relu),
         cmocka_unit_test(test_maxpool),         cmocka_unit_test(test_maxpool_overlap),

@@ -449,8 +449,9 @@ static double worst_d(const float *got, const double *want, long n)
 typedef void Whole(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                    const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                    float *restrict, float *restrict, int, int, int, int, int, float, int, int, int, int, int, int);
-/* wino_case's kernels by one signature: F(2x2, 5x5) takes the padding
- * (wc_pad; its data gradient, flip, 4 - wc_pad), F(4x4) and F(2x2) 1. */
+/* wino_case's kernels by one signature: F(2x2, 5x5) and F(4x4) take the
+ * padding (wc_pad; their data gradient, flip, 4 - wc_pad and 2 - wc_pad),
+ * F(2x2) 1. */
 static int wc_alg, wc_pad;
 static void wc_conv(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict ga, const float *restrict be, const float *restrict mu,
@@ -460,9 +461,11 @@ static void wc_conv(const float *restrict x, const float *restrict w, const floa
     if (wc_alg == 2)
         k_conv2d_wino25(x, w, b, ga, be, mu, va, pre, y, ws, N, C, H, W, K, flip ? 4 - wc_pad : wc_pad, eps, relu,
                         flip, simd, groups, lo, hi);
+    else if (wc_alg == 1)
+        k_conv2d_wino4(x, w, b, ga, be, mu, va, pre, y, ws, N, C, H, W, K, flip ? 2 - wc_pad : wc_pad, eps, relu, flip,
+                       simd, groups, lo, hi);
     else
-        (wc_alg ? k_conv2d_wino4 : k_conv2d_wino)(x, w, b, ga, be, mu, va, pre, y, ws, N, C, H, W, K, eps, relu, flip,
-                                                  simd, groups, lo, hi);
+        k_conv2d_wino(x, w, b, ga, be, mu, va, pre, y, ws, N, C, H, W, K, eps, relu, flip, simd, groups, lo, hi);
 }
 
 static void wc_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
@@ -470,8 +473,10 @@ static void wc_bwd_w(const float *restrict x, const float *restrict dy, float *r
 {
     if (wc_alg == 2)
         k_conv2d_wino25_bwd_w(x, dy, dw, db, ws, N, C, H, W, K, wc_pad, G, CS, simd, lo, hi);
+    else if (wc_alg == 1)
+        k_conv2d_wino4_bwd_w(x, dy, dw, db, ws, N, C, H, W, K, wc_pad, G, CS, simd, lo, hi);
     else
-        (wc_alg ? k_conv2d_wino4_bwd_w : k_conv2d_wino_bwd_w)(x, dy, dw, db, ws, N, C, H, W, K, G, CS, simd, lo, hi);
+        k_conv2d_wino_bwd_w(x, dy, dw, db, ws, N, C, H, W, K, G, CS, simd, lo, hi);
 }
 
 static void wino_pad_case(int N, int C, int H, int W, int K, int alg, int pad)
@@ -502,13 +507,14 @@ static void wino_pad_case(int N, int C, int H, int W, int K, int alg, int pad)
     snprintf(what, sizeof what, "winograd %s N%d C%d %dx%d K%d pad %d", alg == 2 ? "F(2x2,5x5)" : alg ? "F(4x4)" : "F(2x2)",
              N, C, H, W, K, pad);
     /* F(2x2, 5x5) below the channels codegen gives it too: the kernel takes any */
-    assert_true(alg == 2 || k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W));
+    assert_true(alg == 2 || (pad == 1 ? k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W)
+                                      : alg == 1 && k_wino4_ok(C, H, W, K, 3, 3, 1, pad, OH, OW)));
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
         long nws = k_wino_ws(C, H, W, K, simd), nwb = k_wino_ws(K, OH, OW, C, simd);
         if (alg) {
-            long a = alg == 2 ? k_wino25_ws(C, H, W, K, pad, simd) : k_wino4_ws(C, H, W, K, simd),
-                 b4 = alg == 2 ? k_wino25_ws(K, OH, OW, C, 4 - pad, simd) : k_wino4_ws(K, OH, OW, C, simd);
+            long a = alg == 2 ? k_wino25_ws(C, H, W, K, pad, simd) : k_wino4_ws(C, H, W, K, pad, simd),
+                 b4 = alg == 2 ? k_wino25_ws(K, OH, OW, C, 4 - pad, simd) : k_wino4_ws(K, OH, OW, C, 2 - pad, simd);
             nws = nws > a ? nws : a, nwb = nwb > b4 ? nwb : b4;
         }
         float *ws = garbage(nws > nwb ? nws : nwb), *y[3], *yb[3], *dx[3], *dw[3], *db[3];
@@ -680,7 +686,7 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
              alg == 2 ? "F(2x2,5x5)" : four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, 2, simd) : four ? k_wino4_ws(C, H, W, K, simd)
+        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, 2, simd) : four ? k_wino4_ws(C, H, W, K, 1, simd)
                                                                 : k_wino_ws(C, H, W, K, simd);
         float *ws = garbage(nws), *full = garbage(ny), *part = garbage(ny);
         whole(x, w, b, ga, be, mu, va, NULL, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
@@ -791,7 +797,7 @@ static void wino_zeros_case(int N, int C, int H, int W, int K, int alg)
              alg == 2 ? "F(2x2,5x5)" : four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, 2, simd) : four ? k_wino4_ws(C, H, W, K, simd)
+        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, 2, simd) : four ? k_wino4_ws(C, H, W, K, 1, simd)
                                                                 : k_wino_ws(C, H, W, K, simd);
         float *ws = garbage(nws), *all[2], *one = garbage(per);
         for (int keep = 0; keep < 2; keep++) {
@@ -843,6 +849,12 @@ static void test_winograd(void **state)
     wino_pad_case(2, 16, 12, 10, 16, 2, 1); /* 10x8 out */
     wino_pad_case(2, 20, 6, 7, 36, 2, 3);   /* 8x9 out, larger than the input */
     wino_pad_case(2, 16, 5, 4, 16, 2, 4);   /* 9x8 out */
+    /* F(4x4) at paddings 0 and 2 (training's valid 3x3 convs; the data gradient with 2 - pad) */
+    wino_pad_case(2, 32, 28, 28, 32, 1, 0); /* a valid 3x3: 26x26 out, its data gradient padding 2 */
+    wino_pad_case(3, 17, 9, 11, 20, 1, 0);  /* 7x9 out: the last tiles hang over */
+    wino_pad_case(2, 40, 14, 10, 72, 1, 0); /* 12x8 out; the weight gradient's blocks, 2 x 3, partial */
+    wino_pad_case(2, 16, 6, 7, 36, 1, 2);   /* 8x9 out, larger than the input */
+    wino_pad_case(2, 16, 4, 4, 16, 1, 2);   /* the smallest: 6x6 out from 4x4 */
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
