@@ -131,24 +131,18 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
     return wino_shape(C, x, K, n, k_wino_ok, k_wino_infer_ok);
 }
 
-/* No Winograd for an inference conv (the shape rule of kernels that run
- * in training only). */
-static int wino_never(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
-{
-    (void)C, (void)H, (void)W, (void)K, (void)R, (void)S, (void)stride, (void)pad, (void)OH, (void)OW;
-    return 0;
-}
-
 /* F(4x4, 3x3) (k_wino4.c) for a 3x3 stride-1 conv at padding 0 (a valid
- * conv) or 2 in training, its data gradient (the conv of dy with padding
- * 2 - pad) and where k_wino4_bwd_w_ok its weight gradient: F(2x2) and the
- * inference and part kernels are written for padding 1, so the direct
- * kernels had run these: a valid 3x3 conv 64->128 at 14x14 trained at
+ * conv) or 2: in training, its data gradient (the conv of dy with padding
+ * 2 - pad) and where k_wino4_bwd_w_ok its weight gradient; in inference
+ * where k_wino4_infer_ok, without a part kernel (wino). F(2x2) and the
+ * part kernels are written for padding 1, so the direct kernels had run
+ * these: a valid 3x3 conv 64->128 at 14x14 trained at
  * 0.86x PyPI PyTorch's speed, now 1.35x; 64->64 at 32x32 1.18x, now 2.49x
  * (bench/layers_vs_torch.py, 2 threads of a Sapphire Rapids). */
 static int use_wino4p(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
-    return wino_shape(C, x, K, n, k_wino4_ok, wino_never);
+    return wino_shape(C, x, K, n, k_wino4_ok, k_wino4_infer_ok) &&
+           (!inference(C, n) || k_wino4_pad_pays((int)x->d[1], (int)K, C->p->L->simd));
 }
 
 /* Winograd F(2x2, 5x5) (k_wino4.c) for a conv 5x5, stride 1, pad 2 of x
@@ -430,6 +424,7 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
     int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
     /* four: 6x6 tiles (k_wino4.c), F(4x4)'s or F(2x2, 5x5)'s */
     int four = strcmp(kernel, "k_conv2d_wino") != 0, probes = C->p->g->probes.n > 0;
+    int other = r == 3 && pad != 1;   /* F(4x4) at padding 0 or 2: no part kernel */
     long long eh = y->d[2], ew = y->d[3];
     double ik = -1, ok = -1, mk = -1;
     const IrNode *apply = NULL;
@@ -438,16 +433,17 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
         ik = keep_in(C, x), ok = keep_out(C, y, &apply);
         if (apply)
             mk = mask_before(C, apply, C->p->g->nodes.v[C->node]);
-        if (!strcmp(kernel, "k_conv2d_wino") || ((ik >= 0 || (probes && ok >= 0)) && r == 3))
+        if (!other && (!strcmp(kernel, "k_conv2d_wino") || ((ik >= 0 || (probes && ok >= 0)) && r == 3)))
             extent(C->p->g, y, &eh, &ew, 0);
         int full = eh == y->d[2] && ew == y->d[3];
         /* F(2x2, 5x5)'s part kernel is F(4x4)'s: every row and column, the
          * channels not split. Where it cannot run, the plain kernel does,
          * and the mask's application after it (no F(2x2) part kernel to
          * fall back on, and a conv whose channels a sweep switches off is
-         * correct without one: they are zeros in, and zeroed after) */
-        const char *p4 = r == 5 ? "k_conv2d_wino25_part" : "k_conv2d_wino4_part",
-                   *p2 = r == 5 ? NULL : "k_conv2d_wino_part";
+         * correct without one: they are zeros in, and zeroed after); at
+         * padding 0 or 2 always so */
+        const char *p4 = r == 5 ? "k_conv2d_wino25_part" : other ? NULL : "k_conv2d_wino4_part",
+                   *p2 = r == 5 || other ? NULL : "k_conv2d_wino_part";
         /* Convs with keep vectors (a sweep's variants) run a part kernel:
          * it leaves the channels they switch off out of its GEMMs, and the
          * modules compiled together share its bodies (its channel counts
@@ -592,7 +588,8 @@ static int node(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_wino4p(C, x, y->d[1], n)) {
-            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, 0, 3, (int)n->pad);
+            wino(C, x, n->in[1], n->nin == 3 ? n->in[2] : NULL, NULL, y, y->d[1], 0, 0, inference(C, n), 3,
+                 (int)n->pad);
             return 0;
         }
         if (use_wino25(C, x, y->d[1], n)) {
@@ -632,6 +629,11 @@ static int node(Cg *C, const IrNode *n)
             call(C, units, "k_conv2d_small_bn", "ppqpppppwiiiiiiiiiiifiiilh", O(C, x), O(C, n->in[1]),
                  Q(C, n->nin == 7 ? n->in[2] : NULL), O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]),
                  O(C, n->in[g0 + 3]), O(C, y), SMALL_SHAPE(x, y, n), 1e-5, n->p, (double)split, simd);
+            return 0;
+        }
+        if (use_wino4p(C, x, y->d[1], n)) {   /* after the small planes' kernels, as IR_CONV2D's */
+            wino(C, x, n->in[1], n->nin == 7 ? n->in[2] : NULL, &n->in[g0], y, y->d[1], (int)n->p, 0, 1, 3,
+                 (int)n->pad);
             return 0;
         }
         if (use_wino25(C, x, y->d[1], n)) {   /* after the small planes' kernels, as IR_CONV2D's */

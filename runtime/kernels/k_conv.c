@@ -501,7 +501,8 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
         fwd = fwd > wf ? fwd : wf;
         bx = bx > wb ? bx : wb;
     }
-    if (k_wino4_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* F(4x4) at paddings 0 and 2 */
+    if (k_wino4_ok(C, H, W, K, R, S, stride, pad, OH, OW) ||
+        k_wino4_infer_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* F(4x4) at paddings 0 and 2 */
         long wf = k_wino4_ws(C, H, W, K, pad, simd), wb = k_wino4_ws(K, OH, OW, C, 2 - pad, simd);
         fwd = fwd > wf ? fwd : wf;
         bx = bx > wb ? bx : wb;

@@ -234,6 +234,29 @@ int k_wino4_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, in
     return k_w4_shape(H, W, R, S, stride, pad, OH, OW) && C >= 16 && K >= 16;
 }
 
+int k_wino4_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    /* The forward alone at the eval batch against the direct kernel
+     * (bench_wino_small BENCH_PAD=0, batch 64, one thread, Sapphire
+     * Rapids): never at 7x7 (5x5 out), whatever the channels; at 14x14
+     * and 28x28 from 8 input channels, as k_wino4_pad_pays says per vector
+     * width. */
+    return k_w4_shape(H, W, R, S, stride, pad, OH, OW) && OH >= 8 && OW >= 8 && C >= 8 && K >= 1;
+}
+
+int k_wino4_pad_pays(int C, int K, int simd)
+{
+    /* With 16-float vectors the direct kernel stays ahead with few outputs
+     * (32->8 at 28x28 1.42 ms, F(4x4) 1.55) and is even at 16->16 (1.22
+     * against 1.17); F(4x4) wins from 12->32 (14x14: 0.43 against 0.32),
+     * 32->16 (28x28: 2.45 against 2.00) and 8->64 (14x14: 0.59 against
+     * 0.46). With 8-float vectors (the same machine) it wins from 8 input
+     * channels at any output count (8->8 at 28x28 and 14x14). */
+    if (simd >= 16)
+        return K >= 16 && C * K >= 384;
+    return C >= 8;
+}
+
 int k_wino4_bwd_w_ok(int C, int H, int W, int K, int pad)
 {
     /* Its sums run over every computed output, so tiles hanging over cost
