@@ -418,9 +418,9 @@ static void small_pix(Cg *C, const IrValue *x, const IrValue *b, IrValue *const 
 static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,
                  long long K, int relu, int flip, int infer, int r, int pad)
 {
-    const char *kernel = r == 5                               ? "k_conv2d_wino25"
+    const char *kernel = r == 5                           ? "k_conv2d_wino25"
                          : pad != 1 || wino4(C, x, infer) ? "k_conv2d_wino4"
-                                                            : "k_conv2d_wino";
+                                                          : "k_conv2d_wino";
     int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
     /* four: 6x6 tiles (k_wino4.c), F(4x4)'s or F(2x2, 5x5)'s */
     int four = strcmp(kernel, "k_conv2d_wino") != 0, probes = C->p->g->probes.n > 0;
