@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 
 #include "rt_progress.h"
 #include "run.h"
@@ -95,6 +96,18 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
     return cg_graph(a, m->eval.plan, eprefix, &m->calls, err, errlen);
 }
 
+/* Whether an arena of `size` bytes is more than this machine's memory and
+ * swap: then it is refused before anything touches it. With overcommit
+ * the allocation itself may succeed, and the memset after it end in the
+ * kernel's OOM killer instead of a message. */
+static int beyond_memory(size_t size)
+{
+    struct sysinfo si;
+    if (sysinfo(&si) != 0)
+        return 0;
+    return (unsigned long long)size / si.mem_unit > (unsigned long long)si.totalram + si.totalswap;
+}
+
 /* After the JIT has the calls: the steps, the arena, the pool, the scratch. */
 static int finish(RunModel *m, Arena *a, int threads, RtPool *share, char *err, size_t errlen)
 {
@@ -107,9 +120,15 @@ static int finish(RunModel *m, Arena *a, int threads, RtPool *share, char *err, 
         return -1;
     }
     size_t size = (size_t)((m->L->size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN);
-    m->base = aligned_alloc(PLAN_ALIGN, size);
+    m->base = beyond_memory(size) ? NULL : aligned_alloc(PLAN_ALIGN, size);
     if (!m->base) {
-        snprintf(err, errlen, "out of memory: model '%s' needs %.1f MB", m->net->name, (double)size / 1e6);
+        /* the training graph's batch is what a user can change: say so */
+        if (m->train.g)
+            snprintf(err, errlen, "out of memory: model '%s' needs %.1f MB to train at batch %lld; a smaller batch "
+                     "(batch = N in its train statement) needs less", m->net->name, (double)size / 1e6,
+                     m->train.g->batch);
+        else
+            snprintf(err, errlen, "out of memory: model '%s' needs %.1f MB", m->net->name, (double)size / 1e6);
         return -1;
     }
     memset(m->base, 0, size);

@@ -23,6 +23,13 @@ expect(1 "mwtc: error: ${TMP}/none" train missing.mwt)
 program(empty "idx(\"${TMP}/empty\")" 10 "[1, 28, 28]")
 expect(1 "mwtc: error: ${TMP}/empty/train-images-idx3-ubyte" train empty.mwt)
 expect(1 "(dataset d at empty.mwt:1)" train empty.mwt)
+# more memory than any machine has (2.9 TB at batch 128): refused before it is touched, naming the batch
+file(WRITE ${TMP}/huge.mwt "dataset d = synthetic(n = 128, test = 16) { classes = 3  shape = [1, 256, 256] }
+model m : [1, 256, 256] -> [3] { conv(16384) relu conv(16384) relu gap linear(3) }
+train m on d { epochs = 1  batch = 128 }
+")
+expect(1 "mwtc: error: out of memory: model 'm' needs" train huge.mwt)
+expect(1 "to train at batch 128; a smaller batch (batch = N in its train statement) needs less" train huge.mwt)
 file(WRITE ${TMP}/default_batch.mwt "dataset d = synthetic(n = 200, test = 32) { classes = 3  shape = [1, 8, 8] }
 model m : [1, 8, 8] -> [3] { conv(4) relu gap linear(3) }
 train m on d { epochs = 1 }
