@@ -137,6 +137,14 @@ int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, FILE 
     char err[1024];
     if (rt_ckpt_writable(ro.ckpt, err, sizeof err) != 0 || run_train(&c->arena, t, &ro, &r, err, sizeof err) != 0) {
         diag_plain(&c->diag, "%s", err);
+        /* Ctrl-C after an epoch: say how to go on from it */
+        if (rt_interrupted() && strstr(err, "the checkpoint holds")) {
+            char lim[48] = "";   /* a resume must see the images this run saw */
+            if (o->limit > 0)
+                snprintf(lim, sizeof lim, " --limit %lld", (long long)o->limit);
+            fprintf(stderr, "mwtc: note: mwtc%s %s --resume %s%s goes on from there\n",
+                    strcmp(o->command, "run") ? " train" : "", o->file, ro.ckpt, lim);
+        }
         return EXIT_ERROR;
     }
     if (out)

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "driver.h"
 #include "repl.h"
+#include "rt_progress.h"
 
 /* What stdout could not take (a full disk, a closed pipe) is an I/O error:
  * exit 1, as LANGUAGE.md says, and not a successful run whose output is
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(o.command, "repl") == 0)
         return output_status(repl_run(&o, argv[0]));
+    rt_interrupt_install();   /* Ctrl-C while training stops after the step (rt_progress.h) */
     Compilation *c = calloc(1, sizeof *c);
     if (!c) {
         fputs("mwtc: error: out of memory\n", stderr);
@@ -71,6 +73,8 @@ int main(int argc, char **argv)
     status = cmd_main(c, &o);
 done:
     status = output_status(status);
+    if (rt_interrupted())   /* stopped by Ctrl-C, as a shell reports a program it ended */
+        status = 128 + SIGINT;
     arena_free(&c->arena);
     free(c);
     return status;

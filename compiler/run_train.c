@@ -169,6 +169,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     char what[160];
     snprintf(what, sizeof what, "train %s", t->model->name);
     RtProgress *p = rt_progress_begin(stderr, o->progress, what, meta.epochs, steps, first, B);
+    rt_interrupt_arm(1);   /* the command line's Ctrl-C stops between steps from here */
     float *xs = run_images(&m, &m.train);
     int32_t *ys = run_labels(&m, &m.train);
     double train_time = 0;
@@ -180,7 +181,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
             idx[i] = (uint32_t)i;
         rt_data_shuffle(idx, (size_t)n, &rng);
         for (int s = 0; s < steps; s++) {
-            if (rt_interrupted()) {   /* the REPL's Ctrl-C: the checkpoint keeps the last whole epoch */
+            if (rt_interrupted()) {   /* Ctrl-C: the checkpoint keeps the last whole epoch */
                 rt_progress_end(p);
                 int kept = o->ckpt && (e > first || (o->resume && !strcmp(o->resume, o->ckpt) && e > 0));
                 snprintf(err, errlen, "interrupted at epoch %d, step %d; %s", e + 1, s + 1,
@@ -231,6 +232,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         r->batchnorm |= ((const IrNode *)m.eval.g->nodes.v[i])->op == IR_BATCHNORM;
     rc = 0;
 done:
+    rt_interrupt_arm(0);
     free(idx);
     run_model_free(&m);
     if (module)

@@ -25,11 +25,38 @@ struct RtProgress {
   int shown;       /* characters of the bar on the current line; 0: none */
 };
 
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t interrupted, armed;
 
 void rt_interrupt_request(void) { interrupted = 1; }
 int rt_interrupted(void) { return interrupted != 0; }
 void rt_interrupt_clear(void) { interrupted = 0; }
+void rt_interrupt_arm(int on) { armed = on; }
+
+/* The command line's Ctrl-C: inside a training loop (armed) the first one
+ * asks it to stop after its step, so that the checkpoint of the last whole
+ * epoch is where the run ends and the run says so; a second one, or one
+ * anywhere else, ends mwtc at once, as without a handler. */
+static void on_interrupt(int sig)
+{
+  if (armed && !interrupted) {
+    static const char msg[] = "\nmwtc: stopping after this step (Ctrl-C again to quit now)\n";
+    interrupted = 1;
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    return;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void rt_interrupt_install(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+}
 
 double rt_clock(void) {
   struct timespec ts;

@@ -50,5 +50,10 @@ double rt_clock(void);
 void rt_interrupt_request(void);
 int rt_interrupted(void);
 void rt_interrupt_clear(void);
+/* The command line's handler (not the REPL's): Ctrl-C stops a training
+ * loop between steps while it is armed (rt_interrupt_arm), and ends the
+ * program at once otherwise or when pressed again. */
+void rt_interrupt_install(void);
+void rt_interrupt_arm(int on);
 
 #endif

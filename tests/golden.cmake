@@ -47,6 +47,12 @@ add_test(NAME cli/train
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DSRC=${CMAKE_SOURCE_DIR}
                  -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_train -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_train.cmake)
 
+# Ctrl-C while training: stopped after the step, exit 130, the checkpoint whole, --resume goes on.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+add_test(NAME cli/interrupt
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cli/interrupt.py --mwtc $<TARGET_FILE:mwtc>
+                 --tmp ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_interrupt)
+
 # mwtc repl fed from a pipe.
 add_test(NAME cli/repl
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl
@@ -59,7 +65,6 @@ add_test(NAME cli/repl
 # thread and on many (the same checkpoint), modularize, report, eval and emit,
 # its object linked into a C program. A fixed number of runs from a fixed
 # seed, so a failure reproduces.
-find_package(Python3 REQUIRED COMPONENTS Interpreter)
 foreach(mode_runs mwt:400 ckpt:200 idx:200 arch:48 repl:150 cli:300)
   string(REPLACE ":" ";" mr ${mode_runs})
   list(GET mr 0 mode)
