@@ -380,6 +380,8 @@ void cli_help(const char *command)
              "batch of an epoch is dropped. After every epoch the test accuracy is measured\n"
              "and the checkpoint written (default MODEL.ckpt; a temporary file renamed over it).\n"
              "Progress goes to stderr: a bar on a terminal, one line per epoch otherwise.\n"
+             "Ctrl-C stops the run after its step (exit 130): the checkpoint holds the last\n"
+             "whole epoch, and --resume goes on from it; a second Ctrl-C quits at once.\n"
              "\n"
              "  --resume CKPT  continue a run from its checkpoint (parameters, optimizer state,\n"
              "                 random generator, epoch): it ends where the whole run would have;\n"
