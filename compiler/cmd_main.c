@@ -9,6 +9,7 @@
 #include "ir.h"
 #include "report_check.h"
 #include "rt_ckpt.h"
+#include "rt_progress.h"
 
 int cmd_check(Compilation *c, const CliOptions *o)
 {
@@ -211,8 +212,16 @@ static int main_job(Compilation *c, const CliOptions *o)
                 strcmp(o->file, "<repl>") ? o->file : "the session");
     if (status == EXIT_OK)
         status = outputs_writable(c, o);
-    for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++)
+    for (int i = 0; i < c->checked.trains.n && status == EXIT_OK; i++) {
         status = cmd_train_one(c, o, c->checked.trains.v[i], step(&s, STEP_TRAIN));
+        /* Ctrl-C in a run's last step: it finished, and what follows is not started */
+        if (status == EXIT_OK && rt_interrupted()) {
+            diag_plain(&c->diag, "stopped by Ctrl-C: training %s finished, its checkpoint holds every epoch; "
+                       "the statements after it did not run",
+                       ((const TrainInfo *)c->checked.trains.v[i])->model->name);
+            status = EXIT_ERROR;
+        }
+    }
     for (int i = 0; i < c->checked.modularizes.n && status == EXIT_OK; i++) {
         const ModularizeInfo *m = c->checked.modularizes.v[i];
         const TrainInfo *t = NULL;
