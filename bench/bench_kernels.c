@@ -179,10 +179,10 @@ int main(int argc, char **argv)
         total_flop += 3 * flop, total_t += t[0] + t[1] + t[2];
         /* as mwtc runs them: Winograd where codegen picks it (cg.c use_wino), else the direct kernel */
         const char *we = getenv("MWTC_WINOGRAD");
-        int off_ = we && !strcmp(we, "off");
-        int f25 = R == 5 && !off_ && k_wino25_ok(C, H, W, K, R, R, 1, pad, OH, OW);
-        int f4p = R == 3 && !off_ && k_wino4_ok(C, H, W, K, R, R, 1, pad, OH, OW); /* F(4x4) at padding 0 or 2 */
-        int wf = f25 || f4p || (!off_ && k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW));
+        int woff = we && !strcmp(we, "off");
+        int f25 = R == 5 && !woff && k_wino25_ok(C, H, W, K, R, R, 1, pad, OH, OW);
+        int f4p = R == 3 && !woff && k_wino4_ok(C, H, W, K, R, R, 1, pad, OH, OW); /* F(4x4) at padding 0 or 2 */
+        int wf = f25 || f4p || (!woff && k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW));
         int ww = wf && (f25   ? k_wino25_bwd_w_ok(C, H, W, K, pad)
                         : f4p ? k_wino4_bwd_w_ok(C, H, W, K, pad)
                               : k_wino_bwd_w_ok(C, H, W, K));
