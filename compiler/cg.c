@@ -814,6 +814,33 @@ static int node(Cg *C, const IrNode *n)
     case IR_GAP_GRAD:
         call(C, (int)(y->d[0] * y->d[1]), "k_gap_bwd", "ppilh", O(C, x), O(C, y), (double)(y->d[2] * y->d[3]));
         return 0;
+    case IR_SPACE_TO_DEPTH: /* x [N,C,H,W] -> y [N,4C,HP,WP] */
+        call(C, (int)(x->d[0] * x->d[1]), "k_space_to_depth", "ppiiiiiiilh", O(C, x), O(C, y), (double)x->d[0],
+             (double)x->d[1], (double)x->d[2], (double)x->d[3], (double)y->d[2], (double)y->d[3], (double)n->pad);
+        return 0;
+    case IR_DEPTH_TO_SPACE: /* x [N,4C,HP,WP] -> y [N,C,H,W] */
+        call(C, (int)(y->d[0] * y->d[1]), "k_depth_to_space", "ppiiiiiiilh", O(C, x), O(C, y), (double)y->d[0],
+             (double)y->d[1], (double)y->d[2], (double)y->d[3], (double)x->d[2], (double)x->d[3], (double)n->pad);
+        return 0;
+    case IR_PHASE_W:
+        /* In inference the weights do not change from one run to the next:
+         * regrouped once, by a preparation call, into room of their own,
+         * where the conv (and its own preparation, which runs after) reads
+         * them */
+        if (!C->p->g->training && x->kind == IR_V_PARAM) {
+            CgPrep saved;
+            double at = prep_begin(C, ir_numel(y), &saved);
+            call(C, (int)x->d[0], "k_phase_w", "ppiiilh", O(C, x), at, (double)x->d[0], (double)x->d[1], (double)n->k);
+            prep_end(C, &saved);
+            C->p->off[y->id] = (long long)at;
+            return 0;
+        }
+        call(C, (int)x->d[0], "k_phase_w", "ppiiilh", O(C, x), O(C, y), (double)x->d[0], (double)x->d[1], (double)n->k);
+        return 0;
+    case IR_PHASE_W_GRAD: /* x [K,4C,3,3] -> y [K,C,R,R] */
+        call(C, (int)y->d[0], "k_phase_w_grad", "ppiiilh", O(C, x), O(C, y), (double)y->d[0], (double)y->d[1],
+             (double)n->k);
+        return 0;
     case IR_LINEAR: {
         const IrValue *w = n->in[1];
         /* a small batch also splits its outputs, in groups of 16, over the threads */

@@ -337,6 +337,10 @@ void ir_print(FILE *out, const IrGraph *g)
         case IR_AVGPOOL:
         case IR_MAXPOOL_GRAD:
         case IR_AVGPOOL_GRAD: fprintf(out, " {k %lld, stride %lld}", n->k, n->stride); break;
+        case IR_SPACE_TO_DEPTH:
+        case IR_DEPTH_TO_SPACE: fprintf(out, " {pad %lld}", n->pad); break;
+        case IR_PHASE_W:
+        case IR_PHASE_W_GRAD: fprintf(out, " {k %lld}", n->k); break;
         case IR_DROPOUT:
         case IR_DROPOUT_GRAD: fprintf(out, " {p %g, salt %d}", n->p, n->salt); break;
         case IR_CONST:

@@ -109,6 +109,11 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g);
  * where nothing between them reads what moves: then the conv knows its
  * mask (cg.c's part kernels). */
 void pass_gens_first(IrGraph *g);
+/* Phases (pass_phase.c): g, or a copy whose 5x5 stride-2 convs, where
+ * the 3x3 conv over their input's phases runs in the Winograd kernels, are
+ * that conv between space_to_depth and phase_weights (their gradients
+ * likewise); values and origin as pass_fuse's. */
+IrGraph *pass_phase(Arena *a, const IrGraph *g, int simd);
 /* g with a node order of its own to change (and an origin: g's indices). */
 IrGraph *ir_copy_order(Arena *a, const IrGraph *g);
 /* Re-derives every shape from the ops' rules; 0 when all agree, else -1 and

@@ -72,6 +72,18 @@ static int pooled(const IrNode *n, const IrValue *x, long long *d)
     return 4;
 }
 
+/* Whether xp [B,4C,H',W'] can hold the phases of x [B,C,H,W] shifted by
+ * off: at least a row and a column, and at most one past x's last. */
+static int phases_fit(const IrValue *x, const IrValue *xp, long long off)
+{
+    if (x->rank != 4 || xp->rank != 4 || xp->d[0] != x->d[0] || xp->d[1] != 4 * x->d[1] || off < 0 || off > 1)
+        return 0;
+    for (int i = 2; i < 4; i++)
+        if (xp->d[i] < 1 || xp->d[i] > (x->d[i] + off + 1) / 2 + 1)
+            return 0;
+    return 1;
+}
+
 /* The shape the op's rule gives; -1 when the operands do not fit the rule. */
 static int derive(const IrNode *n, long long B, long long *d)
 {
@@ -306,6 +318,24 @@ static int derive(const IrNode *n, long long B, long long *d)
             return -1;
         memcpy(d, x->d, sizeof(long long) * 2);
         return 2;
+    case IR_SPACE_TO_DEPTH:
+    case IR_DEPTH_TO_SPACE: {
+        /* the phases xp [B,4C,H',W'] of x [B,C,H,W]: the out-of-place side is the result's */
+        const IrValue *xs = n->op == IR_SPACE_TO_DEPTH ? x : n->out, *xp = n->op == IR_SPACE_TO_DEPTH ? n->out : x;
+        if (!phases_fit(xs, xp, n->pad))
+            return -1;
+        memcpy(d, n->out->d, sizeof(long long) * 4);
+        return 4;
+    }
+    case IR_PHASE_W:
+    case IR_PHASE_W_GRAD: {
+        const IrValue *w = n->op == IR_PHASE_W ? x : n->out, *wp = n->op == IR_PHASE_W ? n->out : x;
+        long long s[4] = { w->d[0], 4 * w->d[1], 3, 3 };
+        if (w->rank != 4 || n->k < 1 || n->k > 6 || w->d[2] != n->k || w->d[3] != n->k || !same(wp, 4, s))
+            return -1;
+        memcpy(d, n->out->d, sizeof(long long) * 4);
+        return 4;
+    }
     case IR_NUM_OPS:
         break;
     }

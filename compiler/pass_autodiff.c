@@ -86,6 +86,16 @@ static int rule(Ad *A, const IrNode *n, IrValue *gy, char *err, size_t errlen)
             acc(A, n->in[2], ir_add_result(A->a, A->g, b, 1, n->in[2]->d));
         return 0;
     }
+    case IR_SPACE_TO_DEPTH:
+        b = emit(A, IR_DEPTH_TO_SPACE, 1, &gy, x);
+        b->pad = n->pad;
+        acc(A, x, b->out);
+        return 0;
+    case IR_PHASE_W:
+        b = emit(A, IR_PHASE_W_GRAD, 1, &gy, x);
+        b->k = n->k;
+        acc(A, x, b->out);
+        return 0;
     case IR_BATCHNORM: {
         IrValue *in[4] = { x, gy, n->in[1], n->extra[0] };
         b = emit(A, IR_BATCHNORM_GRAD, 4, in, x);

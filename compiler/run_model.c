@@ -70,6 +70,9 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
     const char *first = getenv("MWTC_MASK_FIRST");
     if (!m->eval.g->exports_prefix && !(first && !strcmp(first, "off")))
         pass_gens_first(fused);
+    if (train)
+        tfused = pass_phase(a, tfused, simd);
+    fused = pass_phase(a, fused, simd);
     char why[512];
     if ((train && ir_verify(tfused, why, sizeof why) != 0) || ir_verify(fused, why, sizeof why) != 0) {
         snprintf(err, errlen, "internal error: the fused graphs of '%s' do not verify: %s", net->name, why);

@@ -278,6 +278,21 @@ void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, floa
 /* out[i] = part[0][i] + part[1][i] + ... + part[G-1][i], in that order. units: elements i < len. */
 void k_sum_parts(const float *restrict part, float *restrict out, int G, int len, int lo, int hi);
 
+/* --- a stride-2 5x5 conv's phases (k_phase.c, pass_phase.c): x [N,C,H,W] <-> xp [N,4C,HP,WP], channel
+ * f*C + c of xp (f = 2 alpha + beta) at (u, v) being x[c][2u + alpha - off][2v + beta - off] (0 outside
+ * x); w [K,C,R,R] (R <= 6) <-> wp [K,4C,3,3], wp[o][f*C + c][a][b] = w[o][c][2a + alpha][2b + beta]
+ * (0 past R). Each pair is the other's adjoint. --- */
+/* xp from x (every element written). units: input planes, N*C. */
+void k_space_to_depth(const float *restrict x, float *restrict xp, int N, int C, int H, int W, int HP, int WP, int off,
+                      int lo, int hi);
+/* dx from dxp (every element written; rows and columns past xp's get 0). units: N*C. */
+void k_depth_to_space(const float *restrict dxp, float *restrict dx, int N, int C, int H, int W, int HP, int WP,
+                      int off, int lo, int hi);
+/* wp from w. units: K. */
+void k_phase_w(const float *restrict w, float *restrict wp, int K, int C, int R, int lo, int hi);
+/* dw from dwp (the taps past R dropped). units: K. */
+void k_phase_w_grad(const float *restrict dwp, float *restrict dw, int K, int C, int R, int lo, int hi);
+
 /* --- linear: x [B,F], w [O,F] (PyTorch's layout), b [O] or NULL, y [B,O] --- */
 long k_linear_ws(int B, int F, int O, int simd);
 /* y = x w^T + b. units: rows b < B; with og > 1, og groups of outputs times

@@ -19,3 +19,4 @@ mwtc_add_unit_test(test_fuse SOURCES unit/test_fuse.c unit/mwt_test.c LIBS mwtc_
 # C compiler that builds mwtc, against the JIT's scores.
 mwtc_add_unit_test(test_aot SOURCES unit/test_aot.c unit/mwt_test.c LIBS mwtc_compiler)
 target_compile_definitions(test_aot PRIVATE MWTC_TEST_CC="${CMAKE_C_COMPILER}")
+mwtc_add_unit_test(test_phase SOURCES unit/test_phase.c unit/mwt_test.c LIBS mwtc_compiler)

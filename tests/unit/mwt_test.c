@@ -104,12 +104,26 @@ void tc_model_init(RunModel *m, TestComp *t, Net *model, const TrainInfo *tr, in
     run_model_init(m, rng, mask_init);
 }
 
-TestComp *tc_train_modular(const char *name, const char *src, const char *ckpt_name, int sweep, char *ckpt,
-                           size_t ckpt_len, ModReport *r)
+TestComp *tc_compile_ok(const char *name, const char *src)
 {
     TestComp *t = tc_compile(name, src, 1);
     if (t->errors)
         fail_msg("%s", t->diags);
+    return t;
+}
+
+int tc_count_op(const IrGraph *g, IrOp op)
+{
+    int k = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        k += ((const IrNode *)g->nodes.v[i])->op == op;
+    return k;
+}
+
+TestComp *tc_train_modular(const char *name, const char *src, const char *ckpt_name, int sweep, char *ckpt,
+                           size_t ckpt_len, ModReport *r)
+{
+    TestComp *t = tc_compile_ok(name, src);
     char err[1024];
     snprintf(ckpt, ckpt_len, "%s", tc_tmp_path(ckpt_name));
     RunOptions o = { .seed = -1, .progress = RT_PROGRESS_QUIET, .ckpt = ckpt };

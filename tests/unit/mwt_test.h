@@ -23,6 +23,10 @@ typedef struct TestComp {
 /* Writes `src` to a temporary file named `name` and runs the front end on it
  * (check = 0: parse only). */
 TestComp *tc_compile(const char *name, const char *src, int check);
+/* tc_compile(name, src, 1), failing the test on any error. */
+TestComp *tc_compile_ok(const char *name, const char *src);
+/* How many nodes of g are op's. */
+int tc_count_op(const IrGraph *g, IrOp op);
 /* The same on a file of the source tree, e.g. "examples/fashion.mwt". */
 TestComp *tc_compile_source(const char *rel, int check);
 void tc_free(TestComp *t);

@@ -129,23 +129,35 @@ static double worst_diff(const float *want, int K, const int *sel, const float *
     return worst;
 }
 
+/* text trained and modularized into the checkpoint ckpt_name (its path in
+ * ck[512]), opened as eval --module opens it (*z, its frequencies read). */
+static TestComp *trained(const char *name, const char *text, const char *ckpt_name, char *ck, Mz **z, RunMeta *meta)
+{
+    char err[1024];
+    ModReport rep;
+    TestComp *t = tc_train_modular(name, text, ckpt_name, 0, ck, 512, &rep);
+    RunOptions ro = { .ckpt = ck, .progress = RT_PROGRESS_QUIET, .seed = -1 };
+    *z = NULL;
+    if (mz_open(z, &t->c.arena, t->c.checked.trains.v[0], ck, 2, meta, err, sizeof err) != 0 ||
+        mz_frequencies(*z, &ro, 1, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return t;
+}
+
 static void test_emitted_module(void **st)
 {
     (void)st;
     char ck[512], err[1024];
-    ModReport rep;
-    TestComp *t = tc_train_modular("aot.mwt", src, "aot.ckpt", 0, ck, sizeof ck, &rep);
+    RunMeta meta;
+    Mz *z;
+    TestComp *t = trained("aot.mwt", src, "aot.ckpt", ck, &z, &meta);
     const TrainInfo *tr = t->c.checked.trains.v[0];
     Arena *a = &t->c.arena;
     ModularizeInfo mi = *(const ModularizeInfo *)t->c.checked.modularizes.v[0];
+    RunOptions ro = { .ckpt = ck, .progress = RT_PROGRESS_QUIET, .seed = -1 };
 
     /* the module of classes 2 and 0, as eval --module takes it; the JIT's
      * scores: the modular model with the other kernels switched off */
-    Mz *z = NULL;
-    RunMeta meta;
-    RunOptions ro = { .ckpt = ck, .progress = RT_PROGRESS_QUIET, .seed = -1 };
-    if (mz_open(&z, a, tr, ck, 2, &meta, err, sizeof err) != 0 || mz_frequencies(z, &ro, 1, err, sizeof err) != 0)
-        fail_msg("%s", err);
     int classes[2] = { 2, 0 };
     unsigned char keep[64];
     assert_true(z->st.kernels <= 64);
@@ -273,6 +285,60 @@ static void test_emitted_module(void **st)
                               err, sizeof err),
                      -1);
     assert_non_null(strstr(err, "class 7 is not a class of reuse 'pair'"));
+    mz_close(z);
+    tc_free(t);
+}
+
+/* A masked stride-2 5x5 conv (7x7 out), a 3x3 conv over its input's
+ * phases in inference (pass_phase.c), its regrouped weights made by the
+ * emitted object's preparation: a module of one class, generators kept and
+ * dropped, scores the JIT's. */
+static void test_emitted_strided(void **st)
+{
+    (void)st;
+    static const char *strided =
+        "dataset d = synthetic(n = 512, test = 128, seed = 5) { classes = 4  shape = [2, 12, 12] }\n"
+        "model m : [2, 12, 12] -> [4] {\n"
+        "    conv(8) batchnorm relu\n"
+        "    modular { conv(16, k = 5, stride = 2, pad = 3) batchnorm relu conv(16) batchnorm relu }\n"
+        "    flatten linear(16) relu linear(4) }\n"
+        "train m on d { epochs = 2  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
+        "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
+        "modularize m { threshold = 0.9 }\n";
+    char ck[512], err[1024];
+    RunMeta meta;
+    Mz *z;
+    TestComp *t = trained("strided.mwt", strided, "strided.ckpt", ck, &z, &meta);
+    const TrainInfo *tr = t->c.checked.trains.v[0];
+    Arena *a = &t->c.arena;
+    ModularizeInfo mi = *(const ModularizeInfo *)t->c.checked.modularizes.v[0];
+    int classes[1] = { 1 };
+    unsigned char keep[64];
+    assert_true(z->st.kernels <= 64);
+    mod_module(&z->st, classes, 1, 0.9, keep);
+    long long kept = mod_kept(keep, z->st.kernels);
+    print_message("module of class 1: %lld of %lld kernels\n", kept, z->st.kernels);
+    assert_true(kept > 0 && kept < z->st.kernels);
+    RunModel full;
+    if (run_model_build(&full, a, tr->model, NULL, N, 2, 0, err, sizeof err) != 0 ||
+        run_ckpt_load(&full, ck, &meta, NULL, 0, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    int phased = 0;
+    for (int i = 0; i < full.calls.n; i++)
+        phased += !strcmp(full.calls.v[i].kernel, "k_space_to_depth");
+    assert_true(phased > 0);
+    for (int gen = 1; gen >= 0; gen--) {
+        float want[N * 4], got[N];
+        run_model_set_module(&full, keep, gen);
+        jit_scores(&full, &z->ds, &z->norm, want, 4);
+        mi.keep_generators = gen;
+        assert_int_equal(emit_and_run(t, &mi, NULL, ck, classes, 1, gen ? "str_kept" : "str_dropped", NULL, &z->ds, got),
+                         0);
+        double worst = worst_diff(want, 4, classes, got, 1);
+        print_message("generators %s: max |emitted - JIT| %.3g\n", gen ? "kept" : "dropped", worst);
+        assert_true(worst <= 1e-4);
+    }
+    run_model_free(&full);
     mz_close(z);
     tc_free(t);
 }
@@ -469,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_cpu_check_agrees_with_the_compiler),
         cmocka_unit_test(test_emitted_module),
         cmocka_unit_test(test_emitted_whole_model),
+        cmocka_unit_test(test_emitted_strided),
         cmocka_unit_test(test_bulk_graph_pins_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,14 +19,6 @@ static const char *src =
     "    gap linear(4) }\n"
     "train m on d { epochs = 1  batch = 16  optimizer = sgd(lr = 0.05) }\n";
 
-static int count(const IrGraph *g, IrOp op)
-{
-    int k = 0;
-    for (int i = 0; i < g->nodes.n; i++)
-        k += ((const IrNode *)g->nodes.v[i])->op == op;
-    return k;
-}
-
 /* Nodes of op whose fused relu flag is p (and with nin operands, unless nin < 0). */
 static int count_fused(const IrGraph *g, IrOp op, double p, int nin)
 {
@@ -41,23 +33,21 @@ static int count_fused(const IrGraph *g, IrOp op, double p, int nin)
 static void test_what_fuses(void **st)
 {
     (void)st;
-    TestComp *t = tc_compile("fuse.mwt", src, 1);
-    if (t->errors)
-        fail_msg("%s", t->diags);
+    TestComp *t = tc_compile_ok("fuse.mwt", src);
     Arena *a = &t->c.arena;
     IrGraph *g = ir_lower(a, tc_model(t, "m"), NULL, 4);
     IrGraph *f = pass_fuse(a, g);
     char why[256];
     assert_int_equal(ir_verify(f, why, sizeof why), 0);
-    assert_int_equal(count(g, IR_CONV2D), 5);
-    assert_int_equal(count(f, IR_CONV2D), 0);
-    assert_int_equal(count(f, IR_CONV2D_BN), 5);
-    assert_int_equal(count(f, IR_BATCHNORM), 0);
+    assert_int_equal(tc_count_op(g, IR_CONV2D), 5);
+    assert_int_equal(tc_count_op(f, IR_CONV2D), 0);
+    assert_int_equal(tc_count_op(f, IR_CONV2D_BN), 5);
+    assert_int_equal(tc_count_op(f, IR_BATCHNORM), 0);
     /* relus: after conv 1 and inside the block into the conv; the masked
      * layer's into its mask_apply; the one after the add stays */
-    assert_int_equal(count(g, IR_RELU), 4);
-    assert_int_equal(count(f, IR_RELU), 1);
-    assert_int_equal(count(f, IR_MASK_APPLY), 1);
+    assert_int_equal(tc_count_op(g, IR_RELU), 4);
+    assert_int_equal(tc_count_op(f, IR_RELU), 1);
+    assert_int_equal(tc_count_op(f, IR_MASK_APPLY), 1);
     assert_int_equal(count_fused(f, IR_MASK_APPLY, 1, -1), 1);
     for (int i = 0; i < f->nodes.n; i++) {
         assert_true(f->origin[i] >= 0 && f->origin[i] < g->nodes.n);
@@ -65,7 +55,7 @@ static void test_what_fuses(void **st)
     }
     assert_int_equal(count_fused(f, IR_CONV2D_BN, 1, -1), 2);
     /* the source graph is untouched; the masks and logits are the same values */
-    assert_int_equal(count(g, IR_BATCHNORM), 5);
+    assert_int_equal(tc_count_op(g, IR_BATCHNORM), 5);
     assert_ptr_equal(f->logits, g->logits);
     assert_ptr_equal(f->masks.v[0], g->masks.v[0]);
     /* a training graph keeps its convs and batchnorms (the backward reads
@@ -76,23 +66,23 @@ static void test_what_fuses(void **st)
     assert_int_equal(pass_autodiff(a, tg, why, sizeof why), 0);
     IrGraph *tf = pass_fuse(a, tg);
     assert_int_equal(ir_verify(tf, why, sizeof why), 0);
-    assert_int_equal(count(tf, IR_CONV2D_BN), 0);
-    assert_int_equal(count(tf, IR_BATCHNORM), 4);
-    assert_int_equal(count(tg, IR_RELU), 4);
-    assert_int_equal(count(tg, IR_RELU_GRAD), 4);
-    assert_int_equal(count(tf, IR_RELU), 1);
-    assert_int_equal(count(tf, IR_RELU_GRAD), 1);
+    assert_int_equal(tc_count_op(tf, IR_CONV2D_BN), 0);
+    assert_int_equal(tc_count_op(tf, IR_BATCHNORM), 4);
+    assert_int_equal(tc_count_op(tg, IR_RELU), 4);
+    assert_int_equal(tc_count_op(tg, IR_RELU_GRAD), 4);
+    assert_int_equal(tc_count_op(tf, IR_RELU), 1);
+    assert_int_equal(tc_count_op(tf, IR_RELU_GRAD), 1);
     assert_int_equal(count_fused(tf, IR_BATCHNORM, 1, -1), 2);
     assert_int_equal(count_fused(tf, IR_BATCHNORM_GRAD, 1, 5), 2);
     /* the masked layer's batchnorm and mask_apply (its relu in it): one
      * bn_mask, their gradients one bn_mask_grad */
-    assert_int_equal(count(tf, IR_MASK_APPLY), 0);
-    assert_int_equal(count(tf, IR_MASK_APPLY_GRAD), 0);
+    assert_int_equal(tc_count_op(tf, IR_MASK_APPLY), 0);
+    assert_int_equal(tc_count_op(tf, IR_MASK_APPLY_GRAD), 0);
     assert_int_equal(count_fused(tf, IR_BN_MASK, 1, 6), 1);
     assert_int_equal(count_fused(tf, IR_BN_MASK_GRAD, 1, 6), 1);
     /* the masked conv's input: the add of the conv's and the generator's shares of its gradient */
     assert_int_equal(count_fused(tf, IR_MASK_GEN_GRAD, 0, 5), 1);
-    assert_int_equal(count(tf, IR_ADD), count(tg, IR_ADD) - 1);
+    assert_int_equal(tc_count_op(tf, IR_ADD), tc_count_op(tg, IR_ADD) - 1);
     assert_int_equal(tf->nodes.n, tg->nodes.n - 9);
     assert_ptr_equal(tf->loss, tg->loss);
     tc_free(t);
@@ -125,18 +115,18 @@ static void test_what_fuses_with_pools(void **st)
     IrGraph *tf = pass_fuse(a, tg);
     if (ir_verify(tf, why, sizeof why) != 0)
         fail_msg("%s", why);
-    assert_int_equal(count(tg, IR_MAXPOOL), 5);
+    assert_int_equal(tc_count_op(tg, IR_MAXPOOL), 5);
     assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 1, 6), 1);
     assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 0, 6), 1);
     assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 1, 5), 1);
     assert_int_equal(count_fused(tf, IR_BN_MASK_POOL, 0, 5), 1);
-    assert_int_equal(count(tf, IR_BN_MASK_POOL_GRAD), 4);
-    assert_int_equal(count(tf, IR_BATCHNORM), 0);
-    assert_int_equal(count(tf, IR_BATCHNORM_GRAD), 0);
+    assert_int_equal(tc_count_op(tf, IR_BN_MASK_POOL_GRAD), 4);
+    assert_int_equal(tc_count_op(tf, IR_BATCHNORM), 0);
+    assert_int_equal(tc_count_op(tf, IR_BATCHNORM_GRAD), 0);
     assert_int_equal(count_fused(tf, IR_BN_MASK, 1, 6), 1);   /* the residual's */
-    assert_int_equal(count(tf, IR_BN_MASK_GRAD), 1);
-    assert_int_equal(count(tf, IR_MAXPOOL), 1);
-    assert_int_equal(count(tf, IR_MAXPOOL_GRAD), 1);
+    assert_int_equal(tc_count_op(tf, IR_BN_MASK_GRAD), 1);
+    assert_int_equal(tc_count_op(tf, IR_MAXPOOL), 1);
+    assert_int_equal(tc_count_op(tf, IR_MAXPOOL_GRAD), 1);
     tc_free(t);
 }
 
@@ -187,9 +177,7 @@ static void logits(TestComp *t, int fuse, float *out, int n) { logits_with(t, fu
 static void test_fused_scores(void **st)
 {
     (void)st;
-    TestComp *t = tc_compile("fuse.mwt", src, 1);
-    if (t->errors)
-        fail_msg("%s", t->diags);
+    TestComp *t = tc_compile_ok("fuse.mwt", src);
     enum { N = 8 };
     float plain[N * 4], fused[N * 4];
     logits(t, 0, plain, N);

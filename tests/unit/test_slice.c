@@ -477,6 +477,20 @@ static const char *src_valid =
     "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
     "modularize m { threshold = 0.9 }\n";
 
+/* Stride-2 5x5 convs: 3x3 convs over their input's phases in the modules
+ * too (pass_phase.c): the second (8x8 out), its input channels those the
+ * first keeps; the first runs in the whole model, before any mask. */
+static const char *src_strided =
+    "dataset d = synthetic(n = 512, test = 128, seed = 6) { classes = 4  shape = [2, 32, 32] }\n"
+    "model m : [2, 32, 32] -> [4] {\n"
+    "    conv(16) batchnorm relu\n"
+    "    modular { conv(32, k = 5, stride = 2) batchnorm relu conv(32, k = 5, stride = 2) batchnorm relu\n"
+    "              conv(8) batchnorm relu conv(8) batchnorm relu }\n"
+    "    flatten linear(16) relu linear(4) }\n"
+    "train m on d { epochs = 3  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
+    "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
+    "modularize m { threshold = 0.9 }\n";
+
 static void part_case(const char *name, const char *src, const char *ckpt, const char *model, const char *part)
 {
     Trained T;
@@ -506,6 +520,7 @@ static void test_four_part(void **st)
     part_case("four.mwt", src_four, "four.ckpt", "F(4x4) model", "k_conv2d_wino4_part");
     part_case("five.mwt", src_five, "five.ckpt", "F(2x2,5x5) model", "k_conv2d_wino25_part");
     part_case("valid.mwt", src_valid, "valid.ckpt", "valid 3x3 model", "k_conv2d_wino4");
+    part_case("strided.mwt", src_strided, "strided.ckpt", "stride-2 5x5 model", "k_space_to_depth");
 }
 
 /* A model's calls of the part kernels, and of the mask's own application. */

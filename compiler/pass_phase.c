@@ -1,0 +1,206 @@
+/* Phases (ir.h, pass_phase): in a graph to compile, a 5x5 conv at stride 2
+ * becomes a 3x3 conv at stride 1 over the four phases of its input (its
+ * even and odd rows and columns, as 4C channels: space_to_depth), with its
+ * kernel's taps regrouped the same way (phase_weights). 36 taps for 25, 11
+ * of them zeros, but a stride-1 3x3 conv runs in the Winograd kernels, at
+ * a quarter of the multiplies: the direct kernels had run it at 0.87-1.13x
+ * PyPI PyTorch's speed, the one layer shape slower than PyTorch
+ * (bench/layers_vs_torch.py 64:32:128:5:2:2). TensorFlow's and cuDNN's
+ * strided convs do the same decomposition.
+ *
+ * Row by row: output row i of the conv at padding p reads x's rows
+ * 2i + r - p, r < 5; r = 2a + alpha is row i + a - q of phase alpha at
+ * padding q, whose row u is x's row 2u + alpha - (p - 2q). q = p / 2 keeps
+ * the phases as small as x (and for the usual p = 2 gives F(2x2)'s and
+ * F(4x4)'s padding 1); off = p - 2q (0 or 1) shifts them. Columns alike.
+ *
+ * In a training graph the gradients can go through the same phases: the
+ * data gradient is the 3x3 conv's, brought back by depth_to_space, and the
+ * weight gradient is the 3x3 conv's over x's phases, regrouped back by
+ * phase_weights_grad. Each of the three ops is rewritten on its own, where
+ * the 3x3 conv runs in the Winograd kernels (the rules codegen applies) and
+ * where that was measured to pay (decide); elsewhere 11 zero taps cost more
+ * than they save. MWTC_PHASE=off leaves every conv as it is, to compare. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+#include "k_kernels.h"
+
+/* A forward conv that qualifies: its operands, the phases' shape, which of
+ * its ops go through the phases, and the values that stand for x and w
+ * there once an op has made them. */
+typedef struct {
+    const IrNode *conv;
+    IrValue *x, *w, *xp, *wr;   /* x, w; x's phases, w regrouped (NULL until made) */
+    long long q, off, ph_h, ph_w;
+    int fwd, gx, gw;
+} Phased;
+
+/* Whether the 3x3 conv over the phases (xp [N,C4,HP,WP] into K channels at
+ * padding q, OH x OW out) runs in the Winograd kernels, as cg.c chooses
+ * them: F(2x2) or F(4x4) at padding 1, F(4x4) at 0 and 2; small planes
+ * stay on k_small.c's GEMMs, the original conv's kernels there. */
+static int winograd(const IrGraph *g, long long C4, long long HP, long long WP, long long K, long long q,
+                    long long OH, long long OW, int simd)
+{
+    int c = (int)C4, h = (int)HP, w = (int)WP, k = (int)K, p = (int)q, oh = (int)OH, ow = (int)OW;
+    const char *e = getenv("MWTC_WINOGRAD");
+    if ((e && !strcmp(e, "off")) || k_small_ok(c, h, w, k, 3, 3, 1, p, oh, ow))
+        return 0;
+    if (q == 1)
+        return g->training ? k_wino_ok(c, h, w, k, 3, 3, 1, 1, oh, ow) : k_wino_infer_ok(c, h, w, k, 3, 3, 1, 1, oh, ow);
+    return g->training ? k_wino4_ok(c, h, w, k, 3, 3, 1, p, oh, ow)
+                       : k_wino4_infer_ok(c, h, w, k, 3, 3, 1, p, oh, ow) && k_wino4_pad_pays(c, k, simd);
+}
+
+/* The 3x3 conv's output tiles over an O x P plane, F(4x4)'s 4x4: at least
+ * 3 a side (fewer make the GEMMs too thin to pay), computing at most
+ * `waste` times the plane. */
+static int tiles_fit(long long O, long long P, double waste)
+{
+    long long th = (O + 3) / 4, tw = (P + 3) / 4;
+    return th >= 3 && tw >= 3 && 16.0 * (double)(th * tw) <= waste * (double)(O * P);
+}
+
+/* Which of conv n's ops go through the phases (f->fwd, gx, gw); 0 when
+ * none. Measured per op (MWTC_PROFILE=1, 2 threads of a Sapphire Rapids,
+ * batch 128, the direct 5x5 kernels at stride 2 against the phases'):
+ * - the data gradient gained everywhere Winograd runs it: 1.2-2.9x, from
+ *   5x5 outputs (64 -> 64 channels) to 16x16;
+ * - the forward gained 1.16-2x, but lost with padding 1's F(2x2) at 5x5
+ *   outputs (0.66x; even at 6x6, gaining from 7x7), and with F(4x4) at
+ *   padding 0 or 2 where its tiles hang over much or are few a side: 7x7
+ *   out of 8x8 0.66x, 9x9 out of 12x12 0.77x, 10x10 even, 14x14 out of
+ *   16x16 1.47x;
+ * - the weight gradient gained only by F(4x4) with tiles that fit (16x16
+ *   outputs 1.75-1.9x, 12x12 even); by F(2x2), or by F(4x4) at 17x17 (20x20
+ *   computed), or by the direct kernel over 4C channels it lost 0.65-0.86x.
+ *   Where it does not go through the phases, the direct kernel reads x. */
+static int decide(const IrGraph *g, const IrNode *n, int simd, Phased *f)
+{
+    memset(f, 0, sizeof *f);
+    if ((n->op != IR_CONV2D && n->op != IR_CONV2D_BN) || n->k != 5 || n->stride != 2 || n->pad < 0 || n->pad > 4 ||
+        n->in[0]->rank != 4)
+        return 0;
+    const IrValue *x = n->in[0], *y = n->out;
+    long long q = n->pad / 2, OH = y->d[2], OW = y->d[3], C4 = 4 * x->d[1], K = y->d[1];
+    long long hp = OH + 2 - 2 * q, wp = OW + 2 - 2 * q;   /* the 3x3 conv at padding q gives y's extent */
+    if (hp < 1 || wp < 1 || !winograd(g, C4, hp, wp, K, q, OH, OW, simd))
+        return 0;
+    f->conv = n, f->x = n->in[0], f->w = n->in[1], f->q = q, f->off = n->pad - 2 * q, f->ph_h = hp, f->ph_w = wp;
+    f->fwd = q == 1 ? OH >= 7 && OW >= 7 : tiles_fit(OH, OW, 1.35);
+    if (g->training) {
+        const char *e = getenv("MWTC_WINOGRAD");
+        int four = !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)wp);
+        f->gx = 1;
+        f->gw = q == 1 ? four && k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K) && tiles_fit(OH, OW, 1.2)
+                       : k_wino4_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K, (int)q);
+    }
+    return f->fwd || f->gx || f->gw;
+}
+
+/* The forward whose gradient b is: the data gradient's weights are w, the
+ * weight gradient's input is x and its result w's gradient. */
+static Phased *find(Phased *ph, int n, const IrNode *b)
+{
+    for (int i = 0; i < n; i++) {
+        Phased *f = &ph[i];
+        if (b->k != 5 || b->stride != 2 || b->pad != f->conv->pad)
+            continue;
+        if (b->op == IR_CONV2D_GRAD_X && b->in[1] == f->w && b->out->rank == 4 &&
+            !memcmp(b->out->d, f->x->d, sizeof f->x->d))
+            return f;
+        if (b->op == IR_CONV2D_GRAD_W && b->in[0] == f->x && f->w->kind == IR_V_PARAM &&
+            b->out->kind == IR_V_GRAD && b->out->index == f->w->index)
+            return f;
+    }
+    return NULL;
+}
+
+/* The phases of x, made where first needed. */
+static IrValue *phases_of_x(Arena *a, IrGraph *o, Phased *f, const IrNode *at)
+{
+    if (!f->xp) {
+        long long d[4] = { f->x->d[0], 4 * f->x->d[1], f->ph_h, f->ph_w };
+        IrNode *s = ir_add_node(a, o, IR_SPACE_TO_DEPTH, at->loc, at->line, 1, &f->x, 4, d);
+        s->pad = f->off;
+        f->xp = s->out;
+    }
+    return f->xp;
+}
+
+/* w's taps regrouped by phase, made where first needed. */
+static IrValue *phases_of_w(Arena *a, IrGraph *o, Phased *f, const IrNode *at)
+{
+    if (!f->wr) {
+        long long d[4] = { f->w->d[0], 4 * f->w->d[1], 3, 3 };
+        IrNode *r = ir_add_node(a, o, IR_PHASE_W, at->loc, at->line, 1, &f->w, 4, d);
+        r->k = 5;
+        f->wr = r->out;
+    }
+    return f->wr;
+}
+
+IrGraph *pass_phase(Arena *a, const IrGraph *g, int simd)
+{
+    const char *e = getenv("MWTC_PHASE");
+    Phased f;
+    int count = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        count += decide(g, g->nodes.v[i], simd, &f);
+    if (!count || (e && !strcmp(e, "off")))
+        return (IrGraph *)g;
+
+    IrGraph *o = arena_alloc(a, sizeof *o);
+    *o = *g;
+    memset(&o->nodes, 0, sizeof o->nodes);
+    /* at most three nodes for one */
+    o->origin = arena_alloc(a, sizeof(int) * (size_t)(3 * g->nodes.n + 1));
+    Phased *ph = arena_alloc(a, sizeof *ph * (size_t)count);
+    int nph = 0;
+    for (int i = 0; i < g->nodes.n; i++) {
+        IrNode *n = g->nodes.v[i];
+        int from = o->nodes.n, src = g->origin ? g->origin[i] : i;
+        Phased *p = n->op == IR_CONV2D_GRAD_X || n->op == IR_CONV2D_GRAD_W ? find(ph, nph, n) : NULL;
+        if (decide(g, n, simd, &f)) {
+            p = &ph[nph++];
+            *p = f;
+        }
+        if ((n->op == IR_CONV2D || n->op == IR_CONV2D_BN) && p && p->fwd) {
+            /* the conv itself, its other operands (bias, batchnorm) and result as they were */
+            IrValue *xp = phases_of_x(a, o, p, n), *wp = phases_of_w(a, o, p, n);
+            IrNode *c = arena_alloc(a, sizeof *c);
+            *c = *n;
+            c->in = arena_alloc(a, sizeof(IrValue *) * (size_t)n->nin);
+            memcpy(c->in, n->in, sizeof(IrValue *) * (size_t)n->nin);
+            c->in[0] = xp, c->in[1] = wp;
+            c->k = 3, c->stride = 1, c->pad = p->q;
+            vec_push(a, &o->nodes, c);
+        } else if (n->op == IR_CONV2D_GRAD_X && p && p->gx) {
+            /* dy -> the phases' gradient -> dx, which keeps its value */
+            IrValue *in[2] = { n->in[0], phases_of_w(a, o, p, n) };
+            long long d[4] = { p->x->d[0], 4 * p->x->d[1], p->ph_h, p->ph_w };
+            IrNode *gx = ir_add_node(a, o, IR_CONV2D_GRAD_X, n->loc, n->line, 2, in, 4, d);
+            gx->k = 3, gx->stride = 1, gx->pad = p->q;
+            IrNode *dx = ir_add_node(a, o, IR_DEPTH_TO_SPACE, n->loc, n->line, 1, &gx->out, 4, n->out->d);
+            dx->pad = p->off;
+            dx->out = n->out;
+        } else if (n->op == IR_CONV2D_GRAD_W && p && p->gw) {
+            /* the phases' weight gradient (the bias's as it was) -> dw, which keeps its value */
+            IrValue *in[2] = { phases_of_x(a, o, p, n), n->in[1] };
+            long long d[4] = { p->w->d[0], 4 * p->w->d[1], 3, 3 };
+            IrNode *gw = ir_add_node(a, o, IR_CONV2D_GRAD_W, n->loc, n->line, 2, in, 4, d);
+            gw->k = 3, gw->stride = 1, gw->pad = p->q;
+            gw->nextra = n->nextra;
+            memcpy(gw->extra, n->extra, sizeof n->extra);
+            IrNode *dw = ir_add_node(a, o, IR_PHASE_W_GRAD, n->loc, n->line, 1, &gw->out, 4, n->out->d);
+            dw->k = n->k;
+            dw->out = n->out;
+        } else
+            vec_push(a, &o->nodes, n);
+        for (int j = from; j < o->nodes.n; j++)
+            o->origin[j] = src;
+    }
+    return o;
+}
