@@ -65,18 +65,24 @@ static int tiles_fit(long long O, long long P, double waste)
 
 /* Which of conv n's ops go through the phases (f->fwd, gx, gw); 0 when
  * none. Measured per op (MWTC_PROFILE=1, 2 threads of a Sapphire Rapids,
- * batch 128, the direct 5x5 kernels at stride 2 against the phases'):
- * - the data gradient gained everywhere Winograd runs it: 1.2-2.9x, from
- *   5x5 outputs (64 -> 64 channels) to 16x16;
- * - the forward gained 1.16-2x, but lost with padding 1's F(2x2) at 5x5
- *   outputs (0.66x; even at 6x6, gaining from 7x7), and with F(4x4) at
- *   padding 0 or 2 where its tiles hang over much or are few a side: 7x7
- *   out of 8x8 0.66x, 9x9 out of 12x12 0.77x, 10x10 even, 14x14 out of
- *   16x16 1.47x;
- * - the weight gradient gained only by F(4x4) with tiles that fit (16x16
- *   outputs 1.75-1.9x, 12x12 even); by F(2x2), or by F(4x4) at 17x17 (20x20
- *   computed), or by the direct kernel over 4C channels it lost 0.65-0.86x.
- *   Where it does not go through the phases, the direct kernel reads x. */
+ * batch 128, 64 -> 64 channels unless said, the direct 5x5 kernels at
+ * stride 2 against the phases'; bench/RESULTS.md has the table):
+ * - the forward gained 1.16-2x, but lost at the phases' padding 1
+ *   (F(2x2) there) at 5x5 outputs (0.66x; even at 6x6, gaining from 7x7),
+ *   and at the phases' padding 0 or 2 (F(4x4)) where its tiles hang over
+ *   much or are few a side: 7x7 out of 8x8 0.66x, 9x9 out of 12x12 0.77x,
+ *   10x10 even, 14x14 out of 16x16 1.47x;
+ * - the data gradient, for convs at padding 2-4 (the phases' 1 and 2),
+ *   gained 1.1-3x everywhere Winograd ran it, from 5x5 outputs; at
+ *   padding 0 and 1 (the phases' 0: dy into larger phases by F(4x4) at
+ *   padding 2) from 9x9 outputs (1.2-1.7x), losing at 5x5 and 7x7
+ *   (0.75-0.83x);
+ * - the weight gradient gained only by F(4x4) with tiles that fit the
+ *   output exactly (16x16 1.75-1.9x; 12x12 even); by F(4x4) at 11x11
+ *   (12x12 computed) 0.83x, at 17x17 (20x20) 0.86x, by F(2x2) or by the
+ *   direct kernel over 4C channels 0.65-0.83x.
+ * Where an op does not go through the phases, the direct kernel runs it
+ * (the weight gradient reading x, the data gradient w). */
 static int decide(const IrGraph *g, const IrNode *n, int simd, Phased *f)
 {
     memset(f, 0, sizeof *f);
@@ -93,9 +99,10 @@ static int decide(const IrGraph *g, const IrNode *n, int simd, Phased *f)
     if (g->training) {
         const char *e = getenv("MWTC_WINOGRAD");
         int four = !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)wp);
-        f->gx = 1;
-        f->gw = q == 1 ? four && k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K) && tiles_fit(OH, OW, 1.2)
-                       : k_wino4_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K, (int)q);
+        f->gx = q != 0 || (OH >= 9 && OW >= 9);
+        f->gw = (q == 1 ? four && k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K)
+                        : k_wino4_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K, (int)q)) &&
+                tiles_fit(OH, OW, 1.0);
     }
     return f->fwd || f->gx || f->gw;
 }

@@ -135,16 +135,16 @@ static void test_conv_winograd_valid_3x3(void **s)
 /* 5x5 stride-2 convs as 3x3 convs over their input's phases (pass_phase.c),
  * each op where its rules say: padding 2 into 8x8 (forward and data
  * gradient) and padding 3 into 5x5 (the phases shifted; the data gradient
- * alone); padding 0 into 11x11 (forward and weight gradient) and padding 1
- * into 5x5 (F(4x4) at padding 0: the data gradient alone). test_phase
- * checks that they are rewritten and agree with the direct kernels. */
+ * alone); padding 0 into 12x12 (forward and weight gradient) and padding 4
+ * into 8x8 (the data gradient alone). test_phase checks that they are
+ * rewritten and agree with the direct kernels. */
 static void test_conv_phases(void **s)
 {
     (void)s;
     check_grads("conv(4) relu conv(16, k = 5, stride = 2, pad = 2) relu conv(16, k = 5, stride = 2, pad = 3) gap linear(3)",
                 "[2, 16, 16]", 1e-3, 24);
-    check_grads("conv(16, k = 5, stride = 2, pad = 0) relu conv(16, k = 5, stride = 2, pad = 1) relu gap linear(3)",
-                "[4, 26, 26]", 1e-3, 24);
+    check_grads("conv(16, k = 5, stride = 2, pad = 0) relu conv(16, k = 5, stride = 2, pad = 4) relu gap linear(3)",
+                "[4, 28, 28]", 1e-3, 24);
 }
 static void test_batchnorm(void **s) { (void)s; check_grads("conv(4) batchnorm flatten linear(3)", S3, 1e-3, 24); }
 static void test_batchnorm_linear(void **s)

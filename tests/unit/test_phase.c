@@ -116,8 +116,9 @@ static void test_adjoints(void **s)
  *       (inference too);
  *   m's 7x7 (padding 4, F(4x4) at padding 2): the data gradient alone;
  *   m's 3x3 (padding 1): none, its planes k_small.c's;
- *   v's 11x11 (padding 0, the images'): forward and weight gradient;
- *   v's 5x5 (padding 1, F(4x4) at padding 0): the data gradient alone. */
+ *   v's 12x12 (padding 0, the images'): forward and weight gradient;
+ *   v's 8x8 (padding 4, F(4x4) at padding 2 and 0): the data gradient
+ *       alone. */
 static const char *src =
     "dataset d = synthetic(n = 64, test = 16, seed = 5) { classes = 4  shape = [3, 32, 32] }\n"
     "model m : [3, 32, 32] -> [4] {\n"
@@ -127,10 +128,10 @@ static const char *src =
     "    conv(16, k = 5, stride = 2, pad = 4) batchnorm relu\n"
     "    conv(16, k = 5, stride = 2, pad = 1) relu\n"
     "    gap linear(4) }\n"
-    "dataset e = synthetic(n = 64, test = 16, seed = 6) { classes = 4  shape = [4, 26, 26] }\n"
-    "model v : [4, 26, 26] -> [4] {\n"
+    "dataset e = synthetic(n = 64, test = 16, seed = 6) { classes = 4  shape = [4, 28, 28] }\n"
+    "model v : [4, 28, 28] -> [4] {\n"
     "    conv(16, k = 5, stride = 2, pad = 0) relu\n"
-    "    conv(16, k = 5, stride = 2, pad = 1) batchnorm relu\n"
+    "    conv(16, k = 5, stride = 2, pad = 4) batchnorm relu\n"
     "    gap linear(4) }\n"
     "train m on d { epochs = 1  batch = 4  optimizer = sgd(lr = 0.1) }\n"
     "train v on e { epochs = 1  batch = 4  optimizer = sgd(lr = 0.1) }\n";
