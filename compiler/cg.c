@@ -134,11 +134,11 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 /* F(4x4, 3x3) (k_wino4.c) for a 3x3 stride-1 conv at padding 0 (a valid
  * conv) or 2: in training, its data gradient (the conv of dy with padding
  * 2 - pad) and where k_wino4_bwd_w_ok its weight gradient; in inference
- * where k_wino4_infer_ok, without a part kernel (wino). F(2x2) and the
- * part kernels are written for padding 1, so the direct kernels had run
- * these: a valid 3x3 conv 64->128 at 14x14 trained at
- * 0.86x PyPI PyTorch's speed, now 1.35x; 64->64 at 32x32 1.18x, now 2.49x
- * (bench/layers_vs_torch.py, 2 threads of a Sapphire Rapids). */
+ * where k_wino4_infer_ok, with F(4x4)'s part kernel where one runs (wino).
+ * F(2x2) is written for padding 1, so the direct kernels had run these: a
+ * valid 3x3 conv 64->128 at 14x14 trained at 0.86x PyPI PyTorch's speed,
+ * now 1.35x; 64->64 at 32x32 1.18x, now 2.49x (bench/layers_vs_torch.py,
+ * 2 threads of a Sapphire Rapids). */
 static int use_wino4p(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
     return wino_shape(C, x, K, n, k_wino4_ok, k_wino4_infer_ok) &&
@@ -424,7 +424,7 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
     int groups = k_wino_groups((int)x->d[0], (int)K, C->p->L->simd, C->out->threads);
     /* four: 6x6 tiles (k_wino4.c), F(4x4)'s or F(2x2, 5x5)'s */
     int four = strcmp(kernel, "k_conv2d_wino") != 0, probes = C->p->g->probes.n > 0;
-    int other = r == 3 && pad != 1;   /* F(4x4) at padding 0 or 2: no part kernel */
+    int other = r == 3 && pad != 1;   /* F(4x4) at padding 0 or 2: its part kernel alone, every row read */
     long long eh = y->d[2], ew = y->d[3];
     double ik = -1, ok = -1, mk = -1;
     const IrNode *apply = NULL;
@@ -437,12 +437,13 @@ static void wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, Ir
             extent(C->p->g, y, &eh, &ew, 0);
         int full = eh == y->d[2] && ew == y->d[3];
         /* F(2x2, 5x5)'s part kernel is F(4x4)'s: every row and column, the
-         * channels not split. Where it cannot run, the plain kernel does,
-         * and the mask's application after it (no F(2x2) part kernel to
-         * fall back on, and a conv whose channels a sweep switches off is
-         * correct without one: they are zeros in, and zeroed after); at
-         * padding 0 or 2 always so */
-        const char *p4 = r == 5 ? "k_conv2d_wino25_part" : other ? NULL : "k_conv2d_wino4_part",
+         * channels not split; F(4x4)'s at padding 0 or 2 likewise (its
+         * output's size gives it the padding). Where it cannot run, the
+         * plain kernel does, and the mask's application after it (no F(2x2)
+         * part kernel to fall back on, and a conv whose channels a sweep
+         * switches off is correct without one: they are zeros in, and
+         * zeroed after) */
+        const char *p4 = r == 5 ? "k_conv2d_wino25_part" : "k_conv2d_wino4_part",
                    *p2 = r == 5 || other ? NULL : "k_conv2d_wino_part";
         /* Convs with keep vectors (a sweep's variants) run a part kernel:
          * it leaves the channels they switch off out of its GEMMs, and the

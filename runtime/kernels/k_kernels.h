@@ -191,9 +191,10 @@ void k_conv2d_wino_part(const float *restrict x, const float *restrict w, const 
  * whether it is faster than F(2x2) at width W. */
 int k_wino4_pays(int W);
 /* k_conv2d_wino_part by F(4x4, 3x3), for the codegen's convs with keep
- * vectors or masks whose every row and column is read (OH, OW unused) and
- * whose channels are not split (groups 1; more run every channel in group
- * 0's units): the same channels, images and mask application, pre read as
+ * vectors or masks whose every row and column is read (OH x OW: the whole
+ * output, H x W at padding 1, and from it the padding, 0 to 2) and whose
+ * channels are not split (groups 1; more run every channel in group 0's
+ * units): the same channels, images and mask application, pre read as
  * there, k_conv2d_wino4's sums without the zero terms. Scratch:
  * k_wino4_ws. */
 void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const float *restrict b,

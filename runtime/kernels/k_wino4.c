@@ -729,12 +729,13 @@ typedef struct {
     const KW4Ws *g;
 } KW4Live;
 
-/* one for each size: a layout of its own whose tm and tr are literals (K_W4_SPEC) */
+/* one for each size: a layout of its own whose tm and tr are literals
+ * (K_W4_SPEC); the padding the layout's */
 static void k_w4_live_run43(void *ctx, long a, long e)
 {
     const KW4Live *lv = ctx;
     KW4Ws g = *lv->g;
-    g.tm = 4, g.tr = 3, g.pad = 1;
+    g.tm = 4, g.tr = 3;
     k_w4_images(lv->r, &g, a, e);
 }
 
@@ -742,7 +743,7 @@ static void k_w4_live_run25(void *ctx, long a, long e)
 {
     const KW4Live *lv = ctx;
     KW4Ws g = *lv->g;
-    g.tm = 2, g.tr = 5, g.pad = 2;
+    g.tm = 2, g.tr = 5;
     k_w4_images(lv->r, &g, a, e);
 }
 
@@ -751,13 +752,14 @@ K_W4_SPEC void k_w4_part(const float *restrict x, const float *restrict w, const
                       const float *restrict var, const float *restrict pre, const float *restrict inkeep,
                       const float *restrict outkeep, const float *restrict mask, const int *restrict gen,
                       float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps, int relu,
-                      int apply, int simd, int groups, int lo, int hi, int tm, int tr)
+                      int OH, int OW, int apply, int simd, int groups, int lo, int hi, int tm, int tr)
 {
     if (groups > 1) /* the codegen never splits this kernel's channels: group 0 takes every one */
         hi = hi < N ? hi : N;
     if (lo >= hi)
         return;
-    KW4Ws g = k_w4_layout(C, H, W, K, simd, 0, tm, tr, tr / 2);
+    int pad = (OH - H + tr - 1) / 2; /* the conv's, from its output's size */
+    KW4Ws g = k_w4_layout(C, OH, OW, K, simd, 0, tm, tr, pad);
     float *u = ws + g.u, *bias = ws + g.bias;
     int *cmap, *kmap, *zmap, Ca, Ka, Kz;
     k_wino_maps(inkeep, outkeep, C, K, (int *)(ws + g.maps), &cmap, &Ca, &kmap, &Ka, &zmap, &Kz);
@@ -765,7 +767,7 @@ K_W4_SPEC void k_w4_part(const float *restrict x, const float *restrict w, const
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, bias, ws + g.scale);
     k_wino_part_reads(C, K, Ca, Ka, gen, &mask, &pre);
     KW4Run r = { x, pre ? pre : u, gamma || b ? bias : NULL, mask, outkeep, y, ws, cmap, kmap, zmap, C, H, W, K, Ca,
-                 Ka, relu, apply, simd, 0, Ka, 0, Kz, 1, H, W };
+                 Ka, relu, apply, simd, 0, Ka, 0, Kz, 1, OH, OW };
     if (!pre)
         k_w4_weights(w, scale, u, C, K, 0, simd, cmap, Ca, kmap, Ka, 0, (int)k_rup(Ka, k_op_mr(simd)), tr);
     if (!mask) {
@@ -774,7 +776,7 @@ K_W4_SPEC void k_w4_part(const float *restrict x, const float *restrict w, const
     }
     /* an image its mask turns off altogether is zeros (the mask multiplies all of it by 0) */
     KW4Live lv = { &r, &g };
-    k_wino_live(mask, kmap, Ka, K, N, lo, hi, y, (long)K * H * W, tm == 4 ? k_w4_live_run43 : k_w4_live_run25, &lv);
+    k_wino_live(mask, kmap, Ka, K, N, lo, hi, y, (long)K * OH * OW, tm == 4 ? k_w4_live_run43 : k_w4_live_run25, &lv);
 }
 
 void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const float *restrict b,
@@ -784,9 +786,8 @@ void k_conv2d_wino4_part(const float *restrict x, const float *restrict w, const
                          float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps,
                          int relu, int OH, int OW, int apply, int simd, int groups, int lo, int hi)
 {
-    (void)OH, (void)OW; /* every row and column */
-    k_w4_part(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, apply,
-              simd, groups, lo, hi, 4, 3);
+    k_w4_part(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, OH,
+              OW, apply, simd, groups, lo, hi, 4, 3);
 }
 
 void k_conv2d_wino25_part(const float *restrict x, const float *restrict w, const float *restrict b,
@@ -796,9 +797,8 @@ void k_conv2d_wino25_part(const float *restrict x, const float *restrict w, cons
                           float *restrict y, float *restrict ws, int N, int C, int H, int W, int K, float eps,
                           int relu, int OH, int OW, int apply, int simd, int groups, int lo, int hi)
 {
-    (void)OH, (void)OW; /* every row and column */
-    k_w4_part(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, apply,
-              simd, groups, lo, hi, 2, 5);
+    k_w4_part(x, w, b, gamma, beta, mean, var, pre, inkeep, outkeep, mask, gen, y, ws, N, C, H, W, K, eps, relu, OH,
+              OW, apply, simd, groups, lo, hi, 2, 5);
 }
 
 /* Z[xi][k][col0 + (tr - tr0) * TW + tc] = (A dY A^T)[xi] for the tile rows

@@ -661,13 +661,14 @@ typedef void Part(const float *restrict, const float *restrict, const float *res
  * off written as zeros; the others equal the whole conv's (k_conv2d_wino,
  * k_conv2d_wino4) on the same input (a left-out zero term changes no sum
  * but a zero's sign). */
-static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
+static void wino_keep_pad_case(int N, int C, int H, int W, int K, int alg, int pad)
 {
     Part *kpart = alg == 2 ? k_conv2d_wino25_part : alg ? k_conv2d_wino4_part : k_conv2d_wino_part;
-    Whole *whole = wc_conv; /* padding r / 2, as the part kernels' */
-    wc_alg = alg, wc_pad = alg == 2 ? 2 : 1;
+    Whole *whole = wc_conv; /* the part kernel's padding: its output's size says it */
+    wc_alg = alg, wc_pad = pad;
     int four = alg != 0; /* 6x6 tiles: k_wino4.c's scratch and U */
-    long nx = (long)N * C * H * W, nw = (long)K * C * (alg == 2 ? 25 : 9), ny = (long)N * K * H * W;
+    int OH = H + 2 * pad - (alg == 2 ? 4 : 2), OW = W + 2 * pad - (alg == 2 ? 4 : 2);
+    long nx = (long)N * C * H * W, nw = (long)K * C * (alg == 2 ? 25 : 9), ny = (long)N * K * OH * OW;
     float *x = fmalloc(nx), *w = fmalloc(nw), *b = fmalloc(K), *ga = fmalloc(K), *be = fmalloc(K), *mu = fmalloc(K),
           *va = fmalloc(K), *ik = fmalloc(C), *ok = fmalloc(K);
     fill(x, nx, 61), fill(w, nw, 62), fill(b, K, 63), fill(ga, K, 65), fill(be, K, 66), fill(mu, K, 67), fill(va, K, 68);
@@ -682,11 +683,11 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
         if (ik[i / ((long)H * W) % C] == 0.0f)
             x[i] = 0.0f;
     char what[96];
-    snprintf(what, sizeof what, "winograd %s keep N%d C%d %dx%d K%d",
-             alg == 2 ? "F(2x2,5x5)" : four ? "F(4x4)" : "F(2x2)", N, C, H, W, K);
+    snprintf(what, sizeof what, "winograd %s keep N%d C%d %dx%d K%d pad %d",
+             alg == 2 ? "F(2x2,5x5)" : four ? "F(4x4)" : "F(2x2)", N, C, H, W, K, pad);
     for (int si = 0; si < 2; si++) {
         int simd = simds[si];
-        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, 2, simd) : four ? k_wino4_ws(C, H, W, K, 1, simd)
+        long nws = alg == 2 ? k_wino25_ws(C, H, W, K, pad, simd) : four ? k_wino4_ws(C, H, W, K, pad, simd)
                                                                 : k_wino_ws(C, H, W, K, simd);
         float *ws = garbage(nws), *full = garbage(ny), *part = garbage(ny);
         whole(x, w, b, ga, be, mu, va, NULL, full, ws, N, C, H, W, K, 1e-5f, 1, 0, simd, 1, 0, N);
@@ -696,10 +697,10 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
             int gen = on;
             for (int i = 0; i < split_count(2); i++)
                 kpart(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, part, ws, N, C, H, W, K, 1e-5f, 1,
-                                   H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                                   OH, OW, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             for (long i = 0; i < ny; i++) {
-                long n = i / ((long)K * H * W);
-                float want = ok[i / ((long)H * W) % K] != 0.0f && !(on && n == 1) ? full[i] : 0.0f;
+                long n = i / ((long)K * OH * OW);
+                float want = ok[i / ((long)OH * OW) % K] != 0.0f && !(on && n == 1) ? full[i] : 0.0f;
                 if (part[i] != want)
                     fail_msg("%s simd %d generators %d: element %ld is %g, not %g", what, simd, on, i,
                              (double)part[i], (double)want);
@@ -712,11 +713,11 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
             float *junk = garbage(four ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd));
             for (int i = 0; i < split_count(2); i++) {
                 kpart(x, w, b, ga, be, mu, va, junk, ik, ok, mask, &gen, plain, ws, N, C, H, W, K, 1e-5f,
-                                   0, H, W, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                                   0, OH, OW, 0, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
                 kpart(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, fused, ws, N, C, H, W, K, 1e-5f,
-                                   1, H, W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                                   1, OH, OW, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             }
-            k_mask_apply_keep(plain, mask, ok, &gen, ref, H * W, K, 1, 0, N * K);
+            k_mask_apply_keep(plain, mask, ok, &gen, ref, OH * OW, K, 1, 0, N * K);
             if (memcmp(ref, fused, sizeof(float) * (size_t)ny) != 0)
                 fail_msg("%s simd %d generators %d: the fused mask application differs", what, simd, on);
             /* output channels split in groups (a small batch), the image the
@@ -726,9 +727,9 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
                 for (int i = 0; i < split_count(2); i++) {
                     int a = split_at(gr * N, 2, i), e = split_at(gr * N, 2, i + 1);
                     kpart(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gp, ws, N, C, H, W, K, 1e-5f,
-                                       1, H, W, 0, simd, gr, a, e);
+                                       1, OH, OW, 0, simd, gr, a, e);
                     kpart(x, w, b, ga, be, mu, va, NULL, ik, ok, mask, &gen, gf, ws, N, C, H, W, K, 1e-5f,
-                                       1, H, W, 1, simd, gr, a, e);
+                                       1, OH, OW, 1, simd, gr, a, e);
                 }
                 assert_same(part, gp, ny, what);
                 assert_same(fused, gf, ny, what);
@@ -750,10 +751,10 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
             else
                 k_conv2d_wino_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
             for (int i = 0; i < split_count(2); i++) {
-                kpart(x, w, b, ga, be, mu, va, pre2, all1, all1, mask, &gen, with, ws, N, C, H, W, K, 1e-5f, 1, H,
-                      W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
-                kpart(x, w2, b, ga, be, mu, va, NULL, all1, all1, mask, &gen, want2, ws, N, C, H, W, K, 1e-5f, 1, H,
-                      W, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                kpart(x, w, b, ga, be, mu, va, pre2, all1, all1, mask, &gen, with, ws, N, C, H, W, K, 1e-5f, 1, OH,
+                      OW, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
+                kpart(x, w2, b, ga, be, mu, va, NULL, all1, all1, mask, &gen, want2, ws, N, C, H, W, K, 1e-5f, 1, OH,
+                      OW, 1, simd, 1, split_at(N, 2, i), split_at(N, 2, i + 1));
             }
             if (memcmp(with, want2, sizeof(float) * (size_t)ny) != 0)
                 fail_msg("%s simd %d generators %d: U made beforehand not read with every channel kept", what, simd,
@@ -763,6 +764,12 @@ static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
         free(ws), free(full), free(part);
     }
     free(x), free(w), free(b), free(ga), free(be), free(mu), free(va), free(ik), free(ok), free(mask);
+}
+
+/* at the padding the part kernels had before taking others: r / 2 */
+static void wino_keep_case(int N, int C, int H, int W, int K, int alg)
+{
+    wino_keep_pad_case(N, C, H, W, K, alg, alg == 2 ? 2 : 1);
 }
 
 /* The part kernels leave input channels that are all zeros in an image
@@ -861,6 +868,11 @@ static void test_winograd(void **state)
     for (int alg = 0; alg < 3; alg++) { /* F(2x2), F(4x4), F(2x2, 5x5) */
         wino_keep_case(4, 36, 14, 14, 64, alg);  /* a sweep's union module: some channels switched off */
         wino_keep_case(3, 12, 7, 7, 9, alg);     /* output channels not a multiple of a register tile */
+        if (alg == 1) {   /* F(4x4) at paddings 0 and 2 (a valid 3x3 conv's module): the output's size differs */
+            wino_keep_pad_case(4, 36, 14, 14, 64, 1, 0);
+            wino_keep_pad_case(3, 12, 9, 11, 9, 1, 0);
+            wino_keep_pad_case(3, 20, 6, 7, 17, 1, 2);
+        }
         wino_zeros_case(5, 36, 14, 14, 64, alg); /* a module's conv after a masked one: 49 tiles an image */
         wino_zeros_case(6, 16, 7, 7, 24, alg);   /* several images a column tile */
         wino_zeros_case(2, 20, 28, 28, 12, alg); /* blocks slice images */

@@ -463,9 +463,9 @@ static const char *src_five =
     "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
     "modularize m { threshold = 0.9 }\n";
 
-/* Valid 3x3 convs (padding 0): F(4x4) without a part kernel
- * (k_wino4_infer_ok), the mask applied after it, in the modules and in the
- * sweep's variants (keep vectors). */
+/* Valid 3x3 convs (padding 0): F(4x4)'s part kernel at padding 0
+ * (k_wino4_infer_ok), in the modules and in the sweep's variants (keep
+ * vectors). */
 static const char *src_valid =
     "dataset d = synthetic(n = 512, test = 128, seed = 6) { classes = 4  shape = [2, 18, 18] }\n"
     "model m : [2, 18, 18] -> [4] {\n"
@@ -519,7 +519,7 @@ static void test_four_part(void **st)
     (void)st;
     part_case("four.mwt", src_four, "four.ckpt", "F(4x4) model", "k_conv2d_wino4_part");
     part_case("five.mwt", src_five, "five.ckpt", "F(2x2,5x5) model", "k_conv2d_wino25_part");
-    part_case("valid.mwt", src_valid, "valid.ckpt", "valid 3x3 model", "k_conv2d_wino4");
+    part_case("valid.mwt", src_valid, "valid.ckpt", "valid 3x3 model", "k_conv2d_wino4_part");
     part_case("strided.mwt", src_strided, "strided.ckpt", "stride-2 5x5 model", "k_space_to_depth");
 }
 
