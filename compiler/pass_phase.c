@@ -5,8 +5,7 @@
  * of them zeros, but a stride-1 3x3 conv runs in the Winograd kernels, at
  * a quarter of the multiplies: the direct kernels had run it at 0.87-1.13x
  * PyPI PyTorch's speed, the one layer shape slower than PyTorch
- * (bench/layers_vs_torch.py 64:32:128:5:2:2). TensorFlow's and cuDNN's
- * strided convs do the same decomposition.
+ * (bench/layers_vs_torch.py 64:32:128:5:2:2).
  *
  * Row by row: output row i of the conv at padding p reads x's rows
  * 2i + r - p, r < 5; r = 2a + alpha is row i + a - q of phase alpha at
@@ -82,7 +81,12 @@ static int tiles_fit(long long O, long long P, double waste)
  *   (12x12 computed) 0.83x, at 17x17 (20x20) 0.86x, by F(2x2) or by the
  *   direct kernel over 4C channels 0.65-0.83x.
  * Where an op does not go through the phases, the direct kernel runs it
- * (the weight gradient reading x, the data gradient w). */
+ * (the weight gradient reading x, the data gradient w). Inference (the
+ * forward alone, bench_infer, one conv 4-64 -> 16-64 channels): at batch
+ * 256 the phases gained 1.1-1.7x from 8x8 outputs, 0.95x at 7x7; at batch
+ * 1 from 10x10 (1.3-1.4x; 12x12 and 14x14 even, 8x8 0.8x). The rule cannot
+ * depend on the batch (an emitted module's batch-1 and bulk graphs must
+ * call the same kernels), so it takes them from 8x8. */
 static int decide(const IrGraph *g, const IrNode *n, int simd, Phased *f)
 {
     memset(f, 0, sizeof *f);
@@ -95,7 +99,8 @@ static int decide(const IrGraph *g, const IrNode *n, int simd, Phased *f)
     if (hp < 1 || wp < 1 || !winograd(g, C4, hp, wp, K, q, OH, OW, simd))
         return 0;
     f->conv = n, f->x = n->in[0], f->w = n->in[1], f->q = q, f->off = n->pad - 2 * q, f->ph_h = hp, f->ph_w = wp;
-    f->fwd = q == 1 ? OH >= 7 && OW >= 7 : tiles_fit(OH, OW, 1.35);
+    int from = g->training ? 7 : 8;
+    f->fwd = q == 1 ? OH >= from && OW >= from : tiles_fit(OH, OW, 1.35);
     if (g->training) {
         const char *e = getenv("MWTC_WINOGRAD");
         int four = !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)wp);

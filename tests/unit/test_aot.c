@@ -50,6 +50,9 @@ static void jit_scores(RunModel *m, const RtDataset *ds, const RtNormalize *norm
     memcpy(out, m->base + m->eval.plan->off[m->eval.g->logits->id], sizeof(float) * N * (size_t)K);
 }
 
+/* The floats of an image of the model emitted: src's, unless a test says. */
+static int aot_input = 2 * 12 * 12;
+
 /* Emits (run_emit) classes[n] of the checkpoint as NAME.o, builds
  * aot_main against it, runs it on test images [0, N) as the loader reads
  * them (not normalized) and puts its scores in got[N * n]: 0. Or 1 when
@@ -69,11 +72,11 @@ static int emit_and_run_fn(TestComp *t, const ModularizeInfo *mi, const ReuseInf
     RunEmitResult r;
     if (run_emit(&t->c.arena, tr, mi, ru, &ro, -1, classes, n, name, cpu, obj, hdr, &r, err, sizeof err) != 0)
         fail_msg("emit %s: %s", name, err);
-    assert_int_equal(r.input, 2 * 12 * 12);
+    assert_int_equal(r.input, aot_input);
     assert_int_equal(r.bulk, K_AOT_BULK);   /* aot_main's calls use both graphs */
 
     /* the images as a user hands them over: pixels / 255 */
-    size_t img = 2 * 12 * 12;
+    size_t img = (size_t)aot_input;
     float *x = malloc(sizeof(float) * img * N);
     for (size_t i = 0; i < img * N; i++)
         x[i] = (float)ds->test_x[i] / 255.0f;
@@ -289,7 +292,7 @@ static void test_emitted_module(void **st)
     tc_free(t);
 }
 
-/* A masked stride-2 5x5 conv (7x7 out), a 3x3 conv over its input's
+/* A masked stride-2 5x5 conv (8x8 out), a 3x3 conv over its input's
  * phases in inference (pass_phase.c), its regrouped weights made by the
  * emitted object's preparation: a module of one class, generators kept and
  * dropped, scores the JIT's. */
@@ -297,10 +300,10 @@ static void test_emitted_strided(void **st)
 {
     (void)st;
     static const char *strided =
-        "dataset d = synthetic(n = 512, test = 128, seed = 5) { classes = 4  shape = [2, 12, 12] }\n"
-        "model m : [2, 12, 12] -> [4] {\n"
+        "dataset d = synthetic(n = 512, test = 128, seed = 5) { classes = 4  shape = [2, 16, 16] }\n"
+        "model m : [2, 16, 16] -> [4] {\n"
         "    conv(8) batchnorm relu\n"
-        "    modular { conv(16, k = 5, stride = 2, pad = 3) batchnorm relu conv(16) batchnorm relu }\n"
+        "    modular { conv(16, k = 5, stride = 2) batchnorm relu conv(16) batchnorm relu }\n"
         "    flatten linear(16) relu linear(4) }\n"
         "train m on d { epochs = 2  batch = 32  optimizer = sgd(lr = 0.05, momentum = 0.9, nesterov = true)\n"
         "    loss = cross_entropy + 0.5 * cohesion + 3 * coupling  seed = 4  mask_init = kaiming_normal }\n"
@@ -309,6 +312,7 @@ static void test_emitted_strided(void **st)
     RunMeta meta;
     Mz *z;
     TestComp *t = trained("strided.mwt", strided, "strided.ckpt", ck, &z, &meta);
+    aot_input = 2 * 16 * 16;
     const TrainInfo *tr = t->c.checked.trains.v[0];
     Arena *a = &t->c.arena;
     ModularizeInfo mi = *(const ModularizeInfo *)t->c.checked.modularizes.v[0];
@@ -341,6 +345,7 @@ static void test_emitted_strided(void **st)
     run_model_free(&full);
     mz_close(z);
     tc_free(t);
+    aot_input = 2 * 12 * 12;
 }
 
 /* A model without masks is emitted whole (built on its own, for one
