@@ -70,6 +70,8 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
     const char *first = getenv("MWTC_MASK_FIRST");
     if (!m->eval.g->exports_prefix && !(first && !strcmp(first, "off")))
         pass_gens_first(fused);
+    /* stride-2 5x5 convs over their input's phases: in the graphs compiled
+     * only, as fusion (module_slice and modularize read the model as written) */
     if (train)
         tfused = pass_phase(a, tfused, simd);
     fused = pass_phase(a, fused, simd);

@@ -169,6 +169,23 @@ static void test_graphs(void **st)
      * forward, the last's three */
     assert_int_equal(s2, 6);
     assert_ptr_equal(tp->loss, tf->loss);
+    /* the verifier checks the new ops' shapes: a shift of 2, or weights
+     * regrouped from another kernel size, are refused by name */
+    for (int i = 0; i < tp->nodes.n; i++) {
+        IrNode *n = tp->nodes.v[i];
+        long long *attr = n->op == IR_SPACE_TO_DEPTH || n->op == IR_DEPTH_TO_SPACE ? &n->pad
+                          : n->op == IR_PHASE_W || n->op == IR_PHASE_W_GRAD   ? &n->k
+                                                                              : NULL;
+        if (!attr)
+            continue;
+        long long keep = *attr;
+        *attr = n->op == IR_SPACE_TO_DEPTH || n->op == IR_DEPTH_TO_SPACE ? 2 : 3;
+        assert_int_equal(ir_verify(tp, why, sizeof why), -1);
+        if (!strstr(why, ir_op_name(n->op)))
+            fail_msg("%s: %s", ir_op_name(n->op), why);
+        *attr = keep;
+    }
+    assert_int_equal(ir_verify(tp, why, sizeof why), 0);
     /* the source graphs are untouched; off, nothing changes */
     assert_int_equal(tc_count_op(tf, IR_SPACE_TO_DEPTH), 0);
     setenv("MWTC_PHASE", "off", 1);
