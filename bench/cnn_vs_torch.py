@@ -2,13 +2,15 @@
 """bench/cnn_vs_torch.py: training throughput of the paper's CIFAR-10 networks, VGG16 (with
 batchnorm) and ResNet18, in mwtc and in PyTorch, one after the other on the same machine, as a ratio.
 
-    bench/cnn_vs_torch.py [--model vgg16|resnet18|cnn5x5] [--torch PYTHON] [--images N] [--threads T]
+    bench/cnn_vs_torch.py [--model vgg16|resnet18|cnn5x5|cnn5x5s2] [--torch PYTHON] [--images N] [--threads T]
                           [--standard] [--batch B] [--infer]
 
 --model cnn5x5 is not the paper's: four 5x5 convs (64, 64, 128, 128 channels, pad 2, batchnorm and
 relu, the last three masked and each followed by a 2x2 max pooling) and a 2048-256-10 head, written
 here in the script: a network of the kind a user writes beside the papers', whose convs run by Winograd
-F(2x2,5x5) (MWTC_WINOGRAD=off: the direct kernels).
+F(2x2,5x5) (MWTC_WINOGRAD=off: the direct kernels). --model cnn5x5s2 is the same with the masked convs
+at stride 2 instead of the max poolings (an all-convolutional network's downsampling), which mwtc
+runs over their input's phases (pass_phase.c; MWTC_PHASE=off: the direct kernels).
 
 The models are the stdlib's models/vgg16.mwt (13 convs 3x3 with bias, batchnorm and relu, every
 conv but the first masked (MwT), five max poolings, a 512-512-10 head with dropout 0.5) and
@@ -70,9 +72,9 @@ def peer(args):
             return torch.relu(torch.tanh(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3)))))))
 
     class Block(nn.Module):
-        def __init__(self, cin, cout, masked, k=3, hidden=None):
+        def __init__(self, cin, cout, masked, k=3, hidden=None, stride=1):
             super().__init__()
-            self.conv, self.bn = nn.Conv2d(cin, cout, k, padding=k // 2), nn.BatchNorm2d(cout)
+            self.conv, self.bn = nn.Conv2d(cin, cout, k, stride, padding=k // 2), nn.BatchNorm2d(cout)
             self.gen = Gen(cin, cout, hidden) if masked else None
             self.mask = None
 
@@ -151,13 +153,14 @@ def peer(args):
             return [b.mask for b in self.blocks if b.gen is not None]
 
     class Cnn5(nn.Module):   # CNN5X5 below, as mwtc reads it (a generator's hidden layer as LANGUAGE.md's table)
-        def __init__(self, masked):
+        def __init__(self, masked, strided=False):
             super().__init__()
-            self.blocks = [Block(3, 64, False, 5)] + [Block(cin, cout, masked, 5, cout if cout < 128 else cout // 2)
+            self.blocks = [Block(3, 64, False, 5)] + [Block(cin, cout, masked, 5, cout if cout < 128 else cout // 2,
+                                                            2 if strided else 1)
                                                       for cin, cout in ((64, 64), (64, 128), (128, 128))]
             layers = [self.blocks[0]]
             for b in self.blocks[1:]:
-                layers += [b, nn.MaxPool2d(2)]
+                layers += [b] if strided else [b, nn.MaxPool2d(2)]
             self.features = nn.Sequential(*layers)
             self.head = nn.Sequential(nn.Linear(2048, 256), nn.ReLU(), nn.Linear(256, 10))
 
@@ -180,7 +183,7 @@ def peer(args):
         return coh / len(masks), cpl / len(masks)
 
     masked = not args.standard
-    model = {"vgg16": VGG, "resnet18": ResNet, "cnn5x5": Cnn5}[args.model](masked)
+    model = {"vgg16": VGG, "resnet18": ResNet, "cnn5x5": Cnn5, "cnn5x5s2": lambda m: Cnn5(m, True)}[args.model](masked)
     if args.infer:
         model.eval()
         steps = max(1, args.images // args.batch)
@@ -242,11 +245,26 @@ CNN5X5 = """model cnn5x5 : [3, 32, 32] -> [10] {
 """
 
 
+CNN5X5S2 = """model cnn5x5s2 : [3, 32, 32] -> [10] {
+    conv(64, k = 5) batchnorm relu
+    %(open)s
+        conv(64, k = 5, stride = 2) batchnorm relu
+        conv(128, k = 5, stride = 2) batchnorm relu
+        conv(128, k = 5, stride = 2) batchnorm relu
+    %(close)s
+    flatten
+    linear(256) relu
+    linear(10)
+}
+"""
+
+
 def mwtc_side(args):
     mwtc = os.environ.get("MWTC") or os.path.join(ROOT, "build", "mwtc")
-    if args.model == "cnn5x5":   # the standard model: the same layers, no modular { }
-        model = "cnn5x5"
-        header = CNN5X5 % ({"open": "", "close": ""} if args.standard else {"open": "modular {", "close": "}"})
+    if args.model in ("cnn5x5", "cnn5x5s2"):   # the standard model: the same layers, no modular { }
+        model = args.model
+        header = (CNN5X5 if model == "cnn5x5" else CNN5X5S2) % (
+            {"open": "", "close": ""} if args.standard else {"open": "modular {", "close": "}"})
     else:
         model, header = args.model + ("_standard" if args.standard else ""), 'import "models/%s"\n' % args.model
     loss = "cross_entropy" if args.standard else "cross_entropy + 0.5 * cohesion + 1.5 * coupling"
@@ -287,7 +305,7 @@ def cpu_name():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=["vgg16", "resnet18", "cnn5x5"], default="vgg16")
+    p.add_argument("--model", choices=["vgg16", "resnet18", "cnn5x5", "cnn5x5s2"], default="vgg16")
     p.add_argument("--torch", default="/usr/bin/python3", help="the interpreter for the PyTorch side")
     p.add_argument("--images", type=int, default=1280, help="training images (steps = images / batch)")
     p.add_argument("--batch", type=int, default=None, help="default 128 (training), 256 (--infer)")
@@ -311,7 +329,7 @@ def main():
     if r.returncode != 0:
         sys.exit("cnn_vs_torch: the PyTorch side failed:\n" + r.stderr)
     t = json.loads(r.stdout.strip().splitlines()[-1])
-    what = {"vgg16": "VGG16", "resnet18": "ResNet18", "cnn5x5": "cnn5x5"}[args.model] + \
+    what = {"vgg16": "VGG16", "resnet18": "ResNet18", "cnn5x5": "cnn5x5", "cnn5x5s2": "cnn5x5s2"}[args.model] + \
         (" standard" if args.standard else " MwT")
     print("%s, batch %d, %d threads, %s" % (what, args.batch, args.threads, cpu_name()))
     print("  %-28s %10s %14s %10s" % ("", "mwtc", "PyTorch " + t["torch"], "ratio"))
