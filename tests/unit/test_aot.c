@@ -50,9 +50,6 @@ static void jit_scores(RunModel *m, const RtDataset *ds, const RtNormalize *norm
     memcpy(out, m->base + m->eval.plan->off[m->eval.g->logits->id], sizeof(float) * N * (size_t)K);
 }
 
-/* The floats of an image of the model emitted: src's, unless a test says. */
-static int aot_input = 2 * 12 * 12;
-
 /* Emits (run_emit) classes[n] of the checkpoint as NAME.o, builds
  * aot_main against it, runs it on test images [0, N) as the loader reads
  * them (not normalized) and puts its scores in got[N * n]: 0. Or 1 when
@@ -72,11 +69,11 @@ static int emit_and_run_fn(TestComp *t, const ModularizeInfo *mi, const ReuseInf
     RunEmitResult r;
     if (run_emit(&t->c.arena, tr, mi, ru, &ro, -1, classes, n, name, cpu, obj, hdr, &r, err, sizeof err) != 0)
         fail_msg("emit %s: %s", name, err);
-    assert_int_equal(r.input, aot_input);
+    assert_int_equal(r.input, (long long)rt_data_image_size(ds));   /* the model's input: the dataset's images */
     assert_int_equal(r.bulk, K_AOT_BULK);   /* aot_main's calls use both graphs */
 
     /* the images as a user hands them over: pixels / 255 */
-    size_t img = (size_t)aot_input;
+    size_t img = rt_data_image_size(ds);
     float *x = malloc(sizeof(float) * img * N);
     for (size_t i = 0; i < img * N; i++)
         x[i] = (float)ds->test_x[i] / 255.0f;
@@ -312,7 +309,6 @@ static void test_emitted_strided(void **st)
     RunMeta meta;
     Mz *z;
     TestComp *t = trained("strided.mwt", strided, "strided.ckpt", ck, &z, &meta);
-    aot_input = 2 * 16 * 16;
     const TrainInfo *tr = t->c.checked.trains.v[0];
     Arena *a = &t->c.arena;
     ModularizeInfo mi = *(const ModularizeInfo *)t->c.checked.modularizes.v[0];
@@ -345,7 +341,6 @@ static void test_emitted_strided(void **st)
     run_model_free(&full);
     mz_close(z);
     tc_free(t);
-    aot_input = 2 * 12 * 12;
 }
 
 /* A model without masks is emitted whole (built on its own, for one
