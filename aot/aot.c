@@ -105,8 +105,7 @@ static const struct {
     { "zu", 7, 21, 4 },
 };
 
-/* The x86-64 levels' features (their CPU names carry no feature string). */
-static const char *level_features(const char *cpu)
+const char *aot_level_features(const char *cpu)
 {
     static const char v2[] = "+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt";
     static const char v3[] = "+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+avx,+avx2,+bmi,+bmi2,+f16c,+fma,+lzcnt,+movbe";
@@ -285,7 +284,7 @@ int aot_emit(Jit *host, const AotModule *m, const char *path, const char *tmp, c
         if (f)
             LLVMSetLinkage(f, LLVMInternalLinkage);
     }
-    if (add_run(ctx, mod, m, m->cpu ? level_features(m->cpu) : j->features, err, errlen) != 0)
+    if (add_run(ctx, mod, m, m->cpu ? aot_level_features(m->cpu) : j->features, err, errlen) != 0)
         goto done;
     baseline_entry(ctx, mod, j->triple, m->name);
     /* the object's file symbol, which linkers name in their errors (else "llvm-link") */

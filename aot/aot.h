@@ -51,6 +51,9 @@ typedef struct AotModule {
 /* The CPUs aot_emit compiles for besides this one ("native"): the x86-64
  * levels, for an object that runs on other machines. NULL-terminated. */
 extern const char *const aot_cpus[];
+/* The features of an x86-64 level of aot_cpus (its CPU name carries no
+ * feature string): "+avx,+avx2,..."; "" for the baseline. */
+const char *aot_level_features(const char *cpu);
 /* need[K_AOT_CPU_WORDS] (k_kernels.h) from an LLVM feature string
  * ("+avx2,-avx512f,..."): the CPUID bits of the features it turns on. */
 void aot_cpu_need(const char *features, unsigned *need);

@@ -1,6 +1,8 @@
 /* ORC LLJIT for the host CPU. Every owned LLVM handle is released on the one
  * cleanup path of each function. */
 #include "jit.h"
+#include "aot.h"
+#include "k_kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,38 @@ static void take_error(LLVMErrorRef e, const char *what, char *err, size_t errle
     LLVMDisposeErrorMessage(m);
 }
 
+/* MWTC_JIT_CPU=NAME, an x86-64 level (aot_cpus: x86-64-v3 is AVX2's):
+ * code for that level and its features rather than for the host's, on a
+ * host that has them. To compare: the kernels of the other vector width
+ * (AVX2's 8-float tiles, simd 8) on an AVX-512 machine, beside the host's
+ * in one run. 0, or -1 with a message. */
+static int jit_level(Jit *j, char *err, size_t errlen)
+{
+    const char *want = getenv("MWTC_JIT_CPU");
+    if (!want || !*want)
+        return 0;
+    int known = 0;
+    for (int i = 0; aot_cpus[i]; i++)
+        known |= !strcmp(aot_cpus[i], want);
+    if (!known) {
+        snprintf(err, errlen, "MWTC_JIT_CPU=%s: not an x86-64 level (x86-64, x86-64-v2, x86-64-v3, x86-64-v4)",
+                 want);
+        return -1;
+    }
+    const char *features = aot_level_features(want);
+    unsigned need[K_AOT_CPU_WORDS];
+    aot_cpu_need(features, need);
+    if (!k_aot_cpu_ok(need)) {
+        snprintf(err, errlen, "MWTC_JIT_CPU=%s: this machine lacks some of its features (%s)", want, features);
+        return -1;
+    }
+    LLVMDisposeMessage(j->cpu);
+    LLVMDisposeMessage(j->features);
+    j->cpu = LLVMCreateMessage(want);
+    j->features = LLVMCreateMessage(features);
+    return 0;
+}
+
 Jit *jit_create(char *err, size_t errlen)
 {
     /* the asm parser: k_aot_cpu_ok's cpuid and xgetbv are inline assembly */
@@ -37,6 +71,10 @@ Jit *jit_create(char *err, size_t errlen)
     }
     j->cpu = LLVMGetHostCPUName();
     j->features = LLVMGetHostCPUFeatures();
+    if (jit_level(j, err, errlen) != 0) {
+        jit_destroy(j);
+        return NULL;
+    }
     j->triple = LLVMGetDefaultTargetTriple();
     char *msg = NULL;
     LLVMTargetRef target;
