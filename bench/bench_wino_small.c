@@ -84,7 +84,7 @@ int main(int argc, char **argv)
                 t[2] = bench_best((JitFn)jit_lookup(jit, n[2]), base, ws, N, reps);
                 int pick = R == 5  ? 2 * k_wino25_infer_ok(C, H, W, K, 5, 5, 1, 2, H, W)
                            : other ? 2 * (k_wino4_infer_ok(C, H, W, K, 3, 3, 1, P, OH, OW) &&
-                                          k_wino4_pad_pays(C, K, simd))
+                                          k_wino4_pad_pays(C, H, W, K, simd))
                            : !k_wino_infer_ok(C, H, W, K, 3, 3, 1, 1, H, W) ? 0
                            : k_wino4_infer_pays(N, C, H, W, simd)            ? 2
                                                                              : 1,

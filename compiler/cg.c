@@ -142,7 +142,7 @@ static int use_wino(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 static int use_wino4p(const Cg *C, const IrValue *x, long long K, const IrNode *n)
 {
     return wino_shape(C, x, K, n, k_wino4_ok, k_wino4_infer_ok) &&
-           (!inference(C, n) || k_wino4_pad_pays((int)x->d[1], (int)K, C->p->L->simd));
+           (!inference(C, n) || k_wino4_pad_pays((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)K, C->p->L->simd));
 }
 
 /* Winograd F(2x2, 5x5) (k_wino4.c) for a conv 5x5, stride 1, pad 2 of x

@@ -50,7 +50,7 @@ static int winograd(const IrGraph *g, long long C4, long long HP, long long WP, 
     if (q == 1)
         return g->training ? k_wino_ok(c, h, w, k, 3, 3, 1, 1, oh, ow) : k_wino_infer_ok(c, h, w, k, 3, 3, 1, 1, oh, ow);
     return g->training ? k_wino4_ok(c, h, w, k, 3, 3, 1, p, oh, ow)
-                       : k_wino4_infer_ok(c, h, w, k, 3, 3, 1, p, oh, ow) && k_wino4_pad_pays(c, k, simd);
+                       : k_wino4_infer_ok(c, h, w, k, 3, 3, 1, p, oh, ow) && k_wino4_pad_pays(c, h, w, k, simd);
 }
 
 /* The 3x3 conv's output tiles over an O x P plane, F(4x4)'s 4x4: at least

@@ -213,11 +213,11 @@ int k_wino4_infer_pays(int N, int C, int H, int W, int simd);
  * where k_wino4_bwd_w_ok its weight gradient. k_conv2d_wino4 and its
  * weight gradient take the padding: x [N,C,H,W] into [N,K,H+2pad-2,W+2pad-2]. */
 int k_wino4_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
-/* whether an inference forward at padding 0 or 2 may run by F(4x4) (no
- * part kernel: a module's mask is applied after it), and whether it pays
- * with C inputs, K outputs and simd-float vectors */
+/* whether an inference forward at padding 0 or 2 may run by F(4x4) (its
+ * part kernel where one runs), and whether it pays with C inputs of H x W,
+ * K outputs and simd-float vectors */
 int k_wino4_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
-int k_wino4_pad_pays(int C, int K, int simd);
+int k_wino4_pad_pays(int C, int H, int W, int K, int simd);
 int k_wino4_bwd_w_ok(int C, int H, int W, int K, int pad);
 long k_wino4_ws(int C, int H, int W, int K, int pad, int simd);
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,

@@ -239,24 +239,30 @@ int k_wino4_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int p
     /* The forward alone at the eval batch against the direct kernel
      * (bench_wino_small BENCH_PAD=0, batch 64, one thread, Sapphire
      * Rapids): never at 7x7 (5x5 out), whatever the channels; at 14x14
-     * and 28x28 (12x12 and 26x26 out) from 8 input channels, as
-     * k_wino4_pad_pays says per vector width. Outputs from 8x8 on: two
-     * whole tiles a side, between the two measured. */
+     * and 28x28 (12x12 and 26x26 out) as k_wino4_pad_pays says per vector
+     * width and channels. Outputs from 8x8 on: two whole tiles a side,
+     * between the two measured. */
     (void)K;
-    return k_w4_shape(H, W, R, S, stride, pad, OH, OW) && OH >= 8 && OW >= 8 && C >= 8;
+    return k_w4_shape(H, W, R, S, stride, pad, OH, OW) && OH >= 8 && OW >= 8 && C >= 2;
 }
 
-int k_wino4_pad_pays(int C, int K, int simd)
+int k_wino4_pad_pays(int C, int H, int W, int K, int simd)
 {
-    /* With 16-float vectors the direct kernel stays ahead with few outputs
-     * (32->8 at 28x28 1.42 ms, F(4x4) 1.55) and is even at 16->16 (1.22
-     * against 1.17); F(4x4) wins from 12->32 (14x14: 0.43 against 0.32),
-     * 32->16 (28x28: 2.45 against 2.00) and 8->64 (14x14: 0.59 against
-     * 0.46). With 8-float vectors (the same machine) it wins from 8 input
-     * channels at any output count (8->8 at 28x28 and 14x14). */
+    /* With 16-float vectors the direct kernel stays ahead with few
+     * channels (its rows straight from the input's: 4->4 at 14x14 0.043 ms,
+     * F(4x4) 0.059) and with few outputs (32->8 at 28x28 1.42 ms, F(4x4)
+     * 1.55), and is even at 16->16 (1.22 against 1.17); F(4x4) wins from
+     * 12->32 (14x14: 0.43 against 0.32), 32->16 (28x28: 2.45 against 2.00)
+     * and 8->64 (14x14: 0.59 against 0.46). With AVX2's code
+     * (MWTC_JIT_CPU=x86-64-v3 on the same machine, 9 repetitions) it wins
+     * from 8 input channels at any output count (8->8 at 28x28 and 14x14),
+     * and at 14x14 from 2 inputs up to 4 outputs an input, where the direct
+     * kernel's im2col costs more than its sums (4->4 0.137 ms, F(4x4)
+     * 0.065; 4->16 0.205 against 0.152; 4->32 even; 2->16 0.103 against
+     * 0.129); at 28x28 not below 8 inputs (4->4 0.270 against 0.302). */
     if (simd >= 16)
-        return K >= 16 && C * K >= 384;
-    return C >= 8;
+        return C >= 8 && K >= 16 && C * K >= 384;
+    return C >= 8 || (H * W <= 196 && K <= 4 * C);
 }
 
 int k_wino4_bwd_w_ok(int C, int H, int W, int K, int pad)
