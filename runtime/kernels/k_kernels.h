@@ -69,6 +69,10 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
  * (plan_chunks: 8) do not leave threads idle, but no more units than
  * threads and none under 16 channels. The bits are the same for any CS. */
 int k_bwdw_splits(int C, int G, int threads);
+/* Whether k_conv2d_bwd_x computes dx of a strided conv as its stride^2
+ * phases, each a stride-1 conv of dy (k_conv.c), rather than by a
+ * scatter-add. */
+int k_bwdx_phases_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd);
 /* Convs of small planes (k_small.c): a GEMM per output pixel over the
  * batch. k_small_ok says whether a conv x [N,C,H,W] -> y [N,K,OH,OW]
  * qualifies (stride 1 or 2, at most 16 output pixels a plane; in inference

@@ -355,9 +355,31 @@ static void test_conv(void **state)
         /* C*R*S large: im2col blocks of fewer columns (at most 1 MB) */
         { 7, 40, 7, 7, 24, 5, 5, 1, 2 },  /* 1000 taps: blocks of 5 whole images, not 13 */
         { 2, 96, 12, 12, 8, 5, 5, 1, 2 }, /* 2400 taps: slices of 9 rows of one image */
+        /* stride 2 and 3: dx by phases (k_bwdx_phases_ok), each a stride-1 conv of dy */
+        { 3, 16, 16, 16, 24, 3, 3, 2, 1 }, /* ResNet's stride 2: 1x1, 1x2, 2x1 and 2x2 taps */
+        { 2, 16, 15, 13, 10, 5, 5, 2, 1 }, /* 5x5, odd planes: phases of 8 and 7 rows and columns */
+        { 2, 16, 14, 14, 8, 5, 5, 2, 2 },  /* 5x5, pad 2 */
+        { 2, 16, 11, 11, 8, 5, 5, 2, 3 },  /* 5x5, pad 3 */
+        { 3, 16, 28, 24, 12, 3, 3, 2, 1 }, /* phases of rows 14 and 12 wide: from the padded rows */
+        { 2, 16, 9, 9, 12, 3, 3, 3, 0 },   /* stride 3: nine 1x1 phases */
+        { 3, 64, 64, 64, 16, 3, 3, 2, 1 }, /* 2 images a group of phases: 2 groups, cut anywhere */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         conv_case(&shapes[i], 3);
+    /* the phases are what those shapes test: taken with both tile widths
+     * (and for a 1x1 stride-2 projection, 3 of its phases zeros), not with 3
+     * input channels, 512 of dy or at padding 0 on even planes */
+    for (int simd = 8; simd <= 16; simd += 8) {
+        for (size_t i = sizeof shapes / sizeof *shapes - 7; i < sizeof shapes / sizeof *shapes; i++) {
+            const ConvShape *h = &shapes[i];
+            int OH = (h->H + 2 * h->pad - h->R) / h->stride + 1, OW = (h->W + 2 * h->pad - h->S) / h->stride + 1;
+            assert_true(k_bwdx_phases_ok(h->C, h->H, h->W, h->K, h->R, h->S, h->stride, h->pad, OH, OW, simd));
+        }
+        assert_true(k_bwdx_phases_ok(6, 8, 8, 12, 1, 1, 2, 0, 4, 4, simd));
+        assert_false(k_bwdx_phases_ok(3, 13, 11, 10, 3, 3, 2, 1, 7, 6, simd));
+        assert_false(k_bwdx_phases_ok(256, 14, 14, 512, 3, 3, 2, 1, 7, 7, simd));
+        assert_false(k_bwdx_phases_ok(64, 16, 16, 128, 3, 3, 2, 0, 7, 7, simd));
+    }
     /* one chunk; more chunks than images (empty chunks give zeros) */
     conv_case(&shapes[1], 1);
     conv_case(&shapes[3], 8);
