@@ -319,7 +319,7 @@ static void prepare_eval(RunModel *m, const RunGraph *rg, int alone)
  * one at a time and times each. */
 void run_graph(RunModel *m, RunGraph *rg)
 {
-    prepare_eval(m, rg, 0);
+    prepare_eval(m, rg, !m->profile && !tune_off() && rt_pool_tune_serial(&rg->tune));
     if (rg == &m->train)   /* it updates the weights */
         m->prep_stale = 1;
     if (!m->profile) {

@@ -42,6 +42,12 @@
 #define JOB_SPIN_NS 1000000L
 #endif
 
+/* After this long, a spinning thread offers its CPU at each turn (sched_yield): the thread it
+ * waits for may be waiting for one, when other programs keep the cores busy. */
+#ifndef YIELD_AFTER_NS
+#define YIELD_AFTER_NS 20000L
+#endif
+
 /* The counters live on cache lines of their own: spinning readers of `phase` should not be
  * disturbed by every arrival's write to `arrived`. */
 #define LINE 64
@@ -123,13 +129,14 @@ static unsigned wait_change(RtPool *p, Signal *s, unsigned old, long spin_ns) {
       sched_yield();
     }
   } else {
-    long long t0 = 0;
+    long long t0 = 0, dt = 0;
     for (unsigned i = 1;; i++) {
       if ((now = atomic_load_explicit(&s->value, memory_order_acquire)) != old) return now;
-      cpu_relax();
+      if (dt > YIELD_AFTER_NS) sched_yield();
+      else cpu_relax();
       if ((i & 63) == 0) { /* reading the clock every time would slow the reaction down */
         if (i == 64) t0 = now_ns();
-        else if (now_ns() - t0 > spin_ns) break;
+        else if ((dt = now_ns() - t0) > spin_ns) break;
       }
     }
   }
@@ -310,13 +317,17 @@ static void tune_decide(RtPoolTune *t, long long now, int other_n) {
   t->next_ns = now + t->gap * (sum[0] > sum[1] ? sum[0] : sum[1]);
 }
 
+int rt_pool_tune_serial(const RtPoolTune *t) {
+  return t && (t->phase == 2 ? !t->serial : t->serial);
+}
+
 void rt_pool_run_tuned(RtPool *p, RtPoolTune *t, const RtStep *steps, int n, char *base,
                        float *const *ws) {
   if (!t || p->threads == 1 || n <= 0) {
     rt_pool_run(p, steps, n, base, ws);
     return;
   }
-  int serial = t->phase == 2 ? !t->serial : t->serial;
+  int serial = rt_pool_tune_serial(t);
   long long t0 = now_ns();
   if (serial) rt_pool_run_serial(steps, n, base, ws);
   else rt_pool_run(p, steps, n, base, ws);

@@ -66,6 +66,10 @@ typedef struct RtPoolTune {
 void rt_pool_run_tuned(RtPool *p, RtPoolTune *tune, const RtStep *steps, int n, char *base,
                        float *const *ws);
 
+/* Whether tune's next run will be on the caller's thread alone (NULL: no). Work that goes with a
+ * tuned graph's runs (an inference graph's preparation) runs as the graph will. */
+int rt_pool_tune_serial(const RtPoolTune *tune);
+
 /* The number of online CPUs (fewer when the affinity mask allows fewer), at least 1. */
 int rt_pool_default_threads(void);
 

@@ -168,11 +168,13 @@ static void test_many_tiny_steps(void **state) {
  * cannot turn the outcome (sleeping needs no CPU): a step whose workers' shares each sleep 3 ms
  * (one held up by another program, as it were) moves the graph to the caller's thread alone,
  * where its own share takes no time; eight units of 2 ms each move it back to all threads. Every
- * run must still give each unit exactly once. */
+ * run must still give each unit exactly once, and run as rt_pool_tune_serial said before it that
+ * it would (one share, or two). */
 typedef struct Slow {
   int workers_nap; /* 1: a share that does not start at unit 0 sleeps 3 ms */
   int unit_nap;    /* 1: each unit sleeps 2 ms */
   atomic_int hits;
+  atomic_int shares; /* calls of slow */
 } Slow;
 static void slow(char *base, float *ws, int lo, int hi) {
   (void)ws;
@@ -181,6 +183,15 @@ static void slow(char *base, float *ws, int lo, int hi) {
   for (int u = lo; u < hi; u++)
     if (s->unit_nap) nap(2000000);
   atomic_fetch_add_explicit(&s->hits, hi - lo, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->shares, 1, memory_order_relaxed);
+}
+
+/* One tuned run, checked against the mode rt_pool_tune_serial announced for it. */
+static void tuned_run(RtPool *p, RtPoolTune *tune, const RtStep *step, Slow *s) {
+  int serial = rt_pool_tune_serial(tune);
+  atomic_store(&s->shares, 0);
+  rt_pool_run_tuned(p, tune, step, 1, (char *)s, NULL);
+  assert_int_equal(atomic_load(&s->shares), serial || rt_pool_threads(p) == 1 ? 1 : 2);
 }
 
 static void test_tuned_runs_pick_the_faster_mode(void **state) {
@@ -191,13 +202,14 @@ static void test_tuned_runs_pick_the_faster_mode(void **state) {
   memset(&tune, 0, sizeof tune);
   Slow s = {.workers_nap = 1};
   atomic_init(&s.hits, 0);
+  atomic_init(&s.shares, 0);
   RtStep step = {slow, 8};
   int runs = 0;
-  for (; runs < 10; runs++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  for (; runs < 10; runs++) tuned_run(p, &tune, &step, &s);
   assert_int_equal(tune.serial_runs, 0); /* no probe yet: the graph has not run long enough */
   for (; runs < 50 && !tune.serial; runs++) {
     if (tune.phase == 0) tune.next_ns = 1; /* probe now, and again if one did not decide */
-    rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+    tuned_run(p, &tune, &step, &s);
   }
   printf("  workers held up: on one thread after %d runs\n", runs);
   assert_true(tune.serial);
@@ -207,18 +219,19 @@ static void test_tuned_runs_pick_the_faster_mode(void **state) {
   int back = 0;
   for (; back < 40 && tune.serial; back++) {
     if (tune.phase == 0) tune.next_ns = 1;
-    rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+    tuned_run(p, &tune, &step, &s);
   }
   printf("  units that take time: on all threads again after %d runs\n", back);
   assert_false(tune.serial);
   assert_int_equal(atomic_load(&s.hits), 8 * (runs + back));
+  assert_false(rt_pool_tune_serial(NULL));
   rt_pool_run_tuned(p, NULL, &step, 1, (char *)&s, NULL); /* NULL: all threads, untimed */
   rt_pool_destroy(p);
 
   p = rt_pool_create(1, err, sizeof err); /* one thread: nothing to choose */
   memset(&tune, 0, sizeof tune);
   s.unit_nap = 0;
-  for (int i = 0; i < 20; i++) rt_pool_run_tuned(p, &tune, &step, 1, (char *)&s, NULL);
+  for (int i = 0; i < 20; i++) tuned_run(p, &tune, &step, &s);
   assert_int_equal(tune.runs, 0);
   assert_int_equal(atomic_load(&s.hits), 8 * (runs + back + 1 + 20));
   rt_pool_destroy(p);
