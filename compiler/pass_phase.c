@@ -80,6 +80,15 @@ static int tiles_fit(long long O, long long P, double waste)
  *   output exactly (16x16 1.75-1.9x; 12x12 even); by F(4x4) at 11x11
  *   (12x12 computed) 0.83x, at 17x17 (20x20) 0.86x, by F(2x2) or by the
  *   direct kernel over 4C channels 0.65-0.83x.
+ * With 8-float vectors (AVX2's code, MWTC_JIT_CPU=x86-64-v3 on the same
+ * machine: the direct kernels at half the width lose more to fewer
+ * multiplies), training takes more: the forward from 6x6 outputs at the
+ * phases' padding 1 (1.14-1.2x there) and, at 0 and 2, where F(4x4)
+ * computes up to 1.55x the plane (10x10 1.2-1.3x, 13x13 1.4x; 9x9 in
+ * 12x12 0.93x); the weight gradient by F(2x2) from 8x8 outputs (1.15-1.2x;
+ * 7x7 and 6x6 0.7-0.9x) and by F(4x4) at the phases' padding 0 and 1
+ * where it computes up to 1.4x the plane (11x11 1.35x, 17x17 1.15x; 10x10
+ * and 13x13 in 12x12 and 16x16 0.7x).
  * Where an op does not go through the phases, the direct kernel runs it
  * (the weight gradient reading x, the data gradient w). Inference (the
  * forward alone, bench_infer, one conv 4-64 -> 16-64 channels): at batch
@@ -99,15 +108,19 @@ static int decide(const IrGraph *g, const IrNode *n, int simd, Phased *f)
     if (hp < 1 || wp < 1 || !winograd(g, C4, hp, wp, K, q, OH, OW, simd))
         return 0;
     f->conv = n, f->x = n->in[0], f->w = n->in[1], f->q = q, f->off = n->pad - 2 * q, f->ph_h = hp, f->ph_w = wp;
-    int from = g->training ? 7 : 8;
-    f->fwd = q == 1 ? OH >= from && OW >= from : tiles_fit(OH, OW, 1.35);
+    int narrow = g->training && simd < 16;   /* 8-float vectors: AVX2's rules */
+    int from = g->training ? (narrow ? 6 : 7) : 8;
+    f->fwd = q == 1 ? OH >= from && OW >= from : tiles_fit(OH, OW, narrow ? 1.55 : 1.35);
     if (g->training) {
         const char *e = getenv("MWTC_WINOGRAD");
         int four = !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)wp);
         f->gx = q != 0 || (OH >= 9 && OW >= 9);
-        f->gw = (q == 1 ? four && k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K)
-                        : k_wino4_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K, (int)q)) &&
-                tiles_fit(OH, OW, 1.0);
+        if (q == 1 && !four)   /* F(2x2) */
+            f->gw = narrow && k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K) && OH >= 8 && OW >= 8;
+        else
+            f->gw = (q == 1 ? k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K)
+                            : k_wino4_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K, (int)q)) &&
+                    tiles_fit(OH, OW, narrow && q < 2 ? 1.4 : 1.0);
     }
     return f->fwd || f->gx || f->gw;
 }

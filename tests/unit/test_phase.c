@@ -135,8 +135,14 @@ static const char *src =
     "    conv(16, k = 5, stride = 2, pad = 0) relu\n"
     "    conv(16, k = 5, stride = 2, pad = 4) batchnorm relu\n"
     "    gap linear(4) }\n"
+    "dataset f = synthetic(n = 64, test = 16, seed = 7) { classes = 4  shape = [16, 23, 23] }\n"
+    "model w : [16, 23, 23] -> [4] {\n"
+    "    conv(32, k = 5, stride = 2, pad = 1) relu\n"
+    "    conv(32, k = 5, stride = 2, pad = 2) relu\n"
+    "    gap linear(4) }\n"
     "train m on d { epochs = 1  batch = 4  optimizer = sgd(lr = 0.1) }\n"
-    "train v on e { epochs = 1  batch = 4  optimizer = sgd(lr = 0.1) }\n";
+    "train v on e { epochs = 1  batch = 4  optimizer = sgd(lr = 0.1) }\n"
+    "train w on f { epochs = 1  batch = 4  optimizer = sgd(lr = 0.1) }\n";
 
 static void test_graphs(void **st)
 {
@@ -210,6 +216,19 @@ static void test_graphs(void **st)
     assert_int_equal(tc_count_op(vp, IR_PHASE_W), 2);
     assert_int_equal(tc_count_op(vp, IR_DEPTH_TO_SPACE), 1);
     assert_int_equal(tc_count_op(vp, IR_PHASE_W_GRAD), 1);
+    IrGraph *wg = ir_lower(a, tc_model(t, "w"), t->c.checked.trains.v[2], 4);
+    assert_int_equal(pass_autodiff(a, wg, why, sizeof why), 0);
+    IrGraph *wf = pass_fuse(a, wg);
+    /* w with 8-float vectors (AVX2's rules): also the second's forward
+     * (6x6 outputs) and the first's weight gradient (F(4x4), 12x12 for
+     * 11x11); with 16, the first's forward and the second's data gradient */
+    IrGraph *w8 = pass_phase(a, wf, 8), *w16 = pass_phase(a, wf, 16);
+    assert_int_equal(tc_count_op(w8, IR_SPACE_TO_DEPTH), 2);
+    assert_int_equal(tc_count_op(w8, IR_PHASE_W_GRAD), 1);
+    assert_int_equal(tc_count_op(w16, IR_SPACE_TO_DEPTH), 1);
+    assert_int_equal(tc_count_op(w16, IR_PHASE_W_GRAD), 0);
+    assert_int_equal(tc_count_op(w8, IR_DEPTH_TO_SPACE), 1);
+    assert_int_equal(tc_count_op(w16, IR_DEPTH_TO_SPACE), 1);
     tc_free(t);
 }
 
@@ -270,15 +289,23 @@ static void test_same_as_direct(void **st)
 {
     (void)st;
     TestComp *t = tc_compile_ok("phase.mwt", src);
-    const char *names[2] = { "m", "v" };
-    for (int k = 0; k < 2; k++) {
-        const TrainInfo *tr = t->c.checked.trains.v[k];
+    const char *names[4] = { "m", "v", "w", "w" };
+    /* the last: w compiled for AVX2 (8-float tiles and their rules), where the host has it */
+    __builtin_cpu_init();
+    int runs = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 4 : 3;
+    for (int k = 0; k < runs; k++) {
+        const TrainInfo *tr = t->c.checked.trains.v[k < 3 ? k : 2];
+        if (k == 3)
+            setenv("MWTC_JIT_CPU", "x86-64-v3", 1);
         float *g1[64] = { 0 }, *g2[64] = { 0 }, l1[16], l2[16];
         double loss1, loss2;
         int phased1, phased2;
-        run_with(t, names[k], k, 0, &loss1, g1, l1, &phased1);
-        run_with(t, names[k], k, 1, &loss2, g2, l2, &phased2);
+        run_with(t, names[k], k < 3 ? k : 2, 0, &loss1, g1, l1, &phased1);
+        run_with(t, names[k], k < 3 ? k : 2, 1, &loss2, g2, l2, &phased2);
+        unsetenv("MWTC_JIT_CPU");
         assert_true(phased1 >= 2);   /* a forward's or weight gradient's, and a data gradient's */
+        if (k == 3)   /* training both forwards' phases and a data gradient's, inference the first's */
+            assert_int_equal(phased1, 4);
         assert_int_equal(phased2, 0);
         if (fabs(loss1 - loss2) > 1e-5 * (1 + fabs(loss2)))
             fail_msg("model %s: loss by phases %.8g, direct %.8g", names[k], loss1, loss2);
