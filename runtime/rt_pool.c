@@ -134,7 +134,9 @@ static unsigned wait_change(RtPool *p, Signal *s, unsigned old, long spin_ns) {
       if ((now = atomic_load_explicit(&s->value, memory_order_acquire)) != old) return now;
       if (dt > YIELD_AFTER_NS) sched_yield();
       else cpu_relax();
-      if ((i & 63) == 0) { /* reading the clock every time would slow the reaction down */
+      /* reading the clock every time would slow the reaction down; beside a yield it costs
+       * nothing, and a yield may take a time slice: 64 of them would outlast spin_ns */
+      if ((i & 63) == 0 || dt > YIELD_AFTER_NS) {
         if (i == 64) t0 = now_ns();
         else if ((dt = now_ns() - t0) > spin_ns) break;
       }
