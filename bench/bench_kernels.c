@@ -177,7 +177,7 @@ int main(int argc, char **argv)
             printf(" %6.1f GF/s", flop / t[i] * 1e-9);
         printf("   (%.2f %.2f %.2f ms)\n", t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
         total_flop += 3 * flop, total_t += t[0] + t[1] + t[2];
-        /* as mwtc runs them: Winograd where codegen picks it (cg.c use_wino), else the direct kernel */
+        /* as mwtc runs them: Winograd where codegen picks it (cg_conv.c use_wino), else the direct kernel */
         const char *we = getenv("MWTC_WINOGRAD");
         int woff = we && !strcmp(we, "off");
         int f25 = R == 5 && !woff && k_wino25_ok(C, H, W, K, R, R, 1, pad, OH, OW);
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
         int ww = wf && (f25   ? k_wino25_bwd_w_ok(C, H, W, K, pad)
                         : f4p ? k_wino4_bwd_w_ok(C, H, W, K, pad)
                               : k_wino_bwd_w_ok(C, H, W, K));
-        /* as cg.c picks for the forward and data gradient */
+        /* as cg_conv.c picks for the forward and data gradient */
         int f4 = !f25 && (f4p || (!(we && !strcmp(we, "2x2")) && k_wino4_pays(W)));
         const char *wk = f25 ? "k_conv2d_wino25" : f4 ? "k_conv2d_wino4" : "k_conv2d_wino",
                    *wkw = f25 ? "k_conv2d_wino25_bwd_w" : f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w",

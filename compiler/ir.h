@@ -107,7 +107,7 @@ IrGraph *pass_fuse(Arena *a, const IrGraph *g);
 /* Moves each masked conv of an inference graph (and the batchnorm after
  * it) to after its mask's generator, which reads only the conv's input,
  * where nothing between them reads what moves: then the conv knows its
- * mask (cg.c's part kernels). */
+ * mask (cg_wino.c's part kernels). */
 void pass_gens_first(IrGraph *g);
 /* Phases (pass_phase.c): g, or a copy whose 5x5 stride-2 convs, where
  * the 3x3 conv over their input's phases runs in the Winograd kernels, are

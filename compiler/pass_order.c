@@ -1,7 +1,7 @@
 /* Node order for inference graphs (ir.h, pass_gens_first): a masked conv
  * after its mask's generator. The generator reads only the conv's input,
  * so the conv can wait for it; then the conv knows its mask as it runs
- * (cg.c): it skips the images the mask turns off and applies the mask as it
+ * (cg_wino.c): it skips the images the mask turns off and applies the mask as it
  * writes. The sweep's variant graphs (run_variants.c) and the compiled form
  * of every module's inference graph (run_model.c) are ordered so; a whole
  * model's is not, and a graph as written keeps its order (module_slice

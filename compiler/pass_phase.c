@@ -37,7 +37,7 @@ typedef struct {
 } Phased;
 
 /* Whether the 3x3 conv over the phases (xp [N,C4,HP,WP] into K channels at
- * padding q, OH x OW out) runs in the Winograd kernels, as cg.c chooses
+ * padding q, OH x OW out) runs in the Winograd kernels, as cg_conv.c chooses
  * them: F(2x2) or F(4x4) at padding 1, F(4x4) at 0 and 2; small planes
  * stay on k_small.c's GEMMs, the original conv's kernels there. */
 static int winograd(const IrGraph *g, long long C4, long long HP, long long WP, long long K, long long q,

@@ -116,7 +116,7 @@ static int is_view(const IrNode *n) { return n->op == IR_FLATTEN || n->op == IR_
 /* Per node of a graph: 1 + the operand whose buffer its result shares, 0
  * for none (view_of).
  * Views do; and in a module's inference graph a mask_apply of a conv's
- * output that nothing else reads works in place: cg.c's part kernels apply
+ * output that nothing else reads works in place: cg_wino.c's part kernels apply
  * the mask as the conv writes (into the conv's own buffer, which never lies
  * over the conv's input), else k_mask_apply_keep runs in place. Not in a
  * whole model's (ir.h, exports_prefix): modules read its first conv's

@@ -63,7 +63,7 @@ static int prepare(RunModel *m, Arena *a, const TrainInfo *train, const char *ep
     int fuse = !(getenv("MWTC_FUSE") && !strcmp(getenv("MWTC_FUSE"), "off"));
     IrGraph *tfused = train && fuse ? pass_fuse(a, m->train.g) : m->train.g;
     IrGraph *fused = fuse ? pass_fuse(a, m->eval.g) : ir_copy_order(a, m->eval.g);
-    /* A module's convs get their masks before them (cg.c's part kernels);
+    /* A module's convs get their masks before them (cg_wino.c's part kernels);
      * a whole model's graph stays as written: modules read its prefix, and
      * the part kernels' longer compile did not pay for its one graph.
      * MWTC_MASK_FIRST=off: modules as written too, to compare. */

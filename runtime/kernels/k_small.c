@@ -24,7 +24,7 @@
  * of images, inference takes k_small_pix.c's GEMMs (images as the rows of
  * the tile, the same bits) from three quarters of a tile of those, and
  * dot products below (k_small_dot_group). Where Winograd applies too (4x4
- * planes, stride 1, 16 channels a side), cg.c takes F(2x2) for the forward
+ * planes, stride 1, 16 channels a side), cg_conv.c takes F(2x2) for the forward
  * and the data gradient, and this weight gradient. */
 #include "k_kernels.h"
 #include "k_tile.h"

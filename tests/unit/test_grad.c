@@ -106,7 +106,7 @@ static void test_conv_stride_pad(void **s)
 static void test_conv_1x1(void **s) { (void)s; check_grads("conv(3, k = 1, stride = 2) flatten linear(3)", S3, 1e-3, 24); }
 /* 32 channels a side: 3x3 convs by Winograd F(4x4) and 5x5 ones by F(2x2,
  * 5x5), their forward, data and weight gradients as the codegen picks them
- * (cg.c use_wino, use_wino25) */
+ * (cg_conv.c use_wino, use_wino25) */
 static void test_conv_winograd(void **s)
 {
     (void)s;

@@ -191,7 +191,7 @@ static void trained_free(Trained *T)
  * keep different numbers of its kernels: where two modules call the same
  * kernels in the same order, each call of module k > 0 falls in the group of
  * module 0's at its place (jit_call_groups), for every kernel whose channel
- * counts cg.c passes at run time. Returns how many such calls share a body
+ * counts codegen passes at run time. Returns how many such calls share a body
  * with other constants (channel counts). */
 static int check_shared_bodies(const RunModules *ms)
 {
@@ -536,7 +536,7 @@ static void count_calls(const RunModel *m, int *parts, int *applies)
 /* A module's inference graph runs a masked conv after its mask's
  * generator (pass_gens_first); the conv then writes zeros for the images
  * its mask turns off, applies the mask itself and leaves the input channels
- * that are zeros out of its sums (cg.c's part kernels): the same logits, to
+ * that are zeros out of its sums (cg_wino.c's part kernels): the same logits, to
  * the bit, as the graph compiled in the order as written
  * (MWTC_MASK_FIRST=off), for each class's module built from the images. A
  * whole model is compiled as written (modules read its prefix), with each
