@@ -16,32 +16,19 @@
 #include <cmocka.h>
 
 #include "rt_ckpt.h"
+#include "rt_test.h"
 
 static char dir[4096];
 static char err[512];
 
 static int setup(void **state) {
   (void)state;
-  const char *base = getenv("MWTC_TEST_TMP");
-  if (!base || !*base) base = "/tmp";
-  snprintf(dir, sizeof dir, "%s/rt_ckpt_XXXXXX", base);
-  return mkdtemp(dir) ? 0 : -1;
+  return rt_test_mkdir(dir, sizeof dir, "rt_ckpt");
 }
 
 static int teardown(void **state) {
   (void)state;
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    char p[8192];
-    while ((e = readdir(d)))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-      }
-    closedir(d);
-  }
-  rmdir(dir);
+  rt_test_rmdir(dir);
   return 0;
 }
 

@@ -1,5 +1,4 @@
 /* Unit tests of runtime/rt_data_cifar.c: tiny CIFAR-10 binary fixtures in $MWTC_TEST_TMP. */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,39 +12,23 @@
 #include <cmocka.h>
 
 #include "rt_data.h"
+#include "rt_test.h"
 
 enum { PIX = 3072, REC = 3073, PER_TRAIN_FILE = 2, NTE = 3 };
 
 static char root[4096], dir[4200];
 static char err[512];
 
-static void rm_flat(const char *d) {
-  DIR *dp = opendir(d);
-  if (!dp) return;
-  struct dirent *e;
-  char p[8192];
-  while ((e = readdir(dp)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-      if (unlink(p) != 0) rm_flat(p);
-    }
-  closedir(dp);
-  rmdir(d);
-}
-
 static int setup(void **state) {
   (void)state;
-  const char *base = getenv("MWTC_TEST_TMP");
-  if (!base || !*base) base = "/tmp";
-  snprintf(root, sizeof root, "%s/rt_cifar_XXXXXX", base);
-  if (!mkdtemp(root)) return -1;
+  if (rt_test_mkdir(root, sizeof root, "rt_cifar") != 0) return -1;
   snprintf(dir, sizeof dir, "%s", root);
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  rm_flat(root);
+  rt_test_rmdir(root);
   return 0;
 }
 

@@ -1,6 +1,5 @@
 /* Unit tests of runtime/rt_data_idx.c: tiny IDX fixtures (plain and gzipped) written into
  * $MWTC_TEST_TMP, every validation error, and the real Fashion-MNIST when it is installed. */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +13,7 @@
 #include <cmocka.h>
 
 #include "rt_data.h"
+#include "rt_test.h"
 
 enum { H = 4, W = 3, NTR = 6, NTE = 4, CLASSES = 10 };
 
@@ -22,26 +22,12 @@ static char err[512];
 
 static int setup(void **state) {
   (void)state;
-  const char *base = getenv("MWTC_TEST_TMP");
-  if (!base || !*base) base = "/tmp";
-  snprintf(dir, sizeof dir, "%s/rt_idx_XXXXXX", base);
-  return mkdtemp(dir) ? 0 : -1;
+  return rt_test_mkdir(dir, sizeof dir, "rt_idx");
 }
 
 static int teardown(void **state) {
   (void)state;
-  DIR *d = opendir(dir);
-  if (d) {
-    struct dirent *e;
-    char p[8192];
-    while ((e = readdir(d)))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-      }
-    closedir(d);
-  }
-  rmdir(dir);
+  rt_test_rmdir(dir);
   return 0;
 }
 
