@@ -55,12 +55,33 @@ static int k_blk_next(long t, int n1, int OH, int T)
     return k_min(T, OH - (int)(t % OH));
 }
 
-/* The geometry of the zero-padded copy of the input rows one run of at most
- * T output rows reads: HP rows of WP floats per channel. */
-static int k_pad_h(int T, int OH, int R, int stride) { return (k_min(T, OH) - 1) * stride + R; }
-static int k_pad_w(int W, int S, int stride, int pad, int OW) { return k_max(W + 2 * pad, (OW - 1) * stride + S); }
+/* The zero-padded copy of the input rows one run of at most T output rows
+ * reads, with ph = 1 (the im2col's, k_pad_rows) the padded rows themselves,
+ * with ph = stride (k_conv_rows', k_pad_phases) split into the stride x
+ * stride phases: plane
+ * (a, b) of channel c then holds the padded input's rows a, a + stride, ...
+ * and in them the columns b, b + stride, ... Tap (r, s) of output row t,
+ * column ow reads plane (r % ph, s % ph) at row t q + r / ph, column ow q +
+ * s / ph (q = stride / ph): in phases a strided conv reads its rows as a
+ * stride-1 conv does, whole vectors at unit stride. HP rows of WP floats a
+ * plane, ph * ph planes a channel. */
+static int k_pad_h(int T, int OH, int R, int stride, int ph)
+{
+    return (k_min(T, OH) - 1) * (stride / ph) + (R - 1) / ph + 1;
+}
+static int k_pad_w(int W, int S, int stride, int pad, int OW, int ph)
+{
+    return k_max((W + 2 * pad + ph - 1) / ph, (OW - 1) * (stride / ph) + (S - 1) / ph + 1);
+}
 
-/* xp[c][i][j] = x[n][c][oh*stride - padh + i][j - padw], 0 outside x. */
+/* Where tap (c, r, s) starts in the padded planes of k_pad_rows. */
+static int k_pad_tap(int c, int r, int s, int ph, int HP, int WP)
+{
+    return (((c * ph + r % ph) * ph + s % ph) * HP + r / ph) * WP + s / ph;
+}
+
+/* xp[c][i][j] = x[n][c][oh*stride - padh + i][j - padw], 0 outside x: the
+ * padded rows themselves (ph = 1). */
 static void k_pad_rows(const float *restrict x, float *restrict xp, long n, int oh, int HP, int WP, int C, int ca,
                        int cb, int H, int W, int stride, int padh, int padw)
 {
@@ -81,6 +102,48 @@ static void k_pad_rows(const float *restrict x, float *restrict xp, long n, int 
             for (int j = padw + W; j < WP; j++)
                 d[j] = 0.0f;
         }
+}
+
+/* xp[c][a][b][i][j] = x[n][c][(oh + i)*stride + a - padh][j*stride + b - padw],
+ * 0 outside x (ph = stride), for the phases an R x S kernel reads (a < R,
+ * b < S: a 1x1 kernel at stride 2 reads one of the four); k_pad_rows at
+ * stride 1. A function of its own: the weight gradient's im2col slowed by
+ * 18% (stride-2 3x3, 32 -> 64 channels) when one function did both. */
+static void k_pad_phases(const float *restrict x, float *restrict xp, long n, int oh, int HP, int WP, int C, int ca,
+                         int cb, int H, int W, int R, int S, int stride, int padh, int padw)
+{
+    long plane = (long)HP * WP;
+    int na = k_min(R, stride), nb = k_min(S, stride);
+    if (stride == 1) {
+        k_pad_rows(x, xp, n, oh, HP, WP, C, ca, cb, H, W, 1, padh, padw);
+        return;
+    }
+    for (int c = ca; c < cb; c++)
+        for (int a = 0; a < na; a++)
+            for (int i = 0; i < HP; i++) {
+                float *d0 = xp + (long)(c * stride + a) * stride * plane + (long)i * WP;
+                int ih = (oh + i) * stride + a - padh;
+                if (ih < 0 || ih >= H) {
+                    for (int b = 0; b < nb; b++)
+                        for (int j = 0; j < WP; j++)
+                            d0[b * plane + j] = 0.0f;
+                    continue;
+                }
+                const float *src = x + ((n * C + c) * H + ih) * (long)W;
+                for (int b = 0; b < nb; b++) {
+                    /* the columns j whose input column j*stride + b - padw lies in [0, W) */
+                    float *d = d0 + b * plane;
+                    int ja = k_min(WP, (k_max(0, padw - b) + stride - 1) / stride);
+                    int jb = k_min(WP, k_max(ja, (W + padw - b + stride - 1) / stride));
+                    const float *sb = src + b - padw;
+                    for (int j = 0; j < ja; j++)
+                        d[j] = 0.0f;
+                    for (int j = ja; j < jb; j++)
+                        d[j] = sb[(long)j * stride];
+                    for (int j = jb; j < WP; j++)
+                        d[j] = 0.0f;
+                }
+            }
 }
 
 /* The input rows the block at flattened row t reads, per channel: a
@@ -121,12 +184,14 @@ static void k_prefetch_part(const KPrefetch *pf, int i, int n)
  * j = (t - t0)*OW + ow: the input pixel that weight meets (0 in the
  * padding), then zeros up to column qb. Each run goes through a padded copy
  * in xp first, so that every row of col is an unconditional copy of
- * constant length, which vectorizes. */
+ * constant length, which vectorizes. (From the phases instead, the copies
+ * at unit stride, the weight gradient of stride-2 3x3 convs took 5-10%
+ * longer, its copy into the phases reading every other float.) */
 static void k_im2col(const float *restrict x, float *restrict col, long ld, float *restrict xp, long t0, int nrows,
                      int qb, int T, int C, int ca, int cb, int H, int W, int R, int S, int stride, int padh, int padw,
                      int OH, int OW)
 {
-    int HP = k_pad_h(T, OH, R, stride), WP = k_pad_w(W, S, stride, padw, OW);
+    int HP = k_pad_h(T, OH, R, stride, 1), WP = k_pad_w(W, S, stride, padw, OW, 1);
     for (long u = t0, n; u < t0 + nrows;) {
         int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
         k_pad_rows(x, xp, n, oh, HP, WP, C, ca, cb, H, W, stride, padh, padw);
@@ -135,7 +200,7 @@ static void k_im2col(const float *restrict x, float *restrict col, long ld, floa
                 for (int s = 0; s < S; s++) {
                     float *d = col + ((long)(c * R + r) * S + s) * ld + (u - t0) * OW;
                     for (int t = 0; t < rows; t++) {
-                        const float *src = xp + ((long)c * HP + t * stride + r) * WP + s;
+                        const float *src = xp + k_pad_tap(c, r, s, 1, HP, WP) + (long)t * stride * WP;
                         for (int ow = 0; ow < OW; ow++)
                             d[(long)t * OW + ow] = src[ow * stride];
                     }
@@ -258,17 +323,36 @@ static long k_al(long n) { return k_rup(n, 16); }
  * With 16-float vectors only: AVX2's 4x24 tile leaves a row of 28 a last
  * tile of one vector (4x8: 5 loads per 4 FMAs), and with 8-float tiles
  * (bench_kernels 8 on the Sapphire Rapids) the rows were 10-40% slower
- * than the im2col at 28x28 and 7x7, no faster at 14x14. */
-static int k_rows_ok(int stride, int OW, int simd)
+ * than the im2col at 28x28 and 7x7, no faster at 14x14. Rows of exactly
+ * 16 run two a tile (k_op_rows2_8x32), where one a tile had left half the
+ * 8x32 tile's accumulators idle: 1x1 convs on 16x16 planes 1.2-1.7x as
+ * fast, forward and data gradient. With a stride, the rows are read from
+ * the input's phases (k_pad_phases), on rows of 16 only (one a tile, the
+ * stride-2 3x3 forward was 30-60% slower than the im2col), and only where
+ * B's strip of two rows a tap, C*R*S x 128 bytes, stays in L1 (up to 320
+ * taps, 40 KB; MWTC_PROFILE=1, the layer networks of bench/layers_vs_torch,
+ * batch 128 on 2 threads of the Sapphire Rapids, forward per op: 7x7
+ * stem 3 -> 64 0.019 -> 0.015 s, 1x1 64 -> 128 0.025 -> 0.021, 3x3 16
+ * -> 64 0.021 -> 0.019, 32 -> 64 0.093 -> 0.079, 32 -> 128 0.075 -> 0.068;
+ * past it slower: 3x3 48 -> 128, 432 taps, 0.106 -> 0.111, 64 -> 128,
+ * 576 taps, 0.281 -> 0.321, 1x1 512 -> 256 0.47 -> 0.52-0.61). */
+static int k_rows_ok(int stride, int OW, long taps, int simd)
 {
-    return simd >= 16 && stride == 1 && 4L * OW >= 3 * k_rup(OW, 16);
+    if (simd < 16 || 4L * OW < 3 * k_rup(OW, 16))
+        return 0;
+    return stride == 1 || (OW == 16 && taps <= 320);
+}
+
+int k_conv_rows_ok(int C, int R, int S, int stride, int OW, int simd)
+{
+    return k_rows_ok(stride, OW, (long)C * R * S, simd);
 }
 
 /* The scratch of k_conv_gemm, after the packed A: col (none from the rows),
  * the padded input rows (WP floats each, HP per channel), the rows' offsets
  * (k_conv_rows: an int per tap), a tile. */
 typedef struct {
-    int T, rows, HP, WP;
+    int T, rows, ph, HP, WP;
     long ld, col, xp, boff, cb, end;
 } KGemmWs;
 
@@ -281,14 +365,15 @@ static KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int stride, i
      * 8 MB */
     g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd), (int)k_min(K_MAX_COLS, k_max(64, K_FWD_FLOATS / Kd)));
     g.ld = k_rup((long)g.T * OW, k_op_nr(simd));
-    g.rows = k_rows_ok(stride, OW, simd);
-    g.HP = k_pad_h(g.T, OH, R, stride);
-    g.WP = k_pad_w(W, S, stride, pad, OW);
+    g.rows = k_rows_ok(stride, OW, Kd, simd);
+    g.ph = g.rows ? stride : 1;
+    g.HP = k_pad_h(g.T, OH, R, stride, g.ph);
+    g.WP = k_pad_w(W, S, stride, pad, OW, g.ph);
     if (g.rows)   /* the last tile's lanes past the row read zeros */
-        g.WP = k_max(g.WP, (int)k_rup(OW, 16) + S - 1);
+        g.WP = k_max(g.WP, (int)k_rup(OW, 16) + (S - 1) / stride);
     g.col = 0;
     g.xp = g.rows ? 0 : k_al(Kd * g.ld);
-    g.boff = g.xp + k_al((long)C * g.HP * g.WP);
+    g.boff = g.xp + k_al((long)C * g.ph * g.ph * g.HP * g.WP);
     g.cb = g.boff + (g.rows ? k_al(Kd) : 0);
     g.end = g.cb + k_op_mr(simd) * k_op_nr(simd);
     (void)H, (void)K;
@@ -331,7 +416,8 @@ static void k_blk_relu(float *restrict y, long t0, int nrows, int K, int Ky, int
  * order as from an im2col: the same bits. */
 static void k_conv_rows(const float *restrict x, const float *restrict apack, const float *restrict bias,
                         float *restrict y, float *restrict ws, const KGemmWs *g, int C, int H, int W, int K, int Ky,
-                        int R, int S, int padh, int padw, int OH, int OW, int simd, long r0, long r1, int relu)
+                        int R, int S, int stride, int padh, int padw, int OH, int OW, int simd, long r0, long r1,
+                        int relu)
 {
     int Kd = C * R * S, mr = k_op_mr(simd), nr = k_op_nr(simd), v = 16, nvmax = nr / v;   /* simd 16: k_rows_ok */
     long P = (long)OH * OW;
@@ -340,11 +426,27 @@ static void k_conv_rows(const float *restrict x, const float *restrict apack, co
     for (int c = 0; c < C; c++)
         for (int r = 0; r < R; r++)
             for (int s = 0; s < S; s++)
-                boff[(c * R + r) * S + s] = (c * g->HP + r) * g->WP + s;
+                boff[(c * R + r) * S + s] = k_pad_tap(c, r, s, stride, g->HP, g->WP);
     for (long u = r0, n; u < r1;) {
         int oh, rows = k_min(k_blk_run(u, r1, OH, &n, &oh), k_min(g->T, OH));
-        k_pad_rows(x, xp, n, oh, g->HP, g->WP, C, 0, C, H, W, 1, padh, padw);
-        for (int t = 0; t < rows; t++) {
+        k_pad_phases(x, xp, n, oh, g->HP, g->WP, C, 0, C, H, W, R, S, stride, padh, padw);
+        int t = 0;
+        /* rows of 16: two a tile (k_op_rows2_8x32) */
+        for (; OW == 16 && t + 1 < rows; t += 2)
+            for (int m0 = 0; m0 < K; m0 += mr) {
+                const float *bm = k_tile_bias(bias, m0, mr, K, bpad);
+                const float *a = apack + (long)m0 * Kd, *b = xp + (long)t * g->WP;
+                float *yt = y + n * Ky * P + (long)(oh + t) * OW;
+                if (m0 + mr <= K) {
+                    k_op_rows2_8x32(Kd, a, b, boff, g->WP, bm, yt + m0 * P, P);
+                    continue;
+                }
+                k_op_rows2_8x32(Kd, a, b, boff, g->WP, bm, tmp, nr);
+                for (int i = 0; m0 + i < K; i++)
+                    for (int j = 0; j < 32; j++)
+                        yt[(m0 + i) * P + j] = tmp[i * nr + j];
+            }
+        for (; t < rows; t++) {
             float *yt = y + n * Ky * P + (long)(oh + t) * OW;
             /* A row's last tile may store its lanes past the row into the
              * next row's first columns when that row is this call's and
@@ -380,7 +482,7 @@ static void k_conv_gemm(const float *restrict x, const float *restrict apack, co
     KGemmWs g = k_gemm_ws(C, H, W, K, R, S, stride, padw, OH, OW, simd);
     int Kd = C * R * S, nr = k_op_nr(simd);
     if (g.rows) {
-        k_conv_rows(x, apack, bias, y, ws, &g, C, H, W, K, Ky, R, S, padh, padw, OH, OW, simd, r0, r1, relu);
+        k_conv_rows(x, apack, bias, y, ws, &g, C, H, W, K, Ky, R, S, stride, padh, padw, OH, OW, simd, r0, r1, relu);
         return;
     }
     for (long t = r0; t < r1;) {
@@ -589,10 +691,13 @@ typedef struct {
  * of whole vectors more (the im2col path reads whole images of dy in
  * place); with 3x3 on rows of 14 or 28 the lanes past the row cost more
  * than the im2col saves (bench_kernels: 6-13% slower), with 5x5 less
- * (12-20% faster). */
+ * (12-20% faster). At stride 1 only: from the input's phases the stride-2
+ * 3x3 weight gradient took 10-20% longer than from the im2col (64 -> 128
+ * channels into 16x16, 0.232 s against 0.27-0.29). */
 static int k_bwdw_rows_ok(int C, int R, int S, int stride, int OW, int simd)
 {
-    return k_rows_ok(stride, OW, simd) && (long)C * R * S >= 64 && (OW % 16 == 0 || R * S >= 25);
+    return stride == 1 && k_rows_ok(1, OW, (long)C * R * S, simd) && (long)C * R * S >= 64 &&
+           (OW % 16 == 0 || R * S >= 25);
 }
 
 static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
@@ -605,8 +710,8 @@ static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, i
     g.rows = k_bwdw_rows_ok(C, R, S, stride, OW, simd);
     if (g.rows) {   /* dy's block, the block's runs of padded rows, the sums, the taps' and rows' offsets */
         g.OWv = (int)k_rup(OW, 16);
-        g.HP = k_pad_h(g.T, OH, R, 1);
-        g.WP = k_max(k_pad_w(W, S, 1, pad, OW), g.OWv + S - 1);
+        g.HP = k_pad_h(g.T, OH, R, 1, 1);
+        g.WP = k_max(k_pad_w(W, S, 1, pad, OW, 1), g.OWv + S - 1);
         g.nrun = g.T >= OH ? g.T / OH : 1;
         g.ld = g.col = g.dyc = 0;
         g.xp = k_al((long)K * g.T * g.OWv);
@@ -623,7 +728,7 @@ static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, i
     g.col = 0;
     g.dyc = k_al((long)g.Kdp * g.ld);
     g.xp = g.dyc + k_al((long)g.Kp * g.ld);
-    g.acc = g.xp + k_al((long)C * k_pad_h(g.T, OH, R, stride) * k_pad_w(W, S, stride, pad, OW));
+    g.acc = g.xp + k_al((long)C * k_pad_h(g.T, OH, R, stride, 1) * k_pad_w(W, S, stride, pad, OW, 1));
     g.dbacc = g.acc + k_al((long)g.Kp * g.Kdp);
     g.boff = g.btab = g.end = g.dbacc + K;
     (void)H;
@@ -817,7 +922,7 @@ static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float
                         float *restrict dbpart, float *restrict ws, const KBwdWWs *g, int N, int C, int H, int W,
                         int K, int R, int S, int pad, int OH, int OW, int G, int CS, int simd, int lo, int hi)
 {
-    int Kd = C * R * S, mrd = k_dot_mr(simd), OWv = g->OWv, nv = OWv / 16;   /* simd 16: k_rows_ok */
+    int Kd = C * R * S, mrd = k_dot_mr(simd), OWv = g->OWv, nv = OWv / 16;   /* simd 16: k_bwdw_rows_ok */
     long plane = (long)C * g->HP * g->WP;
     float *dyc = ws + g->dyc, *xp = ws + g->xp, *acc = ws + g->acc, *dbacc = ws + g->dbacc;
     int *boff = (int *)(ws + g->boff), *btab = (int *)(ws + g->btab);

@@ -57,8 +57,9 @@ static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
 
 /* C[MR][NV*V] = bias[i] + sum over k < kin of a[k][i] * b[k][j] (no bias
  * when bias is NULL); c has row stride ldc; row k of B at ROW (an
- * expression of k). */
-#define K_OP_BODY(VT, V, MR, NV, ROW)                                                                              \
+ * expression of k), its vectors BVS floats apart. */
+#define K_OP_BODY(VT, V, MR, NV, ROW) K_OP_BODY_VS(VT, V, MR, NV, ROW, V)
+#define K_OP_BODY_VS(VT, V, MR, NV, ROW, BVS)                                                                      \
     {                                                                                                              \
         VT acc[MR][NV];                                                                                            \
         K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
@@ -66,7 +67,7 @@ static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
         for (int k = 0; k < kin; k++) {                                                                            \
             VT bv[NV];                                                                                             \
             const float *br = ROW;                                                                                 \
-            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], br + j * V, sizeof(VT));                \
+            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], br + j * (BVS), sizeof(VT));            \
             K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
             {                                                                                                      \
                 VT av = a[(long)k * MR + i] - (VT){ 0 }; /* a broadcast: x - 0 is x, even for -0 */               \
@@ -121,6 +122,16 @@ static inline void k_op(int simd, int kin, const float *restrict a, const float 
 /* 16-float vectors only (k_rows_ok in k_conv.c says why) */
 K_OP_ROWS_KERNEL(k_op_rows_8x32, k_v16, 16, 8, 2)
 K_OP_ROWS_KERNEL(k_op_rows_8x16, k_v16, 16, 8, 1)
+
+/* k_op_rows over two output rows of a plane 16 wide, a vector each: B's
+ * second vector of row k one input row (rs floats) after its first, C's
+ * two rows of 16 one after the other. The 8x32 tile of k_op_8x32 where one
+ * row a tile left half its accumulators idle (8x16: 8 broadcasts per 8
+ * FMAs), the same sums to the bit. */
+static inline void k_op_rows2_8x32(int kin, const float *restrict a, const float *restrict b,
+                                   const int *restrict boff, long rs, const float *restrict bias, float *restrict c,
+                                   long ldc)
+    K_OP_BODY_VS(k_v16, 16, 8, 2, b + boff[k], rs)
 
 /* k_op_rows over nv (1 or 2) vectors of columns. */
 static inline void k_op_rows(int nv, int kin, const float *restrict a, const float *restrict b,
