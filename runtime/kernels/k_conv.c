@@ -323,12 +323,13 @@ static long k_al(long n) { return k_rup(n, 16); }
  * With 16-float vectors only: AVX2's 4x24 tile leaves a row of 28 a last
  * tile of one vector (4x8: 5 loads per 4 FMAs), and with 8-float tiles
  * (bench_kernels 8 on the Sapphire Rapids) the rows were 10-40% slower
- * than the im2col at 28x28 and 7x7, no faster at 14x14. Rows of exactly
- * 16 run two a tile (k_op_rows2_8x32), where one a tile had left half the
- * 8x32 tile's accumulators idle: 1x1 convs on 16x16 planes 1.2-1.7x as
- * fast, forward and data gradient. With a stride, the rows are read from
- * the input's phases (k_pad_phases), on rows of 16 only (one a tile, the
- * stride-2 3x3 forward was 30-60% slower than the im2col), and only where
+ * than the im2col at 28x28 and 7x7, no faster at 14x14. Rows of 12 to 16
+ * run two a tile (k_op_rows2_8x32), where one a tile had left half the
+ * 8x32 tile's accumulators idle: 1x1 convs 1.2-1.7x as fast on 16x16
+ * planes, 1.1x on 14x14, forward and data gradient. With a stride, the
+ * rows are read from the input's phases (k_pad_phases), on rows of 16 only
+ * (one a tile, the stride-2 3x3 forward was 30-60% slower than the im2col;
+ * two a tile on rows of 14, 15% slower), and only where
  * B's strip of two rows a tap, C*R*S x 128 bytes, stays in L1 (up to 320
  * taps, 40 KB; MWTC_PROFILE=1, the layer networks of bench/layers_vs_torch,
  * batch 128 on 2 threads of the Sapphire Rapids, forward per op: 7x7
@@ -431,21 +432,25 @@ static void k_conv_rows(const float *restrict x, const float *restrict apack, co
         int oh, rows = k_min(k_blk_run(u, r1, OH, &n, &oh), k_min(g->T, OH));
         k_pad_phases(x, xp, n, oh, g->HP, g->WP, C, 0, C, H, W, R, S, stride, padh, padw);
         int t = 0;
-        /* rows of 16: two a tile (k_op_rows2_8x32) */
-        for (; OW == 16 && t + 1 < rows; t += 2)
+        /* rows of 16 or fewer: two a tile (k_op_rows2_8x32); the second
+         * row's lanes past its end land in the row after it, where this
+         * call writes that row next, else they go through tmp */
+        for (; OW <= 16 && t + 1 < rows; t += 2) {
+            int spill = OW == 16 || (u + t + 2 < r1 && oh + t + 2 < OH);
             for (int m0 = 0; m0 < K; m0 += mr) {
                 const float *bm = k_tile_bias(bias, m0, mr, K, bpad);
                 const float *a = apack + (long)m0 * Kd, *b = xp + (long)t * g->WP;
                 float *yt = y + n * Ky * P + (long)(oh + t) * OW;
-                if (m0 + mr <= K) {
-                    k_op_rows2_8x32(Kd, a, b, boff, g->WP, bm, yt + m0 * P, P);
+                if (m0 + mr <= K && spill) {
+                    k_op_rows2_8x32(Kd, a, b, boff, g->WP, bm, yt + m0 * P, P, OW);
                     continue;
                 }
-                k_op_rows2_8x32(Kd, a, b, boff, g->WP, bm, tmp, nr);
-                for (int i = 0; m0 + i < K; i++)
-                    for (int j = 0; j < 32; j++)
-                        yt[(m0 + i) * P + j] = tmp[i * nr + j];
+                k_op_rows2_8x32(Kd, a, b, boff, g->WP, bm, tmp, nr, 16);
+                for (int i = 0; i < mr && m0 + i < K; i++)
+                    for (int j = 0; j < 2 * OW; j++)
+                        yt[(m0 + i) * P + j] = tmp[i * nr + j / OW * 16 + j % OW];
             }
+        }
         for (; t < rows; t++) {
             float *yt = y + n * Ky * P + (long)(oh + t) * OW;
             /* A row's last tile may store its lanes past the row into the

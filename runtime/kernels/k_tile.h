@@ -57,9 +57,10 @@ static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
 
 /* C[MR][NV*V] = bias[i] + sum over k < kin of a[k][i] * b[k][j] (no bias
  * when bias is NULL); c has row stride ldc; row k of B at ROW (an
- * expression of k), its vectors BVS floats apart. */
-#define K_OP_BODY(VT, V, MR, NV, ROW) K_OP_BODY_VS(VT, V, MR, NV, ROW, V)
-#define K_OP_BODY_VS(VT, V, MR, NV, ROW, BVS)                                                                      \
+ * expression of k), its vectors BVS floats apart, and C's CVS apart
+ * (stored in order: where they overlap, the later one's lanes stay). */
+#define K_OP_BODY(VT, V, MR, NV, ROW) K_OP_BODY_VS(VT, V, MR, NV, ROW, V, V)
+#define K_OP_BODY_VS(VT, V, MR, NV, ROW, BVS, CVS)                                                                 \
     {                                                                                                              \
         VT acc[MR][NV];                                                                                            \
         K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
@@ -75,7 +76,7 @@ static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
             }                                                                                                      \
         }                                                                                                          \
         K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
-            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
+            __builtin_memcpy(c + (long)i * ldc + j * (CVS), &acc[i][j], sizeof(VT));                               \
     }
 
 /* B's rows ldb floats apart. */
@@ -123,15 +124,16 @@ static inline void k_op(int simd, int kin, const float *restrict a, const float 
 K_OP_ROWS_KERNEL(k_op_rows_8x32, k_v16, 16, 8, 2)
 K_OP_ROWS_KERNEL(k_op_rows_8x16, k_v16, 16, 8, 1)
 
-/* k_op_rows over two output rows of a plane 16 wide, a vector each: B's
- * second vector of row k one input row (rs floats) after its first, C's
- * two rows of 16 one after the other. The 8x32 tile of k_op_8x32 where one
- * row a tile left half its accumulators idle (8x16: 8 broadcasts per 8
- * FMAs), the same sums to the bit. */
+/* k_op_rows over two output rows of 16 floats or fewer, a vector each:
+ * B's second vector of row k one input row (rs floats) after its first,
+ * C's cs floats after its first (the row's width: the first vector's lanes
+ * past its row are the second's, stored after them). The 8x32 tile of
+ * k_op_8x32 where one row a tile left half its accumulators idle (8x16: 8
+ * broadcasts per 8 FMAs), the same sums to the bit. */
 static inline void k_op_rows2_8x32(int kin, const float *restrict a, const float *restrict b,
-                                   const int *restrict boff, long rs, const float *restrict bias, float *restrict c,
-                                   long ldc)
-    K_OP_BODY_VS(k_v16, 16, 8, 2, b + boff[k], rs)
+                                   const int *restrict boff, long rs, const float *restrict bias, float *c, long ldc,
+                                   long cs)
+    K_OP_BODY_VS(k_v16, 16, 8, 2, b + boff[k], rs, cs)
 
 /* k_op_rows over nv (1 or 2) vectors of columns. */
 static inline void k_op_rows(int nv, int kin, const float *restrict a, const float *restrict b,

@@ -126,7 +126,10 @@ static void conv_case(const ConvShape *s, int G)
         float *y[3], *dx[3], *dw[3], *db[3];
         for (int sp = 0; sp < 3; sp++) {
             y[sp] = garbage(ny), dx[sp] = garbage(nx), dw[sp] = garbage(G * nw), db[sp] = garbage((long)G * K);
-            for (int i = 0; i < split_count(sp); i++) {
+            /* split 2 runs its parts last first: a part that wrote past its
+             * units would spoil one done before it */
+            for (int q = 0; q < split_count(sp); q++) {
+                int i = sp == 2 ? split_count(sp) - 1 - q : q;
                 /* forward: output rows; in split 2, channel groups times rows */
                 int kt = sp == 2 ? k_conv2d_groups(1, K, simd, 3) : 1;   /* a group of tiles per thread */
                 int a = split_at(kt * N * OH, sp, i), e = split_at(kt * N * OH, sp, i + 1);
@@ -363,21 +366,25 @@ static void test_conv(void **state)
         { 3, 16, 28, 24, 12, 3, 3, 2, 1 }, /* phases of rows 14 and 12 wide: from the padded rows */
         { 2, 16, 9, 9, 12, 3, 3, 3, 0 },   /* stride 3: nine 1x1 phases */
         { 3, 64, 64, 64, 16, 3, 3, 2, 1 }, /* 2 images a group of phases: 2 groups, cut anywhere */
-        /* rows of 16: two a tile (k_op_rows2_8x32); strided, from the input's phases */
+        /* rows of 16 or fewer: two a tile (k_op_rows2_8x32); strided, from the input's phases */
         { 2, 4, 15, 16, 20, 1, 1, 1, 0 },  /* stride 1, 15 rows: a last row alone; K past a tile */
+        { 2, 5, 14, 14, 12, 1, 1, 1, 0 },  /* rows of 14: the second row's lanes into the next pair's */
         { 2, 16, 32, 32, 20, 3, 3, 2, 1 }, /* ResNet's stride 2 into 16x16; dx's phases rows of 16 too */
         { 2, 3, 33, 32, 16, 7, 7, 2, 3 },  /* a 7x7 stem at stride 2: 17 rows of 16 */
         { 2, 24, 32, 32, 12, 1, 1, 2, 0 }, /* 1x1 stride 2: one phase of four read */
         { 2, 8, 48, 48, 8, 3, 3, 3, 0 },   /* stride 3: nine phases */
         { 1, 48, 32, 32, 8, 3, 3, 2, 1 },  /* 432 taps: the im2col */
     };
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+    /* the last NROWS shapes the rows of 16 or fewer, the NPHASES before them the strided data gradients */
+    enum { NROWS = 7, NPHASES = 7 };
+    size_t nshapes = sizeof shapes / sizeof *shapes;
+    for (size_t i = 0; i < nshapes; i++)
         conv_case(&shapes[i], 3);
     /* the phases are what those shapes test: taken with both tile widths
      * (and for a 1x1 stride-2 projection, 3 of its phases zeros), not with 3
      * input channels, 512 of dy or at padding 0 on even planes */
     for (int simd = 8; simd <= 16; simd += 8) {
-        for (size_t i = sizeof shapes / sizeof *shapes - 13; i < sizeof shapes / sizeof *shapes - 6; i++) {
+        for (size_t i = nshapes - NROWS - NPHASES; i < nshapes - NROWS; i++) {
             const ConvShape *h = &shapes[i];
             int OH = (h->H + 2 * h->pad - h->R) / h->stride + 1, OW = (h->W + 2 * h->pad - h->S) / h->stride + 1;
             assert_true(k_bwdx_phases_ok(h->C, h->H, h->W, h->K, h->R, h->S, h->stride, h->pad, OH, OW, simd));
@@ -389,11 +396,10 @@ static void test_conv(void **state)
         /* the last shapes' forward from the rows (16-float tiles only), but
          * the one of 432 taps; none of the strided ones from the rows
          * before, nor at 14 or 32 a row */
-        for (size_t i = sizeof shapes / sizeof *shapes - 6; i < sizeof shapes / sizeof *shapes; i++) {
+        for (size_t i = nshapes - NROWS; i < nshapes; i++) {
             const ConvShape *h = &shapes[i];
             int OW = (h->W + 2 * h->pad - h->S) / h->stride + 1;
-            assert_int_equal(k_conv_rows_ok(h->C, h->R, h->S, h->stride, OW, simd),
-                             simd == 16 && i + 1 < sizeof shapes / sizeof *shapes);
+            assert_int_equal(k_conv_rows_ok(h->C, h->R, h->S, h->stride, OW, simd), simd == 16 && i + 1 < nshapes);
         }
         assert_false(k_conv_rows_ok(16, 3, 3, 2, 14, simd));
         assert_false(k_conv_rows_ok(16, 3, 3, 2, 32, simd));
