@@ -326,7 +326,8 @@ static long k_al(long n) { return k_rup(n, 16); }
  * than the im2col at 28x28 and 7x7, no faster at 14x14. Rows of 12 to 16
  * run two a tile (k_op_rows2_8x32), where one a tile had left half the
  * 8x32 tile's accumulators idle: 1x1 convs 1.2-1.7x as fast on 16x16
- * planes, 1.1x on 14x14, forward and data gradient. With a stride, the
+ * planes (1.1x on 14x14 in one sitting, even in another), forward and
+ * data gradient. With a stride, the
  * rows are read from the input's phases (k_pad_phases), on rows of 16 only
  * (one a tile, the stride-2 3x3 forward was 30-60% slower than the im2col;
  * two a tile on rows of 14, 15% slower), and only where
