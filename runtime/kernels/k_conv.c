@@ -56,15 +56,14 @@ static int k_blk_next(long t, int n1, int OH, int T)
 }
 
 /* The zero-padded copy of the input rows one run of at most T output rows
- * reads, with ph = 1 (the im2col's, k_pad_rows) the padded rows themselves,
+ * reads: with ph = 1 (the im2col's, k_pad_rows) the padded rows themselves,
  * with ph = stride (k_conv_rows', k_pad_phases) split into the stride x
- * stride phases: plane
- * (a, b) of channel c then holds the padded input's rows a, a + stride, ...
- * and in them the columns b, b + stride, ... Tap (r, s) of output row t,
- * column ow reads plane (r % ph, s % ph) at row t q + r / ph, column ow q +
- * s / ph (q = stride / ph): in phases a strided conv reads its rows as a
- * stride-1 conv does, whole vectors at unit stride. HP rows of WP floats a
- * plane, ph * ph planes a channel. */
+ * stride phases, plane (a, b) of channel c holding the padded input's rows
+ * a, a + stride, ... and in them the columns b, b + stride, ... Tap (r, s)
+ * of output row t, column ow reads plane (r % ph, s % ph) at row t q +
+ * r / ph, column ow q + s / ph (q = stride / ph): in phases a strided conv
+ * reads its rows as a stride-1 conv does, whole vectors at unit stride. HP
+ * rows of WP floats a plane, ph * ph planes a channel. */
 static int k_pad_h(int T, int OH, int R, int stride, int ph)
 {
     return (k_min(T, OH) - 1) * (stride / ph) + (R - 1) / ph + 1;
@@ -326,18 +325,18 @@ static long k_al(long n) { return k_rup(n, 16); }
  * than the im2col at 28x28 and 7x7, no faster at 14x14. Rows of 12 to 16
  * run two a tile (k_op_rows2_8x32), where one a tile had left half the
  * 8x32 tile's accumulators idle: 1x1 convs 1.2-1.7x as fast on 16x16
- * planes (1.1x on 14x14 in one sitting, even in another), forward and
- * data gradient. With a stride, the
- * rows are read from the input's phases (k_pad_phases), on rows of 16 only
- * (one a tile, the stride-2 3x3 forward was 30-60% slower than the im2col;
- * two a tile on rows of 14, 15% slower), and only where
- * B's strip of two rows a tap, C*R*S x 128 bytes, stays in L1 (up to 320
- * taps, 40 KB; MWTC_PROFILE=1, the layer networks of bench/layers_vs_torch,
- * batch 128 on 2 threads of the Sapphire Rapids, forward per op: 7x7
- * stem 3 -> 64 0.019 -> 0.015 s, 1x1 64 -> 128 0.025 -> 0.021, 3x3 16
- * -> 64 0.021 -> 0.019, 32 -> 64 0.093 -> 0.079, 32 -> 128 0.075 -> 0.068;
- * past it slower: 3x3 48 -> 128, 432 taps, 0.106 -> 0.111, 64 -> 128,
- * 576 taps, 0.281 -> 0.321, 1x1 512 -> 256 0.47 -> 0.52-0.61). */
+ * planes (1.1x on 14x14 in one sitting, even in another), forward and data
+ * gradient. With a stride, the rows are read from the input's phases
+ * (k_pad_phases), on rows of 16 only (one a tile, the stride-2 3x3 forward
+ * was 30-60% slower than the im2col; two a tile on rows of 14, 15%
+ * slower), and only where B's strip of two rows a tap, C*R*S x 128 bytes,
+ * stays in L1 (up to 320 taps, 40 KB; MWTC_PROFILE=1, the layer networks
+ * of bench/layers_vs_torch, batch 128 on 2 threads of the Sapphire Rapids,
+ * forward per op: 7x7 stem 3 -> 64 0.019 -> 0.015 s, 1x1 64 -> 128 0.025
+ * -> 0.021, 3x3 16 -> 64 0.021 -> 0.019, 32 -> 64 0.093 -> 0.079, 32 ->
+ * 128 0.075 -> 0.068; past it slower: 3x3 48 -> 128, 432 taps, 0.106 ->
+ * 0.111, 64 -> 128, 576 taps, 0.281 -> 0.321, 1x1 512 -> 256 0.47 ->
+ * 0.52-0.61). */
 static int k_rows_ok(int stride, int OW, long taps, int simd)
 {
     if (simd < 16 || 4L * OW < 3 * k_rup(OW, 16))
