@@ -319,11 +319,12 @@ static void prepare_eval(RunModel *m, const RunGraph *rg, int alone)
  * one at a time and times each. */
 void run_graph(RunModel *m, RunGraph *rg)
 {
-    prepare_eval(m, rg, !m->profile && !tune_off() && rt_pool_tune_serial(&rg->tune));
+    RtPoolTune *tune = m->profile || tune_off() ? NULL : &rg->tune;
+    prepare_eval(m, rg, rt_pool_tune_serial(tune));
     if (rg == &m->train)   /* it updates the weights */
         m->prep_stale = 1;
     if (!m->profile) {
-        rt_pool_run_tuned(m->pool, tune_off() ? NULL : &rg->tune, rg->steps, rg->nsteps, m->base, m->ws);
+        rt_pool_run_tuned(m->pool, tune, rg->steps, rg->nsteps, m->base, m->ws);
         return;
     }
     for (int i = 0; i < rg->nsteps; i++) {
