@@ -70,12 +70,12 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
  * threads and none under 16 channels. The bits are the same for any CS. */
 int k_bwdw_splits(int C, int G, int threads);
 /* Whether k_conv2d_bwd_x computes dx of a strided conv as its stride^2
- * phases, each a stride-1 conv of dy (k_conv.c), rather than by a
+ * phases, each a stride-1 conv of dy (k_conv_bwdx.c), rather than by a
  * scatter-add. */
 int k_bwdx_phases_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd);
 /* Whether the forward conv (and a data gradient computed as a conv) runs
  * its GEMM from the padded input rows, in phases when strided, rather than
- * from an im2col (k_conv.c says where that was measured to pay). */
+ * from an im2col (k_rows_ok in k_conv.h says where that was measured to pay). */
 int k_conv_rows_ok(int C, int R, int S, int stride, int OW, int simd);
 /* Convs of small planes (k_small.c): a GEMM per output pixel over the
  * batch. k_small_ok says whether a conv x [N,C,H,W] -> y [N,K,OH,OW]

@@ -120,7 +120,7 @@ static inline void k_op(int simd, int kin, const float *restrict a, const float 
                             const float *restrict bias, float *restrict c, long ldc)                               \
         K_OP_BODY(VT, V, MR, NV, b + boff[k])
 
-/* 16-float vectors only (k_rows_ok in k_conv.c says why) */
+/* 16-float vectors only (k_rows_ok in k_conv.h says why) */
 K_OP_ROWS_KERNEL(k_op_rows_8x32, k_v16, 16, 8, 2)
 K_OP_ROWS_KERNEL(k_op_rows_8x16, k_v16, 16, 8, 1)
 
