@@ -7,4 +7,6 @@ mwtc_add_unit_test(test_rt_data_batch SOURCES unit/test_rt_data_batch.c LIBS mwt
 mwtc_add_unit_test(test_rt_pool       SOURCES unit/test_rt_pool.c       LIBS mwt_runtime)
 mwtc_add_unit_test(test_rt_ckpt       SOURCES unit/test_rt_ckpt.c unit/rt_test.c       LIBS mwt_runtime)
 mwtc_add_unit_test(test_rt_progress   SOURCES unit/test_rt_progress.c   LIBS mwt_runtime)
-mwtc_add_unit_test(test_kernels       SOURCES unit/test_kernels.c       LIBS mwt_kernels m)
+mwtc_add_unit_test(test_kernels_conv   SOURCES unit/test_kernels_conv.c unit/kernel_test.c   LIBS mwt_kernels m)
+mwtc_add_unit_test(test_kernels_wino   SOURCES unit/test_kernels_wino.c unit/kernel_test.c   LIBS mwt_kernels m)
+mwtc_add_unit_test(test_kernels_layers SOURCES unit/test_kernels_layers.c unit/kernel_test.c LIBS mwt_kernels m)
