@@ -183,13 +183,14 @@ int main(int argc, char **argv)
         int f25 = R == 5 && !woff && k_wino25_ok(C, H, W, K, R, R, 1, pad, OH, OW);
         int f4p = R == 3 && !woff && k_wino4_ok(C, H, W, K, R, R, 1, pad, OH, OW); /* F(4x4) at padding 0 or 2 */
         int wf = f25 || f4p || (!woff && k_wino_ok(C, H, W, K, R, R, 1, pad, OH, OW));
-        int ww = wf && (f25   ? k_wino25_bwd_w_ok(C, H, W, K, pad)
-                        : f4p ? k_wino4_bwd_w_ok(C, H, W, K, pad)
-                              : k_wino_bwd_w_ok(C, H, W, K));
+        int two = !(we && !strcmp(we, "2x2"));
+        int pick = wf && !f25 && !f4p ? k_wino_bwd_w_pick(C, H, W, K, simd, two) : 0;   /* as cg_conv.c */
+        int ww = wf && (f25 ? k_wino25_bwd_w_ok(C, H, W, K, pad) : f4p ? k_wino4_bwd_w_ok(C, H, W, K, pad) : pick != 0);
+        int f4w = f4p || pick == 4;
         /* as cg_conv.c picks for the forward and data gradient */
-        int f4 = !f25 && (f4p || (!(we && !strcmp(we, "2x2")) && k_wino4_pays(W)));
+        int f4 = !f25 && (f4p || (two && k_wino4_pays(W)));
         const char *wk = f25 ? "k_conv2d_wino25" : f4 ? "k_conv2d_wino4" : "k_conv2d_wino",
-                   *wkw = f25 ? "k_conv2d_wino25_bwd_w" : f4 ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w",
+                   *wkw = f25 ? "k_conv2d_wino25_bwd_w" : f4w ? "k_conv2d_wino4_bwd_w" : "k_conv2d_wino_bwd_w",
                    *wname = f25 ? "wino25" : f4 ? "wino4" : "wino";
         double tw[3] = { t[0], t[1], t[2] };
         if (wf) {
@@ -197,12 +198,12 @@ int main(int argc, char **argv)
             double wcf[16] = { (double)off[0], (double)off[1], (double)off[3] };
             double wcx[16] = { (double)off[4], (double)off[1], (double)off[5] };
             double wcw[13] = { (double)off[0], (double)off[4], (double)off[6] };
-            int o = f25 || f4; /* F(2x2, 5x5) and F(4x4) take the padding after K */
+            int o = f25 || f4, ow = f25 || f4w; /* F(2x2, 5x5) and F(4x4) take the padding after K */
             memcpy(wcf + 3, sh, sizeof sh), wcf[8] = pad, wcf[8 + o] = 0, wcf[9 + o] = 0, wcf[10 + o] = 0;
             wcf[11 + o] = simd, wcf[12 + o] = 1;
             memcpy(wcx + 3, shx, sizeof shx), wcx[8] = R - 1 - pad, wcx[8 + o] = 0, wcx[9 + o] = 0, wcx[10 + o] = 1;
             wcx[11 + o] = simd, wcx[12 + o] = 1;
-            memcpy(wcw + 3, sh, sizeof sh), wcw[8] = pad, wcw[8 + o] = G, wcw[9 + o] = CS, wcw[10 + o] = simd;
+            memcpy(wcw + 3, sh, sizeof sh), wcw[8] = pad, wcw[8 + ow] = G, wcw[9 + ow] = CS, wcw[10 + ow] = simd;
             char wn[3][32];
             snprintf(wn[0], sizeof wn[0], "%s_wfwd", ly[l].name);
             snprintf(wn[1], sizeof wn[1], "%s_wbwd_x", ly[l].name);
@@ -210,7 +211,7 @@ int main(int argc, char **argv)
             JitCall wc[3] = {
                 { wn[0], wk, o ? "ppnnnnnnpwiiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh", wcf },
                 { wn[1], wk, o ? "ppnnnnnnpwiiiiiifiiiilh" : "ppnnnnnnpwiiiiifiiiilh", wcx },
-                { wn[2], wkw, o ? "pppnwiiiiiiiiilh" : "pppnwiiiiiiiilh", wcw },
+                { wn[2], wkw, ow ? "pppnwiiiiiiiiilh" : "pppnwiiiiiiiilh", wcw },
             };
             if (jit_add_calls(jit, wc, ww ? 3 : 2, err, sizeof err) != 0) {
                 fprintf(stderr, "bench_kernels: %s\n", err);
@@ -224,13 +225,13 @@ int main(int argc, char **argv)
              * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2), F(2x2,5x5) 36 (2x2) */
             double g2 = 2.0 * (f25 ? 36 : 16) * K * C * N * (double)((OH + 1) / 2) * ((OW + 1) / 2);
             double g4 = 2.0 * 36 * K * C * N * (double)((OH + 3) / 4) * ((OW + 3) / 4);
-            wino_gemm += (f4 ? g4 : g2) * (ww ? 3 : 2) + (ww ? 0 : flop);
+            wino_gemm += (f4 ? g4 : g2) * 2 + (ww ? (f4w && !f25 ? g4 : g2) : flop);
         } else {
             wino_gemm += 3 * flop;
         }
         snprintf(wino_lines[l], sizeof wino_lines[l], "%-6s %-26s %6.1f GF/s %6.1f GF/s %6.1f GF/s   (%s %s %s)",
                  ly[l].name, shp, flop / tw[0] * 1e-9, flop / tw[1] * 1e-9, flop / tw[2] * 1e-9,
-                 wf ? wname : "direct", wf ? wname : "direct", ww ? wname : "direct");
+                 wf ? wname : "direct", wf ? wname : "direct", !ww ? "direct" : f4w && !f25 ? "wino4" : wname);
         wino_flop += 3 * flop, wino_t += tw[0] + tw[1] + tw[2];
         free(base), free(ws);
     }

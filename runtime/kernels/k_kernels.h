@@ -281,6 +281,11 @@ void k_conv2d_wino25_bwd_w(const float *restrict x, const float *restrict dy, fl
  * same transforms, for the shapes k_wino_bwd_w_ok accepts, in G chunks of the batch as k_conv2d_bwd_w (dwpart,
  * dbpart and the units G * CS alike). */
 int k_wino_bwd_w_ok(int C, int H, int W, int K);
+/* Which kernel takes the weight gradient of a 3x3 conv at padding 1 of x
+ * [N,C,H,W] into K channels, as measured: 4 F(4x4)'s
+ * (k_conv2d_wino4_bwd_w; only where `four`), 2 F(2x2)'s
+ * (k_conv2d_wino_bwd_w), 0 the direct kernel. */
+int k_wino_bwd_w_pick(int C, int H, int W, int K, int simd, int four);
 void k_conv2d_wino_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                          float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int G, int CS,
                          int simd, int lo, int hi);

@@ -86,6 +86,43 @@ int k_wino_bwd_w_ok(int C, int H, int W, int K)
     return k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W) && computed * 100 <= 115L * H * W;
 }
 
+int k_wino_bwd_w_pick(int C, int H, int W, int K, int simd, int four)
+{
+    /* The weight gradient of a 3x3 conv at padding 1 (MWTC_PROFILE=1, the
+     * layer networks of bench/layers_vs_torch with 64 channels a side at
+     * each plane size, batch 128 on 2 threads of a Sapphire Rapids, three
+     * runs; 32 and 128 channels at 7, 9, 11 and 13 agreed). F(4x4) from
+     * 11x11 on, whatever its tiles hang over: 11x11 0.128 s against the
+     * direct kernel's 0.155 and F(2x2)'s 0.150, 13x13 0.129 against 0.214
+     * and 0.201 (1.4-1.7x at 32 and 128 channels; with AVX2's code 1.8-2x
+     * the direct kernel, 1.15-1.25x F(2x2)); at 9x9 and 10x10 no faster
+     * than the others, at 7x7 slower (0.079 against 0.063). The rule before
+     * left 11x11 and 13x13 on the direct kernel (F(2x2)'s tiles hung over
+     * by more than 15%). */
+    if (!k_wino_ok(C, H, W, K, 3, 3, 1, 1, H, W))
+        return 0;
+    if (four && H >= 11 && W >= 11)
+        return 4;
+    /* Else F(2x2), whose transforms take 16 tiles at a time across tile
+     * rows: its time went by those chunks of 16 (7x7's 16 tiles 0.055 s,
+     * as 8x8's; 9x9's 25 0.118, as 10x10's), the direct kernel's by the
+     * output pixels (7x7 0.063, 9x9 0.105). With AVX2's 8-float vectors
+     * (MWTC_JIT_CPU=x86-64-v3) a chunk cost about as much as 28 pixels of
+     * the direct kernel: F(2x2) 24-37% faster at 6x6, 7x7, 9x9 and 13x13.
+     * With 16-float vectors ~44 (9x9, 81 pixels for 2 chunks: F(2x2) 7-12%
+     * slower at 32 and 64 channels), and 7x7 would take it (49 pixels, one
+     * chunk: 13-17% faster at 64 and 128 channels), but it keeps the rule
+     * it had, F(2x2) where its tiles hang over by at most 15%: SimCNN's
+     * last conv is 7x7, and its kernel's rounding decides which of two
+     * mask clusters the main job lands in (issue 8). With F(2x2) there a
+     * 10-epoch `mwtc examples/fashion.mwt` gave a modular model of 92.23%
+     * (92.56% before), coupling 0.20 (0.40), for ~1% of its step. */
+    if (simd >= 16)
+        return k_wino_bwd_w_ok(C, H, W, K) ? 2 : 0;
+    long chunks = ((long)k_wino_tiles(H) * k_wino_tiles(W) + 15) / 16;
+    return chunks * 28 <= (long)H * W ? 2 : 0;
+}
+
 int k_wino_groups(int N, int K, int simd, int threads)
 {
     /* A thread per group of channels, each transforming the image's input

@@ -489,6 +489,20 @@ static void test_winograd(void **state)
     assert_false(k_wino_ok(1, 28, 28, 32, 3, 3, 1, 1, 28, 28)); /* one input channel: direct */
     assert_true(k_wino_bwd_w_ok(32, 28, 28, 32) && k_wino_bwd_w_ok(64, 14, 14, 64));
     assert_false(k_wino_bwd_w_ok(64, 7, 7, 128)); /* a third of the tiles' outputs past the edge */
+    /* the weight gradient at padding 1, as measured: F(4x4) from 11x11 on
+     * (but where F(4x4) is off), F(2x2) where its chunks of 16 tiles cost
+     * less than the direct kernel's pixels (AVX2) or its tiles hang over by
+     * at most 15% (16-float vectors) */
+    assert_int_equal(k_wino_bwd_w_pick(64, 13, 13, 64, 16, 1), 4);
+    assert_int_equal(k_wino_bwd_w_pick(64, 11, 11, 64, 8, 1), 4);
+    assert_int_equal(k_wino_bwd_w_pick(64, 13, 13, 64, 16, 0), 0);
+    assert_int_equal(k_wino_bwd_w_pick(64, 28, 28, 64, 16, 0), 2);
+    assert_int_equal(k_wino_bwd_w_pick(64, 7, 7, 128, 16, 1), 0); /* the main job's bits (k_wino.c) */
+    assert_int_equal(k_wino_bwd_w_pick(64, 7, 7, 128, 8, 1), 2);
+    assert_int_equal(k_wino_bwd_w_pick(64, 9, 9, 64, 16, 1), 0);
+    assert_int_equal(k_wino_bwd_w_pick(64, 9, 9, 64, 8, 1), 2);
+    assert_int_equal(k_wino_bwd_w_pick(64, 5, 5, 64, 8, 1), 0);
+    assert_int_equal(k_wino_bwd_w_pick(8, 28, 28, 64, 16, 1), 0); /* too few channels for Winograd at all */
 }
 
 
