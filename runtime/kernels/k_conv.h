@@ -23,11 +23,12 @@
 #include "k_kernels.h"
 #include "k_tile.h"
 
-/* The copies below are out of line in the bitcode, as they were when one
- * file held all their callers; the JIT inlines them all the same
- * (jit_kernels.c drops noinline). Inlined by clang into each file's one
- * caller, they came out of the JIT in a different order: a stride-2 3x3
- * weight gradient 3-4% slower (64 -> 128 channels at 32x32, four runs). */
+/* k_pad_rows, k_im2col and k_blk_in stay out of line in the bitcode, as
+ * they were when one file held all their callers; the JIT inlines them all
+ * the same (jit_kernels.c drops noinline). Inlined by clang into each
+ * file's one caller, they changed the vector code the JIT made of 31
+ * functions, and a stride-2 3x3 weight gradient ran 3-4% slower (64 -> 128
+ * channels at 32x32, four runs). */
 #define K_CONV_OUTLINE static __attribute__((noinline, unused))
 
 /* Blocks have at most K_MAX_COLS columns (output pixels). Of the block
