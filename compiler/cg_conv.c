@@ -336,11 +336,9 @@ int cg_conv(Cg *C, const IrNode *n)
                   k_wino25_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1], (int)n->pad);
         int w4p = use_wino4p(C, x, dy->d[1], n) &&
                   k_wino4_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1], (int)n->pad);
-        const char *we = getenv("MWTC_WINOGRAD");   /* "2x2": F(2x2) where F(4x4) would run */
-        int bw = use_wino(C, x, dy->d[1], n)
-                     ? k_wino_bwd_w_pick((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1], L->simd,
-                                         !(we && !strcmp(we, "2x2")))
-                     : 0;
+        int bw = use_wino(C, x, dy->d[1], n) ? k_wino_bwd_w_pick((int)x->d[1], (int)x->d[2], (int)x->d[3],
+                                                                 (int)dy->d[1], L->simd, cg_wino4_on())
+                                             : 0;
         int wino = w25 || w4p || bw;
         const char *wk = w25              ? "k_conv2d_wino25_bwd_w"
                          : w4p || bw == 4 ? "k_conv2d_wino4_bwd_w"

@@ -41,8 +41,9 @@ void cg_prep_end(Cg *C, const CgPrep *saved);
 int cg_inference(const Cg *C, const IrNode *n);
 /* The batch x's conv chooses its kernel for (CgCalls.pin_batch). */
 int cg_batch(const Cg *C, const IrValue *x);
-/* F(4x4, 3x3) for a Winograd conv of x where it pays, else F(2x2, 3x3). */
-int cg_wino4(const Cg *C, const IrValue *x, int infer);
+/* Whether F(4x4, 3x3) may run at padding 1 where it pays: not under
+ * MWTC_WINOGRAD=2x2 (F(2x2) always, to compare). */
+int cg_wino4_on(void);
 /* A Winograd conv of x (N C H W) into y with K channels, r x r kernels
  * (cg_wino.c). */
 void cg_wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValue *const *bn, const IrValue *y,

@@ -9,12 +9,17 @@
 #include "cg_int.h"
 #include "k_kernels.h"
 
-/* F(4x4, 3x3) (k_wino4.c) for a Winograd conv of x where it pays, else
- * F(2x2, 3x3); MWTC_WINOGRAD=2x2 always F(2x2) (to compare). */
-int cg_wino4(const Cg *C, const IrValue *x, int infer)
+int cg_wino4_on(void)
 {
     const char *e = getenv("MWTC_WINOGRAD");
-    if (e && !strcmp(e, "2x2"))
+    return !(e && !strcmp(e, "2x2"));
+}
+
+/* F(4x4, 3x3) (k_wino4.c) for a Winograd conv of x where it pays, else
+ * F(2x2, 3x3); MWTC_WINOGRAD=2x2 always F(2x2) (to compare). */
+static int cg_wino4(const Cg *C, const IrValue *x, int infer)
+{
+    if (!cg_wino4_on())
         return 0;
     if (!infer)
         return k_wino4_pays((int)x->d[3]);
