@@ -225,13 +225,13 @@ int main(int argc, char **argv)
              * 36 products (a tile: 4x4 outputs), F(2x2) 16 (2x2), F(2x2,5x5) 36 (2x2) */
             double g2 = 2.0 * (f25 ? 36 : 16) * K * C * N * (double)((OH + 1) / 2) * ((OW + 1) / 2);
             double g4 = 2.0 * 36 * K * C * N * (double)((OH + 3) / 4) * ((OW + 3) / 4);
-            wino_gemm += (f4 ? g4 : g2) * 2 + (ww ? (f4w && !f25 ? g4 : g2) : flop);
+            wino_gemm += (f4 ? g4 : g2) * 2 + (ww ? (f4w ? g4 : g2) : flop);
         } else {
             wino_gemm += 3 * flop;
         }
         snprintf(wino_lines[l], sizeof wino_lines[l], "%-6s %-26s %6.1f GF/s %6.1f GF/s %6.1f GF/s   (%s %s %s)",
                  ly[l].name, shp, flop / tw[0] * 1e-9, flop / tw[1] * 1e-9, flop / tw[2] * 1e-9,
-                 wf ? wname : "direct", wf ? wname : "direct", !ww ? "direct" : f4w && !f25 ? "wino4" : wname);
+                 wf ? wname : "direct", wf ? wname : "direct", !ww ? "direct" : f4w ? "wino4" : wname);
         wino_flop += 3 * flop, wino_t += tw[0] + tw[1] + tw[2];
         free(base), free(ws);
     }
