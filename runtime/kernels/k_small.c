@@ -39,6 +39,8 @@
  * products in order whatever tile holds it. */
 K_SEG_KERNEL(k_seg_8x32, k_v16, 16, 8, 2, 8, 1, 0)
 K_SEG_KERNEL(k_seg_4x24, k_v8, 8, 4, 3, 4, 1, 0)
+K_SEG_KERNEL(k_acc_8x32, k_v16, 16, 8, 2, 8, 1, 2)   /* the sums go on from the tile's */
+K_SEG_KERNEL(k_acc_4x24, k_v8, 8, 4, 3, 4, 1, 2)
 
 static inline int k_small_mr(int simd) { return simd >= 16 ? 8 : 4; }
 static inline int k_small_nr(int simd) { return simd >= 16 ? 32 : 24; }
@@ -127,20 +129,44 @@ static long k_small_dot_ws(int N, int C, int R, int S)
     return (long)N * 16 * ct + ct + 16;
 }
 
+/* The weight gradient's units go in groups that share each segment of x
+ * (its tile of channels at one pixel, N NR floats: 16 KB at 128 images)
+ * while it is in L1: a group's packed dy fits in a quarter of L2 (512 KB:
+ * 8 units at 4x4 and 128 images), and its tiles of sums, one per unit and
+ * tap, stay in memory from one segment to the next. Unit by unit, every
+ * segment came from L2 again for each unit, 128 bytes for 16 FMAs, and the
+ * loads of it held the multiplies back (VGG16's 512 channels at 4x4,
+ * 0.24-0.26 s in 10 steps on 2 threads of the Xeon measured; 0.21 in
+ * groups of 8 or 16 alike, 0.23 of 4). */
+static int k_small_bwd_w_group(int N, int P, int simd)
+{
+    long per = (long)P * N * k_small_mr(simd) * 4, g = (512L << 10) / per;
+    return (int)(g < 1 ? 1 : g > 16 ? 16 : g);
+}
+
+/* The weight gradient's scratch: x laid out again, a group's packed dy and
+ * its tiles of sums (T of them a unit). */
+static long k_small_bwd_w_ws(int N, int C, int H, int W, int R, int S, int OH, int OW, int simd)
+{
+    long mr = k_small_mr(simd), nr = k_small_nr(simd), g = k_small_bwd_w_group(N, OH * OW, simd);
+    return (long)H * W * N * k_rup(C, nr) + g * ((long)OH * OW * N * mr + (long)R * S * mr * nr) + mr;
+}
+
 /* Floats of scratch a call needs: the input laid out again, a tile's
- * packed weights (or gradients), a tile of output. */
+ * packed weights (or a group's gradients, with their tiles of sums), the
+ * tiles of output of every pixel. */
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd)
 {
     long mr = k_small_mr(simd), nr = k_small_nr(simd);
     long fwd = (long)H * W * C * k_rup(N, nr) + (long)R * S * C * mr;
     long bx = (long)OH * OW * K * k_rup(N, nr) + (long)R * S * K * mr;
-    long bw = (long)H * W * N * k_rup(C, nr) + (long)OH * OW * N * mr + mr;
+    long bw = k_small_bwd_w_ws(N, C, H, W, R, S, OH, OW, simd);
     long m = fwd > bx ? fwd : bx;
     m = m > bw ? m : bw;
     long dot = k_small_dot_ws(k_small_dot_group(N, C, R, S, OH, OW), C, R, S), pix = k_small_pix_ws(N, C, H, W);
     m = m > dot ? m : dot;
     m = m > pix ? m : pix;
-    return m + mr * nr + 64;
+    return m + 64 * mr * nr + 64;   /* the forward's tiles of every pixel (64 at most, flipped) */
 }
 
 
@@ -184,28 +210,48 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
         float scale[16], bias[16];
         k_fold_bn(b, gamma, beta, mean, var, eps, o0, rows, mr, scale, bias);
         /* c outermost: each of the tile's rows of w is read in order, and
-         * the T lines written for one c stay in L1 */
-        for (int c = 0; c < Ci; c++)
+         * the T runs of mr floats written for one c stay in L1, written
+         * whole from blk: written straight from w, 16 KB apart a float at a
+         * time, they were scatters (17% of the forward of VGG16's 512
+         * channels at 2x2). Flipped, the tile's weights for one c are one
+         * run of mr T floats, and c walks w by C T floats, a page or more
+         * apart, where the hardware prefetchers do not follow: each run
+         * waited on memory (47% of that conv's data gradient), hence the
+         * prefetch 8 runs ahead. */
+        for (int c = 0; c < Ci; c++) {
+            if (flip && c + 8 < Ci)
+                for (int l = 0; l < rows * T; l += 16)
+                    __builtin_prefetch(w + ((long)(c + 8) * C + o0) * T + l);
+            float blk[8 * 25];   /* the tile's weights for c, [i][t]: mr <= 8, T <= 25 */
             for (int i = 0; i < mr; i++)
                 for (int t = 0; t < T; t++) {
                     float v = 0.0f;
                     if (i < rows)
                         v = flip ? w[((long)c * C + o0 + i) * T + t] : w[((long)(o0 + i) * C + c) * T + t];
-                    ap[((long)t * Ci + c) * mr + i] = gamma ? v * scale[i] : v;
+                    blk[i * T + t] = gamma ? v * scale[i] : v;
                 }
-        for (int n0 = split ? cur * nr : 0; n0 < k_min(n1, N); n0 += nr)
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < mr; i++)
+                    ap[((long)t * Ci + c) * mr + i] = blk[i * T + t];
+        }
+        for (int n0 = split ? cur * nr : 0; n0 < k_min(n1, N); n0 += nr) {
             for (int p = 0; p < Po; p++) {
                 int nt = k_small_pairs(flip, p, H, W, R, S, stride, pad, OH, OW, taps, pix);
                 const float *xn = xt + (split ? 0 : (n0 / nr) * ts);
                 for (int k = 0; k < nt; k++)
                     as[k] = ap + (long)taps[k] * Ci * mr, bs[k] = xn + (long)pix[k] * Ci * nr;
-                k_seg(simd, nt, as, bs, Ci, nr, b || gamma ? bias : NULL, tile, nr);
+                k_seg(simd, nt, as, bs, Ci, nr, b || gamma ? bias : NULL, tile + (long)p * mr * nr, nr);
+            }
+            /* y's planes written in order, from the tiles of every pixel:
+             * a pixel at a time, they went Po floats apart, as scatters (7%
+             * of the forward of VGG16's 512 channels at 2x2) */
+            for (int j = 0; j < nr && n0 + j < N; j++)
                 for (int i = 0; i < rows; i++)
-                    for (int j = 0; j < nr && n0 + j < N; j++) {
-                        float v = tile[i * nr + j];
+                    for (int p = 0; p < Po; p++) {
+                        float v = tile[((long)p * mr + i) * nr + j];
                         y[((long)(n0 + j) * Co + o0 + i) * Po + p] = relu && !(v > 0.0f) ? 0.0f : v;
                     }
-            }
+        }
     }
 }
 
@@ -234,7 +280,9 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
     if (lo >= hi)
         return;
     int mr = k_small_mr(simd), nr = k_small_nr(simd), Cp = (int)k_rup(C, nr), T = R * S, HW = H * W, P = OH * OW;
-    float *xq = ws, *ap = xq + (long)HW * N * Cp, *tile = ap + (long)P * N * mr;
+    int G = k_small_bwd_w_group(N, P, simd);
+    long apu = (long)P * N * mr, tu = (long)T * mr * nr;   /* a unit's packed dy, its tiles */
+    float *xq = ws, *ap = xq + (long)HW * N * Cp, *tiles = ap + G * apu;
     /* xq[channel tile][q][n][NR channels]: one tile's columns of every
      * pixel and image together, as k_conv2d_small's; past C zeros. Every
      * tile of K reads all of it: split by C's tiles, each unit gathered its
@@ -252,31 +300,59 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
             pp[t][np[t]] = p, pq[t][np[t]] = pix[k], np[t]++;
         }
     }
-    const float *as[16], *bs[16];
-    for (int u = lo; u < hi; u++) {
-        int o0 = u * mr, rows = k_min(mr, K - o0);
-        /* ap[p][n][i] = dy[n][o0 + i][p] */
-        for (int n = 0; n < N; n++)   /* dy's rows read in order */
-            for (int i = 0; i < mr; i++)
+    for (int g0 = lo; g0 < hi; g0 += G) {
+        int g1 = k_min(g0 + G, hi);
+        /* ap[unit][p][n][i] = dy[n][o0 + i][p], o0 the unit's first row */
+        for (int u = g0; u < g1; u++) {
+            int o0 = u * mr, rows = k_min(mr, K - o0);
+            float *a = ap + (u - g0) * apu;
+            /* a's runs of mr written whole, each from the unit's rows of
+             * one image, a few lines in L1: with the pixels innermost they
+             * went N mr floats apart, as scatters (5% of the call) */
+            for (int n = 0; n < N; n++)
                 for (int p = 0; p < P; p++)
-                    ap[((long)p * N + n) * mr + i] = i < rows ? dy[((long)n * K + o0 + i) * P + p] : 0.0f;
-        for (int c0 = 0; c0 < C; c0 += nr)
-            for (int t = 0; t < T; t++) {
-                for (int k = 0; k < np[t]; k++)
-                    as[k] = ap + (long)pp[t][k] * N * mr, bs[k] = xq + (c0 / nr) * ts + (long)pq[t][k] * N * nr;
-                if (np[t])
-                    k_seg(simd, np[t], as, bs, N, nr, NULL, tile, nr);
+                    for (int i = 0; i < mr; i++)
+                        a[((long)p * N + n) * mr + i] = i < rows ? dy[((long)n * K + o0 + i) * P + p] : 0.0f;
+        }
+        for (int c0 = 0; c0 < C; c0 += nr) {
+            /* each tap's sum over its pairs in order, a tile per unit: the
+             * segment of x once for the group, its units one after another */
+            for (int t = 0; t < T; t++)
+                for (int k = 0; k < np[t]; k++) {
+                    const float *bs = xq + (c0 / nr) * ts + (long)pq[t][k] * N * nr;
+                    for (int u = g0; u < g1; u++) {
+                        const float *as = ap + (u - g0) * apu + (long)pp[t][k] * N * mr;
+                        float *tile = tiles + (u - g0) * tu + (long)t * mr * nr;
+                        if (simd >= 16 && k == 0)
+                            k_seg_8x32(1, &as, &bs, N, nr, 0, NULL, tile, nr);
+                        else if (simd >= 16)
+                            k_acc_8x32(1, &as, &bs, N, nr, 0, NULL, tile, nr);
+                        else if (k == 0)
+                            k_seg_4x24(1, &as, &bs, N, nr, 0, NULL, tile, nr);
+                        else
+                            k_acc_4x24(1, &as, &bs, N, nr, 0, NULL, tile, nr);
+                    }
+                }
+            for (int u = g0; u < g1; u++) {
+                int o0 = u * mr, rows = k_min(mr, K - o0);
+                const float *tu0 = tiles + (u - g0) * tu;
                 for (int i = 0; i < rows; i++)
                     for (int j = 0; j < nr && c0 + j < C; j++)
-                        dw[((long)(o0 + i) * C + c0 + j) * T + t] = np[t] ? tile[i * nr + j] : 0.0f;
+                        for (int t = 0; t < T; t++)
+                            dw[((long)(o0 + i) * C + c0 + j) * T + t] =
+                                np[t] ? tu0[((long)t * mr + i) * nr + j] : 0.0f;
             }
+        }
         if (db)   /* the images in order, each its pixels in order */
-            for (int i = 0; i < rows; i++) {
-                float s = 0.0f;
-                for (int n = 0; n < N; n++)
-                    for (int p = 0; p < P; p++)
-                        s += dy[((long)n * K + o0 + i) * P + p];
-                db[o0 + i] = s;
+            for (int u = g0; u < g1; u++) {
+                int o0 = u * mr, rows = k_min(mr, K - o0);
+                for (int i = 0; i < rows; i++) {
+                    float s = 0.0f;
+                    for (int n = 0; n < N; n++)
+                        for (int p = 0; p < P; p++)
+                            s += dy[((long)n * K + o0 + i) * P + p];
+                    db[o0 + i] = s;
+                }
             }
     }
 }

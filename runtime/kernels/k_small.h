@@ -8,8 +8,11 @@
  * a_s times the rows of b_s (row stride ldb), a_s[k][i] at a_s + k * AK + i
  * * AI: AK = MR, AI = 1 where a is packed [kin][MR] (k_seg, k_small_pix.c's
  * tiles), AK = 1, AI = lda where it is MR rows of a matrix read in place
- * (k_rows). The bias (NULL: none) is one per row, or with BCOL one per
- * column (NV vectors of it, k_small_pix.c's output channels). */
+ * (k_rows). The bias (NULL: none) is one per row, or with BCOL 1 one per
+ * column (NV vectors of it, k_small_pix.c's output channels). With BCOL 2
+ * the sums go on from what C holds (the bias is not read): a tile summed
+ * over segments in calls of its own adds the same products in the same
+ * order as one call over them all, to the bit. */
 #define K_SEG_KERNEL(NAME, VT, V, MR, NV, AK, AI, BCOL)                                                            \
     static inline void NAME(int nseg, const float *const *as, const float *const *bs, int kin, long ldb, long lda, \
                             const float *restrict bias, float *restrict c, long ldc)                               \
@@ -19,10 +22,15 @@
         K_UNROLL for (int j = 0; j < NV; j++)                                                                      \
         {                                                                                                          \
             VT bc = (VT){ 0 };                                                                                     \
-            if ((BCOL) && bias)                                                                                    \
+            if ((BCOL) == 1 && bias)                                                                               \
                 __builtin_memcpy(&bc, bias + j * V, sizeof(VT));                                                   \
-            K_UNROLL for (int i = 0; i < MR; i++) acc[i][j] =                                                      \
-                (BCOL) && bias ? bc - (VT){ 0 } : (bias ? bias[i] : 0.0f) - (VT){ 0 };                            \
+            K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
+            {                                                                                                      \
+                if ((BCOL) == 2)                                                                                   \
+                    __builtin_memcpy(&acc[i][j], c + (long)i * ldc + j * V, sizeof(VT));                           \
+                else                                                                                               \
+                    acc[i][j] = (BCOL) == 1 && bias ? bc - (VT){ 0 } : (bias ? bias[i] : 0.0f) - (VT){ 0 };       \
+            }                                                                                                      \
         }                                                                                                          \
         for (int s = 0; s < nseg; s++) {                                                                           \
             const float *restrict a = as[s], *restrict b = bs[s];                                                  \

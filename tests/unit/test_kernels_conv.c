@@ -101,7 +101,8 @@ static void conv_case(const KtConvShape *s, int G)
  * bits however the units split, by output channels alone or (but for
  * the weight gradient) by images as well; with 16- and 8-float tiles,
  * channel and image counts off the tile sizes (40 input channels: two
- * tiles of them), dot products over groups of images (512 channels), taps
+ * tiles of them), dot products over groups of images (512 channels), the
+ * weight gradient's units in more than one group (136 channels out), taps
  * that fall off every side, stride 2 (odd planes too: input pixels no
  * output reads). */
 static void test_conv_small(void **state)
@@ -113,6 +114,7 @@ static void test_conv_small(void **state)
         { 2, 16, 4, 4, 16, 3, 3, 1, 0 }, { 3, 17, 8, 8, 16, 3, 3, 2, 1 }, { 2, 16, 7, 5, 18, 3, 3, 2, 1 },
         { 2, 16, 8, 8, 17, 1, 1, 2, 0 }, { 3, 40, 2, 3, 18, 3, 3, 1, 1 },
         { 5, 512, 4, 4, 18, 3, 3, 1, 1 }, /* dot products in groups of images: each image's columns 295 KB */
+        { 3, 16, 4, 4, 136, 3, 3, 1, 1 }, /* the weight gradient's units in groups of 16 (k_small_bwd_w_group) */
     };
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int simd = 8; simd <= 16; simd += 8) {
