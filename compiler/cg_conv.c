@@ -99,11 +99,17 @@ static int small_planes(const IrValue *x, const IrValue *y, const IrNode *n)
                       (int)n->pad, (int)y->d[2], (int)y->d[3]);
 }
 
-/* k_small.c's GEMMs per output pixel for such a conv, training's or
- * inference's (from a tile of images). */
+/* k_small.c's GEMMs per output pixel for such a conv, or for a stride-2
+ * 4x4 or 5x5 conv into planes of up to 64 pixels (k_small_strided_ok),
+ * training's or inference's (from a tile of images). */
 static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    return small_planes(x, y, n) && !(cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd));
+    const char *e = getenv("MWTC_SMALL");
+    int strided = !(e && !strcmp(e, "off")) && x->rank == 4 &&
+                  k_small_strided_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k,
+                                     (int)n->stride, (int)n->pad, (int)y->d[2], (int)y->d[3]);
+    return (small_planes(x, y, n) || strided) &&
+           !(cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd));
 }
 
 /* k_small.c's dot products for an inference conv of small planes at a

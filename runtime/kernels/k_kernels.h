@@ -93,6 +93,10 @@ int k_conv_rows_ok(int C, int R, int S, int stride, int OW, int simd);
  * take k_small_units times k_small_cols(N) units, unit u the tile u %
  * k_small_units of output channels and u / k_small_units of images. */
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
+/* Stride-2 4x4 and 5x5 convs into planes of up to 64 pixels, for
+ * k_conv2d_small, k_conv2d_small_bn and k_conv2d_small_bwd_w alone (the
+ * dot products and k_small_pix.c take k_small_ok's planes only). */
+int k_small_strided_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd);
 int k_small_batch_ok(int N, int simd);
 /* Inference's small planes below a tile of images (!k_small_batch_ok): a

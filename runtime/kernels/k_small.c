@@ -68,6 +68,30 @@ int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, in
            OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16 && R * S > 1 && R * S <= 25;
 }
 
+/* Stride-2 convs of 4x4 or 5x5 kernels into planes of up to 64 pixels,
+ * from up to 18x18: there the direct kernel's rows of 8 or fewer outputs
+ * fill a half or less of its tiles, and most of its taps at the plane's
+ * edge read the padding. These GEMMs sum the valid taps only, over a tile
+ * of 32 images (24 with AVX2). Measured per op, each layer with a 1x1 conv
+ * before it, batchnorm, relu, gap and linear(10) after it, 2560 images on
+ * 2 threads of an AVX-512 Xeon, direct kernel against these (forward, data
+ * gradient, weight gradient, seconds): 64 -> 64 5x5 from 15x15 into 7x7
+ * 0.11-0.12 / 0.13 / 0.14 against 0.09 / 0.09 / 0.12; from 10x10 into 4x4
+ * 0.035 / 0.056 / 0.06 against 0.027 / 0.032 / 0.034; 128 -> 128 from
+ * 17x17 into 8x8 0.46-0.48 / 0.54-0.57 / 0.66-0.68 against 0.44 / 0.38 /
+ * 0.61; 4x4 kernels, 64 -> 64 from 14x14 into 7x7, 0.07 / 0.08 / 0.08-0.09
+ * against 0.06 / 0.06 / 0.08. 3x3 kernels stay direct (into 8x8 the
+ * forward took 0.51 s here against 0.34), as do planes past 64 pixels
+ * (into 9x9, pass_phase.c's phases, and above). With AVX2's code the
+ * forward into 8x8 at 128 channels was 12% slower, the layer's three ops
+ * 5% faster. Training's ops, and inference's from a tile of images: the
+ * dot products and k_small_pix.c take k_small_ok's planes alone. */
+int k_small_strided_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    return stride == 2 && OH * OW <= 64 && H * W <= 324 && OH == (H + 2 * pad - R) / stride + 1 &&
+           OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16 && R * S >= 16 && R * S <= 25;
+}
+
 /* Whether an inference batch of N fills a tile of images: with fewer the
  * tiles compute zeros, and every tile of channels packs its weights for
  * them (ResNet18's stride-2 conv into 4x4 at batch 1: 5.5 ms a call here,
@@ -154,7 +178,7 @@ static long k_small_bwd_w_ws(int N, int C, int H, int W, int R, int S, int OH, i
 
 /* Floats of scratch a call needs: the input laid out again, a tile's
  * packed weights (or a group's gradients, with their tiles of sums), the
- * tiles of output of every pixel. */
+ * tiles of output of K_SMALL_PIX pixels. */
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd)
 {
     long mr = k_small_mr(simd), nr = k_small_nr(simd);
@@ -166,7 +190,7 @@ long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW,
     long dot = k_small_dot_ws(k_small_dot_group(N, C, R, S, OH, OW), C, R, S), pix = k_small_pix_ws(N, C, H, W);
     m = m > dot ? m : dot;
     m = m > pix ? m : pix;
-    return m + 64 * mr * nr + 64;   /* the forward's tiles of every pixel (64 at most, flipped) */
+    return m + K_SMALL_PIX * mr * nr + 64;
 }
 
 
@@ -234,24 +258,27 @@ static void k_small_run(const float *restrict x, const float *restrict w, const 
                 for (int i = 0; i < mr; i++)
                     ap[((long)t * Ci + c) * mr + i] = blk[i * T + t];
         }
-        for (int n0 = split ? cur * nr : 0; n0 < k_min(n1, N); n0 += nr) {
-            for (int p = 0; p < Po; p++) {
-                int nt = k_small_pairs(flip, p, H, W, R, S, stride, pad, OH, OW, taps, pix);
-                const float *xn = xt + (split ? 0 : (n0 / nr) * ts);
-                for (int k = 0; k < nt; k++)
-                    as[k] = ap + (long)taps[k] * Ci * mr, bs[k] = xn + (long)pix[k] * Ci * nr;
-                k_seg(simd, nt, as, bs, Ci, nr, b || gamma ? bias : NULL, tile + (long)p * mr * nr, nr);
+        for (int n0 = split ? cur * nr : 0; n0 < k_min(n1, N); n0 += nr)
+            for (int p0 = 0; p0 < Po; p0 += K_SMALL_PIX) {
+                int p1 = k_min(p0 + K_SMALL_PIX, Po);
+                for (int p = p0; p < p1; p++) {
+                    int nt = k_small_pairs(flip, p, H, W, R, S, stride, pad, OH, OW, taps, pix);
+                    const float *xn = xt + (split ? 0 : (n0 / nr) * ts);
+                    for (int k = 0; k < nt; k++)
+                        as[k] = ap + (long)taps[k] * Ci * mr, bs[k] = xn + (long)pix[k] * Ci * nr;
+                    k_seg(simd, nt, as, bs, Ci, nr, b || gamma ? bias : NULL, tile + (long)(p - p0) * mr * nr, nr);
+                }
+                /* y's planes written in runs, from the tiles of up to
+                 * K_SMALL_PIX pixels: a pixel at a time, they went Po
+                 * floats apart, as scatters (7% of the forward of VGG16's
+                 * 512 channels at 2x2) */
+                for (int j = 0; j < nr && n0 + j < N; j++)
+                    for (int i = 0; i < rows; i++)
+                        for (int p = p0; p < p1; p++) {
+                            float v = tile[((long)(p - p0) * mr + i) * nr + j];
+                            y[((long)(n0 + j) * Co + o0 + i) * Po + p] = relu && !(v > 0.0f) ? 0.0f : v;
+                        }
             }
-            /* y's planes written in order, from the tiles of every pixel:
-             * a pixel at a time, they went Po floats apart, as scatters (7%
-             * of the forward of VGG16's 512 channels at 2x2) */
-            for (int j = 0; j < nr && n0 + j < N; j++)
-                for (int i = 0; i < rows; i++)
-                    for (int p = 0; p < Po; p++) {
-                        float v = tile[((long)p * mr + i) * nr + j];
-                        y[((long)(n0 + j) * Co + o0 + i) * Po + p] = relu && !(v > 0.0f) ? 0.0f : v;
-                    }
-        }
     }
 }
 
@@ -292,7 +319,7 @@ void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, flo
     for (int n = 0; n < N; n++)
         k_small_layout(x + (long)n * C * HW, xq + (long)n * nr, C, Cp, 1, HW, nr, ts, (long)N * nr, 1, HW);
     /* the pairs (p, q) of each tap: output pixels in order */
-    int taps[25], pix[25], np[25] = { 0 }, pp[25][16], pq[25][16];
+    int taps[25], pix[25], np[25] = { 0 }, pp[25][64], pq[25][64];   /* up to 64 output pixels */
     for (int p = 0; p < P; p++) {
         int nt = k_small_pairs(0, p, H, W, R, S, stride, pad, OH, OW, taps, pix);
         for (int k = 0; k < nt; k++) {

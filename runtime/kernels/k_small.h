@@ -49,6 +49,11 @@
             __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
     }
 
+/* The forward's output tiles kept at once: a plane's pixels (16 at most
+ * for k_small_ok's planes, 64 for k_small_strided_ok's, and flipped their
+ * input's, up to 324) in chunks of this many. */
+enum { K_SMALL_PIX = 64 };
+
 /* Lays out rows of Pi floats as columns: for r < Rp (rows past R are
  * zeros) and each of nc channels c, the row src + r * rs + c * Pi goes to
  * dst + (r / nr) * ts + c * cs + (r % nr) + q * qs, q < Pi. A tile's rows
@@ -60,17 +65,19 @@
 static inline void k_small_layout(const float *restrict src, float *restrict dst, int R, int Rp, int nc, int Pi,
                                   int nr, long ts, long qs, long cs, long rs)
 {
-    float buf[32 * 64];   /* nr <= 32 rows of Pi <= 64 */
+    float buf[32 * 64];   /* nr <= 32 rows of 64 pixels at a time */
     for (int r0 = 0; r0 < Rp; r0 += nr)
-        for (int c = 0; c < nc; c++) {
-            for (int j = 0; j < nr; j++)
-                for (int q = 0; q < Pi; q++)
-                    buf[j * Pi + q] = r0 + j < R ? src[(long)(r0 + j) * rs + (long)c * Pi + q] : 0.0f;
-            float *d = dst + (r0 / nr) * ts + c * cs;
-            for (int q = 0; q < Pi; q++)
+        for (int c = 0; c < nc; c++)
+            for (int q0 = 0; q0 < Pi; q0 += 64) {
+                int nq = k_min(64, Pi - q0);
                 for (int j = 0; j < nr; j++)
-                    d[q * qs + j] = buf[j * Pi + q];
-        }
+                    for (int q = 0; q < nq; q++)
+                        buf[j * 64 + q] = r0 + j < R ? src[(long)(r0 + j) * rs + (long)c * Pi + q0 + q] : 0.0f;
+                float *d = dst + (r0 / nr) * ts + c * cs + q0 * qs;
+                for (int q = 0; q < nq; q++)
+                    for (int j = 0; j < nr; j++)
+                        d[q * qs + j] = buf[j * 64 + q];
+            }
 }
 
 /* The conv's pairs for one pixel, in the order its sums take them: the

@@ -247,11 +247,55 @@ static void test_small_planes_infer(void **st)
     tc_free(t);
 }
 
+/* Stride-2 5x5 and 4x4 convs into planes of up to 64 pixels
+ * (k_small_strided_ok): inference from a tile of images by the GEMMs with
+ * batchnorm folded in, as training; below it, not by the dot products
+ * (4x4 and 2x2 planes only) but by the direct kernel. The scores agree
+ * with MWTC_SMALL=off's either way. */
+static void test_small_planes_strided(void **st)
+{
+    (void)st;
+    TestComp *t = tc_compile("strided.mwt",
+                             "dataset d = synthetic(n = 64, test = 64, seed = 3) { classes = 4  shape = [3, 16, 16] }\n"
+                             "model m : [3, 16, 16] -> [4] {\n"
+                             "    conv(16) batchnorm relu conv(20, k = 5, stride = 2, pad = 1) batchnorm relu\n"
+                             "    conv(18, pad = 2) relu modular { conv(17, k = 4, stride = 2, pad = 1) batchnorm relu }\n"
+                             "    gap linear(4) }\n"
+                             "train m on d { epochs = 1  batch = 16  optimizer = sgd(lr = 0.05) }\n",
+                             1);
+    if (t->errors)
+        fail_msg("%s", t->diags);
+    const int batches[] = { 32, 8 };
+    for (int bi = 0; bi < 2; bi++) {
+        int N = batches[bi];
+        float small[32 * 4], other[32 * 4];
+        int all = 0, gemms = 0, off = 0;
+        logits_with(t, 1, NULL, "k_conv2d_small", &all, small, N);
+        logits_with(t, 1, NULL, "k_conv2d_small_bn", &gemms, small, N);
+        logits_with(t, 1, "MWTC_SMALL", "k_conv2d_small", &off, other, N);
+        /* 16x16 into 7x7 by 5x5 kernels, then 9x9 into 4x4 by 4x4 ones */
+        assert_int_equal(gemms, N == 32 ? 2 : 0);
+        assert_int_equal(all, gemms);
+        assert_int_equal(off, 0);
+        double worst = 0, scale = 0;
+        for (int i = 0; i < N * 4; i++) {
+            worst = fmax(worst, fabs((double)small[i] - other[i]));
+            scale = fmax(scale, fabs((double)small[i]));
+        }
+        print_message("strided small planes vs other kernels, %d images: max |diff| %.3g over logits up to %.3g\n", N,
+                      worst, scale);
+        assert_true(scale > 0.01);
+        assert_true(worst <= 1e-4 * fmax(1.0, scale));
+    }
+    tc_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_what_fuses), cmocka_unit_test(test_what_fuses_with_pools),
         cmocka_unit_test(test_small_planes_infer),
+        cmocka_unit_test(test_small_planes_strided),
         cmocka_unit_test(test_fused_scores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

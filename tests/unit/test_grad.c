@@ -158,6 +158,16 @@ static void test_conv_phases(void **s)
     check_grads("conv(16, k = 5, stride = 2, pad = 0) relu conv(16, k = 5, stride = 2, pad = 4) relu gap linear(3)",
                 "[4, 28, 28]", 1e-3, 24);
 }
+/* Stride-2 5x5 and 4x4 convs into planes of up to 64 pixels, from planes
+ * past 64 (k_small_strided_ok): their forward, data and weight gradients
+ * by k_small.c's GEMMs. No pooling after them, so that their gradients
+ * stand above check_grads' absolute tolerance. */
+static void test_conv_small_strided(void **s)
+{
+    (void)s;
+    check_grads("conv(16) relu conv(16, k = 5, stride = 2, pad = 1) relu flatten linear(3)", "[16, 15, 15]", 1e-3, 24);
+    check_grads("conv(16) relu conv(16, k = 4, stride = 2, pad = 1) relu flatten linear(3)", "[16, 10, 10]", 1e-3, 24);
+}
 static void test_batchnorm(void **s) { (void)s; check_grads("conv(4) batchnorm flatten linear(3)", S3, 1e-3, 24); }
 static void test_batchnorm_linear(void **s)
 {
@@ -248,7 +258,7 @@ int main(void)
         cmocka_unit_test(test_conv_1x1),        cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_winograd_padding),
         cmocka_unit_test(test_conv_winograd_valid_3x3), cmocka_unit_test(test_conv_winograd_bwd_w_pick),
-        cmocka_unit_test(test_conv_phases),
+        cmocka_unit_test(test_conv_phases),     cmocka_unit_test(test_conv_small_strided),
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_batchnorm_linear), cmocka_unit_test(test_relu),
         cmocka_unit_test(test_maxpool),         cmocka_unit_test(test_maxpool_overlap),
