@@ -88,28 +88,25 @@ int cg_batch(const Cg *C, const IrValue *x)
 
 /* Whether a conv of x [N,C,H,W] into y [N,K,OH,OW] has small planes
  * (k_small_ok: VGG16's 4x4 and 2x2 stages) for the kernels of k_small.c
- * and k_small_pix.c; MWTC_SMALL=off keeps them on the other kernels, to
- * compare. */
-static int small_planes(const IrValue *x, const IrValue *y, const IrNode *n)
+ * and k_small_pix.c, or with `strided` a stride-2 4x4 or 5x5 conv into
+ * planes of up to 64 pixels (k_small_strided_ok) for k_small.c's GEMMs;
+ * MWTC_SMALL=off keeps them on the other kernels, to compare. */
+static int small_planes(const IrValue *x, const IrValue *y, const IrNode *n, int strided)
 {
     const char *e = getenv("MWTC_SMALL");
     if ((e && !strcmp(e, "off")) || x->rank != 4)
         return 0;
-    return k_small_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k, (int)n->stride,
-                      (int)n->pad, (int)y->d[2], (int)y->d[3]);
+    int c = (int)x->d[1], h = (int)x->d[2], w = (int)x->d[3], k = (int)y->d[1], r = (int)n->k, st = (int)n->stride;
+    int pad = (int)n->pad, oh = (int)y->d[2], ow = (int)y->d[3];
+    return k_small_ok(c, h, w, k, r, r, st, pad, oh, ow) ||
+           (strided && k_small_strided_ok(c, h, w, k, r, r, st, pad, oh, ow));
 }
 
-/* k_small.c's GEMMs per output pixel for such a conv, or for a stride-2
- * 4x4 or 5x5 conv into planes of up to 64 pixels (k_small_strided_ok),
- * training's or inference's (from a tile of images). */
+/* k_small.c's GEMMs per output pixel for such a conv, the strided ones
+ * too, training's or inference's (from a tile of images). */
 static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    const char *e = getenv("MWTC_SMALL");
-    int strided = !(e && !strcmp(e, "off")) && x->rank == 4 &&
-                  k_small_strided_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)y->d[1], (int)n->k, (int)n->k,
-                                     (int)n->stride, (int)n->pad, (int)y->d[2], (int)y->d[3]);
-    return (small_planes(x, y, n) || strided) &&
-           !(cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd));
+    return small_planes(x, y, n, 1) && !(cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd));
 }
 
 /* k_small.c's dot products for an inference conv of small planes at a
@@ -122,7 +119,7 @@ static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNo
  * against 308). */
 static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    return small_planes(x, y, n) && cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd);
+    return small_planes(x, y, n, 0) && cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd);
 }
 
 /* k_small_pix.c's GEMMs for an inference conv of small planes from a few
@@ -138,7 +135,7 @@ static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const 
 static int use_small_pix(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
     int simd = C->p->L->simd;
-    return small_planes(x, y, n) && cg_inference(C, n) && k_small_pix_ok(cg_batch(C, x), simd) &&
+    return small_planes(x, y, n, 0) && cg_inference(C, n) && k_small_pix_ok(cg_batch(C, x), simd) &&
            !k_small_batch_ok(cg_batch(C, x), simd);
 }
 
