@@ -1,5 +1,5 @@
 /* What the kernel tests (test_kernels_conv.c, test_kernels_wino.c,
- * test_kernels_layers.c) share: inputs from a fixed LCG, NaN-filled
+ * test_kernels_layers.c, test_kernels_mwt.c) share: inputs from a fixed LCG, NaN-filled
  * outputs and scratch, comparisons against references summed in double or
  * to the bit, the thread splits every kernel runs with, and the direct
  * conv's reference. */

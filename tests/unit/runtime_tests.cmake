@@ -10,3 +10,4 @@ mwtc_add_unit_test(test_rt_progress   SOURCES unit/test_rt_progress.c   LIBS mwt
 mwtc_add_unit_test(test_kernels_conv   SOURCES unit/test_kernels_conv.c unit/kernel_test.c   LIBS mwt_kernels m)
 mwtc_add_unit_test(test_kernels_wino   SOURCES unit/test_kernels_wino.c unit/kernel_test.c   LIBS mwt_kernels m)
 mwtc_add_unit_test(test_kernels_layers SOURCES unit/test_kernels_layers.c unit/kernel_test.c LIBS mwt_kernels m)
+mwtc_add_unit_test(test_kernels_mwt    SOURCES unit/test_kernels_mwt.c unit/kernel_test.c    LIBS mwt_kernels m)
