@@ -29,17 +29,18 @@ static void take_error(LLVMErrorRef e, const char *what, char *err, size_t errle
  * code for that level and its features rather than for the host's, on a
  * host that has them. To compare: the kernels of the other vector width
  * (AVX2's 8-float tiles, simd 8) on an AVX-512 machine, beside the host's
- * in one run. 0, or -1 with a message. */
+ * in one run. `native` names the host's own, as `emit --cpu` takes it (a
+ * script that sets the variable either way). 0, or -1 with a message. */
 static int jit_level(Jit *j, char *err, size_t errlen)
 {
     const char *want = getenv("MWTC_JIT_CPU");
-    if (!want || !*want)
+    if (!want || !*want || !strcmp(want, "native"))
         return 0;
     int known = 0;
     for (int i = 0; aot_cpus[i]; i++)
         known |= !strcmp(aot_cpus[i], want);
     if (!known) {
-        snprintf(err, errlen, "MWTC_JIT_CPU=%s: not an x86-64 level (x86-64, x86-64-v2, x86-64-v3, x86-64-v4)",
+        snprintf(err, errlen, "MWTC_JIT_CPU=%s: not an x86-64 level (x86-64, x86-64-v2, x86-64-v3, x86-64-v4) or native",
                  want);
         return -1;
     }

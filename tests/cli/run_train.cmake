@@ -509,7 +509,8 @@ endif()
 expect(0 "\"cpu\": \"x86-64-v2\"" emit mod.mwt --ckpt mod.ckpt --module 0,1 -o v2.o --cpu x86-64-v2 --json)
 expect(2 "--cpu pentium: not one of native, x86-64" emit mod.mwt --ckpt mod.ckpt --module 0 -o x.o --cpu pentium)
 # MWTC_JIT_CPU: the kernels compiled for an x86-64 level instead of this CPU (the baseline, which
-# every x86-64 runs: 8-float tiles); a name that is not a level is refused, naming the variable
+# every x86-64 runs: 8-float tiles), or `native`, this CPU's, as `emit --cpu` takes it; a name that
+# is not a level is refused, naming the variable
 file(WRITE ${TMP}/level.mwt "dataset d = synthetic(n = 64, test = 16) { classes = 3  shape = [4, 12, 12] }
 model m : [4, 12, 12] -> [3] { conv(16) relu conv(16, k = 5, stride = 2) relu gap linear(3) }
 train m on d { epochs = 1  batch = 16 }
@@ -519,4 +520,6 @@ set(MWTC ${CMAKE_COMMAND} -E env MWTC_JIT_CPU=x86-64 ${host_mwtc})
 expect(0 "m: trained 1 epoch on d" train level.mwt -o level.ckpt --quiet)
 set(MWTC ${CMAKE_COMMAND} -E env MWTC_JIT_CPU=pentium ${host_mwtc})
 expect(1 "mwtc: error: MWTC_JIT_CPU=pentium: not an x86-64 level" train level.mwt -o level.ckpt --quiet)
+set(MWTC ${CMAKE_COMMAND} -E env MWTC_JIT_CPU=native ${host_mwtc})
+expect(0 "m: trained 1 epoch on d" train level.mwt -o level.ckpt --quiet)
 set(MWTC ${host_mwtc})
