@@ -86,12 +86,17 @@ int cg_batch(const Cg *C, const IrValue *x)
     return C->out->pin_batch > 0 ? C->out->pin_batch : (int)x->d[0];
 }
 
-/* Whether a conv of x [N,C,H,W] into y [N,K,OH,OW] has small planes
- * (k_small_ok: VGG16's 4x4 and 2x2 stages) for the kernels of k_small.c
- * and k_small_pix.c, or with `strided` a stride-2 4x4 or 5x5 conv into
- * planes of up to 64 pixels (k_small_strided_ok) for k_small.c's GEMMs;
- * MWTC_SMALL=off keeps them on the other kernels, to compare. */
-static int small_planes(const IrValue *x, const IrValue *y, const IrNode *n, int strided)
+/* Which convs take k_small.c's kernels, by what they ask of them. */
+typedef enum {
+    SMALL_PLANES,     /* k_small_ok's (VGG16's 4x4 and 2x2 stages): every kernel of k_small.c and k_small_pix.c */
+    SMALL_STRIDED,    /* and k_small_strided_ok's stride-2 4x4 and 5x5 convs: k_small.c's GEMMs */
+    SMALL_STRIDED_DX, /* and k_small_strided_dx_ok's stride-2 3x3 convs: the data gradient's GEMMs */
+} SmallKind;
+
+/* Whether a conv of x [N,C,H,W] into y [N,K,OH,OW] has small planes of
+ * that kind; MWTC_SMALL=off keeps them all on the other kernels, to
+ * compare. */
+static int small_planes(const IrValue *x, const IrValue *y, const IrNode *n, SmallKind kind)
 {
     const char *e = getenv("MWTC_SMALL");
     if ((e && !strcmp(e, "off")) || x->rank != 4)
@@ -99,14 +104,16 @@ static int small_planes(const IrValue *x, const IrValue *y, const IrNode *n, int
     int c = (int)x->d[1], h = (int)x->d[2], w = (int)x->d[3], k = (int)y->d[1], r = (int)n->k, st = (int)n->stride;
     int pad = (int)n->pad, oh = (int)y->d[2], ow = (int)y->d[3];
     return k_small_ok(c, h, w, k, r, r, st, pad, oh, ow) ||
-           (strided && k_small_strided_ok(c, h, w, k, r, r, st, pad, oh, ow));
+           (kind >= SMALL_STRIDED && k_small_strided_ok(c, h, w, k, r, r, st, pad, oh, ow)) ||
+           (kind >= SMALL_STRIDED_DX && k_small_strided_dx_ok(c, h, w, k, r, r, st, pad, oh, ow));
 }
 
 /* k_small.c's GEMMs per output pixel for such a conv, the strided ones
  * too, training's or inference's (from a tile of images). */
 static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    return small_planes(x, y, n, 1) && !(cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd));
+    return small_planes(x, y, n, SMALL_STRIDED) &&
+           !(cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd));
 }
 
 /* k_small.c's dot products for an inference conv of small planes at a
@@ -119,7 +126,8 @@ static int use_small(const Cg *C, const IrValue *x, const IrValue *y, const IrNo
  * against 308). */
 static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
-    return small_planes(x, y, n, 0) && cg_inference(C, n) && !k_small_batch_ok(cg_batch(C, x), C->p->L->simd);
+    return small_planes(x, y, n, SMALL_PLANES) && cg_inference(C, n) &&
+           !k_small_batch_ok(cg_batch(C, x), C->p->L->simd);
 }
 
 /* k_small_pix.c's GEMMs for an inference conv of small planes from a few
@@ -135,7 +143,7 @@ static int use_small_dot(const Cg *C, const IrValue *x, const IrValue *y, const 
 static int use_small_pix(const Cg *C, const IrValue *x, const IrValue *y, const IrNode *n)
 {
     int simd = C->p->L->simd;
-    return small_planes(x, y, n, 0) && cg_inference(C, n) && k_small_pix_ok(cg_batch(C, x), simd) &&
+    return small_planes(x, y, n, SMALL_PLANES) && cg_inference(C, n) && k_small_pix_ok(cg_batch(C, x), simd) &&
            !k_small_batch_ok(cg_batch(C, x), simd);
 }
 
@@ -295,9 +303,11 @@ int cg_conv(Cg *C, const IrNode *n)
         return 0;
     }
     case IR_CONV2D_GRAD_X: /* x = dy, y = dx */
-        /* dx: per pixel of it, a GEMM over the pixels of dy that read it;
-         * Winograd first where both apply, as the forward's */
-        if (use_small(C, y, x, n) && !use_wino(C, y, x->d[1], n)) {
+        /* dx: per pixel of it, a GEMM over the pixels of dy that read it,
+         * for the strided 3x3 convs' planes too (a gradient op: no
+         * inference batch to check); Winograd first where both apply, as
+         * the forward's */
+        if (small_planes(y, x, n, SMALL_STRIDED_DX) && !use_wino(C, y, x->d[1], n)) {
             int split, units = small_units(C, y->d[1], y->d[0], &split);
             cg_call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
                     SMALL_SHAPE(y, x, n), 1.0, (double)split, simd);

@@ -274,8 +274,8 @@ long k_conv2d_ws(int N, int C, int H, int W, int K, int R, int S, int stride, in
         fwd = fwd > wf ? fwd : wf;
         bx = bx > wb ? bx : wb;
     }
-    if (k_small_ok(C, H, W, K, R, S, stride, pad, OH, OW) ||
-        k_small_strided_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* training's small planes */
+    if (k_small_ok(C, H, W, K, R, S, stride, pad, OH, OW) || k_small_strided_ok(C, H, W, K, R, S, stride, pad, OH, OW) ||
+        k_small_strided_dx_ok(C, H, W, K, R, S, stride, pad, OH, OW)) {   /* training's small planes */
         long sm = k_small_ws(N, C, H, W, K, R, S, OH, OW, simd);
         bw = bw > sm ? bw : sm;
     }

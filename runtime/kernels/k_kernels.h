@@ -97,6 +97,9 @@ int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, in
  * k_conv2d_small, k_conv2d_small_bn and k_conv2d_small_bwd_w alone (the
  * dot products and k_small_pix.c take k_small_ok's planes only). */
 int k_small_strided_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
+/* Stride-2 3x3 convs into planes of 5x5 to 7x7, for their data gradient
+ * alone (k_conv2d_small with flip). */
+int k_small_strided_dx_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 long k_small_ws(int N, int C, int H, int W, int K, int R, int S, int OH, int OW, int simd);
 int k_small_batch_ok(int N, int simd);
 /* Inference's small planes below a tile of images (!k_small_batch_ok): a

@@ -92,6 +92,26 @@ int k_small_strided_ok(int C, int H, int W, int K, int R, int S, int stride, int
            OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16 && R * S >= 16 && R * S <= 25;
 }
 
+/* The data gradient alone of stride-2 3x3 convs into planes of 5x5 to
+ * 7x7 (17 to 49 pixels; 4x4 and below are k_small_ok's for every op):
+ * a GEMM per pixel of dx over the pixels of dy that read it, where the
+ * direct kernel ran dy's rows of 7 or fewer. Measured per op on the layer
+ * network of k_small_strided_ok (2560 images, 2 threads of a Zen 4 with
+ * AVX-512, direct kernel against these, seconds, ABBA): 128 -> 128 from
+ * 12x12 into 6x6 0.171 against 0.136-0.142; 64 -> 64 from 14x14 into 7x7
+ * 0.075-0.078 against 0.062; 128 -> 128 from 10x10 into 5x5 0.143-0.146
+ * against 0.099-0.115; 256 -> 512 from 14x14 into 7x7 1.70-1.76 against
+ * 1.55-1.56; 32 -> 64 from 14x14 (ResCNN's on Fashion-MNIST) 0.042-0.072
+ * against 0.030-0.033. Into 8x8, level or slower (64 -> 64 0.070 against
+ * 0.078-0.084), and the forward and weight gradient lose at 3x3 (the
+ * last stop's runs on an AVX-512 Xeon: into 8x8 the forward 0.51 s
+ * against 0.34, the weight gradient 3-8% slower): those stay direct. */
+int k_small_strided_dx_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    return stride == 2 && R == 3 && S == 3 && OH * OW > 16 && OH * OW <= 49 && H * W <= 324 &&
+           OH == (H + 2 * pad - R) / stride + 1 && OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16;
+}
+
 /* Whether an inference batch of N fills a tile of images: with fewer the
  * tiles compute zeros, and every tile of channels packs its weights for
  * them (ResNet18's stride-2 conv into 4x4 at batch 1: 5.5 ms a call here,

@@ -160,13 +160,15 @@ static void test_conv_phases(void **s)
 }
 /* Stride-2 5x5 and 4x4 convs into planes of up to 64 pixels, from planes
  * past 64 (k_small_strided_ok): their forward, data and weight gradients
- * by k_small.c's GEMMs. No pooling after them, so that their gradients
- * stand above check_grads' absolute tolerance. */
+ * by k_small.c's GEMMs; and a stride-2 3x3 conv into 7x7, its data
+ * gradient alone by them (k_small_strided_dx_ok). No pooling after them,
+ * so that their gradients stand above check_grads' absolute tolerance. */
 static void test_conv_small_strided(void **s)
 {
     (void)s;
     check_grads("conv(16) relu conv(16, k = 5, stride = 2, pad = 1) relu flatten linear(3)", "[16, 15, 15]", 1e-3, 24);
     check_grads("conv(16) relu conv(16, k = 4, stride = 2, pad = 1) relu flatten linear(3)", "[16, 10, 10]", 1e-3, 24);
+    check_grads("conv(16) relu conv(16, stride = 2) relu flatten linear(3)", "[16, 14, 14]", 1e-3, 24);
 }
 static void test_batchnorm(void **s) { (void)s; check_grads("conv(4) batchnorm flatten linear(3)", S3, 1e-3, 24); }
 static void test_batchnorm_linear(void **s)

@@ -103,7 +103,8 @@ static void conv_case(const KtConvShape *s, int G)
  * channel and image counts off the tile sizes (40 input channels: two
  * tiles of them), dot products over groups of images (512 channels), the
  * weight gradient's units in more than one group (136 channels out),
- * k_small_strided_ok's larger strided planes (the GEMMs alone), taps
+ * k_small_strided_ok's larger strided planes (the GEMMs alone) and
+ * k_small_strided_dx_ok's (3x3 into 5x5 to 7x7, not 8x8), taps
  * that fall off every side, stride 2 (odd planes too: input pixels no
  * output reads). */
 static void test_conv_small(void **state)
@@ -121,7 +122,12 @@ static void test_conv_small(void **state)
          * of K_SMALL_PIX), odd and even, square or not */
         { 3, 16, 12, 12, 18, 5, 5, 2, 2 }, { 2, 17, 15, 15, 16, 5, 5, 2, 1 }, { 2, 16, 17, 17, 20, 5, 5, 2, 1 },
         { 3, 16, 14, 13, 17, 4, 4, 2, 1 }, { 2, 20, 10, 10, 16, 5, 5, 2, 1 },
+        /* k_small_strided_dx_ok's: stride-2 3x3 convs into 5x5 to 7x7
+         * (their data gradient alone takes the GEMMs; the test runs all) */
+        { 3, 16, 14, 14, 17, 3, 3, 2, 1 }, { 2, 17, 10, 9, 16, 3, 3, 2, 1 }, { 2, 16, 13, 13, 18, 3, 3, 2, 0 },
     };
+    assert_false(k_small_strided_dx_ok(16, 16, 16, 16, 3, 3, 2, 1, 8, 8));
+    assert_false(k_small_strided_dx_ok(16, 16, 16, 16, 5, 5, 2, 2, 8, 8));
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int simd = 8; simd <= 16; simd += 8) {
             const KtConvShape *sh = &shapes[si];
@@ -129,7 +135,8 @@ static void test_conv_small(void **state)
             int OH = (H + 2 * sh->pad - R) / sh->stride + 1, OW = (W + 2 * sh->pad - S) / sh->stride + 1;
             /* 1x1 convs stay on the direct kernel, but the small one computes them too;
              * the strided planes have the GEMMs alone, not the dot products */
-            int strided = k_small_strided_ok(C, H, W, K, R, S, sh->stride, sh->pad, OH, OW);
+            int strided = k_small_strided_ok(C, H, W, K, R, S, sh->stride, sh->pad, OH, OW) ||
+                          k_small_strided_dx_ok(C, H, W, K, R, S, sh->stride, sh->pad, OH, OW);
             assert_true(strided ? !k_small_ok(C, H, W, K, R, S, sh->stride, sh->pad, OH, OW)
                                 : k_small_ok(C, H, W, K, R, S, sh->stride, sh->pad, OH, OW) == (R * S > 1));
             assert_true(strided == (si >= 13));
