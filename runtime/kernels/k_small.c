@@ -86,10 +86,18 @@ int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, in
  * forward into 8x8 at 128 channels was 12% slower, the layer's three ops
  * 5% faster. Training's ops, and inference's from a tile of images: the
  * dot products and k_small_pix.c take k_small_ok's planes alone. */
+/* What the strided GEMMs' planes share: stride 2, from up to 18x18, 16
+ * channels or more in and out. */
+static int k_small_strided_shape(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    return stride == 2 && H * W <= 324 && OH == (H + 2 * pad - R) / stride + 1 &&
+           OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16;
+}
+
 int k_small_strided_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {
-    return stride == 2 && OH * OW <= 64 && H * W <= 324 && OH == (H + 2 * pad - R) / stride + 1 &&
-           OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16 && R * S >= 16 && R * S <= 25;
+    return k_small_strided_shape(C, H, W, K, R, S, stride, pad, OH, OW) && OH * OW <= 64 && R * S >= 16 &&
+           R * S <= 25;
 }
 
 /* The data gradient alone of stride-2 3x3 convs into planes of 5x5 to
@@ -108,8 +116,8 @@ int k_small_strided_ok(int C, int H, int W, int K, int R, int S, int stride, int
  * against 0.34, the weight gradient 3-8% slower): those stay direct. */
 int k_small_strided_dx_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {
-    return stride == 2 && R == 3 && S == 3 && OH * OW > 16 && OH * OW <= 49 && H * W <= 324 &&
-           OH == (H + 2 * pad - R) / stride + 1 && OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16;
+    return k_small_strided_shape(C, H, W, K, R, S, stride, pad, OH, OW) && R == 3 && S == 3 && OH * OW > 16 &&
+           OH * OW <= 49;
 }
 
 /* Whether an inference batch of N fills a tile of images: with fewer the
