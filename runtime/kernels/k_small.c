@@ -68,6 +68,14 @@ int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, in
            OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16 && R * S > 1 && R * S <= 25;
 }
 
+/* What the strided GEMMs' planes share: stride 2, from up to 18x18, 16
+ * channels or more in and out. */
+static int k_small_strided_shape(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
+{
+    return stride == 2 && H * W <= 324 && OH == (H + 2 * pad - R) / stride + 1 &&
+           OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16;
+}
+
 /* Stride-2 convs of 4x4 or 5x5 kernels into planes of up to 64 pixels,
  * from up to 18x18: there the direct kernel's rows of 8 or fewer outputs
  * fill a half or less of its tiles, and most of its taps at the plane's
@@ -81,19 +89,12 @@ int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, in
  * 17x17 into 8x8 0.46-0.48 / 0.54-0.57 / 0.66-0.68 against 0.44 / 0.38 /
  * 0.61; 4x4 kernels, 64 -> 64 from 14x14 into 7x7, 0.07 / 0.08 / 0.08-0.09
  * against 0.06 / 0.06 / 0.08. 3x3 kernels stay direct (into 8x8 the
- * forward took 0.51 s here against 0.34), as do planes past 64 pixels
+ * forward took 0.51 s here against 0.34; but for the data gradient into
+ * 5x5 to 7x7, k_small_strided_dx_ok), as do planes past 64 pixels
  * (into 9x9, pass_phase.c's phases, and above). With AVX2's code the
  * forward into 8x8 at 128 channels was 12% slower, the layer's three ops
  * 5% faster. Training's ops, and inference's from a tile of images: the
  * dot products and k_small_pix.c take k_small_ok's planes alone. */
-/* What the strided GEMMs' planes share: stride 2, from up to 18x18, 16
- * channels or more in and out. */
-static int k_small_strided_shape(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
-{
-    return stride == 2 && H * W <= 324 && OH == (H + 2 * pad - R) / stride + 1 &&
-           OW == (W + 2 * pad - S) / stride + 1 && C >= 16 && K >= 16;
-}
-
 int k_small_strided_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW)
 {
     return k_small_strided_shape(C, H, W, K, R, S, stride, pad, OH, OW) && OH * OW <= 64 && R * S >= 16 &&
