@@ -127,6 +127,48 @@ static void k_gemm_out(int simd, int K, int Ky, int Kd, const float *restrict ap
     }
 }
 
+/* k_gemm_out for more than K_KC_MIN taps (k_conv.h): per K_MC output
+ * channels, the sums over each chunk of K_KC taps for every column tile,
+ * kept in cbuf (row m at m * ld) between chunks, then copied into y. Each
+ * output's sum runs over the taps in k_op's order, from the bias: the same
+ * bits as k_gemm_out. The next block's input is asked for in pieces, one
+ * per chunk. */
+static void k_gemm_out_kc(int simd, int K, int Ky, int Kd, int kc, const float *restrict apack,
+                          const float *restrict col, long ld, long t0, int nrows, int qb, float *restrict y,
+                          const float *restrict bias, float *restrict cbuf, int OH, int OW, const KPrefetch *pf)
+{
+    int mr = k_op_mr(simd), nr = k_op_nr(simd), chunks = (Kd + kc - 1) / kc, piece = 0;
+    int pieces = (K + K_MC - 1) / K_MC * chunks;
+    float bpad[16];
+    for (int mb = 0; mb < K; mb += K_MC) {
+        int me = k_min(K, mb + K_MC);
+        for (int k0 = 0; k0 < Kd; k0 += kc) {
+            int kn = k_min(kc, Kd - k0);
+            k_prefetch_part(pf, piece++, pieces);
+            for (int q0 = 0; q0 < qb; q0 += nr)
+                for (int m0 = mb; m0 < me; m0 += mr) {
+                    const float *a = apack + (long)m0 * Kd + (long)k0 * mr, *b = col + (long)k0 * ld + q0;
+                    float *c = cbuf + (long)m0 * ld + q0;
+                    if (k0 == 0)
+                        k_op(simd, kn, a, b, ld, k_tile_bias(bias, m0, mr, K, bpad), c, ld);
+                    else
+                        k_op_acc(simd, kn, a, b, ld, c, ld);
+                }
+        }
+        /* by runs of rows inside one image */
+        for (long u = t0, n; u < t0 + nrows;) {
+            int oh, rows = k_blk_run(u, t0 + nrows, OH, &n, &oh);
+            for (int k = mb; k < me; k++) {
+                const float *cr = cbuf + k * ld + (u - t0) * OW;
+                float *yr = y + ((n * Ky + k) * OH + oh) * (long)OW;
+                for (int j = 0; j < rows * OW; j++)
+                    yr[j] = cr[j];
+            }
+            u += rows;
+        }
+    }
+}
+
 int k_conv_rows_ok(int C, int R, int S, int stride, int OW, int simd)
 {
     return k_rows_ok(stride, OW, (long)C * R * S, simd);
@@ -240,7 +282,11 @@ void k_conv_gemm(const float *restrict x, const float *restrict apack, const flo
         int nrows = k_blk_next_rows(t, r1, OH, g.T), qb = (int)k_rup((long)nrows * OW, nr);
         k_im2col(x, ws + g.col, g.ld, ws + g.xp, t, nrows, qb, g.T, C, 0, C, H, W, R, S, stride, padh, padw, OH, OW);
         KPrefetch pf = k_prefetch_at(x, t + nrows, r1, g.T, C, H, W, R, stride, padh, OH);
-        k_gemm_out(simd, K, Ky, Kd, apack, ws + g.col, g.ld, t, nrows, qb, y, bias, ws + g.cb, OH, OW, &pf);
+        if (g.kc)
+            k_gemm_out_kc(simd, K, Ky, Kd, g.kc, apack, ws + g.col, g.ld, t, nrows, qb, y, bias, ws + g.cc, OH, OW,
+                          &pf);
+        else
+            k_gemm_out(simd, K, Ky, Kd, apack, ws + g.col, g.ld, t, nrows, qb, y, bias, ws + g.cb, OH, OW, &pf);
         if (relu)
             k_blk_relu(y, t, nrows, K, Ky, OH, OW);
         t += nrows;

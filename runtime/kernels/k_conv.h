@@ -38,6 +38,21 @@
  * largest (each block ends in one horizontal reduction per weight). */
 enum { K_MAX_COLS = 1024, K_FWD_COLS = 256, K_BWW_COLS = K_MAX_COLS, K_FWD_FLOATS = 1 << 18 };
 
+/* Past K_KC_MIN taps (C*R*S), the forward GEMM from an im2col sums them in
+ * chunks of K_KC (k_gemm_out_kc in k_conv.c), for K_MC output channels at
+ * a time, its sums kept in a buffer of the block's outputs between chunks:
+ * a chunk's strip of the block, K_KC x 32 floats, then stays in L1 while
+ * the weights' rows pass over it from L2, and a block may hold K_KC_COLS
+ * columns (at most K_KC_FLOATS of im2col) where K_FWD_FLOATS / taps had
+ * cut it short: at 2048 channels to 128, two 7x7 images padded to 128
+ * columns, 30% of the GEMM on padding. MWTC_PROFILE=1, the layer networks
+ * of bench/layers_vs_torch, 1280 images, 2 threads of the Zen 4, forward
+ * per op: 1x1 2048 -> 2048 at 7x7 3.3-3.6 s -> 2.7, 2048 -> 512 0.80 ->
+ * 0.69, 3x3 stride 2 256 -> 512 (2304 taps) 0.91-0.95 -> 0.77-0.79, 128
+ * -> 256 (1152 taps) level; the larger blocks alone 5% slower at 2048 ->
+ * 2048, K_MC = 128 or K_KC = 256 2-4%. */
+enum { K_KC_MIN = 1024, K_KC = 128, K_MC = 512, K_KC_COLS = 512, K_KC_FLOATS = 1 << 20 };
+
 /* Output rows per block for columns padded to a multiple of align, at most
  * maxcols of them: whole images (a multiple of OH) when two or more fit,
  * else a slice of one image. */
@@ -208,10 +223,11 @@ static inline int k_rows_ok(int stride, int OW, long taps, int simd)
 
 /* The scratch of k_conv_gemm, after the packed A: col (none from the rows),
  * the padded input rows (WP floats each, HP per channel), the rows' offsets
- * (k_conv_rows: an int per tap), a tile. */
+ * (k_conv_rows: an int per tap), the block's sums between chunks of taps
+ * (k_gemm_out_kc), a tile. */
 typedef struct {
-    int T, rows, ph, HP, WP;
-    long ld, col, xp, boff, cb, end;
+    int T, rows, ph, HP, WP, kc;
+    long ld, col, xp, boff, cc, cb, end;
 } KGemmWs;
 
 static inline KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW, int simd)
@@ -220,10 +236,13 @@ static inline KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int st
     long Kd = (long)C * R * S;
     /* an im2col block of at most K_FWD_FLOATS, which stays in L2 while the
      * row tiles of A pass: whole 7x7 images for 5x5 over 128 channels made
-     * 8 MB */
-    g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd), (int)k_min(K_MAX_COLS, k_max(64, K_FWD_FLOATS / Kd)));
-    g.ld = k_rup((long)g.T * OW, k_op_nr(simd));
+     * 8 MB (summed by chunks, K_KC_FLOATS) */
     g.rows = k_rows_ok(stride, OW, Kd, simd);
+    g.kc = !g.rows && Kd > K_KC_MIN ? K_KC : 0;
+    g.T = k_blk_rows(OH, OW, K_FWD_COLS, k_op_nr(simd),
+                     (int)(g.kc ? k_min(K_KC_COLS, k_max(64, K_KC_FLOATS / Kd))
+                                : k_min(K_MAX_COLS, k_max(64, K_FWD_FLOATS / Kd))));
+    g.ld = k_rup((long)g.T * OW, k_op_nr(simd));
     g.ph = g.rows ? stride : 1;
     g.HP = k_pad_h(g.T, OH, R, stride, g.ph);
     g.WP = k_pad_w(W, S, stride, pad, OW, g.ph);
@@ -232,9 +251,10 @@ static inline KGemmWs k_gemm_ws(int C, int H, int W, int K, int R, int S, int st
     g.col = 0;
     g.xp = g.rows ? 0 : k_al(Kd * g.ld);
     g.boff = g.xp + k_al((long)C * g.ph * g.ph * g.HP * g.WP);
-    g.cb = g.boff + (g.rows ? k_al(Kd) : 0);
+    g.cc = g.boff + (g.rows ? k_al(Kd) : 0);
+    g.cb = g.cc + (g.kc ? k_al(k_rup(K, k_op_mr(simd)) * g.ld) : 0);
     g.end = g.cb + k_op_mr(simd) * k_op_nr(simd);
-    (void)H, (void)K;
+    (void)H;
     return g;
 }
 

@@ -100,6 +100,33 @@ K_OP_KERNEL(k_op_8x32, k_v16, 16, 8, 2)
 K_OP_KERNEL(k_op_4x24, k_v8, 8, 4, 3)
 K_OP_KERNEL(k_op_4x8, k_v8, 8, 4, 1)
 
+/* k_op that goes on from the sums already in C: acc = C's tile, then the
+ * same += over k < kin. A sum taken over the taps in chunks, each chunk's
+ * sums stored and loaded back (floats, unchanged), is k_op's over all the
+ * taps to the bit: the same chain of multiply-adds in the same order. */
+#define K_OP_ACC_KERNEL(NAME, VT, V, MR, NV)                                                                       \
+    static inline void NAME(int kin, const float *restrict a, const float *restrict b, long ldb, float *restrict c, \
+                            long ldc)                                                                              \
+    {                                                                                                              \
+        VT acc[MR][NV];                                                                                            \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
+            __builtin_memcpy(&acc[i][j], c + (long)i * ldc + j * V, sizeof(VT));                                    \
+        for (int k = 0; k < kin; k++) {                                                                            \
+            VT bv[NV];                                                                                             \
+            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * ldb + j * V, sizeof(VT));  \
+            K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
+            {                                                                                                      \
+                VT av = a[(long)k * MR + i] - (VT){ 0 };                                                           \
+                K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                     \
+            }                                                                                                      \
+        }                                                                                                          \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
+            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
+    }
+
+K_OP_ACC_KERNEL(k_op_acc_8x32, k_v16, 16, 8, 2)
+K_OP_ACC_KERNEL(k_op_acc_4x24, k_v8, 8, 4, 3)
+
 static inline int k_op_mr(int simd) { return simd >= 16 ? 8 : 4; }
 static inline int k_op_nr(int simd) { return simd >= 16 ? 32 : 24; }
 
@@ -110,6 +137,15 @@ static inline void k_op(int simd, int kin, const float *restrict a, const float 
         k_op_8x32(kin, a, b, ldb, bias, c, ldc);
     else
         k_op_4x24(kin, a, b, ldb, bias, c, ldc);
+}
+
+static inline void k_op_acc(int simd, int kin, const float *restrict a, const float *restrict b, long ldb,
+                            float *restrict c, long ldc)
+{
+    if (simd >= 16)
+        k_op_acc_8x32(kin, a, b, ldb, c, ldc);
+    else
+        k_op_acc_4x24(kin, a, b, ldb, c, ldc);
 }
 
 /* k_op with row k of B at b + boff[k]: B's rows anywhere (k_conv_rows: a

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "k_kernels.h"
+#include "k_tile.h"
 #include "kernel_test.h"
 
 
@@ -294,9 +295,12 @@ static void test_conv(void **state)
         { 2, 9, 12, 12, 16, 1, 1, 1, 0 }, /* 1x1 on rows of 12 */
         { 2, 3, 17, 17, 8, 5, 5, 1, 1 },  /* 5x5, pad 1: rows of 15 */
         { 7, 8, 16, 16, 12, 3, 3, 1, 1 }, /* weight gradient's blocks of whole images from the rows */
-        /* C*R*S large: im2col blocks of fewer columns (at most 1 MB) */
+        /* C*R*S large: im2col blocks of fewer columns (at most 1 MB); past
+         * K_KC_MIN taps summed in chunks of K_KC (k_gemm_out_kc) */
         { 7, 40, 7, 7, 24, 5, 5, 1, 2 },  /* 1000 taps: blocks of 5 whole images, not 13 */
-        { 2, 96, 12, 12, 8, 5, 5, 1, 2 }, /* 2400 taps: slices of 9 rows of one image */
+        { 2, 96, 12, 12, 8, 5, 5, 1, 2 }, /* 2400 taps: chunks with 8-float tiles, from the rows with 16 */
+        { 11, 1100, 7, 7, 20, 1, 1, 1, 0 }, /* 1x1, 1100 channels: 9 chunks, the last of 76; 9 or 10 images a block */
+        { 1, 120, 5, 5, 520, 3, 3, 2, 1 },  /* 1080 taps into 520 channels: two groups of K_MC */
         /* stride 2 and 3: dx by phases (k_bwdx_phases_ok), each a stride-1 conv of dy */
         { 3, 16, 16, 16, 24, 3, 3, 2, 1 }, /* ResNet's stride 2: 1x1, 1x2, 2x1 and 2x2 taps */
         { 2, 16, 15, 13, 10, 5, 5, 2, 1 }, /* 5x5, odd planes: phases of 8 and 7 rows and columns */
@@ -347,6 +351,35 @@ static void test_conv(void **state)
     /* one chunk; more chunks than images (empty chunks give zeros) */
     conv_case(&shapes[1], 1);
     conv_case(&shapes[3], 8);
+}
+
+/* k_op over all the taps equals, to the bit, k_op over the first ones
+ * and k_op_acc over the rest (k_gemm_out_kc's chunks), with and without a
+ * bias, for each tile; values of every sign and size, so that a change in
+ * how the sums round would show. */
+static void test_op_acc(void **state)
+{
+    (void)state;
+    enum { KIN = 300, LD = 40 };
+    float *a = kt_fmalloc(8L * KIN), *b = kt_fmalloc((long)KIN * LD), *bias = kt_fmalloc(8);
+    float whole[8 * LD], parts[8 * LD];
+    kt_fill(a, 8L * KIN, 5), kt_fill(b, (long)KIN * LD, 6), kt_fill(bias, 8, 7);
+    for (long i = 0; i < 8L * KIN; i += 7)
+        a[i] *= 1e4f;
+    for (int si = 0; si < 2; si++) {
+        int simd = kt_simds[si];
+        for (int withb = 0; withb < 2; withb++)
+            for (int cut = 1; cut < KIN; cut += 37) {
+                memset(whole, 0, sizeof whole), memset(parts, 0, sizeof parts);
+                k_op(simd, KIN, a, b, LD, withb ? bias : NULL, whole, LD);
+                k_op(simd, cut, a, b, LD, withb ? bias : NULL, parts, LD);
+                int mid = cut + (KIN - cut) / 2;
+                k_op_acc(simd, mid - cut, a + (long)cut * k_op_mr(simd), b + (long)cut * LD, LD, parts, LD);
+                k_op_acc(simd, KIN - mid, a + (long)mid * k_op_mr(simd), b + (long)mid * LD, LD, parts, LD);
+                kt_assert_same(whole, parts, 8 * LD, "k_op_acc");
+            }
+    }
+    free(a), free(b), free(bias);
 }
 
 /* Inference's conv with a batchnorm folded in and relu (k_conv2d_bn_fwd),
@@ -447,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_conv_bn),
         cmocka_unit_test(test_conv_small),
         cmocka_unit_test(test_conv_groups),
+        cmocka_unit_test(test_op_acc),
         cmocka_unit_test(test_sum_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
