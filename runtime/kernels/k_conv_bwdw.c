@@ -6,10 +6,23 @@
 /* The scratch of the weight gradient: col, dy's block, the padded input
  * rows, the sums of the chunk (padded to whole dot tiles), the bias sums. */
 typedef struct {
-    int T, Kp, Kdp;
+    int T, Kp, Kdp, kg; /* kg: dy's rows a group (the im2col path) */
     int rows, HP, WP, OWv, nrun; /* k_bwdw_rows: padded rows HP x WP per channel and run, dy's rows OWv */
     long ld, col, dyc, xp, acc, dbacc, boff, btab, end;
 } KBwdWWs;
+
+/* The im2col path runs every strip of col rows over all of dy's block;
+ * where that block is more than K_BWW_DY_MAX floats, over groups of dy's
+ * rows of K_BWW_DY_FLOATS, each staying in L2 while all the strips pass (a
+ * dot tile's sums do not depend on when it runs: the same bits). At 2048
+ * channels of dy two threads' blocks of 8 MB each and their col had filled
+ * the 32 MB L3 (MWTC_PROFILE=1, the layer networks of
+ * bench/layers_vs_torch, 2 threads of the Zen 4: 1x1 512 -> 2048 at 7x7
+ * 0.71-0.80 s -> 0.66-0.69, 2048 -> 2048 3.3-3.8 -> 2.8-2.9); with 512
+ * channels of dy (2 MB a block), whose re-reads L3 holds, the groups were
+ * level or up to 5% slower (3x3 stride 2 256 -> 512 at 7x7, 1x1 2048 ->
+ * 512, 512 -> 512 at 4x4), as were groups of 1 << 16 and 1 << 18 floats. */
+enum { K_BWW_DY_MAX = 1 << 20, K_BWW_DY_FLOATS = 1 << 17 };
 
 /* The weight gradient from the padded input rows too (k_bwdw_rows), where
  * k_conv_gemm takes them, the taps are 64 or more, and either no lane of a
@@ -40,6 +53,7 @@ static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, i
         g.HP = k_pad_h(g.T, OH, R, 1, 1);
         g.WP = k_max(k_pad_w(W, S, 1, pad, OW, 1), g.OWv + S - 1);
         g.nrun = g.T >= OH ? g.T / OH : 1;
+        g.kg = g.Kp;
         g.ld = g.col = g.dyc = 0;
         g.xp = k_al((long)K * g.T * g.OWv);
         g.acc = g.xp + k_al((long)g.nrun * C * g.HP * g.WP);
@@ -52,6 +66,7 @@ static KBwdWWs k_bwdw_ws(int C, int H, int W, int K, int R, int S, int stride, i
     }
     g.HP = g.WP = g.OWv = g.nrun = 0;
     g.ld = k_rup((long)g.T * OW, v);
+    g.kg = g.Kp * g.ld <= K_BWW_DY_MAX ? g.Kp : (int)k_rup(k_max(1, (int)(K_BWW_DY_FLOATS / g.ld)), k_dot_mr(simd));
     g.col = 0;
     g.dyc = k_al((long)g.Kdp * g.ld);
     g.xp = g.dyc + k_al((long)g.Kp * g.ld);
@@ -213,20 +228,23 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
             long ldy = inplace ? P : ld;
             if (!inplace)
                 k_blk_in(dy, dyc, ld, t, nrows, qb, K, OH, OW);
-            /* A strip of 4 col rows stays in L1 while all of dy passes. */
-            for (int kd0 = kda; kd0 < kdb; kd0 += K_DOT_NR) {
-                const float *bp[K_DOT_NR];
-                K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                    bp[j] = col + (long)(kd0 + j) * ld;
-                for (int k0 = 0; k0 < g.Kp; k0 += mrd) {
-                    const float *ap[4] = { NULL };
-                    float out[16];
-                    K_UNROLL for (int i = 0; i < mrd; i++)
-                        ap[i] = k0 + i < K ? dyr + (long)(k0 + i) * ldy : dyc + (long)(k0 + i) * ld;
-                    k_dot(simd, qb / v, ap, bp, out);
-                    K_UNROLL for (int i = 0; i < mrd; i++)
-                        K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                            acc[(long)(k0 + i) * g.Kdp + kd0 + j] += out[i * K_DOT_NR + j];
+            /* A strip of 4 col rows stays in L1 while a group of dy's
+             * rows passes, which stays in L2 (K_BWW_DY_FLOATS). */
+            for (int kg = 0; kg < g.Kp; kg += g.kg) {
+                for (int kd0 = kda; kd0 < kdb; kd0 += K_DOT_NR) {
+                    const float *bp[K_DOT_NR];
+                    K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
+                        bp[j] = col + (long)(kd0 + j) * ld;
+                    for (int k0 = kg; k0 < k_min(g.Kp, kg + g.kg); k0 += mrd) {
+                        const float *ap[4] = { NULL };
+                        float out[16];
+                        K_UNROLL for (int i = 0; i < mrd; i++)
+                            ap[i] = k0 + i < K ? dyr + (long)(k0 + i) * ldy : dyc + (long)(k0 + i) * ld;
+                        k_dot(simd, qb / v, ap, bp, out);
+                        K_UNROLL for (int i = 0; i < mrd; i++)
+                            K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
+                                acc[(long)(k0 + i) * g.Kdp + kd0 + j] += out[i * K_DOT_NR + j];
+                    }
                 }
             }
             if (db)

@@ -301,6 +301,7 @@ static void test_conv(void **state)
         { 2, 96, 12, 12, 8, 5, 5, 1, 2 }, /* 2400 taps: chunks with 8-float tiles, from the rows with 16 */
         { 11, 1100, 7, 7, 20, 1, 1, 1, 0 }, /* 1x1, 1100 channels: 9 chunks, the last of 76; 9 or 10 images a block */
         { 1, 120, 5, 5, 520, 3, 3, 2, 1 },  /* 1080 taps into 520 channels: two groups of K_MC */
+        { 17, 8, 8, 8, 1040, 1, 1, 1, 0 }, /* dy's block over K_BWW_DY_MAX: the weight gradient's groups of it */
         /* stride 2 and 3: dx by phases (k_bwdx_phases_ok), each a stride-1 conv of dy */
         { 3, 16, 16, 16, 24, 3, 3, 2, 1 }, /* ResNet's stride 2: 1x1, 1x2, 2x1 and 2x2 taps */
         { 2, 16, 15, 13, 10, 5, 5, 2, 1 }, /* 5x5, odd planes: phases of 8 and 7 rows and columns */
