@@ -61,10 +61,12 @@ static inline int k_blk_run(long u, long end, int OH, long *n, int *oh)
  * (stored in order: where they overlap, the later one's lanes stay). */
 #define K_OP_BODY(VT, V, MR, NV, ROW) K_OP_BODY_VS(VT, V, MR, NV, ROW, V, V)
 #define K_OP_BODY_VS(VT, V, MR, NV, ROW, BVS, CVS)                                                                 \
+    K_OP_BODY_FROM(VT, MR, NV, ROW, BVS, CVS, acc[i][j] = (bias ? bias[i] : 0.0f) - (VT){ 0 })
+/* The sums start from INIT, a statement that sets acc[i][j]. */
+#define K_OP_BODY_FROM(VT, MR, NV, ROW, BVS, CVS, INIT)                                                            \
     {                                                                                                              \
         VT acc[MR][NV];                                                                                            \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] =                   \
-            (bias ? bias[i] : 0.0f) - (VT){ 0 };                                                                   \
+        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++) INIT;                         \
         for (int k = 0; k < kin; k++) {                                                                            \
             VT bv[NV];                                                                                             \
             const float *br = ROW;                                                                                 \
@@ -107,22 +109,8 @@ K_OP_KERNEL(k_op_4x8, k_v8, 8, 4, 1)
 #define K_OP_ACC_KERNEL(NAME, VT, V, MR, NV)                                                                       \
     static inline void NAME(int kin, const float *restrict a, const float *restrict b, long ldb, float *restrict c, \
                             long ldc)                                                                              \
-    {                                                                                                              \
-        VT acc[MR][NV];                                                                                            \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
-            __builtin_memcpy(&acc[i][j], c + (long)i * ldc + j * V, sizeof(VT));                                    \
-        for (int k = 0; k < kin; k++) {                                                                            \
-            VT bv[NV];                                                                                             \
-            K_UNROLL for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + (long)k * ldb + j * V, sizeof(VT));  \
-            K_UNROLL for (int i = 0; i < MR; i++)                                                                  \
-            {                                                                                                      \
-                VT av = a[(long)k * MR + i] - (VT){ 0 };                                                           \
-                K_UNROLL for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];                                     \
-            }                                                                                                      \
-        }                                                                                                          \
-        K_UNROLL for (int i = 0; i < MR; i++) K_UNROLL for (int j = 0; j < NV; j++)                                \
-            __builtin_memcpy(c + (long)i * ldc + j * V, &acc[i][j], sizeof(VT));                                   \
-    }
+        K_OP_BODY_FROM(VT, MR, NV, b + (long)k * ldb, V, V,                                                        \
+                       __builtin_memcpy(&acc[i][j], c + (long)i * ldc + j * V, sizeof(VT)))
 
 K_OP_ACC_KERNEL(k_op_acc_8x32, k_v16, 16, 8, 2)
 K_OP_ACC_KERNEL(k_op_acc_4x24, k_v8, 8, 4, 3)
