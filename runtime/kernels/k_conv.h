@@ -41,11 +41,11 @@ enum { K_MAX_COLS = 1024, K_FWD_COLS = 256, K_BWW_COLS = K_MAX_COLS, K_FWD_FLOAT
 /* Past K_KC_MIN taps (C*R*S), the forward GEMM from an im2col sums them in
  * chunks of K_KC (k_gemm_out_kc in k_conv.c), for K_MC output channels at
  * a time, its sums kept in a buffer of the block's outputs between chunks:
- * a chunk's strip of the block, K_KC x 32 floats, then stays in L1 while
- * the weights' rows pass over it from L2, and a block may hold K_KC_COLS
- * columns (at most K_KC_FLOATS of im2col) where K_FWD_FLOATS / taps had
- * cut it short: at 2048 channels to 128, two 7x7 images padded to 128
- * columns, 30% of the GEMM on padding. MWTC_PROFILE=1, the layer networks
+ * a chunk's strip of the block, K_KC x a tile's columns, then stays in L1
+ * while the weights' rows pass over it from L2, and a block may hold
+ * K_KC_COLS columns (at most K_KC_FLOATS of im2col) where K_FWD_FLOATS /
+ * taps had cut it short: at 2048 channels to 128, two 7x7 images padded to
+ * 128 columns, 30% of the GEMM on padding. MWTC_PROFILE=1, the layer networks
  * of bench/layers_vs_torch, 1280 images, 2 threads of the Zen 4, forward
  * per op: 1x1 2048 -> 2048 at 7x7 3.3-3.6 s -> 2.7, 2048 -> 512 0.80 ->
  * 0.69, 3x3 stride 2 256 -> 512 (2304 taps) 0.91-0.95 -> 0.77-0.79, 128
