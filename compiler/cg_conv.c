@@ -147,14 +147,15 @@ static int use_small_pix(const Cg *C, const IrValue *x, const IrValue *y, const 
            !k_small_batch_ok(cg_batch(C, x), simd);
 }
 
-/* k_small.c's units for a forward or data gradient into `rows` channels
- * over `cols` images, and in *split whether they split by the images
- * (k_small_split: many threads). */
-static int small_units(const Cg *C, long long rows, long long cols, int *split)
+/* k_small.c's units for a forward or data gradient from `in` (its
+ * images, channels and pixels) into `rows` channels through `wf` floats of
+ * weights, and in *split whether they split by the images (k_small_split:
+ * many threads, or an input larger than the weights). */
+static int small_units(const Cg *C, const IrValue *in, long long rows, long long wf, int *split)
 {
-    int u = k_small_units((int)rows, C->p->L->simd);
-    *split = k_small_split(u, C->out->threads);
-    return *split ? u * k_small_cols((int)cols, C->p->L->simd) : u;
+    int simd = C->p->L->simd, u = k_small_units((int)rows, simd);
+    *split = k_small_split(u, C->out->threads, (int)in->d[0], (long)(in->d[1] * in->d[2] * in->d[3]), (long)wf, simd);
+    return *split ? u * k_small_cols((int)in->d[0], simd) : u;
 }
 
 /* k_conv2d_small's 11 shape constants: the conv's (N C H W K R S stride
@@ -223,7 +224,7 @@ int cg_conv(Cg *C, const IrNode *n)
          * slower there). */
         int wino_ok = use_wino(C, x, y->d[1], n);
         if (use_small(C, x, y, n) && !wino_ok) {
-            int split, units = small_units(C, y->d[1], x->d[0], &split);
+            int split, units = small_units(C, x, y->d[1], ir_numel(n->in[1]), &split);
             if (n->nin == 3)
                 cg_call(C, units, "k_conv2d_small", "ppppwiiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, n->in[2]),
                         O(C, y), SMALL_SHAPE(x, y, n), 0.0, (double)split, simd);
@@ -274,7 +275,7 @@ int cg_conv(Cg *C, const IrNode *n)
             return 0;
         }
         if (use_small(C, x, y, n)) {   /* after Winograd, as IR_CONV2D's inference */
-            int split, units = small_units(C, y->d[1], x->d[0], &split);
+            int split, units = small_units(C, x, y->d[1], ir_numel(n->in[1]), &split);
             cg_call(C, units, "k_conv2d_small_bn", "ppqpppppwiiiiiiiiiiifiiilh", O(C, x), O(C, n->in[1]),
                     Q(C, n->nin == 7 ? n->in[2] : NULL), O(C, n->in[g0]), O(C, n->in[g0 + 1]), O(C, n->in[g0 + 2]),
                     O(C, n->in[g0 + 3]), O(C, y), SMALL_SHAPE(x, y, n), 1e-5, n->p, (double)split, simd);
@@ -308,7 +309,7 @@ int cg_conv(Cg *C, const IrNode *n)
          * inference batch to check); Winograd first where both apply, as
          * the forward's */
         if (small_planes(y, x, n, SMALL_STRIDED_DX) && !use_wino(C, y, x->d[1], n)) {
-            int split, units = small_units(C, y->d[1], y->d[0], &split);
+            int split, units = small_units(C, x, y->d[1], ir_numel(n->in[1]), &split);
             cg_call(C, units, "k_conv2d_small", "ppnpwiiiiiiiiiiiiiilh", O(C, x), O(C, n->in[1]), O(C, y),
                     SMALL_SHAPE(y, x, n), 1.0, (double)split, simd);
             return 0;

@@ -89,7 +89,8 @@ int k_conv_rows_ok(int C, int R, int S, int stride, int OW, int simd);
  * statistics) and relu when asked, as k_conv2d_bn_fwd; units as the
  * forward's. k_conv2d_small_bwd_w: dw [K][C][R][S] and db [K] (db may be
  * NULL), whole sums, written; units: k_small_units(K). The forward, data
- * gradient and k_conv2d_small_bn with split (k_small_split: many threads)
+ * gradient and k_conv2d_small_bn with split (k_small_split: many threads,
+ * or an input of N images of img_floats larger than the w_floats weights)
  * take k_small_units times k_small_cols(N) units, unit u the tile u %
  * k_small_units of output channels and u / k_small_units of images. */
 int k_small_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
@@ -133,7 +134,7 @@ void k_conv2d_small_pix(const float *restrict x, const float *restrict pre, floa
                         int simd, int lo, int hi);
 int k_small_units(int K, int simd);
 int k_small_cols(int n, int simd);
-int k_small_split(int units, int threads);
+int k_small_split(int units, int threads, int N, long img_floats, long w_floats, int simd);
 void k_conv2d_small(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
                     float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad, int OH,
                     int OW, int flip, int split, int simd, int lo, int hi);

@@ -238,6 +238,24 @@ static void test_conv_small(void **state)
         }
 }
 
+/* When the small planes' forward and data gradient split their units by
+ * images (the sums are the same either way, test_conv_small): on many
+ * threads, and on 2 where the input's layout is 2 MB or more and larger
+ * than the weights; never on one thread or an unknown count. */
+static void test_small_split(void **state)
+{
+    (void)state;
+    long w256 = 256L * 256 * 9, w512 = 512L * 512 * 9;
+    assert_true(k_small_split(32, 2, 128, 256 * 64, w256, 16));    /* 256 -> 256 from 8x8: 8 MB against 2.4 */
+    assert_true(k_small_split(8, 2, 128, 64 * 64, 64L * 64 * 9, 16));   /* 64 -> 64: 2 MB, and few units */
+    assert_false(k_small_split(32, 1, 128, 256 * 64, w256, 16));   /* one thread */
+    assert_false(k_small_split(32, 0, 128, 256 * 64, w256, 16));   /* not known */
+    assert_false(k_small_split(64, 2, 128, 512 * 16, w512, 16));   /* VGG16's 4x4: the weights are larger */
+    assert_false(k_small_split(64, 2, 100, 64 * 32, 64L * 64 * 9, 16));   /* 100 images pad to 128: 1 MB */
+    assert_true(k_small_split(64, 2, 100, 64 * 64, 64L * 64 * 9, 16));    /* 2 MB with the padding */
+    assert_true(k_small_split(64, 8, 128, 512 * 16, w512, 16));    /* 8 units a thread */
+}
+
 /* How a small batch's forward conv splits its channels: no more groups
  * than threads (each group unfolds the input again), none for many rows. */
 static void test_conv_groups(void **state)
@@ -480,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_bn),
         cmocka_unit_test(test_conv_small),
+        cmocka_unit_test(test_small_split),
         cmocka_unit_test(test_conv_groups),
         cmocka_unit_test(test_op_acc),
         cmocka_unit_test(test_sum_parts),
