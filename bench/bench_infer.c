@@ -196,7 +196,7 @@ int main(int argc, char **argv)
     RtDataset ds;
     RtNormalize norm;
     RtAugment aug;
-    if (run_data_load(t->data, &ds, &norm, &aug, err, sizeof err) != 0)
+    if (run_data_load(t->data, threads, &ds, &norm, &aug, err, sizeof err) != 0)
         die("data", err);
     if (nimg > (long long)ds.n_test)
         nimg = (long long)ds.n_test;

@@ -35,7 +35,8 @@ static const char *data_dir(const DatasetInfo *d, char *buf, size_t n, char *err
     return NULL;
 }
 
-int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAugment *aug, char *err, size_t errlen)
+int run_data_load(const DatasetInfo *d, int threads, RtDataset *out, RtNormalize *norm, RtAugment *aug, char *err,
+                  size_t errlen)
 {
     memset(out, 0, sizeof *out);
     int c = (int)d->shape.d[0], h = (int)d->shape.d[1], w = (int)d->shape.d[2];
@@ -48,8 +49,8 @@ int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAug
     case DS_IDX: rc = rt_data_load_idx(dir, d->classes, c, h, w, out, err, errlen); break;
     case DS_CIFAR10: rc = rt_data_load_cifar10(dir, d->classes, c, h, w, out, err, errlen); break;
     default:
-        rc = rt_data_synthetic(d->classes, c, h, w, (size_t)d->syn_n, (size_t)d->syn_test, (uint64_t)d->syn_seed, out,
-                               err, errlen);
+        rc = rt_data_synthetic(d->classes, c, h, w, (size_t)d->syn_n, (size_t)d->syn_test, (uint64_t)d->syn_seed,
+                               threads, out, err, errlen);
         break;
     }
     if (rc != 0) {   /* say which statement read the files */

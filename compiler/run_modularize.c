@@ -267,7 +267,8 @@ int mz_open(Mz **out, Arena *a, const TrainInfo *t, const char *ckpt, int thread
     }
     RtAugment aug;
     int C = t->data->classes;
-    if (run_data_load(t->data, &z->ds, &z->norm, &aug, err, errlen) != 0)
+    if (run_data_load(t->data, threads > 0 ? threads : rt_pool_default_threads(), &z->ds, &z->norm, &aug, err, errlen) !=
+        0)
         return -1;
     /* Batches of 64: each module compiles its own arena at this batch, and ten of them at 256 held
      * 440 MB. Measured on SimCNN (report --sweep): 64 is as fast as 256 (14 s vs 15 s, the

@@ -69,7 +69,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
     RtDataset ds;
     RtNormalize norm;
     RtAugment aug;
-    if (run_data_load(t->data, &ds, &norm, &aug, err, errlen) != 0)
+    if (run_data_load(t->data, pick_threads(o->threads, t->threads), &ds, &norm, &aug, err, errlen) != 0)
         return -1;
     if (o->subset && run_data_subset(&ds, o->subset, o->nsubset, err, errlen) != 0)
         return -1;
@@ -248,7 +248,7 @@ int run_eval(Arena *a, const Net *net, const DatasetInfo *data, const RunOptions
     RtDataset ds;
     RtNormalize norm;
     RtAugment aug;
-    if (run_data_load(data, &ds, &norm, &aug, err, errlen) != 0)
+    if (run_data_load(data, pick_threads(o->threads, 0), &ds, &norm, &aug, err, errlen) != 0)
         return -1;
     RunModel m;
     memset(&m, 0, sizeof m);

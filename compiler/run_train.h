@@ -59,7 +59,8 @@ typedef struct RunMeta {
     unsigned long data;        /* CRC-32 of the training images and labels; 0: not recorded (older checkpoints) */
 } RunMeta;
 
-int run_data_load(const DatasetInfo *d, RtDataset *out, RtNormalize *norm, RtAugment *aug, char *err, size_t errlen);
+int run_data_load(const DatasetInfo *d, int threads, RtDataset *out, RtNormalize *norm, RtAugment *aug, char *err,
+                  size_t errlen);
 
 /* Trains t's model; writes o->ckpt after every epoch. */
 int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, char *err, size_t errlen);

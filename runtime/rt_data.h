@@ -42,9 +42,10 @@ int rt_data_load_cifar10(const char *dir, int classes, int c, int h, int w, RtDa
 
 /* A learnable, class-dependent data set made from seed: each class has a smooth random prototype,
  * each sample is its class's prototype shifted, rescaled and noised. Labels are balanced
- * (i % classes) and shuffled. The same arguments give the same bytes. */
+ * (i % classes) and shuffled. The samples are made on up to `threads` threads (< 1: one); the same
+ * arguments, whatever the thread count, give the same bytes. */
 int rt_data_synthetic(int classes, int c, int h, int w, size_t n_train, size_t n_test,
-                      uint64_t seed, RtDataset *out, char *err, size_t errlen);
+                      uint64_t seed, int threads, RtDataset *out, char *err, size_t errlen);
 
 /* Frees the arrays and zeroes *ds; safe on a zeroed or already freed data set. */
 void rt_data_free(RtDataset *ds);

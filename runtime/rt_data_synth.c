@@ -6,9 +6,14 @@
  * to a byte. Prototypes differ everywhere, so a small CNN separates the classes easily; the shift,
  * contrast and noise make every single pixel ambiguous.
  *
- * The draws come from one RtRng in a fixed order (prototypes, train labels, train samples, test
- * labels, test samples), so the same arguments give the same bytes. */
+ * One RtRng draws, in a fixed order, the prototypes, the train labels, the test labels and a base
+ * seed for each set; each sample then draws from its own RtRng, seeded from its set's base and its
+ * index. So the samples are made on several threads and the bytes do not depend on how many: the
+ * same arguments give the same bytes. (Drawn from one stream in turn, a CIFAR-sized set of 60000
+ * images of 3 x 32 x 32 took 5.5 s on one core of a Zen 4, 30 ns a pixel, most of it Box-Muller's
+ * log and cos in double; its pairs now give two normals, in float.) */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,29 +61,93 @@ static void make_labels(uint8_t *y, size_t n, int classes, RtRng *r) {
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static void make_samples(uint8_t *x, const uint8_t *y, size_t n, const float *proto, int c, int h,
-                         int w, RtRng *r) {
+/* Two independent standard normals (Box-Muller, both of its outputs), u1 in (0, 1] keeping the
+ * log finite. Floats are enough for noise that ends as a byte. */
+static void normal_pair(RtRng *r, float *z0, float *z1) {
+  float u1 = (float)((rt_rng_next_u64(r) >> 40) + 1) * 0x1.0p-24f;
+  float u2 = (float)(rt_rng_next_u64(r) >> 40) * 0x1.0p-24f;
+  float rad = sqrtf(-2.0f * logf(u1)), a = 6.2831853f * u2;
+  *z0 = rad * cosf(a), *z1 = rad * sinf(a);
+}
+
+typedef struct SynSet {
+  uint8_t *x;
+  const uint8_t *y;
+  size_t n;
+  uint64_t base; /* the set's seed; sample i's stream is seeded with base + i */
+} SynSet;
+
+typedef struct SynJob {
+  const SynSet *sets; /* train, test */
+  const float *proto;
+  int c, h, w;
+  size_t lo, hi; /* this thread's samples: train's 0..n, then test's after them */
+} SynJob;
+
+/* Sample i of a set into o, from its own stream. */
+static void make_sample(uint8_t *o, int label, const float *proto, int c, int h, int w, uint64_t seed) {
+  RtRng r;
+  rt_rng_seed(&r, seed);
   int sy = h / 8 < 2 ? h / 8 : 2, sx = w / 8 < 2 ? w / 8 : 2; /* no shift on tiny images */
-  size_t img = (size_t)c * h * w;
-  for (size_t i = 0; i < n; i++) {
-    int dy = (int)rt_rng_below(r, (uint64_t)(2 * sy + 1)) - sy;
-    int dx = (int)rt_rng_below(r, (uint64_t)(2 * sx + 1)) - sx;
-    float contrast = uniform_in(r, 0.7f, 1.3f), bright = uniform_in(r, -0.1f, 0.1f);
-    const float *p = proto + (size_t)y[i] * img;
-    uint8_t *o = x + i * img;
-    for (int ch = 0; ch < c; ch++)
-      for (int yy = 0; yy < h; yy++)
-        for (int xx = 0; xx < w; xx++) {
-          float v = p[((size_t)ch * h + clampi(yy - dy, 0, h - 1)) * w + clampi(xx - dx, 0, w - 1)];
-          v = 0.5f + contrast * (v - 0.5f) + bright + NOISE_STD * rt_rng_normal(r);
-          v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
-          o[((size_t)ch * h + yy) * w + xx] = (uint8_t)lrintf(v * 255.0f);
-        }
+  int dy = (int)rt_rng_below(&r, (uint64_t)(2 * sy + 1)) - sy;
+  int dx = (int)rt_rng_below(&r, (uint64_t)(2 * sx + 1)) - sx;
+  float contrast = uniform_in(&r, 0.7f, 1.3f), bright = uniform_in(&r, -0.1f, 0.1f);
+  const float *p = proto + (size_t)label * c * h * w;
+  float z[2];
+  size_t k = 0;
+  for (int ch = 0; ch < c; ch++)
+    for (int yy = 0; yy < h; yy++) {
+      const float *row = p + ((size_t)ch * h + clampi(yy - dy, 0, h - 1)) * w;
+      for (int xx = 0; xx < w; xx++, k++) {
+        if (!(k & 1)) normal_pair(&r, &z[0], &z[1]);
+        float v = row[clampi(xx - dx, 0, w - 1)];
+        v = 0.5f + contrast * (v - 0.5f) + bright + NOISE_STD * z[k & 1];
+        v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        o[k] = (uint8_t)lrintf(v * 255.0f);
+      }
+    }
+}
+
+static void *make_samples(void *arg) {
+  const SynJob *j = arg;
+  size_t img = (size_t)j->c * j->h * j->w;
+  for (size_t i = j->lo; i < j->hi; i++) {
+    const SynSet *s = &j->sets[i >= j->sets[0].n];
+    size_t at = i - (i >= j->sets[0].n ? j->sets[0].n : 0);
+    make_sample(s->x + at * img, s->y[at], j->proto, j->c, j->h, j->w, s->base + at);
+  }
+  return NULL;
+}
+
+enum { SYN_MAX_THREADS = 64 };
+
+/* Both sets' samples on up to `threads` threads (fewer where there are few pixels to make: a thread
+ * is worth it from about a million). */
+static void make_all(const SynSet sets[2], const float *proto, int c, int h, int w, int threads) {
+  size_t total = sets[0].n + sets[1].n, pixels = total * (size_t)c * h * w;
+  size_t most = pixels / (1u << 20) + 1;
+  int t = threads < 1 ? 1 : threads > SYN_MAX_THREADS ? SYN_MAX_THREADS : threads;
+  if ((size_t)t > most) t = (int)most;
+  if ((size_t)t > total) t = (int)total;
+  SynJob jobs[SYN_MAX_THREADS];
+  pthread_t tid[SYN_MAX_THREADS];
+  int started[SYN_MAX_THREADS] = {0};
+  for (int k = 0; k < t; k++)
+    jobs[k] = (SynJob){.sets = sets, .proto = proto, .c = c, .h = h, .w = w,
+                       .lo = total * (size_t)k / (size_t)t, .hi = total * (size_t)(k + 1) / (size_t)t};
+  /* Thread 0 is the caller; a worker that cannot start leaves its share to the caller. */
+  for (int k = 1; k < t; k++) started[k] = pthread_create(&tid[k], NULL, make_samples, &jobs[k]) == 0;
+  make_samples(&jobs[0]);
+  for (int k = 1; k < t; k++) {
+    if (started[k])
+      pthread_join(tid[k], NULL);
+    else
+      make_samples(&jobs[k]);
   }
 }
 
 int rt_data_synthetic(int classes, int c, int h, int w, size_t n_train, size_t n_test,
-                      uint64_t seed, RtDataset *out, char *err, size_t errlen) {
+                      uint64_t seed, int threads, RtDataset *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   if (classes < 1 || classes > 256)
     return rt_data_fail(err, errlen, "synthetic", "classes = %d is not in 1..256 (labels are bytes)", classes);
@@ -108,9 +177,10 @@ int rt_data_synthetic(int classes, int c, int h, int w, size_t n_train, size_t n
   rt_rng_seed(&r, seed);
   make_prototypes(proto, classes, c, h, w, &r);
   make_labels(d.train_y, n_train, classes, &r);
-  make_samples(d.train_x, d.train_y, n_train, proto, c, h, w, &r);
   make_labels(d.test_y, n_test, classes, &r);
-  make_samples(d.test_x, d.test_y, n_test, proto, c, h, w, &r);
+  SynSet sets[2] = {{d.train_x, d.train_y, n_train, rt_rng_next_u64(&r)},
+                    {d.test_x, d.test_y, n_test, rt_rng_next_u64(&r)}};
+  make_all(sets, proto, c, h, w, threads);
   free(proto);
   *out = d;
   return 0;

@@ -14,12 +14,16 @@
 
 static char err[256];
 
-static RtDataset make(int classes, int c, int h, int w, size_t n, size_t t, uint64_t seed) {
+static RtDataset make_on(int classes, int c, int h, int w, size_t n, size_t t, uint64_t seed, int threads) {
   RtDataset ds;
-  int rc = rt_data_synthetic(classes, c, h, w, n, t, seed, &ds, err, sizeof err);
+  int rc = rt_data_synthetic(classes, c, h, w, n, t, seed, threads, &ds, err, sizeof err);
   if (rc) print_error("%s\n", err);
   assert_int_equal(rc, 0);
   return ds;
+}
+
+static RtDataset make(int classes, int c, int h, int w, size_t n, size_t t, uint64_t seed) {
+  return make_on(classes, c, h, w, n, t, seed, 1);
 }
 
 static void test_same_seed_same_bytes(void **state) {
@@ -133,16 +137,75 @@ static void test_color_and_range(void **state) {
   rt_data_free(&ds);
 }
 
+/* The samples are made on several threads, each from its own stream: any thread count gives the
+ * bytes of one, on sets big enough to use them (4 MB of pixels: 4 threads) and on small ones. */
+static void test_threads_same_bytes(void **state) {
+  (void)state;
+  static const int shapes[][5] = {{3, 32, 32, 1200, 300}, {1, 8, 8, 7, 3}, {2, 5, 9, 1, 0}};
+  for (int s = 0; s < 3; s++) {
+    const int *q = shapes[s];
+    RtDataset one = make_on(10, q[0], q[1], q[2], (size_t)q[3], (size_t)q[4], 7, 1);
+    size_t img = rt_data_image_size(&one);
+    for (int t = 2; t <= 5; t += 3) {
+      RtDataset more = make_on(10, q[0], q[1], q[2], (size_t)q[3], (size_t)q[4], 7, t);
+      assert_memory_equal(one.train_x, more.train_x, (size_t)q[3] * img);
+      assert_memory_equal(one.train_y, more.train_y, (size_t)q[3]);
+      if (q[4]) {
+        assert_memory_equal(one.test_x, more.test_x, (size_t)q[4] * img);
+        assert_memory_equal(one.test_y, more.test_y, (size_t)q[4]);
+      }
+      rt_data_free(&more);
+    }
+    /* no two samples alike: each has a stream of its own, train's apart from test's */
+    if (q[3] > 1) assert_memory_not_equal(one.train_x, one.train_x + img, img);
+    if (q[4]) assert_memory_not_equal(one.train_x, one.test_x, img);
+    rt_data_free(&one);
+  }
+}
+
+/* The prototypes and the train labels come first from the seed's stream, as they did before the
+ * samples had streams of their own: these are that generator's labels for seed 1 (FNV-1a), so a
+ * model trained on an older mwtc's set sees the same classes and labels here. */
+static void test_labels_kept(void **state) {
+  (void)state;
+  RtDataset ds = make(10, 1, 28, 28, 200, 50, 1);
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < 200; i++) h = (h ^ ds.train_y[i]) * 1099511628211ull;
+  assert_int_equal(h, 0x5d16ef8f074c57b5ull);
+  rt_data_free(&ds);
+}
+
+/* The pixel noise: sd 0.08, drawn for each pixel on its own. On [1, 1, 2] images of one class (no
+ * shift), two pixels differ by contrast (p0 - p1) + n0 - n1: the difference's mean is p0 - p1, and
+ * its variance that times the contrast's (0.6^2 / 12), plus 2 * 0.08^2 from the noise. */
+static void test_noise_spread(void **state) {
+  (void)state;
+  enum { N = 40000 };
+  RtDataset ds = make(1, 1, 1, 2, N, 0, 20);   /* a prototype of mid-range levels */
+  double s = 0, ss = 0, lo = 1, hi = 0;
+  for (size_t i = 0; i < N; i++) {
+    double a = ds.train_x[2 * i] / 255.0, b = ds.train_x[2 * i + 1] / 255.0, d = a - b;
+    s += d, ss += d * d;
+    lo = fmin(lo, fmin(a, b)), hi = fmax(hi, fmax(a, b));
+  }
+  double mean = s / N, var = ss / N - mean * mean, noise = var - mean * mean * 0.36 / 12;
+  printf("synthetic [1, 1, 2]: pixels in [%.3f, %.3f], difference mean %.3f sd %.4f, noise variance %.5f "
+         "(0.0128)\n", lo, hi, mean, sqrt(var), noise);
+  assert_true(lo > 0.0 && hi < 1.0);   /* nothing clamped: the spread is all the draws' */
+  assert_true(noise > 0.0128 * 0.9 && noise < 0.0128 * 1.1);
+  rt_data_free(&ds);
+}
+
 static void test_errors(void **state) {
   (void)state;
   RtDataset ds;
-  assert_int_not_equal(rt_data_synthetic(0, 1, 8, 8, 10, 10, 1, &ds, err, sizeof err), 0);
+  assert_int_not_equal(rt_data_synthetic(0, 1, 8, 8, 10, 10, 1, 1, &ds, err, sizeof err), 0);
   assert_non_null(strstr(err, "synthetic: classes = 0"));
-  assert_int_not_equal(rt_data_synthetic(2, 1, 0, 8, 10, 10, 1, &ds, err, sizeof err), 0);
+  assert_int_not_equal(rt_data_synthetic(2, 1, 0, 8, 10, 10, 1, 1, &ds, err, sizeof err), 0);
   assert_non_null(strstr(err, "not positive"));
-  assert_int_not_equal(rt_data_synthetic(2, 1, 8, 8, 0, 10, 1, &ds, err, sizeof err), 0);
+  assert_int_not_equal(rt_data_synthetic(2, 1, 8, 8, 0, 10, 1, 1, &ds, err, sizeof err), 0);
   assert_non_null(strstr(err, "no training images"));
-  assert_int_not_equal(rt_data_synthetic(2, 1, 8, 8, SIZE_MAX / 2, 10, 1, &ds, err, sizeof err), 0);
+  assert_int_not_equal(rt_data_synthetic(2, 1, 8, 8, SIZE_MAX / 2, 10, 1, 4, &ds, err, sizeof err), 0);
   assert_non_null(strstr(err, "too large"));
   assert_null(ds.train_x);
 }
@@ -153,6 +216,9 @@ int main(void) {
       cmocka_unit_test(test_balanced_shuffled_labels),
       cmocka_unit_test(test_learnable_but_not_by_one_pixel),
       cmocka_unit_test(test_color_and_range),
+      cmocka_unit_test(test_threads_same_bytes),
+      cmocka_unit_test(test_labels_kept),
+      cmocka_unit_test(test_noise_spread),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

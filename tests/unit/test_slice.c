@@ -151,7 +151,7 @@ static void trained(Trained *T, const char *name, const char *text, const char *
     const TrainInfo *tr = T->t->c.checked.trains.v[0];
     RtAugment aug;
     RunMeta meta;
-    if (run_data_load(tr->data, &T->ds, &T->norm, &aug, err, sizeof err) != 0 ||
+    if (run_data_load(tr->data, 2, &T->ds, &T->norm, &aug, err, sizeof err) != 0 ||
         run_model_build(&T->full, &T->t->c.arena, tr->model, NULL, BATCH, 2, 0, err, sizeof err) != 0 ||
         run_ckpt_load(&T->full, ck, &meta, NULL, 0, err, sizeof err) != 0)
         fail_msg("%s", err);
