@@ -332,13 +332,15 @@ int cg_conv(Cg *C, const IrNode *n)
     case IR_CONV2D_GRAD_W: {
         const IrValue *dy = n->in[1];
         if (use_small(C, x, dy, n)) {   /* whole sums, written: no parts to add */
-            int units = k_small_units((int)dy->d[1], L->simd);
+            int sl = k_small_bwd_w_slices((int)x->d[0], (int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1],
+                                          (int)dy->d[2], (int)dy->d[3], L->simd, C->out->threads);
+            int units = k_small_units((int)dy->d[1], L->simd) * sl;
             if (n->nextra)
-                cg_call(C, units, "k_conv2d_small_bwd_w", "ppppwiiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
-                        O(C, n->extra[0]), SMALL_SHAPE(x, dy, n), simd);
+                cg_call(C, units, "k_conv2d_small_bwd_w", "ppppwiiiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
+                        O(C, n->extra[0]), SMALL_SHAPE(x, dy, n), (double)sl, simd);
             else
-                cg_call(C, units, "k_conv2d_small_bwd_w", "pppnwiiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
-                        SMALL_SHAPE(x, dy, n), simd);
+                cg_call(C, units, "k_conv2d_small_bwd_w", "pppnwiiiiiiiiiiiiilh", O(C, x), O(C, dy), O(C, y),
+                        SMALL_SHAPE(x, dy, n), (double)sl, simd);
             return 0;
         }
         /* G chunks of the batch (the order of the sums), each cut into CS

@@ -88,7 +88,8 @@ int k_conv_rows_ok(int C, int R, int S, int stride, int OW, int simd);
  * k_conv2d_small_bn: inference's conv, batchnorm (with its running
  * statistics) and relu when asked, as k_conv2d_bn_fwd; units as the
  * forward's. k_conv2d_small_bwd_w: dw [K][C][R][S] and db [K] (db may be
- * NULL), whole sums, written; units: k_small_units(K). The forward, data
+ * NULL), whole sums, written; units: k_small_units(K) times its slices of x's
+ * channels (k_small_bwd_w_slices: 1 but on several threads). The forward, data
  * gradient and k_conv2d_small_bn with split (k_small_split: many threads,
  * or an input of N images of img_floats larger than the w_floats weights)
  * take k_small_units times k_small_cols(N) units, unit u the tile u %
@@ -143,9 +144,10 @@ void k_conv2d_small_bn(const float *restrict x, const float *restrict w, const f
                        const float *restrict var, float *restrict y, float *restrict ws, int N, int C, int H, int W,
                        int K, int R, int S, int stride, int pad, int OH, int OW, float eps, int relu, int split,
                        int simd, int lo, int hi);
+int k_small_bwd_w_slices(int N, int C, int H, int W, int K, int OH, int OW, int simd, int threads);
 void k_conv2d_small_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dw, float *restrict db,
                           float *restrict ws, int N, int C, int H, int W, int K, int R, int S, int stride, int pad,
-                          int OH, int OW, int simd, int lo, int hi);
+                          int OH, int OW, int slices, int simd, int lo, int hi);
 /* Winograd F(2x2, 3x3) (k_wino.c) for 3x3 convs with stride 1 and padding 1:
  * k_wino_ok says whether the shape qualifies (x [N,C,H,W] -> y [N,K,OH,OW]).
  * k_conv2d_wino computes y = conv(x, w) + b, the batchnorm on running

@@ -164,7 +164,9 @@ static void test_conv_small(void **state)
             int group = k_small_dot_group(N, C, R, S, OH, OW);
             assert_true(C < 512 ? group == N : group > 1 && group < N - 1); /* and a last group of 2 or more */
             /* 1, 2 and 3 threads' shares of the units, then 2 and 3 with
-             * the units split by their columns (k_small_split) */
+             * the units split by their columns (k_small_split) and the
+             * weight gradient's by 2 and 3 slices of x's channel tiles (more
+             * slices than tiles on most shapes: empty ones) */
             float *y[5], *dx[5], *dw[5], *db[5], *ybn[5], *ydot[5], *ypix[5];
             /* the prepared weights, by one thread and by 3 threads' shares */
             long npre = k_small_pre_floats(C, K, R, S, simd);
@@ -183,13 +185,13 @@ static void test_conv_small(void **state)
                     float *ws = kt_garbage(wsn);
                     int ni = split ? k_small_cols(N, simd) : 1;
                     int uk = k_small_units(K, simd) * ni, uc = k_small_units(C, simd) * ni;
-                    int uw = k_small_units(K, simd);
+                    int sl = split ? th : 1, uw = k_small_units(K, simd) * sl;   /* x's channels in 2 or 3 slices */
                     k_conv2d_small(x, w, b, y[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH, OW, 0, split,
                                    simd, kt_split_at(uk, th, i), kt_split_at(uk, th, i + 1));
                     k_conv2d_small(dy, w, NULL, dx[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH, OW, 1,
                                    split, simd, kt_split_at(uc, th, i), kt_split_at(uc, th, i + 1));
                     k_conv2d_small_bwd_w(x, dy, dw[sp], db[sp], ws, N, C, H, W, K, R, S, sh->stride, sh->pad, OH,
-                                         OW, simd, kt_split_at(uw, th, i), kt_split_at(uw, th, i + 1));
+                                         OW, sl, simd, kt_split_at(uw, th, i), kt_split_at(uw, th, i + 1));
                     k_conv2d_small_bn(x, w, bias ? b : NULL, gamma, beta, mean, var, ybn[sp], ws, N, C, H, W, K, R, S,
                                       sh->stride, sh->pad, OH, OW, 1e-5f, relu, split, simd, kt_split_at(uk, th, i),
                                       kt_split_at(uk, th, i + 1));
@@ -254,6 +256,16 @@ static void test_small_split(void **state)
     assert_false(k_small_split(64, 2, 100, 64 * 32, 64L * 64 * 9, 16));   /* 100 images pad to 128: 1 MB */
     assert_true(k_small_split(64, 2, 100, 64 * 64, 64L * 64 * 9, 16));    /* 2 MB with the padding */
     assert_true(k_small_split(64, 8, 128, 512 * 16, w512, 16));    /* 8 units a thread */
+    /* the weight gradient's slices of x's channels: where x laid out is 2 MB or more and larger
+     * than dy, one a thread, at most one a tile of channels */
+    assert_int_equal(k_small_bwd_w_slices(128, 256, 8, 8, 256, 4, 4, 16, 2), 2);   /* 8 MB against 2 */
+    assert_int_equal(k_small_bwd_w_slices(128, 256, 8, 8, 256, 4, 4, 16, 1), 1);
+    assert_int_equal(k_small_bwd_w_slices(128, 256, 8, 8, 256, 4, 4, 16, 0), 1);
+    assert_int_equal(k_small_bwd_w_slices(128, 512, 4, 4, 512, 4, 4, 16, 2), 1);   /* VGG16's 4x4: x = dy */
+    assert_int_equal(k_small_bwd_w_slices(128, 256, 8, 8, 512, 4, 4, 16, 2), 2);   /* x twice dy */
+    assert_int_equal(k_small_bwd_w_slices(128, 40, 14, 14, 64, 7, 7, 16, 8), 2);   /* 2 tiles of 40 */
+    assert_int_equal(k_small_bwd_w_slices(128, 40, 14, 14, 64, 7, 7, 8, 8), 2);    /* of 24 with AVX2 */
+    assert_int_equal(k_small_bwd_w_slices(64, 32, 8, 8, 16, 4, 4, 16, 2), 1);      /* 512 KB */
 }
 
 /* How a small batch's forward conv splits its channels: no more groups
