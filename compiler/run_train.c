@@ -138,8 +138,10 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
         }
         /* a resumed run ends where the uninterrupted one would have: on the same images */
         if (old.data && old.data != meta.data) {
-            snprintf(err, errlen, "%s: was trained on other images or labels than dataset %s's; resume it on the "
-                     "data it was trained on, or train from the start", o->resume, t->data->name);
+            /* an older mwtc drew a synthetic set's samples from one stream: the same seed, other bytes */
+            snprintf(err, errlen, "%s: was trained on other images or labels than dataset %s's%s; resume it on the "
+                     "data it was trained on, or train from the start", o->resume, t->data->name,
+                     t->data->source == DS_SYNTHETIC ? " (or by an older mwtc, whose synthetic samples differ)" : "");
             goto done;
         }
         long long was = old.limit > 0 && old.limit < (long long)ds.n_train ? old.limit : (long long)ds.n_train;

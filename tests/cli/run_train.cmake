@@ -100,8 +100,9 @@ expect(1 "already trained 2 of 2 epochs" train ok.mwt --resume ok.ckpt -o ok3.ck
 expect(0 "test accuracy" train ok.mwt --resume ok.ckpt --epochs 3 -o ok3.ckpt --quiet)
 # a resume on other images, or on another --limit, would not end where the run would have
 program(other "synthetic(n = 256, test = 64, seed = 9)" 3 "[1, 8, 8]")
-expect(1 "ok.ckpt: was trained on other images or labels than dataset d's" train other.mwt --resume ok.ckpt
-       --epochs 3 -o ok5.ckpt --quiet)
+# (on a synthetic set an older mwtc's samples differ too, and it says so)
+expect(1 "ok.ckpt: was trained on other images or labels than dataset d's (or by an older mwtc, whose synthetic"
+       train other.mwt --resume ok.ckpt --epochs 3 -o ok5.ckpt --quiet)
 expect(1 "ok.ckpt: was trained on all 256 training images, this run would use 100; resume without --limit"
        train ok.mwt --resume ok.ckpt --epochs 3 --limit 100 -o ok5.ckpt --quiet)
 expect(0 "test accuracy" train ok.mwt --limit 100 -o ok6.ckpt --quiet)
