@@ -16,7 +16,6 @@
  * renamed, so concurrent runs never read half of one; a file that does not
  * check out (magic, sizes, checksum) is ignored and rewritten. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include <llvm-c/Error.h>
 
 #include "jit_int.h"
+#include "rt_pool.h"
 
 /* A part's calls make up to two modules: those of kernels that want the
  * loop unroller (jit_kernel_unrolled) and the rest; an object each. */
@@ -323,8 +323,6 @@ int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
 
     int P = parts_wanted(n);
     Part part[MAX_PARTS];
-    pthread_t th[MAX_PARTS];
-    int started[MAX_PARTS] = { 0 };
     memset(part, 0, sizeof part);
     for (int p = 0; p < P; p++) {
         part[p].j = j;
@@ -343,15 +341,7 @@ int jit_add_calls(Jit *j, const JitCall *calls, int n, char *err, size_t errlen)
             free(part[q].calls);
         return -1;
     }
-    for (int p = 1; p < P; p++)
-        started[p] = pthread_create(&th[p], NULL, compile_part, &part[p]) == 0;
-    compile_part(&part[0]);
-    for (int p = 1; p < P; p++) {
-        if (started[p])
-            pthread_join(th[p], NULL);
-        else
-            compile_part(&part[p]);
-    }
+    rt_run_shares(compile_part, part, sizeof part[0], P);
     int rc = 0;
     for (int p = 0; p < P; p++) {
         if (part[p].rc != 0 && rc == 0) {

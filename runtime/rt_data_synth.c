@@ -13,13 +13,13 @@
  * images of 3 x 32 x 32 took 5.5 s on one core of a Zen 4, 30 ns a pixel, most of it Box-Muller's
  * log and cos in double; its pairs now give two normals, in float.) */
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rt_data.h"
+#include "rt_pool.h"
 
 enum { BLOBS = 4 };
 #define NOISE_STD 0.08f
@@ -119,31 +119,19 @@ static void *make_samples(void *arg) {
   return NULL;
 }
 
-enum { SYN_MAX_THREADS = 64 };
-
 /* Both sets' samples on up to `threads` threads (fewer where there are few pixels to make: a thread
  * is worth it from about a million). */
 static void make_all(const SynSet sets[2], const float *proto, int c, int h, int w, int threads) {
   size_t total = sets[0].n + sets[1].n, pixels = total * (size_t)c * h * w;
   size_t most = pixels / (1u << 20) + 1;
-  int t = threads < 1 ? 1 : threads > SYN_MAX_THREADS ? SYN_MAX_THREADS : threads;
+  int t = threads < 1 ? 1 : threads > RT_SHARES_MAX ? RT_SHARES_MAX : threads;
   if ((size_t)t > most) t = (int)most;
   if ((size_t)t > total) t = (int)total;
-  SynJob jobs[SYN_MAX_THREADS];
-  pthread_t tid[SYN_MAX_THREADS];
-  int started[SYN_MAX_THREADS] = {0};
+  SynJob jobs[RT_SHARES_MAX];
   for (int k = 0; k < t; k++)
     jobs[k] = (SynJob){.sets = sets, .proto = proto, .c = c, .h = h, .w = w,
                        .lo = total * (size_t)k / (size_t)t, .hi = total * (size_t)(k + 1) / (size_t)t};
-  /* Thread 0 is the caller; a worker that cannot start leaves its share to the caller. */
-  for (int k = 1; k < t; k++) started[k] = pthread_create(&tid[k], NULL, make_samples, &jobs[k]) == 0;
-  make_samples(&jobs[0]);
-  for (int k = 1; k < t; k++) {
-    if (started[k])
-      pthread_join(tid[k], NULL);
-    else
-      make_samples(&jobs[k]);
-  }
+  rt_run_shares(make_samples, jobs, sizeof jobs[0], t);
 }
 
 int rt_data_synthetic(int classes, int c, int h, int w, size_t n_train, size_t n_test,

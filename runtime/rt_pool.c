@@ -366,6 +366,20 @@ void rt_pool_run_tuned(RtPool *p, RtPoolTune *t, const RtStep *steps, int n, cha
 }
 
 /* Online CPUs, fewer when this process may only run on some (taskset, a container's cpuset). */
+void rt_run_shares(void *(*fn)(void *), void *args, size_t size, int n) {
+  pthread_t tid[RT_SHARES_MAX];
+  int started[RT_SHARES_MAX] = {0};
+  char *a = args;
+  for (int k = 1; k < n && k < RT_SHARES_MAX; k++) started[k] = pthread_create(&tid[k], NULL, fn, a + k * size) == 0;
+  if (n > 0) fn(a);
+  for (int k = 1; k < n; k++) {
+    if (k < RT_SHARES_MAX && started[k])
+      pthread_join(tid[k], NULL);
+    else
+      fn(a + k * size);
+  }
+}
+
 int rt_pool_default_threads(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
 #ifdef CPU_COUNT

@@ -73,4 +73,11 @@ int rt_pool_tune_serial(const RtPoolTune *tune);
 /* The number of online CPUs (fewer when the affinity mask allows fewer), at least 1. */
 int rt_pool_default_threads(void);
 
+/* One-off work outside a pool (a data set made, the JIT's parts compiled): fn(args + k * size) for
+ * every k < n, share 0 on the caller's thread and each other on a thread of its own, joined before
+ * it returns. A share whose thread cannot start (or past the first RT_SHARES_MAX) runs on the
+ * caller's thread after share 0: the work is done either way. */
+#define RT_SHARES_MAX 64
+void rt_run_shares(void *(*fn)(void *), void *args, size_t size, int n);
+
 #endif
