@@ -143,6 +143,11 @@ int k_small_cols(int n, int simd) { return (n + k_small_nr(simd) - 1) / k_small_
  * ms on 16 threads' share, 0.89 against 1.36 on 64's, no slower on 1 or 2,
  * though each unit packs its channels' weights again. Below 16 units a
  * thread. The same sums either way. */
+/* The input laid out (floats) from which its copy on each thread costs more than splitting saves,
+ * on 2 threads, where the other operand (the weights, or dy) is the smaller: 2 MB
+ * (k_small_split, k_small_bwd_w_slices). */
+enum { K_SMALL_LAID_MIN = 512 << 10 };
+
 int k_small_split(int units, int threads, int N, long img_floats, long w_floats, int simd)
 {
     /* Where the input's layout (its images padded to a tile) is
@@ -157,7 +162,7 @@ int k_small_split(int units, int threads, int N, long img_floats, long w_floats,
      * against 45.8, at 2x2 8.9 against 15.1. One thread gains nothing
      * (23.2 against 24.9 at 256 channels from 8x8). */
     long laid = k_rup(N, k_small_nr(simd)) * img_floats;
-    if (threads > 1 && laid >= (512L << 10) && laid > w_floats)
+    if (threads > 1 && laid >= K_SMALL_LAID_MIN && laid > w_floats)
         return 1;
     return threads > 0 && units < 16 * threads;
 }
@@ -359,7 +364,7 @@ int k_small_bwd_w_slices(int N, int C, int H, int W, int K, int OH, int OW, int 
 {
     long x = (long)k_rup(C, k_small_nr(simd)) * H * W * N, dy = (long)K * OH * OW * N;
     int tiles = (C + k_small_nr(simd) - 1) / k_small_nr(simd);
-    if (threads < 2 || x < (512L << 10) || x <= dy)
+    if (threads < 2 || x < K_SMALL_LAID_MIN || x <= dy)
         return 1;
     return threads < tiles ? threads : tiles;
 }
