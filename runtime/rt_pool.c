@@ -365,7 +365,7 @@ void rt_pool_run_tuned(RtPool *p, RtPoolTune *t, const RtStep *steps, int n, cha
   }
 }
 
-/* Online CPUs, fewer when this process may only run on some (taskset, a container's cpuset). */
+/* Share 0 on the caller's thread, the others on threads of their own (rt_pool.h). */
 void rt_run_shares(void *(*fn)(void *), void *args, size_t size, int n) {
   pthread_t tid[RT_SHARES_MAX];
   int started[RT_SHARES_MAX] = {0};
@@ -380,6 +380,7 @@ void rt_run_shares(void *(*fn)(void *), void *args, size_t size, int n) {
   }
 }
 
+/* Online CPUs, fewer when this process may only run on some (taskset, a container's cpuset). */
 int rt_pool_default_threads(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
 #ifdef CPU_COUNT
