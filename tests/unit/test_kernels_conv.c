@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "k_kernels.h"
+#include "k_small.h"
 #include "k_tile.h"
 #include "kernel_test.h"
 
@@ -480,6 +481,58 @@ static void test_conv_bn(void **state)
 }
 
 
+/* k_small_layout against the rule its comment states, element by element:
+ * tiles of nr in {4, 24, 32} (the scalar copy and the 8x8 transposes),
+ * image counts that leave a tile part empty, pixels not a multiple of 8,
+ * in the forward's form (rows images) and the weight gradient's (rows
+ * channels, one image at a time into its column). What the rule leaves
+ * alone must stay as it was. */
+static void test_small_layout(void **state)
+{
+    (void)state;
+    const int Ns[] = { 1, 7, 8, 13, 33, 100 }, Cs[] = { 1, 3, 17 }, Ps[] = { 1, 4, 9, 16, 49, 65 }, nrs[] = { 4, 24, 32 };
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 3; b++)
+            for (int e = 0; e < 6; e++)
+                for (int f = 0; f < 3; f++) {
+                    int N = Ns[a], C = Cs[b], Pi = Ps[e], nr = nrs[f], Np = (N + nr - 1) / nr * nr;
+                    int Cp = (C + nr - 1) / nr * nr;
+                    long nx = (long)N * C * Pi, nd = (long)k_max(Np * C, Cp * N) * Pi + 8;
+                    float *x = kt_fmalloc(nx), *d = kt_fmalloc(nd), *want = kt_fmalloc(nd);
+                    for (long i = 0; i < nx; i++)
+                        x[i] = (float)i + 0.5f;
+                    for (int form = 0; form < 2; form++) {
+                        for (long i = 0; i < nd; i++)
+                            d[i] = want[i] = -1.0f;
+                        if (form == 0) {
+                            /* rows images, C channels: dst[tile][q][c][j] */
+                            long ts = (long)Pi * C * nr;
+                            for (int r = 0; r < Np; r++)
+                                for (int c = 0; c < C; c++)
+                                    for (int q = 0; q < Pi; q++)
+                                        want[r / nr * ts + (long)q * C * nr + (long)c * nr + r % nr] =
+                                            r < N ? x[(long)r * C * Pi + (long)c * Pi + q] : 0.0f;
+                            k_small_layout(x, d, N, Np, C, Pi, nr, ts, (long)C * nr, nr, (long)C * Pi);
+                        } else {
+                            /* rows channels of image n: dst[tile][q][n][j] */
+                            long ts = (long)Pi * N * nr;
+                            for (int n = 0; n < N; n++)
+                                for (int r = 0; r < Cp; r++)
+                                    for (int q = 0; q < Pi; q++)
+                                        want[r / nr * ts + (long)q * N * nr + (long)n * nr + r % nr] =
+                                            r < C ? x[(long)n * C * Pi + (long)r * Pi + q] : 0.0f;
+                            for (int n = 0; n < N; n++)
+                                k_small_layout(x + (long)n * C * Pi, d + (long)n * nr, C, Cp, 1, Pi, nr, ts,
+                                               (long)N * nr, 1, Pi);
+                        }
+                        char what[96];
+                        snprintf(what, sizeof what, "small_layout form %d N%d C%d P%d nr%d", form, N, C, Pi, nr);
+                        kt_assert_same(d, want, nd, what);
+                    }
+                    free(x), free(d), free(want);
+                }
+}
+
 static void test_sum_parts(void **state)
 {
     (void)state;
@@ -511,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_conv_bn),
         cmocka_unit_test(test_conv_small),
         cmocka_unit_test(test_small_split),
+        cmocka_unit_test(test_small_layout),
         cmocka_unit_test(test_conv_groups),
         cmocka_unit_test(test_op_acc),
         cmocka_unit_test(test_sum_parts),
