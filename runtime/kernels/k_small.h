@@ -82,13 +82,15 @@ static inline void k_tr8x8(k_v8 r[8])
  * dst + (r / nr) * ts + c * cs + (r % nr) + q * qs, q < Pi. Where nr is a
  * multiple of 8, blocks of 8 rows by 8 pixels go through registers
  * (k_tr8x8; a block's missing rows and pixels as zeros, only its pixels
- * stored): 2.2x the scalar copy's 5 GB/s at 256 channels of 8x8, where
- * each thread lays out 8 MB a step. Else a tile's rows of one channel are
- * copied whole into a buffer, then written a pixel at a time, nr floats in
- * order. Gathering a column at a time read every line of the input once
- * per pixel, from L2 (VGG16's 4x4 input: 1.2 ms of a 50 ms call, which
- * each thread repeats), and the rows nr images apart are 32 KB apart
- * there, one L1 set. Only floats move: the bits are the input's. */
+ * stored). In a harness (Zen 4) that ran 1.4x the scalar copy at 512
+ * channels of 4x4, 2x and more with tiles of 24 (AVX2) or part empty, and
+ * level where the input comes from L3 (256 channels of 8x8, whose ops ran
+ * 3% faster). Else a tile's rows of one channel are copied whole into a
+ * buffer, then written a pixel at a time, nr floats in order. Gathering a
+ * column at a time read every line of the input once per pixel, from L2
+ * (VGG16's 4x4 input: 1.2 ms of a 50 ms call, which each thread repeats),
+ * and the rows nr images apart are 32 KB apart there, one L1 set. Only
+ * floats move: the bits are the input's. */
 static inline void k_small_layout(const float *restrict src, float *restrict dst, int R, int Rp, int nc, int Pi,
                                   int nr, long ts, long qs, long cs, long rs)
 {
