@@ -10,6 +10,7 @@
 #include "pass_slice.h"
 #include "rt_data.h"
 #include "rt_pool.h"
+#include "rt_progress.h"
 #include "rt_rng.h"
 
 typedef struct RunGraph {
@@ -128,6 +129,7 @@ typedef struct RunModules {
     long long chunk;           /* run_variants_forward's images per chunk (0: as its memory allows) */
     long long runs, reused;    /* its image runs, and those it copied from the variant before */
     Jit *jit;                  /* the modules' code, compiled together (run_models_compile) */
+    RtProgress *bar;           /* a work bar: each module adds its images as it runs them (NULL: none) */
 } RunModules;
 /* Builds modules 0, 1, ... of keeps[n] while those built hold less than
  * `budget` bytes (always at least one): ms->n says how many. With probes,
@@ -177,7 +179,8 @@ typedef struct RunPass {
     float *logits;
     int32_t *labels;           /* or NULL */
 } RunPass;
-/* The n modules through every pass, a group at a time: each group is as
+/* The n modules through every pass (bar, unless NULL, gets n times the
+ * passes' images as they run), a group at a time: each group is as
  * many modules as hold less than `budget` bytes (run_modules_build), run
  * over all passes and freed before the next is built. All modules at once
  * would need n models' memory: ten VGG16 modules take 3 GB, a hundred
@@ -185,7 +188,7 @@ typedef struct RunPass {
 #define RUN_MODULES_BUDGET ((size_t)768 << 20)
 int run_modules_eval(Arena *a, RunModel *full, const RtDataset *ds, const RtNormalize *norm, const unsigned char *keeps,
                      long long kernels, int n, int generators, const unsigned char *inner, int ninner,
-                     const RunPass *passes, int npasses, size_t budget, char *err, size_t errlen);
+                     const RunPass *passes, int npasses, size_t budget, RtProgress *bar, char *err, size_t errlen);
 void run_modules_free(RunModules *ms);
 
 /* PyTorch's default initialization, drawn from rng in parameter order:

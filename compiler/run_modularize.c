@@ -30,6 +30,7 @@ void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n,
     for (long long at = 0; at < n; at += B) {
         int k = run_fill_batch(&z->ds, split, &z->norm, idx, at, n, B, bidx, x, lab);
         run_graph(m, rg);
+        rt_work_add(z->bar, k);
         for (int i = 0; i < k; i++) {
             long long r = at + i;
             if (labels)
@@ -232,7 +233,10 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
     if (o->progress != RT_PROGRESS_QUIET)
         fprintf(stderr, "%s %s: kernel frequencies over %lld training images%s\n", mz_who(z), z->m.net->name, N,
                 readonly ? " (not stored: 'mwtc modularize' stores them in the checkpoint for later commands)" : "");
+    z->bar = rt_work_begin(stderr, o->progress, "frequencies", N);
     mz_forward(z, &z->m, 0, NULL, N, NULL, NULL, on, lab);
+    rt_progress_end(z->bar);
+    z->bar = NULL;
     memset(s->count, 0, sizeof(long long) * (size_t)z->classes);
     for (long long i = 0; i < N; i++)
         if (lab[i] < z->classes)

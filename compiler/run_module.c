@@ -234,6 +234,7 @@ static void batch_module(void *ctx, int thread, int k)
             run_graph(m, &m->eval);
         memcpy(out + at * C, lg, sizeof(float) * (size_t)(b->cnt * C));
     }
+    rt_work_add(ms->bar, b->cnt);
 }
 
 int run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,
@@ -279,7 +280,7 @@ done:
 
 int run_modules_eval(Arena *a, RunModel *full, const RtDataset *ds, const RtNormalize *norm, const unsigned char *keeps,
                      long long kernels, int n, int generators, const unsigned char *inner, int ninner,
-                     const RunPass *passes, int npasses, size_t budget, char *err, size_t errlen)
+                     const RunPass *passes, int npasses, size_t budget, RtProgress *bar, char *err, size_t errlen)
 {
     long long C = full->eval.g->logits->d[1];
     for (int k0 = 0; k0 < n;) {
@@ -287,6 +288,7 @@ int run_modules_eval(Arena *a, RunModel *full, const RtDataset *ds, const RtNorm
         if (run_modules_build(&ms, a, full, keeps + k0 * kernels, kernels, n - k0, generators,
                               inner && variant_reuse(), budget, err, errlen) != 0)
             return -1;
+        ms.bar = bar;
         for (int p = 0; p < npasses; p++) {
             const RunPass *q = &passes[p];
             if (run_modules_forward(&ms, full, ds, norm, q->split, q->idx, q->n,

@@ -15,6 +15,7 @@ typedef struct Mz {
     int classes;
     long long ntrain;          /* training images this run uses: the first ntrain (--limit) */
     const char *who;           /* the command its progress lines name: "modularize" (the default), "report", "eval", "emit" */
+    RtProgress *bar;           /* the work bar mz_forward adds its images to (NULL: none) */
 } Mz;
 
 /* A new Mz in *out: t's data, the inference graph of its model with ckpt's

@@ -26,7 +26,7 @@ static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int genera
 {
     RunPass passes[2] = { { 0, cal_idx, s->ncal, s->cal, s->cal_lab }, { 1, NULL, s->ntest, s->test, s->test_lab } };
     return run_modules_eval(a, &z->m, &z->ds, &z->norm, keeps, z->st.kernels, z->classes, generators, NULL, 1, passes, 2,
-                            RUN_MODULES_BUDGET, err, errlen);
+                            RUN_MODULES_BUDGET, z->bar, err, errlen);
 }
 
 /* Recall per module, composed accuracy raw and calibrated; each module's
@@ -151,8 +151,11 @@ int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size
         }
     }
     RunPass passes[2] = { { 0, cal_idx, nc, lcal, labcal }, { 1, test_idx, nt, ltest, labtest } };
-    if (run_modules_eval(a, &z->m, &z->ds, &z->norm, uni, s->kernels, C, r->generators ? 1 : -1, keeps, NT, passes, 2,
-                         RUN_MODULES_BUDGET, err, errlen) != 0)
+    RtProgress *bar = rt_work_begin(stderr, o->progress, "sweep", (long long)C * (nc + nt));
+    int bad = run_modules_eval(a, &z->m, &z->ds, &z->norm, uni, s->kernels, C, r->generators ? 1 : -1, keeps, NT, passes,
+                               2, RUN_MODULES_BUDGET, bar, err, errlen);
+    rt_progress_end(bar);
+    if (bad)
         goto done;
     for (int i = 0; i < NT; i++) {   /* [class][threshold][image] -> per threshold [class][image] */
         for (int c = 0; c < C; c++) {
@@ -200,6 +203,11 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_
         snprintf(err, errlen, "out of memory");
         goto done;
     }
+    if (o->progress != RT_PROGRESS_QUIET)
+        fprintf(stderr, "%s %s: %d modules on %lld test and %lld calibration images\n", mz_who(z), z->m.net->name,
+                C, ntest, ncal);
+    /* one bar for the model's pass and the modules': the model's is about one module's */
+    z->bar = rt_work_begin(stderr, o->progress, "modules", ntest + (long long)C * (ntest + ncal));
     /* the model as trained, and the test images' binary masks */
     mz_forward(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab);
     long long right = 0;
@@ -216,9 +224,6 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_
     }
     r->cohesion = coh / C;
 
-    if (o->progress != RT_PROGRESS_QUIET)
-        fprintf(stderr, "%s %s: %d modules on %lld test and %lld calibration images\n", mz_who(z), z->m.net->name,
-                C, ntest, ncal);
     if (module_scores(z, a, keeps, r->generators, cal_idx, &sc, err, errlen) != 0)
         goto done;
     double recall[256];
@@ -227,6 +232,8 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_
         r->modules[c].recall = recall[c];
     rc = 0;
 done:
+    rt_progress_end(z->bar);
+    z->bar = NULL;
     free_scores(&sc);
     free(bits), free(cls), free(lab), free(lg), free(cal_idx);
     return rc;

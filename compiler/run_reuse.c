@@ -97,7 +97,7 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
         }
         RunPass pass[2] = { { 1, NULL, ntest, lg, lab }, { 0, cal_idx, ncal, lgc, labc } };
         if (run_modules_eval(a, &z->m, &z->ds, &z->norm, keep, s->kernels, 1, gen, NULL, 1, pass, 2,
-                             RUN_MODULES_BUDGET, err, errlen) != 0)
+                             RUN_MODULES_BUDGET, NULL, err, errlen) != 0)
             goto done;
     } else {
         mz_forward(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);

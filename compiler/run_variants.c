@@ -236,6 +236,7 @@ static void variant_module(void *ctx, int thread, int k)
         }
         memcpy(th->pin, th->cin, (size_t)MK);
     }
+    rt_work_add(ms->bar, cn);
 }
 
 int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, const RtNormalize *norm, int split,

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,6 +24,10 @@ struct RtProgress {
   int steps_done;  /* in the current epoch */
   int epochs_done; /* in this run */
   int shown;       /* characters of the bar on the current line; 0: none */
+  int work;        /* rt_work_begin's bar */
+  long long total;
+  atomic_llong done;
+  atomic_flag drawing; /* held by the thread drawing a work bar */
 };
 
 static volatile sig_atomic_t interrupted, armed;
@@ -107,6 +112,26 @@ static void overwrite(RtProgress *p, const char *line, const char *end) {
   fflush(p->out);
 }
 
+/* "HEAD [#####.....] TAIL" over the bar now shown, the bar fitted to the terminal (left out where
+ * it would be under 5 characters): a line that wraps cannot be redrawn in place. */
+static void draw(RtProgress *p, const char *head, double frac, const char *tail) {
+  char line[320];
+  int room = terminal_width(p->out) - 1 - (int)strlen(head) - (int)strlen(tail) - 4;
+  int width = room > MAX_BAR ? MAX_BAR : room;
+  if (width >= 5) {
+    char bar[MAX_BAR + 1];
+    int full = (int)(frac * width);
+    memset(bar, '#', (size_t)full);
+    memset(bar + full, '.', (size_t)(width - full));
+    bar[width] = 0;
+    snprintf(line, sizeof line, "%s [%s] %s", head, bar, tail);
+  } else {
+    snprintf(line, sizeof line, "%s %s", head, tail);
+  }
+  overwrite(p, line, "");
+  p->shown = (int)strlen(line);
+}
+
 void rt_progress_step(RtProgress *p, int epoch, int step, double loss, double acc) {
   if (!p || p->mode == RT_PROGRESS_QUIET) return;
   p->steps_done = step + 1;
@@ -125,24 +150,38 @@ void rt_progress_step(RtProgress *p, int epoch, int step, double loss, double ac
   char eta[32];
   fmt_duration(eta, sizeof eta, done > 0 ? in_run * (double)(total - done) / (double)done : -1);
 
-  char head[64], tail[160], line[320];
+  char head[64], tail[160];
   snprintf(head, sizeof head, "epoch %d/%d", epoch + 1, p->epochs);
   snprintf(tail, sizeof tail, "%3d%% %.0f img/s loss %.3f acc %.1f%% ETA %s", (int)(frac * 100),
            ips, loss, acc * 100, eta);
-  int room = terminal_width(p->out) - 1 - (int)strlen(head) - (int)strlen(tail) - 4;
-  int width = room > MAX_BAR ? MAX_BAR : room;
-  if (width >= 5) {
-    char bar[MAX_BAR + 1];
-    int full = (int)(frac * width);
-    memset(bar, '#', (size_t)full);
-    memset(bar + full, '.', (size_t)(width - full));
-    bar[width] = 0;
-    snprintf(line, sizeof line, "%s [%s] %s", head, bar, tail);
-  } else {
-    snprintf(line, sizeof line, "%s %s", head, tail);
+  draw(p, head, frac, tail);
+}
+
+RtProgress *rt_work_begin(FILE *out, int mode, const char *what, long long total) {
+  RtProgress *p = rt_progress_begin(out, mode, what, 0, 0, 0, 0);
+  if (!p) return NULL;
+  p->work = 1;
+  p->total = total > 0 ? total : 1;
+  atomic_init(&p->done, 0);
+  atomic_flag_clear(&p->drawing);
+  return p;
+}
+
+void rt_work_add(RtProgress *p, long long units) {
+  if (!p || p->mode != RT_PROGRESS_BAR) return;
+  long long done = atomic_fetch_add(&p->done, units) + units;
+  if (atomic_flag_test_and_set(&p->drawing)) return; /* another thread draws: this one works on */
+  double now = rt_clock();
+  if (now - p->t_draw >= REDRAW_S) {
+    p->t_draw = now;
+    double frac = done >= p->total ? 1.0 : (double)done / (double)p->total, ran = now - p->t_begin;
+    char el[32], eta[32], tail[96];
+    fmt_duration(el, sizeof el, ran);
+    fmt_duration(eta, sizeof eta, done > 0 ? ran * (1 - frac) / frac : -1);
+    snprintf(tail, sizeof tail, "%3d%% %s ETA %s", (int)(frac * 100), el, eta);
+    draw(p, p->what, frac, tail);
   }
-  overwrite(p, line, "");
-  p->shown = (int)strlen(line);
+  atomic_flag_clear(&p->drawing);
 }
 
 void rt_progress_epoch(RtProgress *p, int epoch, double loss, double acc, double test_acc,
@@ -165,6 +204,12 @@ void rt_progress_epoch(RtProgress *p, int epoch, double loss, double acc, double
 
 void rt_progress_end(RtProgress *p) {
   if (!p) return;
+  if (p->work) {
+    if (p->shown) fprintf(p->out, "\r%*s\r", p->shown, ""); /* the caller's lines say what ran */
+    fflush(p->out);
+    free(p);
+    return;
+  }
   if (p->mode != RT_PROGRESS_QUIET) {
     if (p->shown) fputc('\n', p->out); /* keep the last bar: it shows where the run stopped */
     if (p->epochs_done > 0) {

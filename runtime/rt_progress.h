@@ -38,7 +38,17 @@ void rt_progress_step(RtProgress *p, int epoch, int step, double loss, double ac
 void rt_progress_epoch(RtProgress *p, int epoch, double loss, double acc, double test_acc,
                        double images_per_s, double seconds);
 
-/* Ends a bar left unfinished, prints "WHAT: N epochs in M:SS" when any epoch ended, frees p. */
+/* Long work that is not training (modularize's passes over images, a module at a time): on a
+ * terminal a bar redrawn in place at most 10 times a second,
+ *   modules [##########..........]  50% 1:05 ETA 1:05
+ * that rt_progress_end erases; elsewhere nothing (the caller's own lines say what runs). total:
+ * the units of work (images times modules); rt_work_add adds units done. rt_work_add may be called
+ * from any thread: the count is atomic, and one thread at a time draws. */
+RtProgress *rt_work_begin(FILE *out, int mode, const char *what, long long total);
+void rt_work_add(RtProgress *p, long long units);
+
+/* Ends a bar left unfinished (a work bar: erases it), prints "WHAT: N epochs in M:SS" when any
+ * epoch ended, frees p. */
 void rt_progress_end(RtProgress *p);
 
 /* Monotonic seconds (an arbitrary origin). */

@@ -1,4 +1,5 @@
 /* Unit tests of runtime/rt_progress.c, writing into memory streams (open_memstream). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,6 +130,70 @@ static void test_bar_redraws_and_resume(void **state) {
   free(buf);
 }
 
+/* A work bar: drawn on the first unit and then at most every 0.1 s, its
+ * percentage of the total, erased at the end (the caller's lines stay). */
+static void test_work_bar(void **state) {
+  (void)state;
+  FILE *out = open_out();
+  RtProgress *p = rt_work_begin(out, RT_PROGRESS_BAR, "modules", 40);
+  struct timespec nap = {0, 120 * 1000000L};
+  rt_work_add(p, 4);
+  rt_work_add(p, 4); /* within 0.1 s of the first: not drawn */
+  nanosleep(&nap, NULL);
+  rt_work_add(p, 12);
+  rt_progress_end(p);
+  fclose(out);
+  assert_int_equal(count(buf, "\rmodules ["), 2);
+  assert_non_null(strstr(buf, "]  10% 0:00 ETA "));
+  assert_non_null(strstr(buf, "]  50% 0:00 ETA 0:00"));
+  assert_null(strchr(buf, '\n'));
+  /* erased: a return, as many spaces as the last bar has characters, a return */
+  const char *q = NULL;
+  for (const char *r = strstr(buf, "\rmodules ["); r; r = strstr(r + 1, "\rmodules [")) q = r;
+  const char *erase = strchr(q + 1, '\r');
+  assert_non_null(erase);
+  size_t shown = (size_t)(erase - q - 1);
+  assert_int_equal(strlen(erase), shown + 2);
+  assert_int_equal(strspn(erase + 1, " "), shown);
+  assert_true(erase[shown + 1] == '\r');
+  free(buf);
+  /* elsewhere nothing at all */
+  out = open_out();
+  p = rt_work_begin(out, RT_PROGRESS_LINES, "modules", 40);
+  rt_work_add(p, 40);
+  rt_progress_end(p);
+  fclose(out);
+  assert_int_equal(len, 0);
+  free(buf);
+  rt_work_add(NULL, 1);
+}
+
+static void *add_units(void *p) {
+  for (int i = 0; i < 1000; i++) rt_work_add(p, 1);
+  return NULL;
+}
+
+/* Threads adding at once lose no unit: after 4 x 1000 of 4001, the last
+ * one (drawn, 0.1 s later) shows 100%. */
+static void test_work_threads(void **state) {
+  (void)state;
+  FILE *out = open_out();
+  RtProgress *p = rt_work_begin(out, RT_PROGRESS_BAR, "sweep", 4001);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, add_units, p), 0);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  struct timespec nap = {0, 120 * 1000000L};
+  nanosleep(&nap, NULL);
+  rt_work_add(p, 1);
+  rt_progress_end(p);
+  fclose(out);
+  const char *last = NULL;
+  for (const char *q = strstr(buf, "\rsweep ["); q; q = strstr(q + 1, "\rsweep [")) last = q;
+  assert_non_null(last);
+  assert_non_null(strstr(last, "] 100% "));
+  free(buf);
+}
+
 static void test_clock(void **state) {
   (void)state;
   double a = rt_clock();
@@ -145,6 +210,8 @@ int main(void) {
       cmocka_unit_test(test_quiet),
       cmocka_unit_test(test_bar),
       cmocka_unit_test(test_bar_redraws_and_resume),
+      cmocka_unit_test(test_work_bar),
+      cmocka_unit_test(test_work_threads),
       cmocka_unit_test(test_clock),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

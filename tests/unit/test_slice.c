@@ -354,7 +354,7 @@ static void test_module_equivalence(void **st)
         lg[v][0] = calloc(4 * NI * NCAL * 4, sizeof(float));
         lg[v][1] = calloc(4 * NI * NTEST * 4, sizeof(float));
         RunPass passes[2] = { { 0, cal_idx, NCAL, lg[v][0], lab[v][0] }, { 1, NULL, NTEST, lg[v][1], lab[v][1] } };
-        if (run_modules_eval(a, &full, &ds, &norm, keeps, K, 4, 1, inner, NI, passes, 2, v ? 1 : RUN_MODULES_BUDGET, err,
+        if (run_modules_eval(a, &full, &ds, &norm, keeps, K, 4, 1, inner, NI, passes, 2, v ? 1 : RUN_MODULES_BUDGET, NULL, err,
                              sizeof err) != 0)
             fail_msg("%s", err);
     }
@@ -369,7 +369,7 @@ static void test_module_equivalence(void **st)
         setenv("MWTC_MODULES_ALONE", v ? "off" : "on", 1);
         plain[v] = calloc(4 * NTEST * 4, sizeof(float));
         RunPass pass = { 1, NULL, NTEST, plain[v], NULL };
-        if (run_modules_eval(a, &full, &ds, &norm, keeps, K, 4, 1, NULL, 1, &pass, 1, RUN_MODULES_BUDGET, err,
+        if (run_modules_eval(a, &full, &ds, &norm, keeps, K, 4, 1, NULL, 1, &pass, 1, RUN_MODULES_BUDGET, NULL, err,
                              sizeof err) != 0)
             fail_msg("%s", err);
     }
