@@ -25,8 +25,8 @@ static int module_scores(Mz *z, Arena *a, const unsigned char *keeps, int genera
                          Scores *s, char *err, size_t errlen)
 {
     RunPass passes[2] = { { 0, cal_idx, s->ncal, s->cal, s->cal_lab }, { 1, NULL, s->ntest, s->test, s->test_lab } };
-    return run_modules_eval(a, &z->m, &z->ds, &z->norm, keeps, z->st.kernels, z->classes, generators, NULL, 1, passes, 2,
-                            RUN_MODULES_BUDGET, z->bar, err, errlen);
+    return run_modules_eval(a, &z->m, &z->ds, &z->norm, keeps, z->st.kernels, z->classes, generators, NULL, 1, passes,
+                            2, RUN_MODULES_BUDGET, z->bar, err, errlen);
 }
 
 /* Recall per module, composed accuracy raw and calibrated; each module's
@@ -152,8 +152,8 @@ int mz_sweep(Mz *z, Arena *a, ModReport *r, const RunOptions *o, char *err, size
     }
     RunPass passes[2] = { { 0, cal_idx, nc, lcal, labcal }, { 1, test_idx, nt, ltest, labtest } };
     RtProgress *bar = rt_work_begin(stderr, o->progress, "sweep", (long long)C * (nc + nt));
-    int bad = run_modules_eval(a, &z->m, &z->ds, &z->norm, uni, s->kernels, C, r->generators ? 1 : -1, keeps, NT, passes,
-                               2, RUN_MODULES_BUDGET, bar, err, errlen);
+    int bad = run_modules_eval(a, &z->m, &z->ds, &z->norm, uni, s->kernels, C, r->generators ? 1 : -1, keeps, NT,
+                               passes, 2, RUN_MODULES_BUDGET, bar, err, errlen);
     rt_progress_end(bar);
     if (bad)
         goto done;

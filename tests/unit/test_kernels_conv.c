@@ -490,7 +490,8 @@ static void test_conv_bn(void **state)
 static void test_small_layout(void **state)
 {
     (void)state;
-    const int Ns[] = { 1, 7, 8, 13, 33, 100 }, Cs[] = { 1, 3, 17 }, Ps[] = { 1, 4, 9, 16, 49, 65 }, nrs[] = { 4, 24, 32 };
+    const int Ns[] = { 1, 7, 8, 13, 33, 100 }, Cs[] = { 1, 3, 17 }, Ps[] = { 1, 4, 9, 16, 49, 65 };
+    const int nrs[] = { 4, 24, 32 };
     for (int a = 0; a < 6; a++)
         for (int b = 0; b < 3; b++)
             for (int e = 0; e < 6; e++)

@@ -362,6 +362,34 @@ static void test_module_equivalence(void **st)
     assert_memory_equal(lg[0][1], lg[1][1], sizeof(float) * 4 * NI * NTEST * 4);
     assert_memory_equal(lab[0][0], lab[1][0], sizeof(int32_t) * NCAL);
     assert_memory_equal(lab[0][1], lab[1][1], sizeof(int32_t) * NTEST);
+    /* Copies of a module are run once (run_modules_eval): modules 0, 1, 0
+     * again, and 1's kernels with other inner vectors (its first twice),
+     * give the scores the distinct modules gave above, to the bit. */
+    {
+        unsigned char dk[4 * 64], di[4 * NI * 64];
+        const int of[4] = { 0, 1, 0, 1 };
+        for (int k = 0; k < 4; k++) {
+            memcpy(dk + k * K, keeps + of[k] * K, (size_t)K);
+            for (int t = 0; t < NI; t++)
+                memcpy(di + (k * NI + t) * K, inner + (of[k] * NI + (k == 3 ? 0 : t)) * K, (size_t)K);
+        }
+        float *dl[2] = { calloc(4 * NI * NCAL * 4, sizeof(float)), calloc(4 * NI * NTEST * 4, sizeof(float)) };
+        int32_t dlab[2][NTEST];
+        RunPass passes[2] = { { 0, cal_idx, NCAL, dl[0], dlab[0] }, { 1, NULL, NTEST, dl[1], dlab[1] } };
+        if (run_modules_eval(a, &full, &ds, &norm, dk, K, 4, 1, di, NI, passes, 2, RUN_MODULES_BUDGET, NULL, err,
+                             sizeof err) != 0)
+            fail_msg("%s", err);
+        const long long per[2] = { NI * NCAL * 4, NI * NTEST * 4 };
+        for (int p = 0; p < 2; p++) {
+            long long one = per[p] / NI;   /* one inner vector's scores */
+            for (int k = 0; k < 4; k++)
+                for (int t = 0; t < NI; t++)
+                    assert_memory_equal(dl[p] + k * per[p] + t * one,
+                                        lg[0][p] + of[k] * per[p] + (k == 3 ? 0 : t) * one, sizeof(float) * one);
+        }
+        assert_memory_equal(dlab[1], lab[0][1], sizeof(int32_t) * NTEST);
+        free(dl[0]), free(dl[1]);
+    }
     /* without keep vectors: four modules a thread each (the group of four
      * on 2 threads), or each module's steps shared by the threads, to the bit */
     float *plain[2];
