@@ -450,8 +450,9 @@ void cli_help(const char *command)
              "one before. FILE.mwt is read again at every step. Diagnostics name the session\n"
              "<repl>. Line editing and history on a terminal (libedit; the history is kept in\n"
              "~/.mwtc_history, an item typed over lines as one line); there Ctrl-C drops the\n"
-             "line or item being typed, and stops training between two steps (the checkpoint\n"
-             "keeps the epochs that finished); a second Ctrl-C during other work ends mwtc.\n"
+             "line or item being typed, stops training between two steps (the checkpoint\n"
+             "keeps the epochs that finished) and modularize, report, eval --module and emit\n"
+             "between two batches of images; a second Ctrl-C during other work ends mwtc.\n"
              "From a pipe, lines are read without prompts and the exit status is 1 when any\n"
              "line failed.");
         return;

@@ -81,9 +81,11 @@ static int lines_reset(Repl *r)
 
 /* Ctrl-C on a terminal: at a prompt it drops the line (or the item being
  * typed), during a command it stops the command's training between two
- * steps; the session goes on. Work that does not poll for it (modularize,
- * a compile) runs on, and a second Ctrl-C before the first was taken ends
- * mwtc as it would have without this handler. */
+ * steps, and modularize's passes over images (frequencies, modules, the
+ * sweep, an emit's calibration) between two batches; the session goes on.
+ * Work that does not poll for it (a compile) runs on, and a second Ctrl-C
+ * before the first was taken ends mwtc as it would have without this
+ * handler. */
 static volatile sig_atomic_t busy;   /* a command is running (not a prompt) */
 
 static void on_interrupt(int sig)
@@ -94,9 +96,9 @@ static void on_interrupt(int sig)
         return;
     }
     rt_interrupt_request();
-    if (busy) {   /* training stops at its next step and says so; other work runs on: say what a second one does */
-        static const char say[] = "\n(Ctrl-C: training stops at its next step; other work runs on, and a second "
-                                  "Ctrl-C ends mwtc)\n";
+    if (busy) {   /* training or a pass over images stops and says so; a compile runs on: say what a second one does */
+        static const char say[] = "\n(Ctrl-C: training stops at its next step, modularize at its next batch; a "
+                                  "compile runs on, and a second Ctrl-C ends mwtc)\n";
         ssize_t w = write(2, say, sizeof say - 1);
         (void)w;
     }

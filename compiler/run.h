@@ -237,6 +237,10 @@ int32_t *run_labels(RunModel *m, RunGraph *rg);
  * many of the B are real. scratch: B indices. */
 int run_fill_batch(const RtDataset *ds, int split, const RtNormalize *norm, const uint32_t *idx, long long at,
                    long long n, int B, uint32_t *scratch, float *x, int32_t *lab);
+/* -1, err saying that Ctrl-C stopped the work: the REPL's Ctrl-C (rt_interrupted)
+ * stops modularize's passes over images between two batches, as it stops
+ * training between two steps. */
+int run_stopped(char *err, size_t errlen);
 /* Test accuracy over split (0 train, 1 test) of ds, the first n images
  * (n <= 0: all); per-class correct/total when not NULL. among (or NULL for
  * all): per output, whether the prediction may be it; images of the other

@@ -88,8 +88,10 @@ static int calibrate(Mz *z, RunModel *m, const int *classes, int n, const RunOpt
             fprintf(stderr, "%s %d", i ? "," : "", classes[i]);
         fprintf(stderr, " on %lld training images\n", nimg);
     }
-    if (idx && lg && lab && v)
-        mz_forward(z, m, 0, idx, nimg, lg, NULL, NULL, lab);
+    if (idx && lg && lab && v && mz_forward(z, m, 0, idx, nimg, lg, NULL, NULL, lab, err, errlen) != 0) {
+        free(idx), free(lg), free(lab), free(v);
+        return -1;
+    }
     for (int i = 0; i < n && idx && lg && lab && v; i++) {
         if (mz_calib_fit(&c, lg, lab, nimg, C, classes[i]) != 0) {
             k = -1;

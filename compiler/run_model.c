@@ -530,6 +530,12 @@ double run_train_step(RunModel *m, const float *images, const int32_t *labels, d
     return loss;
 }
 
+int run_stopped(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "stopped by Ctrl-C before it finished");
+    return -1;
+}
+
 int run_fill_batch(const RtDataset *ds, int split, const RtNormalize *norm, const uint32_t *idx, long long at,
                    long long n, int B, uint32_t *scratch, float *x, int32_t *lab)
 {

@@ -18,8 +18,8 @@
 
 /* Runs images idx[0..n) of a split through the inference graph; per image
  * its logits, its binary masks, and per class the count of each kernel on. */
-void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
-                double *on, int32_t *labels)
+int mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
+               double *on, int32_t *labels, char *err, size_t errlen)
 {
     RunGraph *rg = &m->eval;
     int B = (int)rg->g->batch, C = z->classes;
@@ -28,6 +28,8 @@ void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n,
     float *x = run_images(m, rg);
     const float *lg = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
     for (long long at = 0; at < n; at += B) {
+        if (rt_interrupted())
+            return run_stopped(err, errlen);
         int k = run_fill_batch(&z->ds, split, &z->norm, idx, at, n, B, bidx, x, lab);
         run_graph(m, rg);
         rt_work_add(z->bar, k);
@@ -56,6 +58,7 @@ void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n,
             }
         }
     }
+    return 0;
 }
 
 /* The mask a value's channels carry, following channel-wise ops back; -1 none. */
@@ -234,9 +237,13 @@ int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t e
         fprintf(stderr, "%s %s: kernel frequencies over %lld training images%s\n", mz_who(z), z->m.net->name, N,
                 readonly ? " (not stored: 'mwtc modularize' stores them in the checkpoint for later commands)" : "");
     z->bar = rt_work_begin(stderr, o->progress, "frequencies", N);
-    mz_forward(z, &z->m, 0, NULL, N, NULL, NULL, on, lab);
+    rc = mz_forward(z, &z->m, 0, NULL, N, NULL, NULL, on, lab, err, errlen);
     rt_progress_end(z->bar);
     z->bar = NULL;
+    if (rc != 0) {   /* stopped: frequencies of part of the images are not stored */
+        free(on), free(lab), free(fq);
+        goto done;
+    }
     memset(s->count, 0, sizeof(long long) * (size_t)z->classes);
     for (long long i = 0; i < N; i++)
         if (lab[i] < z->classes)

@@ -263,6 +263,10 @@ int run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, con
         cost[k] = ms->s[k].kernels;
     run_modules_order(ms, cost, order);
     for (long long at = 0; at < n; at += B) {
+        if (rt_interrupted()) {
+            run_stopped(err, errlen);
+            goto done;
+        }
         b.cnt = run_fill_batch(ds, split, norm, idx, at, n, B, bidx, run_images(full, &full->eval), lab);
         b.at = at;
         run_graph_prefix(full, &full->eval, ms->from);

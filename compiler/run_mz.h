@@ -33,9 +33,10 @@ static inline const char *mz_who(const Mz *z) { return z->who ? z->who : "modula
 int mz_frequencies(Mz *z, const RunOptions *o, int readonly, char *err, size_t errlen);
 /* Images idx[0..n) of a split (idx NULL: the first n) through m's inference
  * graph: per image its logits, its binary masks, and per class the count of
- * each kernel on (each output optional). */
-void mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
-                double *on, int32_t *labels);
+ * each kernel on (each output optional). 0, or -1 (err says so) where the
+ * REPL's Ctrl-C asked to stop (rt_interrupted), the outputs then partial. */
+int mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, float *logits, uint64_t *bits,
+               double *on, int32_t *labels, char *err, size_t errlen);
 /* The training images modules are calibrated on (DESIGN.md): *n of them,
  * at most 2000, spread evenly over those this run uses, so that every
  * class is there. malloc'd; NULL when out of memory. */

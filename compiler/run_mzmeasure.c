@@ -209,7 +209,8 @@ int mz_measure(Mz *z, Arena *a, const unsigned char *keeps, const uint64_t *mod_
     /* one bar for the model's pass and the modules': the model's is about one module's */
     z->bar = rt_work_begin(stderr, o->progress, "modules", ntest + (long long)C * (ntest + ncal));
     /* the model as trained, and the test images' binary masks */
-    mz_forward(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab);
+    if (mz_forward(z, &z->m, 1, NULL, ntest, lg, bits, NULL, lab, err, errlen) != 0)
+        goto done;
     long long right = 0;
     for (long long i = 0; i < ntest; i++)
         right += run_argmax(lg + i * C, C) == lab[i];

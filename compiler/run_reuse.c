@@ -100,7 +100,8 @@ int run_eval_module(Arena *a, const TrainInfo *t, const ModularizeInfo *mi, cons
                              RUN_MODULES_BUDGET, NULL, err, errlen) != 0)
             goto done;
     } else {
-        mz_forward(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab);
+        if (mz_forward(z, &z->m, 1, NULL, ntest, lg, NULL, NULL, lab, err, errlen) != 0)
+            goto done;
     }
     res->classes = C;
     res->class_correct = arena_alloc(a, sizeof(long long) * (size_t)C);

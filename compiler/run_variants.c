@@ -188,6 +188,8 @@ static void variant_module(void *ctx, int thread, int k)
     const Slice *s = &ms->s[k];
     long long MK = s->kernels, n = j->n, c0 = j->c0, cn = j->cn, K = j->K, kmax = j->kmax;
     int C = j->C, B = j->B;
+    if (rt_interrupted())
+        return;   /* run_variants_forward says so once every module has returned */
     Probes pr;
     probes_of(m, &pr);
     const float *lg = (const float *)(m->base + m->eval.plan->off[m->eval.g->logits->id]);
@@ -294,6 +296,10 @@ int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
     run_modules_order(ms, cost, order);
     for (long long c0 = 0; c0 < n; c0 += S) {
         long long cn = n - c0 < S ? n - c0 : S;
+        if (rt_interrupted()) {
+            run_stopped(err, errlen);
+            goto done;
+        }
         /* the shared nodes, once per image of the chunk */
         for (long long b0 = 0; b0 < cn; b0 += B) {
             int cnt = run_fill_batch(ds, split, norm, idx, c0 + b0, n, B, bidx, run_images(full, &full->eval), lab);
@@ -306,6 +312,10 @@ int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
         }
         VarJob job = { ms, &st, inner, ninner, generators, C, B, alone, n, c0, cn, K, kmax, logits, th };
         run_modules_each(ms, alone, order, variant_module, &job);
+        if (rt_interrupted()) {   /* the modules that saw it skipped their work */
+            run_stopped(err, errlen);
+            goto done;
+        }
     }
     for (int t = 0; t < NT; t++)
         ms->runs += th[t].runs, ms->reused += th[t].reused;

@@ -53,6 +53,12 @@ add_test(NAME cli/interrupt
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cli/interrupt.py --mwtc $<TARGET_FILE:mwtc>
                  --tmp ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_interrupt)
 
+# Ctrl-C in the REPL (on a pty) during modularize: stopped between batches, the session goes on.
+add_test(NAME cli/repl_interrupt
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cli/repl_interrupt.py --mwtc $<TARGET_FILE:mwtc>
+                 --tmp ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl_interrupt)
+set_tests_properties(cli/repl_interrupt PROPERTIES TIMEOUT 600)
+
 # mwtc repl fed from a pipe.
 add_test(NAME cli/repl
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl

@@ -215,7 +215,7 @@ static void test_emitted_module(void **st)
         unsigned char k1[64];
         mod_module(&z->st, cls, nc, 0.9, k1);
         run_model_set_module(&full, k1, 1);
-        mz_forward(z, &full, 0, idx, ncal, cl, NULL, NULL, lab);
+        assert_int_equal(mz_forward(z, &full, 0, idx, ncal, cl, NULL, NULL, lab, NULL, 0), 0);
         float lt[N * 4], p[N * 2];
         jit_scores(&full, &z->ds, &z->norm, lt, 4);
         mi.keep_generators = 1;

@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""tests/cli/repl_interrupt.py: in `mwtc repl` on a terminal (a pty here), Ctrl-C during modularize
+stops it between two batches of images, with an error that says so, and the session goes on: once
+while it counts the kernel frequencies (which then are not stored in the checkpoint), once while it
+runs the modules. A modularize left alone afterwards gives the same report as one never stopped.
+The sweep's stop (between chunks, and modules not yet started skip their work) is not driven here:
+its four modules take a fraction of a second, too short to stop in reliably.
+
+    repl_interrupt.py --mwtc PATH --tmp DIR
+"""
+import argparse
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+
+# enough images that each pass takes many batches (64 images a batch) and some seconds
+PROGRAM = """dataset d = synthetic(n = 16000, test = 8000, seed = 4) { classes = 4  shape = [1, 16, 16] }
+model m : [1, 16, 16] -> [4] {
+    modular { conv(16) batchnorm relu conv(16) batchnorm relu }
+    gap linear(4) }
+train m on d { epochs = 1  batch = 64  loss = cross_entropy + cohesion + 1.5 * coupling }
+modularize m { threshold = 0.9 }
+"""
+
+
+SESSION = None
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    if SESSION is not None:
+        print("the session wrote:\n" + SESSION.out[-3000:])
+    sys.exit(1)
+
+
+class Repl:
+    """mwtc repl FILE under a pty: what it wrote so far, lines sent to it, Ctrl-C as the terminal sends it."""
+
+    def __init__(self, mwtc, tmp):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.chdir(tmp)
+            os.environ["HOME"] = tmp   # the history file goes there
+            os.execv(mwtc, [mwtc, "repl", "s.mwt"])
+        self.out = ""
+
+    def read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if r:
+            try:
+                self.out += os.read(self.fd, 65536).decode(errors="replace")
+            except OSError:   # the child closed the terminal
+                return False
+        return True
+
+    def wait_for(self, text, since, timeout=300):
+        t0 = time.time()
+        while self.out.find(text, since) < 0:
+            if time.time() - t0 > timeout or not self.read(0.05):
+                fail("no %r after %d s; the session wrote:\n%s" % (text, timeout, self.out[-3000:]))
+        return self.out.find(text, since)
+
+    def wait_bar(self, what, percent, since, timeout=300):
+        """Until the bar `what` shows `percent` or more."""
+        t0 = time.time()
+        bar = re.compile(re.escape(what) + r" \[[#.]+\] +(\d+)%")
+        while not any(int(m.group(1)) >= percent for m in bar.finditer(self.out, since)):
+            if time.time() - t0 > timeout or not self.read(0.05):
+                fail("the %s bar never showed %d%% in %d s" % (what, percent, timeout))
+
+    def send(self, line):
+        os.write(self.fd, line.encode())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mwtc", required=True)
+    ap.add_argument("--tmp", required=True)
+    a = ap.parse_args()
+    a.mwtc = os.path.abspath(a.mwtc)
+    shutil.rmtree(a.tmp, ignore_errors=True)
+    os.makedirs(a.tmp)
+    with open(os.path.join(a.tmp, "s.mwt"), "w") as f:
+        f.write(PROGRAM)
+    r = subprocess.run([a.mwtc, "train", "s.mwt", "-o", "m.ckpt", "--quiet"], cwd=a.tmp, capture_output=True)
+    if r.returncode != 0:
+        fail("train: exit %d: %s" % (r.returncode, r.stderr.decode()[-2000:]))
+    shutil.copy(os.path.join(a.tmp, "m.ckpt"), os.path.join(a.tmp, "trained.ckpt"))
+
+    s = Repl(a.mwtc, a.tmp)
+    at = s.wait_for("mwt> ", 0)
+    stopped = []
+    global SESSION
+    SESSION = s
+    for phase, text in (("frequencies", "kernel frequencies over"), ("modules", "4 modules on")):
+        s.send("modularize --ckpt m.ckpt\n")
+        at = s.wait_for(text, at)
+        if phase == "modules":   # past the model's own pass (a fifth of the bar): into the modules'
+            s.wait_bar("modules", 25, at)
+        s.send("\x03")   # the terminal turns it into SIGINT for the REPL
+        prompt = s.wait_for("mwt> ", at)
+        if "mwtc: error: stopped by Ctrl-C before it finished" not in s.out[at:prompt]:
+            fail("modularize ran on after Ctrl-C in its %s" % phase)
+        at = prompt
+        stopped.append(phase)
+        if phase == "frequencies":
+            # nothing counted on part of the images was stored: the checkpoint is the trained one
+            with open(os.path.join(a.tmp, "m.ckpt"), "rb") as f1, \
+                    open(os.path.join(a.tmp, "trained.ckpt"), "rb") as f2:
+                if f1.read() != f2.read():
+                    fail("the checkpoint changed after modularize was stopped in its frequencies")
+    # the session goes on: a command after them works
+    s.send("check\n")
+    at = s.wait_for("total:", at)
+    s.send(":quit\n")
+    t0 = time.time()
+    while s.read(0.1) and time.time() - t0 < 30:
+        pass
+    _, status = os.waitpid(s.pid, 0)
+    if not os.WIFEXITED(status):
+        fail("the REPL did not exit by itself: status %d; it wrote:\n%s" % (status, s.out[-3000:]))
+
+    # after all that, modularize gives what it gives on the trained checkpoint never stopped
+    def report(ckpt):
+        r = subprocess.run([a.mwtc, "modularize", "s.mwt", "--ckpt", ckpt, "--json", "--quiet"], cwd=a.tmp,
+                           capture_output=True)
+        if r.returncode != 0:
+            fail("modularize --ckpt %s: exit %d: %s" % (ckpt, r.returncode, r.stderr.decode()[-2000:]))
+        return re.sub(r'"[a-z_]*seconds": [0-9.e+-]+', "", r.stdout.decode())
+    if report("m.ckpt") != report("trained.ckpt"):
+        fail("modularize after the stops differs from modularize of the trained checkpoint")
+    print("ok: Ctrl-C stopped modularize in its %s; the session went on" % " and in its ".join(stopped))
+
+
+if __name__ == "__main__":
+    main()
