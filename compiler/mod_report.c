@@ -131,8 +131,21 @@ void mod_report_json(FILE *out, const ModReport *r)
     fprintf(out, " }\n");
 }
 
+/* A class's label under its bar: its name, else its number. */
+static void class_label(FILE *f, const ModReport *r, int c)
+{
+    if (r->names && r->names[c] && r->names[c][0])
+        xml_text(f, r->names[c]);
+    else
+        fprintf(f, "%d", c);
+}
+
 /* Two bar charts (KRR and own-class recall per class) and, after a sweep,
- * KRR, recall and composed accuracy against the threshold. */
+ * KRR, recall and composed accuracy against the threshold. Up to 10 classes
+ * the bars are 60 px apart with their values and names; more classes
+ * narrow them to 12 px (the image widens past 720 px: 100 classes, CIFAR-100's,
+ * are 1320 px, where 600 px gave bars -2 px wide), with class numbers turned
+ * on their side and no values (the text and JSON reports give them). */
 int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "w");
@@ -140,27 +153,47 @@ int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errle
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
-    int W = 720, H = r->nsweep ? 760 : 420, bw = (W - 120) / (r->classes ? r->classes : 1);
+    int n = r->classes > 0 ? r->classes : 1, bw = 600 / n;
+    bw = bw > 60 ? 60 : bw < 12 ? 12 : bw;
+    int wide = bw >= 40, gap = wide ? 8 : 2;   /* at most 256 classes (sema_data.c): 3192 px */
+    int W = 120 + n * bw > 720 ? 120 + n * bw : 720, H = r->nsweep ? 760 : 420;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                "font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"20\" y=\"22\" font-size=\"14\">%s on %s: modules at threshold %.2f (KRR %.3f, composed "
-               "%.1f%%)</text>\n", r->model, r->dataset, r->threshold, r->krr, 100 * r->modular_accuracy);
+    fprintf(f, "<text x=\"20\" y=\"22\" font-size=\"14\">");
+    xml_text(f, r->model);
+    fputs(" on ", f);
+    xml_text(f, r->dataset);
+    fprintf(f, ": modules at threshold %.2f (KRR %.3f, composed %.1f%%)</text>\n", r->threshold, r->krr,
+            100 * r->modular_accuracy);
     const char *what[2] = { "KRR", "own-class recall" }, *color[2] = { "#4477aa", "#ee6677" };
     for (int chart = 0; chart < 2; chart++) {
         int top = 50 + chart * 180, h = 130;
-        fprintf(f, "<text x=\"20\" y=\"%d\">%s</text>\n", top - 6, what[chart]);
+        int none = 0;   /* classes without test images: marked grey where bars are narrow */
+        for (int c = 0; c < r->classes && chart && !wide; c++)
+            none += isnan(r->modules[c].recall);
+        fprintf(f, "<text x=\"20\" y=\"%d\">%s%s</text>\n", top - 6, what[chart],
+                none ? " (grey: no test images of the class)" : "");
         fprintf(f, "<line x1=\"60\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", top + h, W - 40, top + h);
         for (int c = 0; c < r->classes; c++) {
             double v = chart ? r->modules[c].recall : r->modules[c].krr;
             int bh = isnan(v) ? 0 : (int)(v * h + 0.5), x = 70 + c * bw;
-            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n", x, top + h - bh, bw - 8, bh,
-                    color[chart]);
-            if (isnan(v))   /* no test images of the class */
-                fprintf(f, "<text x=\"%d\" y=\"%d\">n/a</text>\n", x, top + h - 3);
-            else
-                fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
-            fprintf(f, "<text x=\"%d\" y=\"%d\">", x, top + h + 13);
-            xml_text(f, r->names ? r->names[c] : "");
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n", x, top + h - bh,
+                    bw - gap, bh, color[chart]);
+            if (wide) {
+                if (isnan(v))   /* no test images of the class */
+                    fprintf(f, "<text x=\"%d\" y=\"%d\">n/a</text>\n", x, top + h - 3);
+                else
+                    fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
+                fprintf(f, "<text x=\"%d\" y=\"%d\">", x, top + h + 13);
+            } else {
+                if (isnan(v))   /* a grey mark where a bar would be: no test images */
+                    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"3\" fill=\"#bbbbbb\"/>\n", x,
+                            top + h - 3, bw - gap);
+                fprintf(f, "<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"end\" font-size=\"9\">%d</text>\n",
+                        x + (bw - gap) / 2 + 3, top + h + 4, c);
+                continue;
+            }
+            class_label(f, r, c);
             fputs("</text>\n", f);
         }
     }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mwt_test.h"
 #include "rt_ckpt.h"
@@ -137,6 +138,59 @@ static void test_report_composed_above_model(void **st)
         assert_non_null(strstr(text, "(loses its own class)"));   /* class 1, recall 0.2 */
         free(text);
     }
+}
+
+/* The SVG's bars fit any class count: 10 named classes as 60 px bars with
+ * their values and names; 100 (CIFAR-100's) as 12 px bars in a wider image,
+ * numbered on their side, where 600 px had made them -2 px wide. Classes
+ * without test images: "n/a", or a grey mark and a note. */
+static char *svg_of(const ModReport *r)
+{
+    char path[] = "/tmp/mwtc_svg_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char err[256];
+    assert_int_equal(mod_report_svg(path, r, err, sizeof err), 0);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *text = calloc(1, 1 << 20);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    assert_true(n > 0 && n < (1 << 20) - 1);
+    fclose(f);
+    unlink(path);
+    return text;
+}
+
+static void test_report_svg_any_classes(void **st)
+{
+    (void)st;
+    static const char *names[10] = { "T-shirt", "Trouser", "Pullover", "Dress", "Coat",
+                                     "Sandal",  "Shirt",   "Sneaker",  "Bag",   "Ankle <boot>" };
+    ModuleReport mods[100];
+    for (int c = 0; c < 100; c++)
+        mods[c] = (ModuleReport){ c, 10, 0.5 + 0.004 * c, c >= 64 ? NAN : 0.01 * c, 100, 10 };
+    ModReport r = { .model = "m", .dataset = "d", .classes = 10, .threshold = 0.9, .generators = 1,
+                    .modular_accuracy = 0.5, .krr = 0.7, .modules = mods, .names = names };
+    char *svg = svg_of(&r);
+    assert_non_null(strstr(svg, "width=\"720\""));
+    assert_non_null(strstr(svg, "width=\"52\" height=\"67\""));   /* class 0's KRR 0.5: 60 px less 8, 130 * 0.5 */
+    assert_non_null(strstr(svg, ">0.54<"));                         /* class 9's KRR, above its bar */
+    assert_non_null(strstr(svg, ">Ankle &lt;boot&gt;<"));
+    assert_null(strstr(svg, "grey"));
+    free(svg);
+    r.classes = 100, r.names = NULL;
+    svg = svg_of(&r);
+    assert_non_null(strstr(svg, "width=\"1320\""));   /* 120 + 100 * 12 */
+    assert_null(strstr(svg, "width=\"-"));
+    int bars = 0;
+    for (const char *q = strstr(svg, "width=\"10\""); q; q = strstr(q + 1, "width=\"10\""))
+        bars++;
+    assert_int_equal(bars, 200 + 36);   /* 100 KRR, 100 recall (36 empty), 36 grey marks */
+    assert_non_null(strstr(svg, "rotate(-90)\" text-anchor=\"end\" font-size=\"9\">99</text>"));
+    assert_non_null(strstr(svg, "own-class recall (grey: no test images of the class)"));
+    assert_null(strstr(svg, ">0.54<"));   /* no values over 12 px bars */
+    free(svg);
 }
 
 static const char *src =
@@ -335,7 +389,7 @@ int main(void)
         cmocka_unit_test(test_jaccard_and_cohesion),   cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_calibration_many_classes), cmocka_unit_test(test_report_composed_above_model),
         cmocka_unit_test(test_modularize_end_to_end), cmocka_unit_test(test_measured_stored),
-        cmocka_unit_test(test_damaged_entries),
+        cmocka_unit_test(test_damaged_entries), cmocka_unit_test(test_report_svg_any_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
