@@ -5,14 +5,14 @@ the checkpoint of the last whole epoch intact, exit status 130 and a message tha
 
     interrupt.py --mwtc PATH --tmp DIR
 """
-import argparse
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
+
+from cli_setup import setup  # noqa: E402 (this directory, first on the path)
 
 PROGRAM = """dataset d = synthetic(n = 512, test = 64, seed = 1) { classes = 3  shape = [1, 12, 12] }
 model m : [1, 12, 12] -> [3] { conv(8) relu gap linear(3) }
@@ -39,15 +39,7 @@ def start(mwtc, tmp, ckpt):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mwtc", required=True)
-    ap.add_argument("--tmp", required=True)
-    a = ap.parse_args()
-    a.mwtc = os.path.abspath(a.mwtc)
-    shutil.rmtree(a.tmp, ignore_errors=True)
-    os.makedirs(a.tmp)
-    with open(os.path.join(a.tmp, "s.mwt"), "w") as f:
-        f.write(PROGRAM)
+    a = setup(PROGRAM)
 
     # one Ctrl-C: the run stops after its step, says so, exits 130
     p = start(a.mwtc, a.tmp, "x.ckpt")
