@@ -390,6 +390,25 @@ static void test_module_equivalence(void **st)
         assert_memory_equal(dlab[1], lab[0][1], sizeof(int32_t) * NTEST);
         free(dl[0]), free(dl[1]);
     }
+    /* The REPL's Ctrl-C (rt_interrupted) stops the modules' passes and says
+     * so, without keep vectors and with them (the sweep's variants, which
+     * cli/repl_interrupt cannot stop in time: they take a moment); cleared,
+     * the same call runs. */
+    for (int v = 0; v < 3; v++) {
+        float *l = calloc(4 * NI * NTEST * 4, sizeof(float));
+        RunPass pass = { 1, NULL, NTEST, l, NULL };
+        if (v < 2)
+            rt_interrupt_request();
+        err[0] = 0;
+        int rc = run_modules_eval(a, &full, &ds, &norm, keeps, K, 4, 1, v ? inner : NULL, v ? NI : 1, &pass, 1,
+                                  RUN_MODULES_BUDGET, NULL, err, sizeof err);
+        rt_interrupt_clear();
+        assert_int_equal(rc, v < 2 ? -1 : 0);
+        assert_true((strstr(err, "stopped by Ctrl-C before it finished") != NULL) == (v < 2));
+        if (v == 2)
+            assert_memory_equal(l, lg[0][1], sizeof(float) * 4 * NI * NTEST * 4);
+        free(l);
+    }
     /* without keep vectors: four modules a thread each (the group of four
      * on 2 threads), or each module's steps shared by the threads, to the bit */
     float *plain[2];
