@@ -185,16 +185,15 @@ int mod_report_svg(const char *path, const ModReport *r, char *err, size_t errle
                 else
                     fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", x, top + h - bh - 3, v);
                 fprintf(f, "<text x=\"%d\" y=\"%d\">", x, top + h + 13);
+                class_label(f, r, c);
+                fputs("</text>\n", f);
             } else {
                 if (isnan(v))   /* a grey mark where a bar would be: no test images */
                     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"3\" fill=\"#bbbbbb\"/>\n", x,
                             top + h - 3, bw - gap);
                 fprintf(f, "<text transform=\"translate(%d,%d) rotate(-90)\" text-anchor=\"end\" font-size=\"9\">%d</text>\n",
                         x + (bw - gap) / 2 + 3, top + h + 4, c);
-                continue;
             }
-            class_label(f, r, c);
-            fputs("</text>\n", f);
         }
     }
     if (r->nsweep) {
