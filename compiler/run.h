@@ -21,6 +21,7 @@ typedef struct RunGraph {
     int *call;                 /* by step: its index in RunModel.calls */
     int *node;                 /* by step: the index of the graph node it computes */
     double *seconds;           /* by step, with $MWTC_PROFILE set: time spent in it */
+    double batch_seconds;      /* with $MWTC_PROFILE set: time making its batches (run_make_batch) */
     RtPoolTune tune;           /* on all threads or one: which runs it faster now */
 } RunGraph;
 
@@ -231,12 +232,17 @@ int run_argmax(const float *v, int n);
 float *run_images(RunModel *m, RunGraph *rg);
 int32_t *run_labels(RunModel *m, RunGraph *rg);
 
-/* Writes the batch of B images from position `at` of idx (idx NULL: the
- * images at, at + 1, ...) of a split of ds into x, normalized, and their
- * labels into lab; past n the batch repeats its first image. Returns how
- * many of the B are real. scratch: B indices. */
-int run_fill_batch(const RtDataset *ds, int split, const RtNormalize *norm, const uint32_t *idx, long long at,
-                   long long n, int B, uint32_t *scratch, float *x, int32_t *lab);
+/* Writes images idx[0..n) of a split of ds into rg's input, normalized and augmented by aug with
+ * rng's draws (both may be NULL), and their labels into lab: on the threads rg's next run will use
+ * (its tuner's choice), as that run waits for it. n <= rg's batch. */
+void run_make_batch(RunModel *m, RunGraph *rg, const RtDataset *ds, int split, const uint32_t *idx, int n,
+                    const RtNormalize *norm, const RtAugment *aug, RtRng *rng, int32_t *lab);
+/* Writes the batch of rg's B images from position `at` of idx (idx NULL:
+ * the images at, at + 1, ...) of a split of ds into rg's input, normalized,
+ * and their labels into lab; past n the batch repeats its first image.
+ * Returns how many of the B are real. scratch: B indices. */
+int run_fill_batch(RunModel *m, RunGraph *rg, const RtDataset *ds, int split, const RtNormalize *norm,
+                   const uint32_t *idx, long long at, long long n, uint32_t *scratch, int32_t *lab);
 /* -1, err saying that Ctrl-C stopped the work: the REPL's Ctrl-C (rt_interrupted)
  * stops modularize's passes over images between two batches, as it stops
  * training between two steps. */

@@ -363,7 +363,8 @@ static void print_profile(const RunModel *m, const RunGraph *rg, const char *wha
         total += rg->seconds[i];
     if (total <= 0)
         return;
-    fprintf(stderr, "profile of %s %s: %.3f s in %d steps\n", m->net->name, what, total, rg->nsteps);
+    fprintf(stderr, "profile of %s %s: %.3f s in %d steps (its batches: %.3f s more)\n", m->net->name, what, total,
+            rg->nsteps, rg->batch_seconds);
     for (int i = 0; i < rg->nsteps; i++) {
         const JitCall *c = &m->calls.v[rg->call[i]];
         fprintf(stderr, "  %6.2f%% %8.3f s  %-18s units %-8d consts", 100 * rg->seconds[i] / total, rg->seconds[i],
@@ -536,13 +537,24 @@ int run_stopped(char *err, size_t errlen)
     return -1;
 }
 
-int run_fill_batch(const RtDataset *ds, int split, const RtNormalize *norm, const uint32_t *idx, long long at,
-                   long long n, int B, uint32_t *scratch, float *x, int32_t *lab)
+void run_make_batch(RunModel *m, RunGraph *rg, const RtDataset *ds, int split, const uint32_t *idx, int n,
+                    const RtNormalize *norm, const RtAugment *aug, RtRng *rng, int32_t *lab)
 {
-    int k = (int)(n - at < B ? n - at : B);
+    RtPoolTune *tune = m->profile || tune_off() ? NULL : &rg->tune;
+    double t0 = m->profile ? rt_clock() : 0;
+    rt_data_batch_on(rt_pool_tune_serial(tune) ? NULL : m->pool, ds, split, idx, n, norm, aug, rng,
+                     run_images(m, rg), lab);
+    if (m->profile)
+        rg->batch_seconds += rt_clock() - t0;
+}
+
+int run_fill_batch(RunModel *m, RunGraph *rg, const RtDataset *ds, int split, const RtNormalize *norm,
+                   const uint32_t *idx, long long at, long long n, uint32_t *scratch, int32_t *lab)
+{
+    int B = (int)rg->g->batch, k = (int)(n - at < B ? n - at : B);
     for (int i = 0; i < B; i++)   /* a short last batch repeats its first image; those scores are ignored */
         scratch[i] = idx ? idx[at + (i < k ? i : 0)] : (uint32_t)(at + (i < k ? i : 0));
-    rt_data_batch(ds, split, scratch, B, norm, NULL, NULL, x, lab);
+    run_make_batch(m, rg, ds, split, scratch, B, norm, NULL, NULL, lab);
     return k;
 }
 
@@ -560,11 +572,10 @@ double run_evaluate(RunModel *m, const RtDataset *ds, int split, long long n, co
         free(idx), free(lab);
         return -1;
     }
-    float *x = run_images(m, rg);
     const float *logits = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
     long long right = 0, counted = 0;
     for (long long at = 0; at < total; at += B) {
-        int k = run_fill_batch(ds, split, norm, NULL, at, total, (int)B, idx, x, lab);
+        int k = run_fill_batch(m, rg, ds, split, norm, NULL, at, total, idx, lab);
         run_graph(m, rg);
         for (int i = 0; i < k; i++) {
             const float *l = logits + (long long)i * classes;

@@ -25,12 +25,11 @@ int mz_forward(Mz *z, RunModel *m, int split, const uint32_t *idx, long long n, 
     int B = (int)rg->g->batch, C = z->classes;
     uint32_t bidx[4096];
     int32_t lab[4096];
-    float *x = run_images(m, rg);
     const float *lg = (const float *)(m->base + rg->plan->off[rg->g->logits->id]);
     for (long long at = 0; at < n; at += B) {
         if (rt_interrupted())
             return run_stopped(err, errlen);
-        int k = run_fill_batch(&z->ds, split, &z->norm, idx, at, n, B, bidx, x, lab);
+        int k = run_fill_batch(m, rg, &z->ds, split, &z->norm, idx, at, n, bidx, lab);
         run_graph(m, rg);
         rt_work_add(z->bar, k);
         for (int i = 0; i < k; i++) {

@@ -267,7 +267,7 @@ int run_modules_forward(RunModules *ms, RunModel *full, const RtDataset *ds, con
             run_stopped(err, errlen);
             goto done;
         }
-        b.cnt = run_fill_batch(ds, split, norm, idx, at, n, B, bidx, run_images(full, &full->eval), lab);
+        b.cnt = run_fill_batch(full, &full->eval, ds, split, norm, idx, at, n, bidx, lab);
         b.at = at;
         run_graph_prefix(full, &full->eval, ms->from);
         run_modules_each(ms, alone, order, batch_module, &b);

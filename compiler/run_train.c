@@ -192,7 +192,7 @@ int run_train(Arena *a, const TrainInfo *t, const RunOptions *o, RunResult *r, c
                                    : "nothing was saved");
                 goto done;
             }
-            rt_data_batch(&ds, 0, idx + (size_t)s * B, B, &norm, &aug, &rng, xs, ys);
+            run_make_batch(&m, &m.train, &ds, 0, idx + (size_t)s * B, B, &norm, &aug, &rng, ys);
             int ok;
             double loss = run_train_step(&m, xs, ys, lr, rt_rng_next_u64(&rng), &ok);
             if (!isfinite(loss)) {

@@ -302,7 +302,7 @@ int run_variants_forward(RunModules *ms, RunModel *full, const RtDataset *ds, co
         }
         /* the shared nodes, once per image of the chunk */
         for (long long b0 = 0; b0 < cn; b0 += B) {
-            int cnt = run_fill_batch(ds, split, norm, idx, c0 + b0, n, B, bidx, run_images(full, &full->eval), lab);
+            int cnt = run_fill_batch(full, &full->eval, ds, split, norm, idx, c0 + b0, n, bidx, lab);
             run_graph_prefix(full, &full->eval, ms->from);
             for (int i = 0; i < st.n; i++)
                 memcpy(st.data[i] + b0 * st.per[i], full->base + full->eval.plan->off[st.v[i]->id],

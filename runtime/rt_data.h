@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rt_pool.h"
 #include "rt_rng.h"
 
 /* Where idx("fashion-mnist") points: Debian's package dataset-fashion-mnist. */
@@ -78,6 +79,11 @@ typedef struct RtAugment {
 void rt_data_batch(const RtDataset *ds, int split, const uint32_t *indices, int n,
                    const RtNormalize *norm, const RtAugment *aug, RtRng *rng, float *x_out,
                    int32_t *y_out);
+/* The same, its planes converted on pool's threads (the draws stay on the caller's): the same
+ * bytes whatever the pool. pool NULL: the caller's thread alone, as rt_data_batch. */
+void rt_data_batch_on(RtPool *pool, const RtDataset *ds, int split, const uint32_t *indices, int n,
+                      const RtNormalize *norm, const RtAugment *aug, RtRng *rng, float *x_out,
+                      int32_t *y_out);
 
 /* Fisher-Yates shuffle of idx[0..n). */
 void rt_data_shuffle(uint32_t *idx, size_t n, RtRng *rng);

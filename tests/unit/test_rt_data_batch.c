@@ -1,5 +1,5 @@
 /* Unit tests of runtime/rt_data_batch.c: normalization math, crop and flip (one case worked out
- * by hand), determinism, and the shuffle. */
+ * by hand), determinism, the threads' shares, and the shuffle. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -218,6 +218,77 @@ static void test_batch_is_its_images(void **state) {
   assert_memory_equal(&r1, &r2, sizeof r1);
 }
 
+/* Every byte value, unaugmented (a plane in one run) and mirrored (row by row through the table):
+ * the same bits as the expression, both ways. */
+static void test_every_byte_both_paths(void **state) {
+  (void)state;
+  enum { H = 16, W = 16 };
+  static uint8_t xs[H * W], ys[1];
+  for (int i = 0; i < H * W; i++) xs[i] = (uint8_t)i;
+  RtDataset ds = {.classes = 2, .channels = 1, .height = H, .width = W, .n_train = 1, .n_test = 1,
+                  .train_x = xs, .train_y = ys, .test_x = xs, .test_y = ys};
+  RtNormalize norm = {.n = 1, .mean = {0.2860f}, .std = {0.3530f}};
+  float plain[H * W], want[H * W];
+  int32_t y;
+  for (int v = 0; v < 256; v++) want[v] = ((float)v / 255.0f - 0.2860f) / 0.3530f;
+  rt_data_batch(&ds, 0, &(uint32_t){0}, 1, &norm, NULL, NULL, plain, &y);
+  assert_memory_equal(plain, want, sizeof want);
+  RtAugment flip = {.crop_pad = 0, .hflip = 1};
+  RtRng r;
+  rt_rng_seed(&r, 5);
+  int flipped = 0;
+  for (int t = 0; t < 64 && !flipped; t++) {
+    float out[H * W];
+    RtRng before = r;
+    flipped = rt_rng_uniform(&before) < 0.5f;
+    rt_data_batch(&ds, 0, &(uint32_t){0}, 1, &norm, &flip, &r, out, &y);
+    for (int yy = 0; yy < H; yy++)
+      for (int x = 0; x < W; x++)
+        assert_memory_equal(&out[yy * W + x], &want[yy * W + (flipped ? W - 1 - x : x)], sizeof(float));
+  }
+  assert_true(flipped);
+}
+
+/* rt_data_batch_on: the planes on a pool of 1, 2 or 3 threads, for 600 images (three chunks) of
+ * 3 x 5 x 6 with per-channel normalization, crop and flip, and of 1 x 7 x 7 with one pair: the
+ * caller's thread's bytes, labels and RNG state. */
+static void test_batch_on_pool(void **state) {
+  (void)state;
+  enum { N = 600, MAX = 3 * 5 * 6 };
+  static uint8_t xs[11 * MAX], ys[11];
+  static float serial[N * MAX], pooled[N * MAX];
+  static int32_t y1[N], y2[N];
+  static uint32_t idx[N];
+  for (int i = 0; i < 11 * MAX; i++) xs[i] = (uint8_t)(i * 91 + 7);
+  for (int i = 0; i < 11; i++) ys[i] = (uint8_t)(i % 4);
+  for (int i = 0; i < N; i++) idx[i] = (uint32_t)((i * 7) % 11);
+  const int shapes[2][3] = {{3, 5, 6}, {1, 7, 7}};
+  RtNormalize norms[2] = {{.n = 3, .mean = {0.25f, 0.5f, 0.1f}, .std = {0.5f, 0.125f, 0.3f}},
+                          {.n = 1, .mean = {0.3f}, .std = {0.7f}}};
+  RtAugment aug = {.crop_pad = 2, .hflip = 1};
+  for (int s = 0; s < 2; s++)
+    for (int threads = 1; threads <= 3; threads++) {
+      RtDataset ds = {.classes = 4, .channels = shapes[s][0], .height = shapes[s][1], .width = shapes[s][2],
+                      .n_train = 11, .n_test = 11, .train_x = xs, .train_y = ys, .test_x = xs, .test_y = ys};
+      size_t bytes = sizeof(float) * (size_t)N * rt_data_image_size(&ds);
+      char err[128];
+      RtPool *pool = rt_pool_create(threads, err, sizeof err);
+      assert_non_null(pool);
+      RtRng r1, r2;
+      rt_rng_seed(&r1, 9), rt_rng_seed(&r2, 9);
+      memset(pooled, 0xff, bytes);
+      rt_data_batch(&ds, 0, idx, N, &norms[s], &aug, &r1, serial, y1);
+      rt_data_batch_on(pool, &ds, 0, idx, N, &norms[s], &aug, &r2, pooled, y2);
+      assert_memory_equal(serial, pooled, bytes);
+      assert_memory_equal(y1, y2, sizeof y1);
+      assert_memory_equal(&r1, &r2, sizeof r1);
+      rt_data_batch_on(pool, &ds, 1, idx, N, &norms[s], NULL, NULL, pooled, y2); /* evaluation's */
+      rt_data_batch(&ds, 1, idx, N, &norms[s], NULL, NULL, serial, y1);
+      assert_memory_equal(serial, pooled, bytes);
+      rt_pool_destroy(pool);
+    }
+}
+
 static void test_shuffle(void **state) {
   (void)state;
   enum { N = 1000 };
@@ -250,6 +321,8 @@ int main(void) {
       cmocka_unit_test(test_crop_flip_by_hand),
       cmocka_unit_test(test_augment_deterministic_and_covering),
       cmocka_unit_test(test_batch_is_its_images),
+      cmocka_unit_test(test_every_byte_both_paths),
+      cmocka_unit_test(test_batch_on_pool),
       cmocka_unit_test(test_shuffle),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
