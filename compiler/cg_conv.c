@@ -350,8 +350,11 @@ int cg_conv(Cg *C, const IrNode *n)
         double dbpart = parts + 4.0 * (double)(G * nw);
         int w25 = use_wino25(C, x, dy->d[1], n) &&
                   k_wino25_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1], (int)n->pad);
+        /* x made by space_to_depth: a stride-2 5x5 conv's weight gradient through its phases */
+        int (*w4ok)(int, int, int, int, int) =
+            x->def && x->def->op == IR_SPACE_TO_DEPTH ? k_wino4_bwd_w_phases_ok : k_wino4_bwd_w_ok;
         int w4p = use_wino4p(C, x, dy->d[1], n) &&
-                  k_wino4_bwd_w_ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1], (int)n->pad);
+                  w4ok((int)x->d[1], (int)x->d[2], (int)x->d[3], (int)dy->d[1], (int)n->pad);
         int bw = use_wino(C, x, dy->d[1], n) ? k_wino_bwd_w_pick((int)x->d[1], (int)x->d[2], (int)x->d[3],
                                                                  (int)dy->d[1], L->simd, cg_wino4_on())
                                              : 0;

@@ -89,6 +89,20 @@ static int tiles_fit(long long O, long long P, double waste)
  * 7x7 and 6x6 0.7-0.9x) and by F(4x4) at the phases' padding 0 and 1
  * where it computes up to 1.4x the plane (11x11 1.35x, 17x17 1.15x; 10x10
  * and 13x13 in 12x12 and 16x16 0.7x).
+ * Re-measured on a Zen 4 (AVX-512 on 256-bit units; F(4x4)'s kernels much
+ * faster since), the training forward at the phases' padding 0 or 2 gains
+ * wherever F(4x4) has 3 tiles a side, however much they hang over: 64 ->
+ * 64 channels, 9x9 outputs 1.20x (padding 0) and 1.45x (padding 4), 10x10
+ * 1.67x, 13x13 1.5x, 17x17 1.25-1.28x, 128 -> 128 at 10x10 1.3x; AVX2's
+ * code 1.12-1.72x. At 7x7 (2 tiles a side) the small-plane kernel still
+ * wins (the phases 0.88x). The weight gradient there, by F(4x4) over the
+ * phases against the direct kernel, gained alike at every overhang
+ * (k_wino4_bwd_w_phases_ok: 1.09-1.55x); at the phases' padding 1 by
+ * F(2x2) (below 13x13, where F(4x4) does not pay) it gained at 10x10 and
+ * 12x12 (1.1-1.3x, 1.76x; at 8x8 0.88-0.97x, against the small-plane
+ * kernel; odd sizes stay off, k_wino_bwd_w_ok's overhang rule), and by
+ * F(4x4) at 13x13 and 17x17 (16x16 and 20x20 computed) it did not
+ * (0.91-1.29x), so that rule stays.
  * Where an op does not go through the phases, the direct kernel runs it
  * (the weight gradient reading x, the data gradient w). Inference (the
  * forward alone, bench_infer, one conv 4-64 -> 16-64 channels): at batch
@@ -110,17 +124,19 @@ static int decide(const IrGraph *g, const IrNode *n, int simd, Phased *f)
     f->conv = n, f->x = n->in[0], f->w = n->in[1], f->q = q, f->off = n->pad - 2 * q, f->ph_h = hp, f->ph_w = wp;
     int narrow = g->training && simd < 16;   /* 8-float vectors: AVX2's rules */
     int from = g->training ? (narrow ? 6 : 7) : 8;
-    f->fwd = q == 1 ? OH >= from && OW >= from : tiles_fit(OH, OW, narrow ? 1.55 : 1.35);
+    /* F(4x4) at the phases' padding 0 or 2: in training, 3 tiles a side whatever they hang over
+     * (at most 16/9 of the plane, 9x9 in 12x12) */
+    f->fwd = q == 1 ? OH >= from && OW >= from : tiles_fit(OH, OW, g->training ? 1.8 : 1.35);
     if (g->training) {
         const char *e = getenv("MWTC_WINOGRAD");
         int four = !(e && !strcmp(e, "2x2")) && k_wino4_pays((int)wp);
         f->gx = q != 0 || (OH >= 9 && OW >= 9);
         if (q == 1 && !four)   /* F(2x2) */
-            f->gw = narrow && k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K) && OH >= 8 && OW >= 8;
+            f->gw = k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K) && OH >= 9 - narrow && OW >= 9 - narrow;
         else
-            f->gw = (q == 1 ? k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K)
-                            : k_wino4_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K, (int)q)) &&
-                    tiles_fit(OH, OW, narrow && q < 2 ? 1.4 : 1.0);
+            f->gw = q == 1 ? k_wino_bwd_w_ok((int)C4, (int)hp, (int)wp, (int)K) &&
+                                 tiles_fit(OH, OW, narrow ? 1.4 : 1.0)
+                           : k_wino4_bwd_w_phases_ok((int)C4, (int)hp, (int)wp, (int)K, (int)q);
     }
     return f->fwd || f->gx || f->gw;
 }

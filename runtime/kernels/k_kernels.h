@@ -237,6 +237,9 @@ int k_wino4_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, in
 int k_wino4_infer_ok(int C, int H, int W, int K, int R, int S, int stride, int pad, int OH, int OW);
 int k_wino4_pad_pays(int C, int H, int W, int K, int simd);
 int k_wino4_bwd_w_ok(int C, int H, int W, int K, int pad);
+/* The same for the weight gradient of a stride-2 5x5 conv through its input's phases (pass_phase),
+ * where the alternative is the direct stride-2 kernel, not a direct 3x3 one. */
+int k_wino4_bwd_w_phases_ok(int C, int H, int W, int K, int pad);
 long k_wino4_ws(int C, int H, int W, int K, int pad, int simd);
 void k_conv2d_wino4(const float *restrict x, const float *restrict w, const float *restrict b,
                     const float *restrict gamma, const float *restrict beta, const float *restrict mean,
