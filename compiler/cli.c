@@ -444,17 +444,18 @@ void cli_help(const char *command)
              "shows its layer table; an item with an error is not added), and any command run\n"
              "on it as on a file: run, check, train, eval, modularize, report, reuse, emit,\n"
              "dump, with their options (`train --epochs 1 -o m.ckpt`, `report --ckpt m.ckpt\n"
-             "--threshold 0.8`). :help lists them, :show prints the session, :reset drops\n"
-             "what was typed and reads FILE.mwt again, :quit or the end of input leaves. An\n"
-             "item typed again (a model, a train statement for the same model) replaces the\n"
-             "one before. FILE.mwt is read again at every step. Diagnostics name the session\n"
+             "--threshold 0.8`); without --ckpt, eval, modularize, report, reuse and emit read\n"
+             "the checkpoint the session's last training wrote (`train`, then `modularize\n"
+             "--threshold 0.8`). :help lists them, :show prints the session, :reset drops what\n"
+             "was typed and reads FILE.mwt again, :quit or the end of input leaves. An item\n"
+             "typed again (a model, a train statement for the same model) replaces the one\n"
+             "before. FILE.mwt is read again at every step. Diagnostics name the session\n"
              "<repl>. Line editing and history on a terminal (libedit; the history is kept in\n"
              "~/.mwtc_history, an item typed over lines as one line); there Ctrl-C drops the\n"
-             "line or item being typed, stops training between two steps (the checkpoint\n"
-             "keeps the epochs that finished) and modularize, report, eval --module and emit\n"
-             "between two batches of images; a second Ctrl-C during other work ends mwtc.\n"
-             "From a pipe, lines are read without prompts and the exit status is 1 when any\n"
-             "line failed.");
+             "line or item being typed, stops training between two steps (the checkpoint keeps\n"
+             "the epochs that finished) and modularize, report, eval --module and emit between\n"
+             "two batches of images; a second Ctrl-C during other work ends mwtc. From a pipe,\n"
+             "lines are read without prompts and the exit status is 1 when any line failed.");
         return;
     }
     if (command && strcmp(command, "emit") == 0) {

@@ -147,6 +147,8 @@ int cmd_train_one(Compilation *c, const CliOptions *o, const TrainInfo *t, FILE 
         }
         return EXIT_ERROR;
     }
+    c->ckpt_written = ro.ckpt;
+    c->ckpt_model = t->model->name;
     if (out)
         print_train(out, t, &r, ro.ckpt, o->json);
     return EXIT_OK;

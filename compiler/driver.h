@@ -13,6 +13,10 @@ typedef struct Compilation {
     Diag diag;
     Program prog;
     Checked checked;
+    /* the checkpoint the last training in this compilation wrote (train, the
+     * main job's train statements) and its model, in the arena; NULL: none.
+     * The REPL takes it as the session's --ckpt for what comes next. */
+    const char *ckpt_written, *ckpt_model;
 } Compilation;
 
 /* Both return the number of errors (reported to c->diag); an allocation

@@ -59,6 +59,10 @@ typedef struct Repl {
     int *lines;
     int nlines, typed_lines;
     char *pending;             /* a command line that ended an unclosed item: the next line to run */
+    /* the checkpoint the session's last training wrote, and its model: the
+     * --ckpt of eval, modularize, report, reuse and emit when none is given
+     * (a researcher trains, then modularizes what was just trained) */
+    char ckpt[PATH_MAX], ckpt_model[128];
 } Repl;
 
 /* Newlines in s[0, n). */
@@ -411,6 +415,15 @@ static int run_command(Repl *r, char *line)
         cli_help(strcmp(o.command, "run") ? o.command : NULL);
         return EXIT_OK;
     }
+    static const char *const reads[] = { "eval", "modularize", "report", "reuse", "emit", NULL };
+    int reader = 0;
+    for (int j = 0; reads[j]; j++)
+        reader |= !strcmp(o.command, reads[j]);
+    if (reader && !o.ckpt && r->ckpt[0] && (!o.model || !strcmp(o.model, r->ckpt_model)) &&
+        access(r->ckpt, F_OK) == 0) {
+        o.ckpt = r->ckpt;
+        fprintf(stderr, "mwtc: --ckpt %s (model %s, as this session last trained it)\n", r->ckpt, r->ckpt_model);
+    }
     int dump_ast = strcmp(o.command, "dump") == 0 && strcmp(o.what, "ast") == 0, errors;
     Compilation *c = compile(r, r->text, r->len, r->lines, r->nlines, !dump_ast, &errors);
     volatile int status = EXIT_ERROR;
@@ -419,6 +432,11 @@ static int run_command(Repl *r, char *line)
             fputs("mwtc: error: out of memory\n", stderr);
         else
             status = cmd_main(c, &o);
+        if (c->ckpt_written && strlen(c->ckpt_written) < sizeof r->ckpt &&
+            strlen(c->ckpt_model) < sizeof r->ckpt_model) {
+            strcpy(r->ckpt, c->ckpt_written);
+            strcpy(r->ckpt_model, c->ckpt_model);
+        }
     }
     fflush(stdout);
     release(c);
@@ -445,6 +463,8 @@ static void help(void)
          "  reuse --ckpt CKPT\n"
          "  emit --ckpt CKPT --module C,... -o NAME.o\n"
          "  dump ast|ir|llvm [--model NAME]\n"
+         "Without --ckpt, eval, modularize, report, reuse and emit read the checkpoint\n"
+         "the session's last training wrote (train, or run's), for its model.\n"
          "\n"
          "  :show    the session program     :reset   drop the items typed; read the file again\n"
          "  :help    this text               :quit    leave (so does end of input)");

@@ -50,6 +50,24 @@ if(NOT EXISTS ${TMP}/two.o OR NOT EXISTS ${TMP}/two.h)
   message(FATAL_ERROR "emit in the REPL wrote no two.o and two.h")
 endif()
 
+# without --ckpt, what reads a checkpoint reads the one the session's last training wrote, for
+# its model; before any training, and for another model, it still needs --ckpt
+repl(1 "model k : [1, 8, 8] -> [3] {
+    modular { conv(4) batchnorm relu }
+    flatten linear(3) }
+train k on d { epochs = 1  batch = 16  loss = cross_entropy + 0.5 * cohesion + 1.5 * coupling }
+modularize k { threshold = 0.9 }
+model j : [1, 8, 8] -> [3] { gap linear(3) }
+eval
+train --quiet -o k1.ckpt
+modularize --quiet --threshold 0.5
+report --model j
+eval --json
+"
+  "modules of k on d: threshold 0.50;\"accuracy\""
+  "eval needs --ckpt CKPT;--ckpt k1.ckpt (model k, as this session last trained it);report needs --ckpt CKPT"
+  base.mwt)
+
 # an item left open ends at a command line: the checker says what is missing, and the command runs
 repl(1 "model m : [1, 8, 8] -> [3] {
     conv(4) relu
