@@ -315,11 +315,17 @@ static void prepare_eval(RunModel *m, const RunGraph *rg, int alone)
     m->prep_stale = 0;
 }
 
+/* rg's tuner, NULL where every run goes on all threads (profiling, $MWTC_TUNE=off). */
+static RtPoolTune *graph_tune(const RunModel *m, RunGraph *rg)
+{
+    return m->profile || tune_off() ? NULL : &rg->tune;
+}
+
 /* Runs a graph's steps, on all threads or on one as its tuner finds faster; profiling runs them
  * one at a time and times each. */
 void run_graph(RunModel *m, RunGraph *rg)
 {
-    RtPoolTune *tune = m->profile || tune_off() ? NULL : &rg->tune;
+    RtPoolTune *tune = graph_tune(m, rg);
     prepare_eval(m, rg, rt_pool_tune_serial(tune));
     if (rg == &m->train)   /* it updates the weights */
         m->prep_stale = 1;
@@ -540,9 +546,8 @@ int run_stopped(char *err, size_t errlen)
 void run_make_batch(RunModel *m, RunGraph *rg, const RtDataset *ds, int split, const uint32_t *idx, int n,
                     const RtNormalize *norm, const RtAugment *aug, RtRng *rng, int32_t *lab)
 {
-    RtPoolTune *tune = m->profile || tune_off() ? NULL : &rg->tune;
     double t0 = m->profile ? rt_clock() : 0;
-    rt_data_batch_on(rt_pool_tune_serial(tune) ? NULL : m->pool, ds, split, idx, n, norm, aug, rng,
+    rt_data_batch_on(rt_pool_tune_serial(graph_tune(m, rg)) ? NULL : m->pool, ds, split, idx, n, norm, aug, rng,
                      run_images(m, rg), lab);
     if (m->profile)
         rg->batch_seconds += rt_clock() - t0;
