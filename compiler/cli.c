@@ -112,12 +112,23 @@ static const struct {
  * silence: `train --ckpt x.ckpt` writes MODEL.ckpt, `modularize -o y.ckpt`
  * stores the modules in --ckpt's file. It is then dropped, so that nothing
  * later acts on it (`check -o x.mwt` must not be refused as overwriting). */
+static int options_read(const char *command)
+{
+    for (size_t k = 0; k < sizeof reads / sizeof *reads; k++)
+        if (!strcmp(reads[k].command, command))
+            return reads[k].reads;
+    return -1;
+}
+
+bool cli_reads_ckpt(const char *command)
+{
+    int r = options_read(command);
+    return r >= 0 && (r & O_CKPT);
+}
+
 static void warn_unread(CliOptions *o)
 {
-    int r = -1;
-    for (size_t k = 0; k < sizeof reads / sizeof *reads; k++)
-        if (!strcmp(reads[k].command, o->command))
-            r = reads[k].reads;
+    int r = options_read(o->command);
     if (r < 0)
         return;
     const struct {

@@ -25,6 +25,8 @@ const char *cli_try_cmd(const char *cmd);
 
 /* Parses argv; on a usage error prints it and returns false. */
 bool cli_parse(int argc, char **argv, CliOptions *o);
+/* Whether the command reads --ckpt (eval, modularize, report, reuse, emit). */
+bool cli_reads_ckpt(const char *command);
 void cli_help(const char *command);
 
 #endif

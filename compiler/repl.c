@@ -415,11 +415,7 @@ static int run_command(Repl *r, char *line)
         cli_help(strcmp(o.command, "run") ? o.command : NULL);
         return EXIT_OK;
     }
-    static const char *const reads[] = { "eval", "modularize", "report", "reuse", "emit", NULL };
-    int reader = 0;
-    for (int j = 0; reads[j]; j++)
-        reader |= !strcmp(o.command, reads[j]);
-    if (reader && !o.ckpt && r->ckpt[0] && (!o.model || !strcmp(o.model, r->ckpt_model)) &&
+    if (cli_reads_ckpt(o.command) && !o.ckpt && r->ckpt[0] && (!o.model || !strcmp(o.model, r->ckpt_model)) &&
         access(r->ckpt, F_OK) == 0) {
         o.ckpt = r->ckpt;
         fprintf(stderr, "mwtc: --ckpt %s (model %s, as this session last trained it)\n", r->ckpt, r->ckpt_model);
