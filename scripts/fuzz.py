@@ -423,11 +423,13 @@ class Arch:
             k = rng.choice([1, 3, 3, 5])
             return self.conv_args(self.c, k, 1, k // 2)
         out = rng.choice([4, 6, 8, 12, 16, 17, 24, 32, 33])
-        k = rng.choice([1, 3, 3, 3, 5, 7])
-        stride = 2 if rng.random() < 0.2 else 1
-        pad = k // 2 if rng.random() < 0.8 else rng.randint(0, k // 2)
+        k = rng.choice([1, 2, 3, 3, 3, 4, 5, 7])
+        stride = rng.choice([1, 1, 1, 1, 1, 1, 1, 2, 2, 3])
+        # the padding: mostly "same", else any from none to the whole kernel (outputs that see
+        # only padding at the edges are valid, and take every kernel's overhang paths)
+        pad = k // 2 if rng.random() < 0.7 else rng.randint(0, k)
         while k > 1 and (self.h + 2 * pad < k or self.w + 2 * pad < k):
-            k, pad = k - 2, min(pad, (k - 2) // 2)
+            k, pad = k - 1, min(pad, k - 1)
         return self.conv_args(out, k, stride, pad)
 
     def pool(self):
