@@ -126,27 +126,70 @@ bool cli_reads_ckpt(const char *command)
     return r >= 0 && (r & O_CKPT);
 }
 
+/* Each option's bit and name: the warnings' order, and Tab's. */
+static const struct {
+    int bit;
+    const char *name;
+} option_names[] = {
+    { O_MODEL, "--model" }, { O_CKPT, "--ckpt" },   { O_OUT, "-o" },       { O_MODULE, "--module" },
+    { O_SVG, "--svg" },     { O_RESUME, "--resume" }, { O_CPU, "--cpu" },  { O_JSON, "--json" },
+    { O_SWEEP, "--sweep" }, { O_EPOCHS, "--epochs" }, { O_LIMIT, "--limit" }, { O_SEED, "--seed" },
+    { O_THRESHOLD, "--threshold" },
+};
+
+/* Whether o has the option of that bit. */
+static bool option_given(const CliOptions *o, int bit)
+{
+    switch (bit) {
+    case O_MODEL: return o->model != NULL;
+    case O_CKPT: return o->ckpt != NULL;
+    case O_OUT: return o->output != NULL;
+    case O_MODULE: return o->module != NULL;
+    case O_SVG: return o->svg != NULL;
+    case O_RESUME: return o->resume != NULL;
+    case O_CPU: return o->cpu != NULL;
+    case O_JSON: return o->json;
+    case O_SWEEP: return o->sweep;
+    case O_EPOCHS: return o->epochs >= 0;
+    case O_LIMIT: return o->limit >= 0;
+    case O_SEED: return o->seed >= 0;
+    default: return o->threshold >= 0;   /* O_THRESHOLD */
+    }
+}
+
+int cli_options(const char *command, const char **out, int cap)
+{
+    int r = options_read(command), n = 0;
+    if (r < 0)
+        return 0;
+    for (size_t k = 0; k < sizeof option_names / sizeof *option_names; k++)
+        if ((r & option_names[k].bit) && n < cap)
+            out[n++] = option_names[k].name;
+    static const char *const always[] = { "--threads", "--quiet", "--help" };
+    for (size_t k = 0; k < sizeof always / sizeof *always && n < cap; k++)
+        out[n++] = always[k];
+    return n;
+}
+
+bool cli_option_takes_value(const char *option)
+{
+    static const char *const valued[] = { "--model", "--ckpt", "-o", "--module", "--svg", "--resume", "--cpu",
+                                          "--epochs", "--limit", "--seed", "--threshold", "--threads" };
+    for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+        if (!strcmp(option, valued[k]))
+            return true;
+    return false;
+}
+
 static void warn_unread(CliOptions *o)
 {
     int r = options_read(o->command);
     if (r < 0)
         return;
-    const struct {
-        int bit, given;
-        const char *name;
-    } given[] = {
-        { O_MODEL, o->model != NULL, "--model" },     { O_CKPT, o->ckpt != NULL, "--ckpt" },
-        { O_OUT, o->output != NULL, "-o" },           { O_MODULE, o->module != NULL, "--module" },
-        { O_SVG, o->svg != NULL, "--svg" },           { O_RESUME, o->resume != NULL, "--resume" },
-        { O_CPU, o->cpu != NULL, "--cpu" },           { O_JSON, o->json, "--json" },
-        { O_SWEEP, o->sweep, "--sweep" },             { O_EPOCHS, o->epochs >= 0, "--epochs" },
-        { O_LIMIT, o->limit >= 0, "--limit" },        { O_SEED, o->seed >= 0, "--seed" },
-        { O_THRESHOLD, o->threshold >= 0, "--threshold" },
-    };
     const char *cmd = !strcmp(o->command, "run") ? "the main job" : o->command;
-    for (size_t k = 0; k < sizeof given / sizeof *given; k++)
-        if (given[k].given && !(r & given[k].bit))
-            fprintf(stderr, "mwtc: warning: %s does not apply to %s; ignored\n", given[k].name, cmd);
+    for (size_t k = 0; k < sizeof option_names / sizeof *option_names; k++)
+        if (option_given(o, option_names[k].bit) && !(r & option_names[k].bit))
+            fprintf(stderr, "mwtc: warning: %s does not apply to %s; ignored\n", option_names[k].name, cmd);
     if (!(r & O_MODEL)) o->model = NULL;
     if (!(r & O_CKPT)) o->ckpt = NULL;
     if (!(r & O_OUT)) o->output = NULL;
@@ -462,11 +505,14 @@ void cli_help(const char *command)
              "typed again (a model, a train statement for the same model) replaces the one\n"
              "before. FILE.mwt is read again at every step. Diagnostics name the session\n"
              "<repl>. Line editing and history on a terminal (libedit; the history is kept in\n"
-             "~/.mwtc_history, an item typed over lines as one line); there Ctrl-C drops the\n"
-             "line or item being typed, stops training between two steps (the checkpoint keeps\n"
-             "the epochs that finished) and modularize, report, eval --module and emit between\n"
-             "two batches of images; a second Ctrl-C during other work ends mwtc. From a pipe,\n"
-             "lines are read without prompts and the exit status is 1 when any line failed.");
+             "~/.mwtc_history, an item typed over lines as one line), and Tab completes what\n"
+             "fits where the cursor is: a command, its options, a model after --model, a file\n"
+             "after --ckpt or -o, a layer in a model's braces, a key or its value in a train\n"
+             "statement's, the session's names. There Ctrl-C drops the line or item being\n"
+             "typed, stops training between two steps (the checkpoint keeps the epochs that\n"
+             "finished) and modularize, report, eval --module and emit between two batches of\n"
+             "images; a second Ctrl-C during other work ends mwtc. From a pipe, lines are read\n"
+             "without prompts and the exit status is 1 when any line failed.");
         return;
     }
     if (command && strcmp(command, "emit") == 0) {

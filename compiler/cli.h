@@ -27,6 +27,11 @@ const char *cli_try_cmd(const char *cmd);
 bool cli_parse(int argc, char **argv, CliOptions *o);
 /* Whether the command reads --ckpt (eval, modularize, report, reuse, emit). */
 bool cli_reads_ckpt(const char *command);
+/* The options the command reads, and those every command takes (--threads,
+ * --quiet, --help), into out (at most cap); how many. 0 for no command. */
+int cli_options(const char *command, const char **out, int cap);
+/* Whether an option is followed by its value (--model NAME, -o PATH). */
+bool cli_option_takes_value(const char *option);
 void cli_help(const char *command);
 
 #endif

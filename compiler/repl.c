@@ -30,6 +30,7 @@
 #include "driver.h"
 #include "import.h"
 #include "repl.h"
+#include "repl_complete.h"
 #include "report_check.h"
 #include "rt_progress.h"
 
@@ -63,6 +64,11 @@ typedef struct Repl {
      * --ckpt of eval, modularize, report, reuse and emit when none is given
      * (a researcher trains, then modularizes what was just trained) */
     char ckpt[PATH_MAX], ckpt_model[128];
+    /* what Tab completes: the session's names (as of its last check) and
+     * the lines of the item being typed (NULL at a fresh prompt) */
+    char **names;              /* models, then data sets, then blocks */
+    int nmodels, ndatasets, nblocks;
+    const char *item;
 } Repl;
 
 /* Newlines in s[0, n). */
@@ -106,6 +112,42 @@ static void on_interrupt(int sig)
         ssize_t w = write(2, say, sizeof say - 1);
         (void)w;
     }
+}
+
+/* Tab: repl_complete() on the line up to the cursor's word; file names
+ * (libedit's own completion) where it says a path goes. */
+static Repl *completing;
+static const char *cands[64];
+static int ncands;
+
+static char *next_cand(const char *text, int state)
+{
+    static int i;
+    (void)text;
+    if (!state)
+        i = 0;
+    return i < ncands ? strdup(cands[i++]) : NULL;
+}
+
+static char **complete(const char *text, int start, int end)
+{
+    (void)end;
+    Repl *r = completing;
+    ReplNames nm = { (const char *const *)r->names, (const char *const *)r->names + r->nmodels,
+                     (const char *const *)r->names + r->nmodels + r->ndatasets, r->nmodels, r->ndatasets,
+                     r->nblocks };
+    char *before = strndup(rl_line_buffer, (size_t)start);
+    rl_attempted_completion_over = 1;
+    if (!before)
+        return NULL;
+    ncands = repl_complete(r->item, before, text, &nm, cands, 64);
+    free(before);
+    if (ncands == REPL_COMPLETE_FILES) {
+        ncands = 0;
+        rl_attempted_completion_over = 0;   /* libedit completes the file name */
+        return NULL;
+    }
+    return ncands > 0 ? rl_completion_matches(text, next_cand) : NULL;
 }
 
 /* Where the prompts go: stdout, or the terminal's stderr when stdout is piped on. */
@@ -176,6 +218,32 @@ static void release(Compilation *c)
         arena_free(&c->arena);
         free(c);
     }
+}
+
+/* The session's names, kept for Tab from a compilation that checked. */
+static void keep_names(Repl *r, const Compilation *c)
+{
+    for (int i = 0; i < r->nmodels + r->ndatasets + r->nblocks; i++)
+        free(r->names[i]);
+    free(r->names);
+    r->names = NULL;
+    r->nmodels = r->ndatasets = r->nblocks = 0;
+    if (!c)
+        return;
+    int n = c->prog.items.n, k = 0;
+    char **v = n ? calloc((size_t)n, sizeof *v) : NULL;
+    if (!v)
+        return;   /* no names to offer: Tab offers the rest */
+    static const ItemKind kinds[] = { IT_MODEL, IT_DATASET, IT_BLOCK };
+    int count[3] = { 0 };
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < n; i++) {
+            const Item *it = c->prog.items.v[i];
+            if (it->kind == kinds[j] && it->name && (v[k] = strdup(it->name)))
+                k++, count[j]++;
+        }
+    r->names = v;
+    r->nmodels = count[0], r->ndatasets = count[1], r->nblocks = count[2];
 }
 
 /* Braces still open in s (outside strings and comments), s the lines of an
@@ -297,6 +365,7 @@ static void add_item(Repl *r, const char *item, int first)
     else if (c->checked.models.n == r->models)
         printf("ok\n");
     r->models = c->checked.models.n;
+    keep_names(r, c);
     release(c);
 }
 
@@ -460,7 +529,8 @@ static void help(void)
          "  emit [--ckpt CKPT] --module C,... -o NAME.o\n"
          "  dump ast|ir|llvm [--model NAME]\n"
          "Without --ckpt, a command reads the checkpoint the session's last training\n"
-         "wrote (train, or run's), for that model.\n"
+         "wrote (train, or run's), for that model. On a terminal, Tab completes what fits\n"
+         "where the cursor is: commands, options, names, files, layers, keys.\n"
          "\n"
          "  :show    the session program     :reset   drop the items typed, read the file\n"
          "  :help    this text               :quit    leave (so does end of input)");
@@ -515,6 +585,7 @@ static int step(Repl *r, char *line)
                 c = lines_reset(r) == 0 ? compile(r, r->text, r->len, r->lines, r->nlines, 1, &errors) : NULL;
             }
             r->models = c && !errors ? c->checked.models.n : 0;
+            keep_names(r, c && !errors ? c : NULL);
             release(c);
             printf("ok\n");
         } else {
@@ -541,7 +612,9 @@ static int step(Repl *r, char *line)
         braces |= kw == strlen(with_braces[i]) && !strncmp(s, with_braces[i], kw);
     char *item = strdup(s);
     while (item && (depth(item, &opened) > 0 || (braces && !opened))) {
+        r->item = item;   /* Tab completes in its context */
         char *more = read_line(r, "...> ");
+        r->item = NULL;
         if (!more) {   /* end of input: what there is goes to the checker, which says what is missing */
             if (r->tty)
                 fputc('\n', term());   /* after the ^D, not on its line */
@@ -651,6 +724,7 @@ int repl_run(const CliOptions *o, const char *argv0)
             r.nlines = 0;
         } else {
             r.models = c->checked.models.n;
+            keep_names(&r, c);
             if (r.tty) {   /* on the terminal, where the prompts go */
                 FILE *t = term();
                 fprintf(t, "%s: models", o->file);
@@ -680,6 +754,9 @@ int repl_run(const CliOptions *o, const char *argv0)
     }
     if (r.tty) {
         fprintf(term(), "mwtc repl: type an item to add it, a command to run it (:help, :quit)\n");
+        completing = &r;
+        rl_attempted_completion_function = complete;
+        rl_basic_word_break_characters = repl_complete_breaks;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_interrupt;   /* no SA_RESTART: the read under readline returns */
@@ -703,6 +780,7 @@ int repl_run(const CliOptions *o, const char *argv0)
     }
     if (hist[0])
         write_history(hist);   /* failing to is no error: the session's work is done */
+    keep_names(&r, NULL);
     free(r.text);
     free(r.typed);
     free(r.import);

@@ -75,6 +75,11 @@ typedef struct Checked {
     Vec reuses;                /* ReuseInfo* */
 } Checked;
 
+/* The keys each item's braces take (NULL-terminated): what the checker
+ * accepts, and what the REPL's Tab offers there. */
+extern const char *const sema_train_keys[], *const sema_modularize_keys[], *const sema_reuse_keys[],
+    *const sema_dataset_keys[];
+
 /* Checks every item of the program; reports every error it finds. Returns
  * the number of errors. */
 int sema_check(Arena *a, Diag *d, const Program *p, Checked *out);

@@ -209,13 +209,14 @@ static bool names(SemaCtx *c, const Expr *e, DatasetInfo *ds)
     return true;
 }
 
+const char *const sema_dataset_keys[] = { "classes", "shape", "normalize", "augment", "names", NULL };
+
 DatasetInfo *sema_dataset(SemaCtx *c, const Item *it)
 {
-    static const char *const keys[] = { "classes", "shape", "normalize", "augment", "names", NULL };
     DatasetInfo *ds = arena_alloc(c->a, sizeof *ds);
     ds->item = it;
     ds->name = it->name;
-    bool ok = kv_check_keys(c, "a dataset", &it->kvs, keys);
+    bool ok = kv_check_keys(c, "a dataset", &it->kvs, sema_dataset_keys);
     bool src_ok = source(c, it->source, ds);   /* the source's own checks need a known source */
     ok = src_ok && ok;
     const KeyVal *cl = kv_find(&it->kvs, "classes"), *sh = kv_find(&it->kvs, "shape");

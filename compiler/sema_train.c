@@ -191,10 +191,13 @@ static bool loss(SemaCtx *c, const Expr *e, TrainInfo *t, bool *seen, Loc *where
     return loss_term(c, e, t, seen, where);
 }
 
+const char *const sema_train_keys[] = { "epochs", "batch", "optimizer", "schedule", "loss", "seed", "threads",
+                                        "mask_init", NULL };
+const char *const sema_modularize_keys[] = { "threshold", "generators", NULL };
+const char *const sema_reuse_keys[] = { "classes", "epochs", "lr", "generators", NULL };
+
 TrainInfo *sema_train(SemaCtx *c, const Item *it)
 {
-    static const char *const keys[] = { "epochs", "batch", "optimizer", "schedule", "loss", "seed", "threads",
-                                         "mask_init", NULL };
     TrainInfo *t = arena_alloc(c->a, sizeof *t);
     t->item = it;
     t->epochs = 10;
@@ -202,7 +205,7 @@ TrainInfo *sema_train(SemaCtx *c, const Item *it)
     t->lr = 0.05;
     t->schedule = SCHED_COSINE;
     t->w_ce = 1;
-    bool ok = kv_check_keys(c, "train", &it->kvs, keys);
+    bool ok = kv_check_keys(c, "train", &it->kvs, sema_train_keys);
     t->model = find_model(c, it->model, it->model_loc);
     Symbol *ds = sema_find(&c->datasets, it->dataset);
     if (!ds)
@@ -302,12 +305,11 @@ static Net *masked_model(SemaCtx *c, const Item *it, const char *what)
 
 ModularizeInfo *sema_modularize(SemaCtx *c, const Item *it)
 {
-    static const char *const keys[] = { "threshold", "generators", NULL };
     ModularizeInfo *m = arena_alloc(c->a, sizeof *m);
     m->item = it;
     m->threshold = 0.9;
     m->keep_generators = true;
-    bool ok = kv_check_keys(c, "modularize", &it->kvs, keys);
+    bool ok = kv_check_keys(c, "modularize", &it->kvs, sema_modularize_keys);
     m->model = masked_model(c, it, "modularize");
     const KeyVal *th = kv_find(&it->kvs, "threshold");
     double pct = !th                          ? 0
@@ -400,14 +402,13 @@ void sema_reuse_batches(SemaCtx *c, const Checked *out)
 
 ReuseInfo *sema_reuse(SemaCtx *c, const Item *it)
 {
-    static const char *const keys[] = { "classes", "epochs", "lr", "generators", NULL };
     ReuseInfo *r = arena_alloc(c->a, sizeof *r);
     r->item = it;
     r->name = it->name;
     r->epochs = 10;
     r->lr = 0.05;
     r->keep_generators = false;
-    bool ok = kv_check_keys(c, "reuse", &it->kvs, keys);
+    bool ok = kv_check_keys(c, "reuse", &it->kvs, sema_reuse_keys);
     r->model = masked_model(c, it, "reuse");
     if (sema_find(&c->models, it->name) || sema_find(&c->blocks, it->name)) {
         sema_error(c, it->name_loc, "'%s' is already the name of a model or block", it->name);

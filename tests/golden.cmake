@@ -59,6 +59,11 @@ add_test(NAME cli/repl_interrupt
                  --tmp ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl_interrupt)
 set_tests_properties(cli/repl_interrupt PROPERTIES TIMEOUT 600)
 
+# Tab in the REPL (on a pty): the completed line is the one that runs.
+add_test(NAME cli/repl_tab
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cli/repl_tab.py --mwtc $<TARGET_FILE:mwtc>
+                 --tmp ${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl_tab)
+
 # mwtc repl fed from a pipe.
 add_test(NAME cli/repl
          COMMAND ${CMAKE_COMMAND} -DMWTC=$<TARGET_FILE:mwtc> -DTMP=${CMAKE_CURRENT_BINARY_DIR}/tmp/cli_repl

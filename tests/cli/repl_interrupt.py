@@ -9,15 +9,11 @@ its four modules take a fraction of a second, too short to stop in reliably.
     repl_interrupt.py --mwtc PATH --tmp DIR
 """
 import os
-import pty
 import re
-import select
 import shutil
 import subprocess
-import sys
-import time
 
-from cli_setup import setup  # noqa: E402 (this directory, first on the path)
+from cli_setup import Repl, fail, setup  # noqa: E402 (this directory, first on the path)
 
 # Each pass takes many batches (64 images a batch) and a second or more. After one epoch every
 # module keeps every kernel, so the modules' pass runs one module (the others copy its scores):
@@ -31,55 +27,6 @@ modularize m { threshold = 0.9 }
 """
 
 
-SESSION = None
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    if SESSION is not None:
-        print("the session wrote:\n" + SESSION.out[-3000:])
-    sys.exit(1)
-
-
-class Repl:
-    """mwtc repl FILE under a pty: what it wrote so far, lines sent to it, Ctrl-C as the terminal sends it."""
-
-    def __init__(self, mwtc, tmp):
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.chdir(tmp)
-            os.environ["HOME"] = tmp   # the history file goes there
-            os.execv(mwtc, [mwtc, "repl", "s.mwt"])
-        self.out = ""
-
-    def read(self, timeout):
-        r, _, _ = select.select([self.fd], [], [], timeout)
-        if r:
-            try:
-                self.out += os.read(self.fd, 65536).decode(errors="replace")
-            except OSError:   # the child closed the terminal
-                return False
-        return True
-
-    def wait_for(self, text, since, timeout=300):
-        t0 = time.time()
-        while self.out.find(text, since) < 0:
-            if time.time() - t0 > timeout or not self.read(0.05):
-                fail("no %r after %d s; the session wrote:\n%s" % (text, timeout, self.out[-3000:]))
-        return self.out.find(text, since)
-
-    def wait_bar(self, what, percent, since, timeout=300):
-        """Until the bar `what` shows `percent` or more."""
-        t0 = time.time()
-        bar = re.compile(re.escape(what) + r" \[[#.]+\] +(\d+)%")
-        while not any(int(m.group(1)) >= percent for m in bar.finditer(self.out, since)):
-            if time.time() - t0 > timeout or not self.read(0.05):
-                fail("the %s bar never showed %d%% in %d s" % (what, percent, timeout))
-
-    def send(self, line):
-        os.write(self.fd, line.encode())
-
-
 def main():
     a = setup(PROGRAM)
     r = subprocess.run([a.mwtc, "train", "s.mwt", "-o", "m.ckpt", "--quiet"], cwd=a.tmp, capture_output=True)
@@ -90,8 +37,6 @@ def main():
     s = Repl(a.mwtc, a.tmp)
     at = s.wait_for("mwt> ", 0)
     stopped = []
-    global SESSION
-    SESSION = s
     for phase, text in (("frequencies", "kernel frequencies over"), ("modules", "4 modules on")):
         s.send("modularize --ckpt m.ckpt\n")
         at = s.wait_for(text, at)
@@ -112,13 +57,7 @@ def main():
     # the session goes on: a command after them works
     s.send("check\n")
     at = s.wait_for("total:", at)
-    s.send(":quit\n")
-    t0 = time.time()
-    while s.read(0.1) and time.time() - t0 < 30:
-        pass
-    _, status = os.waitpid(s.pid, 0)
-    if not os.WIFEXITED(status):
-        fail("the REPL did not exit by itself: status %d; it wrote:\n%s" % (status, s.out[-3000:]))
+    s.quit()
 
     # after all that, modularize gives what it gives on the trained checkpoint never stopped
     def report(ckpt):

@@ -1,5 +1,6 @@
 # cmocka tests of the compiler library, one file per stage.
-foreach(t test_lexer test_parser test_sema test_shapes test_import test_fuzz test_alloc test_ir test_json)
+foreach(t test_lexer test_parser test_sema test_shapes test_import test_fuzz test_alloc test_ir test_json
+          test_repl_complete)
   mwtc_add_unit_test(${t} SOURCES unit/${t}.c unit/mwt_test.c LIBS mwtc_compiler)
 endforeach()
 

@@ -1,0 +1,54 @@
+#!/usr/bin/python3
+"""tests/cli/repl_tab.py: Tab in `mwtc repl` on a terminal (a pty here) completes the word at the
+cursor, and the line it completes is the one that runs: a command and its option, a model's name
+after --model (`check --model tab` would fail: no such model), a checkpoint's file name after
+--ckpt, and layers typed in a model's braces over two lines (a half-typed layer would not check).
+What fits where is unit/test_repl_complete's; this is libedit's use of it.
+
+    repl_tab.py --mwtc PATH --tmp DIR
+"""
+import os
+
+from cli_setup import Repl, fail, setup  # noqa: E402 (this directory, first on the path)
+
+PROGRAM = """dataset d = synthetic(n = 64, test = 16, seed = 1) { classes = 2  shape = [1, 8, 8] }
+model tabby : [1, 8, 8] -> [2] { conv(4) relu gap linear(2) }
+train tabby on d { epochs = 1  batch = 16 }
+"""
+
+
+def main():
+    a = setup(PROGRAM)
+    s = Repl(a.mwtc, a.tmp)
+    at = s.wait_for("mwt> ", 0)
+    # a command, an option and a model's name, each completed from a prefix
+    s.send("chec\t --mo\ttab\t\n")
+    end = s.wait_for("mwt> ", at + 1)
+    if "total:" not in s.out[at:end] or "error" in s.out[at:end]:
+        fail("`chec<Tab> --mo<Tab>tab<Tab>` did not run `check --model tabby`")
+    at = end
+    # a file's name after --ckpt: train writes one, eval reads it by its completed name
+    s.send("train --quiet -o tabby_trained.ckpt\n")
+    at = s.wait_for("mwt> ", s.wait_for("checkpoint tabby_trained.ckpt", at))
+    s.send("eval --ckpt tabby_tr\t\n")
+    end = s.wait_for("mwt> ", s.wait_for("test accuracy", at))
+    if "error" in s.out[at:end]:
+        fail("`eval --ckpt tabby_tr<Tab>` did not read tabby_trained.ckpt")
+    at = end
+    # layers in a model's braces, on the item's second line too
+    s.send("model tab2 : [1, 8, 8] -> [2] { con\t(4) bat\t\n")
+    at = s.wait_for("...> ", at)
+    s.send("rel\tga\tlin\t(2) }\n")
+    end = s.wait_for("mwt> ", at)
+    if "linear -> 2" not in s.out[at:end] or "error" in s.out[at:end]:
+        fail("the model typed with Tab did not check")
+    status = s.quit()
+    if status != 0:
+        fail("the session exited %d" % status)
+    if not os.path.exists(os.path.join(a.tmp, "tabby_trained.ckpt")):
+        fail("no checkpoint")
+    print("ok: Tab completed a command, options, a model, a file and layers")
+
+
+if __name__ == "__main__":
+    main()
