@@ -210,9 +210,9 @@ static int complete_item(const Ctx *c, const char *kind, const ReplNames *nm, Ou
     bool model = is(kind, "model") || is(kind, "block"), data = is(kind, "dataset");
     if (is(kind, "import"))
         return c->in_string ? REPL_COMPLETE_FILES : 0;
-    if (c->in_string)   /* a path in idx("...") or cifar10("..."); any other string is a name */
+    if (c->in_string)   /* a path in a source's parentheses; any other string is a name */
         return data && c->depth > 0 && c->depth <= MAX_DEPTH && !c->braces &&
-                       (is(c->open[c->depth - 1].name, "idx") || is(c->open[c->depth - 1].name, "cifar10"))
+                       !is(c->open[c->depth - 1].name, "synthetic")
                    ? REPL_COMPLETE_FILES
                    : 0;
     if (c->n == 1) {   /* the name: one to replace, or the statement's model */
@@ -227,8 +227,7 @@ static int complete_item(const Ctx *c, const char *kind, const ReplNames *nm, Ou
         return o->n;
     }
     if (!c->braces) {   /* the header */
-        static const char *const on[] = { "on", NULL }, *const as[] = { "as", NULL },
-                                 *const sources[] = { "idx", "cifar10", "synthetic", NULL };
+        static const char *const on[] = { "on", NULL }, *const as[] = { "as", NULL };
         if (is(kind, "train") && c->n == 2)
             offer_list(o, on);
         else if (is(kind, "train") && c->n == 3)
@@ -236,7 +235,7 @@ static int complete_item(const Ctx *c, const char *kind, const ReplNames *nm, Ou
         else if (is(kind, "reuse") && c->n == 2)
             offer_list(o, as);
         else if (data && c->n == 3 && is(c->last[0], "="))
-            offer_list(o, sources);
+            offer_list(o, sema_sources);
         else if (data && c->depth > 0 && c->depth <= MAX_DEPTH && (is(c->last[0], "(") || is(c->last[0], ",")))
             complete_args(c->open[c->depth - 1].name, o);
         return o->n;

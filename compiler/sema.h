@@ -6,7 +6,7 @@
 #include "diag.h"
 #include "net.h"
 
-typedef enum { DS_IDX, DS_CIFAR10, DS_SYNTHETIC } DataSource;
+typedef enum { DS_IDX, DS_CIFAR10, DS_SVHN, DS_SYNTHETIC } DataSource;
 
 typedef struct DatasetInfo {
     const Item *item;
@@ -79,6 +79,8 @@ typedef struct Checked {
  * accepts, and what the REPL's Tab offers there. */
 extern const char *const sema_train_keys[], *const sema_modularize_keys[], *const sema_reuse_keys[],
     *const sema_dataset_keys[];
+/* The data sources (NULL-terminated). */
+extern const char *const sema_sources[];
 
 /* Checks every item of the program; reports every error it finds. Returns
  * the number of errors. */

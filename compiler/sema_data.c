@@ -22,6 +22,8 @@ static bool source_path(SemaCtx *c, const Expr *src, const char **path)
     return true;
 }
 
+const char *const sema_sources[] = { "idx", "cifar10", "svhn", "synthetic", NULL };
+
 static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
 {
     if (strcmp(src->s, "idx") == 0) {
@@ -30,6 +32,10 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
     }
     if (strcmp(src->s, "cifar10") == 0) {
         ds->source = DS_CIFAR10;
+        return source_path(c, src, &ds->path);
+    }
+    if (strcmp(src->s, "svhn") == 0) {
+        ds->source = DS_SVHN;
         return source_path(c, src, &ds->path);
     }
     if (strcmp(src->s, "synthetic") == 0) {
@@ -54,8 +60,8 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
         }
         return ok;
     }
-    /* torchvision's data set names: the files they download are what idx() and cifar10() read */
-    static const char *const sources[] = { "idx", "cifar10", "synthetic" }, *const idx_sets[] = {
+    /* torchvision's data set names: the files they download are what idx(), cifar10() and svhn() read */
+    static const char *const idx_sets[] = {
         "mnist", "fashionmnist", "fashion_mnist", "FashionMNIST", "MNIST", "kmnist", "KMNIST", "emnist", "EMNIST",
     };
     for (size_t i = 0; i < sizeof idx_sets / sizeof *idx_sets; i++)
@@ -64,12 +70,17 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
                        "others) are read by idx(\"DIR\")", src->s);
             return false;
         }
-    const char *best = name_closest(src->s, sources, 3);
+    if (!strcmp(src->s, "SVHN")) {
+        sema_error(c, src->loc, "unknown data source 'SVHN': its files (train_32x32.mat, test_32x32.mat) are read by "
+                   "svhn(\"DIR\")");
+        return false;
+    }
+    const char *best = name_closest(src->s, sema_sources, 4);
     if (best)
-        sema_error(c, src->loc, "unknown data source '%s'; did you mean '%s'? (the sources are: idx, cifar10, "
+        sema_error(c, src->loc, "unknown data source '%s'; did you mean '%s'? (the sources are: idx, cifar10, svhn, "
                    "synthetic)", src->s, best);
     else
-        sema_error(c, src->loc, "unknown data source '%s' (the sources are: idx, cifar10, synthetic)", src->s);
+        sema_error(c, src->loc, "unknown data source '%s' (the sources are: idx, cifar10, svhn, synthetic)", src->s);
     return false;
 }
 
@@ -240,6 +251,14 @@ DatasetInfo *sema_dataset(SemaCtx *c, const Item *it)
     }
     if (src_ok && ds->source == DS_CIFAR10 && ds->classes != 10) {
         sema_error(c, cl->value->loc, "CIFAR-10 has 10 classes, not %d", ds->classes);
+        ok = false;
+    }
+    if (src_ok && ds->source == DS_SVHN && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {
+        sema_error(c, sh->value->loc, "SVHN's images are [3, 32, 32]");
+        ok = false;
+    }
+    if (src_ok && ds->source == DS_SVHN && ds->classes != 10) {
+        sema_error(c, cl->value->loc, "SVHN has 10 classes (the digits), not %d", ds->classes);
         ok = false;
     }
     if (src_ok && ds->source == DS_SYNTHETIC && ds->syn_n < ds->classes) {

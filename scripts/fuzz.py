@@ -10,8 +10,8 @@ mwt:  mutates the .mwt files of tests/ and examples/ (bytes, tokens, splices of 
       passes behind the front end (unit/test_fuzz mangles programs through the front end only).
 ckpt: trains a tiny synthetic model once, then mutates its checkpoint and runs `mwtc eval` and
       `mwtc report` on it.
-idx:  writes a small IDX data set (some files gzipped), mutates one file at a time and runs
-      `mwtc eval` on a model reading it.
+idx:  writes a small IDX data set (some files gzipped), or SVHN's two MAT-files (tests/data/svhn),
+      mutates one file at a time and runs `mwtc train` on a model reading it.
 arch: writes random valid models (convs of any kernel, stride and padding, pools, residual blocks
       with and without a shortcut, modular blocks, masks, batchnorm, dropout, gap or flatten and
       linear layers, on synthetic images of 1 to 3 channels and planes of 5 to 20 pixels a side,
@@ -58,7 +58,7 @@ TOKENS = ["model", "block", "dataset", "train", "on", "modularize", "reuse", "as
           "import", "{", "}", "(", ")", "[", "]", ",", "=", ":", "->", "+", "-", "*", "/", "conv", "mask",
           "linear", "maxpool", "avgpool", "gap", "flatten", "relu", "batchnorm", "dropout", "0", "1", "-1",
           "999999999999", "0.0", "1e308", "1e-300", "\"\"", "\"x\"", "k", "classes", "shape", "\n", "#",
-          "synthetic", "idx", "cifar10", "cohesion", "coupling", "cross_entropy", "threshold", "epochs"]
+          "synthetic", "idx", "cifar10", "svhn", "cohesion", "coupling", "cross_entropy", "threshold", "epochs"]
 
 
 def mutate_text(rng, text, others):
@@ -224,7 +224,26 @@ def fuzz_idx(r, rng):
     with open(os.path.join(r.cwd, "tidx.mwt"), "w") as f:
         f.write(src)
     names = sorted(files)
+    # SVHN's MAT-files: scipy's two (one compressed, one not) from tests/data/svhn
+    sv = os.path.join(r.cwd, "svhn")
+    os.makedirs(sv, exist_ok=True)
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "svhn")
+    mats = {n: open(os.path.join(here, n), "rb").read() for n in ("train_32x32.mat", "test_32x32.mat")}
+    svhn_src = ('dataset sv = svhn("svhn") { classes = 10  shape = [3, 32, 32] }\n'
+                "model tiny : [3, 32, 32] -> [10] { conv(4, stride = 4) relu modular { conv(6) relu } gap linear(10) }\n"
+                "train tiny on sv { epochs = 1  batch = 2  loss = cross_entropy + cohesion + coupling }\n")
     while r.more():
+        if rng.random() < 0.3:
+            victim = rng.choice(sorted(mats))
+            kept = {n: mutate_bytes(rng, b) if n == victim else b for n, b in mats.items()}
+            for n, b in kept.items():
+                with open(os.path.join(sv, n), "wb") as f:
+                    f.write(b)
+            kept["tsvhn.mwt"] = svhn_src.encode()
+            with open(os.path.join(r.cwd, "tsvhn.mwt"), "w") as f:
+                f.write(svhn_src)
+            r.run(["train", "tsvhn.mwt", "--quiet", "-o", "x.ckpt"], kept)
+            continue
         for n in os.listdir(d):
             os.remove(os.path.join(d, n))
         victim = rng.choice(names)

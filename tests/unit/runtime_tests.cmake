@@ -2,6 +2,7 @@
 mwtc_add_unit_test(test_rt_rng        SOURCES unit/test_rt_rng.c        LIBS mwt_runtime)
 mwtc_add_unit_test(test_rt_data_idx   SOURCES unit/test_rt_data_idx.c unit/rt_test.c   LIBS mwt_runtime)
 mwtc_add_unit_test(test_rt_data_cifar SOURCES unit/test_rt_data_cifar.c unit/rt_test.c LIBS mwt_runtime)
+mwtc_add_unit_test(test_rt_data_svhn  SOURCES unit/test_rt_data_svhn.c unit/rt_test.c  LIBS mwt_runtime)
 mwtc_add_unit_test(test_rt_data_synth SOURCES unit/test_rt_data_synth.c LIBS mwt_runtime)
 mwtc_add_unit_test(test_rt_data_batch SOURCES unit/test_rt_data_batch.c LIBS mwt_runtime)
 mwtc_add_unit_test(test_rt_pool       SOURCES unit/test_rt_pool.c       LIBS mwt_runtime)
