@@ -121,6 +121,7 @@ static void test_examples(void **s)
     plan_file("examples/rescnn_synth_standard.mwt");
     plan_file("examples/rescnn_fashion.mwt");
     plan_file("examples/cifar_vgg.mwt");
+    plan_file("examples/svhn_resnet.mwt");
     plan_file("tests/ir/residual.mwt");
 }
 
