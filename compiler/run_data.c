@@ -8,7 +8,7 @@
 
 #include "run_train.h"
 
-/* The directory an idx(), cifar10() or svhn() source reads. A relative one is
+/* The directory an idx(), cifar10(), cifar100() or svhn() source reads. A relative one is
  * looked up in the current directory first, as it always was, then next to
  * the file that declares the dataset, where that file's imports are looked
  * up too: `mwtc dir/x.mwt` finds dir/data from anywhere. NULL, with err set,
@@ -48,6 +48,7 @@ int run_data_load(const DatasetInfo *d, int threads, RtDataset *out, RtNormalize
     switch (d->source) {
     case DS_IDX: rc = rt_data_load_idx(dir, d->classes, c, h, w, out, err, errlen); break;
     case DS_CIFAR10: rc = rt_data_load_cifar10(dir, d->classes, c, h, w, out, err, errlen); break;
+    case DS_CIFAR100: rc = rt_data_load_cifar100(dir, d->classes, c, h, w, out, err, errlen); break;
     case DS_SVHN: rc = rt_data_load_svhn(dir, d->classes, c, h, w, out, err, errlen); break;
     default:
         rc = rt_data_synthetic(d->classes, c, h, w, (size_t)d->syn_n, (size_t)d->syn_test, (uint64_t)d->syn_seed,

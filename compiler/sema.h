@@ -6,7 +6,7 @@
 #include "diag.h"
 #include "net.h"
 
-typedef enum { DS_IDX, DS_CIFAR10, DS_SVHN, DS_SYNTHETIC } DataSource;
+typedef enum { DS_IDX, DS_CIFAR10, DS_CIFAR100, DS_SVHN, DS_SYNTHETIC } DataSource;
 
 typedef struct DatasetInfo {
     const Item *item;

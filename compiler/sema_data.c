@@ -22,7 +22,7 @@ static bool source_path(SemaCtx *c, const Expr *src, const char **path)
     return true;
 }
 
-const char *const sema_sources[] = { "idx", "cifar10", "svhn", "synthetic", NULL };
+const char *const sema_sources[] = { "idx", "cifar10", "cifar100", "svhn", "synthetic", NULL };
 
 static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
 {
@@ -32,6 +32,10 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
     }
     if (strcmp(src->s, "cifar10") == 0) {
         ds->source = DS_CIFAR10;
+        return source_path(c, src, &ds->path);
+    }
+    if (strcmp(src->s, "cifar100") == 0) {
+        ds->source = DS_CIFAR100;
         return source_path(c, src, &ds->path);
     }
     if (strcmp(src->s, "svhn") == 0) {
@@ -60,7 +64,7 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
         }
         return ok;
     }
-    /* torchvision's data set names: the files they download are what idx(), cifar10() and svhn() read */
+    /* torchvision's data set names: which source reads their files (CIFAR10 and CIFAR100 by closeness) */
     static const char *const idx_sets[] = {
         "mnist", "fashionmnist", "fashion_mnist", "FashionMNIST", "MNIST", "kmnist", "KMNIST", "emnist", "EMNIST",
     };
@@ -75,12 +79,13 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
                    "svhn(\"DIR\")");
         return false;
     }
-    const char *best = name_closest(src->s, sema_sources, 4);
+    const char *best = name_closest(src->s, sema_sources, 5);
     if (best)
-        sema_error(c, src->loc, "unknown data source '%s'; did you mean '%s'? (the sources are: idx, cifar10, svhn, "
-                   "synthetic)", src->s, best);
+        sema_error(c, src->loc, "unknown data source '%s'; did you mean '%s'? (the sources are: idx, cifar10, "
+                   "cifar100, svhn, synthetic)", src->s, best);
     else
-        sema_error(c, src->loc, "unknown data source '%s' (the sources are: idx, cifar10, svhn, synthetic)", src->s);
+        sema_error(c, src->loc, "unknown data source '%s' (the sources are: idx, cifar10, cifar100, svhn, synthetic)",
+                   src->s);
     return false;
 }
 
@@ -251,6 +256,15 @@ DatasetInfo *sema_dataset(SemaCtx *c, const Item *it)
     }
     if (src_ok && ds->source == DS_CIFAR10 && ds->classes != 10) {
         sema_error(c, cl->value->loc, "CIFAR-10 has 10 classes, not %d", ds->classes);
+        ok = false;
+    }
+    if (src_ok && ds->source == DS_CIFAR100 && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {
+        sema_error(c, sh->value->loc, "CIFAR-100 images are [3, 32, 32]");
+        ok = false;
+    }
+    if (src_ok && ds->source == DS_CIFAR100 && ds->classes != 100 && ds->classes != 20) {
+        sema_error(c, cl->value->loc, "CIFAR-100 has 100 classes (its fine labels) or 20 superclasses (its coarse "
+                   "labels), not %d", ds->classes);
         ok = false;
     }
     if (src_ok && ds->source == DS_SVHN && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {

@@ -41,6 +41,12 @@ int rt_data_load_idx(const char *dir, int classes, int c, int h, int w, RtDatase
 int rt_data_load_cifar10(const char *dir, int classes, int c, int h, int w, RtDataset *out,
                          char *err, size_t errlen);
 
+/* CIFAR-100 binary version: train.bin and test.bin, in dir or in dir/cifar-100-binary. Each record
+ * is 2 label bytes (coarse, fine) and 3072 pixel bytes. classes = 100 reads the fine labels,
+ * classes = 20 the coarse ones (the superclasses); the declared shape must be [3, 32, 32]. */
+int rt_data_load_cifar100(const char *dir, int classes, int c, int h, int w, RtDataset *out,
+                          char *err, size_t errlen);
+
 /* SVHN's cropped digits: train_32x32.mat and test_32x32.mat in dir (what torchvision's SVHN
  * downloads), level-5 MAT-files holding X (uint8, 32 x 32 x 3 x N) and y (N labels 1..10, 10 the
  * digit 0, read as 0, as torchvision does). The declared shape must be [3, 32, 32]. */

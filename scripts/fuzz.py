@@ -58,7 +58,7 @@ TOKENS = ["model", "block", "dataset", "train", "on", "modularize", "reuse", "as
           "import", "{", "}", "(", ")", "[", "]", ",", "=", ":", "->", "+", "-", "*", "/", "conv", "mask",
           "linear", "maxpool", "avgpool", "gap", "flatten", "relu", "batchnorm", "dropout", "0", "1", "-1",
           "999999999999", "0.0", "1e308", "1e-300", "\"\"", "\"x\"", "k", "classes", "shape", "\n", "#",
-          "synthetic", "idx", "cifar10", "svhn", "cohesion", "coupling", "cross_entropy", "threshold", "epochs"]
+          "synthetic", "idx", "cifar10", "cifar100", "svhn", "cohesion", "coupling", "cross_entropy", "threshold", "epochs"]
 
 
 def mutate_text(rng, text, others):

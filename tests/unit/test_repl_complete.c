@@ -78,7 +78,7 @@ static void test_item_headers(void **st)
     assert_string_equal(offered(NULL, "train simcnn ", ""), "on");
     assert_string_equal(offered(NULL, "train simcnn on ", "f"), "fashion");
     assert_string_equal(offered(NULL, "reuse simcnn ", "a"), "as");
-    assert_string_equal(offered(NULL, "dataset d = ", ""), "cifar10 idx svhn synthetic");
+    assert_string_equal(offered(NULL, "dataset d = ", ""), "cifar10 cifar100 idx svhn synthetic");
     assert_string_equal(offered(NULL, "dataset d = synthetic(", ""), "n seed test");
     assert_string_equal(offered(NULL, "dataset d = idx(\"", "fash"), "<files>");
     assert_string_equal(offered(NULL, "import \"", "nn/"), "<files>");
