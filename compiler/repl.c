@@ -133,9 +133,11 @@ static char **complete(const char *text, int start, int end)
 {
     (void)end;
     Repl *r = completing;
-    ReplNames nm = { (const char *const *)r->names, (const char *const *)r->names + r->nmodels,
-                     (const char *const *)r->names + r->nmodels + r->ndatasets, r->nmodels, r->ndatasets,
-                     r->nblocks };
+    ReplNames nm = { 0 };
+    if (r->names) {   /* none before anything checked */
+        const char *const *v = (const char *const *)r->names;
+        nm = (ReplNames){ v, v + r->nmodels, v + r->nmodels + r->ndatasets, r->nmodels, r->ndatasets, r->nblocks };
+    }
     char *before = strndup(rl_line_buffer, (size_t)start);
     rl_attempted_completion_over = 1;
     if (!before)

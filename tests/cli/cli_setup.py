@@ -25,16 +25,16 @@ def setup(program):
 
 
 class Repl:
-    """mwtc repl s.mwt under a pty, in DIR: what it wrote so far, keys sent to it as a terminal
+    """mwtc repl s.mwt (or args) under a pty, in DIR: what it wrote so far, keys sent to it as a terminal
     sends them (Ctrl-C, Tab)."""
     current = None   # the session fail() shows
 
-    def __init__(self, mwtc, tmp):
+    def __init__(self, mwtc, tmp, args=("s.mwt",)):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             os.chdir(tmp)
             os.environ["HOME"] = tmp   # the history file goes there
-            os.execv(mwtc, [mwtc, "repl", "s.mwt"])
+            os.execv(mwtc, [mwtc, "repl"] + list(args))
         self.out = ""
         Repl.current = self
 

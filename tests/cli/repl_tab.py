@@ -47,6 +47,15 @@ def main():
         fail("the session exited %d" % status)
     if not os.path.exists(os.path.join(a.tmp, "tabby_trained.ckpt")):
         fail("no checkpoint")
+    # a session of nothing (no file, no names yet): Tab still completes a command and an option
+    s = Repl(a.mwtc, a.tmp, ())
+    at = s.wait_for("mwt> ", 0)
+    s.send("tra\t--ep\t1\n")
+    end = s.wait_for("mwt> ", s.wait_for("error", at))
+    if "has no train statement" not in s.out[at:end]:
+        fail("`tra<Tab>--ep<Tab>1` in an empty session did not run `train --epochs 1`")
+    if s.quit() != 0:
+        fail("the empty session exited with an error")
     print("ok: Tab completed a command, options, a model, a file and layers")
 
 
