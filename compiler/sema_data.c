@@ -250,30 +250,27 @@ DatasetInfo *sema_dataset(SemaCtx *c, const Item *it)
         sema_error(c, sh->value->loc, "idx images have one channel: shape must be [1, H, W]");
         ok = false;
     }
-    if (src_ok && ds->source == DS_CIFAR10 && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {
-        sema_error(c, sh->value->loc, "CIFAR-10 images are [3, 32, 32]");
-        ok = false;
-    }
-    if (src_ok && ds->source == DS_CIFAR10 && ds->classes != 10) {
-        sema_error(c, cl->value->loc, "CIFAR-10 has 10 classes, not %d", ds->classes);
-        ok = false;
-    }
-    if (src_ok && ds->source == DS_CIFAR100 && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {
-        sema_error(c, sh->value->loc, "CIFAR-100 images are [3, 32, 32]");
-        ok = false;
-    }
-    if (src_ok && ds->source == DS_CIFAR100 && ds->classes != 100 && ds->classes != 20) {
-        sema_error(c, cl->value->loc, "CIFAR-100 has 100 classes (its fine labels) or 20 superclasses (its coarse "
-                   "labels), not %d", ds->classes);
-        ok = false;
-    }
-    if (src_ok && ds->source == DS_SVHN && (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32)) {
-        sema_error(c, sh->value->loc, "SVHN's images are [3, 32, 32]");
-        ok = false;
-    }
-    if (src_ok && ds->source == DS_SVHN && ds->classes != 10) {
-        sema_error(c, cl->value->loc, "SVHN has 10 classes (the digits), not %d", ds->classes);
-        ok = false;
+    /* the sources of 32x32 colour images: that shape, and the class counts their labels give */
+    static const struct {
+        DataSource source;
+        const char *name, *classes;
+        int n1, n2;
+    } rgb32[] = {
+        { DS_CIFAR10, "CIFAR-10", "10 classes", 10, 10 },
+        { DS_CIFAR100, "CIFAR-100", "100 classes (its fine labels) or 20 superclasses (its coarse labels)", 100, 20 },
+        { DS_SVHN, "SVHN", "10 classes (the digits)", 10, 10 },
+    };
+    for (size_t i = 0; src_ok && i < sizeof rgb32 / sizeof *rgb32; i++) {
+        if (ds->source != rgb32[i].source)
+            continue;
+        if (ds->shape.d[0] != 3 || ds->shape.d[1] != 32 || ds->shape.d[2] != 32) {
+            sema_error(c, sh->value->loc, "%s images are [3, 32, 32]", rgb32[i].name);
+            ok = false;
+        }
+        if (ds->classes != rgb32[i].n1 && ds->classes != rgb32[i].n2) {
+            sema_error(c, cl->value->loc, "%s has %s, not %d", rgb32[i].name, rgb32[i].classes, ds->classes);
+            ok = false;
+        }
     }
     if (src_ok && ds->source == DS_SYNTHETIC && ds->syn_n < ds->classes) {
         sema_error(c, it->source->loc, "synthetic: n = %lld is fewer images than the %d classes", ds->syn_n, ds->classes);
