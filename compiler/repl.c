@@ -410,15 +410,13 @@ static int words(char *line, char **w, int max)
  * `train -o m.ckpt` runs training, `train m on d { ... }` is an item. */
 static int is_command(const char *line)
 {
-    static const char *const cmds[] = { "run", "check", "train", "eval", "modularize", "report", "reuse", "emit", "dump",
-                                        NULL };
     static const char *const items[] = { "train", "modularize", "reuse", NULL };
     size_t n = strcspn(line, " \t");
     const char *next = line + n + strspn(line + n, " \t");
-    for (int i = 0; cmds[i]; i++)
-        if (strlen(cmds[i]) == n && strncmp(line, cmds[i], n) == 0) {
+    for (int i = 0; repl_commands[i]; i++)
+        if (strlen(repl_commands[i]) == n && strncmp(line, repl_commands[i], n) == 0) {
             for (int k = 0; items[k]; k++)
-                if (!strcmp(cmds[i], items[k]) && *next && *next != '-' && *next != '#')
+                if (!strcmp(repl_commands[i], items[k]) && *next && *next != '-' && *next != '#')
                     return 0;
             return 1;
         }

@@ -119,11 +119,12 @@ static void offer_list(Out *o, const char *const *v)   /* NULL-terminated */
 
 static bool is(const char *a, const char *b) { return !strcmp(a, b); }
 
-static const char *const commands[] = { "run", "check", "train", "eval", "modularize", "report", "reuse", "emit", "dump",
-                                        NULL };
+const char *const repl_commands[] = { "run", "check", "train", "eval", "modularize", "report", "reuse", "emit", "dump",
+                                      NULL };
 static const char *const item_words[] = { "dataset", "block", "model", "train", "modularize", "reuse", "import", NULL };
 static const char *const repl_words[] = { ":help", ":show", ":reset", ":quit", NULL };
 static const char *const truth[] = { "true", "false", NULL };
+static const char *const terms[] = { "cross_entropy", "cohesion", "coupling", NULL };
 
 /* A command's words after its name. */
 static int complete_command(const Ctx *c, const char *first, const ReplNames *nm, Out *o)
@@ -142,7 +143,7 @@ static int complete_command(const Ctx *c, const char *first, const ReplNames *nm
         return o->n;
     }
     const char *opts[24];
-    int k = cli_options(is(first, "run") ? "run" : first, opts, 24);
+    int k = cli_options(first, opts, 24);
     /* an option already given is not offered again */
     for (int i = 0; i < k; i++) {
         bool given = false;
@@ -158,7 +159,6 @@ static int complete_command(const Ctx *c, const char *first, const ReplNames *nm
 static void complete_value(const char *key, Out *o)
 {
     static const char *const optimizers[] = { "sgd", NULL }, *const schedules[] = { "cosine", "constant", "step", NULL },
-                             *const terms[] = { "cross_entropy", "cohesion", "coupling", NULL },
                              *const gens[] = { "keep", "drop", NULL },
                              *const inits[] = { "linear", "kaiming_normal", NULL };
     if (is(key, "optimizer"))
@@ -247,7 +247,7 @@ static int complete_item(const Ctx *c, const char *kind, const ReplNames *nm, Ou
     if (is(prev, "="))
         complete_value(c->last[1], o);
     else if (is(prev, "+") || is(prev, "*"))
-        offer_list(o, (const char *const[]){ "cross_entropy", "cohesion", "coupling", NULL });
+        offer_list(o, terms);
     else if (in && in->ch == '(' && (is(prev, "(") || is(prev, ",")))
         complete_args(in->name, o);
     else if (in && in->ch == '[' && (is(prev, "[") || is(prev, ",")))
@@ -277,15 +277,15 @@ int repl_complete(const char *item, const char *before, const char *word, const 
         if (word[0] == ':') {
             offer_list(&o, repl_words);
         } else {
-            offer_list(&o, commands);
+            offer_list(&o, repl_commands);
             offer_list(&o, item_words);
         }
         return o.n;
     }
     const char *first = c.head[0];
     bool command = false;
-    for (int i = 0; commands[i]; i++)
-        command |= is(first, commands[i]);
+    for (int i = 0; repl_commands[i]; i++)
+        command |= is(first, repl_commands[i]);
     /* train, modularize and reuse start an item too: a name after them makes one */
     bool both = is(first, "train") || is(first, "modularize") || is(first, "reuse");
     if (!item && command && both && c.n == 1 && !c.in_string) {   /* the model's name, or an option */

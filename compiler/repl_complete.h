@@ -22,6 +22,9 @@ enum { REPL_COMPLETE_FILES = -1 };
 int repl_complete(const char *item, const char *before, const char *word, const ReplNames *names, const char **out,
                   int cap);
 
+/* The commands a REPL line may start with (NULL-terminated). */
+extern const char *const repl_commands[];
+
 /* The characters that end a word for completion: blanks and the language's
  * punctuation, so that `augment = [hf` completes `hf`. */
 extern const char repl_complete_breaks[];
