@@ -67,6 +67,7 @@ typedef struct Repl {
     /* what Tab completes: the session's names (as of its last check) and
      * the lines of the item being typed (NULL at a fresh prompt) */
     char **names;              /* models, then data sets, then blocks */
+    char ***params;            /* per block, its parameters' names (NULL-terminated) */
     int nmodels, ndatasets, nblocks;
     const char *item;
 } Repl;
@@ -136,7 +137,8 @@ static char **complete(const char *text, int start, int end)
     ReplNames nm = { 0 };
     if (r->names) {   /* none before anything checked */
         const char *const *v = (const char *const *)r->names;
-        nm = (ReplNames){ v, v + r->nmodels, v + r->nmodels + r->ndatasets, r->nmodels, r->ndatasets, r->nblocks };
+        nm = (ReplNames){ v, v + r->nmodels, v + r->nmodels + r->ndatasets, (const char *const *const *)r->params,
+                          r->nmodels, r->ndatasets, r->nblocks };
     }
     char *before = strndup(rl_line_buffer, (size_t)start);
     rl_attempted_completion_over = 1;
@@ -227,24 +229,37 @@ static void keep_names(Repl *r, const Compilation *c)
 {
     for (int i = 0; i < r->nmodels + r->ndatasets + r->nblocks; i++)
         free(r->names[i]);
-    free(r->names);
-    r->names = NULL;
+    for (int i = 0; i < r->nblocks; i++)
+        for (int j = 0; r->params[i] && r->params[i][j]; j++)
+            free(r->params[i][j]);
+    for (int i = 0; i < r->nblocks; i++)
+        free(r->params[i]);
+    free(r->names), free(r->params);
+    r->names = NULL, r->params = NULL;
     r->nmodels = r->ndatasets = r->nblocks = 0;
     if (!c)
         return;
     int n = c->prog.items.n, k = 0;
     char **v = n ? calloc((size_t)n, sizeof *v) : NULL;
-    if (!v)
+    char ***p = n ? calloc((size_t)n, sizeof *p) : NULL;
+    if (!v || !p) {
+        free(v), free(p);
         return;   /* no names to offer: Tab offers the rest */
+    }
     static const ItemKind kinds[] = { IT_MODEL, IT_DATASET, IT_BLOCK };
     int count[3] = { 0 };
     for (int j = 0; j < 3; j++)
         for (int i = 0; i < n; i++) {
             const Item *it = c->prog.items.v[i];
-            if (it->kind == kinds[j] && it->name && (v[k] = strdup(it->name)))
-                k++, count[j]++;
+            if (it->kind != kinds[j] || !it->name || !(v[k] = strdup(it->name)))
+                continue;
+            if (it->kind == IT_BLOCK && (p[count[2]] = calloc((size_t)it->params.n + 1, sizeof **p)))
+                for (int q = 0, m = 0; q < it->params.n; q++)   /* one that fails to copy is not offered */
+                    if ((p[count[2]][m] = strdup(((const Param *)it->params.v[q])->name)))
+                        m++;
+            k++, count[j]++;
         }
-    r->names = v;
+    r->names = v, r->params = p;
     r->nmodels = count[0], r->ndatasets = count[1], r->nblocks = count[2];
 }
 

@@ -9,6 +9,7 @@
 /* The names the session defines, each kind in its own list. */
 typedef struct ReplNames {
     const char *const *models, *const *datasets, *const *blocks;
+    const char *const *const *params;   /* per block, its parameters' names (NULL-terminated; NULL: none) */
     int nmodels, ndatasets, nblocks;
 } ReplNames;
 

@@ -42,6 +42,14 @@ def main():
     end = s.wait_for("mwt> ", at)
     if "linear -> 2" not in s.out[at:end] or "error" in s.out[at:end]:
         fail("the model typed with Tab did not check")
+    # a block's parameter, by its own name: `ke` alone would not check
+    s.send("block duo(width, kern = 3) { conv(width, k = kern) relu }\n")
+    at = s.wait_for("mwt> ", s.wait_for("ok", at))
+    s.send("model tab3 : [1, 8, 8] -> [2] { duo(4, ke\t= 1) gap linear(2) }\n")
+    end = s.wait_for("mwt> ", at + 1)
+    if "conv 1x1" not in s.out[at:end] or "error" in s.out[at:end]:
+        fail("`duo(4, ke<Tab>= 1)` did not give the block's kern = 1")
+    at = end
     status = s.quit()
     if status != 0:
         fail("the session exited %d" % status)
@@ -56,7 +64,7 @@ def main():
         fail("`tra<Tab>--ep<Tab>1` in an empty session did not run `train --epochs 1`")
     if s.quit() != 0:
         fail("the empty session exited with an error")
-    print("ok: Tab completed a command, options, a model, a file and layers")
+    print("ok: Tab completed a command, options, a model, a file, layers and a block's parameter")
 
 
 if __name__ == "__main__":

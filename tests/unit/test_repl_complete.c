@@ -9,7 +9,9 @@
 
 static const char *const models[] = { "simcnn", "small" }, *const datasets[] = { "fashion" },
                          *const blocks[] = { "conv_bn", "conv_bn_relu" };
-static const ReplNames names = { models, datasets, blocks, 2, 1, 2 };
+static const char *const conv_bn_params[] = { "out", "k", "stride", "bias", NULL };
+static const char *const *const params[] = { conv_bn_params, NULL };
+static const ReplNames names = { models, datasets, blocks, params, 2, 1, 2 };
 
 /* The candidates, sorted, joined by spaces ("<files>" for a path). */
 static const char *offered(const char *item, const char *before, const char *word)
@@ -94,6 +96,8 @@ static void test_item_bodies(void **st)
     assert_string_equal(offered(model, "conv(32, ", ""), "bias k pad stride");
     assert_string_equal(offered(model, "conv(32, k = 5, bias = ", ""), "false true");
     assert_string_equal(offered(model, "maxpool(2, ", ""), "k stride");
+    assert_string_equal(offered(model, "conv_bn(32, ", "s"), "stride");   /* a block's parameters */
+    assert_string_equal(offered(model, "conv_bn_relu(32, ", ""), "");     /* one without a list */
     assert_string_equal(offered(model, "modular { conv(8) ", "ba"), "batchnorm");
     assert_string_equal(offered(model, "residual(shortcut = { ", "c"), "conv conv_bn conv_bn_relu");
     assert_string_equal(offered(NULL, "model m : [1, 8, 8] -> [2] { conv(4) ", "g"), "gap");
