@@ -229,11 +229,11 @@ static void keep_names(Repl *r, const Compilation *c)
 {
     for (int i = 0; i < r->nmodels + r->ndatasets + r->nblocks; i++)
         free(r->names[i]);
-    for (int i = 0; i < r->nblocks; i++)
+    for (int i = 0; i < r->nblocks; i++) {
         for (int j = 0; r->params[i] && r->params[i][j]; j++)
             free(r->params[i][j]);
-    for (int i = 0; i < r->nblocks; i++)
         free(r->params[i]);
+    }
     free(r->names), free(r->params);
     r->names = NULL, r->params = NULL;
     r->nmodels = r->ndatasets = r->nblocks = 0;

@@ -253,8 +253,7 @@ static int complete_item(const Ctx *c, const char *kind, const ReplNames *nm, Ou
         for (int i = 0; model && nm->params && i < nm->nblocks; i++)   /* a block's call: its parameters */
             if (is(in->name, nm->blocks[i]) && nm->params[i])
                 offer_list(o, nm->params[i]);
-    }
-    else if (in && in->ch == '[' && (is(prev, "[") || is(prev, ",")))
+    } else if (in && in->ch == '[' && (is(prev, "[") || is(prev, ",")))
         offer_list(o, (const char *const[]){ "random_crop", "hflip", NULL });
     else if (in && in->ch == '{' && model)   /* the body, modular's, residual's, a shortcut's */
         complete_layers(nm, o);
