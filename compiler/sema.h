@@ -79,7 +79,7 @@ typedef struct Checked {
  * accepts, and what the REPL's Tab offers there. */
 extern const char *const sema_train_keys[], *const sema_modularize_keys[], *const sema_reuse_keys[],
     *const sema_dataset_keys[];
-/* The data sources (NULL-terminated). */
+/* The data sources by name, in DataSource's order (NULL-terminated). */
 extern const char *const sema_sources[];
 
 /* Checks every item of the program; reports every error it finds. Returns

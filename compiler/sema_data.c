@@ -23,25 +23,16 @@ static bool source_path(SemaCtx *c, const Expr *src, const char **path)
 }
 
 const char *const sema_sources[] = { "idx", "cifar10", "cifar100", "svhn", "synthetic", NULL };
+_Static_assert(DS_IDX == 0 && DS_CIFAR10 == 1 && DS_CIFAR100 == 2 && DS_SVHN == 3 && DS_SYNTHETIC == 4,
+               "sema_sources lists the sources in DataSource's order");
 
 static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
 {
-    if (strcmp(src->s, "idx") == 0) {
-        ds->source = DS_IDX;
-        return source_path(c, src, &ds->path);
-    }
-    if (strcmp(src->s, "cifar10") == 0) {
-        ds->source = DS_CIFAR10;
-        return source_path(c, src, &ds->path);
-    }
-    if (strcmp(src->s, "cifar100") == 0) {
-        ds->source = DS_CIFAR100;
-        return source_path(c, src, &ds->path);
-    }
-    if (strcmp(src->s, "svhn") == 0) {
-        ds->source = DS_SVHN;
-        return source_path(c, src, &ds->path);
-    }
+    for (int k = DS_IDX; k < DS_SYNTHETIC; k++)   /* the sources that read a directory */
+        if (strcmp(src->s, sema_sources[k]) == 0) {
+            ds->source = (DataSource)k;
+            return source_path(c, src, &ds->path);
+        }
     if (strcmp(src->s, "synthetic") == 0) {
         static const ParamSpec specs[] = { { "n", P_INT, false }, { "test", P_INT, false }, { "seed", P_INT, false } };
         Value v[3];

@@ -144,36 +144,37 @@ static void known(const char *fmt, const char *item, const char *before)
 static void test_offered_words_check(void **st)
 {
     (void)st;
-    const char *data = "dataset fashion = synthetic(n = 64, test = 16) { classes = 2 shape = [1, 8, 8] }\n";
-    char fmt[1024];
-    snprintf(fmt, sizeof fmt, "%smodel simcnn : [1, 8, 8] -> [2] { conv(4, %%s = 1) relu gap linear(2) }\n", data);
-    known(fmt, "model simcnn : [1, 8, 8] -> [2] {", "conv(4, ");
-    snprintf(fmt, sizeof fmt, "%smodel simcnn : [1, 8, 8] -> [2] { conv(4) relu maxpool(2, %%s = 2) gap linear(2) }\n",
-             data);
-    known(fmt, "model simcnn : [1, 8, 8] -> [2] {", "maxpool(2, ");
-    const char *model = "model simcnn : [1, 8, 8] -> [2] { modular { conv(4) } relu gap linear(2) }\n";
-    snprintf(fmt, sizeof fmt, "%s%strain simcnn on fashion { %%s = 1 }\n", data, model);
-    known(fmt, "train simcnn on fashion {", "");
-    snprintf(fmt, sizeof fmt, "%s%strain simcnn on fashion { schedule = %%s }\n", data, model);
-    known(fmt, "train simcnn on fashion {", "schedule = ");
-    snprintf(fmt, sizeof fmt, "%s%strain simcnn on fashion { schedule = step(%%s = 1) }\n", data, model);
-    known(fmt, "train simcnn on fashion {", "schedule = step(");
-    snprintf(fmt, sizeof fmt, "%s%strain simcnn on fashion { optimizer = %%s(lr = 0.1) }\n", data, model);
-    known(fmt, "train simcnn on fashion {", "optimizer = ");
-    snprintf(fmt, sizeof fmt, "%s%strain simcnn on fashion { optimizer = sgd(%%s = 0.1) }\n", data, model);
-    known(fmt, "train simcnn on fashion {", "optimizer = sgd(");
-    snprintf(fmt, sizeof fmt, "%s%strain simcnn on fashion { loss = cross_entropy + %%s }\n", data, model);
-    known(fmt, "train simcnn on fashion {", "loss = cross_entropy + ");
-    snprintf(fmt, sizeof fmt, "%s%strain simcnn on fashion { mask_init = %%s }\n", data, model);
-    known(fmt, "train simcnn on fashion {", "mask_init = ");
-    snprintf(fmt, sizeof fmt, "%s%smodularize simcnn { generators = %%s }\n", data, model);
-    known(fmt, "modularize simcnn {", "generators = ");
-    snprintf(fmt, sizeof fmt, "dataset fashion = %%s(n = 64) { classes = 2 shape = [1, 8, 8] }\n");
-    known(fmt, NULL, "dataset fashion = ");
-    snprintf(fmt, sizeof fmt, "dataset fashion = synthetic(%%s = 8) { classes = 2 shape = [1, 8, 8] }\n");
-    known(fmt, NULL, "dataset fashion = synthetic(");
-    snprintf(fmt, sizeof fmt, "dataset fashion = synthetic() { classes = 2 shape = [1, 8, 8] augment = [%%s] }\n");
-    known(fmt, "dataset fashion = synthetic() {", "augment = [");
+    const char *data = "dataset fashion = synthetic(n = 64, test = 16) { classes = 2 shape = [1, 8, 8] }\n",
+               *model = "model simcnn : [1, 8, 8] -> [2] { modular { conv(4) } relu gap linear(2) }\n",
+               *in_model = "model simcnn : [1, 8, 8] -> [2] {", *in_train = "train simcnn on fashion {";
+    /* the program around each word (with: 1 after the data set, 2 after it and a masked model),
+     * the item typed so far and the line before the word */
+    static const struct {
+        int with;
+        const char *text, *before;
+        int item;   /* 0 none, 1 in_model, 2 in_train, 3 in a modularize statement, 4 in a data set */
+    } cases[] = {
+        { 1, "model simcnn : [1, 8, 8] -> [2] { conv(4, %s = 1) relu gap linear(2) }", "conv(4, ", 1 },
+        { 1, "model simcnn : [1, 8, 8] -> [2] { conv(4) relu maxpool(2, %s = 2) gap linear(2) }", "maxpool(2, ", 1 },
+        { 2, "train simcnn on fashion { %s = 1 }", "", 2 },
+        { 2, "train simcnn on fashion { schedule = %s }", "schedule = ", 2 },
+        { 2, "train simcnn on fashion { schedule = step(%s = 1) }", "schedule = step(", 2 },
+        { 2, "train simcnn on fashion { optimizer = %s(lr = 0.1) }", "optimizer = ", 2 },
+        { 2, "train simcnn on fashion { optimizer = sgd(%s = 0.1) }", "optimizer = sgd(", 2 },
+        { 2, "train simcnn on fashion { loss = cross_entropy + %s }", "loss = cross_entropy + ", 2 },
+        { 2, "train simcnn on fashion { mask_init = %s }", "mask_init = ", 2 },
+        { 2, "modularize simcnn { generators = %s }", "generators = ", 3 },
+        { 0, "dataset fashion = %s(n = 64) { classes = 2 shape = [1, 8, 8] }", "dataset fashion = ", 0 },
+        { 0, "dataset fashion = synthetic(%s = 8) { classes = 2 shape = [1, 8, 8] }", "dataset fashion = synthetic(", 0 },
+        { 0, "dataset fashion = synthetic() { classes = 2 shape = [1, 8, 8] augment = [%s] }", "augment = [", 4 },
+    };
+    const char *items[] = { NULL, in_model, in_train, "modularize simcnn {", "dataset fashion = synthetic() {" };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char fmt[1024];
+        snprintf(fmt, sizeof fmt, "%s%s%s\n", cases[i].with >= 1 ? data : "", cases[i].with >= 2 ? model : "",
+                 cases[i].text);
+        known(fmt, items[cases[i].item], cases[i].before);
+    }
 }
 
 /* Any text: no crash (the ASan build runs this), every candidate starts
