@@ -2,6 +2,7 @@
  * and many modules evaluated together, sharing the nodes before their first
  * mask and one JIT, where a layer's calls in every module share one
  * compiled body. */
+#include "rt_hash.h"
 #include "run.h"
 
 #include <stdatomic.h>
@@ -336,11 +337,9 @@ int run_modules_eval(Arena *a, RunModel *full, const RtDataset *ds, const RtNorm
         return -1;
     }
     for (int k = 0; k < n; k++) {   /* FNV-1a of each, to compare only those that may be equal */
-        uint64_t v = 0xcbf29ce484222325ull;
-        for (long long i = 0; i < kernels; i++)
-            v = (v ^ keeps[k * kernels + i]) * 0x100000001b3ull;
-        for (long long i = 0; inner && i < ninner * kernels; i++)
-            v = (v ^ inner[k * ninner * kernels + i]) * 0x100000001b3ull;
+        uint64_t v = rt_fnv(RT_FNV_SEED, keeps + k * kernels, (size_t)kernels);
+        if (inner)
+            v = rt_fnv(v, inner + k * ninner * kernels, (size_t)(ninner * kernels));
         h[k] = v, first[k] = k;
         for (int j = 0; j < k && first[k] == k; j++)
             if (first[j] == j && h[j] == v && same_module(keeps, inner, ninner, kernels, j, k))

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "rt_hash.h"
 #include "sema_int.h"
 
 void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...)
@@ -18,13 +19,10 @@ void sema_error(SemaCtx *c, Loc loc, const char *fmt, ...)
     }
     va_end(again);
     va_end(ap);
-    unsigned long h = 1469598103934665603UL;   /* FNV-1a of the place and the message */
-    const void *fp = loc.file;
-    for (size_t i = 0; i < sizeof fp; i++)
-        h = (h ^ ((const unsigned char *)&fp)[i]) * 1099511628211UL;
-    h = (h ^ (unsigned long)loc.line) * 1099511628211UL, h = (h ^ (unsigned long)loc.col) * 1099511628211UL;
-    for (const char *p = buf; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211UL;
+    const void *fp = loc.file;                 /* the place and the message */
+    uint64_t h = rt_fnv(RT_FNV_SEED, &fp, sizeof fp);
+    h = rt_fnv(rt_fnv(h, &loc.line, sizeof loc.line), &loc.col, sizeof loc.col);
+    h = rt_fnv(h, buf, strlen(buf));
     for (int i = 0; i < c->nsaid; i++)
         if (c->said[i] == h)
             return;

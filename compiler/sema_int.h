@@ -1,6 +1,8 @@
 /* Shared between the sema_*.c files; not part of the compiler's interface. */
 #ifndef MWT_SEMA_INT_H
 #define MWT_SEMA_INT_H
+#include <stdint.h>
+
 #include "names.h"
 #include "sema.h"
 
@@ -52,7 +54,7 @@ typedef struct SemaCtx {
     /* errors said so far, as hashes of place and message: a model's
      * expansion goes on past an error, and a block called many times would
      * say the same one at every call */
-    unsigned long said[256];
+    uint64_t said[256];
     int nsaid;
 } SemaCtx;
 

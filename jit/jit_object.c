@@ -26,6 +26,7 @@
 #include <llvm-c/Error.h>
 
 #include "jit_int.h"
+#include "rt_hash.h"
 #include "rt_pool.h"
 
 /* A part's calls make up to two modules: those of kernels that want the
@@ -43,29 +44,20 @@ typedef struct Part {
     char err[512];
 } Part;
 
-/* FNV-1a, 64 bits. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
-}
-
-static uint64_t fnv_str(uint64_t h, const char *s) { return fnv(h, s, strlen(s) + 1); }
+static uint64_t fnv_str(uint64_t h, const char *s) { return rt_fnv(h, s, strlen(s) + 1); }
 
 /* 128 bits of key: two FNV streams from different seeds over the same bytes. */
 static void cache_key(const Jit *j, const JitCall *calls, int n, uint64_t key[2])
 {
-    static const uint64_t seed[2] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull };
+    static const uint64_t seed[2] = { RT_FNV_SEED, 0x84222325cbf29ce4ull };
     unsigned maj, min, pat;
     LLVMGetVersion(&maj, &min, &pat);
     unsigned ver[3] = { maj, min, pat };
     for (int k = 0; k < 2; k++) {
-        uint64_t h = fnv(seed[k], MAGIC, sizeof MAGIC);
-        h = fnv(h, ver, sizeof ver);
+        uint64_t h = rt_fnv(seed[k], MAGIC, sizeof MAGIC);
+        h = rt_fnv(h, ver, sizeof ver);
         h = fnv_str(fnv_str(fnv_str(h, j->triple), j->cpu), j->features);
-        h = fnv(h, mwt_kernels_bc, mwt_kernels_bc_len);
+        h = rt_fnv(h, mwt_kernels_bc, mwt_kernels_bc_len);
         h = fnv_str(h, mwt_jit_source_id);
         for (int i = 0; i < n; i++) {
             const JitCall *c = &calls[i];
@@ -73,7 +65,7 @@ static void cache_key(const Jit *j, const JitCall *calls, int n, uint64_t key[2]
             int nc = 0;
             for (const char *s = c->sig; *s; s++)
                 nc += jit_sig_const(*s);
-            h = fnv(h, c->consts, sizeof(double) * (size_t)nc);
+            h = rt_fnv(h, c->consts, sizeof(double) * (size_t)nc);
         }
         key[k] = h;
     }
@@ -128,7 +120,7 @@ static int cache_read(const char *path, LLVMMemoryBufferRef *obj, int *nparts)
         if (fread(&size, 8, 1, f) != 1 || fread(&sum, 8, 1, f) != 1 || size == 0 || size > (1ull << 31))
             goto done;
         char *buf = malloc((size_t)size);
-        if (!buf || fread(buf, 1, (size_t)size, f) != size || fnv(0xcbf29ce484222325ull, buf, (size_t)size) != sum) {
+        if (!buf || fread(buf, 1, (size_t)size, f) != size || rt_fnv(RT_FNV_SEED, buf, (size_t)size) != sum) {
             free(buf);
             goto done;
         }
@@ -158,7 +150,7 @@ static void cache_write(const char *path, LLVMMemoryBufferRef *obj, int n)
     int ok = fwrite(MAGIC, 1, 8, f) == 8 && fwrite(&count, 4, 1, f) == 1;
     for (int i = 0; ok && i < n; i++) {
         uint64_t size = LLVMGetBufferSize(obj[i]);
-        uint64_t sum = fnv(0xcbf29ce484222325ull, LLVMGetBufferStart(obj[i]), (size_t)size);
+        uint64_t sum = rt_fnv(RT_FNV_SEED, LLVMGetBufferStart(obj[i]), (size_t)size);
         ok = fwrite(&size, 8, 1, f) == 1 && fwrite(&sum, 8, 1, f) == 1 &&
              fwrite(LLVMGetBufferStart(obj[i]), 1, (size_t)size, f) == size;
     }
