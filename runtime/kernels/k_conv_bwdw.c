@@ -21,7 +21,9 @@ typedef struct {
  * 0.71-0.80 s -> 0.66-0.69, 2048 -> 2048 3.3-3.8 -> 2.8-2.9); with 512
  * channels of dy (2 MB a block), whose re-reads L3 holds, the groups were
  * level or up to 5% slower (3x3 stride 2 256 -> 512 at 7x7, 1x1 2048 ->
- * 512, 512 -> 512 at 4x4), as were groups of 1 << 16 and 1 << 18 floats. */
+ * 512, 512 -> 512 at 4x4), as were groups of 1 << 16 and 1 << 18 floats.
+ * Blocks of more than 1 << 18 floats in groups, measured again: one thread
+ * 8-9% faster at 4x4 x 512, two threads within +-5% either way: not taken. */
 enum { K_BWW_DY_MAX = 1 << 20, K_BWW_DY_FLOATS = 1 << 17 };
 
 /* The weight gradient from the padded input rows too (k_bwdw_rows), where
@@ -94,26 +96,39 @@ int k_bwdw_splits(int C, int G, int threads)
     return k_max(1, k_min(cs, C / 16));
 }
 
-/* A weight gradient unit's sums (taps [kda, kdb) of every tile row, and
- * the bias's) to zero before its blocks add to them. */
-static void k_bwdw_zero(float *restrict acc, float *restrict dbacc, const KBwdWWs *g, int K, int kda, int kdb)
+/* A unit's first block stores 0 + its tile's sum: the value the sums had
+ * when they were zeroed first and added to (the same bits, one pass less). */
+static inline void k_bwdw_add(float *restrict sum, float v, int first)
 {
-    for (int k = 0; k < g->Kp; k++)
-        for (int kd = kda; kd < kdb; kd++)
-            acc[(long)k * g->Kdp + kd] = 0.0f;
-    for (int k = 0; k < K; k++)
-        dbacc[k] = 0.0f;
+    *sum = (first ? 0.0f : *sum) + v;
+}
+
+/* A unit's sums: its chunk's own rows of dwpart where the dot tiles cover
+ * K x Kd exactly (no padding rows or taps), so that nothing is copied out
+ * (at 1x1 2048 -> 2048 a chunk's sums are 16 MB, written, read and written
+ * again for each unit of 256 columns); else the scratch's. (One thread,
+ * bench_kernels: 1x1 2048 -> 2048 at 4x4 194-200 ms against 203-214, the
+ * other layers level.) */
+static float *k_bwdw_acc(const KBwdWWs *g, float *restrict ws, float *restrict dwpart, int ch, int K, int Kd)
+{
+    return g->Kp == K && g->Kdp == Kd ? dwpart + (long)ch * K * Kd : ws + g->acc;
 }
 
 /* A unit's sums out: chunk ch's weights of taps [kda, kde) (the rest of
- * the tile rows are padding) and, when db, its bias. */
-static void k_bwdw_out(const float *restrict acc, const float *restrict dbacc, const KBwdWWs *g, float *restrict dwpart,
-                       float *restrict dbpart, int db, int ch, int K, int Kd, int kda, int kde)
+ * the tile rows are padding) unless they are already there (k_bwdw_acc),
+ * zeros where the unit had no block, and, when db, its bias. */
+static void k_bwdw_out(float *restrict acc, const float *restrict dbacc, const KBwdWWs *g, float *restrict dwpart,
+                       float *restrict dbpart, int db, int ch, int K, int Kd, int kda, int kde, int blocks)
 {
     float *dw = dwpart + (long)ch * K * Kd;
-    for (int k = 0; k < K; k++)
-        for (int kd = kda; kd < kde; kd++)
-            dw[(long)k * Kd + kd] = acc[(long)k * g->Kdp + kd];
+    if (!blocks)
+        for (int k = 0; k < g->Kp; k++)
+            for (int kd = kda; kd < kde; kd++)
+                acc[(long)k * g->Kdp + kd] = 0.0f;
+    if (acc != dw)
+        for (int k = 0; k < K; k++)
+            for (int kd = kda; kd < kde; kd++)
+                dw[(long)k * Kd + kd] = acc[(long)k * g->Kdp + kd];
     if (db)
         for (int k = 0; k < K; k++)
             dbpart[(long)ch * K + k] = dbacc[k];
@@ -131,7 +146,7 @@ static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float
 {
     int Kd = C * R * S, mrd = k_dot_mr(simd), OWv = g->OWv, nv = OWv / 16;   /* simd 16: k_bwdw_rows_ok */
     long plane = (long)C * g->HP * g->WP;
-    float *dyc = ws + g->dyc, *xp = ws + g->xp, *acc = ws + g->acc, *dbacc = ws + g->dbacc;
+    float *dyc = ws + g->dyc, *xp = ws + g->xp, *dbacc = ws + g->dbacc;
     int *boff = (int *)(ws + g->boff), *btab = (int *)(ws + g->btab);
     for (int c = 0; c < C; c++)
         for (int r = 0; r < R; r++)
@@ -140,9 +155,11 @@ static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float
     for (int u = lo; u < hi; u++) {
         int ch, n0, n1, c0, c1;
         k_bwdw_unit(u, N, G, C, CS, &ch, &n0, &n1, &c0, &c1);
-        int db = dbpart && u % CS == 0, kda = c0 * R * S, kdb = c1 == C ? g->Kdp : c1 * R * S;
-        k_bwdw_zero(acc, dbacc, g, K, kda, kdb);
-        for (long t = (long)n0 * OH; t < (long)n1 * OH;) {
+        int db = dbpart && u % CS == 0, kda = c0 * R * S, kdb = c1 == C ? g->Kdp : c1 * R * S, first = 1;
+        float *acc = k_bwdw_acc(g, ws, dwpart, ch, K, Kd);
+        for (int k = 0; k < K; k++)
+            dbacc[k] = 0.0f;
+        for (long t = (long)n0 * OH; t < (long)n1 * OH; first = 0) {
             int nrows = k_blk_next(t, n1, OH, g->T);
             for (long q = t, n, run = 0; q < t + nrows; run++) {
                 int oh, rows = k_blk_run(q, t + nrows, OH, &n, &oh);
@@ -178,7 +195,7 @@ static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float
                     k_dot_rows_4x4(nrows, nv, ap, OWv, bp, btab, out);
                     K_UNROLL for (int i = 0; i < mrd; i++)
                         K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                            acc[(long)(k0 + i) * g->Kdp + kd0 + j] += out[i * K_DOT_NR + j];
+                            k_bwdw_add(&acc[(long)(k0 + i) * g->Kdp + kd0 + j], out[i * K_DOT_NR + j], first);
                 }
             }
             if (db)
@@ -186,7 +203,7 @@ static void k_bwdw_rows(const float *restrict x, const float *restrict dy, float
                     dbacc[k] += k_sum(dyc + (long)k * nrows * OWv, (long)nrows * OWv);
             t += nrows;
         }
-        k_bwdw_out(acc, dbacc, g, dwpart, dbpart, db, ch, K, Kd, kda, c1 * R * S);
+        k_bwdw_out(acc, dbacc, g, dwpart, dbpart, db, ch, K, Kd, kda, c1 * R * S, !first);
     }
 }
 
@@ -197,7 +214,7 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
     KBwdWWs g = k_bwdw_ws(C, H, W, K, R, S, stride, pad, OH, OW, simd);
     int Kd = C * R * S, v = simd >= 16 ? 16 : 8, mrd = k_dot_mr(simd);
     long ld = g.ld;
-    float *col = ws + g.col, *dyc = ws + g.dyc, *acc = ws + g.acc, *dbacc = ws + g.dbacc;
+    float *col = ws + g.col, *dyc = ws + g.dyc, *dbacc = ws + g.dbacc;
     if (lo >= hi)
         return;
     if (g.rows) {
@@ -215,9 +232,11 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
          * the padding rows) */
         int ch, n0, n1, c0, c1;
         k_bwdw_unit(u, N, G, C, CS, &ch, &n0, &n1, &c0, &c1);
-        int db = dbpart && u % CS == 0, kda = c0 * R * S, kdb = c1 == C ? g.Kdp : c1 * R * S;
-        k_bwdw_zero(acc, dbacc, &g, K, kda, kdb);
-        for (long t = (long)n0 * OH; t < (long)n1 * OH;) {
+        int db = dbpart && u % CS == 0, kda = c0 * R * S, kdb = c1 == C ? g.Kdp : c1 * R * S, first = 1;
+        float *acc = k_bwdw_acc(&g, ws, dwpart, ch, K, Kd);
+        for (int k = 0; k < K; k++)
+            dbacc[k] = 0.0f;
+        for (long t = (long)n0 * OH; t < (long)n1 * OH; first = 0) {
             int nrows = k_blk_next(t, n1, OH, g.T), qb = (int)k_rup((long)nrows * OW, v);
             k_im2col(x, col, ld, ws + g.xp, t, nrows, qb, g.T, C, c0, c1, H, W, R, S, stride, pad, pad, OH, OW);
             /* dy's rows in place when the block is one whole image of whole
@@ -243,7 +262,7 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
                         k_dot(simd, qb / v, ap, bp, out);
                         K_UNROLL for (int i = 0; i < mrd; i++)
                             K_UNROLL for (int j = 0; j < K_DOT_NR; j++)
-                                acc[(long)(k0 + i) * g.Kdp + kd0 + j] += out[i * K_DOT_NR + j];
+                                k_bwdw_add(&acc[(long)(k0 + i) * g.Kdp + kd0 + j], out[i * K_DOT_NR + j], first);
                     }
                 }
             }
@@ -252,6 +271,6 @@ void k_conv2d_bwd_w(const float *restrict x, const float *restrict dy, float *re
                     dbacc[k] += k_sum(dyr + (long)k * ldy, qb);
             t += nrows;
         }
-        k_bwdw_out(acc, dbacc, &g, dwpart, dbpart, db, ch, K, Kd, kda, c1 * R * S);
+        k_bwdw_out(acc, dbacc, &g, dwpart, dbpart, db, ch, K, Kd, kda, c1 * R * S, !first);
     }
 }

@@ -380,9 +380,14 @@ static void test_conv(void **state)
         assert_false(k_conv_rows_ok(16, 3, 3, 2, 32, simd));
         assert_int_equal(k_conv_rows_ok(16, 3, 3, 1, 14, simd), simd == 16);
     }
-    /* one chunk; more chunks than images (empty chunks give zeros) */
+    /* one chunk; more chunks than images (empty chunks give zeros), also
+     * where a chunk's sums are its own rows of the parts (k_bwdw_acc: K and
+     * C * R * S whole dot tiles), from an im2col and from the rows */
     conv_case(&shapes[1], 1);
     conv_case(&shapes[3], 8);
+    static const KtConvShape whole[] = { { 3, 4, 6, 6, 8, 1, 1, 1, 0 }, { 3, 4, 16, 16, 8, 5, 5, 1, 2 } };
+    for (size_t i = 0; i < sizeof whole / sizeof *whole; i++)
+        conv_case(&whole[i], 8), conv_case(&whole[i], 2);
 }
 
 /* k_op over all the taps equals, to the bit, k_op over the first ones
