@@ -187,7 +187,7 @@ static void complete_args(const char *call, Out *o)
         { "dropout", { "p", NULL } },                         { "residual", { "shortcut", NULL } },
         { "sgd", { "lr", "momentum", "nesterov", "weight_decay", NULL } },
         { "step", { "every", "gamma", NULL } },               { "synthetic", { "n", "test", "seed", NULL } },
-        { "random_crop", { "pad", NULL } },
+        { "random_crop", { "pad", NULL } },                   { "svhn", { "extra", NULL } },
     };
     for (size_t i = 0; i < sizeof calls / sizeof *calls; i++)
         if (is(call, calls[i].call))

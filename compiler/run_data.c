@@ -49,7 +49,7 @@ int run_data_load(const DatasetInfo *d, int threads, RtDataset *out, RtNormalize
     case DS_IDX: rc = rt_data_load_idx(dir, d->classes, c, h, w, out, err, errlen); break;
     case DS_CIFAR10: rc = rt_data_load_cifar10(dir, d->classes, c, h, w, out, err, errlen); break;
     case DS_CIFAR100: rc = rt_data_load_cifar100(dir, d->classes, c, h, w, out, err, errlen); break;
-    case DS_SVHN: rc = rt_data_load_svhn(dir, d->classes, c, h, w, out, err, errlen); break;
+    case DS_SVHN: rc = rt_data_load_svhn(dir, d->classes, d->svhn_extra, c, h, w, out, err, errlen); break;
     default:
         rc = rt_data_synthetic(d->classes, c, h, w, (size_t)d->syn_n, (size_t)d->syn_test, (uint64_t)d->syn_seed,
                                threads, out, err, errlen);

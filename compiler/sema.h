@@ -12,7 +12,8 @@ typedef struct DatasetInfo {
     const Item *item;
     const char *name;
     DataSource source;
-    const char *path;          /* idx, cifar10 */
+    const char *path;          /* the sources that read a directory */
+    bool svhn_extra;           /* svhn(DIR, extra = true): extra_32x32.mat's images train too */
     long long syn_n, syn_test, syn_seed;
     int classes;
     Shape shape;

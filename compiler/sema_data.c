@@ -6,19 +6,35 @@
 
 enum { MAX_CLASSES = 256 };    /* labels are bytes in every loader */
 
-static bool source_path(SemaCtx *c, const Expr *src, const char **path)
+/* The directory a source reads, its first argument; svhn's named
+ * `extra` after it. */
+static bool source_path(SemaCtx *c, const Expr *src, DatasetInfo *ds)
 {
-    const Arg *g = src->args.n == 1 ? src->args.v[0] : NULL;
+    bool svhn = ds->source == DS_SVHN;
+    const Arg *g = src->args.n == 1 || (svhn && src->args.n > 1) ? src->args.v[0] : NULL;
     if (!g || (g->name && strcmp(g->name, "path") != 0) || g->value->kind != EX_STRING) {
-        sema_error(c, src->loc, "%s takes one argument, the directory of the files as a string: %s(\"dir\")",
-                   src->s, src->s);
+        if (svhn)
+            sema_error(c, src->loc, "svhn takes the directory of the files as a string, then extra = true or "
+                       "false: svhn(\"dir\") or svhn(\"dir\", extra = true)");
+        else
+            sema_error(c, src->loc, "%s takes one argument, the directory of the files as a string: %s(\"dir\")",
+                       src->s, src->s);
         return false;
+    }
+    if (svhn && src->args.n > 1) {
+        static const ParamSpec specs[] = { { "extra", P_BOOL, false } };
+        Vec rest = { src->args.v + 1, src->args.n - 1, src->args.n - 1 };
+        Value v;
+        bool given;
+        if (!sema_bind(c, "svhn", src->loc, specs, 1, &rest, NULL, &v, &given))
+            return false;
+        ds->svhn_extra = given && v.b;
     }
     if (!g->value->s[0]) {
         sema_error(c, g->value->loc, "the directory of %s is empty", src->s);
         return false;
     }
-    *path = g->value->s;
+    ds->path = g->value->s;
     return true;
 }
 
@@ -31,7 +47,7 @@ static bool source(SemaCtx *c, const Expr *src, DatasetInfo *ds)
     for (int k = DS_IDX; k < DS_SYNTHETIC; k++)   /* the sources that read a directory */
         if (strcmp(src->s, sema_sources[k]) == 0) {
             ds->source = (DataSource)k;
-            return source_path(c, src, &ds->path);
+            return source_path(c, src, ds);
         }
     if (strcmp(src->s, "synthetic") == 0) {
         static const ParamSpec specs[] = { { "n", P_INT, false }, { "test", P_INT, false }, { "seed", P_INT, false } };

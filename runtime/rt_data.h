@@ -49,9 +49,10 @@ int rt_data_load_cifar100(const char *dir, int classes, int c, int h, int w, RtD
 
 /* SVHN's cropped digits: train_32x32.mat and test_32x32.mat in dir (what torchvision's SVHN
  * downloads), level-5 MAT-files holding X (uint8, 32 x 32 x 3 x N) and y (N labels 1..10, 10 the
- * digit 0, read as 0, as torchvision does). The declared shape must be [3, 32, 32]. */
-int rt_data_load_svhn(const char *dir, int classes, int c, int h, int w, RtDataset *out, char *err,
-                      size_t errlen);
+ * digit 0, read as 0, as torchvision does). extra != 0: extra_32x32.mat's images (torchvision's
+ * split "extra") follow train's in the training set. The declared shape must be [3, 32, 32]. */
+int rt_data_load_svhn(const char *dir, int classes, int extra, int c, int h, int w, RtDataset *out,
+                      char *err, size_t errlen);
 
 /* A learnable, class-dependent data set made from seed: each class has a smooth random prototype,
  * each sample is its class's prototype shifted, rescaled and noised. Labels are balanced

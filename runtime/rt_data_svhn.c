@@ -118,9 +118,11 @@ static int read_sub(MatIn *m, uint32_t *type, uint32_t *bytes, unsigned char *bu
 }
 
 /* What a file gave: its X's pixels (N images, C x H x W) and its labels. */
+/* X and y of one file, after the base images of an earlier file (train_32x32.mat's, where
+ * extra_32x32.mat joins them) in the same arrays. */
 typedef struct SvhnPart {
   uint8_t *x, *y;
-  size_t n_x, n_y;
+  size_t base, n_x, n_y;
   bool has_x, has_y;
 } SvhnPart;
 
@@ -158,12 +160,13 @@ static double mi_value(const MatIn *m, uint32_t type, const unsigned char *b) {
 static int read_x(MatIn *m, SvhnPart *part, size_t n, uint32_t type, uint32_t bytes, bool small) {
   if (type != MI_UINT8) return fail(m, "%s", "X is stored as a numeric type other than uint8 (svhn() reads 8-bit pixels)");
   if (small || (size_t)bytes != n * SVHN_PIXELS) return fail(m, "%s", "X holds fewer or more pixels than its dimensions say");
-  part->x = malloc(n * SVHN_PIXELS);
-  if (!part->x) return fail(m, "%s", "out of memory for X");
+  uint8_t *x = realloc(part->x, (part->base + n) * SVHN_PIXELS);   /* glibc moves large blocks by mremap */
+  if (!x) return fail(m, "%s", "out of memory for X");
+  part->x = x;
   unsigned char plane[SVHN_PLANE];
   for (size_t p = 0; p < 3 * n; p++) {
     if (mat_read(m, plane, SVHN_PLANE)) return -1;
-    uint8_t *dst = part->x + p * SVHN_PLANE;   /* image p / 3, channel p % 3 */
+    uint8_t *dst = x + part->base * SVHN_PIXELS + p * SVHN_PLANE;   /* image p / 3, channel p % 3 */
     for (int r = 0; r < 32; r++)
       for (int c = 0; c < 32; c++) dst[r * 32 + c] = plane[c * 32 + r];
   }
@@ -178,8 +181,9 @@ static int read_y(MatIn *m, SvhnPart *part, size_t n, uint32_t type, uint32_t by
   size_t k = mi_size(type);
   if (!k) return fail(m, "%s", "y is not stored as numbers");
   if (n > bytes || (size_t)bytes != n * k) return fail(m, "%s", "y holds fewer or more labels than its dimensions say");
-  part->y = malloc(n ? n : 1);
-  if (!part->y) return fail(m, "%s", "out of memory for y");
+  uint8_t *y = realloc(part->y, part->base + n + 1);
+  if (!y) return fail(m, "%s", "out of memory for y");
+  part->y = y;
   unsigned char b[8];
   for (size_t i = 0; i < n; i++) {
     if (small) memcpy(b, small_data + i * k, k);
@@ -196,7 +200,7 @@ static int read_y(MatIn *m, SvhnPart *part, size_t n, uint32_t type, uint32_t by
       snprintf(what, sizeof what, "label %d of image %zu is not below classes = %d", label, i + 1, classes);
       return fail(m, "%s", what);
     }
-    part->y[i] = (uint8_t)label;
+    y[part->base + i] = (uint8_t)label;
   }
   part->n_y = n;
   part->has_y = true;
@@ -246,7 +250,7 @@ static int read_matrix(MatIn *m, SvhnPart *part, int classes) {
   return read_y(m, part, numel, type, bytes, small, sd, classes);
 }
 
-/* Reads X and y of one file into part. */
+/* Reads X and y of one file into part, after its base images; on an error frees all of part. */
 static int read_mat(const char *path, int classes, SvhnPart *part, char *err, size_t errlen) {
   MatIn *m = calloc(1, sizeof *m);
   if (!m) return rt_data_fail(err, errlen, path, "out of memory");
@@ -257,8 +261,11 @@ static int read_mat(const char *path, int classes, SvhnPart *part, char *err, si
   if (stat(path, &st) != 0) {
     int e = errno;
     rc = rt_data_fail(err, errlen, path, "%s%s", strerror(e),
-                      e == ENOENT ? " (svhn(DIR) reads DIR/train_32x32.mat and DIR/test_32x32.mat, the files "
-                                    "torchvision's SVHN downloads)" : "");
+                      e != ENOENT ? ""
+                      : part->base ? " (svhn(DIR, extra = true) reads DIR/extra_32x32.mat as well, the file "
+                                     "torchvision's SVHN downloads for split=\"extra\")"
+                                   : " (svhn(DIR) reads DIR/train_32x32.mat and DIR/test_32x32.mat, the files "
+                                     "torchvision's SVHN downloads)");
     goto out;
   }
   if (!S_ISREG(st.st_mode)) {
@@ -345,27 +352,32 @@ out:
   return rc ? -1 : 0;
 }
 
-int rt_data_load_svhn(const char *dir, int classes, int c, int h, int w, RtDataset *out, char *err,
+int rt_data_load_svhn(const char *dir, int classes, int extra, int c, int h, int w, RtDataset *out, char *err,
                       size_t errlen) {
   memset(out, 0, sizeof *out);
   if (classes < 1 || classes > 256)
     return rt_data_fail(err, errlen, dir, "classes = %d is not in 1..256 (labels are bytes)", classes);
   if (c != 3 || h != 32 || w != 32)
     return rt_data_fail(err, errlen, dir, "the declared shape [%d, %d, %d] does not match SVHN's [3, 32, 32]", c, h, w);
-  SvhnPart part[2];
-  memset(part, 0, sizeof part);
-  static const char *const names[2] = {"train_32x32.mat", "test_32x32.mat"};
-  for (int f = 0; f < 2; f++) {
+  SvhnPart train = {0}, test = {0};
+  /* train, then extra after it in the same arrays, then test */
+  static const char *const names[3] = {"train_32x32.mat", "extra_32x32.mat", "test_32x32.mat"};
+  for (int f = 0; f < 3; f++) {
     char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[f]) >= sizeof path)
+    SvhnPart *part = f < 2 ? &train : &test;
+    if (f == 1 && !extra) continue;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[f]) >= sizeof path) {
+      free(train.x), free(train.y);
       return rt_data_fail(err, errlen, dir, "path too long");
-    if (read_mat(path, classes, &part[f], err, errlen)) {
-      if (f) free(part[0].x), free(part[0].y);
+    }
+    if (f == 1) train.base = train.n_x, train.n_x = train.n_y = 0, train.has_x = train.has_y = false;
+    if (read_mat(path, classes, part, err, errlen)) {
+      if (f == 2) free(train.x), free(train.y);
       return -1;
     }
   }
   *out = (RtDataset){.classes = classes, .channels = 3, .height = 32, .width = 32,
-                     .n_train = part[0].n_x, .n_test = part[1].n_x,
-                     .train_x = part[0].x, .train_y = part[0].y, .test_x = part[1].x, .test_y = part[1].y};
+                     .n_train = train.base + train.n_x, .n_test = test.n_x,
+                     .train_x = train.x, .train_y = train.y, .test_x = test.x, .test_y = test.y};
   return 0;
 }
