@@ -577,44 +577,39 @@ static void k_wino_dy(const float *restrict dy, float *restrict z, const KWinoWs
     }
 }
 
-/* dW = G^T dU G for one (k, c): dU 4x4 -> the 3x3 kernel's gradient. */
-static void k_wino_dw(const float *du, float *dw)
-{
-    float t[3][4];
-    for (int j = 0; j < 4; j++) {
-        t[0][j] = du[j] + 0.5f * (du[4 + j] + du[8 + j]);
-        t[1][j] = 0.5f * (du[4 + j] - du[8 + j]);
-        t[2][j] = 0.5f * (du[4 + j] + du[8 + j]) + du[12 + j];
+/* dW = G^T dU G: dU 4x4 -> the 3x3 kernel's gradient, for one (k, c) in
+ * floats, or for 16 input channels in vectors (k_wino_dw16) in the same
+ * operations, lane by lane: the same bits. */
+#define K_WINO_GTG(NAME, T)                                                                                        \
+    static inline void NAME(const T *du, T *dw)                                                                    \
+    {                                                                                                              \
+        T t[3][4];                                                                                                 \
+        for (int j = 0; j < 4; j++) {                                                                              \
+            t[0][j] = du[j] + 0.5f * (du[4 + j] + du[8 + j]);                                                      \
+            t[1][j] = 0.5f * (du[4 + j] - du[8 + j]);                                                              \
+            t[2][j] = 0.5f * (du[4 + j] + du[8 + j]) + du[12 + j];                                                 \
+        }                                                                                                          \
+        for (int i = 0; i < 3; i++) {                                                                              \
+            dw[3 * i + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);                                                  \
+            dw[3 * i + 1] = 0.5f * (t[i][1] - t[i][2]);                                                            \
+            dw[3 * i + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];                                                  \
+        }                                                                                                          \
     }
-    for (int i = 0; i < 3; i++) {
-        dw[3 * i + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
-        dw[3 * i + 1] = 0.5f * (t[i][1] - t[i][2]);
-        dw[3 * i + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
-    }
-}
+K_WINO_GTG(k_wino_dw, float)
+K_WINO_GTG(k_wino_dw_v16, k_v16)
 
-/* k_wino_dw for 16 input channels at once, lane l the channel c + l, in
- * the same operations lane by lane (the same bits): du's 16 positions are
- * rows of acc, a[xi * xs], read 16 channels a vector. One (k, c) at a time
- * gathered its 16 floats 16 * Kf * Cp floats apart (4 MB of acc at 256
- * channels a side, a page each): a fifth of the weight gradient's samples
- * (perf, 256 -> 256 at 8x8). dw: the 16 channels' 3x3 gradients, 144
- * floats in a row. */
+/* k_wino_dw for 16 input channels at once, lane l the channel c + l: du's
+ * 16 positions are rows of acc, a[xi * xs], read 16 channels a vector. One
+ * (k, c) at a time gathered its 16 floats 16 * Kf * Cp floats apart (4 MB
+ * of acc at 256 channels a side, a page each): a fifth of the weight
+ * gradient's samples (perf, 256 -> 256 at 8x8). dw: the 16 channels' 3x3
+ * gradients, 144 floats in a row. */
 static void k_wino_dw16(const float *restrict a, long xs, float *restrict dw)
 {
-    k_v16 du[16], t[3][4], o[9];
+    k_v16 du[16], o[9];
     for (int xi = 0; xi < 16; xi++)
         __builtin_memcpy(&du[xi], a + xi * xs, sizeof du[xi]);
-    for (int j = 0; j < 4; j++) {
-        t[0][j] = du[j] + 0.5f * (du[4 + j] + du[8 + j]);
-        t[1][j] = 0.5f * (du[4 + j] - du[8 + j]);
-        t[2][j] = 0.5f * (du[4 + j] + du[8 + j]) + du[12 + j];
-    }
-    for (int i = 0; i < 3; i++) {
-        o[3 * i + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
-        o[3 * i + 1] = 0.5f * (t[i][1] - t[i][2]);
-        o[3 * i + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
-    }
+    k_wino_dw_v16(du, o);
     for (int l = 0; l < 16; l++)
         for (int i = 0; i < 9; i++)
             dw[9 * l + i] = o[i][l];
