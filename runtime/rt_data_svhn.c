@@ -117,9 +117,8 @@ static int read_sub(MatIn *m, uint32_t *type, uint32_t *bytes, unsigned char *bu
   return 0;
 }
 
-/* What a file gave: its X's pixels (N images, C x H x W) and its labels. */
-/* X and y of one file, after the base images of an earlier file (train_32x32.mat's, where
- * extra_32x32.mat joins them) in the same arrays. */
+/* What a file gave: its X's pixels (N images, C x H x W) and its labels, after the base images
+ * of an earlier file in the same arrays (train_32x32.mat's, where extra_32x32.mat joins them). */
 typedef struct SvhnPart {
   uint8_t *x, *y;
   size_t base, n_x, n_y;
