@@ -10,7 +10,8 @@ mwt:  mutates the .mwt files of tests/ and examples/ (bytes, tokens, splices of 
       passes behind the front end (unit/test_fuzz mangles programs through the front end only).
 ckpt: trains a tiny synthetic model once, then mutates its checkpoint and runs `mwtc eval` and
       `mwtc report` on it.
-idx:  writes a small IDX data set (some files gzipped), or SVHN's two MAT-files (tests/data/svhn),
+idx:  writes a small IDX data set (some files gzipped), or SVHN's MAT-files (tests/data/svhn's two, half the time
+      with the training file again as extra_32x32.mat and extra = true),
       mutates one file at a time and runs `mwtc train` on a model reading it.
 arch: writes random valid models (convs of any kernel, stride and padding, pools, residual blocks
       with and without a shortcut, modular blocks, masks, batchnorm, dropout, gap or flatten and
@@ -58,7 +59,8 @@ TOKENS = ["model", "block", "dataset", "train", "on", "modularize", "reuse", "as
           "import", "{", "}", "(", ")", "[", "]", ",", "=", ":", "->", "+", "-", "*", "/", "conv", "mask",
           "linear", "maxpool", "avgpool", "gap", "flatten", "relu", "batchnorm", "dropout", "0", "1", "-1",
           "999999999999", "0.0", "1e308", "1e-300", "\"\"", "\"x\"", "k", "classes", "shape", "\n", "#",
-          "synthetic", "idx", "cifar10", "cifar100", "svhn", "cohesion", "coupling", "cross_entropy", "threshold", "epochs"]
+          "synthetic", "idx", "cifar10", "cifar100", "svhn", "extra", "true", "cohesion", "coupling", "cross_entropy",
+          "threshold", "epochs"]
 
 
 def mutate_text(rng, text, others):
@@ -229,19 +231,25 @@ def fuzz_idx(r, rng):
     os.makedirs(sv, exist_ok=True)
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "svhn")
     mats = {n: open(os.path.join(here, n), "rb").read() for n in ("train_32x32.mat", "test_32x32.mat")}
-    svhn_src = ('dataset sv = svhn("svhn") { classes = 10  shape = [3, 32, 32] }\n'
+    svhn_src = ('dataset sv = svhn("svhn"%s) { classes = 10  shape = [3, 32, 32] }\n'
                 "model tiny : [3, 32, 32] -> [10] { conv(4, stride = 4) relu modular { conv(6) relu } gap linear(10) }\n"
                 "train tiny on sv { epochs = 1  batch = 2  loss = cross_entropy + cohesion + coupling }\n")
     while r.more():
         if rng.random() < 0.3:
-            victim = rng.choice(sorted(mats))
-            kept = {n: mutate_bytes(rng, b) if n == victim else b for n, b in mats.items()}
+            # half the time extra = true, with the training file again as extra_32x32.mat
+            extra = rng.random() < 0.5
+            used = dict(mats, **{"extra_32x32.mat": mats["train_32x32.mat"]}) if extra else mats
+            victim = rng.choice(sorted(used))
+            kept = {n: mutate_bytes(rng, b) if n == victim else b for n, b in used.items()}
+            for n in os.listdir(sv):
+                os.remove(os.path.join(sv, n))
             for n, b in kept.items():
                 with open(os.path.join(sv, n), "wb") as f:
                     f.write(b)
-            kept["tsvhn.mwt"] = svhn_src.encode()
+            src = svhn_src % (", extra = true" if extra else "")
+            kept["tsvhn.mwt"] = src.encode()
             with open(os.path.join(r.cwd, "tsvhn.mwt"), "w") as f:
-                f.write(svhn_src)
+                f.write(src)
             r.run(["train", "tsvhn.mwt", "--quiet", "-o", "x.ckpt"], kept)
             continue
         for n in os.listdir(d):
