@@ -182,6 +182,12 @@ static int outputs_writable(Compilation *c, const CliOptions *o)
             diag_plain(&c->diag, "%s", err);
             return EXIT_ERROR;
         }
+        /* modularize and reuse read the trained model back from it */
+        if (i < c->checked.trains.n && c->checked.modularizes.n + c->checked.reuses.n > 0 && rt_ckpt_in_place(path)) {
+            diag_plain(&c->diag, "%s: not a regular file: the main job reads the trained model back from its "
+                       "checkpoint to modularize and reuse it (`mwtc train -o %s` trains alone)", path, path);
+            return EXIT_ERROR;
+        }
     }
     return EXIT_OK;
 }

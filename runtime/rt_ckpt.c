@@ -211,9 +211,24 @@ static void sync_dir_of(const char *path) {
   }
 }
 
+/* rt_ckpt_save writes such a path in place, as a shell's `>` does: a temporary file renamed over
+ * it replaced /dev/null itself with a regular file (as root), and is not allowed beside it for
+ * anyone else (/dev is not theirs to write). */
+bool rt_ckpt_in_place(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 /* Creates PATH.tmp.<pid>, the file rt_ckpt_save writes before renaming it over PATH; *tmp gets its
- * name (the caller frees it). NULL with "PATH: problem" in err. */
+ * name (the caller frees it). For a path written in place (rt_ckpt_in_place), opens PATH itself and sets
+ * *tmp to NULL. NULL with "PATH: problem" in err. */
 static FILE *create_tmp(const char *path, char **tmp, char *err, size_t errlen) {
+  if (rt_ckpt_in_place(path)) {
+    *tmp = NULL;
+    FILE *f = fopen(path, "wb");
+    if (!f) rt_data_fail(err, errlen, path, "cannot open it: %s", strerror(errno));
+    return f;
+  }
   size_t len = strlen(path) + 32;
   *tmp = malloc(len);
   if (!*tmp) {
@@ -234,6 +249,8 @@ int rt_ckpt_writable(const char *path, char *err, size_t errlen) {
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return rt_data_fail(err, errlen, path, "is a directory, not a file");
+  if (rt_ckpt_in_place(path)) /* not opened: a FIFO's open would wait for a reader */
+    return access(path, W_OK) == 0 ? 0 : rt_data_fail(err, errlen, path, "cannot write it: %s", strerror(errno));
   char *tmp;
   FILE *f = create_tmp(path, &tmp, err, errlen);
   if (!f) return -1;
@@ -268,17 +285,19 @@ int rt_ckpt_save(const RtCkpt *c, const char *path, char *err, size_t errlen) {
   put_le(crc, w.crc, 4);
   if (!w.err && fwrite(crc, 1, 4, f) != 4) w.err = errno ? errno : EIO;
   if (!w.err && fflush(f) != 0) w.err = errno;
-  if (!w.err && fsync(fileno(f)) != 0) w.err = errno;
+  if (!w.err && tmp && fsync(fileno(f)) != 0) w.err = errno;   /* /dev/null cannot sync */
   if (fclose(f) != 0 && !w.err) w.err = errno;
-  if (w.err) {
+  if (w.err && !tmp) {
+    rt_data_fail(err, errlen, path, "cannot write it: %s", strerror(w.err));
+  } else if (w.err) {
     /* the temporary file goes; a checkpoint already at path is as it was */
     rt_data_fail(err, errlen, path, "cannot write it: %s (a checkpoint already there is unchanged)", strerror(w.err));
-  } else if (rename(tmp, path) != 0) {
+  } else if (tmp && rename(tmp, path) != 0) {
     w.err = errno;
     rt_data_fail(err, errlen, path, "cannot replace it: %s (a checkpoint already there is unchanged)", strerror(w.err));
   }
-  if (w.err) unlink(tmp);
-  else sync_dir_of(path);
+  if (tmp && w.err) unlink(tmp);
+  else if (tmp) sync_dir_of(path);
   free(tmp);
   return w.err ? -1 : 0;
 }

@@ -10,6 +10,7 @@
 #ifndef RT_CKPT_H
 #define RT_CKPT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define RT_CKPT_VERSION 1u
@@ -42,11 +43,16 @@ const RtCkptEntry *rt_ckpt_find(const RtCkpt *c, const char *name);
 
 /* Writes PATH.tmp.<pid>, fflush + fsync, then rename()s it over PATH, so that a crash leaves either
  * the old PATH or the new one, never a broken one. 0, or -1 with "PATH: problem" in err (the
- * temporary file is then removed). */
+ * temporary file is then removed). A PATH that is there and is neither a regular file nor a
+ * directory (/dev/null, a FIFO) is written in place. */
 int rt_ckpt_save(const RtCkpt *c, const char *path, char *err, size_t errlen);
 
+/* Whether PATH is there and is neither a regular file nor a directory (/dev/null, a FIFO, a
+ * terminal): rt_ckpt_save writes it in place, and nothing can be read back from it. */
+bool rt_ckpt_in_place(const char *path);
+
 /* Whether rt_ckpt_save could write PATH (or any file be written there): creates and removes the
- * temporary file rt_ckpt_save would write.
+ * temporary file rt_ckpt_save would write (for a path written in place, whether it is writable).
  * For a long run to fail at its start, not at its first checkpoint. 0, or -1 with "PATH: problem". */
 int rt_ckpt_writable(const char *path, char *err, size_t errlen);
 

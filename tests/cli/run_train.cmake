@@ -205,6 +205,15 @@ file(REMOVE_RECURSE ${TMP}/pair.ckpt)
 if(EXISTS ${TMP}/nopair.ckpt)
   message(FATAL_ERROR "the main job trained before it found the reuse's checkpoint unwritable")
 endif()
+# -o /dev/null: `train` writes it in place and /dev/null stays the device (a temporary file renamed
+# over it had replaced it with a regular file, as root); the main job, which reads the checkpoint
+# back to modularize, says so before it trains
+expect(0 "checkpoint /dev/null" train mod.mwt -o /dev/null)
+execute_process(COMMAND stat -c %F /dev/null OUTPUT_VARIABLE devnull OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT devnull STREQUAL "character special file")
+  message(FATAL_ERROR "/dev/null is a ${devnull} after train -o /dev/null")
+endif()
+expect(1 "mwtc: error: /dev/null: not a regular file: the main job reads the trained model back" mod.mwt -o /dev/null)
 # class names are text in the SVG, escaped: markup characters, non-ASCII ones, control characters
 string(ASCII 1 ctl)
 file(READ ${TMP}/mod.mwt named_src)

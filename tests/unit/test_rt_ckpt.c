@@ -3,6 +3,7 @@
  * atomic replacement on save. Files go under $MWTC_TEST_TMP. */
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -419,6 +421,62 @@ static void test_save_replaces(void **state) {
   rt_ckpt_free(&back);
 }
 
+/* What a FIFO's reader got: all of it, up to EOF. */
+typedef struct {
+  const char *path;
+  unsigned char buf[1 << 16];
+  size_t n;
+} FifoRead;
+
+static void *read_fifo(void *arg) {
+  FifoRead *r = arg;
+  FILE *f = fopen(r->path, "rb");
+  if (f) {
+    size_t k;
+    while ((k = fread(r->buf + r->n, 1, sizeof r->buf - r->n, f)) > 0) r->n += k;
+    fclose(f);
+  }
+  return NULL;
+}
+
+/* `-o /dev/null` and a FIFO: written in place, the same bytes as a file gets; /dev/null stays the
+ * device (a temporary file renamed over it had replaced it with a regular file, as root), and no
+ * temporary file is left. */
+static void test_special_files(void **state) {
+  (void)state;
+  RtCkpt c = {0};
+  build(&c, 2.0f);
+  assert_int_equal(rt_ckpt_writable("/dev/null", err, sizeof err), 0);
+  assert_int_equal(rt_ckpt_save(&c, "/dev/null", err, sizeof err), 0);
+  struct stat st;
+  assert_int_equal(stat("/dev/null", &st), 0);
+  assert_true(S_ISCHR(st.st_mode));
+  const char *file = path_of("plain.ckpt");
+  assert_int_equal(rt_ckpt_save(&c, file, err, sizeof err), 0);
+  FILE *f = fopen(file, "rb");
+  assert_non_null(f);
+  static unsigned char want[1 << 16];
+  size_t nwant = fread(want, 1, sizeof want, f);
+  fclose(f);
+  char fifo[8192];
+  snprintf(fifo, sizeof fifo, "%s", path_of("pipe.ckpt"));
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  static FifoRead r;
+  r.path = fifo, r.n = 0;
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, read_fifo, &r), 0);
+  assert_int_equal(rt_ckpt_writable(fifo, err, sizeof err), 0);   /* does not wait for the reader */
+  assert_int_equal(rt_ckpt_save(&c, fifo, err, sizeof err), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(r.n, nwant);
+  assert_memory_equal(r.buf, want, nwant);
+  assert_int_equal(stat(fifo, &st), 0);
+  assert_true(S_ISFIFO(st.st_mode));
+  assert_int_equal(tmp_files_left(), 0);
+  remove(fifo);
+  rt_ckpt_free(&c);
+}
+
 /* A bigger tensor (4 MB) goes through the streaming paths in more than one piece. */
 static void test_large_tensor(void **state) {
   (void)state;
@@ -448,6 +506,7 @@ int main(void) {
       cmocka_unit_test(test_invalid_fields),
       cmocka_unit_test(test_missing_and_unwritable),
       cmocka_unit_test(test_save_replaces),
+      cmocka_unit_test(test_special_files),
       cmocka_unit_test(test_large_tensor),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
