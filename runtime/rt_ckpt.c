@@ -211,9 +211,9 @@ static void sync_dir_of(const char *path) {
   }
 }
 
-/* rt_ckpt_save writes such a path in place, as a shell's `>` does: a temporary file renamed over
- * it replaced /dev/null itself with a regular file (as root), and is not allowed beside it for
- * anyone else (/dev is not theirs to write). */
+/* A path that is there and is neither a regular file nor a directory: rt_ckpt_save writes it in
+ * place, as a shell's `>` does. A temporary file renamed over /dev/null replaced the device with a
+ * regular file (as root), and is not allowed beside it for anyone else (/dev is not theirs). */
 bool rt_ckpt_in_place(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
