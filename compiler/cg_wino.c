@@ -141,11 +141,33 @@ static double prepared(Cg *C, const char *kernel, const IrValue *x, const IrValu
     CgPrep saved;
     long long floats = f4 ? k_wino4_pre_floats(cin, (int)K, simd) : k_wino_pre_floats(cin, (int)K, simd);
     double at = cg_prep_begin(C, floats, &saved);
-    cg_call(C, k_wino_pre_units((int)K, simd), arena_printf(C->a, "%s_prep", kernel), "pqqqqqpwiifilh", O(C, w),
+    cg_call(C, k_wino_pre_units((int)K, simd), arena_printf(C->a, "%s_prep", kernel), "pqqqqqpwiiifilh", O(C, w),
             Q(C, b), Q(C, bn ? bn[0] : NULL), Q(C, bn ? bn[1] : NULL), Q(C, bn ? bn[2] : NULL), Q(C, bn ? bn[3] : NULL),
-            at, (double)cin, (double)K, 1e-5, (double)simd);
+            at, (double)cin, (double)K, 0.0, 1e-5, (double)simd);
     cg_prep_end(C, &saved);
     return at;
+}
+
+/* A training conv's transformed weights (its data gradient's flipped),
+ * made by all threads into the parts' room just before the conv's call,
+ * which every thread then reads: without it each thread transformed all
+ * of the weights for its own images, twice the work on two threads, and
+ * two copies of U (16 MB each at 512 -> 512) in the caches. The room is
+ * the graph's per-node scratch (plan.h), there where the layer's weight
+ * gradient is in the graph: its chunks' sums take 8 x 9 floats a kernel,
+ * U 16 (F(2x2)) or 36. Its offset, or -1 where it does not fit or one
+ * thread runs the call. */
+static double shared(Cg *C, const char *kernel, const IrValue *x, const IrValue *w, const IrValue *b,
+                     long long K, int flip, int groups)
+{
+    const PlanLayout *L = C->p->L;
+    int cin = (int)x->d[1], f4 = strcmp(kernel, "k_conv2d_wino") != 0;
+    long long floats = f4 ? k_wino4_pre_floats(cin, (int)K, L->simd) : k_wino_pre_floats(cin, (int)K, L->simd);
+    if (groups > 1 || C->out->threads < 2 || floats * 4 > L->parts_bytes)
+        return -1;
+    cg_call(C, k_wino_pre_units((int)K, L->simd), arena_printf(C->a, "%s_prep", kernel), "pqnnnnpwiiifilh", O(C, w),
+            Q(C, b), (double)L->parts, (double)cin, (double)K, (double)flip, 1e-5, (double)L->simd);
+    return (double)L->parts;
 }
 
 /* A Winograd conv of x (N C H W) into y with K channels, r x r kernels (3:
@@ -209,11 +231,14 @@ void cg_wino(Cg *C, const IrValue *x, const IrValue *w, const IrValue *b, IrValu
     /* U computed beforehand for an inference conv where that pays; not with
      * a sweep's keep vectors, which change from one run to the next, and
      * with them the channels U would hold (the part kernels read it only
-     * where the keep vectors keep every channel) */
-    double pre = infer && !flip && !(probes && (ik >= 0 || ok >= 0)) &&
-                         k_wino_pre_pays(cg_batch(C, x), (int)x->d[2], (int)x->d[3], four && r == 3)
-                     ? prepared(C, four ? kernel : "k_conv2d_wino", x, w, b, bn, K)
-                     : -1;
+     * where the keep vectors keep every channel). A training conv's before
+     * each call, once for all threads. */
+    double pre = -1;
+    if (infer && !flip && !(probes && (ik >= 0 || ok >= 0)) &&
+        k_wino_pre_pays(cg_batch(C, x), (int)x->d[2], (int)x->d[3], four && r == 3))
+        pre = prepared(C, four ? kernel : "k_conv2d_wino", x, w, b, bn, K);
+    else if (!infer)
+        pre = shared(C, kernel, x, w, b, K, flip, groups);
     /* With its mask ready (mask_before) and a relu after it, the conv writes
      * what the mask's application would (k_conv2d_wino_part's apply), and
      * that pass over the output is left out; unless the application's output

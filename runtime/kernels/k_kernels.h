@@ -169,13 +169,15 @@ void k_conv2d_wino(const float *restrict x, const float *restrict w, const float
                    const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                    const float *restrict var, const float *restrict pre, float *restrict y, float *restrict ws, int N,
                    int C, int H, int W, int K, float eps, int relu, int flip, int simd, int groups, int lo, int hi);
-/* An inference conv's transformed weights U (and their batchnorm scale),
- * which do not change from one call to the next: k_conv2d_wino_prep
- * computes them into pre (k_wino_pre_floats of them) once, and
- * k_conv2d_wino, given pre (flip 0), reads them there instead of computing
- * them again; the same U to the bit. At batch 1 that transform was a third
- * of the call. units: register tiles of output channels, k_wino_pre_units
- * of them (either size). Scratch: 2 K + 32 floats. */
+/* A conv's transformed weights U (and their batchnorm scale), flipped as
+ * the call's flip: k_conv2d_wino_prep computes them into pre
+ * (k_wino_pre_floats of them), and k_conv2d_wino, given pre, reads them
+ * there instead of computing them on each of its threads; the same U to
+ * the bit. An inference conv's once (its weights do not change from one
+ * call to the next: at batch 1 that transform was a third of the call); a
+ * training conv's before each call, on all threads. units: register tiles
+ * of output channels, k_wino_pre_units of them (either size). Scratch:
+ * 2 K + 32 floats. */
 long k_wino_pre_floats(int C, int K, int simd);
 int k_wino_pre_units(int K, int simd);
 /* Whether a call of N images of H x W (F(4x4) when four) gains enough by
@@ -183,7 +185,8 @@ int k_wino_pre_units(int K, int simd);
 int k_wino_pre_pays(int N, int H, int W, int four);
 void k_conv2d_wino_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                         const float *restrict beta, const float *restrict mean, const float *restrict var,
-                        float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi);
+                        float *restrict pre, float *restrict ws, int C, int K, int flip, float eps, int simd, int lo,
+                        int hi);
 /* The same forward (no flip) where only a part of y is read: output rows
  * < OH and columns < OW (a pool after it drops the rest), and with outkeep,
  * only the output channels k with outkeep[k] != 0 (a mask multiplies the
@@ -250,7 +253,8 @@ void k_conv2d_wino4(const float *restrict x, const float *restrict w, const floa
 long k_wino4_pre_floats(int C, int K, int simd);
 void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                          const float *restrict beta, const float *restrict mean, const float *restrict var,
-                         float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi);
+                         float *restrict pre, float *restrict ws, int C, int K, int flip, float eps, int simd, int lo,
+                         int hi);
 void k_conv2d_wino4_bwd_w(const float *restrict x, const float *restrict dy, float *restrict dwpart,
                           float *restrict dbpart, float *restrict ws, int N, int C, int H, int W, int K, int pad,
                           int G, int CS, int simd, int lo, int hi);
@@ -280,7 +284,8 @@ void k_conv2d_wino25(const float *restrict x, const float *restrict w, const flo
                      int lo, int hi);
 void k_conv2d_wino25_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                           const float *restrict beta, const float *restrict mean, const float *restrict var,
-                          float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi);
+                          float *restrict pre, float *restrict ws, int C, int K, int flip, float eps, int simd, int lo,
+                          int hi);
 void k_conv2d_wino25_part(const float *restrict x, const float *restrict w, const float *restrict b,
                           const float *restrict gamma, const float *restrict beta, const float *restrict mean,
                           const float *restrict var, const float *restrict pre, const float *restrict inkeep,

@@ -554,11 +554,12 @@ int k_wino_pre_pays(int N, int H, int W, int four)
 
 void k_conv2d_wino_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                         const float *restrict beta, const float *restrict mean, const float *restrict var,
-                        float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi)
+                        float *restrict pre, float *restrict ws, int C, int K, int flip, float eps, int simd, int lo,
+                        int hi)
 {
     int mr = k_op_mr(simd), K16 = (int)k_rup(K, 16);
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, ws, ws + K16);
-    k_wino_weights(w, scale, pre, C, K, 0, simd, NULL, C, NULL, K, lo * mr, hi * mr);
+    k_wino_weights(w, scale, pre, C, K, flip, simd, NULL, C, NULL, K, lo * mr, hi * mr);
 }
 
 void k_conv2d_wino(const float *restrict x, const float *restrict w, const float *restrict b,

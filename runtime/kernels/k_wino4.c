@@ -272,25 +272,28 @@ long k_wino4_pre_floats(int C, int K, int simd)
 
 K_W4_SPEC void k_w4_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                       const float *restrict beta, const float *restrict mean, const float *restrict var,
-                      float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi, int tr)
+                      float *restrict pre, float *restrict ws, int C, int K, int flip, float eps, int simd, int lo,
+                      int hi, int tr)
 {
     int mr = k_op_mr(simd), K16 = (int)k_rup(K, 16);
     float *scale = k_wino_fold(b, gamma, beta, mean, var, eps, K, ws, ws + K16);
-    k_w4_weights(w, scale, pre, C, K, 0, simd, NULL, C, NULL, K, lo * mr, hi * mr, tr);
+    k_w4_weights(w, scale, pre, C, K, flip, simd, NULL, C, NULL, K, lo * mr, hi * mr, tr);
 }
 
 void k_conv2d_wino4_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                          const float *restrict beta, const float *restrict mean, const float *restrict var,
-                         float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi)
+                         float *restrict pre, float *restrict ws, int C, int K, int flip, float eps, int simd, int lo,
+                         int hi)
 {
-    k_w4_prep(w, b, gamma, beta, mean, var, pre, ws, C, K, eps, simd, lo, hi, 3);
+    k_w4_prep(w, b, gamma, beta, mean, var, pre, ws, C, K, flip, eps, simd, lo, hi, 3);
 }
 
 void k_conv2d_wino25_prep(const float *restrict w, const float *restrict b, const float *restrict gamma,
                           const float *restrict beta, const float *restrict mean, const float *restrict var,
-                          float *restrict pre, float *restrict ws, int C, int K, float eps, int simd, int lo, int hi)
+                          float *restrict pre, float *restrict ws, int C, int K, int flip, float eps, int simd, int lo,
+                          int hi)
 {
-    k_w4_prep(w, b, gamma, beta, mean, var, pre, ws, C, K, eps, simd, lo, hi, 5);
+    k_w4_prep(w, b, gamma, beta, mean, var, pre, ws, C, K, flip, eps, simd, lo, hi, 5);
 }
 
 /* k_conv2d_wino4's body, of output tiles m and kernels r (pre: U of r) */

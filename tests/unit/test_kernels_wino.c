@@ -148,30 +148,37 @@ static void wino_pad_case(int N, int C, int H, int W, int K, int alg, int pad)
             kt_assert_same(yb[0], yb[1], ny, what);
             kt_assert_same(dx[0], dx[1], nx, what);
         }
-        /* U computed beforehand (an inference conv's, the preparation split
-         * over its units): the same bits in one group or several */
+        /* U computed beforehand (an inference conv's; a training conv's and
+         * its data gradient's, flipped), the preparation split over its
+         * units: the same bits in one group or several */
         typedef void Prep(const float *restrict, const float *restrict, const float *restrict, const float *restrict,
                           const float *restrict, const float *restrict, float *restrict, float *restrict, int, int,
-                          float, int, int, int);
+                          int, float, int, int, int);
         Prep *prep = alg == 2 ? k_conv2d_wino25_prep : alg ? k_conv2d_wino4_prep : k_conv2d_wino_prep;
-        long np = alg ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd);
-        float *pre = kt_garbage(np), *preb = kt_garbage(np);
-        int pu = k_wino_pre_units(K, simd);
+        long np = alg ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd),
+             npf = alg ? k_wino4_pre_floats(K, C, simd) : k_wino_pre_floats(K, C, simd);
+        float *pre = kt_garbage(np), *preb = kt_garbage(np), *pref = kt_garbage(npf);
+        int pu = k_wino_pre_units(K, simd), puf = k_wino_pre_units(C, simd);
         for (int i = 0; i < kt_split_count(2); i++) {
-            prep(w, b, NULL, NULL, NULL, NULL, pre, ws, C, K, 0.0f, simd, kt_split_at(pu, 2, i),
+            prep(w, b, NULL, NULL, NULL, NULL, pre, ws, C, K, 0, 0.0f, simd, kt_split_at(pu, 2, i),
                  kt_split_at(pu, 2, i + 1));
-            prep(w, b, ga, be, mu, va, preb, ws, C, K, 1e-5f, simd, kt_split_at(pu, 2, i), kt_split_at(pu, 2, i + 1));
+            prep(w, b, ga, be, mu, va, preb, ws, C, K, 0, 1e-5f, simd, kt_split_at(pu, 2, i),
+                 kt_split_at(pu, 2, i + 1));
+            prep(w, NULL, NULL, NULL, NULL, NULL, pref, ws, K, C, 1, 0.0f, simd, kt_split_at(puf, 2, i),
+                 kt_split_at(puf, 2, i + 1));
         }
         for (int gr = 1; gr <= 3; gr++) {
             for (int i = 0; i < kt_split_count(2); i++) {
                 int a = kt_split_at(gr * N, 2, i), e = kt_split_at(gr * N, 2, i + 1);
                 conv(x, w, b, NULL, NULL, NULL, NULL, pre, y[1], ws, N, C, H, W, K, 0.0f, 0, 0, simd, gr, a, e);
                 conv(x, w, b, ga, be, mu, va, preb, yb[1], ws, N, C, H, W, K, 1e-5f, 1, 0, simd, gr, a, e);
+                conv(dy, w, NULL, NULL, NULL, NULL, NULL, pref, dx[1], ws, N, K, OH, OW, C, 0.0f, 0, 1, simd, gr, a, e);
             }
             kt_assert_same(y[0], y[1], ny, what);
             kt_assert_same(yb[0], yb[1], ny, what);
+            kt_assert_same(dx[0], dx[1], nx, what);
         }
-        free(pre), free(preb);
+        free(pre), free(preb), free(pref);
         for (int sp = 0; sp < 3; sp++)
             free(y[sp]), free(yb[sp]), free(dx[sp]), free(dw[sp]), free(db[sp]);
         free(ws);
@@ -220,7 +227,7 @@ static void wino_part_case(int N, int C, int H, int W, int K, int OH, int OW)
             kt_assert_same(part[0], part[sp], ny, what);
         /* with U computed beforehand: the same bits */
         float *pre = kt_garbage(k_wino_pre_floats(C, K, simd));
-        k_conv2d_wino_prep(w, b, ga, be, mu, va, pre, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
+        k_conv2d_wino_prep(w, b, ga, be, mu, va, pre, ws, C, K, 0, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
         k_conv2d_wino_part(x, w, b, ga, be, mu, va, pre, NULL, NULL, NULL, NULL, part[1], ws, N, C, H, W, K, 1e-5f, 1,
                            OH, OW, 0, simd, 1, 0, N);
         kt_assert_same(part[0], part[1], ny, what);
@@ -331,11 +338,13 @@ static void wino_keep_pad_case(int N, int C, int H, int W, int K, int alg, int p
             kt_fill(w2, nw, 69);
             float *pre2 = kt_garbage(four ? k_wino4_pre_floats(C, K, simd) : k_wino_pre_floats(C, K, simd));
             if (alg == 2)
-                k_conv2d_wino25_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
+                k_conv2d_wino25_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 0, 1e-5f, simd, 0,
+                                     k_wino_pre_units(K, simd));
             else if (four)
-                k_conv2d_wino4_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
+                k_conv2d_wino4_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 0, 1e-5f, simd, 0,
+                                    k_wino_pre_units(K, simd));
             else
-                k_conv2d_wino_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
+                k_conv2d_wino_prep(w2, b, ga, be, mu, va, pre2, ws, C, K, 0, 1e-5f, simd, 0, k_wino_pre_units(K, simd));
             for (int i = 0; i < kt_split_count(2); i++) {
                 kpart(x, w, b, ga, be, mu, va, pre2, all1, all1, mask, &gen, with, ws, N, C, H, W, K, 1e-5f, 1, OH,
                       OW, 1, simd, 1, kt_split_at(N, 2, i), kt_split_at(N, 2, i + 1));
