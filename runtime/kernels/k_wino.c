@@ -337,6 +337,77 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
     }
 }
 
+/* k_wino_in of 4x4 images, whole, nimg of them from image x on (their
+ * tiles at columns col0 + 4 n + 2 tr + tc), four images a chunk of 16
+ * tiles: k_wino_strip takes one image's 4 tiles a chunk, 12 of its 16
+ * lanes idle, and pads a plane for each (8% of F(2x2)'s 4x4 x 512 forward
+ * on one thread). Here the four planes, a vector each, are dealt into their
+ * rows (lane 4 m + s: image m's column s), the columns' transform taken on
+ * them, then each tile's four columns dealt into its lane (zero past the
+ * edges) for the rows' transform: the same operations on the same values
+ * as k_wino_strip's, the same V to the bit. zero: a byte per (image,
+ * channel), as k_wino_in's. */
+static void k_wino_in44(const float *restrict x, float *restrict v, const KWinoWs *g, long col0, int nimg, int C,
+                        const int *restrict cmap, int Ca, const unsigned char *restrict zero)
+{
+    const k_v16 o = { 0 };
+    for (int m0 = 0; m0 < nimg; m0 += 4) {
+        int nm = nimg - m0 < 4 ? nimg - m0 : 4;
+        float *d = v + col0 + 4L * m0;
+        for (int ci = 0; ci < Ca; ci++) {
+            int c = cmap ? cmap[ci] : ci, all = 1;
+            for (int m = 0; m < nm; m++)
+                all &= zero && zero[(long)(m0 + m) * Ca + ci];
+            if (all) { /* zeros transform to zeros */
+                K_ROLLED
+                for (int xi = 0; xi < 16; xi++)
+                    for (int j = 0; j < 4 * nm; j++)
+                        d[xi * g->vxs + (long)ci * g->ldv + j] = 0.0f;
+                continue;
+            }
+            k_v16 p[4];
+            for (int m = 0; m < 4; m++)
+                p[m] = o;
+            for (int m = 0; m < nm; m++)
+                __builtin_memcpy(&p[m], x + ((long)(m0 + m) * C + c) * 16, sizeof p[m]);
+            /* rows r of the four images: lane 4 m + s, image m's (r, s) */
+            k_v16 t01 = __builtin_shufflevector(p[0], p[1], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
+                  t01b = __builtin_shufflevector(p[0], p[1], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29,
+                                                 30, 31),
+                  t23 = __builtin_shufflevector(p[2], p[3], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
+                  t23b = __builtin_shufflevector(p[2], p[3], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29,
+                                                 30, 31);
+            k_v16 a0[4] = { o, __builtin_shufflevector(t01, t23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+                            __builtin_shufflevector(t01, t23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29,
+                                                    30, 31),
+                            __builtin_shufflevector(t01b, t23b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22,
+                                                    23) };
+            k_v16 a1[4] = { a0[2], a0[3],
+                            __builtin_shufflevector(t01b, t23b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29,
+                                                    30, 31),
+                            o };
+            k_v16 z0[4], z1[4]; /* the columns' transform, tile rows 0 and 1: padded rows -1..2 and 1..4 */
+            k_wino_bt(a0, z0);
+            k_wino_bt(a1, z1);
+            for (int i = 0; i < 4; i++) {
+                /* lane 4 m + 2 tr + tc: columns 2 tc - 1 + j of image m's tile row tr */
+                k_v16 q[4], z[4];
+                q[0] = __builtin_shufflevector(
+                    __builtin_shufflevector(z0[i], z1[i], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29), o,
+                    16, 1, 16, 3, 16, 5, 16, 7, 16, 9, 16, 11, 16, 13, 16, 15);
+                q[1] = __builtin_shufflevector(z0[i], z1[i], 0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30);
+                q[2] = __builtin_shufflevector(z0[i], z1[i], 1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31);
+                q[3] = __builtin_shufflevector(
+                    __builtin_shufflevector(z0[i], z1[i], 2, 0, 18, 16, 6, 4, 22, 20, 10, 8, 26, 24, 14, 12, 30, 28), o,
+                    0, 16, 2, 16, 4, 16, 6, 16, 8, 16, 10, 16, 12, 16, 14, 16);
+                k_wino_bt(q, z);
+                for (int j = 0; j < 4; j++)
+                    __builtin_memcpy(d + (4 * i + j) * g->vxs + (long)ci * g->ldv, &z[j], sizeof z[j]);
+            }
+        }
+    }
+}
+
 /* In place (only pointers cross function boundaries: k_tile.h). */
 static inline void k_wino_relu(k_v16 *v)
 {
@@ -430,19 +501,28 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
     int *c0 = (int *)(r->ws + g->runs), *lists = (int *)(r->ws + g->lists);
     int *lens = lists + (long)(g->ld / k_op_nr(simd) + 1) * C;
     int nr = k_op_nr(simd), TRb = g->ld / g->TW, Kpa = (int)k_rup(r->Ka, k_op_mr(simd));
+    int quad = H == 4 && W == 4 && g->TH == 2 && g->TW == 2; /* k_wino_in44's images */
     long end = e * g->TH;
     for (long t = a * g->TH; t < end;) {
         long t1 = t + TRb < end ? t + TRb : end;
         long cols = (t1 - t) * g->TW;
         int qb = (int)k_rup(cols, nr), nruns = 0;
+        long n0 = t / g->TH; /* the block's first image */
         for (long u0 = t, n; u0 < t1; nruns++) {
             int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
-            unsigned char *z = zero + (long)nruns * r->Ca;
             c0[nruns] = (int)((u0 - t) * g->TW);
-            k_wino_zeros(r->x + n * C * H * W, r->cmap, r->Ca, (long)H * W, z);
-            k_wino_in(r->x + n * C * H * W, v, g, r->ws, c0[nruns], tr0, tr0 + rows, H, W, r->cmap, r->Ca, z);
+            k_wino_zeros(r->x + n * C * H * W, r->cmap, r->Ca, (long)H * W, zero + (long)nruns * r->Ca);
             u0 += rows;
         }
+        if (quad && t % 2 == 0 && (t1 - t) % 2 == 0) /* whole 4x4 images */
+            k_wino_in44(r->x + n0 * C * 16, v, g, 0, nruns, C, r->cmap, r->Ca, zero);
+        else
+            for (long u0 = t, n, j = 0; u0 < t1; j++) {
+                int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
+                k_wino_in(r->x + n * C * H * W, v, g, r->ws, c0[j], tr0, tr0 + rows, H, W, r->cmap, r->Ca,
+                          zero + j * r->Ca);
+                u0 += rows;
+            }
         k_wino_zero_cols(v, 16, g->vxs, r->Ca, g->ldv, cols, qb); /* zeros into the GEMM past the block's tiles */
         /* A column tile sums only over the channels not zero in its images:
          * the same sums to the bit (k_op_gemm_lists), fewer terms. */

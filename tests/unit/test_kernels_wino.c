@@ -424,6 +424,82 @@ static void wino_zeros_case(int N, int C, int H, int W, int K, int alg)
     free(x), free(w), free(b), free(ik), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
 }
 
+/* F(2x2) at 4x4 transforms four whole images' tiles at a time
+ * (k_wino_in44), other sizes one image's tile rows (k_wino_strip): the
+ * same operations on the same values. A 4x5 image whose fifth column is
+ * zeros takes the strips, and its first four columns' outputs read what
+ * the 4x4 image's read: the same bits, with a folded batchnorm and a relu,
+ * flipped (a data gradient's), through the part kernel with keep vectors,
+ * with channels of zeros in some images and in all, however the images
+ * split. N images over blocks of 8 (C + K past 512: 16 tile rows a block),
+ * the last groups of four partial. */
+/* N images of C channels 4x4 (*x4) and the same with a fifth column of zeros (*x5): channel 3 zeros in every
+ * image, others in some. */
+static void quad_images(int N, int C, unsigned seed, float **x4, float **x5)
+{
+    long n4 = (long)N * C * 16;
+    *x4 = kt_fmalloc(n4), *x5 = kt_fmalloc(n4 / 16 * 20);
+    kt_fill(*x4, n4, seed);
+    for (long i = 0; i < n4; i++) {
+        long n = i / (16L * C), c = i / 16 % C;
+        if (c == 3 || (n * 5 + c * 3) % 7 < 2)
+            (*x4)[i] = 0.0f;
+    }
+    for (long i = 0; i < n4 / 16 * 20; i++)
+        (*x5)[i] = i % 5 == 4 ? 0.0f : (*x4)[i / 5 * 4 + i % 5];
+}
+
+static void wino_quad_case(int N, int C, int K)
+{
+    long nw = (long)K * C * 9;
+    float *x4, *x5, *d4, *d5, *w = kt_fmalloc(nw), *b = kt_fmalloc(K), *ga = kt_fmalloc(K), *be = kt_fmalloc(K),
+                              *mu = kt_fmalloc(K), *va = kt_fmalloc(K), *ik = kt_fmalloc(C);
+    quad_images(N, C, 81, &x4, &x5);
+    quad_images(N, K, 89, &d4, &d5); /* the data gradient's dy */
+    kt_fill(w, nw, 82), kt_fill(b, K, 83), kt_fill(ga, K, 85), kt_fill(be, K, 86), kt_fill(mu, K, 87),
+        kt_fill(va, K, 88);
+    for (int k = 0; k < K; k++)
+        va[k] = 0.5f + va[k] * va[k];
+    for (int c = 0; c < C; c++)
+        ik[c] = (float)(c % 7 != 2);
+    char what[64];
+    snprintf(what, sizeof what, "F(2x2) at 4x4 N%d C%d K%d", N, C, K);
+    for (int si = 0; si < 2; si++) {
+        int simd = kt_simds[si];
+        long a = k_wino_ws(C, 4, 5, K, simd), f = k_wino_ws(K, 4, 5, C, simd);
+        float *ws = kt_garbage(a > f ? a : f);
+        for (int sp = 0; sp < 3; sp++)
+            for (int kind = 0; kind < 3; kind++) { /* conv + batchnorm + relu, flipped, part with keep vectors */
+                long ny = (long)N * (kind == 1 ? C : K) * 16;
+                float *y4 = kt_garbage(ny), *y5 = kt_garbage(ny / 16 * 20);
+                for (int i = 0; i < kt_split_count(sp); i++) {
+                    int u0 = kt_split_at(N, sp, i), u1 = kt_split_at(N, sp, i + 1);
+                    for (int wide = 0; wide < 2; wide++) {
+                        const float *in = kind == 1 ? (wide ? d5 : d4) : wide ? x5 : x4;
+                        float *out = wide ? y5 : y4;
+                        int W = wide ? 5 : 4;
+                        if (kind == 0)
+                            k_conv2d_wino(in, w, b, ga, be, mu, va, NULL, out, ws, N, C, 4, W, K, 1e-5f, 1, 0, simd,
+                                          1, u0, u1);
+                        else if (kind == 1)
+                            k_conv2d_wino(in, w, NULL, NULL, NULL, NULL, NULL, NULL, out, ws, N, K, 4, W, C, 0.0f, 0,
+                                          1, simd, 1, u0, u1);
+                        else
+                            k_conv2d_wino_part(in, w, b, NULL, NULL, NULL, NULL, NULL, ik, NULL, NULL, NULL, out, ws,
+                                               N, C, 4, W, K, 0.0f, 0, 4, W, 0, simd, 1, u0, u1);
+                    }
+                }
+                for (long i = 0; i < ny; i++)
+                    if (memcmp(&y4[i], &y5[i / 4 * 5 + i % 4], sizeof(float)) != 0)
+                        fail_msg("%s simd %d split %d kind %d: element %ld is %.9g, the strips' %.9g", what, simd, sp,
+                                 kind, i, y4[i], y5[i / 4 * 5 + i % 4]);
+                free(y4), free(y5);
+            }
+        free(ws);
+    }
+    free(x4), free(x5), free(d4), free(d5), free(w), free(b), free(ga), free(be), free(mu), free(va), free(ik);
+}
+
 static void test_winograd(void **state)
 {
     (void)state;
@@ -458,6 +534,9 @@ static void test_winograd(void **state)
     wino_pad_case(2, 40, 14, 10, 72, 1, 0); /* 12x8 out; the weight gradient's blocks, 2 x 3, partial */
     wino_pad_case(2, 16, 6, 7, 36, 1, 2);   /* 8x9 out, larger than the input */
     wino_pad_case(2, 16, 4, 4, 16, 1, 2);   /* the smallest: 6x6 out from 4x4 */
+    wino_quad_case(11, 300, 260); /* VGG16's 4x4 stage: blocks of 8 images, groups of 4, 4 | 3 */
+    wino_quad_case(6, 24, 40);    /* one block, 4 + 2 */
+    wino_quad_case(1, 16, 16);    /* batch 1 */
     wino_part_case(4, 64, 7, 7, 24, 6, 6);   /* SimCNN's last conv before 2x2 max pooling */
     wino_part_case(3, 16, 9, 6, 17, 5, 6);   /* fewer tile rows only */
     wino_part_case(2, 8, 5, 40, 16, 5, 33);  /* fewer tiles in a row wider than 16 tiles */
