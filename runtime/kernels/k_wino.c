@@ -483,6 +483,60 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
     }
 }
 
+/* k_wino_out of 4x4 images, whole, nimg of them (their tiles at M's
+ * columns col0 + 4 n + 2 tr + tc) into y (image n at y + n K 16), four
+ * images a chunk of 16 tiles, each image's plane put together in a vector
+ * and stored whole: k_wino_out's chunks took one image's 4 tiles and
+ * copied its rows out a float at a time. The same operations on the same
+ * values; masks (mask: image n's at mask + n K) a lane per image. */
+static void k_wino_out44(const float *restrict m, const KWinoWs *g, const float *restrict bias, float *restrict y,
+                         long col0, int nimg, int K, int relu, const int *restrict kmap, int ka0, int ka1,
+                         const int *restrict zmap, int kz0, int kz1, int apply, const float *restrict mask,
+                         const float *restrict keep)
+{
+    long xs = g->mxs;
+    for (int n = 0; n < nimg; n++) /* channels switched off: zeros (a mask times 0 after them) */
+        for (int z = kz0; z < kz1; z++)
+            for (int j = 0; j < 16; j++)
+                y[((long)n * K + zmap[z]) * 16 + j] = 0.0f;
+    for (int m0 = 0; m0 < nimg; m0 += 4) {
+        int nm = nimg - m0 < 4 ? nimg - m0 : 4;
+        for (int ki = ka0; ki < ka1; ki++) { /* M row ki: output channel kmap[ki] */
+            int k = kmap ? kmap[ki] : ki;
+            float b = bias ? bias[k] : 0.0f;
+            k_v16 sc;
+            for (int l = 0; l < 16; l++)
+                sc[l] = (mask && l / 4 < nm ? mask[(long)(m0 + l / 4) * K + k] : 1.0f) * (keep ? keep[k] : 1.0f);
+            const float *mk = m + (long)ki * g->ldv + col0 + 4L * m0;
+            k_v16 s0[4], s1[4], a[4], y00, y01, y10, y11;
+            for (int j = 0; j < 4; j++) {
+                for (int i = 0; i < 4; i++)
+                    __builtin_memcpy(&a[i], mk + (4 * i + j) * xs, sizeof a[i]);
+                s0[j] = a[0] + a[1] + a[2];
+                s1[j] = a[1] - a[2] - a[3];
+            }
+            y00 = s0[0] + s0[1] + s0[2] + b, y01 = s0[1] - s0[2] - s0[3] + b;
+            y10 = s1[0] + s1[1] + s1[2] + b, y11 = s1[1] - s1[2] - s1[3] + b;
+            if (apply)
+                y00 *= sc, y01 *= sc, y10 *= sc, y11 *= sc;
+            if (relu) {
+                k_wino_relu(&y00), k_wino_relu(&y01);
+                k_wino_relu(&y10), k_wino_relu(&y11);
+            }
+            /* lane 4 m + 2 tr + tc of y_ab is pixel (2 tr + a, 2 tc + b) of image m: its rows 2 tr + a, two
+             * images a vector, then each image's four rows in order */
+            k_v16 e[2] = { K_ZIP_LO16(y00, y01), K_ZIP_HI16(y00, y01) },
+                  o[2] = { K_ZIP_LO16(y10, y11), K_ZIP_HI16(y10, y11) }, p[4];
+            p[0] = __builtin_shufflevector(e[0], o[0], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+            p[1] = __builtin_shufflevector(e[0], o[0], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+            p[2] = __builtin_shufflevector(e[1], o[1], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+            p[3] = __builtin_shufflevector(e[1], o[1], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+            for (int i = 0; i < nm; i++)
+                __builtin_memcpy(y + ((long)(m0 + i) * K + k) * 16, &p[i], sizeof p[i]);
+        }
+    }
+}
+
 /* Images [a, e) of a k_wino_fwd call: its blocks, each up to TRb tile rows
  * of several whole images or a slice of one. */
 typedef struct {
@@ -514,7 +568,8 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
             k_wino_zeros(r->x + n * C * H * W, r->cmap, r->Ca, (long)H * W, zero + (long)nruns * r->Ca);
             u0 += rows;
         }
-        if (quad && t % 2 == 0 && (t1 - t) % 2 == 0) /* whole 4x4 images */
+        int whole = quad && t % 2 == 0 && (t1 - t) % 2 == 0; /* whole 4x4 images */
+        if (whole)
             k_wino_in44(r->x + n0 * C * 16, v, g, 0, nruns, C, r->cmap, r->Ca, zero);
         else
             for (long u0 = t, n, j = 0; u0 < t1; j++) {
@@ -540,13 +595,17 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
                 k_op_gemm(simd, Mk, r->Ca, ua + xi * us, v + xi * g->vxs, g->ldv, qb, (int)cols,
                           ma + xi * g->mxs, g->ldv);
         }
-        for (long u0 = t, n; u0 < t1;) {
-            int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
-            k_wino_out(m, g, r->ws + g->rows, r->bias, r->y + n * K * H * W, (u0 - t) * g->TW, tr0, tr0 + rows, H, W,
-                       r->relu, r->kmap, r->ka0, r->ka1, r->zmap, r->kz0, r->kz1, r->apply,
-                       r->mask ? r->mask + n * K : NULL, r->outkeep);
-            u0 += rows;
-        }
+        if (whole)
+            k_wino_out44(m, g, r->bias, r->y + n0 * K * 16, 0, nruns, K, r->relu, r->kmap, r->ka0, r->ka1, r->zmap,
+                         r->kz0, r->kz1, r->apply, r->mask ? r->mask + n0 * K : NULL, r->outkeep);
+        else
+            for (long u0 = t, n; u0 < t1;) {
+                int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
+                k_wino_out(m, g, r->ws + g->rows, r->bias, r->y + n * K * H * W, (u0 - t) * g->TW, tr0, tr0 + rows,
+                           H, W, r->relu, r->kmap, r->ka0, r->ka1, r->zmap, r->kz0, r->kz1, r->apply,
+                           r->mask ? r->mask + n * K : NULL, r->outkeep);
+                u0 += rows;
+            }
         t = t1;
     }
 }

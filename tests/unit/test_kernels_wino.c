@@ -424,14 +424,14 @@ static void wino_zeros_case(int N, int C, int H, int W, int K, int alg)
     free(x), free(w), free(b), free(ik), free(dy), free(ry), free(rdx), free(rdw), free(rdb);
 }
 
-/* F(2x2) at 4x4 transforms four whole images' tiles at a time
- * (k_wino_in44), other sizes one image's tile rows (k_wino_strip): the
- * same operations on the same values. A 4x5 image whose fifth column is
+/* F(2x2) at 4x4 transforms four whole images' tiles at a time, in and
+ * out (k_wino_in44, k_wino_out44), other sizes one image's tile rows
+ * (k_wino_strip, k_wino_out): the same operations on the same values. A 4x5 image whose fifth column is
  * zeros takes the strips, and its first four columns' outputs read what
  * the 4x4 image's read: the same bits, with a folded batchnorm and a relu,
- * flipped (a data gradient's), through the part kernel with keep vectors,
- * with channels of zeros in some images and in all, however the images
- * split. N images over blocks of 8 (C + K past 512: 16 tile rows a block),
+ * flipped (a data gradient's), through the part kernel with keep vectors
+ * and with a mask applied, with channels of zeros in some images and in
+ * all, however the images split. N images over blocks of 8 (C + K past 512: 16 tile rows a block),
  * the last groups of four partial. */
 /* N images of C channels 4x4 (*x4) and the same with a fifth column of zeros (*x5): channel 3 zeros in every
  * image, others in some. */
@@ -452,6 +452,7 @@ static void quad_images(int N, int C, unsigned seed, float **x4, float **x5)
 static void wino_quad_case(int N, int C, int K)
 {
     long nw = (long)K * C * 9;
+    int on = 1;
     float *x4, *x5, *d4, *d5, *w = kt_fmalloc(nw), *b = kt_fmalloc(K), *ga = kt_fmalloc(K), *be = kt_fmalloc(K),
                               *mu = kt_fmalloc(K), *va = kt_fmalloc(K), *ik = kt_fmalloc(C);
     quad_images(N, C, 81, &x4, &x5);
@@ -462,6 +463,12 @@ static void wino_quad_case(int N, int C, int K)
         va[k] = 0.5f + va[k] * va[k];
     for (int c = 0; c < C; c++)
         ik[c] = (float)(c % 7 != 2);
+    float *ok = kt_fmalloc(K), *mask = kt_fmalloc((long)N * K);
+    for (int k = 0; k < K; k++)
+        ok[k] = (float)(k % 5 != 1);
+    kt_fill(mask, (long)N * K, 84);
+    for (long i = 0; i < (long)N * K; i++) /* a mask per image; image 2 off on every kept channel */
+        mask[i] = i / K == 2 ? (float)(ok[i % K] == 0.0f) : mask[i] > 0.0f ? mask[i] : 0.0f;
     char what[64];
     snprintf(what, sizeof what, "F(2x2) at 4x4 N%d C%d K%d", N, C, K);
     for (int si = 0; si < 2; si++) {
@@ -469,7 +476,9 @@ static void wino_quad_case(int N, int C, int K)
         long a = k_wino_ws(C, 4, 5, K, simd), f = k_wino_ws(K, 4, 5, C, simd);
         float *ws = kt_garbage(a > f ? a : f);
         for (int sp = 0; sp < 3; sp++)
-            for (int kind = 0; kind < 3; kind++) { /* conv + batchnorm + relu, flipped, part with keep vectors */
+            for (int kind = 0; kind < 4; kind++) {
+                /* conv + batchnorm + relu, flipped, part with keep vectors; the mask applied and a relu, the
+                 * images it turns off zeros (the generators on) */
                 long ny = (long)N * (kind == 1 ? C : K) * 16;
                 float *y4 = kt_garbage(ny), *y5 = kt_garbage(ny / 16 * 20);
                 for (int i = 0; i < kt_split_count(sp); i++) {
@@ -484,9 +493,12 @@ static void wino_quad_case(int N, int C, int K)
                         else if (kind == 1)
                             k_conv2d_wino(in, w, NULL, NULL, NULL, NULL, NULL, NULL, out, ws, N, K, 4, W, C, 0.0f, 0,
                                           1, simd, 1, u0, u1);
-                        else
+                        else if (kind == 2)
                             k_conv2d_wino_part(in, w, b, NULL, NULL, NULL, NULL, NULL, ik, NULL, NULL, NULL, out, ws,
                                                N, C, 4, W, K, 0.0f, 0, 4, W, 0, simd, 1, u0, u1);
+                        else
+                            k_conv2d_wino_part(in, w, b, NULL, NULL, NULL, NULL, NULL, ik, ok, mask, &on, out, ws, N,
+                                               C, 4, W, K, 0.0f, 1, 4, W, 1, simd, 1, u0, u1);
                     }
                 }
                 for (long i = 0; i < ny; i++)
@@ -498,6 +510,7 @@ static void wino_quad_case(int N, int C, int K)
         free(ws);
     }
     free(x4), free(x5), free(d4), free(d5), free(w), free(b), free(ga), free(be), free(mu), free(va), free(ik);
+    free(ok), free(mask);
 }
 
 static void test_winograd(void **state)
