@@ -338,7 +338,7 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
 }
 
 /* k_wino_in of 4x4 images, whole, nimg of them from image x on (their
- * tiles at columns col0 + 4 n + 2 tr + tc), four images a chunk of 16
+ * tiles at columns 4 n + 2 tr + tc of a block), four images a chunk of 16
  * tiles: k_wino_strip takes one image's 4 tiles a chunk, 12 of its 16
  * lanes idle, and pads a plane for each (8% of F(2x2)'s 4x4 x 512 forward
  * on one thread). Here the four planes, a vector each, are dealt into their
@@ -347,13 +347,13 @@ static void k_wino_in(const float *restrict x, float *restrict v, const KWinoWs 
  * edges) for the rows' transform: the same operations on the same values
  * as k_wino_strip's, the same V to the bit. zero: a byte per (image,
  * channel), as k_wino_in's. */
-static void k_wino_in44(const float *restrict x, float *restrict v, const KWinoWs *g, long col0, int nimg, int C,
+static void k_wino_in44(const float *restrict x, float *restrict v, const KWinoWs *g, int nimg, int C,
                         const int *restrict cmap, int Ca, const unsigned char *restrict zero)
 {
     const k_v16 o = { 0 };
     for (int m0 = 0; m0 < nimg; m0 += 4) {
         int nm = nimg - m0 < 4 ? nimg - m0 : 4;
-        float *d = v + col0 + 4L * m0;
+        float *d = v + 4L * m0;
         for (int ci = 0; ci < Ca; ci++) {
             int c = cmap ? cmap[ci] : ci, all = 1;
             for (int m = 0; m < nm; m++)
@@ -414,6 +414,29 @@ static inline void k_wino_relu(k_v16 *v)
     *v = K_WHERE16(*v > 0.0f, *v);
 }
 
+/* A chunk of 16 tiles' outputs y[2 a + b] = pixel (a, b) of each tile,
+ * (A^T M A) + b, times sc where apply, relu'd where relu, from the M row
+ * mk (its 16 positions xs apart). */
+static inline void k_wino_otile(const float *restrict mk, long xs, float b, const k_v16 *sc, int apply, int relu,
+                                k_v16 *y)
+{
+    k_v16 s0[4], s1[4], a[4];
+    for (int j = 0; j < 4; j++) {
+        for (int i = 0; i < 4; i++)
+            __builtin_memcpy(&a[i], mk + (4 * i + j) * xs, sizeof a[i]);
+        s0[j] = a[0] + a[1] + a[2];
+        s1[j] = a[1] - a[2] - a[3];
+    }
+    y[0] = s0[0] + s0[1] + s0[2] + b, y[1] = s0[1] - s0[2] - s0[3] + b;
+    y[2] = s1[0] + s1[1] + s1[2] + b, y[3] = s1[1] - s1[2] - s1[3] + b;
+    for (int i = 0; i < 4; i++) {
+        if (apply)
+            y[i] *= *sc;
+        if (relu)
+            k_wino_relu(&y[i]);
+    }
+}
+
 /* y[k][2 tr + a][2 tc + b] = (A^T M A)[a][b] + bias[k], relu'd, for the tile
  * rows [tr0, tr1) of one image (K channels of H x W), 16 tiles at a time, a
  * chunk taking tiles of several tile rows as k_wino_strip's do: output row a
@@ -440,26 +463,15 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
         int k = kmap ? kmap[ki] : ki;
         float b = bias ? bias[k] : 0.0f;
         float sc = (mrow ? mrow[k] : 1.0f) * (keep ? keep[k] : 1.0f);
+        k_v16 scv;
+        for (int l = 0; l < 16; l++)
+            scv[l] = sc;
         const float *mk = m + (long)ki * g->ldv + col0;
         for (int L0 = 0; L0 < nt; L0 += 16) {
-            k_v16 s0[4], s1[4], a[4], y00, y01, y10, y11;
-            for (int j = 0; j < 4; j++) {
-                for (int i = 0; i < 4; i++)
-                    __builtin_memcpy(&a[i], mk + (4 * i + j) * xs + L0, sizeof a[i]);
-                s0[j] = a[0] + a[1] + a[2];
-                s1[j] = a[1] - a[2] - a[3];
-            }
-            y00 = s0[0] + s0[1] + s0[2] + b, y01 = s0[1] - s0[2] - s0[3] + b;
-            y10 = s1[0] + s1[1] + s1[2] + b, y11 = s1[1] - s1[2] - s1[3] + b;
-            if (apply)
-                y00 *= sc, y01 *= sc, y10 *= sc, y11 *= sc;
-            if (relu) {
-                k_wino_relu(&y00), k_wino_relu(&y01);
-                k_wino_relu(&y10), k_wino_relu(&y11);
-            }
-            k_v16 r[4];
-            r[0] = K_ZIP_LO16(y00, y01), r[1] = K_ZIP_HI16(y00, y01);
-            r[2] = K_ZIP_LO16(y10, y11), r[3] = K_ZIP_HI16(y10, y11);
+            k_v16 yt[4], r[4];
+            k_wino_otile(mk + L0, xs, b, &scv, apply, relu, yt);
+            r[0] = K_ZIP_LO16(yt[0], yt[1]), r[1] = K_ZIP_HI16(yt[0], yt[1]);
+            r[2] = K_ZIP_LO16(yt[2], yt[3]), r[3] = K_ZIP_HI16(yt[2], yt[3]);
             /* output row 2 tr + a of tile L at rows[a rl + 2 L]: whole chunks */
             __builtin_memcpy(rows + 2L * L0, &r[0], sizeof r[0]);
             __builtin_memcpy(rows + 2L * L0 + 16, &r[1], sizeof r[1]);
@@ -484,13 +496,13 @@ static void k_wino_out(const float *restrict m, const KWinoWs *g, float *restric
 }
 
 /* k_wino_out of 4x4 images, whole, nimg of them (their tiles at M's
- * columns col0 + 4 n + 2 tr + tc) into y (image n at y + n K 16), four
+ * columns 4 n + 2 tr + tc) into y (image n at y + n K 16), four
  * images a chunk of 16 tiles, each image's plane put together in a vector
  * and stored whole: k_wino_out's chunks took one image's 4 tiles and
  * copied its rows out a float at a time. The same operations on the same
  * values; masks (mask: image n's at mask + n K) a lane per image. */
 static void k_wino_out44(const float *restrict m, const KWinoWs *g, const float *restrict bias, float *restrict y,
-                         long col0, int nimg, int K, int relu, const int *restrict kmap, int ka0, int ka1,
+                         int nimg, int K, int relu, const int *restrict kmap, int ka0, int ka1,
                          const int *restrict zmap, int kz0, int kz1, int apply, const float *restrict mask,
                          const float *restrict keep)
 {
@@ -507,26 +519,13 @@ static void k_wino_out44(const float *restrict m, const KWinoWs *g, const float 
             k_v16 sc;
             for (int l = 0; l < 16; l++)
                 sc[l] = (mask && l / 4 < nm ? mask[(long)(m0 + l / 4) * K + k] : 1.0f) * (keep ? keep[k] : 1.0f);
-            const float *mk = m + (long)ki * g->ldv + col0 + 4L * m0;
-            k_v16 s0[4], s1[4], a[4], y00, y01, y10, y11;
-            for (int j = 0; j < 4; j++) {
-                for (int i = 0; i < 4; i++)
-                    __builtin_memcpy(&a[i], mk + (4 * i + j) * xs, sizeof a[i]);
-                s0[j] = a[0] + a[1] + a[2];
-                s1[j] = a[1] - a[2] - a[3];
-            }
-            y00 = s0[0] + s0[1] + s0[2] + b, y01 = s0[1] - s0[2] - s0[3] + b;
-            y10 = s1[0] + s1[1] + s1[2] + b, y11 = s1[1] - s1[2] - s1[3] + b;
-            if (apply)
-                y00 *= sc, y01 *= sc, y10 *= sc, y11 *= sc;
-            if (relu) {
-                k_wino_relu(&y00), k_wino_relu(&y01);
-                k_wino_relu(&y10), k_wino_relu(&y11);
-            }
-            /* lane 4 m + 2 tr + tc of y_ab is pixel (2 tr + a, 2 tc + b) of image m: its rows 2 tr + a, two
-             * images a vector, then each image's four rows in order */
-            k_v16 e[2] = { K_ZIP_LO16(y00, y01), K_ZIP_HI16(y00, y01) },
-                  o[2] = { K_ZIP_LO16(y10, y11), K_ZIP_HI16(y10, y11) }, p[4];
+            const float *mk = m + (long)ki * g->ldv + 4L * m0;
+            k_v16 yt[4];
+            k_wino_otile(mk, xs, b, &sc, apply, relu, yt);
+            /* lane 4 m + 2 tr + tc of yt[2 a + b] is pixel (2 tr + a, 2 tc + b) of image m: its rows
+             * 2 tr + a, two images a vector, then each image's four rows in order */
+            k_v16 e[2] = { K_ZIP_LO16(yt[0], yt[1]), K_ZIP_HI16(yt[0], yt[1]) },
+                  o[2] = { K_ZIP_LO16(yt[2], yt[3]), K_ZIP_HI16(yt[2], yt[3]) }, p[4];
             p[0] = __builtin_shufflevector(e[0], o[0], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
             p[1] = __builtin_shufflevector(e[0], o[0], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
             p[2] = __builtin_shufflevector(e[1], o[1], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
@@ -555,7 +554,7 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
     int *c0 = (int *)(r->ws + g->runs), *lists = (int *)(r->ws + g->lists);
     int *lens = lists + (long)(g->ld / k_op_nr(simd) + 1) * C;
     int nr = k_op_nr(simd), TRb = g->ld / g->TW, Kpa = (int)k_rup(r->Ka, k_op_mr(simd));
-    int quad = H == 4 && W == 4 && g->TH == 2 && g->TW == 2; /* k_wino_in44's images */
+    int quad = H == 4 && W == 4 && g->TH == 2 && g->TW == 2; /* whole images: k_wino_in44, k_wino_out44 */
     long end = e * g->TH;
     for (long t = a * g->TH; t < end;) {
         long t1 = t + TRb < end ? t + TRb : end;
@@ -570,7 +569,7 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
         }
         int whole = quad && t % 2 == 0 && (t1 - t) % 2 == 0; /* whole 4x4 images */
         if (whole)
-            k_wino_in44(r->x + n0 * C * 16, v, g, 0, nruns, C, r->cmap, r->Ca, zero);
+            k_wino_in44(r->x + n0 * C * 16, v, g, nruns, C, r->cmap, r->Ca, zero);
         else
             for (long u0 = t, n, j = 0; u0 < t1; j++) {
                 int tr0, rows = k_blk_run(u0, t1, g->TH, &n, &tr0);
@@ -596,7 +595,7 @@ static void k_wino_images(const KWinoRun *r, const KWinoWs *g, long a, long e)
                           ma + xi * g->mxs, g->ldv);
         }
         if (whole)
-            k_wino_out44(m, g, r->bias, r->y + n0 * K * 16, 0, nruns, K, r->relu, r->kmap, r->ka0, r->ka1, r->zmap,
+            k_wino_out44(m, g, r->bias, r->y + n0 * K * 16, nruns, K, r->relu, r->kmap, r->ka0, r->ka1, r->zmap,
                          r->kz0, r->kz1, r->apply, r->mask ? r->mask + n0 * K : NULL, r->outkeep);
         else
             for (long u0 = t, n; u0 < t1;) {
